@@ -1,0 +1,13 @@
+// Package classify reads SQL text for what the proxy and the pool must know about a statement
+// before it runs: whether it changes session state that has to follow a client from one origin
+// connection to the next (SET, RESET, DISCARD), and whether it needs one origin connection for
+// the rest of the session (LISTEN, session advisory locks, temporary tables, WITH HOLD cursors,
+// SQL-level PREPARE).
+//
+// Start reading at Session. It works on a lexer that knows PostgreSQL's quoting (strings,
+// escape strings, quoted identifiers, dollar quotes, nested comments), so text inside literals
+// never counts; it allocates nothing for statements that have no session effect, which is nearly
+// every statement on the hot path.
+//
+// It does no I/O and keeps no state: every function is safe for concurrent use.
+package classify

@@ -1,0 +1,35 @@
+package tunnel
+
+import "context"
+
+// Profile is what an edge needs to answer a client's startup without asking the origin:
+// the ParameterStatus values the origin reported to the pool's first connection.
+type Profile struct {
+	Parameters map[string]string
+}
+
+// Transport opens client sessions on the pool side for a database.
+type Transport interface {
+	// Profile returns the origin profile of db, connecting to the origin only if the pool has
+	// never reached it.
+	Profile(ctx context.Context, db string) (Profile, error)
+	// Open starts the pool side of one client session. params are the client's startup
+	// parameters (user and database included).
+	Open(ctx context.Context, db string, params map[string]string) (Stream, error)
+}
+
+// Stream carries one client session between the edge and the pool side as PostgreSQL
+// protocol frames. Send is called by one goroutine and Recv by another; Cancel and Close may be
+// called from any goroutine.
+type Stream interface {
+	// Send forwards whole frontend messages, back to back, as read from the client. It returns
+	// ErrTerminated after a Terminate message.
+	Send(ctx context.Context, frames []byte) error
+	// Recv appends the next backend messages for the client to dst and returns it. It blocks
+	// until there is something to send.
+	Recv(ctx context.Context, dst []byte) ([]byte, error)
+	// Cancel cancels the query the session is running, if any.
+	Cancel(ctx context.Context) error
+	// Close ends the session and returns its origin connection, if any, to the pool.
+	Close() error
+}
