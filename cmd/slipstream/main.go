@@ -1,0 +1,17 @@
+// Command slipstream is a PostgreSQL wire-protocol proxy that makes a distant database feel
+// local. See README.md; `slipstream help` lists the commands.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,108 @@
+package pool
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
+)
+
+// maxOriginMessage bounds a message from the origin; PostgreSQL's own limit is 1 GiB.
+const maxOriginMessage = 1 << 30
+
+// Conn is one connection to the origin, owned by the pool while idle and by one session while
+// leased.
+type Conn struct {
+	nc      net.Conn
+	r       *pgwire.Reader
+	pid     uint32
+	secret  []byte
+	network string // where cancel requests go
+	address string
+
+	created   time.Time
+	idleSince time.Time
+	broken    bool // failed in use: never hand out again
+	retire    bool // holds state of a session that ended: close on release
+
+	// prepared holds the server-side statement names this connection has parsed.
+	prepared map[string]struct{}
+	// state is the key of the session settings last applied here ("" for the connection's own).
+	state string
+	// unnamedBy and unnamedGen say whose Parse of the unnamed statement the connection holds.
+	unnamedBy  *Session
+	unnamedGen uint64
+}
+
+// dial opens an origin connection with pgconn (TLS and authentication as the URL says) and
+// takes over its socket for raw forwarding.
+func dial(ctx context.Context, cfg *pgconn.Config) (*Conn, map[string]string, error) {
+	pc, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	hc, err := pc.Hijack()
+	if err != nil {
+		pc.Close(ctx)
+		return nil, nil, err
+	}
+	network, address := pgconn.NetworkAddress(hc.Config.Host, hc.Config.Port)
+	now := time.Now()
+	c := &Conn{
+		nc:       hc.Conn,
+		r:        pgwire.NewReader(hc.Conn, maxOriginMessage),
+		pid:      hc.PID,
+		secret:   hc.SecretKey,
+		network:  network,
+		address:  address,
+		created:  now,
+		prepared: make(map[string]struct{}),
+	}
+	return c, hc.ParameterStatuses, nil
+}
+
+func (c *Conn) close() {
+	if c.nc != nil {
+		// Terminate politely; the origin logs an unexpected EOF otherwise.
+		c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		c.nc.Write([]byte{'X', 0, 0, 0, 4})
+		c.nc.Close()
+	}
+}
+
+func (c *Conn) write(b []byte) error {
+	_, err := c.nc.Write(b)
+	if err != nil {
+		c.broken = true
+	}
+	return err
+}
+
+// cancel asks the origin to cancel whatever this connection is running, the way libpq does: a
+// CancelRequest on a new connection, then waiting for the origin to close it.
+func (c *Conn) cancel(ctx context.Context) error {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, c.network, c.address)
+	if err != nil {
+		return fmt.Errorf("pool: cancel: %w", err)
+	}
+	defer nc.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl)
+	}
+	req := make([]byte, 0, 12+len(c.secret))
+	req = binary.BigEndian.AppendUint32(req, uint32(12+len(c.secret)))
+	req = binary.BigEndian.AppendUint32(req, 80877102)
+	req = binary.BigEndian.AppendUint32(req, c.pid)
+	req = append(req, c.secret...)
+	if _, err := nc.Write(req); err != nil {
+		return fmt.Errorf("pool: cancel: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, nc) // the origin closes once it has signalled the backend
+	return nil
+}

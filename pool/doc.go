@@ -1,0 +1,32 @@
+// Package pool owns the connections to one origin database and runs the pool side of every
+// client session: it leases an origin connection for each unit of work, makes the connection
+// look like the client's own (prepared statements, session settings) and forwards raw protocol
+// messages both ways.
+//
+// Start reading at Session: Send takes a client's messages, Recv hands back what the client
+// must see. Pool (pool.go) keeps the connections: a bounded number per database, handed out in
+// FIFO order to waiting sessions, recycled when idle or old, dropped when broken.
+//
+//	edge                        Session                       origin connection
+//	 │ Send(Parse S1, Bind S1,    │                               │
+//	 │      Execute, Sync)        │ lease (queue if all busy)     │
+//	 │───────────────────────────>│ settings differ? RESET ALL…   │
+//	 │                            │ S1 unknown here? Parse ss_…   │
+//	 │                            │ Bind ss_…, Execute, Sync ────>│
+//	 │ Recv                       │<── ParseComplete (swallowed)  │
+//	 │<── ParseComplete (made up) │<── BindComplete, DataRow…,    │
+//	 │<── BindComplete, DataRow…  │    CommandComplete, Ready(I)  │
+//	 │<── ReadyForQuery           │ idle and not pinned: release  │
+//
+// Every message a session sends that draws an answer leaves an entry in its queue of pending
+// answers; Recv matches the origin's answers against that queue. That is how the pool answers
+// for a Parse it did not need to send, drops the answer to a Parse it added, knows when the unit
+// is over, and knows that after an error the origin skips everything up to the next Sync.
+//
+// Concurrency: a Session's Send is called by one goroutine and Recv by another (the edge's two
+// pumps); Cancel and Close may be called from anywhere. The session's mutex guards the queue,
+// the lease and the session state; neither pump holds it across network I/O. An origin
+// connection belongs to at most one session at a time, and only that session's Recv reads it.
+//
+// The pool never accepts client connections and knows nothing of caches or the edge.
+package pool

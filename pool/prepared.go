@@ -1,0 +1,225 @@
+package pool
+
+import (
+	"bytes"
+	"sync"
+	"crypto/sha256"
+	"encoding/hex"
+
+	"github.com/slipstream-proxy/slipstream/classify"
+	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
+)
+
+// Statement names: a client's named statement S1 runs on origin connections as ss_<hash of its
+// text and parameter types>. Two clients preparing the same text share the server statement;
+// two clients using the same name for different texts never collide; a connection prepares each
+// text once and remembers it.
+
+// cstring splits a NUL-terminated string off the front of b.
+func cstring(b []byte) (string, []byte, bool) {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		return "", nil, false
+	}
+	return string(b[:i]), b[i+1:], true
+}
+
+// serverName derives the origin-side name of a statement from its Parse body after the name.
+func serverName(queryAndTypes []byte) string {
+	sum := sha256.Sum256(queryAndTypes)
+	return "ss_" + hex.EncodeToString(sum[:16])
+}
+
+// forward appends the origin's version of client message f to s.wbuf and the answers it draws
+// to entries.
+func (s *Session) forward(c *Conn, f pgwire.Frame, entries []pending) []pending {
+	switch f.Type {
+	case 'Q':
+		s.p.m.queries.Inc()
+		q, _, _ := cstring(f.Body)
+		e := classify.Session(q)
+		s.notePin(e)
+		s.wbuf = append(s.wbuf, f.Raw...)
+		return append(entries, pending{kind: pQuery, effect: e})
+	case 'P':
+		s.unitOpen = true
+		return s.parse(c, f, entries)
+	case 'B':
+		s.unitOpen = true
+		return s.bind(c, f, entries)
+	case 'D':
+		s.unitOpen = true
+		if len(f.Body) > 0 && f.Body[0] == 'S' {
+			name, _, _ := cstring(f.Body[1:])
+			entries = s.rewriteStatement(c, f, 1, name, entries)
+			return append(entries, pending{kind: pDescribeStmt})
+		}
+		s.wbuf = append(s.wbuf, f.Raw...)
+		return append(entries, pending{kind: pDescribePortal})
+	case 'C':
+		s.unitOpen = true
+		if len(f.Body) > 0 && f.Body[0] == 'S' {
+			if name, _, _ := cstring(f.Body[1:]); name != "" {
+				// Closing never fails in PostgreSQL, known name or not. The server statement
+				// stays: other sessions may share it.
+				delete(s.stmts, name)
+				return append(entries, pending{kind: pClose, reply: closeComplete})
+			}
+		}
+		s.wbuf = append(s.wbuf, f.Raw...)
+		return append(entries, pending{kind: pClose})
+	case 'E':
+		s.unitOpen = true
+		s.p.m.queries.Inc()
+		var e classify.Effect
+		if len(s.portals) > 0 {
+			portal, _, _ := cstring(f.Body)
+			e = s.portals[portal]
+		}
+		s.wbuf = append(s.wbuf, f.Raw...)
+		return append(entries, pending{kind: pExecute, effect: e})
+	case 'S':
+		s.unitOpen = false
+		clear(s.portals)
+		s.wbuf = append(s.wbuf, f.Raw...)
+		return append(entries, pending{kind: pSync})
+	case 'H':
+		s.unitOpen = true
+		s.wbuf = append(s.wbuf, f.Raw...)
+		return entries
+	case 'F':
+		s.p.m.queries.Inc()
+		s.wbuf = append(s.wbuf, f.Raw...)
+		return append(entries, pending{kind: pQuery})
+	default:
+		// COPY data and anything else: the origin judges it.
+		s.wbuf = append(s.wbuf, f.Raw...)
+		return entries
+	}
+}
+
+var (
+	parseComplete = []byte{'1', 0, 0, 0, 4}
+	closeComplete = []byte{'3', 0, 0, 0, 4}
+)
+
+// parse handles a Parse message: the unnamed statement goes through as it is (and is
+// remembered, to re-prepare it if a later unit lands elsewhere), a named one is renamed and sent
+// only to a connection that lacks it.
+func (s *Session) parse(c *Conn, f pgwire.Frame, entries []pending) []pending {
+	name, rest, ok := cstring(f.Body)
+	if !ok {
+		s.wbuf = append(s.wbuf, f.Raw...) // malformed: the origin says so
+		return append(entries, pending{kind: pParse})
+	}
+	query, _, _ := cstring(rest)
+	e := classify.Session(query)
+	s.notePin(e)
+	if name == "" {
+		s.unnamed = append(s.unnamed[:0], f.Body...)
+		s.unnamedGen++
+		s.mu.Lock()
+		c.unnamedBy, c.unnamedGen = s, s.unnamedGen
+		s.mu.Unlock()
+		s.wbuf = append(s.wbuf, f.Raw...)
+		s.unnamedEffect = e
+		return append(entries, pending{kind: pParse})
+	}
+	st := &stmt{server: serverName(rest), effect: e}
+	st.parse = append(append(append(make([]byte, 0, len(st.server)+1+len(rest)), st.server...), 0), rest...)
+	s.stmts[name] = st
+	if !c.markPrepared(&s.mu, st.server) {
+		return append(entries, pending{kind: pParse, reply: parseComplete})
+	}
+	s.wbuf = pgwire.AppendFrame(s.wbuf, 'P', st.parse)
+	return append(entries, pending{kind: pParse, prepared: st.server})
+}
+
+// ensurePrepared makes sure c holds the statement a Bind or Describe names, preparing it first
+// when it does not.
+func (s *Session) ensurePrepared(c *Conn, name string, entries []pending) []pending {
+	if name == "" {
+		s.mu.Lock()
+		ours := c.unnamedBy == s && c.unnamedGen == s.unnamedGen
+		c.unnamedBy, c.unnamedGen = s, s.unnamedGen
+		s.mu.Unlock()
+		if !ours && len(s.unnamed) > 0 {
+			s.wbuf = pgwire.AppendFrame(s.wbuf, 'P', s.unnamed)
+			entries = append(entries, pending{kind: pParse, swallow: true})
+		}
+		return entries
+	}
+	st := s.stmts[name]
+	if st == nil {
+		return entries
+	}
+	if c.markPrepared(&s.mu, st.server) {
+		s.wbuf = pgwire.AppendFrame(s.wbuf, 'P', st.parse)
+		entries = append(entries, pending{kind: pParse, swallow: true, prepared: st.server})
+	}
+	return entries
+}
+
+// rewriteStatement forwards message f, whose statement name starts at offset at of its body,
+// with the statement's server-side name. A name the session doesn't know goes through as it is,
+// so the origin answers with its own error.
+func (s *Session) rewriteStatement(c *Conn, f pgwire.Frame, at int, name string, entries []pending) []pending {
+	entries = s.ensurePrepared(c, name, entries)
+	st := s.stmts[name]
+	if name == "" || st == nil {
+		s.wbuf = append(s.wbuf, f.Raw...)
+		return entries
+	}
+	var h int
+	s.wbuf, h = pgwire.BeginFrame(s.wbuf, f.Type)
+	s.wbuf = append(s.wbuf, f.Body[:at]...)
+	s.wbuf = append(s.wbuf, st.server...)
+	s.wbuf = append(s.wbuf, f.Body[at+len(name):]...)
+	s.wbuf = pgwire.FinishFrame(s.wbuf, h)
+	return entries
+}
+
+// bind handles a Bind message: its statement is prepared on c if needed and renamed.
+func (s *Session) bind(c *Conn, f pgwire.Frame, entries []pending) []pending {
+	portal, rest, ok := cstring(f.Body)
+	if !ok {
+		s.wbuf = append(s.wbuf, f.Raw...)
+		return append(entries, pending{kind: pBind})
+	}
+	name, _, _ := cstring(rest)
+	var e classify.Effect
+	if name == "" {
+		e = s.unnamedEffect
+	} else if st := s.stmts[name]; st != nil {
+		e = st.effect
+	}
+	s.notePortalEffect(portal, e)
+	entries = s.rewriteStatement(c, f, len(portal)+1, name, entries)
+	return append(entries, pending{kind: pBind})
+}
+
+// notePortalEffect remembers what executing portal will do to the session, if anything.
+func (s *Session) notePortalEffect(portal string, e classify.Effect) {
+	if e.None() {
+		if len(s.portals) > 0 {
+			delete(s.portals, portal)
+		}
+		return
+	}
+	if s.portals == nil {
+		s.portals = make(map[string]classify.Effect)
+	}
+	s.portals[portal] = e
+}
+
+// markPrepared records that server is (about to be) prepared on c and reports whether it was
+// missing. mu is the session lock that guards c while it is leased.
+func (c *Conn) markPrepared(mu *sync.Mutex, server string) bool {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, ok := c.prepared[server]; ok {
+		return false
+	}
+	c.prepared[server] = struct{}{}
+	return true
+}

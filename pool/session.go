@@ -1,0 +1,241 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/slipstream-proxy/slipstream/classify"
+	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
+)
+
+// ErrTerminated is returned by Send after the client's Terminate message.
+var ErrTerminated = errors.New("pool: client terminated the session")
+
+// ErrOriginLost means the origin connection broke while the session used it. The session cannot
+// go on: whatever was in flight may or may not have run, and is never retried.
+var ErrOriginLost = errors.New("pool: origin connection lost")
+
+// flushAt is how much Recv gathers before returning even if the origin has more buffered.
+const flushAt = 64 << 10
+
+// Session is the pool side of one client session. See the package documentation for the
+// exchange and the concurrency contract.
+type Session struct {
+	p   *Pool
+	log *slog.Logger
+	ctx context.Context // ends with the session; bounds leases and cancels
+
+	mu       sync.Mutex
+	wake     *sync.Cond // the lease, the queue or closed changed
+	conn     *Conn      // leased origin connection, or nil
+	queue    []pending  // answers still to come, oldest first
+	open     bool       // extended-protocol messages sent since the last Sync (copy of unitOpen)
+	sending  bool       // Send is between taking the lease and writing: keep the lease
+	reading  bool       // Recv is blocked reading conn
+	closed   bool
+	txStatus byte
+	pinned   string // the feature that pins the session to conn, or ""
+
+	settings settings
+	// txSettings are changes made inside the open transaction: kept at COMMIT, dropped at ROLLBACK.
+	txSettings []classify.Setting
+
+	stmts      map[string]*stmt // the client's named statements
+	unnamed       []byte           // body of the client's last unnamed Parse
+	unnamedGen    uint64
+	unnamedEffect classify.Effect
+	portals    map[string]classify.Effect // effects of statements bound to portals in this unit
+
+	// Owned by the Send goroutine.
+	wbuf     []byte // frames for the origin
+	unitOpen bool   // extended-protocol messages sent since the last Sync
+	failed   bool   // the unit failed before reaching the origin: drop messages until Sync
+}
+
+// pendingKind is the answer a message draws from the origin.
+type pendingKind uint8
+
+const (
+	pParse          pendingKind = iota // ParseComplete
+	pBind                              // BindComplete
+	pClose                             // CloseComplete
+	pDescribeStmt                      // ParameterDescription, then RowDescription or NoData
+	pDescribePortal                    // RowDescription or NoData
+	pExecute                           // rows, then CommandComplete, EmptyQueryResponse or PortalSuspended
+	pSync                              // ReadyForQuery
+	pQuery                             // anything, then ReadyForQuery (simple Query, FunctionCall)
+	pSetup                             // our own settings query: swallowed through its ReadyForQuery
+)
+
+// pending is one answer the session waits for.
+type pending struct {
+	kind pendingKind
+	// reply, when set, is the answer itself, made up by the session because the message never
+	// went to the origin; it goes to the client when the entry reaches the head of the queue.
+	reply []byte
+	// swallow drops the origin's answer: the session added the message, the client did not ask.
+	swallow bool
+	// prepared names the server-side statement a Parse creates, so a failure can forget it.
+	prepared string
+	effect   classify.Effect // what a Query or Execute does to the session when it succeeds
+	state    string          // for pSetup: the settings key the setup applies
+	failed   bool            // an ErrorResponse arrived for this Query
+}
+
+// stmt is one of the client's named prepared statements.
+type stmt struct {
+	server string // name on origin connections, the same for the same text and parameter types
+	parse  []byte // Parse body naming server, to prepare it on a connection that lacks it
+	effect classify.Effect
+}
+
+// NewSession starts the pool side of a client session. params are the client's startup
+// parameters; profile values the client merely repeats are left out of its settings.
+func (p *Pool) NewSession(ctx context.Context, params map[string]string) *Session {
+	p.mu.Lock()
+	profile := p.profile
+	p.mu.Unlock()
+	s := &Session{
+		p:        p,
+		log:      p.log,
+		ctx:      ctx,
+		txStatus: 'I',
+		stmts:    make(map[string]*stmt),
+		settings: startupSettings(params, profile),
+	}
+	s.wake = sync.NewCond(&s.mu)
+	return s
+}
+
+// Send forwards a run of whole client messages. It leases an origin connection when the
+// session has none, prepares on it what the messages need, and writes them. An error other
+// than ErrTerminated ends the session.
+func (s *Session) Send(ctx context.Context, frames []byte) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.sending = true
+	c := s.conn
+	s.mu.Unlock()
+
+	var entries []pending
+	s.wbuf = s.wbuf[:0]
+	terminated := false
+	for rest := frames; len(rest) > 0; {
+		f, next, ok := pgwire.NextFrame(rest)
+		if !ok {
+			break
+		}
+		rest = next
+		if f.Type == 'X' {
+			terminated = true
+			break
+		}
+		if s.failed {
+			if f.Type == 'S' {
+				s.failed, s.unitOpen = false, false
+				entries = append(entries, pending{kind: pSync, reply: pgwire.AppendReadyForQuery(nil, 'I')})
+			}
+			continue
+		}
+		if c == nil {
+			var err error
+			if c, err = s.lease(ctx); err != nil {
+				entries = s.refuse(entries, f.Type, err)
+				continue
+			}
+		}
+		if !s.unitOpen && startsUnit(f.Type) {
+			entries = s.syncSettings(c, entries)
+		}
+		entries = s.forward(c, f, entries)
+	}
+
+	s.mu.Lock()
+	s.queue = append(s.queue, entries...)
+	s.open = s.unitOpen
+	s.wake.Broadcast()
+	s.mu.Unlock()
+
+	var werr error
+	if len(s.wbuf) > 0 {
+		if _, err := c.nc.Write(s.wbuf); err != nil {
+			werr = fmt.Errorf("%w: %w", ErrOriginLost, err)
+		}
+	}
+	if cap(s.wbuf) > 1<<20 {
+		s.wbuf = nil // don't keep a large COPY buffer for an idle session
+	}
+	s.mu.Lock()
+	s.sending = false
+	if werr != nil {
+		c.broken = true
+	} else {
+		s.maybeRelease()
+	}
+	s.mu.Unlock()
+	if werr != nil {
+		return werr
+	}
+	if terminated {
+		return ErrTerminated
+	}
+	return nil
+}
+
+// startsUnit reports whether a message can begin a unit of work (COPY data can't: it belongs
+// to the statement that started the COPY).
+func startsUnit(typ byte) bool {
+	switch typ {
+	case 'd', 'c', 'f':
+		return false
+	}
+	return true
+}
+
+// lease takes an origin connection for the unit that starts now.
+func (s *Session) lease(ctx context.Context) (*Conn, error) {
+	c, err := s.p.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.p.Release(c)
+		return nil, ErrClosed
+	}
+	s.conn = c
+	s.wake.Broadcast()
+	s.mu.Unlock()
+	return c, nil
+}
+
+// refuse answers a message that could not reach the origin: the client gets the error now,
+// and ReadyForQuery at the end of its unit.
+func (s *Session) refuse(entries []pending, typ byte, err error) []pending {
+	e := pgwire.Fatal(pgwire.ConnectionFailure, "could not connect to the origin database")
+	e.Severity = "ERROR"
+	switch {
+	case errors.Is(err, ErrQueueTimeout):
+		e = &pgwire.Error{Severity: "ERROR", Code: pgwire.TooManyConnections,
+			Message: "no origin connection became free within the queue timeout"}
+	case errors.Is(err, ErrClosed), errors.Is(err, context.Canceled):
+		e = &pgwire.Error{Severity: "FATAL", Code: pgwire.AdminShutdown, Message: "slipstream is shutting down"}
+	}
+	entries = append(entries, pending{kind: pQuery, reply: pgwire.AppendError(nil, e)})
+	switch typ {
+	case 'Q', 'F':
+		entries = append(entries, pending{kind: pQuery, reply: pgwire.AppendReadyForQuery(nil, 'I')})
+	case 'S':
+		entries = append(entries, pending{kind: pSync, reply: pgwire.AppendReadyForQuery(nil, 'I')})
+	default:
+		s.failed = true
+	}
+	return entries
+}

@@ -1,0 +1,28 @@
+// Package proxy is the edge: it accepts client connections, runs their startup and
+// authentication itself, and then pumps each client's messages to the pool side through a
+// tunnel.Stream and the answers back.
+//
+// Start reading at Server.Serve, then serveConn (session.go), which is one client's whole
+// life: handshake deadline, startup (startup.go), authentication, pumps, and closing both sides
+// exactly once. Connection setup never waits on the origin once the pool has learned the
+// origin's profile: the edge answers with the profile's ParameterStatus values and hands out
+// its own BackendKeyData (cancel.go).
+//
+//	client                         edge (serveConn)                 tunnel.Stream
+//	 │ SSLRequest ───────────────────>│
+//	 │<────────────────────────── 'S' │ TLS handshake, new reader
+//	 │ StartupMessage ───────────────>│ database known? else 3D000
+//	 │<────────── AuthenticationSASL  │ SCRAM-SHA-256 (or md5, password)
+//	 │ SASLInitialResponse/Response ─>│ wrong password: 28P01
+//	 │<── AuthenticationOk, ParameterStatus*, BackendKeyData, ReadyForQuery
+//	 │ Query / Parse…Sync ───────────>│ reader pump: Send ──────────────>│
+//	 │<───────────────────── answers  │ writer pump: Recv <──────────────│
+//	 │ Terminate ────────────────────>│ Close ──────────────────────────>│
+//
+// Concurrency: each client has two goroutines, the reader pump (the connection's own) and the
+// writer pump it starts and waits for. Only the writer pump writes to the client after
+// startup, so a fatal error found by the reader goes through the session's fatal slot and the
+// writer sends it. A panic in a session is recovered and ends that session only.
+//
+// The edge never talks to a database directly: all of that is behind the tunnel.
+package proxy

@@ -1,0 +1,50 @@
+package proxy
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
+)
+
+// Metrics are the edge's Prometheus metrics.
+type Metrics struct {
+	clients   *prometheus.GaugeVec
+	sessions  *prometheus.CounterVec
+	refusals  *prometheus.CounterVec
+	cancels   *prometheus.CounterVec
+	setupTime prometheus.Histogram
+}
+
+// NewMetrics creates the edge metrics and registers them with reg (nil: unregistered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		clients: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "slipstream_client_connections",
+			Help: "Client sessions open now, by database.",
+		}, []string{"db"}),
+		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slipstream_client_sessions_total",
+			Help: "Client sessions that completed startup, by database.",
+		}, []string{"db"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slipstream_client_errors_total",
+			Help: "Errors that ended a client session or its startup, by SQLSTATE condition name.",
+		}, []string{"condition"}),
+		cancels: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slipstream_cancel_requests_total",
+			Help: "CancelRequests received, by outcome.",
+		}, []string{"outcome"}),
+		setupTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "slipstream_client_setup_seconds",
+			Help:    "Time from accepting a client to its first ReadyForQuery.",
+			Buckets: []float64{.0005, .001, .005, .01, .05, .1, .5, 1, 5},
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.clients, m.sessions, m.refusals, m.cancels, m.setupTime)
+	}
+	return m
+}
+
+func (m *Metrics) refused(e *pgwire.Error) {
+	m.refusals.WithLabelValues(e.Code.Name()).Inc()
+}

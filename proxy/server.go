@@ -1,0 +1,118 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
+	"github.com/slipstream-proxy/slipstream/tunnel"
+)
+
+// Database is one database clients can connect to, with the credentials the edge checks.
+type Database struct {
+	// Name is the database name clients ask for.
+	Name string
+	// User and Password are the credentials clients must present.
+	User, Password string
+	// Auth is how the edge checks the password; "" means SCRAM-SHA-256.
+	Auth pgwire.AuthMethod
+}
+
+// Config describes an edge.
+type Config struct {
+	// Databases are the databases served; clients asking for another get SQLSTATE 3D000.
+	Databases []Database
+	// TLS answers SSLRequest; nil refuses TLS ('N').
+	TLS *tls.Config
+	// Transport opens sessions on the pool side.
+	Transport tunnel.Transport
+	// Logger receives session events; nil means slog.Default().
+	Logger *slog.Logger
+	// Metrics, when set, counts sessions and errors.
+	Metrics *Metrics
+	// HandshakeTimeout bounds startup and authentication; 0 means 15 seconds.
+	HandshakeTimeout time.Duration
+	// MaxMessage bounds one client message; 0 means 256 MiB.
+	MaxMessage int
+}
+
+// Server is an edge listener's worth of client sessions.
+type Server struct {
+	cfg Config
+	dbs map[string]Database
+	log *slog.Logger
+	m   *Metrics
+
+	keys     cancelKeys
+	wg       sync.WaitGroup
+	draining atomic.Bool
+	active   atomic.Int64
+}
+
+// New returns an edge server for cfg.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 15 * time.Second
+	}
+	if cfg.MaxMessage <= 0 {
+		cfg.MaxMessage = 256 << 20
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	s := &Server{cfg: cfg, dbs: make(map[string]Database), log: cfg.Logger, m: cfg.Metrics}
+	for _, d := range cfg.Databases {
+		if d.Auth == "" {
+			d.Auth = pgwire.AuthSCRAM
+		}
+		s.dbs[d.Name] = d
+	}
+	s.keys.m = make(map[pgwire.CancelKey]*session)
+	return s
+}
+
+// Serve accepts clients on ln until ctx ends, then stops accepting, ends every session and
+// waits for them.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var err error
+	for {
+		var nc net.Conn
+		nc, err = ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			break
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(ctx, nc)
+		}()
+	}
+	s.draining.Store(true)
+	s.wg.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Ready reports whether the server takes new clients (false once it drains).
+func (s *Server) Ready() bool { return !s.draining.Load() }
+
+// Sessions returns the number of client sessions open now.
+func (s *Server) Sessions() int64 { return s.active.Load() }

@@ -1,0 +1,193 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
+	"github.com/slipstream-proxy/slipstream/tunnel"
+)
+
+// session is one client connection after startup.
+type session struct {
+	s      *Server
+	log    *slog.Logger
+	nc     net.Conn
+	r      *pgwire.Reader
+	stream tunnel.Stream
+
+	mu    sync.Mutex
+	fatal *pgwire.Error // why the session ends, for the writer pump to send
+}
+
+// serveConn is one client's whole life. It recovers from a panic so that one client can't take
+// the process down, and closes the client connection exactly once, on the way out.
+func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
+	start := time.Now()
+	log := s.log.With("client", nc.RemoteAddr().String())
+	defer nc.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("session panicked", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+
+	nc.SetDeadline(start.Add(s.cfg.HandshakeTimeout))
+	st, err := s.handshake(ctx, nc)
+	if err != nil {
+		s.refuse(log, st, nc, err)
+		return
+	}
+	db := st.db.Name
+	log = log.With("db", db, "user", st.params["user"])
+
+	profile, err := s.cfg.Transport.Profile(ctx, db)
+	if err != nil {
+		log.Warn("origin unavailable for a new session", "err", err)
+		s.refuse(log, st, st.nc, pgwire.Fatal(pgwire.CannotConnectNow, "the origin database is not reachable"))
+		return
+	}
+	stream, err := s.cfg.Transport.Open(ctx, db, st.params)
+	if err != nil {
+		log.Warn("opening the session on the pool side failed", "err", err)
+		s.refuse(log, st, st.nc, pgwire.Fatal(pgwire.CannotConnectNow, "the origin database is not reachable"))
+		return
+	}
+	sess := &session{s: s, log: log, nc: st.nc, stream: stream}
+	key := s.keys.add(sess)
+	defer s.keys.remove(key)
+
+	if _, err := st.nc.Write(appendStartupAnswer(nil, profile.Parameters, st.params, key)); err != nil {
+		stream.Close()
+		return
+	}
+	nc.SetDeadline(time.Time{})
+	s.m.setupTime.Observe(time.Since(start).Seconds())
+	s.m.sessions.WithLabelValues(db).Inc()
+	clients := s.m.clients.WithLabelValues(db)
+	clients.Inc()
+	s.active.Add(1)
+	defer func() {
+		clients.Dec()
+		s.active.Add(-1)
+	}()
+	log.Debug("session started")
+
+	// The startup reader's buffer is empty: a client waits for ReadyForQuery before it sends.
+	// Rebuild it with the session's message limit.
+	sess.r = pgwire.NewReader(st.nc, s.cfg.MaxMessage)
+	sess.run(ctx)
+	log.Debug("session ended", "duration", time.Since(start))
+}
+
+// refuse sends a handshake error to the client when it is one of ours, and counts it.
+func (s *Server) refuse(log *slog.Logger, st *startup, nc net.Conn, err error) {
+	if errors.Is(err, errHandled) {
+		return
+	}
+	var pe *pgwire.Error
+	if errors.As(err, &pe) {
+		s.m.refused(pe)
+		nc.Write(pgwire.AppendError(nil, pe))
+		log.Info("client refused", "code", string(pe.Code), "reason", pe.Code.Name())
+		return
+	}
+	if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		log.Debug("handshake failed", "err", err)
+	}
+}
+
+// run pumps messages until either side ends the session.
+func (sess *session) run(ctx context.Context) {
+	stop := context.AfterFunc(ctx, func() {
+		sess.end(pgwire.Fatal(pgwire.AdminShutdown, "terminating connection due to administrator command"))
+	})
+	defer stop()
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sess.writePump(ctx)
+	}()
+	sess.readPump(ctx)
+	sess.stream.Close()
+	<-done
+}
+
+// readPump forwards the client's messages, a burst at a time, until the client leaves or a
+// message breaks the protocol. Backpressure: it reads the client only as fast as the origin
+// takes the writes.
+func (sess *session) readPump(ctx context.Context) {
+	for {
+		frames, err := sess.r.ReadFrames()
+		if err != nil {
+			if errors.Is(err, pgwire.ErrTooLarge) || errors.Is(err, pgwire.ErrBadLength) {
+				sess.end(pgwire.Fatal(pgwire.ProtocolViolation, "invalid message length"))
+			}
+			return
+		}
+		if err := sess.stream.Send(ctx, frames); err != nil {
+			switch {
+			case errors.Is(err, tunnel.ErrTerminated):
+			case errors.Is(err, tunnel.ErrOriginLost):
+				sess.log.Warn("origin connection lost", "err", err)
+				sess.end(pgwire.Fatal(pgwire.ConnectionFailure, "the connection to the origin database was lost"))
+			default:
+				sess.log.Debug("session send ended", "err", err)
+			}
+			return
+		}
+	}
+}
+
+// writePump writes the pool side's answers to the client. It is the only writer after startup.
+func (sess *session) writePump(ctx context.Context) {
+	defer sess.nc.Close() // wakes the read pump if the pool side ended first
+	buf := make([]byte, 0, 8<<10)
+	for {
+		var err error
+		buf, err = sess.stream.Recv(ctx, buf[:0])
+		if len(buf) > 0 {
+			if _, werr := sess.nc.Write(buf); werr != nil {
+				sess.stream.Close()
+				return
+			}
+		}
+		if err != nil {
+			if errors.Is(err, tunnel.ErrOriginLost) {
+				sess.log.Warn("origin connection lost", "err", err)
+				sess.end(pgwire.Fatal(pgwire.ConnectionFailure, "the connection to the origin database was lost"))
+			}
+			sess.mu.Lock()
+			fatal := sess.fatal
+			sess.mu.Unlock()
+			if fatal != nil {
+				sess.s.m.refused(fatal)
+				sess.nc.SetWriteDeadline(time.Now().Add(time.Second))
+				sess.nc.Write(pgwire.AppendError(nil, fatal))
+			}
+			return
+		}
+		if cap(buf) > 1<<20 {
+			buf = make([]byte, 0, 8<<10)
+		}
+	}
+}
+
+// end records why the session ends (the first reason wins) and stops the pool side, which
+// makes the writer pump send the error and close the client connection.
+func (sess *session) end(e *pgwire.Error) {
+	sess.mu.Lock()
+	if sess.fatal == nil {
+		sess.fatal = e
+	}
+	sess.mu.Unlock()
+	sess.stream.Close()
+}

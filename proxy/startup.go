@@ -1,0 +1,188 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"net"
+	"strings"
+
+	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
+)
+
+// startup is what a client's handshake settled.
+type startup struct {
+	nc     net.Conn       // the client connection, TLS once upgraded
+	r      *pgwire.Reader // reads nc; rebuilt after the TLS upgrade
+	params map[string]string
+	db     Database
+	tls    bool
+}
+
+// errHandled means the handshake ended on purpose with nothing more to send (a CancelRequest).
+var errHandled = errors.New("proxy: handled")
+
+// handshake runs the startup phase: TLS and GSS negotiation, a CancelRequest, or a
+// StartupMessage followed by authentication. A *pgwire.Error it returns is for the client.
+func (s *Server) handshake(ctx context.Context, nc net.Conn) (*startup, error) {
+	st := &startup{nc: nc, r: pgwire.NewReader(nc, pgwire.MaxStartupLen)}
+	for {
+		body, err := st.r.ReadStartup()
+		if err != nil {
+			if errors.Is(err, pgwire.ErrBadLength) || errors.Is(err, pgwire.ErrTooLarge) {
+				return nil, pgwire.Fatal(pgwire.ProtocolViolation, "invalid length of startup packet")
+			}
+			return nil, err
+		}
+		kind, params, key, err := pgwire.ParseStartup(body)
+		switch kind {
+		case pgwire.SSLRequest, pgwire.GSSEncRequest:
+			if err != nil {
+				return nil, err
+			}
+			if st.r.Buffered() > 0 {
+				// Bytes after the request, before the handshake: someone is injecting plaintext.
+				return nil, pgwire.Fatal(pgwire.ProtocolViolation, "received unencrypted data after SSL request")
+			}
+			if kind == pgwire.GSSEncRequest || s.cfg.TLS == nil || st.tls {
+				if _, err := nc.Write([]byte{'N'}); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if _, err := nc.Write([]byte{'S'}); err != nil {
+				return nil, err
+			}
+			tc := tls.Server(nc, s.cfg.TLS)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				return nil, err
+			}
+			st.nc, st.tls = tc, true
+			st.r = pgwire.NewReader(tc, pgwire.MaxStartupLen) // never reuse bytes read before TLS
+		case pgwire.CancelRequest:
+			if err == nil {
+				s.cancel(ctx, key)
+			}
+			return nil, errHandled
+		case pgwire.Startup:
+			if err != nil {
+				return nil, err
+			}
+			if _, minor := pgwire.StartupVersion(body); minor > 0 || hasProtocolOptions(params) {
+				if err := negotiateVersion(st.nc, params); err != nil {
+					return nil, err
+				}
+			}
+			st.params = params
+			return st, s.authenticate(st)
+		default:
+			return nil, err
+		}
+	}
+}
+
+// hasProtocolOptions reports whether the client asked for protocol extensions (_pq_.*).
+func hasProtocolOptions(params map[string]string) bool {
+	for k := range params {
+		if strings.HasPrefix(k, "_pq_.") {
+			return true
+		}
+	}
+	return false
+}
+
+// negotiateVersion tells a client asking for protocol 3.x (x > 0) or extensions that we speak
+// 3.0 without them, as PostgreSQL does.
+func negotiateVersion(nc net.Conn, params map[string]string) error {
+	var opts []string
+	for k := range params {
+		if strings.HasPrefix(k, "_pq_.") {
+			opts = append(opts, k)
+			delete(params, k)
+		}
+	}
+	msg, h := pgwire.BeginFrame(nil, 'v')
+	msg = append(msg, 0, 0, 0, 0) // newest minor version supported: 0
+	msg = append(msg, byte(len(opts)>>24), byte(len(opts)>>16), byte(len(opts)>>8), byte(len(opts)))
+	for _, o := range opts {
+		msg = append(append(msg, o...), 0)
+	}
+	_, err := nc.Write(pgwire.FinishFrame(msg, h))
+	return err
+}
+
+// authenticate finds the client's database and checks its password at the edge.
+func (s *Server) authenticate(st *startup) error {
+	name := st.params["database"]
+	db, ok := s.dbs[name]
+	if !ok {
+		return pgwire.Fatal(pgwire.InvalidCatalogName, `database "`+name+`" does not exist`)
+	}
+	st.db = db
+	user := st.params["user"]
+	password := db.Password
+	if user != db.User {
+		// Challenge anyway, with a password nobody knows, so that a wrong user name looks
+		// exactly like a wrong password (PostgreSQL does not reveal which roles exist).
+		var b [16]byte
+		rand.Read(b[:])
+		password = hex.EncodeToString(b[:])
+	}
+	return pgwire.Authenticate(st.nc, st.r, db.Auth, user, password, st.tls)
+}
+
+// reportedParams are the parameters PostgreSQL reports to clients (GUC_REPORT) that a client
+// can set at startup; the edge reports the client's own value for these.
+var reportedParams = []string{"application_name", "client_encoding", "DateStyle", "IntervalStyle", "TimeZone",
+	"search_path", "default_transaction_read_only"}
+
+// appendStartupAnswer appends AuthenticationOk, the ParameterStatus values (the origin's,
+// with the client's startup settings over them), BackendKeyData and ReadyForQuery.
+func appendStartupAnswer(dst []byte, profile, params map[string]string, key pgwire.CancelKey) []byte {
+	dst = pgwire.AppendAuthenticationOK(dst)
+	status := func(k, v string) {
+		var h int
+		dst, h = pgwire.BeginFrame(dst, 'S')
+		dst = append(append(dst, k...), 0)
+		dst = append(append(dst, v...), 0)
+		dst = pgwire.FinishFrame(dst, h)
+	}
+	for k, v := range profile {
+		if k == "application_name" {
+			v = "" // the origin connection's own name is not the client's
+		}
+		for _, rk := range reportedParams {
+			if strings.EqualFold(k, rk) {
+				if cv, ok := lookupFold(params, k); ok {
+					v = cv
+				}
+			}
+		}
+		status(k, v)
+	}
+	if _, ok := profile["application_name"]; !ok {
+		if v, ok := params["application_name"]; ok {
+			status("application_name", v)
+		}
+	}
+	var h int
+	dst, h = pgwire.BeginFrame(dst, 'K')
+	dst = append(dst, byte(key.PID>>24), byte(key.PID>>16), byte(key.PID>>8), byte(key.PID),
+		byte(key.Secret>>24), byte(key.Secret>>16), byte(key.Secret>>8), byte(key.Secret))
+	dst = pgwire.FinishFrame(dst, h)
+	return pgwire.AppendReadyForQuery(dst, 'I')
+}
+
+func lookupFold(m map[string]string, k string) (string, bool) {
+	if v, ok := m[k]; ok {
+		return v, true
+	}
+	for mk, v := range m {
+		if strings.EqualFold(mk, k) {
+			return v, true
+		}
+	}
+	return "", false
+}
