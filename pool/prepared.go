@@ -2,9 +2,9 @@ package pool
 
 import (
 	"bytes"
-	"sync"
 	"crypto/sha256"
 	"encoding/hex"
+	"sync"
 
 	"github.com/slipstream-proxy/slipstream/classify"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"

@@ -43,11 +43,11 @@ type Session struct {
 	// txSettings are changes made inside the open transaction: kept at COMMIT, dropped at ROLLBACK.
 	txSettings []classify.Setting
 
-	stmts      map[string]*stmt // the client's named statements
+	stmts         map[string]*stmt // the client's named statements
 	unnamed       []byte           // body of the client's last unnamed Parse
 	unnamedGen    uint64
 	unnamedEffect classify.Effect
-	portals    map[string]classify.Effect // effects of statements bound to portals in this unit
+	portals       map[string]classify.Effect // effects of statements bound to portals in this unit
 
 	// Owned by the Send goroutine.
 	wbuf     []byte // frames for the origin
