@@ -37,7 +37,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		if err != nil {
-			fmt.Fprintln(stderr, "slipstream serve:", err)
+			if !isFlagSyntax(err) { // the flag package printed those already, with the usage
+				fmt.Fprintln(stderr, "slipstream serve:", err)
+			}
 			return 2
 		}
 		if err := serve(ctx, cfg, stdout, stderr); err != nil {
@@ -64,4 +66,14 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "devel"
+}
+
+// flagSyntaxError is a command-line error the flag package has already printed with the usage.
+type flagSyntaxError struct{ error }
+
+func (e flagSyntaxError) Unwrap() error { return e.error }
+
+func isFlagSyntax(err error) bool {
+	var fe flagSyntaxError
+	return errors.As(err, &fe)
 }

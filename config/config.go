@@ -1,0 +1,338 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration of one slipstream process. Every field documents what its
+// zero value means; Normalize puts those defaults in place.
+type Config struct {
+	PGListen   string     `toml:"pg_listen"`   // client listener for PostgreSQL, host:port; zero: "127.0.0.1:6432"
+	HTTPListen string     `toml:"http_listen"` // /metrics and /healthz, host:port; zero: "127.0.0.1:9432"
+	DataDir    string     `toml:"data_dir"`    // state on disk, such as the self-signed certificate in DataDir/tls; zero: "./slipstream-data"
+	TLS        TLS        `toml:"tls"`         // zero: a self-signed certificate
+	Databases  []Database `toml:"database"`    // the [[database]] tables; none: nothing to serve yet
+}
+
+// TLS is the certificate the client listener presents.
+type TLS struct {
+	CertFile string `toml:"cert_file"` // PEM certificate chain; empty: a self-signed certificate in DataDir/tls, created on first start
+	KeyFile  string `toml:"key_file"`  // PEM private key for CertFile; empty only when CertFile is
+}
+
+// Database is one database that clients reach through slipstream, and the origin behind it.
+type Database struct {
+	Name           string   `toml:"name"`            // database name clients connect to; empty: the origin URL's database
+	Kind           string   `toml:"kind"`            // what the origin speaks; empty: "postgres", the only kind so far
+	Origin         string   `toml:"origin"`          // postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=...; required
+	User           string   `toml:"user"`            // user clients log in as; empty: the origin's user
+	Password       string   `toml:"password"`        // password clients log in with; empty: the origin's password
+	AuthMethod     string   `toml:"auth_method"`     // how clients prove Password: "scram-sha-256", "md5" or "password" (cleartext, over TLS only); empty: "scram-sha-256"
+	MaxConnections int      `toml:"max_connections"` // origin connections for this database; 0: 20
+	QueueTimeout   Duration `toml:"queue_timeout"`   // how long a client waits for an origin connection before SQLSTATE 53300; 0: 30s
+	IdleTimeout    Duration `toml:"idle_timeout"`    // an idle origin connection is closed after this; 0: 10m
+	MaxLifetime    Duration `toml:"max_lifetime"`    // an origin connection is replaced after this long; 0: 1h
+}
+
+// Defaults that Normalize applies to zero fields.
+const (
+	defaultPGListen       = "127.0.0.1:6432"
+	defaultHTTPListen     = "127.0.0.1:9432"
+	defaultDataDir        = "./slipstream-data"
+	defaultKind           = "postgres"
+	defaultAuthMethod     = "scram-sha-256"
+	defaultMaxConnections = 20
+	defaultQueueTimeout   = 30 * time.Second
+	defaultIdleTimeout    = 10 * time.Minute
+	defaultMaxLifetime    = time.Hour
+)
+
+// kinds and authMethods are the accepted values of Database.Kind and Database.AuthMethod.
+var (
+	kinds       = []string{"postgres"}
+	authMethods = []string{"scram-sha-256", "md5", "password"}
+)
+
+// Default returns the process-wide defaults: the listen addresses and the data directory. It
+// has no databases.
+func Default() Config {
+	return Config{PGListen: defaultPGListen, HTTPListen: defaultHTTPListen, DataDir: defaultDataDir}
+}
+
+// Parse decodes a TOML configuration strictly: a key that no field takes is an error naming
+// the key. It returns what the file says, without defaults; see Normalize.
+func Parse(data []byte) (Config, error) {
+	var c Config
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
+		return Config{}, tomlError(err)
+	}
+	var unknown []error
+	undecoded := md.Undecoded()
+	for _, k := range undecoded {
+		// A whole unknown table is one mistake: name the table, not each key in it.
+		if len(k) > 1 && slices.ContainsFunc(undecoded, func(p toml.Key) bool { return slices.Equal(p, k[:len(k)-1]) }) {
+			continue
+		}
+		unknown = append(unknown, fmt.Errorf("unknown setting %q", k.String()))
+	}
+	if len(unknown) > 0 {
+		return Config{}, errors.Join(unknown...)
+	}
+	return c, nil
+}
+
+// tomlError keeps a syntax error's line and key but drops its message when the key holds a
+// secret: the TOML lexer quotes the offending text, and an unquoted password is exactly what
+// it would quote.
+func tomlError(err error) error {
+	var perr toml.ParseError
+	if !errors.As(err, &perr) {
+		return err
+	}
+	key := perr.LastKey
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		key = key[i+1:]
+	}
+	if key == "password" || key == "origin" {
+		return fmt.Errorf("toml: line %d (last key %q): invalid value (strings need double quotes; the value is not shown because it may hold a password)",
+			perr.Position.Line, perr.LastKey)
+	}
+	return err
+}
+
+// Load reads and parses the TOML file at path; see Parse.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err) // the *PathError names the file
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// MergeOrigins applies --origin URLs to a configuration read from a file. An origin whose
+// database has the name of a database already in c replaces that database's origin and keeps
+// its other settings; any other origin is appended as a new database. Two origins given for
+// the same name are both kept, so that Validate reports the duplicate instead of one of them
+// silently losing. Unparsable URLs are appended for Validate to report.
+func (c *Config) MergeOrigins(origins []string) {
+	existing := len(c.Databases)
+	replaced := make([]bool, existing)
+	for _, raw := range origins {
+		o, _ := ParseOrigin(raw)
+		i := -1
+		if o.Database != "" {
+			i = slices.IndexFunc(c.Databases[:existing], func(d Database) bool { return d.effectiveName() == o.Database })
+		}
+		if i >= 0 && !replaced[i] {
+			c.Databases[i].Origin = raw
+			replaced[i] = true
+			continue
+		}
+		c.Databases = append(c.Databases, Database{Origin: raw})
+	}
+}
+
+// effectiveName is the name Normalize would give d.
+func (d Database) effectiveName() string {
+	if d.Name != "" {
+		return d.Name
+	}
+	o, _ := ParseOrigin(d.Origin)
+	return o.Database
+}
+
+// Normalize replaces every zero that has a default with that default; it is idempotent.
+// A database's Name, User and Password default to those of its origin URL; an origin that
+// does not parse leaves them empty for Validate to report.
+func (c *Config) Normalize() {
+	def := Default()
+	if c.PGListen == "" {
+		c.PGListen = def.PGListen
+	}
+	if c.HTTPListen == "" {
+		c.HTTPListen = def.HTTPListen
+	}
+	if c.DataDir == "" {
+		c.DataDir = def.DataDir
+	}
+	for i := range c.Databases {
+		c.Databases[i].normalize()
+	}
+}
+
+func (d *Database) normalize() {
+	o, _ := ParseOrigin(d.Origin)
+	if d.Name == "" {
+		d.Name = o.Database
+	}
+	if d.User == "" {
+		d.User = o.User
+	}
+	if d.Password == "" {
+		d.Password = o.Password
+	}
+	if d.Kind == "" {
+		d.Kind = defaultKind
+	}
+	if d.AuthMethod == "" {
+		d.AuthMethod = defaultAuthMethod
+	}
+	if d.MaxConnections == 0 {
+		d.MaxConnections = defaultMaxConnections
+	}
+	if d.QueueTimeout.Duration == 0 {
+		d.QueueTimeout.Duration = defaultQueueTimeout
+	}
+	if d.IdleTimeout.Duration == 0 {
+		d.IdleTimeout.Duration = defaultIdleTimeout
+	}
+	if d.MaxLifetime.Duration == 0 {
+		d.MaxLifetime.Duration = defaultMaxLifetime
+	}
+}
+
+// Validate reports every problem in c together (errors.Join), one per line, each naming the
+// setting or, for a conflict, both settings. It expects a normalized Config: an empty string
+// that Normalize would have filled is reported as missing, while a zero number or duration is
+// accepted because it stands for its default. No message holds a password.
+func (c Config) Validate() error {
+	var problems []error
+	add := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
+
+	for _, l := range []struct{ setting, addr, example string }{
+		{"pg_listen", c.PGListen, defaultPGListen},
+		{"http_listen", c.HTTPListen, defaultHTTPListen},
+	} {
+		if l.addr == "" {
+			add("%s is empty: want host:port, such as %q", l.setting, l.example)
+		} else if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			add("%s %q is not host:port, such as %q", l.setting, l.addr, l.example)
+		}
+	}
+	if c.PGListen != "" && c.PGListen == c.HTTPListen && !strings.HasSuffix(c.PGListen, ":0") {
+		add("pg_listen and http_listen are both %q: give each its own port", c.PGListen)
+	}
+	if c.DataDir == "" {
+		add("data_dir is empty")
+	}
+	switch {
+	case c.TLS.CertFile != "" && c.TLS.KeyFile == "":
+		add("tls.cert_file is set but tls.key_file is empty: set both, or neither for a self-signed certificate")
+	case c.TLS.CertFile == "" && c.TLS.KeyFile != "":
+		add("tls.key_file is set but tls.cert_file is empty: set both, or neither for a self-signed certificate")
+	}
+
+	firstByName := map[string]int{}
+	for i, d := range c.Databases {
+		problems = append(problems, d.validate(i)...)
+		if d.Name == "" {
+			continue
+		}
+		if j, ok := firstByName[d.Name]; ok {
+			add("database #%d and database #%d are both named %q (origins %s and %s): set a different name on one of them",
+				j+1, i+1, d.Name, RedactURL(c.Databases[j].Origin), RedactURL(d.Origin))
+			continue
+		}
+		firstByName[d.Name] = i
+	}
+	return errors.Join(problems...)
+}
+
+// validate reports the problems of the database at index i of Config.Databases.
+func (d Database) validate(i int) []error {
+	label := fmt.Sprintf("database #%d", i+1)
+	if d.Name != "" {
+		label = fmt.Sprintf("database %q", d.Name)
+	}
+	var problems []error
+	add := func(format string, args ...any) {
+		problems = append(problems, fmt.Errorf("%s: "+format, append([]any{label}, args...)...))
+	}
+
+	o, err := ParseOrigin(d.Origin)
+	if err != nil {
+		for _, e := range unjoin(err) {
+			add("%v", e)
+		}
+	}
+	// An empty name or user that the origin could have supplied: Normalize was not called,
+	// or the origin lacks it too and has just been reported.
+	if d.Name == "" && o.Database != "" {
+		add("name is empty")
+	}
+	if d.User == "" && o.User != "" {
+		add("user is empty")
+	}
+	if !slices.Contains(kinds, d.Kind) {
+		add("kind %q is not supported (supported: %s)", d.Kind, strings.Join(kinds, ", "))
+	}
+	if !slices.Contains(authMethods, d.AuthMethod) {
+		add("auth_method %q is not supported (supported: %s)", d.AuthMethod, strings.Join(authMethods, ", "))
+	}
+	if d.MaxConnections < 0 {
+		add("max_connections is %d: want 0 (meaning %d) or more", d.MaxConnections, defaultMaxConnections)
+	}
+	for _, t := range []struct {
+		setting string
+		value   Duration
+	}{{"queue_timeout", d.QueueTimeout}, {"idle_timeout", d.IdleTimeout}, {"max_lifetime", d.MaxLifetime}} {
+		if t.value.Duration < 0 {
+			add("%s is %s: must not be negative", t.setting, t.value)
+		}
+	}
+	return problems
+}
+
+// unjoin splits an errors.Join result into its errors.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// String names the database and its origin, without passwords.
+func (d Database) String() string {
+	return fmt.Sprintf("%s (%s)", d.Name, RedactURL(d.Origin))
+}
+
+// LogValue keeps passwords out of structured logs, whichever handler formats them: a JSON
+// handler would otherwise marshal every field.
+func (c Config) LogValue() slog.Value {
+	dbs := make([]string, len(c.Databases))
+	for i, d := range c.Databases {
+		dbs[i] = d.String()
+	}
+	return slog.GroupValue(
+		slog.String("pg_listen", c.PGListen),
+		slog.String("http_listen", c.HTTPListen),
+		slog.String("data_dir", c.DataDir),
+		slog.String("tls_cert_file", c.TLS.CertFile),
+		slog.Any("databases", dbs),
+	)
+}
+
+// LogValue keeps passwords out of structured logs, whichever handler formats them.
+func (d Database) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("name", d.Name),
+		slog.String("kind", d.Kind),
+		slog.String("origin", RedactURL(d.Origin)),
+		slog.String("user", d.User),
+		slog.String("auth_method", d.AuthMethod),
+	)
+}

@@ -1,0 +1,640 @@
+package config_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipstream-proxy/slipstream/config"
+)
+
+// secret is the password used throughout; no error or printed form may contain it.
+const secret = "s3cret-pw"
+
+func dur(d time.Duration) config.Duration { return config.Duration{Duration: d} }
+
+func TestNormalize(t *testing.T) {
+	tests := []struct {
+		name string
+		in   config.Config
+		want config.Config
+	}{
+		{
+			name: "an empty configuration gets the listen addresses and data directory of Default",
+			in:   config.Config{},
+			want: config.Default(),
+		},
+		{
+			name: "a database with only an origin takes its name, user and password from it",
+			in:   config.Config{Databases: []config.Database{{Origin: "postgres://app:" + secret + "@db.example.com/appdb"}}},
+			want: config.Config{
+				PGListen: "127.0.0.1:6432", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data",
+				Databases: []config.Database{{
+					Name: "appdb", Kind: "postgres", Origin: "postgres://app:" + secret + "@db.example.com/appdb",
+					User: "app", Password: secret, AuthMethod: "scram-sha-256", MaxConnections: 20,
+					QueueTimeout: dur(30 * time.Second), IdleTimeout: dur(10 * time.Minute), MaxLifetime: dur(time.Hour),
+				}},
+			},
+		},
+		{
+			name: "settings that are given are kept",
+			in: config.Config{PGListen: "0.0.0.0:5432", Databases: []config.Database{{
+				Name: "front", Origin: "postgres://app:" + secret + "@db.example.com/appdb", User: "client", Password: "client-pw",
+				AuthMethod: "md5", MaxConnections: 3, QueueTimeout: dur(time.Second), IdleTimeout: dur(time.Minute), MaxLifetime: dur(2 * time.Hour),
+			}}},
+			want: config.Config{
+				PGListen: "0.0.0.0:5432", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data",
+				Databases: []config.Database{{
+					Name: "front", Kind: "postgres", Origin: "postgres://app:" + secret + "@db.example.com/appdb", User: "client", Password: "client-pw",
+					AuthMethod: "md5", MaxConnections: 3, QueueTimeout: dur(time.Second), IdleTimeout: dur(time.Minute), MaxLifetime: dur(2 * time.Hour),
+				}},
+			},
+		},
+		{
+			name: "an origin that is not a URL leaves the derived fields empty",
+			in:   config.Config{Databases: []config.Database{{Origin: "postgres://app:pw/x@h/db"}}},
+			want: config.Config{
+				PGListen: "127.0.0.1:6432", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data",
+				Databases: []config.Database{{
+					Kind: "postgres", Origin: "postgres://app:pw/x@h/db", AuthMethod: "scram-sha-256", MaxConnections: 20,
+					QueueTimeout: dur(30 * time.Second), IdleTimeout: dur(10 * time.Minute), MaxLifetime: dur(time.Hour),
+				}},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.in
+			got.Normalize()
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Normalize:\n got %#v\nwant %#v", got, tt.want)
+			}
+			again := got
+			again.Databases = append([]config.Database(nil), got.Databases...)
+			again.Normalize()
+			if !reflect.DeepEqual(again, got) {
+				t.Errorf("a second Normalize changed the config:\n got %#v\nwant %#v", again, got)
+			}
+		})
+	}
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		toml    string
+		want    config.Config
+		wantErr []string // substrings of the error; nil: no error
+	}{
+		{
+			name: "an empty file is an empty configuration, without defaults",
+			toml: "",
+			want: config.Config{},
+		},
+		{
+			name: "settings are read into their fields",
+			toml: "pg_listen = \"0.0.0.0:6432\"\n[[database]]\norigin = \"postgres://a:b@h/db\"\nqueue_timeout = \"1m30s\"\n",
+			want: config.Config{PGListen: "0.0.0.0:6432", Databases: []config.Database{{Origin: "postgres://a:b@h/db", QueueTimeout: dur(90 * time.Second)}}},
+		},
+		{
+			name:    "an unknown key is rejected and named",
+			toml:    "pg_listen = \"127.0.0.1:6432\"\n[[database]]\norigin = \"postgres://a:b@h/db\"\nmax_conections = 5\n",
+			wantErr: []string{`unknown setting "database.max_conections"`},
+		},
+		{
+			name:    "every unknown key is named",
+			toml:    "listen = \"x\"\n[tls]\ncert = \"c.pem\"\n",
+			wantErr: []string{`unknown setting "listen"`, `unknown setting "tls.cert"`},
+		},
+		{
+			name:    "an unknown table is named once, not key by key",
+			toml:    "[cache]\nmax_age = \"1s\"\nsize = 3\n",
+			wantErr: []string{`unknown setting "cache"`},
+		},
+		{
+			name:    "a duration without a unit is rejected with the key and an example",
+			toml:    "[[database]]\nidle_timeout = 30\n",
+			wantErr: []string{"database.idle_timeout", `invalid duration "30"`, `"30s"`},
+		},
+		{
+			name:    "a wrongly typed value names the key",
+			toml:    "[[database]]\nmax_connections = \"many\"\n",
+			wantErr: []string{"line 2", "database.max_connections"},
+		},
+		{
+			name:    "an unquoted password is not echoed by the syntax error",
+			toml:    "[[database]]\npassword = " + secret + "\n",
+			wantErr: []string{"line 2", "database.password", "double quotes"},
+		},
+		{
+			name:    "an unquoted origin is not echoed by the syntax error",
+			toml:    "[[database]]\norigin = postgres://app:" + secret + "@h/db\n",
+			wantErr: []string{"line 2", "database.origin", "double quotes"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := config.Parse([]byte(tt.toml))
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				if !reflect.DeepEqual(got, tt.want) {
+					t.Errorf("Parse:\n got %#v\nwant %#v", got, tt.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Parse succeeded with %#v, want an error", got)
+			}
+			for _, s := range tt.wantErr {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not contain %q", err, s)
+				}
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("error %q contains the password", err)
+			}
+			if n := strings.Count(err.Error(), "unknown setting"); n > len(tt.wantErr) {
+				t.Errorf("error names %d unknown settings, want %d: %q", n, len(tt.wantErr), err)
+			}
+		})
+	}
+}
+
+func TestLoad(t *testing.T) {
+	t.Run("a file with two database tables loads and validates", func(t *testing.T) {
+		c, err := config.Load("testdata/two-databases.toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Normalize()
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		want := config.Config{
+			PGListen: "0.0.0.0:6432", HTTPListen: "127.0.0.1:9500", DataDir: "/var/lib/slipstream",
+			TLS: config.TLS{CertFile: "/etc/slipstream/tls.crt", KeyFile: "/etc/slipstream/tls.key"},
+			Databases: []config.Database{
+				{
+					Name: "app", Kind: "postgres", Origin: "postgres://app:" + secret + "@db.example.com:5432/app?sslmode=verify-full",
+					User: "app", Password: secret, AuthMethod: "scram-sha-256", MaxConnections: 10,
+					QueueTimeout: dur(5 * time.Second), IdleTimeout: dur(10 * time.Minute), MaxLifetime: dur(time.Hour),
+				},
+				{
+					Name: "reports", Kind: "postgres", Origin: "postgresql://reader:" + secret + "@replica.example.com/app",
+					User: "analyst", Password: "client-pw", AuthMethod: "md5", MaxConnections: 20,
+					QueueTimeout: dur(30 * time.Second), IdleTimeout: dur(time.Minute), MaxLifetime: dur(30 * time.Minute),
+				},
+			},
+		}
+		if !reflect.DeepEqual(c, want) {
+			t.Errorf("Load:\n got %#v\nwant %#v", c, want)
+		}
+	})
+	t.Run("a missing file is an error naming it", func(t *testing.T) {
+		_, err := config.Load("testdata/does-not-exist.toml")
+		if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "testdata/does-not-exist.toml") {
+			t.Errorf("Load: %v, want a not-exist error naming the file", err)
+		}
+	})
+	t.Run("a parse error names the file", func(t *testing.T) {
+		path := t.TempDir() + "/bad.toml"
+		writeFile(t, path, "nonsense = 1\n")
+		_, err := config.Load(path)
+		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), `"nonsense"`) {
+			t.Errorf("Load: %v, want an error naming %s and the key", err, path)
+		}
+	})
+}
+
+// valid returns a normalized configuration that passes Validate, for cases to break.
+func valid() config.Config {
+	c := config.Config{Databases: []config.Database{
+		{Origin: "postgres://app:" + secret + "@db.example.com:5432/app"},
+		{Origin: "postgres://reports:" + secret + "@db.example.com:5432/reports"},
+	}}
+	c.Normalize()
+	return c
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(c *config.Config)
+		want   []string // one substring per expected problem; nil: valid
+	}{
+		{name: "a normalized configuration with two databases is valid", change: func(*config.Config) {}},
+		{name: "no databases at all is valid", change: func(c *config.Config) { c.Databases = nil }},
+		{name: "both listeners on port 0 is valid", change: func(c *config.Config) { c.PGListen, c.HTTPListen = "127.0.0.1:0", "127.0.0.1:0" }},
+		{
+			name:   "an empty listen address is reported",
+			change: func(c *config.Config) { c.PGListen = "" },
+			want:   []string{"pg_listen is empty"},
+		},
+		{
+			name:   "a listen address without a port is reported",
+			change: func(c *config.Config) { c.HTTPListen = "localhost" },
+			want:   []string{`http_listen "localhost" is not host:port`},
+		},
+		{
+			name:   "one address for both listeners names both settings",
+			change: func(c *config.Config) { c.HTTPListen = c.PGListen },
+			want:   []string{`pg_listen and http_listen are both "127.0.0.1:6432"`},
+		},
+		{
+			name:   "a certificate without a key names both settings",
+			change: func(c *config.Config) { c.TLS.CertFile = "tls.crt" },
+			want:   []string{"tls.cert_file is set but tls.key_file is empty"},
+		},
+		{
+			name:   "a key without a certificate names both settings",
+			change: func(c *config.Config) { c.TLS.KeyFile = "tls.key" },
+			want:   []string{"tls.key_file is set but tls.cert_file is empty"},
+		},
+		{
+			name:   "an origin that is not a URL is reported without its password",
+			change: func(c *config.Config) { c.Databases[0].Origin = "postgres://app:" + secret + "/x@db.example.com/app" },
+			want:   []string{`database "app": origin is not a valid URL: percent-encode`},
+		},
+		{
+			name:   "an unsupported scheme is reported",
+			change: func(c *config.Config) { c.Databases[0].Origin = "mysql://app:" + secret + "@db.example.com/app" },
+			want:   []string{`database "app": origin scheme "mysql" is not supported`},
+		},
+		{
+			name: "an origin without user, host and database reports all three",
+			change: func(c *config.Config) {
+				c.Databases = []config.Database{{Origin: "postgres://"}}
+				c.Normalize()
+			},
+			want: []string{"database #1: origin has no user", "database #1: origin has no host", "database #1: origin has no database"},
+		},
+		{
+			name: "a key=value connection string is reported without its password",
+			change: func(c *config.Config) {
+				c.Databases = []config.Database{{Origin: "host=h user=app password=" + secret}}
+				c.Normalize()
+			},
+			want: []string{"database #1: origin has no scheme"},
+		},
+		{
+			name:   "an unknown sslmode is reported",
+			change: func(c *config.Config) { c.Databases[1].Origin += "?sslmode=requir" },
+			want:   []string{`database "reports": origin sslmode "requir" is not one of disable, allow, prefer, require, verify-ca, verify-full`},
+		},
+		{
+			name:   "an unknown kind lists the supported ones",
+			change: func(c *config.Config) { c.Databases[0].Kind = "mysql" },
+			want:   []string{`database "app": kind "mysql" is not supported (supported: postgres)`},
+		},
+		{
+			name:   "an unknown auth_method lists the supported ones",
+			change: func(c *config.Config) { c.Databases[0].AuthMethod = "trust" },
+			want:   []string{`database "app": auth_method "trust" is not supported (supported: scram-sha-256, md5, password)`},
+		},
+		{
+			name: "negative limits and durations are reported",
+			change: func(c *config.Config) {
+				c.Databases[0].MaxConnections = -1
+				c.Databases[0].QueueTimeout = dur(-time.Second)
+				c.Databases[1].IdleTimeout = dur(-time.Minute)
+				c.Databases[1].MaxLifetime = dur(-time.Hour)
+			},
+			want: []string{
+				`database "app": max_connections is -1`,
+				`database "app": queue_timeout is -1s`,
+				`database "reports": idle_timeout is -1m0s`,
+				`database "reports": max_lifetime is -1h0m0s`,
+			},
+		},
+		{
+			name: "an empty name or user in a configuration that was not normalized is reported",
+			change: func(c *config.Config) {
+				c.Databases[0].Name = ""
+				c.Databases[0].User = ""
+			},
+			want: []string{"database #1: name is empty", "database #1: user is empty"},
+		},
+		{
+			name: "two databases with the same name report both origins without passwords",
+			change: func(c *config.Config) {
+				c.Databases[1].Origin = "postgres://other:" + secret + "@replica.example.com/app"
+				c.Databases[1].Name = "app"
+			},
+			want: []string{`database #1 and database #2 are both named "app" (origins postgres://app:xxxxx@db.example.com:5432/app and postgres://other:xxxxx@replica.example.com/app)`},
+		},
+		{
+			name: "every problem is reported together",
+			change: func(c *config.Config) {
+				c.PGListen = ""
+				c.TLS.CertFile = "tls.crt"
+				c.Databases[0].AuthMethod = "plain"
+				c.Databases[1].MaxConnections = -5
+				c.Databases = append(c.Databases, config.Database{Name: "app", User: "x", Kind: "postgres", AuthMethod: "md5", Origin: "postgres://x:" + secret + "@h/app"})
+			},
+			want: []string{
+				"pg_listen is empty",
+				"tls.cert_file is set",
+				`database "app": auth_method "plain"`,
+				`database "reports": max_connections is -5`,
+				`database #1 and database #3 are both named "app"`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.change(&c)
+			err := c.Validate()
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate = nil, want %d problems", len(tt.want))
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("Validate error does not contain %q:\n%v", s, err)
+				}
+			}
+			if lines := strings.Count(err.Error(), "\n") + 1; lines != len(tt.want) {
+				t.Errorf("Validate reported %d problems, want %d:\n%v", lines, len(tt.want), err)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("Validate error contains the password:\n%v", err)
+			}
+		})
+	}
+}
+
+func TestParseOrigin(t *testing.T) {
+	tests := []struct {
+		name    string
+		raw     string
+		want    config.Origin
+		wantErr string
+	}{
+		{
+			name: "a postgres URL without a port gets 5432",
+			raw:  "postgres://app:pw@db.example.com/appdb",
+			want: config.Origin{Scheme: "postgres", Host: "db.example.com", Port: 5432, User: "app", Password: "pw", Database: "appdb", Query: url.Values{}},
+		},
+		{
+			name: "a postgresql URL with a port and sslmode",
+			raw:  "postgresql://app:pw@db.example.com:6543/appdb?sslmode=verify-full&application_name=x",
+			want: config.Origin{Scheme: "postgresql", Host: "db.example.com", Port: 6543, User: "app", Password: "pw", Database: "appdb",
+				Query: url.Values{"sslmode": {"verify-full"}, "application_name": {"x"}}},
+		},
+		{
+			name: "escaped user, password and database are unescaped",
+			raw:  "postgres://us%40er:p%40ss%2Fw%3Ard@[::1]:5433/my%20db?sslmode=disable",
+			want: config.Origin{Scheme: "postgres", Host: "::1", Port: 5433, User: "us@er", Password: "p@ss/w:rd", Database: "my db",
+				Query: url.Values{"sslmode": {"disable"}}},
+		},
+		{
+			name: "no password is allowed",
+			raw:  "postgres://app@localhost/app",
+			want: config.Origin{Scheme: "postgres", Host: "localhost", Port: 5432, User: "app", Database: "app", Query: url.Values{}},
+		},
+		{name: "an empty origin is reported", raw: "", wantErr: "origin is empty"},
+		{name: "a key=value string is not a URL", raw: "host=h user=app password=" + secret, wantErr: "origin has no scheme"},
+		{name: "another scheme is refused", raw: "mysql://app:pw@h/db", wantErr: `origin scheme "mysql" is not supported`},
+		{name: "a port out of range is refused", raw: "postgres://app:pw@h:70000/db", wantErr: "origin port 70000 is out of range"},
+		{name: "an unknown sslmode is refused", raw: "postgres://app:pw@h/db?sslmode=on", wantErr: `origin sslmode "on" is not one of`},
+		{name: "an unescaped slash in the password is refused without showing it", raw: "postgres://app:" + secret + "/x@h/db", wantErr: "percent-encode"},
+		{name: "an opaque URL is refused without showing it", raw: "postgres:app:" + secret + "@h/db", wantErr: "not a URL with an authority"},
+		{name: "a bad escape in the query is refused without showing it", raw: "postgres://app@h/db?password=" + secret + "%zz", wantErr: "origin query is not valid URL encoding"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := config.ParseOrigin(tt.raw)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseOrigin error = %v, want one containing %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("ParseOrigin error contains the password: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseOrigin: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ParseOrigin:\n got %#v\nwant %#v", got, tt.want)
+			}
+			if s := got.String(); got.Password != "" && strings.Contains(s, got.Password) {
+				t.Errorf("Origin.String() = %q shows the password", s)
+			}
+		})
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ name, raw, want string }{
+		{"the user info password is replaced", "postgres://app:" + secret + "@h:5432/db?sslmode=require", "postgres://app:xxxxx@h:5432/db?sslmode=require"},
+		{"a URL without a password is unchanged", "postgresql://app@h/db", "postgresql://app@h/db"},
+		{"password parameters are replaced", "postgres://app@h/db?password=" + secret + "&sslpassword=" + secret + "&sslmode=require", "postgres://app@h/db?password=xxxxx&sslpassword=xxxxx&sslmode=require"},
+		{"an escaped password is replaced whole", "postgres://app:s3cret%40pw@h/db", "postgres://app:xxxxx@h/db"},
+		{"an unparsable URL loses everything between user and host", "postgres://app:" + secret + "/x@h/db", "postgres://app:xxxxx@h/db"},
+		{"an opaque URL loses its password", "postgres:app:" + secret + "@h/db", "postgres:app:xxxxx@h/db"},
+		{"a key=value string loses its password", "host=h password=" + secret + " user=app", "host=h password=xxxxx user=app"},
+		{"a quoted key=value password is replaced", "host=h password='s3cret pw' user=app", "host=h password=xxxxx user=app"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := config.RedactURL(tt.raw); got != tt.want {
+				t.Errorf("RedactURL(%q) = %q, want %q", tt.raw, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConnString(t *testing.T) {
+	db := config.Database{Name: "app", User: "app", Password: "pw"}
+	tests := []struct {
+		name   string
+		db     config.Database
+		listen string
+		want   string
+	}{
+		{"a loopback listener is used as it is", db, "127.0.0.1:6432", "postgres://app:pw@127.0.0.1:6432/app"},
+		{"a wildcard IPv4 listener becomes 127.0.0.1", db, "0.0.0.0:6432", "postgres://app:pw@127.0.0.1:6432/app"},
+		{"a listener without a host becomes 127.0.0.1", db, ":7000", "postgres://app:pw@127.0.0.1:7000/app"},
+		{"a wildcard IPv6 listener becomes [::1]", db, "[::]:6432", "postgres://app:pw@[::1]:6432/app"},
+		{"a host name is kept", db, "proxy.internal:6432", "postgres://app:pw@proxy.internal:6432/app"},
+		{"no password leaves no colon", config.Database{Name: "app", User: "app"}, "127.0.0.1:6432", "postgres://app@127.0.0.1:6432/app"},
+		{
+			"special characters in user, password and name are escaped",
+			config.Database{Name: "my db/x", User: "us@er", Password: "p@ss:w/rd?#% &"},
+			"127.0.0.1:6432",
+			"postgres://us%40er:p%40ss%3Aw%2Frd%3F%23%25%20&@127.0.0.1:6432/my%20db%2Fx",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.db.ConnString(tt.listen)
+			if got != tt.want {
+				t.Errorf("ConnString(%q) = %q, want %q", tt.listen, got, tt.want)
+			}
+			// What a driver reads back must be what the database expects.
+			u, err := url.Parse(got)
+			if err != nil {
+				t.Fatalf("ConnString result does not parse: %v", err)
+			}
+			pw, _ := u.User.Password()
+			if u.User.Username() != tt.db.User || pw != tt.db.Password || strings.TrimPrefix(u.Path, "/") != tt.db.Name {
+				t.Errorf("ConnString round trip: user %q password %q database %q, want %q %q %q",
+					u.User.Username(), pw, strings.TrimPrefix(u.Path, "/"), tt.db.User, tt.db.Password, tt.db.Name)
+			}
+			if u.RawQuery != "" {
+				t.Errorf("ConnString has query %q; sslmode is the client's choice", u.RawQuery)
+			}
+		})
+	}
+}
+
+func TestMergeOrigins(t *testing.T) {
+	tests := []struct {
+		name    string
+		origins []string
+		want    []config.Database // before Normalize
+	}{
+		{
+			name: "no origins leave the file as it is",
+			want: []config.Database{
+				{Origin: "postgres://app:file-pw@file.example.com/app", User: "client", MaxConnections: 7},
+				{Origin: "postgres://reports:file-pw@file.example.com/reports"},
+			},
+		},
+		{
+			name:    "an origin for a database in the file replaces its origin and keeps its settings; others are added",
+			origins: []string{"postgres://app:flag-pw@flag.example.com/app", "postgres://m:flag-pw@flag.example.com/metrics"},
+			want: []config.Database{
+				{Origin: "postgres://app:flag-pw@flag.example.com/app", User: "client", MaxConnections: 7},
+				{Origin: "postgres://reports:file-pw@file.example.com/reports"},
+				{Origin: "postgres://m:flag-pw@flag.example.com/metrics"},
+			},
+		},
+		{
+			name:    "two origins with one name are both kept for Validate to report",
+			origins: []string{"postgres://app:flag-pw@a.example.com/app", "postgres://app:flag-pw@b.example.com/app"},
+			want: []config.Database{
+				{Origin: "postgres://app:flag-pw@a.example.com/app", User: "client", MaxConnections: 7},
+				{Origin: "postgres://reports:file-pw@file.example.com/reports"},
+				{Origin: "postgres://app:flag-pw@b.example.com/app"},
+			},
+		},
+		{
+			name:    "an origin that does not parse is added for Validate to report",
+			origins: []string{"nonsense"},
+			want: []config.Database{
+				{Origin: "postgres://app:file-pw@file.example.com/app", User: "client", MaxConnections: 7},
+				{Origin: "postgres://reports:file-pw@file.example.com/reports"},
+				{Origin: "nonsense"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Load("testdata/priority.toml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.MergeOrigins(tt.origins)
+			if !reflect.DeepEqual(c.Databases, tt.want) {
+				t.Errorf("MergeOrigins:\n got %#v\nwant %#v", c.Databases, tt.want)
+			}
+		})
+	}
+}
+
+// TestPriority is the config half of the rule "flags over the file, the file over defaults";
+// cmd/slipstream's flags_test.go checks the same file through parseServe.
+func TestPriority(t *testing.T) {
+	c, err := config.Load("testdata/priority.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.PGListen = "127.0.0.1:8432" // what a --pg-listen flag does
+	c.MergeOrigins([]string{"postgres://app:flag-pw@flag.example.com/app"})
+	c.Normalize()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.PGListen != "127.0.0.1:8432" || c.HTTPListen != "127.0.0.1:7433" || c.DataDir != "./slipstream-data" {
+		t.Errorf("listen %q, http %q, data dir %q: want the flag's, the file's and the default", c.PGListen, c.HTTPListen, c.DataDir)
+	}
+	app := c.Databases[0]
+	if app.Name != "app" || app.User != "client" || app.Password != "flag-pw" || app.MaxConnections != 7 {
+		t.Errorf("app = %#v: want the file's user and limit with the flag origin's password", app)
+	}
+}
+
+func TestSecretsStayOutOfPrintedForms(t *testing.T) {
+	c, err := config.Load("testdata/two-databases.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Normalize()
+	var logged bytes.Buffer
+	for _, h := range []slog.Handler{slog.NewJSONHandler(&logged, nil), slog.NewTextHandler(&logged, nil)} {
+		slog.New(h).Info("serving", "db", c.Databases[0], "config", c)
+	}
+	printed := map[string]string{
+		"Database.String":    c.Databases[0].String(),
+		"fmt %v of a Config": fmt.Sprintf("%v", c),
+		"fmt %+v of Config":  fmt.Sprintf("%+v", c),
+		"slog":               logged.String(),
+	}
+	for what, s := range printed {
+		if strings.Contains(s, secret) || strings.Contains(s, "client-pw") {
+			t.Errorf("%s shows a password: %s", what, s)
+		}
+	}
+	if want := "app (postgres://app:xxxxx@db.example.com:5432/app?sslmode=verify-full)"; c.Databases[0].String() != want {
+		t.Errorf("Database.String() = %q, want %q", c.Databases[0].String(), want)
+	}
+}
+
+func TestDurationUnmarshalText(t *testing.T) {
+	tests := []struct {
+		text    string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"30s", 30 * time.Second, false},
+		{"1h30m", 90 * time.Minute, false},
+		{"-5s", -5 * time.Second, false}, // Validate reports it, naming the setting
+		{"30", 0, true},
+		{"soon", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.text, func(t *testing.T) {
+			var d config.Duration
+			err := d.UnmarshalText([]byte(tt.text))
+			if (err != nil) != tt.wantErr || d.Duration != tt.want {
+				t.Errorf("UnmarshalText(%q) = %v, %v; want %v, error %v", tt.text, d.Duration, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,38 @@
+// Package config is the configuration of one slipstream process: the documented [Config]
+// struct, its TOML file, defaults, validation, and the drop-in connection strings that
+// clients use instead of the origin's.
+//
+// Start reading at [Config]. A configuration comes together in this order, each step
+// winning over the ones before it:
+//
+//  1. [Default]: listen addresses and the data directory;
+//  2. the TOML file, read strictly by [Load] or [Parse]: an unknown key is an error;
+//  3. command-line flags, which cmd/slipstream applies field by field, and
+//     [Config.MergeOrigins] for --origin;
+//  4. [Config.Normalize]: every zero that has a default gets it, and a database's name, user
+//     and password default to those of its origin URL;
+//  5. [Config.Validate]: every problem at once, each naming the setting(s) involved.
+//
+// A file serving two databases:
+//
+//	pg_listen = "0.0.0.0:6432"
+//
+//	[[database]]
+//	origin = "postgres://app:s3cret@db.example.com:5432/app?sslmode=verify-full"
+//	max_connections = 10
+//	queue_timeout = "5s"
+//
+//	[[database]]
+//	name = "reports"
+//	origin = "postgresql://reader:pw@replica.example.com/app"
+//	auth_method = "md5"
+//
+// What this package must not do: open sockets, read flags or environment variables (only
+// cmd does; Load reads the one file it is given), or let a secret reach an error, a log or a
+// String result. Every URL it prints goes through [RedactURL]; [Database.ConnString] is the one
+// function whose result holds a password, because handing that string to the operator is
+// its purpose.
+//
+// Concurrency: a Config is a plain value with no hidden state. Build it in one goroutine,
+// then share it read-only.
+package config
