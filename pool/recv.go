@@ -65,7 +65,7 @@ func (s *Session) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 			return dst, ErrClosed
 		}
 		// Read the origin only while an answer is due, or while pinned (notifications).
-		if c == nil || (len(s.queue) == 0 && s.pinned == "") {
+		if c == nil || (s.queued() == 0 && s.pinned == "") {
 			s.wake.Wait()
 			continue
 		}
@@ -85,18 +85,23 @@ func (s *Session) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 
 // emitReplies moves made-up answers at the head of the queue to dst. s.mu is held.
 func (s *Session) emitReplies(dst []byte) []byte {
-	for len(s.queue) > 0 && s.queue[0].reply != nil {
-		dst = append(dst, s.queue[0].reply...)
+	for s.queued() > 0 && s.head().reply != nil {
+		dst = append(dst, s.head().reply...)
 		s.pop()
 	}
 	return dst
 }
 
+// The queue is a slice read from qhead on; it goes back to the start of its array whenever it
+// empties, so a session in steady state allocates nothing for it.
+func (s *Session) queued() int    { return len(s.queue) - s.qhead }
+func (s *Session) head() *pending { return &s.queue[s.qhead] }
+
 func (s *Session) pop() {
-	s.queue[0] = pending{}
-	s.queue = s.queue[1:]
-	if len(s.queue) == 0 {
-		s.queue = s.queue[:0:0] // let the backing array go; appends start fresh
+	s.queue[s.qhead] = pending{}
+	s.qhead++
+	if s.qhead == len(s.queue) {
+		s.queue, s.qhead = s.queue[:0], 0
 	}
 }
 
@@ -110,7 +115,8 @@ func (s *Session) readFailed(c *Conn, err error) error {
 	}
 	c.broken = true
 	s.conn = nil
-	s.queue = nil
+	clear(s.queue)
+	s.queue, s.qhead = s.queue[:0], 0
 	s.p.Release(c)
 	s.log.Warn("origin connection lost", "err", err)
 	return fmt.Errorf("%w: %w", ErrOriginLost, err)
@@ -119,12 +125,12 @@ func (s *Session) readFailed(c *Conn, err error) error {
 // handle passes one origin message on to the client, or not, and matches it against the queue.
 // s.mu is held.
 func (s *Session) handle(c *Conn, typ byte, body, dst []byte) ([]byte, error) {
-	if len(s.queue) == 0 {
+	if s.queued() == 0 {
 		// Only asynchronous messages arrive unasked: notifications, notices, parameter changes,
 		// or a FATAL error before the origin closes the connection.
 		return pgwire.AppendFrame(dst, typ, body), nil
 	}
-	head := &s.queue[0]
+	head := s.head()
 	if head.kind == pSetup {
 		switch typ {
 		case 'E':
@@ -192,13 +198,13 @@ func (s *Session) commandComplete(c *Conn, head *pending, tag []byte) {
 // extended protocol the origin skips everything up to the next Sync, and so do the answers the
 // session expected. s.mu is held.
 func (s *Session) errorResponse(c *Conn) {
-	if s.queue[0].kind == pQuery {
-		s.queue[0].failed = true
+	if s.head().kind == pQuery {
+		s.head().failed = true
 		return
 	}
-	for len(s.queue) > 0 && s.queue[0].kind != pSync {
-		if s.queue[0].prepared != "" {
-			delete(c.prepared, s.queue[0].prepared) // its Parse failed or never ran
+	for s.queued() > 0 && s.head().kind != pSync {
+		if p := s.head().prepared; p != "" {
+			delete(c.prepared, p) // its Parse failed or never ran
 		}
 		s.pop()
 	}
@@ -250,7 +256,7 @@ func (s *Session) commitSettings(c *Conn) {
 // no answer due, no unit or transaction open, not pinned. s.mu is held.
 func (s *Session) maybeRelease() {
 	c := s.conn
-	if c == nil || s.sending || s.reading || s.open || len(s.queue) > 0 || s.txStatus != 'I' || s.pinned != "" || s.closed {
+	if c == nil || s.sending || s.reading || s.open || s.queued() > 0 || s.txStatus != 'I' || s.pinned != "" || s.closed {
 		return
 	}
 	s.conn = nil
@@ -263,7 +269,7 @@ func (s *Session) Cancel(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.conn
-	if c == nil || (len(s.queue) == 0 && !s.sending) {
+	if c == nil || (s.queued() == 0 && !s.sending) {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -300,7 +306,7 @@ func (s *Session) Close() error {
 // finish hands c back after the session closed. s.mu is held.
 func (s *Session) finish(c *Conn, clean bool) {
 	s.conn = nil
-	if !clean || s.sending || s.open || len(s.queue) > 0 || s.txStatus != 'I' || s.pinned != "" || c.r.Buffered() > 0 {
+	if !clean || s.sending || s.open || s.queued() > 0 || s.txStatus != 'I' || s.pinned != "" || c.r.Buffered() > 0 {
 		// Mid-unit, mid-transaction or holding session state: nobody else may inherit it.
 		c.retire = true
 	} else {

@@ -31,10 +31,11 @@ type Session struct {
 	mu       sync.Mutex
 	wake     *sync.Cond // the lease, the queue or closed changed
 	conn     *Conn      // leased origin connection, or nil
-	queue    []pending  // answers still to come, oldest first
-	open     bool       // extended-protocol messages sent since the last Sync (copy of unitOpen)
-	sending  bool       // Send is between taking the lease and writing: keep the lease
-	reading  bool       // Recv is blocked reading conn
+	queue    []pending  // answers still to come, oldest first, from qhead on
+	qhead    int
+	open     bool // extended-protocol messages sent since the last Sync (copy of unitOpen)
+	sending  bool // Send is between taking the lease and writing: keep the lease
+	reading  bool // Recv is blocked reading conn
 	closed   bool
 	txStatus byte
 	pinned   string // the feature that pins the session to conn, or ""
@@ -50,9 +51,10 @@ type Session struct {
 	portals       map[string]classify.Effect // effects of statements bound to portals in this unit
 
 	// Owned by the Send goroutine.
-	wbuf     []byte // frames for the origin
-	unitOpen bool   // extended-protocol messages sent since the last Sync
-	failed   bool   // the unit failed before reaching the origin: drop messages until Sync
+	wbuf     []byte    // frames for the origin
+	scratch  []pending // answers this batch draws, before they join the queue
+	unitOpen bool      // extended-protocol messages sent since the last Sync
+	failed   bool      // the unit failed before reaching the origin: drop messages until Sync
 }
 
 // pendingKind is the answer a message draws from the origin.
@@ -123,7 +125,7 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 	c := s.conn
 	s.mu.Unlock()
 
-	var entries []pending
+	entries := s.scratch[:0]
 	s.wbuf = s.wbuf[:0]
 	terminated := false
 	for rest := frames; len(rest) > 0; {
@@ -158,6 +160,8 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 
 	s.mu.Lock()
 	s.queue = append(s.queue, entries...)
+	clear(entries)
+	s.scratch = entries[:0]
 	s.open = s.unitOpen
 	s.wake.Broadcast()
 	s.mu.Unlock()

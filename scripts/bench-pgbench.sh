@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# bench-pgbench.sh: pgbench select-only throughput through three targets in one run:
+# PostgreSQL directly, PgBouncer (transaction mode) and Slipstream (`slipstream serve`).
+#
+#   scripts/bench-pgbench.sh [--json FILE]
+#
+# Environment:
+#   DURATION=20        seconds per pgbench run
+#   ROUNDS=2           interleaved rounds; each cell reports the best round
+#   SCALE=10           pgbench -i scale factor
+#   SKIP_SLIPSTREAM=1  leave Slipstream out (no build)
+#   PG_BIN=/usr/lib/postgresql/15/bin   PGBOUNCER=/usr/sbin/pgbouncer
+#
+# Everything (a PostgreSQL 15 cluster, PgBouncer, Slipstream) is started here on free loopback
+# ports inside one temp dir and removed on exit. Run as root (servers run as user postgres via
+# runuser) or as a normal user (servers run as that user). Installs nothing: ./scripts/test.sh does.
+set -euo pipefail
+
+json_out=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --json) json_out=$(realpath -m -- "${2:?--json needs a file}"); shift 2 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    *) echo "bench-pgbench.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+done
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-20}
+ROUNDS=${ROUNDS:-2}
+SCALE=${SCALE:-10}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+PGBOUNCER=${PGBOUNCER:-/usr/sbin/pgbouncer}
+CLIENTS=16
+THREADS=2
+APP_PASSWORD=app-secret
+
+for bin in "$PG_BIN/initdb" "$PG_BIN/pg_ctl" "$PG_BIN/pgbench" "$PG_BIN/psql" "$PG_BIN/pg_isready" "$PGBOUNCER"; do
+  [ -x "$bin" ] || { echo "bench-pgbench.sh: missing $bin (./scripts/test.sh installs it)" >&2; exit 1; }
+done
+
+# as_server runs a server binary as postgres when we are root: PostgreSQL and PgBouncer refuse root.
+as_server() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+tmp=$(mktemp -d /tmp/slipstream-bench.XXXXXX)
+[ "$(id -u)" -ne 0 ] || chown postgres: "$tmp"
+slip_pid=
+
+cleanup() {
+  set +e
+  if [ -n "$slip_pid" ]; then kill "$slip_pid" 2>/dev/null; wait "$slip_pid" 2>/dev/null; fi
+  if [ -f "$tmp/pgbouncer.pid" ]; then
+    local pid
+    pid=$(cat "$tmp/pgbouncer.pid")
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  if [ -f "$tmp/data/postmaster.pid" ]; then as_server "$PG_BIN/pg_ctl" -D "$tmp/data" -m immediate -w stop >/dev/null 2>&1; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# die prints why, with the end of every log so far, and exits (cleanup runs on exit).
+die() {
+  echo "bench-pgbench.sh: $*" >&2
+  for log in "$tmp"/*.log; do [ -f "$log" ] && { echo "--- $log" >&2; tail -n 20 "$log" >&2; }; done
+  exit 1
+}
+
+# free_port picks a random loopback port nothing answers on. A race with another process is
+# possible but then the server fails to start and die says so.
+used_ports=" "
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    [[ $used_ports == *" $p "* ]] && continue
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      used_ports+="$p "
+      echo "$p"
+      return
+    fi
+  done
+}
+
+# wait_ready polls until a PostgreSQL-protocol server answers on port $1 (at most 30 s),
+# giving up early if process $2, when given, has exited.
+wait_ready() {
+  for _ in $(seq 300); do
+    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$1" -t 1 && return 0
+    [ -z "${2:-}" ] || kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# --- PostgreSQL 15 ---
+pg_port=$(free_port)
+printf '%s\n' "$APP_PASSWORD" >"$tmp/pwfile"
+[ "$(id -u)" -ne 0 ] || chown postgres: "$tmp/pwfile"
+as_server "$PG_BIN/initdb" -D "$tmp/data" -U postgres --pwfile="$tmp/pwfile" --auth=scram-sha-256 \
+  --locale=C --encoding=UTF8 --no-sync --no-instructions >"$tmp/initdb.log" 2>&1 || die "initdb failed"
+# Settings as in internal/pgtest; shared_buffers holds the whole scale-10 data set so runs read memory.
+as_server "$PG_BIN/pg_ctl" -D "$tmp/data" -l "$tmp/postgres.log" -w -t 60 -o "-p $pg_port \
+  -c listen_addresses=127.0.0.1 -c unix_socket_directories=$tmp -c max_connections=200 \
+  -c shared_buffers=256MB -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+  start >/dev/null || die "postgres did not start"
+export PGPASSWORD=$APP_PASSWORD PGUSER=app PGDATABASE=app PGHOST=127.0.0.1 PGSSLMODE=disable
+PGUSER=postgres PGDATABASE=postgres "$PG_BIN/psql" -qX -p "$pg_port" -v ON_ERROR_STOP=1 \
+  -c "CREATE ROLE app LOGIN PASSWORD '$APP_PASSWORD'" -c "CREATE DATABASE app OWNER app" ||
+  die "creating role app failed"
+echo "initializing pgbench data (scale $SCALE)..."
+"$PG_BIN/pgbench" -i -q -s "$SCALE" -p "$pg_port" >"$tmp/pgbench-init.log" 2>&1 || die "pgbench -i failed"
+
+# --- PgBouncer, transaction pooling ---
+bouncer_port=$(free_port)
+bouncer_version=$("$PGBOUNCER" --version | awk 'NR == 1 { print $2 }')
+# Protocol-level prepared statements in transaction mode arrived in PgBouncer 1.21. Older ones
+# (Debian 12 ships 1.18) fail -M prepared, so that cell is reported as n/a rather than as an error.
+bouncer_prepared=no
+if [ "$(printf '%s\n' 1.21 "$bouncer_version" | sort -V | head -n 1)" = 1.21 ]; then bouncer_prepared=yes; fi
+printf '"app" "%s"\n' "$APP_PASSWORD" >"$tmp/userlist.txt"
+cat >"$tmp/pgbouncer.ini" <<EOF
+[databases]
+app = host=127.0.0.1 port=$pg_port dbname=app
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bouncer_port
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $tmp/userlist.txt
+pool_mode = transaction
+default_pool_size = 10
+max_client_conn = 1000
+logfile = $tmp/pgbouncer.log
+pidfile = $tmp/pgbouncer.pid
+EOF
+[ "$bouncer_prepared" = no ] || echo "max_prepared_statements = 200" >>"$tmp/pgbouncer.ini"
+[ "$(id -u)" -ne 0 ] || chown postgres: "$tmp/userlist.txt" "$tmp/pgbouncer.ini"
+as_server "$PGBOUNCER" -d -q "$tmp/pgbouncer.ini" || die "pgbouncer did not start"
+wait_ready "$bouncer_port" || die "pgbouncer not accepting connections on $bouncer_port"
+
+# --- Slipstream: edge and pool in one process ---
+targets=(direct pgbouncer)
+declare -A port=([direct]=$pg_port [pgbouncer]=$bouncer_port)
+if [ "${SKIP_SLIPSTREAM:-}" != 1 ]; then
+  echo "building slipstream..."
+  go build -o "$tmp/slipstream" ./cmd/slipstream || die "go build ./cmd/slipstream failed"
+  slip_port=$(free_port)
+  http_port=$(free_port)
+  # Run it in $tmp so anything it writes to its working directory goes away with it.
+  (cd "$tmp" && exec ./slipstream serve --origin "postgres://app:$APP_PASSWORD@127.0.0.1:$pg_port/app" \
+    --pg-listen "127.0.0.1:$slip_port" --http-listen "127.0.0.1:$http_port") >"$tmp/slipstream.log" 2>&1 &
+  slip_pid=$!
+  wait_ready "$slip_port" "$slip_pid" || die "slipstream not accepting connections on $slip_port"
+  targets+=(slipstream)
+  port[slipstream]=$slip_port
+fi
+
+# --- the runs: rounds interleave targets so drift (caches, CPU frequency) hits all alike ---
+declare -A best=()
+runs_json=
+for round in $(seq "$ROUNDS"); do
+  for mode in simple prepared; do
+    for target in "${targets[@]}"; do
+      if [ "$target" = pgbouncer ] && [ "$mode" = prepared ] && [ "$bouncer_prepared" = no ]; then continue; fi
+      out="$tmp/run-$round-$mode-$target.out"
+      tps=fail
+      if "$PG_BIN/pgbench" -n -S -M "$mode" -c "$CLIENTS" -j "$THREADS" -T "$DURATION" \
+        -p "${port[$target]}" >"$out" 2>&1; then
+        tps=$(awk '/^tps = / { print $3; exit }' "$out")
+      else
+        echo "pgbench through $target failed:" >&2
+        tail -n 5 "$out" >&2
+      fi
+      printf 'round %d  %-8s  %-10s  tps %s\n' "$round" "$mode" "$target" "$tps"
+      runs_json+="${runs_json:+,}{\"round\":$round,\"mode\":\"$mode\",\"target\":\"$target\",\"tps\":$([ "$tps" = fail ] && echo null || echo "$tps")}"
+      key="$mode/$target"
+      if [ "$tps" != fail ] && awk -v a="$tps" -v b="${best[$key]:-0}" 'BEGIN { exit !(a > b) }'; then
+        best[$key]=$tps
+      fi
+    done
+  done
+done
+
+# --- report ---
+# cell prints the best tps of a mode/target, or n/a; ratio prints a/b for two cells.
+cell() { if [ -n "${best[$1]:-}" ]; then printf '%.0f' "${best[$1]}"; else echo n/a; fi; }
+ratio() {
+  local a=${best[$1]:-} b=${best[$2]:-}
+  if [ -n "$a" ] && [ -n "$b" ]; then awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }'; else echo n/a; fi
+}
+echo
+echo "pgbench -S -c $CLIENTS -j $THREADS -T $DURATION, scale $SCALE, best of $ROUNDS; PgBouncer $bouncer_version"
+printf '%-9s %11s %11s %11s %11s %11s %11s\n' mode direct pgbouncer slipstream bouncer/dir slip/dir slip/bouncer
+for mode in simple prepared; do
+  printf '%-9s %11s %11s %11s %11s %11s %11s\n' "$mode" \
+    "$(cell "$mode/direct")" "$(cell "$mode/pgbouncer")" "$(cell "$mode/slipstream")" \
+    "$(ratio "$mode/pgbouncer" "$mode/direct")" "$(ratio "$mode/slipstream" "$mode/direct")" \
+    "$(ratio "$mode/slipstream" "$mode/pgbouncer")"
+done
+
+if [ -n "$json_out" ]; then
+  num() { local v=${best[$1]:-}; echo "${v:-null}"; }
+  best_json=
+  for mode in simple prepared; do
+    best_json+="${best_json:+,}\"$mode\":{\"direct\":$(num "$mode/direct"),\"pgbouncer\":$(num "$mode/pgbouncer"),\"slipstream\":$(num "$mode/slipstream")}"
+  done
+  printf '{"clients":%d,"threads":%d,"duration_s":%d,"scale":%d,"rounds":%d,"pgbouncer_version":"%s","best_tps":{%s},"runs":[%s]}\n' \
+    "$CLIENTS" "$THREADS" "$DURATION" "$SCALE" "$ROUNDS" "$bouncer_version" "$best_json" "$runs_json" >"$json_out"
+  echo "wrote $json_out"
+fi

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The README's test command. Installs what the tests need when it is missing (Debian 12,
+# as root or with sudo), then vets and tests every package with the race detector.
+# Safe to run with no stdin (CI=true): nothing here prompts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pg_bin=${SLIPSTREAM_TEST_PG_BIN:-/usr/lib/postgresql/15/bin}
+
+missing=()
+[ -x "$pg_bin/postgres" ] || missing+=(postgresql-15)   # also brings pgbench and the postgres user
+[ -x /usr/lib/postgresql/15/bin/psql ] || missing+=(postgresql-client-15)
+[ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+command -v node >/dev/null || missing+=(nodejs npm)
+command -v gcc >/dev/null || missing+=(gcc libc6-dev)   # go test -race needs cgo
+
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  echo "test.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [[ " ${missing[*]} " == *" pgbouncer "* ]]; then
+    # apt may start the system PgBouncer; the tests start their own.
+    "${sudo[@]}" systemctl stop pgbouncer >/dev/null 2>&1 ||
+      "${sudo[@]}" service pgbouncer stop >/dev/null 2>&1 || true
+  fi
+fi
+
+if [ -f test/node/package.json ]; then
+  if [ -f test/node/package-lock.json ]; then
+    (cd test/node && npm ci --no-audit --no-fund --loglevel=error)
+  else
+    (cd test/node && npm install --no-audit --no-fund --loglevel=error)
+  fi
+fi
+
+go vet ./...
+go test -race -count=1 -timeout 15m ./...
