@@ -83,6 +83,23 @@ func (s *Session) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 	}
 }
 
+// Pending reports whether answers are due that the client needs no further message for: the
+// caller should Recv them before reading the client again. It is false while the origin waits
+// for COPY data.
+func (s *Session) Pending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.popped < s.due && !s.copyIn
+}
+
+// Pinned reports whether the session holds its origin connection for good; the origin may then
+// send notifications at any time, so the caller should Recv continuously.
+func (s *Session) Pinned() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pinned != ""
+}
+
 // emitReplies moves made-up answers at the head of the queue to dst. s.mu is held.
 func (s *Session) emitReplies(dst []byte) []byte {
 	for s.queued() > 0 && s.head().reply != nil {
@@ -100,6 +117,7 @@ func (s *Session) head() *pending { return &s.queue[s.qhead] }
 func (s *Session) pop() {
 	s.queue[s.qhead] = pending{}
 	s.qhead++
+	s.popped++
 	if s.qhead == len(s.queue) {
 		s.queue, s.qhead = s.queue[:0], 0
 	}
@@ -147,6 +165,8 @@ func (s *Session) handle(c *Conn, typ byte, body, dst []byte) ([]byte, error) {
 	}
 	forward := true
 	switch typ {
+	case 'G': // CopyInResponse: now the client speaks
+		s.copyIn = true
 	case '1': // ParseComplete
 		forward = !head.swallow
 		s.pop()

@@ -33,6 +33,9 @@ type Session struct {
 	conn     *Conn      // leased origin connection, or nil
 	queue    []pending  // answers still to come, oldest first, from qhead on
 	qhead    int
+	popped   uint64 // answers taken off the queue so far
+	due      uint64 // answers the client has asked for (up to its last Sync, Flush or Query)
+	copyIn   bool   // the origin waits for the client's COPY data
 	open     bool // extended-protocol messages sent since the last Sync (copy of unitOpen)
 	sending  bool // Send is between taking the lease and writing: keep the lease
 	reading  bool // Recv is blocked reading conn
@@ -128,6 +131,8 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 	entries := s.scratch[:0]
 	s.wbuf = s.wbuf[:0]
 	terminated := false
+	flushed := -1 // entries up to here are due: the client waits for their answers
+	copyDone := false
 	for rest := frames; len(rest) > 0; {
 		f, next, ok := pgwire.NextFrame(rest)
 		if !ok {
@@ -156,9 +161,24 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 			entries = s.syncSettings(c, entries)
 		}
 		entries = s.forward(c, f, entries)
+		switch f.Type {
+		case 'S', 'H', 'Q', 'F':
+			flushed = len(entries)
+		case 'c', 'f':
+			flushed, copyDone = len(entries), true
+		}
+	}
+	if s.failed || len(entries) > 0 && entries[len(entries)-1].reply != nil {
+		flushed = len(entries) // made-up answers are due at once
 	}
 
 	s.mu.Lock()
+	if flushed >= 0 {
+		s.due = s.popped + uint64(s.queued()+flushed)
+	}
+	if copyDone {
+		s.copyIn = false
+	}
 	s.queue = append(s.queue, entries...)
 	clear(entries)
 	s.scratch = entries[:0]

@@ -24,7 +24,7 @@ type session struct {
 	stream tunnel.Stream
 
 	mu    sync.Mutex
-	fatal *pgwire.Error // why the session ends, for the writer pump to send
+	fatal *pgwire.Error // why the session ends, sent by whoever writes to the client last
 }
 
 // serveConn is one client's whole life. It recovers from a panic so that one client can't take
@@ -42,7 +42,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	nc.SetDeadline(start.Add(s.cfg.HandshakeTimeout))
 	st, err := s.handshake(ctx, nc)
 	if err != nil {
-		s.refuse(log, st, nc, err)
+		s.refuse(log, nc, err)
 		return
 	}
 	db := st.db.Name
@@ -51,13 +51,13 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	profile, err := s.cfg.Transport.Profile(ctx, db)
 	if err != nil {
 		log.Warn("origin unavailable for a new session", "err", err)
-		s.refuse(log, st, st.nc, pgwire.Fatal(pgwire.CannotConnectNow, "the origin database is not reachable"))
+		s.refuse(log, st.nc, pgwire.Fatal(pgwire.CannotConnectNow, "the origin database is not reachable"))
 		return
 	}
 	stream, err := s.cfg.Transport.Open(ctx, db, st.params)
 	if err != nil {
 		log.Warn("opening the session on the pool side failed", "err", err)
-		s.refuse(log, st, st.nc, pgwire.Fatal(pgwire.CannotConnectNow, "the origin database is not reachable"))
+		s.refuse(log, st.nc, pgwire.Fatal(pgwire.CannotConnectNow, "the origin database is not reachable"))
 		return
 	}
 	sess := &session{s: s, log: log, nc: st.nc, stream: stream}
@@ -88,7 +88,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 }
 
 // refuse sends a handshake error to the client when it is one of ours, and counts it.
-func (s *Server) refuse(log *slog.Logger, st *startup, nc net.Conn, err error) {
+func (s *Server) refuse(log *slog.Logger, nc net.Conn, err error) {
 	if errors.Is(err, errHandled) {
 		return
 	}
@@ -104,52 +104,85 @@ func (s *Server) refuse(log *slog.Logger, st *startup, nc net.Conn, err error) {
 	}
 }
 
-// run pumps messages until either side ends the session.
+// run serves the session until either side ends it.
+//
+// It works in turns, as PostgreSQL itself does: read what the client sent, send it on, then
+// write the answers due before reading the client again. One goroutine, no hand-offs on the
+// hot path. A pinned session can receive notifications at any time, so from the moment it is
+// pinned a second goroutine (writePump) takes over receiving and writing to the client.
+// Backpressure: the client is read only as fast as the origin takes the writes, and the origin
+// only as fast as the client takes the answers.
 func (sess *session) run(ctx context.Context) {
 	stop := context.AfterFunc(ctx, func() {
 		sess.end(pgwire.Fatal(pgwire.AdminShutdown, "terminating connection due to administrator command"))
 	})
 	defer stop()
 
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sess.writePump(ctx)
-	}()
-	sess.readPump(ctx)
-	sess.stream.Close()
-	<-done
-}
-
-// readPump forwards the client's messages, a burst at a time, until the client leaves or a
-// message breaks the protocol. Backpressure: it reads the client only as fast as the origin
-// takes the writes.
-func (sess *session) readPump(ctx context.Context) {
+	var pumpDone chan struct{} // set once the writer pump runs
+	buf := make([]byte, 0, 8<<10)
+loop:
 	for {
 		frames, err := sess.r.ReadFrames()
 		if err != nil {
 			if errors.Is(err, pgwire.ErrTooLarge) || errors.Is(err, pgwire.ErrBadLength) {
 				sess.end(pgwire.Fatal(pgwire.ProtocolViolation, "invalid message length"))
 			}
-			return
+			break
 		}
 		if err := sess.stream.Send(ctx, frames); err != nil {
-			switch {
-			case errors.Is(err, tunnel.ErrTerminated):
-			case errors.Is(err, tunnel.ErrOriginLost):
-				sess.log.Warn("origin connection lost", "err", err)
-				sess.end(pgwire.Fatal(pgwire.ConnectionFailure, "the connection to the origin database was lost"))
-			default:
-				sess.log.Debug("session send ended", "err", err)
+			if !errors.Is(err, tunnel.ErrTerminated) {
+				sess.failed(err)
 			}
-			return
+			break
+		}
+		if pumpDone != nil {
+			continue
+		}
+		for sess.stream.Pending() {
+			buf, err = sess.stream.Recv(ctx, buf[:0])
+			if len(buf) > 0 {
+				if _, werr := sess.nc.Write(buf); werr != nil {
+					break loop
+				}
+			}
+			if err != nil {
+				sess.failed(err)
+				break loop
+			}
+		}
+		if cap(buf) > 1<<20 {
+			buf = make([]byte, 0, 8<<10)
+		}
+		if sess.stream.Pinned() {
+			pumpDone = make(chan struct{})
+			go func() {
+				defer close(pumpDone)
+				sess.writePump(ctx)
+			}()
 		}
 	}
+	sess.stream.Close()
+	if pumpDone != nil {
+		<-pumpDone
+		return
+	}
+	sess.sendFatal()
 }
 
-// writePump writes the pool side's answers to the client. It is the only writer after startup.
+// failed records a pool-side failure as the reason the session ends.
+func (sess *session) failed(err error) {
+	if errors.Is(err, tunnel.ErrOriginLost) {
+		sess.log.Warn("origin connection lost", "err", err)
+		sess.end(pgwire.Fatal(pgwire.ConnectionFailure, "the connection to the origin database was lost"))
+		return
+	}
+	sess.log.Debug("session stream ended", "err", err)
+}
+
+// writePump writes the pool side's answers to the client for a pinned session, until the
+// session ends. While it runs it is the only writer to the client.
 func (sess *session) writePump(ctx context.Context) {
-	defer sess.nc.Close() // wakes the read pump if the pool side ended first
+	defer sess.nc.Close() // wakes the reader if the pool side ended first
 	buf := make([]byte, 0, 8<<10)
 	for {
 		var err error
@@ -161,18 +194,8 @@ func (sess *session) writePump(ctx context.Context) {
 			}
 		}
 		if err != nil {
-			if errors.Is(err, tunnel.ErrOriginLost) {
-				sess.log.Warn("origin connection lost", "err", err)
-				sess.end(pgwire.Fatal(pgwire.ConnectionFailure, "the connection to the origin database was lost"))
-			}
-			sess.mu.Lock()
-			fatal := sess.fatal
-			sess.mu.Unlock()
-			if fatal != nil {
-				sess.s.m.refused(fatal)
-				sess.nc.SetWriteDeadline(time.Now().Add(time.Second))
-				sess.nc.Write(pgwire.AppendError(nil, fatal))
-			}
+			sess.failed(err)
+			sess.sendFatal()
 			return
 		}
 		if cap(buf) > 1<<20 {
@@ -181,8 +204,20 @@ func (sess *session) writePump(ctx context.Context) {
 	}
 }
 
-// end records why the session ends (the first reason wins) and stops the pool side, which
-// makes the writer pump send the error and close the client connection.
+// sendFatal writes the recorded reason the session ends, if any.
+func (sess *session) sendFatal() {
+	sess.mu.Lock()
+	fatal := sess.fatal
+	sess.mu.Unlock()
+	if fatal != nil {
+		sess.s.m.refused(fatal)
+		sess.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		sess.nc.Write(pgwire.AppendError(nil, fatal))
+	}
+}
+
+// end records why the session ends (the first reason wins), stops the pool side and wakes a
+// read of the client, so that the session's writer sends the error and everything closes.
 func (sess *session) end(e *pgwire.Error) {
 	sess.mu.Lock()
 	if sess.fatal == nil {
@@ -190,4 +225,5 @@ func (sess *session) end(e *pgwire.Error) {
 	}
 	sess.mu.Unlock()
 	sess.stream.Close()
+	sess.nc.SetReadDeadline(time.Now())
 }

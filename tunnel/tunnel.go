@@ -19,8 +19,9 @@ type Transport interface {
 }
 
 // Stream carries one client session between the edge and the pool side as PostgreSQL
-// protocol frames. Send is called by one goroutine and Recv by another; Cancel and Close may be
-// called from any goroutine.
+// protocol frames. Send and Recv may be called by one goroutine in turns (send a unit, receive
+// while Pending) or by two goroutines, one each; Cancel and Close may be called from any
+// goroutine.
 type Stream interface {
 	// Send forwards whole frontend messages, back to back, as read from the client. It returns
 	// ErrTerminated after a Terminate message.
@@ -28,6 +29,12 @@ type Stream interface {
 	// Recv appends the next backend messages for the client to dst and returns it. It blocks
 	// until there is something to send.
 	Recv(ctx context.Context, dst []byte) ([]byte, error)
+	// Pending reports whether answers are due that need no further client message: the edge
+	// receives them before it reads the client again. False while the origin waits for COPY data.
+	Pending() bool
+	// Pinned reports whether the origin may send at any time (LISTEN): the edge then receives
+	// continuously, on a goroutine of its own.
+	Pinned() bool
 	// Cancel cancels the query the session is running, if any.
 	Cancel(ctx context.Context) error
 	// Close ends the session and returns its origin connection, if any, to the pool.
