@@ -36,9 +36,9 @@ type Session struct {
 	popped   uint64 // answers taken off the queue so far
 	due      uint64 // answers the client has asked for (up to its last Sync, Flush or Query)
 	copyIn   bool   // the origin waits for the client's COPY data
-	open     bool // extended-protocol messages sent since the last Sync (copy of unitOpen)
-	sending  bool // Send is between taking the lease and writing: keep the lease
-	reading  bool // Recv is blocked reading conn
+	open     bool   // extended-protocol messages sent since the last Sync (copy of unitOpen)
+	sending  bool   // Send is between taking the lease and writing: keep the lease
+	reading  bool   // Recv is blocked reading conn
 	closed   bool
 	txStatus byte
 	pinned   string // the feature that pins the session to conn, or ""
