@@ -39,6 +39,7 @@ func (s *Session) forward(c *Conn, f pgwire.Frame, entries []pending) []pending 
 		q, _, _ := cstring(f.Body)
 		e := classify.Session(q)
 		s.notePin(e)
+		c.lostUnnamed(&s.mu)
 		s.wbuf = append(s.wbuf, f.Raw...)
 		return append(entries, pending{kind: pQuery, effect: e})
 	case 'P':
@@ -210,6 +211,14 @@ func (s *Session) notePortalEffect(portal string, e classify.Effect) {
 		s.portals = make(map[string]classify.Effect)
 	}
 	s.portals[portal] = e
+}
+
+// lostUnnamed records that a simple Query is about to run on c, which drops the unnamed
+// statement in PostgreSQL.
+func (c *Conn) lostUnnamed(mu *sync.Mutex) {
+	mu.Lock()
+	c.unnamedBy = nil
+	mu.Unlock()
 }
 
 // markPrepared records that server is (about to be) prepared on c and reports whether it was

@@ -25,6 +25,7 @@ func (s *Session) syncSettings(c *Conn, entries []pending) []pending {
 	if q == "" {
 		q = "RESET ALL"
 	}
+	c.lostUnnamed(&s.mu)
 	var h int
 	s.wbuf, h = pgwire.BeginFrame(s.wbuf, 'Q')
 	s.wbuf = append(append(s.wbuf, q...), 0)
@@ -165,8 +166,8 @@ func (s *Session) handle(c *Conn, typ byte, body, dst []byte) ([]byte, error) {
 	}
 	forward := true
 	switch typ {
-	case 'G': // CopyInResponse: now the client speaks
-		s.copyIn = true
+	case 'G': // CopyInResponse: now the client speaks, unless it sent its data already
+		s.copyIn = !head.copyDone
 	case '1': // ParseComplete
 		forward = !head.swallow
 		s.pop()
@@ -193,7 +194,10 @@ func (s *Session) handle(c *Conn, typ byte, body, dst []byte) ([]byte, error) {
 		}
 		s.readyForQuery(c, head)
 		s.pop()
+		// body lives in c's read buffer: copy it out before c can go to another session.
+		dst = pgwire.AppendFrame(dst, typ, body)
 		s.maybeRelease()
+		return dst, nil
 	}
 	if forward {
 		dst = pgwire.AppendFrame(dst, typ, body)

@@ -88,6 +88,7 @@ type pending struct {
 	effect   classify.Effect // what a Query or Execute does to the session when it succeeds
 	state    string          // for pSetup: the settings key the setup applies
 	failed   bool            // an ErrorResponse arrived for this Query
+	copyDone bool            // the client has sent CopyDone or CopyFail for this statement's COPY
 }
 
 // stmt is one of the client's named prepared statements.
@@ -131,8 +132,9 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 	entries := s.scratch[:0]
 	s.wbuf = s.wbuf[:0]
 	terminated := false
-	flushed := -1 // entries up to here are due: the client waits for their answers
-	copyDone := false
+	flushed := -1       // entries up to here are due: the client waits for their answers
+	copyDone := false   // the batch ends a COPY FROM STDIN
+	markQueued := false // ...of a statement sent in an earlier batch
 	for rest := frames; len(rest) > 0; {
 		f, next, ok := pgwire.NextFrame(rest)
 		if !ok {
@@ -166,6 +168,7 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 			flushed = len(entries)
 		case 'c', 'f':
 			flushed, copyDone = len(entries), true
+			markQueued = !markCopyDone(entries) || markQueued
 		}
 	}
 	if s.failed || len(entries) > 0 && entries[len(entries)-1].reply != nil {
@@ -178,6 +181,9 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 	}
 	if copyDone {
 		s.copyIn = false
+	}
+	if markQueued {
+		markCopyDone(s.queue[s.qhead:])
 	}
 	s.queue = append(s.queue, entries...)
 	clear(entries)
@@ -210,6 +216,19 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 		return ErrTerminated
 	}
 	return nil
+}
+
+// markCopyDone marks the last Query or Execute in entries as having had its COPY data sent, so
+// that its CopyInResponse, when it comes, does not wait for the client. It reports whether
+// entries held one.
+func markCopyDone(entries []pending) bool {
+	for i := len(entries) - 1; i >= 0; i-- {
+		if k := entries[i].kind; k == pQuery || k == pExecute {
+			entries[i].copyDone = true
+			return true
+		}
+	}
+	return false
 }
 
 // startsUnit reports whether a message can begin a unit of work (COPY data can't: it belongs

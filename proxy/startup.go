@@ -150,9 +150,6 @@ func appendStartupAnswer(dst []byte, profile, params map[string]string, key pgwi
 		dst = pgwire.FinishFrame(dst, h)
 	}
 	for k, v := range profile {
-		if k == "application_name" {
-			v = "" // the origin connection's own name is not the client's
-		}
 		for _, rk := range reportedParams {
 			if strings.EqualFold(k, rk) {
 				if cv, ok := lookupFold(params, k); ok {
