@@ -46,6 +46,12 @@ func dial(ctx context.Context, cfg *pgconn.Config) (*Conn, map[string]string, er
 	if err != nil {
 		return nil, nil, err
 	}
+	// pgconn may still have a background read in flight or bytes buffered; either would steal
+	// the first answer of the connection's first lease.
+	if err := pc.SyncConn(ctx); err != nil {
+		pc.Close(ctx)
+		return nil, nil, err
+	}
 	hc, err := pc.Hijack()
 	if err != nil {
 		pc.Close(ctx)
