@@ -9,5 +9,12 @@
 // never counts; it allocates nothing for statements that have no session effect, which is nearly
 // every statement on the hot path.
 //
+// Classify (statement.go) is the cache's view of a statement, from a real parser (libpg_query
+// through pg_query_go, cgo): its kind (read, write, DDL, transaction control, session state,
+// utility), the tables it reads and writes, the functions it calls and its locking clauses.
+// Statement.Cacheable decides, with a volatility oracle (BuiltinVolatility, or the origin's
+// pg_proc), whether its result may be cached; a parse failure counts as a write that may touch
+// anything.
+//
 // It does no I/O and keeps no state: every function is safe for concurrent use.
 package classify
