@@ -10,6 +10,7 @@ const (
 	PinHoldCursor    = "hold_cursor"
 	PinPrepare       = "prepare"
 	PinAuthorization = "session_authorization"
+	PinSetConfig     = "set_config"
 )
 
 // Setting is one session-level change to a run-time parameter.
@@ -75,6 +76,9 @@ func Session(query string) Effect {
 			}
 			if t.kind == tokWord {
 				statementWord(&e, prev, t)
+				if len(t.text) == len("set_config") && strings.EqualFold(t.text, "set_config") && !setConfigIsLocal(&l) {
+					pin(&e, PinSetConfig)
+				}
 			}
 			prev = t
 		}
@@ -99,6 +103,44 @@ func statementWord(e *Effect, prev, t token) {
 	}
 	if prev.kind == tokWord && strings.EqualFold(prev.text, "with") && strings.EqualFold(t.text, "hold") {
 		pin(e, PinHoldCursor)
+	}
+}
+
+// setConfigIsLocal reads the arguments of a set_config call from a copy of the lexer and
+// reports whether its third argument is the literal true: a transaction-local setting. Anything
+// else (false, a parameter, an expression) may change the session, which pins it.
+func setConfigIsLocal(at *lexer) bool {
+	l := *at
+	t, ok := l.next()
+	if !ok || t.text != "(" {
+		return true // a column or name that is not the function call
+	}
+	depth, commas := 1, 0
+	for {
+		t, ok = l.next()
+		if !ok || t.kind == tokSemicolon {
+			return false
+		}
+		switch t.text {
+		case "(":
+			depth++
+		case ")":
+			if depth--; depth == 0 {
+				return false
+			}
+		case ",":
+			if depth == 1 {
+				commas++
+				if commas == 2 {
+					arg, ok := l.next()
+					if !ok || !(arg.kind == tokWord && is(arg.text, "true")) {
+						return false
+					}
+					end, ok := l.next()
+					return ok && end.text == ")"
+				}
+			}
+		}
 	}
 }
 
