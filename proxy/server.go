@@ -74,6 +74,11 @@ func New(cfg Config) *Server {
 		if d.Auth == "" {
 			d.Auth = pgwire.AuthSCRAM
 		}
+		if d.Auth == pgwire.AuthSCRAM {
+			if err := pgwire.PrepareSCRAM(d.User, d.Password); err != nil {
+				s.log.Warn("deriving SCRAM keys ahead of logins failed; each login derives them", "db", d.Name)
+			}
+		}
 		s.dbs[d.Name] = d
 	}
 	s.keys.m = make(map[pgwire.CancelKey]*session)

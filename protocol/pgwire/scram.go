@@ -75,6 +75,17 @@ func scramKeysFor(user, password string) (*scramKeys, error) {
 	return k, nil
 }
 
+// PrepareSCRAM derives and caches the SCRAM keys of configured credentials ahead of the first
+// login, so that a burst of clients logging in at once does not derive them once each.
+func PrepareSCRAM(user, password string) error {
+	k, err := scramKeysFor(user, password)
+	if err != nil {
+		return err
+	}
+	rememberSCRAMKeys(k)
+	return nil
+}
+
 // rememberSCRAMKeys caches keys that have just verified a client.
 func rememberSCRAMKeys(k *scramKeys) {
 	if scramCacheLen.Load() >= scramCacheMax {
