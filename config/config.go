@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -32,11 +33,12 @@ type TLS struct {
 // Database is one database that clients reach through slipstream, and the origin behind it.
 type Database struct {
 	Name           string   `toml:"name"`            // database name clients connect to; empty: the origin URL's database
-	Kind           string   `toml:"kind"`            // what the origin speaks; empty: "postgres", the only kind so far
-	Origin         string   `toml:"origin"`          // postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=...; required
+	Kind           string   `toml:"kind"`            // "postgres" (an origin server) or "d1" (an embedded SQLite database); empty: "postgres"
+	Origin         string   `toml:"origin"`          // postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=...; required for kind postgres, empty for d1
+	Path           string   `toml:"path"`            // kind d1: the SQLite file; empty: DataDir/d1/NAME.sqlite
 	User           string   `toml:"user"`            // user clients log in as; empty: the origin's user
 	Password       string   `toml:"password"`        // password clients log in with; empty: the origin's password
-	AuthMethod     string   `toml:"auth_method"`     // how clients prove Password: "scram-sha-256", "md5" or "password" (cleartext, over TLS only); empty: "scram-sha-256"
+	AuthMethod     string   `toml:"auth_method"`     // how clients prove Password: "scram-sha-256", "md5", "password" (cleartext, over TLS only) or "trust" (no password, loopback pg_listen only); empty: "scram-sha-256"
 	MaxConnections int      `toml:"max_connections"` // origin connections for this database; 0: 20
 	QueueTimeout   Duration `toml:"queue_timeout"`   // how long a client waits for an origin connection before SQLSTATE 53300; 0: 30s
 	IdleTimeout    Duration `toml:"idle_timeout"`    // an idle origin connection is closed after this; 0: 10m
@@ -58,8 +60,8 @@ const (
 
 // kinds and authMethods are the accepted values of Database.Kind and Database.AuthMethod.
 var (
-	kinds       = []string{"postgres"}
-	authMethods = []string{"scram-sha-256", "md5", "password"}
+	kinds       = []string{"postgres", "d1"}
+	authMethods = []string{"scram-sha-256", "md5", "password", "trust"}
 )
 
 // Default returns the process-wide defaults: the listen addresses and the data directory. It
@@ -170,8 +172,35 @@ func (c *Config) Normalize() {
 		c.DataDir = def.DataDir
 	}
 	for i := range c.Databases {
-		c.Databases[i].normalize()
+		d := &c.Databases[i]
+		d.normalize()
+		if d.Kind == KindD1 && d.Path == "" && d.Name != "" {
+			d.Path = filepath.Join(c.DataDir, "d1", d.Name+".sqlite")
+		}
 	}
+}
+
+// KindD1 is the kind of an embedded SQLite database.
+const KindD1 = "d1"
+
+// EmbeddedDefault returns the database served when nothing is configured: D1 database "main"
+// in DataDir, open to local clients without a password (as PostgreSQL's own local default).
+// Validate refuses it on a listener beyond loopback.
+func EmbeddedDefault() Database {
+	return Database{Kind: KindD1, Name: "main", User: "slipstream", AuthMethod: "trust"}
+}
+
+// loopback reports whether a listen address only accepts local connections.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (d *Database) normalize() {
@@ -239,6 +268,9 @@ func (c Config) Validate() error {
 	firstByName := map[string]int{}
 	for i, d := range c.Databases {
 		problems = append(problems, d.validate(i)...)
+		if d.AuthMethod == "trust" && c.PGListen != "" && !loopback(c.PGListen) {
+			add("database %q: auth_method trust lets anyone in, and pg_listen %q is not a loopback address: set user, password and another auth_method", d.Name, c.PGListen)
+		}
 		if d.Name == "" {
 			continue
 		}
@@ -263,6 +295,19 @@ func (d Database) validate(i int) []error {
 		problems = append(problems, fmt.Errorf("%s: "+format, append([]any{label}, args...)...))
 	}
 
+	if d.Kind == KindD1 {
+		if d.Origin != "" {
+			add("origin is set, but a d1 database keeps its data in path (origin is for kind postgres)")
+		}
+		if d.Name == "" {
+			add("name is empty: a d1 database needs one")
+		}
+		if d.AuthMethod != "trust" && (d.User == "" || d.Password == "") {
+			add("auth_method %s needs user and password", d.AuthMethod)
+		}
+		d.validateLimits(add)
+		return problems
+	}
 	o, err := ParseOrigin(d.Origin)
 	if err != nil {
 		for _, e := range unjoin(err) {
@@ -280,6 +325,12 @@ func (d Database) validate(i int) []error {
 	if !slices.Contains(kinds, d.Kind) {
 		add("kind %q is not supported (supported: %s)", d.Kind, strings.Join(kinds, ", "))
 	}
+	d.validateLimits(add)
+	return problems
+}
+
+// validateLimits checks the settings every kind shares; add records a problem.
+func (d Database) validateLimits(add func(string, ...any)) {
 	if !slices.Contains(authMethods, d.AuthMethod) {
 		add("auth_method %q is not supported (supported: %s)", d.AuthMethod, strings.Join(authMethods, ", "))
 	}
@@ -294,7 +345,6 @@ func (d Database) validate(i int) []error {
 			add("%s is %s: must not be negative", t.setting, t.value)
 		}
 	}
-	return problems
 }
 
 // unjoin splits an errors.Join result into its errors.

@@ -294,12 +294,25 @@ func TestValidate(t *testing.T) {
 		{
 			name:   "an unknown kind lists the supported ones",
 			change: func(c *config.Config) { c.Databases[0].Kind = "mysql" },
-			want:   []string{`database "app": kind "mysql" is not supported (supported: postgres)`},
+			want:   []string{`database "app": kind "mysql" is not supported (supported: postgres, d1)`},
 		},
 		{
 			name:   "an unknown auth_method lists the supported ones",
-			change: func(c *config.Config) { c.Databases[0].AuthMethod = "trust" },
-			want:   []string{`database "app": auth_method "trust" is not supported (supported: scram-sha-256, md5, password)`},
+			change: func(c *config.Config) { c.Databases[0].AuthMethod = "ident" },
+			want:   []string{`database "app": auth_method "ident" is not supported (supported: scram-sha-256, md5, password, trust)`},
+		},
+		{
+			name:   "trust is refused beyond loopback",
+			change: func(c *config.Config) { c.PGListen = "0.0.0.0:6432"; c.Databases[0].AuthMethod = "trust" },
+			want:   []string{`database "app": auth_method trust lets anyone in, and pg_listen "0.0.0.0:6432" is not a loopback address`},
+		},
+		{
+			name: "a d1 database has no origin",
+			change: func(c *config.Config) {
+				c.Databases[0].Kind = config.KindD1
+				c.Databases[0].AuthMethod = "trust"
+			},
+			want: []string{`database "app": origin is set, but a d1 database keeps its data in path`},
 		},
 		{
 			name: "negative limits and durations are reported",

@@ -24,6 +24,7 @@ type Conn struct {
 	secret  []byte
 	network string // where cancel requests go
 	address string
+	dialer  pgconn.DialFunc
 
 	created   time.Time
 	idleSince time.Time
@@ -66,6 +67,7 @@ func dial(ctx context.Context, cfg *pgconn.Config) (*Conn, map[string]string, er
 		secret:   hc.SecretKey,
 		network:  network,
 		address:  address,
+		dialer:   hc.Config.DialFunc,
 		created:  now,
 		prepared: make(map[string]struct{}),
 	}
@@ -92,8 +94,7 @@ func (c *Conn) write(b []byte) error {
 // cancel asks the origin to cancel whatever this connection is running, the way libpq does: a
 // CancelRequest on a new connection, then waiting for the origin to close it.
 func (c *Conn) cancel(ctx context.Context) error {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, c.network, c.address)
+	nc, err := c.dialer(ctx, c.network, c.address)
 	if err != nil {
 		return fmt.Errorf("pool: cancel: %w", err)
 	}

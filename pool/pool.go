@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"sync"
 	"time"
 
@@ -36,6 +37,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, when set, counts what the pool does.
 	Metrics *Metrics
+	// Dial, when set, opens connections to an origin that lives in this process (D1) instead
+	// of dialling the URL's host over TCP.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Pool holds the origin connections of one database.
@@ -81,6 +85,10 @@ func New(cfg Config) (*Pool, error) {
 	if err != nil {
 		// pgconn's parse errors can quote the URL; never pass them on.
 		return nil, fmt.Errorf("pool: %s: origin URL is not valid", cfg.Name)
+	}
+	if cfg.Dial != nil {
+		cc.DialFunc = cfg.Dial
+		cc.LookupFunc = func(ctx context.Context, host string) ([]string, error) { return []string{host}, nil }
 	}
 	if _, ok := cc.RuntimeParams["application_name"]; !ok {
 		cc.RuntimeParams["application_name"] = "slipstream"

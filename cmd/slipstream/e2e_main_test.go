@@ -144,6 +144,13 @@ var (
 
 func runServe(t *testing.T, args []string) *instance {
 	t.Helper()
+	return runServeFor(t, pgtest.AppDB, args)
+}
+
+// runServeFor is runServe for a database other than app: PGURL is the line printed for db.
+// A --data-dir in args overrides the temporary one.
+func runServeFor(t *testing.T, db string, args []string) *instance {
+	t.Helper()
 	dataDir := t.TempDir()
 	args = append([]string{"serve", "--pg-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir", dataDir}, args...)
 	stdout, stderr := newSyncBuffer(), newSyncBuffer()
@@ -178,12 +185,12 @@ func runServe(t *testing.T, args []string) *instance {
 		out := stdout.String()
 		if m := metricsLine.FindStringSubmatch(out); m != nil {
 			for _, d := range databaseLine.FindAllStringSubmatch(out, -1) {
-				if d[1] == pgtest.AppDB {
+				if d[1] == db {
 					inst.PGURL = d[2]
 				}
 			}
 			if inst.PGURL == "" {
-				t.Fatalf("serve printed no line for database %s:\n%s", pgtest.AppDB, out)
+				t.Fatalf("serve printed no line for database %s:\n%s", db, out)
 			}
 			inst.HTTP = m[1]
 			return inst

@@ -26,6 +26,11 @@ Example:
 
 then point the application at postgres://app:secret@127.0.0.1:6432/app.
 
+With no --origin and no --config file, serve runs an embedded SQLite database
+(D1) named main in DATA_DIR/d1, open to local clients without a password:
+
+  psql postgres://slipstream@127.0.0.1:6432/main
+
 Settings come from the flags given on the command line, then the --config
 file, then the defaults shown below, in that order of priority.
 
@@ -102,6 +107,11 @@ func parseServe(args []string, stderr io.Writer) (config.Config, error) {
 		*field = f.Value.String()
 	})
 	cfg.MergeOrigins(origins)
+	if len(cfg.Databases) == 0 {
+		// Nothing to proxy: serve the embedded D1 database, so a fresh machine has something
+		// psql can talk to.
+		cfg.Databases = []config.Database{config.EmbeddedDefault()}
+	}
 	cfg.Normalize()
 	if err := errors.Join(append(problems, cfg.Validate())...); err != nil {
 		if *path != "" {

@@ -25,11 +25,15 @@ func TestParseServe(t *testing.T) {
 		check func(t *testing.T, c config.Config)
 	}{
 		{
-			name: "no flags and no file give the defaults and no databases",
+			name: "no flags and no file give the defaults and the embedded D1 database",
 			check: func(t *testing.T, c config.Config) {
 				want := config.Default()
-				if c.PGListen != want.PGListen || c.HTTPListen != want.HTTPListen || c.DataDir != want.DataDir || len(c.Databases) != 0 {
+				if c.PGListen != want.PGListen || c.HTTPListen != want.HTTPListen || c.DataDir != want.DataDir {
 					t.Errorf("got %+v, want %+v", c, want)
+				}
+				wantNames(t, c, "main")
+				if d := c.Databases[0]; d.Kind != config.KindD1 || d.AuthMethod != "trust" || d.Path != "slipstream-data/d1/main.sqlite" {
+					t.Errorf("default database %+v, want d1 main in the data dir, open to local clients", d)
 				}
 			},
 		},
@@ -78,7 +82,7 @@ func TestParseServe(t *testing.T) {
 			env:  priorityFile,
 			args: []string{"--config", ""},
 			check: func(t *testing.T, c config.Config) {
-				if c.PGListen != config.Default().PGListen || len(c.Databases) != 0 {
+				if c.PGListen != config.Default().PGListen || len(c.Databases) != 1 || c.Databases[0].Kind != config.KindD1 {
 					t.Errorf("got %+v, want the defaults", c)
 				}
 			},

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/slipstream-proxy/slipstream/backend/d1"
 	"github.com/slipstream-proxy/slipstream/config"
 	"github.com/slipstream-proxy/slipstream/pool"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
@@ -42,9 +44,19 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	}()
 	var dbs []proxy.Database
 	for _, d := range cfg.Databases {
+		origin, dial := d.OriginURL(), (func(context.Context, string, string) (net.Conn, error))(nil)
+		if d.Kind == config.KindD1 {
+			db, err := d1.Open(d.Path)
+			if err != nil {
+				return fmt.Errorf("database %s: %w", d.Name, err)
+			}
+			defer db.Close()
+			origin, dial = "postgres://slipstream@d1/"+url.PathEscape(d.Name)+"?sslmode=disable", db.Dial
+		}
 		p, err := pool.New(pool.Config{
 			Name:         d.Name,
-			Origin:       d.OriginURL(),
+			Origin:       origin,
+			Dial:         dial,
 			MaxConns:     d.MaxConnections,
 			QueueTimeout: d.QueueTimeout.Duration,
 			IdleTimeout:  d.IdleTimeout.Duration,

@@ -22,6 +22,7 @@ const (
 	AuthSCRAM    AuthMethod = "scram-sha-256"
 	AuthMD5      AuthMethod = "md5"
 	AuthPassword AuthMethod = "password" // cleartext, only over TLS
+	AuthTrust    AuthMethod = "trust"    // no password: for loopback-only listeners, as PostgreSQL's local default
 )
 
 // ParseAuthMethod checks a configured method name; "" means scram-sha-256.
@@ -29,10 +30,10 @@ func ParseAuthMethod(s string) (AuthMethod, error) {
 	switch m := AuthMethod(s); m {
 	case "":
 		return AuthSCRAM, nil
-	case AuthSCRAM, AuthMD5, AuthPassword:
+	case AuthSCRAM, AuthMD5, AuthPassword, AuthTrust:
 		return m, nil
 	}
-	return "", fmt.Errorf("pgwire: unknown auth method %q (want scram-sha-256, md5 or password)", s)
+	return "", fmt.Errorf("pgwire: unknown auth method %q (want scram-sha-256, md5, password or trust)", s)
 }
 
 // Authentication request codes of the 'R' message.
@@ -56,6 +57,8 @@ const (
 // The password never appears in an error.
 func Authenticate(rw io.ReadWriter, r *Reader, method AuthMethod, user, password string, tlsConn bool) error {
 	switch method {
+	case AuthTrust:
+		return nil
 	case AuthSCRAM:
 		return authSCRAM(rw, r, user, password)
 	case AuthMD5:

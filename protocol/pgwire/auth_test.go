@@ -367,7 +367,8 @@ func TestParseAuthMethod(t *testing.T) {
 		{"scram-sha-256", AuthSCRAM, false},
 		{"md5", AuthMD5, false},
 		{"password", AuthPassword, false},
-		{"trust", "", true},
+		{"trust", AuthTrust, false},
+		{"ident", "", true},
 		{"SCRAM-SHA-256", "", true},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,37 @@
+// Package d1 serves D1-style databases, SQLite files, over the PostgreSQL wire protocol, so that
+// a D1 database sits behind the pool like any origin: the pool dials it with pgconn, completes
+// the startup handshake and then forwards raw protocol messages to it.
+//
+// Start reading at DB (db.go): Open a file, then Dial (an in-memory connection, usable as
+// pgconn.Config.DialFunc) or ServeConn (any net.Conn) start a session (session.go) on a SQLite
+// connection of its own. The SQL is SQLite's dialect, as in Cloudflare D1; PostgreSQL's session
+// statements that drivers and the pool send (SET, RESET, SHOW, DISCARD ALL, set_config, BEGIN
+// with options) are answered by the session itself (simple.go).
+//
+//	client (pgconn / pool)              session                        SQLite
+//	 │ StartupMessage                    │ open connection (WAL,          │
+//	 │──────────────────────────────────>│ foreign_keys, synchronous=FULL)│
+//	 │<── AuthenticationOk, ParameterStatus…, BackendKeyData, Ready(I)    │
+//	 │ Parse S1 "… $1 …"                 │ prepare, infer $N types ──────>│
+//	 │ Bind S1 → portal, Execute, Sync   │ bind, step… ──────────────────>│
+//	 │<── ParseComplete, BindComplete, DataRow…, CommandComplete, Ready(I)│
+//	 │ Query "BEGIN; INSERT …; COMMIT"   │ one statement at a time,       │
+//	 │                                   │ split by SQLite's own tail     │
+//	 │<── CommandComplete ×3, ReadyForQuery(I)                            │
+//
+// Types: a result column's type comes from its declared type (INTEGER int8, REAL float8, TEXT
+// text, BLOB bytea, BOOLEAN bool) or, for an expression, from its first value; a parameter's
+// from the Parse message or, when the client left it open, from the column it is compared with
+// or inserted into (params.go). Errors carry SQLSTATEs from one table (errors.go).
+//
+// Durability: WAL with synchronous=FULL, so a commit that was acknowledged is on disk and
+// survives kill -9 and power loss.
+//
+// Concurrency: any number of sessions run at once, each on its own goroutine and SQLite
+// connection; writers wait for each other up to a busy timeout instead of failing. A session
+// touches nothing shared but the DB's session table (for CancelRequest). Close ends every
+// session and waits for them.
+//
+// The package knows nothing of the edge, the pool or caches, and authenticates nobody: that is
+// the edge's job.
+package d1

@@ -1,0 +1,320 @@
+package d1
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// simpleQuery runs a Query message: each statement in turn, with SQLite's own tail handling
+// splitting them (so a CREATE TRIGGER body's semicolons are never mistaken), and the writes of
+// several in one implicit transaction, as PostgreSQL does.
+func (s *session) simpleQuery(sql string) error {
+	multi := hasSecondStatement(sql)
+	off := 0
+	ran := false
+	for {
+		kind, tag := classify(sql, off)
+		if kind == kEmpty {
+			break
+		}
+		ran = true
+		s.txBefore = s.inExplicitTx()
+		if s.failed && !allowedWhenFailed(kind) {
+			s.sendError(errInFailedTx, sql)
+			break
+		}
+		var err error
+		if kind.answeredHere() {
+			end := statementEnd(sql, off)
+			err = s.answer(kind, tag, strings.TrimSuffix(strings.TrimSpace(sql[off:end]), ";"), true)
+			off = end
+		} else {
+			var st *stmt
+			var tail int
+			st, tail, err = s.c.prepare(sql, off, false)
+			if err == nil && st != nil && multi && !st.readonly() {
+				// The writes of a multi-statement query are one transaction, as in PostgreSQL.
+				if err = s.beginImplicit(); err != nil {
+					st.finalize()
+				}
+			}
+			if err == nil && st != nil {
+				ps := &prepared{sql: sql[off:tail], kind: kind, tag: tag, st: st, cols: columnsOf(st)}
+				p := &portal{s: s, ps: ps, st: st, own: true}
+				err = p.run(0, true)
+				p.close()
+				if err == nil && kind == kRollbackTo {
+					s.failed = false
+				}
+			}
+			off = tail
+		}
+		if err != nil {
+			s.sendError(err, sql)
+			break
+		}
+		if s.implicit && s.c.autocommit() {
+			s.implicit = false // the client's COMMIT or ROLLBACK ended it
+		}
+		s.txEnded()
+	}
+	if !ran {
+		s.wbuf = appendEmpty(s.wbuf, 'I') // EmptyQueryResponse
+	}
+	if err := s.endImplicit(); err != nil {
+		s.sendError(err, sql)
+	}
+	if s.c.autocommit() {
+		s.resetPortals()
+	}
+	s.wbuf = appendReady(s.wbuf, s.status())
+	return s.flush()
+}
+
+// hasSecondStatement reports whether sql holds more than one statement.
+func hasSecondStatement(sql string) bool {
+	l := lexer{s: sql}
+	semi := false
+	for {
+		t := l.next()
+		switch {
+		case t.kind == tkEOF:
+			return false
+		case t.kind == tkSemi:
+			semi = true
+		case semi:
+			return true
+		}
+	}
+}
+
+// allowedWhenFailed: the statements a failed transaction still accepts.
+func allowedWhenFailed(k stmtKind) bool { return k == kRollback || k == kCommit || k == kRollbackTo }
+
+// columnsOf reads a statement's result columns.
+func columnsOf(st *stmt) []column {
+	n := st.columnCount()
+	if n == 0 {
+		return nil
+	}
+	cols := make([]column, n)
+	for i := range cols {
+		cols[i] = column{name: st.columnName(i), decl: st.columnDecltype(i)}
+	}
+	return cols
+}
+
+// answeredColumns is the row description of a statement the session answers itself.
+func answeredColumns(kind stmtKind, sql string) []pgproto3.FieldDescription {
+	switch kind {
+	case kShow:
+		name := showName(sql)
+		if strings.EqualFold(name, "all") {
+			return []pgproto3.FieldDescription{field("name", oidText, 0), field("setting", oidText, 0), field("description", oidText, 0)}
+		}
+		return []pgproto3.FieldDescription{field(strings.ToLower(name), oidText, 0)}
+	case kSetConfig:
+		pairs, _ := parseSetConfig(sql)
+		fields := make([]pgproto3.FieldDescription, len(pairs))
+		for i := range pairs {
+			fields[i] = field("set_config", oidText, 0)
+		}
+		return fields
+	}
+	return nil
+}
+
+func showName(sql string) string {
+	ts := tokens(sql)
+	var b strings.Builder
+	for _, t := range ts[1:] {
+		b.WriteString(unquoteIdent(t.text(sql)))
+	}
+	if strings.EqualFold(b.String(), "timezone") || strings.EqualFold(b.String(), "time zone") {
+		return "TimeZone"
+	}
+	return b.String()
+}
+
+// answer runs a statement SQLite doesn't know or that the session must see: transaction control
+// and session settings. With describe it sends the RowDescription of a statement that returns a
+// row.
+func (s *session) answer(kind stmtKind, tag, sql string, describe bool) error {
+	row := func(values ...string) {
+		if describe {
+			s.wbuf = appendMsg(s.wbuf, &pgproto3.RowDescription{Fields: answeredColumns(kind, sql)})
+		}
+		dr := pgproto3.DataRow{Values: make([][]byte, len(values))}
+		for i, v := range values {
+			dr.Values[i] = []byte(v)
+		}
+		s.wbuf = appendMsg(s.wbuf, &dr)
+	}
+	switch kind {
+	case kBegin, kBeginNative:
+		switch {
+		case s.inExplicitTx():
+			s.notice(codeActiveTx, "there is already a transaction in progress")
+		case s.implicit:
+			s.implicit = false // the implicit block becomes the client's transaction
+		case kind == kBeginNative:
+			if err := s.c.exec(sql); err != nil {
+				return err
+			}
+		default:
+			begin := beginFor(sql)
+			if err := s.c.exec(begin); err != nil {
+				return err
+			}
+			if begin == beginReadOnly {
+				s.setReadOnly()
+			}
+		}
+	case kCommit:
+		switch {
+		case s.failed:
+			s.rollback()
+			s.failed = false
+			tag = "ROLLBACK"
+		case s.c.autocommit():
+			s.notice(codeNoActiveTx, "there is no transaction in progress")
+		default:
+			s.resetPortals()
+			if err := s.c.exec("COMMIT"); err != nil {
+				s.rollback() // a deferred constraint failed: the transaction is over
+				s.implicit = false
+				return err
+			}
+			s.implicit = false
+		}
+	case kRollback:
+		if s.c.autocommit() && !s.failed {
+			s.notice(codeNoActiveTx, "there is no transaction in progress")
+		}
+		s.rollback()
+		s.failed = false
+		s.implicit = false
+	case kSet:
+		if ts := tokens(sql); len(ts) > 1 && (ts[1].is(sql, "TRANSACTION") || ts[1].is(sql, "SESSION") && len(ts) > 2 && ts[2].is(sql, "CHARACTERISTICS")) {
+			// Isolation levels don't apply (SQLite is serializable); READ ONLY does, for the
+			// transaction it is set in.
+			if ts[1].is(sql, "TRANSACTION") && beginFor(sql) == beginReadOnly && !s.c.autocommit() {
+				s.setReadOnly()
+			}
+			break
+		}
+		name, value, ok := parseSet(sql)
+		if !ok {
+			return errorf(codeSyntaxError, "syntax error in SET statement")
+		}
+		if value == "\x00default" {
+			s.resetParam(name)
+		} else if err := s.setParam(name, value); err != nil {
+			return err
+		}
+	case kReset:
+		ts := tokens(sql)
+		if len(ts) < 2 {
+			return errorf(codeSyntaxError, "syntax error in RESET statement")
+		}
+		s.resetParam(showName(sql))
+	case kShow:
+		name := showName(sql)
+		if strings.EqualFold(name, "all") {
+			if describe {
+				s.wbuf = appendMsg(s.wbuf, &pgproto3.RowDescription{Fields: answeredColumns(kind, sql)})
+			}
+			names := make([]string, 0, len(s.settings.values))
+			for k := range s.settings.values {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			for _, k := range names {
+				s.wbuf = appendMsg(s.wbuf, &pgproto3.DataRow{Values: [][]byte{[]byte(k), []byte(s.settings.values[k]), {}}})
+			}
+			s.wbuf = appendCommandComplete(s.wbuf, "SHOW", 0, false)
+			return nil
+		}
+		v, ok := s.settings.values[strings.ToLower(name)]
+		if !ok {
+			return errorf(codeUndefinedObject, "unrecognized configuration parameter %q", name)
+		}
+		row(v)
+	case kDiscard:
+		if !s.c.autocommit() {
+			return errorf(codeActiveTx, "DISCARD ALL cannot run inside a transaction block")
+		}
+		s.closeAll()
+		s.resetParam("all")
+	case kDeallocate:
+		ts := tokens(sql)
+		k := 1
+		if k < len(ts) && ts[k].is(sql, "PREPARE") {
+			k++
+		}
+		if k >= len(ts) {
+			return errorf(codeSyntaxError, "syntax error in DEALLOCATE statement")
+		}
+		name := unquoteIdent(ts[k].text(sql))
+		if ts[k].is(sql, "ALL") {
+			for n, ps := range s.stmts {
+				ps.drop()
+				delete(s.stmts, n)
+			}
+			tag = "DEALLOCATE ALL"
+		} else if ps, ok := s.stmts[name]; ok {
+			ps.drop()
+			delete(s.stmts, name)
+		} else {
+			return errorf(codeUnknownStatement, "prepared statement %q does not exist", name)
+		}
+	case kSetConfig:
+		pairs, ok := parseSetConfig(sql)
+		if !ok {
+			return errorf(codeFeatureNotSupported, "d1 supports set_config('name', 'value', is_local) with literal arguments only")
+		}
+		values := make([]string, len(pairs))
+		for i, kv := range pairs {
+			if err := s.setParam(kv[0], kv[1]); err != nil {
+				return err
+			}
+			values[i] = kv[1]
+		}
+		row(values...)
+		s.wbuf = appendCommandComplete(s.wbuf, "SELECT", 1, true)
+		return nil
+	}
+	if kind == kShow {
+		s.wbuf = appendCommandComplete(s.wbuf, "SHOW", 0, false)
+		return nil
+	}
+	s.wbuf = appendCommandComplete(s.wbuf, tag, 0, false)
+	return nil
+}
+
+// beginFor translates PostgreSQL's BEGIN. SQLite transactions are serializable whatever the
+// isolation level asked for. A transaction that may write takes the write lock up front
+// (IMMEDIATE): a deferred one that reads first and writes later can't wait for another writer
+// (its snapshot would be stale) and would fail with a serialization error under any write
+// concurrency, where PostgreSQL's default READ COMMITTED just waits. READ ONLY stays deferred,
+// so readers never queue behind writers.
+func beginFor(sql string) string {
+	ts := tokens(sql)
+	for k := 1; k+1 < len(ts); k++ {
+		if ts[k].is(sql, "READ") && ts[k+1].is(sql, "ONLY") {
+			return beginReadOnly
+		}
+	}
+	return "BEGIN IMMEDIATE"
+}
+
+const beginReadOnly = "BEGIN DEFERRED"
+
+// setReadOnly makes the open transaction refuse writes (SQLSTATE 25006), as READ ONLY does.
+func (s *session) setReadOnly() {
+	if err := s.c.exec("PRAGMA query_only=1"); err == nil {
+		s.readOnly = true
+	}
+}
