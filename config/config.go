@@ -22,6 +22,19 @@ type Config struct {
 	DataDir    string     `toml:"data_dir"`    // state on disk, such as the self-signed certificate in DataDir/tls; zero: "./slipstream-data"
 	TLS        TLS        `toml:"tls"`         // zero: a self-signed certificate
 	Databases  []Database `toml:"database"`    // the [[database]] tables; none: nothing to serve yet
+	Cache      Cache      `toml:"cache"`
+}
+
+// Cache sizes the result cache the edge shares among its databases.
+type Cache struct {
+	MaxBytes int64 `toml:"max_bytes"` // answers kept in memory, in bytes; 0: 256 MiB
+}
+
+// Caching is one database's result-cache policy (Hyperdrive's defaults).
+type Caching struct {
+	Disabled       bool     `toml:"disabled"`         // true: never cache this database's results
+	MaxAge         Duration `toml:"max_age"`          // how long an answer may be served; 0: 60s; at most 1h
+	MaxResultBytes int64    `toml:"max_result_bytes"` // larger answers pass through uncached; 0: 50 MiB
 }
 
 // TLS is the certificate the client listener presents.
@@ -43,6 +56,7 @@ type Database struct {
 	QueueTimeout   Duration `toml:"queue_timeout"`   // how long a client waits for an origin connection before SQLSTATE 53300; 0: 30s
 	IdleTimeout    Duration `toml:"idle_timeout"`    // an idle origin connection is closed after this; 0: 10m
 	MaxLifetime    Duration `toml:"max_lifetime"`    // an origin connection is replaced after this long; 0: 1h
+	Caching        Caching  `toml:"caching"`         // zero: cached with Hyperdrive's defaults
 }
 
 // Defaults that Normalize applies to zero fields.
@@ -67,7 +81,7 @@ var (
 // Default returns the process-wide defaults: the listen addresses and the data directory. It
 // has no databases.
 func Default() Config {
-	return Config{PGListen: defaultPGListen, HTTPListen: defaultHTTPListen, DataDir: defaultDataDir}
+	return Config{PGListen: defaultPGListen, HTTPListen: defaultHTTPListen, DataDir: defaultDataDir, Cache: Cache{MaxBytes: 256 << 20}}
 }
 
 // Parse decodes a TOML configuration strictly: a key that no field takes is an error naming
@@ -171,6 +185,9 @@ func (c *Config) Normalize() {
 	if c.DataDir == "" {
 		c.DataDir = def.DataDir
 	}
+	if c.Cache.MaxBytes == 0 {
+		c.Cache.MaxBytes = 256 << 20
+	}
 	for i := range c.Databases {
 		d := &c.Databases[i]
 		d.normalize()
@@ -231,6 +248,12 @@ func (d *Database) normalize() {
 	}
 	if d.MaxLifetime.Duration == 0 {
 		d.MaxLifetime.Duration = defaultMaxLifetime
+	}
+	if d.Caching.MaxAge.Duration == 0 {
+		d.Caching.MaxAge.Duration = 60 * time.Second
+	}
+	if d.Caching.MaxResultBytes == 0 {
+		d.Caching.MaxResultBytes = 50 << 20
 	}
 }
 
@@ -337,10 +360,16 @@ func (d Database) validateLimits(add func(string, ...any)) {
 	if d.MaxConnections < 0 {
 		add("max_connections is %d: want 0 (meaning %d) or more", d.MaxConnections, defaultMaxConnections)
 	}
+	if d.Caching.MaxAge.Duration > time.Hour {
+		add("caching.max_age is %s: at most 1h", d.Caching.MaxAge)
+	}
+	if d.Caching.MaxResultBytes < 0 {
+		add("caching.max_result_bytes is %d: must not be negative", d.Caching.MaxResultBytes)
+	}
 	for _, t := range []struct {
 		setting string
 		value   Duration
-	}{{"queue_timeout", d.QueueTimeout}, {"idle_timeout", d.IdleTimeout}, {"max_lifetime", d.MaxLifetime}} {
+	}{{"queue_timeout", d.QueueTimeout}, {"idle_timeout", d.IdleTimeout}, {"max_lifetime", d.MaxLifetime}, {"caching.max_age", d.Caching.MaxAge}} {
 		if t.value.Duration < 0 {
 			add("%s is %s: must not be negative", t.setting, t.value)
 		}

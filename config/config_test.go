@@ -36,11 +36,12 @@ func TestNormalize(t *testing.T) {
 			name: "a database with only an origin takes its name, user and password from it",
 			in:   config.Config{Databases: []config.Database{{Origin: "postgres://app:" + secret + "@db.example.com/appdb"}}},
 			want: config.Config{
-				PGListen: "127.0.0.1:6432", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data",
+				PGListen: "127.0.0.1:6432", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data", Cache: config.Cache{MaxBytes: 256 << 20},
 				Databases: []config.Database{{
 					Name: "appdb", Kind: "postgres", Origin: "postgres://app:" + secret + "@db.example.com/appdb",
 					User: "app", Password: secret, AuthMethod: "scram-sha-256", MaxConnections: 20,
 					QueueTimeout: dur(30 * time.Second), IdleTimeout: dur(10 * time.Minute), MaxLifetime: dur(time.Hour),
+					Caching: config.Caching{MaxAge: dur(time.Minute), MaxResultBytes: 50 << 20},
 				}},
 			},
 		},
@@ -51,10 +52,11 @@ func TestNormalize(t *testing.T) {
 				AuthMethod: "md5", MaxConnections: 3, QueueTimeout: dur(time.Second), IdleTimeout: dur(time.Minute), MaxLifetime: dur(2 * time.Hour),
 			}}},
 			want: config.Config{
-				PGListen: "0.0.0.0:5432", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data",
+				PGListen: "0.0.0.0:5432", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data", Cache: config.Cache{MaxBytes: 256 << 20},
 				Databases: []config.Database{{
 					Name: "front", Kind: "postgres", Origin: "postgres://app:" + secret + "@db.example.com/appdb", User: "client", Password: "client-pw",
 					AuthMethod: "md5", MaxConnections: 3, QueueTimeout: dur(time.Second), IdleTimeout: dur(time.Minute), MaxLifetime: dur(2 * time.Hour),
+					Caching: config.Caching{MaxAge: dur(time.Minute), MaxResultBytes: 50 << 20},
 				}},
 			},
 		},
@@ -62,10 +64,11 @@ func TestNormalize(t *testing.T) {
 			name: "an origin that is not a URL leaves the derived fields empty",
 			in:   config.Config{Databases: []config.Database{{Origin: "postgres://app:pw/x@h/db"}}},
 			want: config.Config{
-				PGListen: "127.0.0.1:6432", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data",
+				PGListen: "127.0.0.1:6432", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data", Cache: config.Cache{MaxBytes: 256 << 20},
 				Databases: []config.Database{{
 					Kind: "postgres", Origin: "postgres://app:pw/x@h/db", AuthMethod: "scram-sha-256", MaxConnections: 20,
 					QueueTimeout: dur(30 * time.Second), IdleTimeout: dur(10 * time.Minute), MaxLifetime: dur(time.Hour),
+					Caching: config.Caching{MaxAge: dur(time.Minute), MaxResultBytes: 50 << 20},
 				}},
 			},
 		},
@@ -116,8 +119,8 @@ func TestParse(t *testing.T) {
 		},
 		{
 			name:    "an unknown table is named once, not key by key",
-			toml:    "[cache]\nmax_age = \"1s\"\nsize = 3\n",
-			wantErr: []string{`unknown setting "cache"`},
+			toml:    "[caches]\nmax_age = \"1s\"\nsize = 3\n",
+			wantErr: []string{`unknown setting "caches"`},
 		},
 		{
 			name:    "a duration without a unit is rejected with the key and an example",
@@ -188,13 +191,16 @@ func TestLoad(t *testing.T) {
 					Name: "app", Kind: "postgres", Origin: "postgres://app:" + secret + "@db.example.com:5432/app?sslmode=verify-full",
 					User: "app", Password: secret, AuthMethod: "scram-sha-256", MaxConnections: 10,
 					QueueTimeout: dur(5 * time.Second), IdleTimeout: dur(10 * time.Minute), MaxLifetime: dur(time.Hour),
+					Caching: config.Caching{MaxAge: dur(time.Minute), MaxResultBytes: 50 << 20},
 				},
 				{
 					Name: "reports", Kind: "postgres", Origin: "postgresql://reader:" + secret + "@replica.example.com/app",
 					User: "analyst", Password: "client-pw", AuthMethod: "md5", MaxConnections: 20,
 					QueueTimeout: dur(30 * time.Second), IdleTimeout: dur(time.Minute), MaxLifetime: dur(30 * time.Minute),
+					Caching: config.Caching{MaxAge: dur(time.Minute), MaxResultBytes: 50 << 20},
 				},
 			},
+			Cache: config.Cache{MaxBytes: 256 << 20},
 		}
 		if !reflect.DeepEqual(c, want) {
 			t.Errorf("Load:\n got %#v\nwant %#v", c, want)

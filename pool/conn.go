@@ -40,12 +40,27 @@ type Conn struct {
 	unnamedGen uint64
 }
 
+// volatilitySQL reads, for each function name, its most volatile overload ('v' > 's' > 'i').
+const volatilitySQL = "select proname, max(provolatile) from pg_catalog.pg_proc group by proname"
+
 // dial opens an origin connection with pgconn (TLS and authentication as the URL says) and
-// takes over its socket for raw forwarding.
-func dial(ctx context.Context, cfg *pgconn.Config) (*Conn, map[string]string, error) {
+// takes over its socket for raw forwarding. With catalog set it first reads the origin's
+// function volatilities into catalog.
+func dial(ctx context.Context, cfg *pgconn.Config, catalog map[string]byte) (*Conn, map[string]string, error) {
 	pc, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
+	}
+	if catalog != nil {
+		rr := pc.ExecParams(ctx, volatilitySQL, nil, nil, nil, nil)
+		for rr.NextRow() {
+			if v := rr.Values(); len(v) == 2 && len(v[1]) == 1 {
+				catalog[string(v[0])] = v[1][0]
+			}
+		}
+		if _, err := rr.Close(); err != nil {
+			clear(catalog) // an origin without pg_proc (D1): every function counts as volatile
+		}
 	}
 	// pgconn may still have a background read in flight or bytes buffered; either would steal
 	// the first answer of the connection's first lease.

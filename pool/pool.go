@@ -58,7 +58,9 @@ type Pool struct {
 	total   int     // dialling, leased and idle
 	waiters []chan *Conn
 	profile map[string]string
-	closed  bool
+	// volatility maps function names to their most volatile pg_proc.provolatile; read once.
+	volatility map[string]byte
+	closed     bool
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -126,6 +128,14 @@ func (p *Pool) Profile(ctx context.Context) (map[string]string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.profile, nil
+}
+
+// Volatility returns the origin's function volatilities as pg_proc has them ('i', 's', 'v' by
+// name, the most volatile overload), read when the pool first connected; nil before that.
+func (p *Pool) Volatility() map[string]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.volatility
 }
 
 // Stats are the pool's connection counts.
@@ -221,7 +231,13 @@ func (p *Pool) popIdle() *Conn {
 
 // dial opens a connection for a slot already counted in p.total.
 func (p *Pool) dial(ctx context.Context) (*Conn, error) {
-	c, params, err := dial(ctx, p.connCfg)
+	p.mu.Lock()
+	var catalog map[string]byte
+	if p.volatility == nil {
+		catalog = make(map[string]byte)
+	}
+	p.mu.Unlock()
+	c, params, err := dial(ctx, p.connCfg, catalog)
 	if err != nil {
 		p.mu.Lock()
 		p.total--
@@ -234,6 +250,9 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 	p.mu.Lock()
 	if p.profile == nil {
 		p.profile = maps.Clone(params)
+	}
+	if p.volatility == nil && catalog != nil {
+		p.volatility = catalog
 	}
 	p.mu.Unlock()
 	return c, nil

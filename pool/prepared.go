@@ -30,6 +30,13 @@ func serverName(queryAndTypes []byte) string {
 	return "ss_" + hex.EncodeToString(sum[:16])
 }
 
+// newStmt makes the record of a named statement from its Parse body after the name.
+func newStmt(queryAndTypes []byte, e classify.Effect) *stmt {
+	st := &stmt{server: serverName(queryAndTypes), effect: e}
+	st.parse = append(append(append(make([]byte, 0, len(st.server)+1+len(queryAndTypes)), st.server...), 0), queryAndTypes...)
+	return st
+}
+
 // forward appends the origin's version of client message f to s.wbuf and the answers it draws
 // to entries.
 func (s *Session) forward(c *Conn, f pgwire.Frame, entries []pending) []pending {
@@ -126,8 +133,7 @@ func (s *Session) parse(c *Conn, f pgwire.Frame, entries []pending) []pending {
 		s.unnamedEffect = e
 		return append(entries, pending{kind: pParse})
 	}
-	st := &stmt{server: serverName(rest), effect: e}
-	st.parse = append(append(append(make([]byte, 0, len(st.server)+1+len(rest)), st.server...), 0), rest...)
+	st := newStmt(rest, e)
 	s.stmts[name] = st
 	if !c.markPrepared(&s.mu, st.server) {
 		return append(entries, pending{kind: pParse, reply: parseComplete})
@@ -231,4 +237,39 @@ func (c *Conn) markPrepared(mu *sync.Mutex, server string) bool {
 	}
 	c.prepared[server] = struct{}{}
 	return true
+}
+
+// Skip records the statements that client messages answered by the edge itself prepare or
+// close, without sending anything: a later Bind on another unit still finds them. It is called
+// by the goroutine that calls Send.
+func (s *Session) Skip(frames []byte) {
+	for rest := frames; len(rest) > 0; {
+		f, next, ok := pgwire.NextFrame(rest)
+		if !ok {
+			return
+		}
+		rest = next
+		switch f.Type {
+		case 'P':
+			name, rest, ok := cstring(f.Body)
+			if !ok {
+				continue
+			}
+			query, _, _ := cstring(rest)
+			e := classify.Session(query)
+			if name == "" {
+				s.unnamed = append(s.unnamed[:0], f.Body...)
+				s.unnamedGen++ // no connection holds this one yet
+				s.unnamedEffect = e
+				continue
+			}
+			s.stmts[name] = newStmt(rest, e)
+		case 'C':
+			if len(f.Body) > 0 && f.Body[0] == 'S' {
+				if name, _, _ := cstring(f.Body[1:]); name != "" {
+					delete(s.stmts, name)
+				}
+			}
+		}
+	}
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 )
 
@@ -12,6 +13,7 @@ type Metrics struct {
 	refusals  *prometheus.CounterVec
 	cancels   *prometheus.CounterVec
 	setupTime prometheus.Histogram
+	cacheQ    *prometheus.CounterVec
 }
 
 // NewMetrics creates the edge metrics and registers them with reg (nil: unregistered).
@@ -39,12 +41,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.0005, .001, .005, .01, .05, .1, .5, 1, 5},
 		}),
 	}
+	m.cacheQ = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "slipstream_cache_queries_total",
+		Help: "Units of work by cache status (Hyperdrive's: hit, miss, uncacheable, transaction, volatile, ...).",
+	}, []string{"db", "status"})
 	if reg != nil {
-		reg.MustRegister(m.clients, m.sessions, m.refusals, m.cancels, m.setupTime)
+		reg.MustRegister(m.clients, m.sessions, m.refusals, m.cancels, m.setupTime, m.cacheQ)
 	}
 	return m
 }
 
 func (m *Metrics) refused(e *pgwire.Error) {
 	m.refusals.WithLabelValues(e.Code.Name()).Inc()
+}
+
+func (m *Metrics) cacheStatus(db string, s cache.Status) {
+	m.cacheQ.WithLabelValues(db, string(s)).Inc()
 }

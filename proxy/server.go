@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
@@ -22,6 +23,8 @@ type Database struct {
 	User, Password string
 	// Auth is how the edge checks the password; "" means SCRAM-SHA-256.
 	Auth pgwire.AuthMethod
+	// Caching is the database's result-cache policy.
+	Caching Caching
 }
 
 // Config describes an edge.
@@ -40,6 +43,8 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// MaxMessage bounds one client message; 0 means 256 MiB.
 	MaxMessage int
+	// Cache keeps cacheable answers; nil caches nothing.
+	Cache *cache.Cache
 }
 
 // Server is an edge listener's worth of client sessions.
@@ -73,6 +78,12 @@ func New(cfg Config) *Server {
 	for _, d := range cfg.Databases {
 		if d.Auth == "" {
 			d.Auth = pgwire.AuthSCRAM
+		}
+		if d.Caching.MaxAge <= 0 {
+			d.Caching.MaxAge = 60 * time.Second
+		}
+		if d.Caching.MaxResultBytes <= 0 {
+			d.Caching.MaxResultBytes = 50 << 20
 		}
 		if d.Auth == pgwire.AuthSCRAM {
 			if err := pgwire.PrepareSCRAM(d.User, d.Password); err != nil {

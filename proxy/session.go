@@ -9,8 +9,10 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
@@ -25,6 +27,16 @@ type session struct {
 
 	mu    sync.Mutex
 	fatal *pgwire.Error // why the session ends, sent by whoever writes to the client last
+
+	// Caching; cache is nil when the database's results are not cached.
+	db      string
+	cache   *cacheState
+	caching Caching
+	vol     map[string]byte
+	capture []byte // a copy of the answer being cached
+	// pinnedWrites: a pinned session has written; its writer pump invalidates the whole
+	// database at each ReadyForQuery, since it doesn't track which tables.
+	pinnedWrites atomic.Bool
 }
 
 // serveConn is one client's whole life. It recovers from a panic so that one client can't take
@@ -60,7 +72,10 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		s.refuse(log, st.nc, pgwire.Fatal(pgwire.CannotConnectNow, "the origin database is not reachable"))
 		return
 	}
-	sess := &session{s: s, log: log, nc: st.nc, stream: stream}
+	sess := &session{s: s, log: log, nc: st.nc, stream: stream, db: db, vol: profile.Volatility}
+	if s.cfg.Cache != nil && !st.db.Caching.Disabled {
+		sess.cache, sess.caching = newCacheState(db, st.params), st.db.Caching
+	}
 	key := s.keys.add(sess)
 	defer s.keys.remove(key)
 
@@ -120,7 +135,6 @@ func (sess *session) run(ctx context.Context) {
 
 	var pumpDone chan struct{} // set once the writer pump runs
 	buf := make([]byte, 0, 8<<10)
-loop:
 	for {
 		frames, err := sess.r.ReadFrames()
 		if err != nil {
@@ -129,26 +143,21 @@ loop:
 			}
 			break
 		}
-		if err := sess.stream.Send(ctx, frames); err != nil {
-			if !errors.Is(err, tunnel.ErrTerminated) {
-				sess.failed(err)
-			}
-			break
-		}
 		if pumpDone != nil {
-			continue
-		}
-		for sess.stream.Pending() {
-			buf, err = sess.stream.Recv(ctx, buf[:0])
-			if len(buf) > 0 {
-				if _, werr := sess.nc.Write(buf); werr != nil {
-					break loop
+			if sess.cache != nil {
+				if p := sess.plan(frames, true); len(p.writes) > 0 || p.writeAll {
+					sess.pinnedWrites.Store(true) // the writer pump invalidates at each ReadyForQuery
 				}
 			}
-			if err != nil {
-				sess.failed(err)
-				break loop
+			if err := sess.stream.Send(ctx, frames); err != nil {
+				sess.sendFailed(err)
+				break
 			}
+			continue
+		}
+		var ok bool
+		if buf, ok = sess.exchange(ctx, frames, buf); !ok {
+			break
 		}
 		if cap(buf) > 1<<20 {
 			buf = make([]byte, 0, 8<<10)
@@ -167,6 +176,102 @@ loop:
 		return
 	}
 	sess.sendFatal()
+}
+
+// exchange answers one batch of client messages: from the cache when it can, from the origin
+// otherwise, keeping a copy of a cacheable answer. It reports false when the session is over.
+func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, bool) {
+	c := sess.s.cfg.Cache
+	var p unitPlan
+	var flight *cache.Flight
+	var snap cache.Snapshot
+	capturing := false
+	if sess.cache != nil {
+		p = sess.plan(frames, sess.stream.Pinned())
+		sess.cache.written = append(sess.cache.written, p.writes...)
+		sess.cache.writeAll = sess.cache.writeAll || p.writeAll
+		if p.status == cache.Miss {
+			if resp, ok := c.Get(sess.db, p.key, time.Now()); ok {
+				return buf, sess.answerFromCache(frames, &p, resp)
+			}
+			f, leader := c.Join(p.key)
+			if !leader {
+				if resp := f.Wait(ctx.Done()); resp != nil {
+					return buf, sess.answerFromCache(frames, &p, resp)
+				}
+			} else {
+				flight, capturing = f, true
+				snap = c.Snapshot(sess.db, p.tables)
+				sess.capture = sess.capture[:0]
+			}
+		}
+		sess.s.m.cacheStatus(sess.db, p.status)
+	}
+	var landed []byte
+	if flight != nil {
+		defer func() { c.Land(p.key, flight, landed) }()
+	}
+
+	if err := sess.stream.Send(ctx, frames); err != nil {
+		sess.sendFailed(err)
+		return buf, false
+	}
+	status := byte(0)
+	for sess.stream.Pending() {
+		var err error
+		buf, err = sess.stream.Recv(ctx, buf[:0])
+		if len(buf) > 0 {
+			if sess.cache != nil {
+				st, failed := sess.beforeAnswer(buf)
+				if st != 0 {
+					status = st
+				}
+				if capturing {
+					if failed || len(sess.capture)+len(buf) > sess.caching.MaxResultBytes {
+						capturing = false
+						if !failed {
+							sess.s.m.cacheStatus(sess.db, cache.OversizedResult)
+						}
+					} else {
+						sess.capture = append(sess.capture, buf...)
+					}
+				}
+			}
+			if _, werr := sess.nc.Write(buf); werr != nil {
+				return buf, false
+			}
+		}
+		if err != nil {
+			sess.failed(err)
+			return buf, false
+		}
+	}
+	if capturing && status == 'I' {
+		c.Put(sess.db, p.key, sess.capture, snap, p.maxAge, time.Now())
+		landed = sess.capture
+	}
+	if cap(sess.capture) > 1<<20 {
+		sess.capture = nil
+	}
+	return buf, true
+}
+
+// answerFromCache writes a cached answer and tells the pool side about the statements the
+// batch prepared or closed.
+func (sess *session) answerFromCache(frames []byte, p *unitPlan, resp []byte) bool {
+	if p.skip {
+		sess.stream.Skip(frames)
+	}
+	sess.s.m.cacheStatus(sess.db, cache.Hit)
+	_, err := sess.nc.Write(resp)
+	return err == nil
+}
+
+// sendFailed ends the session after Send failed.
+func (sess *session) sendFailed(err error) {
+	if !errors.Is(err, tunnel.ErrTerminated) {
+		sess.failed(err)
+	}
 }
 
 // failed records a pool-side failure as the reason the session ends.
@@ -188,6 +293,11 @@ func (sess *session) writePump(ctx context.Context) {
 		var err error
 		buf, err = sess.stream.Recv(ctx, buf[:0])
 		if len(buf) > 0 {
+			if sess.pinnedWrites.Load() {
+				if st, _ := scanAnswers(buf); st != 0 {
+					sess.s.cfg.Cache.Invalidate(sess.db, nil, true)
+				}
+			}
 			if _, werr := sess.nc.Write(buf); werr != nil {
 				sess.stream.Close()
 				return

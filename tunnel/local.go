@@ -44,7 +44,7 @@ func (l *Local) Profile(ctx context.Context, db string) (Profile, error) {
 	if err != nil {
 		return Profile{}, err
 	}
-	return Profile{Parameters: params}, nil
+	return Profile{Parameters: params, Volatility: p.Volatility()}, nil
 }
 
 // Open implements Transport.

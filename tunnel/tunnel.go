@@ -6,6 +6,9 @@ import "context"
 // the ParameterStatus values the origin reported to the pool's first connection.
 type Profile struct {
 	Parameters map[string]string
+	// Volatility maps function names to the origin's pg_proc.provolatile ('i', 's', 'v'),
+	// the most volatile overload of each name; empty when the origin has no such catalog.
+	Volatility map[string]byte
 }
 
 // Transport opens client sessions on the pool side for a database.
@@ -35,6 +38,9 @@ type Stream interface {
 	// Pinned reports whether the origin may send at any time (LISTEN): the edge then receives
 	// continuously, on a goroutine of its own.
 	Pinned() bool
+	// Skip tells the pool side about client messages the edge answered itself (from its
+	// cache): they are not sent, but statements they prepare or close are remembered.
+	Skip(frames []byte)
 	// Cancel cancels the query the session is running, if any.
 	Cancel(ctx context.Context) error
 	// Close ends the session and returns its origin connection, if any, to the pool.

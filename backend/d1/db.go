@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +13,9 @@ import (
 	"strings"
 	"sync"
 )
+
+// errClosed is returned once the DB is closed.
+var errClosed = errors.New("d1: database is closed")
 
 // DB is one D1 database: a SQLite file in WAL mode, served to any number of PostgreSQL protocol
 // sessions at once, each on its own SQLite connection.

@@ -24,6 +24,13 @@
 // from the Parse message or, when the client left it open, from the column it is compared with
 // or inserted into (params.go). Errors carry SQLSTATEs from one table (errors.go).
 //
+// Transactions: BEGIN takes SQLite's write lock at once (BEGIN IMMEDIATE) unless it says READ
+// ONLY, because a deferred transaction that reads and then writes can't wait for another writer
+// and would fail where PostgreSQL waits; so one writing transaction runs at a time, and readers
+// never wait. The writes of a multi-statement query or of an extended batch up to Sync form an
+// implicit transaction, rolled back whole on error, as in PostgreSQL. A failed transaction
+// refuses everything but ROLLBACK (25P02) and reports status 'E'.
+//
 // Durability: WAL with synchronous=FULL, so a commit that was acknowledged is on disk and
 // survives kill -9 and power loss.
 //

@@ -13,7 +13,6 @@ import (
 const (
 	codeProtocolViolation   = "08P01"
 	codeFeatureNotSupported = "0A000"
-	codeInvalidParameter    = "22023"
 	codeBinaryRepresent     = "22P03"
 	codeInFailedTx          = "25P02"
 	codeNoActiveTx          = "25P01"

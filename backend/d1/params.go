@@ -383,7 +383,7 @@ func isKeyword(sql string, t token) bool {
 	case "WHERE", "ON", "USING", "SET", "AND", "OR", "NOT", "IS", "NULL", "LIMIT", "OFFSET", "ORDER", "GROUP",
 		"HAVING", "JOIN", "LEFT", "RIGHT", "INNER", "OUTER", "CROSS", "NATURAL", "FULL", "VALUES", "SELECT",
 		"DEFAULT", "RETURNING", "UNION", "EXCEPT", "INTERSECT", "WINDOW", "AS", "BY", "CASE", "WHEN", "THEN",
-		"ELSE", "END", "EXISTS", "IN", "LIKE", "GLOB", "BETWEEN", "INDEXED", "FROM", "WHERE ", "DO", "CONFLICT":
+		"ELSE", "END", "EXISTS", "IN", "LIKE", "GLOB", "BETWEEN", "INDEXED", "FROM", "DO", "CONFLICT":
 		return true
 	}
 	return false

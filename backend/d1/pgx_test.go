@@ -3,6 +3,10 @@ package d1
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -96,8 +100,6 @@ func TestSyntaxErrorIs42601InEveryQueryExecMode(t *testing.T) {
 		})
 	}
 }
-
-var _ = pgx.QueryExecModeExec
 
 func TestTransactionsCommitAndRollBackInEveryQueryExecMode(t *testing.T) {
 	for _, mode := range modes {
@@ -286,4 +288,74 @@ func TestMultiStatementQueryAnswersEachStatementWithItsTag(t *testing.T) {
 	if results, err := c.PgConn().Exec(ctx, ` ; -- nothing`).ReadAll(); err != nil || len(results) != 1 || results[0].CommandTag.String() != "" {
 		t.Errorf("empty query: %v, %v", results, err)
 	}
+}
+
+func TestEdgeValuesRoundTripInEveryQueryExecMode(t *testing.T) {
+	type row struct {
+		I  *int64
+		F  *float64
+		S  *string
+		B  []byte
+		OK *bool
+	}
+	i64 := func(v int64) *int64 { return &v }
+	f64 := func(v float64) *float64 { return &v }
+	str := func(v string) *string { return &v }
+	boo := func(v bool) *bool { return &v }
+	cases := []row{
+		{I: i64(math.MaxInt64), F: f64(1e300), S: str(""), B: []byte{}, OK: boo(false)},
+		{I: i64(math.MinInt64), F: f64(-0.5), S: str(`back\slash 'quote' "dq" ; -- not a comment`), B: []byte(`\x41`), OK: boo(true)},
+		{I: i64(0), F: f64(math.Inf(1)), S: str("日本語 ✓"), B: bytes.Repeat([]byte{0xff, 0}, 5000), OK: nil},
+		{},
+	}
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			db := openDB(t)
+			c := connect(t, db, mode)
+			ctx := testContext(t)
+			if _, err := c.Exec(ctx, `CREATE TABLE x (n INTEGER PRIMARY KEY, i INTEGER, f DOUBLE PRECISION, s VARCHAR(100), b BLOB, ok BOOL)`); err != nil {
+				t.Fatal(err)
+			}
+			for n, r := range cases {
+				if _, err := c.Exec(ctx, `INSERT INTO x VALUES ($1, $2, $3, $4, $5, $6)`, int64(n), r.I, r.F, r.S, r.B, r.OK); err != nil {
+					t.Fatalf("row %d: %v", n, err)
+				}
+			}
+			rows, _ := c.Query(ctx, `SELECT i, f, s, b, ok FROM x ORDER BY n`)
+			got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, cases) {
+				for n := range cases {
+					if !reflect.DeepEqual(got[n], cases[n]) {
+						t.Errorf("row %d: got %+v, want %+v", n, fmtRow(got[n].I, got[n].F, got[n].S, got[n].OK), fmtRow(cases[n].I, cases[n].F, cases[n].S, cases[n].OK))
+						if !bytes.Equal(got[n].B, cases[n].B) {
+							t.Errorf("row %d: bytes %q, want %q", n, trunc(got[n].B), trunc(cases[n].B))
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func fmtRow(vals ...any) string {
+	var b strings.Builder
+	for _, v := range vals {
+		rv := reflect.ValueOf(v)
+		if rv.IsNil() {
+			b.WriteString("nil ")
+		} else {
+			fmt.Fprintf(&b, "%v ", rv.Elem())
+		}
+	}
+	return b.String()
+}
+
+func trunc(b []byte) []byte {
+	if len(b) > 20 {
+		return b[:20]
+	}
+	return b
 }

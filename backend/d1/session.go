@@ -54,8 +54,8 @@ func (db *DB) serve(ctx context.Context, nc net.Conn) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("d1: session panic: %v", r)
-			s.wbuf = appendMsg(s.wbuf[:0], (&pgError{severity: "FATAL", code: codeInternal, msg: "internal error in the d1 backend"}).response())
-			s.flush()
+			s.wbuf = s.wbuf[:0]
+			s.fatal(&pgError{code: codeInternal, msg: "internal error in the d1 backend"})
 		}
 		nc.Close()
 		if s.c != nil {
@@ -67,15 +67,14 @@ func (db *DB) serve(ctx context.Context, nc net.Conn) (err error) {
 
 	nc.SetDeadline(time.Now().Add(handshakeTimeout))
 	ok, err := s.startup()
-	if !ok || err != nil {
-		return err
+	if ok && err == nil {
+		nc.SetDeadline(time.Time{})
+		stopInterrupt := context.AfterFunc(ctx, s.c.interrupt)
+		defer stopInterrupt()
+		err = s.loop()
 	}
-	nc.SetDeadline(time.Time{})
-	stopInterrupt := context.AfterFunc(ctx, s.c.interrupt)
-	defer stopInterrupt()
-	err = s.loop()
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || ctx.Err() != nil {
-		return nil
+		return nil // the client went away, or the session was told to end
 	}
 	return err
 }
@@ -150,10 +149,12 @@ func (s *session) startup() (ok bool, err error) {
 	}
 }
 
-// fatal sends a FATAL error; the caller then ends the session.
+// fatal sends a FATAL error; the caller then ends the session. A client that doesn't read it
+// within a second doesn't hold the session open.
 func (s *session) fatal(e *pgError) {
 	e.severity = "FATAL"
 	s.wbuf = appendMsg(s.wbuf, e.response())
+	s.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	s.flush()
 }
 

@@ -1,7 +1,6 @@
 package d1
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"unsafe"
@@ -339,6 +338,3 @@ func (s *stmt) bindBlob(i int, v []byte) error {
 	}
 	return s.bindErr(sqlite3.Xsqlite3_bind_blob(s.c.tls, s.p, int32(i), p, int32(len(v)), sqlite3.SQLITE_TRANSIENT))
 }
-
-// errClosed is returned once the DB is closed.
-var errClosed = errors.New("d1: database is closed")

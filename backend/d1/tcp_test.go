@@ -99,28 +99,40 @@ func TestLibPQOverTCPRoundTripsValues(t *testing.T) {
 func TestCancelRequestInterruptsARunningQuery(t *testing.T) {
 	db := openDB(t)
 	addr := listen(t, db)
-	ctx := testContext(t)
-	pc, err := pgconn.Connect(ctx, "postgres://d1@"+addr+"/main?sslmode=disable")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close(ctx)
-	go func() {
-		time.Sleep(200 * time.Millisecond) // let the query start; a cancel before it is a no-op
-		pc.CancelRequest(ctx)
-	}()
-	start := time.Now()
-	_, err = pc.Exec(ctx, `WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n`).ReadAll()
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "57014" {
-		t.Fatalf("err = %v, want 57014", err)
-	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("cancel took %v", d)
-	}
-	// The session is still usable.
-	if _, err := pc.Exec(ctx, `SELECT 1`).ReadAll(); err != nil {
-		t.Fatal(err)
+	for _, transport := range []string{"tcp", "dial"} {
+		t.Run(transport, func(t *testing.T) {
+			ctx := testContext(t)
+			cfg, err := pgconn.ParseConfig("postgres://d1@" + addr + "/main?sslmode=disable")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if transport == "dial" {
+				// pgconn sends CancelRequest through DialFunc too, so it reaches the DB in memory.
+				cfg = connConfig(t, db, pgx.QueryExecModeExec).Config.Copy()
+			}
+			pc, err := pgconn.ConnectConfig(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close(ctx)
+			go func() {
+				time.Sleep(200 * time.Millisecond) // let the query start; a cancel before it is a no-op
+				pc.CancelRequest(ctx)
+			}()
+			start := time.Now()
+			_, err = pc.Exec(ctx, `WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n`).ReadAll()
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != "57014" {
+				t.Fatalf("err = %v, want 57014", err)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("cancel took %v", d)
+			}
+			// The session is still usable.
+			if _, err := pc.Exec(ctx, `SELECT 1`).ReadAll(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 

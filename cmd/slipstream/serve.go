@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/slipstream-proxy/slipstream/backend/d1"
+	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/config"
 	"github.com/slipstream-proxy/slipstream/pool"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
@@ -72,14 +73,21 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		dbs = append(dbs, proxy.Database{Name: d.Name, User: d.User, Password: d.Password, Auth: auth})
+		dbs = append(dbs, proxy.Database{Name: d.Name, User: d.User, Password: d.Password, Auth: auth,
+			Caching: proxy.Caching{Disabled: d.Caching.Disabled, MaxAge: d.Caching.MaxAge.Duration, MaxResultBytes: int(d.Caching.MaxResultBytes)}})
 	}
 
 	cert, err := pgwire.LoadOrCreateCertificate(cfg.TLS.CertFile, cfg.TLS.KeyFile, filepath.Join(cfg.DataDir, "tls"))
 	if err != nil {
 		return err
 	}
+	results, err := cache.New(cfg.Cache.MaxBytes)
+	if err != nil {
+		return err
+	}
+	defer results.Close()
 	edge := proxy.New(proxy.Config{
+		Cache:     results,
 		Databases: dbs,
 		TLS:       pgwire.ServerTLSConfig(cert),
 		Transport: tunnel.NewLocal(pools),

@@ -1,0 +1,283 @@
+package d1
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Running SQL in-process, for the HTTP query API: a batch of statements on a SQLite connection
+// of its own, opened for the batch and closed after it, with each statement's result appended
+// to a JSON document as D1's API shapes it. The connection is a session's in all but the wire:
+// the same file, WAL and settings, so what the batch writes is what every PostgreSQL session of
+// the DB reads next, and the other way round.
+
+// maxBatchOutput bounds the JSON a batch produces; past it the batch fails instead of holding
+// an unbounded answer in memory.
+const maxBatchOutput = 64 << 20
+
+// errBatchTooLarge is a batch whose answer grew past maxBatchOutput.
+var errBatchTooLarge = errors.New("the result is larger than 64 MiB: select fewer rows or columns")
+
+// batchError is a failure of the request itself (a parameter, a statement D1 refuses), reported
+// to the client as it is.
+type batchError struct{ msg string }
+
+func (e *batchError) Error() string { return e.msg }
+
+// runBatch runs every statement in sql on a connection of its own and appends one D1 result
+// object per statement to dst, comma-separated. Several statements run in one transaction: all
+// of them take effect or none. Each statement binds params by its own parameter numbers (?N,
+// $N; a bare ? is its position in that statement). The batch ends when ctx does or the DB
+// closes, by interrupting the running statement.
+func (db *DB) runBatch(ctx context.Context, dst []byte, sql string, params []any) ([]byte, error) {
+	if !db.enter() {
+		return dst, errClosed
+	}
+	defer db.wg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(db.ctx, cancel)()
+	c, err := openConn(db.path)
+	if err != nil {
+		return dst, err
+	}
+	defer c.close()
+	defer context.AfterFunc(ctx, c.interrupt)()
+
+	multi := hasSecondStatement(sql)
+	if multi {
+		// IMMEDIATE for the reason beginFor gives: a batch may read before it writes.
+		if err := c.exec("BEGIN IMMEDIATE"); err != nil {
+			return dst, err
+		}
+	}
+	start := len(dst)
+	off, n := 0, 0
+	for {
+		kind, tag := classify(sql, off)
+		if kind == kEmpty {
+			// An empty statement (";;") is skipped; the end of the text ends the batch.
+			end := statementEnd(sql, off)
+			if end >= len(sql) {
+				break
+			}
+			off = end
+			continue
+		}
+		switch {
+		case kind == kBegin || kind == kBeginNative || kind == kCommit || kind == kRollback || kind == kRollbackTo,
+			tag == "SAVEPOINT", tag == "RELEASE":
+			err = &batchError{"BEGIN, COMMIT, ROLLBACK and SAVEPOINT are not supported: the statements of one request already run as one transaction"}
+		default:
+			if n > 0 {
+				dst = append(dst, ',')
+			}
+			dst, off, err = c.runOne(dst, sql, off, params)
+			n++
+		}
+		if err == nil && len(dst)-start > maxBatchOutput {
+			err = errBatchTooLarge
+		}
+		if err != nil {
+			if multi {
+				_ = c.exec("ROLLBACK")
+			}
+			return dst[:start], err
+		}
+	}
+	if n == 0 {
+		return dst, &batchError{"no statement to run in sql"}
+	}
+	if multi {
+		if err := c.exec("COMMIT"); err != nil {
+			_ = c.exec("ROLLBACK")
+			return dst[:start], err
+		}
+	}
+	return dst, nil
+}
+
+// runOne runs the statement at sql[off:] and appends its result object; it returns where the
+// next statement starts.
+func (c *conn) runOne(dst []byte, sql string, off int, params []any) ([]byte, int, error) {
+	began := time.Now()
+	st, tail, err := c.prepare(sql, off, false)
+	if err != nil || st == nil {
+		return dst, tail, err
+	}
+	defer st.finalize()
+	slots, _ := paramSlots(st)
+	for i := 1; i < len(slots); i++ {
+		if slots[i] > len(params) {
+			return dst, tail, &batchError{"wrong number of parameter bindings: the statement uses ?" +
+				strconv.Itoa(slots[i]) + " but " + strconv.Itoa(len(params)) + " params were given"}
+		}
+		if err := bindAny(st, i, params[slots[i]-1]); err != nil {
+			return dst, tail, err
+		}
+	}
+	totalBefore := sqlite3.Xsqlite3_total_changes64(c.tls, c.db)
+
+	dst = append(dst, `{"results":[`...)
+	ncol := st.columnCount()
+	names := make([]string, ncol)
+	for i := range names {
+		names[i] = st.columnName(i)
+	}
+	keep := lastOfEachName(names)
+	var rows int64
+	for {
+		row, err := st.step()
+		if err != nil {
+			return dst, tail, err
+		}
+		if !row {
+			break
+		}
+		if rows > 0 {
+			dst = append(dst, ',')
+		}
+		rows++
+		dst = append(dst, '{')
+		first := true
+		for i := range ncol {
+			if !keep[i] {
+				continue
+			}
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = appendJSONString(dst, names[i])
+			dst = append(dst, ':')
+			dst = appendColumnJSON(dst, st, i)
+		}
+		dst = append(dst, '}')
+		if len(dst) > maxBatchOutput {
+			return dst, tail, errBatchTooLarge
+		}
+	}
+	var changes int64
+	if sqlite3.Xsqlite3_total_changes64(c.tls, c.db) != totalBefore {
+		changes = c.changes()
+	}
+	lastRowID := sqlite3.Xsqlite3_last_insert_rowid(c.tls, c.db)
+	dst = append(dst, `],"success":true,"meta":{"changes":`...)
+	dst = strconv.AppendInt(dst, changes, 10)
+	dst = append(dst, `,"duration":`...)
+	dst = strconv.AppendFloat(dst, float64(time.Since(began).Microseconds())/1000, 'f', -1, 64)
+	dst = append(dst, `,"last_row_id":`...)
+	dst = strconv.AppendInt(dst, lastRowID, 10)
+	dst = append(dst, `,"rows_read":`...)
+	dst = strconv.AppendInt(dst, rows, 10)
+	dst = append(dst, `,"rows_written":`...)
+	dst = strconv.AppendInt(dst, changes, 10)
+	dst = append(dst, "}}"...)
+	return dst, tail, nil
+}
+
+// lastOfEachName marks, for columns sharing a name, only the last: a JSON object keeps one value
+// per key, and JavaScript's (D1's) keeps the last assigned.
+func lastOfEachName(names []string) []bool {
+	keep := make([]bool, len(names))
+	for i := range names {
+		keep[i] = true
+		for j := i + 1; j < len(names); j++ {
+			if names[j] == names[i] {
+				keep[i] = false
+				break
+			}
+		}
+	}
+	return keep
+}
+
+// bindAny binds a parameter decoded from JSON: nil, bool, int64, float64, string or []byte.
+func bindAny(st *stmt, i int, v any) error {
+	switch v := v.(type) {
+	case nil:
+		return st.bindNull(i)
+	case bool:
+		return st.bindInt64(i, int64(b2i(v)))
+	case int64:
+		return st.bindInt64(i, v)
+	case float64:
+		return st.bindDouble(i, v)
+	case string:
+		return st.bindText(i, []byte(v))
+	case []byte:
+		return st.bindBlob(i, v)
+	}
+	return &batchError{"unsupported parameter type"}
+}
+
+// appendColumnJSON appends column i of the current row as D1 answers it: INTEGER and REAL as
+// numbers, TEXT as a string, BLOB as an array of byte values, NULL as null. A REAL that JSON
+// can't hold (±Inf) is null, as JavaScript's JSON.stringify writes it.
+func appendColumnJSON(dst []byte, st *stmt, i int) []byte {
+	switch st.columnType(i) {
+	case sqlInteger:
+		return strconv.AppendInt(dst, st.columnInt64(i), 10)
+	case sqlFloat:
+		f := st.columnDouble(i)
+		if math.IsInf(f, 0) || math.IsNaN(f) {
+			return append(dst, "null"...)
+		}
+		return strconv.AppendFloat(dst, f, 'g', -1, 64)
+	case sqlText:
+		return appendJSONString(dst, string(st.columnText(i)))
+	case sqlBlob:
+		b := st.columnBlob(i)
+		dst = append(dst, '[')
+		for k, c := range b {
+			if k > 0 {
+				dst = append(dst, ',')
+			}
+			dst = strconv.AppendUint(dst, uint64(c), 10)
+		}
+		return append(dst, ']')
+	}
+	return append(dst, "null"...)
+}
+
+// appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD, as encoding/json
+// writes it.
+func appendJSONString(dst []byte, s string) []byte {
+	const hexdig = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
+				dst = append(dst, '\\', 'n')
+			case c == '\r':
+				dst = append(dst, '\\', 'r')
+			case c == '\t':
+				dst = append(dst, '\\', 't')
+			case c < 0x20:
+				dst = append(dst, '\\', 'u', '0', '0', hexdig[c>>4], hexdig[c&15])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, `\ufffd`...)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
+}

@@ -1,0 +1,180 @@
+package cache
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+)
+
+// Status is the cache status of one query, named as Hyperdrive names them.
+type Status string
+
+// Cache statuses.
+const (
+	Hit                Status = "hit"
+	Miss               Status = "miss"
+	Uncacheable        Status = "uncacheable"
+	Transaction        Status = "transaction"
+	Volatile           Status = "volatile"
+	MultipleStatements Status = "multiplestatements"
+	NotAQuery          Status = "notaquery"
+	OversizedResult    Status = "oversizedresult"
+	ParseError         Status = "parseerror"
+	Disabled           Status = "disabled"
+)
+
+// Statuses lists every status, for metrics.
+var Statuses = []Status{Hit, Miss, Uncacheable, Transaction, Volatile, MultipleStatements, NotAQuery, OversizedResult, ParseError, Disabled}
+
+// Entry is one cached answer.
+type Entry struct {
+	key    []byte // the full key, compared on every hit: hashes never decide alone
+	resp   []byte
+	tables []string
+	gens   []uint64 // generation of each table when the query was sent
+	dbGen  uint64
+	expiry time.Time
+}
+
+// Snapshot is the state of the generations a query depends on, taken before it is sent.
+type Snapshot struct {
+	tables []string
+	gens   []uint64
+	dbGen  uint64
+}
+
+// Cache is the result cache of one edge, shared by all its databases.
+type Cache struct {
+	rc *ristretto.Cache[string, *Entry]
+
+	mu     sync.Mutex
+	gens   map[string]uint64 // db + "\x00" + table -> generation
+	dbGens map[string]uint64 // db -> generation
+
+	fmu     sync.Mutex
+	flights map[string]*Flight
+}
+
+// New returns a cache holding at most maxBytes of answers.
+func New(maxBytes int64) (*Cache, error) {
+	rc, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
+		NumCounters: max(maxBytes/1000, 1000), // about ten counters per entry of ~10 KB
+		MaxCost:     maxBytes,
+		BufferItems: 64,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Cache{rc: rc, gens: make(map[string]uint64), dbGens: make(map[string]uint64), flights: make(map[string]*Flight)}, nil
+}
+
+// Close releases the cache's goroutines.
+func (c *Cache) Close() { c.rc.Close() }
+
+// tableKey names a table for invalidation by its last name part only: "public.users" and
+// "users" are one table here, so a write through either name reaches reads through both (at
+// worst a few more misses across schemas).
+func tableKey(db, table string) string {
+	if i := strings.LastIndexByte(table, '.'); i >= 0 {
+		table = table[i+1:]
+	}
+	return db + "\x00" + strings.Trim(table, `"`)
+}
+
+// Snapshot records the generations of tables in db, before the query that reads them is sent.
+func (c *Cache) Snapshot(db string, tables []string) Snapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := Snapshot{tables: tables, gens: make([]uint64, len(tables)), dbGen: c.dbGens[db]}
+	for i, t := range tables {
+		s.gens[i] = c.gens[tableKey(db, t)]
+	}
+	return s
+}
+
+// fresh reports whether no table of e moved since e's query was sent.
+func (c *Cache) fresh(db string, e *Entry) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dbGens[db] != e.dbGen {
+		return false
+	}
+	for i, t := range e.tables {
+		if c.gens[tableKey(db, t)] != e.gens[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Get returns the cached answer for key in db, if it is there, unexpired and fresh. The
+// returned bytes must not be modified.
+func (c *Cache) Get(db string, key []byte, now time.Time) ([]byte, bool) {
+	e, ok := c.rc.Get(string(key))
+	if !ok || !bytes.Equal(e.key, key) || now.After(e.expiry) || !c.fresh(db, e) {
+		return nil, false
+	}
+	return e.resp, true
+}
+
+// Put stores resp as the answer for key, valid for maxAge unless a table in snap moves.
+func (c *Cache) Put(db string, key, resp []byte, snap Snapshot, maxAge time.Duration, now time.Time) {
+	e := &Entry{key: bytes.Clone(key), resp: bytes.Clone(resp), tables: snap.tables, gens: snap.gens, dbGen: snap.dbGen, expiry: now.Add(maxAge)}
+	c.rc.SetWithTTL(string(key), e, int64(len(e.resp)+len(e.key)+64), maxAge)
+}
+
+// Invalidate bumps the generations of the tables written in db, or of the whole database.
+func (c *Cache) Invalidate(db string, tables []string, all bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if all {
+		c.dbGens[db]++
+		return
+	}
+	for _, t := range tables {
+		c.gens[tableKey(db, t)]++
+	}
+}
+
+// Wait blocks until buffered writes are applied; for tests.
+func (c *Cache) Wait() { c.rc.Wait() }
+
+// Flight is one origin query that concurrent identical misses share.
+type Flight struct {
+	done chan struct{}
+	resp []byte // nil: the leader got nothing cacheable; followers ask the origin themselves
+}
+
+// Join returns the flight for key and whether the caller leads it. A leader must call Land.
+func (c *Cache) Join(key []byte) (f *Flight, leader bool) {
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	if f := c.flights[string(key)]; f != nil {
+		return f, false
+	}
+	f = &Flight{done: make(chan struct{})}
+	c.flights[string(key)] = f
+	return f, true
+}
+
+// Land ends a flight the caller leads, handing resp (nil if none) to its followers.
+func (c *Cache) Land(key []byte, f *Flight, resp []byte) {
+	c.fmu.Lock()
+	delete(c.flights, string(key))
+	c.fmu.Unlock()
+	f.resp = resp
+	close(f.done)
+}
+
+// Wait returns the leader's answer, or nil when the follower must ask the origin itself.
+func (f *Flight) Wait(done <-chan struct{}) []byte {
+	select {
+	case <-f.done:
+		return f.resp
+	case <-done:
+		return nil
+	}
+}

@@ -1,0 +1,289 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/binary"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slipstream-proxy/slipstream/cache"
+	"github.com/slipstream-proxy/slipstream/classify"
+	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
+)
+
+// Caching is a database's result-cache policy.
+type Caching struct {
+	// Disabled turns the cache off for the database.
+	Disabled bool
+	// MaxAge is how long an answer may be served; 0 means 60s.
+	MaxAge time.Duration
+	// MaxResultBytes bounds a cached answer; larger ones pass through uncached. 0 means 50 MiB.
+	MaxResultBytes int
+}
+
+// edgeStmt is what the edge knows of a client's prepared statement: enough to key its results.
+type edgeStmt struct {
+	query string
+	types []byte // parameter type OIDs, as in the Parse message
+}
+
+// unitPlan is what the edge decided about one batch of client messages.
+type unitPlan struct {
+	status   cache.Status
+	key      []byte
+	tables   []string // read by a cacheable query
+	maxAge   time.Duration
+	writes   []string // written by the batch
+	writeAll bool     // the batch may write anything
+	skip     bool     // the batch prepares or closes statements the pool must hear of
+}
+
+// cacheState is a session's part of caching. It lives with the session's reader goroutine.
+type cacheState struct {
+	keyBase  []byte // database, user and startup settings
+	stmts    map[string]edgeStmt
+	unnamed  edgeStmt
+	tx       byte // the client's transaction status, from the ReadyForQuery messages it got
+	dirty    bool // the session changed its settings: its results are its own
+	written  []string
+	writeAll bool
+}
+
+func newCacheState(db string, params map[string]string) *cacheState {
+	names := make([]string, 0, len(params))
+	for k := range params {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	kb := append([]byte(db), 0)
+	for _, k := range names {
+		kb = append(append(append(append(kb, k...), '='), params[k]...), 0)
+	}
+	return &cacheState{keyBase: kb, stmts: make(map[string]edgeStmt), tx: 'I'}
+}
+
+// plan reads a batch of client messages: what it writes, and whether it is one cacheable
+// unit, with its key.
+func (sess *session) plan(frames []byte, pinned bool) unitPlan {
+	cs, pol := sess.cache, sess.caching
+	p := unitPlan{status: cache.NotAQuery}
+	var shape []byte
+	var sqls []string
+	var bind []byte
+	var stmt edgeStmt
+	executes, units := 0, 0
+	simple := false
+	for rest := frames; len(rest) > 0; {
+		f, next, ok := pgwire.NextFrame(rest)
+		if !ok {
+			break
+		}
+		rest = next
+		shape = append(shape, f.Type)
+		switch f.Type {
+		case 'Q':
+			q, _, _ := cutCString(f.Body)
+			sqls = append(sqls, q)
+			stmt, simple = edgeStmt{query: q}, true
+			units++
+		case 'P':
+			name, body, _ := cutCString(f.Body)
+			q, tail, _ := cutCString(body)
+			st := edgeStmt{query: q, types: tail}
+			if name == "" {
+				cs.unnamed = st
+			} else {
+				cs.stmts[name] = st
+			}
+			p.skip = true
+		case 'B':
+			_, body, _ := cutCString(f.Body)
+			name, tail, _ := cutCString(body)
+			st, ok := cs.unnamed, true
+			if name != "" {
+				st, ok = cs.stmts[name]
+			}
+			if ok {
+				sqls = append(sqls, st.query)
+				stmt, bind = st, tail
+			}
+		case 'C':
+			if len(f.Body) > 0 && f.Body[0] == 'S' {
+				if name, _, _ := cutCString(f.Body[1:]); name != "" {
+					delete(cs.stmts, name)
+				}
+			}
+			p.skip = true
+		case 'E':
+			executes++
+			if _, tail, _ := cutCString(f.Body); len(tail) != 4 || binary.BigEndian.Uint32(tail) != 0 {
+				executes += 2 // a row limit: portal state the cache can't replay
+			}
+		case 'S':
+			units++
+		case 'D':
+		default:
+			units += 2 // COPY data, Flush, FunctionCall...: never from the cache
+		}
+	}
+	for _, q := range sqls {
+		sess.noteWrites(&p, q)
+	}
+	if pol.Disabled {
+		p.status = cache.Disabled
+		return p
+	}
+	last := byte(0)
+	if len(shape) > 0 {
+		last = shape[len(shape)-1]
+	}
+	switch {
+	case units != 1 || (last != 'S' && last != 'Q') || (!simple && executes != 1) || len(sqls) != 1:
+		return p
+	case cs.tx != 'I':
+		p.status = cache.Transaction
+		return p
+	case cs.dirty || pinned:
+		p.status = cache.Uncacheable
+		return p
+	}
+	q := stmt.query
+	maxAge, off := commentControl(q, pol.MaxAge)
+	if off {
+		p.status = cache.Disabled
+		return p
+	}
+	st := classify.Classify(q)
+	if ok, reason := st.Cacheable(sess.volatility); !ok {
+		p.status = cache.Status(reason)
+		if p.status == "" {
+			p.status = cache.Uncacheable
+		}
+		return p
+	}
+	key := append(bytes.Clone(cs.keyBase), shape...)
+	key = append(append(key, 0), q...)
+	key = append(append(key, 0), stmt.types...)
+	key = append(append(key, 0), bind...)
+	p.status, p.key, p.tables, p.maxAge = cache.Miss, key, st.Reads, maxAge
+	return p
+}
+
+// noteWrites adds what q writes to p, and marks the session dirty when q changes its settings.
+func (sess *session) noteWrites(p *unitPlan, q string) {
+	if e := classify.Session(q); len(e.Settings) > 0 || e.DropsPrepared {
+		sess.cache.dirty = true
+	}
+	st := classify.Classify(q)
+	switch st.Kind {
+	case classify.KindWrite, classify.KindDDL:
+		p.writes = append(p.writes, st.Writes...)
+		p.writeAll = p.writeAll || st.AllTables || st.ParseError
+	}
+	for _, fn := range st.Functions {
+		if _, known := classify.BuiltinVolatility(fn); !known {
+			if v, _ := sess.volatility(fn); v == classify.Volatile {
+				p.writeAll = true // a volatile function of the application's may write anything
+			}
+		}
+	}
+}
+
+// volatility is the oracle classify.Cacheable asks: the origin's pg_proc first, then the
+// built-in list; unknown functions are volatile.
+func (sess *session) volatility(name string) (classify.Volatility, bool) {
+	base := name
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		base = name[i+1:]
+	}
+	switch sess.vol[base] {
+	case 'i':
+		return classify.Immutable, true
+	case 's':
+		return classify.Stable, true
+	case 'v':
+		return classify.Volatile, true
+	}
+	return classify.BuiltinVolatility(name)
+}
+
+// commentControl reads a leading /* slipstream: cache=off */ or /* slipstream: max_age=5 */.
+func commentControl(q string, maxAge time.Duration) (time.Duration, bool) {
+	q = strings.TrimLeft(q, " \t\r\n")
+	if !strings.HasPrefix(q, "/*") {
+		return maxAge, false
+	}
+	end := strings.Index(q, "*/")
+	if end < 0 {
+		return maxAge, false
+	}
+	body, ok := strings.CutPrefix(strings.TrimSpace(q[2:end]), "slipstream:")
+	if !ok {
+		return maxAge, false
+	}
+	for _, opt := range strings.Fields(body) {
+		k, v, _ := strings.Cut(opt, "=")
+		switch k {
+		case "cache":
+			if v == "off" {
+				return maxAge, true
+			}
+		case "max_age":
+			if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+				maxAge = min(time.Duration(n)*time.Second, maxAge)
+			}
+		}
+	}
+	return maxAge, maxAge <= 0
+}
+
+// cutCString splits a NUL-terminated string off b.
+func cutCString(b []byte) (string, []byte, bool) {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		return "", nil, false
+	}
+	return string(b[:i]), b[i+1:], true
+}
+
+// scanAnswers reports the status of the last ReadyForQuery in a run of backend messages (0 if
+// none) and whether an ErrorResponse is among them.
+func scanAnswers(frames []byte) (status byte, failed bool) {
+	for rest := frames; len(rest) > 0; {
+		f, next, ok := pgwire.NextFrame(rest)
+		if !ok {
+			break
+		}
+		rest = next
+		switch f.Type {
+		case 'Z':
+			if len(f.Body) > 0 {
+				status = f.Body[0]
+			}
+		case 'E':
+			failed = true
+		}
+	}
+	return status, failed
+}
+
+// beforeAnswer runs before a chunk of answers goes to the client: at each ReadyForQuery, the
+// writes made so far are invalidated (so no client reads an older answer after this one), and
+// forgotten once the transaction is over.
+func (sess *session) beforeAnswer(chunk []byte) (status byte, failed bool) {
+	cs := sess.cache
+	status, failed = scanAnswers(chunk)
+	if status == 0 {
+		return 0, failed
+	}
+	if len(cs.written) > 0 || cs.writeAll {
+		sess.s.cfg.Cache.Invalidate(sess.db, cs.written, cs.writeAll)
+	}
+	cs.tx = status
+	if status == 'I' {
+		cs.written, cs.writeAll = cs.written[:0], false
+	}
+	return status, failed
+}
