@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/cache"
@@ -128,8 +129,10 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 			units += 2 // COPY data, Flush, FunctionCall...: never from the cache
 		}
 	}
+	var st classify.Statement
 	for _, q := range sqls {
-		sess.noteWrites(&p, q)
+		st = sess.s.classify(q)
+		sess.noteWrites(&p, q, st)
 	}
 	if pol.Disabled {
 		p.status = cache.Disabled
@@ -155,7 +158,6 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 		p.status = cache.Disabled
 		return p
 	}
-	st := classify.Classify(q)
 	if ok, reason := st.Cacheable(sess.volatility); !ok {
 		p.status = cache.Status(reason)
 		if p.status == "" {
@@ -171,12 +173,12 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 	return p
 }
 
-// noteWrites adds what q writes to p, and marks the session dirty when q changes its settings.
-func (sess *session) noteWrites(p *unitPlan, q string) {
+// noteWrites adds what q, classified as st, writes to p, and marks the session dirty when q
+// changes its settings.
+func (sess *session) noteWrites(p *unitPlan, q string, st classify.Statement) {
 	if e := classify.Session(q); len(e.Settings) > 0 || e.DropsPrepared {
 		sess.cache.dirty = true
 	}
-	st := classify.Classify(q)
 	switch st.Kind {
 	case classify.KindWrite, classify.KindDDL:
 		p.writes = append(p.writes, st.Writes...)
@@ -189,6 +191,34 @@ func (sess *session) noteWrites(p *unitPlan, q string) {
 			}
 		}
 	}
+}
+
+// classifications memoizes classify.Classify by query text: applications repeat a bounded set
+// of texts, and parsing costs microseconds on every unit otherwise.
+type classifications struct {
+	mu sync.Mutex
+	m  map[string]classify.Statement
+}
+
+const maxClassifications = 10000
+
+// classify returns the classification of q, parsing it only the first time it is seen.
+func (s *Server) classify(q string) classify.Statement {
+	c := &s.classified
+	c.mu.Lock()
+	st, ok := c.m[q]
+	c.mu.Unlock()
+	if ok {
+		return st
+	}
+	st = classify.Classify(q)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxClassifications {
+		c.m = make(map[string]classify.Statement) // start over rather than track recency
+	}
+	c.m[q] = st
+	c.mu.Unlock()
+	return st
 }
 
 // volatility is the oracle classify.Cacheable asks: the origin's pg_proc first, then the

@@ -54,10 +54,11 @@ type Server struct {
 	log *slog.Logger
 	m   *Metrics
 
-	keys     cancelKeys
-	wg       sync.WaitGroup
-	draining atomic.Bool
-	active   atomic.Int64
+	keys       cancelKeys
+	classified classifications
+	wg         sync.WaitGroup
+	draining   atomic.Bool
+	active     atomic.Int64
 }
 
 // New returns an edge server for cfg.
