@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"hash/maphash"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +57,9 @@ type Cache struct {
 
 	fmu     sync.Mutex
 	flights map[string]*Flight
+
+	seed maphash.Seed
+	door doorkeeper
 }
 
 // New returns a cache holding at most maxBytes of answers.
@@ -68,7 +72,8 @@ func New(maxBytes int64) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{rc: rc, gens: make(map[string]uint64), dbGens: make(map[string]uint64), flights: make(map[string]*Flight)}, nil
+	return &Cache{rc: rc, gens: make(map[string]uint64), dbGens: make(map[string]uint64),
+		flights: make(map[string]*Flight), seed: maphash.MakeSeed()}, nil
 }
 
 // Close releases the cache's goroutines.
@@ -177,4 +182,26 @@ func (f *Flight) Wait(done <-chan struct{}) []byte {
 	case <-done:
 		return nil
 	}
+}
+
+// doorkeeper remembers keys seen recently, in a fixed table of hashes: an answer is kept only
+// the second time its key misses, so one-off queries (a random point select over a big table)
+// cost no copy and no store. A collision at worst admits or delays one entry.
+type doorkeeper struct {
+	mu    sync.Mutex
+	slots [1 << 16]uint64
+}
+
+// Admit reports whether key has missed before; it records this miss either way.
+func (c *Cache) Admit(key []byte) bool {
+	h := maphash.Bytes(c.seed, key) | 1 // never 0, the empty slot
+	d := &c.door
+	i := h & uint64(len(d.slots)-1)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.slots[i] == h {
+		return true
+	}
+	d.slots[i] = h
+	return false
 }

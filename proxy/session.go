@@ -194,15 +194,17 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 			if resp, ok := c.Get(sess.db, p.key, time.Now()); ok {
 				return buf, sess.answerFromCache(frames, &p, resp)
 			}
-			f, leader := c.Join(p.key)
-			if !leader {
-				if resp := f.Wait(ctx.Done()); resp != nil {
-					return buf, sess.answerFromCache(frames, &p, resp)
+			if c.Admit(p.key) {
+				f, leader := c.Join(p.key)
+				if !leader {
+					if resp := f.Wait(ctx.Done()); resp != nil {
+						return buf, sess.answerFromCache(frames, &p, resp)
+					}
+				} else {
+					flight, capturing = f, true
+					snap = c.Snapshot(sess.db, p.tables)
+					sess.capture = sess.capture[:0]
 				}
-			} else {
-				flight, capturing = f, true
-				snap = c.Snapshot(sess.db, p.tables)
-				sess.capture = sess.capture[:0]
 			}
 		}
 		sess.s.m.cacheStatus(sess.db, p.status)

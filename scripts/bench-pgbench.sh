@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# bench-pgbench.sh: pgbench select-only throughput through three targets in one run:
-# PostgreSQL directly, PgBouncer (transaction mode) and Slipstream (`slipstream serve`).
+# bench-pgbench.sh: pgbench read throughput through four targets in one run: PostgreSQL
+# directly, PgBouncer (transaction mode), pgpool-II with its in-memory query cache, and
+# Slipstream (`slipstream serve`, its result cache on).
+#
+# Workloads (16 clients each):
+#   simple, prepared  pgbench -S -M simple|prepared: random point selects over the whole table,
+#                     against direct, PgBouncer and Slipstream (transaction pooling)
+#   hotset            \set aid random(1, 1000); SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
+#                     against direct, pgpool-II (memory cache) and Slipstream (the result cache)
 #
 #   scripts/bench-pgbench.sh [--json FILE]
 #
@@ -9,7 +16,8 @@
 #   ROUNDS=2           interleaved rounds; each cell reports the best round
 #   SCALE=10           pgbench -i scale factor
 #   SKIP_SLIPSTREAM=1  leave Slipstream out (no build)
-#   PG_BIN=/usr/lib/postgresql/15/bin   PGBOUNCER=/usr/sbin/pgbouncer
+#   MODES="simple prepared hotset"
+#   PG_BIN=/usr/lib/postgresql/15/bin   PGBOUNCER=/usr/sbin/pgbouncer   PGPOOL=/usr/sbin/pgpool
 #
 # Everything (a PostgreSQL 15 cluster, PgBouncer, Slipstream) is started here on free loopback
 # ports inside one temp dir and removed on exit. Run as root (servers run as user postgres via
@@ -31,6 +39,8 @@ ROUNDS=${ROUNDS:-2}
 SCALE=${SCALE:-10}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PGBOUNCER=${PGBOUNCER:-/usr/sbin/pgbouncer}
+PGPOOL=${PGPOOL:-/usr/sbin/pgpool}
+MODES=${MODES:-simple prepared hotset}
 CLIENTS=16
 THREADS=2
 APP_PASSWORD=app-secret
@@ -57,6 +67,7 @@ cleanup() {
     kill "$pid" 2>/dev/null
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   fi
+  if [ -f "$tmp/pgpool.pid" ]; then kill "$(cat "$tmp/pgpool.pid")" 2>/dev/null; sleep 0.5; fi
   if [ -f "$tmp/data/postmaster.pid" ]; then as_server "$PG_BIN/pg_ctl" -D "$tmp/data" -m immediate -w stop >/dev/null 2>&1; fi
   rm -rf "$tmp"
 }
@@ -144,9 +155,47 @@ EOF
 as_server "$PGBOUNCER" -d -q "$tmp/pgbouncer.ini" || die "pgbouncer did not start"
 wait_ready "$bouncer_port" || die "pgbouncer not accepting connections on $bouncer_port"
 
+# --- pgpool-II with its in-memory query cache (Debian's pgpool2), when installed ---
+declare -A port=([direct]=$pg_port [pgbouncer]=$bouncer_port)
+if [ -x "$PGPOOL" ]; then
+  pgpool_port=$(free_port)
+  mkdir -p "$tmp/oiddir"
+  printf 'app:TEXT%s\n' "$APP_PASSWORD" >"$tmp/pool_passwd"
+  cat >"$tmp/pgpool.conf" <<EOF
+backend_clustering_mode = 'raw'
+listen_addresses = '127.0.0.1'
+port = $pgpool_port
+pcp_listen_addresses = ''
+pcp_port = $(free_port)
+unix_socket_directories = '$tmp'
+pcp_socket_dir = '$tmp'
+backend_hostname0 = '127.0.0.1'
+backend_port0 = $pg_port
+num_init_children = 32
+max_pool = 4
+enable_pool_hba = off
+pool_passwd = '$tmp/pool_passwd'
+sr_check_period = 0
+health_check_period = 0
+load_balance_mode = off
+memory_cache_enabled = on
+memqcache_method = 'shmem'
+memqcache_total_size = 64MB
+memqcache_expire = 60
+memqcache_oiddir = '$tmp/oiddir'
+logdir = '$tmp'
+pid_file_name = '$tmp/pgpool.pid'
+EOF
+  [ "$(id -u)" -ne 0 ] || chown -R postgres: "$tmp/pool_passwd" "$tmp/pgpool.conf" "$tmp/oiddir"
+  as_server "$PGPOOL" -n -f "$tmp/pgpool.conf" -F /dev/null >"$tmp/pgpool.log" 2>&1 &
+  wait_ready "$pgpool_port" || die "pgpool not accepting connections on $pgpool_port"
+  port[pgpool]=$pgpool_port
+fi
+printf '\\set aid random(1, 1000)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n' >"$tmp/hotset.sql"
+
 # --- Slipstream: edge and pool in one process ---
 targets=(direct pgbouncer)
-declare -A port=([direct]=$pg_port [pgbouncer]=$bouncer_port)
+[ -z "${port[pgpool]:-}" ] || targets+=(pgpool)
 if [ "${SKIP_SLIPSTREAM:-}" != 1 ]; then
   echo "building slipstream..."
   go build -o "$tmp/slipstream" ./cmd/slipstream || die "go build ./cmd/slipstream failed"
@@ -165,12 +214,17 @@ fi
 declare -A best=()
 runs_json=
 for round in $(seq "$ROUNDS"); do
-  for mode in simple prepared; do
+  for mode in $MODES; do
     for target in "${targets[@]}"; do
       if [ "$target" = pgbouncer ] && [ "$mode" = prepared ] && [ "$bouncer_prepared" = no ]; then continue; fi
+      # Each workload against its peers: PgBouncer pools, pgpool-II caches.
+      if [ "$target" = pgbouncer ] && [ "$mode" = hotset ]; then continue; fi
+      if [ "$target" = pgpool ] && [ "$mode" != hotset ]; then continue; fi
+      workload=(-S -M "$mode")
+      [ "$mode" != hotset ] || workload=(-f "$tmp/hotset.sql")
       out="$tmp/run-$round-$mode-$target.out"
       tps=fail
-      if "$PG_BIN/pgbench" -n -S -M "$mode" -c "$CLIENTS" -j "$THREADS" -T "$DURATION" \
+      if "$PG_BIN/pgbench" -n "${workload[@]}" -c "$CLIENTS" -j "$THREADS" -T "$DURATION" \
         -p "${port[$target]}" >"$out" 2>&1; then
         tps=$(awk '/^tps = / { print $3; exit }' "$out")
       else
@@ -195,20 +249,22 @@ ratio() {
   if [ -n "$a" ] && [ -n "$b" ]; then awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }'; else echo n/a; fi
 }
 echo
-echo "pgbench -S -c $CLIENTS -j $THREADS -T $DURATION, scale $SCALE, best of $ROUNDS; PgBouncer $bouncer_version"
-printf '%-9s %11s %11s %11s %11s %11s %11s\n' mode direct pgbouncer slipstream bouncer/dir slip/dir slip/bouncer
-for mode in simple prepared; do
-  printf '%-9s %11s %11s %11s %11s %11s %11s\n' "$mode" \
-    "$(cell "$mode/direct")" "$(cell "$mode/pgbouncer")" "$(cell "$mode/slipstream")" \
-    "$(ratio "$mode/pgbouncer" "$mode/direct")" "$(ratio "$mode/slipstream" "$mode/direct")" \
-    "$(ratio "$mode/slipstream" "$mode/pgbouncer")"
+echo "pgbench -c $CLIENTS -j $THREADS -T $DURATION, scale $SCALE, best of $ROUNDS; PgBouncer $bouncer_version"
+printf '%-9s %9s %10s %9s %11s %12s %9s %9s %10s\n' mode direct pgbouncer pgpool slipstream bouncer/dir pool/dir slip/dir slip/peer
+for mode in $MODES; do
+  peer=pgbouncer
+  [ "$mode" != hotset ] || peer=pgpool
+  printf '%-9s %9s %10s %9s %11s %12s %9s %9s %10s\n' "$mode" \
+    "$(cell "$mode/direct")" "$(cell "$mode/pgbouncer")" "$(cell "$mode/pgpool")" "$(cell "$mode/slipstream")" \
+    "$(ratio "$mode/pgbouncer" "$mode/direct")" "$(ratio "$mode/pgpool" "$mode/direct")" \
+    "$(ratio "$mode/slipstream" "$mode/direct")" "$(ratio "$mode/slipstream" "$mode/$peer")"
 done
 
 if [ -n "$json_out" ]; then
   num() { local v=${best[$1]:-}; echo "${v:-null}"; }
   best_json=
-  for mode in simple prepared; do
-    best_json+="${best_json:+,}\"$mode\":{\"direct\":$(num "$mode/direct"),\"pgbouncer\":$(num "$mode/pgbouncer"),\"slipstream\":$(num "$mode/slipstream")}"
+  for mode in $MODES; do
+    best_json+="${best_json:+,}\"$mode\":{\"direct\":$(num "$mode/direct"),\"pgbouncer\":$(num "$mode/pgbouncer"),\"pgpool\":$(num "$mode/pgpool"),\"slipstream\":$(num "$mode/slipstream")}"
   done
   printf '{"clients":%d,"threads":%d,"duration_s":%d,"scale":%d,"rounds":%d,"pgbouncer_version":"%s","best_tps":{%s},"runs":[%s]}\n' \
     "$CLIENTS" "$THREADS" "$DURATION" "$SCALE" "$ROUNDS" "$bouncer_version" "$best_json" "$runs_json" >"$json_out"

@@ -11,6 +11,7 @@ missing=()
 [ -x "$pg_bin/postgres" ] || missing+=(postgresql-15)   # also brings pgbench and the postgres user
 [ -x /usr/lib/postgresql/15/bin/psql ] || missing+=(postgresql-client-15)
 [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+[ -x /usr/sbin/pgpool ] || missing+=(pgpool2)          # the benchmark's caching peer
 command -v node >/dev/null || missing+=(nodejs npm)
 command -v gcc >/dev/null || missing+=(gcc libc6-dev)   # go test -race needs cgo
 
