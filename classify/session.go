@@ -268,3 +268,39 @@ func setsDefault(stmt string) bool {
 	return last.kind == tokWord && is(last.text, "default") &&
 		((prev.kind == tokWord && is(prev.text, "to")) || prev.text == "=")
 }
+
+// PlainRead reports whether query is one statement that starts with SELECT, VALUES, TABLE or
+// SHOW and selects INTO nothing: a read, unless a function it calls writes. It returns the
+// names of what it calls (words followed by a parenthesis, keywords among them), so the caller
+// can check them against the catalog without a full parse. It costs one pass of the lexer.
+func PlainRead(query string) (calls []string, ok bool) {
+	l := lexer{src: query}
+	first, ok := l.next()
+	if !ok || first.kind != tokWord {
+		return nil, false
+	}
+	switch strings.ToLower(first.text) {
+	case "select", "values", "table", "show":
+	default:
+		return nil, false
+	}
+	prev := first
+	for {
+		t, ok := l.next()
+		if !ok {
+			return calls, true
+		}
+		switch {
+		case t.kind == tokSemicolon:
+			if rest, more := l.next(); more && rest.kind != tokSemicolon {
+				return nil, false // a second statement
+			}
+			return calls, true
+		case t.kind == tokWord && is(t.text, "into"):
+			return nil, false
+		case t.text == "(" && prev.kind == tokWord:
+			calls = append(calls, strings.ToLower(prev.text))
+		}
+		prev = t
+	}
+}

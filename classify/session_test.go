@@ -82,3 +82,27 @@ func FuzzSession(f *testing.F) {
 		}
 	})
 }
+
+func TestPlainRead(t *testing.T) {
+	tests := []struct {
+		name  string
+		query string
+		calls []string
+		ok    bool
+	}{
+		{"a point select is a plain read", "SELECT abalance FROM pgbench_accounts WHERE aid = 1;", nil, true},
+		{"its calls are listed", "select count(*), my_fn(1) from t where x in (1)", []string{"count", "my_fn", "in"}, true},
+		{"SELECT INTO creates a table", "select * into t2 from t", nil, false},
+		{"two statements are not one read", "select 1; delete from t", nil, false},
+		{"a data-modifying CTE starts with WITH", "with d as (delete from t returning *) select * from d", nil, false},
+		{"an UPDATE is not a read", "update t set x = 1", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls, ok := PlainRead(tt.query)
+			if ok != tt.ok || !reflect.DeepEqual(calls, tt.calls) {
+				t.Errorf("PlainRead(%q) = %v, %v; want %v, %v", tt.query, calls, ok, tt.calls, tt.ok)
+			}
+		})
+	}
+}

@@ -34,7 +34,8 @@ type edgeStmt struct {
 type unitPlan struct {
 	status   cache.Status
 	key      []byte
-	tables   []string // read by a cacheable query
+	query    string   // the statement whose answer the key names
+	tables   []string // read by a cacheable query, once admitted
 	maxAge   time.Duration
 	writes   []string // written by the batch
 	writeAll bool     // the batch may write anything
@@ -129,10 +130,8 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 			units += 2 // COPY data, Flush, FunctionCall...: never from the cache
 		}
 	}
-	var st classify.Statement
 	for _, q := range sqls {
-		st = sess.s.classify(q)
-		sess.noteWrites(&p, q, st)
+		sess.noteWrites(&p, q)
 	}
 	if pol.Disabled {
 		p.status = cache.Disabled
@@ -158,39 +157,70 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 		p.status = cache.Disabled
 		return p
 	}
+	// Only a key that is in the cache, or that misses a second time, needs the full parse:
+	// an entry exists only for a statement that passed Cacheable (see admit).
+	key := append(bytes.Clone(cs.keyBase), shape...)
+	key = append(append(key, 0), q...)
+	key = append(append(key, 0), stmt.types...)
+	key = append(append(key, 0), bind...)
+	p.status, p.key, p.query, p.maxAge = cache.Miss, key, q, maxAge
+	return p
+}
+
+// admit decides, with the full parse, whether a missed unit's answer may be kept, and which
+// tables it reads; it turns p's status from miss into the reason when not.
+func (sess *session) admit(p *unitPlan) bool {
+	st := sess.s.classify(p.query)
 	if ok, reason := st.Cacheable(sess.volatility); !ok {
 		p.status = cache.Status(reason)
 		if p.status == "" {
 			p.status = cache.Uncacheable
 		}
-		return p
+		return false
 	}
-	key := append(bytes.Clone(cs.keyBase), shape...)
-	key = append(append(key, 0), q...)
-	key = append(append(key, 0), stmt.types...)
-	key = append(append(key, 0), bind...)
-	p.status, p.key, p.tables, p.maxAge = cache.Miss, key, st.Reads, maxAge
-	return p
+	p.tables = st.Reads
+	return true
 }
 
-// noteWrites adds what q, classified as st, writes to p, and marks the session dirty when q
-// changes its settings.
-func (sess *session) noteWrites(p *unitPlan, q string, st classify.Statement) {
+// noteWrites adds what q writes to p, and marks the session dirty when q changes its settings.
+// A plain SELECT is read by the lexer alone (its calls checked against the catalog); anything
+// else gets the full parse, which names the tables it writes.
+func (sess *session) noteWrites(p *unitPlan, q string) {
 	if e := classify.Session(q); len(e.Settings) > 0 || e.DropsPrepared {
 		sess.cache.dirty = true
 	}
+	if calls, ok := classify.PlainRead(q); ok {
+		for _, fn := range calls {
+			if sess.writesMaybe(fn) {
+				p.writeAll = true
+			}
+		}
+		return
+	}
+	st := sess.s.classify(q)
 	switch st.Kind {
 	case classify.KindWrite, classify.KindDDL:
 		p.writes = append(p.writes, st.Writes...)
 		p.writeAll = p.writeAll || st.AllTables || st.ParseError
 	}
 	for _, fn := range st.Functions {
-		if _, known := classify.BuiltinVolatility(fn); !known {
-			if v, _ := sess.volatility(fn); v == classify.Volatile {
-				p.writeAll = true // a volatile function of the application's may write anything
-			}
+		if sess.writesMaybe(fn) {
+			p.writeAll = true
 		}
 	}
+}
+
+// writesMaybe reports whether calling fn may write: a VOLATILE function of the origin's
+// catalog that is not one of the built-ins known to write nothing cached (random, nextval...).
+func (sess *session) writesMaybe(fn string) bool {
+	if _, known := classify.BuiltinVolatility(fn); known {
+		return false
+	}
+	base := fn
+	if i := strings.LastIndexByte(fn, '.'); i >= 0 {
+		base = fn[i+1:]
+	}
+	return sess.vol[base] == 'v'
 }
 
 // classifications memoizes classify.Classify by query text: applications repeat a bounded set

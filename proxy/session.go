@@ -194,7 +194,7 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 			if resp, ok := c.Get(sess.db, p.key, time.Now()); ok {
 				return buf, sess.answerFromCache(frames, &p, resp)
 			}
-			if c.Admit(p.key) {
+			if c.Admit(p.key) && sess.admit(&p) {
 				f, leader := c.Join(p.key)
 				if !leader {
 					if resp := f.Wait(ctx.Done()); resp != nil {
