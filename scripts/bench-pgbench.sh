@@ -67,7 +67,7 @@ cleanup() {
     kill "$pid" 2>/dev/null
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   fi
-  if [ -f "$tmp/pgpool.pid" ]; then kill "$(cat "$tmp/pgpool.pid")" 2>/dev/null; sleep 0.5; fi
+  if [ -f "$tmp/pgpool.pid" ]; then kill "$(tr -d '\0' <"$tmp/pgpool.pid")" 2>/dev/null; sleep 0.5; fi
   if [ -f "$tmp/data/postmaster.pid" ]; then as_server "$PG_BIN/pg_ctl" -D "$tmp/data" -m immediate -w stop >/dev/null 2>&1; fi
   rm -rf "$tmp"
 }
