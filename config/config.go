@@ -23,6 +23,7 @@ type Config struct {
 	TLS        TLS        `toml:"tls"`         // zero: a self-signed certificate
 	Databases  []Database `toml:"database"`    // the [[database]] tables; none: nothing to serve yet
 	Cache      Cache      `toml:"cache"`
+	APIToken   string     `toml:"api_token"` // bearer token of the D1 and KV HTTP APIs on http_listen; empty: those APIs answer 403
 }
 
 // Cache sizes the result cache the edge shares among its databases.
@@ -46,9 +47,9 @@ type TLS struct {
 // Database is one database that clients reach through slipstream, and the origin behind it.
 type Database struct {
 	Name           string   `toml:"name"`            // database name clients connect to; empty: the origin URL's database
-	Kind           string   `toml:"kind"`            // "postgres" (an origin server) or "d1" (an embedded SQLite database); empty: "postgres"
+	Kind           string   `toml:"kind"`            // "postgres" (an origin server), "d1" (an embedded SQLite database) or "kv" (a KV namespace); empty: "postgres"
 	Origin         string   `toml:"origin"`          // postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=...; required for kind postgres, empty for d1
-	Path           string   `toml:"path"`            // kind d1: the SQLite file; empty: DataDir/d1/NAME.sqlite
+	Path           string   `toml:"path"`            // kinds d1 and kv: the SQLite file; empty: DataDir/d1/NAME.sqlite or DataDir/kv/NAME.kv
 	User           string   `toml:"user"`            // user clients log in as; empty: the origin's user
 	Password       string   `toml:"password"`        // password clients log in with; empty: the origin's password
 	AuthMethod     string   `toml:"auth_method"`     // how clients prove Password: "scram-sha-256", "md5", "password" (cleartext, over TLS only) or "trust" (no password, loopback pg_listen only); empty: "scram-sha-256"
@@ -74,7 +75,7 @@ const (
 
 // kinds and authMethods are the accepted values of Database.Kind and Database.AuthMethod.
 var (
-	kinds       = []string{"postgres", "d1"}
+	kinds       = []string{"postgres", "d1", "kv"}
 	authMethods = []string{"scram-sha-256", "md5", "password", "trust"}
 )
 
@@ -191,14 +192,24 @@ func (c *Config) Normalize() {
 	for i := range c.Databases {
 		d := &c.Databases[i]
 		d.normalize()
-		if d.Kind == KindD1 && d.Path == "" && d.Name != "" {
+		switch {
+		case d.Path != "" || d.Name == "":
+		case d.Kind == KindD1:
 			d.Path = filepath.Join(c.DataDir, "d1", d.Name+".sqlite")
+		case d.Kind == KindKV:
+			d.Path = filepath.Join(c.DataDir, "kv", d.Name+".kv")
 		}
 	}
 }
 
-// KindD1 is the kind of an embedded SQLite database.
-const KindD1 = "d1"
+// Kinds of databases that live in this process rather than behind an origin URL.
+const (
+	KindD1 = "d1" // a SQLite database, in SQLite's dialect, as Cloudflare D1
+	KindKV = "kv" // a KV namespace: one table kv(key, value, metadata, expiration)
+)
+
+// Embedded reports whether the database lives in this process (d1, kv).
+func (d Database) Embedded() bool { return d.Kind == KindD1 || d.Kind == KindKV }
 
 // EmbeddedDefault returns the database served when nothing is configured: D1 database "main"
 // in DataDir, open to local clients without a password (as PostgreSQL's own local default).
@@ -318,12 +329,12 @@ func (d Database) validate(i int) []error {
 		problems = append(problems, fmt.Errorf("%s: "+format, append([]any{label}, args...)...))
 	}
 
-	if d.Kind == KindD1 {
+	if d.Embedded() {
 		if d.Origin != "" {
-			add("origin is set, but a d1 database keeps its data in path (origin is for kind postgres)")
+			add("origin is set, but a %s database keeps its data in path (origin is for kind postgres)", d.Kind)
 		}
 		if d.Name == "" {
-			add("name is empty: a d1 database needs one")
+			add("name is empty: a %s database needs one", d.Kind)
 		}
 		if d.AuthMethod != "trust" && (d.User == "" || d.Password == "") {
 			add("auth_method %s needs user and password", d.AuthMethod)

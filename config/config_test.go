@@ -300,7 +300,7 @@ func TestValidate(t *testing.T) {
 		{
 			name:   "an unknown kind lists the supported ones",
 			change: func(c *config.Config) { c.Databases[0].Kind = "mysql" },
-			want:   []string{`database "app": kind "mysql" is not supported (supported: postgres, d1)`},
+			want:   []string{`database "app": kind "mysql" is not supported (supported: postgres, d1, kv)`},
 		},
 		{
 			name:   "an unknown auth_method lists the supported ones",

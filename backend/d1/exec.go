@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -12,10 +13,11 @@ import (
 )
 
 // Running SQL in-process, for the HTTP query API: a batch of statements on a SQLite connection
-// of its own, opened for the batch and closed after it, with each statement's result appended
-// to a JSON document as D1's API shapes it. The connection is a session's in all but the wire:
-// the same file, WAL and settings, so what the batch writes is what every PostgreSQL session of
-// the DB reads next, and the other way round.
+// of its own, with each statement's result appended to a JSON document as D1's API shapes it.
+// The connection is a session's in all but the wire: the same file, WAL and settings, so what
+// the batch writes is what every PostgreSQL session of the DB reads next, and the other way
+// round. Connections that batches leave clean are kept for the next (idle below): opening one
+// costs most of a point read's time.
 
 // maxBatchOutput bounds the JSON a batch produces; past it the batch fails instead of holding
 // an unbounded answer in memory.
@@ -43,12 +45,20 @@ func (db *DB) runBatch(ctx context.Context, dst []byte, sql string, params []any
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(db.ctx, cancel)()
-	c, err := openConn(db.path)
+	c, err := db.takeConn()
 	if err != nil {
 		return dst, err
 	}
-	defer c.close()
-	defer context.AfterFunc(ctx, c.interrupt)()
+	stopInterrupt := context.AfterFunc(ctx, c.interrupt)
+	clean := true // the batch left nothing on c that the next one could see
+	defer func() {
+		// An interrupt that already fired may yet land: c can't serve another batch then.
+		if stopInterrupt() && clean && c.autocommit() {
+			db.putConn(c)
+		} else {
+			c.close()
+		}
+	}()
 
 	multi := hasSecondStatement(sql)
 	if multi {
@@ -75,6 +85,9 @@ func (db *DB) runBatch(ctx context.Context, dst []byte, sql string, params []any
 			tag == "SAVEPOINT", tag == "RELEASE":
 			err = &batchError{"BEGIN, COMMIT, ROLLBACK and SAVEPOINT are not supported: the statements of one request already run as one transaction"}
 		default:
+			// PRAGMA, ATTACH, CREATE TEMP...: what changes the connection rather than the
+			// database stays with the batch that ran it.
+			clean = clean && (kind == kSelect || kind == kInsert || kind == kUpdate || kind == kDelete)
 			if n > 0 {
 				dst = append(dst, ',')
 			}
@@ -280,4 +293,71 @@ func appendJSONString(dst []byte, s string) []byte {
 		i += size
 	}
 	return append(dst, '"')
+}
+
+// maxIdleConns bounds the connections kept per DB between batches.
+const maxIdleConns = 4
+
+// idle holds, per DB, the connections kept between batches. A DB's entry lives until the DB
+// closes, which closes its connections and removes it.
+var idle sync.Map // *DB -> *idleConns
+
+type idleConns struct {
+	mu     sync.Mutex
+	conns  []*conn
+	closed bool
+}
+
+// takeConn returns a kept connection, or opens one.
+func (db *DB) takeConn() (*conn, error) {
+	if v, ok := idle.Load(db); ok {
+		ic := v.(*idleConns)
+		ic.mu.Lock()
+		if n := len(ic.conns); n > 0 {
+			c := ic.conns[n-1]
+			ic.conns = ic.conns[:n-1]
+			ic.mu.Unlock()
+			return c, nil
+		}
+		ic.mu.Unlock()
+	}
+	return openConn(db.path)
+}
+
+// putConn keeps c for the next batch, or closes it when enough are kept or the DB is closing.
+func (db *DB) putConn(c *conn) {
+	v, ok := idle.Load(db)
+	if !ok {
+		// The first kept connection: the set counts as a session, so that Close, which ends
+		// db.ctx and then waits for sessions, waits for its connections to be closed.
+		if !db.enter() {
+			c.close()
+			return
+		}
+		fresh := &idleConns{}
+		if v, ok = idle.LoadOrStore(db, fresh); ok {
+			db.wg.Done()
+		} else {
+			context.AfterFunc(db.ctx, func() {
+				defer db.wg.Done()
+				fresh.mu.Lock()
+				conns := fresh.conns
+				fresh.conns, fresh.closed = nil, true
+				fresh.mu.Unlock()
+				for _, c := range conns {
+					c.close()
+				}
+				idle.Delete(db)
+			})
+		}
+	}
+	ic := v.(*idleConns)
+	ic.mu.Lock()
+	if ic.closed || len(ic.conns) >= maxIdleConns {
+		ic.mu.Unlock()
+		c.close()
+		return
+	}
+	ic.conns = append(ic.conns, c)
+	ic.mu.Unlock()
 }

@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -80,4 +84,83 @@ func TestTheEmbeddedDatabaseNeedsCredentialsBeyondLoopback(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr.String(), "auth_method trust lets anyone in") {
 		t.Errorf("serve on 0.0.0.0 with nothing configured: exit %d, stderr %q; want exit 2 asking for credentials", code, stderr.String())
 	}
+}
+
+func TestKVAndTheHTTPAPIsWorkThroughServe(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "slipstream.toml")
+	toml := `api_token = "test-token"
+[[database]]
+name = "main"
+kind = "d1"
+auth_method = "trust"
+[[database]]
+name = "cfg"
+kind = "kv"
+auth_method = "trust"
+`
+	if err := os.WriteFile(cfg, []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inst := runServeFor(t, "main", []string{"--config", cfg, "--data-dir", dir})
+	kvURL := strings.Replace(inst.plainURL(), "/main?", "/cfg?", 1)
+
+	kvc := connect(t, ctx, kvURL)
+	if _, err := kvc.Exec(ctx, "insert into kv (key, value) values ($1, $2)", "greeting", []byte("hello")); err != nil {
+		t.Fatalf("KV put over SQL: %v", err)
+	}
+	var v []byte
+	if err := kvc.QueryRow(ctx, "select value from kv where key = $1", "greeting").Scan(&v); err != nil || string(v) != "hello" {
+		t.Errorf("KV get over SQL: %q, %v", v, err)
+	}
+	if _, err := kvc.Exec(ctx, "update kv set value = 'x'"); sqlstate(err) != "0A000" {
+		t.Errorf("unsupported KV SQL: %v, want SQLSTATE 0A000", err)
+	}
+	body, code := httpDo(t, "GET", "http://"+inst.HTTP+"/accounts/acc/storage/kv/namespaces/cfg/values/greeting", "test-token", "")
+	if code != 200 || body != "hello" {
+		t.Errorf("KV REST get: %d %q", code, body)
+	}
+
+	// D1 over SQL and over HTTP: a write through HTTP is seen by a cached read over SQL.
+	pg := connect(t, ctx, inst.plainURL())
+	if _, err := pg.Exec(ctx, "create table t (id integer primary key, v text)"); err != nil {
+		t.Fatal(err)
+	}
+	count := func() (n int64) {
+		if err := pg.QueryRow(ctx, "select count(*) from t").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	count()
+	count() // now cached
+	body, code = httpDo(t, "POST", "http://"+inst.HTTP+"/accounts/acc/d1/database/main/query", "test-token",
+		`{"sql": "insert into t (v) values (?)", "params": ["from http"]}`)
+	if code != 200 || !strings.Contains(body, `"success":true`) {
+		t.Fatalf("D1 HTTP query: %d %s", code, body)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("after an insert through the D1 HTTP API, SQL reads %d rows, want 1", n)
+	}
+	if _, code := httpDo(t, "POST", "http://"+inst.HTTP+"/accounts/acc/d1/database/main/query", "wrong", `{"sql":"select 1"}`); code != 401 {
+		t.Errorf("a wrong token got HTTP %d, want 401", code)
+	}
+}
+
+func httpDo(t *testing.T, method, url, token, body string) (string, int) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b), resp.StatusCode
 }

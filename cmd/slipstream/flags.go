@@ -66,6 +66,7 @@ func parseServe(args []string, stderr io.Writer) (config.Config, error) {
 			"replaces that database's origin")
 	fs.String("pg-listen", def.PGListen, "accept PostgreSQL clients on `ADDR` (host:port)")
 	fs.String("http-listen", def.HTTPListen, "serve /metrics and /healthz on `ADDR` (host:port)")
+	fs.String("api-token", "", "bearer `TOKEN` of the D1 and KV HTTP APIs on --http-listen (default $SLIPSTREAM_API_TOKEN; empty: those APIs answer 403)")
 	fs.String("data-dir", def.DataDir, "keep state in `DIR`, such as the self-signed TLS certificate in DIR/tls")
 	fs.Usage = func() { printServeUsage(fs) }
 
@@ -96,6 +97,9 @@ func parseServe(args []string, stderr io.Writer) (config.Config, error) {
 			field = &cfg.HTTPListen
 		case "data-dir":
 			field = &cfg.DataDir
+		case "api-token":
+			cfg.APIToken = f.Value.String()
+			return
 		default:
 			return
 		}
@@ -106,6 +110,9 @@ func parseServe(args []string, stderr io.Writer) (config.Config, error) {
 		}
 		*field = f.Value.String()
 	})
+	if cfg.APIToken == "" {
+		cfg.APIToken = os.Getenv("SLIPSTREAM_API_TOKEN")
+	}
 	cfg.MergeOrigins(origins)
 	if len(cfg.Databases) == 0 {
 		// Nothing to proxy: serve the embedded D1 database, so a fresh machine has something

@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/slipstream-proxy/slipstream/backend/d1"
+	"github.com/slipstream-proxy/slipstream/backend/kv"
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/config"
 	"github.com/slipstream-proxy/slipstream/pool"
@@ -44,15 +46,28 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		}
 	}()
 	var dbs []proxy.Database
+	d1s, kvs := map[string]*d1.DB{}, map[string]*kv.Namespace{}
 	for _, d := range cfg.Databases {
 		origin, dial := d.OriginURL(), (func(context.Context, string, string) (net.Conn, error))(nil)
-		if d.Kind == config.KindD1 {
+		switch d.Kind {
+		case config.KindD1:
 			db, err := d1.Open(d.Path)
 			if err != nil {
 				return fmt.Errorf("database %s: %w", d.Name, err)
 			}
 			defer db.Close()
+			d1s[d.Name] = db
 			origin, dial = "postgres://slipstream@d1/"+url.PathEscape(d.Name)+"?sslmode=disable", db.Dial
+		case config.KindKV:
+			ns, err := kv.Open(d.Path)
+			if err != nil {
+				return fmt.Errorf("database %s: %w", d.Name, err)
+			}
+			defer ns.Close()
+			kvs[d.Name] = ns
+			origin, dial = "postgres://slipstream@kv/"+url.PathEscape(d.Name)+"?sslmode=disable", ns.Dial
+			// Expiration runs on the clock: a cached read could outlive its key.
+			d.Caching.Disabled = true
 		}
 		p, err := pool.New(pool.Config{
 			Name:         d.Name,
@@ -124,6 +139,10 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// D1's query API and Workers KV's REST API, for the embedded databases. A D1 write through
+	// HTTP invalidates the database's cached reads before its answer goes out.
+	mux.Handle("/accounts/{account}/d1/", invalidating(d1.NewHTTPAPI(d1s, cfg.APIToken), results))
+	mux.Handle("/accounts/{account}/storage/kv/", kv.NewHTTPAPI(kvs, cfg.APIToken))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if !edge.Ready() {
 			http.Error(w, "draining", http.StatusServiceUnavailable)
@@ -166,4 +185,39 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	hs.Shutdown(sctx)
 	wg.Wait()
 	return err
+}
+
+// invalidating wraps D1's HTTP API: a POST to /accounts/A/d1/database/NAME/query may write, so
+// the database's cached reads are invalidated before the answer is written.
+func invalidating(h http.Handler, results *cache.Cache) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			if parts := strings.Split(r.URL.Path, "/"); len(parts) > 5 {
+				w = &invalidateBeforeWrite{ResponseWriter: w, invalidate: func() { results.Invalidate(parts[5], nil, true) }}
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// invalidateBeforeWrite runs invalidate once, before the response's header goes out.
+type invalidateBeforeWrite struct {
+	http.ResponseWriter
+	invalidate func()
+	done       bool
+}
+
+func (w *invalidateBeforeWrite) WriteHeader(code int) {
+	if !w.done {
+		w.done = true
+		w.invalidate()
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *invalidateBeforeWrite) Write(b []byte) (int, error) {
+	if !w.done {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
 }

@@ -1,0 +1,332 @@
+package kv
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// pageRows is how many keys a SELECT reads from storage at a time.
+const pageRows = 1000
+
+// portal is a statement bound to parameter values. A SELECT's progress lives here between
+// Executes that ask for a few rows at a time.
+type portal struct {
+	ps      *prepared
+	args    values
+	formats []int16 // result formats as Bind gave them
+
+	q    *query  // the resolved SELECT, once it ran
+	page []entry // read from storage, not yet sent
+	sent int64   // rows sent
+	done bool    // storage has no more rows for it
+}
+
+// query is a SELECT with its operands resolved.
+type query struct {
+	none      bool   // a NULL operand: no key matches
+	exact     bool   // one key: key = x, or a LIKE pattern without %
+	key       string // the exact key
+	prefix    string // keys starting with prefix ("" for all)
+	after     string // keys greater than after
+	hasAfter  bool
+	limit     int64 // -1 for none
+	withValue bool  // the value column is selected
+}
+
+// matches reports whether key meets the query's prefix and cursor conditions.
+func (q *query) matches(key string) bool {
+	return strings.HasPrefix(key, q.prefix) && (!q.hasAfter || key > q.after)
+}
+
+// run executes a portal: up to maxRows rows of a SELECT (0: all), or the whole of any other
+// statement. With describe it sends the RowDescription first, as a simple Query does.
+func (s *session) run(p *portal, maxRows int64, describe bool) error {
+	st := p.ps.st
+	now := time.Now().Unix()
+	switch st.verb {
+	case vGet:
+		return s.selectRows(p, maxRows, describe, now)
+	case vPut:
+		return s.put(p, now)
+	case vDelete:
+		key, null, err := p.args.text(st.key, "key")
+		if err != nil {
+			return err
+		}
+		var n int64
+		if !null {
+			found, err := s.ns.delete(s.ctx, key, now)
+			if err != nil {
+				return err
+			}
+			if found {
+				n = 1
+			}
+		}
+		s.send(&pgproto3.CommandComplete{CommandTag: appendTag(nil, "DELETE ", n)})
+		return nil
+	}
+	return s.sessionStatement(st, describe)
+}
+
+func appendTag(dst []byte, prefix string, n int64) []byte {
+	return strconv.AppendInt(append(dst, prefix...), n, 10)
+}
+
+// resolve binds the SELECT's operands.
+func (p *portal) resolve() (*query, error) {
+	st, vs := p.ps.st, p.args
+	q := &query{limit: -1}
+	for _, c := range st.cols {
+		q.withValue = q.withValue || c == colValue
+	}
+	if st.key.kind != opNone {
+		k, null, err := vs.text(st.key, "key")
+		if err != nil {
+			return nil, err
+		}
+		q.none = q.none || null
+		q.exact, q.key = true, k
+	}
+	if st.like.kind != opNone {
+		pat, null, err := vs.text(st.like, "a LIKE pattern")
+		if err != nil {
+			return nil, err
+		}
+		if null {
+			q.none = true
+		} else {
+			prefix, exact, err := likePrefix(pat)
+			if err != nil {
+				return nil, err
+			}
+			if exact {
+				q.none = q.none || q.exact && q.key != prefix
+				q.exact, q.key = true, prefix
+			} else {
+				q.prefix = prefix
+			}
+		}
+	}
+	if st.after.kind != opNone {
+		a, null, err := vs.text(st.after, "key")
+		if err != nil {
+			return nil, err
+		}
+		q.none = q.none || null
+		q.after, q.hasAfter = a, true
+	}
+	if st.limit.kind != opNone {
+		n, null, err := vs.integer(st.limit)
+		if err != nil {
+			return nil, err
+		}
+		if !null {
+			if n < 0 {
+				return nil, errorf(codeInvalidLimit, "LIMIT must not be negative")
+			}
+			q.limit = n
+		}
+	}
+	return q, nil
+}
+
+// selectRows sends a SELECT's rows, reading them from storage a page at a time so that a large
+// listing streams: a page is read only when the last one is sent, and the client's reading pace
+// (flushAt, then TCP or pipe backpressure) sets the pace of the reads.
+func (s *session) selectRows(p *portal, maxRows int64, describe bool, now int64) error {
+	if p.q == nil {
+		q, err := p.resolve()
+		if err != nil {
+			return err
+		}
+		p.q = q
+		p.done = q.none || q.limit == 0
+	}
+	cols := p.ps.st.cols
+	if describe {
+		s.rowDescription(p.ps.fields(), p.formats)
+	}
+	var sentNow int64
+	for {
+		if len(p.page) == 0 {
+			if p.done {
+				break
+			}
+			if err := s.readPage(p, now); err != nil {
+				return err
+			}
+			continue
+		}
+		if maxRows > 0 && sentNow == maxRows {
+			s.send(&pgproto3.PortalSuspended{})
+			return nil
+		}
+		s.sendRow(&p.page[0], cols, p.formats)
+		p.page[0] = entry{}
+		p.page = p.page[1:]
+		p.sent++
+		sentNow++
+		if s.buffered >= flushAt {
+			if err := s.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	s.send(&pgproto3.CommandComplete{CommandTag: appendTag(nil, "SELECT ", p.sent)})
+	return nil
+}
+
+// readPage reads the next page of p's rows from storage.
+func (s *session) readPage(p *portal, now int64) error {
+	q := p.q
+	if q.exact {
+		p.done = true
+		e, ok, err := s.ns.get(s.ctx, q.key, q.withValue, now)
+		if err != nil {
+			return err
+		}
+		if ok && q.matches(e.key) {
+			p.page = append(p.page[:0], e)
+		}
+		return nil
+	}
+	want := int64(pageRows)
+	if q.limit >= 0 {
+		want = min(want, q.limit-p.sent)
+	}
+	page, more, err := s.ns.list(s.ctx, listing{
+		prefix:    q.prefix,
+		after:     q.after,
+		hasAfter:  q.hasAfter,
+		limit:     int(want),
+		withValue: q.withValue,
+	}, now)
+	if err != nil {
+		return err
+	}
+	p.page = page
+	if len(page) > 0 {
+		q.after, q.hasAfter = page[len(page)-1].key, true
+	}
+	if !more || q.limit >= 0 && p.sent+int64(len(page)) >= q.limit {
+		p.done = true
+	}
+	return nil
+}
+
+// sendRow sends one row: the columns of e in their result formats.
+func (s *session) sendRow(e *entry, cols []column, formats []int16) {
+	s.row = s.row[:0]
+	s.vals = s.vals[:0]
+	var spans [len(columnNames)]struct{ start, end int }
+	var null [len(columnNames)]bool
+	for i, c := range cols {
+		start := len(s.row)
+		var ok bool
+		s.row, ok = appendColumn(s.row, e, c, formatAt(formats, i) == 1)
+		spans[i].start, spans[i].end, null[i] = start, len(s.row), !ok
+	}
+	for i := range cols {
+		switch {
+		case null[i]:
+			s.vals = append(s.vals, nil)
+		case spans[i].start == spans[i].end:
+			s.vals = append(s.vals, []byte{}) // empty, not NULL (nil)
+		default:
+			s.vals = append(s.vals, s.row[spans[i].start:spans[i].end:spans[i].end])
+		}
+	}
+	s.be.Send(&pgproto3.DataRow{Values: s.vals})
+	s.buffered += len(s.row) + 4*len(cols) + 7
+	if cap(s.row) > flushAt {
+		s.row = nil // a large value's buffer isn't kept for every row after it
+	}
+}
+
+// put runs an INSERT: every row is a put that overwrites, all in one transaction.
+func (s *session) put(p *portal, now int64) error {
+	st, vs := p.ps.st, p.args
+	es := make([]entry, len(st.rows))
+	for r, row := range st.rows {
+		e := &es[r]
+		for i, c := range st.cols {
+			op := row[i]
+			switch c {
+			case colKey:
+				k, null, err := vs.text(op, "key")
+				if err != nil {
+					return err
+				}
+				if err := checkKey(k, null); err != nil {
+					return err
+				}
+				e.key = k
+			case colValue:
+				b, null, err := vs.bytes(op)
+				if err != nil {
+					return err
+				}
+				if null {
+					return notNull("value")
+				}
+				if len(b) > maxValueLen {
+					return errorf(codeProgramLimit, "value is larger than %d bytes", maxValueLen)
+				}
+				e.value = b
+			case colMetadata:
+				b, null, err := vs.json(op)
+				if err != nil {
+					return err
+				}
+				if len(b) > maxMetadataLen {
+					return errorf(codeProgramLimit, "metadata is larger than %d bytes", maxMetadataLen)
+				}
+				if !null {
+					e.metadata = b
+				}
+			case colExpiration, colTTL:
+				n, null, err := vs.integer(op)
+				if err != nil {
+					return err
+				}
+				if null {
+					continue
+				}
+				if c == colTTL {
+					if n < 0 || n > math.MaxInt64-now {
+						return errorf(codeInvalidParameter, "expiration_ttl must be between 0 and %d seconds", int64(math.MaxInt64)-now)
+					}
+					n += now
+				}
+				e.expiration, e.expires = n, true
+			}
+		}
+	}
+	if err := s.ns.putAll(s.ctx, es); err != nil {
+		return err
+	}
+	s.send(&pgproto3.CommandComplete{CommandTag: appendTag(nil, "INSERT 0 ", int64(len(es)))})
+	return nil
+}
+
+// checkKey refuses the keys Workers KV refuses: none, empty, or longer than 512 bytes.
+func checkKey(k string, null bool) error {
+	switch {
+	case null:
+		return notNull("key")
+	case k == "":
+		return errorf(codeInvalidParameter, "key must not be empty")
+	case len(k) > maxKeyLen:
+		return errorf(codeStringTooLong, "key is longer than %d bytes", maxKeyLen)
+	}
+	return nil
+}
+
+func notNull(col string) error {
+	return errorf(codeNotNull, `null value in column "%s" of relation "kv" violates not-null constraint`, col)
+}
