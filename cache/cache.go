@@ -25,10 +25,11 @@ const (
 	OversizedResult    Status = "oversizedresult"
 	ParseError         Status = "parseerror"
 	Disabled           Status = "disabled"
+	Stale              Status = "stale"
 )
 
 // Statuses lists every status, for metrics.
-var Statuses = []Status{Hit, Miss, Uncacheable, Transaction, Volatile, MultipleStatements, NotAQuery, OversizedResult, ParseError, Disabled}
+var Statuses = []Status{Hit, Stale, Miss, Uncacheable, Transaction, Volatile, MultipleStatements, NotAQuery, OversizedResult, ParseError, Disabled}
 
 // Entry is one cached answer.
 type Entry struct {
@@ -37,7 +38,8 @@ type Entry struct {
 	tables []string
 	gens   []uint64 // generation of each table when the query was sent
 	dbGen  uint64
-	expiry time.Time
+	expiry time.Time // served fresh until then
+	stale  time.Time // then served stale, while one refresh runs, until then
 }
 
 // Snapshot is the state of the generations a query depends on, taken before it is sent.
@@ -55,8 +57,9 @@ type Cache struct {
 	gens   map[string]uint64 // db + "\x00" + table -> generation
 	dbGens map[string]uint64 // db -> generation
 
-	fmu     sync.Mutex
-	flights map[string]*Flight
+	fmu        sync.Mutex
+	flights    map[string]*Flight
+	refreshing map[string]bool
 
 	seed maphash.Seed
 	door doorkeeper
@@ -73,7 +76,7 @@ func New(maxBytes int64) (*Cache, error) {
 		return nil, err
 	}
 	return &Cache{rc: rc, gens: make(map[string]uint64), dbGens: make(map[string]uint64),
-		flights: make(map[string]*Flight), seed: maphash.MakeSeed()}, nil
+		flights: make(map[string]*Flight), refreshing: make(map[string]bool), seed: maphash.MakeSeed()}, nil
 }
 
 // Close releases the cache's goroutines.
@@ -102,33 +105,63 @@ func (c *Cache) Snapshot(db string, tables []string) Snapshot {
 
 // fresh reports whether no table of e moved since e's query was sent.
 func (c *Cache) fresh(db string, e *Entry) bool {
+	return c.Current(db, Snapshot{tables: e.tables, gens: e.gens, dbGen: e.dbGen})
+}
+
+// Current reports whether no table in snap moved since snap was taken.
+func (c *Cache) Current(db string, snap Snapshot) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.dbGens[db] != e.dbGen {
+	if c.dbGens[db] != snap.dbGen {
 		return false
 	}
-	for i, t := range e.tables {
-		if c.gens[tableKey(db, t)] != e.gens[i] {
+	for i, t := range snap.tables {
+		if c.gens[tableKey(db, t)] != snap.gens[i] {
 			return false
 		}
 	}
 	return true
 }
 
-// Get returns the cached answer for key in db, if it is there, unexpired and fresh. The
-// returned bytes must not be modified.
-func (c *Cache) Get(db string, key []byte, now time.Time) ([]byte, bool) {
+// Get returns the cached answer for key in db when no table it read has moved: Hit while it is
+// younger than its max age, Stale within the stale-while-revalidate window after that (the
+// caller serves it and refreshes it), Miss otherwise. The bytes must not be modified.
+func (c *Cache) Get(db string, key []byte, now time.Time) ([]byte, Status) {
 	e, ok := c.rc.Get(string(key))
-	if !ok || !bytes.Equal(e.key, key) || now.After(e.expiry) || !c.fresh(db, e) {
-		return nil, false
+	if !ok || !bytes.Equal(e.key, key) || now.After(e.stale) || !c.fresh(db, e) {
+		return nil, Miss
 	}
-	return e.resp, true
+	if now.After(e.expiry) {
+		return e.resp, Stale
+	}
+	return e.resp, Hit
 }
 
-// Put stores resp as the answer for key, valid for maxAge unless a table in snap moves.
-func (c *Cache) Put(db string, key, resp []byte, snap Snapshot, maxAge time.Duration, now time.Time) {
-	e := &Entry{key: bytes.Clone(key), resp: bytes.Clone(resp), tables: snap.tables, gens: snap.gens, dbGen: snap.dbGen, expiry: now.Add(maxAge)}
-	c.rc.SetWithTTL(string(key), e, int64(len(e.resp)+len(e.key)+64), maxAge)
+// Put stores resp as the answer for key, fresh for maxAge and then stale for swr, unless a
+// table in snap moves.
+func (c *Cache) Put(db string, key, resp []byte, snap Snapshot, maxAge, swr time.Duration, now time.Time) {
+	e := &Entry{key: bytes.Clone(key), resp: bytes.Clone(resp), tables: snap.tables, gens: snap.gens, dbGen: snap.dbGen,
+		expiry: now.Add(maxAge), stale: now.Add(maxAge + swr)}
+	c.rc.SetWithTTL(string(key), e, int64(len(e.resp)+len(e.key)+64), maxAge+swr)
+}
+
+// StartRefresh reports whether the caller should refresh the stale entry of key: only one
+// refresh runs per key. The caller must call EndRefresh.
+func (c *Cache) StartRefresh(key []byte) bool {
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	if c.refreshing[string(key)] {
+		return false
+	}
+	c.refreshing[string(key)] = true
+	return true
+}
+
+// EndRefresh ends a refresh StartRefresh granted.
+func (c *Cache) EndRefresh(key []byte) {
+	c.fmu.Lock()
+	delete(c.refreshing, string(key))
+	c.fmu.Unlock()
 }
 
 // Invalidate bumps the generations of the tables written in db, or of the whole database.
@@ -144,13 +177,14 @@ func (c *Cache) Invalidate(db string, tables []string, all bool) {
 	}
 }
 
-// Wait blocks until buffered writes are applied; for tests.
-func (c *Cache) Wait() { c.rc.Wait() }
+// Settle blocks until buffered writes are applied; for tests.
+func (c *Cache) Settle() { c.rc.Wait() }
 
 // Flight is one origin query that concurrent identical misses share.
 type Flight struct {
 	done chan struct{}
-	resp []byte // nil: the leader got nothing cacheable; followers ask the origin themselves
+	resp []byte   // nil: the leader got nothing cacheable; followers ask the origin themselves
+	snap Snapshot // when the leader's query was sent
 }
 
 // Join returns the flight for key and whether the caller leads it. A leader must call Land.
@@ -165,23 +199,30 @@ func (c *Cache) Join(key []byte) (f *Flight, leader bool) {
 	return f, true
 }
 
-// Land ends a flight the caller leads, handing resp (nil if none) to its followers.
-func (c *Cache) Land(key []byte, f *Flight, resp []byte) {
+// Land ends a flight the caller leads, handing a copy of resp (nil if none), read as of snap,
+// to its followers.
+func (c *Cache) Land(key []byte, f *Flight, resp []byte, snap Snapshot) {
 	c.fmu.Lock()
 	delete(c.flights, string(key))
 	c.fmu.Unlock()
-	f.resp = resp
+	if resp != nil {
+		f.resp, f.snap = bytes.Clone(resp), snap
+	}
 	close(f.done)
 }
 
-// Wait returns the leader's answer, or nil when the follower must ask the origin itself.
-func (f *Flight) Wait(done <-chan struct{}) []byte {
+// Wait returns the leader's answer, or nil when the follower must ask the origin itself:
+// the leader got nothing cacheable, or a table it read moved since it asked (a follower that
+// joined after a write must not get an answer from before it).
+func (c *Cache) Wait(db string, f *Flight, done <-chan struct{}) []byte {
 	select {
 	case <-f.done:
-		return f.resp
+		if f.resp != nil && c.Current(db, f.snap) {
+			return f.resp
+		}
 	case <-done:
-		return nil
 	}
+	return nil
 }
 
 // doorkeeper remembers keys seen recently, in a fixed table of hashes: an answer is kept only

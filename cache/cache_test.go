@@ -21,21 +21,21 @@ func TestAnEntryIsServedUntilATableItReadIsWritten(t *testing.T) {
 	now := time.Now()
 	key, resp := []byte("app\x00select * from users"), []byte("rows")
 	snap := c.Snapshot("app", []string{"users"})
-	c.Put("app", key, resp, snap, time.Minute, now)
-	c.Wait()
-	if got, ok := c.Get("app", key, now); !ok || string(got) != "rows" {
-		t.Fatalf("Get after Put = %q, %v", got, ok)
+	c.Put("app", key, resp, snap, time.Minute, 0, now)
+	c.Settle()
+	if got, st := c.Get("app", key, now); st != Hit || string(got) != "rows" {
+		t.Fatalf("Get after Put = %q, %v", got, st)
 	}
 	c.Invalidate("app", []string{"orders"}, false)
-	if _, ok := c.Get("app", key, now); !ok {
+	if _, st := c.Get("app", key, now); st != Hit {
 		t.Error("a write to another table invalidated the entry")
 	}
 	c.Invalidate("other", []string{"users"}, false)
-	if _, ok := c.Get("app", key, now); !ok {
+	if _, st := c.Get("app", key, now); st != Hit {
 		t.Error("a write to another database invalidated the entry")
 	}
 	c.Invalidate("app", []string{"public.users"}, false)
-	if _, ok := c.Get("app", key, now); ok {
+	if _, st := c.Get("app", key, now); st != Miss {
 		t.Error("a write to public.users left a cached read of users")
 	}
 }
@@ -44,10 +44,10 @@ func TestAWriteOfUnknownReachInvalidatesTheWholeDatabase(t *testing.T) {
 	c := newCache(t)
 	now := time.Now()
 	key := []byte("k")
-	c.Put("app", key, []byte("v"), c.Snapshot("app", []string{"t"}), time.Minute, now)
-	c.Wait()
+	c.Put("app", key, []byte("v"), c.Snapshot("app", []string{"t"}), time.Minute, 0, now)
+	c.Settle()
 	c.Invalidate("app", nil, true)
-	if _, ok := c.Get("app", key, now); ok {
+	if _, st := c.Get("app", key, now); st != Miss {
 		t.Error("the entry survived a database-wide invalidation")
 	}
 }
@@ -55,11 +55,11 @@ func TestAWriteOfUnknownReachInvalidatesTheWholeDatabase(t *testing.T) {
 func TestAnEntrySnapshottedBeforeAWriteIsNeverFresh(t *testing.T) {
 	c := newCache(t)
 	now := time.Now()
-	snap := c.Snapshot("app", []string{"t"})                         // the read is sent...
-	c.Invalidate("app", []string{"t"}, false)                        // ...a write commits meanwhile...
-	c.Put("app", []byte("k"), []byte("old"), snap, time.Minute, now) // ...the old answer arrives
-	c.Wait()
-	if _, ok := c.Get("app", []byte("k"), now); ok {
+	snap := c.Snapshot("app", []string{"t"})                            // the read is sent...
+	c.Invalidate("app", []string{"t"}, false)                           // ...a write commits meanwhile...
+	c.Put("app", []byte("k"), []byte("old"), snap, time.Minute, 0, now) // ...the old answer arrives
+	c.Settle()
+	if _, st := c.Get("app", []byte("k"), now); st != Miss {
 		t.Error("an answer read before a write was served after it")
 	}
 }
@@ -67,10 +67,20 @@ func TestAnEntrySnapshottedBeforeAWriteIsNeverFresh(t *testing.T) {
 func TestAnEntryExpiresAfterItsMaxAge(t *testing.T) {
 	c := newCache(t)
 	now := time.Now()
-	c.Put("app", []byte("k"), []byte("v"), c.Snapshot("app", nil), time.Second, now)
-	c.Wait()
-	if _, ok := c.Get("app", []byte("k"), now.Add(2*time.Second)); ok {
-		t.Error("served past max_age")
+	c.Put("app", []byte("k"), []byte("v"), c.Snapshot("app", nil), time.Second, 10*time.Second, now)
+	c.Settle()
+	if _, st := c.Get("app", []byte("k"), now.Add(2*time.Second)); st != Stale {
+		t.Errorf("within stale_while_revalidate: %v, want stale", st)
+	}
+	if _, st := c.Get("app", []byte("k"), now.Add(12*time.Second)); st != Miss {
+		t.Errorf("past max_age and stale_while_revalidate: %v, want miss", st)
+	}
+	if !c.StartRefresh([]byte("k")) || c.StartRefresh([]byte("k")) {
+		t.Error("StartRefresh must grant exactly one refresh at a time")
+	}
+	c.EndRefresh([]byte("k"))
+	if !c.StartRefresh([]byte("k")) {
+		t.Error("no refresh granted after the last one ended")
 	}
 }
 
@@ -91,6 +101,7 @@ func TestConcurrentMissesShareOneFlight(t *testing.T) {
 	if !leader {
 		t.Fatal("the first caller does not lead")
 	}
+	snap := c.Snapshot("app", []string{"t"})
 	var wg sync.WaitGroup
 	got := make([]string, 5)
 	for i := range got {
@@ -101,10 +112,10 @@ func TestConcurrentMissesShareOneFlight(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got[i] = string(g.Wait(nil))
+			got[i] = string(c.Wait("app", g, nil))
 		}()
 	}
-	c.Land(key, f, []byte("answer"))
+	c.Land(key, f, []byte("answer"), snap)
 	wg.Wait()
 	for i, g := range got {
 		if g != "answer" {
@@ -113,5 +124,18 @@ func TestConcurrentMissesShareOneFlight(t *testing.T) {
 	}
 	if _, lead := c.Join(key); !lead {
 		t.Error("a landed flight still leads new misses")
+	}
+}
+
+func TestAFollowerNeverGetsAnAnswerFromBeforeAWrite(t *testing.T) {
+	c := newCache(t)
+	key := []byte("k")
+	f, _ := c.Join(key)
+	snap := c.Snapshot("app", []string{"t"})  // the leader asks
+	g, _ := c.Join(key)                       // a follower joins
+	c.Invalidate("app", []string{"t"}, false) // a write commits meanwhile
+	c.Land(key, f, []byte("old"), snap)
+	if got := c.Wait("app", g, nil); got != nil {
+		t.Errorf("the follower got %q, read before the write; want nil (ask the origin)", got)
 	}
 }

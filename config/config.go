@@ -33,9 +33,10 @@ type Cache struct {
 
 // Caching is one database's result-cache policy (Hyperdrive's defaults).
 type Caching struct {
-	Disabled       bool     `toml:"disabled"`         // true: never cache this database's results
-	MaxAge         Duration `toml:"max_age"`          // how long an answer may be served; 0: 60s; at most 1h
-	MaxResultBytes int64    `toml:"max_result_bytes"` // larger answers pass through uncached; 0: 50 MiB
+	Disabled             bool     `toml:"disabled"`               // true: never cache this database's results
+	MaxAge               Duration `toml:"max_age"`                // how long an answer may be served; 0: 60s; at most 1h
+	StaleWhileRevalidate Duration `toml:"stale_while_revalidate"` // then served stale while one refresh runs, this long; 0: 15s
+	MaxResultBytes       int64    `toml:"max_result_bytes"`       // larger answers pass through uncached; 0: 50 MiB
 }
 
 // TLS is the certificate the client listener presents.
@@ -266,6 +267,9 @@ func (d *Database) normalize() {
 	if d.Caching.MaxResultBytes == 0 {
 		d.Caching.MaxResultBytes = 50 << 20
 	}
+	if d.Caching.StaleWhileRevalidate.Duration == 0 {
+		d.Caching.StaleWhileRevalidate.Duration = 15 * time.Second
+	}
 }
 
 // Validate reports every problem in c together (errors.Join), one per line, each naming the
@@ -380,7 +384,7 @@ func (d Database) validateLimits(add func(string, ...any)) {
 	for _, t := range []struct {
 		setting string
 		value   Duration
-	}{{"queue_timeout", d.QueueTimeout}, {"idle_timeout", d.IdleTimeout}, {"max_lifetime", d.MaxLifetime}, {"caching.max_age", d.Caching.MaxAge}} {
+	}{{"queue_timeout", d.QueueTimeout}, {"idle_timeout", d.IdleTimeout}, {"max_lifetime", d.MaxLifetime}, {"caching.max_age", d.Caching.MaxAge}, {"caching.stale_while_revalidate", d.Caching.StaleWhileRevalidate}} {
 		if t.value.Duration < 0 {
 			add("%s is %s: must not be negative", t.setting, t.value)
 		}

@@ -56,10 +56,11 @@ func (s *Session) notePin(e classify.Effect) {
 func (s *Session) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	start := len(dst)
 	for {
 		dst = s.emitReplies(dst)
 		c := s.conn
-		if len(dst) > 0 && (c == nil || c.r.Buffered() == 0 || len(dst) >= flushAt) {
+		if n := len(dst) - start; n > 0 && (c == nil || c.r.Buffered() == 0 || n >= flushAt) {
 			return dst, nil
 		}
 		if s.closed {

@@ -20,6 +20,9 @@ type Caching struct {
 	Disabled bool
 	// MaxAge is how long an answer may be served; 0 means 60s.
 	MaxAge time.Duration
+	// StaleWhileRevalidate is how long after MaxAge an answer is still served while one
+	// background refresh runs; 0 means none.
+	StaleWhileRevalidate time.Duration
 	// MaxResultBytes bounds a cached answer; larger ones pass through uncached. 0 means 50 MiB.
 	MaxResultBytes int
 }
@@ -35,11 +38,15 @@ type unitPlan struct {
 	status   cache.Status
 	key      []byte
 	query    string   // the statement whose answer the key names
-	tables   []string // read by a cacheable query, once admitted
-	maxAge   time.Duration
-	writes   []string // written by the batch
-	writeAll bool     // the batch may write anything
-	skip     bool     // the batch prepares or closes statements the pool must hear of
+	stmt     edgeStmt // ...and its parameter types, to prepare it again for a refresh
+	stmtName string
+	// selfContained: the batch prepares what it binds, so it can run as it is on a new session.
+	selfContained bool
+	tables        []string // read by a cacheable query, once admitted
+	maxAge        time.Duration
+	writes        []string // written by the batch
+	writeAll      bool     // the batch may write anything
+	skip          bool     // the batch prepares or closes statements the pool must hear of
 }
 
 // cacheState is a session's part of caching. It lives with the session's reader goroutine.
@@ -77,6 +84,8 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 	var stmt edgeStmt
 	executes, units := 0, 0
 	simple := false
+	var parsed []string // statements this batch prepares
+	stmtName := ""      // the statement the batch binds
 	for rest := frames; len(rest) > 0; {
 		f, next, ok := pgwire.NextFrame(rest)
 		if !ok {
@@ -94,6 +103,7 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 			name, body, _ := cutCString(f.Body)
 			q, tail, _ := cutCString(body)
 			st := edgeStmt{query: q, types: tail}
+			parsed = append(parsed, name)
 			if name == "" {
 				cs.unnamed = st
 			} else {
@@ -103,6 +113,7 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 		case 'B':
 			_, body, _ := cutCString(f.Body)
 			name, tail, _ := cutCString(body)
+			stmtName = name
 			st, ok := cs.unnamed, true
 			if name != "" {
 				st, ok = cs.stmts[name]
@@ -157,6 +168,10 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 		p.status = cache.Disabled
 		return p
 	}
+	parsedHere := false
+	for _, n := range parsed {
+		parsedHere = parsedHere || n == stmtName
+	}
 	// Only a key that is in the cache, or that misses a second time, needs the full parse:
 	// an entry exists only for a statement that passed Cacheable (see admit).
 	key := append(bytes.Clone(cs.keyBase), shape...)
@@ -164,6 +179,7 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 	key = append(append(key, 0), stmt.types...)
 	key = append(append(key, 0), bind...)
 	p.status, p.key, p.query, p.maxAge = cache.Miss, key, q, maxAge
+	p.stmt, p.stmtName, p.selfContained = stmt, stmtName, simple || parsedHere
 	return p
 }
 

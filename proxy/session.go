@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -30,6 +31,7 @@ type session struct {
 
 	// Caching; cache is nil when the database's results are not cached.
 	db      string
+	params  map[string]string // startup parameters, for refresh sessions
 	cache   *cacheState
 	caching Caching
 	vol     map[string]byte
@@ -72,7 +74,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		s.refuse(log, st.nc, pgwire.Fatal(pgwire.CannotConnectNow, "the origin database is not reachable"))
 		return
 	}
-	sess := &session{s: s, log: log, nc: st.nc, stream: stream, db: db, vol: profile.Volatility}
+	sess := &session{s: s, log: log, nc: st.nc, stream: stream, db: db, params: st.params, vol: profile.Volatility}
 	if s.cfg.Cache != nil && !st.db.Caching.Disabled {
 		sess.cache, sess.caching = newCacheState(db, st.params), st.db.Caching
 	}
@@ -191,14 +193,24 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 		sess.cache.written = append(sess.cache.written, p.writes...)
 		sess.cache.writeAll = sess.cache.writeAll || p.writeAll
 		if p.status == cache.Miss {
-			if resp, ok := c.Get(sess.db, p.key, time.Now()); ok {
-				return buf, sess.answerFromCache(frames, &p, resp)
+			switch resp, st := c.Get(sess.db, p.key, time.Now()); st {
+			case cache.Hit:
+				return buf, sess.answerFromCache(frames, &p, resp, cache.Hit)
+			case cache.Stale:
+				if c.StartRefresh(p.key) {
+					if sess.admit(&p) { // the tables it reads, for the refreshed entry
+						sess.refresh(ctx, frames, p)
+					} else {
+						c.EndRefresh(p.key)
+					}
+				}
+				return buf, sess.answerFromCache(frames, &p, resp, cache.Stale)
 			}
 			if c.Admit(p.key) && sess.admit(&p) {
 				f, leader := c.Join(p.key)
 				if !leader {
-					if resp := f.Wait(ctx.Done()); resp != nil {
-						return buf, sess.answerFromCache(frames, &p, resp)
+					if resp := c.Wait(sess.db, f, ctx.Done()); resp != nil {
+						return buf, sess.answerFromCache(frames, &p, resp, cache.Hit)
 					}
 				} else {
 					flight, capturing = f, true
@@ -211,7 +223,7 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 	}
 	var landed []byte
 	if flight != nil {
-		defer func() { c.Land(p.key, flight, landed) }()
+		defer func() { c.Land(p.key, flight, landed, snap) }()
 	}
 
 	if err := sess.stream.Send(ctx, frames); err != nil {
@@ -249,7 +261,7 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 		}
 	}
 	if capturing && status == 'I' {
-		c.Put(sess.db, p.key, sess.capture, snap, p.maxAge, time.Now())
+		c.Put(sess.db, p.key, sess.capture, snap, p.maxAge, sess.caching.StaleWhileRevalidate, time.Now())
 		landed = sess.capture
 	}
 	if cap(sess.capture) > 1<<20 {
@@ -260,11 +272,11 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 
 // answerFromCache writes a cached answer and tells the pool side about the statements the
 // batch prepared or closed.
-func (sess *session) answerFromCache(frames []byte, p *unitPlan, resp []byte) bool {
+func (sess *session) answerFromCache(frames []byte, p *unitPlan, resp []byte, st cache.Status) bool {
 	if p.skip {
 		sess.stream.Skip(frames)
 	}
-	sess.s.m.cacheStatus(sess.db, cache.Hit)
+	sess.s.m.cacheStatus(sess.db, st)
 	_, err := sess.nc.Write(resp)
 	return err == nil
 }
@@ -338,4 +350,50 @@ func (sess *session) end(e *pgwire.Error) {
 	sess.mu.Unlock()
 	sess.stream.Close()
 	sess.nc.SetReadDeadline(time.Now())
+}
+
+// refresh runs a stale unit again on a session of its own, in the background, and caches the
+// fresh answer. A unit that binds a statement prepared earlier is sent with a Parse of it in
+// front, whose ParseComplete is taken off the answer. The refresh belongs to the server: it
+// ends with the server's context.
+func (sess *session) refresh(ctx context.Context, frames []byte, p unitPlan) {
+	c, s := sess.s.cfg.Cache, sess.s
+	unit := bytes.Clone(frames)
+	prefix := 0
+	if !p.selfContained {
+		pre, h := pgwire.BeginFrame(nil, 'P')
+		pre = append(append(pre, p.stmtName...), 0)
+		pre = append(append(pre, p.stmt.query...), 0)
+		pre = append(pre, p.stmt.types...)
+		unit = append(pgwire.FinishFrame(pre, h), unit...)
+		prefix = 5 // ParseComplete
+	}
+	params, db, maxAge, swr := sess.params, sess.db, p.maxAge, sess.caching.StaleWhileRevalidate
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer c.EndRefresh(p.key)
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		stream, err := s.cfg.Transport.Open(rctx, db, params)
+		if err != nil {
+			return
+		}
+		defer stream.Close()
+		snap := c.Snapshot(db, p.tables)
+		if err := stream.Send(rctx, unit); err != nil {
+			return
+		}
+		var resp []byte
+		for stream.Pending() {
+			if resp, err = stream.Recv(rctx, resp); err != nil {
+				return
+			}
+		}
+		status, failed := scanAnswers(resp)
+		if failed || status != 'I' || len(resp) < prefix || len(resp) > sess.caching.MaxResultBytes {
+			return
+		}
+		c.Put(db, p.key, resp[prefix:], snap, maxAge, swr, time.Now())
+	}()
 }

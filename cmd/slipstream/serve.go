@@ -89,7 +89,8 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 			return err
 		}
 		dbs = append(dbs, proxy.Database{Name: d.Name, User: d.User, Password: d.Password, Auth: auth,
-			Caching: proxy.Caching{Disabled: d.Caching.Disabled, MaxAge: d.Caching.MaxAge.Duration, MaxResultBytes: int(d.Caching.MaxResultBytes)}})
+			Caching: proxy.Caching{Disabled: d.Caching.Disabled, MaxAge: d.Caching.MaxAge.Duration,
+				StaleWhileRevalidate: d.Caching.StaleWhileRevalidate.Duration, MaxResultBytes: int(d.Caching.MaxResultBytes)}})
 	}
 
 	cert, err := pgwire.LoadOrCreateCertificate(cfg.TLS.CertFile, cfg.TLS.KeyFile, filepath.Join(cfg.DataDir, "tls"))
