@@ -37,10 +37,15 @@ type Effect struct {
 	DropsPrepared bool
 	// Statements counts the statements in the text (0 for an empty query).
 	Statements int
+	// CatalogChange means the statement creates, alters or drops functions (or an extension,
+	// which brings functions): the volatility the cache knows may be out of date.
+	CatalogChange bool
 }
 
 // None reports whether the effect leaves session state alone.
-func (e Effect) None() bool { return len(e.Settings) == 0 && e.Pin == "" && !e.DropsPrepared }
+func (e Effect) None() bool {
+	return len(e.Settings) == 0 && e.Pin == "" && !e.DropsPrepared && !e.CatalogChange
+}
 
 // Session returns the session effect of query, which may hold several statements.
 func Session(query string) Effect {
@@ -176,6 +181,9 @@ func statementHead(e *Effect, w [4]string, stmt string) {
 				pin(e, PinTempTable)
 			}
 		}
+		e.CatalogChange = e.CatalogChange || routine(w[1:])
+	case is(w[0], "alter") || is(w[0], "drop"):
+		e.CatalogChange = e.CatalogChange || routine(w[1:2])
 	case is(w[0], "deallocate"):
 		if is(w[1], "all") || (is(w[1], "prepare") && is(w[2], "all")) {
 			e.DropsPrepared = true
@@ -186,6 +194,17 @@ func statementHead(e *Effect, w [4]string, stmt string) {
 			e.Settings = append(e.Settings, Setting{All: true})
 		}
 	}
+}
+
+// routine reports whether the object words of a CREATE, ALTER or DROP name a function-like
+// object ("or replace function", "function", "procedure", "aggregate", "extension").
+func routine(w []string) bool {
+	for _, x := range w {
+		if is(x, "function") || is(x, "procedure") || is(x, "aggregate") || is(x, "extension") {
+			return true
+		}
+	}
+	return false
 }
 
 // setEffect handles SET statements: only session-level ones follow the client.

@@ -60,9 +60,12 @@ type Pool struct {
 	profile map[string]string
 	// volatility maps function names to their most volatile pg_proc.provolatile; read once.
 	volatility map[string]byte
+	refreshMu  sync.Mutex
 	closed     bool
 
 	done chan struct{}
+	ctx  context.Context // ends when the pool closes, for its own background work
+	stop context.CancelFunc
 	wg   sync.WaitGroup
 }
 
@@ -102,6 +105,7 @@ func New(cfg Config) (*Pool, error) {
 		m:       cfg.Metrics.forDB(cfg.Name),
 		done:    make(chan struct{}),
 	}
+	p.ctx, p.stop = context.WithCancel(context.Background())
 	p.m.register(p)
 	p.wg.Add(1)
 	go p.reap()
@@ -128,6 +132,27 @@ func (p *Pool) Profile(ctx context.Context) (map[string]string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.profile, nil
+}
+
+// refreshVolatility reads the origin's function volatilities again, on a connection of its own
+// (leased connections are raw streams), because a statement changed functions. It runs before
+// that statement's answer goes to its client, so no read cached after the answer can rely on
+// the old volatility. One refresh runs at a time.
+func (p *Pool) refreshVolatility() {
+	p.refreshMu.Lock()
+	defer p.refreshMu.Unlock()
+	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel()
+	catalog := make(map[string]byte)
+	c, _, err := dial(ctx, p.connCfg, catalog)
+	if err != nil {
+		p.log.Warn("re-reading function volatility failed; the cache keeps the old", "err", originError(err))
+		return
+	}
+	c.close()
+	p.mu.Lock()
+	p.volatility = catalog
+	p.mu.Unlock()
 }
 
 // Volatility returns the origin's function volatilities as pg_proc has them ('i', 's', 'v' by
@@ -344,6 +369,7 @@ func (p *Pool) Close() {
 	p.total -= len(idle)
 	p.mu.Unlock()
 	close(p.done)
+	p.stop()
 	p.wg.Wait()
 	for _, c := range idle {
 		c.close()

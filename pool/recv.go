@@ -248,6 +248,9 @@ func (s *Session) readyForQuery(c *Conn, head *pending) {
 // stage records a successful statement's effect: prepared statements go at once, settings wait
 // for the end of the transaction. s.mu is held.
 func (s *Session) stage(c *Conn, e classify.Effect) {
+	if e.CatalogChange {
+		s.p.refreshVolatility()
+	}
 	if e.DropsPrepared {
 		clear(c.prepared)
 		c.unnamedBy = nil

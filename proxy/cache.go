@@ -186,6 +186,7 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 // admit decides, with the full parse, whether a missed unit's answer may be kept, and which
 // tables it reads; it turns p's status from miss into the reason when not.
 func (sess *session) admit(p *unitPlan) bool {
+	sess.volAt = time.Time{} // ask for the newest catalog: functions may have changed
 	st := sess.s.classify(p.query)
 	if ok, reason := st.Cacheable(sess.volatility); !ok {
 		p.status = cache.Status(reason)
@@ -236,7 +237,19 @@ func (sess *session) writesMaybe(fn string) bool {
 	if i := strings.LastIndexByte(fn, '.'); i >= 0 {
 		base = fn[i+1:]
 	}
-	return sess.vol[base] == 'v'
+	return sess.catalog()[base] == 'v'
+}
+
+// catalog returns the origin's function volatilities, asking the pool side again at most once a
+// second: the pool re-reads them after a statement changes functions.
+func (sess *session) catalog() map[string]byte {
+	if now := time.Now(); now.Sub(sess.volAt) > time.Second {
+		sess.volAt = now
+		if prof, err := sess.s.cfg.Transport.Profile(sess.ctx, sess.db); err == nil {
+			sess.vol = prof.Volatility
+		}
+	}
+	return sess.vol
 }
 
 // classifications memoizes classify.Classify by query text: applications repeat a bounded set
@@ -274,7 +287,7 @@ func (sess *session) volatility(name string) (classify.Volatility, bool) {
 	if i := strings.LastIndexByte(name, '.'); i >= 0 {
 		base = name[i+1:]
 	}
-	switch sess.vol[base] {
+	switch sess.catalog()[base] {
 	case 'i':
 		return classify.Immutable, true
 	case 's':

@@ -34,8 +34,10 @@ type session struct {
 	params  map[string]string // startup parameters, for refresh sessions
 	cache   *cacheState
 	caching Caching
-	vol     map[string]byte
-	capture []byte // a copy of the answer being cached
+	vol     map[string]byte // the origin's pg_proc volatilities, as of volAt
+	volAt   time.Time
+	ctx     context.Context // the session's, for asking the pool side
+	capture []byte          // a copy of the answer being cached
 	// pinnedWrites: a pinned session has written; its writer pump invalidates the whole
 	// database at each ReadyForQuery, since it doesn't track which tables.
 	pinnedWrites atomic.Bool
@@ -74,7 +76,8 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		s.refuse(log, st.nc, pgwire.Fatal(pgwire.CannotConnectNow, "the origin database is not reachable"))
 		return
 	}
-	sess := &session{s: s, log: log, nc: st.nc, stream: stream, db: db, params: st.params, vol: profile.Volatility}
+	sess := &session{s: s, log: log, nc: st.nc, stream: stream, db: db, params: st.params,
+		vol: profile.Volatility, volAt: time.Now(), ctx: ctx}
 	if s.cfg.Cache != nil && !st.db.Caching.Disabled {
 		sess.cache, sess.caching = newCacheState(db, st.params), st.db.Caching
 	}

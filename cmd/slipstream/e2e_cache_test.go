@@ -243,3 +243,44 @@ func rowValues(t *testing.T, ctx context.Context, c *pgx.Conn, q string) []any {
 	}
 	return v
 }
+
+func TestAFunctionMadeVolatileStopsBeingCached(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	inst := startServe(t)
+	fn := "liar_" + suffix()
+	// The simple protocol: a prepared statement would let PostgreSQL fold the call itself.
+	c := connectMode(t, ctx, inst.plainURL(), pgx.QueryExecModeSimpleProtocol)
+	// It says IMMUTABLE and returns random(): caching shows as the same answer twice.
+	if _, err := c.Exec(ctx, "create function "+fn+"() returns float8 language sql immutable as 'select random()'"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		connect(t, context.Background(), directURL()).Exec(context.Background(), "drop function "+fn+"()")
+	})
+	read := func() (v float64) {
+		if err := c.QueryRow(ctx, "select "+fn+"()").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	// The pool learned the function after the session started: wait until the edge sees it
+	// as immutable (it re-reads the catalog after the CREATE) and caches it.
+	deadline := time.Now().Add(15 * time.Second)
+	for a, b := read(), read(); a != b || read() != b; a, b = read(), read() {
+		if time.Now().After(deadline) {
+			t.Fatal("an IMMUTABLE function's result was never cached")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := c.Exec(ctx, "alter function "+fn+"() volatile"); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for read() == read() {
+		if time.Now().After(deadline) {
+			t.Fatal("15 s after ALTER FUNCTION ... VOLATILE its result is still cached")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
