@@ -22,11 +22,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   "${sudo[@]}" apt-get update -qq
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  if [[ " ${missing[*]} " == *" pgbouncer "* ]]; then
-    # apt may start the system PgBouncer; the tests start their own.
-    "${sudo[@]}" systemctl stop pgbouncer >/dev/null 2>&1 ||
-      "${sudo[@]}" service pgbouncer stop >/dev/null 2>&1 || true
-  fi
+  # apt may start the system PgBouncer and pgpool-II; the benchmark starts its own.
+  for svc in pgbouncer pgpool2; do
+    if [[ " ${missing[*]} " == *" $svc "* ]]; then
+      "${sudo[@]}" systemctl stop "$svc" >/dev/null 2>&1 ||
+        "${sudo[@]}" service "$svc" stop >/dev/null 2>&1 || true
+    fi
+  done
 fi
 
 if [ -f test/node/package.json ]; then
