@@ -56,6 +56,7 @@ type cacheState struct {
 	unnamed  edgeStmt
 	tx       byte // the client's transaction status, from the ReadyForQuery messages it got
 	dirty    bool // the session changed its settings: its results are its own
+	midUnit  bool // the last batch ended without Sync or Query: the next one continues its unit
 	written  []string
 	writeAll bool
 }
@@ -152,8 +153,10 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 	if len(shape) > 0 {
 		last = shape[len(shape)-1]
 	}
+	continued := cs.midUnit
+	cs.midUnit = last != 'S' && last != 'Q'
 	switch {
-	case units != 1 || (last != 'S' && last != 'Q') || (!simple && executes != 1) || len(sqls) != 1:
+	case continued || units != 1 || cs.midUnit || (!simple && executes != 1) || len(sqls) != 1:
 		return p
 	case cs.tx != 'I':
 		p.status = cache.Transaction
