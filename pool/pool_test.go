@@ -85,7 +85,10 @@ func TestPoolQueueTimesOutWhenEveryConnectionStaysBusy(t *testing.T) {
 	p.Release(c2)
 }
 
-func TestPoolHandsAReleasedConnectionToTheFirstWaiter(t *testing.T) {
+// leasedWithAWaiter returns a one-connection pool, its connection leased, and the channel on
+// which a second session, queued for it, will receive its lease.
+func leasedWithAWaiter(t *testing.T) (*Pool, *Conn, chan *Conn) {
+	t.Helper()
 	p := newPool(t, Config{MaxConns: 1, QueueTimeout: 5 * time.Second})
 	ctx := context.Background()
 	c, err := p.Acquire(ctx)
@@ -103,6 +106,11 @@ func TestPoolHandsAReleasedConnectionToTheFirstWaiter(t *testing.T) {
 	for p.Stats().Waiting == 0 {
 		time.Sleep(time.Millisecond)
 	}
+	return p, c, got
+}
+
+func TestPoolHandsAReleasedConnectionToTheFirstWaiter(t *testing.T) {
+	p, c, got := leasedWithAWaiter(t)
 	p.Release(c)
 	if c2 := <-got; c2 != c {
 		t.Error("the waiter did not get the released connection")
@@ -112,23 +120,7 @@ func TestPoolHandsAReleasedConnectionToTheFirstWaiter(t *testing.T) {
 }
 
 func TestPoolDropsABrokenConnectionAndLetsAWaiterDial(t *testing.T) {
-	p := newPool(t, Config{MaxConns: 1, QueueTimeout: 5 * time.Second})
-	ctx := context.Background()
-	c, err := p.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan *Conn)
-	go func() {
-		c2, err := p.Acquire(ctx)
-		if err != nil {
-			t.Error(err)
-		}
-		got <- c2
-	}()
-	for p.Stats().Waiting == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	p, c, got := leasedWithAWaiter(t)
 	c.broken = true
 	p.Release(c)
 	c2 := <-got
