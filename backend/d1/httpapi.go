@@ -2,10 +2,9 @@ package d1
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"github.com/slipstream-proxy/slipstream/backend/cfapi"
 	"io"
 	"net/http"
 	"strconv"
@@ -34,11 +33,9 @@ const maxQueryBody = 10 << 20
 // Error codes in the errors array. 10000, 7003 and 7500 are the codes Cloudflare's API answers
 // these cases with; 7400 and 7404 are this API's own, in D1's range.
 const (
-	apiCodeAuth       = 10000 // missing, wrong or disabled credentials
-	apiCodeNoRoute    = 7003  // no such endpoint
-	apiCodeQuery      = 7500  // the SQL failed
-	apiCodeBadRequest = 7400  // the body is not a query
-	apiCodeNoDatabase = 7404  // no database of that name
+	apiCodeQuery      = 7500 // the SQL failed
+	apiCodeBadRequest = 7400 // the body is not a query
+	apiCodeNoDatabase = 7404 // no database of that name
 )
 
 // NewHTTPAPI returns the handler of D1's HTTP query API over dbs, by name. Every request must
@@ -48,48 +45,17 @@ const (
 // The handler's patterns hold the whole path, so it can be mounted on a shared mux under
 // "/accounts/{account}/d1/" as it is.
 func NewHTTPAPI(dbs map[string]*DB, token string) http.Handler {
-	api := &httpAPI{dbs: dbs, token: sha256.Sum256([]byte(token)), disabled: token == ""}
+	api := &httpAPI{dbs: dbs}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/accounts/{account}/d1/database/{name}/query", api.query)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeAPIError(w, http.StatusNotFound, apiCodeNoRoute, "No route for the URI")
+		cfapi.WriteError(w, http.StatusNotFound, cfapi.CodeNoRoute, "No route for the URI")
 	})
-	return api.authenticate(mux)
+	return cfapi.Authenticate(token, "D1", mux)
 }
 
 type httpAPI struct {
-	dbs      map[string]*DB
-	token    [sha256.Size]byte
-	disabled bool
-}
-
-// authenticate refuses a request without the configured bearer token before anything else
-// looks at it, so that an unauthenticated client learns nothing, not even which databases exist.
-func (api *httpAPI) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if api.disabled {
-			writeAPIError(w, http.StatusForbidden, apiCodeAuth, "the D1 HTTP API is disabled: configure an API token to enable it")
-			return
-		}
-		if !bearerMatches(r.Header.Get("Authorization"), &api.token) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="d1"`)
-			writeAPIError(w, http.StatusUnauthorized, apiCodeAuth, "Authentication error")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// bearerMatches reports whether the Authorization header carries the token whose SHA-256 is
-// want. The digests are compared, in constant time, so that neither the token's bytes nor its
-// length show in the timing.
-func bearerMatches(header string, want *[sha256.Size]byte) bool {
-	scheme, token, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+	dbs map[string]*DB
 }
 
 // queryRequest is the body of a query.
@@ -101,13 +67,13 @@ type queryRequest struct {
 func (api *httpAPI) query(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeAPIError(w, http.StatusMethodNotAllowed, apiCodeNoRoute, "use POST to run a query")
+		cfapi.WriteError(w, http.StatusMethodNotAllowed, cfapi.CodeNoRoute, "use POST to run a query")
 		return
 	}
 	name := r.PathValue("name")
 	db, ok := api.dbs[name]
 	if !ok {
-		writeAPIError(w, http.StatusNotFound, apiCodeNoDatabase, "The database "+strconv.Quote(name)+" could not be found")
+		cfapi.WriteError(w, http.StatusNotFound, apiCodeNoDatabase, "The database "+strconv.Quote(name)+" could not be found")
 		return
 	}
 	var req queryRequest
@@ -115,25 +81,25 @@ func (api *httpAPI) query(w http.ResponseWriter, r *http.Request) {
 	if err := dec.Decode(&req); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeAPIError(w, http.StatusRequestEntityTooLarge, apiCodeBadRequest, "the request body is larger than 10 MiB")
+			cfapi.WriteError(w, http.StatusRequestEntityTooLarge, apiCodeBadRequest, "the request body is larger than 10 MiB")
 			return
 		}
-		writeAPIError(w, http.StatusBadRequest, apiCodeBadRequest, "the request body must be JSON: {\"sql\": \"...\", \"params\": [...]}")
+		cfapi.WriteError(w, http.StatusBadRequest, apiCodeBadRequest, "the request body must be JSON: {\"sql\": \"...\", \"params\": [...]}")
 		return
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		writeAPIError(w, http.StatusBadRequest, apiCodeBadRequest, "the request body must hold one JSON object")
+		cfapi.WriteError(w, http.StatusBadRequest, apiCodeBadRequest, "the request body must hold one JSON object")
 		return
 	}
 	if strings.TrimSpace(req.SQL) == "" {
-		writeAPIError(w, http.StatusBadRequest, apiCodeBadRequest, "sql is required")
+		cfapi.WriteError(w, http.StatusBadRequest, apiCodeBadRequest, "sql is required")
 		return
 	}
 	params := make([]any, len(req.Params))
 	for i, raw := range req.Params {
 		v, err := decodeParam(raw)
 		if err != nil {
-			writeAPIError(w, http.StatusBadRequest, apiCodeBadRequest, "params["+strconv.Itoa(i)+"]: "+err.Error())
+			cfapi.WriteError(w, http.StatusBadRequest, apiCodeBadRequest, "params["+strconv.Itoa(i)+"]: "+err.Error())
 			return
 		}
 		params[i] = v
@@ -143,7 +109,7 @@ func (api *httpAPI) query(w http.ResponseWriter, r *http.Request) {
 	out, err := db.runBatch(r.Context(), out, req.SQL, params)
 	if err != nil {
 		status, msg := batchFailure(err)
-		writeAPIError(w, status, apiCodeQuery, msg)
+		cfapi.WriteError(w, status, apiCodeQuery, msg)
 		return
 	}
 	out = append(out, `],"success":true,"errors":[],"messages":[]}`...)
@@ -223,17 +189,4 @@ func decodeParam(raw json.RawMessage) (any, error) {
 		return nil, errors.New("not a JSON value")
 	}
 	return f, nil
-}
-
-// writeAPIError answers with Cloudflare's error envelope.
-func writeAPIError(w http.ResponseWriter, status, code int, msg string) {
-	body := append(make([]byte, 0, 96+len(msg)), `{"result":null,"success":false,"errors":[{"code":`...)
-	body = strconv.AppendInt(body, int64(code), 10)
-	body = append(body, `,"message":`...)
-	body = appendJSONString(body, msg)
-	body = append(body, `}],"messages":[]}`...)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	w.Write(body)
 }

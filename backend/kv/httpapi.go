@@ -1,15 +1,13 @@
 package kv
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/slipstream-proxy/slipstream/backend/cfapi"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -30,9 +28,7 @@ import (
 // Error codes in the errors array. 10000, 10009 and 7003 are Cloudflare's; it documents no
 // fixed code for the others, which are this API's own.
 const (
-	apiCodeAuth        = 10000 // missing, wrong or disabled credentials
 	apiCodeNoKey       = 10009 // key not found
-	apiCodeNoRoute     = 7003  // no such endpoint
 	apiCodeBadRequest  = 10001 // a parameter or body the API refuses
 	apiCodeInternal    = 10002 // storage failed, or the namespace is closing
 	apiCodeNoNamespace = 10013 // no namespace of that name
@@ -48,7 +44,7 @@ const maxListLimit = 1000
 // The handler's patterns hold the whole path, so it can be mounted on a shared mux under
 // "/accounts/{account}/storage/kv/" as it is.
 func NewHTTPAPI(namespaces map[string]*Namespace, token string) http.Handler {
-	api := &httpAPI{namespaces: namespaces, token: sha256.Sum256([]byte(token)), disabled: token == ""}
+	api := &httpAPI{namespaces: namespaces}
 	mux := http.NewServeMux()
 	const ns = "/accounts/{account}/storage/kv/namespaces/{ns}"
 	mux.HandleFunc("GET "+ns+"/values/{key...}", api.getValue)
@@ -56,44 +52,13 @@ func NewHTTPAPI(namespaces map[string]*Namespace, token string) http.Handler {
 	mux.HandleFunc("DELETE "+ns+"/values/{key...}", api.deleteValue)
 	mux.HandleFunc("GET "+ns+"/keys", api.listKeys)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, apiCodeNoRoute, "No route for the URI")
+		cfapi.WriteError(w, http.StatusNotFound, cfapi.CodeNoRoute, "No route for the URI")
 	})
-	return api.authenticate(mux)
+	return cfapi.Authenticate(token, "KV", mux)
 }
 
 type httpAPI struct {
 	namespaces map[string]*Namespace
-	token      [sha256.Size]byte
-	disabled   bool
-}
-
-// authenticate refuses a request without the configured bearer token before anything else
-// looks at it, so that an unauthenticated client learns nothing, not even which namespaces exist.
-func (api *httpAPI) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if api.disabled {
-			writeError(w, http.StatusForbidden, apiCodeAuth, "the KV HTTP API is disabled: configure an API token to enable it")
-			return
-		}
-		if !bearerMatches(r.Header.Get("Authorization"), &api.token) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="kv"`)
-			writeError(w, http.StatusUnauthorized, apiCodeAuth, "Authentication error")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// bearerMatches reports whether the Authorization header carries the token whose SHA-256 is
-// want. The digests are compared, in constant time, so that neither the token's bytes nor its
-// length show in the timing.
-func bearerMatches(header string, want *[sha256.Size]byte) bool {
-	scheme, token, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 // namespace finds the request's namespace and counts the request in, so that Close waits for
@@ -102,11 +67,11 @@ func (api *httpAPI) namespace(w http.ResponseWriter, r *http.Request) (ns *Names
 	name := r.PathValue("ns")
 	ns, found := api.namespaces[name]
 	if !found {
-		writeError(w, http.StatusNotFound, apiCodeNoNamespace, "namespace "+strconv.Quote(name)+" not found")
+		cfapi.WriteError(w, http.StatusNotFound, apiCodeNoNamespace, "namespace "+strconv.Quote(name)+" not found")
 		return nil, nil, false
 	}
 	if !ns.enter() {
-		writeError(w, http.StatusServiceUnavailable, apiCodeInternal, "the namespace is closing")
+		cfapi.WriteError(w, http.StatusServiceUnavailable, apiCodeInternal, "the namespace is closing")
 		return nil, nil, false
 	}
 	return ns, ns.wg.Done, true
@@ -126,7 +91,7 @@ func key(w http.ResponseWriter, r *http.Request) (string, bool) {
 	default:
 		return k, true
 	}
-	writeError(w, http.StatusBadRequest, apiCodeBadRequest, msg)
+	cfapi.WriteError(w, http.StatusBadRequest, apiCodeBadRequest, msg)
 	return "", false
 }
 
@@ -146,7 +111,7 @@ func (api *httpAPI) getValue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !found {
-		writeError(w, http.StatusNotFound, apiCodeNoKey, "get: 'key not found'")
+		cfapi.WriteError(w, http.StatusNotFound, apiCodeNoKey, "get: 'key not found'")
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -166,19 +131,19 @@ func (api *httpAPI) putValue(w http.ResponseWriter, r *http.Request) {
 	now := time.Now().Unix()
 	switch {
 	case exp != "" && ttl != "":
-		writeError(w, http.StatusBadRequest, apiCodeBadRequest, "give expiration or expiration_ttl, not both")
+		cfapi.WriteError(w, http.StatusBadRequest, apiCodeBadRequest, "give expiration or expiration_ttl, not both")
 		return
 	case exp != "":
 		n, err := strconv.ParseInt(exp, 10, 64)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, apiCodeBadRequest, "expiration must be unix seconds")
+			cfapi.WriteError(w, http.StatusBadRequest, apiCodeBadRequest, "expiration must be unix seconds")
 			return
 		}
 		e.expiration, e.expires = n, true
 	case ttl != "":
 		n, err := strconv.ParseInt(ttl, 10, 64)
 		if err != nil || n < 0 || n > 1<<40 {
-			writeError(w, http.StatusBadRequest, apiCodeBadRequest, "expiration_ttl must be a number of seconds")
+			cfapi.WriteError(w, http.StatusBadRequest, apiCodeBadRequest, "expiration_ttl must be a number of seconds")
 			return
 		}
 		e.expiration, e.expires = now+n, true
@@ -192,10 +157,10 @@ func (api *httpAPI) putValue(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, apiCodeBadRequest, "the value is larger than 25 MiB")
+			cfapi.WriteError(w, http.StatusRequestEntityTooLarge, apiCodeBadRequest, "the value is larger than 25 MiB")
 			return
 		}
-		writeError(w, http.StatusBadRequest, apiCodeBadRequest, "could not read the request body")
+		cfapi.WriteError(w, http.StatusBadRequest, apiCodeBadRequest, "could not read the request body")
 		return
 	}
 	e.value = value
@@ -249,7 +214,7 @@ func (api *httpAPI) listKeys(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxListLimit {
-			writeError(w, http.StatusBadRequest, apiCodeBadRequest, "limit must be between 1 and 1000")
+			cfapi.WriteError(w, http.StatusBadRequest, apiCodeBadRequest, "limit must be between 1 and 1000")
 			return
 		}
 		l.limit = n
@@ -257,7 +222,7 @@ func (api *httpAPI) listKeys(w http.ResponseWriter, r *http.Request) {
 	if c := q.Get("cursor"); c != "" {
 		after, err := base64.RawURLEncoding.DecodeString(c)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, apiCodeBadRequest, "invalid cursor")
+			cfapi.WriteError(w, http.StatusBadRequest, apiCodeBadRequest, "invalid cursor")
 			return
 		}
 		l.after, l.hasAfter = string(after), true
@@ -290,7 +255,7 @@ func (api *httpAPI) listKeys(w http.ResponseWriter, r *http.Request) {
 	body, err := json.Marshal(resp)
 	if err != nil {
 		// Metadata is checked JSON when it is stored; this is a file changed behind our back.
-		writeError(w, http.StatusInternalServerError, apiCodeInternal, "a key's metadata is not valid JSON")
+		cfapi.WriteError(w, http.StatusInternalServerError, apiCodeInternal, "a key's metadata is not valid JSON")
 		return
 	}
 	writeJSON(w, http.StatusOK, body)
@@ -309,22 +274,7 @@ func writeStorageError(w http.ResponseWriter, err error) {
 	if pe := toPG(err); pe.code == codeAdminShutdown {
 		status, msg = http.StatusServiceUnavailable, "the namespace is closing"
 	}
-	writeError(w, status, apiCodeInternal, msg)
-}
-
-// writeError answers with Cloudflare's error envelope.
-func writeError(w http.ResponseWriter, status, code int, msg string) {
-	type apiError struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	}
-	body, _ := json.Marshal(struct {
-		Result   any        `json:"result"`
-		Success  bool       `json:"success"`
-		Errors   []apiError `json:"errors"`
-		Messages []any      `json:"messages"`
-	}{Errors: []apiError{{code, msg}}, Messages: []any{}})
-	writeJSON(w, status, body)
+	cfapi.WriteError(w, status, apiCodeInternal, msg)
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
