@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"github.com/slipstream-proxy/slipstream/backend/cfapi"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/slipstream-proxy/slipstream/backend/cfapi"
 )
 
 // D1's HTTP query API, as Cloudflare serves it:

@@ -4,11 +4,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"github.com/slipstream-proxy/slipstream/backend/cfapi"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/slipstream-proxy/slipstream/backend/cfapi"
 )
 
 // The Workers KV REST API, as Cloudflare serves it:
