@@ -106,6 +106,16 @@ func init() {
 	}
 }
 
+// SQLSTATE returns the SQLSTATE a client sees for a SQLite result code (extended codes are
+// reduced to their primary code), before any refinement by the error's message. Other backends
+// stored in SQLite (kv) use it too.
+func SQLSTATE(resultCode int) string {
+	if code, ok := sqlstateByPrimary[resultCode&0xff]; ok {
+		return code
+	}
+	return codeInternal
+}
+
 // pgError is what a client sees of a failure: a SQLSTATE and a message.
 type pgError struct {
 	severity string // ERROR unless FATAL

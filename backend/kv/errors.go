@@ -8,6 +8,8 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/slipstream-proxy/slipstream/backend/d1"
 )
 
 // SQLSTATEs this package sends.
@@ -30,48 +32,19 @@ const (
 	codeDuplicateStatement  = "42P05"
 	codeUndefinedObject     = "42704"
 	codeProgramLimit        = "54000" // program_limit_exceeded: a value or metadata too large
-	codeQueryCanceled       = "57014"
 	codeAdminShutdown       = "57P01"
 	codeInternal            = "XX000"
 )
 
-// sqlstateBySQLite maps every SQLite primary result code that reports a failure to what the
-// client sees of a storage failure. init checks that no code is missing.
-var sqlstateBySQLite = map[int]string{
-	sqlite3.SQLITE_ERROR:      codeInternal,
-	sqlite3.SQLITE_INTERNAL:   codeInternal,
-	sqlite3.SQLITE_PERM:       "42501", // insufficient_privilege
-	sqlite3.SQLITE_ABORT:      codeQueryCanceled,
-	sqlite3.SQLITE_BUSY:       "55P03", // lock_not_available: writers waited past the busy timeout
-	sqlite3.SQLITE_LOCKED:     "55P03",
-	sqlite3.SQLITE_NOMEM:      "53200", // out_of_memory
-	sqlite3.SQLITE_READONLY:   "25006", // read_only_sql_transaction
-	sqlite3.SQLITE_INTERRUPT:  codeQueryCanceled,
-	sqlite3.SQLITE_IOERR:      "58030", // io_error
-	sqlite3.SQLITE_CORRUPT:    "XX001", // data_corrupted
-	sqlite3.SQLITE_NOTFOUND:   codeInternal,
-	sqlite3.SQLITE_FULL:       "53100", // disk_full
-	sqlite3.SQLITE_CANTOPEN:   "58030",
-	sqlite3.SQLITE_PROTOCOL:   "55P03",
-	sqlite3.SQLITE_EMPTY:      codeInternal,
-	sqlite3.SQLITE_SCHEMA:     codeInternal,
-	sqlite3.SQLITE_TOOBIG:     codeProgramLimit,
-	sqlite3.SQLITE_CONSTRAINT: "23000", // integrity_constraint_violation
-	sqlite3.SQLITE_MISMATCH:   codeDatatypeMismatch,
-	sqlite3.SQLITE_MISUSE:     codeInternal,
-	sqlite3.SQLITE_NOLFS:      "58030",
-	sqlite3.SQLITE_AUTH:       "42501",
-	sqlite3.SQLITE_FORMAT:     codeInternal,
-	sqlite3.SQLITE_RANGE:      codeInternal,
-	sqlite3.SQLITE_NOTADB:     "XX001",
-}
-
-func init() {
-	for rc := sqlite3.SQLITE_ERROR; rc <= sqlite3.SQLITE_NOTADB; rc++ {
-		if _, ok := sqlstateBySQLite[rc]; !ok {
-			panic(fmt.Sprintf("kv: SQLite result code %d has no SQLSTATE", rc))
-		}
+// sqlstateOf is the SQLSTATE a client sees of a storage failure: d1's mapping of SQLite's
+// result codes, except that a parameter out of range or a changed schema can only be kv's own
+// fault here (it binds its own parameters to its one fixed table), so those are internal errors.
+func sqlstateOf(resultCode int) string {
+	switch resultCode & 0xff {
+	case sqlite3.SQLITE_RANGE, sqlite3.SQLITE_SCHEMA:
+		return codeInternal
 	}
+	return d1.SQLSTATE(resultCode)
 }
 
 // pgError is what a client sees of a failure: a SQLSTATE and a message.
@@ -104,11 +77,7 @@ func toPG(err error) *pgError {
 	case errors.Is(err, context.Canceled), errors.Is(err, errClosed):
 		return &pgError{code: codeAdminShutdown, msg: "terminating connection: the KV namespace is closing"}
 	case errors.As(err, &se):
-		code := sqlstateBySQLite[se.Code()&0xff]
-		if code == "" {
-			code = codeInternal
-		}
-		return &pgError{code: code, msg: "kv: the namespace's storage failed (SQLite result code " + fmt.Sprint(se.Code()) + ")"}
+		return &pgError{code: sqlstateOf(se.Code()), msg: "kv: the namespace's storage failed (SQLite result code " + fmt.Sprint(se.Code()) + ")"}
 	}
 	return &pgError{code: codeInternal, msg: "internal error in the kv backend"}
 }
