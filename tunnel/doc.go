@@ -3,16 +3,45 @@
 // Start reading at Transport and Stream (tunnel.go): the edge asks a Transport for a database's
 // origin profile, to answer a client's startup itself, and opens one Stream per client session.
 // A Stream moves PostgreSQL protocol frames: Send takes what the client wrote, Recv returns what
-// the client must read. Local (local.go) is the in-process transport of `slipstream serve`,
-// where a Stream is the pool's session itself; a QUIC transport between regions implements the
-// same two interfaces, so the edge's session code does not change.
+// the client must read. Two transports implement them, so the edge's session code is the same
+// in one process and across regions:
 //
-//	edge session            Stream                pool side
-//	 │ Open(db, params) ─────>│──────────────────────>│ new session, no origin I/O
-//	 │ Send(frames) ─────────>│──────────────────────>│ lease, forward
-//	 │ Recv() <───────────────│<──────────────────────│ answers, unit by unit
-//	 │ Cancel() ─────────────>│──────────────────────>│ CancelRequest to the origin
-//	 │ Close() ──────────────>│──────────────────────>│ connection back to the pool
+//   - Local (local.go), for `slipstream serve`: a Stream is the pool's session itself.
+//   - QUIC: Client (client.go, stream.go) on the edge, Server (server.go) on the pool side,
+//     serving Origins. Either end may dial: normally the edge dials the pool (Dial, Serve);
+//     with the reverse tunnel the pool dials the edge (Server.DialEdge, Listen), and the edge
+//     still opens the streams.
 //
-// Concurrency: see Stream. The tunnel interprets no SQL.
+// # QUIC
+//
+// One long-lived connection per edge-pool pair, mutual TLS 1.3 with certificates of the
+// deployment's CA (certs.go), keep-alives, and a redial whenever it is lost. Each client
+// session gets a QUIC stream of its own for its whole life. A stream per session rather than
+// per unit: opening one costs nothing on the wire, the pool end keeps the session's state with
+// the stream, and QUIC's per-stream flow control holds back the answers of a client that reads
+// slowly without stalling anyone else's, which one shared stream (TCP's head-of-line blocking)
+// could not. Profile and Cancel requests go on short streams of their own.
+//
+// Every stream starts with the protocol version and its kind; then frames: type, length,
+// payload (frame.go), lengths checked before anything is allocated. The ALPN protocol names the
+// version too, so mismatched nodes fail the handshake.
+//
+//	edge (Client)                              pool end (Server)
+//	 │ Open: new stream, [v S] Open(db, params) ─>│ origin.Open   (no round trip waited for)
+//	 │ Send: Batch(frames) ──────────────────────>│ Session.Send
+//	 │   a batch that draws answers (Q S H F c f) sets pending on the edge
+//	 │<──────────────────── Data(flags, answers) ─│ Recv while Pending, one frame per Recv,
+//	 │<──────────────────── Data(pending=false) ──│ at least one frame, the last not pending
+//	 │ Skip: Skip(frames) ───────────────────────>│ Session.Skip (no answer)
+//	 │   once pinned, the pool end receives continuously and pushes Data(pinned)
+//	 │<───────────────────────── Error(code, text)│ ErrOriginLost, ErrQueueTimeout, ...: the last frame
+//	 │ Cancel: new stream, [v C] Cancel(id) ─────>│ Session.Cancel ─> Ok
+//	 │ Profile: new stream, [v P] Open(db) ──────>│ origin.Profile ─> Profile
+//	 │ Close: reset the stream ──────────────────>│ Session.Close
+//
+// So a query costs one WAN round trip and a new client session none: the edge knows Pending
+// from the flags, without asking, and caches each database's profile, refreshing it in the
+// background.
+//
+// Concurrency: see Stream. The tunnel interprets no SQL: it reads message types only.
 package tunnel

@@ -1,0 +1,301 @@
+package tunnel
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+)
+
+// Wire format of the QUIC tunnel. Every QUIC stream starts with a two-byte header, the protocol
+// version and the stream's kind, followed by frames: a type byte, a big-endian uint32 payload
+// length, the payload. A reader checks the length against the type's limit before it reads or
+// allocates anything, and grows its buffer only as bytes arrive.
+const (
+	// version is the tunnel protocol's version; the TLS ALPN names it too, so that edges and pools
+	// of incompatible versions fail the handshake instead of misreading each other.
+	version byte = 1
+	alpn         = "slipstream-tunnel/1"
+
+	// Stream kinds, the second header byte.
+	kindSession byte = 'S' // one client session, for its whole life
+	kindProfile byte = 'P' // one Profile request and its answer
+	kindCancel  byte = 'C' // one Cancel request and its answer
+
+	// Frame types.
+	frameOpen    byte = 'O' // edge→pool: database NUL, then startup parameters as key NUL value NUL
+	frameBatch   byte = 'B' // edge→pool: whole frontend messages, one Session.Send
+	frameSkip    byte = 'K' // edge→pool: frontend messages the edge answered itself (Stream.Skip)
+	frameData    byte = 'D' // pool→edge: flags byte, then backend messages (one Session.Recv)
+	frameError   byte = 'E' // pool→edge: error code byte, then text; the last frame of a stream
+	frameProfile byte = 'R' // pool→edge: a Profile (see appendProfile)
+	frameCancel  byte = 'X' // edge→pool: the uint64 QUIC stream ID of the session to cancel
+	frameOK      byte = 'A' // pool→edge: the request succeeded (Cancel)
+
+	// Flags of a data frame.
+	flagPending byte = 1 // more answers are due without a further client message
+	flagPinned  byte = 2 // the session is pinned: the pool end pushes whatever the origin sends
+
+	headerLen = 5
+)
+
+// Limits on payload lengths, by frame type, checked before reading the payload.
+const (
+	maxBatch   = 512 << 20 // one frontend message may be up to proxy.Config.MaxMessage (256 MiB by default)
+	maxSmall   = 1 << 20   // open, error, cancel
+	maxProfile = 16 << 20  // parameters and pg_proc volatilities
+	// batchChunk is how much of a client's batch the edge puts in one frame, when the batch
+	// holds several messages: the pool end then holds at most about this much of a COPY at once.
+	batchChunk = 1 << 20
+	// growStep is how much a reader allocates ahead of the bytes that actually arrived.
+	growStep = 64 << 10
+)
+
+// Error codes of error frames: the sentinel errors a Stream reports, so that they survive the
+// network as themselves (errors.Is).
+const (
+	codeOther        byte = 0
+	codeOriginLost   byte = 1
+	codeQueueTimeout byte = 2
+	codeTerminated   byte = 3
+	codeNoDatabase   byte = 4
+)
+
+var (
+	errBadFrame = errors.New("tunnel: malformed frame")
+	// errNoDatabase is the pool end's answer for a database it does not serve.
+	errNoDatabase = errors.New("tunnel: the pool does not serve this database")
+	// errStreamClosed is what a Stream returns after its own Close.
+	errStreamClosed = errors.New("tunnel: stream closed")
+)
+
+func limitOf(typ byte) int {
+	switch typ {
+	case frameBatch, frameSkip, frameData:
+		return maxBatch
+	case frameProfile:
+		return maxProfile
+	}
+	return maxSmall
+}
+
+// appendHeader appends a frame header for a payload of n bytes.
+func appendHeader(dst []byte, typ byte, n int) []byte {
+	return binary.BigEndian.AppendUint32(append(dst, typ), uint32(n))
+}
+
+// appendFrame appends a whole frame.
+func appendFrame(dst []byte, typ byte, payload []byte) []byte {
+	return append(appendHeader(dst, typ, len(payload)), payload...)
+}
+
+// readHeader reads a frame header into hdr and returns the type and the checked payload length.
+func readHeader(r io.Reader, hdr *[headerLen]byte) (byte, int, error) {
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, 0, err
+	}
+	n := binary.BigEndian.Uint32(hdr[1:])
+	if uint64(n) > uint64(limitOf(hdr[0])) {
+		return 0, 0, fmt.Errorf("%w: %d-byte payload of frame type %q", errBadFrame, n, hdr[0])
+	}
+	return hdr[0], int(n), nil
+}
+
+// readPayload appends n bytes from r to dst, allocating no more than growStep ahead of what has
+// arrived: a peer that announces a large frame and sends nothing costs nothing.
+func readPayload(r io.Reader, dst []byte, n int) ([]byte, error) {
+	for n > 0 {
+		step := min(n, growStep)
+		if len(dst)+n <= cap(dst) {
+			step = n
+		}
+		dst = slices.Grow(dst, step)
+		start := len(dst)
+		dst = dst[:start+step]
+		if _, err := io.ReadFull(r, dst[start:]); err != nil {
+			return dst[:start], err
+		}
+		n -= step
+	}
+	return dst, nil
+}
+
+// readFrame reads one frame, appending its payload to buf[:0].
+func readFrame(r io.Reader, buf []byte) (byte, []byte, error) {
+	var hdr [headerLen]byte
+	typ, n, err := readHeader(r, &hdr)
+	if err != nil {
+		return 0, buf, err
+	}
+	buf, err = readPayload(r, buf[:0], n)
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return typ, buf, err
+}
+
+// drawsAnswers reports whether frontend messages make the origin answer without another client
+// message: a simple Query, FunctionCall, Sync, Flush, or the end of COPY data.
+func drawsAnswers(frames []byte) bool {
+	for i := 0; i+headerLen <= len(frames); {
+		switch frames[i] {
+		case 'Q', 'S', 'H', 'F', 'c', 'f':
+			return true
+		}
+		n := int(binary.BigEndian.Uint32(frames[i+1:]))
+		if n < 4 {
+			return false
+		}
+		i += 1 + n
+	}
+	return false
+}
+
+// errorCode is the code an error frame carries for err.
+func errorCode(err error) byte {
+	switch {
+	case errors.Is(err, ErrOriginLost):
+		return codeOriginLost
+	case errors.Is(err, ErrQueueTimeout):
+		return codeQueueTimeout
+	case errors.Is(err, ErrTerminated):
+		return codeTerminated
+	case errors.Is(err, errNoDatabase):
+		return codeNoDatabase
+	}
+	return codeOther
+}
+
+// appendError appends an error frame for err.
+func appendError(dst []byte, err error) []byte {
+	msg := err.Error()
+	if len(msg) > 4096 {
+		msg = msg[:4096]
+	}
+	dst = appendHeader(dst, frameError, 1+len(msg))
+	return append(append(dst, errorCode(err)), msg...)
+}
+
+// decodeError turns an error frame's payload back into an error that matches the pool end's
+// sentinel. An error the edge has no sentinel for means the pool side of the session is gone:
+// it is reported as ErrOriginLost, so that the client is told so.
+func decodeError(payload []byte) error {
+	if len(payload) == 0 {
+		return fmt.Errorf("%w: %w: empty error frame", ErrOriginLost, errBadFrame)
+	}
+	msg := string(payload[1:])
+	switch payload[0] {
+	case codeOriginLost:
+		return fmt.Errorf("%w (pool: %s)", ErrOriginLost, msg)
+	case codeQueueTimeout:
+		return fmt.Errorf("%w (pool: %s)", ErrQueueTimeout, msg)
+	case codeTerminated:
+		return ErrTerminated
+	case codeNoDatabase:
+		return fmt.Errorf("%w: %w", ErrOriginLost, errNoDatabase)
+	}
+	return fmt.Errorf("%w (pool: %s)", ErrOriginLost, msg)
+}
+
+// appendStrings appends NUL-terminated strings.
+func appendStrings(dst []byte, ss ...string) []byte {
+	for _, s := range ss {
+		dst = append(append(dst, s...), 0)
+	}
+	return dst
+}
+
+// cutString splits a NUL-terminated string off b.
+func cutString(b []byte) (string, []byte, bool) {
+	i := slices.Index(b, 0)
+	if i < 0 {
+		return "", b, false
+	}
+	return string(b[:i]), b[i+1:], true
+}
+
+// appendOpen encodes an open frame's payload.
+func appendOpen(dst []byte, db string, params map[string]string) []byte {
+	dst = appendStrings(dst, db)
+	for k, v := range params {
+		dst = appendStrings(dst, k, v)
+	}
+	return dst
+}
+
+// parseOpen decodes an open frame's payload.
+func parseOpen(b []byte) (string, map[string]string, error) {
+	db, b, ok := cutString(b)
+	if !ok {
+		return "", nil, errBadFrame
+	}
+	params := map[string]string{}
+	for len(b) > 0 {
+		var k, v string
+		if k, b, ok = cutString(b); !ok {
+			return "", nil, errBadFrame
+		}
+		if v, b, ok = cutString(b); !ok {
+			return "", nil, errBadFrame
+		}
+		params[k] = v
+	}
+	return db, params, nil
+}
+
+// appendProfile encodes a Profile: a uint32 count of parameters, each as key NUL value NUL,
+// then a uint32 count of functions, each as name NUL and its volatility byte.
+func appendProfile(dst []byte, p Profile) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(p.Parameters)))
+	for k, v := range p.Parameters {
+		dst = appendStrings(dst, k, v)
+	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(p.Volatility)))
+	for k, v := range p.Volatility {
+		dst = append(appendStrings(dst, k), v)
+	}
+	return dst
+}
+
+// parseProfile decodes appendProfile's encoding; every count is checked against the bytes left.
+func parseProfile(b []byte) (Profile, error) {
+	var p Profile
+	if len(b) < 4 {
+		return p, errBadFrame
+	}
+	n := binary.BigEndian.Uint32(b)
+	b = b[4:]
+	if uint64(n) > uint64(len(b)/2) {
+		return p, errBadFrame
+	}
+	p.Parameters = make(map[string]string, n)
+	for range n {
+		var k, v string
+		var ok bool
+		if k, b, ok = cutString(b); !ok {
+			return p, errBadFrame
+		}
+		if v, b, ok = cutString(b); !ok {
+			return p, errBadFrame
+		}
+		p.Parameters[k] = v
+	}
+	if len(b) < 4 {
+		return p, errBadFrame
+	}
+	n = binary.BigEndian.Uint32(b)
+	b = b[4:]
+	if uint64(n) > uint64(len(b)/2) {
+		return p, errBadFrame
+	}
+	p.Volatility = make(map[string]byte, n)
+	for range n {
+		k, rest, ok := cutString(b)
+		if !ok || len(rest) < 1 {
+			return p, errBadFrame
+		}
+		p.Volatility[k], b = rest[0], rest[1:]
+	}
+	return p, nil
+}

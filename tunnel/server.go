@@ -1,0 +1,426 @@
+package tunnel
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/slipstream-proxy/slipstream/pool"
+)
+
+// quicConfig is the QUIC configuration of both ends.
+func quicConfig() *quic.Config {
+	return &quic.Config{
+		// One long-lived connection carries every session: keep it alive through NATs and
+		// notice a dead peer within MaxIdleTimeout.
+		KeepAlivePeriod: 5 * time.Second,
+		MaxIdleTimeout:  15 * time.Second,
+		// A stream per client session: the pool end accepts as many as an edge has clients.
+		MaxIncomingStreams: 1 << 16,
+		// A session's answers wait in its stream's window, at most MaxStreamReceiveWindow, while
+		// its client is slow. The connection window is large enough that slow clients fill their
+		// own streams' windows long before they fill the connection's, which would stall all.
+		MaxStreamReceiveWindow:     4 << 20,
+		MaxConnectionReceiveWindow: 512 << 20,
+	}
+}
+
+// Stream error codes (QUIC application codes) for streams ended early.
+const (
+	codeStreamClosed quic.StreamErrorCode = 1 // the edge closed the session
+	codeShutdown                          = 2 // the connection or the process is shutting down
+)
+
+// ServerConfig describes the pool end of the tunnel.
+type ServerConfig struct {
+	// Origins are the databases served, by name.
+	Origins map[string]Origin
+	// TLS is the node's mutual TLS configuration (LoadTLS).
+	TLS *tls.Config
+	// Logger receives connection events; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the pool end of the tunnel: it serves Origins to edges over QUIC connections, those
+// edges dialed (Serve) or those it dialed itself (DialEdge, the reverse tunnel).
+type Server struct {
+	cfg ServerConfig
+	log *slog.Logger
+	wg  sync.WaitGroup
+
+	sent atomic.Int64 // bytes of answers written to streams, for tests
+}
+
+// NewServer returns the pool end for cfg.
+func NewServer(cfg ServerConfig) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Server{cfg: cfg, log: cfg.Logger}
+}
+
+// Serve accepts edges' connections on pc until ctx ends, then closes them and waits for their
+// sessions to end.
+func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
+	ln, err := quic.Listen(pc, s.cfg.TLS, quicConfig())
+	if err != nil {
+		return fmt.Errorf("tunnel: %w", err)
+	}
+	defer s.wg.Wait()
+	defer ln.Close()
+	for {
+		conn, err := ln.Accept(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("tunnel: %w", err)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(ctx, conn)
+		}()
+	}
+}
+
+// DialEdge keeps a connection to the edge at addr until ctx ends, redialing whenever it is lost:
+// the reverse tunnel, for a pool that accepts no connections. The edge opens its sessions over
+// it as over a connection it dialed.
+func (s *Server) DialEdge(ctx context.Context, addr string) error {
+	defer s.wg.Wait()
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		conn, err := quic.DialAddr(dctx, addr, s.cfg.TLS, quicConfig())
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			s.log.Warn("dialing the edge failed", "edge", addr, "err", err, "retry_in", backoff)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		s.log.Info("connected to the edge", "edge", addr)
+		s.serveConn(ctx, conn)
+		if ctx.Err() == nil {
+			s.log.Warn("connection to the edge lost; redialing", "edge", addr)
+		}
+	}
+	return nil
+}
+
+// serveConn serves one connection's streams until it ends or ctx does.
+func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
+	log := s.log.With("edge", conn.RemoteAddr().String())
+	stop := context.AfterFunc(ctx, func() { conn.CloseWithError(0, "shutting down") })
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	c := &serverConn{s: s, log: log, sessions: map[quic.StreamID]*serverSession{}}
+	for {
+		str, err := conn.AcceptStream(ctx)
+		if err != nil {
+			log.Debug("tunnel connection ended", "err", err)
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.serveStream(ctx, str)
+		}()
+	}
+}
+
+// serverConn is the pool end's state of one connection: its open sessions, for Cancel.
+type serverConn struct {
+	s   *Server
+	log *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[quic.StreamID]*serverSession
+}
+
+// serveStream reads a stream's header and serves it by kind.
+func (c *serverConn) serveStream(ctx context.Context, str *quic.Stream) {
+	defer str.CancelRead(codeStreamClosed)
+	var head [2]byte
+	str.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(str, head[:]); err != nil {
+		str.CancelWrite(codeStreamClosed)
+		return
+	}
+	str.SetReadDeadline(time.Time{})
+	if head[0] != version {
+		str.Write(appendError(nil, fmt.Errorf("tunnel: protocol version %d is not %d", head[0], version)))
+		str.Close()
+		return
+	}
+	switch head[1] {
+	case kindSession:
+		c.serveSession(ctx, str)
+	case kindProfile:
+		c.serveProfile(ctx, str)
+	case kindCancel:
+		c.serveCancel(ctx, str)
+	default:
+		str.Write(appendError(nil, fmt.Errorf("tunnel: unknown stream kind %q", head[1])))
+		str.Close()
+	}
+}
+
+// serveProfile answers one Profile request.
+func (c *serverConn) serveProfile(ctx context.Context, str *quic.Stream) {
+	defer str.Close()
+	typ, db, err := readFrame(str, nil)
+	if err != nil || typ != frameOpen {
+		return
+	}
+	o := c.s.cfg.Origins[string(db)]
+	if o == nil {
+		str.Write(appendError(nil, errNoDatabase))
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	p, err := o.Profile(ctx)
+	if err != nil {
+		str.Write(appendError(nil, err))
+		return
+	}
+	str.Write(appendFrame(nil, frameProfile, appendProfile(nil, p)))
+}
+
+// serveCancel cancels the query of a session of this connection.
+func (c *serverConn) serveCancel(ctx context.Context, str *quic.Stream) {
+	defer str.Close()
+	typ, b, err := readFrame(str, nil)
+	if err != nil || typ != frameCancel || len(b) != 8 {
+		return
+	}
+	c.mu.Lock()
+	ss := c.sessions[quic.StreamID(binary.BigEndian.Uint64(b))]
+	c.mu.Unlock()
+	if ss != nil {
+		if err := ss.ps.Cancel(ctx); err != nil {
+			str.Write(appendError(nil, err))
+			return
+		}
+	}
+	str.Write(appendFrame(nil, frameOK, nil))
+}
+
+// serverSession is the pool end of one client session.
+type serverSession struct {
+	c   *serverConn
+	str *quic.Stream
+	ps  Stream
+
+	wmu sync.Mutex // writes to str: the reader's drains, the pinned pump's pushes, fail
+}
+
+// serveSession runs one client session: it opens it on its origin, then applies the edge's
+// frames in order. After a batch that draws answers it receives them and sends them on, each
+// chunk flagged with whether more are due, and at least one chunk, so that the edge, which
+// waits for them, learns when to stop without asking. Once the session is pinned, a second
+// goroutine receives continuously and pushes what comes.
+//
+// Backpressure: the edge's frames are read only as fast as the origin takes them, and answers
+// are received only as fast as the stream's flow control lets them out, that is, as fast as
+// the edge's client reads them: a large result never piles up here.
+func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
+	typ, b, err := readFrame(str, nil)
+	if err != nil || typ != frameOpen {
+		str.CancelWrite(codeStreamClosed)
+		return
+	}
+	db, params, err := parseOpen(b)
+	if err != nil {
+		str.CancelWrite(codeStreamClosed)
+		return
+	}
+	ss := &serverSession{c: c, str: str}
+	defer func() {
+		ss.wmu.Lock()
+		str.Close()
+		ss.wmu.Unlock()
+	}()
+	o := c.s.cfg.Origins[db]
+	if o == nil {
+		ss.fail(errNoDatabase)
+		return
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ps, err := o.Open(sctx, params)
+	if err != nil {
+		ss.fail(err)
+		return
+	}
+	ss.ps = ps
+	// The edge stopping reading (its Close) ends the session even while it waits on the origin.
+	stop := context.AfterFunc(str.Context(), func() { ps.Close() })
+	defer stop()
+	c.mu.Lock()
+	c.sessions[str.StreamID()] = ss
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.sessions, str.StreamID())
+		c.mu.Unlock()
+	}()
+
+	var pump sync.WaitGroup
+	defer pump.Wait()
+	defer ps.Close()
+	pinned := false
+	var buf, rbuf []byte
+	for {
+		typ, b, err := readFrame(str, buf)
+		buf = b
+		if err != nil {
+			break
+		}
+		switch typ {
+		case frameSkip:
+			ps.Skip(b)
+			continue
+		case frameBatch:
+		default:
+			ss.fail(fmt.Errorf("%w: unexpected frame type %q", errBadFrame, typ))
+			return
+		}
+		if err := ps.Send(sctx, b); err != nil {
+			if !errors.Is(err, ErrTerminated) {
+				ss.fail(err)
+			}
+			break
+		}
+		if cap(buf) > batchChunk {
+			buf = nil // don't keep a large COPY buffer for an idle session
+		}
+		if pinned {
+			continue // the pump sends everything
+		}
+		if drawsAnswers(b) {
+			if rbuf, err = ss.drain(sctx, rbuf); err != nil {
+				ss.fail(err)
+				break
+			}
+		}
+		if ps.Pinned() {
+			pinned = true
+			pump.Add(1)
+			go func() {
+				defer pump.Done()
+				ss.push(sctx)
+			}()
+		}
+	}
+	ps.Close()
+	pump.Wait()
+}
+
+// dataHead is the room a receive buffer keeps in front for its data frame's header and flags,
+// so that a chunk goes out in one write, without a copy.
+const dataHead = headerLen + 1
+
+// drain receives the answers due and sends each chunk as a data frame; the last one says
+// nothing more is due, and there is at least one.
+func (ss *serverSession) drain(ctx context.Context, buf []byte) ([]byte, error) {
+	for {
+		buf = append(buf[:0], make([]byte, dataHead)...)
+		pending := ss.ps.Pending()
+		if pending {
+			var err error
+			if buf, err = ss.ps.Recv(ctx, buf); err != nil {
+				if len(buf) > dataHead {
+					ss.send(buf, false, false) // what came before the failure
+				}
+				return buf, err
+			}
+			pending = ss.ps.Pending()
+		}
+		if err := ss.send(buf, pending, ss.ps.Pinned()); err != nil {
+			return buf, err
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil
+		}
+		if !pending {
+			return buf, nil
+		}
+	}
+}
+
+// push sends whatever the pinned session receives until it ends.
+func (ss *serverSession) push(ctx context.Context) {
+	var buf []byte
+	for {
+		var err error
+		buf, err = ss.ps.Recv(ctx, append(buf[:0], make([]byte, dataHead)...))
+		if len(buf) > dataHead {
+			if serr := ss.send(buf, ss.ps.Pending(), true); serr != nil {
+				ss.ps.Close()
+				return
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, pool.ErrClosed) {
+				ss.fail(err)
+			}
+			return
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil
+		}
+	}
+}
+
+// send writes one data frame, whose answers follow dataHead bytes of room in frame. The edge's
+// flow control holds it back while the client is slow.
+func (ss *serverSession) send(frame []byte, pending, pinned bool) error {
+	flags := byte(0)
+	if pending {
+		flags |= flagPending
+	}
+	if pinned {
+		flags |= flagPinned
+	}
+	appendHeader(frame[:0], frameData, len(frame)-headerLen)
+	frame[headerLen] = flags
+	ss.wmu.Lock()
+	defer ss.wmu.Unlock()
+	if _, err := ss.str.Write(frame); err != nil {
+		return err
+	}
+	ss.c.s.sent.Add(int64(len(frame) - dataHead))
+	return nil
+}
+
+// fail sends err as the session's last frame.
+func (ss *serverSession) fail(err error) {
+	if errors.Is(err, pool.ErrClosed) && ss.str.Context().Err() != nil {
+		return // the edge closed the session: nobody listens
+	}
+	ss.c.log.Debug("tunnel session failed", "err", err)
+	ss.wmu.Lock()
+	defer ss.wmu.Unlock()
+	ss.str.Write(appendError(nil, err))
+}

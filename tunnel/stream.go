@@ -1,0 +1,179 @@
+package tunnel
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/quic-go/quic-go"
+)
+
+// clientStream is the edge end of one client session: a QUIC stream of its own, so that QUIC's
+// per-stream flow control holds back a slow client's answers without stalling anyone else's.
+//
+// Send writes and returns; it never waits for the pool. Pending and Pinned are known without
+// asking: a batch that draws answers sets pending, and every data frame from the pool end
+// carries both flags as they stand after it.
+type clientStream struct {
+	c    *Client
+	conn *quic.Conn
+	str  *quic.Stream
+
+	pending    atomic.Bool
+	pinned     atomic.Bool
+	closed     atomic.Bool
+	terminated atomic.Bool // the client's Terminate went out: Close ends the stream gracefully
+
+	wmu  sync.Mutex // Send and Skip (the session's reader) against a graceful Close
+	wbuf []byte
+	hdr  [headerLen]byte // Recv's
+}
+
+// Send implements Stream. It splits a large batch at message boundaries into frames of about
+// batchChunk bytes, so the pool end never holds much more of a COPY than that.
+func (s *clientStream) Send(ctx context.Context, frames []byte) error {
+	draws, terminated := false, false
+	cut, start := 0, 0
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	for i := 0; i+headerLen <= len(frames); {
+		switch frames[i] {
+		case 'Q', 'S', 'H', 'F', 'c', 'f':
+			draws = true
+		case 'X':
+			terminated = true
+		}
+		n := int(binary.BigEndian.Uint32(frames[i+1:]))
+		if n < 4 || i+1+n > len(frames) {
+			break
+		}
+		i += 1 + n
+		cut = i
+		if cut-start >= batchChunk {
+			if err := s.write(frameBatch, frames[start:cut]); err != nil {
+				return err
+			}
+			start = cut
+		}
+	}
+	if start < cut {
+		if err := s.write(frameBatch, frames[start:cut]); err != nil {
+			return err
+		}
+	}
+	if draws {
+		s.pending.Store(true)
+	}
+	if terminated {
+		s.terminated.Store(true)
+		return ErrTerminated
+	}
+	return nil
+}
+
+// write sends one frame; small payloads are copied behind the header to go out in one write.
+// s.wmu is held.
+func (s *clientStream) write(typ byte, payload []byte) error {
+	s.wbuf = appendHeader(s.wbuf[:0], typ, len(payload))
+	var err error
+	if len(payload) <= 32<<10 {
+		s.wbuf = append(s.wbuf, payload...)
+		_, err = s.str.Write(s.wbuf)
+	} else if _, err = s.str.Write(s.wbuf); err == nil {
+		_, err = s.str.Write(payload)
+	}
+	if cap(s.wbuf) > 64<<10 {
+		s.wbuf = nil
+	}
+	if err != nil {
+		return s.lost(err)
+	}
+	return nil
+}
+
+// lost maps a failed read or write of the stream to the error a Stream reports.
+func (s *clientStream) lost(err error) error {
+	if s.closed.Load() {
+		return errStreamClosed
+	}
+	return fmt.Errorf("%w: tunnel: %w", ErrOriginLost, err)
+}
+
+// Recv implements Stream: it returns the answers of one data frame.
+func (s *clientStream) Recv(ctx context.Context, dst []byte) ([]byte, error) {
+	stop := context.AfterFunc(ctx, func() { s.str.CancelRead(codeStreamClosed) })
+	defer stop()
+	typ, n, err := readHeader(s.str, &s.hdr)
+	if err != nil {
+		return dst, s.recvFailed(ctx, err)
+	}
+	switch typ {
+	case frameData:
+		if n < 1 {
+			return dst, s.recvFailed(ctx, errBadFrame)
+		}
+		if _, err := io.ReadFull(s.str, s.hdr[:1]); err != nil {
+			return dst, s.recvFailed(ctx, err)
+		}
+		flags := s.hdr[0]
+		if dst, err = readPayload(s.str, dst, n-1); err != nil {
+			return dst, s.recvFailed(ctx, err)
+		}
+		s.pinned.Store(flags&flagPinned != 0)
+		s.pending.Store(flags&flagPending != 0)
+		return dst, nil
+	case frameError:
+		b, err := readPayload(s.str, nil, n)
+		if err != nil {
+			return dst, s.recvFailed(ctx, err)
+		}
+		s.pending.Store(false)
+		return dst, decodeError(b)
+	}
+	return dst, s.recvFailed(ctx, fmt.Errorf("%w: unexpected frame type %q", errBadFrame, typ))
+}
+
+func (s *clientStream) recvFailed(ctx context.Context, err error) error {
+	s.pending.Store(false)
+	if ctx.Err() != nil && !s.closed.Load() {
+		return ctx.Err()
+	}
+	return s.lost(err)
+}
+
+// Pending implements Stream.
+func (s *clientStream) Pending() bool { return s.pending.Load() }
+
+// Pinned implements Stream.
+func (s *clientStream) Pinned() bool { return s.pinned.Load() }
+
+// Skip implements Stream.
+func (s *clientStream) Skip(frames []byte) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.write(frameSkip, frames)
+}
+
+// Cancel implements Stream: a request on a stream of its own, on the session's connection.
+func (s *clientStream) Cancel(ctx context.Context) error {
+	return s.c.cancel(ctx, s.conn, s.str.StreamID())
+}
+
+// Close implements Stream. After the client's Terminate the stream ends gracefully, so that
+// what the client sent before it still reaches the origin; otherwise it is reset at once.
+func (s *clientStream) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.str.CancelRead(codeStreamClosed)
+	if s.terminated.Load() && s.wmu.TryLock() {
+		s.str.Close()
+		s.wmu.Unlock()
+		return nil
+	}
+	s.str.CancelWrite(codeStreamClosed)
+	return nil
+}
