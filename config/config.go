@@ -24,6 +24,20 @@ type Config struct {
 	Databases  []Database `toml:"database"`    // the [[database]] tables; none: nothing to serve yet
 	Cache      Cache      `toml:"cache"`
 	APIToken   string     `toml:"api_token"` // bearer token of the D1 and KV HTTP APIs on http_listen; empty: those APIs answer 403
+
+	// The split deployment: `slipstream pool` near the databases, `slipstream edge` near the
+	// applications, a QUIC tunnel between them. `slipstream serve` ignores these.
+	Region       string   `toml:"region"`        // pool: the region it runs in, for logs; empty: "default"
+	TunnelListen string   `toml:"tunnel_listen"` // pool: UDP host:port where edges connect; edge: where pools dial in (reverse tunnel); empty: none
+	DialEdges    []string `toml:"dial_edge"`     // pool: UDP host:port of edges to connect out to (reverse tunnel); empty: none
+	Pools        []Pool   `toml:"pool"`          // edge: the [[pool]] tables, the pools it dials; empty: pools must dial in (tunnel_listen)
+	CertsDir     string   `toml:"certs_dir"`     // edge and pool: the deployment CA and node certificates (slipstream certs); empty: "./slipstream-certs"
+}
+
+// Pool is a pool an edge reaches over the tunnel.
+type Pool struct {
+	Name    string `toml:"name"`    // the pool's name, such as its region; required
+	Address string `toml:"address"` // UDP host:port of its tunnel_listen; required
 }
 
 // Cache sizes the result cache the edge shares among its databases.
@@ -66,6 +80,8 @@ const (
 	defaultPGListen       = "127.0.0.1:6432"
 	defaultHTTPListen     = "127.0.0.1:9432"
 	defaultDataDir        = "./slipstream-data"
+	defaultCertsDir       = "./slipstream-certs"
+	defaultRegion         = "default"
 	defaultKind           = "postgres"
 	defaultAuthMethod     = "scram-sha-256"
 	defaultMaxConnections = 20
@@ -80,10 +96,11 @@ var (
 	authMethods = []string{"scram-sha-256", "md5", "password", "trust"}
 )
 
-// Default returns the process-wide defaults: the listen addresses and the data directory. It
-// has no databases.
+// Default returns the process-wide defaults: the listen addresses, the data and certificates
+// directories, the region. It has no databases.
 func Default() Config {
-	return Config{PGListen: defaultPGListen, HTTPListen: defaultHTTPListen, DataDir: defaultDataDir, Cache: Cache{MaxBytes: 256 << 20}}
+	return Config{PGListen: defaultPGListen, HTTPListen: defaultHTTPListen, DataDir: defaultDataDir, Cache: Cache{MaxBytes: 256 << 20},
+		Region: defaultRegion, CertsDir: defaultCertsDir}
 }
 
 // Parse decodes a TOML configuration strictly: a key that no field takes is an error naming
@@ -189,6 +206,12 @@ func (c *Config) Normalize() {
 	}
 	if c.Cache.MaxBytes == 0 {
 		c.Cache.MaxBytes = 256 << 20
+	}
+	if c.CertsDir == "" {
+		c.CertsDir = def.CertsDir
+	}
+	if c.Region == "" {
+		c.Region = def.Region
 	}
 	for i := range c.Databases {
 		d := &c.Databases[i]
@@ -320,6 +343,65 @@ func (c Config) Validate() error {
 		firstByName[d.Name] = i
 	}
 	return errors.Join(problems...)
+}
+
+// ValidateEdge reports, besides Validate's, the problems of a configuration for `slipstream
+// edge`: it needs a pool to reach, or a tunnel_listen for pools to dial in.
+func (c Config) ValidateEdge() error {
+	problems := []error{c.Validate()}
+	add := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
+	if len(c.Databases) == 0 {
+		add("no database: an edge needs [[database]] tables or --origin URLs for their names, credentials and caching")
+	}
+	if len(c.Pools) == 0 && c.TunnelListen == "" {
+		add("no pool: set [[pool]] tables (--pool NAME=ADDR), or tunnel_listen (--tunnel-listen ADDR) for pools that dial in")
+	}
+	if len(c.Pools) > 1 {
+		add("%d [[pool]] tables: an edge reaches one pool for now", len(c.Pools))
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Pools {
+		if p.Name == "" {
+			add("pool #%d: name is empty", i+1)
+		} else if seen[p.Name] {
+			add("pool %q: two [[pool]] tables have this name", p.Name)
+		}
+		seen[p.Name] = true
+		if _, _, err := net.SplitHostPort(p.Address); err != nil {
+			add("pool #%d: address %q is not host:port", i+1, p.Address)
+		}
+	}
+	problems = append(problems, c.validateTunnelListen())
+	return errors.Join(problems...)
+}
+
+// ValidatePool reports, besides Validate's, the problems of a configuration for `slipstream
+// pool`: it needs a tunnel_listen for edges to connect to, or edges to dial.
+func (c Config) ValidatePool() error {
+	problems := []error{c.Validate()}
+	if len(c.Databases) == 0 {
+		problems = append(problems, errors.New("no database: a pool needs [[database]] tables or --origin URLs"))
+	}
+	if c.TunnelListen == "" && len(c.DialEdges) == 0 {
+		problems = append(problems, errors.New("tunnel_listen is empty and dial_edge too: set --tunnel-listen ADDR for edges to connect to, or --dial-edge ADDR"))
+	}
+	for _, a := range c.DialEdges {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			problems = append(problems, fmt.Errorf("dial_edge %q is not host:port", a))
+		}
+	}
+	problems = append(problems, c.validateTunnelListen())
+	return errors.Join(problems...)
+}
+
+func (c Config) validateTunnelListen() error {
+	if c.TunnelListen == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(c.TunnelListen); err != nil {
+		return fmt.Errorf("tunnel_listen %q is not host:port, such as \"0.0.0.0:7432\"", c.TunnelListen)
+	}
+	return nil
 }
 
 // validate reports the problems of the database at index i of Config.Databases.

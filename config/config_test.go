@@ -37,6 +37,7 @@ func TestNormalize(t *testing.T) {
 			in:   config.Config{Databases: []config.Database{{Origin: "postgres://app:" + secret + "@db.example.com/appdb"}}},
 			want: config.Config{
 				PGListen: "127.0.0.1:6432", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data", Cache: config.Cache{MaxBytes: 256 << 20},
+				CertsDir: "./slipstream-certs", Region: "default",
 				Databases: []config.Database{{
 					Name: "appdb", Kind: "postgres", Origin: "postgres://app:" + secret + "@db.example.com/appdb",
 					User: "app", Password: secret, AuthMethod: "scram-sha-256", MaxConnections: 20,
@@ -53,6 +54,7 @@ func TestNormalize(t *testing.T) {
 			}}},
 			want: config.Config{
 				PGListen: "0.0.0.0:5432", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data", Cache: config.Cache{MaxBytes: 256 << 20},
+				CertsDir: "./slipstream-certs", Region: "default",
 				Databases: []config.Database{{
 					Name: "front", Kind: "postgres", Origin: "postgres://app:" + secret + "@db.example.com/appdb", User: "client", Password: "client-pw",
 					AuthMethod: "md5", MaxConnections: 3, QueueTimeout: dur(time.Second), IdleTimeout: dur(time.Minute), MaxLifetime: dur(2 * time.Hour),
@@ -65,6 +67,7 @@ func TestNormalize(t *testing.T) {
 			in:   config.Config{Databases: []config.Database{{Origin: "postgres://app:pw/x@h/db"}}},
 			want: config.Config{
 				PGListen: "127.0.0.1:6432", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data", Cache: config.Cache{MaxBytes: 256 << 20},
+				CertsDir: "./slipstream-certs", Region: "default",
 				Databases: []config.Database{{
 					Kind: "postgres", Origin: "postgres://app:pw/x@h/db", AuthMethod: "scram-sha-256", MaxConnections: 20,
 					QueueTimeout: dur(30 * time.Second), IdleTimeout: dur(10 * time.Minute), MaxLifetime: dur(time.Hour),
@@ -200,10 +203,50 @@ func TestLoad(t *testing.T) {
 					Caching: config.Caching{MaxAge: dur(time.Minute), StaleWhileRevalidate: dur(15 * time.Second), MaxResultBytes: 50 << 20},
 				},
 			},
-			Cache: config.Cache{MaxBytes: 256 << 20},
+			Cache:    config.Cache{MaxBytes: 256 << 20},
+			CertsDir: "./slipstream-certs", Region: "default",
 		}
 		if !reflect.DeepEqual(c, want) {
 			t.Errorf("Load:\n got %#v\nwant %#v", c, want)
+		}
+	})
+	t.Run("one file serves the edge and the pool of a split deployment", func(t *testing.T) {
+		c, err := config.Parse([]byte(`region = "eu"
+tunnel_listen = "0.0.0.0:7432"
+certs_dir = "/etc/slipstream/certs"
+dial_edge = ["edge.example.com:7433"]
+
+[[pool]]
+name = "us-east"
+address = "pool.example.com:7432"
+
+[[database]]
+origin = "postgres://app:pw@db.example.com/app"
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Normalize()
+		if err := c.ValidateEdge(); err != nil {
+			t.Errorf("ValidateEdge: %v", err)
+		}
+		if err := c.ValidatePool(); err != nil {
+			t.Errorf("ValidatePool: %v", err)
+		}
+		want := []config.Pool{{Name: "us-east", Address: "pool.example.com:7432"}}
+		if c.Region != "eu" || c.TunnelListen != "0.0.0.0:7432" || c.CertsDir != "/etc/slipstream/certs" ||
+			!reflect.DeepEqual(c.Pools, want) || !reflect.DeepEqual(c.DialEdges, []string{"edge.example.com:7433"}) {
+			t.Errorf("parsed %+v", c)
+		}
+	})
+	t.Run("an edge without a pool and a pool without a tunnel are refused", func(t *testing.T) {
+		c := config.Config{Databases: []config.Database{{Origin: "postgres://app:pw@db.example.com/app"}}}
+		c.Normalize()
+		if err := c.ValidateEdge(); err == nil || !strings.Contains(err.Error(), "no pool") {
+			t.Errorf("ValidateEdge: %v, want a missing pool reported", err)
+		}
+		if err := c.ValidatePool(); err == nil || !strings.Contains(err.Error(), "tunnel_listen is empty") {
+			t.Errorf("ValidatePool: %v, want a missing tunnel_listen reported", err)
 		}
 	})
 	t.Run("a missing file is an error naming it", func(t *testing.T) {

@@ -37,25 +37,67 @@ file, then the defaults shown below, in that order of priority.
 Flags:
 `
 
-const serveUsageTail = `
+const usageTail = `
 Environment:
   ` + configEnv + `
     	the default of --config
 `
 
+// command is what one command adds to the flags every command shares (--config, --origin,
+// --http-listen, --data-dir): its usage text, its own flags and its validation.
+type command struct {
+	name string
+	head string // the usage before the flags
+	// flags defines the command's own flags; def holds the defaults to show.
+	flags func(fs *flag.FlagSet, def config.Config)
+	// set applies one of the command's own flags, given on the command line, to cfg; it returns
+	// the string field the flag sets, or nil when it applied the flag itself.
+	set func(f *flag.Flag, cfg *config.Config) *string
+	// embeddedDefault serves the embedded D1 database when no database is configured.
+	embeddedDefault bool
+	// defaults, when set, fills settings the file and the flags left empty, before
+	// config.Config.Normalize puts the process-wide defaults in place.
+	defaults func(cfg *config.Config)
+	// validate checks the normalized configuration; nil means config.Config.Validate.
+	validate func(config.Config) error
+}
+
 // parseServe turns the arguments of `slipstream serve` into a normalized, validated
-// configuration. Each setting comes from the first of: a flag given on the command line, the
-// TOML file named by --config (default $SLIPSTREAM_CONFIG; --config "" reads no file), and
-// config.Default. Each --origin adds a database, except that an origin whose database is
-// already in the file replaces that database's origin (config.Config.MergeOrigins).
+// configuration; see parseCommand.
+func parseServe(args []string, stderr io.Writer) (config.Config, error) {
+	return parseCommand(command{
+		name: "serve",
+		head: serveUsageHead,
+		flags: func(fs *flag.FlagSet, def config.Config) {
+			fs.String("pg-listen", def.PGListen, "accept PostgreSQL clients on `ADDR` (host:port)")
+			fs.String("api-token", "", "bearer `TOKEN` of the D1 and KV HTTP APIs on --http-listen (default $SLIPSTREAM_API_TOKEN; empty: those APIs answer 403)")
+		},
+		set: func(f *flag.Flag, cfg *config.Config) *string {
+			switch f.Name {
+			case "pg-listen":
+				return &cfg.PGListen
+			case "api-token":
+				cfg.APIToken = f.Value.String()
+			}
+			return nil
+		},
+		embeddedDefault: true,
+	}, args, stderr)
+}
+
+// parseCommand turns a command's arguments into a normalized, validated configuration. Each
+// setting comes from the first of: a flag given on the command line, the TOML file named by
+// --config (default $SLIPSTREAM_CONFIG; --config "" reads no file), and config.Default. Each
+// --origin adds a database, except that an origin whose database is already in the file
+// replaces that database's origin (config.Config.MergeOrigins).
 //
 // Usage and flag syntax errors go to stderr. For -h or --help it returns flag.ErrHelp (the
 // caller exits 0); for a malformed flag, the flag package's error after printing it with
 // the usage (exit 2); otherwise an error listing every problem of the file and flags
 // together, with no password in it.
-func parseServe(args []string, stderr io.Writer) (config.Config, error) {
+func parseCommand(cmd command, args []string, stderr io.Writer) (config.Config, error) {
 	def := config.Default()
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var origins originFlags
 	path := fs.String("config", os.Getenv(configEnv),
@@ -64,18 +106,17 @@ func parseServe(args []string, stderr io.Writer) (config.Config, error) {
 		"serve the PostgreSQL database at `URL`, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=...;\n"+
 			"repeat for more databases. An origin for a database already in the --config file\n"+
 			"replaces that database's origin")
-	fs.String("pg-listen", def.PGListen, "accept PostgreSQL clients on `ADDR` (host:port)")
 	fs.String("http-listen", def.HTTPListen, "serve /metrics and /healthz on `ADDR` (host:port)")
-	fs.String("api-token", "", "bearer `TOKEN` of the D1 and KV HTTP APIs on --http-listen (default $SLIPSTREAM_API_TOKEN; empty: those APIs answer 403)")
 	fs.String("data-dir", def.DataDir, "keep state in `DIR`, such as the self-signed TLS certificate in DIR/tls")
-	fs.Usage = func() { printServeUsage(fs) }
+	cmd.flags(fs, def)
+	fs.Usage = func() { printUsage(fs, cmd.head) }
 
 	if err := fs.Parse(args); err != nil {
 		return config.Config{}, flagSyntaxError{err}
 	}
 	if fs.NArg() > 0 {
-		return config.Config{}, fmt.Errorf("unexpected argument %q: serve takes only flags, such as --origin URL",
-			config.RedactURL(fs.Arg(0)))
+		return config.Config{}, fmt.Errorf("unexpected argument %q: %s takes only flags, such as --origin URL",
+			config.RedactURL(fs.Arg(0)), cmd.name)
 	}
 
 	var cfg config.Config
@@ -91,17 +132,16 @@ func parseServe(args []string, stderr io.Writer) (config.Config, error) {
 	fs.Visit(func(f *flag.Flag) {
 		var field *string
 		switch f.Name {
-		case "pg-listen":
-			field = &cfg.PGListen
 		case "http-listen":
 			field = &cfg.HTTPListen
 		case "data-dir":
 			field = &cfg.DataDir
-		case "api-token":
-			cfg.APIToken = f.Value.String()
+		case "config", "origin":
 			return
 		default:
-			return
+			if field = cmd.set(f, &cfg); field == nil {
+				return
+			}
 		}
 		// An empty value would quietly become the default; it is more likely an unset
 		// shell variable.
@@ -114,13 +154,20 @@ func parseServe(args []string, stderr io.Writer) (config.Config, error) {
 		cfg.APIToken = os.Getenv("SLIPSTREAM_API_TOKEN")
 	}
 	cfg.MergeOrigins(origins)
-	if len(cfg.Databases) == 0 {
+	if len(cfg.Databases) == 0 && cmd.embeddedDefault {
 		// Nothing to proxy: serve the embedded D1 database, so a fresh machine has something
 		// psql can talk to.
 		cfg.Databases = []config.Database{config.EmbeddedDefault()}
 	}
+	if cmd.defaults != nil {
+		cmd.defaults(&cfg)
+	}
 	cfg.Normalize()
-	if err := errors.Join(append(problems, cfg.Validate())...); err != nil {
+	validate := cmd.validate
+	if validate == nil {
+		validate = config.Config.Validate
+	}
+	if err := errors.Join(append(problems, validate(cfg))...); err != nil {
 		if *path != "" {
 			return config.Config{}, fmt.Errorf("invalid configuration (flags and %s):\n%w", *path, err)
 		}
@@ -129,10 +176,10 @@ func parseServe(args []string, stderr io.Writer) (config.Config, error) {
 	return cfg, nil
 }
 
-// printServeUsage writes the help of `slipstream serve`, with flags spelled as --name.
-func printServeUsage(fs *flag.FlagSet) {
+// printUsage writes the help of a command, with flags spelled as --name.
+func printUsage(fs *flag.FlagSet, head string) {
 	w := fs.Output()
-	fmt.Fprint(w, serveUsageHead)
+	fmt.Fprint(w, head)
 	fs.VisitAll(func(f *flag.Flag) {
 		arg, usage := flag.UnquoteUsage(f)
 		fmt.Fprintf(w, "  --%s %s\n    \t%s", f.Name, arg, strings.ReplaceAll(usage, "\n", "\n    \t"))
@@ -141,7 +188,7 @@ func printServeUsage(fs *flag.FlagSet) {
 		}
 		fmt.Fprintln(w)
 	})
-	fmt.Fprint(w, serveUsageTail)
+	fmt.Fprint(w, usageTail)
 }
 
 // originFlags collects repeated --origin flags in order.
@@ -158,5 +205,15 @@ func (o *originFlags) String() string {
 
 func (o *originFlags) Set(u string) error {
 	*o = append(*o, u)
+	return nil
+}
+
+// listFlag collects a repeated flag's values in order.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ", ") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"io/fs"
 	"strings"
 	"testing"
@@ -212,5 +213,46 @@ func wantNames(t *testing.T, c config.Config, names ...string) {
 	}
 	if strings.Join(got, ",") != strings.Join(names, ",") {
 		t.Errorf("databases %q, want %q", got, names)
+	}
+}
+
+func TestParseEdgeAndPool(t *testing.T) {
+	t.Setenv(configEnv, "")
+	origin := "--origin=postgres://app:" + secretPW + "@db.example.com/app"
+	var stderr bytes.Buffer
+	c, err := parseEdge([]string{"--pool", "us=pool.example.com:7432", "--certs", "/c", origin}, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Pools) != 1 || c.Pools[0] != (config.Pool{Name: "us", Address: "pool.example.com:7432"}) || c.CertsDir != "/c" {
+		t.Errorf("edge configuration: pools %v, certs %q", c.Pools, c.CertsDir)
+	}
+	c, err = parsePool([]string{"--tunnel-listen", "0.0.0.0:7432", "--region", "us", "--dial-edge", "edge:7433", origin}, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TunnelListen != "0.0.0.0:7432" || c.Region != "us" || c.HTTPListen != "127.0.0.1:9433" || len(c.DialEdges) != 1 {
+		t.Errorf("pool configuration: %+v", c)
+	}
+	for _, tt := range []struct {
+		name    string
+		parse   func([]string, io.Writer) (config.Config, error)
+		args    []string
+		wantErr string
+	}{
+		{"an edge without a pool is refused", parseEdge, []string{origin}, "no pool"},
+		{"a pool without a tunnel is refused", parsePool, []string{origin}, "tunnel_listen is empty"},
+		{"a --pool without a name is a flag error", parseEdge, []string{"--pool", "pool.example.com:7432", origin}, "NAME=ADDR"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			_, err := tt.parse(tt.args, &stderr)
+			if err == nil || !strings.Contains(err.Error()+stderr.String(), tt.wantErr) {
+				t.Errorf("error %v (stderr %q), want %q", err, stderr.String(), tt.wantErr)
+			}
+			if strings.Contains(err.Error()+stderr.String(), secretPW) {
+				t.Error("a password reached the error or stderr")
+			}
+		})
 	}
 }

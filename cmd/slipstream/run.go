@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+
+	"github.com/slipstream-proxy/slipstream/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; otherwise the module
@@ -17,6 +19,9 @@ const usage = `Usage: slipstream <command> [flags]
 
 Commands:
   serve     run the edge and the pool in one process (see slipstream serve -h)
+  edge      run the edge near the applications, tunnelled to a pool (slipstream edge -h)
+  pool      run the pool near the databases, serving edges (slipstream pool -h)
+  certs     create the deployment CA and certificates of edges and pools
   version   print the version
 
 A database URL given with --origin is served on --pg-listen with the same user,
@@ -32,21 +37,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "serve":
-		cfg, err := parseServe(args[1:], stderr)
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		if err != nil {
-			if !isFlagSyntax(err) { // the flag package printed those already, with the usage
-				fmt.Fprintln(stderr, "slipstream serve:", err)
-			}
-			return 2
-		}
-		if err := serve(ctx, cfg, stdout, stderr); err != nil {
-			fmt.Fprintln(stderr, "slipstream serve:", err)
-			return 1
-		}
-		return 0
+		return runConfigured(ctx, "serve", parseServe, serve, args[1:], stdout, stderr)
+	case "edge":
+		return runConfigured(ctx, "edge", parseEdge, edge, args[1:], stdout, stderr)
+	case "pool":
+		return runConfigured(ctx, "pool", parsePool, poolNode, args[1:], stdout, stderr)
+	case "certs":
+		return certs(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "slipstream", buildVersion())
 		return 0
@@ -56,6 +53,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "slipstream: unknown command %q\n\n%s", args[0], usage)
 	return 2
+}
+
+// runConfigured parses a command's configuration and runs it, returning the exit code.
+func runConfigured(ctx context.Context, name string,
+	parse func([]string, io.Writer) (config.Config, error),
+	do func(context.Context, config.Config, io.Writer, io.Writer) error,
+	args []string, stdout, stderr io.Writer) int {
+	cfg, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		if !isFlagSyntax(err) { // the flag package printed those already, with the usage
+			fmt.Fprintf(stderr, "slipstream %s: %v\n", name, err)
+		}
+		return 2
+	}
+	if err := do(ctx, cfg, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "slipstream %s: %v\n", name, err)
+		return 1
+	}
+	return 0
 }
 
 func buildVersion() string {

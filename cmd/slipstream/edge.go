@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+
+	"github.com/slipstream-proxy/slipstream/cache"
+	"github.com/slipstream-proxy/slipstream/config"
+	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
+	"github.com/slipstream-proxy/slipstream/proxy"
+	"github.com/slipstream-proxy/slipstream/tunnel"
+)
+
+const edgeUsageHead = `Usage: slipstream edge [flags]
+
+Edge runs next to the applications. Clients connect to --pg-listen as they
+would to the database; the edge authenticates them, answers their startup and
+cached reads itself, and sends the rest over a QUIC tunnel to the pool
+(slipstream pool) next to the database. It needs each database's --origin URL
+for its name, credentials and caching, but it never connects to the origin.
+
+Example, with the certificates of 'slipstream certs' in ./slipstream-certs:
+
+  slipstream edge --pool us-east=pool.example.com:7432 \
+    --origin postgres://app:secret@db.example.com:5432/app
+
+then point the application at postgres://app:secret@127.0.0.1:6432/app.
+
+Flags:
+`
+
+// parseEdge turns the arguments of `slipstream edge` into a validated configuration.
+func parseEdge(args []string, stderr io.Writer) (config.Config, error) {
+	var pools poolFlags
+	return parseCommand(command{
+		name: "edge",
+		head: edgeUsageHead,
+		flags: func(fs *flag.FlagSet, def config.Config) {
+			fs.String("pg-listen", def.PGListen, "accept PostgreSQL clients on `ADDR` (host:port)")
+			fs.Var(&pools, "pool", "send sessions to the pool `NAME=ADDR`, ADDR being the UDP host:port of its --tunnel-listen")
+			fs.String("certs", def.CertsDir, "read the deployment CA and this edge's certificate (edge.crt, edge.key) from `DIR`")
+			fs.String("tunnel-listen", "", "accept a pool that dials in (slipstream pool --dial-edge) on UDP `ADDR` (host:port)")
+		},
+		set: func(f *flag.Flag, cfg *config.Config) *string {
+			switch f.Name {
+			case "pg-listen":
+				return &cfg.PGListen
+			case "certs":
+				return &cfg.CertsDir
+			case "tunnel-listen":
+				return &cfg.TunnelListen
+			case "pool":
+				cfg.Pools = pools
+			}
+			return nil
+		},
+		validate: config.Config.ValidateEdge,
+	}, args, stderr)
+}
+
+// poolFlags collects repeated --pool NAME=ADDR flags.
+type poolFlags []config.Pool
+
+func (p *poolFlags) String() string {
+	s := make([]string, len(*p))
+	for i, pl := range *p {
+		s[i] = pl.Name + "=" + pl.Address
+	}
+	return strings.Join(s, ", ")
+}
+
+func (p *poolFlags) Set(v string) error {
+	name, addr, ok := strings.Cut(v, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("want NAME=ADDR, such as us-east=pool.example.com:7432")
+	}
+	*p = append(*p, config.Pool{Name: name, Address: addr})
+	return nil
+}
+
+// edge runs the edge until ctx ends: the client listener, the result cache, and the tunnel to
+// the pool.
+func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	reg := newRegistry()
+	dbs, err := edgeDatabases(cfg)
+	if err != nil {
+		return err
+	}
+	tlsConf, err := tunnel.LoadTLS(cfg.CertsDir, tunnel.NodeEdge)
+	if err != nil {
+		return err
+	}
+	tcfg := tunnel.ClientConfig{TLS: tlsConf, Logger: log}
+	var client *tunnel.Client
+	tunnelDesc := ""
+	if len(cfg.Pools) > 0 {
+		p := cfg.Pools[0]
+		client = tunnel.Dial(ctx, p.Address, tcfg)
+		tunnelDesc = "pool " + p.Name + " at udp " + p.Address
+	} else {
+		pc, err := net.ListenPacket("udp", cfg.TunnelListen)
+		if err != nil {
+			return fmt.Errorf("listen for pools: %w", err)
+		}
+		defer pc.Close()
+		if client, err = tunnel.Listen(ctx, pc, tcfg); err != nil {
+			return err
+		}
+		tunnelDesc = "pools dial in to udp " + pc.LocalAddr().String()
+	}
+	defer client.Close()
+	names := make([]string, len(dbs))
+	for i, d := range dbs {
+		names[i] = d.Name
+	}
+	client.Warm(names...)
+
+	cert, err := pgwire.LoadOrCreateCertificate(cfg.TLS.CertFile, cfg.TLS.KeyFile, filepath.Join(cfg.DataDir, "tls"))
+	if err != nil {
+		return err
+	}
+	results, err := cache.New(cfg.Cache.MaxBytes)
+	if err != nil {
+		return err
+	}
+	defer results.Close()
+	srv := proxy.New(proxy.Config{
+		Cache:     results,
+		Databases: dbs,
+		TLS:       pgwire.ServerTLSConfig(cert),
+		Transport: client,
+		Logger:    log,
+		Metrics:   proxy.NewMetrics(reg),
+	})
+	pgln, err := net.Listen("tcp", cfg.PGListen)
+	if err != nil {
+		return fmt.Errorf("listen for PostgreSQL clients: %w", err)
+	}
+	httpln, err := net.Listen("tcp", cfg.HTTPListen)
+	if err != nil {
+		pgln.Close()
+		return fmt.Errorf("listen for HTTP: %w", err)
+	}
+	for _, d := range cfg.Databases {
+		fmt.Fprintf(stdout, "database %s: %s\n", d.Name, d.ConnString(pgln.Addr().String()))
+	}
+	fmt.Fprintf(stdout, "tunnel: %s\n", tunnelDesc)
+	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())
+	log.Info("slipstream edge serving", "pg", pgln.Addr().String(), "http", httpln.Addr().String(), "tunnel", tunnelDesc)
+	return runAll(ctx, log, httpln, newMux(reg, srv.Ready), func(ctx context.Context) error {
+		if err := srv.Serve(ctx, pgln); err != nil {
+			return fmt.Errorf("edge: %w", err)
+		}
+		return nil
+	})
+}

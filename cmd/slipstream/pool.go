@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+
+	"github.com/slipstream-proxy/slipstream/config"
+	"github.com/slipstream-proxy/slipstream/tunnel"
+)
+
+const poolUsageHead = `Usage: slipstream pool [flags]
+
+Pool runs next to the databases. It keeps warm connections to each --origin and
+serves the edges (slipstream edge) that connect to --tunnel-listen over QUIC,
+or, inside a private network, connects out to the edges given with --dial-edge.
+
+Example, with the certificates of 'slipstream certs' in ./slipstream-certs:
+
+  slipstream pool --region us-east --tunnel-listen 0.0.0.0:7432 \
+    --origin postgres://app:secret@db.example.com:5432/app
+
+Flags:
+`
+
+// defaultPoolHTTPListen differs from the edge's, so that an edge and a pool started with their
+// defaults on one machine don't collide.
+const defaultPoolHTTPListen = "127.0.0.1:9433"
+
+// parsePool turns the arguments of `slipstream pool` into a validated configuration.
+func parsePool(args []string, stderr io.Writer) (config.Config, error) {
+	var edges listFlag
+	return parseCommand(command{
+		name: "pool",
+		head: poolUsageHead,
+		flags: func(fs *flag.FlagSet, def config.Config) {
+			fs.Lookup("http-listen").DefValue = defaultPoolHTTPListen
+			fs.String("region", def.Region, "the `NAME` of the region the pool runs in, for logs")
+			fs.String("tunnel-listen", "", "accept edges on UDP `ADDR` (host:port)")
+			fs.Var(&edges, "dial-edge", "connect out to the edge at UDP `ADDR` (its --tunnel-listen) and serve it over that\n"+
+				"connection (reverse tunnel); repeat for more edges")
+			fs.String("certs", def.CertsDir, "read the deployment CA and this pool's certificate (pool.crt, pool.key) from `DIR`")
+		},
+		set: func(f *flag.Flag, cfg *config.Config) *string {
+			switch f.Name {
+			case "region":
+				return &cfg.Region
+			case "tunnel-listen":
+				return &cfg.TunnelListen
+			case "certs":
+				return &cfg.CertsDir
+			case "dial-edge":
+				cfg.DialEdges = edges
+			}
+			return nil
+		},
+		defaults: func(cfg *config.Config) {
+			if cfg.HTTPListen == "" {
+				cfg.HTTPListen = defaultPoolHTTPListen
+			}
+		},
+		validate: config.Config.ValidatePool,
+	}, args, stderr)
+}
+
+// poolNode runs the pool until ctx ends: a pool per database, served to edges over the tunnel.
+func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("region", cfg.Region)
+	tlsConf, err := tunnel.LoadTLS(cfg.CertsDir, tunnel.NodePool)
+	if err != nil {
+		return err
+	}
+	reg := newRegistry()
+	og, err := openOrigins(cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	defer og.close()
+	server := tunnel.NewServer(tunnel.ServerConfig{Origins: og.byName, TLS: tlsConf, Logger: log})
+
+	var servers []func(context.Context) error
+	if cfg.TunnelListen != "" {
+		pc, err := net.ListenPacket("udp", cfg.TunnelListen)
+		if err != nil {
+			return fmt.Errorf("listen for edges: %w", err)
+		}
+		defer pc.Close()
+		fmt.Fprintf(stdout, "tunnel: udp %s\n", pc.LocalAddr())
+		servers = append(servers, func(ctx context.Context) error { return server.Serve(ctx, pc) })
+	}
+	for _, addr := range cfg.DialEdges {
+		fmt.Fprintf(stdout, "tunnel: dialing the edge at udp %s\n", addr)
+		servers = append(servers, func(ctx context.Context) error { return server.DialEdge(ctx, addr) })
+	}
+	httpln, err := net.Listen("tcp", cfg.HTTPListen)
+	if err != nil {
+		return fmt.Errorf("listen for HTTP: %w", err)
+	}
+	og.warm(ctx, log)
+	for _, d := range cfg.Databases {
+		fmt.Fprintf(stdout, "database %s: %s\n", d.Name, config.RedactURL(d.Origin))
+	}
+	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())
+	log.Info("slipstream pool serving", "tunnel", cfg.TunnelListen, "dial_edge", cfg.DialEdges, "databases", len(cfg.Databases))
+	return runAll(ctx, log, httpln, newMux(reg, func() bool { return ctx.Err() == nil }), servers...)
+}
