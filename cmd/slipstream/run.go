@@ -17,6 +17,7 @@ const usage = `Usage: slipstream <command> [flags]
 
 Commands:
   serve     run the edge and the pool in one process (see slipstream serve -h)
+  bench     measure latency and throughput, simulate a WAN (see slipstream bench help)
   version   print the version
 
 A database URL given with --origin is served on --pg-listen with the same user,
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "slipstream", buildVersion())
 		return 0
