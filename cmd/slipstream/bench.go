@@ -7,15 +7,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/bench"
+	"github.com/slipstream-proxy/slipstream/config"
 )
 
 const benchUsage = `Usage: slipstream bench <command> [flags]
 
 Commands:
+  latency     query latency directly and through Slipstream, uncached and cached
   relay       forward TCP or UDP adding a round-trip time: a WAN on one machine
 `
 
@@ -27,6 +30,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	var err error
 	switch args[0] {
+	case "latency":
+		err = benchLatency(ctx, args[1:], stdout, stderr)
 	case "relay":
 		err = benchRelay(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
@@ -127,4 +132,118 @@ func benchRelay(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	r.Close()
 	log.Info("relay stopped", "closing", time.Since(start))
 	return nil
+}
+
+const latencyUsage = `Usage: slipstream bench latency (--direct URL [--via URL] | --topology local --origin URL) [flags]
+
+Latency runs back-to-back point reads, one at a time, and prints their p50, p95 and p99:
+with a new connection per query (connect, authenticate, query, close: how a serverless
+function talks to its database) and on a persistent connection; straight to the database
+(--direct), and through Slipstream (--via) with the query marked
+/* slipstream: cache=off */ (uncached) and without it after a warm-up (cached).
+URLs are postgres://USER:PASSWORD@HOST:PORT/DB or mysql://...; the table
+slipstream_bench is created on the database when missing.
+
+--topology local stands the whole thing up on this machine around --origin: the direct
+path through a relay adding --rtt, Slipstream with the same RTT between its edge and pool.
+
+  slipstream bench latency --topology local --rtt 50ms --origin postgres://app:secret@127.0.0.1:5432/app
+
+Flags:
+`
+
+func benchLatency(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newBenchFlags("latency", latencyUsage, stderr)
+	direct := fs.String("direct", "", "the database as the application reaches it without Slipstream, a `URL`")
+	via := fs.String("via", "", "the same database through Slipstream, a `URL`")
+	topology := fs.String("topology", "", "`local`: start relays and Slipstream on this machine around --origin")
+	origin := fs.String("origin", "", "with --topology local: the database, a `URL` reached without added latency")
+	rtt := fs.Duration("rtt", 0, "with --topology: the simulated round trip, a `DURATION` such as 50ms;\n"+
+		"otherwise the known RTT to the database, for the WAN round trips column")
+	queries := fs.Int("queries", 200, "timed queries per series, `N`")
+	jsonOut := fs.String("json", "", "also write the results as JSON to `FILE`")
+	chartOut := fs.String("chart", "", "also draw the results as an SVG bar chart in `FILE`")
+	if err := parseBenchFlags(fs, args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg := bench.LatencyConfig{Direct: *direct, Via: *via, Queries: *queries, RTT: *rtt}
+	title, shape := "Query latency, direct and through Slipstream", ""
+	switch *topology {
+	case "":
+		if *origin != "" {
+			return usageError{errors.New("--origin goes with --topology local; without it give --direct and --via")}
+		}
+		if *direct == "" {
+			return usageError{errors.New("--direct is required (or --topology local --origin URL)")}
+		}
+	case "local":
+		if *direct != "" || *via != "" {
+			return usageError{errors.New("--topology local makes its own paths: give --origin, not --direct or --via")}
+		}
+		if *origin == "" {
+			return usageError{errors.New("--topology local needs --origin URL")}
+		}
+		if *rtt <= 0 {
+			return usageError{errors.New("--topology local needs --rtt, such as 50ms")}
+		}
+		log.Info("starting the local topology", "origin", config.RedactURL(*origin), "rtt", *rtt)
+		top, err := bench.StartLocal(ctx, bench.TopologyConfig{Origin: *origin, RTT: *rtt, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer top.Close()
+		cfg.Direct, cfg.Via, cfg.Setup = top.DirectURL, top.ViaURL, *origin
+		log.Info("topology ready", "direct", config.RedactURL(top.DirectURL), "via", config.RedactURL(top.ViaURL), "shape", top.Shape)
+		shape = " · Slipstream as " + top.Shape + " on this machine"
+	default:
+		return usageError{fmt.Errorf("--topology %q: the only topology is local", *topology)}
+	}
+	if *queries <= 0 {
+		return usageError{errors.New("--queries must be at least 1")}
+	}
+	var bar *bench.ProgressBar
+	if isTerminal(stderr) {
+		bar = bench.NewProgressBar(stderr, "latency")
+		cfg.Progress = bar.Update
+	}
+	results, err := bench.RunLatency(ctx, cfg)
+	if bar != nil {
+		bar.Finish()
+	}
+	if err != nil {
+		return err
+	}
+	if err := bench.WriteTable(stdout, results); err != nil {
+		return err
+	}
+	if *jsonOut != "" {
+		if err := bench.WriteJSONFile(*jsonOut, bench.LatencyReport{Results: results}); err != nil {
+			return err
+		}
+	}
+	if *chartOut != "" {
+		sub := fmt.Sprintf("%d queries per series, one at a time%s", *queries, shape)
+		if *rtt > 0 {
+			sub = fmt.Sprintf("%v round trip to the database · ", *rtt) + sub
+		}
+		var b strings.Builder
+		if err := bench.WriteChart(&b, results, title, sub); err != nil {
+			return err
+		}
+		if err := os.WriteFile(*chartOut, []byte(b.String()), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a terminal, where a progress bar may redraw itself.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
