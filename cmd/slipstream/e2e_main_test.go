@@ -22,12 +22,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,6 +43,12 @@ import (
 var srv *pgtest.Server
 
 func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" { // started by bench's topology as the slipstream binary
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	// Most of these tests wait on the network, not on the CPU; with go test's default of
 	// GOMAXPROCS parallel tests a 2-core machine would run them nearly one at a time.
 	flag.Parse()

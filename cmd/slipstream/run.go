@@ -22,6 +22,7 @@ Commands:
   edge      run the edge near the applications, tunnelled to a pool (slipstream edge -h)
   pool      run the pool near the databases, serving edges (slipstream pool -h)
   certs     create the deployment CA and certificates of edges and pools
+  bench     measure latency and throughput, simulate a WAN (see slipstream bench help)
   version   print the version
 
 A database URL given with --origin is served on --pg-listen with the same user,
@@ -44,6 +45,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runConfigured(ctx, "pool", parsePool, poolNode, args[1:], stdout, stderr)
 	case "certs":
 		return certs(args[1:], stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "slipstream", buildVersion())
 		return 0

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipstream-proxy/slipstream/bench"
+	"github.com/slipstream-proxy/slipstream/internal/pgtest"
+)
+
+// runMainEnv makes the test binary behave as the slipstream binary (TestMain calls run), so
+// that `bench latency --topology local`, which starts os.Executable() as serve, edge and
+// pool, can run under go test.
+const runMainEnv = "SLIPSTREAM_TEST_RUN_MAIN"
+
+// latencyDoc is the JSON of `bench latency --json`, read loosely to check its field names.
+type latencyDoc struct {
+	Results []map[string]any `json:"results"`
+}
+
+func readLatencyJSON(t *testing.T, path string) latencyDoc {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc latencyDoc
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("%v in %s", err, b)
+	}
+	return doc
+}
+
+// result returns the series of doc with pattern and mode.
+func (doc latencyDoc) result(t *testing.T, pattern, mode string) map[string]any {
+	t.Helper()
+	for _, r := range doc.Results {
+		if r["pattern"] == pattern && r["mode"] == mode {
+			return r
+		}
+	}
+	t.Fatalf("no %s %s series in %v", pattern, mode, doc.Results)
+	return nil
+}
+
+func TestBenchLatencyComparesDirectUncachedAndCached(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	const rtt = 20 * time.Millisecond
+	// The database 20 ms away on the direct path; Slipstream next to it (in-process serve).
+	relay, err := bench.StartRelay(ctx, bench.RelayConfig{To: net.JoinHostPort(srv.Host, strconv.Itoa(srv.Port)), RTT: rtt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	u, _ := url.Parse(directURL())
+	u.Host = relay.Addr()
+	in := startServe(t)
+	dir := t.TempDir()
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	code := run(ctx, []string{"bench", "latency", "--direct", u.String(), "--via", in.plainURL(), "--rtt", "20ms",
+		"--queries", "5", "--json", filepath.Join(dir, "r.json"), "--chart", filepath.Join(dir, "r.svg")}, stdout, stderr)
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+	}
+	if strings.Contains(stdout.String()+stderr.String(), pgtest.AppPassword) {
+		t.Error("the output shows the password")
+	}
+	if n := strings.Count(stdout.String(), "postgres"); n != 6 {
+		t.Errorf("table has %d series, want 6:\n%s", n, stdout.String())
+	}
+	doc := readLatencyJSON(t, filepath.Join(dir, "r.json"))
+	// Direct: TCP handshake, three SCRAM round trips, the query.
+	if trips := doc.result(t, bench.NewConnection, bench.Direct)["wan_round_trips"].(float64); trips < 4.9 {
+		t.Errorf("direct new connection took %v round trips, want at least 5", trips)
+	}
+	if trips := doc.result(t, bench.Persistent, bench.Direct)["wan_round_trips"].(float64); trips < 0.99 {
+		t.Errorf("direct persistent query took %v round trips, want at least 1", trips)
+	}
+	// Nothing but the query crosses the WAN when cached; here serve is next to the origin,
+	// so uncached costs nothing either, and neither may cost the relay's RTT.
+	for _, mode := range []string{bench.Uncached, bench.Cached} {
+		if trips := doc.result(t, bench.Persistent, mode)["wan_round_trips"].(float64); trips >= 0.5 {
+			t.Errorf("persistent %s took %v round trips through a Slipstream beside the origin, want under 0.5", mode, trips)
+		}
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, "r.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xml.Unmarshal(svg, new(struct{})); err != nil || !strings.Contains(string(svg), "× faster") {
+		t.Errorf("chart is not an SVG with speedups (%v):\n%.300s", err, svg)
+	}
+}
+
+func TestBenchLatencyTopologyLocalStandsUpBothPaths(t *testing.T) {
+	// Not parallel: the environment variable makes the children run as slipstream.
+	t.Setenv(runMainEnv, "1")
+	ctx := testContext(t, 90*time.Second)
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	code := run(ctx, []string{"bench", "latency", "--topology", "local", "--rtt", "20ms", "--origin", directURL(),
+		"--queries", "3"}, stdout, stderr)
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+	}
+	t.Logf("stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	out := stdout.String() + stderr.String()
+	if strings.Contains(out, pgtest.AppPassword) {
+		t.Errorf("the output shows the password:\n%s", out)
+	}
+	if !strings.Contains(stderr.String(), "shape=") {
+		t.Errorf("the log does not say which topology ran:\n%s", stderr.String())
+	}
+	// Whatever the shape, a cached query on a new connection costs well under one RTT and a
+	// direct one at least five.
+	row := regexp.MustCompile(`(?m)^\s*postgres\s+new-connection\s+(\w+)\s+\S+\s+\S+\s+\S+\s+(\S+)`)
+	trips := map[string]float64{}
+	for _, m := range row.FindAllStringSubmatch(stdout.String(), -1) {
+		trips[m[1]], _ = strconv.ParseFloat(m[2], 64)
+	}
+	if len(trips) != 3 || trips["direct"] < 4.9 || trips["cached"] >= 0.5 {
+		t.Errorf("new-connection round trips %v, want direct at least 5 and cached under 1:\n%s", trips, stdout.String())
+	}
+}
+
+func TestBenchRelayCommandAddsTheRTT(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan int, 1)
+	go func() {
+		done <- run(rctx, []string{"bench", "relay", "--to", ln.Addr().String(), "--rtt", "30ms"}, stdout, stderr)
+	}()
+	addrLine := regexp.MustCompile(`relay tcp (\S+) ->`)
+	var addr string
+	for addr == "" {
+		changed := stdout.Changed()
+		if m := addrLine.FindStringSubmatch(stdout.String()); m != nil {
+			addr = m[1]
+			break
+		}
+		select {
+		case <-changed:
+		case c := <-done:
+			t.Fatalf("relay exited %d; stderr:\n%s", c, stderr.String())
+		case <-ctx.Done():
+			t.Fatal("relay printed no address")
+		}
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 1)
+	for range 2 { // the first round trip includes the handshake's
+		start := time.Now()
+		c.Write([]byte("x"))
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d < 30*time.Millisecond {
+			t.Errorf("round trip through the relay took %v, want at least 30ms", d)
+		}
+	}
+	stop()
+	if code := <-done; code != 0 {
+		t.Errorf("relay exited %d after interrupt; stderr:\n%s", code, stderr.String())
+	}
+}
