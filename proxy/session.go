@@ -41,6 +41,8 @@ type session struct {
 	// pinnedWrites: a pinned session has written; its writer pump invalidates the whole
 	// database at each ReadyForQuery, since it doesn't track which tables.
 	pinnedWrites atomic.Bool
+
+	begin beginHold // a BEGIN answered by the edge, sent with the next unit (begin.go)
 }
 
 // serveConn is one client's whole life. It recovers from a panic so that one client can't take
@@ -77,7 +79,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		return
 	}
 	sess := &session{s: s, log: log, nc: st.nc, stream: stream, db: db, params: st.params,
-		vol: profile.Volatility, volAt: time.Now(), ctx: ctx}
+		vol: profile.Volatility, volAt: time.Now(), ctx: ctx, begin: beginHold{tx: 'I'}}
 	if s.cfg.Cache != nil && !st.db.Caching.Disabled {
 		sess.cache, sess.caching = newCacheState(db, st.params), st.db.Caching
 	}
@@ -186,6 +188,9 @@ func (sess *session) run(ctx context.Context) {
 // exchange answers one batch of client messages: from the cache when it can, from the origin
 // otherwise, keeping a copy of a cacheable answer. It reports false when the session is over.
 func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, bool) {
+	if held, ok := sess.holdBegin(frames); held {
+		return buf, ok
+	}
 	c := sess.s.cfg.Cache
 	var p unitPlan
 	var flight *cache.Flight
@@ -229,14 +234,20 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 		defer func() { c.Land(p.key, flight, landed, snap) }()
 	}
 
-	if err := sess.stream.Send(ctx, frames); err != nil {
+	if sess.begin.held != nil && !mergeable(frames) && !sess.sendBeginAlone(ctx) {
+		return buf, false
+	}
+	if err := sess.stream.Send(ctx, sess.withBegin(frames)); err != nil {
 		sess.sendFailed(err)
 		return buf, false
 	}
 	status := byte(0)
+	received := false
 	for sess.stream.Pending() {
 		var err error
 		buf, err = sess.stream.Recv(ctx, buf[:0])
+		buf = sess.begin.filter(buf)
+		received = true
 		if len(buf) > 0 {
 			if sess.cache != nil {
 				st, failed := sess.beforeAnswer(buf)
@@ -262,6 +273,17 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 			sess.failed(err)
 			return buf, false
 		}
+	}
+	if answer := sess.begin.failed(); answer != nil {
+		// The BEGIN sent ahead failed: the client gets its error instead of the unit's answers.
+		sess.begin.tx = answer[len(answer)-1]
+		if _, err := sess.nc.Write(answer); err != nil {
+			return buf, false
+		}
+	} else if received {
+		sess.begin.noteStatus(buf)
+	} else {
+		sess.begin.tx = 0 // a unit left open: its status is unknown until it ends
 	}
 	if capturing && status == 'I' {
 		c.Put(sess.db, p.key, sess.capture, snap, p.maxAge, sess.caching.StaleWhileRevalidate, time.Now())

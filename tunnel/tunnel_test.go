@@ -32,7 +32,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // certs creates a deployment's certificates in a temporary directory and returns the TLS
 // configurations of its edge and its pool.
-func certs(t *testing.T) (edge, pool *tls.Config) {
+func certs(t testing.TB) (edge, pool *tls.Config) {
 	t.Helper()
 	dir := t.TempDir()
 	if _, err := tunnel.CreateCerts(dir); err != nil {
@@ -51,7 +51,7 @@ func certs(t *testing.T) (edge, pool *tls.Config) {
 
 // startPool runs a pool end serving the app database on a free UDP port and returns its
 // address and server.
-func startPool(t *testing.T, tlsConf *tls.Config, cfg pool.Config) (string, *tunnel.Server) {
+func startPool(t testing.TB, tlsConf *tls.Config, cfg pool.Config) (string, *tunnel.Server) {
 	t.Helper()
 	cfg.Name = pgtest.AppDB
 	cfg.Origin = srv.URL(pgtest.AppUser, pgtest.AppPassword, pgtest.AppDB)
@@ -84,7 +84,7 @@ func startPool(t *testing.T, tlsConf *tls.Config, cfg pool.Config) (string, *tun
 }
 
 // dialPool returns an edge end connected to the pool at addr.
-func dialPool(t *testing.T, addr string, tlsConf *tls.Config) *tunnel.Client {
+func dialPool(t testing.TB, addr string, tlsConf *tls.Config) *tunnel.Client {
 	t.Helper()
 	c := tunnel.Dial(context.Background(), addr, tunnel.ClientConfig{TLS: tlsConf, Logger: quiet, ConnectWait: 2 * time.Second})
 	t.Cleanup(func() { c.Close() })
@@ -92,7 +92,7 @@ func dialPool(t *testing.T, addr string, tlsConf *tls.Config) *tunnel.Client {
 }
 
 // startEdge runs the proxy over transport and returns the URL of the app database through it.
-func startEdge(t *testing.T, transport tunnel.Transport) string {
+func startEdge(t testing.TB, transport tunnel.Transport) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
