@@ -157,3 +157,12 @@ func querySplit(t *testing.T, url string) {
 		t.Fatal(err)
 	}
 }
+
+func TestPgxQueriesThroughAPoolThatDialsTheEdge(t *testing.T) {
+	dir := makeCerts(t)
+	edge := startNode(t, "edge", "--tunnel-listen", "127.0.0.1:0", "--pg-listen", "127.0.0.1:0",
+		"--http-listen", "127.0.0.1:0", "--certs", dir, "--data-dir", t.TempDir(), "--origin", directURL())
+	startNode(t, "pool", "--dial-edge", edge.tunnelAddr(t), "--http-listen", "127.0.0.1:0",
+		"--certs", dir, "--data-dir", t.TempDir(), "--origin", directURL())
+	querySplit(t, edge.appURL(t))
+}
