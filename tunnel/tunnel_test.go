@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -365,5 +366,72 @@ func TestALargeResultStreamsWithoutThePoolEndBufferingIt(t *testing.T) {
 	}
 	if total := tunnel.SentBytes(server); total < rows*width {
 		t.Errorf("the pool end sent %d bytes in all, want at least %d", total, rows*width)
+	}
+}
+
+func TestTheEdgeRedialsALostPoolAndItsSessionsFailAsErrOriginLost(t *testing.T) {
+	edgeTLS, poolTLS := certs(t)
+	p, err := pool.New(pool.Config{Name: pgtest.AppDB, Origin: srv.URL(pgtest.AppUser, pgtest.AppPassword, pgtest.AppDB), MaxConns: 2, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	origins := map[string]tunnel.Origin{pgtest.AppDB: tunnel.PGOrigin(p)}
+	// serve runs a pool end on addr until the returned stop is called.
+	serve := func(addr string) (string, func()) {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			tunnel.NewServer(tunnel.ServerConfig{Origins: origins, TLS: poolTLS, Logger: quiet}).Serve(ctx, pc)
+		}()
+		var once sync.Once
+		stop := func() {
+			once.Do(func() {
+				cancel()
+				<-done
+				pc.Close()
+			})
+		}
+		t.Cleanup(stop)
+		return pc.LocalAddr().String(), stop
+	}
+	addr, stop := serve("127.0.0.1:0")
+	c := dialPool(t, addr, edgeTLS)
+	s := openStream(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Send(ctx, query("SELECT 1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := recvAll(t, s); err != nil {
+		t.Fatal(err)
+	}
+
+	stop() // the pool goes away
+	s.Send(ctx, query("SELECT 2"))
+	if _, err := recvAll(t, s); !errors.Is(err, tunnel.ErrOriginLost) {
+		t.Fatalf("a session of the lost connection: %v, want ErrOriginLost", err)
+	}
+
+	serve(addr) // and comes back at the same address
+	for {
+		s2, err := c.Open(ctx, pgtest.AppDB, map[string]string{"user": pgtest.AppUser, "database": pgtest.AppDB})
+		if err == nil {
+			s2.Send(ctx, query("SELECT 3"))
+			answers, err := recvAll(t, s2)
+			s2.Close()
+			if err == nil && strings.Contains(string(answers), "SELECT 1") {
+				return // CommandComplete "SELECT 1": one row
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no session after the pool came back: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // the edge redials with a backoff from 100ms
 	}
 }

@@ -1,0 +1,90 @@
+package tunnel
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"testing"
+)
+
+func TestErrorFramesKeepTheSentinels(t *testing.T) {
+	for _, sentinel := range []error{ErrOriginLost, ErrQueueTimeout, ErrTerminated} {
+		frame := appendError(nil, fmt.Errorf("pool: %w", sentinel))
+		typ, payload, err := readFrame(bytes.NewReader(frame), nil)
+		if err != nil || typ != frameError {
+			t.Fatalf("readFrame: %q, %v", typ, err)
+		}
+		if got := decodeError(payload); !errors.Is(got, sentinel) {
+			t.Errorf("%v came out as %v", sentinel, got)
+		}
+	}
+	// What the edge has no sentinel for still ends the session as a lost origin.
+	if got := decodeError(appendError(nil, errors.New("disk full"))[headerLen:]); !errors.Is(got, ErrOriginLost) {
+		t.Errorf("an unknown error came out as %v, want ErrOriginLost", got)
+	}
+}
+
+func TestAFrameOverItsLimitIsRefusedBeforeItsPayloadIsRead(t *testing.T) {
+	frame := appendHeader(nil, frameOpen, maxSmall+1)
+	if _, _, err := readFrame(bytes.NewReader(frame), nil); !errors.Is(err, errBadFrame) {
+		t.Errorf("readFrame: %v, want errBadFrame", err)
+	}
+	// A large announced batch that never arrives costs at most growStep of buffer.
+	_, buf, err := readFrame(bytes.NewReader(appendHeader(nil, frameBatch, maxBatch)), nil)
+	if err == nil || cap(buf) > growStep {
+		t.Errorf("readFrame of a truncated batch: cap %d, %v; want an error and at most %d bytes", cap(buf), err, growStep)
+	}
+}
+
+func TestProfilesAndOpensRoundTrip(t *testing.T) {
+	p := Profile{Parameters: map[string]string{"server_version": "15.4", "TimeZone": "UTC"}, Volatility: map[string]byte{"now": 's', "random": 'v'}}
+	got, err := parseProfile(appendProfile(nil, p))
+	if err != nil || !maps.Equal(got.Parameters, p.Parameters) || !maps.Equal(got.Volatility, p.Volatility) {
+		t.Errorf("profile round trip: %+v, %v", got, err)
+	}
+	params := map[string]string{"user": "app", "application_name": "x"}
+	db, gotParams, err := parseOpen(appendOpen(nil, "app", params))
+	if err != nil || db != "app" || !maps.Equal(gotParams, params) {
+		t.Errorf("open round trip: %q %v %v", db, gotParams, err)
+	}
+}
+
+func TestDrawsAnswers(t *testing.T) {
+	msg := func(typ byte) []byte { return append([]byte{typ}, 0, 0, 0, 4) }
+	for _, tt := range []struct {
+		frames []byte
+		want   bool
+	}{
+		{msg('P'), false},
+		{append(msg('P'), msg('S')...), true},
+		{msg('d'), false},
+		{msg('c'), true},
+		{msg('H'), true},
+	} {
+		if got := drawsAnswers(tt.frames); got != tt.want {
+			t.Errorf("drawsAnswers(%q) = %v, want %v", tt.frames, got, tt.want)
+		}
+	}
+}
+
+func FuzzReadFrame(f *testing.F) {
+	f.Add(appendFrame(nil, frameData, []byte{flagPending, 'Z', 0, 0, 0, 5, 'I'}))
+	f.Add(appendError(nil, ErrOriginLost))
+	f.Add(appendHeader(nil, frameBatch, 1<<30))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		typ, payload, err := readFrame(bytes.NewReader(b), nil)
+		if err == nil && len(payload) > limitOf(typ) {
+			t.Fatalf("a %d-byte payload passed the limit of frame %q", len(payload), typ)
+		}
+	})
+}
+
+func FuzzParseProfile(f *testing.F) {
+	f.Add(appendProfile(nil, Profile{Parameters: map[string]string{"a": "b"}, Volatility: map[string]byte{"f": 'i'}}))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		parseProfile(b)
+		parseOpen(b)
+	})
+}
