@@ -25,7 +25,8 @@ const (
 
 	// Frame types.
 	frameOpen    byte = 'O' // edge→pool: database NUL, then startup parameters as key NUL value NUL
-	frameBatch   byte = 'B' // edge→pool: whole frontend messages, one Session.Send
+	frameBatch   byte = 'B' // edge→pool: whole frontend messages, one Session.Send; the last part of a client's batch
+	frameMore    byte = 'b' // edge→pool: as frameBatch, but more of the same client batch follows
 	frameSkip    byte = 'K' // edge→pool: frontend messages the edge answered itself (Stream.Skip)
 	frameData    byte = 'D' // pool→edge: flags byte, then backend messages (one Session.Recv)
 	frameError   byte = 'E' // pool→edge: error code byte, then text; the last frame of a stream
@@ -72,7 +73,7 @@ var (
 
 func limitOf(typ byte) int {
 	switch typ {
-	case frameBatch, frameSkip, frameData:
+	case frameBatch, frameMore, frameSkip, frameData:
 		return maxBatch
 	case frameProfile:
 		return maxProfile

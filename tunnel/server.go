@@ -290,6 +290,7 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 	defer pump.Wait()
 	defer ps.Close()
 	pinned := false
+	draws := false // the client's batch, of which parts have been sent, draws answers
 	var buf, rbuf []byte
 	for {
 		typ, b, err := readFrame(str, buf)
@@ -301,7 +302,7 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 		case frameSkip:
 			ps.Skip(b)
 			continue
-		case frameBatch:
+		case frameBatch, frameMore:
 		default:
 			ss.fail(fmt.Errorf("%w: unexpected frame type %q", errBadFrame, typ))
 			return
@@ -312,13 +313,15 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 			}
 			break
 		}
+		draws = draws || drawsAnswers(b)
 		if cap(buf) > batchChunk {
 			buf = nil // don't keep a large COPY buffer for an idle session
 		}
-		if pinned {
-			continue // the pump sends everything
+		if typ == frameMore || pinned {
+			continue // the pump sends everything once pinned
 		}
-		if drawsAnswers(b) {
+		if draws {
+			draws = false
 			if rbuf, err = ss.drain(sctx, rbuf); err != nil {
 				ss.fail(err)
 				break

@@ -33,7 +33,8 @@ type clientStream struct {
 }
 
 // Send implements Stream. It splits a large batch at message boundaries into frames of about
-// batchChunk bytes, so the pool end never holds much more of a COPY than that.
+// batchChunk bytes, so the pool end never holds much more of a COPY than that; all but the last
+// say that more follows, so that the pool end answers the batch as one.
 func (s *clientStream) Send(ctx context.Context, frames []byte) error {
 	draws, terminated := false, false
 	cut, start := 0, 0
@@ -52,14 +53,14 @@ func (s *clientStream) Send(ctx context.Context, frames []byte) error {
 		}
 		i += 1 + n
 		cut = i
-		if cut-start >= batchChunk {
-			if err := s.write(frameBatch, frames[start:cut]); err != nil {
+		if cut-start >= batchChunk && cut < len(frames) {
+			if err := s.write(frameMore, frames[start:cut]); err != nil {
 				return err
 			}
 			start = cut
 		}
 	}
-	if start < cut {
+	if start < cut || start > 0 { // the last part, which may be empty after frameMore parts
 		if err := s.write(frameBatch, frames[start:cut]); err != nil {
 			return err
 		}

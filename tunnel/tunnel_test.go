@@ -435,3 +435,21 @@ func TestTheEdgeRedialsALostPoolAndItsSessionsFailAsErrOriginLost(t *testing.T) 
 		time.Sleep(50 * time.Millisecond) // the edge redials with a backoff from 100ms
 	}
 }
+
+func TestABatchSplitIntoSeveralFramesIsAnsweredAsOne(t *testing.T) {
+	edgeTLS, poolTLS := certs(t)
+	addr, _ := startPool(t, poolTLS, pool.Config{MaxConns: 1})
+	s := openStream(t, dialPool(t, addr, edgeTLS))
+	big := "SELECT length('" + strings.Repeat("x", 3<<20) + "')"
+	batch := append(append(query(big), query("SELECT 2")...), query("SELECT 3")...)
+	if err := s.Send(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	answers, err := recvAll(t, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(answers), "Z\x00\x00\x00\x05I"); n != 3 {
+		t.Errorf("%d ReadyForQuery before the stream stopped being pending, want 3: %q", n, answers)
+	}
+}
