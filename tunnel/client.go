@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -101,6 +102,7 @@ func Listen(ctx context.Context, pc net.PacketConn, cfg ClientConfig) (*Client, 
 			}
 			c.log.Info("a pool connected", "pool", conn.RemoteAddr().String())
 			c.mu.Lock()
+			c.conns = slices.DeleteFunc(c.conns, func(old *quic.Conn) bool { return old.Context().Err() != nil })
 			c.conns = append(c.conns, conn)
 			c.mu.Unlock()
 			c.setConn(conn)

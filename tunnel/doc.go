@@ -29,6 +29,7 @@
 //	edge (Client)                              pool end (Server)
 //	 │ Open: new stream, [v S] Open(db, params) ─>│ origin.Open   (no round trip waited for)
 //	 │ Send: Batch(frames) ──────────────────────>│ Session.Send
+//	 │   (a batch over 1 MiB: More(part)..., Batch(last part), answered as one)
 //	 │   a batch that draws answers (Q S H F c f) sets pending on the edge
 //	 │<──────────────────── Data(flags, answers) ─│ Recv while Pending, one frame per Recv,
 //	 │<──────────────────── Data(pending=false) ──│ at least one frame, the last not pending

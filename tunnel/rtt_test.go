@@ -2,6 +2,8 @@ package tunnel_test
 
 import (
 	"context"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -48,6 +50,35 @@ func BenchmarkWANRoundTrips(b *testing.B) {
 		for b.Loop() {
 			start := time.Now()
 			conn, err := pgx.ConnectConfig(ctx, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var n int
+			if err := conn.QueryRow(ctx, "SELECT $1::int", 1).Scan(&n); err != nil {
+				b.Fatal(err)
+			}
+			total += time.Since(start)
+			conn.Close(ctx)
+		}
+		report(b, total)
+	})
+	// The peer: the same, straight to PostgreSQL across the same RTT (a TCP relay, which also
+	// charges a round trip for TCP's handshake), with TLS off as through the edge.
+	direct, err := bench.StartRelay(ctx, bench.RelayConfig{To: net.JoinHostPort(srv.Host, strconv.Itoa(srv.Port)), RTT: wanRTT})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { direct.Close() })
+	dcfg, err := pgx.ParseConfig("postgres://" + pgtest.AppUser + ":" + pgtest.AppPassword + "@" + direct.Addr() + "/" + pgtest.AppDB + "?sslmode=disable")
+	if err != nil {
+		b.Fatal(err)
+	}
+	dcfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	b.Run("direct: new connection and first query", func(b *testing.B) {
+		var total time.Duration
+		for b.Loop() {
+			start := time.Now()
+			conn, err := pgx.ConnectConfig(ctx, dcfg)
 			if err != nil {
 				b.Fatal(err)
 			}
