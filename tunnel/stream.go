@@ -29,7 +29,13 @@ type clientStream struct {
 
 	wmu  sync.Mutex // Send and Skip (the session's reader) against a graceful Close
 	wbuf []byte
-	hdr  [headerLen]byte // Recv's
+
+	// Recv's. A session passes the same context to every Recv: it is watched once, not per
+	// call, and its end ends the stream.
+	hdr     [headerLen]byte
+	watchMu sync.Mutex // Recv against Close
+	watched context.Context
+	unwatch func() bool
 }
 
 // Send implements Stream. It splits a large batch at message boundaries into frames of about
@@ -105,8 +111,15 @@ func (s *clientStream) lost(err error) error {
 
 // Recv implements Stream: it returns the answers of one data frame.
 func (s *clientStream) Recv(ctx context.Context, dst []byte) ([]byte, error) {
-	stop := context.AfterFunc(ctx, func() { s.str.CancelRead(codeStreamClosed) })
-	defer stop()
+	s.watchMu.Lock()
+	if ctx != s.watched && !s.closed.Load() {
+		if s.unwatch != nil {
+			s.unwatch()
+		}
+		s.watched = ctx
+		s.unwatch = context.AfterFunc(ctx, func() { s.str.CancelRead(codeStreamClosed) })
+	}
+	s.watchMu.Unlock()
 	typ, n, err := readHeader(s.str, &s.hdr)
 	if err != nil {
 		return dst, s.recvFailed(ctx, err)
@@ -169,6 +182,12 @@ func (s *clientStream) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.watchMu.Lock()
+	if s.unwatch != nil {
+		s.unwatch() // the context outlives the stream: don't leave a callback on it
+		s.unwatch = nil
+	}
+	s.watchMu.Unlock()
 	s.str.CancelRead(codeStreamClosed)
 	if s.terminated.Load() && s.wmu.TryLock() {
 		s.str.Close()
