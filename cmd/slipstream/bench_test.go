@@ -194,3 +194,44 @@ func TestBenchRelayCommandAddsTheRTT(t *testing.T) {
 		t.Errorf("relay exited %d after interrupt; stderr:\n%s", code, stderr.String())
 	}
 }
+
+func TestBenchThroughputRunsEveryTargetWithPeers(t *testing.T) {
+	t.Parallel()
+	for _, bin := range []string{"/usr/sbin/pgbouncer", "/usr/sbin/pgpool"} {
+		if _, err := os.Stat(bin); err != nil {
+			t.Skipf("%s is not installed (./scripts/test.sh installs it)", bin)
+		}
+	}
+	ctx := testContext(t, 60*time.Second)
+	in := startServe(t)
+	path := filepath.Join(t.TempDir(), "t.json")
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	code := run(ctx, []string{"bench", "throughput", "--direct", directURL(), "--via", in.plainURL(),
+		"--compare", "pgbouncer,pgpool", "--clients", "3", "--duration", "500ms", "--read-ratio", "0.8",
+		"--hot-set", "50", "--json", path}, stdout, stderr)
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+	}
+	if strings.Contains(stdout.String()+stderr.String(), pgtest.AppPassword) {
+		t.Error("the output shows the password")
+	}
+	t.Logf("stdout:\n%s", stdout)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc bench.ThroughputReport
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range doc.Results {
+		names = append(names, r.Target)
+		if r.Ops == 0 || r.Errors != 0 || r.OpsPerSec <= 0 || r.VsDirect <= 0 {
+			t.Errorf("%s: %d ops, %d errors, %v ops/s, %vx direct; want ops and no errors", r.Target, r.Ops, r.Errors, r.OpsPerSec, r.VsDirect)
+		}
+	}
+	if got := strings.Join(names, ","); got != "direct,slipstream,pgbouncer,pgpool" {
+		t.Errorf("targets %s, want direct,slipstream,pgbouncer,pgpool", got)
+	}
+}
