@@ -43,9 +43,9 @@ import (
 var srv *pgtest.Server
 
 func TestMain(m *testing.M) {
-	if os.Getenv(runMainEnv) == "1" { // started by bench's topology as the slipstream binary
+	if os.Getenv(runMainEnv) != "" { // started by bench's topology as the slipstream binary
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		code := runAsChild(ctx, os.Args[1:])
 		stop()
 		os.Exit(code)
 	}
