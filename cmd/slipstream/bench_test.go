@@ -155,7 +155,7 @@ func TestBenchLatencyTopologyLocalStandsUpBothPaths(t *testing.T) {
 	t.Setenv(runMainEnv, "1")
 	ctx := testContext(t, 90*time.Second)
 	stdout, stderr := newSyncBuffer(), newSyncBuffer()
-	code := run(ctx, []string{"bench", "latency", "--topology", "local", "--rtt", "20ms", "--origin", directURL(),
+	code := run(ctx, []string{"bench", "latency", "--topology", "local", "--rtt", "40ms", "--origin", directURL(),
 		"--queries", "3"}, stdout, stderr)
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
