@@ -16,7 +16,7 @@ const (
 	erSyntax                = mysql.ER_PARSE_ERROR // 1064
 	erReadOnlyVariable      = 1238
 	erWrongValueForVar      = 1231
-	erUnknownCharset        = 1115
+	erMalformedPacket       = 1835
 )
 
 // byState is the one table from the SQLSTATEs the backends produce (PostgreSQL's, as their

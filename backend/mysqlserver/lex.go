@@ -163,8 +163,12 @@ func next(s string, i int) Token {
 		if j < len(s) && s[j] == '@' {
 			j++
 		}
+		name := j
 		for j < len(s) && (isIdentByte(s[j]) || s[j] == '.') {
 			j++
+		}
+		if j == name || s[j-1] == '.' {
+			return tok(Punct, name) // no name: not a variable
 		}
 		return tok(Var, j)
 	case c == '?':

@@ -101,10 +101,11 @@ func Serve(ctx context.Context, nc net.Conn, cfg Config, b Backend) (err error) 
 	}
 	nc.SetDeadline(time.Time{})
 	s.c = c
+	bc.framing = true
 	for !c.Closed() {
 		if err := c.HandleCommand(); err != nil {
-			if c.Closed() && c.Conn == nil {
-				return quiet(ctx, err)
+			if bc.malformed {
+				return errMalformed
 			}
 			return quiet(ctx, err)
 		}
@@ -124,10 +125,24 @@ func quiet(ctx context.Context, err error) error {
 
 // bufferedConn collects what the session writes and sends it before the session next reads:
 // a result goes out in a few large writes, not one per packet.
+//
+// Once the handshake is done it also follows the packet headers the client sends, to refuse an
+// empty command packet before go-mysql reads it: go-mysql indexes the command byte of a packet
+// without checking that there is one.
 type bufferedConn struct {
 	net.Conn
 	w *bufio.Writer
+
+	framing   bool    // headers are followed
+	header    [4]byte // the header being read
+	inHeader  int     // bytes of it read so far
+	left      int     // payload bytes of the current packet still to come
+	continued bool    // the last packet was full-size: the next one continues it
+	malformed bool    // an empty command packet arrived
 }
+
+// errMalformed ends a session whose client sent an empty command packet.
+var errMalformed = errors.New("mysqlserver: empty command packet")
 
 func (c *bufferedConn) Write(b []byte) (int, error) { return c.w.Write(b) }
 
@@ -137,7 +152,44 @@ func (c *bufferedConn) Read(b []byte) (int, error) {
 			return 0, err
 		}
 	}
-	return c.Conn.Read(b)
+	n, err := c.Conn.Read(b)
+	if c.framing {
+		if ferr := c.follow(b[:n]); ferr != nil {
+			return 0, ferr
+		}
+	}
+	return n, err
+}
+
+// follow walks the packet headers in b.
+func (c *bufferedConn) follow(b []byte) error {
+	for len(b) > 0 {
+		if c.left > 0 {
+			k := min(c.left, len(b))
+			c.left -= k
+			b = b[k:]
+			continue
+		}
+		k := copy(c.header[c.inHeader:], b)
+		c.inHeader += k
+		b = b[k:]
+		if c.inHeader < 4 {
+			return nil
+		}
+		c.inHeader = 0
+		c.left = int(c.header[0]) | int(c.header[1])<<8 | int(c.header[2])<<16
+		if c.left == 0 && !c.continued {
+			// The session ends with a protocol error, as MySQL ends it.
+			c.malformed = true
+			msg := "#08S01Malformed communication packet"
+			ack := []byte{byte(len(msg) + 3), 0, 0, c.header[3] + 1, mysql.ERR_HEADER, erMalformedPacket & 0xff, erMalformedPacket >> 8}
+			c.w.Write(append(ack, msg...))
+			c.w.Flush()
+			return errMalformed
+		}
+		c.continued = c.left == 1<<24-1
+	}
+	return nil
 }
 
 // anyPassword accepts every password: see Serve.

@@ -236,6 +236,9 @@ func (s *session) set(ts []Token) error {
 		case Var:
 			var global bool
 			name, user, global = varName(ts[k].Text)
+			if name == "" || name == "@" {
+				return syntax("SET")
+			}
 			if global {
 				return errorf(1227, "42000", "Access denied; you need (at least one of) the SUPER privilege(s) for this operation")
 			}
@@ -383,11 +386,10 @@ func selectItems(ts []Token) (items []item, limit int64, ok bool) {
 		var it item
 		switch {
 		case t.Kind == Var:
-			name, user, global := varName(t.Text)
-			if global {
+			name, _, global := varName(t.Text)
+			if global || name == "" || name == "@" {
 				return nil, 0, false
 			}
-			_ = user
 			it = item{expr: name, alias: t.Text}
 			k++
 		case t.Kind == Word && k+2 < len(ts) && ts[k+1].IsPunct("(") && ts[k+2].IsPunct(")"):
