@@ -18,7 +18,9 @@ func mysqlPacket(seq byte, payload ...byte) []byte {
 }
 
 // mysqlCommand frames a command packet (sequence 0).
-func mysqlCommand(cmd byte, body string) []byte { return mysqlPacket(0, append([]byte{cmd}, body...)...) }
+func mysqlCommand(cmd byte, body string) []byte {
+	return mysqlPacket(0, append([]byte{cmd}, body...)...)
+}
 
 // mysqlHandshake completes the connection phase as a client: it reads the server's greeting,
 // answers as user "fuzz" with no password, and reads the OK.
