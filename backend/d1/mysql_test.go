@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io"
 	"net"
 	"os/exec"
 	"strings"
@@ -425,5 +426,70 @@ SELECT nope FROM t;
 	}
 	if !strings.Contains(got, "ERROR 1054 (42S22)") {
 		t.Errorf("output lacks the error: %s", got)
+	}
+}
+
+func TestMySQLResetConnectionEndsTheTransaction(t *testing.T) {
+	db := openDB(t)
+	c, err := db.DialMySQL(testContext(t), "pipe", "d1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := mysqlHandshake(c); err != nil {
+		t.Fatal(err)
+	}
+	// status sends a command and returns the status flags of its OK.
+	status := func(cmd byte, body string) uint16 {
+		t.Helper()
+		if _, err := c.Write(mysqlCommand(cmd, body)); err != nil {
+			t.Fatal(err)
+		}
+		var h [4]byte
+		if _, err := io.ReadFull(c, h[:]); err != nil {
+			t.Fatal(err)
+		}
+		p := make([]byte, int(h[0])|int(h[1])<<8|int(h[2])<<16)
+		if _, err := io.ReadFull(c, p); err != nil {
+			t.Fatal(err)
+		}
+		if len(p) < 5 || p[0] != 0 || p[1] >= 251 || p[2] >= 251 {
+			t.Fatalf("%q: not an OK: %q", body, p)
+		}
+		return uint16(p[3]) | uint16(p[4])<<8
+	}
+	const inTrans, autocommit = 0x1, 0x2
+	if st := status(0x03, "SET autocommit = 0"); st&(inTrans|autocommit) != 0 {
+		t.Errorf("after SET autocommit = 0: status %#x", st)
+	}
+	if st := status(0x03, "CREATE TABLE t (x)"); st&inTrans == 0 {
+		t.Errorf("a statement with autocommit off opened no transaction: status %#x", st)
+	}
+	if st := status(0x1f, ""); st&(inTrans|autocommit) != autocommit { // COM_RESET_CONNECTION
+		t.Errorf("after COM_RESET_CONNECTION: status %#x, want autocommit and no transaction", st)
+	}
+	if st := status(0x03, "CREATE TABLE t (x)"); st&inTrans != 0 {
+		t.Errorf("the CREATE TABLE wasn't rolled back, or autocommit is still off: status %#x", st)
+	}
+}
+
+func TestMySQLCloseEndsOpenSessions(t *testing.T) {
+	db, err := Open(t.TempDir() + "/c.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdb := mysqlOpen(t, db, false)
+	ctx := testContext(t)
+	if err := sdb.PingContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sdb.ExecContext(ctx, `SELECT 1`); err == nil {
+		t.Error("a query on a closed DB succeeded")
+	}
+	if _, err := db.DialMySQL(ctx, "pipe", "d1"); err == nil {
+		t.Error("DialMySQL on a closed DB succeeded")
 	}
 }
