@@ -337,7 +337,14 @@ func TestMySQLStatusFlagsFollowTheTransaction(t *testing.T) {
 		}
 		check(s.sql, s.inTx, s.autocommit)
 	}
-	r, err := c.Execute("SELECT count(*) FROM t")
+	r, err := c.Execute("SELECT LAST_INSERT_ID()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := r.GetInt(0, 0); id != 2 {
+		t.Errorf("LAST_INSERT_ID() = %d, want 2", id)
+	}
+	r, err = c.Execute("SELECT count(*) FROM t")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,5 +498,27 @@ func TestMySQLCloseEndsOpenSessions(t *testing.T) {
 	}
 	if _, err := db.DialMySQL(ctx, "pipe", "d1"); err == nil {
 		t.Error("DialMySQL on a closed DB succeeded")
+	}
+}
+
+func TestMySQLFieldListNamesTheColumns(t *testing.T) {
+	db := openDB(t)
+	c := mysqlClient(t, db)
+	if _, err := c.Execute("CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT, b BLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := c.FieldList("t", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range fs {
+		got = append(got, string(f.Name))
+	}
+	if strings.Join(got, ",") != "id,s,b" || fs[0].Type != gomysql.MYSQL_TYPE_LONGLONG || fs[2].Type != gomysql.MYSQL_TYPE_BLOB {
+		t.Errorf("fields = %v (%+v)", got, fs)
+	}
+	if _, err := c.FieldList("nope", ""); err == nil {
+		t.Error("COM_FIELD_LIST of a missing table succeeded")
 	}
 }

@@ -69,7 +69,8 @@ type Results struct {
 	started bool // Columns was sent
 	ok      mysql.Result
 	row     []byte
-	col     int // the column the next value is for
+	col     int      // the column the next value is for
+	num     [32]byte // a number's text, on its way into row
 }
 
 // Binary reports whether rows go out in the binary protocol.
@@ -184,10 +185,7 @@ func (w *Results) EndRow() error {
 	return w.s.c.WritePacket(w.row)
 }
 
-func (w *Results) scratch() []byte {
-	var b [32]byte
-	return b[:0]
-}
+func (w *Results) scratch() []byte { return w.num[:0] }
 
 func appendLenEncString(dst, b []byte) []byte {
 	dst = appendLenEncInt(dst, uint64(len(b)))

@@ -66,7 +66,8 @@ type session struct {
 	c    *server.Conn
 	vars *vars
 
-	stmts map[*gostmt.PreparedStmt]Stmt
+	stmts        map[*gostmt.PreparedStmt]Stmt
+	lastInsertID uint64 // of the last statement that inserted, for LAST_INSERT_ID()
 }
 
 var _ server.Handler = (*session)(nil)
@@ -116,8 +117,7 @@ func Serve(ctx context.Context, nc net.Conn, cfg Config, b Backend) (err error) 
 // quiet turns the ways a client leaves into a clean end.
 func quiet(ctx context.Context, err error) error {
 	if ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, mysql.ErrBadConn) ||
-		strings.Contains(err.Error(), "connection closed") || strings.Contains(err.Error(), "EOF") {
+		errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, mysql.ErrBadConn) {
 		return nil
 	}
 	return err
@@ -213,10 +213,10 @@ func (u anyUser) OnAuthSuccess(c *server.Conn) error {
 
 func (anyUser) OnAuthFailure(*server.Conn, error) {}
 
-// syncStatus sets the status flags every OK and EOF carries: autocommit and an open
-// transaction as they are now (the pool leases a connection per transaction by reading them),
-// and NO_BACKSLASH_ESCAPES, because string literals here follow it (see lex.go).
-func (s *session) syncStatus() {
+// status is the status flags every OK and EOF carries: autocommit and an open transaction as
+// they are now (the pool leases a connection per transaction by reading them), and
+// NO_BACKSLASH_ESCAPES, because string literals here follow it (see lex.go).
+func (s *session) status() uint16 {
 	flags := mysql.SERVER_STATUS_NO_BACKSLASH_ESCAPED
 	if s.vars.autocommit {
 		flags |= mysql.SERVER_STATUS_AUTOCOMMIT
@@ -224,20 +224,13 @@ func (s *session) syncStatus() {
 	if s.b.InTransaction() {
 		flags |= mysql.SERVER_STATUS_IN_TRANS
 	}
-	s.c.UnsetStatus(0xffff)
-	s.c.SetStatus(flags)
+	return flags
 }
 
-func (s *session) status() uint16 {
-	s.syncStatus()
-	var st uint16
-	if s.vars.autocommit {
-		st |= mysql.SERVER_STATUS_AUTOCOMMIT
-	}
-	if s.b.InTransaction() {
-		st |= mysql.SERVER_STATUS_IN_TRANS
-	}
-	return st | mysql.SERVER_STATUS_NO_BACKSLASH_ESCAPED
+// syncStatus gives go-mysql the status flags for the OK packets it writes.
+func (s *session) syncStatus() {
+	s.c.UnsetStatus(0xffff)
+	s.c.SetStatus(s.status())
 }
 
 // writeEOF ends a column list or a result set, carrying the current status.
@@ -280,6 +273,9 @@ func (s *session) finish(w *Results, err error) (*mysql.Result, error) {
 		}
 		return sent, nil
 	}
+	if w.ok.InsertId != 0 {
+		s.lastInsertID = w.ok.InsertId
+	}
 	r := w.ok
 	return &r, nil
 }
@@ -321,7 +317,8 @@ func (s *session) HandleFieldList(table, _ string) ([]*mysql.Field, error) {
 	defer st.Close()
 	var fs []*mysql.Field
 	for _, c := range st.Columns() {
-		fs = append(fs, &mysql.Field{Data: c.definition(s.cfg.Database)})
+		// COM_FIELD_LIST's definitions end with the column's default: NULL, as far as told.
+		fs = append(fs, &mysql.Field{Data: append(c.definition(s.cfg.Database), 0xfb)})
 	}
 	return fs, nil
 }

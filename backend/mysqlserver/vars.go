@@ -395,7 +395,7 @@ func selectItems(ts []Token) (items []item, limit int64, ok bool) {
 		case t.Kind == Word && k+2 < len(ts) && ts[k+1].IsPunct("(") && ts[k+2].IsPunct(")"):
 			fn := strings.ToUpper(t.Text)
 			switch fn {
-			case "DATABASE", "SCHEMA", "USER", "CURRENT_USER", "SESSION_USER", "SYSTEM_USER", "VERSION", "CONNECTION_ID":
+			case "DATABASE", "SCHEMA", "USER", "CURRENT_USER", "SESSION_USER", "SYSTEM_USER", "VERSION", "CONNECTION_ID", "LAST_INSERT_ID":
 			default:
 				return nil, 0, false
 			}
@@ -458,6 +458,8 @@ func (s *session) selectItems(w *Results, items []item, limit int64) error {
 				v = s.cfg.ServerVersion
 			case "CONNECTION_ID()":
 				v = strconv.FormatUint(uint64(s.c.ConnectionID()), 10)
+			case "LAST_INSERT_ID()":
+				v = strconv.FormatUint(s.lastInsertID, 10)
 			default:
 				v = s.c.GetUser() + "@localhost"
 			}
