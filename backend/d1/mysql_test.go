@@ -522,3 +522,24 @@ func TestMySQLFieldListNamesTheColumns(t *testing.T) {
 		t.Error("COM_FIELD_LIST of a missing table succeeded")
 	}
 }
+
+func TestMySQLValueLargerThanOnePacket(t *testing.T) {
+	eachMySQLMode(t, func(t *testing.T, sdb *sql.DB) {
+		ctx := testContext(t)
+		if _, err := sdb.ExecContext(ctx, `CREATE TABLE big (id INTEGER PRIMARY KEY, b BLOB)`); err != nil {
+			t.Fatal(err)
+		}
+		// Past 16 MiB a MySQL packet continues in the next one, both ways.
+		value := bytes.Repeat([]byte("0123456789abcde\x00"), (17<<20)/16)
+		if _, err := sdb.ExecContext(ctx, `INSERT INTO big (id, b) VALUES (?, ?)`, 1, value); err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		if err := sdb.QueryRowContext(ctx, `SELECT b FROM big WHERE id = ?`, 1).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, value) {
+			t.Errorf("got %d bytes back, want %d equal ones", len(got), len(value))
+		}
+	})
+}
