@@ -14,7 +14,6 @@ const (
 	TypeDouble    = mysql.MYSQL_TYPE_DOUBLE     // REAL
 	TypeVarString = mysql.MYSQL_TYPE_VAR_STRING // TEXT, utf8mb4
 	TypeBlob      = mysql.MYSQL_TYPE_BLOB       // BLOB, binary
-	TypeNull      = mysql.MYSQL_TYPE_NULL       // a column that is NULL in every row
 )
 
 const (
