@@ -366,7 +366,7 @@ func fromMySQL(sql string, numberParams bool) string {
 		switch {
 		case t.Kind == mysqlserver.Param && numberParams:
 			n++
-			return "?" + strconv.Itoa(n), true
+			return "?" + strconv.Itoa(n) + " ", true // the space keeps a digit after it out of the number
 		case t.Kind == mysqlserver.String && t.Text[0] == '_':
 			if t.Binary {
 				return "X'" + hexString(t.Value) + "'", true

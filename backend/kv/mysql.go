@@ -134,7 +134,7 @@ func (m *mysqlSession) parse(sql string) (*mysqlStatement, [][]byte, error) {
 		default:
 			return "", false
 		}
-		return "$" + strconv.Itoa(len(ms.from)), true
+		return "$" + strconv.Itoa(len(ms.from)) + " ", true // the space keeps a digit after it out of the number
 	})
 	stmts, err := parseSQL(text)
 	if err != nil {
