@@ -7,51 +7,64 @@ import (
 	"github.com/slipstream-proxy/slipstream/pool"
 )
 
-// Errors a Stream reports, whatever the transport.
-var (
-	// ErrTerminated follows the client's Terminate message.
-	ErrTerminated = pool.ErrTerminated
-	// ErrOriginLost means the origin connection broke under the session; nothing is retried.
-	ErrOriginLost = pool.ErrOriginLost
-	// ErrQueueTimeout means no origin connection became free in time.
-	ErrQueueTimeout = pool.ErrQueueTimeout
-)
+// Origin is the pool side of one database, whatever protocol it speaks: what a transport's
+// pool end calls to answer Profile and Open for that database.
+type Origin interface {
+	// Profile returns the origin profile, connecting to the origin only if it never has.
+	Profile(ctx context.Context) (Profile, error)
+	// Open starts the pool side of one client session; params are the client's startup
+	// parameters.
+	Open(ctx context.Context, params map[string]string) (Stream, error)
+}
+
+// PGOrigin is the Origin of a PostgreSQL-protocol pool (PostgreSQL, D1, KV).
+func PGOrigin(p *pool.Pool) Origin { return pgOrigin{p} }
+
+type pgOrigin struct{ p *pool.Pool }
+
+func (o pgOrigin) Profile(ctx context.Context) (Profile, error) {
+	params, err := o.p.Profile(ctx)
+	if err != nil {
+		return Profile{}, err
+	}
+	return Profile{Parameters: params, Volatility: o.p.Volatility()}, nil
+}
+
+func (o pgOrigin) Open(ctx context.Context, params map[string]string) (Stream, error) {
+	return o.p.NewSession(ctx, params), nil
+}
 
 // Local is the in-process transport of `slipstream serve`: the pool side runs in the edge's
 // process and a Stream is the pool's own session, called directly.
 type Local struct {
-	pools map[string]*pool.Pool
+	origins map[string]Origin
 }
 
-// NewLocal returns a transport to the given pools, keyed by database name.
-func NewLocal(pools map[string]*pool.Pool) *Local { return &Local{pools: pools} }
+// NewLocal returns a transport to the given origins, keyed by database name.
+func NewLocal(origins map[string]Origin) *Local { return &Local{origins: origins} }
 
-func (l *Local) pool(db string) (*pool.Pool, error) {
-	p := l.pools[db]
-	if p == nil {
+func (l *Local) origin(db string) (Origin, error) {
+	o := l.origins[db]
+	if o == nil {
 		return nil, fmt.Errorf("tunnel: no pool for database %q", db)
 	}
-	return p, nil
+	return o, nil
 }
 
 // Profile implements Transport.
 func (l *Local) Profile(ctx context.Context, db string) (Profile, error) {
-	p, err := l.pool(db)
+	o, err := l.origin(db)
 	if err != nil {
 		return Profile{}, err
 	}
-	params, err := p.Profile(ctx)
-	if err != nil {
-		return Profile{}, err
-	}
-	return Profile{Parameters: params, Volatility: p.Volatility()}, nil
+	return o.Profile(ctx)
 }
 
 // Open implements Transport.
 func (l *Local) Open(ctx context.Context, db string, params map[string]string) (Stream, error) {
-	p, err := l.pool(db)
+	o, err := l.origin(db)
 	if err != nil {
 		return nil, err
 	}
-	return p.NewSession(ctx, params), nil
+	return o.Open(ctx, params)
 }

@@ -1,6 +1,20 @@
 package tunnel
 
-import "context"
+import (
+	"context"
+
+	"github.com/slipstream-proxy/slipstream/pool"
+)
+
+// Errors a Stream reports, whatever the transport.
+var (
+	// ErrTerminated follows the client's Terminate message.
+	ErrTerminated = pool.ErrTerminated
+	// ErrOriginLost means the origin connection broke under the session; nothing is retried.
+	ErrOriginLost = pool.ErrOriginLost
+	// ErrQueueTimeout means no origin connection became free in time.
+	ErrQueueTimeout = pool.ErrQueueTimeout
+)
 
 // Profile is what an edge needs to answer a client's startup without asking the origin:
 // the ParameterStatus values the origin reported to the pool's first connection.

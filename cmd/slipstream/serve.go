@@ -35,62 +35,15 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	if len(cfg.Databases) == 0 {
 		return errors.New("no database to serve: pass --origin postgres://USER:PASSWORD@HOST:PORT/DB or a --config file with [[database]] tables")
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	poolMetrics := pool.NewMetrics(reg)
-
-	pools := make(map[string]*pool.Pool)
-	defer func() {
-		for _, p := range pools {
-			p.Close()
-		}
-	}()
-	var dbs []proxy.Database
-	d1s, kvs := map[string]*d1.DB{}, map[string]*kv.Namespace{}
-	for _, d := range cfg.Databases {
-		origin, dial := d.OriginURL(), (func(context.Context, string, string) (net.Conn, error))(nil)
-		switch d.Kind {
-		case config.KindD1:
-			db, err := d1.Open(d.Path)
-			if err != nil {
-				return fmt.Errorf("database %s: %w", d.Name, err)
-			}
-			defer db.Close()
-			d1s[d.Name] = db
-			origin, dial = "postgres://slipstream@d1/"+url.PathEscape(d.Name)+"?sslmode=disable", db.Dial
-		case config.KindKV:
-			ns, err := kv.Open(d.Path)
-			if err != nil {
-				return fmt.Errorf("database %s: %w", d.Name, err)
-			}
-			defer ns.Close()
-			kvs[d.Name] = ns
-			origin, dial = "postgres://slipstream@kv/"+url.PathEscape(d.Name)+"?sslmode=disable", ns.Dial
-			// Expiration runs on the clock: a cached read could outlive its key.
-			d.Caching.Disabled = true
-		}
-		p, err := pool.New(pool.Config{
-			Name:         d.Name,
-			Origin:       origin,
-			Dial:         dial,
-			MaxConns:     d.MaxConnections,
-			QueueTimeout: d.QueueTimeout.Duration,
-			IdleTimeout:  d.IdleTimeout.Duration,
-			MaxLifetime:  d.MaxLifetime.Duration,
-			Logger:       log,
-			Metrics:      poolMetrics,
-		})
-		if err != nil {
-			return err
-		}
-		pools[d.Name] = p
-		auth, err := pgwire.ParseAuthMethod(d.AuthMethod)
-		if err != nil {
-			return err
-		}
-		dbs = append(dbs, proxy.Database{Name: d.Name, User: d.User, Password: d.Password, Auth: auth,
-			Caching: proxy.Caching{Disabled: d.Caching.Disabled, MaxAge: d.Caching.MaxAge.Duration,
-				StaleWhileRevalidate: d.Caching.StaleWhileRevalidate.Duration, MaxResultBytes: int(d.Caching.MaxResultBytes)}})
+	reg := newRegistry()
+	og, err := openOrigins(cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	defer og.close()
+	dbs, err := edgeDatabases(cfg)
+	if err != nil {
+		return err
 	}
 
 	cert, err := pgwire.LoadOrCreateCertificate(cfg.TLS.CertFile, cfg.TLS.KeyFile, filepath.Join(cfg.DataDir, "tls"))
@@ -106,7 +59,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		Cache:     results,
 		Databases: dbs,
 		TLS:       pgwire.ServerTLSConfig(cert),
-		Transport: tunnel.NewLocal(pools),
+		Transport: tunnel.NewLocal(og.byName),
 		Logger:    log,
 		Metrics:   proxy.NewMetrics(reg),
 	})
@@ -120,17 +73,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		pgln.Close()
 		return fmt.Errorf("listen for HTTP: %w", err)
 	}
-
-	// Learn each origin's profile now, so the first client's startup needs no origin round trip.
-	for _, p := range pools {
-		go func() {
-			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			if _, err := p.Profile(wctx); err != nil && ctx.Err() == nil {
-				log.Warn("origin not reachable yet; clients will retry it", "db", p.Name())
-			}
-		}()
-	}
+	og.warm(ctx, log)
 
 	for _, d := range cfg.Databases {
 		fmt.Fprintf(stdout, "database %s: %s\n", d.Name, d.ConnString(pgln.Addr().String()))
@@ -138,14 +81,145 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())
 	log.Info("slipstream serving", "pg", pgln.Addr().String(), "http", httpln.Addr().String(), "databases", len(dbs))
 
+	mux := newMux(reg, edge.Ready)
+	og.handleHTTP(mux, cfg.APIToken, results)
+	return runAll(ctx, log, httpln, mux, func(ctx context.Context) error {
+		if err := edge.Serve(ctx, pgln); err != nil {
+			return fmt.Errorf("edge: %w", err)
+		}
+		return nil
+	})
+}
+
+// newRegistry returns a metrics registry with the Go runtime's and the process's collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// origins are the pool side of one process: a pool per configured database, and the embedded
+// databases (D1, KV) behind them.
+type origins struct {
+	byName map[string]tunnel.Origin
+	pools  []*pool.Pool
+	d1s    map[string]*d1.DB
+	kvs    map[string]*kv.Namespace
+	closes []func() error
+}
+
+// openOrigins opens the embedded databases of cfg and a pool for every database. Nothing
+// connects to an origin yet: see warm.
+func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (og *origins, err error) {
+	og = &origins{byName: map[string]tunnel.Origin{}, d1s: map[string]*d1.DB{}, kvs: map[string]*kv.Namespace{}}
+	defer func() {
+		if err != nil {
+			og.close()
+		}
+	}()
+	poolMetrics := pool.NewMetrics(reg)
+	for _, d := range cfg.Databases {
+		origin, dial := d.OriginURL(), (func(context.Context, string, string) (net.Conn, error))(nil)
+		switch d.Kind {
+		case config.KindD1:
+			db, err := d1.Open(d.Path)
+			if err != nil {
+				return nil, fmt.Errorf("database %s: %w", d.Name, err)
+			}
+			og.closes = append(og.closes, db.Close)
+			og.d1s[d.Name] = db
+			origin, dial = "postgres://slipstream@d1/"+url.PathEscape(d.Name)+"?sslmode=disable", db.Dial
+		case config.KindKV:
+			ns, err := kv.Open(d.Path)
+			if err != nil {
+				return nil, fmt.Errorf("database %s: %w", d.Name, err)
+			}
+			og.closes = append(og.closes, ns.Close)
+			og.kvs[d.Name] = ns
+			origin, dial = "postgres://slipstream@kv/"+url.PathEscape(d.Name)+"?sslmode=disable", ns.Dial
+		}
+		p, err := pool.New(pool.Config{
+			Name:         d.Name,
+			Origin:       origin,
+			Dial:         dial,
+			MaxConns:     d.MaxConnections,
+			QueueTimeout: d.QueueTimeout.Duration,
+			IdleTimeout:  d.IdleTimeout.Duration,
+			MaxLifetime:  d.MaxLifetime.Duration,
+			Logger:       log,
+			Metrics:      poolMetrics,
+		})
+		if err != nil {
+			return nil, err
+		}
+		og.pools = append(og.pools, p)
+		og.byName[d.Name] = tunnel.PGOrigin(p)
+	}
+	return og, nil
+}
+
+// warm learns each origin's profile in the background, so that the first client's startup
+// needs no origin round trip.
+func (og *origins) warm(ctx context.Context, log *slog.Logger) {
+	for name, o := range og.byName {
+		go func() {
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if _, err := o.Profile(wctx); err != nil && ctx.Err() == nil {
+				log.Warn("origin not reachable yet; clients will retry it", "db", name)
+			}
+		}()
+	}
+}
+
+// handleHTTP adds D1's query API and Workers KV's REST API for the embedded databases. A D1
+// write through HTTP invalidates the database's cached reads (when results is not nil) before
+// its answer goes out.
+func (og *origins) handleHTTP(mux *http.ServeMux, token string, results *cache.Cache) {
+	var d1api http.Handler = d1.NewHTTPAPI(og.d1s, token)
+	if results != nil {
+		d1api = invalidating(d1api, results)
+	}
+	mux.Handle("/accounts/{account}/d1/", d1api)
+	mux.Handle("/accounts/{account}/storage/kv/", kv.NewHTTPAPI(og.kvs, token))
+}
+
+// close closes the pools, then the embedded databases behind them.
+func (og *origins) close() {
+	for _, p := range og.pools {
+		p.Close()
+	}
+	for i := len(og.closes) - 1; i >= 0; i-- {
+		og.closes[i]()
+	}
+}
+
+// edgeDatabases are the databases the edge lets clients into, with their credentials and
+// caching policy.
+func edgeDatabases(cfg config.Config) ([]proxy.Database, error) {
+	var dbs []proxy.Database
+	for _, d := range cfg.Databases {
+		auth, err := pgwire.ParseAuthMethod(d.AuthMethod)
+		if err != nil {
+			return nil, err
+		}
+		caching := proxy.Caching{Disabled: d.Caching.Disabled, MaxAge: d.Caching.MaxAge.Duration,
+			StaleWhileRevalidate: d.Caching.StaleWhileRevalidate.Duration, MaxResultBytes: int(d.Caching.MaxResultBytes)}
+		if d.Kind == config.KindKV {
+			// Expiration runs on the clock: a cached read could outlive its key.
+			caching.Disabled = true
+		}
+		dbs = append(dbs, proxy.Database{Name: d.Name, User: d.User, Password: d.Password, Auth: auth, Caching: caching})
+	}
+	return dbs, nil
+}
+
+// newMux serves /metrics, /healthz (503 once ready reports false) and /debug/pprof.
+func newMux(reg *prometheus.Registry, ready func() bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	// D1's query API and Workers KV's REST API, for the embedded databases. A D1 write through
-	// HTTP invalidates the database's cached reads before its answer goes out.
-	mux.Handle("/accounts/{account}/d1/", invalidating(d1.NewHTTPAPI(d1s, cfg.APIToken), results))
-	mux.Handle("/accounts/{account}/storage/kv/", kv.NewHTTPAPI(kvs, cfg.APIToken))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if !edge.Ready() {
+		if !ready() {
 			http.Error(w, "draining", http.StatusServiceUnavailable)
 			return
 		}
@@ -154,36 +228,44 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	// Profiles, for measuring the proxy under load (go tool pprof http://ADDR/debug/pprof/profile).
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return mux
+}
 
+// runAll serves HTTP on httpln and runs each server until ctx ends or one of them fails; then
+// it stops them all and waits for them.
+func runAll(ctx context.Context, log *slog.Logger, httpln net.Listener, mux http.Handler, servers ...func(context.Context) error) error {
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	wg.Add(2)
+	errc := make(chan error, 1+len(servers))
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		if err := hs.Serve(httpln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
-	ectx, stopEdge := context.WithCancel(ctx)
-	defer stopEdge()
-	go func() {
-		defer wg.Done()
-		if err := edge.Serve(ectx, pgln); err != nil {
-			errc <- fmt.Errorf("edge: %w", err)
-		}
-	}()
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	for _, run := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(sctx); err != nil {
+				errc <- err
+			}
+		}()
+	}
 
+	var err error
 	select {
 	case <-ctx.Done():
-		err = nil
 	case err = <-errc:
 	}
 	log.Info("slipstream stopping")
-	stopEdge()
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	stop()
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	hs.Shutdown(sctx)
+	hs.Shutdown(hctx)
 	wg.Wait()
 	return err
 }
