@@ -56,7 +56,7 @@ func WriteChart(w io.Writer, results []Result, title, subtitle string) error {
 
 	const (
 		barW, barGap, groupGap = 88.0, 14.0, 48.0
-		left, right, top       = 76.0, 24.0, 96.0
+		left, right, top       = 76.0, 24.0, 132.0
 		plotH, bottom          = 300.0, 64.0
 	)
 	plotW := groupGap
@@ -90,6 +90,8 @@ func WriteChart(w io.Writer, results []Result, title, subtitle string) error {
 		fmt.Fprintf(&b, `<text x="%.0f" y="77" font-size="12" fill="#374151">%s</text>`+"\n", lx+18, esc(m.label))
 		lx += 18 + 7.2*float64(len(m.label)) + 24
 	}
+	fmt.Fprintf(&b, `<path d="M%.0f 66V78M%.0f 66H%.0f" stroke="#374151" stroke-width="1.2" fill="none"/>`, lx+6, lx, lx+12)
+	fmt.Fprintf(&b, `<text x="%.0f" y="77" font-size="12" fill="#374151">p95</text>`+"\n", lx+18)
 	// Grid: one line per decade, labelled in ms.
 	for d := dLo; d <= dHi; d++ {
 		v := math.Pow(10, d)

@@ -195,6 +195,11 @@ const uncachedComment = "/* slipstream: cache=off */ "
 // it is missing. Run it against the origin directly: writes through Slipstream would
 // invalidate what a cached series measures.
 func Prepare(ctx context.Context, rawURL string) error {
+	return prepareRows(ctx, rawURL, benchRows)
+}
+
+// prepareRows is Prepare with at least rows rows.
+func prepareRows(ctx context.Context, rawURL string, rows int) error {
 	c, err := newConnector(rawURL)
 	if err != nil {
 		return err
@@ -204,25 +209,26 @@ func Prepare(ctx context.Context, rawURL string) error {
 		return fmt.Errorf("connect to create %s: %w", benchTable, err)
 	}
 	defer s.close()
+	rows = max(rows, benchRows)
 	var stmts []string
 	if c.protocol() == MySQL {
-		var b strings.Builder
-		fmt.Fprintf(&b, "INSERT IGNORE INTO %s (id, v) VALUES ", benchTable)
-		for i := 1; i <= benchRows; i++ {
-			if i > 1 {
-				b.WriteByte(',')
+		stmts = []string{"CREATE TABLE IF NOT EXISTS " + benchTable + " (id int PRIMARY KEY, v varchar(64) NOT NULL)"}
+		for from := 1; from <= rows; from += 1000 {
+			var b strings.Builder
+			fmt.Fprintf(&b, "INSERT IGNORE INTO %s (id, v) VALUES ", benchTable)
+			for i := from; i < from+1000 && i <= rows; i++ {
+				if i > from {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, "(%d, 'row %d of the slipstream benchmark')", i, i)
 			}
-			fmt.Fprintf(&b, "(%d, 'row %d of the slipstream benchmark')", i, i)
-		}
-		stmts = []string{
-			"CREATE TABLE IF NOT EXISTS " + benchTable + " (id int PRIMARY KEY, v varchar(64) NOT NULL)",
-			b.String(),
+			stmts = append(stmts, b.String())
 		}
 	} else {
 		stmts = []string{
 			"CREATE TABLE IF NOT EXISTS " + benchTable + " (id int PRIMARY KEY, v text NOT NULL)",
 			fmt.Sprintf("INSERT INTO %s SELECT g, 'row ' || g || ' of the slipstream benchmark' FROM generate_series(1, %d) g ON CONFLICT DO NOTHING",
-				benchTable, benchRows),
+				benchTable, rows),
 			"ANALYZE " + benchTable,
 		}
 	}

@@ -42,10 +42,11 @@ type LatencyConfig struct {
 	Progress func(done, total int)
 }
 
-// RunLatency runs back-to-back point reads in series: for each pattern (new connection per
-// query, persistent connection), directly, then through Slipstream uncached and cached.
-// Series run one after another, each query after the previous one's answer, so each figure
-// is the latency one client sees. A failed query ends the run with an error naming its series.
+// RunLatency runs point reads in series: for each pattern (new connection per query, then
+// persistent connection), directly, through Slipstream uncached and cached. The series of a
+// pattern take turns query by query; one query at a time, each after the previous one's
+// answer, so each figure is the latency one client sees. A failed query ends the run with an
+// error naming its series.
 func RunLatency(ctx context.Context, cfg LatencyConfig) ([]Result, error) {
 	if cfg.Direct == "" {
 		return nil, errors.New("no direct URL")
@@ -105,13 +106,29 @@ func RunLatency(ctx context.Context, cfg LatencyConfig) ([]Result, error) {
 			cfg.Progress(done, total)
 		}
 	}
+	// The series of one pattern take turns query by query, so that a slow minute of this
+	// shared machine slows all of them alike and the ratios hold.
 	var results []Result
-	for _, s := range plan {
-		d, err := runSeries(ctx, s.c, s.pattern, cfg.Queries, s.sql, progress)
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", s.pattern, s.mode, err)
+	for from := 0; from < len(plan); {
+		to := from
+		for to < len(plan) && plan[to].pattern == plan[from].pattern {
+			to++
 		}
-		results = append(results, summarize(direct.protocol(), s.pattern, s.mode, d))
+		runs := make([]*seriesRun, 0, to-from)
+		for _, s := range plan[from:to] {
+			runs = append(runs, &seriesRun{name: s.pattern + " " + s.mode, pattern: s.pattern, c: s.c, sql: s.sql})
+		}
+		err := interleave(ctx, runs, cfg.Queries, progress)
+		for _, r := range runs {
+			r.close()
+		}
+		if err != nil {
+			return nil, err
+		}
+		for i, r := range runs {
+			results = append(results, summarize(direct.protocol(), plan[from+i].pattern, plan[from+i].mode, r.d))
+		}
+		from = to
 	}
 	Derive(results, cfg.RTT)
 	return results, nil
@@ -135,44 +152,70 @@ func warmCache(ctx context.Context, c connector) error {
 	return nil
 }
 
-// runSeries times n queries. A new-connection series times connect and query together,
-// closing each connection after the clock stops; a persistent series connects and runs one
-// untimed query first.
-func runSeries(ctx context.Context, c connector, pattern string, n int, sql func(i int) string, progress func()) ([]time.Duration, error) {
-	d := make([]time.Duration, 0, n)
-	if pattern == NewConnection {
-		for i := range n {
-			start := time.Now()
-			s, err := c.connect(ctx)
-			if err != nil {
-				return nil, err
-			}
-			err = s.query(ctx, sql(i))
-			elapsed := time.Since(start)
-			s.close()
-			if err != nil {
-				return nil, err
-			}
-			d = append(d, elapsed)
-			progress()
+// seriesRun is one series being measured: its latencies so far and, for a persistent
+// series, its connection.
+type seriesRun struct {
+	name    string
+	pattern string
+	c       connector
+	sql     func(i int) string
+	s       session // persistent only
+	d       []time.Duration
+}
+
+// interleave runs query i of every series, then query i+1 of every series, n times. A
+// persistent series connects and runs one untimed query first.
+func interleave(ctx context.Context, runs []*seriesRun, n int, progress func()) error {
+	for _, r := range runs {
+		if r.pattern != Persistent {
+			continue
 		}
-		return d, nil
-	}
-	s, err := c.connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer s.close()
-	if err := s.query(ctx, sql(0)); err != nil {
-		return nil, err
+		s, err := r.c.connect(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.name, err)
+		}
+		r.s = s
+		if err := s.query(ctx, r.sql(0)); err != nil {
+			return fmt.Errorf("%s: %w", r.name, err)
+		}
 	}
 	for i := range n {
-		start := time.Now()
-		if err := s.query(ctx, sql(i)); err != nil {
-			return nil, err
+		for _, r := range runs {
+			if err := r.one(ctx, i); err != nil {
+				return fmt.Errorf("%s: %w", r.name, err)
+			}
+			progress()
 		}
-		d = append(d, time.Since(start))
-		progress()
 	}
-	return d, nil
+	return nil
+}
+
+// one times query i. A new-connection series times connect and query together and closes
+// the connection after the clock stops.
+func (r *seriesRun) one(ctx context.Context, i int) error {
+	start := time.Now()
+	s := r.s
+	if s == nil {
+		var err error
+		if s, err = r.c.connect(ctx); err != nil {
+			return err
+		}
+	}
+	err := s.query(ctx, r.sql(i))
+	elapsed := time.Since(start)
+	if r.s == nil {
+		s.close()
+	}
+	if err != nil {
+		return err
+	}
+	r.d = append(r.d, elapsed)
+	return nil
+}
+
+func (r *seriesRun) close() {
+	if r.s != nil {
+		r.s.close()
+		r.s = nil
+	}
 }

@@ -103,6 +103,21 @@ func WriteTable(w io.Writer, results []Result) error {
 	return tw.Flush()
 }
 
+// WriteThroughputTable prints throughput results as an aligned table for a terminal.
+func WriteThroughputTable(w io.Writer, results []ThroughputResult) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\tclients\tops/s\tp50 ms\tp95 ms\tp99 ms\terrors\tvs direct\t")
+	for _, r := range results {
+		vs := "-"
+		if r.VsDirect > 0 {
+			vs = fmt.Sprintf("%.2fx", r.VsDirect)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%s\t\n", r.Target, r.Clients, r.OpsPerSec,
+			fmtMs(r.P50Ms), fmtMs(r.P95Ms), fmtMs(r.P99Ms), r.Errors, vs)
+	}
+	return tw.Flush()
+}
+
 // fmtMs shows a latency with about three significant digits.
 func fmtMs(x float64) string {
 	switch {

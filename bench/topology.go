@@ -85,10 +85,7 @@ func StartLocal(ctx context.Context, cfg TopologyConfig) (_ *Topology, err error
 		t.log = slog.New(slog.DiscardHandler)
 	}
 	pw, _ := origin.User.Password()
-	t.redact = strings.NewReplacer()
-	if pw != "" {
-		t.redact = strings.NewReplacer(pw, "xxxxx", url.QueryEscape(pw), "xxxxx", url.PathEscape(pw), "xxxxx")
-	}
+	t.redact = passwordHider(pw)
 	if t.dir, err = os.MkdirTemp("", "slipstream-topology-"); err != nil {
 		return nil, fmt.Errorf("topology: %w", err)
 	}
@@ -217,15 +214,6 @@ func (t *Topology) relay(ctx context.Context, cfg RelayConfig) (*Relay, error) {
 	return r, nil
 }
 
-// process is a slipstream subprocess writing to DIR/NAME.log.
-type process struct {
-	name   string
-	cmd    *exec.Cmd
-	log    string
-	exited chan struct{} // closed once Wait returned
-	err    error         // Wait's, valid after exited
-}
-
 // hasCommand reports whether the slipstream binary knows `name`: its help exits 0.
 func (t *Topology) hasCommand(ctx context.Context, name string) bool {
 	cmd := exec.CommandContext(ctx, t.cfg.Command, name, "--help")
@@ -241,76 +229,27 @@ func (t *Topology) runToEnd(ctx context.Context, args ...string) (string, error)
 	return t.redact.Replace(string(bytes.TrimSpace(out))), err
 }
 
-// start runs slipstream with args in the background.
+// start runs slipstream with args in the background, logging to DIR/NAME.log.
 func (t *Topology) start(name string, args ...string) (*process, error) {
-	logPath := filepath.Join(t.dir, name+".log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	p, err := startProcess(t.dir, name, nil, t.cfg.Command, args...)
 	if err != nil {
 		return nil, fmt.Errorf("topology: %w", err)
 	}
-	defer f.Close()
-	cmd := exec.Command(t.cfg.Command, args...)
-	cmd.Dir, cmd.Stdout, cmd.Stderr = t.dir, f, f
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("topology: start slipstream %s: %w", name, err)
-	}
-	p := &process{name: name, cmd: cmd, log: logPath, exited: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); close(p.exited) }()
 	t.procs = append(t.procs, p)
-	t.log.Info("topology: started slipstream "+name, "pid", cmd.Process.Pid)
+	t.log.Info("topology: started slipstream "+name, "pid", p.cmd.Process.Pid)
 	return p, nil
 }
 
 func (t *Topology) stopProcesses() {
 	for i := len(t.procs) - 1; i >= 0; i-- {
-		p := t.procs[i]
-		p.cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-p.exited:
-		case <-time.After(5 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.exited
-		}
+		t.procs[i].stop(syscall.SIGINT)
 	}
 	t.procs = nil
 }
 
-// waitReady retries a query through rawURL for up to 30 s, failing early if p exits.
+// waitReady waits until a query through rawURL works, failing early if p exits.
 func (t *Topology) waitReady(ctx context.Context, p *process, rawURL string) error {
-	c, err := newConnector(rawURL)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for {
-		s, err := c.connect(ctx)
-		if err == nil {
-			err = s.query(ctx, "SELECT 1")
-			s.close()
-			if err == nil {
-				return nil
-			}
-		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("slipstream %s exited (%v): %s", p.name, p.err, t.logTail(p))
-		case <-ctx.Done():
-			return fmt.Errorf("slipstream %s not answering queries: %s; its log: %s",
-				p.name, t.redact.Replace(err.Error()), t.logTail(p))
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// logTail returns the last lines of p's log, with the origin's password hidden.
-func (t *Topology) logTail(p *process) string {
-	b, _ := os.ReadFile(p.log)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 10 {
-		lines = lines[len(lines)-10:]
-	}
-	return t.redact.Replace(strings.Join(lines, "\n"))
+	return waitReady(ctx, p, rawURL, t.redact)
 }
 
 // freeAddr returns a loopback address with a port free right now.

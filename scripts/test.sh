@@ -12,6 +12,9 @@ missing=()
 [ -x /usr/lib/postgresql/15/bin/psql ] || missing+=(postgresql-client-15)
 [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 [ -x /usr/sbin/pgpool ] || missing+=(pgpool2)          # the benchmark's caching peer
+command -v mariadbd >/dev/null || missing+=(mariadb-server)  # MariaDB 10.11, started by internal/mytest
+command -v mariadb >/dev/null || missing+=(mariadb-client)
+command -v sysbench >/dev/null || missing+=(sysbench)    # the MySQL benchmark's load generator
 command -v node >/dev/null || missing+=(nodejs npm)
 command -v gcc >/dev/null || missing+=(gcc libc6-dev)   # go test -race needs cgo
 
@@ -22,8 +25,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   "${sudo[@]}" apt-get update -qq
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # apt may start the system PgBouncer and pgpool-II; the benchmark starts its own.
-  for svc in pgbouncer pgpool2; do
+  # apt may start the system PgBouncer, pgpool-II and MariaDB; the tests start their own.
+  for svc in pgbouncer pgpool2 mariadb; do
     if [[ " ${missing[*]} " == *" $svc "* ]]; then
       "${sudo[@]}" systemctl stop "$svc" >/dev/null 2>&1 ||
         "${sudo[@]}" service "$svc" stop >/dev/null 2>&1 || true

@@ -20,6 +20,7 @@ const benchUsage = `Usage: slipstream bench <command> [flags]
 Commands:
   latency     query latency directly and through Slipstream, uncached and cached
   relay       forward TCP or UDP adding a round-trip time: a WAN on one machine
+  throughput  N clients for a duration, direct, through Slipstream, PgBouncer, pgpool-II
 `
 
 // runBench dispatches `slipstream bench <command>`.
@@ -34,6 +35,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		err = benchLatency(ctx, args[1:], stdout, stderr)
 	case "relay":
 		err = benchRelay(ctx, args[1:], stdout, stderr)
+	case "throughput":
+		err = benchThroughput(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, benchUsage)
 		return 0
@@ -246,4 +249,78 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+const throughputUsage = `Usage: slipstream bench throughput --direct URL [--via URL] [--compare pgbouncer,pgpool] [flags]
+
+Throughput runs --clients connections at once for --duration against each target in turn:
+the database directly (--direct), through Slipstream (--via), and through PgBouncer
+(transaction pooling) and pgpool-II (its query cache on) started here from Debian's packages
+in front of --direct's database (--compare). Each operation is a point read with probability
+--read-ratio, else an update of one row, rows picked among the first --hot-set. The table
+slipstream_bench is created on --direct's database when missing.
+
+  slipstream bench throughput --direct postgres://app:secret@127.0.0.1:5432/app?sslmode=disable \
+    --via postgres://app:secret@127.0.0.1:6432/app?sslmode=disable --compare pgbouncer,pgpool
+
+Flags:
+`
+
+func benchThroughput(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newBenchFlags("throughput", throughputUsage, stderr)
+	direct := fs.String("direct", "", "the database as the application reaches it without Slipstream, a `URL`")
+	via := fs.String("via", "", "the same database through Slipstream, a `URL`")
+	compare := fs.String("compare", "", "also run PgBouncer and/or pgpool-II, a `LIST` such as pgbouncer,pgpool")
+	clients := fs.Int("clients", 16, "connections running at once, `N`")
+	duration := fs.Duration("duration", 10*time.Second, "how long each target runs, a `DURATION`")
+	readRatio := fs.Float64("read-ratio", 0.9, "share of operations that are reads, a `FRACTION` in [0, 1]")
+	hotSet := fs.Int("hot-set", 1000, "rows the operations pick from, `N`")
+	jsonOut := fs.String("json", "", "also write the results as JSON to `FILE`")
+	if err := parseBenchFlags(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case *direct == "":
+		return usageError{errors.New("--direct is required")}
+	case *clients <= 0, *duration <= 0, *hotSet <= 0:
+		return usageError{errors.New("--clients, --duration and --hot-set must be positive")}
+	case *readRatio < 0 || *readRatio > 1:
+		return usageError{errors.New("--read-ratio must be in [0, 1]")}
+	}
+	targets := []bench.Target{{Name: bench.Direct, URL: *direct}}
+	if *via != "" {
+		targets = append(targets, bench.Target{Name: "slipstream", URL: *via})
+	}
+	if *compare != "" {
+		names := strings.Split(*compare, ",")
+		peers, err := bench.StartPeers(ctx, *direct, names)
+		if err != nil {
+			return err
+		}
+		defer peers.Close()
+		for _, n := range names {
+			targets = append(targets, bench.Target{Name: n, URL: peers.URLs[n]})
+		}
+	}
+	cfg := bench.ThroughputConfig{Targets: targets, Clients: *clients, Duration: *duration, ReadRatio: *readRatio, HotSet: *hotSet}
+	var bar *bench.ProgressBar
+	if isTerminal(stderr) {
+		bar = bench.NewProgressBar(stderr, "throughput")
+		cfg.Progress = bar.Update
+	}
+	results, err := bench.RunThroughput(ctx, cfg)
+	if bar != nil {
+		bar.Finish()
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d clients, %v per target, %.0f%% reads over %d rows\n", *clients, *duration, *readRatio*100, *hotSet)
+	if err := bench.WriteThroughputTable(stdout, results); err != nil {
+		return err
+	}
+	if *jsonOut != "" {
+		return bench.WriteJSONFile(*jsonOut, bench.ThroughputReport{Results: results})
+	}
+	return nil
 }

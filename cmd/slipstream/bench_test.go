@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"flag"
 	"io"
 	"net"
 	"net/url"
@@ -19,10 +20,55 @@ import (
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
 )
 
-// runMainEnv makes the test binary behave as the slipstream binary (TestMain calls run), so
-// that `bench latency --topology local`, which starts os.Executable() as serve, edge and
-// pool, can run under go test.
+// runMainEnv makes the test binary behave as the slipstream binary (TestMain calls
+// runAsChild), so that `bench latency --topology local`, which starts os.Executable() as
+// serve, edge and pool, can run under go test. Its value "split" adds stand-ins for the
+// certs, pool and edge commands of issue 7.
 const runMainEnv = "SLIPSTREAM_TEST_RUN_MAIN"
+
+// runAsChild is main for the test binary started as slipstream. With runMainEnv=split, certs,
+// pool and edge are stand-ins that accept exactly the flags the topology passes (issue 7's):
+// certs writes nothing, pool waits for its signal, edge serves its origin as serve would.
+func runAsChild(ctx context.Context, args []string) int {
+	if os.Getenv(runMainEnv) != "split" || len(args) == 0 {
+		return run(ctx, args, os.Stdout, os.Stderr)
+	}
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	if len(args) == 2 && args[1] == "--help" {
+		switch args[0] {
+		case "certs", "pool", "edge":
+			return 0
+		}
+	}
+	switch args[0] {
+	case "certs":
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		return 0
+	case "pool":
+		fs.String("region", "", "")
+		tunnel := fs.String("tunnel-listen", "", "")
+		origin := fs.String("origin", "", "")
+		fs.String("http-listen", "", "")
+		if fs.Parse(args[1:]) != nil || *tunnel == "" || *origin == "" {
+			return 2
+		}
+		<-ctx.Done()
+		return 0
+	case "edge":
+		pool := fs.String("pool", "", "")
+		origin := fs.String("origin", "", "")
+		listen := fs.String("pg-listen", "", "")
+		httpListen := fs.String("http-listen", "", "")
+		if fs.Parse(args[1:]) != nil || !strings.HasPrefix(*pool, "local=") || *origin == "" {
+			return 2
+		}
+		return run(ctx, []string{"serve", "--config=", "--origin", *origin, "--pg-listen", *listen,
+			"--http-listen", *httpListen, "--data-dir", "edge-data"}, os.Stdout, os.Stderr)
+	}
+	return run(ctx, args, os.Stdout, os.Stderr)
+}
 
 // latencyDoc is the JSON of `bench latency --json`, read loosely to check its field names.
 type latencyDoc struct {
@@ -109,7 +155,7 @@ func TestBenchLatencyTopologyLocalStandsUpBothPaths(t *testing.T) {
 	t.Setenv(runMainEnv, "1")
 	ctx := testContext(t, 90*time.Second)
 	stdout, stderr := newSyncBuffer(), newSyncBuffer()
-	code := run(ctx, []string{"bench", "latency", "--topology", "local", "--rtt", "20ms", "--origin", directURL(),
+	code := run(ctx, []string{"bench", "latency", "--topology", "local", "--rtt", "40ms", "--origin", directURL(),
 		"--queries", "3"}, stdout, stderr)
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
@@ -131,6 +177,22 @@ func TestBenchLatencyTopologyLocalStandsUpBothPaths(t *testing.T) {
 	}
 	if len(trips) != 3 || trips["direct"] < 4.9 || trips["cached"] >= 0.5 {
 		t.Errorf("new-connection round trips %v, want direct at least 5 and cached under 1:\n%s", trips, stdout.String())
+	}
+}
+
+func TestBenchLatencyTopologyLocalRunsEdgeAndPoolWhenTheBinaryHasThem(t *testing.T) {
+	// Not parallel: the environment variable makes the children run as slipstream, with
+	// stand-ins for certs, pool and edge.
+	t.Setenv(runMainEnv, "split")
+	ctx := testContext(t, 90*time.Second)
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	code := run(ctx, []string{"bench", "latency", "--topology", "local", "--rtt", "10ms", "--origin", directURL(),
+		"--queries", "2"}, stdout, stderr)
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "shape=edge+pool") || strings.Contains(stderr.String(), "falling back") {
+		t.Errorf("the topology did not run edge and pool:\n%s", stderr.String())
 	}
 }
 
@@ -192,5 +254,46 @@ func TestBenchRelayCommandAddsTheRTT(t *testing.T) {
 	stop()
 	if code := <-done; code != 0 {
 		t.Errorf("relay exited %d after interrupt; stderr:\n%s", code, stderr.String())
+	}
+}
+
+func TestBenchThroughputRunsEveryTargetWithPeers(t *testing.T) {
+	t.Parallel()
+	for _, bin := range []string{"/usr/sbin/pgbouncer", "/usr/sbin/pgpool"} {
+		if _, err := os.Stat(bin); err != nil {
+			t.Skipf("%s is not installed (./scripts/test.sh installs it)", bin)
+		}
+	}
+	ctx := testContext(t, 60*time.Second)
+	in := startServe(t)
+	path := filepath.Join(t.TempDir(), "t.json")
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	code := run(ctx, []string{"bench", "throughput", "--direct", directURL(), "--via", in.plainURL(),
+		"--compare", "pgbouncer,pgpool", "--clients", "3", "--duration", "500ms", "--read-ratio", "0.8",
+		"--hot-set", "50", "--json", path}, stdout, stderr)
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+	}
+	if strings.Contains(stdout.String()+stderr.String(), pgtest.AppPassword) {
+		t.Error("the output shows the password")
+	}
+	t.Logf("stdout:\n%s", stdout)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc bench.ThroughputReport
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range doc.Results {
+		names = append(names, r.Target)
+		if r.Ops == 0 || r.Errors != 0 || r.OpsPerSec <= 0 || r.VsDirect <= 0 {
+			t.Errorf("%s: %d ops, %d errors, %v ops/s, %vx direct; want ops and no errors", r.Target, r.Ops, r.Errors, r.OpsPerSec, r.VsDirect)
+		}
+	}
+	if got := strings.Join(names, ","); got != "direct,slipstream,pgbouncer,pgpool" {
+		t.Errorf("targets %s, want direct,slipstream,pgbouncer,pgpool", got)
 	}
 }

@@ -43,9 +43,9 @@ import (
 var srv *pgtest.Server
 
 func TestMain(m *testing.M) {
-	if os.Getenv(runMainEnv) == "1" { // started by bench's topology as the slipstream binary
+	if os.Getenv(runMainEnv) != "" { // started by bench's topology as the slipstream binary
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		code := runAsChild(ctx, os.Args[1:])
 		stop()
 		os.Exit(code)
 	}
@@ -157,7 +157,7 @@ func runServe(t *testing.T, args []string) *instance {
 
 // runServeFor is runServe for a database other than app: PGURL is the line printed for db.
 // A --data-dir in args overrides the temporary one.
-func runServeFor(t *testing.T, db string, args []string) *instance {
+func runServeFor(t testing.TB, db string, args []string) *instance {
 	t.Helper()
 	dataDir := t.TempDir()
 	args = append([]string{"serve", "--pg-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir", dataDir}, args...)

@@ -1,0 +1,123 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// process is a server the harness runs in the background (slipstream, PgBouncer,
+// pgpool-II), its output in DIR/NAME.log.
+type process struct {
+	name   string
+	cmd    *exec.Cmd
+	log    string
+	exited chan struct{} // closed once Wait returned
+	err    error         // Wait's, valid after exited
+}
+
+// startProcess runs path with args in dir, as cred's user when not nil.
+func startProcess(dir, name string, cred *syscall.Credential, path string, args ...string) (*process, error) {
+	logPath := filepath.Join(dir, name+".log")
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cmd := exec.Command(path, args...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, f, f
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, log: logPath, exited: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.exited) }()
+	return p, nil
+}
+
+// stop sends sig and waits for the process, killing it after 5 s.
+func (p *process) stop(sig os.Signal) {
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.exited:
+	case <-time.After(5 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// logTail returns the last lines of p's log, passed through redact.
+func (p *process) logTail(redact *strings.Replacer) string {
+	b, _ := os.ReadFile(p.log)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 10 {
+		lines = lines[len(lines)-10:]
+	}
+	return redact.Replace(strings.Join(lines, "\n"))
+}
+
+// waitReady retries a query through rawURL for up to 30 s, failing early if p exits.
+// Errors and logs pass through redact, which hides the URL's password.
+func waitReady(ctx context.Context, p *process, rawURL string, redact *strings.Replacer) error {
+	c, err := newConnector(rawURL)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		s, err := c.connect(ctx)
+		if err == nil {
+			err = s.query(ctx, "SELECT 1")
+			s.close()
+			if err == nil {
+				return nil
+			}
+		}
+		select {
+		case <-p.exited:
+			return fmt.Errorf("%s exited (%v): %s", p.name, p.err, p.logTail(redact))
+		case <-ctx.Done():
+			return fmt.Errorf("%s not answering queries: %s; its log: %s",
+				p.name, redact.Replace(err.Error()), p.logTail(redact))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// passwordHider returns a replacer that hides password in any of its URL spellings.
+func passwordHider(password string) *strings.Replacer {
+	if password == "" {
+		return strings.NewReplacer()
+	}
+	return strings.NewReplacer(password, "xxxxx", url.QueryEscape(password), "xxxxx", url.PathEscape(password), "xxxxx")
+}
+
+// serverUser returns the credentials of user postgres when this process is root (PostgreSQL,
+// PgBouncer and pgpool-II refuse to run as root), else nil.
+func serverUser() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("running servers as root needs a user named postgres: %w", err)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("user postgres: %w", err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
