@@ -28,7 +28,7 @@ type Config struct {
 	// The split deployment: `slipstream pool` near the databases, `slipstream edge` near the
 	// applications, a QUIC tunnel between them. `slipstream serve` ignores these.
 	Region       string   `toml:"region"`        // pool: the region it runs in, for logs; empty: "default"
-	TunnelListen string   `toml:"tunnel_listen"` // pool: UDP host:port where edges connect; edge: where pools dial in (reverse tunnel); empty: none
+	TunnelListen string   `toml:"tunnel_listen"` // pool: UDP host:port where edges connect; edge without [[pool]]: where pools dial in (reverse tunnel); empty: none
 	DialEdges    []string `toml:"dial_edge"`     // pool: UDP host:port of edges to connect out to (reverse tunnel); empty: none
 	Pools        []Pool   `toml:"pool"`          // edge: the [[pool]] tables, the pools it dials; empty: pools must dial in (tunnel_listen)
 	CertsDir     string   `toml:"certs_dir"`     // edge and pool: the deployment CA and node certificates (slipstream certs); empty: "./slipstream-certs"

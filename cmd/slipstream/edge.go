@@ -45,7 +45,7 @@ func parseEdge(args []string, stderr io.Writer) (config.Config, error) {
 			fs.String("pg-listen", def.PGListen, "accept PostgreSQL clients on `ADDR` (host:port)")
 			fs.Var(&pools, "pool", "send sessions to the pool `NAME=ADDR`, ADDR being the UDP host:port of its --tunnel-listen")
 			fs.String("certs", def.CertsDir, "read the deployment CA and this edge's certificate (edge.crt, edge.key) from `DIR`")
-			fs.String("tunnel-listen", "", "accept a pool that dials in (slipstream pool --dial-edge) on UDP `ADDR` (host:port)")
+			fs.String("tunnel-listen", "", "without --pool: accept a pool that dials in (slipstream pool --dial-edge) on UDP `ADDR` (host:port)")
 		},
 		set: func(f *flag.Flag, cfg *config.Config) *string {
 			switch f.Name {
