@@ -4,6 +4,7 @@ package tunnel_test
 // in front of a real PostgreSQL 15 started once for the package.
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
 	"github.com/slipstream-proxy/slipstream/pool"
@@ -412,7 +414,7 @@ func TestTheEdgeRedialsALostPoolAndItsSessionsFailAsErrOriginLost(t *testing.T) 
 		t.Fatal(err)
 	}
 
-	stop() // the pool goes away
+	stop()                               // the pool goes away
 	err = s.Send(ctx, query("SELECT 2")) // fails, or queues the query and the answer fails
 	if err == nil {
 		_, err = recvAll(t, s)
@@ -454,5 +456,78 @@ func TestABatchSplitIntoSeveralFramesIsAnsweredAsOne(t *testing.T) {
 	}
 	if n := strings.Count(string(answers), "Z\x00\x00\x00\x05I"); n != 3 {
 		t.Errorf("%d ReadyForQuery before the stream stopped being pending, want 3: %q", n, answers)
+	}
+}
+
+func TestAHeldBackBeginOpensTheTransactionOfWhateverFollows(t *testing.T) {
+	edgeTLS, poolTLS := certs(t)
+	addr, _ := startPool(t, poolTLS, pool.Config{MaxConns: 2})
+	url := startEdge(t, dialPool(t, addr, edgeTLS))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn := connect(t, url)
+
+	// Transaction modes reach the origin with the first statement.
+	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL SERIALIZABLE"); err != nil {
+		t.Fatal(err)
+	}
+	var iso string
+	if err := conn.QueryRow(ctx, "SHOW transaction_isolation").Scan(&iso); err != nil || iso != "serializable" {
+		t.Fatalf("isolation in the transaction: %q, %v", iso, err)
+	}
+	if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A batch that can't carry the BEGIN (it ends with Flush) gets it sent alone first.
+	pc := conn.PgConn()
+	if err := pc.Exec(ctx, "BEGIN").Close(); err != nil {
+		t.Fatal(err)
+	}
+	if pc.TxStatus() != 'T' {
+		t.Fatalf("status after BEGIN %q, want T", pc.TxStatus())
+	}
+	fe := pc.Frontend()
+	fe.Send(&pgproto3.Parse{Query: "SELECT now() = statement_timestamp()"})
+	fe.Send(&pgproto3.Flush{})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := fe.Receive(); err != nil {
+		t.Fatal(err)
+	} else if _, ok := msg.(*pgproto3.ParseComplete); !ok {
+		t.Fatalf("answer to Parse+Flush: %T, want ParseComplete", msg)
+	}
+	fe.Send(&pgproto3.Bind{})
+	fe.Send(&pgproto3.Execute{})
+	fe.Send(&pgproto3.Sync{})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var row [][]byte
+	for {
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := msg.(*pgproto3.DataRow); ok {
+			row = nil
+			for _, v := range d.Values {
+				row = append(row, bytes.Clone(v))
+			}
+		}
+		if z, ok := msg.(*pgproto3.ReadyForQuery); ok {
+			if z.TxStatus != 'T' {
+				t.Fatalf("status after the statement %q, want T: the BEGIN went missing", z.TxStatus)
+			}
+			break
+		}
+	}
+	// In a transaction, now() is the transaction's start, earlier than the statement's.
+	if len(row) != 1 || string(row[0]) != "f" {
+		t.Errorf("row %q: now() = statement_timestamp(), so the statement ran outside a transaction", row)
+	}
+	if err := pc.Exec(ctx, "ROLLBACK").Close(); err != nil {
+		t.Fatal(err)
 	}
 }
