@@ -414,7 +414,13 @@ func TestTheEdgeRedialsALostPoolAndItsSessionsFailAsErrOriginLost(t *testing.T) 
 		t.Fatal(err)
 	}
 
-	stop()                               // the pool goes away
+	if _, err := c.Profile(ctx, pgtest.AppDB); err != nil {
+		t.Fatal(err)
+	}
+	stop() // the pool goes away
+	if p, err := c.Profile(ctx, pgtest.AppDB); err != nil || p.Parameters["server_version"] == "" {
+		t.Errorf("the cached profile while the pool is away: %v, %v", p.Parameters, err)
+	}
 	err = s.Send(ctx, query("SELECT 2")) // fails, or queues the query and the answer fails
 	if err == nil {
 		_, err = recvAll(t, s)
