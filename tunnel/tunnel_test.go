@@ -8,10 +8,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -29,7 +31,39 @@ import (
 
 var srv *pgtest.Server
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &srv)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m, &srv)
+	if code == 0 {
+		if err := tunnelGoroutinesGone(10 * time.Second); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// tunnelGoroutinesGone waits up to d for every goroutine running the tunnel's code to end, and
+// otherwise returns their stacks: every test stops what it started.
+func tunnelGoroutinesGone(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		var found []string
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, "slipstream/tunnel.") && !strings.Contains(g, "tunnelGoroutinesGone") {
+				found = append(found, g)
+			}
+		}
+		if len(found) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("goroutines of the tunnel outlived the tests:\n\n%s", strings.Join(found, "\n\n"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
