@@ -78,6 +78,9 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	}
 	defer s.wg.Wait()
 	defer ln.Close()
+	// Whatever ends the accepting ends the connections too, before waiting for them.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	for {
 		conn, err := ln.Accept(ctx)
 		if err != nil {
