@@ -181,12 +181,12 @@ func LoadTLS(dir, node string) (*tls.Config, error) {
 	if !roots.AppendCertsFromPEM(caPEM) {
 		return nil, fmt.Errorf("tunnel CA: no certificate in %s", filepath.Join(dir, CAFile))
 	}
-	return NewTLS(pair, roots), nil
+	return newTLS(pair, roots), nil
 }
 
-// NewTLS returns a mutual TLS 1.3 configuration that presents cert and accepts only peers with a
+// newTLS returns a mutual TLS 1.3 configuration that presents cert and accepts only peers with a
 // certificate signed by one of roots.
-func NewTLS(cert tls.Certificate, roots *x509.CertPool) *tls.Config {
+func newTLS(cert tls.Certificate, roots *x509.CertPool) *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{cert},
