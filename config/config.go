@@ -73,6 +73,7 @@ type Database struct {
 	IdleTimeout    Duration `toml:"idle_timeout"`    // an idle origin connection is closed after this; 0: 10m
 	MaxLifetime    Duration `toml:"max_lifetime"`    // an origin connection is replaced after this long; 0: 1h
 	Caching        Caching  `toml:"caching"`         // zero: cached with Hyperdrive's defaults
+	PoolRegion     string   `toml:"pool_region"`     // edge: the [[pool]] that serves this database while it is up; empty: the pool nearest the origin
 }
 
 // Defaults that Normalize applies to zero fields.
@@ -356,9 +357,6 @@ func (c Config) ValidateEdge() error {
 	if len(c.Pools) == 0 && c.TunnelListen == "" {
 		add("no pool: set [[pool]] tables (--pool NAME=ADDR), or tunnel_listen (--tunnel-listen ADDR) for pools that dial in")
 	}
-	if len(c.Pools) > 1 {
-		add("%d [[pool]] tables: an edge reaches one pool for now", len(c.Pools))
-	}
 	seen := map[string]bool{}
 	for i, p := range c.Pools {
 		if p.Name == "" {
@@ -369,6 +367,11 @@ func (c Config) ValidateEdge() error {
 		seen[p.Name] = true
 		if _, _, err := net.SplitHostPort(p.Address); err != nil {
 			add("pool #%d: address %q is not host:port", i+1, p.Address)
+		}
+	}
+	for _, d := range c.Databases {
+		if d.PoolRegion != "" && !seen[d.PoolRegion] {
+			add("database %s: pool_region %q names no [[pool]] table", d.Name, d.PoolRegion)
 		}
 	}
 	problems = append(problems, c.validateTunnelListen())

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // Probe connects to addr over TCP n times, one after another, and returns the median connect
@@ -118,4 +120,27 @@ func (p *Prober) Latency(db string) (time.Duration, error) {
 		return 0, ErrNotMeasured
 	}
 	return m.d, m.err
+}
+
+// Measured wraps a pool's origin so that its Profile reports the prober's latency to db's
+// origin: how a pool tells edges how near it is.
+func Measured(o tunnel.Origin, p *Prober, db string) tunnel.Origin {
+	return measuredOrigin{Origin: o, p: p, db: db}
+}
+
+type measuredOrigin struct {
+	tunnel.Origin
+	p  *Prober
+	db string
+}
+
+func (m measuredOrigin) Profile(ctx context.Context) (tunnel.Profile, error) {
+	prof, err := m.Origin.Profile(ctx)
+	if err != nil {
+		return prof, err
+	}
+	if d, err := m.p.Latency(m.db); err == nil {
+		prof.OriginLatency = d
+	}
+	return prof, nil
 }

@@ -169,6 +169,21 @@ func (c *Client) setConn(conn *quic.Conn) {
 	c.pmu.Unlock()
 }
 
+// Alive reports whether the client has a live connection to a pool now. A pool that stops
+// answering is noticed within the QUIC idle timeout (5 seconds).
+func (c *Client) Alive() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn != nil && c.conn.Context().Err() == nil
+}
+
+// Ping waits until the client has a live connection to a pool, up to ctx's deadline or
+// ConnectWait, whichever comes first.
+func (c *Client) Ping(ctx context.Context) error {
+	_, err := c.connection(ctx)
+	return err
+}
+
 // connection returns the live connection, waiting for one up to ConnectWait.
 func (c *Client) connection(ctx context.Context) (*quic.Conn, error) {
 	var timeout <-chan time.Time

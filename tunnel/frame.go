@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 )
 
 // Wire format of the QUIC tunnel. Every QUIC stream starts with a two-byte header, the protocol
@@ -246,7 +247,8 @@ func parseOpen(b []byte) (string, map[string]string, error) {
 }
 
 // appendProfile encodes a Profile: a uint32 count of parameters, each as key NUL value NUL,
-// then a uint32 count of functions, each as name NUL and its volatility byte.
+// then a uint32 count of functions, each as name NUL and its volatility byte, then the origin
+// latency in nanoseconds as a uint64.
 func appendProfile(dst []byte, p Profile) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(p.Parameters)))
 	for k, v := range p.Parameters {
@@ -256,7 +258,7 @@ func appendProfile(dst []byte, p Profile) []byte {
 	for k, v := range p.Volatility {
 		dst = append(appendStrings(dst, k), v)
 	}
-	return dst
+	return binary.BigEndian.AppendUint64(dst, uint64(p.OriginLatency))
 }
 
 // parseProfile decodes appendProfile's encoding; every count is checked against the bytes left.
@@ -297,6 +299,9 @@ func parseProfile(b []byte) (Profile, error) {
 			return p, errBadFrame
 		}
 		p.Volatility[k], b = rest[0], rest[1:]
+	}
+	if len(b) >= 8 {
+		p.OriginLatency = time.Duration(binary.BigEndian.Uint64(b))
 	}
 	return p, nil
 }

@@ -23,8 +23,9 @@ func quicConfig() *quic.Config {
 	return &quic.Config{
 		// One long-lived connection carries every session: keep it alive through NATs and
 		// notice a dead peer within MaxIdleTimeout.
-		KeepAlivePeriod: 5 * time.Second,
-		MaxIdleTimeout:  15 * time.Second,
+		// Placement moves databases off a pool whose connection died, so notice within seconds.
+		KeepAlivePeriod: time.Second,
+		MaxIdleTimeout:  5 * time.Second,
 		// A stream per client session: the pool end accepts as many as an edge has clients.
 		MaxIncomingStreams: 1 << 16,
 		// A session's answers wait in its stream's window, at most MaxStreamReceiveWindow, while

@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"context"
+	"time"
 
 	"github.com/slipstream-proxy/slipstream/pool"
 )
@@ -23,6 +24,9 @@ type Profile struct {
 	// Volatility maps function names to the origin's pg_proc.provolatile ('i', 's', 'v'),
 	// the most volatile overload of each name; empty when the origin has no such catalog.
 	Volatility map[string]byte
+	// OriginLatency is the pool's measured round trip to the origin (placement.Prober), which
+	// edges use to pick the pool nearest each database; 0 when unmeasured or embedded.
+	OriginLatency time.Duration
 }
 
 // Transport opens client sessions on the pool side for a database.

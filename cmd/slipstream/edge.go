@@ -9,9 +9,11 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/config"
+	"github.com/slipstream-proxy/slipstream/placement"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 	"github.com/slipstream-proxy/slipstream/proxy"
 	"github.com/slipstream-proxy/slipstream/tunnel"
@@ -98,29 +100,54 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 		return err
 	}
 	tcfg := tunnel.ClientConfig{TLS: tlsConf, Logger: log}
-	var client *tunnel.Client
+	names := make([]string, len(dbs))
+	for i, d := range dbs {
+		names[i] = d.Name
+	}
+	var transport tunnel.Transport
+	var background []func(context.Context) error
 	tunnelDesc := ""
 	if len(cfg.Pools) > 0 {
-		p := cfg.Pools[0]
-		client = tunnel.Dial(ctx, p.Address, tcfg)
-		tunnelDesc = "pool " + p.Name + " at udp " + p.Address
+		// One tunnel per pool; the router places each database at the pool nearest its origin
+		// (or its pool_region) and moves it when that pool dies.
+		var cands []placement.Candidate
+		var descs []string
+		for _, p := range cfg.Pools {
+			client := tunnel.Dial(ctx, p.Address, tcfg)
+			defer client.Close()
+			client.Warm(names...)
+			cands = append(cands, placement.Candidate{Region: p.Name, Transport: client, Ping: client.Ping,
+				Latency: func(ctx context.Context, db string) (time.Duration, error) {
+					prof, err := client.Profile(ctx, db)
+					return prof.OriginLatency, err
+				}})
+			descs = append(descs, "pool "+p.Name+" at udp "+p.Address)
+		}
+		pins := map[string]string{}
+		for _, d := range cfg.Databases {
+			if d.PoolRegion != "" {
+				pins[d.Name] = d.PoolRegion
+			}
+		}
+		router := placement.NewRouter(placement.Config{Candidates: cands, Databases: names, Pins: pins, Logger: log})
+		transport = router
+		background = append(background, func(ctx context.Context) error { router.Run(ctx); return nil })
+		tunnelDesc = strings.Join(descs, ", ")
 	} else {
 		pc, err := net.ListenPacket("udp", cfg.TunnelListen)
 		if err != nil {
 			return fmt.Errorf("listen for pools: %w", err)
 		}
 		defer pc.Close()
-		if client, err = tunnel.Listen(ctx, pc, tcfg); err != nil {
+		client, err := tunnel.Listen(ctx, pc, tcfg)
+		if err != nil {
 			return err
 		}
+		defer client.Close()
+		client.Warm(names...)
+		transport = client
 		tunnelDesc = "pools dial in to udp " + pc.LocalAddr().String()
 	}
-	defer client.Close()
-	names := make([]string, len(dbs))
-	for i, d := range dbs {
-		names[i] = d.Name
-	}
-	client.Warm(names...)
 
 	cert, err := pgwire.LoadOrCreateCertificate(cfg.TLS.CertFile, cfg.TLS.KeyFile, filepath.Join(cfg.DataDir, "tls"))
 	if err != nil {
@@ -135,7 +162,7 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 		Cache:     results,
 		Databases: dbs,
 		TLS:       pgwire.ServerTLSConfig(cert),
-		Transport: client,
+		Transport: transport,
 		Logger:    log,
 		Metrics:   proxy.NewMetrics(reg),
 	})
@@ -154,10 +181,10 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "tunnel: %s\n", tunnelDesc)
 	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())
 	log.Info("slipstream edge serving", "pg", pgln.Addr().String(), "http", httpln.Addr().String(), "tunnel", tunnelDesc)
-	return runAll(ctx, log, httpln, newMux(reg, srv.Ready), func(ctx context.Context) error {
+	return runAll(ctx, log, httpln, newMux(reg, srv.Ready), append(background, func(ctx context.Context) error {
 		if err := srv.Serve(ctx, pgln); err != nil {
 			return fmt.Errorf("edge: %w", err)
 		}
 		return nil
-	})
+	})...)
 }

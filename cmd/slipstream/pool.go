@@ -7,8 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
+	"time"
 
 	"github.com/slipstream-proxy/slipstream/config"
+	"github.com/slipstream-proxy/slipstream/placement"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
@@ -79,9 +82,23 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 		return err
 	}
 	defer og.close()
-	server := tunnel.NewServer(tunnel.ServerConfig{Origins: og.byName, TLS: tlsConf, Logger: log})
+	// Measure the latency to every origin before serving, so that the first profile an edge
+	// fetches already tells it how near this pool is; then keep measuring.
+	addrs := map[string]string{}
+	for _, d := range cfg.Databases {
+		addrs[d.Name] = originAddr(d)
+	}
+	prober := placement.NewProber(addrs, 5, 30*time.Second)
+	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	prober.Measure(mctx)
+	cancel()
+	origins := map[string]tunnel.Origin{}
+	for name, o := range og.byName {
+		origins[name] = placement.Measured(o, prober, name)
+	}
+	server := tunnel.NewServer(tunnel.ServerConfig{Origins: origins, TLS: tlsConf, Logger: log})
 
-	var servers []func(context.Context) error
+	servers := []func(context.Context) error{func(ctx context.Context) error { prober.Run(ctx); return nil }}
 	if cfg.TunnelListen != "" {
 		pc, err := net.ListenPacket("udp", cfg.TunnelListen)
 		if err != nil {
@@ -106,4 +123,24 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())
 	log.Info("slipstream pool serving", "tunnel", cfg.TunnelListen, "dial_edge", cfg.DialEdges, "databases", len(cfg.Databases))
 	return runAll(ctx, log, httpln, newMux(reg, func() bool { return ctx.Err() == nil }), servers...)
+}
+
+// originAddr is the host:port a pool probes for its latency to d's origin; "" for an embedded
+// database, which is in the pool's own process.
+func originAddr(d config.Database) string {
+	if d.Kind == config.KindD1 || d.Kind == config.KindKV {
+		return ""
+	}
+	u, err := url.Parse(d.Origin)
+	if err != nil || u.Hostname() == "" {
+		return ""
+	}
+	port := u.Port()
+	if port == "" {
+		port = "5432"
+		if u.Scheme == "mysql" {
+			port = "3306"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }

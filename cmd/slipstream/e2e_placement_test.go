@@ -1,0 +1,239 @@
+package main
+
+// Placement and failover across separate pools (issue 7): each pool reaches the origin through
+// a relay of its own RTT, the edge places the database at the nearest pool, a pin overrides
+// that, and when the serving pool dies the sessions move to the next one.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/slipstream-proxy/slipstream/bench"
+	"github.com/slipstream-proxy/slipstream/internal/pgtest"
+)
+
+// regionPool starts `slipstream pool --region NAME` whose origin is the app database behind a
+// TCP relay with the given RTT, tagged with application_name=NAME so queries can tell which
+// pool ran them. If udpRTT > 0, edges reach the pool through a UDP relay, which the test can
+// close to cut the pool off without a goodbye; the returned address is the one edges dial.
+func regionPool(t *testing.T, certs, name string, originRTT time.Duration, udpRTT time.Duration) (addr string, n *node, udp *bench.Relay) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	relay, err := bench.StartRelay(ctx, bench.RelayConfig{To: srv.Host + ":" + fmt.Sprint(srv.Port), RTT: originRTT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(directURL())
+	u.Host = relay.Addr()
+	q := u.Query()
+	q.Set("application_name", name)
+	u.RawQuery = q.Encode()
+	n = startNode(t, "pool", "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+		"--certs", certs, "--data-dir", t.TempDir(), "--region", name, "--origin", u.String())
+	addr = n.tunnelAddr(t)
+	if udpRTT > 0 {
+		if udp, err = bench.StartRelay(ctx, bench.RelayConfig{To: addr, RTT: udpRTT, UDP: true}); err != nil {
+			t.Fatal(err)
+		}
+		addr = udp.Addr()
+	}
+	return addr, n, udp
+}
+
+// servingPool asks the origin which pool's connection ran the query.
+func servingPool(ctx context.Context, conn *pgx.Conn) (string, error) {
+	var name string
+	err := conn.QueryRow(ctx, "/* slipstream: cache=off */ SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()").Scan(&name)
+	return name, err
+}
+
+// startEdgeTOML runs `slipstream edge` with a config file holding the pools and the app
+// database (plus extra lines for its [[database]] table).
+func startEdgeTOML(t *testing.T, certs string, pools [][2]string, dbLines ...string) *node {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "certs_dir = %q\n", certs)
+	for _, p := range pools {
+		fmt.Fprintf(&b, "[[pool]]\nname = %q\naddress = %q\n", p[0], p[1])
+	}
+	fmt.Fprintf(&b, "[[database]]\nname = %q\norigin = %q\n", pgtest.AppDB, directURL())
+	for _, l := range dbLines {
+		b.WriteString(l + "\n")
+	}
+	path := filepath.Join(t.TempDir(), "edge.toml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return startNode(t, "edge", "--config", path, "--pg-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+		"--data-dir", t.TempDir())
+}
+
+func TestEdgePlacesTheDatabaseAtThePoolNearestItsOriginUnlessPinned(t *testing.T) {
+	t.Parallel()
+	certs := makeCerts(t)
+	far, _, _ := regionPool(t, certs, "far", 60*time.Millisecond, 0)
+	near, _, _ := regionPool(t, certs, "near", 2*time.Millisecond, 0)
+	mid, _, _ := regionPool(t, certs, "mid", 25*time.Millisecond, 0)
+	pools := [][2]string{{"far", far}, {"near", near}, {"mid", mid}}
+
+	ctx := testContext(t, 60*time.Second)
+	edge := startEdgeTOML(t, certs, pools)
+	conn := connect(t, ctx, edge.appURL(t))
+	if got, err := servingPool(ctx, conn); err != nil || got != "near" {
+		t.Errorf("unpinned: served by %q (%v), want near (2 ms from the origin, against 25 and 60)", got, err)
+	}
+
+	pinned := startEdgeTOML(t, certs, pools, `pool_region = "far"`)
+	conn = connect(t, ctx, pinned.appURL(t))
+	if got, err := servingPool(ctx, conn); err != nil || got != "far" {
+		t.Errorf("pool_region = far: served by %q (%v), want far", got, err)
+	}
+}
+
+func TestKillingThePoolMovesSessionsToTheNextAndRunsNoWriteTwice(t *testing.T) {
+	t.Parallel()
+	certs := makeCerts(t)
+	nearAddr, nearNode, nearLink := regionPool(t, certs, "near", 2*time.Millisecond, 2*time.Millisecond)
+	backupAddr, _, _ := regionPool(t, certs, "backup", 20*time.Millisecond, 0)
+	edge := startEdgeTOML(t, certs, [][2]string{{"near", nearAddr}, {"backup", backupAddr}})
+	url := edge.appURL(t)
+
+	ctx := testContext(t, 90*time.Second)
+	admin := connect(t, ctx, directURL())
+	table := "failover_writes"
+	if _, err := admin.Exec(ctx, "DROP TABLE IF EXISTS "+table+"; CREATE TABLE "+table+" (id bigint)"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Clients write rows with ids of their own and read, reconnecting after any error, until
+	// told to stop. acked holds the ids whose INSERT was acknowledged.
+	var (
+		acked       sync.Map
+		nextID      atomic.Int64
+		reads       [2]atomic.Int64 // successful reads before and after the kill
+		cleanErrors atomic.Int64
+		killed      atomic.Bool
+		stop        = make(chan struct{})
+		wg          sync.WaitGroup
+		unclean     = make(chan error, 100)
+	)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var conn *pgx.Conn
+			defer func() {
+				if conn != nil {
+					conn.Close(context.Background())
+				}
+			}()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if conn == nil {
+					c, err := pgx.Connect(ctx, url)
+					if err != nil {
+						time.Sleep(50 * time.Millisecond)
+						continue
+					}
+					conn = c
+				}
+				id := nextID.Add(1)
+				_, err := conn.Exec(ctx, "INSERT INTO "+table+" VALUES ($1)", id)
+				if err == nil {
+					acked.Store(id, true)
+					var where string
+					if where, err = servingPool(ctx, conn); err == nil {
+						after := 0
+						if killed.Load() {
+							after = 1
+							if where != "backup" {
+								err = fmt.Errorf("a read after the kill ran on %q", where)
+							}
+						}
+						reads[after].Add(1)
+					}
+				}
+				if err != nil {
+					var pgErr interface{ SQLState() string }
+					if errors.As(err, &pgErr) || conn.IsClosed() || strings.Contains(err.Error(), "unexpected EOF") ||
+						strings.Contains(err.Error(), "conn closed") {
+						cleanErrors.Add(1)
+					} else if ctx.Err() == nil {
+						select {
+						case unclean <- err:
+						default:
+						}
+					}
+					conn.Close(context.Background())
+					conn = nil
+				}
+			}
+		}()
+	}
+
+	time.Sleep(2 * time.Second)
+	// The near pool vanishes without a goodbye: its link drops every packet, then the process
+	// goes. Sessions on it must fail cleanly; new ones must land on the backup.
+	nearLink.Close()
+	killed.Store(true)
+	nearNode.stop()
+	deadline := time.Now().Add(20 * time.Second)
+	for reads[1].Load() < 20 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	close(unclean)
+	for err := range unclean {
+		t.Errorf("a client got an error that is not a clean protocol error: %v", err)
+	}
+	if reads[0].Load() == 0 || reads[1].Load() < 20 {
+		t.Fatalf("reads before the kill %d, after %d; want some before and at least 20 after within 20s", reads[0].Load(), reads[1].Load())
+	}
+
+	rows, err := admin.Query(ctx, "SELECT id, count(*) FROM "+table+" GROUP BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	present := map[int64]bool{}
+	for rows.Next() {
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 1 {
+			t.Errorf("row %d was written %d times", id, n)
+		}
+		present[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	missing := 0
+	acked.Range(func(k, _ any) bool {
+		if !present[k.(int64)] {
+			missing++
+		}
+		return true
+	})
+	if missing > 0 {
+		t.Errorf("%d acknowledged writes are missing", missing)
+	}
+	t.Logf("reads before the kill %d, after %d; %d rows; %d clean errors", reads[0].Load(), reads[1].Load(), len(present), cleanErrors.Load())
+}
