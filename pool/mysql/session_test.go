@@ -85,13 +85,13 @@ func TestSessionStateDoesNotLeakAndFollowsTheSession(t *testing.T) {
 	a.exec("SET NAMES latin1")
 	a.exec("SELECT @y := CONCAT('v', 7)")
 	a.exec("CREATE TABLE IF NOT EXISTS t_state (i int)")
-	a.exec("USE mysql")
+	a.exec("USE information_schema")
 	if got := b.rows("SELECT @@session.sql_mode, @@session.time_zone, @x, @y, @@character_set_client, DATABASE()"); got[0][0] != defSQLMode ||
 		got[0][1] != "SYSTEM" || got[0][2] != "NULL" || got[0][3] != "NULL" || got[0][5] != "app" {
 		t.Errorf("b sees %q, want defaults", got)
 	}
 	if got := a.rows("SELECT @@session.sql_mode, @@session.time_zone, @x, @y, @@character_set_client, DATABASE()"); got[0][0] != "ANSI_QUOTES" ||
-		got[0][1] != "+03:00" || got[0][2] != "42" || got[0][3] != "v7" || got[0][4] != "latin1" || got[0][5] != "mysql" {
+		got[0][1] != "+03:00" || got[0][2] != "42" || got[0][3] != "v7" || got[0][4] != "latin1" || got[0][5] != "information_schema" {
 		t.Errorf("a sees %q, want its own settings back", got)
 	}
 	// COM_RESET_CONNECTION with no lease: the state goes, the database stays.
@@ -168,7 +168,7 @@ func binaryRows(t *testing.T, pk [][]byte, caps uint32) []uint64 {
 	var out []uint64
 	for ; i < len(pk) && pk[i][0] == 0; i++ {
 		// header, null bitmap (1 byte for 2 columns), then the first value
-		out = append(out, binary.LittleEndian.Uint64(pk[i][2:]))
+		out = append(out, uint64(binary.LittleEndian.Uint32(pk[i][2:])))
 	}
 	return out
 }
