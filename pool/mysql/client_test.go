@@ -78,9 +78,12 @@ func (c *testClient) roundTrip(frames []byte) ([][]byte, error) {
 
 func split(t testing.TB, b []byte) [][]byte {
 	var out [][]byte
-	want := byte(1)
+	var want byte
 	for len(b) > 0 {
 		n := int(b[0]) | int(b[1])<<8 | int(b[2])<<16
+		if len(out) == 0 {
+			want = b[3] // 1, or more after a command of several packets
+		}
 		if b[3] != want {
 			t.Errorf("packet %d has sequence id %d, want %d", len(out), b[3], want)
 		}
