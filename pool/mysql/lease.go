@@ -178,7 +178,8 @@ func (s *Session) finishClose(c *Conn) {
 		c.status&statusInTrans != 0 || c.status&statusAutocommit == 0:
 		// Mid-command or mid-transaction: nobody may inherit it.
 		c.retire = true
-	case s.pinned != "" || c.dirty:
+	case s.pinned != "" || c.dirty || len(s.vars) > 0:
+		// Pinned state, or variables never read back: reset before anyone else uses it.
 		c.sendReset()
 	}
 	s.p.Release(c)
