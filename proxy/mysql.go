@@ -240,8 +240,10 @@ func (s *Server) mysqlDatabase(r *mysqlwire.Response) (Database, error) {
 // mysqlParams are the Open parameters of a MySQL session (see the contract in pool/mysql).
 func mysqlParams(c *mysqlwire.Conn, caps uint32) map[string]string {
 	params := map[string]string{
-		"user":         c.Response.User,
-		"database":     c.Response.Database,
+		"user": c.Response.User,
+		// The client's database is the edge's name for the origin's database (the origin
+		// URL's), which the pool side starts each session in; the names may differ.
+		"database":     "",
 		"capabilities": strconv.FormatUint(uint64(caps&^(mysql.CLIENT_SSL|mysql.CLIENT_COMPRESS)), 10),
 		"collation":    strconv.Itoa(int(c.Response.Collation)),
 	}

@@ -56,12 +56,8 @@ func (o *rawOrigin) Open(ctx context.Context, params map[string]string) (tunnel.
 	o.mu.Lock()
 	timeouts := o.queueTimeouts
 	o.mu.Unlock()
-	// Like the pool: the origin's own database when the client named one, none otherwise.
-	db := ""
-	if params["database"] != "" {
-		db = mytest.AppDB
-	}
-	return &rawStream{o: o, caps: uint32(caps), db: db, queueTimeouts: timeouts}, nil
+	// Like the pool: the session starts in the origin's own database.
+	return &rawStream{o: o, caps: uint32(caps), db: mytest.AppDB, queueTimeouts: timeouts}, nil
 }
 
 // greeting dials the origin and reads its handshake.
