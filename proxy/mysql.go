@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,9 +67,14 @@ type mysqlSession struct {
 	seq    byte   // sequence id of the next packet to the client in the current command
 	infile bool   // the origin asked for a LOAD DATA LOCAL file: the client's packets are data
 
+	conn *mysqlwire.Conn
+
 	fatal fatalSlot
 	// ready is set once the fields above are, and the stream open: other sessions may KILL it.
 	ready atomic.Bool
+	// mu guards db, user and stream, which COM_CHANGE_USER replaces, for other goroutines (a
+	// KILL, the server's shutdown); the session's own goroutine reads them without it.
+	mu sync.Mutex
 }
 
 // serveMySQLConn is one MySQL client's whole life, like serveConn for PostgreSQL.
@@ -98,14 +104,14 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 			return mysqlwire.Account{}, e
 		}
 		sess.db = db
-		return mysqlwire.Account{User: db.User, Password: db.Password, Plugin: db.MySQLAuth, Trust: db.Auth == "trust"}, nil
+		return mysqlAccount(db), nil
 	}})
 	if err != nil {
 		s.refuseMySQL(log, err)
 		return
 	}
 	db := sess.db
-	sess.user, sess.nc, sess.r = conn.Response.User, conn.Net, conn.Reader
+	sess.user, sess.nc, sess.r, sess.conn = conn.Response.User, conn.Net, conn.Reader, conn
 	log = log.With("db", db.Name, "user", sess.user)
 	sess.log = log
 
@@ -118,7 +124,7 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 	p := mysqlProfile(profile, db.AllowLocalInfile)
 	sess.caps = conn.Capabilities &^ (mysqlwire.ForwardedCapabilities &^ p.caps)
 	sess.status = p.status
-	stream, err := s.cfg.Transport.Open(hctx, db.Name, mysqlParams(conn, sess.caps))
+	stream, err := s.cfg.Transport.Open(hctx, db.Name, mysqlParams(&conn.Response, sess.caps))
 	if err != nil {
 		log.Warn("opening the session on the pool side failed", "err", err)
 		s.failMySQL(log, conn, mysqlwire.NewError(mysqlwire.ErUnknown, "the origin database is not reachable"))
@@ -237,17 +243,22 @@ func (s *Server) mysqlDatabase(r *mysqlwire.Response) (Database, error) {
 	return s.myDBs[0], nil
 }
 
+// mysqlAccount is what a client of db must prove.
+func mysqlAccount(db Database) mysqlwire.Account {
+	return mysqlwire.Account{User: db.User, Password: db.Password, Plugin: db.MySQLAuth, Trust: db.Auth == "trust"}
+}
+
 // mysqlParams are the Open parameters of a MySQL session (see the contract in pool/mysql).
-func mysqlParams(c *mysqlwire.Conn, caps uint32) map[string]string {
+func mysqlParams(r *mysqlwire.Response, caps uint32) map[string]string {
 	params := map[string]string{
-		"user": c.Response.User,
+		"user": r.User,
 		// The client's database is the edge's name for the origin's database (the origin
 		// URL's), which the pool side starts each session in; the names may differ.
 		"database":     "",
 		"capabilities": strconv.FormatUint(uint64(caps&^(mysql.CLIENT_SSL|mysql.CLIENT_COMPRESS)), 10),
-		"collation":    strconv.Itoa(int(c.Response.Collation)),
+		"collation":    strconv.Itoa(int(r.Collation)),
 	}
-	for k, v := range c.Response.Attrs {
+	for k, v := range r.Attrs {
 		params["attr."+k] = v
 	}
 	return params

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -344,5 +345,104 @@ func TestMySQLOversizedPacketEndsThatSessionOnly(t *testing.T) {
 	}
 	if err := e.open(t, "edgeuser", "edge-pw", mytest.AppDB, "").PingContext(ctx(t)); err != nil {
 		t.Fatalf("another client: %v", err)
+	}
+}
+
+// rawLogin logs in to addr by hand with mysql_native_password and returns the connection, a
+// reader of it and the handshake's salt.
+func rawLogin(t *testing.T, addr, user, password, db string) (net.Conn, *mysqlwire.Reader, []byte) {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	r := mysqlwire.NewReader(nc, 1<<20)
+	raw, err := r.ReadPacket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := parseHandshake(mysqlwire.Payload(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caps := uint32(mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH |
+		mysql.CLIENT_CONNECT_WITH_DB | mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_LONG_PASSWORD)
+	auth := mysql.CalcNativePassword(hs.Salt[:], []byte(password))
+	p := binary.LittleEndian.AppendUint32(nil, caps)
+	p = binary.LittleEndian.AppendUint32(p, 1<<24)
+	p = append(append(p, 45), make([]byte, 23)...)
+	p = append(append(p, user...), 0)
+	p = append(append(p, byte(len(auth))), auth...)
+	p = append(append(p, db...), 0)
+	p = append(append(p, mysqlwire.NativePassword...), 0)
+	if _, err := nc.Write(mysqlwire.AppendPacket(nil, 1, p)); err != nil {
+		t.Fatal(err)
+	}
+	if p := readPayload(t, r); p[0] != 0 {
+		t.Fatalf("login: %q", p)
+	}
+	return nc, r, hs.Salt[:]
+}
+
+func readPayload(t *testing.T, r *mysqlwire.Reader) []byte {
+	t.Helper()
+	raw, err := r.ReadPacket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte(nil), mysqlwire.Payload(raw)...)
+}
+
+// changeUser sends COM_CHANGE_USER scrambled with salt and returns the answer's payload.
+func changeUser(t *testing.T, nc net.Conn, r *mysqlwire.Reader, salt []byte, user, password, db string) []byte {
+	t.Helper()
+	auth := mysql.CalcNativePassword(salt, []byte(password))
+	p := append([]byte{mysql.COM_CHANGE_USER}, user...)
+	p = append(append(p, 0, byte(len(auth))), auth...)
+	p = append(append(p, db...), 0)
+	p = append(p, 45, 0)
+	p = append(append(p, mysqlwire.NativePassword...), 0)
+	if _, err := nc.Write(mysqlwire.AppendPacket(nil, 0, p)); err != nil {
+		t.Fatal(err)
+	}
+	return readPayload(t, r)
+}
+
+func TestMySQLChangeUserAuthenticatesAtTheEdgeAndStartsAFreshSession(t *testing.T) {
+	other := appDB(mysqlwire.NativePassword)
+	other.Name, other.User, other.Password = "app2", "reporter", "report-pw"
+	e := startMySQLEdge(t, Config{}, appDB(mysqlwire.NativePassword), other)
+	nc, r, salt := rawLogin(t, e.addr, "edgeuser", "edge-pw", mytest.AppDB)
+	query := func(q string) []byte {
+		nc.Write(mysqlwire.AppendPacket(nil, 0, append([]byte{mysql.COM_QUERY}, q...)))
+		first := readPayload(t, r)
+		if first[0] == 0xff || first[0] == 0 {
+			return first
+		}
+		var last []byte
+		for { // columns, rows, then the closing OK (0xfe) of CLIENT_DEPRECATE_EOF
+			last = readPayload(t, r)
+			if last[0] == 0xfe && len(last) < 0xffffff || last[0] == 0xff {
+				return first
+			}
+		}
+	}
+	if p := query("SET @x = 1"); p[0] != 0 {
+		t.Fatalf("SET: %q", p)
+	}
+	if p := changeUser(t, nc, r, salt, "reporter", "report-pw", "app2"); p[0] != 0 {
+		t.Fatalf("COM_CHANGE_USER: %q", p)
+	}
+	if p := query("SELECT 1"); p[0] == 0xff {
+		t.Fatalf("after COM_CHANGE_USER: %q", p)
+	}
+	// A wrong password is refused and ends the session.
+	if p := changeUser(t, nc, r, salt, "edgeuser", "nope", mytest.AppDB); p[0] != 0xff || binary.LittleEndian.Uint16(p[1:]) != 1045 {
+		t.Fatalf("COM_CHANGE_USER with a wrong password: %q", p)
+	}
+	if _, err := r.ReadPacket(); err == nil {
+		t.Fatal("the session goes on after a failed COM_CHANGE_USER")
 	}
 }

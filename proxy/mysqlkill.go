@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
+	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // mysqlConns hands out the edge's MySQL connection ids (the handshake's thread id, what a
@@ -56,7 +57,15 @@ func (c *mysqlConns) live(id uint32) *mysqlSession {
 // database; others look like unknown ids, so nobody learns about other tenants' sessions.
 func (sess *mysqlSession) kill(ctx context.Context, id uint32, query bool) bool {
 	target := sess.s.myConns.live(id)
-	if target == nil || target.db.Name != sess.db.Name || target.user != sess.user {
+	var stream tunnel.Stream
+	if target != nil {
+		var db, user string
+		db, user, stream = target.identity()
+		if db != sess.db.Name || user != sess.user {
+			target = nil
+		}
+	}
+	if target == nil {
 		sess.s.m.cancels.WithLabelValues("unknown_key").Inc()
 		return sess.writeError(mysqlwire.Errorf(mysqlwire.ErNoSuchThread, id))
 	}
@@ -70,7 +79,7 @@ func (sess *mysqlSession) kill(ctx context.Context, id uint32, query bool) bool 
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := target.stream.Cancel(cctx); err != nil {
+	if err := stream.Cancel(cctx); err != nil {
 		sess.s.m.cancels.WithLabelValues("failed").Inc()
 		sess.log.Warn("KILL QUERY failed", "err", err)
 		return sess.writeError(mysqlwire.NewError(mysqlwire.ErUnknown, "KILL QUERY could not reach the origin database"))

@@ -34,7 +34,7 @@ func (sess *mysqlSession) run(ctx context.Context) {
 		sess.end(mysqlwire.Errorf(mysqlwire.ErServerShutdown), false)
 	})
 	defer stop()
-	defer sess.stream.Close()
+	defer func() { sess.current().Close() }()
 
 	buf := make([]byte, 0, 8<<10)
 	for {
@@ -99,7 +99,9 @@ func (sess *mysqlSession) command(ctx context.Context, raw, buf []byte) ([]byte,
 		if id, query, ok := parseKill(p[1:]); ok {
 			return buf, sess.kill(ctx, id, query)
 		}
-	case cmd == mysql.COM_CHANGE_USER || !forwardedCommands[cmd]:
+	case cmd == mysql.COM_CHANGE_USER:
+		return buf, sess.changeUser(ctx, raw)
+	case !forwardedCommands[cmd]:
 		return buf, sess.writeError(mysqlwire.Errorf(mysqlwire.ErUnknownCom))
 	}
 	if err := sess.stream.Send(ctx, raw); err != nil {
@@ -235,8 +237,67 @@ func (sess *mysqlSession) end(e *mysqlwire.Error, killed bool) {
 		sess.fatal.e, sess.fatal.killed = e, killed
 	}
 	sess.fatal.mu.Unlock()
-	sess.stream.Close()
+	sess.current().Close()
 	sess.nc.SetReadDeadline(time.Now())
+}
+
+// identity returns the session's database, user and stream, for other goroutines.
+func (sess *mysqlSession) identity() (db, user string, stream tunnel.Stream) {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.db.Name, sess.user, sess.stream
+}
+
+func (sess *mysqlSession) current() tunnel.Stream {
+	_, _, stream := sess.identity()
+	return stream
+}
+
+// changeUser answers COM_CHANGE_USER: the edge authenticates the new user itself, then
+// starts a fresh pool-side session for it (no state carries over, as with MySQL) in the
+// database it names, or the current one. A failure ends the session, as MySQL ends it.
+func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
+	resp, err := mysqlwire.ParseChangeUser(mysqlwire.Payload(raw)[1:], sess.caps)
+	if err != nil {
+		sess.writeError(mysqlwire.Errorf(mysqlwire.ErHandshake))
+		return false
+	}
+	db := sess.db
+	if resp.Database != "" && resp.Database != db.Name {
+		d, ok := sess.s.dbs[resp.Database]
+		if !ok || d.Protocol != ProtocolMySQL {
+			e := mysqlwire.Errorf(mysqlwire.ErBadDB, resp.Database)
+			sess.s.refuseMySQL(sess.log, e)
+			sess.writeError(e)
+			return false
+		}
+		db = d
+	}
+	if err := sess.conn.ChangeUser(&resp, mysqlAccount(db)); err != nil {
+		sess.s.refuseMySQL(sess.log, err)
+		return false
+	}
+	if resp.Collation == 0 {
+		resp.Collation = sess.conn.Response.Collation
+	}
+	status := sess.status
+	if profile, err := sess.s.cfg.Transport.Profile(ctx, db.Name); err == nil {
+		status = mysqlProfile(profile, db.AllowLocalInfile).status
+	}
+	stream, err := sess.s.cfg.Transport.Open(ctx, db.Name, mysqlParams(&resp, sess.caps))
+	if err != nil {
+		sess.log.Warn("opening the session on the pool side failed", "err", err)
+		sess.conn.Fail(mysqlwire.NewError(mysqlwire.ErUnknown, "the origin database is not reachable"))
+		return false
+	}
+	sess.mu.Lock()
+	old := sess.stream
+	sess.db, sess.user, sess.stream = db, resp.User, stream
+	sess.mu.Unlock()
+	old.Close()
+	sess.status, sess.infile = status, false
+	sess.log = sess.s.log.With("client", sess.nc.RemoteAddr().String(), "protocol", "mysql", "db", db.Name, "user", resp.User)
+	return sess.conn.Finish(sess.status) == nil
 }
 
 // sendFatal writes the recorded reason the session ends, if any.

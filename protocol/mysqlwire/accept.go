@@ -45,7 +45,8 @@ type Conn struct {
 	Capabilities uint32
 	TLS          bool
 
-	seq byte // of the packet that ends the connection phase
+	seq  byte // of the packet that ends the connection phase
+	salt [SaltLen]byte
 }
 
 // Accept runs the connection phase on nc up to a successful authentication: handshake,
@@ -65,6 +66,21 @@ func Accept(ctx context.Context, nc net.Conn, cfg Config) (*Conn, error) {
 // Finish ends the connection phase with OK and the given status flags.
 func (c *Conn) Finish(status uint16) error {
 	_, err := c.Net.Write(AppendOK(nil, c.seq, c.Capabilities, status))
+	return err
+}
+
+// ChangeUser authenticates the client's COM_CHANGE_USER (resp, from ParseChangeUser) as acc,
+// against the salt of the connection's handshake, switching the client's plugin if it must.
+// On success it has written nothing yet: Finish writes the OK. An *Error it returns has been
+// sent; the session should end then, as MySQL ends it.
+func (c *Conn) ChangeUser(resp *Response, acc Account) error {
+	a := &acceptor{nc: c.Net, r: c.Reader, hs: Handshake{Salt: c.salt}, tls: c.TLS, seq: 1}
+	err := a.authenticate(acc, resp, c.Capabilities)
+	c.seq = a.seq
+	var e *Error
+	if errors.As(err, &e) {
+		c.Net.Write(AppendError(nil, c.seq, e))
+	}
 	return err
 }
 
@@ -133,7 +149,7 @@ func (a *acceptor) run(ctx context.Context, lookup func(*Response) (Account, err
 		return nil, err
 	}
 	resp.AuthData = nil
-	return &Conn{Net: a.nc, Reader: a.r, Response: resp, Capabilities: caps, TLS: a.tls, seq: a.seq}, nil
+	return &Conn{Net: a.nc, Reader: a.r, Response: resp, Capabilities: caps, TLS: a.tls, seq: a.seq, salt: a.hs.Salt}, nil
 }
 
 // read reads the client's next packet and sets the sequence id of the answer.
