@@ -7,11 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
+	driver "github.com/go-sql-driver/mysql"
 
 	"github.com/slipstream-proxy/slipstream/internal/mytest"
 	mysqlpool "github.com/slipstream-proxy/slipstream/pool/mysql"
@@ -195,5 +197,40 @@ func TestMySQLQueueTimeoutThroughThePoolIs1040(t *testing.T) {
 	}
 	if _, err := waiter.Execute("SELECT 1"); err != nil {
 		t.Fatalf("after 1040 the session goes on: %v", err)
+	}
+}
+
+func TestMySQLLoadDataLocalOnlyWhereAllowed(t *testing.T) {
+	driver.RegisterReaderHandler("rows", func() io.Reader { return strings.NewReader("1\tone\n2\ttwo\n") })
+	defer driver.DeregisterReaderHandler("rows")
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("allow_local_infile %v", allow), func(t *testing.T) {
+			addr := startPooledEdge(t, mysqlpool.Config{AllowLoadLocal: allow},
+				Database{Name: "shop", User: "edgeuser", Password: "edge-pw", AllowLocalInfile: allow})
+			db := openDSN(t, addr, "edgeuser", "edge-pw", "shop", "")
+			db.SetMaxOpenConns(1)
+			c := ctx(t)
+			table := fmt.Sprintf("infile_%v", allow)
+			if _, err := db.ExecContext(c, "CREATE OR REPLACE TABLE "+table+" (id int, name text)"); err != nil {
+				t.Fatal(err)
+			}
+			_, err := db.ExecContext(c, "LOAD DATA LOCAL INFILE 'Reader::rows' INTO TABLE "+table)
+			if !allow {
+				if err == nil {
+					t.Fatal("LOAD DATA LOCAL ran without allow_local_infile")
+				}
+				if err := db.PingContext(c); err != nil {
+					t.Fatalf("the session after the refusal: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := db.QueryRowContext(c, "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil || n != 2 {
+				t.Fatalf("loaded %d rows: %v", n, err)
+			}
+		})
 	}
 }
