@@ -95,7 +95,7 @@ func mysqlErrorNumber(err error) uint16 {
 	return 0
 }
 
-func testTLS(t *testing.T) *tls.Config {
+func testTLS(t testing.TB) *tls.Config {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
