@@ -83,11 +83,7 @@ func (sess *mysqlSession) kill(ctx context.Context, id uint32, query bool) bool 
 	if !query {
 		if target != sess {
 			// Its query too, or the origin would go on running it for nobody.
-			if target.busy.Load() {
-				if err := stream.Cancel(cctx); err != nil {
-					sess.log.Warn("KILL CONNECTION could not cancel the query", "err", err)
-				}
-			}
+			target.stopQuery(ctx)
 			target.end(nil, true)
 		} else {
 			defer target.end(nil, true) // after the OK
