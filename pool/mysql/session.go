@@ -242,7 +242,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 	switch cmd.code {
 	case mysql.COM_QUERY:
 		kind = rQuery
-		s.effects = append(s.effects, analyze(string(cmd.body))...)
+		s.effects = appendEffects(s.effects, cmd.body)
 	case mysql.COM_INIT_DB:
 		kind = rOne
 		s.effects = append(s.effects, effect{use: string(cmd.body)})
