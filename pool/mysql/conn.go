@@ -114,7 +114,7 @@ type Conn struct {
 	nc  net.Conn
 	r   *bufio.Reader
 	hdr [4]byte // readPacket's, kept here so that reading allocates nothing
-	id  uint32 // the origin's connection (thread) id, for KILL QUERY
+	id  uint32  // the origin's connection (thread) id, for KILL QUERY
 	tls bool
 	key connKey
 
