@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/slipstream-proxy/slipstream/pool"
+	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // flushAt is how much Recv gathers before returning even if the origin has more buffered.
@@ -427,3 +428,5 @@ func (s *Session) resetState() {
 	clear(s.stmts)
 	s.dirty = false
 }
+// Session is the pool side of a tunnel stream.
+var _ tunnel.Stream = (*Session)(nil)
