@@ -1,6 +1,7 @@
 package mysqlpool
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ type Session struct {
 	p            *Pool
 	log          *slog.Logger
 	key          connKey
+	caps         uint32 // negotiated with the client
 	deprecateEOF bool
 
 	mu      sync.Mutex
@@ -82,6 +84,7 @@ func (p *Pool) NewSession(ctx context.Context, params map[string]string) *Sessio
 		p:            p,
 		log:          p.log,
 		key:          makeKey(uint32(caps), uint8(coll)),
+		caps:         uint32(caps),
 		deprecateEOF: caps&uint64(mysql.CLIENT_DEPRECATE_EOF) != 0,
 		status:       statusAutocommit,
 		db:           p.dc.db,
@@ -299,8 +302,31 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 			kind = rOne
 		}
 	case mysql.COM_CHANGE_USER:
-		s.answerErr(cmd, errChangeUser)
-		return nil
+		db, coll, ok := parseChangeUser(cmd.body, s.caps)
+		if !ok {
+			s.answerErr(cmd, errChangeUser)
+			return nil
+		}
+		// The edge authenticated the user; here it is a fresh session: state reset, the
+		// database it names (the origin's when none), its character set.
+		s.resetState()
+		s.mu.Lock()
+		s.db = s.p.dc.db
+		if db != "" {
+			s.db = db
+		}
+		if coll != 0 {
+			s.key = makeKey(s.key.caps(), coll)
+		}
+		c := s.conn
+		s.mu.Unlock()
+		if c == nil {
+			s.answer(appendOK(nil, cmd.seq+1, s.status))
+			return nil
+		}
+		// The leased connection is reset (a transaction rolls back) and released after.
+		cmd = command{raw: appendCommand(nil, mysql.COM_RESET_CONNECTION, nil), code: mysql.COM_RESET_CONNECTION, seq: cmd.seq}
+		kind = rOne
 	case mysql.COM_SET_OPTION:
 		s.answerErr(cmd, errSetOption)
 		return nil
@@ -416,6 +442,34 @@ func (s *Session) appendExecute(dst []byte, cmd command, os *originStmt) []byte 
 	dst = append(dst, st.types...)
 	dst = append(dst, b[9+nb+1:]...)
 	return finishPacket(dst, at)
+}
+
+// parseChangeUser reads the database and collation of a COM_CHANGE_USER body (after the
+// command byte).
+func parseChangeUser(b []byte, caps uint32) (db string, coll uint8, ok bool) {
+	i := bytes.IndexByte(b, 0) // user
+	if i < 0 {
+		return "", 0, false
+	}
+	b = b[i+1:]
+	if caps&mysql.CLIENT_SECURE_CONNECTION != 0 {
+		if len(b) < 1 || len(b) < 1+int(b[0]) {
+			return "", 0, false
+		}
+		b = b[1+int(b[0]):]
+	} else if i = bytes.IndexByte(b, 0); i >= 0 {
+		b = b[i+1:]
+	} else {
+		return "", 0, false
+	}
+	if i = bytes.IndexByte(b, 0); i < 0 {
+		return string(b), 0, true
+	}
+	db, b = string(b[:i]), b[i+1:]
+	if len(b) >= 2 {
+		coll = b[0]
+	}
+	return db, coll, true
 }
 
 // resetState forgets what the session set, as COM_RESET_CONNECTION does (the current database
