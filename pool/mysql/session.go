@@ -482,5 +482,6 @@ func (s *Session) resetState() {
 	clear(s.stmts)
 	s.dirty = false
 }
+
 // Session is the pool side of a tunnel stream.
 var _ tunnel.Stream = (*Session)(nil)
