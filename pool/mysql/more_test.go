@@ -232,3 +232,13 @@ func TestChangeUserStartsAFreshSessionInItsDatabase(t *testing.T) {
 		t.Errorf("after COM_CHANGE_USER: %q, want %q", got[0], want)
 	}
 }
+
+func TestAClosingPoolAnswersServerShutdown(t *testing.T) {
+	p := newPool(t, Config{})
+	c := open(t, p, clientCaps)
+	p.Close()
+	pk := c.mustRT(cmdPacket(mysql.COM_QUERY, []byte("SELECT 1")))
+	if len(pk) != 1 || !strings.HasPrefix(errText(pk[0]), "1053 ") {
+		t.Errorf("got %q, want ERR 1053", pk)
+	}
+}

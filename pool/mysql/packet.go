@@ -145,5 +145,4 @@ var (
 	errUnknownStm = &Error{Code: 1243, State: "HY000", Message: "Unknown prepared statement handler given to mysqld_stmt_execute"}
 	errChangeUser = &Error{Code: 1047, State: "08S01", Message: "malformed COM_CHANGE_USER"}
 	errSetOption  = &Error{Code: 1235, State: "42000", Message: "COM_SET_OPTION is not supported through slipstream; choose multiStatements when connecting"}
-	errNoInfile   = &Error{Code: 1148, State: "42000", Message: "LOAD DATA LOCAL INFILE is disabled for this database"}
 )

@@ -54,7 +54,6 @@ type Session struct {
 	vars  []string     // user variables assigned values the pool has not read yet
 	stmts map[uint32]*stmt
 	next  uint32 // last statement id handed out
-	dirty bool   // the session did something its state can't describe
 
 	wbuf []byte // owned by Send
 	pbuf []byte // the pool's own answers, read by Send
@@ -340,6 +339,10 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		if errors.Is(err, pool.ErrQueueTimeout) {
 			return err
 		}
+		if errors.Is(err, pool.ErrClosed) && !s.isClosed() {
+			s.answerErr(cmd, errShutdown) // the pool is closing
+			return nil
+		}
 		if errors.Is(err, pool.ErrOriginLost) || errors.Is(err, pool.ErrClosed) || ctx.Err() != nil {
 			return err
 		}
@@ -393,6 +396,12 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		s.wbuf = nil
 	}
 	return nil
+}
+
+func (s *Session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 // leased returns the session's connection, if any.
@@ -480,7 +489,6 @@ func (s *Session) resetState() {
 	s.state.clear()
 	s.vars = nil
 	clear(s.stmts)
-	s.dirty = false
 }
 
 // Session is the pool side of a tunnel stream.
