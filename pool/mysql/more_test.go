@@ -242,3 +242,21 @@ func TestAClosingPoolAnswersServerShutdown(t *testing.T) {
 		t.Errorf("got %q, want ERR 1053", pk)
 	}
 }
+
+func TestWithoutResetSessionsThatSetStateArePinnedAndTheirConnectionClosed(t *testing.T) {
+	p := newPool(t, Config{MaxConns: 2})
+	p.noReset.Store(true)
+	a := open(t, p, clientCaps)
+	a.exec("SET @x = 1")
+	if a.s.pinned != "no_reset" {
+		t.Fatalf("pinned = %q, want no_reset", a.s.pinned)
+	}
+	a.s.Close()
+	if s := p.Stats(); s.Idle+s.InUse != 0 {
+		t.Errorf("after the pinned session: %+v, want its connection closed", s)
+	}
+	b := open(t, p, clientCaps)
+	if got := b.value("SELECT @x"); got != "NULL" {
+		t.Errorf("b sees @x = %s", got)
+	}
+}

@@ -156,6 +156,9 @@ func (s *Session) apply(c *Conn, e effect) {
 			s.vars = append(s.vars, v)
 		}
 	}
+	if s.p.noReset.Load() && e.pin == "" && (e.use != "" || len(e.sets) > 0 || len(e.vars) > 0 || e.dirty) {
+		e.pin = "no_reset"
+	}
 	if e.pin != "" && s.pinned == "" {
 		s.pinned = e.pin
 		s.p.m.pin(e.pin)

@@ -200,12 +200,17 @@ func (s *Session) send(ctx context.Context, frames []byte) error {
 	return nil
 }
 
-// stmtOf returns the session statement a COM_STMT_* command names, or nil. s.mu is held.
+// stmtOf returns the session statement a COM_STMT_* command names, or nil. The id 0xffffffff
+// names the last statement prepared (MariaDB's prepare-and-execute in one write). s.mu is held.
 func (s *Session) stmtOf(cmd command) *stmt {
 	if len(cmd.body) < 4 {
 		return nil
 	}
-	return s.stmts[uint32(cmd.body[0])|uint32(cmd.body[1])<<8|uint32(cmd.body[2])<<16|uint32(cmd.body[3])<<24]
+	id := uint32(cmd.body[0]) | uint32(cmd.body[1])<<8 | uint32(cmd.body[2])<<16 | uint32(cmd.body[3])<<24
+	if id == 0xffffffff {
+		id = s.next
+	}
+	return s.stmts[id]
 }
 
 // closeStmt forgets a statement. The origin keeps it prepared on the connection for the next

@@ -149,6 +149,10 @@ func TestPreparedStatementsMoveBetweenConnections(t *testing.T) {
 		if row := pk[len(pk)-2]; !bytes.HasSuffix(row, []byte("\x02hi")) {
 			t.Errorf("long data row = %q, want hi", row)
 		}
+		// MariaDB's id -1: the statement prepared last.
+		if pk := a.mustRT(executePacket(0xffffffff, 0, true, "q")); pk[0][0] == hdrERR {
+			t.Errorf("execute -1: %s", errText(pk[0]))
+		}
 		// Another session's state resets the connection, which drops its statements: a's
 		// statement is prepared again.
 		b.exec("SET @other = 1")
