@@ -182,10 +182,8 @@ func (s *Session) maybeRelease() {
 	if c.status&statusInTrans != 0 || c.status&statusAutocommit == 0 {
 		return
 	}
-	for _, st := range s.stmts {
-		if st.cursor {
-			return
-		}
+	if s.cursors > 0 {
+		return
 	}
 	if len(s.vars) > 0 {
 		s.readBack(c)

@@ -54,6 +54,8 @@ type Session struct {
 	vars  []string     // user variables assigned values the pool has not read yet
 	stmts map[uint32]*stmt
 	next  uint32 // last statement id handed out
+	// cursors counts statements with a cursor open on conn, which keeps the lease.
+	cursors int
 
 	wbuf []byte // owned by Send
 	pbuf []byte // the pool's own answers, read by Send
@@ -229,7 +231,7 @@ func (s *Session) closeStmt(cmd command) {
 			c.write(appendCommand(nil, mysql.COM_STMT_CLOSE, le32(os.id)))
 		}
 	}
-	st.cursor = false
+	s.setCursor(st, false)
 }
 
 func le32(v uint32) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)} }
@@ -299,7 +301,9 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 			st.longData = st.longData[:0]
 			c := s.leased()
 			if c == nil || c.prepared[st.sql] == nil {
-				st.cursor = false
+				s.mu.Lock()
+				s.setCursor(st, false)
+				s.mu.Unlock()
 				s.answer(appendOK(nil, cmd.seq+1, s.status))
 				return nil
 			}
@@ -486,6 +490,17 @@ func parseChangeUser(b []byte, caps uint32) (db string, coll uint8, ok bool) {
 	return db, coll, true
 }
 
+// setCursor notes whether st has a cursor open. s.mu is held.
+func (s *Session) setCursor(st *stmt, open bool) {
+	switch {
+	case open && !st.cursor:
+		s.cursors++
+	case !open && st.cursor:
+		s.cursors--
+	}
+	st.cursor = open
+}
+
 // resetState forgets what the session set, as COM_RESET_CONNECTION does (the current database
 // stays).
 func (s *Session) resetState() {
@@ -494,6 +509,7 @@ func (s *Session) resetState() {
 	s.state.clear()
 	s.vars = nil
 	clear(s.stmts)
+	s.cursors = 0
 }
 
 // Session is the pool side of a tunnel stream.
