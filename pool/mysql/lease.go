@@ -213,6 +213,9 @@ func (s *Session) maybeRelease() {
 	}
 	if len(s.vars) > 0 {
 		s.readBack(c)
+		if s.pinned != "" {
+			return
+		}
 	}
 	if c.dirty && !c.broken {
 		c.sendReset()
@@ -302,9 +305,21 @@ func (s *Session) readBack(c *Conn) {
 		row = row[n:]
 		sets = append(sets, setting{"@" + v, quoteUserVar(v) + " = " + literal(val, n == 1 && val == nil, cols[i].typ, cols[i].charset)})
 	}
+	size := 0
+	for _, st := range sets {
+		size += len(st.text)
+	}
+	if size > maxReplay {
+		// Too large to replay on every lease: the values stay where they are.
+		s.pin(c, "user_variables")
+		return
+	}
 	s.state.apply(sets)
 	c.state = s.state.key
 }
+
+// maxReplay bounds the user variables read back for replay; larger ones pin the session.
+const maxReplay = 64 << 10
 
 // parseColumnType reads the type and character set of a column definition.
 func parseColumnType(pl []byte) (col struct {

@@ -163,14 +163,22 @@ func (s *Session) apply(c *Conn, e effect) {
 	if s.p.noReset.Load() && e.pin == "" && (e.use != "" || len(e.sets) > 0 || len(e.vars) > 0 || e.dirty) {
 		e.pin = "no_reset"
 	}
-	if e.pin != "" && s.pinned == "" {
-		s.pinned = e.pin
-		s.p.m.pin(e.pin)
-		s.log.Debug("session pinned to its origin connection", "reason", e.pin)
+	if e.pin != "" {
+		s.pin(c, e.pin)
 	}
 	if e.dirty {
 		c.dirty = true
 	}
+}
+
+// pin ties the session to c until it ends. s.mu is held.
+func (s *Session) pin(c *Conn, reason string) {
+	if s.pinned != "" {
+		return
+	}
+	s.pinned = reason
+	s.p.m.pin(reason)
+	s.log.Debug("session pinned to its origin connection", "reason", reason)
 }
 
 // sendInfile forwards the client's LOAD DATA LOCAL file packets; the empty packet ends the file
