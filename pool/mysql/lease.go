@@ -311,7 +311,7 @@ func (s *Session) readBack(c *Conn) {
 	}
 	if size > maxReplay {
 		// Too large to replay on every lease: the values stay where they are.
-		s.pin(c, "user_variables")
+		s.pin("user_variables")
 		return
 	}
 	s.state.apply(sets)

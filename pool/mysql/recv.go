@@ -164,7 +164,7 @@ func (s *Session) apply(c *Conn, e effect) {
 		e.pin = "no_reset"
 	}
 	if e.pin != "" {
-		s.pin(c, e.pin)
+		s.pin(e.pin)
 	}
 	if e.dirty {
 		c.dirty = true
@@ -172,7 +172,7 @@ func (s *Session) apply(c *Conn, e effect) {
 }
 
 // pin ties the session to c until it ends. s.mu is held.
-func (s *Session) pin(c *Conn, reason string) {
+func (s *Session) pin(reason string) {
 	if s.pinned != "" {
 		return
 	}
