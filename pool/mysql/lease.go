@@ -259,7 +259,7 @@ func (s *Session) readBack(c *Conn) {
 		return
 	}
 	var p parser
-	p.reset(rQuery, c.key.caps()&mysql.CLIENT_DEPRECATE_EOF != 0)
+	p.reset(rQuery, c.deprecateEOF)
 	type column struct {
 		typ     byte
 		charset uint16

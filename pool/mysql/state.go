@@ -412,8 +412,16 @@ func splitTop(toks []token, sep string) [][]token {
 	return append(out, toks[from:])
 }
 
-// quoteUserVar writes a user variable's name so that any name reads back the same.
+// quoteUserVar writes a user variable's name so that any name reads back the same: as is when
+// it is a plain name, which simpler servers (d1, kv) also take, else quoted.
 func quoteUserVar(name string) string {
+	plain := name != ""
+	for i := 0; i < len(name); i++ {
+		plain = plain && (isWordByte(name[i]) && name[i] < 0x80 || name[i] == '.')
+	}
+	if plain {
+		return "@" + name
+	}
 	return "@`" + strings.ReplaceAll(name, "`", "``") + "`"
 }
 
