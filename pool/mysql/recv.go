@@ -175,6 +175,9 @@ func (s *Session) apply(c *Conn, e effect) {
 	if e.dirty {
 		c.dirty = true
 	}
+	if e.xa != 0 {
+		s.xa = e.xa > 0
+	}
 }
 
 // pin ties the session to c until it ends. s.mu is held.

@@ -54,6 +54,7 @@ type Session struct {
 	idLease      uint64 // the lease it was generated on
 	leases       uint64 // leases taken so far
 	pinned       string // the feature that ties the session to conn for good, or ""
+	xa           bool   // an XA transaction is open on conn
 
 	db    string       // current database
 	state sessionState // settings to carry
@@ -537,6 +538,7 @@ func (s *Session) resetState() {
 	clear(s.stmts)
 	s.cursors = 0
 	s.lastInsertID, s.idLease = 0, 0
+	s.xa = false
 }
 
 // Session is the pool side of a tunnel stream.

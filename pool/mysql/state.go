@@ -19,10 +19,11 @@ type effect struct {
 	vars  []string  // user variables assigned values the pool does not know: read back
 	pin   string    // the feature that ties the session to its connection for good
 	dirty bool      // changes state the pool cannot replay: reset the connection after
+	xa    int8      // 1 starts an XA transaction, -1 ends it: the lease is kept in between
 }
 
 func (e effect) zero() bool {
-	return e.use == "" && len(e.sets) == 0 && len(e.vars) == 0 && e.pin == "" && !e.dirty
+	return e.use == "" && len(e.sets) == 0 && len(e.vars) == 0 && e.pin == "" && !e.dirty && e.xa == 0
 }
 
 // tokKind classifies a token of the small SQL lexer.
@@ -292,8 +293,19 @@ func statementEffect(sql string, toks []token) effect {
 		e.pin = "prepare"
 	case "HANDLER":
 		e.pin = "handler"
-	case "CALL", "XA":
+	case "CALL":
 		e.dirty = true
+	case "XA":
+		// The origin does not flag an XA transaction in its status: the session holds its
+		// connection from XA START to XA COMMIT or ROLLBACK.
+		if len(toks) >= 2 {
+			switch toks[1].text {
+			case "START", "BEGIN":
+				e.xa = 1
+			case "COMMIT", "ROLLBACK":
+				e.xa = -1
+			}
+		}
 	}
 	return e
 }
