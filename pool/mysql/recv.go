@@ -139,7 +139,12 @@ func (s *Session) finishCommand(c *Conn) {
 			s.pinned = ""
 		}
 	}
+	// After warnings the client may ask SHOW WARNINGS, after SQL_CALC_FOUND_ROWS for
+	// FOUND_ROWS(): both answer about the last statement on the connection, so the session
+	// keeps it for one more command.
+	s.holdNext = p.warnings > 0
 	for _, e := range s.effects[:n] {
+		s.holdNext = s.holdNext || e.hold
 		s.apply(c, e)
 	}
 	s.maybeRelease()
