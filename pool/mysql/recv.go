@@ -121,7 +121,9 @@ func (s *Session) finishCommand(c *Conn) {
 				delete(c.prepared, st.key)
 			}
 			c.lastUse++
-			c.write(c.evict(nil))
+			if b := c.evict(nil); len(b) > 0 {
+				c.write(b)
+			}
 			c.prepared[st.key] = &originStmt{id: p.prepID, lastUse: c.lastUse}
 		}
 	case mysql.COM_STMT_EXECUTE:
