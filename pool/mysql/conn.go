@@ -113,9 +113,13 @@ func (r *recorder) handshake() (handshake, bool) {
 type Conn struct {
 	nc  net.Conn
 	r   *bufio.Reader
-	id  uint32 // the origin's connection (thread) id, for KILL QUERY
+	hdr [4]byte // readPacket's, kept here so that reading allocates nothing
+	id  uint32  // the origin's connection (thread) id, for KILL QUERY
 	tls bool
-	key connKey
+	// deprecateEOF says whether the origin took CLIENT_DEPRECATE_EOF (go-mysql's server, say,
+	// does not): how it ends column definitions and rows.
+	deprecateEOF bool
+	key          connKey
 
 	created   time.Time
 	idleSince time.Time
@@ -128,7 +132,7 @@ type Conn struct {
 	dirty  bool   // may hold session state the pool cannot describe: reset before reuse
 	owed   int    // answers to commands the pool sent on release, to read before the next use
 
-	// prepared maps statement text to the origin's statement on this connection.
+	// prepared maps database and statement text to the origin's statement on this connection.
 	prepared map[string]*originStmt
 	lastUse  uint64
 }
@@ -238,15 +242,17 @@ func dial(ctx context.Context, dc *dialConfig, key connKey) (*Conn, handshake, e
 	status := h.status
 	now := time.Now()
 	c := &Conn{
-		nc:       nc,
-		r:        bufio.NewReaderSize(nc, 32<<10),
-		id:       cc.GetConnectionID(),
-		tls:      isTLS,
-		key:      key,
-		created:  now,
-		status:   status | statusAutocommit,
-		db:       dc.db,
-		prepared: make(map[string]*originStmt),
+		nc:           nc,
+		r:            bufio.NewReaderSize(nc, 32<<10),
+		id:           cc.GetConnectionID(),
+		tls:          isTLS,
+		deprecateEOF: key.caps()&h.caps&mysql.CLIENT_DEPRECATE_EOF != 0,
+		key:          key,
+		created:      now,
+		idleSince:    now,
+		status:       status | statusAutocommit,
+		db:           dc.db,
+		prepared:     make(map[string]*originStmt),
 	}
 	return c, h, nil
 }
@@ -276,14 +282,14 @@ func (c *Conn) alive() error {
 // readPacket appends the next physical packet, header included, to dst and returns it and the
 // payload's offset in it.
 func (c *Conn) readPacket(dst []byte) ([]byte, int, error) {
-	var h [4]byte
-	if _, err := io.ReadFull(c.r, h[:]); err != nil {
+	h := c.hdr[:]
+	if _, err := io.ReadFull(c.r, h); err != nil {
 		return dst, 0, err
 	}
 	n := int(h[0]) | int(h[1])<<8 | int(h[2])<<16
 	at := len(dst)
 	dst = slices.Grow(dst, 4+n)
-	dst = append(dst, h[:]...)
+	dst = append(dst, h...)
 	dst = dst[:at+4+n]
 	if _, err := io.ReadFull(c.r, dst[at+4:]); err != nil {
 		return dst[:at], 0, err
@@ -294,7 +300,7 @@ func (c *Conn) readPacket(dst []byte) ([]byte, int, error) {
 // readResponse reads one whole response of the given kind for the pool's own use. It returns
 // the parser's verdict and the first packet's payload when the response failed (the ERR).
 func (c *Conn) readResponse(p *parser, kind respKind, buf []byte) ([]byte, error) {
-	p.reset(kind, c.key.caps()&mysql.CLIENT_DEPRECATE_EOF != 0)
+	p.reset(kind, c.deprecateEOF)
 	for !p.done() {
 		var at int
 		var err error

@@ -43,6 +43,7 @@ func (s *Session) ready(ctx context.Context) (*Conn, originErr, error) {
 				return nil, nil, pool.ErrClosed
 			}
 			s.conn = c
+			s.leases++
 			s.mu.Unlock()
 		}
 		failure, err := s.sync(c, fresh)
@@ -129,28 +130,53 @@ func (s *Session) sync(c *Conn, fresh bool) (originErr, error) {
 	return failure, nil
 }
 
-// prepared returns st's statement on c, preparing it there first if needed.
+// prepared returns st's statement on c, preparing it there first if needed, in the database
+// it was first prepared in (where its table names resolve).
 func (s *Session) prepared(c *Conn, st *stmt) (*originStmt, originErr, error) {
 	c.lastUse++
-	if os := c.prepared[st.sql]; os != nil {
+	if os := c.prepared[st.key]; os != nil {
 		os.lastUse = c.lastUse
 		return os, nil, nil
 	}
 	b := c.evict(nil)
+	elsewhere := st.db != c.db && st.db != ""
+	if elsewhere {
+		b = appendCommand(b, mysql.COM_INIT_DB, []byte(st.db))
+	}
 	b = appendCommand(b, mysql.COM_STMT_PREPARE, []byte(st.sql))
+	if elsewhere {
+		b = appendCommand(b, mysql.COM_INIT_DB, []byte(c.db))
+	}
 	if err := c.write(b); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
 	}
+	kinds := []respKind{rPrepare}
+	if elsewhere {
+		kinds = []respKind{rOne, rPrepare, rOne}
+	}
+	var failure originErr
+	var os *originStmt
 	var p parser
-	pl, err := c.readResponse(&p, rPrepare, s.pbuf[:0])
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+	for _, kind := range kinds {
+		pl, err := c.readResponse(&p, kind, s.pbuf[:0])
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+		}
+		switch {
+		case p.failed && failure == nil:
+			failure = append(originErr(nil), pl...)
+			if kind == rOne {
+				c.db = "" // not sure where it is: select again before next use
+			}
+		case p.failed:
+		case kind == rPrepare:
+			os = &originStmt{id: p.prepID, lastUse: c.lastUse}
+			c.prepared[st.key] = os
+		}
 	}
-	if p.failed {
-		return nil, append(originErr(nil), pl...), nil
+	if failure != nil {
+		return nil, failure, nil
 	}
-	os := &originStmt{id: p.prepID, lastUse: c.lastUse}
-	c.prepared[st.sql] = os
 	return os, nil, nil
 }
 
@@ -176,19 +202,20 @@ func (c *Conn) evict(b []byte) []byte {
 // no answer due, no transaction (or autocommit off), no open cursor, not pinned. s.mu is held.
 func (s *Session) maybeRelease() {
 	c := s.conn
-	if c == nil || s.sending || s.reading || s.busy || s.infile || s.pinned != "" || s.closed {
+	if c == nil || s.sending || s.reading || s.busy || s.infile || s.pinned != "" || s.xa || s.holdNext || s.closed {
 		return
 	}
 	if c.status&statusInTrans != 0 || c.status&statusAutocommit == 0 {
 		return
 	}
-	for _, st := range s.stmts {
-		if st.cursor {
-			return
-		}
+	if s.cursors > 0 {
+		return
 	}
 	if len(s.vars) > 0 {
 		s.readBack(c)
+		if s.pinned != "" {
+			return
+		}
 	}
 	if c.dirty && !c.broken {
 		c.sendReset()
@@ -201,10 +228,12 @@ func (s *Session) maybeRelease() {
 func (s *Session) finishClose(c *Conn) {
 	s.conn = nil
 	switch {
-	case s.busy || s.infile || s.sending || c.r.Buffered() > 0 ||
+	case s.busy || s.infile || s.sending || s.xa || c.r.Buffered() > 0 ||
 		c.status&statusInTrans != 0 || c.status&statusAutocommit == 0:
 		// Mid-command or mid-transaction: nobody may inherit it.
 		c.retire = true
+	case s.p.noReset.Load() && (s.pinned != "" || c.dirty || c.state != "" || len(s.vars) > 0):
+		c.retire = true // the origin can't reset it
 	case s.pinned != "" || c.dirty || len(s.vars) > 0:
 		// Pinned state, or variables never read back: reset before anyone else uses it.
 		c.sendReset()
@@ -230,7 +259,7 @@ func (s *Session) readBack(c *Conn) {
 		return
 	}
 	var p parser
-	p.reset(rQuery, c.key.caps()&mysql.CLIENT_DEPRECATE_EOF != 0)
+	p.reset(rQuery, c.deprecateEOF)
 	type column struct {
 		typ     byte
 		charset uint16
@@ -276,9 +305,21 @@ func (s *Session) readBack(c *Conn) {
 		row = row[n:]
 		sets = append(sets, setting{"@" + v, quoteUserVar(v) + " = " + literal(val, n == 1 && val == nil, cols[i].typ, cols[i].charset)})
 	}
+	size := 0
+	for _, st := range sets {
+		size += len(st.text)
+	}
+	if size > maxReplay {
+		// Too large to replay on every lease: the values stay where they are.
+		s.pin("user_variables")
+		return
+	}
 	s.state.apply(sets)
 	c.state = s.state.key
 }
+
+// maxReplay bounds the user variables read back for replay; larger ones pin the session.
+const maxReplay = 64 << 10
 
 // parseColumnType reads the type and character set of a column definition.
 func parseColumnType(pl []byte) (col struct {

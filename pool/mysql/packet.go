@@ -91,6 +91,25 @@ func okStatus(p []byte) (uint16, bool) {
 	return binary.LittleEndian.Uint16(p[1+n1+n2:]), true
 }
 
+// okWarnings returns the warning count of an OK packet or of a classic EOF packet.
+func okWarnings(p []byte) uint16 {
+	if len(p) == 5 && p[0] == hdrEOF {
+		return binary.LittleEndian.Uint16(p[1:])
+	}
+	if len(p) < 7 {
+		return 0
+	}
+	_, n1 := lenenc(p[1:])
+	if n1 == 0 {
+		return 0
+	}
+	_, n2 := lenenc(p[1+n1:])
+	if o := 1 + n1 + n2 + 2; n2 > 0 && len(p) >= o+2 {
+		return binary.LittleEndian.Uint16(p[o:])
+	}
+	return 0
+}
+
 // beginPacket appends a packet header with sequence id seq and returns where it starts; finish
 // the packet with finishPacket once its payload (less than maxPayload) is appended.
 func beginPacket(dst []byte, seq byte) ([]byte, int) {
@@ -143,7 +162,6 @@ var (
 	errShutdown   = &Error{Code: 1053, State: "08S01", Message: "slipstream is shutting down"}
 	errUnknownCmd = &Error{Code: 1047, State: "08S01", Message: "Unknown command"}
 	errUnknownStm = &Error{Code: 1243, State: "HY000", Message: "Unknown prepared statement handler given to mysqld_stmt_execute"}
-	errChangeUser = &Error{Code: 1235, State: "42000", Message: "COM_CHANGE_USER is not supported through slipstream; open a new connection"}
+	errChangeUser = &Error{Code: 1047, State: "08S01", Message: "malformed COM_CHANGE_USER"}
 	errSetOption  = &Error{Code: 1235, State: "42000", Message: "COM_SET_OPTION is not supported through slipstream; choose multiStatements when connecting"}
-	errNoInfile   = &Error{Code: 1148, State: "42000", Message: "LOAD DATA LOCAL INFILE is disabled for this database"}
 )

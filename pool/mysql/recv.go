@@ -48,8 +48,14 @@ func (s *Session) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 			return dst, s.readFailed(c, err)
 		}
 		first := s.parse.st == sFirst && !s.parse.cont
+		before, afterDefs := s.parse.st, s.parse.afterDefs
 		if err := s.parse.feed(dst[at:]); err != nil {
 			return dst[:at-4], s.readFailed(c, err)
+		}
+		if c.deprecateEOF != s.deprecateEOF {
+			dst, at = s.translate(c, dst, at, before, afterDefs)
+		} else if s.shift != 0 {
+			dst[at-1] += s.shift
 		}
 		if first && s.cmd == mysql.COM_STMT_PREPARE && !s.parse.failed {
 			// The client sees the session's statement id, never the origin's.
@@ -97,6 +103,9 @@ func (s *Session) finishCommand(c *Conn) {
 	if p.hasStatus {
 		s.status, c.status = p.status, p.status
 	}
+	if p.insertID != 0 {
+		s.lastInsertID, s.idLease = p.insertID, s.leases
+	}
 	n := len(s.effects)
 	if p.failed {
 		n = min(n, p.results)
@@ -104,24 +113,27 @@ func (s *Session) finishCommand(c *Conn) {
 	switch s.cmd {
 	case mysql.COM_STMT_PREPARE:
 		if !p.failed {
-			st := &stmt{id: s.next, sql: s.prepSQL, params: p.prepParams, effects: analyze(s.prepSQL)}
+			st := &stmt{id: s.next, sql: s.prepSQL, db: c.db, key: c.db + "\x00" + s.prepSQL,
+				params: p.prepParams, effects: analyze(s.prepSQL)}
 			s.stmts[st.id] = st
-			if old := c.prepared[st.sql]; old != nil && old.id != p.prepID {
+			if old := c.prepared[st.key]; old != nil && old.id != p.prepID {
 				c.write(appendCommand(nil, mysql.COM_STMT_CLOSE, le32(old.id)))
-				delete(c.prepared, st.sql)
+				delete(c.prepared, st.key)
 			}
 			c.lastUse++
-			c.write(c.evict(nil))
-			c.prepared[st.sql] = &originStmt{id: p.prepID, lastUse: c.lastUse}
+			if b := c.evict(nil); len(b) > 0 {
+				c.write(b)
+			}
+			c.prepared[st.key] = &originStmt{id: p.prepID, lastUse: c.lastUse}
 		}
 	case mysql.COM_STMT_EXECUTE:
-		s.st.cursor = p.cursor
+		s.setCursor(s.st, p.cursor)
 	case mysql.COM_STMT_FETCH:
 		if p.lastRow {
-			s.st.cursor = false
+			s.setCursor(s.st, false)
 		}
 	case mysql.COM_STMT_RESET:
-		s.st.cursor = false
+		s.setCursor(s.st, false)
 	case mysql.COM_RESET_CONNECTION:
 		if !p.failed {
 			c.state, c.dirty = "", false
@@ -129,7 +141,12 @@ func (s *Session) finishCommand(c *Conn) {
 			s.pinned = ""
 		}
 	}
+	// After warnings the client may ask SHOW WARNINGS, after SQL_CALC_FOUND_ROWS for
+	// FOUND_ROWS(): both answer about the last statement on the connection, so the session
+	// keeps it for one more command.
+	s.holdNext = p.warnings > 0
 	for _, e := range s.effects[:n] {
+		s.holdNext = s.holdNext || e.hold
 		s.apply(c, e)
 	}
 	s.maybeRelease()
@@ -156,14 +173,28 @@ func (s *Session) apply(c *Conn, e effect) {
 			s.vars = append(s.vars, v)
 		}
 	}
-	if e.pin != "" && s.pinned == "" {
-		s.pinned = e.pin
-		s.p.m.pin(e.pin)
-		s.log.Debug("session pinned to its origin connection", "reason", e.pin)
+	if s.p.noReset.Load() && e.pin == "" && (e.use != "" || len(e.sets) > 0 || len(e.vars) > 0 || e.dirty) {
+		e.pin = "no_reset"
+	}
+	if e.pin != "" {
+		s.pin(e.pin)
 	}
 	if e.dirty {
 		c.dirty = true
 	}
+	if e.xa != 0 {
+		s.xa = e.xa > 0
+	}
+}
+
+// pin ties the session to c until it ends. s.mu is held.
+func (s *Session) pin(reason string) {
+	if s.pinned != "" {
+		return
+	}
+	s.pinned = reason
+	s.p.m.pin(reason)
+	s.log.Debug("session pinned to its origin connection", "reason", reason)
 }
 
 // sendInfile forwards the client's LOAD DATA LOCAL file packets; the empty packet ends the file
@@ -224,7 +255,7 @@ func (s *Session) Skip(frames []byte) {
 		case mysql.COM_STMT_EXECUTE:
 			s.mu.Lock()
 			if st := s.stmtOf(cmd); st != nil {
-				st.longData = st.longData[:0]
+				st.dropLongData()
 			}
 			s.mu.Unlock()
 		}
@@ -263,7 +294,10 @@ func (s *Session) Close() error {
 		// Recv is blocked on c: wake it; it hands c back.
 		c.nc.SetReadDeadline(time.Now())
 	case s.sending:
-		// Send is using c; it hands c back when it returns.
+		// Send is using c: interrupt it; it hands c back when it returns. The deadline
+		// stays on c, so c is not for anyone else.
+		c.retire = true
+		c.nc.SetDeadline(time.Now())
 	default:
 		s.finishClose(c)
 	}

@@ -43,12 +43,15 @@ type parser struct {
 	afterDefs bool   // sRows: no row seen yet since the column definitions
 
 	status    uint16 // flags of the last OK or EOF
+	warnings  uint16 // warning count of the last OK or EOF
 	hasStatus bool
 	results   int  // results that ended well (OK or a complete result set)
 	failed    bool // ended with ERR
 	cursor    bool // an execute opened a cursor
 	lastRow   bool // a fetch exhausted the cursor
 	infile    bool // the origin asks for the client's LOAD DATA LOCAL file
+
+	insertID uint64 // the last id an OK packet reported generated, if any
 
 	prepID     uint32 // COM_STMT_PREPARE_OK: the origin's statement id
 	prepParams uint16
@@ -143,7 +146,7 @@ func (p *parser) feed(pl []byte) error {
 			p.st = sDone
 			return nil
 		}
-		p.setStatus(st)
+		p.setStatus(st, pl)
 		if p.kind == rExecute && st&statusCursor != 0 {
 			p.cursor, p.st = true, sDone
 			p.results++
@@ -165,7 +168,7 @@ func (p *parser) feed(pl []byte) error {
 		if !ok {
 			return errMalformed
 		}
-		p.setStatus(st)
+		p.setStatus(st, pl)
 		p.results++
 		switch {
 		case p.kind == rExecute && after && st&statusCursor != 0:
@@ -189,7 +192,7 @@ func (p *parser) first(pl []byte) error {
 	case rOne:
 		if pl[0] == hdrOK || pl[0] == hdrEOF {
 			if st, ok := okStatus(pl); ok {
-				p.setStatus(st)
+				p.setStatus(st, pl)
 			}
 		}
 		p.failed = pl[0] == hdrERR
@@ -222,8 +225,13 @@ func (p *parser) first(pl []byte) error {
 		if !ok {
 			return errMalformed
 		}
-		p.setStatus(st)
+		p.setStatus(st, pl)
 		p.results++
+		if _, n := lenenc(pl[1:]); n > 0 {
+			if id, _ := lenenc(pl[1+n:]); id != 0 {
+				p.insertID = id
+			}
+		}
 		if st&statusMoreResults == 0 {
 			p.st = sDone
 		}
@@ -256,4 +264,6 @@ func (p *parser) afterParams() {
 	p.st = sDone
 }
 
-func (p *parser) setStatus(st uint16) { p.status, p.hasStatus = st, true }
+func (p *parser) setStatus(st uint16, pl []byte) {
+	p.status, p.hasStatus, p.warnings = st, true, okWarnings(pl)
+}

@@ -1,6 +1,7 @@
 package mysqlpool
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/slipstream-proxy/slipstream/pool"
+	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // flushAt is how much Recv gathers before returning even if the origin has more buffered.
@@ -24,6 +26,7 @@ type Session struct {
 	p            *Pool
 	log          *slog.Logger
 	key          connKey
+	caps         uint32 // negotiated with the client
 	deprecateEOF bool
 
 	mu      sync.Mutex
@@ -39,19 +42,28 @@ type Session struct {
 	reply   []byte // the answer the pool made up itself, due to the client
 	cmd     byte
 	parse   parser
+	shift   byte     // added to the sequence ids of the answer's packets: translation adds or drops some
 	effects []effect // of its statements, applied as they succeed
 	st      *stmt    // the statement it prepares, executes or fetches from
 	prepSQL string   // COM_STMT_PREPARE: the statement text
 
 	status uint16 // server status after the last answer
-	pinned string // the feature that ties the session to conn for good, or ""
+	// lastInsertID is the id the session's last INSERT generated, as its OK packet said: what
+	// LAST_INSERT_ID() returns on whichever connection that ran on.
+	lastInsertID uint64
+	idLease      uint64 // the lease it was generated on
+	leases       uint64 // leases taken so far
+	pinned       string // the feature that ties the session to conn for good, or ""
+	xa           bool   // an XA transaction is open on conn
+	holdNext     bool   // the next command may ask about the last: keep conn for it
 
 	db    string       // current database
 	state sessionState // settings to carry
 	vars  []string     // user variables assigned values the pool has not read yet
 	stmts map[uint32]*stmt
 	next  uint32 // last statement id handed out
-	dirty bool   // the session did something its state can't describe
+	// cursors counts statements with a cursor open on conn, which keeps the lease.
+	cursors int
 
 	wbuf []byte // owned by Send
 	pbuf []byte // the pool's own answers, read by Send
@@ -62,6 +74,8 @@ type Session struct {
 type stmt struct {
 	id       uint32 // what the client calls it
 	sql      string
+	db       string // the database it was prepared in
+	key      string // db and sql: its name in Conn.prepared
 	params   uint16
 	effects  []effect
 	longData [][]byte // COM_STMT_SEND_LONG_DATA packets to replay before the next execute
@@ -81,6 +95,7 @@ func (p *Pool) NewSession(ctx context.Context, params map[string]string) *Sessio
 		p:            p,
 		log:          p.log,
 		key:          makeKey(uint32(caps), uint8(coll)),
+		caps:         uint32(caps),
 		deprecateEOF: caps&uint64(mysql.CLIENT_DEPRECATE_EOF) != 0,
 		status:       statusAutocommit,
 		db:           p.dc.db,
@@ -197,12 +212,17 @@ func (s *Session) send(ctx context.Context, frames []byte) error {
 	return nil
 }
 
-// stmtOf returns the session statement a COM_STMT_* command names, or nil. s.mu is held.
+// stmtOf returns the session statement a COM_STMT_* command names, or nil. The id 0xffffffff
+// names the last statement prepared (MariaDB's prepare-and-execute in one write). s.mu is held.
 func (s *Session) stmtOf(cmd command) *stmt {
 	if len(cmd.body) < 4 {
 		return nil
 	}
-	return s.stmts[uint32(cmd.body[0])|uint32(cmd.body[1])<<8|uint32(cmd.body[2])<<16|uint32(cmd.body[3])<<24]
+	id := uint32(cmd.body[0]) | uint32(cmd.body[1])<<8 | uint32(cmd.body[2])<<16 | uint32(cmd.body[3])<<24
+	if id == 0xffffffff {
+		id = s.next
+	}
+	return s.stmts[id]
 }
 
 // closeStmt forgets a statement. The origin keeps it prepared on the connection for the next
@@ -216,12 +236,12 @@ func (s *Session) closeStmt(cmd command) {
 	}
 	delete(s.stmts, st.id)
 	if c := s.conn; c != nil && st.cursor {
-		if os := c.prepared[st.sql]; os != nil {
-			delete(c.prepared, st.sql)
+		if os := c.prepared[st.key]; os != nil {
+			delete(c.prepared, st.key)
 			c.write(appendCommand(nil, mysql.COM_STMT_CLOSE, le32(os.id)))
 		}
 	}
-	st.cursor = false
+	s.setCursor(st, false)
 }
 
 func le32(v uint32) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)} }
@@ -241,8 +261,19 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 	s.st, s.prepSQL, s.effects = nil, "", s.effects[:0]
 	switch cmd.code {
 	case mysql.COM_QUERY:
+		if name, ok := lastInsertIDQuery(cmd.body); ok {
+			s.mu.Lock()
+			if s.conn == nil || s.idLease != s.leases {
+				// The connection the answer would come from may hold another session's
+				// LAST_INSERT_ID(): the session's own is known.
+				s.reply = appendLastInsertID(s.reply[:0], cmd.seq+1, name, s.lastInsertID, s.status, s.deprecateEOF)
+				s.mu.Unlock()
+				return nil
+			}
+			s.mu.Unlock()
+		}
 		kind = rQuery
-		s.effects = append(s.effects, analyze(string(cmd.body))...)
+		s.effects = appendEffects(s.effects, cmd.body)
 	case mysql.COM_INIT_DB:
 		kind = rOne
 		s.effects = append(s.effects, effect{use: string(cmd.body)})
@@ -288,18 +319,43 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 			}
 			kind = rFetch
 		default:
-			st.longData = st.longData[:0]
+			st.dropLongData()
 			c := s.leased()
-			if c == nil || c.prepared[st.sql] == nil {
-				st.cursor = false
+			if c == nil || c.prepared[st.key] == nil {
+				s.mu.Lock()
+				s.setCursor(st, false)
+				s.mu.Unlock()
 				s.answer(appendOK(nil, cmd.seq+1, s.status))
 				return nil
 			}
 			kind = rOne
 		}
 	case mysql.COM_CHANGE_USER:
-		s.answerErr(cmd, errChangeUser)
-		return nil
+		db, coll, ok := parseChangeUser(cmd.body, s.caps)
+		if !ok {
+			s.answerErr(cmd, errChangeUser)
+			return nil
+		}
+		// The edge authenticated the user; here it is a fresh session: state reset, the
+		// database it names (the origin's when none), its character set.
+		s.resetState()
+		s.mu.Lock()
+		s.db = s.p.dc.db
+		if db != "" {
+			s.db = db
+		}
+		if coll != 0 {
+			s.key = makeKey(s.key.caps(), coll)
+		}
+		c := s.conn
+		s.mu.Unlock()
+		if c == nil {
+			s.answer(appendOK(nil, cmd.seq+1, s.status))
+			return nil
+		}
+		// The leased connection is reset (a transaction rolls back) and released after.
+		cmd = command{raw: appendCommand(nil, mysql.COM_RESET_CONNECTION, nil), code: mysql.COM_RESET_CONNECTION, seq: cmd.seq}
+		kind = rOne
 	case mysql.COM_SET_OPTION:
 		s.answerErr(cmd, errSetOption)
 		return nil
@@ -312,6 +368,10 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 	if err != nil {
 		if errors.Is(err, pool.ErrQueueTimeout) {
 			return err
+		}
+		if errors.Is(err, pool.ErrClosed) && !s.isClosed() {
+			s.answerErr(cmd, errShutdown) // the pool is closing
+			return nil
 		}
 		if errors.Is(err, pool.ErrOriginLost) || errors.Is(err, pool.ErrClosed) || ctx.Err() != nil {
 			return err
@@ -341,7 +401,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 			for _, ld := range s.st.longData {
 				s.wbuf = appendWithID(s.wbuf, ld, os.id)
 			}
-			s.st.longData = s.st.longData[:0]
+			s.st.dropLongData()
 			s.wbuf = s.appendExecute(s.wbuf, cmd, os)
 			s.effects = append(s.effects, s.st.effects...)
 		} else {
@@ -354,7 +414,8 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 	s.mu.Lock()
 	s.cmd = cmd.code
 	s.busy = true
-	s.parse.reset(kind, s.deprecateEOF)
+	s.parse.reset(kind, c.deprecateEOF)
+	s.shift = 0
 	s.mu.Unlock()
 	if err := c.write(s.wbuf); err != nil {
 		s.mu.Lock()
@@ -366,6 +427,12 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		s.wbuf = nil
 	}
 	return nil
+}
+
+func (s *Session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 // leased returns the session's connection, if any.
@@ -417,6 +484,51 @@ func (s *Session) appendExecute(dst []byte, cmd command, os *originStmt) []byte 
 	return finishPacket(dst, at)
 }
 
+// parseChangeUser reads the database and collation of a COM_CHANGE_USER body (after the
+// command byte).
+func parseChangeUser(b []byte, caps uint32) (db string, coll uint8, ok bool) {
+	i := bytes.IndexByte(b, 0) // user
+	if i < 0 {
+		return "", 0, false
+	}
+	b = b[i+1:]
+	if caps&mysql.CLIENT_SECURE_CONNECTION != 0 {
+		if len(b) < 1 || len(b) < 1+int(b[0]) {
+			return "", 0, false
+		}
+		b = b[1+int(b[0]):]
+	} else if i = bytes.IndexByte(b, 0); i >= 0 {
+		b = b[i+1:]
+	} else {
+		return "", 0, false
+	}
+	if i = bytes.IndexByte(b, 0); i < 0 {
+		return string(b), 0, true
+	}
+	db, b = string(b[:i]), b[i+1:]
+	if len(b) >= 2 {
+		coll = b[0]
+	}
+	return db, coll, true
+}
+
+// dropLongData forgets the long data buffered for st, letting go of the buffers.
+func (st *stmt) dropLongData() {
+	clear(st.longData)
+	st.longData = st.longData[:0]
+}
+
+// setCursor notes whether st has a cursor open. s.mu is held.
+func (s *Session) setCursor(st *stmt, open bool) {
+	switch {
+	case open && !st.cursor:
+		s.cursors++
+	case !open && st.cursor:
+		s.cursors--
+	}
+	st.cursor = open
+}
+
 // resetState forgets what the session set, as COM_RESET_CONNECTION does (the current database
 // stays).
 func (s *Session) resetState() {
@@ -425,5 +537,10 @@ func (s *Session) resetState() {
 	s.state.clear()
 	s.vars = nil
 	clear(s.stmts)
-	s.dirty = false
+	s.cursors = 0
+	s.lastInsertID, s.idLease = 0, 0
+	s.xa = false
 }
+
+// Session is the pool side of a tunnel stream.
+var _ tunnel.Stream = (*Session)(nil)

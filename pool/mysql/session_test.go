@@ -1,9 +1,12 @@
 package mysqlpool
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -139,9 +142,25 @@ func TestPreparedStatementsMoveBetweenConnections(t *testing.T) {
 		// Long data is replayed ahead of the execute.
 		id2 := a.prepare("SELECT ?")
 		long := cmdPacket(mysql.COM_STMT_SEND_LONG_DATA, append(binary.LittleEndian.AppendUint32(nil, id2), 0, 0, 'h', 'i'))
-		pk := a.mustRT(append(long, executePacket(id2, 0, true, "")...))
+		exec := cmdPacket(mysql.COM_STMT_EXECUTE, append(binary.LittleEndian.AppendUint32(nil, id2),
+			0, 1, 0, 0, 0, 0, 1, mysql.MYSQL_TYPE_VAR_STRING, 0)) // no value: it came as long data
+		pk := a.mustRT(append(long, exec...))
 		if pk[0][0] == hdrERR {
 			t.Fatalf("execute after long data: %s", errText(pk[0]))
+		}
+		if row := pk[len(pk)-2]; !bytes.HasSuffix(row, []byte("\x02hi")) {
+			t.Errorf("long data row = %q, want hi", row)
+		}
+		// MariaDB's id -1: the statement prepared last.
+		if pk := a.mustRT(executePacket(0xffffffff, 0, true, "q")); pk[0][0] == hdrERR {
+			t.Errorf("execute -1: %s", errText(pk[0]))
+		}
+		// Another session's state resets the connection, which drops its statements: a's
+		// statement is prepared again.
+		b.exec("SET @other = 1")
+		b.value("SELECT @other")
+		if got := binaryRows(t, a.mustRT(executePacket(id, 0, true, "w")), caps); len(got) != 1 {
+			t.Errorf("after a reset: %v", got)
 		}
 		// Close, then executing is an error made up by the pool.
 		a.mustRT(nil)
@@ -261,5 +280,78 @@ func TestQuitTerminates(t *testing.T) {
 	a := open(t, p, clientCaps)
 	if err := a.s.Send(context.Background(), cmdPacket(mysql.COM_QUIT, nil)); !errors.Is(err, pool.ErrTerminated) {
 		t.Errorf("COM_QUIT: %v", err)
+	}
+}
+
+func TestStatementsStayInTheDatabaseTheyWerePreparedIn(t *testing.T) {
+	root, err := sql.Open("mysql", srv.RootDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS app2", "GRANT ALL ON app2.* TO 'app'@'%'",
+		"CREATE TABLE IF NOT EXISTS app.t_db (i int)", "CREATE TABLE IF NOT EXISTS app2.t_db (i int)",
+		"DELETE FROM app.t_db", "DELETE FROM app2.t_db",
+		"INSERT INTO app.t_db VALUES (1)", "INSERT INTO app2.t_db VALUES (1), (2)"} {
+		if _, err := root.Exec(q); err != nil {
+			t.Fatal(q, err)
+		}
+	}
+	p := newPool(t, Config{MaxConns: 2})
+	a, b := open(t, p, clientCaps), open(t, p, clientCaps)
+	count := func(c *testClient, id uint32) uint64 {
+		t.Helper()
+		pk := c.mustRT(executePacket(id, 0, true))
+		if pk[0][0] == hdrERR {
+			t.Fatal(errText(pk[0]))
+		}
+		row := pk[len(pk)-2] // header, null bitmap, BIGINT
+		return binary.LittleEndian.Uint64(row[2:])
+	}
+	ida := a.prepare("SELECT COUNT(*) FROM t_db")
+	a.exec("USE app2")
+	if n := count(a, ida); n != 1 {
+		t.Errorf("a's statement counts %d rows, want app's 1", n)
+	}
+	b.exec("BEGIN") // a moves to the other connection, where the statement is prepared again
+	if n := count(a, ida); n != 1 {
+		t.Errorf("prepared again elsewhere, a's statement counts %d rows, want app's 1", n)
+	}
+	if got := a.value("SELECT DATABASE()"); got != "app2" {
+		t.Errorf("a is in %q, want app2", got)
+	}
+	b.exec("COMMIT")
+	b.exec("USE app2")
+	idb := b.prepare("SELECT COUNT(*) FROM t_db")
+	if n := count(b, idb); n != 2 {
+		t.Errorf("b's statement counts %d rows, want app2's 2", n)
+	}
+	if n := count(a, ida); n != 1 {
+		t.Errorf("after b prepared the same text in app2, a's counts %d, want 1", n)
+	}
+}
+
+func TestAConnectionKeepsAtMost256StatementsAndPreparesEvictedOnesAgain(t *testing.T) {
+	p := newPool(t, Config{MaxConns: 1})
+	a := open(t, p, clientCaps)
+	var ids []uint32
+	for i := range 300 {
+		ids = append(ids, a.prepare("SELECT "+strconv.Itoa(i)+" + ?"))
+	}
+	c := a.s.leased()
+	p.mu.Lock()
+	if c == nil && len(p.idle) == 1 {
+		c = p.idle[0]
+	}
+	p.mu.Unlock()
+	if n := len(c.prepared); n > maxPrepared {
+		t.Errorf("the connection holds %d statements, want at most %d", n, maxPrepared)
+	}
+	pk := a.mustRT(executePacket(ids[0], 0, true, "1"))
+	if pk[0][0] == hdrERR {
+		t.Fatalf("executing an evicted statement: %s", errText(pk[0]))
+	}
+	if got := a.value("SELECT COUNT(*) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'PREPARED_STMT_COUNT' AND CAST(VARIABLE_VALUE AS UNSIGNED) <= 257"); got != "1" {
+		t.Errorf("the origin holds more statements than the pool kept")
 	}
 }

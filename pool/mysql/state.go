@@ -19,10 +19,12 @@ type effect struct {
 	vars  []string  // user variables assigned values the pool does not know: read back
 	pin   string    // the feature that ties the session to its connection for good
 	dirty bool      // changes state the pool cannot replay: reset the connection after
+	xa    int8      // 1 starts an XA transaction, -1 ends it: the lease is kept in between
+	hold  bool      // the next statement may ask about this one (FOUND_ROWS()): keep the lease for it
 }
 
 func (e effect) zero() bool {
-	return e.use == "" && len(e.sets) == 0 && len(e.vars) == 0 && e.pin == "" && !e.dirty
+	return e.use == "" && len(e.sets) == 0 && len(e.vars) == 0 && e.pin == "" && !e.dirty && e.xa == 0 && !e.hold
 }
 
 // tokKind classifies a token of the small SQL lexer.
@@ -161,6 +163,62 @@ func unquote(s string) string {
 	return strings.ReplaceAll(s[1:len(s)-1], q+q, q)
 }
 
+// plainStarts are first words of statements that, without user variables, a second statement,
+// a lock function or SQL_CALC_FOUND_ROWS, do nothing to the session.
+var plainStarts = []string{"SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN", "COMMIT",
+	"ROLLBACK", "START", "SHOW", "WITH", "EXPLAIN", "DESCRIBE", "DO", "SAVEPOINT", "RELEASE"}
+
+// appendEffects appends the effects of each statement in sql, in order. The common statement
+// that does nothing to the session costs no allocation.
+func appendEffects(dst []effect, sql []byte) []effect {
+	if plain(sql) {
+		return append(dst, effect{})
+	}
+	return append(dst, analyze(string(sql))...)
+}
+
+// plain reports whether sql is one statement that plainly does nothing to the session.
+func plain(sql []byte) bool {
+	i := 0
+	for i < len(sql) && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r' || sql[i] == '(') {
+		i++
+	}
+	j := i
+	for j < len(sql) && isWordByte(sql[j]) {
+		j++
+	}
+	first := sql[i:j]
+	if !slices.ContainsFunc(plainStarts, func(w string) bool { return asciiEqualFold(first, w) }) {
+		return false
+	}
+	for k, c := range sql {
+		switch {
+		case c == '@' || c == ';':
+			return false
+		case (c == 'l' || c == 'L') && k+4 <= len(sql) && asciiEqualFold(sql[k:k+4], "LOCK"):
+			return false // GET_LOCK and friends pin; LOCK IN SHARE MODE merely looks alike
+		case (c == 'f' || c == 'F') && k+10 <= len(sql) && asciiEqualFold(sql[k:k+10], "FOUND_ROWS"):
+			return false // SQL_CALC_FOUND_ROWS keeps the connection for FOUND_ROWS()
+		}
+	}
+	return true
+}
+
+func asciiEqualFold(b []byte, upper string) bool {
+	if len(b) != len(upper) {
+		return false
+	}
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if c != upper[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // analyze returns the effects of each statement in sql, in order.
 func analyze(sql string) []effect {
 	l := lexer{s: sql}
@@ -194,6 +252,8 @@ func statementEffect(sql string, toks []token) effect {
 			e.pin = "get_lock"
 		case t.kind == tUserVar && i+1 < len(toks) && toks[i+1].text == ":=":
 			e.vars = append(e.vars, t.text)
+		case isWord(t, "SQL_CALC_FOUND_ROWS"):
+			e.hold = true
 		case isWord(t, "INTO"):
 			for j := i + 1; j < len(toks) && (toks[j].kind == tUserVar || toks[j].text == ","); j++ {
 				if toks[j].kind == tUserVar {
@@ -238,8 +298,19 @@ func statementEffect(sql string, toks []token) effect {
 		e.pin = "prepare"
 	case "HANDLER":
 		e.pin = "handler"
-	case "CALL", "XA":
+	case "CALL":
 		e.dirty = true
+	case "XA":
+		// The origin does not flag an XA transaction in its status: the session holds its
+		// connection from XA START to XA COMMIT or ROLLBACK.
+		if len(toks) >= 2 {
+			switch toks[1].text {
+			case "START", "BEGIN":
+				e.xa = 1
+			case "COMMIT", "ROLLBACK":
+				e.xa = -1
+			}
+		}
 	}
 	return e
 }
@@ -358,8 +429,16 @@ func splitTop(toks []token, sep string) [][]token {
 	return append(out, toks[from:])
 }
 
-// quoteUserVar writes a user variable's name so that any name reads back the same.
+// quoteUserVar writes a user variable's name so that any name reads back the same: as is when
+// it is a plain name, which simpler servers (d1, kv) also take, else quoted.
 func quoteUserVar(name string) string {
+	plain := name != ""
+	for i := 0; i < len(name); i++ {
+		plain = plain && (isWordByte(name[i]) && name[i] < 0x80 || name[i] == '.')
+	}
+	if plain {
+		return "@" + name
+	}
 	return "@`" + strings.ReplaceAll(name, "`", "``") + "`"
 }
 
