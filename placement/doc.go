@@ -3,7 +3,8 @@
 // Hyperdrive places its connection pools next to the database, because a query crosses the
 // WAN once between the edge and the pool but may cross the pool–origin link several times
 // (connection setup, TLS, authentication, each statement). So each pool measures its latency to
-// each origin (Probe: repeated TCP connects, median) and reports it; an edge's Router asks every
+// each origin (Probe: repeated cheap protocol exchanges on fresh TCP connections, median) and
+// reports it; an edge's Router asks every
 // pool it knows for those figures and sends each database's sessions to the pool with the
 // lowest one, unless the configuration pins the database to a region.
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"sync"
@@ -12,19 +13,20 @@ import (
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
-// Probe connects to addr over TCP n times, one after another, and returns the median connect
-// time. A TCP connect costs one round trip, so this is the round-trip time to addr without
-// authentication or TLS. It fails only if every connect failed.
-func Probe(ctx context.Context, addr string, n int) (time.Duration, error) {
+// Probe measures the round trip to a database server at addr n times, one after another, and
+// returns the median. Each sample opens a TCP connection and times one exchange that costs the
+// server no work: for "postgres", an SSLRequest and its one-byte answer; for "mysql", the
+// server's greeting; for anything else, the TCP connect itself. Timing the exchange rather than
+// the connect keeps middleboxes that accept locally (a load balancer, a relay) from hiding the
+// distance. It fails only if every sample failed.
+func Probe(ctx context.Context, addr, protocol string, n int) (time.Duration, error) {
 	if n <= 0 {
 		n = 5
 	}
-	var d net.Dialer
 	times := make([]time.Duration, 0, n)
 	var lastErr error
 	for range n {
-		start := time.Now()
-		c, err := d.DialContext(ctx, "tcp", addr)
+		d, err := probeOnce(ctx, addr, protocol)
 		if err != nil {
 			lastErr = err
 			if ctx.Err() != nil {
@@ -32,8 +34,7 @@ func Probe(ctx context.Context, addr string, n int) (time.Duration, error) {
 			}
 			continue
 		}
-		times = append(times, time.Since(start))
-		c.Close()
+		times = append(times, d)
 	}
 	if len(times) == 0 {
 		if lastErr == nil {
@@ -45,10 +46,49 @@ func Probe(ctx context.Context, addr string, n int) (time.Duration, error) {
 	return times[len(times)/2], nil
 }
 
+// sslRequest is PostgreSQL's SSLRequest: length 8, code 80877103.
+var sslRequest = []byte{0, 0, 0, 8, 4, 210, 22, 47}
+
+func probeOnce(ctx context.Context, addr, protocol string) (time.Duration, error) {
+	var d net.Dialer
+	start := time.Now()
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	} else {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+	}
+	switch protocol {
+	case "postgres":
+		start = time.Now()
+		if _, err := c.Write(sslRequest); err != nil {
+			return 0, err
+		}
+		var b [1]byte
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			return 0, err
+		}
+		if b[0] != 'S' && b[0] != 'N' {
+			return 0, fmt.Errorf("not a PostgreSQL server: answered %q to SSLRequest", b[0])
+		}
+	case "mysql":
+		start = time.Now() // the greeting comes unasked, so this is at most one round trip late
+		var b [4]byte
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), nil
+}
+
 // Prober keeps the pool side's latency to each origin fresh: what a pool reports to edges.
 // Origins without a network address (embedded D1 and KV databases) are at latency zero.
 type Prober struct {
-	addrs    map[string]string // database -> host:port; "" for embedded
+	addrs    map[string]Target // database -> where its origin is
 	samples  int
 	interval time.Duration
 
@@ -65,9 +105,16 @@ type measured struct {
 // ErrNotMeasured means the database has no measurement yet.
 var ErrNotMeasured = errors.New("placement: origin latency not measured yet")
 
-// NewProber returns a prober for the given databases' origin addresses (host:port, or "" for
-// an embedded database). samples connects make one measurement; Run repeats it every interval.
-func NewProber(addrs map[string]string, samples int, interval time.Duration) *Prober {
+// Target is where a database's origin listens and what it speaks; an embedded database has an
+// empty Addr.
+type Target struct {
+	Addr     string // host:port
+	Protocol string // "postgres", "mysql"
+}
+
+// NewProber returns a prober for the given databases' origins. samples exchanges make one
+// measurement; Run repeats it every interval.
+func NewProber(addrs map[string]Target, samples int, interval time.Duration) *Prober {
 	if interval <= 0 {
 		interval = time.Minute
 	}
@@ -77,13 +124,13 @@ func NewProber(addrs map[string]string, samples int, interval time.Duration) *Pr
 // Measure probes every origin once, concurrently, and records the results.
 func (p *Prober) Measure(ctx context.Context) {
 	var wg sync.WaitGroup
-	for db, addr := range p.addrs {
+	for db, t := range p.addrs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var m measured
-			if addr != "" {
-				m.d, m.err = Probe(ctx, addr, p.samples)
+			if t.Addr != "" {
+				m.d, m.err = Probe(ctx, t.Addr, t.Protocol, p.samples)
 			}
 			m.at = time.Now()
 			p.mu.Lock()
@@ -139,6 +186,8 @@ func (m measuredOrigin) Profile(ctx context.Context) (tunnel.Profile, error) {
 	if err != nil {
 		return prof, err
 	}
+	// A pool that could not measure says so (-1) rather than claim to be next to the origin.
+	prof.OriginLatency = -1
 	if d, err := m.p.Latency(m.db); err == nil {
 		prof.OriginLatency = d
 	}

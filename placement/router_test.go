@@ -137,17 +137,17 @@ func TestProbeMeasuresTCPConnectsAndFailsOnAClosedPort(t *testing.T) {
 			c.Close()
 		}
 	}()
-	d, err := Probe(context.Background(), ln.Addr().String(), 5)
+	d, err := Probe(context.Background(), ln.Addr().String(), "", 5)
 	if err != nil || d <= 0 || d > time.Second {
 		t.Fatalf("Probe of a loopback listener = %v, %v", d, err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	if _, err := Probe(context.Background(), addr, 3); err == nil {
+	if _, err := Probe(context.Background(), addr, "", 3); err == nil {
 		t.Fatal("Probe of a closed port succeeded")
 	}
 
-	p := NewProber(map[string]string{"app": addr, "main": ""}, 3, time.Minute)
+	p := NewProber(map[string]Target{"app": {Addr: addr, Protocol: "postgres"}, "main": {}}, 3, time.Minute)
 	if _, err := p.Latency("app"); !errors.Is(err, ErrNotMeasured) {
 		t.Fatalf("Latency before Measure: %v, want ErrNotMeasured", err)
 	}

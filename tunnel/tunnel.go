@@ -25,7 +25,8 @@ type Profile struct {
 	// the most volatile overload of each name; empty when the origin has no such catalog.
 	Volatility map[string]byte
 	// OriginLatency is the pool's measured round trip to the origin (placement.Prober), which
-	// edges use to pick the pool nearest each database; 0 when unmeasured or embedded.
+	// edges use to pick the pool nearest each database; 0 for an embedded origin or a pool that
+	// does not measure, negative when the measurement failed.
 	OriginLatency time.Duration
 }
 

@@ -92,7 +92,7 @@ func TestEdgePlacesTheDatabaseAtThePoolNearestItsOriginUnlessPinned(t *testing.T
 	edge := startEdgeTOML(t, certs, pools)
 	conn := connect(t, ctx, edge.appURL(t))
 	if got, err := servingPool(ctx, conn); err != nil || got != "near" {
-		t.Errorf("unpinned: served by %q (%v), want near (2 ms from the origin, against 25 and 60)", got, err)
+		t.Errorf("unpinned: served by %q (%v), want near (2 ms from the origin, against 25 and 60); edge log:\n%s", got, err, edge.stderr.String())
 	}
 
 	pinned := startEdgeTOML(t, certs, pools, `pool_region = "far"`)

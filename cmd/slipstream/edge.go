@@ -45,6 +45,7 @@ func parseEdge(args []string, stderr io.Writer) (config.Config, error) {
 		head: edgeUsageHead,
 		flags: func(fs *flag.FlagSet, def config.Config) {
 			fs.String("pg-listen", def.PGListen, "accept PostgreSQL clients on `ADDR` (host:port)")
+			fs.String("mysql-listen", def.MySQLListen, "accept MySQL clients on `ADDR` (host:port), for mysql:// databases")
 			fs.Var(&pools, "pool", "send sessions to the pool `NAME=ADDR`, ADDR being the UDP host:port of its --tunnel-listen")
 			fs.String("certs", def.CertsDir, "read the deployment CA and this edge's certificate (edge.crt, edge.key) from `DIR`")
 			fs.String("tunnel-listen", "", "without --pool: accept a pool that dials in (slipstream pool --dial-edge) on UDP `ADDR` (host:port)")
@@ -53,6 +54,8 @@ func parseEdge(args []string, stderr io.Writer) (config.Config, error) {
 			switch f.Name {
 			case "pg-listen":
 				return &cfg.PGListen
+			case "mysql-listen":
+				return &cfg.MySQLListen
 			case "certs":
 				return &cfg.CertsDir
 			case "tunnel-listen":
@@ -119,6 +122,9 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 			cands = append(cands, placement.Candidate{Region: p.Name, Transport: client, Ping: client.Ping,
 				Latency: func(ctx context.Context, db string) (time.Duration, error) {
 					prof, err := client.Profile(ctx, db)
+					if err == nil && prof.OriginLatency < 0 {
+						err = fmt.Errorf("pool %s could not measure its latency to the origin of %s", p.Name, db)
+					}
 					return prof.OriginLatency, err
 				}})
 			descs = append(descs, "pool "+p.Name+" at udp "+p.Address)
@@ -129,7 +135,11 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 				pins[d.Name] = d.PoolRegion
 			}
 		}
-		router := placement.NewRouter(placement.Config{Candidates: cands, Databases: names, Pins: pins, Logger: log})
+		router := placement.NewRouter(placement.Config{Candidates: cands, Databases: names, Pins: pins,
+			Timeout: 3 * time.Second, Logger: log})
+		// Place the databases before taking clients, so the first ones already go to the nearest
+		// pool; a pool not up yet joins at a later refresh.
+		router.Refresh(ctx)
 		transport = router
 		background = append(background, func(ctx context.Context) error { router.Run(ctx); return nil })
 		tunnelDesc = strings.Join(descs, ", ")
@@ -166,25 +176,18 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 		Logger:    log,
 		Metrics:   proxy.NewMetrics(reg),
 	})
-	pgln, err := net.Listen("tcp", cfg.PGListen)
+	pgln, myln, err := listenClients(cfg)
 	if err != nil {
-		return fmt.Errorf("listen for PostgreSQL clients: %w", err)
+		return err
 	}
 	httpln, err := net.Listen("tcp", cfg.HTTPListen)
 	if err != nil {
-		pgln.Close()
+		closeListeners(pgln, myln)
 		return fmt.Errorf("listen for HTTP: %w", err)
 	}
-	for _, d := range cfg.Databases {
-		fmt.Fprintf(stdout, "database %s: %s\n", d.Name, d.ConnString(pgln.Addr().String()))
-	}
+	printDatabases(stdout, cfg, pgln, myln)
 	fmt.Fprintf(stdout, "tunnel: %s\n", tunnelDesc)
 	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())
 	log.Info("slipstream edge serving", "pg", pgln.Addr().String(), "http", httpln.Addr().String(), "tunnel", tunnelDesc)
-	return runAll(ctx, log, httpln, newMux(reg, srv.Ready), append(background, func(ctx context.Context) error {
-		if err := srv.Serve(ctx, pgln); err != nil {
-			return fmt.Errorf("edge: %w", err)
-		}
-		return nil
-	})...)
+	return runAll(ctx, log, httpln, newMux(reg, srv.Ready), append(background, clientServers(srv, pgln, myln)...)...)
 }

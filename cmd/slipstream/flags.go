@@ -24,12 +24,16 @@ Example:
 
   slipstream serve --origin postgres://app:secret@db.example.com:5432/app
 
-then point the application at postgres://app:secret@127.0.0.1:6432/app.
+then point the application at postgres://app:secret@127.0.0.1:6432/app. A
+mysql:// origin is served the same way on --mysql-listen:
+
+  slipstream serve --origin mysql://shop:secret@mysql.example.com:3306/shop
 
 With no --origin and no --config file, serve runs an embedded SQLite database
 (D1) named main in DATA_DIR/d1, open to local clients without a password:
 
   psql postgres://slipstream@127.0.0.1:6432/main
+  mysql -h 127.0.0.1 -P 3307 -u slipstream main
 
 Settings come from the flags given on the command line, then the --config
 file, then the defaults shown below, in that order of priority.
@@ -70,12 +74,15 @@ func parseServe(args []string, stderr io.Writer) (config.Config, error) {
 		head: serveUsageHead,
 		flags: func(fs *flag.FlagSet, def config.Config) {
 			fs.String("pg-listen", def.PGListen, "accept PostgreSQL clients on `ADDR` (host:port)")
+			fs.String("mysql-listen", def.MySQLListen, "accept MySQL clients on `ADDR` (host:port), for mysql:// databases and the embedded ones")
 			fs.String("api-token", "", "bearer `TOKEN` of the D1 and KV HTTP APIs on --http-listen (default $SLIPSTREAM_API_TOKEN; empty: those APIs answer 403)")
 		},
 		set: func(f *flag.Flag, cfg *config.Config) *string {
 			switch f.Name {
 			case "pg-listen":
 				return &cfg.PGListen
+			case "mysql-listen":
+				return &cfg.MySQLListen
 			case "api-token":
 				cfg.APIToken = f.Value.String()
 			}
@@ -103,7 +110,8 @@ func parseCommand(cmd command, args []string, stderr io.Writer) (config.Config, 
 	path := fs.String("config", os.Getenv(configEnv),
 		"read settings from the TOML `FILE`; the flags given here override it")
 	fs.Var(&origins, "origin",
-		"serve the PostgreSQL database at `URL`, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=...;\n"+
+		"serve the PostgreSQL database at `URL`, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=...,\n"+
+			"or the MySQL/MariaDB database at mysql://USER:PASSWORD@HOST:PORT/DB?tls=...;\n"+
 			"repeat for more databases. An origin for a database already in the --config file\n"+
 			"replaces that database's origin")
 	fs.String("http-listen", def.HTTPListen, "serve /metrics and /healthz on `ADDR` (host:port)")

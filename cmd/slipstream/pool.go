@@ -84,9 +84,9 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	defer og.close()
 	// Measure the latency to every origin before serving, so that the first profile an edge
 	// fetches already tells it how near this pool is; then keep measuring.
-	addrs := map[string]string{}
+	addrs := map[string]placement.Target{}
 	for _, d := range cfg.Databases {
-		addrs[d.Name] = originAddr(d)
+		addrs[d.Name] = originTarget(d)
 	}
 	prober := placement.NewProber(addrs, 5, 30*time.Second)
 	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -125,22 +125,26 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	return runAll(ctx, log, httpln, newMux(reg, func() bool { return ctx.Err() == nil }), servers...)
 }
 
-// originAddr is the host:port a pool probes for its latency to d's origin; "" for an embedded
+// originTarget is what a pool probes for its latency to d's origin; nothing for an embedded
 // database, which is in the pool's own process.
-func originAddr(d config.Database) string {
-	if d.Kind == config.KindD1 || d.Kind == config.KindKV {
-		return ""
+func originTarget(d config.Database) placement.Target {
+	if d.Embedded() {
+		return placement.Target{}
 	}
 	u, err := url.Parse(d.Origin)
 	if err != nil || u.Hostname() == "" {
-		return ""
+		return placement.Target{}
 	}
+	t := placement.Target{Protocol: "postgres"}
 	port := u.Port()
-	if port == "" {
-		port = "5432"
-		if u.Scheme == "mysql" {
+	if d.Kind == config.KindMySQL {
+		t.Protocol = "mysql"
+		if port == "" {
 			port = "3306"
 		}
+	} else if port == "" {
+		port = "5432"
 	}
-	return net.JoinHostPort(u.Hostname(), port)
+	t.Addr = net.JoinHostPort(u.Hostname(), port)
+	return t
 }

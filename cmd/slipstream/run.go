@@ -25,9 +25,9 @@ Commands:
   bench     measure latency and throughput, simulate a WAN (see slipstream bench help)
   version   print the version
 
-A database URL given with --origin is served on --pg-listen with the same user,
-password and database name: swap the host and port in the application's
-connection string and keep everything else.
+A database URL given with --origin is served on --pg-listen (a mysql:// one on
+--mysql-listen) with the same user, password and database name: swap the host
+and port in the application's connection string and keep everything else.
 `
 
 // run is the whole CLI; main only adds signals and the exit code.

@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/config"
 	"github.com/slipstream-proxy/slipstream/pool"
+	mysqlpool "github.com/slipstream-proxy/slipstream/pool/mysql"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 	"github.com/slipstream-proxy/slipstream/proxy"
 	"github.com/slipstream-proxy/slipstream/tunnel"
@@ -33,7 +35,7 @@ import (
 func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if len(cfg.Databases) == 0 {
-		return errors.New("no database to serve: pass --origin postgres://USER:PASSWORD@HOST:PORT/DB or a --config file with [[database]] tables")
+		return errors.New("no database to serve: pass --origin postgres://USER:PASSWORD@HOST:PORT/DB (or mysql://...) or a --config file with [[database]] tables")
 	}
 	reg := newRegistry()
 	og, err := openOrigins(cfg, log, reg)
@@ -64,31 +66,87 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		Metrics:   proxy.NewMetrics(reg),
 	})
 
-	pgln, err := net.Listen("tcp", cfg.PGListen)
+	pgln, myln, err := listenClients(cfg)
 	if err != nil {
-		return fmt.Errorf("listen for PostgreSQL clients: %w", err)
+		return err
 	}
 	httpln, err := net.Listen("tcp", cfg.HTTPListen)
 	if err != nil {
-		pgln.Close()
+		closeListeners(pgln, myln)
 		return fmt.Errorf("listen for HTTP: %w", err)
 	}
 	og.warm(ctx, log)
-
-	for _, d := range cfg.Databases {
-		fmt.Fprintf(stdout, "database %s: %s\n", d.Name, d.ConnString(pgln.Addr().String()))
-	}
+	printDatabases(stdout, cfg, pgln, myln)
 	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())
-	log.Info("slipstream serving", "pg", pgln.Addr().String(), "http", httpln.Addr().String(), "databases", len(dbs))
+	logAttrs := []any{"pg", pgln.Addr().String(), "http", httpln.Addr().String(), "databases", len(dbs)}
+	if myln != nil {
+		logAttrs = append(logAttrs, "mysql", myln.Addr().String())
+	}
+	log.Info("slipstream serving", logAttrs...)
 
 	mux := newMux(reg, edge.Ready)
 	og.handleHTTP(mux, cfg.APIToken, results)
-	return runAll(ctx, log, httpln, mux, func(ctx context.Context) error {
+	servers := clientServers(edge, pgln, myln)
+	return runAll(ctx, log, httpln, mux, servers...)
+}
+
+// listenClients opens the PostgreSQL client listener, and the MySQL one when a database speaks
+// MySQL: a MySQL origin, or an embedded database (D1, KV), which speaks both protocols.
+func listenClients(cfg config.Config) (pgln, myln net.Listener, err error) {
+	pgln, err = net.Listen("tcp", cfg.PGListen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen for PostgreSQL clients: %w", err)
+	}
+	if slices.ContainsFunc(cfg.Databases, func(d config.Database) bool { return d.Kind == config.KindMySQL || d.Embedded() }) {
+		if myln, err = net.Listen("tcp", cfg.MySQLListen); err != nil {
+			pgln.Close()
+			return nil, nil, fmt.Errorf("listen for MySQL clients: %w", err)
+		}
+	}
+	return pgln, myln, nil
+}
+
+func closeListeners(lns ...net.Listener) {
+	for _, ln := range lns {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+// printDatabases prints each database's connection string, the line scripts and tests read.
+func printDatabases(stdout io.Writer, cfg config.Config, pgln, myln net.Listener) {
+	for _, d := range cfg.Databases {
+		ln := pgln
+		if d.Kind == config.KindMySQL {
+			ln = myln
+		}
+		fmt.Fprintf(stdout, "database %s: %s\n", d.Name, d.ConnString(ln.Addr().String()))
+		if d.Embedded() && myln != nil {
+			my := d
+			my.Kind = config.KindMySQL // for a mysql:// connection string
+			fmt.Fprintf(stdout, "database %s (mysql): %s\n", d.Name, my.ConnString(myln.Addr().String()))
+		}
+	}
+}
+
+// clientServers serves PostgreSQL clients on pgln and MySQL clients on myln (when not nil).
+func clientServers(edge *proxy.Server, pgln, myln net.Listener) []func(context.Context) error {
+	servers := []func(context.Context) error{func(ctx context.Context) error {
 		if err := edge.Serve(ctx, pgln); err != nil {
 			return fmt.Errorf("edge: %w", err)
 		}
 		return nil
-	})
+	}}
+	if myln != nil {
+		servers = append(servers, func(ctx context.Context) error {
+			if err := edge.ServeMySQL(ctx, myln); err != nil {
+				return fmt.Errorf("mysql edge: %w", err)
+			}
+			return nil
+		})
+	}
+	return servers
 }
 
 // newRegistry returns a metrics registry with the Go runtime's and the process's collectors.
@@ -101,11 +159,12 @@ func newRegistry() *prometheus.Registry {
 // origins are the pool side of one process: a pool per configured database, and the embedded
 // databases (D1, KV) behind them.
 type origins struct {
-	byName map[string]tunnel.Origin
-	pools  []*pool.Pool
-	d1s    map[string]*d1.DB
-	kvs    map[string]*kv.Namespace
-	closes []func() error
+	byName  map[string]tunnel.Origin
+	pools   []*pool.Pool
+	mypools []*mysqlpool.Pool
+	d1s     map[string]*d1.DB
+	kvs     map[string]*kv.Namespace
+	closes  []func() error
 }
 
 // openOrigins opens the embedded databases of cfg and a pool for every database. Nothing
@@ -118,9 +177,31 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer)
 		}
 	}()
 	poolMetrics := pool.NewMetrics(reg)
+	var myMetrics *mysqlpool.Metrics
 	for _, d := range cfg.Databases {
 		origin, dial := d.OriginURL(), (func(context.Context, string, string) (net.Conn, error))(nil)
 		switch d.Kind {
+		case config.KindMySQL:
+			if myMetrics == nil {
+				myMetrics = mysqlpool.NewMetrics(reg)
+			}
+			p, err := mysqlpool.New(mysqlpool.Config{
+				Name:           d.Name,
+				Origin:         origin,
+				MaxConns:       d.MaxConnections,
+				QueueTimeout:   d.QueueTimeout.Duration,
+				IdleTimeout:    d.IdleTimeout.Duration,
+				MaxLifetime:    d.MaxLifetime.Duration,
+				AllowLoadLocal: d.AllowLocalInfile,
+				Logger:         log,
+				Metrics:        myMetrics,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("database %s: %w", d.Name, err)
+			}
+			og.mypools = append(og.mypools, p)
+			og.byName[d.Name] = p.Origin()
+			continue
 		case config.KindD1:
 			db, err := d1.Open(d.Path)
 			if err != nil {
@@ -129,6 +210,9 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer)
 			og.closes = append(og.closes, db.Close)
 			og.d1s[d.Name] = db
 			origin, dial = "postgres://slipstream@d1/"+url.PathEscape(d.Name)+"?sslmode=disable", db.Dial
+			if err := og.addEmbeddedMySQL(d, "d1", db.DialMySQL, log, &myMetrics, reg); err != nil {
+				return nil, err
+			}
 		case config.KindKV:
 			ns, err := kv.Open(d.Path)
 			if err != nil {
@@ -137,6 +221,9 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer)
 			og.closes = append(og.closes, ns.Close)
 			og.kvs[d.Name] = ns
 			origin, dial = "postgres://slipstream@kv/"+url.PathEscape(d.Name)+"?sslmode=disable", ns.Dial
+			if err := og.addEmbeddedMySQL(d, "kv", ns.DialMySQL, log, &myMetrics, reg); err != nil {
+				return nil, err
+			}
 		}
 		p, err := pool.New(pool.Config{
 			Name:         d.Name,
@@ -156,6 +243,35 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer)
 		og.byName[d.Name] = tunnel.PGOrigin(p)
 	}
 	return og, nil
+}
+
+// mysqlOrigin is the tunnel's name for the MySQL side of an embedded database, which is served
+// over both protocols under one name.
+func mysqlOrigin(name string) string { return name + "#mysql" }
+
+// addEmbeddedMySQL adds a MySQL pool for embedded database d, whose sessions dial in-process.
+func (og *origins) addEmbeddedMySQL(d config.Database, host string, dial func(context.Context, string, string) (net.Conn, error),
+	log *slog.Logger, metrics **mysqlpool.Metrics, reg prometheus.Registerer) error {
+	if *metrics == nil {
+		*metrics = mysqlpool.NewMetrics(reg)
+	}
+	p, err := mysqlpool.New(mysqlpool.Config{
+		Name:         d.Name,
+		Origin:       "mysql://slipstream@" + host + "/" + url.PathEscape(d.Name),
+		Dial:         dial,
+		MaxConns:     d.MaxConnections,
+		QueueTimeout: d.QueueTimeout.Duration,
+		IdleTimeout:  d.IdleTimeout.Duration,
+		MaxLifetime:  d.MaxLifetime.Duration,
+		Logger:       log,
+		Metrics:      *metrics,
+	})
+	if err != nil {
+		return fmt.Errorf("database %s: %w", d.Name, err)
+	}
+	og.mypools = append(og.mypools, p)
+	og.byName[mysqlOrigin(d.Name)] = p.Origin()
+	return nil
 }
 
 // warm learns each origin's profile in the background, so that the first client's startup
@@ -189,6 +305,9 @@ func (og *origins) close() {
 	for _, p := range og.pools {
 		p.Close()
 	}
+	for _, p := range og.mypools {
+		p.Close()
+	}
 	for i := len(og.closes) - 1; i >= 0; i-- {
 		og.closes[i]()
 	}
@@ -199,6 +318,16 @@ func (og *origins) close() {
 func edgeDatabases(cfg config.Config) ([]proxy.Database, error) {
 	var dbs []proxy.Database
 	for _, d := range cfg.Databases {
+		if d.Kind == config.KindMySQL {
+			// The result cache does not read MySQL answers yet: MySQL databases are not cached.
+			db := proxy.Database{Name: d.Name, User: d.User, Password: d.Password, Protocol: proxy.ProtocolMySQL,
+				MySQLAuth: d.AuthMethod, AllowLocalInfile: d.AllowLocalInfile, Caching: proxy.Caching{Disabled: true}}
+			if d.AuthMethod == "trust" {
+				db.Auth, db.MySQLAuth = pgwire.AuthTrust, ""
+			}
+			dbs = append(dbs, db)
+			continue
+		}
 		auth, err := pgwire.ParseAuthMethod(d.AuthMethod)
 		if err != nil {
 			return nil, err
@@ -210,6 +339,15 @@ func edgeDatabases(cfg config.Config) ([]proxy.Database, error) {
 			caching.Disabled = true
 		}
 		dbs = append(dbs, proxy.Database{Name: d.Name, User: d.User, Password: d.Password, Auth: auth, Caching: caching})
+		if d.Embedded() {
+			// Served to MySQL clients too, under the same name and credentials.
+			my := proxy.Database{Name: d.Name, User: d.User, Password: d.Password, Protocol: proxy.ProtocolMySQL,
+				Origin: mysqlOrigin(d.Name), MySQLAuth: "caching_sha2_password", Caching: proxy.Caching{Disabled: true}}
+			if auth == pgwire.AuthTrust {
+				my.Auth, my.MySQLAuth = pgwire.AuthTrust, ""
+			}
+			dbs = append(dbs, my)
+		}
 	}
 	return dbs, nil
 }
