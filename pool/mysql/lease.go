@@ -25,7 +25,7 @@ func (e originErr) withSeq(seq byte) []byte {
 // (sync). A connection just taken from the pool that turns out dead is dropped and another
 // taken: nothing of the client's command has gone out yet, so that is no retry of it. A failure
 // of the origin to take the state comes back as the origin's ERR.
-func (s *Session) ready(ctx context.Context) (*Conn, originErr, error) {
+func (s *Session) ready(ctx context.Context) (*originConn, originErr, error) {
 	for attempt := 0; ; attempt++ {
 		s.mu.Lock()
 		c := s.conn
@@ -33,13 +33,13 @@ func (s *Session) ready(ctx context.Context) (*Conn, originErr, error) {
 		fresh := c == nil
 		if fresh {
 			var err error
-			if c, err = s.p.Acquire(ctx, s.key); err != nil {
+			if c, err = s.p.acquire(ctx, s.key); err != nil {
 				return nil, nil, err
 			}
 			s.mu.Lock()
 			if s.closed {
 				s.mu.Unlock()
-				s.p.Release(c)
+				s.p.release(c)
 				return nil, nil, pool.ErrClosed
 			}
 			s.conn = c
@@ -52,7 +52,7 @@ func (s *Session) ready(ctx context.Context) (*Conn, originErr, error) {
 			s.mu.Lock()
 			s.conn = nil
 			c.broken = true
-			s.p.Release(c)
+			s.p.release(c)
 			s.mu.Unlock()
 			continue
 		}
@@ -64,7 +64,7 @@ func (s *Session) ready(ctx context.Context) (*Conn, originErr, error) {
 // release, resets it when it holds another session's state, selects the session's database and
 // replays its settings, in one round trip. A connection fresh from the pool that sat idle a
 // while is first checked for a close by the origin.
-func (s *Session) sync(c *Conn, fresh bool) (originErr, error) {
+func (s *Session) sync(c *originConn, fresh bool) (originErr, error) {
 	if fresh && !c.tls && c.owed == 0 && time.Since(c.idleSince) > time.Second {
 		if err := c.alive(); err != nil {
 			return nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
@@ -132,7 +132,7 @@ func (s *Session) sync(c *Conn, fresh bool) (originErr, error) {
 
 // prepared returns st's statement on c, preparing it there first if needed, in the database
 // it was first prepared in (where its table names resolve).
-func (s *Session) prepared(c *Conn, st *stmt) (*originStmt, originErr, error) {
+func (s *Session) prepared(c *originConn, st *stmt) (*originStmt, originErr, error) {
 	c.lastUse++
 	if os := c.prepared[st.key]; os != nil {
 		os.lastUse = c.lastUse
@@ -182,7 +182,7 @@ func (s *Session) prepared(c *Conn, st *stmt) (*originStmt, originErr, error) {
 
 // evict appends a COM_STMT_CLOSE for c's least recently used statement when c holds the most
 // it may, and forgets it.
-func (c *Conn) evict(b []byte) []byte {
+func (c *originConn) evict(b []byte) []byte {
 	if len(c.prepared) < maxPrepared {
 		return b
 	}
@@ -221,11 +221,11 @@ func (s *Session) maybeRelease() {
 		c.sendReset()
 	}
 	s.conn = nil
-	s.p.Release(c)
+	s.p.release(c)
 }
 
 // finishClose hands c back after the session closed. s.mu is held.
-func (s *Session) finishClose(c *Conn) {
+func (s *Session) finishClose(c *originConn) {
 	s.conn = nil
 	switch {
 	case s.busy || s.infile || s.sending || s.xa || c.r.Buffered() > 0 ||
@@ -238,13 +238,13 @@ func (s *Session) finishClose(c *Conn) {
 		// Pinned state, or variables never read back: reset before anyone else uses it.
 		c.sendReset()
 	}
-	s.p.Release(c)
+	s.p.release(c)
 }
 
 // readBack reads the values of user variables the session assigned from expressions, so that
 // they can be replayed as constants on its next connection. s.mu is held: it runs when the
 // connection goes back, once per lease that assigned variables.
-func (s *Session) readBack(c *Conn) {
+func (s *Session) readBack(c *originConn) {
 	vars := s.vars
 	s.vars = nil
 	var q strings.Builder

@@ -76,18 +76,18 @@ func (s *Session) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 
 // readFailed handles a failed read of the origin: the end of the session, or a broken or
 // misbehaving origin connection. s.mu is held.
-func (s *Session) readFailed(c *Conn, err error) error {
+func (s *Session) readFailed(c *originConn, err error) error {
 	s.busy, s.infile = false, false
 	if s.closed {
 		// Close interrupted the read with a deadline.
 		s.conn = nil
 		c.retire = true
-		s.p.Release(c)
+		s.p.release(c)
 		return pool.ErrClosed
 	}
 	c.broken = true
 	s.conn = nil
-	s.p.Release(c)
+	s.p.release(c)
 	if errors.Is(err, errMalformed) {
 		s.log.Warn("malformed answer from the origin; the session ends", "cmd", s.cmd)
 	} else {
@@ -97,7 +97,7 @@ func (s *Session) readFailed(c *Conn, err error) error {
 }
 
 // finishCommand applies what the command that just ended did to the session. s.mu is held.
-func (s *Session) finishCommand(c *Conn) {
+func (s *Session) finishCommand(c *originConn) {
 	s.busy = false
 	p := &s.parse
 	if p.hasStatus {
@@ -175,7 +175,7 @@ func (s *Session) endHold() {
 }
 
 // apply records one statement's effect on the session and on c. s.mu is held.
-func (s *Session) apply(c *Conn, e effect) {
+func (s *Session) apply(c *originConn, e effect) {
 	if e.zero() {
 		return
 	}

@@ -31,8 +31,8 @@ type Session struct {
 	deprecateEOF bool
 
 	mu      sync.Mutex
-	wake    *sync.Cond // a command was sent, or the session closed
-	conn    *Conn      // leased origin connection, or nil
+	wake    *sync.Cond  // a command was sent, or the session closed
+	conn    *originConn // leased origin connection, or nil
 	closed  bool
 	sending bool // Send is using conn
 	reading bool // Recv is blocked reading conn
@@ -77,7 +77,7 @@ type stmt struct {
 	id       uint32 // what the client calls it
 	sql      string
 	db       string // the database it was prepared in
-	key      string // db and sql: its name in Conn.prepared
+	key      string // db and sql: its name in originConn.prepared
 	params   uint16
 	effects  []effect
 	longData [][]byte // COM_STMT_SEND_LONG_DATA packets to replay before the next execute
@@ -176,7 +176,7 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 		s.finishClose(c)
 	case c.broken:
 		s.conn = nil
-		s.p.Release(c)
+		s.p.release(c)
 	default:
 		s.maybeRelease()
 	}
@@ -255,7 +255,7 @@ func (s *Session) answer(b []byte) {
 	s.mu.Unlock()
 }
 
-func (s *Session) answerErr(cmd command, e *Error) { s.answer(appendERR(nil, cmd.seq+1, e)) }
+func (s *Session) answerErr(cmd command, e *sqlError) { s.answer(appendERR(nil, cmd.seq+1, e)) }
 
 // sendCommand handles one command that draws an answer.
 func (s *Session) sendCommand(ctx context.Context, cmd command) error {
@@ -315,7 +315,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 			kind = rExecute
 		case mysql.COM_STMT_FETCH:
 			if !st.cursor || s.leased() == nil {
-				s.answerErr(cmd, &Error{Code: 1421, State: "HY000",
+				s.answerErr(cmd, &sqlError{Code: 1421, State: "HY000",
 					Message: fmt.Sprintf("The statement (%d) has no open cursor.", st.id)})
 				return nil
 			}
@@ -438,7 +438,7 @@ func (s *Session) isClosed() bool {
 }
 
 // leased returns the session's connection, if any.
-func (s *Session) leased() *Conn {
+func (s *Session) leased() *originConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.conn
