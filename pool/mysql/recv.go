@@ -115,6 +115,7 @@ func (s *Session) finishCommand(c *originConn) {
 		if !p.failed {
 			st := &stmt{id: s.next, sql: s.prepSQL, db: c.db, key: c.db + "\x00" + s.prepSQL,
 				params: p.prepParams, effects: analyze(s.prepSQL)}
+			st.lastIDName, _ = lastInsertIDQuery([]byte(st.sql))
 			s.stmts[st.id] = st
 			if old := c.prepared[st.key]; old != nil && old.id != p.prepID {
 				c.write(appendCommand(nil, mysql.COM_STMT_CLOSE, le32(old.id)))

@@ -74,15 +74,17 @@ type Session struct {
 
 // stmt is one of the client's prepared statements.
 type stmt struct {
-	id       uint32 // what the client calls it
-	sql      string
-	db       string // the database it was prepared in
-	key      string // db and sql: its name in originConn.prepared
-	params   uint16
-	effects  []effect
-	longData [][]byte // COM_STMT_SEND_LONG_DATA packets to replay before the next execute
-	types    []byte   // parameter types the client last sent
-	cursor   bool     // a cursor is open on the session's connection
+	id  uint32 // what the client calls it
+	sql string
+	db  string // the database it was prepared in
+	// lastIDName is the column name when the statement is SELECT LAST_INSERT_ID().
+	lastIDName string
+	key        string // db and sql: its name in originConn.prepared
+	params     uint16
+	effects    []effect
+	longData   [][]byte // COM_STMT_SEND_LONG_DATA packets to replay before the next execute
+	types      []byte   // parameter types the client last sent
+	cursor     bool     // a cursor is open on the session's connection
 }
 
 // NewSession starts the pool side of a client session. params are the edge's Open parameters:
@@ -313,6 +315,16 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		switch cmd.code {
 		case mysql.COM_STMT_EXECUTE:
 			kind = rExecute
+			if st.lastIDName != "" && len(cmd.body) > 4 && cmd.body[4] == 0 {
+				s.mu.Lock()
+				if s.conn == nil || s.idLease != s.leases {
+					// As for the query: the session's own LAST_INSERT_ID().
+					s.reply = appendLastInsertIDBinary(s.reply[:0], cmd.seq+1, st.lastIDName, s.lastInsertID, s.status, s.deprecateEOF)
+					s.mu.Unlock()
+					return nil
+				}
+				s.mu.Unlock()
+			}
 		case mysql.COM_STMT_FETCH:
 			if !st.cursor || s.leased() == nil {
 				s.answerErr(cmd, &sqlError{Code: 1421, State: "HY000",
