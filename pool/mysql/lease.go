@@ -74,30 +74,31 @@ func (s *Session) sync(c *originConn, fresh bool) (originErr, error) {
 		return nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
 	}
 	s.mu.Lock()
-	db, key := s.db, s.state.key
+	db, key, stmts := s.db, s.state.key, s.state.stmts
 	s.mu.Unlock()
 
 	var b []byte
-	var steps [3]byte
-	n := 0
-	if c.dirty || c.state != "" && c.state != key {
+	steps := s.steps[:0]
+	// A connection the session already holds carries its own state, whatever it did there
+	// (a reset now would even roll back its transaction); a fresh one may carry another's.
+	if fresh && (c.dirty || c.state != "" && c.state != key) {
 		b = appendCommand(b, mysql.COM_RESET_CONNECTION, nil)
 		c.state, c.dirty = "", false
 		clear(c.prepared)
-		steps[n] = mysql.COM_RESET_CONNECTION
-		n++
+		steps = append(steps, mysql.COM_RESET_CONNECTION)
 	}
 	if db != "" && c.db != db {
 		b = appendCommand(b, mysql.COM_INIT_DB, []byte(db))
-		steps[n] = mysql.COM_INIT_DB
-		n++
+		steps = append(steps, mysql.COM_INIT_DB)
 	}
 	if key != "" && c.state != key {
-		b = appendCommand(b, mysql.COM_QUERY, []byte(key))
-		steps[n] = mysql.COM_QUERY
-		n++
+		for _, q := range stmts {
+			b = appendCommand(b, mysql.COM_QUERY, []byte(q))
+			steps = append(steps, mysql.COM_QUERY)
+		}
 	}
-	if n == 0 {
+	s.steps = steps
+	if len(steps) == 0 {
 		return nil, nil
 	}
 	if err := c.write(b); err != nil {
@@ -105,7 +106,8 @@ func (s *Session) sync(c *originConn, fresh bool) (originErr, error) {
 	}
 	var failure originErr
 	var p parser
-	for _, step := range steps[:n] {
+	settled := true
+	for _, step := range steps {
 		kind := rOne
 		if step == mysql.COM_QUERY {
 			kind = rQuery
@@ -117,15 +119,18 @@ func (s *Session) sync(c *originConn, fresh bool) (originErr, error) {
 		switch {
 		case p.failed && failure == nil:
 			failure = append(originErr(nil), pl...)
+			fallthrough
+		case p.failed:
 			if step != mysql.COM_INIT_DB {
 				c.dirty = true
+				settled = false
 			}
-		case p.failed:
 		case step == mysql.COM_INIT_DB:
 			c.db = db
-		case step == mysql.COM_QUERY:
-			c.state = key
 		}
+	}
+	if settled && key != "" && len(stmts) > 0 {
+		c.state = key
 	}
 	return failure, nil
 }
@@ -202,7 +207,7 @@ func (c *originConn) evict(b []byte) []byte {
 // no answer due, no transaction (or autocommit off), no open cursor, not pinned. s.mu is held.
 func (s *Session) maybeRelease() {
 	c := s.conn
-	if c == nil || s.sending || s.reading || s.busy || s.infile || s.pinned != "" || s.xa || s.holdNext || s.closed {
+	if c == nil || s.sending || s.reading || s.busy || s.infile || s.pinned != "" || s.xa || s.holdNext || s.holdTx || s.closed {
 		return
 	}
 	if c.status&statusInTrans != 0 || c.status&statusAutocommit == 0 {
@@ -303,7 +308,7 @@ func (s *Session) readBack(c *originConn) {
 			return
 		}
 		row = row[n:]
-		sets = append(sets, setting{"@" + v, quoteUserVar(v) + " = " + literal(val, n == 1 && val == nil, cols[i].typ, cols[i].charset)})
+		sets = append(sets, setting{key: "@" + v, text: quoteUserVar(v) + " = " + literal(val, n == 1 && val == nil, cols[i].typ, cols[i].charset)})
 	}
 	size := 0
 	for _, st := range sets {

@@ -146,9 +146,10 @@ func (s *Session) finishCommand(c *originConn) {
 	// FOUND_ROWS(): both answer about the last statement on the connection, so the session
 	// keeps it for one more command, if that comes soon: a client that goes quiet must not
 	// starve the others.
-	s.holdNext = p.warnings > 0
+	s.holdNext, s.holdTx = p.warnings > 0, false
 	for _, e := range s.effects[:n] {
 		s.holdNext = s.holdNext || e.hold
+		s.holdTx = s.holdTx || e.holdTx
 		s.apply(c, e)
 	}
 	if s.holdNext {

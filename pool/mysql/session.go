@@ -57,6 +57,7 @@ type Session struct {
 	pinned       string // the feature that ties the session to conn for good, or ""
 	xa           bool   // an XA transaction is open on conn
 	holdNext     bool   // the next command may ask about the last: keep conn for it
+	holdTx       bool   // the next command starts a transaction SET TRANSACTION shaped
 	holdTimer    *time.Timer
 
 	db    string       // current database
@@ -67,9 +68,10 @@ type Session struct {
 	// cursors counts statements with a cursor open on conn, which keeps the lease.
 	cursors int
 
-	wbuf []byte // owned by Send
-	pbuf []byte // the pool's own answers, read by Send
-	rbuf []byte // the pool's own answers, read under mu
+	wbuf  []byte // owned by Send
+	pbuf  []byte // the pool's own answers, read by Send
+	steps []byte // the commands sync sends, by Send
+	rbuf  []byte // the pool's own answers, read under mu
 }
 
 // stmt is one of the client's prepared statements.
