@@ -64,8 +64,9 @@
 // Answers the pool gives itself: COM_PING and COM_RESET_CONNECTION without a lease, COM_STMT_*
 // naming an unknown statement, SELECT LAST_INSERT_ID() (the session's own id, from its OK
 // packets: the connection may hold another session's), COM_CHANGE_USER (which an edge forwards
-// once it has authenticated the user: a fresh session in the packet's database). COM_SET_OPTION
-// and replication commands are refused with ERR 1235 and 1047.
+// once it has authenticated the user: a fresh session in the packet's database), COM_SET_OPTION
+// without a lease (multi-statements on or off: the session's key changes, and a held
+// connection is switched with it). Replication commands are refused with ERR 1047.
 //
 // Concurrency: Send and Recv may run on two goroutines; Cancel and Close on any. The session's
 // mutex guards the lease, the command in flight and the session state; Recv does not hold it

@@ -138,6 +138,21 @@ func appendOK(dst []byte, seq byte, status uint16) []byte {
 	return finishPacket(dst, at)
 }
 
+// appendEnd appends the packet that ends a run of rows or answers COM_SET_OPTION: an EOF, or an
+// OK with the EOF header under CLIENT_DEPRECATE_EOF.
+func appendEnd(dst []byte, seq byte, status uint16, deprecateEOF bool) []byte {
+	dst, at := beginPacket(dst, seq)
+	if deprecateEOF {
+		dst = append(dst, hdrEOF, 0, 0)
+		dst = binary.LittleEndian.AppendUint16(dst, status)
+		dst = append(dst, 0, 0)
+	} else {
+		dst = append(dst, hdrEOF, 0, 0)
+		dst = binary.LittleEndian.AppendUint16(dst, status)
+	}
+	return finishPacket(dst, at)
+}
+
 // appendERR appends an ERR packet with sequence id seq.
 func appendERR(dst []byte, seq byte, e *sqlError) []byte {
 	dst, at := beginPacket(dst, seq)
@@ -163,5 +178,5 @@ var (
 	errUnknownCmd = &sqlError{Code: 1047, State: "08S01", Message: "Unknown command"}
 	errUnknownStm = &sqlError{Code: 1243, State: "HY000", Message: "Unknown prepared statement handler given to mysqld_stmt_execute"}
 	errChangeUser = &sqlError{Code: 1047, State: "08S01", Message: "malformed COM_CHANGE_USER"}
-	errSetOption  = &sqlError{Code: 1235, State: "42000", Message: "COM_SET_OPTION is not supported through slipstream; choose multiStatements when connecting"}
+	errSetOption  = &sqlError{Code: 1047, State: "08S01", Message: "Unknown command"}
 )

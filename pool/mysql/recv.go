@@ -135,6 +135,10 @@ func (s *Session) finishCommand(c *originConn) {
 		}
 	case mysql.COM_STMT_RESET:
 		s.setCursor(s.st, false)
+	case mysql.COM_SET_OPTION:
+		if !p.failed {
+			c.key = s.key // it now answers as connections with the session's key do
+		}
 	case mysql.COM_RESET_CONNECTION:
 		if !p.failed {
 			c.state, c.dirty = "", false

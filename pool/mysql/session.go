@@ -373,8 +373,25 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		cmd = command{raw: appendCommand(nil, mysql.COM_RESET_CONNECTION, nil), code: mysql.COM_RESET_CONNECTION, seq: cmd.seq}
 		kind = rOne
 	case mysql.COM_SET_OPTION:
-		s.answerErr(cmd, errSetOption)
-		return nil
+		// Multi-statements on or off: the session's connections are the ones opened (or
+		// switched) that way from now on.
+		if len(cmd.body) != 2 || cmd.body[0] > 1 || cmd.body[1] != 0 {
+			s.answerErr(cmd, errSetOption)
+			return nil
+		}
+		s.mu.Lock()
+		caps := s.key.caps() | mysql.CLIENT_MULTI_STATEMENTS
+		if cmd.body[0] == 1 {
+			caps &^= mysql.CLIENT_MULTI_STATEMENTS
+		}
+		s.key = makeKey(caps, s.key.collation())
+		c := s.conn
+		s.mu.Unlock()
+		if c == nil {
+			s.answer(appendEnd(nil, cmd.seq+1, s.status, s.deprecateEOF))
+			return nil
+		}
+		kind = rOne // the held connection switches too
 	default:
 		s.answerErr(cmd, errUnknownCmd)
 		return nil
