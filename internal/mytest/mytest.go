@@ -215,6 +215,7 @@ func (s *Server) command(ctx context.Context, name string, args ...string) *exec
 
 func (s *Server) dataDir() string { return filepath.Join(s.dir, "data") }
 func (s *Server) logPath() string { return filepath.Join(s.dir, "error.log") }
+func (s *Server) tmpDir() string  { return filepath.Join(s.dir, "tmp") }
 
 func (s *Server) install(ctx context.Context) error {
 	if s.cred != nil {
@@ -222,7 +223,16 @@ func (s *Server) install(ctx context.Context) error {
 			return fmt.Errorf("mytest: %w", err)
 		}
 	}
-	cmd := s.command(ctx, "mariadb-install-db", "--no-defaults", "--datadir="+s.dataDir(),
+	// A tmpdir of its own: two servers installing at once collide on /tmp/#sql-temptable-*.
+	if err := os.Mkdir(s.tmpDir(), 0o700); err != nil {
+		return fmt.Errorf("mytest: %w", err)
+	}
+	if s.cred != nil {
+		if err := os.Chown(s.tmpDir(), int(s.cred.Uid), int(s.cred.Gid)); err != nil {
+			return fmt.Errorf("mytest: %w", err)
+		}
+	}
+	cmd := s.command(ctx, "mariadb-install-db", "--no-defaults", "--datadir="+s.dataDir(), "--tmpdir="+s.tmpDir(),
 		"--auth-root-authentication-method=socket", "--skip-test-db")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("mytest: mariadb-install-db: %w\n%s", err, out)
@@ -239,7 +249,7 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	s.Port = port
 	// Durability is off: the data is thrown away anyway. Not ctx: the server outlives Start.
-	args := []string{"--no-defaults", "--datadir=" + s.dataDir(), "--socket=" + s.Socket(),
+	args := []string{"--no-defaults", "--datadir=" + s.dataDir(), "--tmpdir=" + s.tmpDir(), "--socket=" + s.Socket(),
 		"--port=" + strconv.Itoa(port), "--bind-address=127.0.0.1", "--log-error=" + s.logPath(),
 		"--pid-file=" + filepath.Join(s.dir, "mysqld.pid"), "--max-connections=600",
 		"--innodb-flush-log-at-trx-commit=0", "--sync-binlog=0", "--skip-name-resolve",
