@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"crypto/md5"
 	"crypto/tls"
 	"database/sql"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/slipstream-proxy/slipstream/internal/mytest"
@@ -795,4 +797,90 @@ func TestMySQLCursorFetchesRowsInBatches(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMySQLProtocolCommandsWorkThroughSlipstream covers the commands besides queries and
+// statements that drivers send: COM_PING, COM_INIT_DB, COM_FIELD_LIST, COM_RESET_CONNECTION
+// (go-mysql's client, raw where it has no method) and COM_STMT_SEND_LONG_DATA (go-sql-driver
+// sends a parameter larger than a quarter of its max_allowed_packet that way), each answered
+// as MariaDB answers it.
+func TestMySQLProtocolCommandsWorkThroughSlipstream(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	inst := startMySQLServe(t)
+	admin := openMySQL(t, directMySQLConfig(t))
+	table := "cmds_" + suffix()
+	if _, err := admin.ExecContext(ctx, "CREATE TABLE "+table+" (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL DEFAULT 'x', b LONGBLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec("DROP TABLE " + table) })
+
+	// commands runs the sequence on a fresh go-mysql connection to addr and describes what it saw.
+	commands := func(t *testing.T, addr string) string {
+		c := rawMySQL(t, addr)
+		var seen []string
+		note := func(what string, err error, v ...any) {
+			if err != nil {
+				v = append(v, "error: "+err.Error())
+			}
+			seen = append(seen, fmt.Sprintf("%s: %v", what, v))
+		}
+		note("ping", c.Ping())
+		fields, err := c.FieldList(table, "")
+		var names []string
+		for _, f := range fields {
+			names = append(names, fmt.Sprintf("%s %d %q", f.Name, f.Type, f.DefaultValue))
+		}
+		note("field list", err, names)
+		_, err = c.Execute("SET @x = 'set', @@session.sql_mode = 'ANSI_QUOTES'")
+		note("set", err)
+		note("init db", c.UseDB("information_schema"))
+		r, err := c.Execute("SELECT DATABASE(), @x, @@session.sql_mode")
+		if err == nil {
+			d, _ := r.GetString(0, 0)
+			x, _ := r.GetString(0, 1)
+			m, _ := r.GetString(0, 2)
+			note("after init db", nil, d, x, m)
+		} else {
+			note("after init db", err)
+		}
+		if err = command(c, []byte{0, 0, 0, 0, gomysql.COM_RESET_CONNECTION}); err == nil {
+			_, err = readPacket(c)
+		}
+		note("reset connection", err)
+		r, err = c.Execute("SELECT DATABASE(), @x IS NULL, @@session.sql_mode")
+		if err == nil {
+			d, _ := r.GetString(0, 0)
+			x, _ := r.GetInt(0, 1)
+			m, _ := r.GetString(0, 2)
+			note("after reset", nil, d, x, m)
+		} else {
+			note("after reset", err)
+		}
+		note("ping after reset", c.Ping())
+		return strings.Join(seen, "\n")
+	}
+	want := commands(t, mariaDB(t).Addr())
+	if got := commands(t, inst.mysqlAddr(t)); got != want {
+		t.Errorf("through slipstream:\n%s\ndirectly:\n%s", got, want)
+	}
+
+	t.Run("COM_STMT_SEND_LONG_DATA", func(t *testing.T) {
+		cfg := inst.mysqlConfig(t)
+		cfg.MaxAllowedPacket = 64 << 10 // parameters of 32 KiB and more go as long data
+		db := openMySQL(t, cfg)
+		blob := make([]byte, 300<<10)
+		for i := range blob {
+			blob[i] = byte(i * 7)
+		}
+		if _, err := db.ExecContext(ctx, "INSERT INTO "+table+" (id, b) VALUES (?, ?)", 1, blob); err != nil {
+			t.Fatalf("insert a 300 KiB parameter: %v", err)
+		}
+		var n int
+		var sum string
+		err := admin.QueryRowContext(ctx, "SELECT LENGTH(b), MD5(b) FROM "+table+" WHERE id = 1").Scan(&n, &sum)
+		if err != nil || n != len(blob) || sum != fmt.Sprintf("%x", md5.Sum(blob)) {
+			t.Errorf("MariaDB holds %d bytes with MD5 %s (%v); want %d bytes with MD5 %x", n, sum, err, len(blob), md5.Sum(blob))
+		}
+	})
 }

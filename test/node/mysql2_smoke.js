@@ -62,6 +62,14 @@ async function main(url) {
     const [afterCommit] = await conn.execute(`SELECT id, v FROM ${table} ORDER BY id`);
     assert.deepEqual(afterCommit, [{ id: 2, v: 'committed' }, { id: 3, v: 'committed' }]);
 
+    // COM_CHANGE_USER (to the same user here) starts a fresh session: user variables go.
+    await conn.query("SET @x = 'before'");
+    const u = new URL(url);
+    await conn.changeUser({ user: decodeURIComponent(u.username), password: decodeURIComponent(u.password),
+      database: u.pathname.slice(1) });
+    const [changed] = await conn.query('SELECT @x AS x, DATABASE() AS db');
+    assert.deepEqual(changed, [{ x: null, db: u.pathname.slice(1) }]);
+
     // A connection pool, as applications use mysql2.
     const pool = mysql.createPool({ uri: url, connectionLimit: 4 });
     try {
