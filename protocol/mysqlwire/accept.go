@@ -1,0 +1,172 @@
+package mysqlwire
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// Account is what a client must prove to log in.
+type Account struct {
+	User, Password string
+	// Plugin is the authentication plugin the edge asks for: NativePassword or
+	// CachingSHA2Password. A client that answered the handshake with another plugin gets an
+	// AuthSwitchRequest.
+	Plugin string
+	// Trust lets the user in with any password (the embedded database on loopback).
+	Trust bool
+}
+
+// Config is what Accept needs for one client.
+type Config struct {
+	// Handshake is the greeting; Accept fills in its Salt, and adds CLIENT_SSL to its
+	// capabilities when TLS is set.
+	Handshake Handshake
+	// TLS answers an SSLRequest; nil: the client is not offered TLS.
+	TLS *tls.Config
+	// Lookup finds the account a client's response asks for. An *Error it returns (ERR 1049
+	// for an unknown database) is sent to the client.
+	Lookup func(*Response) (Account, error)
+}
+
+// Conn is a client connection after a successful connection phase.
+type Conn struct {
+	Net    net.Conn // TLS once upgraded
+	Reader *Reader  // reads Net; rebuilt after a TLS upgrade, empty after Accept
+	// Response is the client's handshake response; its AuthData is cleared.
+	Response Response
+	// Capabilities are the flags negotiated: what the client asked for of what the
+	// handshake advertised.
+	Capabilities uint32
+	TLS          bool
+}
+
+// Accept runs the connection phase on nc: handshake, optional TLS, authentication, then OK. An
+// *Error it returns has been sent to the client as an ERR packet; any other error means the
+// connection broke or the client sent garbage, and nothing more should be written.
+func Accept(ctx context.Context, nc net.Conn, cfg Config) (*Conn, error) {
+	a := &acceptor{nc: nc, r: NewReader(nc, MaxHandshakeLen), hs: cfg.Handshake, tlsConfig: cfg.TLS}
+	c, err := a.run(ctx, cfg.Lookup)
+	var e *Error
+	if errors.As(err, &e) {
+		a.nc.Write(AppendError(nil, a.seq, e))
+	}
+	return c, err
+}
+
+type acceptor struct {
+	nc        net.Conn
+	r         *Reader
+	hs        Handshake
+	tlsConfig *tls.Config
+	tls       bool
+	seq       byte // the sequence id of the next packet written
+	buf       []byte
+}
+
+func (a *acceptor) run(ctx context.Context, lookup func(*Response) (Account, error)) (*Conn, error) {
+	if err := fillSalt(&a.hs.Salt); err != nil {
+		return nil, err
+	}
+	if a.tlsConfig != nil {
+		a.hs.Capabilities |= mysql.CLIENT_SSL
+	} else {
+		a.hs.Capabilities &^= mysql.CLIENT_SSL
+	}
+	if err := a.write(a.hs.Append(a.buf[:0])); err != nil {
+		return nil, err
+	}
+	raw, err := a.read()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := ParseResponse(Payload(raw))
+	if err != nil {
+		return nil, Errorf(ErHandshake)
+	}
+	if resp.SSLRequest {
+		if a.tlsConfig == nil {
+			return nil, Errorf(ErHandshake)
+		}
+		// The client does not wait for an answer to its SSLRequest: its TLS ClientHello may
+		// already sit in the reader's buffer. Hand those bytes to TLS, and nothing read
+		// after the request to anyone else (plaintext there fails the TLS handshake).
+		tc := tls.Server(&prefixConn{Conn: a.nc, prefix: a.r.take()}, a.tlsConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, err
+		}
+		a.nc, a.tls = tc, true
+		a.r = NewReader(tc, MaxHandshakeLen) // never reuse bytes read before TLS
+		if raw, err = a.read(); err != nil {
+			return nil, err
+		}
+		if resp, err = ParseResponse(Payload(raw)); err != nil || resp.SSLRequest {
+			return nil, Errorf(ErHandshake)
+		}
+	}
+	caps := resp.Capabilities & a.hs.Capabilities
+	acc, err := lookup(&resp)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.authenticate(acc, &resp, caps); err != nil {
+		return nil, err
+	}
+	if err := a.write(AppendOK(a.buf[:0], a.seq, caps, a.hs.Status)); err != nil {
+		return nil, err
+	}
+	resp.AuthData = nil
+	return &Conn{Net: a.nc, Reader: a.r, Response: resp, Capabilities: caps, TLS: a.tls}, nil
+}
+
+// read reads the client's next packet and sets the sequence id of the answer.
+func (a *acceptor) read() ([]byte, error) {
+	raw, err := a.r.ReadPacket()
+	if err != nil {
+		if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrOutOfOrder) {
+			return nil, Errorf(ErHandshake)
+		}
+		return nil, err
+	}
+	a.seq = LastSeq(raw) + 1
+	return raw, nil
+}
+
+// write writes one packet, built with sequence id a.seq.
+func (a *acceptor) write(b []byte) error {
+	a.buf = b
+	a.seq++
+	_, err := a.nc.Write(b)
+	return err
+}
+
+// fillSalt fills s with random printable bytes: never NUL, which ends the salt for clients.
+func fillSalt(s *[SaltLen]byte) error {
+	if _, err := rand.Read(s[:]); err != nil {
+		return fmt.Errorf("mysqlwire: salt: %w", err)
+	}
+	for i, b := range s {
+		s[i] = '!' + b%('~'-'!'+1)
+	}
+	return nil
+}
+
+// prefixConn reads prefix before its connection.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
