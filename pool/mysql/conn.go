@@ -1,0 +1,356 @@
+package mysqlpool
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/pingcap/tidb/pkg/parser/charset"
+)
+
+// connKey is what an origin connection was opened with that shapes its answers: the
+// format-relevant capability flags (low 32 bits) and the handshake collation (above). A session
+// only uses connections whose key is its own.
+type connKey uint64
+
+// formatCaps are the client flags that change what the origin accepts or how it answers.
+const formatCaps = mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_IGNORE_SPACE | mysql.CLIENT_LOCAL_FILES |
+	mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_PS_MULTI_RESULTS |
+	mysql.CLIENT_SESSION_TRACK | mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_QUERY_ATTRIBUTES
+
+// optionalCaps are the formatCaps go-mysql leaves off unless asked; the rest it sets by default.
+var optionalCaps = []uint32{mysql.CLIENT_FOUND_ROWS, mysql.CLIENT_IGNORE_SPACE, mysql.CLIENT_LOCAL_FILES,
+	mysql.CLIENT_MULTI_STATEMENTS, mysql.CLIENT_MULTI_RESULTS, mysql.CLIENT_PS_MULTI_RESULTS,
+	mysql.CLIENT_SESSION_TRACK}
+
+func makeKey(caps uint32, collation uint8) connKey {
+	return connKey(caps&formatCaps) | connKey(collation)<<32
+}
+
+func (k connKey) caps() uint32     { return uint32(k) }
+func (k connKey) collation() uint8 { return uint8(k >> 32) }
+
+// handshake is what the origin said in its initial handshake packet.
+type handshake struct {
+	version   string
+	caps      uint32
+	collation uint8
+	status    uint16
+}
+
+// parseHandshake reads a protocol 10 initial handshake payload.
+func parseHandshake(p []byte) (handshake, bool) {
+	var h handshake
+	if len(p) < 1 || p[0] != 10 {
+		return h, false
+	}
+	end := slices.Index(p[1:], 0)
+	if end < 0 {
+		return h, false
+	}
+	h.version = string(p[1 : 1+end])
+	pos := 1 + end + 1 + 4 + 8 + 1 // version NUL, connection id, scramble, filler
+	if len(p) < pos+2 {
+		return h, false
+	}
+	h.caps = uint32(binary.LittleEndian.Uint16(p[pos:]))
+	pos += 2
+	if len(p) >= pos+5 {
+		h.collation = p[pos]
+		h.status = binary.LittleEndian.Uint16(p[pos+1:])
+		h.caps |= uint32(binary.LittleEndian.Uint16(p[pos+3:])) << 16
+	}
+	return h, true
+}
+
+// recorder keeps a copy of the first packet read from a connection: the origin's handshake,
+// which go-mysql does not expose whole.
+type recorder struct {
+	net.Conn
+	mu    sync.Mutex
+	first []byte
+	full  bool
+}
+
+func (r *recorder) Read(b []byte) (int, error) {
+	n, err := r.Conn.Read(b)
+	r.mu.Lock()
+	if !r.full && n > 0 {
+		r.first = append(r.first, b[:n]...)
+		if len(r.first) >= 4 {
+			want := 4 + int(r.first[0]) | int(r.first[1])<<8 | int(r.first[2])<<16
+			if len(r.first) >= want {
+				r.first, r.full = r.first[:want], true
+			}
+		}
+	}
+	r.mu.Unlock()
+	return n, err
+}
+
+func (r *recorder) handshake() (handshake, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.full {
+		return handshake{}, false
+	}
+	return parseHandshake(r.first[4:])
+}
+
+// Conn is one connection to the origin, owned by the pool while idle and by one session while
+// leased. After the handshake the pool speaks raw packets on it.
+type Conn struct {
+	nc  net.Conn
+	r   *bufio.Reader
+	id  uint32 // the origin's connection (thread) id, for KILL QUERY
+	key connKey
+
+	created   time.Time
+	idleSince time.Time
+	broken    bool // failed in use: never hand out again
+	retire    bool // holds state nobody may inherit: close on release
+
+	status uint16 // server status flags after its last answer
+	db     string // current database
+	state  string // fingerprint of the session settings applied ("" for none)
+	dirty  bool   // may hold session state the pool cannot describe: reset before reuse
+	owed   int    // answers to commands the pool sent on release, to read before the next use
+
+	// prepared maps statement text to the origin's statement on this connection.
+	prepared map[string]*originStmt
+	lastUse  uint64
+}
+
+// originStmt is a statement prepared on one origin connection.
+type originStmt struct {
+	id      uint32
+	bound   *stmt // the session statement whose parameter types the origin holds, if any
+	lastUse uint64
+}
+
+// maxPrepared bounds the statements kept prepared on one connection; the least recently used
+// is closed past it.
+const maxPrepared = 256
+
+// tlsMode is the URL's tls parameter.
+type tlsMode uint8
+
+const (
+	tlsOff tlsMode = iota
+	tlsVerify
+	tlsSkipVerify
+	tlsPreferred
+)
+
+// dialConfig is the origin URL, parsed.
+type dialConfig struct {
+	addr, user, password, db string
+	tls                      tlsMode
+	dial                     client.Dialer
+}
+
+// dial opens an origin connection with go-mysql's client (TLS and authentication) and takes
+// over its socket for raw packets.
+func dial(ctx context.Context, dc *dialConfig, key connKey) (*Conn, handshake, error) {
+	var rec *recorder
+	dialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := dc.dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		rec = &recorder{Conn: nc}
+		return rec, nil
+	}
+	opts := []client.Option{func(c *client.Conn) error {
+		caps := key.caps()
+		for _, f := range optionalCaps {
+			if caps&f != 0 {
+				if err := c.SetCapability(f); err != nil {
+					return err
+				}
+			} else {
+				c.UnsetCapability(f)
+			}
+		}
+		for _, f := range []uint32{mysql.CLIENT_DEPRECATE_EOF, mysql.CLIENT_QUERY_ATTRIBUTES} {
+			if caps&f == 0 {
+				c.UnsetCapability(f)
+			}
+		}
+		c.UnsetCapability(mysql.CLIENT_CONNECT_ATTRS)
+		if id := key.collation(); id != 0 {
+			if col, err := charset.GetCollationByID(int(id)); err == nil {
+				if err := c.SetCollation(col.Name); err != nil {
+					return err
+				}
+			}
+		}
+		host, _, _ := net.SplitHostPort(dc.addr)
+		switch dc.tls {
+		case tlsVerify:
+			c.SetTLSConfig(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12})
+		case tlsSkipVerify, tlsPreferred:
+			c.SetTLSConfig(&tls.Config{InsecureSkipVerify: true})
+		}
+		return nil
+	}}
+	if dl, ok := ctx.Deadline(); ok {
+		opts = append(opts, func(c *client.Conn) error {
+			c.ReadTimeout, c.WriteTimeout = time.Until(dl), time.Until(dl)
+			return nil
+		})
+	}
+	network := "tcp"
+	cc, err := client.ConnectWithDialer(ctx, network, dc.addr, dc.user, dc.password, dc.db, dialer, opts...)
+	if err != nil && dc.tls == tlsPreferred && rec != nil {
+		if h, ok := rec.handshake(); ok && h.caps&mysql.CLIENT_SSL == 0 {
+			plain := *dc
+			plain.tls = tlsOff
+			return dial(ctx, &plain, key)
+		}
+	}
+	if err != nil {
+		return nil, handshake{}, err
+	}
+	h, ok := rec.handshake()
+	if !ok {
+		cc.Close()
+		return nil, handshake{}, errors.New("mysqlpool: origin handshake not understood")
+	}
+	nc := cc.Conn.Conn
+	if nc == net.Conn(rec) {
+		nc = rec.Conn // plain TCP: no need to keep recording
+	}
+	nc.SetDeadline(time.Time{})
+	status := h.status
+	now := time.Now()
+	c := &Conn{
+		nc:       nc,
+		r:        bufio.NewReaderSize(nc, 32<<10),
+		id:       cc.GetConnectionID(),
+		key:      key,
+		created:  now,
+		status:   status | statusAutocommit,
+		db:       dc.db,
+		prepared: make(map[string]*originStmt),
+	}
+	return c, h, nil
+}
+
+// errClosedConn is what reads of a closed connection fail with.
+var errClosedConn = errors.New("mysqlpool: connection closed")
+
+// readPacket appends the next physical packet, header included, to dst and returns it and the
+// payload's offset in it.
+func (c *Conn) readPacket(dst []byte) ([]byte, int, error) {
+	var h [4]byte
+	if _, err := io.ReadFull(c.r, h[:]); err != nil {
+		return dst, 0, err
+	}
+	n := int(h[0]) | int(h[1])<<8 | int(h[2])<<16
+	at := len(dst)
+	dst = slices.Grow(dst, 4+n)
+	dst = append(dst, h[:]...)
+	dst = dst[:at+4+n]
+	if _, err := io.ReadFull(c.r, dst[at+4:]); err != nil {
+		return dst[:at], 0, err
+	}
+	return dst, at + 4, nil
+}
+
+// readResponse reads one whole response of the given kind for the pool's own use. It returns
+// the parser's verdict and the first packet's payload when the response failed (the ERR).
+func (c *Conn) readResponse(p *parser, kind respKind, buf []byte) ([]byte, error) {
+	p.reset(kind, c.key.caps()&mysql.CLIENT_DEPRECATE_EOF != 0)
+	for !p.done() {
+		var at int
+		var err error
+		buf, at, err = c.readPacket(buf[:0])
+		if err != nil {
+			c.broken = true
+			return buf, err
+		}
+		if err := p.feed(buf[at:]); err != nil {
+			c.broken = true
+			return buf, err
+		}
+		if p.infile {
+			c.broken = true
+			return buf, errMalformed
+		}
+	}
+	if p.hasStatus {
+		c.status = p.status
+	}
+	return buf[min(4, len(buf)):], nil
+}
+
+func (c *Conn) write(b []byte) error {
+	if _, err := c.nc.Write(b); err != nil {
+		c.broken = true
+		return err
+	}
+	return nil
+}
+
+// drain reads the answers owed for commands sent on release.
+func (c *Conn) drain(buf []byte) error {
+	var p parser
+	for ; c.owed > 0; c.owed-- {
+		if _, err := c.readResponse(&p, rOne, buf); err != nil {
+			return err
+		}
+		if p.failed {
+			c.broken = true
+			return errors.New("mysqlpool: resetting the connection failed")
+		}
+	}
+	return nil
+}
+
+// sendReset writes COM_RESET_CONNECTION without waiting: the next user of the connection reads
+// the answer (drain). The origin keeps the current database; c.db still says which it is.
+func (c *Conn) sendReset() {
+	c.owed++
+	c.state, c.dirty = "", false
+	clear(c.prepared)
+	c.status = statusAutocommit
+	c.write(appendCommand(nil, mysql.COM_RESET_CONNECTION, nil))
+}
+
+func (c *Conn) close() {
+	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	c.nc.Write(appendCommand(nil, mysql.COM_QUIT, nil))
+	c.nc.Close()
+}
+
+// kill runs KILL QUERY for this connection's thread on a new connection of its own.
+func (c *Conn) kill(ctx context.Context, dc *dialConfig) error {
+	kc, _, err := dial(ctx, dc, makeKey(0, 0))
+	if err != nil {
+		return fmt.Errorf("mysqlpool: cancel: %w", err)
+	}
+	defer kc.close()
+	if dl, ok := ctx.Deadline(); ok {
+		kc.nc.SetDeadline(dl)
+	}
+	if err := kc.write(appendCommand(nil, mysql.COM_QUERY, []byte("KILL QUERY "+strconv.FormatUint(uint64(c.id), 10)))); err != nil {
+		return fmt.Errorf("mysqlpool: cancel: %w", err)
+	}
+	var p parser
+	if _, err := kc.readResponse(&p, rQuery, nil); err != nil {
+		return fmt.Errorf("mysqlpool: cancel: %w", err)
+	}
+	return nil
+}

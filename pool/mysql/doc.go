@@ -1,0 +1,47 @@
+// Package mysqlpool is the pool side of MySQL and MariaDB databases: it owns the connections to
+// one origin and runs the pool side of every client session, leasing an origin connection per
+// transaction, making it look like the client's own (current database, session settings, user
+// variables, prepared statements) and forwarding raw packets both ways. It mirrors package pool
+// (PostgreSQL) in shape; the tunnel contract for MySQL is in the tunnel package's Origin.
+//
+// Start reading at Session: Send takes one client command, Recv hands back its response. Pool
+// (pool.go) keeps the connections: a bounded number per database, handed out in FIFO order,
+// recycled when idle or old, dropped when broken. go-mysql's client does the handshake and
+// authentication with the origin (conn.go); after that the pool reads and writes packets itself
+// and parses responses only as far as it must to know where they end (response.go).
+//
+//	edge                            Session                         origin connection
+//	 │ Send(COM_STMT_EXECUTE id=1)    │ lease (queue if all busy)       │
+//	 │───────────────────────────────>│ owes a reset? other settings?   │
+//	 │                                │ COM_RESET_CONNECTION, INIT_DB,  │
+//	 │                                │ SET ... (one round trip) ──────>│
+//	 │                                │ statement 1 not prepared here:  │
+//	 │                                │ COM_STMT_PREPARE sql ──────────>│ id 7
+//	 │                                │ long data, EXECUTE id=7 ───────>│
+//	 │ Recv                           │<── columns, rows, EOF/OK        │
+//	 │<── columns, rows, EOF/OK ──────│ IN_TRANS clear, autocommit on,  │
+//	 │                                │ no cursor, not pinned: release  │
+//
+// Sequence ids pass through untouched: every command the pool adds is a command of its own,
+// answered before the client's goes out, so the origin numbers its answer to the client's
+// command exactly as the client expects. Answers the pool makes up (errors, COM_PING or
+// COM_RESET_CONNECTION without a lease) take the sequence id after the command's last packet.
+//
+// State. A connection carries a fingerprint of the settings replayed on it (the SET statement
+// itself) and its current database; a session whose fingerprint differs resets it
+// (COM_RESET_CONNECTION) and replays its own. Statements the pool cannot describe (CALL, SET
+// TRANSACTION, SET ROLE) leave the connection dirty: it is reset when released. User variables
+// assigned from expressions are read back when the connection is released and replayed as
+// constants. LOCK TABLES, GET_LOCK, CREATE TEMPORARY TABLE, SQL-level PREPARE and HANDLER pin the
+// session to its connection until it ends; the connection is then reset before reuse.
+//
+// Statements. The client sees ids the session hands out; each origin connection keeps its own
+// statements by text (shared by the sessions that use it, at most 256, least recently used
+// closed first) and the session prepares a statement again on a connection that lacks it.
+//
+// Concurrency: Send and Recv may run on two goroutines; Cancel and Close on any. The session's
+// mutex guards the lease, the command in flight and the session state; Recv does not hold it
+// while blocked on the origin. An origin connection belongs to at most one session at a time.
+//
+// The package never accepts client connections and knows nothing of caches or the edge.
+package mysqlpool

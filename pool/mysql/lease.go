@@ -1,0 +1,320 @@
+package mysqlpool
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/pingcap/tidb/pkg/parser/charset"
+	"github.com/slipstream-proxy/slipstream/pool"
+)
+
+// originErr is an ERR packet's payload from the origin, kept to pass on to the client.
+type originErr []byte
+
+// withSeq returns the ERR as a packet with sequence id seq.
+func (e originErr) withSeq(seq byte) []byte {
+	b, at := beginPacket(nil, seq)
+	return finishPacket(append(b, e...), at)
+}
+
+// ready leases a connection if the session has none and makes it carry the session's state:
+// it reads answers owed from the connection's last release, resets it when it holds another
+// session's state, selects the session's database and replays its settings, in one round trip.
+// A failure of the origin to take the state comes back as the origin's ERR.
+func (s *Session) ready(ctx context.Context) (*Conn, originErr, error) {
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	if c == nil {
+		var err error
+		if c, err = s.p.Acquire(ctx, s.key); err != nil {
+			return nil, nil, err
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			s.p.Release(c)
+			return nil, nil, pool.ErrClosed
+		}
+		s.conn = c
+		s.mu.Unlock()
+	}
+	if err := c.drain(s.pbuf[:0]); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+	}
+	s.mu.Lock()
+	db, key := s.db, s.state.key
+	s.mu.Unlock()
+
+	var b []byte
+	var steps [3]byte
+	n := 0
+	if c.dirty || c.state != "" && c.state != key {
+		b = appendCommand(b, mysql.COM_RESET_CONNECTION, nil)
+		c.state, c.dirty = "", false
+		clear(c.prepared)
+		steps[n] = mysql.COM_RESET_CONNECTION
+		n++
+	}
+	if db != "" && c.db != db {
+		b = appendCommand(b, mysql.COM_INIT_DB, []byte(db))
+		steps[n] = mysql.COM_INIT_DB
+		n++
+	}
+	if key != "" && c.state != key {
+		b = appendCommand(b, mysql.COM_QUERY, []byte(key))
+		steps[n] = mysql.COM_QUERY
+		n++
+	}
+	if n == 0 {
+		return c, nil, nil
+	}
+	if err := c.write(b); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+	}
+	var failure originErr
+	var p parser
+	for _, step := range steps[:n] {
+		kind := rOne
+		if step == mysql.COM_QUERY {
+			kind = rQuery
+		}
+		pl, err := c.readResponse(&p, kind, s.pbuf[:0])
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+		}
+		switch {
+		case p.failed && failure == nil:
+			failure = append(originErr(nil), pl...)
+			if step != mysql.COM_INIT_DB {
+				c.dirty = true
+			}
+		case p.failed:
+		case step == mysql.COM_INIT_DB:
+			c.db = db
+		case step == mysql.COM_QUERY:
+			c.state = key
+		}
+	}
+	return c, failure, nil
+}
+
+// prepared returns st's statement on c, preparing it there first if needed.
+func (s *Session) prepared(c *Conn, st *stmt) (*originStmt, originErr, error) {
+	c.lastUse++
+	if os := c.prepared[st.sql]; os != nil {
+		os.lastUse = c.lastUse
+		return os, nil, nil
+	}
+	b := c.evict(nil)
+	b = appendCommand(b, mysql.COM_STMT_PREPARE, []byte(st.sql))
+	if err := c.write(b); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+	}
+	var p parser
+	pl, err := c.readResponse(&p, rPrepare, s.pbuf[:0])
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+	}
+	if p.failed {
+		return nil, append(originErr(nil), pl...), nil
+	}
+	os := &originStmt{id: p.prepID, lastUse: c.lastUse}
+	c.prepared[st.sql] = os
+	return os, nil, nil
+}
+
+// evict appends a COM_STMT_CLOSE for c's least recently used statement when c holds the most
+// it may, and forgets it.
+func (c *Conn) evict(b []byte) []byte {
+	if len(c.prepared) < maxPrepared {
+		return b
+	}
+	var oldest string
+	var at uint64
+	for sql, os := range c.prepared {
+		if oldest == "" || os.lastUse < at {
+			oldest, at = sql, os.lastUse
+		}
+	}
+	b = appendCommand(b, mysql.COM_STMT_CLOSE, le32(c.prepared[oldest].id))
+	delete(c.prepared, oldest)
+	return b
+}
+
+// maybeRelease gives the connection back to the pool when the session holds it for nothing:
+// no answer due, no transaction (or autocommit off), no open cursor, not pinned. s.mu is held.
+func (s *Session) maybeRelease() {
+	c := s.conn
+	if c == nil || s.sending || s.reading || s.busy || s.infile || s.pinned != "" || s.closed {
+		return
+	}
+	if c.status&statusInTrans != 0 || c.status&statusAutocommit == 0 {
+		return
+	}
+	for _, st := range s.stmts {
+		if st.cursor {
+			return
+		}
+	}
+	if len(s.vars) > 0 {
+		s.readBack(c)
+	}
+	if c.dirty && !c.broken {
+		c.sendReset()
+	}
+	s.conn = nil
+	s.p.Release(c)
+}
+
+// finishClose hands c back after the session closed. s.mu is held.
+func (s *Session) finishClose(c *Conn) {
+	s.conn = nil
+	switch {
+	case s.busy || s.infile || s.sending || c.r.Buffered() > 0 ||
+		c.status&statusInTrans != 0 || c.status&statusAutocommit == 0:
+		// Mid-command or mid-transaction: nobody may inherit it.
+		c.retire = true
+	case s.pinned != "" || c.dirty:
+		c.sendReset()
+	}
+	s.p.Release(c)
+}
+
+// readBack reads the values of user variables the session assigned from expressions, so that
+// they can be replayed as constants on its next connection. s.mu is held: it runs when the
+// connection goes back, once per lease that assigned variables.
+func (s *Session) readBack(c *Conn) {
+	vars := s.vars
+	s.vars = nil
+	var q strings.Builder
+	q.WriteString("SELECT ")
+	for i, v := range vars {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(quoteUserVar(v))
+	}
+	if err := c.write(appendCommand(nil, mysql.COM_QUERY, []byte(q.String()))); err != nil {
+		return
+	}
+	var p parser
+	p.reset(rQuery, c.key.caps()&mysql.CLIENT_DEPRECATE_EOF != 0)
+	type column struct {
+		typ     byte
+		charset uint16
+	}
+	var cols []column
+	var row []byte
+	for !p.done() {
+		var at int
+		var err error
+		s.rbuf, at, err = c.readPacket(s.rbuf[:0])
+		if err != nil {
+			c.broken = true
+			return
+		}
+		pl := s.rbuf[at:]
+		before := p.st
+		if err := p.feed(pl); err != nil || p.infile {
+			c.broken = true
+			return
+		}
+		switch {
+		case before == sColumns:
+			cols = append(cols, parseColumnType(pl))
+		case before == sRows && p.st == sRows && row == nil:
+			row = append([]byte(nil), pl...)
+		}
+	}
+	if p.hasStatus {
+		c.status = p.status
+	}
+	if p.failed || len(cols) != len(vars) || row == nil {
+		// The values are lost; make sure no one else sees them.
+		c.dirty = true
+		return
+	}
+	sets := make([]setting, 0, len(vars))
+	for i, v := range vars {
+		val, n := lenencString(row)
+		if n == 0 {
+			c.dirty = true
+			return
+		}
+		row = row[n:]
+		sets = append(sets, setting{"@" + v, quoteUserVar(v) + " = " + literal(val, n == 1 && val == nil, cols[i].typ, cols[i].charset)})
+	}
+	s.state.apply(sets)
+	c.state = s.state.key
+}
+
+// parseColumnType reads the type and character set of a column definition.
+func parseColumnType(pl []byte) (col struct {
+	typ     byte
+	charset uint16
+}) {
+	b := pl
+	for range 6 { // catalog, schema, table, org_table, name, org_name
+		_, n := lenencString(b)
+		if n == 0 {
+			return col
+		}
+		b = b[n:]
+	}
+	if len(b) >= 8 && b[0] == 0x0c {
+		col.charset = uint16(b[1]) | uint16(b[2])<<8
+		col.typ = b[7]
+	}
+	return col
+}
+
+// lenencString reads a length-encoded string (or the NULL marker 0xfb, giving nil and size 1).
+func lenencString(b []byte) ([]byte, int) {
+	if len(b) > 0 && b[0] == 0xfb {
+		return nil, 1
+	}
+	v, n := lenenc(b)
+	if n == 0 || uint64(len(b)-n) < v {
+		return nil, 0
+	}
+	return b[n : n+int(v)], n + int(v)
+}
+
+// literal writes a value read back as SQL that evaluates to the same value and type.
+func literal(val []byte, null bool, typ byte, cs uint16) string {
+	if null {
+		return "NULL"
+	}
+	switch typ {
+	case mysql.MYSQL_TYPE_DECIMAL, mysql.MYSQL_TYPE_TINY, mysql.MYSQL_TYPE_SHORT, mysql.MYSQL_TYPE_LONG,
+		mysql.MYSQL_TYPE_FLOAT, mysql.MYSQL_TYPE_DOUBLE, mysql.MYSQL_TYPE_LONGLONG, mysql.MYSQL_TYPE_INT24,
+		mysql.MYSQL_TYPE_NEWDECIMAL:
+		if isNumber(val) {
+			return string(val)
+		}
+	}
+	h := "X'" + hex.EncodeToString(val) + "'"
+	if cs == 63 {
+		return h
+	}
+	if col, err := charset.GetCollationByID(int(cs)); err == nil {
+		return "CONVERT(" + h + " USING " + col.CharsetName + ")"
+	}
+	return h
+}
+
+func isNumber(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,428 @@
+package mysqlpool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/slipstream-proxy/slipstream/pool"
+	"github.com/slipstream-proxy/slipstream/tunnel"
+)
+
+// Config describes the pool of one MySQL-protocol database.
+type Config struct {
+	// Name labels the database in logs and metrics.
+	Name string
+	// Origin is the origin's URL: mysql://USER:PASSWORD@HOST:PORT/DB[?tls=true|skip-verify|preferred].
+	// Without tls the connection is plain TCP; port 3306 when left out.
+	Origin string
+	// Dial, when set, opens connections to an origin that lives in this process instead of
+	// dialling the URL's host over TCP.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// MaxConns bounds the connections to the origin; 0 means 20.
+	MaxConns int
+	// QueueTimeout bounds how long a command waits for a connection; 0 means 30s.
+	QueueTimeout time.Duration
+	// IdleTimeout closes connections idle for longer; 0 means 10 minutes.
+	IdleTimeout time.Duration
+	// MaxLifetime retires connections older than this when they are next released; 0 means 1 hour.
+	MaxLifetime time.Duration
+	// AllowLoadLocal lets clients that negotiated CLIENT_LOCAL_FILES run LOAD DATA LOCAL INFILE;
+	// false (the default) opens origin connections without the flag, so the origin refuses it.
+	AllowLoadLocal bool
+	// Logger receives connection events; nil means slog.Default().
+	Logger *slog.Logger
+	// Metrics, when set, counts what the pool does.
+	Metrics *Metrics
+}
+
+// Pool holds the origin connections of one MySQL-protocol database.
+//
+// Connections are counted from the moment one is dialled until it is closed, so the origin
+// never sees more than MaxConns. Each connection has a key (the client flags and collation it
+// was opened with) and serves only sessions with that key. Sessions that find none free wait in
+// FIFO order: a release hands its connection to the first waiter (closing it and handing over
+// the right to dial when the keys differ).
+type Pool struct {
+	cfg Config
+	dc  dialConfig
+	log *slog.Logger
+	m   *dbMetrics
+
+	mu      sync.Mutex
+	idle    []*Conn // most recently used last
+	total   int     // dialling, leased and idle
+	waiters []*waiter
+	profile map[string]string
+	closed  bool
+
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+// waiter is a session waiting for a connection: it receives one with its key, or nil (the right
+// to dial).
+type waiter struct {
+	key connKey
+	ch  chan *Conn
+}
+
+// New returns a pool for cfg. It dials nothing until a session or Profile needs a connection.
+func New(cfg Config) (*Pool, error) {
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 20
+	}
+	if cfg.QueueTimeout <= 0 {
+		cfg.QueueTimeout = 30 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 10 * time.Minute
+	}
+	if cfg.MaxLifetime <= 0 {
+		cfg.MaxLifetime = time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	dc, err := parseOrigin(cfg.Origin)
+	if err != nil {
+		return nil, fmt.Errorf("mysqlpool: %s: %w", cfg.Name, err)
+	}
+	dc.dial = cfg.Dial
+	if dc.dial == nil {
+		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+		dc.dial = d.DialContext
+	}
+	p := &Pool{
+		cfg:  cfg,
+		dc:   dc,
+		log:  cfg.Logger.With("db", cfg.Name),
+		m:    cfg.Metrics.forDB(cfg.Name),
+		done: make(chan struct{}),
+	}
+	p.m.register(p)
+	p.wg.Add(1)
+	go p.reap()
+	return p, nil
+}
+
+// parseOrigin parses mysql://USER:PASSWORD@HOST:PORT/DB[?tls=...]. Its errors never quote the
+// URL, which holds a password.
+func parseOrigin(s string) (dialConfig, error) {
+	var dc dialConfig
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "mysql" || u.Host == "" {
+		return dc, errors.New("origin URL is not valid (want mysql://user:password@host:port/db)")
+	}
+	dc.addr = u.Host
+	if u.Port() == "" {
+		dc.addr = net.JoinHostPort(u.Hostname(), "3306")
+	}
+	dc.user = u.User.Username()
+	dc.password, _ = u.User.Password()
+	dc.db = strings.TrimPrefix(u.Path, "/")
+	for k, v := range u.Query() {
+		switch {
+		case k != "tls":
+			return dc, fmt.Errorf("origin URL: unknown parameter %q", k)
+		case v[0] == "true":
+			dc.tls = tlsVerify
+		case v[0] == "skip-verify":
+			dc.tls = tlsSkipVerify
+		case v[0] == "preferred":
+			dc.tls = tlsPreferred
+		case v[0] == "false":
+		default:
+			return dc, fmt.Errorf("origin URL: tls=%q (want true, skip-verify, preferred or false)", v[0])
+		}
+	}
+	return dc, nil
+}
+
+// Name returns the database name the pool serves.
+func (p *Pool) Name() string { return p.cfg.Name }
+
+// Origin returns the pool as the tunnel's pool-side view of the database.
+func (p *Pool) Origin() tunnel.Origin { return origin{p} }
+
+type origin struct{ p *Pool }
+
+func (o origin) Profile(ctx context.Context) (tunnel.Profile, error) {
+	params, err := o.p.Profile(ctx)
+	if err != nil {
+		return tunnel.Profile{}, err
+	}
+	return tunnel.Profile{Parameters: params}, nil
+}
+
+func (o origin) Open(ctx context.Context, params map[string]string) (tunnel.Stream, error) {
+	return o.p.NewSession(ctx, params), nil
+}
+
+// defaultKey is the key of connections opened for Profile: what common drivers negotiate.
+var defaultKey = makeKey(mysql.CLIENT_MULTI_RESULTS|mysql.CLIENT_PS_MULTI_RESULTS|mysql.CLIENT_DEPRECATE_EOF, 0)
+
+// Profile returns what the origin said in its handshake (see the tunnel contract: protocol,
+// server_version, capabilities, collation, status), connecting once if it never has.
+func (p *Pool) Profile(ctx context.Context) (map[string]string, error) {
+	p.mu.Lock()
+	prof := p.profile
+	p.mu.Unlock()
+	if prof != nil {
+		return prof, nil
+	}
+	c, err := p.Acquire(ctx, defaultKey)
+	if err != nil {
+		return nil, err
+	}
+	p.Release(c)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.profile, nil
+}
+
+// Stats are the pool's connection counts.
+type Stats struct {
+	InUse, Idle, Waiting int
+}
+
+// Stats returns the current connection counts.
+func (p *Pool) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Stats{InUse: p.total - len(p.idle), Idle: len(p.idle), Waiting: len(p.waiters)}
+}
+
+// Acquire leases an origin connection with key k: an idle one, a new one if the pool is under
+// its limit (closing an idle connection of another key to make room), or the next one released,
+// waiting in line for at most the queue timeout.
+func (p *Pool) Acquire(ctx context.Context, k connKey) (*Conn, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, pool.ErrClosed
+	}
+	if c := p.popIdle(k); c != nil {
+		p.mu.Unlock()
+		return c, nil
+	}
+	if p.total >= p.cfg.MaxConns && len(p.idle) > 0 {
+		// Make room: the least recently used idle connection has the wrong key.
+		old := p.idle[0]
+		p.idle = p.idle[1:]
+		p.total--
+		go old.close()
+	}
+	if p.total < p.cfg.MaxConns {
+		p.total++
+		p.mu.Unlock()
+		return p.dial(ctx, k)
+	}
+	w := &waiter{key: k, ch: make(chan *Conn, 1)}
+	p.waiters = append(p.waiters, w)
+	p.mu.Unlock()
+
+	start := time.Now()
+	timer := time.NewTimer(p.cfg.QueueTimeout)
+	defer timer.Stop()
+	var err error
+	select {
+	case c := <-w.ch:
+		p.m.observeWait(time.Since(start))
+		if c == nil {
+			return p.dial(ctx, k)
+		}
+		return c, nil
+	case <-timer.C:
+		err = pool.ErrQueueTimeout
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-p.done:
+		err = pool.ErrClosed
+	}
+	p.m.observeWait(time.Since(start))
+	p.mu.Lock()
+	for i, x := range p.waiters {
+		if x == w {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			p.mu.Unlock()
+			if err == pool.ErrQueueTimeout {
+				p.m.queueTimeouts.Inc()
+			}
+			return nil, err
+		}
+	}
+	p.mu.Unlock()
+	// A release or close picked us just as we gave up: pass it on.
+	if c := <-w.ch; c != nil {
+		p.Release(c)
+	} else {
+		p.mu.Lock()
+		p.total--
+		p.handOverSlot()
+		p.mu.Unlock()
+	}
+	return nil, err
+}
+
+// popIdle returns the most recently used idle connection with key k that is still fit. p.mu
+// is held.
+func (p *Pool) popIdle(k connKey) *Conn {
+	for i := len(p.idle) - 1; i >= 0; i-- {
+		c := p.idle[i]
+		if c.key != k {
+			continue
+		}
+		p.idle = append(p.idle[:i], p.idle[i+1:]...)
+		if time.Since(c.created) < p.cfg.MaxLifetime {
+			return c
+		}
+		p.total--
+		go c.close()
+	}
+	return nil
+}
+
+// dial opens a connection for a slot already counted in p.total.
+func (p *Pool) dial(ctx context.Context, k connKey) (*Conn, error) {
+	if !p.cfg.AllowLoadLocal {
+		k &^= connKey(mysql.CLIENT_LOCAL_FILES)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	c, h, err := dial(dctx, &p.dc, k)
+	cancel()
+	if err != nil {
+		p.mu.Lock()
+		p.total--
+		p.handOverSlot()
+		p.mu.Unlock()
+		p.m.connectErrors.Inc()
+		p.log.Warn("origin connection failed", "err", safeError(err))
+		return nil, fmt.Errorf("mysqlpool: connect to origin: %s", safeError(err))
+	}
+	p.mu.Lock()
+	if p.profile == nil {
+		p.profile = map[string]string{
+			"protocol":       "mysql",
+			"server_version": h.version,
+			"capabilities":   strconv.FormatUint(uint64(h.caps), 10),
+			"collation":      strconv.Itoa(int(h.collation)),
+			"status":         strconv.Itoa(int(h.status)),
+		}
+	}
+	p.mu.Unlock()
+	return c, nil
+}
+
+// safeError returns the origin's error without anything that could hold the password.
+func safeError(err error) string {
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		return fmt.Sprintf("ERROR %d (%s): %s", me.Code, me.State, me.Message)
+	}
+	for u := errors.Unwrap(err); u != nil; u = errors.Unwrap(err) {
+		err = u
+	}
+	return err.Error()
+}
+
+// handOverSlot gives a freed slot to the first waiter, which will dial. p.mu is held and
+// p.total already excludes the freed connection.
+func (p *Pool) handOverSlot() {
+	if len(p.waiters) > 0 && p.total < p.cfg.MaxConns {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.total++
+		w.ch <- nil
+	}
+}
+
+// Release returns a leased connection. A broken or retired connection is closed instead, and
+// its slot goes to the next waiter; so is one whose key the next waiter does not want.
+func (p *Pool) Release(c *Conn) {
+	p.mu.Lock()
+	if c.broken || c.retire || p.closed || time.Since(c.created) >= p.cfg.MaxLifetime ||
+		(len(p.waiters) > 0 && p.waiters[0].key != c.key) {
+		p.total--
+		p.handOverSlot()
+		p.mu.Unlock()
+		if c.broken {
+			p.m.brokenConns.Inc()
+		}
+		c.close()
+		return
+	}
+	if len(p.waiters) > 0 {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.mu.Unlock()
+		w.ch <- c
+		return
+	}
+	c.idleSince = time.Now()
+	p.idle = append(p.idle, c)
+	p.mu.Unlock()
+}
+
+// reap closes connections that sat idle past the idle timeout or lived past their lifetime.
+func (p *Pool) reap() {
+	defer p.wg.Done()
+	every := min(max(p.cfg.IdleTimeout/4, 100*time.Millisecond), time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case now := <-t.C:
+			var old []*Conn
+			p.mu.Lock()
+			keep := p.idle[:0]
+			for _, c := range p.idle {
+				if now.Sub(c.idleSince) >= p.cfg.IdleTimeout || now.Sub(c.created) >= p.cfg.MaxLifetime {
+					old = append(old, c)
+				} else {
+					keep = append(keep, c)
+				}
+			}
+			clear(p.idle[len(keep):])
+			p.idle = keep
+			p.total -= len(old)
+			for range old {
+				p.handOverSlot()
+			}
+			p.mu.Unlock()
+			for _, c := range old {
+				c.close()
+			}
+		}
+	}
+}
+
+// Close closes the idle connections and refuses new leases; leased connections are closed as
+// they come back.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	p.total -= len(idle)
+	p.mu.Unlock()
+	close(p.done)
+	p.wg.Wait()
+	for _, c := range idle {
+		c.close()
+	}
+}

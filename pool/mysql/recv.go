@@ -1,0 +1,271 @@
+package mysqlpool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/slipstream-proxy/slipstream/pool"
+)
+
+// Recv appends the next response packets for the client to dst. It blocks until there is
+// something to send, and returns as soon as the origin has nothing more buffered so that rows
+// reach the client without delay.
+func (s *Session) Recv(ctx context.Context, dst []byte) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start := len(dst)
+	for {
+		if s.reply != nil {
+			dst = append(dst, s.reply...)
+			s.reply = nil
+			return dst, nil
+		}
+		if s.closed {
+			return dst, pool.ErrClosed
+		}
+		c := s.conn
+		if !s.busy || s.infile || c == nil {
+			if len(dst) > start {
+				return dst, nil
+			}
+			s.wake.Wait()
+			continue
+		}
+		if n := len(dst) - start; n >= flushAt || n > 0 && c.r.Buffered() == 0 {
+			return dst, nil
+		}
+		s.reading = true
+		s.mu.Unlock()
+		var at int
+		var err error
+		dst, at, err = c.readPacket(dst)
+		s.mu.Lock()
+		s.reading = false
+		if err != nil {
+			return dst, s.readFailed(c, err)
+		}
+		first := s.parse.st == sFirst && !s.parse.cont
+		if err := s.parse.feed(dst[at:]); err != nil {
+			return dst[:at-4], s.readFailed(c, err)
+		}
+		if first && s.cmd == mysql.COM_STMT_PREPARE && !s.parse.failed {
+			// The client sees the session's statement id, never the origin's.
+			s.next++
+			copy(dst[at+1:], le32(s.next))
+		}
+		if s.parse.infile {
+			s.infile = true
+			s.parse.infile = false
+			return dst, nil
+		}
+		if s.parse.done() {
+			s.finishCommand(c)
+			return dst, nil
+		}
+	}
+}
+
+// readFailed handles a failed read of the origin: the end of the session, or a broken or
+// misbehaving origin connection. s.mu is held.
+func (s *Session) readFailed(c *Conn, err error) error {
+	s.busy, s.infile = false, false
+	if s.closed {
+		// Close interrupted the read with a deadline.
+		s.conn = nil
+		c.retire = true
+		s.p.Release(c)
+		return pool.ErrClosed
+	}
+	c.broken = true
+	s.conn = nil
+	s.p.Release(c)
+	if errors.Is(err, errMalformed) {
+		s.log.Warn("malformed answer from the origin; the session ends", "cmd", s.cmd)
+	} else {
+		s.log.Warn("origin connection lost", "err", err)
+	}
+	return fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+}
+
+// finishCommand applies what the command that just ended did to the session. s.mu is held.
+func (s *Session) finishCommand(c *Conn) {
+	s.busy = false
+	p := &s.parse
+	if p.hasStatus {
+		s.status, c.status = p.status, p.status
+	}
+	n := len(s.effects)
+	if p.failed {
+		n = min(n, p.results)
+	}
+	switch s.cmd {
+	case mysql.COM_STMT_PREPARE:
+		if !p.failed {
+			st := &stmt{id: s.next, sql: s.prepSQL, params: p.prepParams, effects: analyze(s.prepSQL)}
+			s.stmts[st.id] = st
+			if old := c.prepared[st.sql]; old != nil && old.id != p.prepID {
+				c.write(appendCommand(nil, mysql.COM_STMT_CLOSE, le32(old.id)))
+				delete(c.prepared, st.sql)
+			}
+			c.lastUse++
+			c.write(c.evict(nil))
+			c.prepared[st.sql] = &originStmt{id: p.prepID, lastUse: c.lastUse}
+		}
+	case mysql.COM_STMT_EXECUTE:
+		s.st.cursor = p.cursor
+	case mysql.COM_STMT_FETCH:
+		if p.lastRow {
+			s.st.cursor = false
+		}
+	case mysql.COM_STMT_RESET:
+		s.st.cursor = false
+	case mysql.COM_RESET_CONNECTION:
+		if !p.failed {
+			c.state, c.dirty = "", false
+			clear(c.prepared)
+			s.pinned = ""
+		}
+	}
+	for _, e := range s.effects[:n] {
+		s.apply(c, e)
+	}
+	s.maybeRelease()
+}
+
+// apply records one statement's effect on the session and on c. s.mu is held.
+func (s *Session) apply(c *Conn, e effect) {
+	if e.zero() {
+		return
+	}
+	if e.use != "" {
+		s.db, c.db = e.use, e.use
+	}
+	if len(e.sets) > 0 {
+		s.state.apply(e.sets)
+		c.state = s.state.key
+	}
+	for _, v := range e.vars {
+		found := false
+		for _, x := range s.vars {
+			found = found || x == v
+		}
+		if !found {
+			s.vars = append(s.vars, v)
+		}
+	}
+	if e.pin != "" && s.pinned == "" {
+		s.pinned = e.pin
+		s.p.m.pin(e.pin)
+		s.log.Debug("session pinned to its origin connection", "reason", e.pin)
+	}
+	if e.dirty {
+		c.dirty = true
+	}
+}
+
+// sendInfile forwards the client's LOAD DATA LOCAL file packets; the empty packet ends the file
+// and the origin's answer follows.
+func (s *Session) sendInfile(frames []byte) error {
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	if c == nil {
+		return pool.ErrClosed
+	}
+	end := false
+	for b := frames; len(b) >= 4; {
+		n := int(b[0]) | int(b[1])<<8 | int(b[2])<<16
+		if n == 0 {
+			end = true
+		}
+		if len(b) < 4+n {
+			return errors.New("mysqlpool: truncated packet from the edge")
+		}
+		b = b[4+n:]
+	}
+	if err := c.write(frames); err != nil {
+		return fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+	}
+	if end {
+		s.mu.Lock()
+		s.infile = false
+		s.wake.Broadcast()
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// Pending reports whether the answer to the last command is not completely received yet. It
+// is false while the origin waits for a LOAD DATA LOCAL file from the client.
+func (s *Session) Pending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reply != nil || s.busy && !s.infile
+}
+
+// Pinned is always false: a MySQL origin never speaks unasked.
+func (s *Session) Pinned() bool { return false }
+
+// Skip notes commands the edge answered itself: statements they close are forgotten, long
+// data buffered for a statement it executed is dropped.
+func (s *Session) Skip(frames []byte) {
+	for len(frames) > 0 {
+		cmd, rest, err := nextCommand(frames)
+		if err != nil {
+			return
+		}
+		frames = rest
+		switch cmd.code {
+		case mysql.COM_STMT_CLOSE:
+			s.closeStmt(cmd)
+		case mysql.COM_STMT_EXECUTE:
+			s.mu.Lock()
+			if st := s.stmtOf(cmd); st != nil {
+				st.longData = st.longData[:0]
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// Cancel stops the command the session is running, if any, with KILL QUERY on a connection of
+// its own. The lease is held until the origin has taken the request, so the kill can't land on
+// another client's query.
+func (s *Session) Cancel(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.conn
+	if c == nil || !s.busy {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return c.kill(ctx, &s.p.dc)
+}
+
+// Close ends the session. A connection it leaves clean goes back to the pool; one mid-command
+// or mid-transaction is closed; one holding pinned state is reset first.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.wake.Broadcast()
+	c := s.conn
+	switch {
+	case c == nil:
+	case s.reading:
+		// Recv is blocked on c: wake it; it hands c back.
+		c.nc.SetReadDeadline(time.Now())
+	case s.sending:
+		// Send is using c; it hands c back when it returns.
+	default:
+		s.finishClose(c)
+	}
+	return nil
+}

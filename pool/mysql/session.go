@@ -1,0 +1,429 @@
+package mysqlpool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/slipstream-proxy/slipstream/pool"
+)
+
+// flushAt is how much Recv gathers before returning even if the origin has more buffered.
+const flushAt = 64 << 10
+
+// errBusy means the edge sent a command while the answer to the last one was still due.
+var errBusy = errors.New("mysqlpool: command sent before the previous answer was received")
+
+// Session is the pool side of one client session. See the package documentation for the
+// exchange and the concurrency contract.
+type Session struct {
+	p            *Pool
+	log          *slog.Logger
+	key          connKey
+	deprecateEOF bool
+
+	mu      sync.Mutex
+	wake    *sync.Cond // a command was sent, or the session closed
+	conn    *Conn      // leased origin connection, or nil
+	closed  bool
+	sending bool // Send is using conn
+	reading bool // Recv is blocked reading conn
+
+	// The command in flight.
+	busy    bool   // its answer is (partly) due from the origin
+	infile  bool   // the origin waits for the client's LOAD DATA LOCAL file
+	reply   []byte // the answer the pool made up itself, due to the client
+	cmd     byte
+	parse   parser
+	effects []effect // of its statements, applied as they succeed
+	st      *stmt    // the statement it prepares, executes or fetches from
+	prepSQL string   // COM_STMT_PREPARE: the statement text
+
+	status uint16 // server status after the last answer
+	pinned string // the feature that ties the session to conn for good, or ""
+
+	db    string       // current database
+	state sessionState // settings to carry
+	vars  []string     // user variables assigned values the pool has not read yet
+	stmts map[uint32]*stmt
+	next  uint32 // last statement id handed out
+	dirty bool   // the session did something its state can't describe
+
+	wbuf []byte // owned by Send
+	pbuf []byte // the pool's own answers, read by Send
+	rbuf []byte // the pool's own answers, read under mu
+}
+
+// stmt is one of the client's prepared statements.
+type stmt struct {
+	id       uint32 // what the client calls it
+	sql      string
+	params   uint16
+	effects  []effect
+	longData [][]byte // COM_STMT_SEND_LONG_DATA packets to replay before the next execute
+	types    []byte   // parameter types the client last sent
+	cursor   bool     // a cursor is open on the session's connection
+}
+
+// NewSession starts the pool side of a client session. params are the edge's Open parameters:
+// user, database, capabilities (negotiated with the client), collation.
+func (p *Pool) NewSession(ctx context.Context, params map[string]string) *Session {
+	caps, _ := strconv.ParseUint(params["capabilities"], 10, 32)
+	coll, _ := strconv.ParseUint(params["collation"], 10, 8)
+	if !p.cfg.AllowLoadLocal {
+		caps &^= uint64(mysql.CLIENT_LOCAL_FILES)
+	}
+	s := &Session{
+		p:            p,
+		log:          p.log,
+		key:          makeKey(uint32(caps), uint8(coll)),
+		deprecateEOF: caps&uint64(mysql.CLIENT_DEPRECATE_EOF) != 0,
+		status:       statusAutocommit,
+		db:           p.dc.db,
+		stmts:        make(map[uint32]*stmt),
+	}
+	if db := params["database"]; db != "" {
+		s.db = db
+	}
+	s.wake = sync.NewCond(&s.mu)
+	return s
+}
+
+// command is one client command within a Send: raw packets, headers included.
+type command struct {
+	raw  []byte
+	code byte
+	body []byte // the first packet's payload after the command byte
+	seq  byte   // sequence id of its last packet
+}
+
+// nextCommand splits the first command off frames.
+func nextCommand(frames []byte) (command, []byte, error) {
+	var c command
+	i := 0
+	for {
+		if len(frames)-i < 4 {
+			return c, nil, errors.New("mysqlpool: truncated packet from the edge")
+		}
+		n := int(frames[i]) | int(frames[i+1])<<8 | int(frames[i+2])<<16
+		if len(frames)-i-4 < n {
+			return c, nil, errors.New("mysqlpool: truncated packet from the edge")
+		}
+		if i == 0 {
+			if n == 0 {
+				return c, nil, errors.New("mysqlpool: empty command from the edge")
+			}
+			c.code = frames[4]
+			c.body = frames[5 : 4+n]
+		}
+		c.seq = frames[i+3]
+		i += 4 + n
+		if n < maxPayload {
+			c.raw = frames[:i]
+			return c, frames[i:], nil
+		}
+	}
+}
+
+// Send forwards the packets of one client command (and any COM_STMT_SEND_LONG_DATA or
+// COM_STMT_CLOSE before it). It leases an origin connection when the session has none and
+// makes it the session's own (state, statements) before writing. It returns ErrTerminated after
+// COM_QUIT, an error wrapping pool.ErrQueueTimeout when no connection became free in time (the
+// session goes on), and any other error ends the session.
+func (s *Session) Send(ctx context.Context, frames []byte) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return pool.ErrClosed
+	}
+	if s.infile {
+		s.mu.Unlock()
+		return s.sendInfile(frames)
+	}
+	if s.busy || s.reply != nil {
+		s.mu.Unlock()
+		return errBusy
+	}
+	s.sending = true
+	s.mu.Unlock()
+	err := s.send(ctx, frames)
+	s.mu.Lock()
+	s.sending = false
+	switch c := s.conn; {
+	case c == nil:
+	case s.closed:
+		s.finishClose(c)
+	case c.broken:
+		s.conn = nil
+		s.p.Release(c)
+	default:
+		s.maybeRelease()
+	}
+	s.wake.Broadcast()
+	s.mu.Unlock()
+	return err
+}
+
+func (s *Session) send(ctx context.Context, frames []byte) error {
+	for len(frames) > 0 {
+		cmd, rest, err := nextCommand(frames)
+		if err != nil {
+			return err
+		}
+		frames = rest
+		switch cmd.code {
+		case mysql.COM_QUIT:
+			return pool.ErrTerminated
+		case mysql.COM_STMT_SEND_LONG_DATA:
+			s.mu.Lock()
+			if st := s.stmtOf(cmd); st != nil {
+				st.longData = append(st.longData, append([]byte(nil), cmd.raw...))
+			}
+			s.mu.Unlock()
+			continue
+		case mysql.COM_STMT_CLOSE:
+			s.closeStmt(cmd)
+			continue
+		}
+		if len(frames) > 0 {
+			return errors.New("mysqlpool: more than one command in one Send")
+		}
+		return s.sendCommand(ctx, cmd)
+	}
+	return nil
+}
+
+// stmtOf returns the session statement a COM_STMT_* command names, or nil. s.mu is held.
+func (s *Session) stmtOf(cmd command) *stmt {
+	if len(cmd.body) < 4 {
+		return nil
+	}
+	return s.stmts[uint32(cmd.body[0])|uint32(cmd.body[1])<<8|uint32(cmd.body[2])<<16|uint32(cmd.body[3])<<24]
+}
+
+// closeStmt forgets a statement. The origin keeps it prepared on the connection for the next
+// session that prepares the same text, unless it has a cursor open.
+func (s *Session) closeStmt(cmd command) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stmtOf(cmd)
+	if st == nil {
+		return
+	}
+	delete(s.stmts, st.id)
+	if c := s.conn; c != nil && st.cursor {
+		if os := c.prepared[st.sql]; os != nil {
+			delete(c.prepared, st.sql)
+			c.write(appendCommand(nil, mysql.COM_STMT_CLOSE, le32(os.id)))
+		}
+	}
+	st.cursor = false
+}
+
+func le32(v uint32) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)} }
+
+// answer makes up the answer to the command in flight. s.mu is not held.
+func (s *Session) answer(b []byte) {
+	s.mu.Lock()
+	s.reply = append(s.reply[:0], b...)
+	s.mu.Unlock()
+}
+
+func (s *Session) answerErr(cmd command, e *Error) { s.answer(appendERR(nil, cmd.seq+1, e)) }
+
+// sendCommand handles one command that draws an answer.
+func (s *Session) sendCommand(ctx context.Context, cmd command) error {
+	var kind respKind
+	s.st, s.prepSQL, s.effects = nil, "", s.effects[:0]
+	switch cmd.code {
+	case mysql.COM_QUERY:
+		kind = rQuery
+		s.effects = append(s.effects, analyze(string(cmd.body))...)
+	case mysql.COM_INIT_DB:
+		kind = rOne
+		s.effects = append(s.effects, effect{use: string(cmd.body)})
+	case mysql.COM_PING:
+		if s.leased() == nil {
+			s.answer(appendOK(nil, cmd.seq+1, s.status))
+			return nil
+		}
+		kind = rOne
+	case mysql.COM_STATISTICS, mysql.COM_DEBUG, mysql.COM_PROCESS_KILL:
+		kind = rOne
+	case mysql.COM_PROCESS_INFO:
+		kind = rQuery
+	case mysql.COM_FIELD_LIST:
+		kind = rFieldList
+	case mysql.COM_RESET_CONNECTION:
+		s.resetState()
+		if s.leased() == nil {
+			s.answer(appendOK(nil, cmd.seq+1, s.status))
+			return nil
+		}
+		kind = rOne
+	case mysql.COM_STMT_PREPARE:
+		kind = rPrepare
+		s.prepSQL = string(cmd.body)
+	case mysql.COM_STMT_EXECUTE, mysql.COM_STMT_FETCH, mysql.COM_STMT_RESET:
+		s.mu.Lock()
+		st := s.stmtOf(cmd)
+		s.mu.Unlock()
+		if st == nil {
+			s.answerErr(cmd, errUnknownStm)
+			return nil
+		}
+		s.st = st
+		switch cmd.code {
+		case mysql.COM_STMT_EXECUTE:
+			kind = rExecute
+		case mysql.COM_STMT_FETCH:
+			if !st.cursor || s.leased() == nil {
+				s.answerErr(cmd, &Error{Code: 1421, State: "HY000",
+					Message: fmt.Sprintf("The statement (%d) has no open cursor.", st.id)})
+				return nil
+			}
+			kind = rFetch
+		default:
+			st.longData = st.longData[:0]
+			c := s.leased()
+			if c == nil || c.prepared[st.sql] == nil {
+				st.cursor = false
+				s.answer(appendOK(nil, cmd.seq+1, s.status))
+				return nil
+			}
+			kind = rOne
+		}
+	case mysql.COM_CHANGE_USER:
+		s.answerErr(cmd, errChangeUser)
+		return nil
+	case mysql.COM_SET_OPTION:
+		s.answerErr(cmd, errSetOption)
+		return nil
+	default:
+		s.answerErr(cmd, errUnknownCmd)
+		return nil
+	}
+
+	c, failure, err := s.ready(ctx)
+	if err != nil {
+		if errors.Is(err, pool.ErrQueueTimeout) {
+			return err
+		}
+		if errors.Is(err, pool.ErrOriginLost) || errors.Is(err, pool.ErrClosed) || ctx.Err() != nil {
+			return err
+		}
+		s.answerErr(cmd, errOriginDown)
+		return nil
+	}
+	if failure != nil {
+		// Making the connection the session's failed (its database is gone, say): the
+		// client gets the origin's error.
+		s.answer(failure.withSeq(cmd.seq + 1))
+		return nil
+	}
+
+	s.wbuf = s.wbuf[:0]
+	switch cmd.code {
+	case mysql.COM_STMT_EXECUTE, mysql.COM_STMT_FETCH, mysql.COM_STMT_RESET:
+		os, failure, err := s.prepared(c, s.st)
+		if err != nil {
+			return err
+		}
+		if failure != nil {
+			s.answer(failure.withSeq(cmd.seq + 1))
+			return nil
+		}
+		if cmd.code == mysql.COM_STMT_EXECUTE {
+			for _, ld := range s.st.longData {
+				s.wbuf = appendWithID(s.wbuf, ld, os.id)
+			}
+			s.st.longData = s.st.longData[:0]
+			s.wbuf = s.appendExecute(s.wbuf, cmd, os)
+			s.effects = append(s.effects, s.st.effects...)
+		} else {
+			s.wbuf = appendWithID(s.wbuf, cmd.raw, os.id)
+		}
+	default:
+		s.wbuf = append(s.wbuf, cmd.raw...)
+	}
+
+	s.mu.Lock()
+	s.cmd = cmd.code
+	s.busy = true
+	s.parse.reset(kind, s.deprecateEOF)
+	s.mu.Unlock()
+	if err := c.write(s.wbuf); err != nil {
+		s.mu.Lock()
+		s.busy = false
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+	}
+	if cap(s.wbuf) > 1<<20 {
+		s.wbuf = nil
+	}
+	return nil
+}
+
+// leased returns the session's connection, if any.
+func (s *Session) leased() *Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn
+}
+
+// appendWithID appends a COM_STMT_* command with its statement id replaced by id.
+func appendWithID(dst, raw []byte, id uint32) []byte {
+	at := len(dst)
+	dst = append(dst, raw...)
+	copy(dst[at+5:], le32(id))
+	return dst
+}
+
+// appendExecute appends a COM_STMT_EXECUTE for origin statement os. When the client relies on
+// the parameter types it sent before (new-params-bound 0) and the origin statement holds
+// another's, the types go in again.
+func (s *Session) appendExecute(dst []byte, cmd command, os *originStmt) []byte {
+	st := s.st
+	b := cmd.body // id(4) flags(1) iterations(4) [null bitmap, bound flag, types, values]
+	n := int(st.params)
+	nb := (n + 7) / 8
+	if n == 0 || len(b) < 9 || b[4]&0x08 != 0 || len(b) < 9+nb+1 || len(cmd.raw) != len(b)+5 {
+		// No parameters, query attributes, or more than one packet: as the client sent it.
+		os.bound = st
+		return appendWithID(dst, cmd.raw, os.id)
+	}
+	if b[9+nb] == 1 {
+		if len(b) >= 9+nb+1+2*n {
+			st.types = append(st.types[:0], b[9+nb+1:9+nb+1+2*n]...)
+		}
+		os.bound = st
+		return appendWithID(dst, cmd.raw, os.id)
+	}
+	if os.bound == st || len(st.types) != 2*n || len(cmd.raw)+len(st.types) >= maxPayload {
+		return appendWithID(dst, cmd.raw, os.id)
+	}
+	os.bound = st
+	dst, at := beginPacket(dst, cmd.raw[3])
+	dst = append(dst, cmd.code)
+	dst = append(dst, le32(os.id)...)
+	dst = append(dst, b[4:9+nb]...)
+	dst = append(dst, 1)
+	dst = append(dst, st.types...)
+	dst = append(dst, b[9+nb+1:]...)
+	return finishPacket(dst, at)
+}
+
+// resetState forgets what the session set, as COM_RESET_CONNECTION does (the current database
+// stays).
+func (s *Session) resetState() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state.clear()
+	s.vars = nil
+	clear(s.stmts)
+	s.dirty = false
+}
