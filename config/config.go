@@ -17,13 +17,14 @@ import (
 // Config is the whole configuration of one slipstream process. Every field documents what its
 // zero value means; Normalize puts those defaults in place.
 type Config struct {
-	PGListen   string     `toml:"pg_listen"`   // client listener for PostgreSQL, host:port; zero: "127.0.0.1:6432"
-	HTTPListen string     `toml:"http_listen"` // /metrics and /healthz, host:port; zero: "127.0.0.1:9432"
-	DataDir    string     `toml:"data_dir"`    // state on disk, such as the self-signed certificate in DataDir/tls; zero: "./slipstream-data"
-	TLS        TLS        `toml:"tls"`         // zero: a self-signed certificate
-	Databases  []Database `toml:"database"`    // the [[database]] tables; none: nothing to serve yet
-	Cache      Cache      `toml:"cache"`
-	APIToken   string     `toml:"api_token"` // bearer token of the D1 and KV HTTP APIs on http_listen; empty: those APIs answer 403
+	PGListen    string     `toml:"pg_listen"`    // client listener for PostgreSQL, host:port; zero: "127.0.0.1:6432"
+	MySQLListen string     `toml:"mysql_listen"` // client listener for MySQL and MariaDB, host:port; zero: "127.0.0.1:3307"
+	HTTPListen  string     `toml:"http_listen"`  // /metrics and /healthz, host:port; zero: "127.0.0.1:9432"
+	DataDir     string     `toml:"data_dir"`     // state on disk, such as the self-signed certificate in DataDir/tls; zero: "./slipstream-data"
+	TLS         TLS        `toml:"tls"`          // zero: a self-signed certificate
+	Databases   []Database `toml:"database"`     // the [[database]] tables; none: nothing to serve yet
+	Cache       Cache      `toml:"cache"`
+	APIToken    string     `toml:"api_token"` // bearer token of the D1 and KV HTTP APIs on http_listen; empty: those APIs answer 403
 }
 
 // Cache sizes the result cache the edge shares among its databases.
@@ -48,26 +49,31 @@ type TLS struct {
 // Database is one database that clients reach through slipstream, and the origin behind it.
 type Database struct {
 	Name           string   `toml:"name"`            // database name clients connect to; empty: the origin URL's database
-	Kind           string   `toml:"kind"`            // "postgres" (an origin server), "d1" (an embedded SQLite database) or "kv" (a KV namespace); empty: "postgres"
-	Origin         string   `toml:"origin"`          // postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=...; required for kind postgres, empty for d1
+	Kind           string   `toml:"kind"`            // "postgres" (an origin server), "mysql" (a MySQL or MariaDB server), "d1" (an embedded SQLite database) or "kv" (a KV namespace); empty: "mysql" for a mysql:// origin, else "postgres"
+	Origin         string   `toml:"origin"`          // postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=... or mysql://USER:PASSWORD@HOST:PORT/DB?tls=...; required for kinds postgres and mysql, empty for d1 and kv
 	Path           string   `toml:"path"`            // kinds d1 and kv: the SQLite file; empty: DataDir/d1/NAME.sqlite or DataDir/kv/NAME.kv
 	User           string   `toml:"user"`            // user clients log in as; empty: the origin's user
 	Password       string   `toml:"password"`        // password clients log in with; empty: the origin's password
-	AuthMethod     string   `toml:"auth_method"`     // how clients prove Password: "scram-sha-256", "md5", "password" (cleartext, over TLS only) or "trust" (no password, loopback pg_listen only); empty: "scram-sha-256"
+	AuthMethod     string   `toml:"auth_method"`     // how clients prove Password: "scram-sha-256", "md5", "password" (cleartext, over TLS only) or "trust" (no password, loopback listener only); kind mysql: "caching_sha2_password", "mysql_native_password" or "trust"; empty: "scram-sha-256", for kind mysql "caching_sha2_password"
 	MaxConnections int      `toml:"max_connections"` // origin connections for this database; 0: 20
 	QueueTimeout   Duration `toml:"queue_timeout"`   // how long a client waits for an origin connection before SQLSTATE 53300; 0: 30s
 	IdleTimeout    Duration `toml:"idle_timeout"`    // an idle origin connection is closed after this; 0: 10m
 	MaxLifetime    Duration `toml:"max_lifetime"`    // an origin connection is replaced after this long; 0: 1h
 	Caching        Caching  `toml:"caching"`         // zero: cached with Hyperdrive's defaults
+	// AllowLocalInfile lets MySQL clients run LOAD DATA LOCAL INFILE (kind mysql); false: the
+	// edge does not negotiate CLIENT_LOCAL_FILES and the origin refuses it.
+	AllowLocalInfile bool `toml:"allow_local_infile"`
 }
 
 // Defaults that Normalize applies to zero fields.
 const (
 	defaultPGListen       = "127.0.0.1:6432"
+	defaultMySQLListen    = "127.0.0.1:3307"
 	defaultHTTPListen     = "127.0.0.1:9432"
 	defaultDataDir        = "./slipstream-data"
 	defaultKind           = "postgres"
 	defaultAuthMethod     = "scram-sha-256"
+	defaultMySQLAuth      = "caching_sha2_password"
 	defaultMaxConnections = 20
 	defaultQueueTimeout   = 30 * time.Second
 	defaultIdleTimeout    = 10 * time.Minute
@@ -76,14 +82,15 @@ const (
 
 // kinds and authMethods are the accepted values of Database.Kind and Database.AuthMethod.
 var (
-	kinds       = []string{"postgres", "d1", "kv"}
-	authMethods = []string{"scram-sha-256", "md5", "password", "trust"}
+	kinds            = []string{"postgres", "mysql", "d1", "kv"}
+	authMethods      = []string{"scram-sha-256", "md5", "password", "trust"}
+	mysqlAuthMethods = []string{"caching_sha2_password", "mysql_native_password", "trust"}
 )
 
 // Default returns the process-wide defaults: the listen addresses and the data directory. It
 // has no databases.
 func Default() Config {
-	return Config{PGListen: defaultPGListen, HTTPListen: defaultHTTPListen, DataDir: defaultDataDir, Cache: Cache{MaxBytes: 256 << 20}}
+	return Config{PGListen: defaultPGListen, MySQLListen: defaultMySQLListen, HTTPListen: defaultHTTPListen, DataDir: defaultDataDir, Cache: Cache{MaxBytes: 256 << 20}}
 }
 
 // Parse decodes a TOML configuration strictly: a key that no field takes is an error naming
@@ -184,6 +191,9 @@ func (c *Config) Normalize() {
 	if c.HTTPListen == "" {
 		c.HTTPListen = def.HTTPListen
 	}
+	if c.MySQLListen == "" {
+		c.MySQLListen = def.MySQLListen
+	}
 	if c.DataDir == "" {
 		c.DataDir = def.DataDir
 	}
@@ -202,6 +212,9 @@ func (c *Config) Normalize() {
 		}
 	}
 }
+
+// KindMySQL is a MySQL or MariaDB origin server, served on mysql_listen.
+const KindMySQL = "mysql"
 
 // Kinds of databases that live in this process rather than behind an origin URL.
 const (
@@ -245,9 +258,15 @@ func (d *Database) normalize() {
 	}
 	if d.Kind == "" {
 		d.Kind = defaultKind
+		if o.Scheme == "mysql" {
+			d.Kind = KindMySQL
+		}
 	}
 	if d.AuthMethod == "" {
 		d.AuthMethod = defaultAuthMethod
+		if d.Kind == KindMySQL {
+			d.AuthMethod = defaultMySQLAuth
+		}
 	}
 	if d.MaxConnections == 0 {
 		d.MaxConnections = defaultMaxConnections
@@ -282,6 +301,7 @@ func (c Config) Validate() error {
 
 	for _, l := range []struct{ setting, addr, example string }{
 		{"pg_listen", c.PGListen, defaultPGListen},
+		{"mysql_listen", c.MySQLListen, defaultMySQLListen},
 		{"http_listen", c.HTTPListen, defaultHTTPListen},
 	} {
 		if l.addr == "" {
@@ -290,8 +310,11 @@ func (c Config) Validate() error {
 			add("%s %q is not host:port, such as %q", l.setting, l.addr, l.example)
 		}
 	}
-	if c.PGListen != "" && c.PGListen == c.HTTPListen && !strings.HasSuffix(c.PGListen, ":0") {
-		add("pg_listen and http_listen are both %q: give each its own port", c.PGListen)
+	for _, pair := range [][2]string{{"pg_listen", "http_listen"}, {"mysql_listen", "pg_listen"}, {"mysql_listen", "http_listen"}} {
+		a, b := c.listen(pair[0]), c.listen(pair[1])
+		if a != "" && a == b && !strings.HasSuffix(a, ":0") {
+			add("%s and %s are both %q: give each its own port", pair[0], pair[1], a)
+		}
 	}
 	if c.DataDir == "" {
 		add("data_dir is empty")
@@ -306,8 +329,9 @@ func (c Config) Validate() error {
 	firstByName := map[string]int{}
 	for i, d := range c.Databases {
 		problems = append(problems, d.validate(i)...)
-		if d.AuthMethod == "trust" && c.PGListen != "" && !loopback(c.PGListen) {
-			add("database %q: auth_method trust lets anyone in, and pg_listen %q is not a loopback address: set user, password and another auth_method", d.Name, c.PGListen)
+		if listen := c.ListenFor(d); d.AuthMethod == "trust" && listen != "" && !loopback(listen) {
+			add("database %q: auth_method trust lets anyone in, and %s %q is not a loopback address: set user, password and another auth_method",
+				d.Name, c.listenSetting(d), listen)
 		}
 		if d.Name == "" {
 			continue
@@ -320,6 +344,28 @@ func (c Config) Validate() error {
 		firstByName[d.Name] = i
 	}
 	return errors.Join(problems...)
+}
+
+// listen returns the address of the listener setting named.
+func (c Config) listen(setting string) string {
+	switch setting {
+	case "pg_listen":
+		return c.PGListen
+	case "mysql_listen":
+		return c.MySQLListen
+	}
+	return c.HTTPListen
+}
+
+// ListenFor returns the listen address d's clients connect to: mysql_listen for kind mysql,
+// pg_listen otherwise.
+func (c Config) ListenFor(d Database) string { return c.listen(c.listenSetting(d)) }
+
+func (c Config) listenSetting(d Database) string {
+	if d.Kind == KindMySQL {
+		return "mysql_listen"
+	}
+	return "pg_listen"
 }
 
 // validate reports the problems of the database at index i of Config.Databases.
@@ -363,14 +409,27 @@ func (d Database) validate(i int) []error {
 	if !slices.Contains(kinds, d.Kind) {
 		add("kind %q is not supported (supported: %s)", d.Kind, strings.Join(kinds, ", "))
 	}
+	switch {
+	case d.Kind == KindMySQL && o.Scheme != "" && o.Scheme != "mysql":
+		add("kind mysql needs a mysql:// origin, not %s://", o.Scheme)
+	case d.Kind != KindMySQL && o.Scheme == "mysql":
+		add("a mysql:// origin needs kind mysql, not %q", d.Kind)
+	}
+	if d.AllowLocalInfile && d.Kind != KindMySQL {
+		add("allow_local_infile is for kind mysql, not %q", d.Kind)
+	}
 	d.validateLimits(add)
 	return problems
 }
 
 // validateLimits checks the settings every kind shares; add records a problem.
 func (d Database) validateLimits(add func(string, ...any)) {
-	if !slices.Contains(authMethods, d.AuthMethod) {
-		add("auth_method %q is not supported (supported: %s)", d.AuthMethod, strings.Join(authMethods, ", "))
+	if methods := authMethods; d.Kind == KindMySQL {
+		if !slices.Contains(mysqlAuthMethods, d.AuthMethod) {
+			add("auth_method %q is not supported for kind mysql (supported: %s)", d.AuthMethod, strings.Join(mysqlAuthMethods, ", "))
+		}
+	} else if !slices.Contains(methods, d.AuthMethod) {
+		add("auth_method %q is not supported (supported: %s)", d.AuthMethod, strings.Join(methods, ", "))
 	}
 	if d.MaxConnections < 0 {
 		add("max_connections is %d: want 0 (meaning %d) or more", d.MaxConnections, defaultMaxConnections)
@@ -413,6 +472,7 @@ func (c Config) LogValue() slog.Value {
 	}
 	return slog.GroupValue(
 		slog.String("pg_listen", c.PGListen),
+		slog.String("mysql_listen", c.MySQLListen),
 		slog.String("http_listen", c.HTTPListen),
 		slog.String("data_dir", c.DataDir),
 		slog.String("tls_cert_file", c.TLS.CertFile),

@@ -36,10 +36,23 @@ func TestNormalize(t *testing.T) {
 			name: "a database with only an origin takes its name, user and password from it",
 			in:   config.Config{Databases: []config.Database{{Origin: "postgres://app:" + secret + "@db.example.com/appdb"}}},
 			want: config.Config{
-				PGListen: "127.0.0.1:6432", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data", Cache: config.Cache{MaxBytes: 256 << 20},
+				PGListen: "127.0.0.1:6432", MySQLListen: "127.0.0.1:3307", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data", Cache: config.Cache{MaxBytes: 256 << 20},
 				Databases: []config.Database{{
 					Name: "appdb", Kind: "postgres", Origin: "postgres://app:" + secret + "@db.example.com/appdb",
 					User: "app", Password: secret, AuthMethod: "scram-sha-256", MaxConnections: 20,
+					QueueTimeout: dur(30 * time.Second), IdleTimeout: dur(10 * time.Minute), MaxLifetime: dur(time.Hour),
+					Caching: config.Caching{MaxAge: dur(time.Minute), StaleWhileRevalidate: dur(15 * time.Second), MaxResultBytes: 50 << 20},
+				}},
+			},
+		},
+		{
+			name: "a mysql origin makes a kind mysql database asking for caching_sha2_password",
+			in:   config.Config{Databases: []config.Database{{Origin: "mysql://app:" + secret + "@db.example.com/appdb"}}},
+			want: config.Config{
+				PGListen: "127.0.0.1:6432", MySQLListen: "127.0.0.1:3307", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data", Cache: config.Cache{MaxBytes: 256 << 20},
+				Databases: []config.Database{{
+					Name: "appdb", Kind: "mysql", Origin: "mysql://app:" + secret + "@db.example.com/appdb",
+					User: "app", Password: secret, AuthMethod: "caching_sha2_password", MaxConnections: 20,
 					QueueTimeout: dur(30 * time.Second), IdleTimeout: dur(10 * time.Minute), MaxLifetime: dur(time.Hour),
 					Caching: config.Caching{MaxAge: dur(time.Minute), StaleWhileRevalidate: dur(15 * time.Second), MaxResultBytes: 50 << 20},
 				}},
@@ -52,7 +65,7 @@ func TestNormalize(t *testing.T) {
 				AuthMethod: "md5", MaxConnections: 3, QueueTimeout: dur(time.Second), IdleTimeout: dur(time.Minute), MaxLifetime: dur(2 * time.Hour),
 			}}},
 			want: config.Config{
-				PGListen: "0.0.0.0:5432", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data", Cache: config.Cache{MaxBytes: 256 << 20},
+				PGListen: "0.0.0.0:5432", MySQLListen: "127.0.0.1:3307", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data", Cache: config.Cache{MaxBytes: 256 << 20},
 				Databases: []config.Database{{
 					Name: "front", Kind: "postgres", Origin: "postgres://app:" + secret + "@db.example.com/appdb", User: "client", Password: "client-pw",
 					AuthMethod: "md5", MaxConnections: 3, QueueTimeout: dur(time.Second), IdleTimeout: dur(time.Minute), MaxLifetime: dur(2 * time.Hour),
@@ -64,7 +77,7 @@ func TestNormalize(t *testing.T) {
 			name: "an origin that is not a URL leaves the derived fields empty",
 			in:   config.Config{Databases: []config.Database{{Origin: "postgres://app:pw/x@h/db"}}},
 			want: config.Config{
-				PGListen: "127.0.0.1:6432", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data", Cache: config.Cache{MaxBytes: 256 << 20},
+				PGListen: "127.0.0.1:6432", MySQLListen: "127.0.0.1:3307", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data", Cache: config.Cache{MaxBytes: 256 << 20},
 				Databases: []config.Database{{
 					Kind: "postgres", Origin: "postgres://app:pw/x@h/db", AuthMethod: "scram-sha-256", MaxConnections: 20,
 					QueueTimeout: dur(30 * time.Second), IdleTimeout: dur(10 * time.Minute), MaxLifetime: dur(time.Hour),
@@ -184,7 +197,7 @@ func TestLoad(t *testing.T) {
 			t.Fatalf("Validate: %v", err)
 		}
 		want := config.Config{
-			PGListen: "0.0.0.0:6432", HTTPListen: "127.0.0.1:9500", DataDir: "/var/lib/slipstream",
+			PGListen: "0.0.0.0:6432", MySQLListen: "127.0.0.1:3307", HTTPListen: "127.0.0.1:9500", DataDir: "/var/lib/slipstream",
 			TLS: config.TLS{CertFile: "/etc/slipstream/tls.crt", KeyFile: "/etc/slipstream/tls.key"},
 			Databases: []config.Database{
 				{
@@ -273,8 +286,38 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			name:   "an unsupported scheme is reported",
+			change: func(c *config.Config) { c.Databases[0].Origin = "mongodb://app:" + secret + "@db.example.com/app" },
+			want:   []string{`database "app": origin scheme "mongodb" is not supported`},
+		},
+		{
+			name:   "a mysql origin under kind postgres is reported",
 			change: func(c *config.Config) { c.Databases[0].Origin = "mysql://app:" + secret + "@db.example.com/app" },
-			want:   []string{`database "app": origin scheme "mysql" is not supported`},
+			want:   []string{`database "app": a mysql:// origin needs kind mysql, not "postgres"`},
+		},
+		{
+			name: "kind mysql takes MySQL auth methods only",
+			change: func(c *config.Config) {
+				c.Databases[0].Origin, c.Databases[0].Kind = "mysql://app:"+secret+"@db.example.com/app", "mysql"
+			},
+			want: []string{`database "app": auth_method "scram-sha-256" is not supported for kind mysql (supported: caching_sha2_password, mysql_native_password, trust)`},
+		},
+		{
+			name:   "allow_local_infile is for kind mysql only",
+			change: func(c *config.Config) { c.Databases[0].AllowLocalInfile = true },
+			want:   []string{`database "app": allow_local_infile is for kind mysql, not "postgres"`},
+		},
+		{
+			name:   "mysql_listen on the port of pg_listen is reported",
+			change: func(c *config.Config) { c.MySQLListen = c.PGListen },
+			want:   []string{`mysql_listen and pg_listen are both`},
+		},
+		{
+			name: "trust on a MySQL database needs a loopback mysql_listen",
+			change: func(c *config.Config) {
+				c.MySQLListen = "0.0.0.0:3307"
+				c.Databases[0].Origin, c.Databases[0].Kind, c.Databases[0].AuthMethod = "mysql://app:"+secret+"@db.example.com/app", "mysql", "trust"
+			},
+			want: []string{`database "app": auth_method trust lets anyone in, and mysql_listen "0.0.0.0:3307" is not a loopback address`},
 		},
 		{
 			name: "an origin without user, host and database reports all three",
@@ -299,8 +342,8 @@ func TestValidate(t *testing.T) {
 		},
 		{
 			name:   "an unknown kind lists the supported ones",
-			change: func(c *config.Config) { c.Databases[0].Kind = "mysql" },
-			want:   []string{`database "app": kind "mysql" is not supported (supported: postgres, d1, kv)`},
+			change: func(c *config.Config) { c.Databases[0].Kind = "oracle" },
+			want:   []string{`database "app": kind "oracle" is not supported (supported: postgres, mysql, d1, kv)`},
 		},
 		{
 			name:   "an unknown auth_method lists the supported ones",
@@ -429,7 +472,14 @@ func TestParseOrigin(t *testing.T) {
 		},
 		{name: "an empty origin is reported", raw: "", wantErr: "origin is empty"},
 		{name: "a key=value string is not a URL", raw: "host=h user=app password=" + secret, wantErr: "origin has no scheme"},
-		{name: "another scheme is refused", raw: "mysql://app:pw@h/db", wantErr: `origin scheme "mysql" is not supported`},
+		{name: "another scheme is refused", raw: "mongodb://app:pw@h/db", wantErr: `origin scheme "mongodb" is not supported`},
+		{
+			name: "a mysql URL without a port gets 3306",
+			raw:  "mysql://app:pw@db.example.com/appdb?tls=skip-verify",
+			want: config.Origin{Scheme: "mysql", Host: "db.example.com", Port: 3306, User: "app", Password: "pw", Database: "appdb",
+				Query: url.Values{"tls": {"skip-verify"}}},
+		},
+		{name: "an unknown mysql tls mode is refused", raw: "mysql://app:pw@h/db?tls=require", wantErr: `origin tls "require" is not one of`},
 		{name: "a port out of range is refused", raw: "postgres://app:pw@h:70000/db", wantErr: "origin port 70000 is out of range"},
 		{name: "an unknown sslmode is refused", raw: "postgres://app:pw@h/db?sslmode=on", wantErr: `origin sslmode "on" is not one of`},
 		{name: "an unescaped slash in the password is refused without showing it", raw: "postgres://app:" + secret + "/x@h/db", wantErr: "percent-encode"},
@@ -495,6 +545,7 @@ func TestConnString(t *testing.T) {
 		{"a wildcard IPv6 listener becomes [::1]", db, "[::]:6432", "postgres://app:pw@[::1]:6432/app"},
 		{"a host name is kept", db, "proxy.internal:6432", "postgres://app:pw@proxy.internal:6432/app"},
 		{"no password leaves no colon", config.Database{Name: "app", User: "app"}, "127.0.0.1:6432", "postgres://app@127.0.0.1:6432/app"},
+		{"a mysql database gets a mysql URL", config.Database{Name: "app", User: "app", Password: "pw", Kind: "mysql"}, "127.0.0.1:3307", "mysql://app:pw@127.0.0.1:3307/app"},
 		{
 			"special characters in user, password and name are escaped",
 			config.Database{Name: "my db/x", User: "us@er", Password: "p@ss:w/rd?#% &"},

@@ -13,7 +13,7 @@
 //     and password default to those of its origin URL;
 //  5. [Config.Validate]: every problem at once, each naming the setting(s) involved.
 //
-// A file serving two databases:
+// A file serving two PostgreSQL databases:
 //
 //	pg_listen = "0.0.0.0:6432"
 //
@@ -26,6 +26,15 @@
 //	name = "reports"
 //	origin = "postgresql://reader:pw@replica.example.com/app"
 //	auth_method = "md5"
+//
+// A MySQL or MariaDB database (kind mysql, from the mysql:// scheme) is served on mysql_listen:
+//
+//	mysql_listen = "127.0.0.1:3307"
+//
+//	[[database]]
+//	origin = "mysql://shop:pw@mysql.example.com:3306/shop?tls=true"
+//	auth_method = "caching_sha2_password" # or "mysql_native_password", "trust"
+//	allow_local_infile = false
 //
 // What this package must not do: open sockets, read flags or environment variables (only
 // cmd does; Load reads the one file it is given), or let a secret reach an error, a log or a

@@ -13,23 +13,30 @@ import (
 
 // Origin is a parsed origin URL: where the pool connects, and as whom.
 type Origin struct {
-	Scheme   string     // "postgres" or "postgresql", as written
+	Scheme   string     // "postgres", "postgresql" or "mysql", as written
 	Host     string     // host name or IP address, without IPv6 brackets
-	Port     int        // 5432 when the URL names none
+	Port     int        // 5432 (mysql: 3306) when the URL names none
 	User     string     // unescaped
 	Password string     // unescaped; empty when the URL has none
 	Database string     // unescaped path without its leading slash
 	Query    url.Values // libpq parameters such as sslmode, as given; empty when the URL has none
 }
 
-const defaultPGPort = 5432
+const (
+	defaultPGPort    = 5432
+	defaultMySQLPort = 3306
+)
 
 // sslModes are libpq's sslmode values. Checking them here turns a typo into a startup error
 // instead of a connection failure at the first query.
 var sslModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 
-// ParseOrigin parses a postgres:// or postgresql:// URL, as libpq and pgx accept it, with the
-// user, host and database in their URL places. It reports every problem together
+// mysqlTLSModes are the tls values of a mysql:// origin, as go-sql-driver/mysql takes them.
+var mysqlTLSModes = []string{"true", "false", "skip-verify", "preferred"}
+
+// ParseOrigin parses a postgres:// or postgresql:// URL, as libpq and pgx accept it, or a
+// mysql:// URL (mysql://USER:PASSWORD@HOST:PORT/DB?tls=true|false|skip-verify|preferred), with
+// the user, host and database in their URL places. It reports every problem together
 // (errors.Join), each starting with "origin", and no message holds the password. When a
 // postgres URL parses but is incomplete, the returned Origin still carries the parts it has,
 // so that Normalize can derive defaults and Validate can name the database.
@@ -44,11 +51,11 @@ func ParseOrigin(raw string) (Origin, error) {
 	// Without the right scheme the other parts mean nothing (a "host=h password=x" string
 	// parses as a path), so none of them is returned or checked.
 	switch u.Scheme {
-	case "postgres", "postgresql":
+	case "postgres", "postgresql", "mysql":
 	case "":
 		return Origin{}, errors.New("origin has no scheme: want postgres://USER:PASSWORD@HOST:PORT/DATABASE")
 	default:
-		return Origin{}, fmt.Errorf("origin scheme %q is not supported: use postgres:// or postgresql://", u.Scheme)
+		return Origin{}, fmt.Errorf("origin scheme %q is not supported: use postgres://, postgresql:// or mysql://", u.Scheme)
 	}
 	if u.Opaque != "" {
 		// "postgres:app@host/db": the opaque part may hold a password, so it is not shown.
@@ -61,6 +68,9 @@ func ParseOrigin(raw string) (Origin, error) {
 		Host:     u.Hostname(),
 		Port:     defaultPGPort,
 		Database: strings.TrimPrefix(u.Path, "/"),
+	}
+	if o.Scheme == "mysql" {
+		o.Port = defaultMySQLPort
 	}
 	if u.User != nil {
 		o.User = u.User.Username()
@@ -87,8 +97,11 @@ func ParseOrigin(raw string) (Origin, error) {
 	if o.Query, err = url.ParseQuery(u.RawQuery); err != nil {
 		problems = append(problems, errors.New("origin query is not valid URL encoding"))
 	}
-	if mode, ok := o.Query["sslmode"]; ok && !slices.Contains(sslModes, mode[0]) {
+	if mode, ok := o.Query["sslmode"]; ok && o.Scheme != "mysql" && !slices.Contains(sslModes, mode[0]) {
 		problems = append(problems, fmt.Errorf("origin sslmode %q is not one of %s", mode[0], strings.Join(sslModes, ", ")))
+	}
+	if mode, ok := o.Query["tls"]; ok && o.Scheme == "mysql" && !slices.Contains(mysqlTLSModes, mode[0]) {
+		problems = append(problems, fmt.Errorf("origin tls %q is not one of %s", mode[0], strings.Join(mysqlTLSModes, ", ")))
 	}
 	return o, errors.Join(problems...)
 }
@@ -159,7 +172,8 @@ func redactUnparsed(raw string) string {
 }
 
 // ConnString returns the drop-in connection string for clients of this database:
-// postgres://USER:PASSWORD@HOST:PORT/NAME with every part URL-escaped. Pass the listener's
+// postgres://USER:PASSWORD@HOST:PORT/NAME (mysql:// for kind mysql) with every part
+// URL-escaped. Pass the listener's
 // bound address (ln.Addr().String()); a wildcard host becomes loopback (0.0.0.0 or empty ->
 // 127.0.0.1, :: -> [::1]). It has no sslmode: that is the client's choice. The result holds
 // the client password: show it to the operator, never log it (RedactURL it for that).
@@ -175,8 +189,12 @@ func (d Database) ConnString(listen string) string {
 	case "::":
 		host = "::1"
 	}
+	scheme := "postgres"
+	if d.Kind == KindMySQL {
+		scheme = "mysql"
+	}
 	u := url.URL{
-		Scheme:  "postgres",
+		Scheme:  scheme,
 		Host:    net.JoinHostPort(host, port),
 		Path:    "/" + d.Name,
 		RawPath: "/" + url.PathEscape(d.Name),

@@ -24,5 +24,12 @@
 // startup, so a fatal error found by the reader goes through the session's fatal slot and the
 // writer sends it. A panic in a session is recovered and ends that session only.
 //
+// MySQL clients have a listener of their own (ServeMySQL, mysql.go) and a simpler session
+// (mysqlsession.go): mysqlwire.Accept runs the connection phase from the origin profile, then
+// one goroutine reads a command, sends it and writes its answer, in turns, as a MySQL server
+// does. COM_PING is answered at the edge, and KILL [QUERY] takes the edge's own connection ids
+// (mysqlkill.go), as CancelRequest takes its own BackendKeyData. Databases are served on the
+// listener of their Database.Protocol only.
+//
 // The edge never talks to a database directly: all of that is behind the tunnel.
 package proxy

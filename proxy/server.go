@@ -25,7 +25,24 @@ type Database struct {
 	Auth pgwire.AuthMethod
 	// Caching is the database's result-cache policy.
 	Caching Caching
+	// Protocol is the wire protocol clients use: "" or ProtocolPostgres for the PostgreSQL
+	// listener (Serve), ProtocolMySQL for the MySQL one (ServeMySQL). A database is served
+	// on its protocol's listener only.
+	Protocol string
+	// MySQLAuth is the authentication plugin a MySQL database asks clients for:
+	// "mysql_native_password" or "caching_sha2_password"; "" means mysql_native_password.
+	// Auth AuthTrust lets MySQL clients in with any password too.
+	MySQLAuth string
+	// AllowLocalInfile lets MySQL clients use LOAD DATA LOCAL INFILE; false: CLIENT_LOCAL_FILES
+	// is not negotiated and the origin refuses it.
+	AllowLocalInfile bool
 }
+
+// Protocols of Database.Protocol.
+const (
+	ProtocolPostgres = "postgres"
+	ProtocolMySQL    = "mysql"
+)
 
 // Config describes an edge.
 type Config struct {
@@ -55,6 +72,9 @@ type Server struct {
 	m   *Metrics
 
 	keys       cancelKeys
+	myConns    mysqlConns
+	myDBs      []Database  // the MySQL databases, in configuration order
+	mysqlTLS   *tls.Config // cfg.TLS without PostgreSQL's ALPN name
 	classified classifications
 	wg         sync.WaitGroup
 	draining   atomic.Bool
@@ -86,12 +106,19 @@ func New(cfg Config) *Server {
 		if d.Caching.MaxResultBytes <= 0 {
 			d.Caching.MaxResultBytes = 50 << 20
 		}
-		if d.Auth == pgwire.AuthSCRAM {
+		if d.Auth == pgwire.AuthSCRAM && d.Protocol != ProtocolMySQL {
 			if err := pgwire.PrepareSCRAM(d.User, d.Password); err != nil {
 				s.log.Warn("deriving SCRAM keys ahead of logins failed; each login derives them", "db", d.Name)
 			}
 		}
 		s.dbs[d.Name] = d
+		if d.Protocol == ProtocolMySQL {
+			s.myDBs = append(s.myDBs, d)
+		}
+	}
+	if cfg.TLS != nil {
+		s.mysqlTLS = cfg.TLS.Clone()
+		s.mysqlTLS.NextProtos = nil
 	}
 	s.keys.m = make(map[pgwire.CancelKey]*session)
 	return s
@@ -100,6 +127,11 @@ func New(cfg Config) *Server {
 // Serve accepts clients on ln until ctx ends, then stops accepting, ends every session and
 // waits for them.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.accept(ctx, ln, s.serveConn)
+}
+
+// accept runs serve for each client ln accepts, until ctx ends, then waits for all sessions.
+func (s *Server) accept(ctx context.Context, ln net.Listener, serve func(context.Context, net.Conn)) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	var err error
@@ -117,7 +149,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.serveConn(ctx, nc)
+			serve(ctx, nc)
 		}()
 	}
 	s.draining.Store(true)

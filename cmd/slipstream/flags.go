@@ -24,7 +24,10 @@ Example:
 
   slipstream serve --origin postgres://app:secret@db.example.com:5432/app
 
-then point the application at postgres://app:secret@127.0.0.1:6432/app.
+then point the application at postgres://app:secret@127.0.0.1:6432/app. A
+mysql:// origin is served the same way on --mysql-listen:
+
+  slipstream serve --origin mysql://shop:secret@mysql.example.com:3306/shop
 
 With no --origin and no --config file, serve runs an embedded SQLite database
 (D1) named main in DATA_DIR/d1, open to local clients without a password:
@@ -61,10 +64,12 @@ func parseServe(args []string, stderr io.Writer) (config.Config, error) {
 	path := fs.String("config", os.Getenv(configEnv),
 		"read settings from the TOML `FILE`; the flags given here override it")
 	fs.Var(&origins, "origin",
-		"serve the PostgreSQL database at `URL`, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=...;\n"+
+		"serve the PostgreSQL database at `URL`, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=...,\n"+
+			"or the MySQL/MariaDB database at mysql://USER:PASSWORD@HOST:PORT/DB?tls=...;\n"+
 			"repeat for more databases. An origin for a database already in the --config file\n"+
 			"replaces that database's origin")
 	fs.String("pg-listen", def.PGListen, "accept PostgreSQL clients on `ADDR` (host:port)")
+	fs.String("mysql-listen", def.MySQLListen, "accept MySQL clients on `ADDR` (host:port), when a database is a mysql:// one")
 	fs.String("http-listen", def.HTTPListen, "serve /metrics and /healthz on `ADDR` (host:port)")
 	fs.String("api-token", "", "bearer `TOKEN` of the D1 and KV HTTP APIs on --http-listen (default $SLIPSTREAM_API_TOKEN; empty: those APIs answer 403)")
 	fs.String("data-dir", def.DataDir, "keep state in `DIR`, such as the self-signed TLS certificate in DIR/tls")
@@ -93,6 +98,8 @@ func parseServe(args []string, stderr io.Writer) (config.Config, error) {
 		switch f.Name {
 		case "pg-listen":
 			field = &cfg.PGListen
+		case "mysql-listen":
+			field = &cfg.MySQLListen
 		case "http-listen":
 			field = &cfg.HTTPListen
 		case "data-dir":

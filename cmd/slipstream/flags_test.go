@@ -165,13 +165,13 @@ func TestParseServeErrors(t *testing.T) {
 			args: []string{
 				"--config", priorityFile,
 				"--http-listen", "127.0.0.1:7432", // the file's pg_listen
-				"--origin", "mysql://app:" + secretPW + "@db.example.com/app",
+				"--origin", "mongodb://app:" + secretPW + "@db.example.com/app",
 				"--origin", "postgres://app:" + secretPW + "@db.example.com:70000/reports",
 			},
 			wantErr: []string{
 				"priority.toml",
 				`pg_listen and http_listen are both "127.0.0.1:7432"`,
-				`database #3: origin scheme "mysql" is not supported`,
+				`database #3: origin scheme "mongodb" is not supported`,
 				`database "reports": origin port 70000 is out of range`,
 			},
 		},

@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/config"
 	"github.com/slipstream-proxy/slipstream/pool"
+	mysqlpool "github.com/slipstream-proxy/slipstream/pool/mysql"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 	"github.com/slipstream-proxy/slipstream/proxy"
 	"github.com/slipstream-proxy/slipstream/tunnel"
@@ -33,7 +35,7 @@ import (
 func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if len(cfg.Databases) == 0 {
-		return errors.New("no database to serve: pass --origin postgres://USER:PASSWORD@HOST:PORT/DB or a --config file with [[database]] tables")
+		return errors.New("no database to serve: pass --origin postgres://USER:PASSWORD@HOST:PORT/DB (or mysql://...) or a --config file with [[database]] tables")
 	}
 	reg := newRegistry()
 	og, err := openOrigins(cfg, log, reg)
@@ -68,27 +70,57 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("listen for PostgreSQL clients: %w", err)
 	}
+	// The MySQL listener is opened only when a database speaks MySQL.
+	// TODO(issue 6): serve the embedded D1 default on mysql_listen too once D1 speaks MySQL
+	// ((*d1.DB).DialMySQL, branch d1mysql): a second, MySQL-kind origin for it.
+	var myln net.Listener
+	if slices.ContainsFunc(cfg.Databases, func(d config.Database) bool { return d.Kind == config.KindMySQL }) {
+		if myln, err = net.Listen("tcp", cfg.MySQLListen); err != nil {
+			pgln.Close()
+			return fmt.Errorf("listen for MySQL clients: %w", err)
+		}
+	}
 	httpln, err := net.Listen("tcp", cfg.HTTPListen)
 	if err != nil {
 		pgln.Close()
+		if myln != nil {
+			myln.Close()
+		}
 		return fmt.Errorf("listen for HTTP: %w", err)
 	}
 	og.warm(ctx, log)
 
 	for _, d := range cfg.Databases {
-		fmt.Fprintf(stdout, "database %s: %s\n", d.Name, d.ConnString(pgln.Addr().String()))
+		ln := pgln
+		if d.Kind == config.KindMySQL {
+			ln = myln
+		}
+		fmt.Fprintf(stdout, "database %s: %s\n", d.Name, d.ConnString(ln.Addr().String()))
 	}
 	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())
-	log.Info("slipstream serving", "pg", pgln.Addr().String(), "http", httpln.Addr().String(), "databases", len(dbs))
+	logAttrs := []any{"pg", pgln.Addr().String(), "http", httpln.Addr().String(), "databases", len(dbs)}
+	if myln != nil {
+		logAttrs = append(logAttrs, "mysql", myln.Addr().String())
+	}
+	log.Info("slipstream serving", logAttrs...)
 
 	mux := newMux(reg, edge.Ready)
 	og.handleHTTP(mux, cfg.APIToken, results)
-	return runAll(ctx, log, httpln, mux, func(ctx context.Context) error {
+	servers := []func(context.Context) error{func(ctx context.Context) error {
 		if err := edge.Serve(ctx, pgln); err != nil {
 			return fmt.Errorf("edge: %w", err)
 		}
 		return nil
-	})
+	}}
+	if myln != nil {
+		servers = append(servers, func(ctx context.Context) error {
+			if err := edge.ServeMySQL(ctx, myln); err != nil {
+				return fmt.Errorf("mysql edge: %w", err)
+			}
+			return nil
+		})
+	}
+	return runAll(ctx, log, httpln, mux, servers...)
 }
 
 // newRegistry returns a metrics registry with the Go runtime's and the process's collectors.
@@ -101,11 +133,12 @@ func newRegistry() *prometheus.Registry {
 // origins are the pool side of one process: a pool per configured database, and the embedded
 // databases (D1, KV) behind them.
 type origins struct {
-	byName map[string]tunnel.Origin
-	pools  []*pool.Pool
-	d1s    map[string]*d1.DB
-	kvs    map[string]*kv.Namespace
-	closes []func() error
+	byName  map[string]tunnel.Origin
+	pools   []*pool.Pool
+	mypools []*mysqlpool.Pool
+	d1s     map[string]*d1.DB
+	kvs     map[string]*kv.Namespace
+	closes  []func() error
 }
 
 // openOrigins opens the embedded databases of cfg and a pool for every database. Nothing
@@ -118,9 +151,31 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer)
 		}
 	}()
 	poolMetrics := pool.NewMetrics(reg)
+	var myMetrics *mysqlpool.Metrics
 	for _, d := range cfg.Databases {
 		origin, dial := d.OriginURL(), (func(context.Context, string, string) (net.Conn, error))(nil)
 		switch d.Kind {
+		case config.KindMySQL:
+			if myMetrics == nil {
+				myMetrics = mysqlpool.NewMetrics(reg)
+			}
+			p, err := mysqlpool.New(mysqlpool.Config{
+				Name:           d.Name,
+				Origin:         origin,
+				MaxConns:       d.MaxConnections,
+				QueueTimeout:   d.QueueTimeout.Duration,
+				IdleTimeout:    d.IdleTimeout.Duration,
+				MaxLifetime:    d.MaxLifetime.Duration,
+				AllowLoadLocal: d.AllowLocalInfile,
+				Logger:         log,
+				Metrics:        myMetrics,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("database %s: %w", d.Name, err)
+			}
+			og.mypools = append(og.mypools, p)
+			og.byName[d.Name] = p.Origin()
+			continue
 		case config.KindD1:
 			db, err := d1.Open(d.Path)
 			if err != nil {
@@ -189,6 +244,9 @@ func (og *origins) close() {
 	for _, p := range og.pools {
 		p.Close()
 	}
+	for _, p := range og.mypools {
+		p.Close()
+	}
 	for i := len(og.closes) - 1; i >= 0; i-- {
 		og.closes[i]()
 	}
@@ -199,6 +257,16 @@ func (og *origins) close() {
 func edgeDatabases(cfg config.Config) ([]proxy.Database, error) {
 	var dbs []proxy.Database
 	for _, d := range cfg.Databases {
+		if d.Kind == config.KindMySQL {
+			// The result cache does not read MySQL answers yet: MySQL databases are not cached.
+			db := proxy.Database{Name: d.Name, User: d.User, Password: d.Password, Protocol: proxy.ProtocolMySQL,
+				MySQLAuth: d.AuthMethod, AllowLocalInfile: d.AllowLocalInfile, Caching: proxy.Caching{Disabled: true}}
+			if d.AuthMethod == "trust" {
+				db.Auth, db.MySQLAuth = pgwire.AuthTrust, ""
+			}
+			dbs = append(dbs, db)
+			continue
+		}
 		auth, err := pgwire.ParseAuthMethod(d.AuthMethod)
 		if err != nil {
 			return nil, err

@@ -114,6 +114,7 @@ type Conn struct {
 	nc  net.Conn
 	r   *bufio.Reader
 	id  uint32 // the origin's connection (thread) id, for KILL QUERY
+	tls bool
 	key connKey
 
 	created   time.Time
@@ -229,6 +230,7 @@ func dial(ctx context.Context, dc *dialConfig, key connKey) (*Conn, handshake, e
 		return nil, handshake{}, errors.New("mysqlpool: origin handshake not understood")
 	}
 	nc := cc.Conn.Conn
+	_, isTLS := nc.(*tls.Conn)
 	if nc == net.Conn(rec) {
 		nc = rec.Conn // plain TCP: no need to keep recording
 	}
@@ -239,6 +241,7 @@ func dial(ctx context.Context, dc *dialConfig, key connKey) (*Conn, handshake, e
 		nc:       nc,
 		r:        bufio.NewReaderSize(nc, 32<<10),
 		id:       cc.GetConnectionID(),
+		tls:      isTLS,
 		key:      key,
 		created:  now,
 		status:   status | statusAutocommit,
@@ -248,8 +251,27 @@ func dial(ctx context.Context, dc *dialConfig, key connKey) (*Conn, handshake, e
 	return c, h, nil
 }
 
-// errClosedConn is what reads of a closed connection fail with.
-var errClosedConn = errors.New("mysqlpool: connection closed")
+// errUnasked means the origin sent something nobody asked for: an idle connection's ERR
+// before the origin closes it (shutdown, wait_timeout, KILL).
+var errUnasked = errors.New("mysqlpool: origin sent a packet unasked")
+
+// alive checks, without blocking, that the origin has not closed the idle connection. Only for
+// plain TCP: a read deadline that fires inside crypto/tls breaks the connection for good.
+func (c *Conn) alive() error {
+	c.nc.SetReadDeadline(time.Now())
+	_, err := c.r.Peek(1)
+	c.nc.SetReadDeadline(time.Time{})
+	var ne net.Error
+	switch {
+	case err == nil:
+		c.broken = true
+		return errUnasked
+	case errors.As(err, &ne) && ne.Timeout():
+		return nil
+	}
+	c.broken = true
+	return err
+}
 
 // readPacket appends the next physical packet, header included, to dst and returns it and the
 // payload's offset in it.

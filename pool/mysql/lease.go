@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/charset"
@@ -20,30 +21,56 @@ func (e originErr) withSeq(seq byte) []byte {
 	return finishPacket(append(b, e...), at)
 }
 
-// ready leases a connection if the session has none and makes it carry the session's state:
-// it reads answers owed from the connection's last release, resets it when it holds another
-// session's state, selects the session's database and replays its settings, in one round trip.
-// A failure of the origin to take the state comes back as the origin's ERR.
+// ready leases a connection if the session has none and makes it carry the session's state
+// (sync). A connection just taken from the pool that turns out dead is dropped and another
+// taken: nothing of the client's command has gone out yet, so that is no retry of it. A failure
+// of the origin to take the state comes back as the origin's ERR.
 func (s *Session) ready(ctx context.Context) (*Conn, originErr, error) {
-	s.mu.Lock()
-	c := s.conn
-	s.mu.Unlock()
-	if c == nil {
-		var err error
-		if c, err = s.p.Acquire(ctx, s.key); err != nil {
-			return nil, nil, err
-		}
+	for attempt := 0; ; attempt++ {
 		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			s.p.Release(c)
-			return nil, nil, pool.ErrClosed
-		}
-		s.conn = c
+		c := s.conn
 		s.mu.Unlock()
+		fresh := c == nil
+		if fresh {
+			var err error
+			if c, err = s.p.Acquire(ctx, s.key); err != nil {
+				return nil, nil, err
+			}
+			s.mu.Lock()
+			if s.closed {
+				s.mu.Unlock()
+				s.p.Release(c)
+				return nil, nil, pool.ErrClosed
+			}
+			s.conn = c
+			s.mu.Unlock()
+		}
+		failure, err := s.sync(c, fresh)
+		if err != nil && fresh && attempt < 3 {
+			s.log.Debug("dropping a dead idle origin connection", "err", err)
+			s.mu.Lock()
+			s.conn = nil
+			c.broken = true
+			s.p.Release(c)
+			s.mu.Unlock()
+			continue
+		}
+		return c, failure, err
+	}
+}
+
+// sync makes c carry the session's state: it reads answers owed from the connection's last
+// release, resets it when it holds another session's state, selects the session's database and
+// replays its settings, in one round trip. A connection fresh from the pool that sat idle a
+// while is first checked for a close by the origin.
+func (s *Session) sync(c *Conn, fresh bool) (originErr, error) {
+	if fresh && !c.tls && c.owed == 0 && time.Since(c.idleSince) > time.Second {
+		if err := c.alive(); err != nil {
+			return nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+		}
 	}
 	if err := c.drain(s.pbuf[:0]); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+		return nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
 	}
 	s.mu.Lock()
 	db, key := s.db, s.state.key
@@ -70,10 +97,10 @@ func (s *Session) ready(ctx context.Context) (*Conn, originErr, error) {
 		n++
 	}
 	if n == 0 {
-		return c, nil, nil
+		return nil, nil
 	}
 	if err := c.write(b); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+		return nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
 	}
 	var failure originErr
 	var p parser
@@ -84,7 +111,7 @@ func (s *Session) ready(ctx context.Context) (*Conn, originErr, error) {
 		}
 		pl, err := c.readResponse(&p, kind, s.pbuf[:0])
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+			return nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
 		}
 		switch {
 		case p.failed && failure == nil:
@@ -99,7 +126,7 @@ func (s *Session) ready(ctx context.Context) (*Conn, originErr, error) {
 			c.state = key
 		}
 	}
-	return c, failure, nil
+	return failure, nil
 }
 
 // prepared returns st's statement on c, preparing it there first if needed.
@@ -178,7 +205,8 @@ func (s *Session) finishClose(c *Conn) {
 		c.status&statusInTrans != 0 || c.status&statusAutocommit == 0:
 		// Mid-command or mid-transaction: nobody may inherit it.
 		c.retire = true
-	case s.pinned != "" || c.dirty:
+	case s.pinned != "" || c.dirty || len(s.vars) > 0:
+		// Pinned state, or variables never read back: reset before anyone else uses it.
 		c.sendReset()
 	}
 	s.p.Release(c)

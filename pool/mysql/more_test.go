@@ -196,3 +196,20 @@ func TestUnknownCommandsAndChangeUserGetRealErrors(t *testing.T) {
 		t.Errorf("fetch of an unknown statement: %q", pk)
 	}
 }
+
+func TestAnIdleConnectionTheOriginClosedIsReplacedUnseen(t *testing.T) {
+	p := newPool(t, Config{MaxConns: 2})
+	a, killer := open(t, p, clientCaps), open(t, p, clientCaps)
+	killer.exec("BEGIN") // the killer holds one connection, a gets the other
+	id := a.value("SELECT CONNECTION_ID()")
+	killer.exec("KILL CONNECTION " + id)
+	killer.exec("COMMIT")
+	p.mu.Lock()
+	for _, c := range p.idle {
+		c.idleSince = time.Now().Add(-time.Minute)
+	}
+	p.mu.Unlock()
+	if got := a.value("SELECT CONNECTION_ID()"); got == id {
+		t.Errorf("a ran on the killed connection")
+	}
+}

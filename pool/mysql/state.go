@@ -1,6 +1,7 @@
 package mysqlpool
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -215,6 +216,16 @@ func statementEffect(sql string, toks []token) effect {
 		}
 	case "SET":
 		setEffect(sql, toks[1:], &e)
+		// @x := 'a' at the top of a SET is a constant after all.
+		vars := e.vars[:0]
+		for _, v := range e.vars {
+			if !slices.ContainsFunc(e.sets, func(s setting) bool { return s.key == "@"+v }) {
+				vars = append(vars, v)
+			}
+		}
+		if e.vars = vars; len(vars) == 0 {
+			e.vars = nil
+		}
 	case "LOCK":
 		if len(toks) >= 2 && (isWord(toks[1], "TABLES") || isWord(toks[1], "TABLE")) {
 			e.pin = "lock_tables"

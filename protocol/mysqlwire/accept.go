@@ -44,11 +44,15 @@ type Conn struct {
 	// handshake advertised.
 	Capabilities uint32
 	TLS          bool
+
+	seq  byte // of the packet that ends the connection phase
+	salt [SaltLen]byte
 }
 
-// Accept runs the connection phase on nc: handshake, optional TLS, authentication, then OK. An
-// *Error it returns has been sent to the client as an ERR packet; any other error means the
-// connection broke or the client sent garbage, and nothing more should be written.
+// Accept runs the connection phase on nc up to a successful authentication: handshake,
+// optional TLS, authentication. The caller ends it with Conn.Finish (OK) or Conn.Fail (ERR).
+// An *Error it returns has been sent to the client as an ERR packet; any other error means
+// the connection broke or the client sent garbage, and nothing more should be written.
 func Accept(ctx context.Context, nc net.Conn, cfg Config) (*Conn, error) {
 	a := &acceptor{nc: nc, r: NewReader(nc, MaxHandshakeLen), hs: cfg.Handshake, tlsConfig: cfg.TLS}
 	c, err := a.run(ctx, cfg.Lookup)
@@ -57,6 +61,33 @@ func Accept(ctx context.Context, nc net.Conn, cfg Config) (*Conn, error) {
 		a.nc.Write(AppendError(nil, a.seq, e))
 	}
 	return c, err
+}
+
+// Finish ends the connection phase with OK and the given status flags.
+func (c *Conn) Finish(status uint16) error {
+	_, err := c.Net.Write(AppendOK(nil, c.seq, c.Capabilities, status))
+	return err
+}
+
+// ChangeUser authenticates the client's COM_CHANGE_USER (resp, from ParseChangeUser) as acc,
+// against the salt of the connection's handshake, switching the client's plugin if it must.
+// On success it has written nothing yet: Finish writes the OK. An *Error it returns has been
+// sent; the session should end then, as MySQL ends it.
+func (c *Conn) ChangeUser(resp *Response, acc Account) error {
+	a := &acceptor{nc: c.Net, r: c.Reader, hs: Handshake{Salt: c.salt}, tls: c.TLS, seq: 1}
+	err := a.authenticate(acc, resp, c.Capabilities)
+	c.seq = a.seq
+	var e *Error
+	if errors.As(err, &e) {
+		c.Net.Write(AppendError(nil, c.seq, e))
+	}
+	return err
+}
+
+// Fail ends the connection phase with ERR e.
+func (c *Conn) Fail(e *Error) error {
+	_, err := c.Net.Write(AppendError(nil, c.seq, e))
+	return err
 }
 
 type acceptor struct {
@@ -117,11 +148,8 @@ func (a *acceptor) run(ctx context.Context, lookup func(*Response) (Account, err
 	if err := a.authenticate(acc, &resp, caps); err != nil {
 		return nil, err
 	}
-	if err := a.write(AppendOK(a.buf[:0], a.seq, caps, a.hs.Status)); err != nil {
-		return nil, err
-	}
 	resp.AuthData = nil
-	return &Conn{Net: a.nc, Reader: a.r, Response: resp, Capabilities: caps, TLS: a.tls}, nil
+	return &Conn{Net: a.nc, Reader: a.r, Response: resp, Capabilities: caps, TLS: a.tls, seq: a.seq, salt: a.hs.Salt}, nil
 }
 
 // read reads the client's next packet and sets the sequence id of the answer.

@@ -48,6 +48,9 @@ func testServer(t *testing.T, cfg Config) (addr string, results chan error) {
 				return
 			}
 			c, err := Accept(context.Background(), nc, cfg)
+			if err == nil {
+				err = c.Finish(mysql.SERVER_STATUS_AUTOCOMMIT)
+			}
 			results <- err
 			if err != nil {
 				nc.Close()

@@ -19,6 +19,7 @@ const (
 	ErBadDB                Code = mysql.ER_BAD_DB_ERROR             // 1049 Unknown database
 	ErServerShutdown       Code = mysql.ER_SERVER_SHUTDOWN          // 1053
 	ErNoSuchThread         Code = mysql.ER_NO_SUCH_THREAD           // 1094 Unknown thread id
+	ErKillDenied           Code = mysql.ER_KILL_DENIED_ERROR        // 1095 You are not owner of thread
 	ErUnknown              Code = mysql.ER_UNKNOWN_ERROR            // 1105
 	ErNetPacketTooLarge    Code = mysql.ER_NET_PACKET_TOO_LARGE     // 1153
 	ErNetPacketsOutOfOrder Code = mysql.ER_NET_PACKETS_OUT_OF_ORDER // 1156
@@ -42,6 +43,7 @@ var codes = [...]struct {
 	{ErBadDB, "42000", "ER_BAD_DB_ERROR"},
 	{ErServerShutdown, "08S01", "ER_SERVER_SHUTDOWN"},
 	{ErNoSuchThread, "HY000", "ER_NO_SUCH_THREAD"},
+	{ErKillDenied, "HY000", "ER_KILL_DENIED_ERROR"},
 	{ErUnknown, "HY000", "ER_UNKNOWN_ERROR"},
 	{ErNetPacketTooLarge, "08S01", "ER_NET_PACKET_TOO_LARGE"},
 	{ErNetPacketsOutOfOrder, "08S01", "ER_NET_PACKETS_OUT_OF_ORDER"},

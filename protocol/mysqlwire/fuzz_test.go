@@ -82,6 +82,22 @@ func FuzzParseResponse(f *testing.F) {
 	})
 }
 
+func FuzzParseChangeUser(f *testing.F) {
+	caps := uint32(mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_CONNECT_ATTRS)
+	f.Add([]byte("app\x00\x14abcdefghijklmnopqrst"+"app\x00"+"\x2d\x00"+"mysql_native_password\x00"), caps)
+	f.Add([]byte("app\x00\x00\x00"), uint32(0))
+	f.Add([]byte("app\x00\x00db\x00\x2d\x00caching_sha2_password\x00\x05\x01k\x02vv"), caps)
+	f.Fuzz(func(t *testing.T, p []byte, caps uint32) {
+		r, err := ParseChangeUser(p, caps)
+		if err != nil {
+			return
+		}
+		if len(r.AuthData) > len(p) || len(r.Attrs) > maxAttrs {
+			t.Fatalf("parsed more than was there: %+v", r)
+		}
+	})
+}
+
 // scriptConn is a client connection whose client side is a script of bytes.
 type scriptConn struct {
 	net.Conn // nil: only the methods below are called

@@ -126,26 +126,80 @@ func ParseResponse(p []byte) (Response, error) {
 		}
 	}
 	if r.Capabilities&mysql.CLIENT_CONNECT_ATTRS != 0 && len(p) > 0 {
-		var attrs []byte
-		if attrs, p, ok = lenencString(p); !ok {
-			return r, ErrBadHandshake
+		attrs, err := parseAttrs(p)
+		if err != nil {
+			return r, err
 		}
-		r.Attrs = make(map[string]string)
-		for len(attrs) > 0 {
-			var key, val []byte
-			if key, attrs, ok = lenencString(attrs); !ok {
-				return r, ErrBadHandshake
-			}
-			if val, attrs, ok = lenencString(attrs); !ok {
-				return r, ErrBadHandshake
-			}
-			if len(r.Attrs) == maxAttrs {
-				return r, ErrBadHandshake
-			}
-			r.Attrs[string(key)] = string(val)
-		}
+		r.Attrs = attrs
 	}
 	return r, nil
+}
+
+// ParseChangeUser parses the payload of COM_CHANGE_USER after its command byte, from a client
+// that negotiated caps. Capabilities of the result are caps; Collation is 0 when the client
+// sent none.
+func ParseChangeUser(p []byte, caps uint32) (Response, error) {
+	r := Response{Capabilities: caps, AuthPlugin: NativePassword}
+	var ok bool
+	if r.User, p, ok = cstring(p); !ok {
+		return r, ErrBadHandshake
+	}
+	if caps&mysql.CLIENT_SECURE_CONNECTION != 0 {
+		if len(p) < 1 || len(p)-1 < int(p[0]) {
+			return r, ErrBadHandshake
+		}
+		r.AuthData, p = p[1:1+int(p[0])], p[1+int(p[0]):]
+	} else {
+		var s string
+		if s, p, ok = cstring(p); !ok {
+			return r, ErrBadHandshake
+		}
+		r.AuthData = []byte(s)
+	}
+	if r.Database, p, ok = cstring(p); !ok {
+		return r, ErrBadHandshake
+	}
+	if len(p) >= 2 {
+		r.Collation, p = p[0], p[2:]
+	}
+	if caps&mysql.CLIENT_PLUGIN_AUTH != 0 && len(p) > 0 {
+		if i := bytes.IndexByte(p, 0); i >= 0 {
+			r.AuthPlugin, p = string(p[:i]), p[i+1:]
+		} else {
+			r.AuthPlugin, p = string(p), nil
+		}
+	}
+	if caps&mysql.CLIENT_CONNECT_ATTRS != 0 && len(p) > 0 {
+		attrs, err := parseAttrs(p)
+		if err != nil {
+			return r, err
+		}
+		r.Attrs = attrs
+	}
+	return r, nil
+}
+
+// parseAttrs parses length-encoded connection attributes.
+func parseAttrs(p []byte) (map[string]string, error) {
+	attrs, _, ok := lenencString(p)
+	if !ok {
+		return nil, ErrBadHandshake
+	}
+	m := make(map[string]string)
+	for len(attrs) > 0 {
+		var key, val []byte
+		if key, attrs, ok = lenencString(attrs); !ok {
+			return nil, ErrBadHandshake
+		}
+		if val, attrs, ok = lenencString(attrs); !ok {
+			return nil, ErrBadHandshake
+		}
+		if len(m) == maxAttrs {
+			return nil, ErrBadHandshake
+		}
+		m[string(key)] = string(val)
+	}
+	return m, nil
 }
 
 // cstring splits a NUL-terminated string off p.

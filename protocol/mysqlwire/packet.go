@@ -26,6 +26,7 @@ type Reader struct {
 	r   *bufio.Reader
 	max int
 	buf []byte
+	seq byte // of the last packet header read
 }
 
 // NewReader returns a Reader of r that refuses logical packets whose payloads add up to more
@@ -56,7 +57,7 @@ func (r *Reader) ReadPacket() ([]byte, error) {
 		if !first && h[3] != seq+1 {
 			return nil, ErrOutOfOrder
 		}
-		seq = h[3]
+		seq, r.seq = h[3], h[3]
 		total += n
 		if total > r.max {
 			return nil, ErrTooLarge
@@ -85,6 +86,10 @@ func grow(b []byte, n int) []byte {
 	}
 	return b[:len(b)+n]
 }
+
+// LastSeq returns the sequence id of the last packet header read, also when ReadPacket
+// failed after it: the answer to a refused packet takes the next one.
+func (r *Reader) LastSeq() byte { return r.seq }
 
 // Payload returns the payload of a logical packet read by ReadPacket, without headers. It
 // shares raw's memory unless the packet was split.

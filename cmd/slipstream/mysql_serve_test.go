@@ -1,0 +1,115 @@
+package main
+
+// `slipstream serve --origin mysql://...` in-process in front of a real MariaDB 10.11, which
+// the test starts for itself (the package's TestMain starts PostgreSQL only).
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net/url"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/slipstream-proxy/slipstream/internal/mytest"
+)
+
+// mariadb starts a MariaDB for the calling test and stops it when the test ends.
+func mariadb(t *testing.T) *mytest.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	m, err := mytest.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return m
+}
+
+// mysqlDSN turns the mysql:// line serve printed into a go-sql-driver DSN with params.
+func mysqlDSN(t *testing.T, connString, params string) string {
+	t.Helper()
+	u, err := url.Parse(connString)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, _ := u.User.Password()
+	c := mysql.NewConfig()
+	c.User, c.Passwd, c.Net, c.Addr, c.DBName = u.User.Username(), pw, "tcp", u.Host, strings.TrimPrefix(u.Path, "/")
+	dsn := c.FormatDSN()
+	if params != "" {
+		if strings.Contains(dsn, "?") {
+			dsn += "&" + params
+		} else {
+			dsn += "?" + params
+		}
+	}
+	return dsn
+}
+
+func TestServeMySQLOrigin(t *testing.T) {
+	m := mariadb(t)
+	in := runServeFor(t, mytest.AppDB, []string{"--mysql-listen", "127.0.0.1:0",
+		"--origin", m.URL(mytest.AppUser, mytest.AppPassword, mytest.AppDB)})
+	if !strings.HasPrefix(in.PGURL, "mysql://app:app-secret@127.0.0.1:") {
+		t.Fatalf("serve printed %q for the MySQL database", in.PGURL)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	for _, params := range []string{"", "tls=skip-verify", "interpolateParams=true&multiStatements=true"} {
+		t.Run("go-sql-driver "+params, func(t *testing.T) {
+			db, err := sql.Open("mysql", mysqlDSN(t, in.PGURL, params))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var v string
+			if err := db.QueryRowContext(ctx, "SELECT CONCAT(?, VERSION())", "v").Scan(&v); err != nil || !strings.Contains(v, "MariaDB") {
+				t.Fatalf("query: %v %q", err, v)
+			}
+		})
+	}
+
+	t.Run("a wrong password is 1045 and an unknown database 1049", func(t *testing.T) {
+		for _, tc := range []struct {
+			mangle func(string) string
+			want   uint16
+		}{
+			{func(s string) string { return strings.Replace(s, ":app-secret@", ":wrong@", 1) }, 1045},
+			{func(s string) string { return strings.TrimSuffix(s, "/app") + "/nosuch" }, 1049},
+		} {
+			db, err := sql.Open("mysql", mysqlDSN(t, tc.mangle(in.PGURL), ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = db.PingContext(ctx)
+			db.Close()
+			var me *mysql.MySQLError
+			if !errors.As(err, &me) || me.Number != tc.want {
+				t.Fatalf("got %v, want %d", err, tc.want)
+			}
+		}
+	})
+
+	t.Run("the mariadb command-line client", func(t *testing.T) {
+		if _, err := exec.LookPath("mariadb"); err != nil {
+			t.Skip("no mariadb client")
+		}
+		u, _ := url.Parse(in.PGURL)
+		out, err := exec.CommandContext(ctx, "mariadb", "--protocol=tcp", "-h", u.Hostname(), "-P", u.Port(),
+			"-u", mytest.AppUser, "-p"+mytest.AppPassword, "--skip-ssl", "-N", "-e", "SELECT 40 + 2", mytest.AppDB).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "42" {
+			t.Fatalf("mariadb: %v\n%s", err, out)
+		}
+	})
+}

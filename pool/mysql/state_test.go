@@ -1,0 +1,55 @@
+package mysqlpool
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestAnalyzeFindsWhatStatementsDoToTheSession(t *testing.T) {
+	for _, tc := range []struct {
+		sql  string
+		want []effect
+	}{
+		{"SELECT 1", []effect{{}}},
+		{"select 'a;b'; select 2 -- ; SET @x = 1\n", []effect{{}, {}}},
+		{"USE `my db`", []effect{{use: "my db"}}},
+		{"use Shop", []effect{{use: "Shop"}}},
+		{"SET NAMES utf8mb4 COLLATE utf8mb4_bin", []effect{{sets: []setting{{"names", "NAMES utf8mb4 COLLATE utf8mb4_bin"}}}}},
+		{"SET CHARACTER SET latin1", []effect{{sets: []setting{{"names", "CHARACTER SET latin1"}}}}},
+		{"SET @@session.sql_mode = 'ANSI', time_zone = '+00:00'", []effect{{sets: []setting{
+			{"sql_mode", "@@SESSION.sql_mode = 'ANSI'"}, {"time_zone", "@@SESSION.time_zone = '+00:00'"}}}}},
+		{"SET SESSION wait_timeout = 5, GLOBAL max_connections = 9, x = 1", []effect{{sets: []setting{
+			{"wait_timeout", "@@SESSION.wait_timeout = 5"}}}}},
+		{"SET @@global.max_connections = 9", []effect{{}}},
+		{"SET sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')", []effect{{sets: []setting{
+			{"sql_mode", "@@SESSION.sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')"}}}}},
+		{"SET @x = 42, @`y z` := 'a', @n = -1", []effect{{sets: []setting{
+			{"@x", "@`x` = 42"}, {"@y z", "@`y z` = 'a'"}, {"@n", "@`n` = -1"}}}}},
+		{"SET @x = NOW()", []effect{{vars: []string{"x"}}}},
+		{"SELECT @a := MAX(id) FROM t", []effect{{vars: []string{"a"}}}},
+		{"SELECT id INTO @a, @b FROM t", []effect{{vars: []string{"a", "b"}}}},
+		{"SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", []effect{{dirty: true}}},
+		{"SET SESSION TRANSACTION READ ONLY", []effect{{dirty: true}}},
+		{"SET STATEMENT max_statement_time=1 FOR SELECT 1", []effect{{}}},
+		{"LOCK TABLES t READ", []effect{{pin: "lock_tables"}}},
+		{"select get_lock('x', 1)", []effect{{pin: "get_lock"}}},
+		{"CREATE TEMPORARY TABLE t (i int)", []effect{{pin: "temporary_table"}}},
+		{"PREPARE s FROM 'SELECT 1'", []effect{{pin: "prepare"}}},
+		{"CALL p()", []effect{{dirty: true}}},
+		{"/*!40101 SET NAMES utf8 */", []effect{{sets: []setting{{"names", "NAMES utf8"}}}}},
+		{"/* SET NAMES utf8 */ SELECT 1", []effect{{}}},
+	} {
+		if got := analyze(tc.sql); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("analyze(%q)\n got %+v\nwant %+v", tc.sql, got, tc.want)
+		}
+	}
+}
+
+func TestSessionStateKeepsTheLastAssignmentOfEachKey(t *testing.T) {
+	var st sessionState
+	st.apply([]setting{{"names", "NAMES latin1"}, {"@x", "@`x` = 1"}})
+	st.apply([]setting{{"names", "NAMES utf8mb4"}})
+	if want := "SET @`x` = 1, NAMES utf8mb4"; st.key != want {
+		t.Errorf("key = %q, want %q", st.key, want)
+	}
+}

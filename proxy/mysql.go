@@ -1,0 +1,283 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
+	"github.com/slipstream-proxy/slipstream/tunnel"
+)
+
+// ServeMySQL accepts MySQL clients on ln until ctx ends, then stops accepting, ends every
+// session and waits for them. It serves the databases whose Protocol is ProtocolMySQL.
+//
+//	client                         edge (serveMySQLConn)              tunnel.Stream
+//	 │<──────── Handshake v10 ────────│ from the origin profile
+//	 │ [SSLRequest, TLS] Response ───>│ mysqlwire.Accept: database known? else 1049
+//	 │<── [AuthSwitch, AuthMoreData]  │ password checked here: 1045
+//	 │<──────────────────────── OK    │ Open (no origin I/O)
+//	 │ COM_PING ─────────────────────>│ OK, from the edge
+//	 │ KILL QUERY <edge id> ─────────>│ Cancel on that session's stream
+//	 │ COM_QUERY, COM_STMT_*, … ─────>│ Send ───────────────────────────>│
+//	 │<──────────────────── answers   │ Recv while Pending <─────────────│
+//	 │ COM_QUIT ─────────────────────>│ Send, Close ────────────────────>│
+func (s *Server) ServeMySQL(ctx context.Context, ln net.Listener) error {
+	return s.accept(ctx, ln, s.serveMySQLConn)
+}
+
+// mysqlDefaults greet a client when no origin profile is known yet.
+const (
+	mysqlDefaultVersion   = "8.0.0-slipstream"
+	mysqlDefaultCollation = 45 // utf8mb4_general_ci
+)
+
+// forwardedCommands are the commands the edge passes to the pool side. Others (replication,
+// COM_SHUTDOWN, COM_PROCESS_INFO, ...) get ER_UNKNOWN_COM_ERROR, and the session goes on.
+var forwardedCommands = [256]bool{
+	mysql.COM_INIT_DB: true, mysql.COM_QUERY: true, mysql.COM_FIELD_LIST: true,
+	mysql.COM_STATISTICS: true, mysql.COM_STMT_PREPARE: true, mysql.COM_STMT_EXECUTE: true,
+	mysql.COM_STMT_SEND_LONG_DATA: true, mysql.COM_STMT_CLOSE: true, mysql.COM_STMT_RESET: true,
+	mysql.COM_SET_OPTION: true, mysql.COM_STMT_FETCH: true, mysql.COM_RESET_CONNECTION: true,
+}
+
+// mysqlSession is one MySQL client connection after its connection phase.
+type mysqlSession struct {
+	s      *Server
+	log    *slog.Logger
+	id     uint32 // the connection id the edge handed out
+	db     Database
+	user   string
+	nc     net.Conn
+	r      *mysqlwire.Reader
+	stream tunnel.Stream
+	caps   uint32 // negotiated with the client
+
+	status uint16 // server status flags of the last answer, for COM_PING's OK
+	seq    byte   // sequence id of the next packet to the client in the current command
+	infile bool   // the origin asked for a LOAD DATA LOCAL file: the client's packets are data
+
+	conn *mysqlwire.Conn
+
+	fatal fatalSlot
+	// ready is set once the fields above are, and the stream open: other sessions may KILL it.
+	ready atomic.Bool
+	// mu guards db, user and stream, which COM_CHANGE_USER replaces, for other goroutines (a
+	// KILL, the server's shutdown); the session's own goroutine reads them without it.
+	mu sync.Mutex
+}
+
+// serveMySQLConn is one MySQL client's whole life, like serveConn for PostgreSQL.
+func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
+	start := time.Now()
+	log := s.log.With("client", nc.RemoteAddr().String(), "protocol", "mysql")
+	defer nc.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("session panicked", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	nc.SetDeadline(start.Add(s.cfg.HandshakeTimeout))
+	hctx, cancel := context.WithDeadline(ctx, start.Add(s.cfg.HandshakeTimeout))
+	defer cancel()
+
+	sess := &mysqlSession{s: s, log: log}
+	sess.id = s.myConns.add(sess)
+	defer s.myConns.remove(sess.id)
+
+	greet := s.mysqlGreeting(hctx)
+	hs := mysqlwire.Handshake{ServerVersion: greet.version, ConnID: sess.id, Capabilities: greet.caps,
+		Collation: greet.collation, Status: greet.status, AuthPlugin: greet.plugin}
+	conn, err := mysqlwire.Accept(hctx, nc, mysqlwire.Config{Handshake: hs, TLS: s.mysqlTLS, Lookup: func(r *mysqlwire.Response) (mysqlwire.Account, error) {
+		db, e := s.mysqlDatabase(r)
+		if e != nil {
+			return mysqlwire.Account{}, e
+		}
+		sess.db = db
+		return mysqlAccount(db), nil
+	}})
+	if err != nil {
+		s.refuseMySQL(log, err)
+		return
+	}
+	db := sess.db
+	sess.user, sess.nc, sess.r, sess.conn = conn.Response.User, conn.Net, conn.Reader, conn
+	log = log.With("db", db.Name, "user", sess.user)
+	sess.log = log
+
+	profile, err := s.cfg.Transport.Profile(hctx, db.Name)
+	if err != nil {
+		log.Warn("origin unavailable for a new session", "err", err)
+		s.failMySQL(log, conn, mysqlwire.NewError(mysqlwire.ErUnknown, "the origin database is not reachable"))
+		return
+	}
+	p := mysqlProfile(profile, db.AllowLocalInfile)
+	sess.caps = conn.Capabilities &^ (mysqlwire.ForwardedCapabilities &^ p.caps)
+	sess.status = p.status
+	stream, err := s.cfg.Transport.Open(hctx, db.Name, mysqlParams(&conn.Response, sess.caps))
+	if err != nil {
+		log.Warn("opening the session on the pool side failed", "err", err)
+		s.failMySQL(log, conn, mysqlwire.NewError(mysqlwire.ErUnknown, "the origin database is not reachable"))
+		return
+	}
+	sess.stream = stream
+	// No read deadline from here on but the one a KILL sets (through sess.end); killable from
+	// here on, since a client may send KILL as soon as it has this one's OK.
+	sess.nc.SetReadDeadline(time.Time{})
+	sess.ready.Store(true)
+	if err := conn.Finish(sess.status); err != nil {
+		stream.Close()
+		return
+	}
+	sess.nc.SetWriteDeadline(time.Time{})
+	sess.r.SetMax(s.cfg.MaxMessage)
+
+	s.m.setupTime.Observe(time.Since(start).Seconds())
+	s.m.sessions.WithLabelValues(db.Name).Inc()
+	clients := s.m.clients.WithLabelValues(db.Name)
+	clients.Inc()
+	s.active.Add(1)
+	defer func() {
+		clients.Dec()
+		s.active.Add(-1)
+	}()
+	log.Debug("session started")
+	sess.run(ctx)
+	log.Debug("session ended", "duration", time.Since(start))
+}
+
+// mysqlGreeting is what the handshake says before the client names its database: the profile
+// of the first MySQL database, or defaults if the origin was never reached.
+type mysqlGreeting struct {
+	version   string
+	caps      uint32
+	collation byte
+	status    uint16
+	plugin    string
+}
+
+func (s *Server) mysqlGreeting(ctx context.Context) mysqlGreeting {
+	g := mysqlGreeting{version: mysqlDefaultVersion, caps: mysqlwire.Capabilities(mysqlwire.ForwardedCapabilities, false),
+		collation: mysqlDefaultCollation, status: mysql.SERVER_STATUS_AUTOCOMMIT, plugin: mysqlwire.NativePassword}
+	if len(s.myDBs) == 0 {
+		return g
+	}
+	first := s.myDBs[0]
+	if first.MySQLAuth != "" {
+		g.plugin = first.MySQLAuth
+	}
+	localInfile := false
+	for _, d := range s.myDBs {
+		localInfile = localInfile || d.AllowLocalInfile
+	}
+	profile, err := s.cfg.Transport.Profile(ctx, first.Name)
+	if err != nil {
+		g.caps = mysqlwire.Capabilities(mysqlwire.ForwardedCapabilities, localInfile)
+		return g
+	}
+	p := mysqlProfile(profile, localInfile)
+	g.version, g.caps, g.status = p.version, p.caps, p.status
+	if p.collation != 0 {
+		g.collation = p.collation
+	}
+	return g
+}
+
+// mysqlOrigin is a MySQL origin profile (tunnel.Profile.Parameters, see the contract in
+// pool/mysql) as the edge uses it.
+type mysqlOrigin struct {
+	version   string
+	caps      uint32 // what the edge advertises for this origin
+	collation byte
+	status    uint16
+}
+
+func mysqlProfile(profile tunnel.Profile, localInfile bool) mysqlOrigin {
+	pp := profile.Parameters
+	o := mysqlOrigin{version: pp["server_version"], status: mysql.SERVER_STATUS_AUTOCOMMIT}
+	if o.version == "" {
+		o.version = mysqlDefaultVersion
+	}
+	originCaps := mysqlwire.ForwardedCapabilities
+	if v, err := strconv.ParseUint(pp["capabilities"], 10, 32); err == nil {
+		originCaps = uint32(v)
+	}
+	o.caps = mysqlwire.Capabilities(originCaps, localInfile)
+	if v, err := strconv.ParseUint(pp["collation"], 10, 8); err == nil {
+		o.collation = byte(v)
+	}
+	if v, err := strconv.ParseUint(pp["status"], 10, 16); err == nil {
+		o.status = uint16(v)
+	}
+	return o
+}
+
+// mysqlDatabase finds the database a client's handshake asks for. A client that names none
+// gets the first MySQL database whose user it logs in as, else the first MySQL database.
+func (s *Server) mysqlDatabase(r *mysqlwire.Response) (Database, error) {
+	if r.Database != "" {
+		db, ok := s.dbs[r.Database]
+		if !ok || db.Protocol != ProtocolMySQL {
+			return Database{}, mysqlwire.Errorf(mysqlwire.ErBadDB, r.Database)
+		}
+		return db, nil
+	}
+	if len(s.myDBs) == 0 {
+		return Database{}, mysqlwire.Errorf(mysqlwire.ErNoDB)
+	}
+	for _, d := range s.myDBs {
+		if d.User == r.User {
+			return d, nil
+		}
+	}
+	return s.myDBs[0], nil
+}
+
+// mysqlAccount is what a client of db must prove.
+func mysqlAccount(db Database) mysqlwire.Account {
+	return mysqlwire.Account{User: db.User, Password: db.Password, Plugin: db.MySQLAuth, Trust: db.Auth == "trust"}
+}
+
+// mysqlParams are the Open parameters of a MySQL session (see the contract in pool/mysql).
+func mysqlParams(r *mysqlwire.Response, caps uint32) map[string]string {
+	params := map[string]string{
+		"user": r.User,
+		// The client's database is the edge's name for the origin's database (the origin
+		// URL's), which the pool side starts each session in; the names may differ.
+		"database":     "",
+		"capabilities": strconv.FormatUint(uint64(caps&^(mysql.CLIENT_SSL|mysql.CLIENT_COMPRESS)), 10),
+		"collation":    strconv.Itoa(int(r.Collation)),
+	}
+	for k, v := range r.Attrs {
+		params["attr."+k] = v
+	}
+	return params
+}
+
+// refuseMySQL logs and counts a failed connection phase; Accept has sent the ERR, if any.
+func (s *Server) refuseMySQL(log *slog.Logger, err error) {
+	var e *mysqlwire.Error
+	if errors.As(err, &e) {
+		s.m.refusals.WithLabelValues(e.Code.Name()).Inc()
+		log.Info("client refused", "code", int(e.Code), "reason", e.Code.Name())
+		return
+	}
+	if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		log.Debug("handshake failed", "err", err)
+	}
+}
+
+func (s *Server) failMySQL(log *slog.Logger, c *mysqlwire.Conn, e *mysqlwire.Error) {
+	c.Fail(e)
+	s.refuseMySQL(log, e)
+}

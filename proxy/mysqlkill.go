@@ -1,0 +1,117 @@
+package proxy
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
+	"github.com/slipstream-proxy/slipstream/tunnel"
+)
+
+// mysqlConns hands out the edge's MySQL connection ids (the handshake's thread id, what a
+// client passes to KILL) and maps them to live sessions. The ids are the edge's own: a KILL
+// reaches only a session of this edge, which forwards it to whichever origin connection runs
+// its query at that moment.
+type mysqlConns struct {
+	mu   sync.Mutex
+	m    map[uint32]*mysqlSession
+	next uint32
+}
+
+// add registers sess under a fresh id and returns the id.
+func (c *mysqlConns) add(sess *mysqlSession) uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[uint32]*mysqlSession)
+	}
+	for {
+		c.next++
+		if _, taken := c.m[c.next]; !taken && c.next != 0 {
+			c.m[c.next] = sess
+			return c.next
+		}
+	}
+}
+
+func (c *mysqlConns) remove(id uint32) {
+	c.mu.Lock()
+	delete(c.m, id)
+	c.mu.Unlock()
+}
+
+// live returns the session with id, if it has finished its connection phase.
+func (c *mysqlConns) live(id uint32) *mysqlSession {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if sess := c.m[id]; sess != nil && sess.ready.Load() {
+		return sess
+	}
+	return nil
+}
+
+// kill answers KILL [QUERY] id. A client may kill its own user's sessions on the same
+// database; others look like unknown ids, so nobody learns about other tenants' sessions.
+func (sess *mysqlSession) kill(ctx context.Context, id uint32, query bool) bool {
+	target := sess.s.myConns.live(id)
+	var stream tunnel.Stream
+	if target != nil {
+		var db, user string
+		db, user, stream = target.identity()
+		if db != sess.db.Name || user != sess.user {
+			target = nil
+		}
+	}
+	if target == nil {
+		sess.s.m.cancels.WithLabelValues("unknown_key").Inc()
+		return sess.writeError(mysqlwire.Errorf(mysqlwire.ErNoSuchThread, id))
+	}
+	if !query {
+		if target != sess {
+			target.end(nil, true)
+		} else {
+			defer target.end(nil, true) // after the OK
+		}
+		return sess.write(mysqlwire.AppendOK(nil, sess.seq, sess.caps, sess.status)) && target != sess
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := stream.Cancel(cctx); err != nil {
+		sess.s.m.cancels.WithLabelValues("failed").Inc()
+		sess.log.Warn("KILL QUERY failed", "err", err)
+		return sess.writeError(mysqlwire.NewError(mysqlwire.ErUnknown, "KILL QUERY could not reach the origin database"))
+	}
+	sess.s.m.cancels.WithLabelValues("sent").Inc()
+	return sess.write(mysqlwire.AppendOK(nil, sess.seq, sess.caps, sess.status))
+}
+
+// parseKill recognizes `KILL [HARD|SOFT] [CONNECTION|QUERY] id`, with an optional `;`. Other
+// KILL forms (KILL QUERY ID, KILL USER) go to the origin.
+func parseKill(q []byte) (id uint32, query bool, ok bool) {
+	if len(q) > 256 {
+		return 0, false, false
+	}
+	f := strings.Fields(strings.TrimRight(strings.TrimSpace(string(q)), "; \t\r\n"))
+	if len(f) < 2 || !strings.EqualFold(f[0], "KILL") {
+		return 0, false, false
+	}
+	f = f[1:]
+	if len(f) > 1 && (strings.EqualFold(f[0], "HARD") || strings.EqualFold(f[0], "SOFT")) {
+		f = f[1:]
+	}
+	if len(f) > 1 && (strings.EqualFold(f[0], "QUERY") || strings.EqualFold(f[0], "CONNECTION")) {
+		query = strings.EqualFold(f[0], "QUERY")
+		f = f[1:]
+	}
+	if len(f) != 1 {
+		return 0, false, false
+	}
+	n, err := strconv.ParseUint(f[0], 10, 32)
+	if err != nil {
+		return 0, false, false
+	}
+	return uint32(n), query, true
+}

@@ -1,0 +1,314 @@
+package proxy
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
+	"github.com/slipstream-proxy/slipstream/tunnel"
+)
+
+// fatalSlot holds why a MySQL session ends, set by whoever ends it (the server shutting down,
+// a KILL from another client, the session itself); the first reason wins. The session's own
+// goroutine sends it, being the only writer to the client.
+type fatalSlot struct {
+	mu sync.Mutex
+	e  *mysqlwire.Error
+	// killed: ended by KILL, which sends the client nothing, as MySQL does.
+	killed bool
+}
+
+// run serves the session until either side ends it.
+//
+// It works in turns, as a MySQL server does: read one command, send it on, write the answer
+// while the pool side has more of it, read the next command. One goroutine, no hand-offs.
+// Backpressure: the client is read only as fast as the origin takes its commands, and the
+// origin only as fast as the client reads the answers (TCP flow control both ways).
+func (sess *mysqlSession) run(ctx context.Context) {
+	stop := context.AfterFunc(ctx, func() {
+		sess.end(mysqlwire.Errorf(mysqlwire.ErServerShutdown), false)
+	})
+	defer stop()
+	defer func() { sess.current().Close() }()
+
+	buf := make([]byte, 0, 8<<10)
+	for {
+		raw, err := sess.r.ReadPacket()
+		if err != nil {
+			sess.seq = sess.r.LastSeq() + 1
+			switch {
+			case errors.Is(err, mysqlwire.ErrTooLarge):
+				sess.end(mysqlwire.Errorf(mysqlwire.ErNetPacketTooLarge), false)
+			case errors.Is(err, mysqlwire.ErrOutOfOrder):
+				sess.end(mysqlwire.Errorf(mysqlwire.ErNetPacketsOutOfOrder), false)
+			}
+			break
+		}
+		var ok bool
+		if buf, ok = sess.command(ctx, raw, buf); !ok {
+			break
+		}
+		if cap(buf) > 1<<20 {
+			buf = make([]byte, 0, 8<<10)
+		}
+	}
+	sess.sendFatal()
+}
+
+// command handles one logical packet from the client. It reports false when the session is
+// over.
+func (sess *mysqlSession) command(ctx context.Context, raw, buf []byte) ([]byte, bool) {
+	if sess.infile {
+		// LOAD DATA LOCAL: the file's contents, ending with an empty packet.
+		sess.seq = mysqlwire.LastSeq(raw) + 1
+		if err := sess.stream.Send(ctx, raw); err != nil {
+			return buf, sess.sendFailed(err)
+		}
+		if len(raw) > mysqlwire.HeaderLen {
+			return buf, true
+		}
+		sess.infile = false
+		return sess.answer(ctx, buf)
+	}
+	if mysqlwire.Seq(raw) != 0 {
+		sess.end(mysqlwire.Errorf(mysqlwire.ErNetPacketsOutOfOrder), false)
+		return buf, false
+	}
+	sess.seq = mysqlwire.LastSeq(raw) + 1
+	p := raw[mysqlwire.HeaderLen:] // the command byte and what follows, as far as the first packet goes
+	if len(p) == 0 {
+		return buf, sess.writeError(mysqlwire.Errorf(mysqlwire.ErUnknownCom))
+	}
+	switch cmd := p[0]; {
+	case cmd == mysql.COM_QUIT:
+		err := sess.stream.Send(ctx, raw)
+		if err != nil && !errors.Is(err, tunnel.ErrTerminated) {
+			sess.log.Debug("COM_QUIT", "err", err)
+		}
+		return buf, false
+	case cmd == mysql.COM_PING:
+		return buf, sess.write(mysqlwire.AppendOK(buf[:0], sess.seq, sess.caps, sess.status))
+	case cmd == mysql.COM_PROCESS_KILL && len(p) >= 5:
+		return buf, sess.kill(ctx, binary.LittleEndian.Uint32(p[1:]), false)
+	case cmd == mysql.COM_QUERY:
+		if id, query, ok := parseKill(p[1:]); ok {
+			return buf, sess.kill(ctx, id, query)
+		}
+	case cmd == mysql.COM_CHANGE_USER:
+		return buf, sess.changeUser(ctx, raw)
+	case !forwardedCommands[cmd]:
+		return buf, sess.writeError(mysqlwire.Errorf(mysqlwire.ErUnknownCom))
+	}
+	if err := sess.stream.Send(ctx, raw); err != nil {
+		return buf, sess.sendFailed(err)
+	}
+	return sess.answer(ctx, buf)
+}
+
+// answer writes the pool side's answer to the command just sent, for as long as it is
+// pending.
+func (sess *mysqlSession) answer(ctx context.Context, buf []byte) ([]byte, bool) {
+	wrote := false
+	for sess.stream.Pending() {
+		var err error
+		buf, err = sess.stream.Recv(ctx, buf[:0])
+		if len(buf) > 0 {
+			wrote = true
+			if _, werr := sess.nc.Write(buf); werr != nil {
+				return buf, false
+			}
+			sess.noteAnswer(buf)
+		}
+		if err != nil {
+			if errors.Is(err, tunnel.ErrQueueTimeout) && !wrote {
+				return buf, sess.queueTimeout()
+			}
+			sess.failed(err)
+			return buf, false
+		}
+	}
+	return buf, true
+}
+
+// noteAnswer keeps the sequence id and the status flags of the answer's last packet, and
+// notices a LOAD DATA LOCAL request (0xfb), after which the client sends a file.
+func (sess *mysqlSession) noteAnswer(b []byte) {
+	var last []byte
+	for len(b) >= mysqlwire.HeaderLen {
+		n := int(b[0]) | int(b[1])<<8 | int(b[2])<<16
+		end := min(len(b), mysqlwire.HeaderLen+n)
+		last, b = b[:end], b[end:]
+	}
+	if last == nil {
+		return
+	}
+	sess.seq = last[3] + 1
+	p := last[mysqlwire.HeaderLen:]
+	if sess.stream.Pending() || len(p) == 0 {
+		return
+	}
+	switch {
+	case p[0] == 0xfb:
+		sess.infile = true
+	case p[0] == 0xfe && len(p) == 5: // EOF: warnings, status
+		sess.status = binary.LittleEndian.Uint16(p[3:])
+	case p[0] == 0x00 || p[0] == 0xfe: // OK: affected rows, last insert id, status
+		p = p[1:]
+		for range 2 {
+			if k := lenencLen(p); k > 0 && k <= len(p) {
+				p = p[k:]
+			} else {
+				return
+			}
+		}
+		if len(p) >= 2 {
+			sess.status = binary.LittleEndian.Uint16(p)
+		}
+	}
+}
+
+// lenencLen is the length of the length-encoded integer at the start of p; 0 if malformed.
+func lenencLen(p []byte) int {
+	if len(p) == 0 {
+		return 0
+	}
+	switch p[0] {
+	case 0xfc:
+		return 3
+	case 0xfd:
+		return 4
+	case 0xfe:
+		return 9
+	case 0xfb, 0xff:
+		return 0
+	}
+	return 1
+}
+
+// sendFailed handles a failed Send and reports whether the session goes on.
+func (sess *mysqlSession) sendFailed(err error) bool {
+	switch {
+	case errors.Is(err, tunnel.ErrTerminated):
+		return false
+	case errors.Is(err, tunnel.ErrQueueTimeout):
+		return sess.queueTimeout()
+	}
+	sess.failed(err)
+	return false
+}
+
+// queueTimeout answers a command no origin connection was free for, and keeps the session.
+func (sess *mysqlSession) queueTimeout() bool {
+	sess.s.m.refusals.WithLabelValues(mysqlwire.ErConCount.Name()).Inc()
+	return sess.writeError(mysqlwire.Errorf(mysqlwire.ErConCount))
+}
+
+// failed records a pool-side failure as the reason the session ends.
+func (sess *mysqlSession) failed(err error) {
+	if errors.Is(err, tunnel.ErrOriginLost) {
+		sess.log.Warn("origin connection lost", "err", err)
+		sess.end(mysqlwire.NewError(mysqlwire.ErNetReadError, "Lost the connection to the origin database"), false)
+		return
+	}
+	sess.log.Debug("session stream ended", "err", err)
+}
+
+func (sess *mysqlSession) write(b []byte) bool {
+	_, err := sess.nc.Write(b)
+	return err == nil
+}
+
+// writeError answers the current command with e.
+func (sess *mysqlSession) writeError(e *mysqlwire.Error) bool {
+	return sess.write(mysqlwire.AppendError(nil, sess.seq, e))
+}
+
+// end records why the session ends (the first reason wins), stops the pool side and wakes a
+// read of the client, so that the session's goroutine sends the error and everything closes.
+// A killed session's client gets no error, as from MySQL.
+func (sess *mysqlSession) end(e *mysqlwire.Error, killed bool) {
+	sess.fatal.mu.Lock()
+	if sess.fatal.e == nil && !sess.fatal.killed {
+		sess.fatal.e, sess.fatal.killed = e, killed
+	}
+	sess.fatal.mu.Unlock()
+	sess.current().Close()
+	sess.nc.SetReadDeadline(time.Now())
+}
+
+// identity returns the session's database, user and stream, for other goroutines.
+func (sess *mysqlSession) identity() (db, user string, stream tunnel.Stream) {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.db.Name, sess.user, sess.stream
+}
+
+func (sess *mysqlSession) current() tunnel.Stream {
+	_, _, stream := sess.identity()
+	return stream
+}
+
+// changeUser answers COM_CHANGE_USER: the edge authenticates the new user itself, then
+// starts a fresh pool-side session for it (no state carries over, as with MySQL) in the
+// database it names, or the current one. A failure ends the session, as MySQL ends it.
+func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
+	resp, err := mysqlwire.ParseChangeUser(mysqlwire.Payload(raw)[1:], sess.caps)
+	if err != nil {
+		sess.writeError(mysqlwire.Errorf(mysqlwire.ErHandshake))
+		return false
+	}
+	db := sess.db
+	if resp.Database != "" && resp.Database != db.Name {
+		d, ok := sess.s.dbs[resp.Database]
+		if !ok || d.Protocol != ProtocolMySQL {
+			e := mysqlwire.Errorf(mysqlwire.ErBadDB, resp.Database)
+			sess.s.refuseMySQL(sess.log, e)
+			sess.writeError(e)
+			return false
+		}
+		db = d
+	}
+	if err := sess.conn.ChangeUser(&resp, mysqlAccount(db)); err != nil {
+		sess.s.refuseMySQL(sess.log, err)
+		return false
+	}
+	if resp.Collation == 0 {
+		resp.Collation = sess.conn.Response.Collation
+	}
+	status := sess.status
+	if profile, err := sess.s.cfg.Transport.Profile(ctx, db.Name); err == nil {
+		status = mysqlProfile(profile, db.AllowLocalInfile).status
+	}
+	stream, err := sess.s.cfg.Transport.Open(ctx, db.Name, mysqlParams(&resp, sess.caps))
+	if err != nil {
+		sess.log.Warn("opening the session on the pool side failed", "err", err)
+		sess.conn.Fail(mysqlwire.NewError(mysqlwire.ErUnknown, "the origin database is not reachable"))
+		return false
+	}
+	sess.mu.Lock()
+	old := sess.stream
+	sess.db, sess.user, sess.stream = db, resp.User, stream
+	sess.mu.Unlock()
+	old.Close()
+	sess.status, sess.infile = status, false
+	sess.log = sess.s.log.With("client", sess.nc.RemoteAddr().String(), "protocol", "mysql", "db", db.Name, "user", resp.User)
+	return sess.conn.Finish(sess.status) == nil
+}
+
+// sendFatal writes the recorded reason the session ends, if any.
+func (sess *mysqlSession) sendFatal() {
+	sess.fatal.mu.Lock()
+	e, killed := sess.fatal.e, sess.fatal.killed
+	sess.fatal.mu.Unlock()
+	if e == nil || killed {
+		return
+	}
+	sess.s.m.refusals.WithLabelValues(e.Code.Name()).Inc()
+	sess.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	sess.writeError(e)
+}
