@@ -113,7 +113,8 @@ func (r *recorder) handshake() (handshake, bool) {
 type Conn struct {
 	nc  net.Conn
 	r   *bufio.Reader
-	id  uint32 // the origin's connection (thread) id, for KILL QUERY
+	hdr [4]byte // readPacket's, kept here so that reading allocates nothing
+	id  uint32  // the origin's connection (thread) id, for KILL QUERY
 	tls bool
 	key connKey
 
@@ -276,14 +277,14 @@ func (c *Conn) alive() error {
 // readPacket appends the next physical packet, header included, to dst and returns it and the
 // payload's offset in it.
 func (c *Conn) readPacket(dst []byte) ([]byte, int, error) {
-	var h [4]byte
-	if _, err := io.ReadFull(c.r, h[:]); err != nil {
+	h := c.hdr[:]
+	if _, err := io.ReadFull(c.r, h); err != nil {
 		return dst, 0, err
 	}
 	n := int(h[0]) | int(h[1])<<8 | int(h[2])<<16
 	at := len(dst)
 	dst = slices.Grow(dst, 4+n)
-	dst = append(dst, h[:]...)
+	dst = append(dst, h...)
 	dst = dst[:at+4+n]
 	if _, err := io.ReadFull(c.r, dst[at+4:]); err != nil {
 		return dst[:at], 0, err

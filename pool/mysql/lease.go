@@ -182,10 +182,8 @@ func (s *Session) maybeRelease() {
 	if c.status&statusInTrans != 0 || c.status&statusAutocommit == 0 {
 		return
 	}
-	for _, st := range s.stmts {
-		if st.cursor {
-			return
-		}
+	if s.cursors > 0 {
+		return
 	}
 	if len(s.vars) > 0 {
 		s.readBack(c)
@@ -205,6 +203,8 @@ func (s *Session) finishClose(c *Conn) {
 		c.status&statusInTrans != 0 || c.status&statusAutocommit == 0:
 		// Mid-command or mid-transaction: nobody may inherit it.
 		c.retire = true
+	case s.p.noReset.Load() && (s.pinned != "" || c.dirty || c.state != "" || len(s.vars) > 0):
+		c.retire = true // the origin can't reset it
 	case s.pinned != "" || c.dirty || len(s.vars) > 0:
 		// Pinned state, or variables never read back: reset before anyone else uses it.
 		c.sendReset()

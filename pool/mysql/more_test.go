@@ -183,10 +183,10 @@ func TestIdleAndOldConnectionsAreClosed(t *testing.T) {
 	}
 }
 
-func TestUnknownCommandsAndChangeUserGetRealErrors(t *testing.T) {
+func TestUnknownCommandsGetRealErrors(t *testing.T) {
 	p := newPool(t, Config{})
 	c := open(t, p, clientCaps)
-	for _, code := range []byte{mysql.COM_CHANGE_USER, mysql.COM_BINLOG_DUMP, mysql.COM_SET_OPTION} {
+	for _, code := range []byte{mysql.COM_BINLOG_DUMP, mysql.COM_SET_OPTION} {
 		pk := c.mustRT(cmdPacket(code, []byte{0, 0}))
 		if len(pk) != 1 || pk[0][0] != hdrERR || pk[0][3] != '#' {
 			t.Errorf("command %d: %q", code, pk)
@@ -211,5 +211,52 @@ func TestAnIdleConnectionTheOriginClosedIsReplacedUnseen(t *testing.T) {
 	p.mu.Unlock()
 	if got := a.value("SELECT CONNECTION_ID()"); got == id {
 		t.Errorf("a ran on the killed connection")
+	}
+}
+
+func TestChangeUserStartsAFreshSessionInItsDatabase(t *testing.T) {
+	p := newPool(t, Config{MaxConns: 1})
+	c := open(t, p, clientCaps|mysql.CLIENT_DEPRECATE_EOF)
+	c.exec("CREATE TABLE IF NOT EXISTS t_change (a int)")
+	c.exec("SET @x = 'before', time_zone = '+01:00'")
+	c.exec("USE information_schema")
+	c.exec("BEGIN")
+	c.exec("INSERT INTO app.t_change VALUES (1)")
+	// user, auth data (length-prefixed), database, collation 8 (latin1_swedish_ci)
+	body := append([]byte("app\x00\x03abc"), "app\x00\x08\x00mysql_native_password\x00"...)
+	if pk := c.mustRT(cmdPacket(mysql.COM_CHANGE_USER, body)); len(pk) != 1 || pk[0][0] != hdrOK {
+		t.Fatalf("COM_CHANGE_USER: %q", pk)
+	}
+	got := c.rows("SELECT @x, @@time_zone, DATABASE(), @@character_set_client, (SELECT COUNT(*) FROM t_change)")
+	if want := []string{"NULL", "SYSTEM", "app", "latin1", "0"}; strings.Join(got[0], ",") != strings.Join(want, ",") {
+		t.Errorf("after COM_CHANGE_USER: %q, want %q", got[0], want)
+	}
+}
+
+func TestAClosingPoolAnswersServerShutdown(t *testing.T) {
+	p := newPool(t, Config{})
+	c := open(t, p, clientCaps)
+	p.Close()
+	pk := c.mustRT(cmdPacket(mysql.COM_QUERY, []byte("SELECT 1")))
+	if len(pk) != 1 || !strings.HasPrefix(errText(pk[0]), "1053 ") {
+		t.Errorf("got %q, want ERR 1053", pk)
+	}
+}
+
+func TestWithoutResetSessionsThatSetStateArePinnedAndTheirConnectionClosed(t *testing.T) {
+	p := newPool(t, Config{MaxConns: 2})
+	p.noReset.Store(true)
+	a := open(t, p, clientCaps)
+	a.exec("SET @x = 1")
+	if a.s.pinned != "no_reset" {
+		t.Fatalf("pinned = %q, want no_reset", a.s.pinned)
+	}
+	a.s.Close()
+	if s := p.Stats(); s.Idle+s.InUse != 0 {
+		t.Errorf("after the pinned session: %+v, want its connection closed", s)
+	}
+	b := open(t, p, clientCaps)
+	if got := b.value("SELECT @x"); got != "NULL" {
+		t.Errorf("b sees @x = %s", got)
 	}
 }

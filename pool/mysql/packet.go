@@ -143,7 +143,6 @@ var (
 	errShutdown   = &Error{Code: 1053, State: "08S01", Message: "slipstream is shutting down"}
 	errUnknownCmd = &Error{Code: 1047, State: "08S01", Message: "Unknown command"}
 	errUnknownStm = &Error{Code: 1243, State: "HY000", Message: "Unknown prepared statement handler given to mysqld_stmt_execute"}
-	errChangeUser = &Error{Code: 1235, State: "42000", Message: "COM_CHANGE_USER is not supported through slipstream; open a new connection"}
+	errChangeUser = &Error{Code: 1047, State: "08S01", Message: "malformed COM_CHANGE_USER"}
 	errSetOption  = &Error{Code: 1235, State: "42000", Message: "COM_SET_OPTION is not supported through slipstream; choose multiStatements when connecting"}
-	errNoInfile   = &Error{Code: 1148, State: "42000", Message: "LOAD DATA LOCAL INFILE is disabled for this database"}
 )

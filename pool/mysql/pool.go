@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -63,6 +64,7 @@ type Pool struct {
 	waiters []*waiter
 	profile map[string]string
 	closed  bool
+	noReset atomic.Bool // the origin refuses COM_RESET_CONNECTION
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -309,7 +311,8 @@ func (p *Pool) dial(ctx context.Context, k connKey) (*Conn, error) {
 		return nil, fmt.Errorf("mysqlpool: connect to origin: %s", safeError(err))
 	}
 	p.mu.Lock()
-	if p.profile == nil {
+	first := p.profile == nil
+	if first {
 		p.profile = map[string]string{
 			"protocol":       "mysql",
 			"server_version": h.version,
@@ -319,7 +322,26 @@ func (p *Pool) dial(ctx context.Context, k connKey) (*Conn, error) {
 		}
 	}
 	p.mu.Unlock()
+	if first {
+		p.probeReset(c)
+	}
 	return c, nil
+}
+
+// probeReset learns on the pool's first connection whether the origin takes
+// COM_RESET_CONNECTION. One that does not can't hand a connection with a session's state to
+// anyone else: sessions that set anything are pinned, and their connections closed after.
+func (p *Pool) probeReset(c *Conn) {
+	var pr parser
+	if c.write(appendCommand(nil, mysql.COM_RESET_CONNECTION, nil)) == nil {
+		if _, err := c.readResponse(&pr, rOne, nil); err == nil && !pr.failed {
+			return
+		}
+	}
+	if !c.broken {
+		p.noReset.Store(true)
+		p.log.Warn("the origin refuses COM_RESET_CONNECTION: sessions that change their state keep their connection")
+	}
 }
 
 // safeError returns the origin's error without anything that could hold the password.

@@ -115,13 +115,13 @@ func (s *Session) finishCommand(c *Conn) {
 			c.prepared[st.sql] = &originStmt{id: p.prepID, lastUse: c.lastUse}
 		}
 	case mysql.COM_STMT_EXECUTE:
-		s.st.cursor = p.cursor
+		s.setCursor(s.st, p.cursor)
 	case mysql.COM_STMT_FETCH:
 		if p.lastRow {
-			s.st.cursor = false
+			s.setCursor(s.st, false)
 		}
 	case mysql.COM_STMT_RESET:
-		s.st.cursor = false
+		s.setCursor(s.st, false)
 	case mysql.COM_RESET_CONNECTION:
 		if !p.failed {
 			c.state, c.dirty = "", false
@@ -155,6 +155,9 @@ func (s *Session) apply(c *Conn, e effect) {
 		if !found {
 			s.vars = append(s.vars, v)
 		}
+	}
+	if s.p.noReset.Load() && e.pin == "" && (e.use != "" || len(e.sets) > 0 || len(e.vars) > 0 || e.dirty) {
+		e.pin = "no_reset"
 	}
 	if e.pin != "" && s.pinned == "" {
 		s.pinned = e.pin

@@ -1,6 +1,7 @@
 package mysqlpool
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/slipstream-proxy/slipstream/pool"
+	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // flushAt is how much Recv gathers before returning even if the origin has more buffered.
@@ -24,6 +26,7 @@ type Session struct {
 	p            *Pool
 	log          *slog.Logger
 	key          connKey
+	caps         uint32 // negotiated with the client
 	deprecateEOF bool
 
 	mu      sync.Mutex
@@ -51,7 +54,8 @@ type Session struct {
 	vars  []string     // user variables assigned values the pool has not read yet
 	stmts map[uint32]*stmt
 	next  uint32 // last statement id handed out
-	dirty bool   // the session did something its state can't describe
+	// cursors counts statements with a cursor open on conn, which keeps the lease.
+	cursors int
 
 	wbuf []byte // owned by Send
 	pbuf []byte // the pool's own answers, read by Send
@@ -81,6 +85,7 @@ func (p *Pool) NewSession(ctx context.Context, params map[string]string) *Sessio
 		p:            p,
 		log:          p.log,
 		key:          makeKey(uint32(caps), uint8(coll)),
+		caps:         uint32(caps),
 		deprecateEOF: caps&uint64(mysql.CLIENT_DEPRECATE_EOF) != 0,
 		status:       statusAutocommit,
 		db:           p.dc.db,
@@ -197,12 +202,17 @@ func (s *Session) send(ctx context.Context, frames []byte) error {
 	return nil
 }
 
-// stmtOf returns the session statement a COM_STMT_* command names, or nil. s.mu is held.
+// stmtOf returns the session statement a COM_STMT_* command names, or nil. The id 0xffffffff
+// names the last statement prepared (MariaDB's prepare-and-execute in one write). s.mu is held.
 func (s *Session) stmtOf(cmd command) *stmt {
 	if len(cmd.body) < 4 {
 		return nil
 	}
-	return s.stmts[uint32(cmd.body[0])|uint32(cmd.body[1])<<8|uint32(cmd.body[2])<<16|uint32(cmd.body[3])<<24]
+	id := uint32(cmd.body[0]) | uint32(cmd.body[1])<<8 | uint32(cmd.body[2])<<16 | uint32(cmd.body[3])<<24
+	if id == 0xffffffff {
+		id = s.next
+	}
+	return s.stmts[id]
 }
 
 // closeStmt forgets a statement. The origin keeps it prepared on the connection for the next
@@ -221,7 +231,7 @@ func (s *Session) closeStmt(cmd command) {
 			c.write(appendCommand(nil, mysql.COM_STMT_CLOSE, le32(os.id)))
 		}
 	}
-	st.cursor = false
+	s.setCursor(st, false)
 }
 
 func le32(v uint32) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)} }
@@ -242,7 +252,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 	switch cmd.code {
 	case mysql.COM_QUERY:
 		kind = rQuery
-		s.effects = append(s.effects, analyze(string(cmd.body))...)
+		s.effects = appendEffects(s.effects, cmd.body)
 	case mysql.COM_INIT_DB:
 		kind = rOne
 		s.effects = append(s.effects, effect{use: string(cmd.body)})
@@ -291,15 +301,40 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 			st.longData = st.longData[:0]
 			c := s.leased()
 			if c == nil || c.prepared[st.sql] == nil {
-				st.cursor = false
+				s.mu.Lock()
+				s.setCursor(st, false)
+				s.mu.Unlock()
 				s.answer(appendOK(nil, cmd.seq+1, s.status))
 				return nil
 			}
 			kind = rOne
 		}
 	case mysql.COM_CHANGE_USER:
-		s.answerErr(cmd, errChangeUser)
-		return nil
+		db, coll, ok := parseChangeUser(cmd.body, s.caps)
+		if !ok {
+			s.answerErr(cmd, errChangeUser)
+			return nil
+		}
+		// The edge authenticated the user; here it is a fresh session: state reset, the
+		// database it names (the origin's when none), its character set.
+		s.resetState()
+		s.mu.Lock()
+		s.db = s.p.dc.db
+		if db != "" {
+			s.db = db
+		}
+		if coll != 0 {
+			s.key = makeKey(s.key.caps(), coll)
+		}
+		c := s.conn
+		s.mu.Unlock()
+		if c == nil {
+			s.answer(appendOK(nil, cmd.seq+1, s.status))
+			return nil
+		}
+		// The leased connection is reset (a transaction rolls back) and released after.
+		cmd = command{raw: appendCommand(nil, mysql.COM_RESET_CONNECTION, nil), code: mysql.COM_RESET_CONNECTION, seq: cmd.seq}
+		kind = rOne
 	case mysql.COM_SET_OPTION:
 		s.answerErr(cmd, errSetOption)
 		return nil
@@ -312,6 +347,10 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 	if err != nil {
 		if errors.Is(err, pool.ErrQueueTimeout) {
 			return err
+		}
+		if errors.Is(err, pool.ErrClosed) && !s.isClosed() {
+			s.answerErr(cmd, errShutdown) // the pool is closing
+			return nil
 		}
 		if errors.Is(err, pool.ErrOriginLost) || errors.Is(err, pool.ErrClosed) || ctx.Err() != nil {
 			return err
@@ -368,6 +407,12 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 	return nil
 }
 
+func (s *Session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
 // leased returns the session's connection, if any.
 func (s *Session) leased() *Conn {
 	s.mu.Lock()
@@ -417,6 +462,45 @@ func (s *Session) appendExecute(dst []byte, cmd command, os *originStmt) []byte 
 	return finishPacket(dst, at)
 }
 
+// parseChangeUser reads the database and collation of a COM_CHANGE_USER body (after the
+// command byte).
+func parseChangeUser(b []byte, caps uint32) (db string, coll uint8, ok bool) {
+	i := bytes.IndexByte(b, 0) // user
+	if i < 0 {
+		return "", 0, false
+	}
+	b = b[i+1:]
+	if caps&mysql.CLIENT_SECURE_CONNECTION != 0 {
+		if len(b) < 1 || len(b) < 1+int(b[0]) {
+			return "", 0, false
+		}
+		b = b[1+int(b[0]):]
+	} else if i = bytes.IndexByte(b, 0); i >= 0 {
+		b = b[i+1:]
+	} else {
+		return "", 0, false
+	}
+	if i = bytes.IndexByte(b, 0); i < 0 {
+		return string(b), 0, true
+	}
+	db, b = string(b[:i]), b[i+1:]
+	if len(b) >= 2 {
+		coll = b[0]
+	}
+	return db, coll, true
+}
+
+// setCursor notes whether st has a cursor open. s.mu is held.
+func (s *Session) setCursor(st *stmt, open bool) {
+	switch {
+	case open && !st.cursor:
+		s.cursors++
+	case !open && st.cursor:
+		s.cursors--
+	}
+	st.cursor = open
+}
+
 // resetState forgets what the session set, as COM_RESET_CONNECTION does (the current database
 // stays).
 func (s *Session) resetState() {
@@ -425,5 +509,8 @@ func (s *Session) resetState() {
 	s.state.clear()
 	s.vars = nil
 	clear(s.stmts)
-	s.dirty = false
+	s.cursors = 0
 }
+
+// Session is the pool side of a tunnel stream.
+var _ tunnel.Stream = (*Session)(nil)

@@ -1,6 +1,7 @@
 package mysqlpool
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -139,9 +140,25 @@ func TestPreparedStatementsMoveBetweenConnections(t *testing.T) {
 		// Long data is replayed ahead of the execute.
 		id2 := a.prepare("SELECT ?")
 		long := cmdPacket(mysql.COM_STMT_SEND_LONG_DATA, append(binary.LittleEndian.AppendUint32(nil, id2), 0, 0, 'h', 'i'))
-		pk := a.mustRT(append(long, executePacket(id2, 0, true, "")...))
+		exec := cmdPacket(mysql.COM_STMT_EXECUTE, append(binary.LittleEndian.AppendUint32(nil, id2),
+			0, 1, 0, 0, 0, 0, 1, mysql.MYSQL_TYPE_VAR_STRING, 0)) // no value: it came as long data
+		pk := a.mustRT(append(long, exec...))
 		if pk[0][0] == hdrERR {
 			t.Fatalf("execute after long data: %s", errText(pk[0]))
+		}
+		if row := pk[len(pk)-2]; !bytes.HasSuffix(row, []byte("\x02hi")) {
+			t.Errorf("long data row = %q, want hi", row)
+		}
+		// MariaDB's id -1: the statement prepared last.
+		if pk := a.mustRT(executePacket(0xffffffff, 0, true, "q")); pk[0][0] == hdrERR {
+			t.Errorf("execute -1: %s", errText(pk[0]))
+		}
+		// Another session's state resets the connection, which drops its statements: a's
+		// statement is prepared again.
+		b.exec("SET @other = 1")
+		b.value("SELECT @other")
+		if got := binaryRows(t, a.mustRT(executePacket(id, 0, true, "w")), caps); len(got) != 1 {
+			t.Errorf("after a reset: %v", got)
 		}
 		// Close, then executing is an error made up by the pool.
 		a.mustRT(nil)

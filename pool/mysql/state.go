@@ -161,6 +161,60 @@ func unquote(s string) string {
 	return strings.ReplaceAll(s[1:len(s)-1], q+q, q)
 }
 
+// plainStarts are first words of statements that, without user variables, a second statement
+// or a lock function, do nothing to the session.
+var plainStarts = []string{"SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN", "COMMIT",
+	"ROLLBACK", "START", "SHOW", "WITH", "EXPLAIN", "DESCRIBE", "DO", "SAVEPOINT", "RELEASE"}
+
+// appendEffects appends the effects of each statement in sql, in order. The common statement
+// that does nothing to the session costs no allocation.
+func appendEffects(dst []effect, sql []byte) []effect {
+	if plain(sql) {
+		return append(dst, effect{})
+	}
+	return append(dst, analyze(string(sql))...)
+}
+
+// plain reports whether sql is one statement that plainly does nothing to the session.
+func plain(sql []byte) bool {
+	i := 0
+	for i < len(sql) && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r' || sql[i] == '(') {
+		i++
+	}
+	j := i
+	for j < len(sql) && isWordByte(sql[j]) {
+		j++
+	}
+	first := sql[i:j]
+	if !slices.ContainsFunc(plainStarts, func(w string) bool { return asciiEqualFold(first, w) }) {
+		return false
+	}
+	for k, c := range sql {
+		switch {
+		case c == '@' || c == ';':
+			return false
+		case (c == 'l' || c == 'L') && k+4 <= len(sql) && asciiEqualFold(sql[k:k+4], "LOCK"):
+			return false // GET_LOCK and friends pin; LOCK IN SHARE MODE merely looks alike
+		}
+	}
+	return true
+}
+
+func asciiEqualFold(b []byte, upper string) bool {
+	if len(b) != len(upper) {
+		return false
+	}
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if c != upper[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // analyze returns the effects of each statement in sql, in order.
 func analyze(sql string) []effect {
 	l := lexer{s: sql}

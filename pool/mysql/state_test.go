@@ -11,6 +11,10 @@ func TestAnalyzeFindsWhatStatementsDoToTheSession(t *testing.T) {
 		want []effect
 	}{
 		{"SELECT 1", []effect{{}}},
+		{"  (select * from t where a = 'x') LOCK IN SHARE MODE", []effect{{}}},
+		{"SELECT RELEASE_LOCK('x')", []effect{{}}},
+		{"select @a := 1", []effect{{vars: []string{"a"}}}},
+		{"SELECT 1; SET @x = 2", []effect{{}, {sets: []setting{{"@x", "@`x` = 2"}}}}},
 		{"select 'a;b'; select 2 -- ; SET @x = 1\n", []effect{{}, {}}},
 		{"USE `my db`", []effect{{use: "my db"}}},
 		{"use Shop", []effect{{use: "Shop"}}},
@@ -41,6 +45,9 @@ func TestAnalyzeFindsWhatStatementsDoToTheSession(t *testing.T) {
 	} {
 		if got := analyze(tc.sql); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("analyze(%q)\n got %+v\nwant %+v", tc.sql, got, tc.want)
+		}
+		if got := appendEffects(nil, []byte(tc.sql)); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("appendEffects(%q)\n got %+v\nwant %+v", tc.sql, got, tc.want)
 		}
 	}
 }
