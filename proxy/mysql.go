@@ -40,6 +40,8 @@ func (s *Server) ServeMySQL(ctx context.Context, ln net.Listener) error {
 const (
 	mysqlDefaultVersion   = "8.0.0-slipstream"
 	mysqlDefaultCollation = 45 // utf8mb4_general_ci
+	// mysqlGreetingWait bounds the wait for the profile the greeting is made of.
+	mysqlGreetingWait = 2 * time.Second
 )
 
 // forwardedCommands are the commands the edge passes to the pool side. Others (replication,
@@ -122,7 +124,12 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 		return
 	}
 	p := mysqlProfile(profile, db.AllowLocalInfile)
-	sess.caps = conn.Capabilities &^ (mysqlwire.ForwardedCapabilities &^ p.caps)
+	// What the client negotiated goes to the pool side as it is, even where this database's
+	// origin lacks a flag the greeting's had: the pool side answers in the client's format.
+	sess.caps = conn.Capabilities
+	if !db.AllowLocalInfile {
+		sess.caps &^= mysql.CLIENT_LOCAL_FILES
+	}
 	sess.status = p.status
 	stream, err := s.cfg.Transport.Open(hctx, db.Name, mysqlParams(&conn.Response, sess.caps))
 	if err != nil {
@@ -180,6 +187,10 @@ func (s *Server) mysqlGreeting(ctx context.Context) mysqlGreeting {
 	for _, d := range s.myDBs {
 		localInfile = localInfile || d.AllowLocalInfile
 	}
+	// Bounded: a client must not spend its whole handshake timeout waiting for an origin
+	// that is down; it then gets the defaults, and an error once it has named its database.
+	ctx, cancel := context.WithTimeout(ctx, mysqlGreetingWait)
+	defer cancel()
 	profile, err := s.cfg.Transport.Profile(ctx, first.Name)
 	if err != nil {
 		g.caps = mysqlwire.Capabilities(mysqlwire.ForwardedCapabilities, localInfile)

@@ -37,6 +37,7 @@ type edge struct {
 	addr   string
 	origin *rawOrigin
 	srv    *Server
+	stop   context.CancelFunc // ends ServeMySQL
 }
 
 func startMySQLEdge(t *testing.T, cfg Config, dbs ...Database) *edge {
@@ -58,6 +59,7 @@ func startMySQLEdge(t *testing.T, cfg Config, dbs ...Database) *edge {
 	}
 	e.addr = ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
+	e.stop = cancel
 	done := make(chan error, 1)
 	go func() { done <- e.srv.ServeMySQL(ctx, ln) }()
 	t.Cleanup(func() {
@@ -444,5 +446,30 @@ func TestMySQLChangeUserAuthenticatesAtTheEdgeAndStartsAFreshSession(t *testing.
 	}
 	if _, err := r.ReadPacket(); err == nil {
 		t.Fatal("the session goes on after a failed COM_CHANGE_USER")
+	}
+}
+
+func TestMySQLClientSilentAfterTheGreetingIsDroppedAtTheHandshakeTimeout(t *testing.T) {
+	e := startMySQLEdge(t, Config{HandshakeTimeout: 200 * time.Millisecond}, appDB(""))
+	nc, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(nc); err != nil {
+		t.Fatalf("the edge did not close the connection: %v", err)
+	}
+}
+
+func TestMySQLShutdownEndsSessionsWithServerShutdown(t *testing.T) {
+	e := startMySQLEdge(t, Config{}, appDB(""))
+	_, r, _ := rawLogin(t, e.addr, "edgeuser", "edge-pw", mytest.AppDB)
+	e.stop()
+	if p := readPayload(t, r); p[0] != 0xff || binary.LittleEndian.Uint16(p[1:]) != 1053 {
+		t.Fatalf("got %q, want ERR 1053", p)
+	}
+	if _, err := r.ReadPacket(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after ERR 1053: %v", err)
 	}
 }

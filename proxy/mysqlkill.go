@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"strconv"
 	"strings"
@@ -91,7 +92,9 @@ func (sess *mysqlSession) kill(ctx context.Context, id uint32, query bool) bool 
 // parseKill recognizes `KILL [HARD|SOFT] [CONNECTION|QUERY] id`, with an optional `;`. Other
 // KILL forms (KILL QUERY ID, KILL USER) go to the origin.
 func parseKill(q []byte) (id uint32, query bool, ok bool) {
-	if len(q) > 256 {
+	q = bytes.TrimLeft(q, " \t\r\n")
+	// Every query passes here: look at four bytes before allocating anything.
+	if len(q) < 6 || len(q) > 256 || !bytes.EqualFold(q[:4], []byte("kill")) {
 		return 0, false, false
 	}
 	f := strings.Fields(strings.TrimRight(strings.TrimSpace(string(q)), "; \t\r\n"))
