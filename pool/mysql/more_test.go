@@ -260,3 +260,36 @@ func TestWithoutResetSessionsThatSetStateArePinnedAndTheirConnectionClosed(t *te
 		t.Errorf("b sees @x = %s", got)
 	}
 }
+
+func TestCloseWakesARecvBlockedOnTheOrigin(t *testing.T) {
+	p := newPool(t, Config{MaxConns: 1})
+	c := open(t, p, clientCaps)
+	ctx := context.Background()
+	if err := c.s.Send(ctx, cmdPacket(mysql.COM_QUERY, []byte("SELECT SLEEP(5)"))); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.s.Recv(ctx, nil)
+		done <- err
+	}()
+	for {
+		c.s.mu.Lock()
+		reading := c.s.reading
+		c.s.mu.Unlock()
+		if reading {
+			break
+		}
+		runtimeGosched()
+	}
+	start := time.Now()
+	c.s.Close()
+	if err := <-done; err == nil || time.Since(start) > 2*time.Second {
+		t.Errorf("Recv returned %v after %v", err, time.Since(start))
+	}
+	// The connection, mid-query, was not handed on.
+	b := open(t, p, clientCaps)
+	if got := b.value("SELECT 1"); got != "1" {
+		t.Errorf("next session got %q", got)
+	}
+}

@@ -227,7 +227,7 @@ func (s *Session) Skip(frames []byte) {
 		case mysql.COM_STMT_EXECUTE:
 			s.mu.Lock()
 			if st := s.stmtOf(cmd); st != nil {
-				st.longData = st.longData[:0]
+				st.dropLongData()
 			}
 			s.mu.Unlock()
 		}
@@ -266,7 +266,10 @@ func (s *Session) Close() error {
 		// Recv is blocked on c: wake it; it hands c back.
 		c.nc.SetReadDeadline(time.Now())
 	case s.sending:
-		// Send is using c; it hands c back when it returns.
+		// Send is using c: interrupt it; it hands c back when it returns. The deadline
+		// stays on c, so c is not for anyone else.
+		c.retire = true
+		c.nc.SetDeadline(time.Now())
 	default:
 		s.finishClose(c)
 	}

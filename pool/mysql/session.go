@@ -298,7 +298,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 			}
 			kind = rFetch
 		default:
-			st.longData = st.longData[:0]
+			st.dropLongData()
 			c := s.leased()
 			if c == nil || c.prepared[st.sql] == nil {
 				s.mu.Lock()
@@ -380,7 +380,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 			for _, ld := range s.st.longData {
 				s.wbuf = appendWithID(s.wbuf, ld, os.id)
 			}
-			s.st.longData = s.st.longData[:0]
+			s.st.dropLongData()
 			s.wbuf = s.appendExecute(s.wbuf, cmd, os)
 			s.effects = append(s.effects, s.st.effects...)
 		} else {
@@ -488,6 +488,12 @@ func parseChangeUser(b []byte, caps uint32) (db string, coll uint8, ok bool) {
 		coll = b[0]
 	}
 	return db, coll, true
+}
+
+// dropLongData forgets the long data buffered for st, letting go of the buffers.
+func (st *stmt) dropLongData() {
+	clear(st.longData)
+	st.longData = st.longData[:0]
 }
 
 // setCursor notes whether st has a cursor open. s.mu is held.
