@@ -655,7 +655,8 @@ func TestMySQLTooManyConnectionsWhenNoOriginConnectionFrees(t *testing.T) {
 
 // TestMySQLLoadDataLocalInfileIsRefusedByDefault: a client that offers a local file (go-sql-
 // driver with allowAllFiles) loads it directly, but through slipstream, whose configuration
-// does not enable LOAD DATA LOCAL, the statement fails and nothing is loaded.
+// does not enable LOAD DATA LOCAL, the statement fails and nothing is loaded. With
+// allow_local_infile = true it loads through slipstream too.
 func TestMySQLLoadDataLocalInfileIsRefusedByDefault(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 30*time.Second)
@@ -699,6 +700,56 @@ func TestMySQLLoadDataLocalInfileIsRefusedByDefault(t *testing.T) {
 	var n int
 	if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
 		t.Errorf("the session after the refusal: %v", err)
+	}
+
+	t.Run("allowed by allow_local_infile", func(t *testing.T) {
+		cfg := startMySQLServeTOML(t, "allow_local_infile = true").mysqlConfig(t)
+		cfg.AllowAllFiles = true
+		db := openMySQL(t, cfg)
+		if _, err := db.ExecContext(ctx, load); err != nil || count() != 2 {
+			t.Errorf("LOAD DATA LOCAL through slipstream with allow_local_infile: %v, %d rows loaded; want 2", err, count())
+		}
+		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
+			t.Errorf("the session after the load: %v", err)
+		}
+	})
+}
+
+// TestMySQLClientsLogInWithEitherAuthMethod logs go-sql-driver (plain and TLS) and the mariadb
+// CLI in through slipstream with each auth_method, twice each: caching_sha2_password's first
+// login is a full authentication (RSA key exchange without TLS), the next one its fast path.
+func TestMySQLClientsLogInWithEitherAuthMethod(t *testing.T) {
+	t.Parallel()
+	cli, err := exec.LookPath("mariadb")
+	if err != nil {
+		t.Fatalf("mariadb: %v (./scripts/test.sh installs mariadb-client)", err)
+	}
+	ctx := testContext(t, 30*time.Second)
+	for _, auth := range []string{"caching_sha2_password", "mysql_native_password"} {
+		t.Run(auth, func(t *testing.T) {
+			t.Parallel()
+			inst := startMySQLServeTOML(t, fmt.Sprintf("auth_method = %q", auth))
+			for _, tlsOn := range []bool{false, true} {
+				for round := range 2 {
+					cfg := inst.mysqlConfig(t)
+					if tlsOn {
+						cfg.TLS = &tls.Config{InsecureSkipVerify: true}
+					}
+					var user string
+					if err := openMySQL(t, cfg).QueryRowContext(ctx, "SELECT CURRENT_USER()").Scan(&user); err != nil {
+						t.Errorf("go-sql-driver, TLS %v, login %d: %v", tlsOn, round+1, err)
+					}
+				}
+			}
+			host, port, _ := net.SplitHostPort(inst.mysqlAddr(t))
+			for round := range 2 {
+				out, err := runTool(ctx, t, nil, t.TempDir(), cli, "--no-defaults", "-h", host, "-P", port,
+					"-u", mytest.AppUser, "-p"+mytest.AppPassword, "-N", "-e", "SELECT 'in'", mytest.AppDB)
+				if err != nil || strings.TrimSpace(out) != "in" {
+					t.Errorf("mariadb CLI, login %d: %v\n%s", round+1, err, out)
+				}
+			}
+		})
 	}
 }
 
