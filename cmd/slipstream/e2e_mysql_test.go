@@ -935,3 +935,128 @@ func TestMySQLProtocolCommandsWorkThroughSlipstream(t *testing.T) {
 		}
 	})
 }
+
+// TestMySQLSessionsKeepTheirOwnStateOverFewOriginConnections: 20 clients over 3 origin
+// connections each set their own user variable, time zone, sql_mode and database, then read
+// them back many times, interleaved, while the pool moves them between connections.
+func TestMySQLSessionsKeepTheirOwnStateOverFewOriginConnections(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	inst := startMySQLServeTOML(t, "max_connections = 3", `queue_timeout = "20s"`)
+	db := openMySQL(t, inst.mysqlConfig(t))
+	db.SetMaxOpenConns(20)
+	modes := []string{"ANSI_QUOTES", "NO_ZERO_DATE", "PIPES_AS_CONCAT", ""}
+	dbs := []string{mytest.AppDB, "information_schema"}
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for c := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := db.Conn(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer conn.Close()
+			tz, mode, database := fmt.Sprintf("+%02d:00", c%13), modes[c%len(modes)], dbs[c%len(dbs)]
+			for _, stmt := range []string{
+				fmt.Sprintf("SET @me = %d", c),
+				"SET time_zone = '" + tz + "'",
+				"SET sql_mode = '" + mode + "'",
+				"USE " + database,
+			} {
+				if _, err := conn.ExecContext(ctx, stmt); err != nil {
+					errs <- fmt.Errorf("client %d: %s: %w", c, stmt, err)
+					return
+				}
+			}
+			want := fmt.Sprintf("%d %s %s %s", c, tz, mode, database)
+			for i := range 30 {
+				var me int
+				var gotTZ, gotMode, gotDB string
+				q := "SELECT @me, @@session.time_zone, @@session.sql_mode, DATABASE()"
+				var err error
+				if i%2 == 0 {
+					err = conn.QueryRowContext(ctx, q).Scan(&me, &gotTZ, &gotMode, &gotDB)
+				} else { // prepared
+					err = conn.QueryRowContext(ctx, q+", ?", i).Scan(&me, &gotTZ, &gotMode, &gotDB, new(int))
+				}
+				if got := fmt.Sprintf("%d %s %s %s", me, gotTZ, gotMode, gotDB); err != nil || got != want {
+					errs <- fmt.Errorf("client %d, read %d: %q, %v; want %q", c, i, got, err, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestMySQLTemporaryTablesAndLocksPinTheSession: a client that created a temporary table or
+// holds GET_LOCK keeps its origin connection while other clients keep the others busy, so the
+// table stays visible to it (and to nobody else) and it can release its lock.
+func TestMySQLTemporaryTablesAndLocksPinTheSession(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	inst := startMySQLServeTOML(t, "max_connections = 3", `queue_timeout = "20s"`)
+	db := openMySQL(t, inst.mysqlConfig(t))
+	lock := "lock_" + suffix()
+	a, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for _, stmt := range []string{"CREATE TEMPORARY TABLE tmp_pinned (id INT)", "INSERT INTO tmp_pinned VALUES (1)"} {
+		if _, err := a.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("client A: %s: %v", stmt, err)
+		}
+	}
+	var got int
+	if err := a.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", lock).Scan(&got); err != nil || got != 1 {
+		t.Fatalf("client A: GET_LOCK: %d, %v", got, err)
+	}
+
+	// Others use the origin connections meanwhile.
+	busy, stopBusy := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	others := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for busy.Err() == nil {
+				_, err := db.ExecContext(busy, "SELECT * FROM tmp_pinned")
+				if mysqlErrno(err) != 1146 && busy.Err() == nil {
+					others <- fmt.Errorf("another client reading client A's temporary table: %v; want error 1146", err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 30 {
+		if _, err := a.ExecContext(ctx, "INSERT INTO tmp_pinned VALUES (?)", i); err != nil {
+			t.Fatalf("client A, insert %d into its temporary table: %v", i, err)
+		}
+		var n int
+		if err := a.QueryRowContext(ctx, "SELECT COUNT(*) FROM tmp_pinned").Scan(&n); err != nil || n != i+2 {
+			t.Fatalf("client A, read %d of its temporary table: %d rows, %v; want %d", i, n, err, i+2)
+		}
+	}
+	var owner sql.NullInt64
+	if err := db.QueryRowContext(ctx, "SELECT IS_USED_LOCK(?)", lock).Scan(&owner); err != nil || !owner.Valid {
+		t.Errorf("another client: IS_USED_LOCK: %v, %v; want the holder's connection id", owner, err)
+	}
+	stopBusy()
+	wg.Wait()
+	close(others)
+	for err := range others {
+		t.Error(err)
+	}
+	if err := a.QueryRowContext(ctx, "SELECT RELEASE_LOCK(?)", lock).Scan(&got); err != nil || got != 1 {
+		t.Errorf("client A: RELEASE_LOCK: %d, %v; want 1 (A holds it)", got, err)
+	}
+}
