@@ -16,5 +16,8 @@
 // pg_proc), whether its result may be cached; a parse failure counts as a write that may touch
 // anything.
 //
+// ClassifyMySQL (mysql.go) is the same view of MySQL text, from the TiDB parser that go-mysql
+// brings, with MySQLVolatility as its oracle for built-in functions.
+//
 // It does no I/O and keeps no state: every function is safe for concurrent use.
 package classify

@@ -329,9 +329,15 @@ func (c Config) Validate() error {
 	firstByName := map[string]int{}
 	for i, d := range c.Databases {
 		problems = append(problems, d.validate(i)...)
-		if listen := c.ListenFor(d); d.AuthMethod == "trust" && listen != "" && !loopback(listen) {
-			add("database %q: auth_method trust lets anyone in, and %s %q is not a loopback address: set user, password and another auth_method",
-				d.Name, c.listenSetting(d), listen)
+		settings := []string{c.listenSetting(d)}
+		if d.Embedded() {
+			settings = append(settings, "mysql_listen") // embedded databases speak both protocols
+		}
+		for _, setting := range settings {
+			if listen := c.listen(setting); d.AuthMethod == "trust" && listen != "" && !loopback(listen) {
+				add("database %q: auth_method trust lets anyone in, and %s %q is not a loopback address: set user, password and another auth_method",
+					d.Name, setting, listen)
+			}
 		}
 		if d.Name == "" {
 			continue
@@ -356,10 +362,6 @@ func (c Config) listen(setting string) string {
 	}
 	return c.HTTPListen
 }
-
-// ListenFor returns the listen address d's clients connect to: mysql_listen for kind mysql,
-// pg_listen otherwise.
-func (c Config) ListenFor(d Database) string { return c.listen(c.listenSetting(d)) }
 
 func (c Config) listenSetting(d Database) string {
 	if d.Kind == KindMySQL {

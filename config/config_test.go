@@ -312,6 +312,15 @@ func TestValidate(t *testing.T) {
 			want:   []string{`mysql_listen and pg_listen are both`},
 		},
 		{
+			name: "trust on an embedded database needs a loopback mysql_listen too",
+			change: func(c *config.Config) {
+				c.MySQLListen = "0.0.0.0:3307"
+				c.Databases = []config.Database{config.EmbeddedDefault()}
+				c.Normalize()
+			},
+			want: []string{`database "main": auth_method trust lets anyone in, and mysql_listen "0.0.0.0:3307" is not a loopback address`},
+		},
+		{
 			name: "trust on a MySQL database needs a loopback mysql_listen",
 			change: func(c *config.Config) {
 				c.MySQLListen = "0.0.0.0:3307"

@@ -117,7 +117,7 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 	log = log.With("db", db.Name, "user", sess.user)
 	sess.log = log
 
-	profile, err := s.cfg.Transport.Profile(hctx, db.Name)
+	profile, err := s.cfg.Transport.Profile(hctx, db.origin())
 	if err != nil {
 		log.Warn("origin unavailable for a new session", "err", err)
 		s.failMySQL(log, conn, mysqlwire.NewError(mysqlwire.ErUnknown, "the origin database is not reachable"))
@@ -131,7 +131,7 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 		sess.caps &^= mysql.CLIENT_LOCAL_FILES
 	}
 	sess.status = p.status
-	stream, err := s.cfg.Transport.Open(hctx, db.Name, mysqlParams(&conn.Response, sess.caps))
+	stream, err := s.cfg.Transport.Open(hctx, db.origin(), mysqlParams(&conn.Response, sess.caps))
 	if err != nil {
 		log.Warn("opening the session on the pool side failed", "err", err)
 		s.failMySQL(log, conn, mysqlwire.NewError(mysqlwire.ErUnknown, "the origin database is not reachable"))
@@ -191,7 +191,7 @@ func (s *Server) mysqlGreeting(ctx context.Context) mysqlGreeting {
 	// that is down; it then gets the defaults, and an error once it has named its database.
 	ctx, cancel := context.WithTimeout(ctx, mysqlGreetingWait)
 	defer cancel()
-	profile, err := s.cfg.Transport.Profile(ctx, first.Name)
+	profile, err := s.cfg.Transport.Profile(ctx, first.origin())
 	if err != nil {
 		g.caps = mysqlwire.Capabilities(mysqlwire.ForwardedCapabilities, localInfile)
 		return g
@@ -237,8 +237,8 @@ func mysqlProfile(profile tunnel.Profile, localInfile bool) mysqlOrigin {
 // gets the first MySQL database whose user it logs in as, else the first MySQL database.
 func (s *Server) mysqlDatabase(r *mysqlwire.Response) (Database, error) {
 	if r.Database != "" {
-		db, ok := s.dbs[r.Database]
-		if !ok || db.Protocol != ProtocolMySQL {
+		db, ok := s.myByName[r.Database]
+		if !ok {
 			return Database{}, mysqlwire.Errorf(mysqlwire.ErBadDB, r.Database)
 		}
 		return db, nil

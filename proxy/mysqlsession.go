@@ -264,8 +264,8 @@ func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
 	}
 	db := sess.db
 	if resp.Database != "" && resp.Database != db.Name {
-		d, ok := sess.s.dbs[resp.Database]
-		if !ok || d.Protocol != ProtocolMySQL {
+		d, ok := sess.s.myByName[resp.Database]
+		if !ok {
 			e := mysqlwire.Errorf(mysqlwire.ErBadDB, resp.Database)
 			sess.s.refuseMySQL(sess.log, e)
 			sess.writeError(e)
@@ -281,10 +281,10 @@ func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
 		resp.Collation = sess.conn.Response.Collation
 	}
 	status := sess.status
-	if profile, err := sess.s.cfg.Transport.Profile(ctx, db.Name); err == nil {
+	if profile, err := sess.s.cfg.Transport.Profile(ctx, db.origin()); err == nil {
 		status = mysqlProfile(profile, db.AllowLocalInfile).status
 	}
-	stream, err := sess.s.cfg.Transport.Open(ctx, db.Name, mysqlParams(&resp, sess.caps))
+	stream, err := sess.s.cfg.Transport.Open(ctx, db.origin(), mysqlParams(&resp, sess.caps))
 	if err != nil {
 		sess.log.Warn("opening the session on the pool side failed", "err", err)
 		sess.conn.Fail(mysqlwire.NewError(mysqlwire.ErUnknown, "the origin database is not reachable"))

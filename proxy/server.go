@@ -36,6 +36,17 @@ type Database struct {
 	// AllowLocalInfile lets MySQL clients use LOAD DATA LOCAL INFILE; false: CLIENT_LOCAL_FILES
 	// is not negotiated and the origin refuses it.
 	AllowLocalInfile bool
+	// Origin names the database to the Transport; "" means Name. A database served over both
+	// protocols (the embedded D1) is two Databases with one Name and two origins.
+	Origin string
+}
+
+// origin is the Transport's name for d.
+func (d Database) origin() string {
+	if d.Origin != "" {
+		return d.Origin
+	}
+	return d.Name
 }
 
 // Protocols of Database.Protocol.
@@ -67,13 +78,14 @@ type Config struct {
 // Server is an edge listener's worth of client sessions.
 type Server struct {
 	cfg Config
-	dbs map[string]Database
+	dbs map[string]Database // the PostgreSQL ones
 	log *slog.Logger
 	m   *Metrics
 
 	keys       cancelKeys
 	myConns    mysqlConns
-	myDBs      []Database  // the MySQL databases, in configuration order
+	myDBs      []Database // the MySQL databases, in configuration order
+	myByName   map[string]Database
 	mysqlTLS   *tls.Config // cfg.TLS without PostgreSQL's ALPN name
 	classified classifications
 	wg         sync.WaitGroup
@@ -95,7 +107,7 @@ func New(cfg Config) *Server {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	s := &Server{cfg: cfg, dbs: make(map[string]Database), log: cfg.Logger, m: cfg.Metrics}
+	s := &Server{cfg: cfg, dbs: make(map[string]Database), myByName: make(map[string]Database), log: cfg.Logger, m: cfg.Metrics}
 	for _, d := range cfg.Databases {
 		if d.Auth == "" {
 			d.Auth = pgwire.AuthSCRAM
@@ -111,10 +123,12 @@ func New(cfg Config) *Server {
 				s.log.Warn("deriving SCRAM keys ahead of logins failed; each login derives them", "db", d.Name)
 			}
 		}
-		s.dbs[d.Name] = d
 		if d.Protocol == ProtocolMySQL {
 			s.myDBs = append(s.myDBs, d)
+			s.myByName[d.Name] = d
+			continue
 		}
+		s.dbs[d.Name] = d
 	}
 	if cfg.TLS != nil {
 		s.mysqlTLS = cfg.TLS.Clone()

@@ -117,7 +117,7 @@ func negotiateVersion(nc net.Conn, params map[string]string) error {
 func (s *Server) authenticate(st *startup) error {
 	name := st.params["database"]
 	db, ok := s.dbs[name]
-	if !ok || db.Protocol == ProtocolMySQL {
+	if !ok {
 		return pgwire.Fatal(pgwire.InvalidCatalogName, `database "`+name+`" does not exist`)
 	}
 	st.db = db

@@ -19,6 +19,12 @@
 //	 │                                   │ split by SQLite's own tail     │
 //	 │<── CommandComplete ×3, ReadyForQuery(I)                            │
 //
+// The MySQL protocol (mysql.go): DialMySQL and ServeMySQL start a session of package
+// mysqlserver, which answers MySQL's session statements itself and runs the rest here, on a
+// SQLite connection of the session's own, with MySQL's transaction rules (autocommit, BEGIN
+// committing an open transaction, a failed statement leaving it open) and MySQL column types
+// and error numbers (mysql_types.go).
+//
 // Types: a result column's type comes from its declared type (INTEGER int8, REAL float8, TEXT
 // text, BLOB bytea, BOOLEAN bool) or, for an expression, from its first value; a parameter's
 // from the Parse message or, when the client left it open, from the column it is compared with

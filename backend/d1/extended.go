@@ -61,7 +61,7 @@ func (s *session) parse(m *pgproto3.Parse) error {
 		copy(ps.params, m.ParameterOIDs)
 		for _, oid := range ps.params {
 			if oid == oidUnknown {
-				inferred := inferParamTypes(m.Query, count, s.tableColumns)
+				inferred := inferParamTypes(m.Query, count, s.c.tableColumns)
 				for i, oid := range ps.params {
 					if oid == oidUnknown {
 						ps.params[i] = inferred[i]
@@ -264,9 +264,9 @@ func (s *session) sync() error {
 
 // tableColumns returns the declared types of a table's columns by lower-case name, and their
 // order under "\x00order"; for parameter type inference.
-func (s *session) tableColumns(table string) map[string]string {
+func (c *conn) tableColumns(table string) map[string]string {
 	cols := map[string]string{}
-	st, _, err := s.c.prepare("SELECT name, type FROM pragma_table_info(?1)", 0, false)
+	st, _, err := c.prepare("SELECT name, type FROM pragma_table_info(?1)", 0, false)
 	if err != nil || st == nil {
 		return cols
 	}

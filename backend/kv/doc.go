@@ -34,6 +34,10 @@
 //	 │                                   │<── row; expired? delete it ──│
 //	 │<── BindComplete, DataRow, CommandComplete SELECT 1, Ready(I)     │
 //
+// The MySQL protocol (mysql.go): DialMySQL and ServeMySQL start a session of package
+// mysqlserver running the same statements, written MySQL's way (? placeholders, `identifiers`,
+// literals as MySQL reads them); what isn't supported is 1235 ER_NOT_SUPPORTED_YET.
+//
 // Expired keys are never returned: every read compares expiration with the clock, and deletes
 // the expired keys it meets (at most maxLazyDeletes per read). A listing reads storage a page at
 // a time, so it streams, and pages are not one snapshot: a key put while a long SELECT runs may

@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"context"
 	"math"
 	"strconv"
 	"strings"
@@ -53,24 +54,28 @@ func (s *session) run(p *portal, maxRows int64, describe bool) error {
 	case vPut:
 		return s.put(p, now)
 	case vDelete:
-		key, null, err := p.args.text(st.key, "key")
+		n, err := s.ns.deleteMatching(s.ctx, st, p.args, now)
 		if err != nil {
 			return err
-		}
-		var n int64
-		if !null {
-			found, err := s.ns.delete(s.ctx, key, now)
-			if err != nil {
-				return err
-			}
-			if found {
-				n = 1
-			}
 		}
 		s.send(&pgproto3.CommandComplete{CommandTag: appendTag(nil, "DELETE ", n)})
 		return nil
 	}
 	return s.sessionStatement(st, describe)
+}
+
+// deleteMatching runs a DELETE's statement with its operands bound, returning the rows it
+// deleted (0 or 1).
+func (ns *Namespace) deleteMatching(ctx context.Context, st *statement, vs values, now int64) (int64, error) {
+	key, null, err := vs.text(st.key, "key")
+	if err != nil || null {
+		return 0, err
+	}
+	found, err := ns.delete(ctx, key, now)
+	if err != nil || !found {
+		return 0, err
+	}
+	return 1, nil
 }
 
 func appendTag(dst []byte, prefix string, n int64) []byte {
@@ -157,7 +162,7 @@ func (s *session) selectRows(p *portal, maxRows int64, describe bool, now int64)
 			if p.done {
 				break
 			}
-			if err := s.readPage(p, now); err != nil {
+			if err := s.ns.readPage(s.ctx, p, now); err != nil {
 				return err
 			}
 			continue
@@ -182,11 +187,11 @@ func (s *session) selectRows(p *portal, maxRows int64, describe bool, now int64)
 }
 
 // readPage reads the next page of p's rows from storage.
-func (s *session) readPage(p *portal, now int64) error {
+func (ns *Namespace) readPage(ctx context.Context, p *portal, now int64) error {
 	q := p.q
 	if q.exact {
 		p.done = true
-		e, ok, err := s.ns.get(s.ctx, q.key, q.withValue, now)
+		e, ok, err := ns.get(ctx, q.key, q.withValue, now)
 		if err != nil {
 			return err
 		}
@@ -199,7 +204,7 @@ func (s *session) readPage(p *portal, now int64) error {
 	if q.limit >= 0 {
 		want = min(want, q.limit-p.sent)
 	}
-	page, more, err := s.ns.list(s.ctx, listing{
+	page, more, err := ns.list(ctx, listing{
 		prefix:    q.prefix,
 		after:     q.after,
 		hasAfter:  q.hasAfter,
@@ -250,7 +255,19 @@ func (s *session) sendRow(e *entry, cols []column, formats []int16) {
 
 // put runs an INSERT: every row is a put that overwrites, all in one transaction.
 func (s *session) put(p *portal, now int64) error {
-	st, vs := p.ps.st, p.args
+	es, err := entries(p.ps.st, p.args, now)
+	if err != nil {
+		return err
+	}
+	if err := s.ns.putAll(s.ctx, es); err != nil {
+		return err
+	}
+	s.send(&pgproto3.CommandComplete{CommandTag: appendTag(nil, "INSERT 0 ", int64(len(es)))})
+	return nil
+}
+
+// entries builds the records an INSERT puts, from its operands bound to vs.
+func entries(st *statement, vs values, now int64) ([]entry, error) {
 	es := make([]entry, len(st.rows))
 	for r, row := range st.rows {
 		e := &es[r]
@@ -260,31 +277,31 @@ func (s *session) put(p *portal, now int64) error {
 			case colKey:
 				k, null, err := vs.text(op, "key")
 				if err != nil {
-					return err
+					return nil, err
 				}
 				if err := checkKey(k, null); err != nil {
-					return err
+					return nil, err
 				}
 				e.key = k
 			case colValue:
 				b, null, err := vs.bytes(op)
 				if err != nil {
-					return err
+					return nil, err
 				}
 				if null {
-					return notNull("value")
+					return nil, notNull("value")
 				}
 				if len(b) > maxValueLen {
-					return errorf(codeProgramLimit, "value is larger than %d bytes", maxValueLen)
+					return nil, errorf(codeProgramLimit, "value is larger than %d bytes", maxValueLen)
 				}
 				e.value = b
 			case colMetadata:
 				b, null, err := vs.json(op)
 				if err != nil {
-					return err
+					return nil, err
 				}
 				if len(b) > maxMetadataLen {
-					return errorf(codeProgramLimit, "metadata is larger than %d bytes", maxMetadataLen)
+					return nil, errorf(codeProgramLimit, "metadata is larger than %d bytes", maxMetadataLen)
 				}
 				if !null {
 					e.metadata = b
@@ -292,14 +309,14 @@ func (s *session) put(p *portal, now int64) error {
 			case colExpiration, colTTL:
 				n, null, err := vs.integer(op)
 				if err != nil {
-					return err
+					return nil, err
 				}
 				if null {
 					continue
 				}
 				if c == colTTL {
 					if n < 0 || n > math.MaxInt64-now {
-						return errorf(codeInvalidParameter, "expiration_ttl must be between 0 and %d seconds", int64(math.MaxInt64)-now)
+						return nil, errorf(codeInvalidParameter, "expiration_ttl must be between 0 and %d seconds", int64(math.MaxInt64)-now)
 					}
 					n += now
 				}
@@ -307,11 +324,7 @@ func (s *session) put(p *portal, now int64) error {
 			}
 		}
 	}
-	if err := s.ns.putAll(s.ctx, es); err != nil {
-		return err
-	}
-	s.send(&pgproto3.CommandComplete{CommandTag: appendTag(nil, "INSERT 0 ", int64(len(es)))})
-	return nil
+	return es, nil
 }
 
 // checkKey refuses the keys Workers KV refuses: none, empty, or longer than 512 bytes.

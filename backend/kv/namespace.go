@@ -38,7 +38,8 @@ const schema = `CREATE TABLE IF NOT EXISTS kv (
 // Namespace is one KV namespace: a SQLite file in WAL mode holding the kv table, served to any
 // number of PostgreSQL protocol sessions and HTTP requests at once.
 type Namespace struct {
-	db *sql.DB
+	path string
+	db   *sql.DB
 
 	getValue, getMeta, put, del, delExpired *sql.Stmt
 
@@ -67,7 +68,7 @@ func Open(path string) (*Namespace, error) {
 		return nil, fmt.Errorf("kv: open %s: %w", path, err)
 	}
 	db.SetMaxIdleConns(8)
-	ns := &Namespace{db: db}
+	ns := &Namespace{path: path, db: db}
 	if err := ns.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("kv: open %s: %w", path, err)

@@ -156,10 +156,10 @@ func runServe(t *testing.T, args []string) *instance {
 
 // runServeFor is runServe for a database other than app: PGURL is the line printed for db.
 // A --data-dir in args overrides the temporary one.
-func runServeFor(t *testing.T, db string, args []string) *instance {
+func runServeFor(t testing.TB, db string, args []string) *instance {
 	t.Helper()
 	dataDir := t.TempDir()
-	args = append([]string{"serve", "--pg-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir", dataDir}, args...)
+	args = append([]string{"serve", "--pg-listen", "127.0.0.1:0", "--mysql-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir", dataDir}, args...)
 	stdout, stderr := newSyncBuffer(), newSyncBuffer()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)

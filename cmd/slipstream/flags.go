@@ -33,6 +33,7 @@ With no --origin and no --config file, serve runs an embedded SQLite database
 (D1) named main in DATA_DIR/d1, open to local clients without a password:
 
   psql postgres://slipstream@127.0.0.1:6432/main
+  mysql -h 127.0.0.1 -P 3307 -u slipstream main
 
 Settings come from the flags given on the command line, then the --config
 file, then the defaults shown below, in that order of priority.

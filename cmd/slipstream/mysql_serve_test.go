@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/url"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -112,4 +113,66 @@ func TestServeMySQLOrigin(t *testing.T) {
 			t.Fatalf("mariadb: %v\n%s", err, out)
 		}
 	})
+}
+
+var mysqlLine = regexp.MustCompile(`(?m)^database (\S+) \(mysql\): (\S+)$`)
+
+// TestServeEmbeddedD1OverMySQL: with nothing configured, the embedded D1 database is served on
+// --mysql-listen too, to MySQL clients without a password on loopback.
+func TestServeEmbeddedD1OverMySQL(t *testing.T) {
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--pg-listen", "127.0.0.1:0", "--mysql-listen", "127.0.0.1:0",
+			"--http-listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, stdout, stderr)
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exited %d: %s", code, stderr.String())
+		}
+	}()
+	var connString string
+	deadline := time.After(15 * time.Second)
+	for connString == "" {
+		if m := mysqlLine.FindStringSubmatch(stdout.String()); m != nil && m[1] == "main" {
+			connString = m[2]
+			break
+		}
+		select {
+		case <-stdout.Changed():
+		case <-deadline:
+			t.Fatalf("no MySQL line for main; stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		}
+	}
+	if !strings.HasPrefix(connString, "mysql://slipstream@127.0.0.1:") {
+		t.Fatalf("serve printed %q", connString)
+	}
+	db, err := sql.Open("mysql", mysqlDSN(t, connString, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	qctx, qcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer qcancel()
+	if _, err := db.ExecContext(qctx, "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(qctx, "INSERT INTO kv VALUES (?, ?)", "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	var v string
+	if err := db.QueryRowContext(qctx, "SELECT v FROM kv WHERE k = ?", "a").Scan(&v); err != nil || v != "b" {
+		t.Fatalf("select: %v %q", err, v)
+	}
+	// As the README says: mysql -h 127.0.0.1 -P 3307 -u slipstream main.
+	if _, err := exec.LookPath("mysql"); err == nil {
+		u, _ := url.Parse(connString)
+		out, err := exec.CommandContext(qctx, "mysql", "--protocol=tcp", "-h", u.Hostname(), "-P", u.Port(),
+			"-u", "slipstream", "--skip-ssl", "-N", "-e", "SELECT v FROM kv", "main").CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "b" {
+			t.Fatalf("mysql: %v\n%s", err, out)
+		}
+	}
 }

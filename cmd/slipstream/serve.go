@@ -70,11 +70,10 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("listen for PostgreSQL clients: %w", err)
 	}
-	// The MySQL listener is opened only when a database speaks MySQL.
-	// TODO(issue 6): serve the embedded D1 default on mysql_listen too once D1 speaks MySQL
-	// ((*d1.DB).DialMySQL, branch d1mysql): a second, MySQL-kind origin for it.
+	// The MySQL listener is opened only when a database speaks MySQL: a MySQL origin, or an
+	// embedded database (D1, KV), which speaks both protocols.
 	var myln net.Listener
-	if slices.ContainsFunc(cfg.Databases, func(d config.Database) bool { return d.Kind == config.KindMySQL }) {
+	if slices.ContainsFunc(cfg.Databases, func(d config.Database) bool { return d.Kind == config.KindMySQL || d.Embedded() }) {
 		if myln, err = net.Listen("tcp", cfg.MySQLListen); err != nil {
 			pgln.Close()
 			return fmt.Errorf("listen for MySQL clients: %w", err)
@@ -96,6 +95,11 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 			ln = myln
 		}
 		fmt.Fprintf(stdout, "database %s: %s\n", d.Name, d.ConnString(ln.Addr().String()))
+		if d.Embedded() {
+			my := d
+			my.Kind = config.KindMySQL // for a mysql:// connection string
+			fmt.Fprintf(stdout, "database %s (mysql): %s\n", d.Name, my.ConnString(myln.Addr().String()))
+		}
 	}
 	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())
 	logAttrs := []any{"pg", pgln.Addr().String(), "http", httpln.Addr().String(), "databases", len(dbs)}
@@ -184,6 +188,9 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer)
 			og.closes = append(og.closes, db.Close)
 			og.d1s[d.Name] = db
 			origin, dial = "postgres://slipstream@d1/"+url.PathEscape(d.Name)+"?sslmode=disable", db.Dial
+			if err := og.addEmbeddedMySQL(d, "d1", db.DialMySQL, log, &myMetrics, reg); err != nil {
+				return nil, err
+			}
 		case config.KindKV:
 			ns, err := kv.Open(d.Path)
 			if err != nil {
@@ -192,6 +199,9 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer)
 			og.closes = append(og.closes, ns.Close)
 			og.kvs[d.Name] = ns
 			origin, dial = "postgres://slipstream@kv/"+url.PathEscape(d.Name)+"?sslmode=disable", ns.Dial
+			if err := og.addEmbeddedMySQL(d, "kv", ns.DialMySQL, log, &myMetrics, reg); err != nil {
+				return nil, err
+			}
 		}
 		p, err := pool.New(pool.Config{
 			Name:         d.Name,
@@ -211,6 +221,35 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer)
 		og.byName[d.Name] = tunnel.PGOrigin(p)
 	}
 	return og, nil
+}
+
+// mysqlOrigin is the tunnel's name for the MySQL side of an embedded database, which is served
+// over both protocols under one name.
+func mysqlOrigin(name string) string { return name + "#mysql" }
+
+// addEmbeddedMySQL adds a MySQL pool for embedded database d, whose sessions dial in-process.
+func (og *origins) addEmbeddedMySQL(d config.Database, host string, dial func(context.Context, string, string) (net.Conn, error),
+	log *slog.Logger, metrics **mysqlpool.Metrics, reg prometheus.Registerer) error {
+	if *metrics == nil {
+		*metrics = mysqlpool.NewMetrics(reg)
+	}
+	p, err := mysqlpool.New(mysqlpool.Config{
+		Name:         d.Name,
+		Origin:       "mysql://slipstream@" + host + "/" + url.PathEscape(d.Name),
+		Dial:         dial,
+		MaxConns:     d.MaxConnections,
+		QueueTimeout: d.QueueTimeout.Duration,
+		IdleTimeout:  d.IdleTimeout.Duration,
+		MaxLifetime:  d.MaxLifetime.Duration,
+		Logger:       log,
+		Metrics:      *metrics,
+	})
+	if err != nil {
+		return fmt.Errorf("database %s: %w", d.Name, err)
+	}
+	og.mypools = append(og.mypools, p)
+	og.byName[mysqlOrigin(d.Name)] = p.Origin()
+	return nil
 }
 
 // warm learns each origin's profile in the background, so that the first client's startup
@@ -278,6 +317,15 @@ func edgeDatabases(cfg config.Config) ([]proxy.Database, error) {
 			caching.Disabled = true
 		}
 		dbs = append(dbs, proxy.Database{Name: d.Name, User: d.User, Password: d.Password, Auth: auth, Caching: caching})
+		if d.Embedded() {
+			// Served to MySQL clients too, under the same name and credentials.
+			my := proxy.Database{Name: d.Name, User: d.User, Password: d.Password, Protocol: proxy.ProtocolMySQL,
+				Origin: mysqlOrigin(d.Name), MySQLAuth: "caching_sha2_password", Caching: proxy.Caching{Disabled: true}}
+			if auth == pgwire.AuthTrust {
+				my.Auth, my.MySQLAuth = pgwire.AuthTrust, ""
+			}
+			dbs = append(dbs, my)
+		}
 	}
 	return dbs, nil
 }

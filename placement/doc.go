@@ -1,0 +1,25 @@
+// Package placement decides which pool serves each database: the one nearest the origin.
+//
+// Hyperdrive places its connection pools next to the database, because a query crosses the
+// WAN once between the edge and the pool but may cross the pool–origin link several times
+// (connection setup, TLS, authentication, each statement). So each pool measures its latency to
+// each origin (Probe: repeated TCP connects, median) and reports it; an edge's Router asks every
+// pool it knows for those figures and sends each database's sessions to the pool with the
+// lowest one, unless the configuration pins the database to a region.
+//
+// Start reading at Router (router.go), a tunnel.Transport over several pools' transports.
+//
+//	edge                       Router                         pools (regions)
+//	 │ Open(db, params) ───────>│ best(db): pinned region, or
+//	 │                          │   the live pool with the lowest origin latency
+//	 │                          │ Open ────────────────────────>│ chosen pool
+//	 │                          │ error? mark that pool down, try the next best
+//	 │                          │
+//	 │                          │ every Interval: Ping each pool, refresh latencies
+//
+// A pool that dies stops being chosen within one Interval (or at once, when an Open through it
+// fails). Sessions already on it end with the tunnel's error (ErrOriginLost): writes in flight
+// are never retried (DESIGN.md invariant 2); the client reconnects and lands on the next pool.
+//
+// Concurrency: a Router is safe for concurrent use; Run refreshes it in the background.
+package placement
