@@ -43,6 +43,7 @@ func (s *Session) ready(ctx context.Context) (*Conn, originErr, error) {
 				return nil, nil, pool.ErrClosed
 			}
 			s.conn = c
+			s.leases++
 			s.mu.Unlock()
 		}
 		failure, err := s.sync(c, fresh)

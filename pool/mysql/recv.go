@@ -97,6 +97,9 @@ func (s *Session) finishCommand(c *Conn) {
 	if p.hasStatus {
 		s.status, c.status = p.status, p.status
 	}
+	if p.insertID != 0 {
+		s.lastInsertID, s.idLease = p.insertID, s.leases
+	}
 	n := len(s.effects)
 	if p.failed {
 		n = min(n, p.results)

@@ -50,6 +50,8 @@ type parser struct {
 	lastRow   bool // a fetch exhausted the cursor
 	infile    bool // the origin asks for the client's LOAD DATA LOCAL file
 
+	insertID uint64 // the last id an OK packet reported generated, if any
+
 	prepID     uint32 // COM_STMT_PREPARE_OK: the origin's statement id
 	prepParams uint16
 	prepCols   uint16
@@ -224,6 +226,11 @@ func (p *parser) first(pl []byte) error {
 		}
 		p.setStatus(st)
 		p.results++
+		if _, n := lenenc(pl[1:]); n > 0 {
+			if id, _ := lenenc(pl[1+n:]); id != 0 {
+				p.insertID = id
+			}
+		}
 		if st&statusMoreResults == 0 {
 			p.st = sDone
 		}

@@ -47,7 +47,12 @@ type Session struct {
 	prepSQL string   // COM_STMT_PREPARE: the statement text
 
 	status uint16 // server status after the last answer
-	pinned string // the feature that ties the session to conn for good, or ""
+	// lastInsertID is the id the session's last INSERT generated, as its OK packet said: what
+	// LAST_INSERT_ID() returns on whichever connection that ran on.
+	lastInsertID uint64
+	idLease      uint64 // the lease it was generated on
+	leases       uint64 // leases taken so far
+	pinned       string // the feature that ties the session to conn for good, or ""
 
 	db    string       // current database
 	state sessionState // settings to carry
@@ -251,6 +256,17 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 	s.st, s.prepSQL, s.effects = nil, "", s.effects[:0]
 	switch cmd.code {
 	case mysql.COM_QUERY:
+		if name, ok := lastInsertIDQuery(cmd.body); ok {
+			s.mu.Lock()
+			if s.conn == nil || s.idLease != s.leases {
+				// The connection the answer would come from may hold another session's
+				// LAST_INSERT_ID(): the session's own is known.
+				s.reply = appendLastInsertID(s.reply[:0], cmd.seq+1, name, s.lastInsertID, s.status, s.deprecateEOF)
+				s.mu.Unlock()
+				return nil
+			}
+			s.mu.Unlock()
+		}
 		kind = rQuery
 		s.effects = appendEffects(s.effects, cmd.body)
 	case mysql.COM_INIT_DB:
@@ -516,6 +532,7 @@ func (s *Session) resetState() {
 	s.vars = nil
 	clear(s.stmts)
 	s.cursors = 0
+	s.lastInsertID, s.idLease = 0, 0
 }
 
 // Session is the pool side of a tunnel stream.

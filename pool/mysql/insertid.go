@@ -1,0 +1,106 @@
+package mysqlpool
+
+import (
+	"strconv"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// lastInsertIDQuery reports whether q is SELECT LAST_INSERT_ID() (or @@IDENTITY,
+// @@LAST_INSERT_ID) and nothing else, and the column name the answer has.
+func lastInsertIDQuery(q []byte) (string, bool) {
+	if len(q) > 100 || !containsFold(q, "INSERT_ID") && !containsFold(q, "IDENTITY") {
+		return "", false
+	}
+	l := lexer{s: string(q)}
+	var toks []token
+	for {
+		t, ok := l.next()
+		if !ok {
+			break
+		}
+		toks = append(toks, t)
+	}
+	if n := len(toks); n > 0 && toks[n-1].text == ";" {
+		toks = toks[:n-1]
+	}
+	if len(toks) < 2 || !isWord(toks[0], "SELECT") {
+		return "", false
+	}
+	var name string
+	rest := toks[1:]
+	switch {
+	case len(rest) >= 3 && isWord(rest[0], "LAST_INSERT_ID") && rest[1].text == "(" && rest[2].text == ")":
+		name, rest = l.s[rest[0].start:rest[2].end], rest[3:]
+	case rest[0].kind == tSysVar && (rest[0].text == "identity" || rest[0].text == "last_insert_id"):
+		name, rest = l.s[rest[0].start:rest[0].end], rest[1:]
+	default:
+		return "", false
+	}
+	if len(rest) > 0 && isWord(rest[0], "AS") {
+		rest = rest[1:]
+	}
+	switch {
+	case len(rest) == 0:
+		return name, true
+	case len(rest) == 1 && rest[0].kind == tQuoted:
+		return rest[0].text, true
+	case len(rest) == 1 && rest[0].kind == tWord:
+		return l.s[rest[0].start:rest[0].end], true
+	case len(rest) == 1 && rest[0].kind == tString:
+		return unquote(l.s[rest[0].start:rest[0].end]), true
+	}
+	return "", false
+}
+
+// appendLastInsertID appends a text result set of one BIGINT UNSIGNED column named name and
+// one row holding id, its packets numbered from seq, as the origin would send it.
+func appendLastInsertID(dst []byte, seq byte, name string, id uint64, status uint16, deprecateEOF bool) []byte {
+	dst, at := beginPacket(dst, seq)
+	dst = finishPacket(append(dst, 1), at)
+	seq++
+
+	dst, at = beginPacket(dst, seq)
+	for _, s := range []string{"def", "", "", ""} { // catalog, schema, table, org_table
+		dst = appendLenenc(dst, uint64(len(s)))
+		dst = append(dst, s...)
+	}
+	dst = appendLenenc(dst, uint64(len(name)))
+	dst = append(dst, name...)
+	dst = append(dst, 0)    // org_name
+	dst = append(dst, 0x0c) // length of the fixed fields
+	dst = append(dst, 63, 0, 21, 0, 0, 0, mysql.MYSQL_TYPE_LONGLONG)
+	flags := mysql.NOT_NULL_FLAG | mysql.UNSIGNED_FLAG | mysql.BINARY_FLAG
+	dst = append(dst, byte(flags), byte(flags>>8), 0, 0, 0)
+	dst = finishPacket(dst, at)
+	seq++
+
+	if !deprecateEOF {
+		dst, at = beginPacket(dst, seq)
+		dst = finishPacket(append(dst, hdrEOF, 0, 0, byte(status), byte(status>>8)), at)
+		seq++
+	}
+	v := strconv.FormatUint(id, 10)
+	dst, at = beginPacket(dst, seq)
+	dst = appendLenenc(dst, uint64(len(v)))
+	dst = finishPacket(append(dst, v...), at)
+	seq++
+
+	dst, at = beginPacket(dst, seq)
+	if deprecateEOF {
+		dst = append(dst, hdrEOF, 0, 0, byte(status), byte(status>>8), 0, 0)
+	} else {
+		dst = append(dst, hdrEOF, 0, 0, byte(status), byte(status>>8))
+	}
+	return finishPacket(dst, at)
+}
+
+// containsFold reports whether b holds upper, ignoring ASCII case.
+func containsFold(b []byte, upper string) bool {
+	for i := 0; i+len(upper) <= len(b); i++ {
+		if asciiEqualFold(b[i:i+len(upper)], upper) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,60 @@
+package mysqlpool
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+func TestLastInsertIDIsTheSessionsOwnOnAnyConnection(t *testing.T) {
+	for _, caps := range []uint32{clientCaps, clientCaps | mysql.CLIENT_DEPRECATE_EOF} {
+		p := newPool(t, Config{MaxConns: 1})
+		a, b := open(t, p, caps), open(t, p, caps)
+		a.exec("CREATE TABLE IF NOT EXISTS t_ids (id int auto_increment primary key, v int)")
+		a.exec("BEGIN")
+		a.exec("INSERT INTO t_ids (v) VALUES (1)")
+		// In a transaction the origin answers: that is the answer to match.
+		origin := a.exec("SELECT LAST_INSERT_ID()")
+		a.exec("COMMIT")
+		made := a.exec("SELECT LAST_INSERT_ID()")
+		if len(origin) != len(made) {
+			t.Fatalf("made up %d packets, the origin sent %d", len(made), len(origin))
+		}
+		for i := range origin {
+			o, m := origin[i], made[i]
+			if i == len(origin)-1 || i == 2 && caps&mysql.CLIENT_DEPRECATE_EOF == 0 {
+				continue // status flags differ: one was inside the transaction
+			}
+			if !bytes.Equal(o, m) {
+				t.Errorf("packet %d: made up %q, the origin sent %q", i, m, o)
+			}
+		}
+		want := textRows(t, origin, a.s.deprecateEOF)[0][0]
+		b.exec("INSERT INTO t_ids (v) VALUES (2)") // on the same connection
+		if got := a.value("select last_insert_id() AS `id`"); got != want {
+			t.Errorf("after b's insert a's LAST_INSERT_ID() = %s, want %s", got, want)
+		}
+		if got := open(t, p, caps).value("SELECT @@identity"); got != "0" {
+			t.Errorf("a new session's @@identity = %s, want 0", got)
+		}
+	}
+}
+
+func TestLastInsertIDQueriesAreRecognisedExactly(t *testing.T) {
+	for q, want := range map[string]string{
+		"SELECT LAST_INSERT_ID()":           "LAST_INSERT_ID()",
+		" select last_insert_id( ) ; ":      "last_insert_id( )",
+		"SELECT LAST_INSERT_ID() AS id":     "id",
+		"SELECT LAST_INSERT_ID() `x y`":     "x y",
+		"SELECT @@IDENTITY":                 "@@IDENTITY",
+		"SELECT LAST_INSERT_ID(), 1":        "",
+		"SELECT LAST_INSERT_ID(5)":          "",
+		"SELECT LAST_INSERT_ID() FROM t":    "",
+		"SELECT 1; SELECT LAST_INSERT_ID()": "",
+	} {
+		if got, ok := lastInsertIDQuery([]byte(q)); got != want || ok != (want != "") {
+			t.Errorf("%q: %q %v, want %q", q, got, ok, want)
+		}
+	}
+}
