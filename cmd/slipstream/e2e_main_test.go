@@ -92,7 +92,7 @@ func productStacks() string {
 	buf = buf[:runtime.Stack(buf, true)]
 	var found []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		for _, pkg := range []string{"/proxy.", "/pool.", "/tunnel.", "/protocol/pgwire.", "/protocol/mysqlwire."} {
+		for _, pkg := range []string{"/proxy.", "/pool.", "/pool/mysql.", "/tunnel.", "/protocol/pgwire.", "/protocol/mysqlwire."} {
 			if strings.Contains(g, "github.com/slipstream-proxy/slipstream"+pkg) {
 				found = append(found, g)
 				break
