@@ -1060,3 +1060,74 @@ func TestMySQLTemporaryTablesAndLocksPinTheSession(t *testing.T) {
 		t.Errorf("client A: RELEASE_LOCK: %d, %v; want 1 (A holds it)", got, err)
 	}
 }
+
+// TestMySQLLastInsertIDIsTheClientsOwn: two clients take turns inserting over one origin
+// connection (max_connections = 1); each one's LAST_INSERT_ID() is its own last insert's id,
+// as the OK packet of that insert said, not the other client's.
+func TestMySQLLastInsertIDIsTheClientsOwn(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	inst := startMySQLServeTOML(t, "max_connections = 1", `queue_timeout = "10s"`)
+	admin := openMySQL(t, directMySQLConfig(t))
+	table := "autoinc_" + suffix()
+	if _, err := admin.ExecContext(ctx, "CREATE TABLE "+table+" (id INT AUTO_INCREMENT PRIMARY KEY, who CHAR(1))"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec("DROP TABLE " + table) })
+	db := openMySQL(t, inst.mysqlConfig(t))
+	clients := map[string]*sql.Conn{}
+	for _, who := range []string{"a", "b"} {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		clients[who] = c
+	}
+	for round := range 3 {
+		ids := map[string]int64{}
+		for _, who := range []string{"a", "b"} {
+			res, err := clients[who].ExecContext(ctx, "INSERT INTO "+table+" (who) VALUES (?)", who)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ids[who], err = res.LastInsertId(); err != nil || ids[who] == 0 {
+				t.Fatalf("round %d, client %s: insert id %d, %v", round, who, ids[who], err)
+			}
+		}
+		for _, who := range []string{"a", "b"} {
+			var id int64
+			if err := clients[who].QueryRowContext(ctx, "SELECT LAST_INSERT_ID()").Scan(&id); err != nil || id != ids[who] {
+				t.Errorf("round %d, client %s: LAST_INSERT_ID() = %d, %v; want its own insert's %d (the other's was %v)", round, who, id, err, ids[who], ids)
+			}
+		}
+	}
+}
+
+// TestMySQLClientGoneMidQueryFreesItsOriginConnection: go-sql-driver closes the connection
+// when a query's context ends; with max_connections = 1, the next client must not wait for the
+// abandoned SELECT SLEEP(5) to finish on the origin.
+func TestMySQLClientGoneMidQueryFreesItsOriginConnection(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	inst := startMySQLServeTOML(t, "max_connections = 1", `queue_timeout = "10s"`)
+	db := openMySQL(t, inst.mysqlConfig(t))
+	qctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err := db.ExecContext(qctx, "SELECT SLEEP(5)")
+	cancel()
+	if err == nil {
+		t.Fatal("SELECT SLEEP(5) with a 300ms context: no error")
+	}
+	start := time.Now()
+	var n int
+	if err := openMySQL(t, inst.mysqlConfig(t)).QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited > 3*time.Second {
+		t.Errorf("the next client's SELECT 1 waited %v for the abandoned SLEEP(5)", waited.Round(time.Millisecond))
+	}
+	var running int
+	err = openMySQL(t, directMySQLConfig(t)).QueryRowContext(ctx,
+		"SELECT COUNT(*) FROM information_schema.processlist WHERE info = 'SELECT SLEEP(5)'").Scan(&running)
+	t.Logf("after %v the abandoned SLEEP(5) runs on the origin %d times (%v)", time.Since(start).Round(time.Millisecond), running, err)
+}
