@@ -755,69 +755,94 @@ func TestMySQLClientsLogInWithEitherAuthMethod(t *testing.T) {
 
 // TestMySQLKillQueryCancelsASleep: `KILL QUERY ID`, with the id a client got in its handshake
 // (what the mariadb CLI sends on Ctrl-C), sent on another connection, ends that client's
-// SELECT SLEEP(10) at once, through slipstream as directly. go-mysql's client shows the
-// handshake id, which go-sql-driver does not.
+// SELECT SLEEP(10) at once and leaves its session usable, through slipstream as directly;
+// `KILL CONNECTION ID` ends the sleep and the session. go-mysql's client shows the handshake
+// id, which go-sql-driver does not.
 func TestMySQLKillQueryCancelsASleep(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 40*time.Second)
 	inst := startMySQLServe(t)
-	for _, target := range []struct{ name, addr string }{
-		{"directly", mariaDB(t).Addr()},
-		{"through slipstream", inst.mysqlAddr(t)},
-	} {
-		t.Run(target.name, func(t *testing.T) {
-			sleeper := rawMySQL(t, target.addr)
-			killer := openMySQL(t, newMySQLConfig(target.addr, mytest.AppDB))
-			if err := killer.PingContext(ctx); err != nil {
-				t.Fatal(err)
-			}
-			type answer struct {
-				res string
-				err error
-			}
-			answered := make(chan answer, 1)
-			start := time.Now()
-			go func() {
-				r, err := sleeper.Execute("SELECT SLEEP(10)")
+	for _, kill := range []string{"KILL QUERY", "KILL CONNECTION"} {
+		for _, target := range []struct{ name, addr string }{
+			{"directly", mariaDB(t).Addr()},
+			{"through slipstream", inst.mysqlAddr(t)},
+		} {
+			t.Run(kill+" "+target.name, func(t *testing.T) {
+				sleeper := rawMySQL(t, target.addr)
+				killer := openMySQL(t, newMySQLConfig(target.addr, mytest.AppDB))
+				if err := killer.PingContext(ctx); err != nil {
+					t.Fatal(err)
+				}
+				type answer struct {
+					res string
+					err error
+				}
+				answered := make(chan answer, 1)
+				sleep := "SELECT SLEEP(10) /* " + suffix() + " */"
+				start := time.Now()
+				go func() {
+					r, err := sleeper.Execute(sleep)
+					if err != nil {
+						answered <- answer{err: err}
+						return
+					}
+					v, _ := r.GetString(0, 0)
+					answered <- answer{res: v}
+				}()
+				// Kill once the sleep runs on the origin, as seen in MariaDB's process list.
+				err := eventually(ctx, func() error {
+					var n int
+					if err := killer.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.processlist WHERE info = ?", sleep).Scan(&n); err != nil || n == 0 {
+						return fmt.Errorf("no SLEEP in the process list (%v)", err)
+					}
+					return nil
+				})
 				if err != nil {
-					answered <- answer{err: err}
-					return
+					t.Fatal(err)
 				}
-				v, _ := r.GetString(0, 0)
-				answered <- answer{res: v}
-			}()
-			// Kill once the sleep runs on the origin, as seen in MariaDB's process list.
-			err := eventually(ctx, func() error {
-				var n int
-				if err := killer.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.processlist WHERE info = 'SELECT SLEEP(10)'").Scan(&n); err != nil || n == 0 {
-					return fmt.Errorf("no SLEEP in the process list (%v)", err)
+				if _, err := killer.ExecContext(ctx, fmt.Sprintf("%s %d", kill, sleeper.GetConnectionID())); err != nil {
+					t.Fatalf("%s %d: %v", kill, sleeper.GetConnectionID(), err)
 				}
-				return nil
+				select {
+				case a := <-answered:
+					t.Logf("SLEEP(10) ended after %v with %q, %v", time.Since(start).Round(time.Millisecond), a.res, a.err)
+					switch {
+					case kill == "KILL CONNECTION" && a.err == nil:
+						t.Errorf("the SLEEP(10) of a killed connection returned %q; want an error", a.res)
+					case kill == "KILL QUERY" && a.err == nil && a.res != "1":
+						t.Errorf("the killed SLEEP(10) returned %q; want 1 (interrupted) or error 1317", a.res)
+					case kill == "KILL QUERY" && a.err != nil && !strings.Contains(a.err.Error(), "1317"):
+						t.Errorf("the killed SLEEP(10): %v; want error 1317 or the result 1", a.err)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("SELECT SLEEP(10) still running 5s after %s %d", kill, sleeper.GetConnectionID())
+				}
+				// And the origin is not left sleeping.
+				gctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				defer cancel()
+				err = eventually(gctx, func() error {
+					var n int
+					if err := killer.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.processlist WHERE info = ?", sleep).Scan(&n); err != nil || n != 0 {
+						return fmt.Errorf("%d SLEEPs in the process list (%v)", n, err)
+					}
+					return nil
+				})
+				if err != nil {
+					t.Errorf("after %s: %v", kill, err)
+				}
+				r, err := sleeper.Execute("SELECT 'alive'")
+				switch {
+				case kill == "KILL CONNECTION" && err == nil:
+					t.Errorf("the killed connection still answers queries")
+				case kill == "KILL QUERY" && err != nil:
+					t.Errorf("the killed query's session: %v", err)
+				case kill == "KILL QUERY":
+					if v, _ := r.GetString(0, 0); v != "alive" {
+						t.Errorf("the killed query's session answered %q", v)
+					}
+				}
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := killer.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", sleeper.GetConnectionID())); err != nil {
-				t.Fatalf("KILL QUERY %d: %v", sleeper.GetConnectionID(), err)
-			}
-			select {
-			case a := <-answered:
-				t.Logf("SLEEP(10) ended after %v with %q, %v", time.Since(start).Round(time.Millisecond), a.res, a.err)
-				if a.err == nil && a.res != "1" {
-					t.Errorf("the killed SLEEP(10) returned %q; want 1 (interrupted) or error 1317", a.res)
-				}
-				if a.err != nil && !strings.Contains(a.err.Error(), "1317") {
-					t.Errorf("the killed SLEEP(10): %v; want error 1317 or the result 1", a.err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatalf("SELECT SLEEP(10) still running 5s after KILL QUERY %d", sleeper.GetConnectionID())
-			}
-			if r, err := sleeper.Execute("SELECT 'alive'"); err != nil {
-				t.Errorf("the killed query's session: %v", err)
-			} else if v, _ := r.GetString(0, 0); v != "alive" {
-				t.Errorf("the killed query's session answered %q", v)
-			}
-		})
+		}
 	}
 }
 
