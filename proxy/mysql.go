@@ -131,7 +131,9 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 		sess.caps &^= mysql.CLIENT_LOCAL_FILES
 	}
 	sess.status = p.status
-	stream, err := s.cfg.Transport.Open(hctx, db.origin(), mysqlParams(&conn.Response, sess.caps))
+	// The server's context, as for PostgreSQL sessions: a transport may tie the stream's
+	// life to it, and the handshake's ends with the handshake.
+	stream, err := s.cfg.Transport.Open(ctx, db.origin(), mysqlParams(&conn.Response, sess.caps))
 	if err != nil {
 		log.Warn("opening the session on the pool side failed", "err", err)
 		s.failMySQL(log, conn, mysqlwire.NewError(mysqlwire.ErUnknown, "the origin database is not reachable"))

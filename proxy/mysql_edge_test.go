@@ -95,7 +95,7 @@ func mysqlErrorNumber(err error) uint16 {
 	return 0
 }
 
-func testTLS(t *testing.T) *tls.Config {
+func testTLS(t testing.TB) *tls.Config {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -471,5 +471,31 @@ func TestMySQLShutdownEndsSessionsWithServerShutdown(t *testing.T) {
 	}
 	if _, err := r.ReadPacket(); !errors.Is(err, io.EOF) {
 		t.Fatalf("after ERR 1053: %v", err)
+	}
+}
+
+func TestMySQLPingAtTheEdgeReportsTheTransaction(t *testing.T) {
+	e := startMySQLEdge(t, Config{}, appDB(mysqlwire.NativePassword))
+	nc, r, _ := rawLogin(t, e.addr, "edgeuser", "edge-pw", mytest.AppDB)
+	status := func(cmd []byte) uint16 {
+		t.Helper()
+		nc.Write(mysqlwire.AppendPacket(nil, 0, cmd))
+		p := readPayload(t, r)
+		if p[0] != 0 || len(p) < 5 {
+			t.Fatalf("got %q, want OK", p)
+		}
+		return binary.LittleEndian.Uint16(p[3:])
+	}
+	ping := []byte{mysql.COM_PING}
+	if st := status(ping); st&mysql.SERVER_STATUS_IN_TRANS != 0 || st&mysql.SERVER_STATUS_AUTOCOMMIT == 0 {
+		t.Fatalf("status %#x before BEGIN", st)
+	}
+	status(append([]byte{mysql.COM_QUERY}, "BEGIN"...))
+	if st := status(ping); st&mysql.SERVER_STATUS_IN_TRANS == 0 {
+		t.Fatalf("status %#x inside a transaction", st)
+	}
+	status(append([]byte{mysql.COM_QUERY}, "COMMIT"...))
+	if st := status(ping); st&mysql.SERVER_STATUS_IN_TRANS != 0 {
+		t.Fatalf("status %#x after COMMIT", st)
 	}
 }

@@ -23,7 +23,7 @@ import (
 
 // startPooledEdge is a MySQL edge in front of the real pool side (pool/mysql) and the
 // test's MariaDB, in one process as `slipstream serve` runs them.
-func startPooledEdge(t *testing.T, pcfg mysqlpool.Config, dbs ...Database) string {
+func startPooledEdge(t testing.TB, pcfg mysqlpool.Config, dbs ...Database) string {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	origins := map[string]tunnel.Origin{}
@@ -55,7 +55,7 @@ func startPooledEdge(t *testing.T, pcfg mysqlpool.Config, dbs ...Database) strin
 	return ln.Addr().String()
 }
 
-func openDSN(t *testing.T, addr, user, password, db, params string) *sql.DB {
+func openDSN(t testing.TB, addr, user, password, db, params string) *sql.DB {
 	t.Helper()
 	conn, err := sql.Open("mysql", user+":"+password+"@tcp("+addr+")/"+db+"?timeout=5s"+params)
 	if err != nil {

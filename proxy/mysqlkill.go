@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,10 +29,17 @@ func (c *mysqlConns) add(sess *mysqlSession) uint32 {
 	defer c.mu.Unlock()
 	if c.m == nil {
 		c.m = make(map[uint32]*mysqlSession)
+		// Far from the small numbers origins hand out, so that a KILL of an origin's
+		// CONNECTION_ID() finds no session rather than another client's; below 1<<31 for
+		// clients that keep the id in a signed 32-bit integer.
+		c.next = 1<<30 + rand.Uint32N(1<<29)
 	}
 	for {
 		c.next++
-		if _, taken := c.m[c.next]; !taken && c.next != 0 {
+		if c.next >= 1<<31 {
+			c.next = 1 << 30
+		}
+		if _, taken := c.m[c.next]; !taken {
 			c.m[c.next] = sess
 			return c.next
 		}

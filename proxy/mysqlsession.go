@@ -135,6 +135,11 @@ func (sess *mysqlSession) answer(ctx context.Context, buf []byte) ([]byte, bool)
 	return buf, true
 }
 
+// sessionStatus are the status flags that describe the session rather than one answer: the
+// ones the edge's own OK packets (COM_PING) repeat.
+const sessionStatus = mysql.SERVER_STATUS_IN_TRANS | mysql.SERVER_STATUS_AUTOCOMMIT |
+	mysql.SERVER_STATUS_NO_BACKSLASH_ESCAPED | mysql.SERVER_STATUS_IN_TRANS_READONLY
+
 // noteAnswer keeps the sequence id and the status flags of the answer's last packet, and
 // notices a LOAD DATA LOCAL request (0xfb), after which the client sends a file.
 func (sess *mysqlSession) noteAnswer(b []byte) {
@@ -156,7 +161,7 @@ func (sess *mysqlSession) noteAnswer(b []byte) {
 	case p[0] == 0xfb:
 		sess.infile = true
 	case p[0] == 0xfe && len(p) == 5: // EOF: warnings, status
-		sess.status = binary.LittleEndian.Uint16(p[3:])
+		sess.status = binary.LittleEndian.Uint16(p[3:]) & sessionStatus
 	case p[0] == 0x00 || p[0] == 0xfe: // OK: affected rows, last insert id, status
 		p = p[1:]
 		for range 2 {
@@ -167,7 +172,7 @@ func (sess *mysqlSession) noteAnswer(b []byte) {
 			}
 		}
 		if len(p) >= 2 {
-			sess.status = binary.LittleEndian.Uint16(p)
+			sess.status = binary.LittleEndian.Uint16(p) & sessionStatus
 		}
 	}
 }

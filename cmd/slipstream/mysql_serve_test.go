@@ -107,10 +107,19 @@ func TestServeMySQLOrigin(t *testing.T) {
 			t.Skip("no mariadb client")
 		}
 		u, _ := url.Parse(in.PGURL)
-		out, err := exec.CommandContext(ctx, "mariadb", "--protocol=tcp", "-h", u.Hostname(), "-P", u.Port(),
-			"-u", mytest.AppUser, "-p"+mytest.AppPassword, "--skip-ssl", "-N", "-e", "SELECT 40 + 2", mytest.AppDB).CombinedOutput()
-		if err != nil || strings.TrimSpace(string(out)) != "42" {
-			t.Fatalf("mariadb: %v\n%s", err, out)
+		mariadb := func(args ...string) string {
+			args = append([]string{"--protocol=tcp", "-h", u.Hostname(), "-P", u.Port(), "-u", mytest.AppUser, "-p" + mytest.AppPassword}, args...)
+			out, err := exec.CommandContext(ctx, "mariadb", append(args, mytest.AppDB)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("mariadb %q: %v\n%s", args, err, out)
+			}
+			return string(out)
+		}
+		if out := mariadb("--skip-ssl", "-N", "-e", "SELECT 40 + 2"); strings.TrimSpace(out) != "42" {
+			t.Fatalf("mariadb: %q", out)
+		}
+		if out := mariadb("--ssl", "-e", "status"); !strings.Contains(out, "Cipher in use") {
+			t.Fatalf("mariadb --ssl did not use TLS:\n%s", out)
 		}
 	})
 }

@@ -19,9 +19,9 @@ Commands:
   serve     run the edge and the pool in one process (see slipstream serve -h)
   version   print the version
 
-A database URL given with --origin is served on --pg-listen with the same user,
-password and database name: swap the host and port in the application's
-connection string and keep everything else.
+A database URL given with --origin is served on --pg-listen (a mysql:// one on
+--mysql-listen) with the same user, password and database name: swap the host
+and port in the application's connection string and keep everything else.
 `
 
 // run is the whole CLI; main only adds signals and the exit code.
