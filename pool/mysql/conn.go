@@ -129,7 +129,7 @@ type Conn struct {
 	dirty  bool   // may hold session state the pool cannot describe: reset before reuse
 	owed   int    // answers to commands the pool sent on release, to read before the next use
 
-	// prepared maps statement text to the origin's statement on this connection.
+	// prepared maps database and statement text to the origin's statement on this connection.
 	prepared map[string]*originStmt
 	lastUse  uint64
 }

@@ -35,9 +35,21 @@
 // constants. LOCK TABLES, GET_LOCK, CREATE TEMPORARY TABLE, SQL-level PREPARE and HANDLER pin the
 // session to its connection until it ends; the connection is then reset before reuse.
 //
+// Origins that refuse COM_RESET_CONNECTION (probed on the first connection) pin every session
+// that changes its state, and close its connection after.
+//
 // Statements. The client sees ids the session hands out; each origin connection keeps its own
-// statements by text (shared by the sessions that use it, at most 256, least recently used
-// closed first) and the session prepares a statement again on a connection that lacks it.
+// statements by database and text (shared by the sessions that use it, at most 256, least
+// recently used closed first) and the session prepares a statement again on a connection that
+// lacks it, in the database it was first prepared in. COM_STMT_SEND_LONG_DATA is buffered and
+// replayed just before the execute; a statement whose client relies on parameter types sent
+// earlier gets them again on a connection that holds another's.
+//
+// Answers the pool gives itself: COM_PING and COM_RESET_CONNECTION without a lease, COM_STMT_*
+// naming an unknown statement, SELECT LAST_INSERT_ID() (the session's own id, from its OK
+// packets: the connection may hold another session's), COM_CHANGE_USER (which an edge forwards
+// once it has authenticated the user: a fresh session in the packet's database). COM_SET_OPTION
+// and replication commands are refused with ERR 1235 and 1047.
 //
 // Concurrency: Send and Recv may run on two goroutines; Cancel and Close on any. The session's
 // mutex guards the lease, the command in flight and the session state; Recv does not hold it

@@ -130,28 +130,53 @@ func (s *Session) sync(c *Conn, fresh bool) (originErr, error) {
 	return failure, nil
 }
 
-// prepared returns st's statement on c, preparing it there first if needed.
+// prepared returns st's statement on c, preparing it there first if needed, in the database
+// it was first prepared in (where its table names resolve).
 func (s *Session) prepared(c *Conn, st *stmt) (*originStmt, originErr, error) {
 	c.lastUse++
-	if os := c.prepared[st.sql]; os != nil {
+	if os := c.prepared[st.key]; os != nil {
 		os.lastUse = c.lastUse
 		return os, nil, nil
 	}
 	b := c.evict(nil)
+	elsewhere := st.db != c.db && st.db != ""
+	if elsewhere {
+		b = appendCommand(b, mysql.COM_INIT_DB, []byte(st.db))
+	}
 	b = appendCommand(b, mysql.COM_STMT_PREPARE, []byte(st.sql))
+	if elsewhere {
+		b = appendCommand(b, mysql.COM_INIT_DB, []byte(c.db))
+	}
 	if err := c.write(b); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
 	}
+	kinds := []respKind{rPrepare}
+	if elsewhere {
+		kinds = []respKind{rOne, rPrepare, rOne}
+	}
+	var failure originErr
+	var os *originStmt
 	var p parser
-	pl, err := c.readResponse(&p, rPrepare, s.pbuf[:0])
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+	for _, kind := range kinds {
+		pl, err := c.readResponse(&p, kind, s.pbuf[:0])
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+		}
+		switch {
+		case p.failed && failure == nil:
+			failure = append(originErr(nil), pl...)
+			if kind == rOne {
+				c.db = "" // not sure where it is: select again before next use
+			}
+		case p.failed:
+		case kind == rPrepare:
+			os = &originStmt{id: p.prepID, lastUse: c.lastUse}
+			c.prepared[st.key] = os
+		}
 	}
-	if p.failed {
-		return nil, append(originErr(nil), pl...), nil
+	if failure != nil {
+		return nil, failure, nil
 	}
-	os := &originStmt{id: p.prepID, lastUse: c.lastUse}
-	c.prepared[st.sql] = os
 	return os, nil, nil
 }
 
@@ -188,6 +213,9 @@ func (s *Session) maybeRelease() {
 	}
 	if len(s.vars) > 0 {
 		s.readBack(c)
+		if s.pinned != "" {
+			return
+		}
 	}
 	if c.dirty && !c.broken {
 		c.sendReset()
@@ -277,9 +305,21 @@ func (s *Session) readBack(c *Conn) {
 		row = row[n:]
 		sets = append(sets, setting{"@" + v, quoteUserVar(v) + " = " + literal(val, n == 1 && val == nil, cols[i].typ, cols[i].charset)})
 	}
+	size := 0
+	for _, st := range sets {
+		size += len(st.text)
+	}
+	if size > maxReplay {
+		// Too large to replay on every lease: the values stay where they are.
+		s.pin("user_variables")
+		return
+	}
 	s.state.apply(sets)
 	c.state = s.state.key
 }
+
+// maxReplay bounds the user variables read back for replay; larger ones pin the session.
+const maxReplay = 64 << 10
 
 // parseColumnType reads the type and character set of a column definition.
 func parseColumnType(pl []byte) (col struct {

@@ -293,3 +293,15 @@ func TestCloseWakesARecvBlockedOnTheOrigin(t *testing.T) {
 		t.Errorf("next session got %q", got)
 	}
 }
+
+func TestALargeUserVariablePinsInsteadOfBeingReplayed(t *testing.T) {
+	p := newPool(t, Config{MaxConns: 2})
+	a := open(t, p, clientCaps)
+	a.exec("SET @big = REPEAT('b', 100000)")
+	if a.s.pinned != "user_variables" {
+		t.Errorf("pinned = %q, want user_variables", a.s.pinned)
+	}
+	if got := a.value("SELECT LENGTH(@big)"); got != "100000" {
+		t.Errorf("LENGTH(@big) = %s", got)
+	}
+}

@@ -107,15 +107,16 @@ func (s *Session) finishCommand(c *Conn) {
 	switch s.cmd {
 	case mysql.COM_STMT_PREPARE:
 		if !p.failed {
-			st := &stmt{id: s.next, sql: s.prepSQL, params: p.prepParams, effects: analyze(s.prepSQL)}
+			st := &stmt{id: s.next, sql: s.prepSQL, db: c.db, key: c.db + "\x00" + s.prepSQL,
+				params: p.prepParams, effects: analyze(s.prepSQL)}
 			s.stmts[st.id] = st
-			if old := c.prepared[st.sql]; old != nil && old.id != p.prepID {
+			if old := c.prepared[st.key]; old != nil && old.id != p.prepID {
 				c.write(appendCommand(nil, mysql.COM_STMT_CLOSE, le32(old.id)))
-				delete(c.prepared, st.sql)
+				delete(c.prepared, st.key)
 			}
 			c.lastUse++
 			c.write(c.evict(nil))
-			c.prepared[st.sql] = &originStmt{id: p.prepID, lastUse: c.lastUse}
+			c.prepared[st.key] = &originStmt{id: p.prepID, lastUse: c.lastUse}
 		}
 	case mysql.COM_STMT_EXECUTE:
 		s.setCursor(s.st, p.cursor)
@@ -162,14 +163,22 @@ func (s *Session) apply(c *Conn, e effect) {
 	if s.p.noReset.Load() && e.pin == "" && (e.use != "" || len(e.sets) > 0 || len(e.vars) > 0 || e.dirty) {
 		e.pin = "no_reset"
 	}
-	if e.pin != "" && s.pinned == "" {
-		s.pinned = e.pin
-		s.p.m.pin(e.pin)
-		s.log.Debug("session pinned to its origin connection", "reason", e.pin)
+	if e.pin != "" {
+		s.pin(e.pin)
 	}
 	if e.dirty {
 		c.dirty = true
 	}
+}
+
+// pin ties the session to c until it ends. s.mu is held.
+func (s *Session) pin(reason string) {
+	if s.pinned != "" {
+		return
+	}
+	s.pinned = reason
+	s.p.m.pin(reason)
+	s.log.Debug("session pinned to its origin connection", "reason", reason)
 }
 
 // sendInfile forwards the client's LOAD DATA LOCAL file packets; the empty packet ends the file

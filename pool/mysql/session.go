@@ -71,6 +71,8 @@ type Session struct {
 type stmt struct {
 	id       uint32 // what the client calls it
 	sql      string
+	db       string // the database it was prepared in
+	key      string // db and sql: its name in Conn.prepared
 	params   uint16
 	effects  []effect
 	longData [][]byte // COM_STMT_SEND_LONG_DATA packets to replay before the next execute
@@ -231,8 +233,8 @@ func (s *Session) closeStmt(cmd command) {
 	}
 	delete(s.stmts, st.id)
 	if c := s.conn; c != nil && st.cursor {
-		if os := c.prepared[st.sql]; os != nil {
-			delete(c.prepared, st.sql)
+		if os := c.prepared[st.key]; os != nil {
+			delete(c.prepared, st.key)
 			c.write(appendCommand(nil, mysql.COM_STMT_CLOSE, le32(os.id)))
 		}
 	}
@@ -316,7 +318,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		default:
 			st.dropLongData()
 			c := s.leased()
-			if c == nil || c.prepared[st.sql] == nil {
+			if c == nil || c.prepared[st.key] == nil {
 				s.mu.Lock()
 				s.setCursor(st, false)
 				s.mu.Unlock()

@@ -3,6 +3,7 @@ package mysqlpool
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"errors"
 	"testing"
@@ -278,5 +279,53 @@ func TestQuitTerminates(t *testing.T) {
 	a := open(t, p, clientCaps)
 	if err := a.s.Send(context.Background(), cmdPacket(mysql.COM_QUIT, nil)); !errors.Is(err, pool.ErrTerminated) {
 		t.Errorf("COM_QUIT: %v", err)
+	}
+}
+
+func TestStatementsStayInTheDatabaseTheyWerePreparedIn(t *testing.T) {
+	root, err := sql.Open("mysql", srv.RootDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS app2", "GRANT ALL ON app2.* TO 'app'@'%'",
+		"CREATE TABLE IF NOT EXISTS app.t_db (i int)", "CREATE TABLE IF NOT EXISTS app2.t_db (i int)",
+		"DELETE FROM app.t_db", "DELETE FROM app2.t_db",
+		"INSERT INTO app.t_db VALUES (1)", "INSERT INTO app2.t_db VALUES (1), (2)"} {
+		if _, err := root.Exec(q); err != nil {
+			t.Fatal(q, err)
+		}
+	}
+	p := newPool(t, Config{MaxConns: 2})
+	a, b := open(t, p, clientCaps), open(t, p, clientCaps)
+	count := func(c *testClient, id uint32) uint64 {
+		t.Helper()
+		pk := c.mustRT(executePacket(id, 0, true))
+		if pk[0][0] == hdrERR {
+			t.Fatal(errText(pk[0]))
+		}
+		row := pk[len(pk)-2] // header, null bitmap, BIGINT
+		return binary.LittleEndian.Uint64(row[2:])
+	}
+	ida := a.prepare("SELECT COUNT(*) FROM t_db")
+	a.exec("USE app2")
+	if n := count(a, ida); n != 1 {
+		t.Errorf("a's statement counts %d rows, want app's 1", n)
+	}
+	b.exec("BEGIN") // a moves to the other connection, where the statement is prepared again
+	if n := count(a, ida); n != 1 {
+		t.Errorf("prepared again elsewhere, a's statement counts %d rows, want app's 1", n)
+	}
+	if got := a.value("SELECT DATABASE()"); got != "app2" {
+		t.Errorf("a is in %q, want app2", got)
+	}
+	b.exec("COMMIT")
+	b.exec("USE app2")
+	idb := b.prepare("SELECT COUNT(*) FROM t_db")
+	if n := count(b, idb); n != 2 {
+		t.Errorf("b's statement counts %d rows, want app2's 2", n)
+	}
+	if n := count(a, ida); n != 1 {
+		t.Errorf("after b prepared the same text in app2, a's counts %d, want 1", n)
 	}
 }
