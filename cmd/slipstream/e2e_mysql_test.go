@@ -1156,3 +1156,61 @@ func TestMySQLClientGoneMidQueryFreesItsOriginConnection(t *testing.T) {
 		"SELECT COUNT(*) FROM information_schema.processlist WHERE info = 'SELECT SLEEP(5)'").Scan(&running)
 	t.Logf("after %v the abandoned SLEEP(5) runs on the origin %d times (%v)", time.Since(start).Round(time.Millisecond), running, err)
 }
+
+// TestMySQLPacketsOver16MiBCrossSlipstream sends and reads a 17 MiB value, so that one logical
+// packet spans two wire packets (the second continuing the first) both ways: in a COM_QUERY
+// (interpolated), in a COM_STMT_EXECUTE (prepared) and in result rows, text and binary.
+func TestMySQLPacketsOver16MiBCrossSlipstream(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 40*time.Second)
+	root, err := sql.Open("mysql", mariaDB(t).RootDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	// New connections, the pool's among them, take the global value.
+	if _, err := root.ExecContext(ctx, "SET GLOBAL max_allowed_packet = 64 * 1024 * 1024"); err != nil {
+		t.Fatalf("as root: %v", err)
+	}
+	inst := startMySQLServe(t)
+	admin := openMySQL(t, directMySQLConfig(t))
+	table := "big_" + suffix()
+	if _, err := admin.ExecContext(ctx, "CREATE TABLE "+table+" (id INT PRIMARY KEY, b LONGBLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec("DROP TABLE " + table) })
+	big := make([]byte, 17<<20)
+	for i := range big {
+		big[i] = byte(i*13 + i>>16) // no run the server or a codec could shortcut
+	}
+	want := fmt.Sprintf("%x", md5.Sum(big))
+
+	for i, interpolate := range []bool{true, false} {
+		name := "prepared"
+		if interpolate {
+			name = "interpolated"
+		}
+		t.Run(name, func(t *testing.T) {
+			cfg := inst.mysqlConfig(t)
+			cfg.InterpolateParams = interpolate
+			cfg.MaxAllowedPacket = 64 << 20
+			db := openMySQL(t, cfg)
+			if _, err := db.ExecContext(ctx, "INSERT INTO "+table+" VALUES (?, ?)", i, big); err != nil {
+				t.Fatalf("insert 17 MiB: %v", err)
+			}
+			var sum string
+			if err := admin.QueryRowContext(ctx, "SELECT MD5(b) FROM "+table+" WHERE id = ?", i).Scan(&sum); err != nil || sum != want {
+				t.Errorf("MariaDB holds MD5 %s (%v); want %s", sum, err, want)
+			}
+			var got []byte
+			if err := db.QueryRowContext(ctx, "SELECT b FROM "+table+" WHERE id = ?", i).Scan(&got); err != nil ||
+				fmt.Sprintf("%x", md5.Sum(got)) != want {
+				t.Errorf("read back through slipstream: %d bytes (%v); want %d with MD5 %s", len(got), err, len(big), want)
+			}
+			var n int
+			if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
+				t.Errorf("the session after: %v", err)
+			}
+		})
+	}
+}
