@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -344,6 +345,8 @@ func TestMySQL2WorksThroughSlipstream(t *testing.T) {
 	for _, target := range []struct{ name, url string }{
 		{"directly", url(mariaDB(t).Addr())},
 		{"through slipstream", url(inst.mysqlAddr(t))},
+		// mysql2 reads a JSON object from a URL's ssl parameter.
+		{"through slipstream over TLS", url(inst.mysqlAddr(t)) + "?ssl=" + neturl.QueryEscape(`{"rejectUnauthorized":false}`)},
 	} {
 		t.Run(target.name, func(t *testing.T) {
 			t.Parallel()

@@ -15,6 +15,11 @@ async function main(url) {
   // statement may run on another server connection. The unique name keeps parallel runs apart.
   const table = `mysql2_smoke_${process.pid}_${Date.now()}`;
   try {
+    // A URL with an ssl parameter must have given a TLS connection.
+    if (new URL(url).searchParams.has('ssl')) {
+      assert.equal(conn.connection.stream.encrypted, true, 'ssl requested but the connection is not TLS');
+    }
+
     // Text protocol (COM_QUERY).
     const [simple] = await conn.query('SELECT 1 AS one, NULL AS n, CAST(1.5 AS DECIMAL(5,2)) AS d');
     assert.deepEqual(simple, [{ one: 1, n: null, d: '1.50' }]);
