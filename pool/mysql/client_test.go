@@ -44,7 +44,7 @@ type testClient struct {
 func open(t testing.TB, p *Pool, caps uint32) *testClient {
 	t.Helper()
 	s := p.NewSession(context.Background(), map[string]string{
-		"user": mytest.AppUser, "database": mytest.AppDB,
+		"user": mytest.AppUser, "database": "", // as the edge opens sessions: in the origin's database
 		"capabilities": strconv.FormatUint(uint64(caps), 10), "collation": "45",
 	})
 	t.Cleanup(func() { s.Close() })

@@ -116,7 +116,10 @@ type Conn struct {
 	hdr [4]byte // readPacket's, kept here so that reading allocates nothing
 	id  uint32  // the origin's connection (thread) id, for KILL QUERY
 	tls bool
-	key connKey
+	// deprecateEOF says whether the origin took CLIENT_DEPRECATE_EOF (go-mysql's server, say,
+	// does not): how it ends column definitions and rows.
+	deprecateEOF bool
+	key          connKey
 
 	created   time.Time
 	idleSince time.Time
@@ -239,15 +242,16 @@ func dial(ctx context.Context, dc *dialConfig, key connKey) (*Conn, handshake, e
 	status := h.status
 	now := time.Now()
 	c := &Conn{
-		nc:       nc,
-		r:        bufio.NewReaderSize(nc, 32<<10),
-		id:       cc.GetConnectionID(),
-		tls:      isTLS,
-		key:      key,
-		created:  now,
-		status:   status | statusAutocommit,
-		db:       dc.db,
-		prepared: make(map[string]*originStmt),
+		nc:           nc,
+		r:            bufio.NewReaderSize(nc, 32<<10),
+		id:           cc.GetConnectionID(),
+		tls:          isTLS,
+		deprecateEOF: key.caps()&h.caps&mysql.CLIENT_DEPRECATE_EOF != 0,
+		key:          key,
+		created:      now,
+		status:       status | statusAutocommit,
+		db:           dc.db,
+		prepared:     make(map[string]*originStmt),
 	}
 	return c, h, nil
 }
@@ -295,7 +299,7 @@ func (c *Conn) readPacket(dst []byte) ([]byte, int, error) {
 // readResponse reads one whole response of the given kind for the pool's own use. It returns
 // the parser's verdict and the first packet's payload when the response failed (the ERR).
 func (c *Conn) readResponse(p *parser, kind respKind, buf []byte) ([]byte, error) {
-	p.reset(kind, c.key.caps()&mysql.CLIENT_DEPRECATE_EOF != 0)
+	p.reset(kind, c.deprecateEOF)
 	for !p.done() {
 		var at int
 		var err error

@@ -27,6 +27,14 @@
 // command exactly as the client expects. Answers the pool makes up (errors, COM_PING or
 // COM_RESET_CONNECTION without a lease) take the sequence id after the command's last packet.
 //
+// Format. Origin connections are kept per set of the client flags that shape answers
+// (CLIENT_DEPRECATE_EOF, FOUND_ROWS, MULTI_STATEMENTS, MULTI_RESULTS, PS_MULTI_RESULTS,
+// SESSION_TRACK, LOCAL_FILES, QUERY_ATTRIBUTES, IGNORE_SPACE) and handshake collation, so the
+// origin answers each client in its own format. An origin that does not take
+// CLIENT_DEPRECATE_EOF (go-mysql's server, behind d1 and kv) is translated for clients that
+// asked for it, and the other way round (translate.go): EOF packets after definitions dropped
+// or added, final EOF and OK converted, sequence ids renumbered.
+//
 // State. A connection carries a fingerprint of the settings replayed on it (the SET statement
 // itself) and its current database; a session whose fingerprint differs resets it
 // (COM_RESET_CONNECTION) and replays its own. Statements the pool cannot describe (CALL, SET

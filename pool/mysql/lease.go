@@ -202,7 +202,7 @@ func (c *Conn) evict(b []byte) []byte {
 // no answer due, no transaction (or autocommit off), no open cursor, not pinned. s.mu is held.
 func (s *Session) maybeRelease() {
 	c := s.conn
-	if c == nil || s.sending || s.reading || s.busy || s.infile || s.pinned != "" || s.closed {
+	if c == nil || s.sending || s.reading || s.busy || s.infile || s.pinned != "" || s.xa || s.closed {
 		return
 	}
 	if c.status&statusInTrans != 0 || c.status&statusAutocommit == 0 {
@@ -228,7 +228,7 @@ func (s *Session) maybeRelease() {
 func (s *Session) finishClose(c *Conn) {
 	s.conn = nil
 	switch {
-	case s.busy || s.infile || s.sending || c.r.Buffered() > 0 ||
+	case s.busy || s.infile || s.sending || s.xa || c.r.Buffered() > 0 ||
 		c.status&statusInTrans != 0 || c.status&statusAutocommit == 0:
 		// Mid-command or mid-transaction: nobody may inherit it.
 		c.retire = true
@@ -259,7 +259,7 @@ func (s *Session) readBack(c *Conn) {
 		return
 	}
 	var p parser
-	p.reset(rQuery, c.key.caps()&mysql.CLIENT_DEPRECATE_EOF != 0)
+	p.reset(rQuery, c.deprecateEOF)
 	type column struct {
 		typ     byte
 		charset uint16

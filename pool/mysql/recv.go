@@ -48,8 +48,14 @@ func (s *Session) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 			return dst, s.readFailed(c, err)
 		}
 		first := s.parse.st == sFirst && !s.parse.cont
+		before, afterDefs := s.parse.st, s.parse.afterDefs
 		if err := s.parse.feed(dst[at:]); err != nil {
 			return dst[:at-4], s.readFailed(c, err)
+		}
+		if c.deprecateEOF != s.deprecateEOF {
+			dst, at = s.translate(c, dst, at, before, afterDefs)
+		} else if s.shift != 0 {
+			dst[at-1] += s.shift
 		}
 		if first && s.cmd == mysql.COM_STMT_PREPARE && !s.parse.failed {
 			// The client sees the session's statement id, never the origin's.
@@ -168,6 +174,9 @@ func (s *Session) apply(c *Conn, e effect) {
 	}
 	if e.dirty {
 		c.dirty = true
+	}
+	if e.xa != 0 {
+		s.xa = e.xa > 0
 	}
 }
 

@@ -42,6 +42,7 @@ type Session struct {
 	reply   []byte // the answer the pool made up itself, due to the client
 	cmd     byte
 	parse   parser
+	shift   byte     // added to the sequence ids of the answer's packets: translation adds or drops some
 	effects []effect // of its statements, applied as they succeed
 	st      *stmt    // the statement it prepares, executes or fetches from
 	prepSQL string   // COM_STMT_PREPARE: the statement text
@@ -53,6 +54,7 @@ type Session struct {
 	idLease      uint64 // the lease it was generated on
 	leases       uint64 // leases taken so far
 	pinned       string // the feature that ties the session to conn for good, or ""
+	xa           bool   // an XA transaction is open on conn
 
 	db    string       // current database
 	state sessionState // settings to carry
@@ -411,7 +413,8 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 	s.mu.Lock()
 	s.cmd = cmd.code
 	s.busy = true
-	s.parse.reset(kind, s.deprecateEOF)
+	s.parse.reset(kind, c.deprecateEOF)
+	s.shift = 0
 	s.mu.Unlock()
 	if err := c.write(s.wbuf); err != nil {
 		s.mu.Lock()
@@ -535,6 +538,7 @@ func (s *Session) resetState() {
 	clear(s.stmts)
 	s.cursors = 0
 	s.lastInsertID, s.idLease = 0, 0
+	s.xa = false
 }
 
 // Session is the pool side of a tunnel stream.

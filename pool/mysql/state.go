@@ -19,10 +19,11 @@ type effect struct {
 	vars  []string  // user variables assigned values the pool does not know: read back
 	pin   string    // the feature that ties the session to its connection for good
 	dirty bool      // changes state the pool cannot replay: reset the connection after
+	xa    int8      // 1 starts an XA transaction, -1 ends it: the lease is kept in between
 }
 
 func (e effect) zero() bool {
-	return e.use == "" && len(e.sets) == 0 && len(e.vars) == 0 && e.pin == "" && !e.dirty
+	return e.use == "" && len(e.sets) == 0 && len(e.vars) == 0 && e.pin == "" && !e.dirty && e.xa == 0
 }
 
 // tokKind classifies a token of the small SQL lexer.
@@ -292,8 +293,19 @@ func statementEffect(sql string, toks []token) effect {
 		e.pin = "prepare"
 	case "HANDLER":
 		e.pin = "handler"
-	case "CALL", "XA":
+	case "CALL":
 		e.dirty = true
+	case "XA":
+		// The origin does not flag an XA transaction in its status: the session holds its
+		// connection from XA START to XA COMMIT or ROLLBACK.
+		if len(toks) >= 2 {
+			switch toks[1].text {
+			case "START", "BEGIN":
+				e.xa = 1
+			case "COMMIT", "ROLLBACK":
+				e.xa = -1
+			}
+		}
 	}
 	return e
 }
@@ -412,8 +424,16 @@ func splitTop(toks []token, sep string) [][]token {
 	return append(out, toks[from:])
 }
 
-// quoteUserVar writes a user variable's name so that any name reads back the same.
+// quoteUserVar writes a user variable's name so that any name reads back the same: as is when
+// it is a plain name, which simpler servers (d1, kv) also take, else quoted.
 func quoteUserVar(name string) string {
+	plain := name != ""
+	for i := 0; i < len(name); i++ {
+		plain = plain && (isWordByte(name[i]) && name[i] < 0x80 || name[i] == '.')
+	}
+	if plain {
+		return "@" + name
+	}
 	return "@`" + strings.ReplaceAll(name, "`", "``") + "`"
 }
 

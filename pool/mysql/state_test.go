@@ -14,7 +14,7 @@ func TestAnalyzeFindsWhatStatementsDoToTheSession(t *testing.T) {
 		{"  (select * from t where a = 'x') LOCK IN SHARE MODE", []effect{{}}},
 		{"SELECT RELEASE_LOCK('x')", []effect{{}}},
 		{"select @a := 1", []effect{{vars: []string{"a"}}}},
-		{"SELECT 1; SET @x = 2", []effect{{}, {sets: []setting{{"@x", "@`x` = 2"}}}}},
+		{"SELECT 1; SET @x = 2", []effect{{}, {sets: []setting{{"@x", "@x = 2"}}}}},
 		{"select 'a;b'; select 2 -- ; SET @x = 1\n", []effect{{}, {}}},
 		{"USE `my db`", []effect{{use: "my db"}}},
 		{"use Shop", []effect{{use: "Shop"}}},
@@ -28,7 +28,7 @@ func TestAnalyzeFindsWhatStatementsDoToTheSession(t *testing.T) {
 		{"SET sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')", []effect{{sets: []setting{
 			{"sql_mode", "@@SESSION.sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')"}}}}},
 		{"SET @x = 42, @`y z` := 'a', @n = -1", []effect{{sets: []setting{
-			{"@x", "@`x` = 42"}, {"@y z", "@`y z` = 'a'"}, {"@n", "@`n` = -1"}}}}},
+			{"@x", "@x = 42"}, {"@y z", "@`y z` = 'a'"}, {"@n", "@n = -1"}}}}},
 		{"SET @x = NOW()", []effect{{vars: []string{"x"}}}},
 		{"SELECT @a := MAX(id) FROM t", []effect{{vars: []string{"a"}}}},
 		{"SELECT id INTO @a, @b FROM t", []effect{{vars: []string{"a", "b"}}}},
@@ -40,6 +40,8 @@ func TestAnalyzeFindsWhatStatementsDoToTheSession(t *testing.T) {
 		{"CREATE TEMPORARY TABLE t (i int)", []effect{{pin: "temporary_table"}}},
 		{"PREPARE s FROM 'SELECT 1'", []effect{{pin: "prepare"}}},
 		{"CALL p()", []effect{{dirty: true}}},
+		{"XA START 'x'", []effect{{xa: 1}}},
+		{"xa rollback 'x'", []effect{{xa: -1}}},
 		{"/*!40101 SET NAMES utf8 */", []effect{{sets: []setting{{"names", "NAMES utf8"}}}}},
 		{"/* SET NAMES utf8 */ SELECT 1", []effect{{}}},
 	} {
@@ -54,9 +56,9 @@ func TestAnalyzeFindsWhatStatementsDoToTheSession(t *testing.T) {
 
 func TestSessionStateKeepsTheLastAssignmentOfEachKey(t *testing.T) {
 	var st sessionState
-	st.apply([]setting{{"names", "NAMES latin1"}, {"@x", "@`x` = 1"}})
+	st.apply([]setting{{"names", "NAMES latin1"}, {"@x", "@x = 1"}})
 	st.apply([]setting{{"names", "NAMES utf8mb4"}})
-	if want := "SET @`x` = 1, NAMES utf8mb4"; st.key != want {
+	if want := "SET @x = 1, NAMES utf8mb4"; st.key != want {
 		t.Errorf("key = %q, want %q", st.key, want)
 	}
 }
