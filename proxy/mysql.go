@@ -70,6 +70,8 @@ type mysqlSession struct {
 	infile bool   // the origin asked for a LOAD DATA LOCAL file: the client's packets are data
 
 	conn *mysqlwire.Conn
+	cr   *clientReader // reads the client once the session runs
+	busy atomic.Bool   // a command is in flight: the client waits for its answer
 
 	fatal fatalSlot
 	// ready is set once the fields above are, and the stream open: other sessions may KILL it.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,11 +22,11 @@ import (
 type okStream struct {
 	pending, infile bool
 	seq             byte
-	closed          bool
+	closed          atomic.Bool // Close may come from another goroutine
 }
 
 func (s *okStream) Send(ctx context.Context, frames []byte) error {
-	if s.closed {
+	if s.closed.Load() {
 		return tunnel.ErrOriginLost
 	}
 	s.seq = mysqlwire.LastSeq(frames) + 1
@@ -57,7 +58,7 @@ func (s *okStream) Pending() bool                    { return s.pending }
 func (s *okStream) Pinned() bool                     { return false }
 func (s *okStream) Skip([]byte)                      {}
 func (s *okStream) Cancel(ctx context.Context) error { return nil }
-func (s *okStream) Close() error                     { s.closed = true; return nil }
+func (s *okStream) Close() error                     { s.closed.Store(true); return nil }
 
 // scriptConn is a client whose bytes are a script; what the edge writes is kept.
 type scriptConn struct {

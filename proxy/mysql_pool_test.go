@@ -234,3 +234,27 @@ func TestMySQLLoadDataLocalOnlyWhereAllowed(t *testing.T) {
 		})
 	}
 }
+
+func TestMySQLClientGoneMidQueryFreesItsOriginConnection(t *testing.T) {
+	addr := startPooledEdge(t, mysqlpool.Config{MaxConns: 1, QueueTimeout: 10 * time.Second},
+		Database{Name: "shop", User: "edgeuser", Password: "edge-pw"})
+	gone, _, _ := rawLogin(t, addr, "edgeuser", "edge-pw", "shop")
+	if _, err := gone.Write(mysqlwire.AppendPacket(nil, 0, []byte("\x03SELECT SLEEP(20)"))); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // let the SLEEP reach the origin
+	gone.Close()
+
+	start := time.Now()
+	next, err := client.Connect(addr, "edgeuser", "edge-pw", "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	if _, err := next.Execute("SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Fatalf("the next client waited %v for the abandoned SLEEP", waited)
+	}
+}

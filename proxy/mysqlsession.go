@@ -25,10 +25,11 @@ type fatalSlot struct {
 
 // run serves the session until either side ends it.
 //
-// It works in turns, as a MySQL server does: read one command, send it on, write the answer
-// while the pool side has more of it, read the next command. One goroutine, no hand-offs.
-// Backpressure: the client is read only as fast as the origin takes its commands, and the
-// origin only as fast as the client reads the answers (TCP flow control both ways).
+// It works in turns, as a MySQL server does: take one command, send it on, write the answer
+// while the pool side has more of it, take the next command. The client is read by a second
+// goroutine one packet ahead (clientReader), only so that a client gone mid-command is noticed
+// at once. Backpressure: the client is read only as fast as the origin takes its commands,
+// and the origin only as fast as the client reads the answers (TCP flow control both ways).
 func (sess *mysqlSession) run(ctx context.Context) {
 	stop := context.AfterFunc(ctx, func() {
 		sess.end(mysqlwire.Errorf(mysqlwire.ErServerShutdown), false)
@@ -36,11 +37,15 @@ func (sess *mysqlSession) run(ctx context.Context) {
 	defer stop()
 	defer func() { sess.current().Close() }()
 
+	cr := sess.startReader(ctx)
+	defer sess.stopReader(cr)
+	sess.cr = cr
 	buf := make([]byte, 0, 8<<10)
 	for {
-		raw, err := sess.r.ReadPacket()
+		p := cr.next()
+		raw, err := p.raw, p.err
 		if err != nil {
-			sess.seq = sess.r.LastSeq() + 1
+			sess.seq = p.seq + 1
 			switch {
 			case errors.Is(err, mysqlwire.ErrTooLarge):
 				sess.end(mysqlwire.Errorf(mysqlwire.ErNetPacketTooLarge), false)
@@ -50,7 +55,10 @@ func (sess *mysqlSession) run(ctx context.Context) {
 			break
 		}
 		var ok bool
-		if buf, ok = sess.command(ctx, raw, buf); !ok {
+		sess.busy.Store(true)
+		buf, ok = sess.command(ctx, raw, buf)
+		sess.busy.Store(false)
+		if !ok {
 			break
 		}
 		if cap(buf) > 1<<20 {
@@ -278,7 +286,11 @@ func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
 		}
 		db = d
 	}
-	if err := sess.conn.ChangeUser(&resp, mysqlAccount(db)); err != nil {
+	read := func() ([]byte, error) {
+		p := sess.cr.next()
+		return p.raw, p.err
+	}
+	if err := sess.conn.ChangeUser(&resp, mysqlAccount(db), read); err != nil {
 		sess.s.refuseMySQL(sess.log, err)
 		return false
 	}

@@ -71,10 +71,11 @@ func (c *Conn) Finish(status uint16) error {
 
 // ChangeUser authenticates the client's COM_CHANGE_USER (resp, from ParseChangeUser) as acc,
 // against the salt of the connection's handshake, switching the client's plugin if it must.
-// On success it has written nothing yet: Finish writes the OK. An *Error it returns has been
-// sent; the session should end then, as MySQL ends it.
-func (c *Conn) ChangeUser(resp *Response, acc Account) error {
-	a := &acceptor{nc: c.Net, r: c.Reader, hs: Handshake{Salt: c.salt}, tls: c.TLS, seq: 1}
+// read returns the client's next packet (a packet of Reader.ReadPacket, or one read ahead by
+// the caller). On success it has written nothing yet: Finish writes the OK. An *Error it
+// returns has been sent; the session should end then, as MySQL ends it.
+func (c *Conn) ChangeUser(resp *Response, acc Account, read func() ([]byte, error)) error {
+	a := &acceptor{nc: c.Net, r: c.Reader, hs: Handshake{Salt: c.salt}, tls: c.TLS, seq: 1, next: read}
 	err := a.authenticate(acc, resp, c.Capabilities)
 	c.seq = a.seq
 	var e *Error
@@ -98,6 +99,7 @@ type acceptor struct {
 	tls       bool
 	seq       byte // the sequence id of the next packet written
 	buf       []byte
+	next      func() ([]byte, error) // reads the client's next packet; nil: r.ReadPacket
 }
 
 func (a *acceptor) run(ctx context.Context, lookup func(*Response) (Account, error)) (*Conn, error) {
@@ -154,7 +156,11 @@ func (a *acceptor) run(ctx context.Context, lookup func(*Response) (Account, err
 
 // read reads the client's next packet and sets the sequence id of the answer.
 func (a *acceptor) read() ([]byte, error) {
-	raw, err := a.r.ReadPacket()
+	next := a.r.ReadPacket
+	if a.next != nil {
+		next = a.next
+	}
+	raw, err := next()
 	if err != nil {
 		if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrOutOfOrder) {
 			return nil, Errorf(ErHandshake)

@@ -42,7 +42,16 @@ func (r *Reader) Buffered() int { return r.r.Buffered() }
 // the packets that continue it, headers included, exactly as the client sent them. The
 // result is valid until the next call.
 func (r *Reader) ReadPacket() ([]byte, error) {
-	r.buf = r.buf[:0]
+	b, err := r.ReadPacketTo(r.buf[:0])
+	if cap(b) > cap(r.buf) {
+		r.buf = b[:0]
+	}
+	return b, err
+}
+
+// ReadPacketTo is ReadPacket into dst (from its length on) instead of the Reader's buffer; it
+// returns dst extended by the packet, or nil and the error.
+func (r *Reader) ReadPacketTo(dst []byte) ([]byte, error) {
 	total := 0
 	var seq byte
 	for first := true; ; first = false {
@@ -62,17 +71,17 @@ func (r *Reader) ReadPacket() ([]byte, error) {
 		if total > r.max {
 			return nil, ErrTooLarge
 		}
-		start := len(r.buf)
-		r.buf = append(r.buf, h[:]...)
-		r.buf = grow(r.buf, n)
-		if _, err := io.ReadFull(r.r, r.buf[start+HeaderLen:]); err != nil {
+		start := len(dst)
+		dst = append(dst, h[:]...)
+		dst = grow(dst, n)
+		if _, err := io.ReadFull(r.r, dst[start+HeaderLen:]); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
 			return nil, err
 		}
 		if n < MaxPayload {
-			return r.buf, nil
+			return dst, nil
 		}
 	}
 }
