@@ -1,7 +1,8 @@
 package main
 
-// Helpers of the MySQL end-to-end tests (e2e_mysql_test.go): the package's MariaDB, serve
-// instances in front of it, and go-sql-driver/mysql connections to either.
+// Helpers of the MySQL end-to-end tests (e2e_mysql*_test.go): the package's MariaDB, serve
+// instances in front of it, go-sql-driver/mysql connections to either, and go-mysql client
+// connections for the packets no driver sends.
 
 import (
 	"context"
