@@ -258,3 +258,46 @@ func TestMySQLClientGoneMidQueryFreesItsOriginConnection(t *testing.T) {
 		t.Fatalf("the next client waited %v for the abandoned SLEEP", waited)
 	}
 }
+
+func TestMySQLKillConnectionAlsoEndsItsQueryOnTheOrigin(t *testing.T) {
+	addr := startPooledEdge(t, mysqlpool.Config{MaxConns: 2}, Database{Name: "shop", User: "edgeuser", Password: "edge-pw"})
+	victim, _, _ := rawLogin(t, addr, "edgeuser", "edge-pw", "shop")
+	sleep := "SELECT SLEEP(20) /* kill-connection */"
+	if _, err := victim.Write(mysqlwire.AppendPacket(nil, 0, append([]byte{0x03}, sleep...))); err != nil {
+		t.Fatal(err)
+	}
+	direct, err := sql.Open("mysql", mysrv.DSN(mytest.AppUser, mytest.AppPassword, mytest.AppDB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	running := func() int {
+		var n int
+		if err := direct.QueryRowContext(ctx(t), "SELECT COUNT(*) FROM information_schema.processlist WHERE info = ?", sleep).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for running() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the SLEEP never reached the origin")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The victim's edge id is the last one handed out before the killer's.
+	killer, err := client.Connect(addr, "edgeuser", "edge-pw", "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killer.Close()
+	if _, err := killer.Execute("KILL CONNECTION " + itoa(killer.GetConnectionID()-1)); err != nil {
+		t.Fatal(err)
+	}
+	for running() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the killed connection's SLEEP still runs on the origin")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

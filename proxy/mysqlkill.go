@@ -78,16 +78,18 @@ func (sess *mysqlSession) kill(ctx context.Context, id uint32, query bool) bool 
 		sess.s.m.cancels.WithLabelValues("unknown_key").Inc()
 		return sess.writeError(mysqlwire.Errorf(mysqlwire.ErNoSuchThread, id))
 	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	if !query {
 		if target != sess {
+			// Its query too, or the origin would go on running it for nobody.
+			target.stopQuery(ctx)
 			target.end(nil, true)
 		} else {
 			defer target.end(nil, true) // after the OK
 		}
 		return sess.write(mysqlwire.AppendOK(nil, sess.seq, sess.caps, sess.status)) && target != sess
 	}
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
 	if err := stream.Cancel(cctx); err != nil {
 		sess.s.m.cancels.WithLabelValues("failed").Inc()
 		sess.log.Warn("KILL QUERY failed", "err", err)

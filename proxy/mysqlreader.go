@@ -76,13 +76,41 @@ func clientGone(err error) bool {
 		!errors.Is(err, os.ErrDeadlineExceeded)
 }
 
-// abandon cancels the query of a client that went away mid-command and ends its session.
+// abandon cancels the query of a client that went away mid-command; see stopQuery.
 func (sess *mysqlSession) abandon(ctx context.Context) {
 	sess.log.Debug("client gone mid-command")
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := sess.current().Cancel(ctx); err != nil {
-		sess.log.Debug("cancelling the abandoned command failed", "err", err)
+	sess.stopQuery(ctx)
+}
+
+// abandonGrace is how long a cancelled command may take to end before its session is ended
+// under it.
+const abandonGrace = 2 * time.Second
+
+// stopQuery cancels the command sess is running, if any, and lets the origin's answer to the
+// cancelled query end the command, so that the origin connection goes back clean; if the
+// command has not ended after abandonGrace, it ends the session under it. It does not end a
+// session that is not running a command.
+func (sess *mysqlSession) stopQuery(ctx context.Context) {
+	if !sess.busy.Load() {
+		return
 	}
-	sess.end(nil, true)
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := sess.current().Cancel(cctx); err != nil {
+		sess.log.Debug("cancelling the command failed", "err", err)
+	}
+	// Polling, on this rare path, rather than a signal on every command's hot path.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(abandonGrace)
+	for sess.busy.Load() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			sess.end(nil, true)
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
