@@ -249,6 +249,7 @@ func dial(ctx context.Context, dc *dialConfig, key connKey) (*Conn, handshake, e
 		deprecateEOF: key.caps()&h.caps&mysql.CLIENT_DEPRECATE_EOF != 0,
 		key:          key,
 		created:      now,
+		idleSince:    now,
 		status:       status | statusAutocommit,
 		db:           dc.db,
 		prepared:     make(map[string]*originStmt),

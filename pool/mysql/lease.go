@@ -202,7 +202,7 @@ func (c *Conn) evict(b []byte) []byte {
 // no answer due, no transaction (or autocommit off), no open cursor, not pinned. s.mu is held.
 func (s *Session) maybeRelease() {
 	c := s.conn
-	if c == nil || s.sending || s.reading || s.busy || s.infile || s.pinned != "" || s.xa || s.closed {
+	if c == nil || s.sending || s.reading || s.busy || s.infile || s.pinned != "" || s.xa || s.holdNext || s.closed {
 		return
 	}
 	if c.status&statusInTrans != 0 || c.status&statusAutocommit == 0 {

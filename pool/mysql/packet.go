@@ -91,6 +91,25 @@ func okStatus(p []byte) (uint16, bool) {
 	return binary.LittleEndian.Uint16(p[1+n1+n2:]), true
 }
 
+// okWarnings returns the warning count of an OK packet or of a classic EOF packet.
+func okWarnings(p []byte) uint16 {
+	if len(p) == 5 && p[0] == hdrEOF {
+		return binary.LittleEndian.Uint16(p[1:])
+	}
+	if len(p) < 7 {
+		return 0
+	}
+	_, n1 := lenenc(p[1:])
+	if n1 == 0 {
+		return 0
+	}
+	_, n2 := lenenc(p[1+n1:])
+	if o := 1 + n1 + n2 + 2; n2 > 0 && len(p) >= o+2 {
+		return binary.LittleEndian.Uint16(p[o:])
+	}
+	return 0
+}
+
 // beginPacket appends a packet header with sequence id seq and returns where it starts; finish
 // the packet with finishPacket once its payload (less than maxPayload) is appended.
 func beginPacket(dst []byte, seq byte) ([]byte, int) {

@@ -121,7 +121,9 @@ func (s *Session) finishCommand(c *Conn) {
 				delete(c.prepared, st.key)
 			}
 			c.lastUse++
-			c.write(c.evict(nil))
+			if b := c.evict(nil); len(b) > 0 {
+				c.write(b)
+			}
 			c.prepared[st.key] = &originStmt{id: p.prepID, lastUse: c.lastUse}
 		}
 	case mysql.COM_STMT_EXECUTE:
@@ -139,7 +141,12 @@ func (s *Session) finishCommand(c *Conn) {
 			s.pinned = ""
 		}
 	}
+	// After warnings the client may ask SHOW WARNINGS, after SQL_CALC_FOUND_ROWS for
+	// FOUND_ROWS(): both answer about the last statement on the connection, so the session
+	// keeps it for one more command.
+	s.holdNext = p.warnings > 0
 	for _, e := range s.effects[:n] {
+		s.holdNext = s.holdNext || e.hold
 		s.apply(c, e)
 	}
 	s.maybeRelease()

@@ -43,6 +43,7 @@ type parser struct {
 	afterDefs bool   // sRows: no row seen yet since the column definitions
 
 	status    uint16 // flags of the last OK or EOF
+	warnings  uint16 // warning count of the last OK or EOF
 	hasStatus bool
 	results   int  // results that ended well (OK or a complete result set)
 	failed    bool // ended with ERR
@@ -145,7 +146,7 @@ func (p *parser) feed(pl []byte) error {
 			p.st = sDone
 			return nil
 		}
-		p.setStatus(st)
+		p.setStatus(st, pl)
 		if p.kind == rExecute && st&statusCursor != 0 {
 			p.cursor, p.st = true, sDone
 			p.results++
@@ -167,7 +168,7 @@ func (p *parser) feed(pl []byte) error {
 		if !ok {
 			return errMalformed
 		}
-		p.setStatus(st)
+		p.setStatus(st, pl)
 		p.results++
 		switch {
 		case p.kind == rExecute && after && st&statusCursor != 0:
@@ -191,7 +192,7 @@ func (p *parser) first(pl []byte) error {
 	case rOne:
 		if pl[0] == hdrOK || pl[0] == hdrEOF {
 			if st, ok := okStatus(pl); ok {
-				p.setStatus(st)
+				p.setStatus(st, pl)
 			}
 		}
 		p.failed = pl[0] == hdrERR
@@ -224,7 +225,7 @@ func (p *parser) first(pl []byte) error {
 		if !ok {
 			return errMalformed
 		}
-		p.setStatus(st)
+		p.setStatus(st, pl)
 		p.results++
 		if _, n := lenenc(pl[1:]); n > 0 {
 			if id, _ := lenenc(pl[1+n:]); id != 0 {
@@ -263,4 +264,6 @@ func (p *parser) afterParams() {
 	p.st = sDone
 }
 
-func (p *parser) setStatus(st uint16) { p.status, p.hasStatus = st, true }
+func (p *parser) setStatus(st uint16, pl []byte) {
+	p.status, p.hasStatus, p.warnings = st, true, okWarnings(pl)
+}

@@ -55,6 +55,7 @@ type Session struct {
 	leases       uint64 // leases taken so far
 	pinned       string // the feature that ties the session to conn for good, or ""
 	xa           bool   // an XA transaction is open on conn
+	holdNext     bool   // the next command may ask about the last: keep conn for it
 
 	db    string       // current database
 	state sessionState // settings to carry

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -327,5 +328,30 @@ func TestStatementsStayInTheDatabaseTheyWerePreparedIn(t *testing.T) {
 	}
 	if n := count(a, ida); n != 1 {
 		t.Errorf("after b prepared the same text in app2, a's counts %d, want 1", n)
+	}
+}
+
+func TestAConnectionKeepsAtMost256StatementsAndPreparesEvictedOnesAgain(t *testing.T) {
+	p := newPool(t, Config{MaxConns: 1})
+	a := open(t, p, clientCaps)
+	var ids []uint32
+	for i := range 300 {
+		ids = append(ids, a.prepare("SELECT "+strconv.Itoa(i)+" + ?"))
+	}
+	c := a.s.leased()
+	p.mu.Lock()
+	if c == nil && len(p.idle) == 1 {
+		c = p.idle[0]
+	}
+	p.mu.Unlock()
+	if n := len(c.prepared); n > maxPrepared {
+		t.Errorf("the connection holds %d statements, want at most %d", n, maxPrepared)
+	}
+	pk := a.mustRT(executePacket(ids[0], 0, true, "1"))
+	if pk[0][0] == hdrERR {
+		t.Fatalf("executing an evicted statement: %s", errText(pk[0]))
+	}
+	if got := a.value("SELECT COUNT(*) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'PREPARED_STMT_COUNT' AND CAST(VARIABLE_VALUE AS UNSIGNED) <= 257"); got != "1" {
+		t.Errorf("the origin holds more statements than the pool kept")
 	}
 }

@@ -20,10 +20,11 @@ type effect struct {
 	pin   string    // the feature that ties the session to its connection for good
 	dirty bool      // changes state the pool cannot replay: reset the connection after
 	xa    int8      // 1 starts an XA transaction, -1 ends it: the lease is kept in between
+	hold  bool      // the next statement may ask about this one (FOUND_ROWS()): keep the lease for it
 }
 
 func (e effect) zero() bool {
-	return e.use == "" && len(e.sets) == 0 && len(e.vars) == 0 && e.pin == "" && !e.dirty && e.xa == 0
+	return e.use == "" && len(e.sets) == 0 && len(e.vars) == 0 && e.pin == "" && !e.dirty && e.xa == 0 && !e.hold
 }
 
 // tokKind classifies a token of the small SQL lexer.
@@ -162,8 +163,8 @@ func unquote(s string) string {
 	return strings.ReplaceAll(s[1:len(s)-1], q+q, q)
 }
 
-// plainStarts are first words of statements that, without user variables, a second statement
-// or a lock function, do nothing to the session.
+// plainStarts are first words of statements that, without user variables, a second statement,
+// a lock function or SQL_CALC_FOUND_ROWS, do nothing to the session.
 var plainStarts = []string{"SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN", "COMMIT",
 	"ROLLBACK", "START", "SHOW", "WITH", "EXPLAIN", "DESCRIBE", "DO", "SAVEPOINT", "RELEASE"}
 
@@ -196,6 +197,8 @@ func plain(sql []byte) bool {
 			return false
 		case (c == 'l' || c == 'L') && k+4 <= len(sql) && asciiEqualFold(sql[k:k+4], "LOCK"):
 			return false // GET_LOCK and friends pin; LOCK IN SHARE MODE merely looks alike
+		case (c == 'f' || c == 'F') && k+10 <= len(sql) && asciiEqualFold(sql[k:k+10], "FOUND_ROWS"):
+			return false // SQL_CALC_FOUND_ROWS keeps the connection for FOUND_ROWS()
 		}
 	}
 	return true
@@ -249,6 +252,8 @@ func statementEffect(sql string, toks []token) effect {
 			e.pin = "get_lock"
 		case t.kind == tUserVar && i+1 < len(toks) && toks[i+1].text == ":=":
 			e.vars = append(e.vars, t.text)
+		case isWord(t, "SQL_CALC_FOUND_ROWS"):
+			e.hold = true
 		case isWord(t, "INTO"):
 			for j := i + 1; j < len(toks) && (toks[j].kind == tUserVar || toks[j].text == ","); j++ {
 				if toks[j].kind == tUserVar {

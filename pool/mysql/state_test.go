@@ -40,6 +40,7 @@ func TestAnalyzeFindsWhatStatementsDoToTheSession(t *testing.T) {
 		{"CREATE TEMPORARY TABLE t (i int)", []effect{{pin: "temporary_table"}}},
 		{"PREPARE s FROM 'SELECT 1'", []effect{{pin: "prepare"}}},
 		{"CALL p()", []effect{{dirty: true}}},
+		{"SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 1", []effect{{hold: true}}},
 		{"XA START 'x'", []effect{{xa: 1}}},
 		{"xa rollback 'x'", []effect{{xa: -1}}},
 		{"/*!40101 SET NAMES utf8 */", []effect{{sets: []setting{{"names", "NAMES utf8"}}}}},

@@ -19,3 +19,22 @@ func TestXATransactionKeepsItsConnection(t *testing.T) {
 	a.exec("XA PREPARE 'x1'")
 	a.exec("XA COMMIT 'x1'")
 }
+
+func TestWarningsAndFoundRowsAreAskedOnTheSameConnection(t *testing.T) {
+	p := newPool(t, Config{MaxConns: 2})
+	a, b := open(t, p, clientCaps), open(t, p, clientCaps)
+	a.exec("SELECT 1/0")
+	b.value("SELECT 1") // would clear a's warnings if it ran on a's connection
+	if got := a.rows("SHOW WARNINGS"); len(got) != 1 || got[0][1] != "1365" {
+		t.Errorf("SHOW WARNINGS = %q, want the division by zero", got)
+	}
+	a.exec("SELECT SQL_CALC_FOUND_ROWS seq FROM seq_1_to_10 LIMIT 2")
+	b.exec("SELECT SQL_CALC_FOUND_ROWS seq FROM seq_1_to_100 LIMIT 1")
+	if got := a.value("SELECT FOUND_ROWS()"); got != "10" {
+		t.Errorf("FOUND_ROWS() = %s, want 10", got)
+	}
+	// and the connection goes back after
+	if a.s.leased() != nil {
+		t.Errorf("a still holds a connection")
+	}
+}
