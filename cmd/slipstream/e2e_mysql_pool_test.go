@@ -539,3 +539,136 @@ func TestMySQLReadsSeeEveryWriteMadeThroughSlipstream(t *testing.T) {
 		}
 	}
 }
+
+// TestMySQLWarningsAndFoundRowsAnswerAboutTheClientsOwnStatement: SHOW WARNINGS, @@warning_count
+// and FOUND_ROWS() right after a statement describe that statement, even while other clients
+// keep the two origin connections busy, as they do directly.
+func TestMySQLWarningsAndFoundRowsAnswerAboutTheClientsOwnStatement(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	inst := startMySQLServeTOML(t, "max_connections = 2", `queue_timeout = "10s"`)
+	db := openMySQL(t, inst.mysqlConfig(t))
+	busy, stopBusy := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for busy.Err() == nil {
+				db.ExecContext(busy, "SELECT 1")
+			}
+		}()
+	}
+	defer func() { stopBusy(); wg.Wait() }()
+
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	direct, err := openMySQL(t, directMySQLConfig(t)).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	for i := range 20 {
+		for _, step := range []struct{ stmt, then string }{
+			{"SELECT 1/0", "SHOW WARNINGS"},
+			{"SELECT 1/0, 2/0", "SELECT @@warning_count"},
+			{"SELECT SQL_CALC_FOUND_ROWS seq FROM seq_1_to_50 LIMIT 3", "SELECT FOUND_ROWS()"},
+		} {
+			var got, want [][]string
+			for _, c := range []struct {
+				q   *sql.Conn
+				out *[][]string
+			}{{conn, &got}, {direct, &want}} {
+				if _, err := resultSets(ctx, c.q, step.stmt); err != nil {
+					t.Fatalf("%s: %v", step.stmt, err)
+				}
+				if *c.out, err = resultSets(ctx, c.q, step.then); err != nil {
+					t.Fatalf("%s: %v", step.then, err)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("round %d: %s after %s through slipstream:\n%sdirectly:\n%s", i, step.then, step.stmt, showSets(got), showSets(want))
+			}
+		}
+	}
+}
+
+// TestMySQLThreeHundredPreparedStatementsInOneSession: one client prepares 300 statements, more
+// than an origin connection keeps at once, and runs each of them twice, in order: every one
+// answers, prepared again on the origin where it had to be.
+func TestMySQLThreeHundredPreparedStatementsInOneSession(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	inst := startMySQLServeTOML(t, "max_connections = 2")
+	conn, err := openMySQL(t, inst.mysqlConfig(t)).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stmts := make([]*sql.Stmt, 300)
+	for i := range stmts {
+		if stmts[i], err = conn.PrepareContext(ctx, fmt.Sprintf("SELECT ? + %d", i)); err != nil {
+			t.Fatalf("prepare %d: %v", i, err)
+		}
+		defer stmts[i].Close()
+	}
+	for round := range 2 {
+		for i, st := range stmts {
+			var n int
+			if err := st.QueryRowContext(ctx, round).Scan(&n); err != nil || n != i+round {
+				t.Fatalf("round %d, statement %d: %d, %v; want %d", round, i, n, err, i+round)
+			}
+		}
+	}
+}
+
+// TestMySQLAWarningDoesNotPinTheOriginConnection: with one origin connection, a client whose
+// last statement left a warning (and who then idles, or keeps sending such statements) must
+// not keep that connection from the next client for longer than its statements take.
+func TestMySQLAWarningDoesNotPinTheOriginConnection(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 40*time.Second)
+	inst := startMySQLServeTOML(t, "max_connections = 1", `queue_timeout = "5s"`)
+	db := openMySQL(t, inst.mysqlConfig(t))
+	other := func(t *testing.T) {
+		t.Helper()
+		start := time.Now()
+		var n int
+		err := openMySQL(t, inst.mysqlConfig(t)).QueryRowContext(ctx, "SELECT 1").Scan(&n)
+		if waited := time.Since(start); err != nil || waited > 2*time.Second {
+			t.Errorf("another client's SELECT 1 after %v: %v; want an answer at once", waited.Round(time.Millisecond), err)
+		}
+	}
+	t.Run("then idles", func(t *testing.T) {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "SELECT 1/0"); err != nil {
+			t.Fatal(err)
+		}
+		other(t)
+	})
+	t.Run("keeps warning", func(t *testing.T) {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		busy, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for busy.Err() == nil {
+				conn.ExecContext(busy, "SELECT 1/0")
+			}
+		}()
+		other(t)
+		stop()
+		<-done
+	})
+}
