@@ -29,7 +29,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"db"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "slipstream_client_errors_total",
-			Help: "Errors that ended a client session or its startup, by SQLSTATE condition name.",
+			Help: "Errors that ended a client session or its startup, by SQLSTATE condition name (PostgreSQL) or error symbol such as ER_ACCESS_DENIED_ERROR (MySQL).",
 		}, []string{"condition"}),
 		cancels: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "slipstream_cancel_requests_total",

@@ -18,7 +18,8 @@ type Account struct {
 	// CachingSHA2Password. A client that answered the handshake with another plugin gets an
 	// AuthSwitchRequest.
 	Plugin string
-	// Trust lets the user in with any password (the embedded database on loopback).
+	// Trust lets anyone in, with any user name and password, as PostgreSQL's trust does (the
+	// embedded database on loopback).
 	Trust bool
 }
 

@@ -281,3 +281,15 @@ func TestClientWithoutPluginAuthCannotSwitch(t *testing.T) {
 	}
 	<-results
 }
+
+func TestTrustLetsAnyUserIn(t *testing.T) {
+	cfg := config(CachingSHA2Password, CachingSHA2Password, nil)
+	cfg.Lookup = func(*Response) (Account, error) { return Account{User: "slipstream", Trust: true}, nil }
+	addr, results := testServer(t, cfg)
+	if err := ping(addr, "root", "whatever", "app", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-results; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -26,6 +26,9 @@ const (
 // authenticate checks the client's proof of acc's password, switching the client to acc's
 // plugin first if it answered with another.
 func (a *acceptor) authenticate(acc Account, resp *Response, caps uint32) error {
+	if acc.Trust {
+		return nil
+	}
 	password := acc.Password
 	if resp.User != acc.User {
 		// Challenge anyway, with a password nobody knows, so that a wrong user name looks
@@ -33,8 +36,6 @@ func (a *acceptor) authenticate(acc Account, resp *Response, caps uint32) error 
 		var b [16]byte
 		rand.Read(b[:])
 		password = hex.EncodeToString(b[:])
-	} else if acc.Trust {
-		return nil
 	}
 	plugin := acc.Plugin
 	if plugin == "" {

@@ -2,9 +2,11 @@
 // it: packet framing, the connection phase (handshake v10, TLS, authentication) and error
 // packets with real MySQL error numbers and SQLSTATEs. It knows nothing of pools or caches.
 //
-// Start reading at Accept (accept.go): it runs one client's whole connection phase and leaves
-// the command phase to the caller, who reads whole commands with Reader.ReadPacket and passes
-// them on byte for byte.
+// Start reading at Accept (accept.go): it runs one client's connection phase up to a checked
+// password; the caller, having opened what the session needs, ends it with Conn.Finish (OK)
+// or Conn.Fail (ERR), then reads whole commands with Reader.ReadPacket and passes them on
+// byte for byte. COM_CHANGE_USER is the connection phase again in the middle of the command
+// phase: ParseChangeUser, then Conn.ChangeUser.
 //
 //	client                              edge (Accept)
 //	 │<──────────────── Handshake v10   │ server version, capabilities, collation from the
@@ -19,7 +21,7 @@
 //	 │ password (TLS) | 0x02 ──────────>│ the full exchange: cleartext over TLS, or RSA
 //	 │<───────── AuthMoreData PEM key   │ (public key, then the encrypted password)
 //	 │ RSA-encrypted password ─────────>│
-//	 │<──────────────────── OK | ERR    │ ERR 1045 for a wrong user or password
+//	 │<──────────────────── OK | ERR    │ ERR 1045 for a wrong user or password; OK from Finish
 //
 // Why not go-mysql's server package for the handshake: it advertises a fixed capability set
 // (no CLIENT_DEPRECATE_EOF, no CLIENT_MULTI_STATEMENTS), sends its first caching_sha2 login of
