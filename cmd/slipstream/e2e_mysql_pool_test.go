@@ -672,3 +672,51 @@ func TestMySQLAWarningDoesNotPinTheOriginConnection(t *testing.T) {
 		<-done
 	})
 }
+
+// TestMySQLOriginLostMidTransactionIsAnErrorNotARetry: when the origin connection under a
+// client's transaction dies (here MariaDB kills it), the client's next statement fails, nothing
+// of the transaction is committed (no statement is replayed on another connection), and other
+// clients go on.
+func TestMySQLOriginLostMidTransactionIsAnErrorNotARetry(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	inst := startMySQLServeTOML(t, "max_connections = 2", `queue_timeout = "10s"`)
+	admin := openMySQL(t, directMySQLConfig(t))
+	table := "lost_" + suffix()
+	if _, err := admin.ExecContext(ctx, "CREATE TABLE "+table+" (id INT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec("DROP TABLE " + table) })
+	db := openMySQL(t, inst.mysqlConfig(t))
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var thread int64
+	for _, stmt := range []string{"BEGIN", "INSERT INTO " + table + " VALUES (1)"} {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&thread); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", thread)); err != nil {
+		t.Fatalf("KILL CONNECTION %d directly: %v", thread, err)
+	}
+	_, err = conn.ExecContext(ctx, "INSERT INTO "+table+" VALUES (2)")
+	if err == nil {
+		t.Errorf("an insert in the transaction whose origin connection was killed succeeded")
+	}
+	t.Logf("the insert after the kill: %v", err)
+	_, err = conn.ExecContext(ctx, "COMMIT")
+	t.Logf("COMMIT after the kill: %v", err)
+	var n int
+	if err := admin.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil || n != 0 {
+		t.Errorf("MariaDB holds %d rows of the killed transaction (%v); want none", n, err)
+	}
+	if err := openMySQL(t, inst.mysqlConfig(t)).QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
+		t.Errorf("another client after the kill: %v", err)
+	}
+}
