@@ -8,6 +8,7 @@ import (
 	"crypto/md5"
 	"crypto/tls"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -316,6 +317,24 @@ func TestMySQLProtocolCommandsWorkThroughSlipstream(t *testing.T) {
 			seen = append(seen, fmt.Sprintf("%s: %v", what, v))
 		}
 		note("ping", c.Ping())
+		// COM_STMT_RESET answers OK and leaves the statement usable.
+		if st, err := c.Prepare("SELECT ? + 1"); err != nil {
+			note("prepare", err)
+		} else {
+			reset := binary.LittleEndian.AppendUint32([]byte{0, 0, 0, 0, gomysql.COM_STMT_RESET}, st.ID)
+			if err = command(c, reset); err == nil {
+				_, err = readPacket(c)
+			}
+			note("stmt reset", err)
+			r, err := st.Execute(41)
+			if err == nil {
+				v, _ := r.GetInt(0, 0)
+				note("execute after reset", nil, v)
+			} else {
+				note("execute after reset", err)
+			}
+			note("stmt close", st.Close())
+		}
 		fields, err := c.FieldList(table, "")
 		var names []string
 		for _, f := range fields {
