@@ -101,10 +101,10 @@ wait_mysql() {
 
 # --- MariaDB, as internal/mytest starts it ---
 maria_port=$(free_port)
-"${as_server[@]}" mariadb-install-db --no-defaults --datadir="$tmp/data" --auth-root-authentication-method=socket \
+"${as_server[@]}" mariadb-install-db --no-defaults --datadir="$tmp/data" --tmpdir="$tmp" --auth-root-authentication-method=socket \
   --skip-test-db >"$tmp/install.log" 2>&1 || die "mariadb-install-db failed"
 # Durability off, as in the tests; the buffer pool holds the whole data set so runs read memory.
-maria_args=(--no-defaults --datadir="$tmp/data" --socket="$tmp/mysqld.sock" --port="$maria_port"
+maria_args=(--no-defaults --datadir="$tmp/data" --tmpdir="$tmp" --socket="$tmp/mysqld.sock" --port="$maria_port"
   --bind-address=127.0.0.1 --log-error="$tmp/mariadb.log" --pid-file="$tmp/mysqld.pid" --max-connections=600
   --innodb-flush-log-at-trx-commit=0 --sync-binlog=0 --skip-name-resolve --innodb-buffer-pool-size=256M
   --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci)

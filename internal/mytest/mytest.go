@@ -222,7 +222,9 @@ func (s *Server) install(ctx context.Context) error {
 			return fmt.Errorf("mytest: %w", err)
 		}
 	}
-	cmd := s.command(ctx, "mariadb-install-db", "--no-defaults", "--datadir="+s.dataDir(),
+	// A private tmpdir: with the default /tmp, installs running at the same time (other
+	// packages' tests) have failed deleting each other's temporary tables.
+	cmd := s.command(ctx, "mariadb-install-db", "--no-defaults", "--datadir="+s.dataDir(), "--tmpdir="+s.dir,
 		"--auth-root-authentication-method=socket", "--skip-test-db")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("mytest: mariadb-install-db: %w\n%s", err, out)
@@ -239,7 +241,7 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	s.Port = port
 	// Durability is off: the data is thrown away anyway. Not ctx: the server outlives Start.
-	args := []string{"--no-defaults", "--datadir=" + s.dataDir(), "--socket=" + s.Socket(),
+	args := []string{"--no-defaults", "--datadir=" + s.dataDir(), "--tmpdir=" + s.dir, "--socket=" + s.Socket(),
 		"--port=" + strconv.Itoa(port), "--bind-address=127.0.0.1", "--log-error=" + s.logPath(),
 		"--pid-file=" + filepath.Join(s.dir, "mysqld.pid"), "--max-connections=600",
 		"--innodb-flush-log-at-trx-commit=0", "--sync-binlog=0", "--skip-name-resolve",
