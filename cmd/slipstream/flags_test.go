@@ -68,6 +68,16 @@ func TestParseServe(t *testing.T) {
 			},
 		},
 		{
+			name: "a mysql:// origin is a kind mysql database, served on --mysql-listen",
+			args: []string{"--origin", "mysql://shop:pw@mysql.example.com/shop", "--mysql-listen", "127.0.0.1:3400"},
+			check: func(t *testing.T, c config.Config) {
+				wantNames(t, c, "shop")
+				if d := c.Databases[0]; d.Kind != config.KindMySQL || d.AuthMethod != "caching_sha2_password" || c.MySQLListen != "127.0.0.1:3400" {
+					t.Errorf("database %+v on mysql_listen %q: want kind mysql with caching_sha2_password on the flag's address", d, c.MySQLListen)
+				}
+			},
+		},
+		{
 			name: "SLIPSTREAM_CONFIG names the file when --config is not given",
 			env:  priorityFile,
 			check: func(t *testing.T, c config.Config) {
@@ -133,8 +143,9 @@ func TestParseServeErrors(t *testing.T) {
 			wantStderr: []string{
 				"Usage: slipstream serve [flags]",
 				"slipstream serve --origin postgres://app:secret@db.example.com:5432/app",
-				"--config FILE", "--origin URL", "--pg-listen ADDR", "--http-listen ADDR", "--data-dir DIR",
-				"(default 127.0.0.1:6432)", "(default 127.0.0.1:9432)", "(default ./slipstream-data)",
+				"--config FILE", "--origin URL", "--pg-listen ADDR", "--mysql-listen ADDR", "--http-listen ADDR", "--data-dir DIR",
+				"(default 127.0.0.1:6432)", "(default 127.0.0.1:3307)", "(default 127.0.0.1:9432)", "(default ./slipstream-data)",
+				"mysql://USER:PASSWORD@HOST:PORT/DB",
 				"SLIPSTREAM_CONFIG",
 			},
 		},
