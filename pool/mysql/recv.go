@@ -143,13 +143,35 @@ func (s *Session) finishCommand(c *Conn) {
 	}
 	// After warnings the client may ask SHOW WARNINGS, after SQL_CALC_FOUND_ROWS for
 	// FOUND_ROWS(): both answer about the last statement on the connection, so the session
-	// keeps it for one more command.
+	// keeps it for one more command, if that comes soon: a client that goes quiet must not
+	// starve the others.
 	s.holdNext = p.warnings > 0
 	for _, e := range s.effects[:n] {
 		s.holdNext = s.holdNext || e.hold
 		s.apply(c, e)
 	}
+	if s.holdNext {
+		if s.holdTimer == nil {
+			s.holdTimer = time.AfterFunc(holdFor, s.endHold)
+		} else {
+			s.holdTimer.Reset(holdFor)
+		}
+	}
 	s.maybeRelease()
+}
+
+// holdFor is how long a session keeps its connection for a question about its last statement.
+// A variable for tests on a loaded machine.
+var holdFor = 250 * time.Millisecond
+
+// endHold gives up the connection kept for a question that did not come.
+func (s *Session) endHold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.holdNext && !s.busy && !s.sending {
+		s.holdNext = false
+		s.maybeRelease()
+	}
 }
 
 // apply records one statement's effect on the session and on c. s.mu is held.
@@ -287,6 +309,9 @@ func (s *Session) Close() error {
 	}
 	s.closed = true
 	s.wake.Broadcast()
+	if s.holdTimer != nil {
+		s.holdTimer.Stop()
+	}
 	c := s.conn
 	switch {
 	case c == nil:

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/slipstream-proxy/slipstream/pool"
@@ -56,6 +57,7 @@ type Session struct {
 	pinned       string // the feature that ties the session to conn for good, or ""
 	xa           bool   // an XA transaction is open on conn
 	holdNext     bool   // the next command may ask about the last: keep conn for it
+	holdTimer    *time.Timer
 
 	db    string       // current database
 	state sessionState // settings to carry

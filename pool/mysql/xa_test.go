@@ -1,6 +1,9 @@
 package mysqlpool
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestXATransactionKeepsItsConnection(t *testing.T) {
 	p := newPool(t, Config{MaxConns: 2})
@@ -21,6 +24,8 @@ func TestXATransactionKeepsItsConnection(t *testing.T) {
 }
 
 func TestWarningsAndFoundRowsAreAskedOnTheSameConnection(t *testing.T) {
+	defer func(d time.Duration) { holdFor = d }(holdFor)
+	holdFor = time.Minute // however slow this machine is
 	p := newPool(t, Config{MaxConns: 2})
 	a, b := open(t, p, clientCaps), open(t, p, clientCaps)
 	a.exec("SELECT 1/0")
@@ -36,5 +41,18 @@ func TestWarningsAndFoundRowsAreAskedOnTheSameConnection(t *testing.T) {
 	// and the connection goes back after
 	if a.s.leased() != nil {
 		t.Errorf("a still holds a connection")
+	}
+}
+
+func TestAHeldConnectionGoesBackWhenNoQuestionComes(t *testing.T) {
+	p := newPool(t, Config{MaxConns: 1, QueueTimeout: 5 * time.Second})
+	a, b := open(t, p, clientCaps), open(t, p, clientCaps)
+	a.exec("SELECT 1/0")
+	if a.s.leased() == nil {
+		t.Fatal("no connection kept after a warning")
+	}
+	// b waits in line until the hold ends.
+	if got := b.value("SELECT 2"); got != "2" {
+		t.Errorf("b got %q", got)
 	}
 }
