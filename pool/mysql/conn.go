@@ -108,9 +108,9 @@ func (r *recorder) handshake() (handshake, bool) {
 	return parseHandshake(r.first[4:])
 }
 
-// Conn is one connection to the origin, owned by the pool while idle and by one session while
-// leased. After the handshake the pool speaks raw packets on it.
-type Conn struct {
+// originConn is one connection to the origin, owned by the pool while idle and by one session
+// while leased. After the handshake the pool speaks raw packets on it.
+type originConn struct {
 	nc  net.Conn
 	r   *bufio.Reader
 	hdr [4]byte // readPacket's, kept here so that reading allocates nothing
@@ -167,7 +167,7 @@ type dialConfig struct {
 
 // dial opens an origin connection with go-mysql's client (TLS and authentication) and takes
 // over its socket for raw packets.
-func dial(ctx context.Context, dc *dialConfig, key connKey) (*Conn, handshake, error) {
+func dial(ctx context.Context, dc *dialConfig, key connKey) (*originConn, handshake, error) {
 	var rec *recorder
 	dialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		nc, err := dc.dial(ctx, network, addr)
@@ -241,7 +241,7 @@ func dial(ctx context.Context, dc *dialConfig, key connKey) (*Conn, handshake, e
 	nc.SetDeadline(time.Time{})
 	status := h.status
 	now := time.Now()
-	c := &Conn{
+	c := &originConn{
 		nc:           nc,
 		r:            bufio.NewReaderSize(nc, 32<<10),
 		id:           cc.GetConnectionID(),
@@ -263,7 +263,7 @@ var errUnasked = errors.New("mysqlpool: origin sent a packet unasked")
 
 // alive checks, without blocking, that the origin has not closed the idle connection. Only for
 // plain TCP: a read deadline that fires inside crypto/tls breaks the connection for good.
-func (c *Conn) alive() error {
+func (c *originConn) alive() error {
 	c.nc.SetReadDeadline(time.Now())
 	_, err := c.r.Peek(1)
 	c.nc.SetReadDeadline(time.Time{})
@@ -281,7 +281,7 @@ func (c *Conn) alive() error {
 
 // readPacket appends the next physical packet, header included, to dst and returns it and the
 // payload's offset in it.
-func (c *Conn) readPacket(dst []byte) ([]byte, int, error) {
+func (c *originConn) readPacket(dst []byte) ([]byte, int, error) {
 	h := c.hdr[:]
 	if _, err := io.ReadFull(c.r, h); err != nil {
 		return dst, 0, err
@@ -299,7 +299,7 @@ func (c *Conn) readPacket(dst []byte) ([]byte, int, error) {
 
 // readResponse reads one whole response of the given kind for the pool's own use. It returns
 // the parser's verdict and the first packet's payload when the response failed (the ERR).
-func (c *Conn) readResponse(p *parser, kind respKind, buf []byte) ([]byte, error) {
+func (c *originConn) readResponse(p *parser, kind respKind, buf []byte) ([]byte, error) {
 	p.reset(kind, c.deprecateEOF)
 	for !p.done() {
 		var at int
@@ -324,7 +324,7 @@ func (c *Conn) readResponse(p *parser, kind respKind, buf []byte) ([]byte, error
 	return buf[min(4, len(buf)):], nil
 }
 
-func (c *Conn) write(b []byte) error {
+func (c *originConn) write(b []byte) error {
 	if _, err := c.nc.Write(b); err != nil {
 		c.broken = true
 		return err
@@ -333,7 +333,7 @@ func (c *Conn) write(b []byte) error {
 }
 
 // drain reads the answers owed for commands sent on release.
-func (c *Conn) drain(buf []byte) error {
+func (c *originConn) drain(buf []byte) error {
 	var p parser
 	for ; c.owed > 0; c.owed-- {
 		if _, err := c.readResponse(&p, rOne, buf); err != nil {
@@ -349,7 +349,7 @@ func (c *Conn) drain(buf []byte) error {
 
 // sendReset writes COM_RESET_CONNECTION without waiting: the next user of the connection reads
 // the answer (drain). The origin keeps the current database; c.db still says which it is.
-func (c *Conn) sendReset() {
+func (c *originConn) sendReset() {
 	c.owed++
 	c.state, c.dirty = "", false
 	clear(c.prepared)
@@ -357,14 +357,14 @@ func (c *Conn) sendReset() {
 	c.write(appendCommand(nil, mysql.COM_RESET_CONNECTION, nil))
 }
 
-func (c *Conn) close() {
+func (c *originConn) close() {
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	c.nc.Write(appendCommand(nil, mysql.COM_QUIT, nil))
 	c.nc.Close()
 }
 
 // kill runs KILL QUERY for this connection's thread on a new connection of its own.
-func (c *Conn) kill(ctx context.Context, dc *dialConfig) error {
+func (c *originConn) kill(ctx context.Context, dc *dialConfig) error {
 	kc, _, err := dial(ctx, dc, makeKey(0, 0))
 	if err != nil {
 		return fmt.Errorf("mysqlpool: cancel: %w", err)

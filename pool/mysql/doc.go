@@ -35,13 +35,21 @@
 // asked for it, and the other way round (translate.go): EOF packets after definitions dropped
 // or added, final EOF and OK converted, sequence ids renumbered.
 //
-// State. A connection carries a fingerprint of the settings replayed on it (the SET statement
-// itself) and its current database; a session whose fingerprint differs resets it
-// (COM_RESET_CONNECTION) and replays its own. Statements the pool cannot describe (CALL, SET
-// TRANSACTION, SET ROLE) leave the connection dirty: it is reset when released. User variables
-// assigned from expressions are read back when the connection is released and replayed as
-// constants. LOCK TABLES, GET_LOCK, CREATE TEMPORARY TABLE, SQL-level PREPARE and HANDLER pin the
-// session to its connection until it ends; the connection is then reset before reuse.
+// Leases. A session holds its connection while the origin's status says a transaction is open
+// (SERVER_STATUS_IN_TRANS) or autocommit is off, while a cursor is open, from XA START to XA
+// COMMIT, after SET TRANSACTION until the next command (which starts the transaction it
+// shapes), and for up to 250 ms after warnings or SQL_CALC_FOUND_ROWS (SHOW WARNINGS and
+// FOUND_ROWS() ask the connection about its last statement).
+//
+// State. A connection carries a fingerprint of the settings replayed on it (the SET statements
+// themselves) and its current database; a session whose fingerprint differs resets it
+// (COM_RESET_CONNECTION) when it takes it and replays its own, so sessions with the same
+// settings (an application's pool, all alike) neither reset nor replay. Statements the pool
+// cannot describe (CALL, SET TRANSACTION, SET ROLE) leave the connection dirty: it is reset when
+// released (the answer is read by its next user). User variables assigned from expressions are
+// read back when the connection is released and replayed as constants (past 64 KiB they pin).
+// LOCK TABLES, GET_LOCK, CREATE TEMPORARY TABLE, SQL-level PREPARE and HANDLER pin the session to
+// its connection until it ends; the connection is then reset before reuse.
 //
 // Origins that refuse COM_RESET_CONNECTION (probed on the first connection) pin every session
 // that changes its state, and close its connection after.
@@ -56,8 +64,9 @@
 // Answers the pool gives itself: COM_PING and COM_RESET_CONNECTION without a lease, COM_STMT_*
 // naming an unknown statement, SELECT LAST_INSERT_ID() (the session's own id, from its OK
 // packets: the connection may hold another session's), COM_CHANGE_USER (which an edge forwards
-// once it has authenticated the user: a fresh session in the packet's database). COM_SET_OPTION
-// and replication commands are refused with ERR 1235 and 1047.
+// once it has authenticated the user: a fresh session in the packet's database), COM_SET_OPTION
+// without a lease (multi-statements on or off: the session's key changes, and a held
+// connection is switched with it). Replication commands are refused with ERR 1047.
 //
 // Concurrency: Send and Recv may run on two goroutines; Cancel and Close on any. The session's
 // mutex guards the lease, the command in flight and the session state; Recv does not hold it

@@ -1,6 +1,7 @@
 package mysqlpool
 
 import (
+	"encoding/binary"
 	"strconv"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -53,9 +54,25 @@ func lastInsertIDQuery(q []byte) (string, bool) {
 	return "", false
 }
 
+// appendLastInsertIDBinary is appendLastInsertID in the binary protocol (COM_STMT_EXECUTE).
+func appendLastInsertIDBinary(dst []byte, seq byte, name string, id uint64, status uint16, deprecateEOF bool) []byte {
+	return appendIDResult(dst, seq, name, status, deprecateEOF, func(b []byte) []byte {
+		return binary.LittleEndian.AppendUint64(append(b, 0, 0), id) // header, null bitmap, value
+	})
+}
+
 // appendLastInsertID appends a text result set of one BIGINT UNSIGNED column named name and
 // one row holding id, its packets numbered from seq, as the origin would send it.
 func appendLastInsertID(dst []byte, seq byte, name string, id uint64, status uint16, deprecateEOF bool) []byte {
+	return appendIDResult(dst, seq, name, status, deprecateEOF, func(b []byte) []byte {
+		v := strconv.FormatUint(id, 10)
+		return append(appendLenenc(b, uint64(len(v))), v...)
+	})
+}
+
+// appendIDResult appends a result set of one BIGINT UNSIGNED column and one row, which row
+// appends.
+func appendIDResult(dst []byte, seq byte, name string, status uint16, deprecateEOF bool, row func([]byte) []byte) []byte {
 	dst, at := beginPacket(dst, seq)
 	dst = finishPacket(append(dst, 1), at)
 	seq++
@@ -80,10 +97,8 @@ func appendLastInsertID(dst []byte, seq byte, name string, id uint64, status uin
 		dst = finishPacket(append(dst, hdrEOF, 0, 0, byte(status), byte(status>>8)), at)
 		seq++
 	}
-	v := strconv.FormatUint(id, 10)
 	dst, at = beginPacket(dst, seq)
-	dst = appendLenenc(dst, uint64(len(v)))
-	dst = finishPacket(append(dst, v...), at)
+	dst = finishPacket(row(dst), at)
 	seq++
 
 	dst, at = beginPacket(dst, seq)

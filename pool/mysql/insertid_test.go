@@ -2,6 +2,8 @@ package mysqlpool
 
 import (
 	"bytes"
+	"encoding/binary"
+	"strconv"
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -31,6 +33,25 @@ func TestLastInsertIDIsTheSessionsOwnOnAnyConnection(t *testing.T) {
 			}
 		}
 		want := textRows(t, origin, a.s.deprecateEOF)[0][0]
+		// The same through a prepared statement, binary.
+		id := a.prepare("SELECT LAST_INSERT_ID()")
+		a.exec("BEGIN")
+		a.exec("INSERT INTO t_ids (v) VALUES (3)")
+		originBin := a.mustRT(executePacket(id, 0, true))
+		a.exec("COMMIT")
+		madeBin := a.mustRT(executePacket(id, 0, true))
+		if len(originBin) != len(madeBin) {
+			t.Fatalf("binary: made up %d packets, the origin sent %d", len(madeBin), len(originBin))
+		}
+		for i := range originBin {
+			if i == len(originBin)-1 || i == 2 && caps&mysql.CLIENT_DEPRECATE_EOF == 0 {
+				continue
+			}
+			if !bytes.Equal(originBin[i], madeBin[i]) {
+				t.Errorf("binary packet %d: made up %q, the origin sent %q", i, madeBin[i], originBin[i])
+			}
+		}
+		want = strconv.FormatUint(binary.LittleEndian.Uint64(madeBin[len(madeBin)-2][2:]), 10)
 		b.exec("INSERT INTO t_ids (v) VALUES (2)") // on the same connection
 		if got := a.value("select last_insert_id() AS `id`"); got != want {
 			t.Errorf("after b's insert a's LAST_INSERT_ID() = %s, want %s", got, want)

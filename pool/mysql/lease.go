@@ -25,7 +25,7 @@ func (e originErr) withSeq(seq byte) []byte {
 // (sync). A connection just taken from the pool that turns out dead is dropped and another
 // taken: nothing of the client's command has gone out yet, so that is no retry of it. A failure
 // of the origin to take the state comes back as the origin's ERR.
-func (s *Session) ready(ctx context.Context) (*Conn, originErr, error) {
+func (s *Session) ready(ctx context.Context) (*originConn, originErr, error) {
 	for attempt := 0; ; attempt++ {
 		s.mu.Lock()
 		c := s.conn
@@ -33,13 +33,13 @@ func (s *Session) ready(ctx context.Context) (*Conn, originErr, error) {
 		fresh := c == nil
 		if fresh {
 			var err error
-			if c, err = s.p.Acquire(ctx, s.key); err != nil {
+			if c, err = s.p.acquire(ctx, s.key); err != nil {
 				return nil, nil, err
 			}
 			s.mu.Lock()
 			if s.closed {
 				s.mu.Unlock()
-				s.p.Release(c)
+				s.p.release(c)
 				return nil, nil, pool.ErrClosed
 			}
 			s.conn = c
@@ -52,7 +52,7 @@ func (s *Session) ready(ctx context.Context) (*Conn, originErr, error) {
 			s.mu.Lock()
 			s.conn = nil
 			c.broken = true
-			s.p.Release(c)
+			s.p.release(c)
 			s.mu.Unlock()
 			continue
 		}
@@ -64,7 +64,7 @@ func (s *Session) ready(ctx context.Context) (*Conn, originErr, error) {
 // release, resets it when it holds another session's state, selects the session's database and
 // replays its settings, in one round trip. A connection fresh from the pool that sat idle a
 // while is first checked for a close by the origin.
-func (s *Session) sync(c *Conn, fresh bool) (originErr, error) {
+func (s *Session) sync(c *originConn, fresh bool) (originErr, error) {
 	if fresh && !c.tls && c.owed == 0 && time.Since(c.idleSince) > time.Second {
 		if err := c.alive(); err != nil {
 			return nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
@@ -74,30 +74,31 @@ func (s *Session) sync(c *Conn, fresh bool) (originErr, error) {
 		return nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
 	}
 	s.mu.Lock()
-	db, key := s.db, s.state.key
+	db, key, stmts := s.db, s.state.key, s.state.stmts
 	s.mu.Unlock()
 
 	var b []byte
-	var steps [3]byte
-	n := 0
-	if c.dirty || c.state != "" && c.state != key {
+	steps := s.steps[:0]
+	// A connection the session already holds carries its own state, whatever it did there
+	// (a reset now would even roll back its transaction); a fresh one may carry another's.
+	if fresh && (c.dirty || c.state != "" && c.state != key) {
 		b = appendCommand(b, mysql.COM_RESET_CONNECTION, nil)
 		c.state, c.dirty = "", false
 		clear(c.prepared)
-		steps[n] = mysql.COM_RESET_CONNECTION
-		n++
+		steps = append(steps, mysql.COM_RESET_CONNECTION)
 	}
 	if db != "" && c.db != db {
 		b = appendCommand(b, mysql.COM_INIT_DB, []byte(db))
-		steps[n] = mysql.COM_INIT_DB
-		n++
+		steps = append(steps, mysql.COM_INIT_DB)
 	}
 	if key != "" && c.state != key {
-		b = appendCommand(b, mysql.COM_QUERY, []byte(key))
-		steps[n] = mysql.COM_QUERY
-		n++
+		for _, q := range stmts {
+			b = appendCommand(b, mysql.COM_QUERY, []byte(q))
+			steps = append(steps, mysql.COM_QUERY)
+		}
 	}
-	if n == 0 {
+	s.steps = steps
+	if len(steps) == 0 {
 		return nil, nil
 	}
 	if err := c.write(b); err != nil {
@@ -105,7 +106,8 @@ func (s *Session) sync(c *Conn, fresh bool) (originErr, error) {
 	}
 	var failure originErr
 	var p parser
-	for _, step := range steps[:n] {
+	settled := true
+	for _, step := range steps {
 		kind := rOne
 		if step == mysql.COM_QUERY {
 			kind = rQuery
@@ -117,22 +119,25 @@ func (s *Session) sync(c *Conn, fresh bool) (originErr, error) {
 		switch {
 		case p.failed && failure == nil:
 			failure = append(originErr(nil), pl...)
+			fallthrough
+		case p.failed:
 			if step != mysql.COM_INIT_DB {
 				c.dirty = true
+				settled = false
 			}
-		case p.failed:
 		case step == mysql.COM_INIT_DB:
 			c.db = db
-		case step == mysql.COM_QUERY:
-			c.state = key
 		}
+	}
+	if settled && key != "" && len(stmts) > 0 {
+		c.state = key
 	}
 	return failure, nil
 }
 
 // prepared returns st's statement on c, preparing it there first if needed, in the database
 // it was first prepared in (where its table names resolve).
-func (s *Session) prepared(c *Conn, st *stmt) (*originStmt, originErr, error) {
+func (s *Session) prepared(c *originConn, st *stmt) (*originStmt, originErr, error) {
 	c.lastUse++
 	if os := c.prepared[st.key]; os != nil {
 		os.lastUse = c.lastUse
@@ -182,7 +187,7 @@ func (s *Session) prepared(c *Conn, st *stmt) (*originStmt, originErr, error) {
 
 // evict appends a COM_STMT_CLOSE for c's least recently used statement when c holds the most
 // it may, and forgets it.
-func (c *Conn) evict(b []byte) []byte {
+func (c *originConn) evict(b []byte) []byte {
 	if len(c.prepared) < maxPrepared {
 		return b
 	}
@@ -202,7 +207,7 @@ func (c *Conn) evict(b []byte) []byte {
 // no answer due, no transaction (or autocommit off), no open cursor, not pinned. s.mu is held.
 func (s *Session) maybeRelease() {
 	c := s.conn
-	if c == nil || s.sending || s.reading || s.busy || s.infile || s.pinned != "" || s.xa || s.holdNext || s.closed {
+	if c == nil || s.sending || s.reading || s.busy || s.infile || s.pinned != "" || s.xa || s.holdNext || s.holdTx || s.closed {
 		return
 	}
 	if c.status&statusInTrans != 0 || c.status&statusAutocommit == 0 {
@@ -221,11 +226,11 @@ func (s *Session) maybeRelease() {
 		c.sendReset()
 	}
 	s.conn = nil
-	s.p.Release(c)
+	s.p.release(c)
 }
 
 // finishClose hands c back after the session closed. s.mu is held.
-func (s *Session) finishClose(c *Conn) {
+func (s *Session) finishClose(c *originConn) {
 	s.conn = nil
 	switch {
 	case s.busy || s.infile || s.sending || s.xa || c.r.Buffered() > 0 ||
@@ -238,13 +243,13 @@ func (s *Session) finishClose(c *Conn) {
 		// Pinned state, or variables never read back: reset before anyone else uses it.
 		c.sendReset()
 	}
-	s.p.Release(c)
+	s.p.release(c)
 }
 
 // readBack reads the values of user variables the session assigned from expressions, so that
 // they can be replayed as constants on its next connection. s.mu is held: it runs when the
 // connection goes back, once per lease that assigned variables.
-func (s *Session) readBack(c *Conn) {
+func (s *Session) readBack(c *originConn) {
 	vars := s.vars
 	s.vars = nil
 	var q strings.Builder
@@ -303,7 +308,7 @@ func (s *Session) readBack(c *Conn) {
 			return
 		}
 		row = row[n:]
-		sets = append(sets, setting{"@" + v, quoteUserVar(v) + " = " + literal(val, n == 1 && val == nil, cols[i].typ, cols[i].charset)})
+		sets = append(sets, setting{key: "@" + v, text: quoteUserVar(v) + " = " + literal(val, n == 1 && val == nil, cols[i].typ, cols[i].charset)})
 	}
 	size := 0
 	for _, st := range sets {

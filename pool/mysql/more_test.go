@@ -186,7 +186,7 @@ func TestIdleAndOldConnectionsAreClosed(t *testing.T) {
 func TestUnknownCommandsGetRealErrors(t *testing.T) {
 	p := newPool(t, Config{})
 	c := open(t, p, clientCaps)
-	for _, code := range []byte{mysql.COM_BINLOG_DUMP, mysql.COM_SET_OPTION} {
+	for _, code := range []byte{mysql.COM_BINLOG_DUMP, mysql.COM_REGISTER_SLAVE} {
 		pk := c.mustRT(cmdPacket(code, []byte{0, 0}))
 		if len(pk) != 1 || pk[0][0] != hdrERR || pk[0][3] != '#' {
 			t.Errorf("command %d: %q", code, pk)
@@ -303,5 +303,32 @@ func TestALargeUserVariablePinsInsteadOfBeingReplayed(t *testing.T) {
 	}
 	if got := a.value("SELECT LENGTH(@big)"); got != "100000" {
 		t.Errorf("LENGTH(@big) = %s", got)
+	}
+}
+
+func TestSetOptionTurnsMultiStatementsOnAndOff(t *testing.T) {
+	for _, caps := range []uint32{clientCaps &^ mysql.CLIENT_MULTI_STATEMENTS, clientCaps&^mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_DEPRECATE_EOF} {
+		p := newPool(t, Config{MaxConns: 2})
+		c := open(t, p, caps)
+		multi := cmdPacket(mysql.COM_QUERY, []byte("SELECT 1; SELECT 2"))
+		if pk := c.mustRT(multi); pk[0][0] != hdrERR {
+			t.Fatalf("multi-statements before COM_SET_OPTION: %q", pk)
+		}
+		made := c.mustRT(cmdPacket(mysql.COM_SET_OPTION, []byte{0, 0})) // on, no lease: made up
+		if pk := c.mustRT(multi); pk[0][0] == hdrERR {
+			t.Fatalf("multi-statements after COM_SET_OPTION on: %s", errText(pk[0]))
+		}
+		c.exec("BEGIN")
+		origin := c.mustRT(cmdPacket(mysql.COM_SET_OPTION, []byte{1, 0})) // off, held: the origin's
+		if len(made) != 1 || len(origin) != 1 || len(made[0]) != len(origin[0]) || made[0][0] != origin[0][0] {
+			t.Errorf("made up %q, the origin answered %q", made, origin)
+		}
+		if pk := c.mustRT(multi); pk[0][0] != hdrERR {
+			t.Errorf("multi-statements after COM_SET_OPTION off: %q", pk)
+		}
+		c.exec("COMMIT")
+		if pk := c.mustRT(multi); pk[0][0] != hdrERR {
+			t.Errorf("multi-statements after COM_SET_OPTION off, on another lease: %q", pk)
+		}
 	}
 }

@@ -138,8 +138,23 @@ func appendOK(dst []byte, seq byte, status uint16) []byte {
 	return finishPacket(dst, at)
 }
 
+// appendEnd appends the packet that ends a run of rows or answers COM_SET_OPTION: an EOF, or an
+// OK with the EOF header under CLIENT_DEPRECATE_EOF.
+func appendEnd(dst []byte, seq byte, status uint16, deprecateEOF bool) []byte {
+	dst, at := beginPacket(dst, seq)
+	if deprecateEOF {
+		dst = append(dst, hdrEOF, 0, 0)
+		dst = binary.LittleEndian.AppendUint16(dst, status)
+		dst = append(dst, 0, 0)
+	} else {
+		dst = append(dst, hdrEOF, 0, 0)
+		dst = binary.LittleEndian.AppendUint16(dst, status)
+	}
+	return finishPacket(dst, at)
+}
+
 // appendERR appends an ERR packet with sequence id seq.
-func appendERR(dst []byte, seq byte, e *Error) []byte {
+func appendERR(dst []byte, seq byte, e *sqlError) []byte {
 	dst, at := beginPacket(dst, seq)
 	dst = append(dst, hdrERR)
 	dst = binary.LittleEndian.AppendUint16(dst, e.Code)
@@ -147,21 +162,21 @@ func appendERR(dst []byte, seq byte, e *Error) []byte {
 	return finishPacket(dst, at)
 }
 
-// Error is a MySQL error the pool answers a client with itself.
-type Error struct {
+// sqlError is a MySQL error the pool answers a client with itself.
+type sqlError struct {
 	Code    uint16
 	State   string // SQLSTATE, 5 characters
 	Message string
 }
 
-func (e *Error) Error() string { return e.Message }
+func (e *sqlError) Error() string { return e.Message }
 
 // The errors the pool sends clients, each with its real MySQL code and SQLSTATE.
 var (
-	errOriginDown = &Error{Code: 1105, State: "HY000", Message: "could not connect to the origin database"}
-	errShutdown   = &Error{Code: 1053, State: "08S01", Message: "slipstream is shutting down"}
-	errUnknownCmd = &Error{Code: 1047, State: "08S01", Message: "Unknown command"}
-	errUnknownStm = &Error{Code: 1243, State: "HY000", Message: "Unknown prepared statement handler given to mysqld_stmt_execute"}
-	errChangeUser = &Error{Code: 1047, State: "08S01", Message: "malformed COM_CHANGE_USER"}
-	errSetOption  = &Error{Code: 1235, State: "42000", Message: "COM_SET_OPTION is not supported through slipstream; choose multiStatements when connecting"}
+	errOriginDown = &sqlError{Code: 1105, State: "HY000", Message: "could not connect to the origin database"}
+	errShutdown   = &sqlError{Code: 1053, State: "08S01", Message: "slipstream is shutting down"}
+	errUnknownCmd = &sqlError{Code: 1047, State: "08S01", Message: "Unknown command"}
+	errUnknownStm = &sqlError{Code: 1243, State: "HY000", Message: "Unknown prepared statement handler given to mysqld_stmt_execute"}
+	errChangeUser = &sqlError{Code: 1047, State: "08S01", Message: "malformed COM_CHANGE_USER"}
+	errSetOption  = &sqlError{Code: 1047, State: "08S01", Message: "Unknown command"}
 )

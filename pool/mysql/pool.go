@@ -59,8 +59,8 @@ type Pool struct {
 	m   *dbMetrics
 
 	mu      sync.Mutex
-	idle    []*Conn // most recently used last
-	total   int     // dialling, leased and idle
+	idle    []*originConn // most recently used last
+	total   int           // dialling, leased and idle
 	waiters []*waiter
 	profile map[string]string
 	closed  bool
@@ -74,7 +74,7 @@ type Pool struct {
 // to dial).
 type waiter struct {
 	key connKey
-	ch  chan *Conn
+	ch  chan *originConn
 }
 
 // New returns a pool for cfg. It dials nothing until a session or Profile needs a connection.
@@ -181,11 +181,11 @@ func (p *Pool) Profile(ctx context.Context) (map[string]string, error) {
 	if prof != nil {
 		return prof, nil
 	}
-	c, err := p.Acquire(ctx, defaultKey)
+	c, err := p.acquire(ctx, defaultKey)
 	if err != nil {
 		return nil, err
 	}
-	p.Release(c)
+	p.release(c)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.profile, nil
@@ -203,10 +203,10 @@ func (p *Pool) Stats() Stats {
 	return Stats{InUse: p.total - len(p.idle), Idle: len(p.idle), Waiting: len(p.waiters)}
 }
 
-// Acquire leases an origin connection with key k: an idle one, a new one if the pool is under
+// acquire leases an origin connection with key k: an idle one, a new one if the pool is under
 // its limit (closing an idle connection of another key to make room), or the next one released,
 // waiting in line for at most the queue timeout.
-func (p *Pool) Acquire(ctx context.Context, k connKey) (*Conn, error) {
+func (p *Pool) acquire(ctx context.Context, k connKey) (*originConn, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -228,7 +228,7 @@ func (p *Pool) Acquire(ctx context.Context, k connKey) (*Conn, error) {
 		p.mu.Unlock()
 		return p.dial(ctx, k)
 	}
-	w := &waiter{key: k, ch: make(chan *Conn, 1)}
+	w := &waiter{key: k, ch: make(chan *originConn, 1)}
 	p.waiters = append(p.waiters, w)
 	p.mu.Unlock()
 
@@ -265,7 +265,7 @@ func (p *Pool) Acquire(ctx context.Context, k connKey) (*Conn, error) {
 	p.mu.Unlock()
 	// A release or close picked us just as we gave up: pass it on.
 	if c := <-w.ch; c != nil {
-		p.Release(c)
+		p.release(c)
 	} else {
 		p.mu.Lock()
 		p.total--
@@ -277,7 +277,7 @@ func (p *Pool) Acquire(ctx context.Context, k connKey) (*Conn, error) {
 
 // popIdle returns the most recently used idle connection with key k that is still fit. p.mu
 // is held.
-func (p *Pool) popIdle(k connKey) *Conn {
+func (p *Pool) popIdle(k connKey) *originConn {
 	for i := len(p.idle) - 1; i >= 0; i-- {
 		c := p.idle[i]
 		if c.key != k {
@@ -294,7 +294,7 @@ func (p *Pool) popIdle(k connKey) *Conn {
 }
 
 // dial opens a connection for a slot already counted in p.total.
-func (p *Pool) dial(ctx context.Context, k connKey) (*Conn, error) {
+func (p *Pool) dial(ctx context.Context, k connKey) (*originConn, error) {
 	if !p.cfg.AllowLoadLocal {
 		k &^= connKey(mysql.CLIENT_LOCAL_FILES)
 	}
@@ -331,7 +331,7 @@ func (p *Pool) dial(ctx context.Context, k connKey) (*Conn, error) {
 // probeReset learns on the pool's first connection whether the origin takes
 // COM_RESET_CONNECTION. One that does not can't hand a connection with a session's state to
 // anyone else: sessions that set anything are pinned, and their connections closed after.
-func (p *Pool) probeReset(c *Conn) {
+func (p *Pool) probeReset(c *originConn) {
 	var pr parser
 	if c.write(appendCommand(nil, mysql.COM_RESET_CONNECTION, nil)) == nil {
 		if _, err := c.readResponse(&pr, rOne, nil); err == nil && !pr.failed {
@@ -367,9 +367,9 @@ func (p *Pool) handOverSlot() {
 	}
 }
 
-// Release returns a leased connection. A broken or retired connection is closed instead, and
+// release returns a leased connection. A broken or retired connection is closed instead, and
 // its slot goes to the next waiter; so is one whose key the next waiter does not want.
-func (p *Pool) Release(c *Conn) {
+func (p *Pool) release(c *originConn) {
 	p.mu.Lock()
 	if c.broken || c.retire || p.closed || time.Since(c.created) >= p.cfg.MaxLifetime ||
 		(len(p.waiters) > 0 && p.waiters[0].key != c.key) {
@@ -405,7 +405,7 @@ func (p *Pool) reap() {
 		case <-p.done:
 			return
 		case now := <-t.C:
-			var old []*Conn
+			var old []*originConn
 			p.mu.Lock()
 			keep := p.idle[:0]
 			for _, c := range p.idle {

@@ -76,18 +76,18 @@ func (s *Session) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 
 // readFailed handles a failed read of the origin: the end of the session, or a broken or
 // misbehaving origin connection. s.mu is held.
-func (s *Session) readFailed(c *Conn, err error) error {
+func (s *Session) readFailed(c *originConn, err error) error {
 	s.busy, s.infile = false, false
 	if s.closed {
 		// Close interrupted the read with a deadline.
 		s.conn = nil
 		c.retire = true
-		s.p.Release(c)
+		s.p.release(c)
 		return pool.ErrClosed
 	}
 	c.broken = true
 	s.conn = nil
-	s.p.Release(c)
+	s.p.release(c)
 	if errors.Is(err, errMalformed) {
 		s.log.Warn("malformed answer from the origin; the session ends", "cmd", s.cmd)
 	} else {
@@ -97,7 +97,7 @@ func (s *Session) readFailed(c *Conn, err error) error {
 }
 
 // finishCommand applies what the command that just ended did to the session. s.mu is held.
-func (s *Session) finishCommand(c *Conn) {
+func (s *Session) finishCommand(c *originConn) {
 	s.busy = false
 	p := &s.parse
 	if p.hasStatus {
@@ -115,6 +115,7 @@ func (s *Session) finishCommand(c *Conn) {
 		if !p.failed {
 			st := &stmt{id: s.next, sql: s.prepSQL, db: c.db, key: c.db + "\x00" + s.prepSQL,
 				params: p.prepParams, effects: analyze(s.prepSQL)}
+			st.lastIDName, _ = lastInsertIDQuery([]byte(st.sql))
 			s.stmts[st.id] = st
 			if old := c.prepared[st.key]; old != nil && old.id != p.prepID {
 				c.write(appendCommand(nil, mysql.COM_STMT_CLOSE, le32(old.id)))
@@ -134,6 +135,10 @@ func (s *Session) finishCommand(c *Conn) {
 		}
 	case mysql.COM_STMT_RESET:
 		s.setCursor(s.st, false)
+	case mysql.COM_SET_OPTION:
+		if !p.failed {
+			c.key = s.key // it now answers as connections with the session's key do
+		}
 	case mysql.COM_RESET_CONNECTION:
 		if !p.failed {
 			c.state, c.dirty = "", false
@@ -145,9 +150,10 @@ func (s *Session) finishCommand(c *Conn) {
 	// FOUND_ROWS(): both answer about the last statement on the connection, so the session
 	// keeps it for one more command, if that comes soon: a client that goes quiet must not
 	// starve the others.
-	s.holdNext = p.warnings > 0
+	s.holdNext, s.holdTx = p.warnings > 0, false
 	for _, e := range s.effects[:n] {
 		s.holdNext = s.holdNext || e.hold
+		s.holdTx = s.holdTx || e.holdTx
 		s.apply(c, e)
 	}
 	if s.holdNext {
@@ -175,7 +181,7 @@ func (s *Session) endHold() {
 }
 
 // apply records one statement's effect on the session and on c. s.mu is held.
-func (s *Session) apply(c *Conn, e effect) {
+func (s *Session) apply(c *originConn, e effect) {
 	if e.zero() {
 		return
 	}

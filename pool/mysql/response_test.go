@@ -105,7 +105,7 @@ func fakeOrigin(t testing.TB, p *Pool, key connKey, deprecateEOF bool, script fu
 		defer far.Close()
 		script(far)
 	}()
-	c := &Conn{nc: near, r: bufio.NewReader(near), key: key, created: time.Now(), idleSince: time.Now(),
+	c := &originConn{nc: near, r: bufio.NewReader(near), key: key, created: time.Now(), idleSince: time.Now(),
 		status: statusAutocommit, db: p.dc.db, prepared: make(map[string]*originStmt), deprecateEOF: deprecateEOF}
 	p.mu.Lock()
 	p.idle = append(p.idle, c)

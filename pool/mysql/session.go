@@ -31,8 +31,8 @@ type Session struct {
 	deprecateEOF bool
 
 	mu      sync.Mutex
-	wake    *sync.Cond // a command was sent, or the session closed
-	conn    *Conn      // leased origin connection, or nil
+	wake    *sync.Cond  // a command was sent, or the session closed
+	conn    *originConn // leased origin connection, or nil
 	closed  bool
 	sending bool // Send is using conn
 	reading bool // Recv is blocked reading conn
@@ -57,6 +57,7 @@ type Session struct {
 	pinned       string // the feature that ties the session to conn for good, or ""
 	xa           bool   // an XA transaction is open on conn
 	holdNext     bool   // the next command may ask about the last: keep conn for it
+	holdTx       bool   // the next command starts a transaction SET TRANSACTION shaped
 	holdTimer    *time.Timer
 
 	db    string       // current database
@@ -67,22 +68,25 @@ type Session struct {
 	// cursors counts statements with a cursor open on conn, which keeps the lease.
 	cursors int
 
-	wbuf []byte // owned by Send
-	pbuf []byte // the pool's own answers, read by Send
-	rbuf []byte // the pool's own answers, read under mu
+	wbuf  []byte // owned by Send
+	pbuf  []byte // the pool's own answers, read by Send
+	steps []byte // the commands sync sends, by Send
+	rbuf  []byte // the pool's own answers, read under mu
 }
 
 // stmt is one of the client's prepared statements.
 type stmt struct {
-	id       uint32 // what the client calls it
-	sql      string
-	db       string // the database it was prepared in
-	key      string // db and sql: its name in Conn.prepared
-	params   uint16
-	effects  []effect
-	longData [][]byte // COM_STMT_SEND_LONG_DATA packets to replay before the next execute
-	types    []byte   // parameter types the client last sent
-	cursor   bool     // a cursor is open on the session's connection
+	id  uint32 // what the client calls it
+	sql string
+	db  string // the database it was prepared in
+	// lastIDName is the column name when the statement is SELECT LAST_INSERT_ID().
+	lastIDName string
+	key        string // db and sql: its name in originConn.prepared
+	params     uint16
+	effects    []effect
+	longData   [][]byte // COM_STMT_SEND_LONG_DATA packets to replay before the next execute
+	types      []byte   // parameter types the client last sent
+	cursor     bool     // a cursor is open on the session's connection
 }
 
 // NewSession starts the pool side of a client session. params are the edge's Open parameters:
@@ -176,7 +180,7 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 		s.finishClose(c)
 	case c.broken:
 		s.conn = nil
-		s.p.Release(c)
+		s.p.release(c)
 	default:
 		s.maybeRelease()
 	}
@@ -255,7 +259,7 @@ func (s *Session) answer(b []byte) {
 	s.mu.Unlock()
 }
 
-func (s *Session) answerErr(cmd command, e *Error) { s.answer(appendERR(nil, cmd.seq+1, e)) }
+func (s *Session) answerErr(cmd command, e *sqlError) { s.answer(appendERR(nil, cmd.seq+1, e)) }
 
 // sendCommand handles one command that draws an answer.
 func (s *Session) sendCommand(ctx context.Context, cmd command) error {
@@ -313,9 +317,19 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		switch cmd.code {
 		case mysql.COM_STMT_EXECUTE:
 			kind = rExecute
+			if st.lastIDName != "" && len(cmd.body) > 4 && cmd.body[4] == 0 {
+				s.mu.Lock()
+				if s.conn == nil || s.idLease != s.leases {
+					// As for the query: the session's own LAST_INSERT_ID().
+					s.reply = appendLastInsertIDBinary(s.reply[:0], cmd.seq+1, st.lastIDName, s.lastInsertID, s.status, s.deprecateEOF)
+					s.mu.Unlock()
+					return nil
+				}
+				s.mu.Unlock()
+			}
 		case mysql.COM_STMT_FETCH:
 			if !st.cursor || s.leased() == nil {
-				s.answerErr(cmd, &Error{Code: 1421, State: "HY000",
+				s.answerErr(cmd, &sqlError{Code: 1421, State: "HY000",
 					Message: fmt.Sprintf("The statement (%d) has no open cursor.", st.id)})
 				return nil
 			}
@@ -359,8 +373,25 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		cmd = command{raw: appendCommand(nil, mysql.COM_RESET_CONNECTION, nil), code: mysql.COM_RESET_CONNECTION, seq: cmd.seq}
 		kind = rOne
 	case mysql.COM_SET_OPTION:
-		s.answerErr(cmd, errSetOption)
-		return nil
+		// Multi-statements on or off: the session's connections are the ones opened (or
+		// switched) that way from now on.
+		if len(cmd.body) != 2 || cmd.body[0] > 1 || cmd.body[1] != 0 {
+			s.answerErr(cmd, errSetOption)
+			return nil
+		}
+		s.mu.Lock()
+		caps := s.key.caps() | mysql.CLIENT_MULTI_STATEMENTS
+		if cmd.body[0] == 1 {
+			caps &^= mysql.CLIENT_MULTI_STATEMENTS
+		}
+		s.key = makeKey(caps, s.key.collation())
+		c := s.conn
+		s.mu.Unlock()
+		if c == nil {
+			s.answer(appendEnd(nil, cmd.seq+1, s.status, s.deprecateEOF))
+			return nil
+		}
+		kind = rOne // the held connection switches too
 	default:
 		s.answerErr(cmd, errUnknownCmd)
 		return nil
@@ -438,7 +469,7 @@ func (s *Session) isClosed() bool {
 }
 
 // leased returns the session's connection, if any.
-func (s *Session) leased() *Conn {
+func (s *Session) leased() *originConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.conn

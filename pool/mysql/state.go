@@ -10,6 +10,9 @@ import (
 // assignment as it goes into a SET statement.
 type setting struct {
 	key, text string
+	// alone: text is a statement of its own (SET SESSION TRANSACTION ...), which can't join
+	// the list of assignments of one SET.
+	alone bool
 }
 
 // effect is what one statement does to the session when it succeeds.
@@ -21,10 +24,13 @@ type effect struct {
 	dirty bool      // changes state the pool cannot replay: reset the connection after
 	xa    int8      // 1 starts an XA transaction, -1 ends it: the lease is kept in between
 	hold  bool      // the next statement may ask about this one (FOUND_ROWS()): keep the lease for it
+	// holdTx: SET TRANSACTION shapes the next transaction only; the lease is kept until the
+	// next command, which starts it (and IN_TRANS then keeps the lease).
+	holdTx bool
 }
 
 func (e effect) zero() bool {
-	return e.use == "" && len(e.sets) == 0 && len(e.vars) == 0 && e.pin == "" && !e.dirty && e.xa == 0 && !e.hold
+	return e.use == "" && len(e.sets) == 0 && len(e.vars) == 0 && e.pin == "" && !e.dirty && e.xa == 0 && !e.hold && !e.holdTx
 }
 
 // tokKind classifies a token of the small SQL lexer.
@@ -325,9 +331,29 @@ func setEffect(sql string, toks []token, e *effect) {
 		return
 	case isWord(toks[0], "PASSWORD"):
 		return
-	case isWord(toks[0], "ROLE"), isWord(toks[0], "DEFAULT"), isWord(toks[0], "TRANSACTION"):
-		// ROLE changes privileges; TRANSACTION the next transaction, wherever it runs.
+	case isWord(toks[0], "ROLE"), isWord(toks[0], "DEFAULT"):
+		// ROLE changes privileges: not replayed, the connection is reset after.
 		e.dirty = true
+		return
+	case isWord(toks[0], "TRANSACTION"):
+		// The next transaction only: it runs on this connection.
+		e.holdTx, e.dirty = true, true
+		return
+	case len(toks) > 1 && isWord(toks[1], "TRANSACTION"):
+		if isWord(toks[0], "SESSION") || isWord(toks[0], "LOCAL") {
+			// The session's transaction characteristics, each replayed by a statement of its own.
+			for _, c := range splitTop(toks[2:], ",") {
+				switch {
+				case len(c) == 0:
+				case isWord(c[0], "ISOLATION"):
+					e.sets = append(e.sets, setting{"tx isolation", "SET SESSION TRANSACTION " + sql[c[0].start:c[len(c)-1].end], true})
+				case isWord(c[0], "READ"):
+					e.sets = append(e.sets, setting{"tx access", "SET SESSION TRANSACTION " + sql[c[0].start:c[len(c)-1].end], true})
+				default:
+					e.dirty = true
+				}
+			}
+		}
 		return
 	}
 	scope := "SESSION"
@@ -352,14 +378,10 @@ func setEffect(sql string, toks []token, e *effect) {
 		}
 		switch {
 		case isWord(a[0], "NAMES") || isWord(a[0], "CHARSET") || isWord(a[0], "CHARACTER") && len(a) > 1 && isWord(a[1], "SET"):
-			e.sets = append(e.sets, setting{"names", sql[a[0].start:a[len(a)-1].end]})
+			e.sets = append(e.sets, setting{key: "names", text: sql[a[0].start:a[len(a)-1].end]})
 			continue
 		case isWord(a[0], "TRANSACTION"):
-			// The session's isolation level can't join a list of assignments; it is not
-			// replayed, and the connection is reset after.
-			if scope != "GLOBAL" {
-				e.dirty = true
-			}
+			e.dirty = true // not where SET's grammar has it
 			continue
 		}
 		if len(a) < 3 || a[1].text != "=" && a[1].text != ":=" {
@@ -370,7 +392,7 @@ func setEffect(sql string, toks []token, e *effect) {
 		switch a[0].kind {
 		case tUserVar:
 			if len(a) == 3 && isLiteral(a[2]) || len(a) == 4 && a[2].text == "-" && a[3].kind == tNumber {
-				e.sets = append(e.sets, setting{"@" + a[0].text, quoteUserVar(a[0].text) + " = " + value})
+				e.sets = append(e.sets, setting{key: "@" + a[0].text, text: quoteUserVar(a[0].text) + " = " + value})
 			} else {
 				e.vars = append(e.vars, a[0].text)
 			}
@@ -386,12 +408,12 @@ func setEffect(sql string, toks []token, e *effect) {
 				sc = "GLOBAL"
 			}
 			if sc == "SESSION" {
-				e.sets = append(e.sets, setting{name, "@@SESSION." + name + " = " + value})
+				e.sets = append(e.sets, setting{key: name, text: "@@SESSION." + name + " = " + value})
 			}
 		case tWord, tQuoted:
 			if scope == "SESSION" {
 				name := strings.ToLower(a[0].text)
-				e.sets = append(e.sets, setting{name, "@@SESSION." + name + " = " + value})
+				e.sets = append(e.sets, setting{key: name, text: "@@SESSION." + name + " = " + value})
 			}
 		default:
 			e.dirty = true
@@ -445,7 +467,8 @@ func quoteUserVar(name string) string {
 // sessionState is what a session set that its connections must carry.
 type sessionState struct {
 	settings []setting // oldest first; one per key
-	key      string    // the SET statement that applies them all, "" for none
+	stmts    []string  // the statements that replay them: one SET, then those alone
+	key      string    // the statements joined: the connection fingerprint, "" for none
 }
 
 // apply records assignments, the last one of each key winning.
@@ -463,14 +486,27 @@ func (st *sessionState) apply(sets []setting) {
 		st.settings = append(st.settings, s)
 	}
 	var b strings.Builder
-	b.WriteString("SET ")
-	for i, s := range st.settings {
-		if i > 0 {
+	st.stmts = st.stmts[:0]
+	for _, s := range st.settings {
+		if s.alone {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("SET ")
+		} else {
 			b.WriteString(", ")
 		}
 		b.WriteString(s.text)
 	}
-	st.key = b.String()
+	if b.Len() > 0 {
+		st.stmts = append(st.stmts, b.String())
+	}
+	for _, s := range st.settings {
+		if s.alone {
+			st.stmts = append(st.stmts, s.text)
+		}
+	}
+	st.key = strings.Join(st.stmts, "; ")
 }
 
 func (st *sessionState) clear() { *st = sessionState{} }

@@ -7,7 +7,7 @@ import "encoding/binary"
 // packets after column definitions are dropped or added, final EOF and OK packets converted,
 // and the sequence ids after renumbered. before and afterDefs are the parser's state before the
 // packet. It returns dst and the packet's payload offset (len(dst) when it was dropped).
-func (s *Session) translate(c *Conn, dst []byte, at int, before parseState, afterDefs bool) ([]byte, int) {
+func (s *Session) translate(c *originConn, dst []byte, at int, before parseState, afterDefs bool) ([]byte, int) {
 	p := &s.parse
 	pl := dst[at:]
 	switch {
@@ -54,7 +54,7 @@ func (s *Session) translate(c *Conn, dst []byte, at int, before parseState, afte
 
 // eofStatus is the status an EOF after definitions carries: the session's as it stands, with
 // SERVER_MORE_RESULTS_EXISTS while more statements of the query are to come.
-func (s *Session) eofStatus(c *Conn) uint16 {
+func (s *Session) eofStatus(c *originConn) uint16 {
 	st := c.status
 	if s.parse.hasStatus {
 		st = s.parse.status

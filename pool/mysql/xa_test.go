@@ -1,8 +1,12 @@
 package mysqlpool
 
 import (
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/slipstream-proxy/slipstream/pool"
 )
 
 func TestXATransactionKeepsItsConnection(t *testing.T) {
@@ -54,5 +58,52 @@ func TestAHeldConnectionGoesBackWhenNoQuestionComes(t *testing.T) {
 	// b waits in line until the hold ends.
 	if got := b.value("SELECT 2"); got != "2" {
 		t.Errorf("b got %q", got)
+	}
+}
+
+func TestTransactionCharacteristicsFollowTheSession(t *testing.T) {
+	p := newPool(t, Config{MaxConns: 1, QueueTimeout: 300 * time.Millisecond})
+	a, b := open(t, p, clientCaps), open(t, p, clientCaps)
+	a.exec("CREATE TABLE IF NOT EXISTS t_iso (i int)")
+	a.exec("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+	b.exec("SET @b = 1") // b's state resets the one connection
+	b.value("SELECT @b")
+	if got := a.value("SELECT @@tx_isolation"); got != "READ-COMMITTED" {
+		t.Errorf("a's isolation level after b used the connection: %s", got)
+	}
+	if got := b.value("SELECT @@tx_isolation"); got != "REPEATABLE-READ" {
+		t.Errorf("b sees a's isolation level: %s", got)
+	}
+
+	// SET TRANSACTION shapes the next transaction only, which must run where it was said.
+	a.exec("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+	if _, err := b.roundTrip(cmdPacket(mysql.COM_QUERY, []byte("SELECT 1"))); !errors.Is(err, pool.ErrQueueTimeout) {
+		t.Fatalf("b got %v while a's next transaction is pending, want ErrQueueTimeout", err)
+	}
+	a.exec("START TRANSACTION")
+	a.exec("SELECT COUNT(*) FROM t_iso")
+	if got := a.value("SELECT trx_isolation_level FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = CONNECTION_ID()"); got != "SERIALIZABLE" {
+		t.Errorf("a's transaction runs at %s, want SERIALIZABLE", got)
+	}
+	a.exec("COMMIT")
+	if got := b.value("SELECT 2"); got != "2" {
+		t.Errorf("b after a's transaction: %q", got)
+	}
+}
+
+func TestAStatementThePoolCannotDescribeDoesNotResetTheSessionsOwnTransaction(t *testing.T) {
+	p := newPool(t, Config{MaxConns: 1})
+	a := open(t, p, clientCaps)
+	a.exec("CREATE TABLE IF NOT EXISTS t_dirty (i int)")
+	a.exec("DELETE FROM t_dirty")
+	a.exec("DROP PROCEDURE IF EXISTS noop")
+	a.exec("CREATE PROCEDURE noop() BEGIN END")
+	a.exec("BEGIN")
+	a.exec("INSERT INTO t_dirty VALUES (1)")
+	a.exec("CALL noop()") // leaves the connection dirty: reset before anyone else uses it
+	a.exec("INSERT INTO t_dirty VALUES (2)")
+	a.exec("COMMIT")
+	if got := a.value("SELECT COUNT(*) FROM t_dirty"); got != "2" {
+		t.Errorf("after COMMIT the table holds %s rows, want 2", got)
 	}
 }
