@@ -720,3 +720,91 @@ func TestMySQLOriginLostMidTransactionIsAnErrorNotARetry(t *testing.T) {
 		t.Errorf("another client after the kill: %v", err)
 	}
 }
+
+// TestMySQLTransactionsKeepTheirShape: a stored procedure called inside a transaction does not
+// end it (its rows roll back with it), SET TRANSACTION leaves the session's level alone and SET
+// SESSION TRANSACTION sets it for every later transaction, READ ONLY holds, while another
+// client keeps the other origin connection busy; the same script answers the same directly.
+func TestMySQLTransactionsKeepTheirShape(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	inst := startMySQLServeTOML(t, "max_connections = 2", `queue_timeout = "10s"`)
+	admin := openMySQL(t, directMySQLConfig(t))
+	sfx := suffix()
+	table, proc := "shape_"+sfx, "add_row_"+sfx
+	for _, stmt := range []string{
+		"CREATE TABLE " + table + " (id INT PRIMARY KEY, who VARCHAR(20))",
+		"CREATE PROCEDURE " + proc + "(i INT, w VARCHAR(20)) BEGIN INSERT INTO " + table + " VALUES (i, w); SELECT i; END",
+	} {
+		if _, err := admin.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		admin.Exec("DROP TABLE " + table)
+		admin.Exec("DROP PROCEDURE " + proc)
+	})
+	db := openMySQL(t, inst.mysqlConfig(t))
+	busy, stopBusy := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for busy.Err() == nil {
+			db.ExecContext(busy, "SELECT 1")
+		}
+	}()
+	defer func() { stopBusy(); wg.Wait() }()
+
+	script := func(t *testing.T, q *sql.Conn, who string, base int) string {
+		var seen []string
+		step := func(stmt string, args ...any) {
+			sets, err := resultSets(ctx, q, stmt, args...)
+			if err != nil {
+				seen = append(seen, stmt+": error "+fmt.Sprint(mysqlErrno(err)))
+				return
+			}
+			seen = append(seen, stmt+": "+fmt.Sprint(sets))
+		}
+		step("BEGIN")
+		step("INSERT INTO "+table+" VALUES (?, ?)", base+1, who)
+		step(fmt.Sprintf("CALL %s(%d, '%s')", proc, base+2, who))
+		step("SELECT COUNT(*) FROM "+table+" WHERE who = ?", who)
+		step("INSERT INTO "+table+" VALUES (?, ?)", base+3, who)
+		step("ROLLBACK")
+		step("SELECT COUNT(*) FROM "+table+" WHERE who = ?", who)
+		// (@@tx_isolation is the session's level: it can't show that SET TRANSACTION shaped
+		// the next transaction, only that it did not change the session's.)
+		step("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+		for range 2 {
+			step("BEGIN")
+			step("INSERT INTO "+table+" VALUES (?, ?)", base+5, who)
+			step("SELECT @@tx_isolation, @@in_transaction")
+			step("ROLLBACK")
+		}
+		step("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+		for range 3 {
+			step("START TRANSACTION READ ONLY")
+			step("SELECT @@tx_isolation, @@in_transaction")
+			step("INSERT INTO "+table+" VALUES (?, ?)", base+4, who) // 1792: read-only transaction
+			step("COMMIT")
+		}
+		return strings.Join(seen, "\n")
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	direct, err := admin.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	// Nothing of the script stays committed, so both runs can use the same rows.
+	got := script(t, conn, "a", 100)
+	want := script(t, direct, "a", 100)
+	if got != want {
+		t.Errorf("through slipstream:\n%s\n\ndirectly:\n%s", got, want)
+	}
+}
