@@ -1,9 +1,10 @@
 package main
 
 // End-to-end tests: `slipstream serve` runs in-process (run, exactly as main calls it) in front
-// of a real PostgreSQL 15 started once for the package, and real drivers and tools talk to it:
-// pgx, lib/pq, psql, pgbench and node-postgres. Where it helps, the same thing is done
-// directly against PostgreSQL and the answers are compared.
+// of a real PostgreSQL 15 and a real MariaDB 10.11, each started once for the package, and real
+// drivers and tools talk to it: pgx, lib/pq, psql, pgbench and node-postgres; go-sql-driver/mysql,
+// the mariadb CLI and mysql2 (e2e_mysql_test.go). Where it helps, the same thing is done directly
+// against the database and the answers are compared.
 //
 // Every test starts its own serve instance (listening on 127.0.0.1:0, cheap in-process), so
 // the per-database settings a test needs (max_connections, queue_timeout, auth_method) never
@@ -55,7 +56,13 @@ func TestMain(m *testing.M) {
 	if !flagGiven("test.parallel") {
 		flag.Set("test.parallel", "6")
 	}
+	// MariaDB starts while PostgreSQL does; the MySQL tests wait for it (mariaDB).
+	stopMariaDB := startMariaDB()
 	code := pgtest.Main(m, &srv)
+	if err := stopMariaDB(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = max(code, 1)
+	}
 	if code == 0 {
 		// Every serve instance has stopped by now (each test's cleanup waits for run to
 		// return), so nothing of the proxy may still run.
@@ -93,7 +100,7 @@ func productStacks() string {
 	buf = buf[:runtime.Stack(buf, true)]
 	var found []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		for _, pkg := range []string{"/proxy.", "/pool.", "/tunnel.", "/protocol/pgwire."} {
+		for _, pkg := range []string{"/proxy.", "/pool.", "/pool/mysql.", "/tunnel.", "/protocol/pgwire.", "/protocol/mysqlwire."} {
 			if strings.Contains(g, "github.com/slipstream-proxy/slipstream"+pkg) {
 				found = append(found, g)
 				break

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# bench-sysbench.sh: sysbench through three targets in one run: MariaDB directly, Slipstream
+# with its result cache disabled (pooling only), and Slipstream with caching on (the default).
+#
+# Workloads (prepared statements on: --db-ps-mode=auto):
+#   oltp_point_select  one SELECT c FROM sbtestN WHERE id = ? per transaction
+#   oltp_read_write    sysbench's OLTP mix: point and range selects, updates, delete + insert,
+#                      in BEGIN ... COMMIT; must run with zero errors (deadlocks, which sysbench
+#                      retries and the workload causes directly too, are counted apart)
+#
+#   scripts/bench-sysbench.sh
+#
+# Environment:
+#   DURATION=20        seconds per sysbench run
+#   THREADS=16         sysbench --threads (client connections)
+#   TABLES=4           sysbench --tables
+#   TABLE_SIZE=10000   sysbench --table-size (rows per table)
+#   ROUNDS=2           interleaved rounds; each cell reports the best round
+#   SKIP_SLIPSTREAM=1  leave Slipstream out (no build): MariaDB directly only
+#   WORKLOADS="oltp_point_select oltp_read_write"
+#
+# Everything (a MariaDB server, two Slipstream processes) is started here on free loopback
+# ports inside one temp dir and removed on exit. Run as root (MariaDB runs as user mysql) or
+# as a normal user. Installs nothing: ./scripts/test.sh installs mariadb-server and sysbench.
+# Exits 1 when a run fails: sysbench stops at any error but those it retries.
+set -euo pipefail
+
+case ${1:-} in
+  -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+  "") ;;
+  *) echo "bench-sysbench.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+esac
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-20}
+THREADS=${THREADS:-16}
+TABLES=${TABLES:-4}
+TABLE_SIZE=${TABLE_SIZE:-10000}
+ROUNDS=${ROUNDS:-2}
+WORKLOADS=${WORKLOADS:-oltp_point_select oltp_read_write}
+APP_PASSWORD=app-secret
+
+for bin in mariadbd mariadb-install-db mariadb mariadb-admin sysbench; do
+  command -v "$bin" >/dev/null || { echo "bench-sysbench.sh: missing $bin (./scripts/test.sh installs it)" >&2; exit 1; }
+done
+
+tmp=$(mktemp -d /tmp/slipstream-sysbench.XXXXXX)
+as_server=()
+if [ "$(id -u)" -eq 0 ]; then
+  chown mysql: "$tmp"
+  as_server=(runuser -u mysql --)
+fi
+maria_pid=
+slip_pids=()
+
+cleanup() {
+  set +e
+  for pid in "${slip_pids[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+  if [ -n "$maria_pid" ]; then
+    kill "$maria_pid" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$maria_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$maria_pid" 2>/dev/null
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# die prints why, with the end of every log so far, and exits (cleanup runs on exit).
+die() {
+  echo "bench-sysbench.sh: $*" >&2
+  for log in "$tmp"/*.log; do [ -f "$log" ] && { echo "--- $log" >&2; tail -n 20 "$log" >&2; }; done
+  exit 1
+}
+
+# free_port picks a random loopback port nothing answers on.
+used_ports=" "
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    [[ $used_ports == *" $p "* ]] && continue
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      used_ports+="$p "
+      echo "$p"
+      return
+    fi
+  done
+}
+
+# wait_mysql polls until a MySQL-protocol server lets app in on port $1 (at most 30 s), giving
+# up early if process $2 has exited.
+wait_mysql() {
+  for _ in $(seq 300); do
+    mariadb --no-defaults -h 127.0.0.1 -P "$1" -u app -p"$APP_PASSWORD" app -e 'SELECT 1' >/dev/null 2>&1 && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# --- MariaDB, as internal/mytest starts it ---
+maria_port=$(free_port)
+"${as_server[@]}" mariadb-install-db --no-defaults --datadir="$tmp/data" --tmpdir="$tmp" --auth-root-authentication-method=socket \
+  --skip-test-db >"$tmp/install.log" 2>&1 || die "mariadb-install-db failed"
+# Durability off, as in the tests; the buffer pool holds the whole data set so runs read memory.
+maria_args=(--no-defaults --datadir="$tmp/data" --tmpdir="$tmp" --socket="$tmp/mysqld.sock" --port="$maria_port"
+  --bind-address=127.0.0.1 --log-error="$tmp/mariadb.log" --pid-file="$tmp/mysqld.pid" --max-connections=600
+  --innodb-flush-log-at-trx-commit=0 --sync-binlog=0 --skip-name-resolve --innodb-buffer-pool-size=256M
+  --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci)
+[ "$(id -u)" -ne 0 ] || maria_args+=(--user=mysql)
+mariadbd "${maria_args[@]}" >"$tmp/mariadbd.out.log" 2>&1 &
+maria_pid=$!
+for _ in $(seq 300); do
+  mariadb-admin --no-defaults -S "$tmp/mysqld.sock" -u "$(id -un)" ping >/dev/null 2>&1 && break
+  kill -0 "$maria_pid" 2>/dev/null || die "mariadbd exited during startup"
+  sleep 0.1
+done
+mariadb --no-defaults -S "$tmp/mysqld.sock" -u "$(id -un)" -e "CREATE DATABASE app;
+  CREATE USER 'app'@'%' IDENTIFIED BY '$APP_PASSWORD'; GRANT ALL ON app.* TO 'app'@'%'" ||
+  die "creating user app failed"
+maria_version=$(mariadb --no-defaults -S "$tmp/mysqld.sock" -u "$(id -un)" -N -e 'SELECT VERSION()')
+
+sb_common=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-user=app --mysql-password="$APP_PASSWORD"
+  --mysql-db=app --tables="$TABLES" --table-size="$TABLE_SIZE")
+echo "preparing sysbench tables ($TABLES x $TABLE_SIZE rows)..."
+sysbench oltp_read_write "${sb_common[@]}" --mysql-port="$maria_port" prepare >"$tmp/prepare.log" 2>&1 ||
+  die "sysbench prepare failed"
+
+# --- Slipstream: one process uncached, one cached (the default) ---
+declare -A port=([direct]=$maria_port)
+targets=(direct)
+if [ "${SKIP_SLIPSTREAM:-}" != 1 ]; then
+  echo "building slipstream..."
+  go build -o "$tmp/slipstream" ./cmd/slipstream || die "go build ./cmd/slipstream failed"
+  for target in uncached cached; do
+    mkdir -p "$tmp/$target"
+    # max_connections covers every sysbench thread: this measures the proxy, not queueing.
+    cat >"$tmp/$target/slipstream.toml" <<EOF
+[[database]]
+name = "app"
+kind = "mysql"
+origin = "mysql://app:$APP_PASSWORD@127.0.0.1:$maria_port/app"
+max_connections = $THREADS
+EOF
+    [ "$target" = cached ] || printf '\n[database.caching]\ndisabled = true\n' >>"$tmp/$target/slipstream.toml"
+    # Every listener on port 0: serve prints the MySQL address it got.
+    (cd "$tmp/$target" && exec ../slipstream serve --config slipstream.toml --mysql-listen 127.0.0.1:0 \
+      --pg-listen 127.0.0.1:0 --http-listen 127.0.0.1:0) >"$tmp/slipstream-$target.log" 2>&1 &
+    slip_pids+=($!)
+    for _ in $(seq 300); do
+      port[$target]=$(sed -nE 's|^database app: mysql://[^@]*@127\.0\.0\.1:([0-9]+)/.*|\1|p' "$tmp/slipstream-$target.log")
+      [ -z "${port[$target]}" ] || break
+      kill -0 "${slip_pids[-1]}" 2>/dev/null || die "slipstream ($target) exited"
+      sleep 0.1
+    done
+    [ -n "${port[$target]}" ] || die "slipstream ($target) printed no mysql:// address"
+    wait_mysql "${port[$target]}" "${slip_pids[-1]}" || die "slipstream ($target) not accepting MySQL clients on ${port[$target]}"
+    targets+=("$target")
+  done
+fi
+
+# --- the runs: rounds interleave targets so drift (caches, CPU frequency) hits all alike ---
+declare -A best=() errors=()
+failed=0
+for round in $(seq "$ROUNDS"); do
+  for workload in $WORKLOADS; do
+    for target in "${targets[@]}"; do
+      out="$tmp/run-$round-$workload-$target.out"
+      tps=fail
+      if sysbench "$workload" "${sb_common[@]}" --mysql-port="${port[$target]}" --db-ps-mode=auto \
+        --threads="$THREADS" --time="$DURATION" --verbosity=5 run >"$out" 2>&1; then
+        # "transactions: 12345 (617.23 per sec.)" and "ignored errors: 0 (0.00 per sec.)"
+        tps=$(awk '/transactions:/ { gsub(/\(/, "", $3); print $3; exit }' "$out")
+        errs=$(awk '/ignored errors:/ { print $3; exit }' "$out")
+        errs=${errs:-0}
+        # sysbench retries deadlocks and lock wait timeouts (--mysql-ignore-errors' default);
+        # say which errors they were.
+        [ "$errs" = 0 ] || retried=$(grep -o 'Ignoring error.*' "$out" | sort | uniq -c | head -n 5 || true)
+        errors[$workload/$target]=$((${errors[$workload/$target]:-0} + errs))
+      else
+        failed=1
+        echo "sysbench $workload through $target failed:" >&2
+        tail -n 5 "$out" >&2
+      fi
+      printf 'round %d  %-17s  %-8s  tps %s  retried %s\n' "$round" "$workload" "$target" "$tps" "${errs:-n/a}"
+      [ -z "${retried:-}" ] || printf '%s\n' "$retried" | sed -E 's/^ */    /'
+      retried=
+      key="$workload/$target"
+      if [ "$tps" != fail ] && awk -v a="$tps" -v b="${best[$key]:-0}" 'BEGIN { exit !(a > b) }'; then
+        best[$key]=$tps
+      fi
+      unset errs
+    done
+  done
+done
+
+# --- report ---
+cell() { if [ -n "${best[$1]:-}" ]; then printf '%.0f' "${best[$1]}"; else echo n/a; fi; }
+ratio() {
+  local a=${best[$1]:-} b=${best[$2]:-}
+  if [ -n "$a" ] && [ -n "$b" ]; then awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }'; else echo n/a; fi
+}
+echo
+echo "sysbench --threads=$THREADS --time=$DURATION --db-ps-mode=auto, $TABLES tables x $TABLE_SIZE rows, best of $ROUNDS; MariaDB $maria_version"
+printf '%-18s %9s %9s %9s %13s %11s %s\n' workload direct uncached cached uncached/dir cached/dir 'retried (direct/uncached/cached)'
+for workload in $WORKLOADS; do
+  printf '%-18s %9s %9s %9s %13s %11s %s\n' "$workload" \
+    "$(cell "$workload/direct")" "$(cell "$workload/uncached")" "$(cell "$workload/cached")" \
+    "$(ratio "$workload/uncached" "$workload/direct")" "$(ratio "$workload/cached" "$workload/direct")" \
+    "${errors[$workload/direct]:-n/a}/${errors[$workload/uncached]:-n/a}/${errors[$workload/cached]:-n/a}"
+done
+echo "retried: errors sysbench ignores and retries (--mysql-ignore-errors=1213,1020,1205: deadlocks,"
+echo "record changed, lock wait timeouts), which the workload causes directly too; any other error fails the run."
+[ "$failed" = 0 ] || echo "bench-sysbench.sh: a run failed (see above)" >&2
+exit "$failed"
