@@ -149,12 +149,17 @@ func (s *Session) finishCommand(c *originConn) {
 	// After warnings the client may ask SHOW WARNINGS, after SQL_CALC_FOUND_ROWS for
 	// FOUND_ROWS(): both answer about the last statement on the connection, so the session
 	// keeps it for one more command, if that comes soon: a client that goes quiet must not
-	// starve the others.
+	// starve the others. A command that ran under such a hold earns no new one, so a client
+	// whose every statement warns still lets a waiting client in between two of them.
+	held := s.holdNext
 	s.holdNext, s.holdTx = p.warnings > 0, false
 	for _, e := range s.effects[:n] {
 		s.holdNext = s.holdNext || e.hold
 		s.holdTx = s.holdTx || e.holdTx
 		s.apply(c, e)
+	}
+	if held {
+		s.holdNext = false
 	}
 	if s.holdNext {
 		if s.holdTimer == nil {
