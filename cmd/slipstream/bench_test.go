@@ -175,7 +175,9 @@ func TestBenchLatencyTopologyLocalStandsUpBothPaths(t *testing.T) {
 	for _, m := range row.FindAllStringSubmatch(stdout.String(), -1) {
 		trips[m[1]], _ = strconv.ParseFloat(m[2], 64)
 	}
-	if len(trips) != 3 || trips["direct"] < 4.9 || trips["cached"] >= 0.5 {
+	// Under -race on a loaded 2-core machine a local connection setup alone can take 20 ms, so
+	// the bound for cached is one round trip, not the fraction a quiet machine shows.
+	if len(trips) != 3 || trips["direct"] < 4.9 || trips["cached"] >= 1 {
 		t.Errorf("new-connection round trips %v, want direct at least 5 and cached under 1:\n%s", trips, stdout.String())
 	}
 }
