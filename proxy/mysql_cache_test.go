@@ -2,15 +2,18 @@ package proxy
 
 import (
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"testing"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/internal/mytest"
 	mysqlpool "github.com/slipstream-proxy/slipstream/pool/mysql"
+	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
 )
 
 // cachedMySQL is an edge with a result cache in front of the pool side and MariaDB, and a
@@ -195,7 +198,7 @@ func TestMySQLCacheServesRepeatedReadsAndSeesWritesAtOnce(t *testing.T) {
 	}
 }
 
-func TestMySQLCacheNeverKeepsVolatileOrLockingReads(t *testing.T) {
+func TestMySQLCacheNeverKeepsVolatileLockingOrWarningReads(t *testing.T) {
 	cm := startCachedMySQL(t, "cache_vol")
 	for _, mode := range mysqlCacheModes {
 		t.Run(mode.name, func(t *testing.T) {
@@ -204,7 +207,9 @@ func TestMySQLCacheNeverKeepsVolatileOrLockingReads(t *testing.T) {
 			exec(t, db, "SET @x = 1")
 			for _, q := range []string{"SELECT NOW(6)", "SELECT RAND()", "SELECT @x", "SELECT UUID()",
 				"SELECT v FROM cache_vol WHERE id = 1 FOR UPDATE", "SELECT v FROM cache_vol WHERE id = 1 LOCK IN SHARE MODE",
-				"/* slipstream: cache=off */ SELECT v FROM cache_vol WHERE id = 2"} {
+				"/* slipstream: cache=off */ SELECT v FROM cache_vol WHERE id = 2",
+				"SELECT CAST('12x' AS SIGNED) FROM cache_vol WHERE id = 2", // a warning, which SHOW WARNINGS would miss
+			} {
 				hits := cm.count(cache.Hit)
 				var seen []string
 				for range 4 {
@@ -275,5 +280,73 @@ func TestMySQLCachedAnswersEqualDirectOnes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A client that binds parameter types once and then executes without them (libmysqlclient,
+// sysbench) must get the right answer even when the pool side missed the types because the
+// execute that carried them was answered from the cache.
+func TestMySQLCacheExecuteRelyingOnTypesSentInACachedExecute(t *testing.T) {
+	cm := startCachedMySQL(t, "cache_ps")
+	nc, r, _ := rawLogin(t, cm.addr, "edgeuser", "edge-pw", "cached")
+	send := func(p []byte) {
+		t.Helper()
+		if _, err := nc.Write(mysqlwire.AppendPacket(nil, 0, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(append([]byte{mysql.COM_STMT_PREPARE}, "SELECT v FROM cache_ps WHERE id = ?"...))
+	ok := readPayload(t, r)
+	if ok[0] != 0 {
+		t.Fatalf("prepare: %q", ok)
+	}
+	id := binary.LittleEndian.Uint32(ok[1:])
+	for range int(binary.LittleEndian.Uint16(ok[5:])) + int(binary.LittleEndian.Uint16(ok[7:])) {
+		readPayload(t, r) // column and parameter definitions (CLIENT_DEPRECATE_EOF: no EOF)
+	}
+	execute := func(types []byte, value []byte) string {
+		t.Helper()
+		p := append([]byte{mysql.COM_STMT_EXECUTE}, binary.LittleEndian.AppendUint32(nil, id)...)
+		p = append(p, 0, 1, 0, 0, 0, 0) // flags, iterations, null bitmap
+		if types != nil {
+			p = append(append(p, 1), types...)
+		} else {
+			p = append(p, 0)
+		}
+		send(append(p, value...))
+		var v string
+		for i := 0; ; i++ {
+			pl := readPayload(t, r)
+			switch {
+			case pl[0] == 0xff:
+				t.Fatalf("execute: %q", pl)
+			case i > 0 && pl[0] == 0xfe:
+				return v
+			case i > 1 && pl[0] == 0: // a binary row: header, null bitmap, then v as a string
+				v = string(pl[3 : 3+int(pl[2])])
+			}
+		}
+	}
+	longlong := []byte{mysql.MYSQL_TYPE_LONGLONG, 0}
+	varString := []byte{mysql.MYSQL_TYPE_VAR_STRING, 0}
+	hits := cm.count(cache.Hit)
+	for range 6 {
+		if v := execute(varString, []byte{1, '2'}); v != "two" {
+			t.Fatalf("id '2': %q", v)
+		}
+	}
+	if cm.count(cache.Hit) == hits {
+		t.Fatal("never served from the cache")
+	}
+	if v := execute(longlong, binary.LittleEndian.AppendUint64(nil, 1)); v != "one" {
+		t.Fatalf("id 1: %q", v)
+	}
+	hits = cm.count(cache.Hit)
+	if v := execute(varString, []byte{1, '2'}); v != "two" || cm.count(cache.Hit) != hits+1 {
+		t.Fatalf("id '2' again: %q, not from the cache", v)
+	}
+	// No types: the string ones of the last execute, which the pool side never saw.
+	if v := execute(nil, []byte{1, '3'}); v != "üñî" {
+		t.Fatalf("id '3' with the types sent before: %q", v)
 	}
 }
