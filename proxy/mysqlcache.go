@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/classify"
@@ -36,6 +37,8 @@ type mysqlCache struct {
 	// ...); it is never served from the cache nor stores in it again.
 	dirty bool
 	stmts map[uint32]*myStmt
+	hits  prometheus.Counter // this database's hits, looked up once
+	key   []byte             // the current command's key; reused
 
 	// Writes of the transaction (or statement) not yet over: invalidated before each answer
 	// goes to the client, forgotten when the session is out of a transaction.
@@ -74,7 +77,8 @@ func (s *Server) newMySQLCache(db Database, user string, caps uint32, collation 
 	kb = append(append(kb, user...), 0)
 	kb = binary.LittleEndian.AppendUint32(kb, caps&mysqlAnswerCaps)
 	kb = append(kb, collation)
-	return &mysqlCache{caching: db.Caching, label: db.Name, ns: ns, keyBase: kb, stmts: make(map[uint32]*myStmt)}
+	return &mysqlCache{caching: db.Caching, label: db.Name, ns: ns, keyBase: kb, stmts: make(map[uint32]*myStmt),
+		hits: s.m.cacheQ.WithLabelValues(db.Name, string(cache.Hit))}
 }
 
 // myPlan is what the edge decided about one command.
@@ -86,8 +90,9 @@ type myPlan struct {
 	cls      mysqlClass // of the SQL, for candidates and writes
 	sql      string
 	classed  bool
-	frames   []byte // what to send: the command, or an execute with its types put back
+	frames   []byte // what to send
 	stmt     *myStmt
+	typesAt  int    // > 0: the execute relies on types the pool side has not seen; they go in here
 	prepare  string // a COM_STMT_PREPARE's text
 	initDB   string // a COM_INIT_DB's database
 	resetAll bool   // COM_RESET_CONNECTION
@@ -109,7 +114,11 @@ func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]
 			return cls.st.Reads, true
 		})
 		if l.resp != nil && !l.refresh {
-			sess.s.m.cacheStatus(mc.label, l.status)
+			if l.status == cache.Hit {
+				mc.hits.Inc()
+			} else {
+				sess.s.m.cacheStatus(mc.label, l.status)
+			}
 			if _, err := sess.nc.Write(l.resp); err != nil {
 				return buf, false
 			}
@@ -130,6 +139,9 @@ func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]
 		sess.s.m.cacheStatus(mc.label, p.status)
 	}
 	if st := p.stmt; st != nil && st.params > 0 && len(st.types) == 2*st.params {
+		if p.typesAt > 0 {
+			p.frames = appendExecuteWithTypes(nil, p.frames, p.typesAt, st.types)
+		}
 		st.poolTypes = append(st.poolTypes[:0], st.types...) // the pool side gets them now
 	}
 	mc.answered, mc.prepared, mc.capturing, mc.capture = false, mc.prepared[:0], false, mc.capture[:0]
@@ -194,6 +206,7 @@ func (sess *mysqlSession) planMySQL(raw []byte) myPlan {
 		}
 		p.maxAge = maxAge
 		p.key = sess.keyPrefix('Q', p.sql)
+		mc.key = p.key
 		p.status = cache.Miss
 	case mysql.COM_STMT_PREPARE:
 		p.prepare = string(mysqlwire.Payload(raw)[1:])
@@ -240,11 +253,14 @@ func (sess *mysqlSession) eligible(p *myPlan) bool {
 	return false
 }
 
-// keyPrefix starts the key of a command of kind 'Q' or 'E' for sql.
+// keyPrefix starts the key of a command of kind 'Q' or 'E' for sql, in a buffer the next
+// command reuses: the cache copies what it keeps.
 func (sess *mysqlSession) keyPrefix(kind byte, sql string) []byte {
 	mc := sess.mc
-	key := make([]byte, 0, len(mc.keyBase)+len(mc.curDB)+len(mc.names)+len(sql)+8)
-	key = append(append(key, mc.keyBase...), kind)
+	if cap(mc.key) > 64<<10 {
+		mc.key = nil
+	}
+	key := append(append(mc.key[:0], mc.keyBase...), kind)
 	key = append(append(key, mc.curDB...), 0)
 	key = append(append(key, mc.names...), 0)
 	return append(append(key, sql...), 0)
@@ -294,7 +310,7 @@ func (sess *mysqlSession) planExecute(p *myPlan, raw []byte, single, eligible bo
 		} else {
 			types = st.types
 			if len(types) == 2*n && !bytes.Equal(st.types, st.poolTypes) {
-				p.frames = appendExecuteWithTypes(nil, raw, nb, st.types)
+				p.typesAt = mysqlwire.HeaderLen + 1 + 9 + nb
 			}
 		}
 	}
@@ -313,18 +329,19 @@ func (sess *mysqlSession) planExecute(p *myPlan, raw []byte, single, eligible bo
 	key := sess.keyPrefix('E', st.sql)
 	key = append(append(key, types...), body[9:9+nb]...)
 	p.key, p.maxAge, p.status = append(key, values...), maxAge, cache.Miss
+	mc.key = p.key
 }
 
-// appendExecuteWithTypes appends the one-packet execute raw with new-params-bound set and
-// types put in.
-func appendExecuteWithTypes(dst, raw []byte, nb int, types []byte) []byte {
-	at := len(dst)
-	dst = append(dst, raw[:mysqlwire.HeaderLen+1+9+nb]...)
+// appendExecuteWithTypes appends the one-packet execute raw with its new-params-bound flag
+// (at offset at) set and types put in after it.
+func appendExecuteWithTypes(dst, raw []byte, at int, types []byte) []byte {
+	start := len(dst)
+	dst = append(dst, raw[:at]...)
 	dst = append(dst, 1)
 	dst = append(dst, types...)
-	dst = append(dst, raw[mysqlwire.HeaderLen+1+9+nb+1:]...)
-	n := len(dst) - at - mysqlwire.HeaderLen
-	dst[at], dst[at+1], dst[at+2] = byte(n), byte(n>>8), byte(n>>16)
+	dst = append(dst, raw[at+1:]...)
+	n := len(dst) - start - mysqlwire.HeaderLen
+	dst[start], dst[start+1], dst[start+2] = byte(n), byte(n>>8), byte(n>>16)
 	return dst
 }
 
