@@ -486,6 +486,7 @@ type mysqlClass struct {
 // classifyMySQL classifies q for the cache: whether its answer may be kept, what it writes
 // (DDL, CALL, several statements that write, text that does not parse, and calls of stored
 // functions, which may write anything: the whole database), and what it does to the session.
+// LOAD DATA invalidates the table it loads.
 func classifyMySQL(q string) mysqlClass {
 	st := classify.ClassifyMySQL(q)
 	c := mysqlClass{st: st}
@@ -512,6 +513,9 @@ func classifyMySQL(q string) mysqlClass {
 		strings.Contains(q, "@") {
 		c.eff = classify.ClassifyMySQLSession(q)
 	}
+	// A procedure or stored function may set session variables; CALL, EXECUTE and DO run
+	// what the edge can't see.
+	c.eff.Other = c.eff.Other || stored || st.Kind == classify.KindWrite && st.AllTables
 	return c
 }
 

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -57,4 +58,38 @@ func testCounter(c prometheus.Counter) float64 {
 	var m dto.Metric
 	c.Write(&m)
 	return m.GetCounter().GetValue()
+}
+
+func TestClassifyMySQLForTheCache(t *testing.T) {
+	for _, tc := range []struct {
+		sql       string
+		cacheable bool
+		writes    []string
+		writeAll  bool
+		other     bool // the session's answers become its own
+	}{
+		{sql: "SELECT c FROM sbtest1 WHERE id = ?", cacheable: true},
+		{sql: "SELECT NOW()"},
+		{sql: "SELECT my_fn(id) FROM t", writeAll: true, other: true},
+		{sql: "UPDATE sbtest1 SET k = k + 1 WHERE id = ?", writes: []string{"sbtest1"}},
+		{sql: "INSERT INTO shop.orders SELECT * FROM carts", writes: []string{"carts", "shop.orders"}},
+		{sql: "DELETE FROM t; SELECT 1", writes: []string{"t"}, writeAll: true},
+		{sql: "LOAD DATA LOCAL INFILE 'x.csv' INTO TABLE t", writes: []string{"t"}},
+		{sql: "CREATE TABLE t2 (id INT)", writeAll: true},
+		{sql: "CREATE TEMPORARY TABLE t2 (id INT)", writeAll: true, other: true},
+		{sql: "CALL refresh()", writeAll: true, other: true},
+		{sql: "SELEC oops", writeAll: true, other: true},
+		{sql: "SET @x = 1", other: true},
+		{sql: "SET NAMES utf8mb4"},
+		{sql: "BEGIN"},
+	} {
+		c := classifyMySQL(tc.sql)
+		if c.cacheable != tc.cacheable || !slices.Equal(c.writes, tc.writes) || c.writeAll != tc.writeAll || c.eff.Other != tc.other {
+			t.Errorf("%s: cacheable %v writes %q all %v other %v; want %v %q %v %v", tc.sql, c.cacheable, c.writes, c.writeAll,
+				c.eff.Other, tc.cacheable, tc.writes, tc.writeAll, tc.other)
+		}
+	}
+	if !systemSchema([]string{"information_schema.processlist"}, "") || !systemSchema(nil, "mysql") || systemSchema([]string{"shop.t"}, "app") {
+		t.Error("systemSchema")
+	}
 }
