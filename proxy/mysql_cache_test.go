@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/prometheus/client_golang/prometheus"
@@ -348,5 +349,60 @@ func TestMySQLCacheExecuteRelyingOnTypesSentInACachedExecute(t *testing.T) {
 	// No types: the string ones of the last execute, which the pool side never saw.
 	if v := execute(nil, []byte{1, '3'}); v != "üñî" {
 		t.Fatalf("id '3' with the types sent before: %q", v)
+	}
+}
+
+func TestMySQLCacheKeysOnTheCurrentDatabase(t *testing.T) {
+	cm := startCachedMySQL(t, "cache_use")
+	for _, mode := range mysqlCacheModes {
+		t.Run(mode.name, func(t *testing.T) {
+			db := cm.open(t, mode.params)
+			db.SetMaxOpenConns(1)
+			hits := cm.count(cache.Hit)
+			for range 6 {
+				rows(t, db, "SELECT v FROM cache_use WHERE id = ?", 1)
+			}
+			if cm.count(cache.Hit) == hits {
+				t.Fatal("never served from the cache")
+			}
+			exec(t, db, "USE information_schema")
+			if _, err := db.Query("SELECT v FROM cache_use WHERE id = ?", 1); mysqlErrorNumber(err) != 1109 {
+				t.Fatalf("after USE information_schema: %v, want error 1109 (unknown table)", err)
+			}
+			exec(t, db, "USE "+mytest.AppDB)
+		})
+	}
+}
+
+func TestMySQLCacheRefreshesAnAnswerPastMaxAge(t *testing.T) {
+	c, err := cache.New(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	db := Database{Name: "cached", User: "edgeuser", Password: "edge-pw",
+		Caching: Caching{MaxAge: 100 * time.Millisecond, StaleWhileRevalidate: time.Minute}}
+	addr := startPooledEdgeWith(t, Config{Cache: c}, mysqlpool.Config{MaxConns: 2}, db)
+	direct := openDirect(t, "")
+	exec(t, direct, "CREATE OR REPLACE TABLE cache_swr (id INT PRIMARY KEY, v TEXT)")
+	exec(t, direct, "INSERT INTO cache_swr VALUES (1, 'old')")
+	edge := openDSN(t, addr, "edgeuser", "edge-pw", "cached", "")
+	read := func() string {
+		t.Helper()
+		var v string
+		if err := edge.QueryRow("SELECT v FROM cache_swr WHERE id = ?", 1).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for range 3 {
+		read()
+	}
+	exec(t, direct, "UPDATE cache_swr SET v = 'new' WHERE id = 1") // behind the edge's back
+	deadline := time.Now().Add(5 * time.Second)
+	for read() != "new" {
+		if time.Now().After(deadline) {
+			t.Fatal("the answer was never refreshed")
+		}
 	}
 }
