@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -404,5 +406,62 @@ func TestMySQLCacheRefreshesAnAnswerPastMaxAge(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the answer was never refreshed")
 		}
+	}
+}
+
+// Invariant 1 under concurrency: once a write's answer has reached its client, no client reads
+// an older value, whatever the cache was doing (flights, admissions) meanwhile.
+func TestMySQLCacheNeverAnswersOlderThanAnAcknowledgedWrite(t *testing.T) {
+	cm := startCachedMySQL(t, "cache_race")
+	for _, mode := range mysqlCacheModes {
+		t.Run(mode.name, func(t *testing.T) {
+			exec(t, cm.direct, "UPDATE cache_race SET n = 0 WHERE id = 1")
+			writer, readers := cm.open(t, mode.params), cm.open(t, mode.params)
+			readers.SetMaxOpenConns(6)
+			var acked atomic.Int64
+			done := make(chan struct{})
+			errs := make(chan error, 6)
+			var wg sync.WaitGroup
+			for range 6 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						select {
+						case <-done:
+							return
+						default:
+						}
+						lo := acked.Load()
+						var n int64
+						if err := readers.QueryRow("SELECT n FROM cache_race WHERE id = ?", 1).Scan(&n); err != nil {
+							errs <- err
+							return
+						}
+						if n < lo {
+							errs <- fmt.Errorf("read %d after the write of %d was acknowledged", n, lo)
+							return
+						}
+					}
+				}()
+			}
+			hits := cm.count(cache.Hit)
+			for i := int64(1); i <= 150; i++ {
+				if _, err := writer.Exec("UPDATE cache_race SET n = ? WHERE id = ?", i, 1); err != nil {
+					t.Fatal(err)
+				}
+				acked.Store(i)
+			}
+			close(done)
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			if cm.count(cache.Hit) == hits {
+				t.Error("no read was served from the cache: the test proves nothing")
+			}
+			t.Logf("%v hits", cm.count(cache.Hit)-hits)
+		})
 	}
 }
