@@ -465,3 +465,39 @@ func TestMySQLCacheNeverAnswersOlderThanAnAcknowledgedWrite(t *testing.T) {
 		})
 	}
 }
+
+// FOUND_ROWS() and SHOW WARNINGS right after a read the cache answered describe that read,
+// as they would directly: the edge runs it on the origin again first.
+func TestMySQLCacheDiagnosticsDescribeTheLastRead(t *testing.T) {
+	cm := startCachedMySQL(t, "cache_diag")
+	for _, mode := range mysqlCacheModes {
+		t.Run(mode.name, func(t *testing.T) {
+			db := cm.open(t, mode.params)
+			db.SetMaxOpenConns(1)
+			read := func() {
+				t.Helper()
+				if got := rows(t, db, "SELECT v FROM cache_diag WHERE id <= ? ORDER BY id", 3); len(got) != 4 {
+					t.Fatalf("read %q", got)
+				}
+			}
+			for range 6 {
+				read()
+			}
+			hits := cm.count(cache.Hit)
+			rows(t, db, "SELECT 1/0") // one row, one warning, never cached
+			read()
+			if cm.count(cache.Hit) != hits+1 {
+				t.Fatal("the read was not answered from the cache")
+			}
+			var found int
+			if err := db.QueryRow("SELECT FOUND_ROWS()").Scan(&found); err != nil || found != 3 {
+				t.Fatalf("FOUND_ROWS() after a cached read of 3 rows: %d, %v", found, err)
+			}
+			rows(t, db, "SELECT 1/0")
+			read()
+			if got := rows(t, db, "SHOW WARNINGS"); len(got) != 3 {
+				t.Fatalf("SHOW WARNINGS after a cached read without warnings: %q", got)
+			}
+		})
+	}
+}

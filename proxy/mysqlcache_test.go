@@ -93,3 +93,14 @@ func TestClassifyMySQLForTheCache(t *testing.T) {
 		t.Error("systemSchema")
 	}
 }
+
+func TestReadsDiagnostics(t *testing.T) {
+	for q, want := range map[string]bool{
+		"SELECT FOUND_ROWS()": true, "show warnings": true, "SELECT @@warning_count": true, "SHOW COUNT(*) ERRORS": true,
+		"SELECT ROW_COUNT()": true, "GET DIAGNOSTICS @n = NUMBER": true, "SELECT c FROM sbtest1 WHERE id = 1": false, "": false,
+	} {
+		if readsDiagnostics(q) != want {
+			t.Errorf("readsDiagnostics(%q) = %v", q, !want)
+		}
+	}
+}
