@@ -4,18 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipstream-proxy/slipstream/cache"
-	"github.com/slipstream-proxy/slipstream/classify"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // mysqlCache is a MySQL session's part of caching. It lives with the session's goroutine.
@@ -353,125 +348,6 @@ func withTypes(frames []byte, st *myStmt, typesAt int) []byte {
 	return frames
 }
 
-// replayHit runs the last command, which the cache answered, on the origin again (its answer
-// discarded) when the command p reads what the previous statement left there: FOUND_ROWS(),
-// ROW_COUNT(), warnings and errors. It forgets the last hit once a statement runs. It reports
-// false when the session is over.
-func (sess *mysqlSession) replayHit(ctx context.Context, p *myPlan) bool {
-	mc := sess.mc
-	text, runs := p.sql, p.query
-	if p.prepare != "" {
-		text = p.prepare
-	}
-	if text == "" && !runs {
-		return true // COM_STMT_CLOSE, COM_STMT_RESET, ...: the origin's diagnostics stay
-	}
-	if readsDiagnostics(text) {
-		frames := mc.replay
-		st := mc.replayStmt
-		switch {
-		case st == nil:
-		case mc.stmts[binary.LittleEndian.Uint32(frames[mysqlwire.HeaderLen+1:])] == st:
-			frames = withTypes(frames, st, mc.replayTypesAt)
-		default:
-			// Closed since (go-sql-driver closes each statement after its query): prepare it
-			// again for the replay.
-			return sess.replayClosed(ctx, st) && sess.forgetHit(runs)
-		}
-		if _, err := sess.roundTrip(ctx, frames); err != nil {
-			return false
-		}
-	}
-	return sess.forgetHit(runs)
-}
-
-// forgetHit forgets the last hit once a statement runs; it reports true.
-func (sess *mysqlSession) forgetHit(runs bool) bool {
-	if runs {
-		sess.mc.replay, sess.mc.replayStmt = sess.mc.replay[:0], nil
-	}
-	return true
-}
-
-// replayClosed replays the last hit, an execute of st, which the client has closed since:
-// prepare st's text, execute it with the hit's parameters (types included) and close it.
-func (sess *mysqlSession) replayClosed(ctx context.Context, st *myStmt) bool {
-	mc := sess.mc
-	if len(st.sql)+1 >= mysqlwire.MaxPayload || len(st.types) != 2*st.params {
-		return true
-	}
-	resp, err := sess.roundTrip(ctx, mysqlwire.AppendPacket(nil, 0, append([]byte{mysql.COM_STMT_PREPARE}, st.sql...)))
-	if err != nil {
-		return false
-	}
-	if len(resp) < mysqlwire.HeaderLen+5 || resp[mysqlwire.HeaderLen] != 0 {
-		return true
-	}
-	id := resp[mysqlwire.HeaderLen+1 : mysqlwire.HeaderLen+5]
-	exec := append([]byte(nil), mc.replay...)
-	copy(exec[mysqlwire.HeaderLen+1:], id)
-	if mc.replayTypesAt > 0 {
-		exec = appendExecuteWithTypes(nil, exec, mc.replayTypesAt, st.types)
-	}
-	if _, err := sess.roundTrip(ctx, exec); err != nil {
-		return false
-	}
-	_, err = sess.roundTrip(ctx, mysqlwire.AppendPacket(nil, 0, append([]byte{mysql.COM_STMT_CLOSE}, id...)))
-	return err == nil
-}
-
-// roundTrip sends frames of the edge's own and returns the whole answer, which the client
-// never sees. A failure ends the session.
-func (sess *mysqlSession) roundTrip(ctx context.Context, frames []byte) ([]byte, error) {
-	if err := sess.stream.Send(ctx, frames); err != nil {
-		if errors.Is(err, tunnel.ErrQueueTimeout) {
-			return nil, nil // nothing ran; the client's own command will get the error
-		}
-		sess.sendFailed(err)
-		return nil, err
-	}
-	var resp []byte
-	for sess.stream.Pending() {
-		var err error
-		if resp, err = sess.stream.Recv(ctx, resp); err != nil {
-			sess.failed(err)
-			return nil, err
-		}
-	}
-	return resp, nil
-}
-
-// readsDiagnostics reports whether a statement may read what the previous one left on the
-// origin connection (found rows, affected rows, warnings, errors).
-func readsDiagnostics(q string) bool {
-	for _, w := range [...]string{"found_rows", "row_count", "warning", "error", "diagnostics"} {
-		if containsFold(q, w) {
-			return true
-		}
-	}
-	return false
-}
-
-// containsFold reports whether s contains the lower-case ASCII word w, in any case.
-func containsFold(s, w string) bool {
-	for i := 0; i+len(w) <= len(s); i++ {
-		j := 0
-		for ; j < len(w); j++ {
-			c := s[i+j]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			if c != w[j] {
-				break
-			}
-		}
-		if j == len(w) {
-			return true
-		}
-	}
-	return false
-}
-
 // appendExecuteWithTypes appends the one-packet execute raw with its new-params-bound flag
 // (at offset at) set and types put in after it.
 func appendExecuteWithTypes(dst, raw []byte, at int, types []byte) []byte {
@@ -589,99 +465,4 @@ func (sess *mysqlSession) cacheableAnswer(resp []byte) bool {
 	const refused = mysql.SERVER_STATUS_IN_TRANS | mysql.SERVER_MORE_RESULTS_EXISTS | mysql.SERVER_STATUS_CURSOR_EXISTS |
 		mysql.SERVER_STATUS_DB_DROPPED | mysql.SERVER_SESSION_STATE_CHANGED | mysql.SERVER_PS_OUT_PARAMS
 	return warnings == 0 && status&refused == 0 && status&mysql.SERVER_STATUS_AUTOCOMMIT != 0
-}
-
-// systemSchema reports whether a query reads the server's own schemas, whose contents change
-// without writes (processlist, status, table statistics): never cached.
-func systemSchema(reads []string, curDB string) bool {
-	if isSystemSchema(curDB) {
-		return true
-	}
-	for _, t := range reads {
-		if i := strings.IndexByte(t, '.'); i >= 0 && isSystemSchema(t[:i]) {
-			return true
-		}
-	}
-	return false
-}
-
-func isSystemSchema(db string) bool {
-	switch strings.ToLower(db) {
-	case "information_schema", "performance_schema", "mysql", "sys":
-		return true
-	}
-	return false
-}
-
-// mysqlClass is what the edge needs to know of one MySQL text.
-type mysqlClass struct {
-	st        classify.Statement
-	eff       classify.MySQLSession
-	cacheable bool
-	reason    cache.Status // why not, when not
-	writes    []string
-	writeAll  bool
-}
-
-// classifyMySQL classifies q for the cache: whether its answer may be kept, what it writes
-// (DDL, CALL, several statements that write, text that does not parse, and calls of stored
-// functions, which may write anything: the whole database), and what it does to the session.
-// LOAD DATA invalidates the table it loads.
-func classifyMySQL(q string) mysqlClass {
-	st := classify.ClassifyMySQL(q)
-	c := mysqlClass{st: st}
-	ok, reason := st.Cacheable(classify.MySQLVolatility)
-	if ok && containsFold(q, "sql_calc_found_rows") {
-		ok, reason = false, string(cache.Uncacheable) // sets what FOUND_ROWS() answers next
-	}
-	c.cacheable, c.reason = ok, cache.Status(reason)
-	if !ok && c.reason == "" {
-		c.reason = cache.Uncacheable
-	}
-	stored := false
-	for _, f := range st.Functions {
-		if _, known := classify.MySQLVolatility(f); !known && !strings.HasPrefix(f, "@") {
-			stored = true
-		}
-	}
-	switch st.Kind {
-	case classify.KindWrite:
-		c.writes = st.Writes
-		c.writeAll = st.AllTables || st.ParseError || st.Statements > 1
-	case classify.KindDDL:
-		c.writeAll = true
-	}
-	c.writeAll = c.writeAll || stored
-	if st.Kind == classify.KindSession || st.Kind == classify.KindDDL || st.ParseError || st.Statements > 1 ||
-		strings.Contains(q, "@") {
-		c.eff = classify.ClassifyMySQLSession(q)
-	}
-	// A procedure or stored function may set session variables; CALL, EXECUTE and DO run
-	// what the edge can't see.
-	c.eff.Other = c.eff.Other || stored || st.Kind == classify.KindWrite && st.AllTables
-	return c
-}
-
-// mysqlClassifications memoizes classifyMySQL by query text, like classifications.
-type mysqlClassifications struct {
-	mu sync.Mutex
-	m  map[string]mysqlClass
-}
-
-// get returns the classification of q, classifying it only the first time it is seen.
-func (c *mysqlClassifications) get(q string) mysqlClass {
-	c.mu.Lock()
-	cls, ok := c.m[q]
-	c.mu.Unlock()
-	if ok {
-		return cls
-	}
-	cls = classifyMySQL(q)
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= maxClassifications {
-		c.m = make(map[string]mysqlClass)
-	}
-	c.m[q] = cls
-	c.mu.Unlock()
-	return cls
 }
