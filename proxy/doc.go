@@ -29,7 +29,10 @@
 // one goroutine reads a command, sends it and writes its answer, in turns, as a MySQL server
 // does. COM_PING is answered at the edge, and KILL [QUERY] takes the edge's own connection ids
 // (mysqlkill.go), as CancelRequest takes its own BackendKeyData. Databases are served on the
-// listener of their Database.Protocol only.
+// listener of their Database.Protocol only. A cached MySQL database's reads (COM_QUERY and
+// prepared COM_STMT_EXECUTE outside transactions) are answered from the cache with no round
+// trip, and writes invalidate before their answer is written (mysqlcache.go), with the same
+// lookup as PostgreSQL units (cachelookup.go).
 //
 // The edge never talks to a database directly: all of that is behind the tunnel.
 package proxy

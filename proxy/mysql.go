@@ -71,6 +71,7 @@ type mysqlSession struct {
 
 	conn *mysqlwire.Conn
 	cr   *clientReader // reads the client once the session runs
+	mc   *mysqlCache   // nil when the database is not cached
 	busy atomic.Bool   // a command is in flight: the client waits for its answer
 
 	fatal fatalSlot
@@ -133,6 +134,7 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 		sess.caps &^= mysql.CLIENT_LOCAL_FILES
 	}
 	sess.status = p.status
+	sess.mc = s.newMySQLCache(db, sess.user, sess.caps, conn.Response.Collation)
 	// The server's context, as for PostgreSQL sessions: a transport may tie the stream's
 	// life to it, and the handshake's ends with the handshake.
 	stream, err := s.cfg.Transport.Open(ctx, db.origin(), mysqlParams(&conn.Response, sess.caps))

@@ -7,13 +7,15 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/internal/mytest"
 	mysqlpool "github.com/slipstream-proxy/slipstream/pool/mysql"
 )
 
 // BenchmarkMySQLPointSelect runs sysbench oltp_point_select's statement, prepared, from 8
 // clients directly against MariaDB and through the edge and the pool side (10 origin
-// connections), in one run: compare the two sub-benchmarks' ns/op for the ratio.
+// connections), without and with the result cache (1,000 rows: a hot set), in one run:
+// compare the sub-benchmarks' ns/op for the ratios.
 func BenchmarkMySQLPointSelect(b *testing.B) {
 	direct, err := sql.Open("mysql", mysrv.DSN(mytest.AppUser, mytest.AppPassword, mytest.AppDB))
 	if err != nil {
@@ -31,12 +33,19 @@ func BenchmarkMySQLPointSelect(b *testing.B) {
 		}
 	}
 	addr := startPooledEdge(b, mysqlpool.Config{MaxConns: 10}, Database{Name: "sbtest", User: "sb", Password: "sb-pw"})
+	results, err := cache.New(64 << 20)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer results.Close()
+	cached := startPooledEdgeWith(b, Config{Cache: results}, mysqlpool.Config{MaxConns: 10}, Database{Name: "sbtest", User: "sb", Password: "sb-pw"})
 	for _, target := range []struct {
 		name string
 		db   *sql.DB
 	}{
 		{"direct", direct},
 		{"edge", openDSN(b, addr, "sb", "sb-pw", "sbtest", "")},
+		{"edge-cached", openDSN(b, cached, "sb", "sb-pw", "sbtest", "")},
 	} {
 		b.Run(target.name, func(b *testing.B) {
 			target.db.SetMaxOpenConns(8)

@@ -25,6 +25,12 @@ import (
 // test's MariaDB, in one process as `slipstream serve` runs them.
 func startPooledEdge(t testing.TB, pcfg mysqlpool.Config, dbs ...Database) string {
 	t.Helper()
+	return startPooledEdgeWith(t, Config{}, pcfg, dbs...)
+}
+
+// startPooledEdgeWith is startPooledEdge with the edge's cache and metrics from cfg.
+func startPooledEdgeWith(t testing.TB, cfg Config, pcfg mysqlpool.Config, dbs ...Database) string {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	origins := map[string]tunnel.Origin{}
 	for i := range dbs {
@@ -38,7 +44,8 @@ func startPooledEdge(t testing.TB, pcfg mysqlpool.Config, dbs ...Database) strin
 		origins[dbs[i].Name] = p.Origin()
 		dbs[i].Protocol = ProtocolMySQL
 	}
-	srv := New(Config{Databases: dbs, Transport: tunnel.NewLocal(origins), Logger: logger, TLS: testTLS(t)})
+	cfg.Databases, cfg.Transport, cfg.Logger, cfg.TLS = dbs, tunnel.NewLocal(origins), logger, testTLS(t)
+	srv := New(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

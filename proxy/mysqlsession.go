@@ -112,6 +112,9 @@ func (sess *mysqlSession) command(ctx context.Context, raw, buf []byte) ([]byte,
 	case !forwardedCommands[cmd]:
 		return buf, sess.writeError(mysqlwire.Errorf(mysqlwire.ErUnknownCom))
 	}
+	if sess.mc != nil {
+		return sess.mysqlCommand(ctx, raw, buf)
+	}
 	if err := sess.stream.Send(ctx, raw); err != nil {
 		return buf, sess.sendFailed(err)
 	}
@@ -127,6 +130,9 @@ func (sess *mysqlSession) answer(ctx context.Context, buf []byte) ([]byte, bool)
 		buf, err = sess.stream.Recv(ctx, buf[:0])
 		if len(buf) > 0 {
 			wrote = true
+			if sess.mc != nil {
+				sess.beforeMySQLAnswer(buf)
+			}
 			if _, werr := sess.nc.Write(buf); werr != nil {
 				return buf, false
 			}
@@ -313,6 +319,7 @@ func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
 	sess.mu.Unlock()
 	old.Close()
 	sess.status, sess.infile = status, false
+	sess.mc = sess.s.newMySQLCache(db, resp.User, sess.caps, resp.Collation)
 	sess.log = sess.s.log.With("client", sess.nc.RemoteAddr().String(), "protocol", "mysql", "db", db.Name, "user", resp.User)
 	return sess.conn.Finish(sess.status) == nil
 }

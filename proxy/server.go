@@ -82,15 +82,16 @@ type Server struct {
 	log *slog.Logger
 	m   *Metrics
 
-	keys       cancelKeys
-	myConns    mysqlConns
-	myDBs      []Database // the MySQL databases, in configuration order
-	myByName   map[string]Database
-	mysqlTLS   *tls.Config // cfg.TLS without PostgreSQL's ALPN name
-	classified classifications
-	wg         sync.WaitGroup
-	draining   atomic.Bool
-	active     atomic.Int64
+	keys         cancelKeys
+	myConns      mysqlConns
+	myDBs        []Database // the MySQL databases, in configuration order
+	myByName     map[string]Database
+	mysqlTLS     *tls.Config // cfg.TLS without PostgreSQL's ALPN name
+	classified   classifications
+	myClassified mysqlClassifications
+	wg           sync.WaitGroup
+	draining     atomic.Bool
+	active       atomic.Int64
 }
 
 // New returns an edge server for cfg.

@@ -201,30 +201,19 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 		sess.cache.written = append(sess.cache.written, p.writes...)
 		sess.cache.writeAll = sess.cache.writeAll || p.writeAll
 		if p.status == cache.Miss {
-			switch resp, st := c.Get(sess.db, p.key, time.Now()); st {
-			case cache.Hit:
-				return buf, sess.answerFromCache(frames, &p, resp, cache.Hit)
-			case cache.Stale:
-				if c.StartRefresh(p.key) {
-					if sess.admit(&p) { // the tables it reads, for the refreshed entry
-						sess.refresh(ctx, frames, p)
-					} else {
-						c.EndRefresh(p.key)
-					}
+			l := lookupCache(c, sess.db, p.key, ctx.Done(), func() ([]string, bool) {
+				ok := sess.admit(&p)
+				return p.tables, ok
+			})
+			if l.resp != nil {
+				if l.refresh {
+					sess.refresh(ctx, frames, p)
 				}
-				return buf, sess.answerFromCache(frames, &p, resp, cache.Stale)
+				return buf, sess.answerFromCache(frames, &p, l.resp, l.status)
 			}
-			if c.Admit(p.key) && sess.admit(&p) {
-				f, leader := c.Join(p.key)
-				if !leader {
-					if resp := c.Wait(sess.db, f, ctx.Done()); resp != nil {
-						return buf, sess.answerFromCache(frames, &p, resp, cache.Hit)
-					}
-				} else {
-					flight, capturing = f, true
-					snap = c.Snapshot(sess.db, p.tables)
-					sess.capture = sess.capture[:0]
-				}
+			if l.flight != nil {
+				flight, capturing, snap = l.flight, true, l.snap
+				sess.capture = sess.capture[:0]
 			}
 		}
 		sess.s.m.cacheStatus(sess.db, p.status)

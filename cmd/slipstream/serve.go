@@ -318,10 +318,11 @@ func (og *origins) close() {
 func edgeDatabases(cfg config.Config) ([]proxy.Database, error) {
 	var dbs []proxy.Database
 	for _, d := range cfg.Databases {
+		caching := proxy.Caching{Disabled: d.Caching.Disabled, MaxAge: d.Caching.MaxAge.Duration,
+			StaleWhileRevalidate: d.Caching.StaleWhileRevalidate.Duration, MaxResultBytes: int(d.Caching.MaxResultBytes)}
 		if d.Kind == config.KindMySQL {
-			// The result cache does not read MySQL answers yet: MySQL databases are not cached.
 			db := proxy.Database{Name: d.Name, User: d.User, Password: d.Password, Protocol: proxy.ProtocolMySQL,
-				MySQLAuth: d.AuthMethod, AllowLocalInfile: d.AllowLocalInfile, Caching: proxy.Caching{Disabled: true}}
+				MySQLAuth: d.AuthMethod, AllowLocalInfile: d.AllowLocalInfile, Caching: caching}
 			if d.AuthMethod == "trust" {
 				db.Auth, db.MySQLAuth = pgwire.AuthTrust, ""
 			}
@@ -332,8 +333,6 @@ func edgeDatabases(cfg config.Config) ([]proxy.Database, error) {
 		if err != nil {
 			return nil, err
 		}
-		caching := proxy.Caching{Disabled: d.Caching.Disabled, MaxAge: d.Caching.MaxAge.Duration,
-			StaleWhileRevalidate: d.Caching.StaleWhileRevalidate.Duration, MaxResultBytes: int(d.Caching.MaxResultBytes)}
 		if d.Kind == config.KindKV {
 			// Expiration runs on the clock: a cached read could outlive its key.
 			caching.Disabled = true

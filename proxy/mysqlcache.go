@@ -1,0 +1,468 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipstream-proxy/slipstream/cache"
+	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
+)
+
+// mysqlCache is a MySQL session's part of caching. It lives with the session's goroutine.
+//
+// A cacheable command is a COM_QUERY, or a COM_STMT_EXECUTE of a statement the client
+// prepared, that reads with immutable functions only (classify.ClassifyMySQL), outside a
+// transaction (the status flags of the last answer: autocommit on, not in a transaction), in
+// a session that changed no setting the key does not cover. Its key: the database, the user,
+// the capability flags and collation that shape answers, the current database, SET NAMES, and
+// the query text (with a statement: its text, parameter types, null bitmap and values). The
+// value is the answer's packets as the origin sent them, sequence ids from 1: a command
+// packet always has sequence id 0, so a hit is written as it is.
+type mysqlCache struct {
+	caching Caching
+	label   string // the database, for metrics
+	ns      string // the cache's name for the database: its origin, shared by every edge database on it
+	keyBase []byte // database, user, answer-shaping capabilities and collation
+	curDB   string // selected by USE or COM_INIT_DB; "" the session's first
+	names   string // SET NAMES in force, from classify.MySQLSession
+	// dirty: the session changed state that keys do not cover (variables, temporary tables,
+	// ...); it is never served from the cache nor stores in it again.
+	dirty bool
+	stmts map[uint32]*myStmt
+	hits  prometheus.Counter // this database's hits, looked up once
+	key   []byte             // the current command's key; reused
+
+	// The last command when it was answered from the cache, for replaying on the origin
+	// before a command that reads what the previous statement left (see readsDiagnostics).
+	replay        []byte
+	replayStmt    *myStmt
+	replayTypesAt int
+
+	// Writes of the transaction (or statement) not yet over: invalidated before each answer
+	// goes to the client, forgotten when the session is out of a transaction.
+	written  []string
+	writeAll bool
+
+	// The command in flight.
+	answered  bool   // a chunk of its answer went to the client
+	first     byte   // the first payload byte of its answer
+	prepared  []byte // a PREPARE_OK header, for COM_STMT_PREPARE
+	capturing bool
+	capture   []byte
+}
+
+// myStmt is what the edge knows of one of the client's prepared statements.
+type myStmt struct {
+	sql       string
+	params    int
+	types     []byte // the parameter types the client last sent
+	poolTypes []byte // the types the pool side last got with an execute
+	longData  bool   // COM_STMT_SEND_LONG_DATA since the last execute
+	cursor    bool   // an execute opened a cursor: its executes go to the origin from then on
+}
+
+// mysqlAnswerCaps are the negotiated flags that change the bytes of an answer.
+const mysqlAnswerCaps = mysqlwire.ForwardedCapabilities | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_TRANSACTIONS
+
+// newMySQLCache returns the caching state of a session of db, or nil when db is not cached.
+func (s *Server) newMySQLCache(db Database, user string, caps uint32, collation byte) *mysqlCache {
+	if s.cfg.Cache == nil || db.Caching.Disabled {
+		return nil
+	}
+	ns := db.origin()
+	kb := append([]byte("\xffmysql\x00"), ns...)
+	kb = append(append(append(kb, 0), db.Name...), 0)
+	kb = append(append(kb, user...), 0)
+	kb = binary.LittleEndian.AppendUint32(kb, caps&mysqlAnswerCaps)
+	kb = append(kb, collation)
+	return &mysqlCache{caching: db.Caching, label: db.Name, ns: ns, keyBase: kb, stmts: make(map[uint32]*myStmt),
+		hits: s.m.cacheQ.WithLabelValues(db.Name, string(cache.Hit))}
+}
+
+// myPlan is what the edge decided about one command.
+type myPlan struct {
+	query    bool         // a COM_QUERY or COM_STMT_EXECUTE: counted in the cache metrics
+	status   cache.Status // Miss for a candidate, else why not
+	key      []byte
+	maxAge   time.Duration
+	cls      mysqlClass // of the SQL, for candidates and writes
+	sql      string
+	classed  bool
+	frames   []byte // what to send
+	stmt     *myStmt
+	typesAt  int    // > 0: the execute relies on types the pool side has not seen; they go in here
+	prepare  string // a COM_STMT_PREPARE's text
+	initDB   string // a COM_INIT_DB's database
+	resetAll bool   // COM_RESET_CONNECTION
+}
+
+// mysqlCommand runs one command of a session whose database is cached: from the cache when
+// it can, else through the pool side, keeping a copy of a cacheable answer and invalidating
+// what a write wrote before its answer reaches the client.
+func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]byte, bool) {
+	mc, c := sess.mc, sess.s.cfg.Cache
+	p := sess.planMySQL(raw)
+	var l cacheLookup
+	if p.status == cache.Miss {
+		l = lookupCache(c, mc.ns, p.key, ctx.Done(), func() ([]string, bool) {
+			cls := sess.classOf(&p)
+			if !cls.cacheable || systemSchema(cls.st.Reads, mc.curDB) {
+				return nil, false
+			}
+			return cls.st.Reads, true
+		})
+		if l.resp != nil && !l.refresh {
+			if l.status == cache.Hit {
+				mc.hits.Inc()
+			} else {
+				sess.s.m.cacheStatus(mc.label, l.status)
+			}
+			if _, err := sess.nc.Write(l.resp); err != nil {
+				return buf, false
+			}
+			sess.noteAnswer(l.resp)
+			mc.replay, mc.replayStmt, mc.replayTypesAt = append(mc.replay[:0], raw...), p.stmt, p.typesAt
+			return buf, true
+		}
+	}
+	if len(mc.replay) > 0 && !sess.replayHit(ctx, &p) {
+		return buf, false
+	}
+	if p.query || p.sql != "" {
+		cls := sess.classOf(&p)
+		mc.written = append(mc.written, cls.writes...)
+		mc.writeAll = mc.writeAll || cls.writeAll
+		mc.dirty = mc.dirty || cls.eff.Other
+		if p.status == cache.Miss && !cls.cacheable {
+			p.status = cls.reason
+		}
+	}
+	if p.query {
+		sess.s.m.cacheStatus(mc.label, p.status)
+	}
+	p.frames = withTypes(p.frames, p.stmt, p.typesAt)
+	mc.answered, mc.prepared, mc.capturing, mc.capture = false, mc.prepared[:0], false, mc.capture[:0]
+	snap := l.snap
+	switch {
+	case l.flight != nil:
+		mc.capturing = true
+	case l.refresh:
+		// Stale, and this session refreshes it: it asks the origin itself while others are
+		// served the stale answer.
+		mc.capturing = true
+		snap = c.Snapshot(mc.ns, p.cls.st.Reads)
+		defer c.EndRefresh(p.key)
+	}
+	var landed []byte
+	if l.flight != nil {
+		defer func() { c.Land(p.key, l.flight, landed, snap) }()
+	}
+
+	if err := sess.stream.Send(ctx, p.frames); err != nil {
+		sess.mysqlInvalidate()
+		return buf, sess.sendFailed(err)
+	}
+	buf, ok := sess.answer(ctx, buf)
+	sess.mysqlInvalidate() // a write's answer may never have come: it may have committed
+	if !ok {
+		return buf, false
+	}
+	sess.afterMySQL(&p)
+	if mc.capturing && sess.cacheableAnswer(mc.capture) {
+		c.Put(mc.ns, p.key, mc.capture, snap, p.maxAge, mc.caching.StaleWhileRevalidate, time.Now())
+		landed = mc.capture
+	}
+	if cap(mc.capture) > 1<<20 {
+		mc.capture = nil
+	}
+	return buf, true
+}
+
+// planMySQL reads one command: whether it is a candidate for the cache, with its key.
+func (sess *mysqlSession) planMySQL(raw []byte) myPlan {
+	mc := sess.mc
+	p := myPlan{status: cache.NotAQuery, frames: raw}
+	single := mysqlwire.LastSeq(raw) == 0 // one packet: the payload follows the header
+	body := raw[mysqlwire.HeaderLen+1:]
+	eligible := sess.eligible(&p)
+	switch cmd := raw[mysqlwire.HeaderLen]; cmd {
+	case mysql.COM_QUERY:
+		p.query = true
+		if !single {
+			p.sql = string(mysqlwire.Payload(raw)[1:])
+			return p
+		}
+		p.sql = string(body)
+		if !eligible {
+			return p
+		}
+		maxAge, off := commentControl(p.sql, mc.caching.MaxAge)
+		if off {
+			p.status = cache.Disabled
+			return p
+		}
+		p.maxAge = maxAge
+		p.key = sess.keyPrefix('Q', p.sql)
+		mc.key = p.key
+		p.status = cache.Miss
+	case mysql.COM_STMT_PREPARE:
+		p.prepare = string(mysqlwire.Payload(raw)[1:])
+	case mysql.COM_STMT_EXECUTE:
+		p.query = true
+		sess.planExecute(&p, raw, single, eligible)
+	case mysql.COM_STMT_CLOSE:
+		if len(body) >= 4 {
+			delete(mc.stmts, binary.LittleEndian.Uint32(body))
+		}
+	case mysql.COM_STMT_SEND_LONG_DATA:
+		if len(body) >= 4 {
+			if st := mc.stmts[binary.LittleEndian.Uint32(body)]; st != nil {
+				st.longData = true
+			}
+		}
+	case mysql.COM_STMT_RESET:
+		if len(body) >= 4 {
+			if st := mc.stmts[binary.LittleEndian.Uint32(body)]; st != nil {
+				st.longData = false
+			}
+		}
+	case mysql.COM_INIT_DB:
+		p.initDB = string(body)
+	case mysql.COM_RESET_CONNECTION:
+		p.resetAll = true
+	}
+	return p
+}
+
+// eligible reports whether the session may use the cache now, setting p's status if not.
+func (sess *mysqlSession) eligible(p *myPlan) bool {
+	mc := sess.mc
+	switch {
+	case mc.caching.Disabled:
+		p.status = cache.Disabled
+	case sess.status&mysql.SERVER_STATUS_IN_TRANS != 0 || sess.status&mysql.SERVER_STATUS_AUTOCOMMIT == 0:
+		p.status = cache.Transaction
+	case mc.dirty:
+		p.status = cache.Uncacheable
+	default:
+		return true
+	}
+	return false
+}
+
+// keyPrefix starts the key of a command of kind 'Q' or 'E' for sql, in a buffer the next
+// command reuses: the cache copies what it keeps.
+func (sess *mysqlSession) keyPrefix(kind byte, sql string) []byte {
+	mc := sess.mc
+	if cap(mc.key) > 64<<10 {
+		mc.key = nil
+	}
+	key := append(append(mc.key[:0], mc.keyBase...), kind)
+	key = append(append(key, mc.curDB...), 0)
+	key = append(append(key, mc.names...), 0)
+	return append(append(key, sql...), 0)
+}
+
+// planExecute reads a COM_STMT_EXECUTE:
+//
+//	id(4) flags(1) iterations(4) [null bitmap((n+7)/8) new-params-bound(1) [types(2n)] values]
+//
+// Its key holds the statement's text, the parameter types in force (sent now, or last time
+// when the client does not send them again) and the null bitmap and values as sent. The pool
+// side learns types from the executes it gets; when an execute that carried new types was
+// answered from the cache, the next one that relies on them carries them again.
+func (sess *mysqlSession) planExecute(p *myPlan, raw []byte, single, eligible bool) {
+	mc := sess.mc
+	body := raw[mysqlwire.HeaderLen+1:]
+	if len(body) < 9 {
+		return
+	}
+	st := mc.stmts[binary.LittleEndian.Uint32(body)]
+	if st == nil {
+		p.cls = mysqlClass{writeAll: true, reason: cache.Uncacheable} // a statement the edge lost track of
+		p.classed = true
+		return
+	}
+	p.sql, p.stmt = st.sql, st
+	flags := body[4]
+	longData := st.longData
+	st.longData = false
+	if flags != 0 {
+		st.cursor = true
+	}
+	n := st.params
+	nb := (n + 7) / 8
+	var types, values []byte
+	if n > 0 {
+		if !single || len(body) < 9+nb+1 {
+			return
+		}
+		values = body[9+nb+1:]
+		if body[9+nb] == 1 {
+			if len(values) < 2*n {
+				return
+			}
+			types, values = values[:2*n], values[2*n:]
+			st.types = append(st.types[:0], types...)
+		} else {
+			types = st.types
+			if len(types) == 2*n && !bytes.Equal(st.types, st.poolTypes) {
+				p.typesAt = mysqlwire.HeaderLen + 1 + 9 + nb
+			}
+		}
+	}
+	switch {
+	case !eligible:
+		return
+	case !single || flags != 0 || st.cursor || longData || len(types) != 2*n:
+		p.status = cache.Uncacheable
+		return
+	}
+	maxAge, off := commentControl(st.sql, mc.caching.MaxAge)
+	if off {
+		p.status = cache.Disabled
+		return
+	}
+	key := sess.keyPrefix('E', st.sql)
+	key = append(append(key, types...), body[9:9+nb]...)
+	p.key, p.maxAge, p.status = append(key, values...), maxAge, cache.Miss
+	mc.key = p.key
+}
+
+// withTypes returns the execute frames of st ready for the pool side: with st's parameter
+// types put in at typesAt when the client relies on types the pool side has not seen (they
+// came with an execute the cache answered).
+func withTypes(frames []byte, st *myStmt, typesAt int) []byte {
+	if st == nil || st.params == 0 || len(st.types) != 2*st.params {
+		return frames
+	}
+	if typesAt > 0 && !bytes.Equal(st.types, st.poolTypes) {
+		frames = appendExecuteWithTypes(nil, frames, typesAt, st.types)
+	}
+	st.poolTypes = append(st.poolTypes[:0], st.types...) // the pool side gets them now
+	return frames
+}
+
+// appendExecuteWithTypes appends the one-packet execute raw with its new-params-bound flag
+// (at offset at) set and types put in after it.
+func appendExecuteWithTypes(dst, raw []byte, at int, types []byte) []byte {
+	start := len(dst)
+	dst = append(dst, raw[:at]...)
+	dst = append(dst, 1)
+	dst = append(dst, types...)
+	dst = append(dst, raw[at+1:]...)
+	n := len(dst) - start - mysqlwire.HeaderLen
+	dst[start], dst[start+1], dst[start+2] = byte(n), byte(n>>8), byte(n>>16)
+	return dst
+}
+
+// classOf returns the classification of p's SQL, once.
+func (sess *mysqlSession) classOf(p *myPlan) mysqlClass {
+	if !p.classed {
+		p.cls, p.classed = sess.s.myClassified.get(p.sql), true
+	}
+	return p.cls
+}
+
+// beforeMySQLAnswer runs before a chunk of an answer goes to the client: writes not yet
+// invalidated are (so that no client reads an older answer after this one), and the chunk is
+// noted and kept as the command needs.
+func (sess *mysqlSession) beforeMySQLAnswer(chunk []byte) {
+	mc := sess.mc
+	sess.mysqlInvalidate()
+	if !mc.answered && len(chunk) > mysqlwire.HeaderLen {
+		mc.answered, mc.first = true, chunk[mysqlwire.HeaderLen]
+		if n := int(chunk[0]) | int(chunk[1])<<8 | int(chunk[2])<<16; mc.first == 0 && n >= 9 && len(chunk) >= mysqlwire.HeaderLen+9 {
+			mc.prepared = append(mc.prepared[:0], chunk[mysqlwire.HeaderLen:mysqlwire.HeaderLen+9]...)
+		}
+	}
+	if !mc.capturing {
+		return
+	}
+	if len(mc.capture)+len(chunk) > mc.caching.MaxResultBytes {
+		mc.capturing = false
+		sess.s.m.cacheStatus(mc.label, cache.OversizedResult)
+		return
+	}
+	mc.capture = append(mc.capture, chunk...)
+}
+
+// mysqlInvalidate invalidates the writes the session made in its transaction so far.
+func (sess *mysqlSession) mysqlInvalidate() {
+	if mc := sess.mc; len(mc.written) > 0 || mc.writeAll {
+		sess.s.cfg.Cache.Invalidate(mc.ns, mc.written, mc.writeAll)
+	}
+}
+
+// afterMySQL notes what an answered command changed in the session.
+func (sess *mysqlSession) afterMySQL(p *myPlan) {
+	mc := sess.mc
+	ok := mc.answered && mc.first == 0 // an OK packet (or PREPARE_OK)
+	switch {
+	case p.prepare != "" && ok && len(mc.prepared) == 9:
+		b := mc.prepared[1:]
+		mc.stmts[binary.LittleEndian.Uint32(b)] = &myStmt{sql: p.prepare, params: int(binary.LittleEndian.Uint16(b[6:]))}
+	case p.initDB != "" && ok:
+		mc.curDB = p.initDB
+	case p.resetAll && ok:
+		clear(mc.stmts)
+		mc.names = ""
+	case p.classed && ok:
+		if p.cls.eff.Use != "" {
+			mc.curDB = p.cls.eff.Use
+		}
+		if p.cls.eff.Names != "" {
+			mc.names = p.cls.eff.Names
+		}
+	}
+	if sess.status&mysql.SERVER_STATUS_IN_TRANS == 0 && !sess.infile {
+		mc.written, mc.writeAll = mc.written[:0], false
+	}
+}
+
+// cacheableAnswer reports whether a complete answer may be kept: a result set numbered from 1,
+// ending outside a transaction, with no warnings, no further result sets, no cursor and no
+// session state change.
+func (sess *mysqlSession) cacheableAnswer(resp []byte) bool {
+	if len(resp) <= mysqlwire.HeaderLen || resp[3] != 1 || !sess.mc.answered || sess.mc.first == 0 || sess.mc.first == 0xff ||
+		sess.status&mysql.SERVER_STATUS_IN_TRANS != 0 {
+		return false
+	}
+	var last []byte
+	for b := resp; len(b) >= mysqlwire.HeaderLen; {
+		n := int(b[0]) | int(b[1])<<8 | int(b[2])<<16
+		end := mysqlwire.HeaderLen + n
+		if end > len(b) {
+			return false
+		}
+		last, b = b[mysqlwire.HeaderLen:end], b[end:]
+	}
+	if len(last) == 0 || last[0] != 0xfe || len(last) >= 0xffffff {
+		return false
+	}
+	var warnings, status uint16
+	if len(last) == 5 { // EOF: warnings, status
+		warnings, status = binary.LittleEndian.Uint16(last[1:]), binary.LittleEndian.Uint16(last[3:])
+	} else { // OK in EOF's place (CLIENT_DEPRECATE_EOF): affected rows, insert id, status, warnings
+		q := last[1:]
+		for range 2 {
+			k := lenencLen(q)
+			if k == 0 || k > len(q) {
+				return false
+			}
+			q = q[k:]
+		}
+		if len(q) < 4 {
+			return false
+		}
+		status, warnings = binary.LittleEndian.Uint16(q), binary.LittleEndian.Uint16(q[2:])
+	}
+	const refused = mysql.SERVER_STATUS_IN_TRANS | mysql.SERVER_MORE_RESULTS_EXISTS | mysql.SERVER_STATUS_CURSOR_EXISTS |
+		mysql.SERVER_STATUS_DB_DROPPED | mysql.SERVER_SESSION_STATE_CHANGED | mysql.SERVER_PS_OUT_PARAMS
+	return warnings == 0 && status&refused == 0 && status&mysql.SERVER_STATUS_AUTOCOMMIT != 0
+}
