@@ -151,6 +151,8 @@ func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Registered before its first stream is accepted: an edge caches only answers read after
+	// that, so the writes it is not told of were made before anything it caches was read.
 	c := &serverConn{s: s, log: log, conn: conn, ctx: ctx, sessions: map[quic.StreamID]*serverSession{}}
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
