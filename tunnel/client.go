@@ -425,6 +425,8 @@ func (c *Client) serveInvalidations(conn *quic.Conn) {
 // invalidation applies and acknowledges one invalidation.
 func (c *Client) invalidation(str *quic.Stream) {
 	defer str.CancelRead(codeStreamClosed)
+	stop := context.AfterFunc(c.ctx, func() { str.CancelRead(codeStreamClosed) }) // don't hold up Close
+	defer stop()
 	str.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var head [2]byte
 	if _, err := io.ReadFull(str, head[:]); err != nil || head[0] != version || head[1] != kindInvalidate {
