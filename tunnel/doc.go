@@ -50,7 +50,9 @@
 // each one's Ok, or closes its connection after AckTimeout, before it sends the batch's last
 // Data frame: the answer that tells the client the write is done. The writing edge invalidates
 // its own cache as that answer passes. An edge drops its cache of a pool's databases whenever
-// its connection to that pool ends or is made, since it can't know what it missed.
+// its connection to that pool ends or is made, since it can't know what it missed. An edge cut
+// off from the network learns that its connection was closed only at the idle timeout (5 s), and
+// may serve cached reads until then: closing its connection is all the pool end can do.
 //
 // So a query costs one WAN round trip and a new client session none: the edge knows Pending
 // from the flags, without asking, and caches each database's profile, refreshing it in the
