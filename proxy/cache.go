@@ -46,6 +46,7 @@ type unitPlan struct {
 	maxAge        time.Duration
 	writes        []string // written by the batch
 	writeAll      bool     // the batch may write anything
+	endsTx        bool     // the batch may end a transaction block (COMMIT, ROLLBACK, unparsed)
 	skip          bool     // the batch prepares or closes statements the pool must hear of
 }
 
@@ -218,6 +219,7 @@ func (sess *session) noteWrites(p *unitPlan, q string) {
 		return
 	}
 	st := sess.s.classify(q)
+	p.endsTx = p.endsTx || st.Kind == classify.KindTransaction || st.ParseError
 	switch st.Kind {
 	case classify.KindWrite, classify.KindDDL:
 		p.writes = append(p.writes, st.Writes...)
@@ -378,4 +380,24 @@ func (sess *session) beforeAnswer(chunk []byte) (status byte, failed bool) {
 		cs.written, cs.writeAll = cs.written[:0], false
 	}
 	return status, failed
+}
+
+// writeReporter is a Stream whose pool end tells the pool's other edges about writes (the QUIC
+// tunnel's); the in-process one has no other edge to tell.
+type writeReporter interface {
+	ReportWrites(tables []string, all bool)
+}
+
+// reportWrites tells the pool end, with the batch about to be sent, what the session's
+// transaction has written, when the batch may make those writes visible: outside a transaction
+// block, or when it may end one. The pool end then has every other edge invalidate them before
+// the batch's last answer leaves it, as beforeAnswer does on this edge.
+func (sess *session) reportWrites(p *unitPlan) {
+	cs := sess.cache
+	if len(cs.written) == 0 && !cs.writeAll || cs.tx != 'I' && !p.endsTx {
+		return
+	}
+	if r, ok := sess.stream.(writeReporter); ok {
+		r.ReportWrites(cs.written, cs.writeAll)
+	}
 }

@@ -154,6 +154,9 @@ func (sess *session) run(ctx context.Context) {
 			if sess.cache != nil {
 				if p := sess.plan(frames, true); len(p.writes) > 0 || p.writeAll {
 					sess.pinnedWrites.Store(true) // the writer pump invalidates at each ReadyForQuery
+					if r, ok := sess.stream.(writeReporter); ok {
+						r.ReportWrites(nil, true) // and so does the pool end, for the other edges
+					}
 				}
 			}
 			if err := sess.stream.Send(ctx, frames); err != nil {
@@ -225,6 +228,9 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 
 	if sess.begin.held != nil && !mergeable(frames) && !sess.sendBeginAlone(ctx) {
 		return buf, false
+	}
+	if sess.cache != nil {
+		sess.reportWrites(&p) // after a BEGIN sent alone: it goes with the batch that writes
 	}
 	if err := sess.stream.Send(ctx, sess.withBegin(frames)); err != nil {
 		sess.sendFailed(err)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"slices"
@@ -27,6 +28,15 @@ type ClientConfig struct {
 	// ConnectWait bounds how long Open and Profile wait for a connection to the pool when there
 	// is none; 0 means 5 seconds.
 	ConnectWait time.Duration
+	// Cache is the edge's result cache, which the pool end invalidates after other edges'
+	// writes; nil means the edge caches nothing.
+	Cache Invalidator
+}
+
+// Invalidator drops cached answers that read tables of db (all: every answer of db);
+// cache.Cache is one.
+type Invalidator interface {
+	Invalidate(db string, tables []string, all bool)
 }
 
 // Client is the edge end of the tunnel: a Transport over one long-lived QUIC connection to a
@@ -156,7 +166,16 @@ func (c *Client) keepDialing(addr string) {
 }
 
 // setConn makes conn the connection for new streams and refreshes every known profile over it.
+// The edge may have missed invalidations while it had no connection: it drops what it cached
+// of the pool's databases first, and hears of every later write from the pool end
+// (serveInvalidations) for as long as conn lives.
 func (c *Client) setConn(conn *quic.Conn) {
+	c.dropCache()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.serveInvalidations(conn)
+	}()
 	c.mu.Lock()
 	c.conn = conn
 	close(c.changed)
@@ -368,4 +387,65 @@ func (c *Client) cancel(ctx context.Context, conn *quic.Conn, id quic.StreamID) 
 		return decodeError(b)
 	}
 	return errors.New("tunnel: unexpected answer to a cancel request")
+}
+
+// dropCache invalidates every answer the edge cached of the databases it asked this pool
+// about (all of the edge's, see Warm).
+func (c *Client) dropCache() {
+	if c.cfg.Cache == nil {
+		return
+	}
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	for db := range c.profiles {
+		c.cfg.Cache.Invalidate(db, nil, true)
+	}
+}
+
+// serveInvalidations applies the invalidations the pool end sends on conn, each on a stream of
+// its own, acknowledging each once the cache has applied it. When conn ends the edge drops its
+// cache of the pool's databases: it no longer hears of their writes.
+func (c *Client) serveInvalidations(conn *quic.Conn) {
+	defer c.dropCache()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		str, err := conn.AcceptStream(c.ctx)
+		if err != nil {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.invalidation(str)
+		}()
+	}
+}
+
+// invalidation applies and acknowledges one invalidation.
+func (c *Client) invalidation(str *quic.Stream) {
+	defer str.CancelRead(codeStreamClosed)
+	stop := context.AfterFunc(c.ctx, func() { str.CancelRead(codeStreamClosed) }) // don't hold up Close
+	defer stop()
+	str.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var head [2]byte
+	if _, err := io.ReadFull(str, head[:]); err != nil || head[0] != version || head[1] != kindInvalidate {
+		str.CancelWrite(codeStreamClosed)
+		return
+	}
+	typ, b, err := readFrame(str, nil)
+	if err != nil || typ != frameInvalidate {
+		str.CancelWrite(codeStreamClosed)
+		return
+	}
+	db, tables, all, err := parseInvalidate(b)
+	if err != nil {
+		str.CancelWrite(codeStreamClosed)
+		return
+	}
+	if c.cfg.Cache != nil {
+		c.cfg.Cache.Invalidate(db, tables, all)
+	}
+	str.Write(appendFrame(nil, frameOK, nil))
+	str.Close()
 }

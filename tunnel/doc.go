@@ -28,7 +28,7 @@
 //
 //	edge (Client)                              pool end (Server)
 //	 │ Open: new stream, [v S] Open(db, params) ─>│ origin.Open   (no round trip waited for)
-//	 │ Send: Batch(frames) ──────────────────────>│ Session.Send
+//	 │ Send: [Writes(tables)] Batch(frames) ─────>│ Session.Send
 //	 │   (a batch over 1 MiB: More(part)..., Batch(last part), answered as one)
 //	 │   a batch that draws answers (Q S H F c f) sets pending on the edge
 //	 │<──────────────────── Data(flags, answers) ─│ Recv while Pending, one frame per Recv,
@@ -38,7 +38,21 @@
 //	 │<───────────────────────── Error(code, text)│ ErrOriginLost, ErrQueueTimeout, ...: the last frame
 //	 │ Cancel: new stream, [v C] Cancel(id) ─────>│ Session.Cancel ─> Ok
 //	 │ Profile: new stream, [v P] Open(db) ──────>│ origin.Profile ─> Profile
+//	 │<── new stream, [v I] Invalidate(db, tables)│ another edge's write, before its last Data
+//	 │ cache.Invalidate, then Ok ────────────────>│   (no Ok within AckTimeout: connection closed)
 //	 │ Close: reset the stream ──────────────────>│ Session.Close
+//
+// # Invalidations
+//
+// The edge reports what a session's transaction has written (Writes, from its classification
+// of the statements) with a batch that may make it visible: outside a transaction block, or a
+// COMMIT. The pool end then sends an Invalidate to every other connected edge and waits for
+// each one's Ok, or closes its connection after AckTimeout, before it sends the batch's last
+// Data frame: the answer that tells the client the write is done. The writing edge invalidates
+// its own cache as that answer passes. An edge drops its cache of a pool's databases whenever
+// its connection to that pool ends or is made, since it can't know what it missed. An edge cut
+// off from the network learns that its connection was closed only at the idle timeout (5 s), and
+// may serve cached reads until then: closing its connection is all the pool end can do.
 //
 // So a query costs one WAN round trip and a new client session none: the edge knows Pending
 // from the flags, without asking, and caches each database's profile, refreshing it in the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -16,13 +17,17 @@ import (
 const (
 	// version is the tunnel protocol's version; the TLS ALPN names it too, so that edges and pools
 	// of incompatible versions fail the handshake instead of misreading each other.
-	version byte = 1
-	alpn         = "slipstream-tunnel/1"
+	// Version 2 added the write reports and invalidations (frameWrites, kindInvalidate).
+	version byte = 2
+	alpn         = "slipstream-tunnel/2"
 
 	// Stream kinds, the second header byte.
 	kindSession byte = 'S' // one client session, for its whole life
 	kindProfile byte = 'P' // one Profile request and its answer
 	kindCancel  byte = 'C' // one Cancel request and its answer
+	// kindInvalidate is the one kind the pool end opens: one invalidation for the edge's cache
+	// and its acknowledgement (frameOK).
+	kindInvalidate byte = 'I'
 
 	// Frame types.
 	frameOpen    byte = 'O' // edge→pool: database NUL, then startup parameters as key NUL value NUL
@@ -33,11 +38,20 @@ const (
 	frameError   byte = 'E' // pool→edge: error code byte, then text; the last frame of a stream
 	frameProfile byte = 'R' // pool→edge: a Profile (see appendProfile)
 	frameCancel  byte = 'X' // edge→pool: the uint64 QUIC stream ID of the session to cancel
-	frameOK      byte = 'A' // pool→edge: the request succeeded (Cancel)
+	frameOK      byte = 'A' // the request succeeded: pool→edge after Cancel, edge→pool after Invalidate
+	// frameWrites, edge→pool before a batch: the tables the session's transaction has written,
+	// as flags then table NUL...; the pool end tells every other edge before the batch's last
+	// answer goes out.
+	frameWrites byte = 'W'
+	// frameInvalidate, pool→edge: database NUL, then a frameWrites payload.
+	frameInvalidate byte = 'V'
 
 	// Flags of a data frame.
 	flagPending byte = 1 // more answers are due without a further client message
 	flagPinned  byte = 2 // the session is pinned: the pool end pushes whatever the origin sends
+
+	// Flags of a writes frame.
+	flagAllTables byte = 1 // any table may have been written: the whole database is invalidated
 
 	headerLen = 5
 )
@@ -47,6 +61,9 @@ const (
 	maxBatch   = 512 << 20 // one frontend message may be up to proxy.Config.MaxMessage (256 MiB by default)
 	maxSmall   = 1 << 20   // open, error, cancel
 	maxProfile = 16 << 20  // parameters and pg_proc volatilities
+	// maxTables bounds the tables of one writes or invalidate frame; a transaction that writes
+	// more is reported as writing all of them.
+	maxTables = 256
 	// batchChunk is how much of a client's batch the edge puts in one frame, when the batch
 	// holds several messages: the pool end then holds at most about this much of a COPY at once.
 	batchChunk = 1 << 20
@@ -304,4 +321,54 @@ func parseProfile(b []byte) (Profile, error) {
 		p.OriginLatency = time.Duration(binary.BigEndian.Uint64(b))
 	}
 	return p, nil
+}
+
+// appendWrites encodes a writes frame's payload: a flags byte, then up to maxTables table
+// names, each NUL-terminated. More tables than that, or a name with a NUL, become "all".
+func appendWrites(dst []byte, tables []string, all bool) []byte {
+	if len(tables) > maxTables {
+		all = true
+	}
+	for _, t := range tables {
+		all = all || len(t) > 1024 || strings.IndexByte(t, 0) >= 0
+	}
+	if all {
+		return append(dst, flagAllTables)
+	}
+	return appendStrings(append(dst, 0), tables...)
+}
+
+// parseWrites decodes appendWrites's encoding.
+func parseWrites(b []byte) (tables []string, all bool, err error) {
+	if len(b) < 1 || b[0]&^flagAllTables != 0 {
+		return nil, false, errBadFrame
+	}
+	all, b = b[0]&flagAllTables != 0, b[1:]
+	for len(b) > 0 {
+		if len(tables) == maxTables {
+			return nil, false, errBadFrame
+		}
+		var t string
+		var ok bool
+		if t, b, ok = cutString(b); !ok {
+			return nil, false, errBadFrame
+		}
+		tables = append(tables, t)
+	}
+	return tables, all, nil
+}
+
+// appendInvalidate encodes an invalidate frame's payload.
+func appendInvalidate(dst []byte, db string, writes []byte) []byte {
+	return append(appendStrings(dst, db), writes...)
+}
+
+// parseInvalidate decodes an invalidate frame's payload.
+func parseInvalidate(b []byte) (db string, tables []string, all bool, err error) {
+	db, b, ok := cutString(b)
+	if !ok {
+		return "", nil, false, errBadFrame
+	}
+	tables, all, err = parseWrites(b)
+	return db, tables, all, err
 }

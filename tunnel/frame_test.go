@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"testing"
 )
 
@@ -86,5 +87,55 @@ func FuzzParseProfile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		parseProfile(b)
 		parseOpen(b)
+	})
+}
+
+func TestInvalidationsRoundTrip(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		tables  []string
+		all     bool
+		want    []string
+		wantAll bool
+	}{
+		{"tables are kept in order", []string{"public.users", `"Orders"`}, false, []string{"public.users", `"Orders"`}, false},
+		{"all needs no tables", []string{"users"}, true, nil, true},
+		{"more tables than the limit become all", make([]string, maxTables+1), false, nil, true},
+		{"a name with a NUL becomes all", []string{"a\x00b"}, false, nil, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db, tables, all, err := parseInvalidate(appendInvalidate(nil, "app", appendWrites(nil, tt.tables, tt.all)))
+			if err != nil || db != "app" || all != tt.wantAll || !slices.Equal(tables, tt.want) {
+				t.Fatalf("got %q %q %v %v, want app %q %v", db, tables, all, err, tt.want, tt.wantAll)
+			}
+		})
+	}
+}
+
+func TestMalformedInvalidationsAreRefused(t *testing.T) {
+	for _, b := range [][]byte{nil, []byte("app"), []byte("app\x00"), []byte("app\x00\x02"), []byte("app\x00\x00users")} {
+		if _, _, _, err := parseInvalidate(b); !errors.Is(err, errBadFrame) {
+			t.Errorf("parseInvalidate(%q) = %v, want errBadFrame", b, err)
+		}
+	}
+}
+
+func FuzzParseInvalidate(f *testing.F) {
+	f.Add(appendInvalidate(nil, "app", appendWrites(nil, []string{"users", "orders"}, false)))
+	f.Add(appendInvalidate(nil, "app", appendWrites(nil, nil, true)))
+	f.Add([]byte("app\x00\x03"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		db, tables, all, err := parseInvalidate(b)
+		if err != nil {
+			return
+		}
+		if len(tables) > maxTables {
+			t.Fatalf("%d tables passed the limit", len(tables))
+		}
+		// What decodes encodes to what decodes the same, or to "all".
+		db2, tables2, all2, err := parseInvalidate(appendInvalidate(nil, db, appendWrites(nil, tables, all)))
+		if err != nil || db2 != db || all && !all2 || !all2 && !slices.Equal(tables, tables2) {
+			t.Fatalf("%q %q %v decoded again as %q %q %v %v", db, tables, all, db2, tables2, all2, err)
+		}
 	})
 }

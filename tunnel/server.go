@@ -42,6 +42,9 @@ const (
 	codeShutdown                          = 2 // the connection or the process is shutting down
 )
 
+// codeNoAck closes the connection of an edge that did not acknowledge an invalidation in time.
+const codeNoAck quic.ApplicationErrorCode = 3
+
 // ServerConfig describes the pool end of the tunnel.
 type ServerConfig struct {
 	// Origins are the databases served, by name.
@@ -50,6 +53,11 @@ type ServerConfig struct {
 	TLS *tls.Config
 	// Logger receives connection events; nil means slog.Default().
 	Logger *slog.Logger
+	// AckTimeout is how long an edge has to acknowledge an invalidation before the pool end
+	// closes its connection, so that it can't serve what the write made stale (it drops its
+	// cache when it reconnects); a write's last answer waits at most this long for the other
+	// edges. 0 means 1 second.
+	AckTimeout time.Duration
 }
 
 // Server is the pool end of the tunnel: it serves Origins to edges over QUIC connections, those
@@ -60,6 +68,9 @@ type Server struct {
 	wg  sync.WaitGroup
 
 	sent atomic.Int64 // bytes of answers written to streams, for tests
+
+	mu    sync.Mutex
+	conns map[*serverConn]struct{} // every edge connected now, to tell them about writes
 }
 
 // NewServer returns the pool end for cfg.
@@ -67,7 +78,10 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, log: cfg.Logger}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = time.Second
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, conns: map[*serverConn]struct{}{}}
 }
 
 // Serve accepts edges' connections on pc until ctx ends, then closes them and waits for their
@@ -137,7 +151,17 @@ func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	c := &serverConn{s: s, log: log, sessions: map[quic.StreamID]*serverSession{}}
+	// Registered before its first stream is accepted: an edge caches only answers read after
+	// that, so the writes it is not told of were made before anything it caches was read.
+	c := &serverConn{s: s, log: log, conn: conn, ctx: ctx, sessions: map[quic.StreamID]*serverSession{}}
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
 	for {
 		str, err := conn.AcceptStream(ctx)
 		if err != nil {
@@ -154,8 +178,10 @@ func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
 
 // serverConn is the pool end's state of one connection: its open sessions, for Cancel.
 type serverConn struct {
-	s   *Server
-	log *slog.Logger
+	s    *Server
+	log  *slog.Logger
+	conn *quic.Conn
+	ctx  context.Context // the server's: an invalidation outlives the session that wrote
 
 	mu       sync.Mutex
 	sessions map[quic.StreamID]*serverSession
@@ -237,6 +263,108 @@ type serverSession struct {
 	ps  Stream
 
 	wmu sync.Mutex // writes to str: the reader's drains, the pinned pump's pushes, fail
+
+	// What the session's transaction wrote, as the edge reported it (frameWrites), until the
+	// other edges are told: the reader sets it, whoever sends a batch's last answer tells them.
+	db       string
+	imu      sync.Mutex
+	written  bool
+	tables   []string
+	allTabs  bool
+	keepsAll bool // pinned: told at every last answer from now on, the edge reports no more
+}
+
+// noteWrites records a writes frame from the edge.
+func (ss *serverSession) noteWrites(b []byte) error {
+	tables, all, err := parseWrites(b)
+	if err != nil {
+		return err
+	}
+	ss.imu.Lock()
+	defer ss.imu.Unlock()
+	ss.written = true
+	ss.allTabs = ss.allTabs || all || len(ss.tables)+len(tables) > maxTables
+	if !ss.allTabs {
+		ss.tables = append(ss.tables, tables...)
+	}
+	return nil
+}
+
+// tellWrites tells every other edge about the writes reported so far, and waits until each
+// has acknowledged or has been disconnected: it runs before the answer that ends a batch goes
+// out, so that no client learns of a write before every edge has dropped what it made stale.
+func (ss *serverSession) tellWrites() {
+	ss.imu.Lock()
+	if !ss.written {
+		ss.imu.Unlock()
+		return
+	}
+	payload := appendWrites(nil, ss.tables, ss.allTabs)
+	if !ss.keepsAll {
+		ss.written, ss.tables, ss.allTabs = false, ss.tables[:0], false
+	}
+	ss.imu.Unlock()
+	ss.c.s.invalidate(ss.c, ss.db, payload)
+}
+
+// invalidate sends an invalidation of db to every connection but from's, and returns when each
+// has acknowledged it or has been closed for not doing so within AckTimeout.
+func (s *Server) invalidate(from *serverConn, db string, writes []byte) {
+	s.mu.Lock()
+	peers := make([]*serverConn, 0, len(s.conns))
+	for c := range s.conns {
+		if c != from {
+			peers = append(peers, c)
+		}
+	}
+	s.mu.Unlock()
+	if len(peers) == 0 {
+		return
+	}
+	frame := appendFrame([]byte{version, kindInvalidate}, frameInvalidate, appendInvalidate(nil, db, writes))
+	var wg sync.WaitGroup
+	for _, c := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.invalidate(frame); err != nil {
+				c.log.Warn("an edge did not acknowledge an invalidation; closing its connection", "db", db, "err", err)
+				c.conn.CloseWithError(codeNoAck, "no acknowledgement of an invalidation")
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// invalidate sends one invalidation frame on a stream of its own and waits for the edge's
+// acknowledgement, up to AckTimeout.
+func (c *serverConn) invalidate(frame []byte) error {
+	ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.AckTimeout)
+	defer cancel()
+	str, err := c.conn.OpenStreamSync(ctx)
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() {
+		str.CancelRead(codeStreamClosed)
+		str.CancelWrite(codeStreamClosed)
+	})
+	defer stop()
+	if _, err := str.Write(frame); err != nil {
+		return err
+	}
+	str.Close()
+	typ, _, err := readFrame(str, nil)
+	str.CancelRead(codeStreamClosed)
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
+		return err
+	case typ != frameOK:
+		return fmt.Errorf("%w: answer %q to an invalidation", errBadFrame, typ)
+	}
+	return nil
 }
 
 // serveSession runs one client session: it opens it on its origin, then applies the edge's
@@ -259,7 +387,7 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 		str.CancelWrite(codeStreamClosed)
 		return
 	}
-	ss := &serverSession{c: c, str: str}
+	ss := &serverSession{c: c, str: str, db: db}
 	defer func() {
 		ss.wmu.Lock()
 		str.Close()
@@ -306,6 +434,12 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 		case frameSkip:
 			ps.Skip(b)
 			continue
+		case frameWrites:
+			if err := ss.noteWrites(b); err != nil {
+				ss.fail(err)
+				return
+			}
+			continue
 		case frameBatch, frameMore:
 		default:
 			ss.fail(fmt.Errorf("%w: unexpected frame type %q", errBadFrame, typ))
@@ -333,6 +467,12 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 		}
 		if ps.Pinned() {
 			pinned = true
+			ss.imu.Lock()
+			if ss.written {
+				ss.allTabs = true // the edge reports a pinned session's writes no more
+			}
+			ss.keepsAll = true
+			ss.imu.Unlock()
 			pump.Add(1)
 			go func() {
 				defer pump.Done()
@@ -342,6 +482,7 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 	}
 	ps.Close()
 	pump.Wait()
+	ss.tellWrites() // a write cut off by the edge may still have been made
 }
 
 // dataHead is the room a receive buffer keeps in front for its data frame's header and flags,
@@ -357,12 +498,16 @@ func (ss *serverSession) drain(ctx context.Context, buf []byte) ([]byte, error) 
 		if pending {
 			var err error
 			if buf, err = ss.ps.Recv(ctx, buf); err != nil {
+				ss.tellWrites()
 				if len(buf) > dataHead {
 					ss.send(buf, false, false) // what came before the failure
 				}
 				return buf, err
 			}
 			pending = ss.ps.Pending()
+		}
+		if !pending {
+			ss.tellWrites()
 		}
 		if err := ss.send(buf, pending, ss.ps.Pinned()); err != nil {
 			return buf, err
@@ -383,7 +528,11 @@ func (ss *serverSession) push(ctx context.Context) {
 		var err error
 		buf, err = ss.ps.Recv(ctx, append(buf[:0], make([]byte, dataHead)...))
 		if len(buf) > dataHead {
-			if serr := ss.send(buf, ss.ps.Pending(), true); serr != nil {
+			pending := ss.ps.Pending()
+			if !pending {
+				ss.tellWrites()
+			}
+			if serr := ss.send(buf, pending, true); serr != nil {
 				ss.ps.Close()
 				return
 			}
@@ -427,6 +576,7 @@ func (ss *serverSession) fail(err error) {
 		return // the edge closed the session: nobody listens
 	}
 	ss.c.log.Debug("tunnel session failed", "err", err)
+	ss.tellWrites()
 	ss.wmu.Lock()
 	defer ss.wmu.Unlock()
 	ss.str.Write(appendError(nil, err))

@@ -27,8 +27,9 @@ type clientStream struct {
 	closed     atomic.Bool
 	terminated atomic.Bool // the client's Terminate went out: Close ends the stream gracefully
 
-	wmu  sync.Mutex // Send and Skip (the session's reader) against a graceful Close
-	wbuf []byte
+	wmu    sync.Mutex // Send and Skip (the session's reader) against a graceful Close
+	wbuf   []byte
+	writes []byte // a writes frame's payload for the next batch, or nil
 
 	// Recv's. A session passes the same context to every Recv: it is watched once, not per
 	// call, and its end ends the stream.
@@ -46,6 +47,13 @@ func (s *clientStream) Send(ctx context.Context, frames []byte) error {
 	cut, start := 0, 0
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if s.writes != nil {
+		err := s.write(frameWrites, s.writes)
+		s.writes = nil
+		if err != nil {
+			return err
+		}
+	}
 	for i := 0; i+headerLen <= len(frames); {
 		switch frames[i] {
 		case 'Q', 'S', 'H', 'F', 'c', 'f':
@@ -156,6 +164,15 @@ func (s *clientStream) recvFailed(ctx context.Context, err error) error {
 		return ctx.Err()
 	}
 	return s.lost(err)
+}
+
+// ReportWrites says that the session's transaction, with the batch sent next, writes tables
+// (all: any table) of its database: the pool end tells every other edge, and waits for them to
+// drop their cached reads of those tables, before it sends the answer that ends the batch.
+func (s *clientStream) ReportWrites(tables []string, all bool) {
+	s.wmu.Lock()
+	s.writes = appendWrites(s.writes[:0], tables, all)
+	s.wmu.Unlock()
 }
 
 // Pending implements Stream.

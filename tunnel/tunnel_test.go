@@ -90,6 +90,13 @@ func certs(t testing.TB) (edge, pool *tls.Config) {
 // address and server.
 func startPool(t testing.TB, tlsConf *tls.Config, cfg pool.Config) (string, *tunnel.Server) {
 	t.Helper()
+	return startPoolEnd(t, tlsConf, cfg, tunnel.ServerConfig{})
+}
+
+// startPoolEnd is startPool with the pool end's configuration: its origins, TLS and logger are
+// filled in.
+func startPoolEnd(t testing.TB, tlsConf *tls.Config, cfg pool.Config, scfg tunnel.ServerConfig) (string, *tunnel.Server) {
+	t.Helper()
 	cfg.Name = pgtest.AppDB
 	cfg.Origin = srv.URL(pgtest.AppUser, pgtest.AppPassword, pgtest.AppDB)
 	cfg.Logger = quiet
@@ -101,11 +108,9 @@ func startPool(t testing.TB, tlsConf *tls.Config, cfg pool.Config) (string, *tun
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := tunnel.NewServer(tunnel.ServerConfig{
-		Origins: map[string]tunnel.Origin{pgtest.AppDB: tunnel.PGOrigin(p)},
-		TLS:     tlsConf,
-		Logger:  quiet,
-	})
+	scfg.Origins = map[string]tunnel.Origin{pgtest.AppDB: tunnel.PGOrigin(p)}
+	scfg.TLS, scfg.Logger = tlsConf, quiet
+	s := tunnel.NewServer(scfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, pc) }()

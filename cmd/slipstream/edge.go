@@ -102,7 +102,14 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	tcfg := tunnel.ClientConfig{TLS: tlsConf, Logger: log}
+	results, err := cache.New(cfg.Cache.MaxBytes)
+	if err != nil {
+		return err
+	}
+	defer results.Close()
+	// The pools invalidate the cache after other edges' writes, and it is dropped whenever a
+	// pool's connection is lost or made.
+	tcfg := tunnel.ClientConfig{TLS: tlsConf, Logger: log, Cache: results}
 	names := make([]string, len(dbs))
 	for i, d := range dbs {
 		names[i] = d.Name
@@ -163,11 +170,6 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	results, err := cache.New(cfg.Cache.MaxBytes)
-	if err != nil {
-		return err
-	}
-	defer results.Close()
 	srv := proxy.New(proxy.Config{
 		Cache:     results,
 		Databases: dbs,

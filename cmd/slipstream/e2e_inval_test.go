@@ -1,0 +1,86 @@
+package main
+
+// Two edges share one pool: a write through one invalidates the other's cache before the
+// write's answer reaches its client (DESIGN.md invariant 1).
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// hits reads the node's slipstream_cache_queries_total{status="hit"} of database app.
+func (n *node) hits(t *testing.T) float64 {
+	t.Helper()
+	m := metricsLine.FindStringSubmatch(n.stdout)
+	if m == nil {
+		t.Fatalf("no metrics address in:\n%s", n.stdout)
+	}
+	body, _ := httpGet(t, "http://"+m[1]+"/metrics")
+	v, _ := metricValue(body, "slipstream_cache_queries_total", `db="app"`, `status="hit"`)
+	return v
+}
+
+func TestAWriteThroughOneEdgeInvalidatesTheOtherEdgesCache(t *testing.T) {
+	ctx := testContext(t, 90*time.Second)
+	dir := makeCerts(t)
+	pool := startNode(t, "pool", "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+		"--certs", dir, "--data-dir", t.TempDir(), "--region", "test", "--origin", directURL())
+	edge := func() *node {
+		return startNode(t, "edge", "--pool", "test="+pool.tunnelAddr(t), "--pg-listen", "127.0.0.1:0",
+			"--http-listen", "127.0.0.1:0", "--certs", dir, "--data-dir", t.TempDir(), "--origin", directURL())
+	}
+	a, b := edge(), edge()
+	table := "inval_" + suffix()
+	direct := connect(t, ctx, directURL())
+	if _, err := direct.Exec(ctx, fmt.Sprintf("create table %s (id int primary key, v int); insert into %[1]s values (1, 0)", table)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { direct.Exec(context.Background(), "drop table "+table) })
+	read := "select v from " + table + " where id = $1"
+
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
+		writer := connectMode(t, ctx, a.appURL(t), mode)
+		reader := connectMode(t, ctx, b.appURL(t), mode)
+		for i := 1; i <= 4; i++ {
+			// Read until edge b answers from its cache (a key is kept the second time it misses).
+			var before int
+			for hits := b.hits(t); ; {
+				if err := reader.QueryRow(ctx, read, 1).Scan(&before); err != nil {
+					t.Fatal(err)
+				}
+				if b.hits(t) > hits {
+					break
+				}
+				if ctx.Err() != nil {
+					t.Fatalf("%v: edge b never answered from its cache", mode)
+				}
+			}
+			want := before + 1
+			if i%2 == 0 { // in a transaction that commits
+				tx, err := writer.Begin(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := tx.Exec(ctx, "update "+table+" set v = v + 1 where id = $1", 1); err != nil {
+					t.Fatal(err)
+				}
+				if err := tx.Commit(ctx); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, err := writer.Exec(ctx, "update "+table+" set v = v + 1 where id = $1", 1); err != nil {
+				t.Fatal(err)
+			}
+			var after int
+			if err := reader.QueryRow(ctx, read, 1).Scan(&after); err != nil {
+				t.Fatal(err)
+			}
+			if after != want {
+				t.Fatalf("%v, round %d: edge b read %d right after the update through edge a, want %d", mode, i, after, want)
+			}
+		}
+	}
+}
