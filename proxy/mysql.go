@@ -274,6 +274,8 @@ func mysqlParams(r *mysqlwire.Response, caps uint32) map[string]string {
 		"database":     "",
 		"capabilities": strconv.FormatUint(uint64(caps&^(mysql.CLIENT_SSL|mysql.CLIENT_COMPRESS)), 10),
 		"collation":    strconv.Itoa(int(r.Collation)),
+		// Tells a QUIC tunnel that the stream carries MySQL packets.
+		tunnel.ProtocolParam: "mysql",
 	}
 	for k, v := range r.Attrs {
 		params["attr."+k] = v

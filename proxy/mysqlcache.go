@@ -163,6 +163,12 @@ func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]
 		defer func() { c.Land(p.key, l.flight, landed, snap) }()
 	}
 
+	// Over the QUIC tunnel the pool end has the pool's other edges invalidate the session's
+	// writes before the answer leaves it. Every command of a transaction reports them, which
+	// costs a fan-out per statement but never misses the one that makes them visible.
+	if r, ok := sess.stream.(writeReporter); ok && (len(mc.written) > 0 || mc.writeAll) {
+		r.ReportWrites(mc.written, mc.writeAll)
+	}
 	if err := sess.stream.Send(ctx, p.frames); err != nil {
 		sess.mysqlInvalidate()
 		return buf, sess.sendFailed(err)

@@ -362,7 +362,7 @@ func (c *Client) Open(ctx context.Context, db string, params map[string]string) 
 	if err != nil {
 		return nil, fmt.Errorf("%w: tunnel: %w", ErrOriginLost, err)
 	}
-	s := &clientStream{c: c, conn: conn, str: str}
+	s := &clientStream{c: c, conn: conn, str: str, mysql: params[ProtocolParam] == "mysql"}
 	s.wbuf = appendHeader(append(s.wbuf, version, kindSession), frameOpen, 0)
 	s.wbuf = appendOpen(s.wbuf, db, params)
 	binary.BigEndian.PutUint32(s.wbuf[3:], uint32(len(s.wbuf)-2-headerLen))

@@ -388,6 +388,7 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 		return
 	}
 	ss := &serverSession{c: c, str: str, db: db}
+	mysql := params[ProtocolParam] == "mysql"
 	defer func() {
 		ss.wmu.Lock()
 		str.Close()
@@ -451,7 +452,12 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 			}
 			break
 		}
-		draws = draws || drawsAnswers(b)
+		if mysql {
+			d, _ := mysqlDrawsAnswers(b)
+			draws = draws || d
+		} else {
+			draws = draws || drawsAnswers(b)
+		}
 		if cap(buf) > batchChunk {
 			buf = nil // don't keep a large COPY buffer for an idle session
 		}

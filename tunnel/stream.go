@@ -22,6 +22,8 @@ type clientStream struct {
 	conn *quic.Conn
 	str  *quic.Stream
 
+	mysql bool // the stream carries MySQL packets (ProtocolParam)
+
 	pending    atomic.Bool
 	pinned     atomic.Bool
 	closed     atomic.Bool
@@ -53,6 +55,21 @@ func (s *clientStream) Send(ctx context.Context, frames []byte) error {
 		if err != nil {
 			return err
 		}
+	}
+	if s.mysql {
+		// One MySQL command, as the contract of pool/mysql wants it: whole, in one frame.
+		draws, quit := mysqlDrawsAnswers(frames)
+		if err := s.write(frameBatch, frames); err != nil {
+			return err
+		}
+		if draws {
+			s.pending.Store(true)
+		}
+		if quit {
+			s.terminated.Store(true)
+			return ErrTerminated
+		}
+		return nil
 	}
 	for i := 0; i+headerLen <= len(frames); {
 		switch frames[i] {
