@@ -210,7 +210,7 @@ func benchLatency(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		defer top.Close()
 		cfg.Direct, cfg.Via, cfg.Setup = top.DirectURL, top.ViaURL, *origin
 		log.Info("topology ready", "direct", config.RedactURL(top.DirectURL), "via", config.RedactURL(top.ViaURL), "shape", top.Shape)
-		shape = " · Slipstream as " + top.Shape + " on this machine, " + edgeLeg + " to its edge"
+		shape = " · " + top.Shape + ", " + edgeLeg + " to the edge"
 	default:
 		return usageError{fmt.Errorf("--topology %q: the only topology is local", *topology)}
 	}
