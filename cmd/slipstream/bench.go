@@ -270,10 +270,13 @@ the database directly (--direct), through Slipstream (--via), and through PgBoun
 (transaction pooling) and pgpool-II (its query cache on) started here from Debian's packages
 in front of --direct's database (--compare). Each operation is a point read with probability
 --read-ratio, else an update of one row, rows picked among the first --hot-set. The table
-slipstream_bench is created on --direct's database when missing.
+slipstream_bench is created on --direct's database when missing. URLs are postgres:// or
+mysql:// (--compare needs postgres://).
 
   slipstream bench throughput --direct postgres://app:secret@127.0.0.1:5432/app?sslmode=disable \
     --via postgres://app:secret@127.0.0.1:6432/app?sslmode=disable --compare pgbouncer,pgpool
+  slipstream bench throughput --direct mysql://app:secret@127.0.0.1:3306/app \
+    --via mysql://app:secret@127.0.0.1:3307/app
 
 Flags:
 `
