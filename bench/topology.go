@@ -23,6 +23,10 @@ type TopologyConfig struct {
 	Origin string
 	// RTT is the simulated round trip between the application's side and the database's.
 	RTT time.Duration
+	// EdgeTLS makes the application's side ask Slipstream's listener for TLS (sslmode=require,
+	// tls=skip-verify: the edge's certificate is self-signed). False connects in plain TCP on
+	// loopback, as an application does to an edge running beside it as a sidecar.
+	EdgeTLS bool
 	// Command is the slipstream binary to run; empty means this process's own executable.
 	Command string
 	// Logger gets one line per process started and the shape chosen; nil discards.
@@ -33,8 +37,10 @@ type TopologyConfig struct {
 // database, for the direct path and for the path through Slipstream alike:
 //
 //	direct:  client ──> TCP relay (RTT) ──> origin
-//	via:     client ──> slipstream edge ──> UDP relay (RTT, QUIC) ──> slipstream pool ──> origin
+//	via:     client ──loopback──> slipstream edge ──> UDP relay (RTT, QUIC) ──> slipstream pool ──> origin
 //
+// The direct path keeps the origin URL's TLS settings, as an application reaching a remote
+// database must; the client's leg to Slipstream is plain TCP on loopback unless EdgeTLS.
 // When this binary has no `edge` and `pool` commands yet (or they fail to start), via falls
 // back to `slipstream serve` with the TCP relay between its pool and the origin, which puts
 // the pool on the application's side of the WAN:
@@ -47,12 +53,13 @@ type Topology struct {
 	// Shape says which via path runs: ShapeEdgePool or ShapeServe.
 	Shape string
 
-	cfg    TopologyConfig
-	log    *slog.Logger
-	dir    string
-	relays []*Relay
-	procs  []*process
-	redact *strings.Replacer
+	cfg      TopologyConfig
+	protocol string // the origin's: Postgres or MySQL
+	log      *slog.Logger
+	dir      string
+	relays   []*Relay
+	procs    []*process
+	redact   *strings.Replacer
 }
 
 // Shapes of the via path.
@@ -80,7 +87,7 @@ func StartLocal(ctx context.Context, cfg TopologyConfig) (_ *Topology, err error
 			return nil, fmt.Errorf("topology: %w", err)
 		}
 	}
-	t := &Topology{cfg: cfg, log: cfg.Logger}
+	t := &Topology{cfg: cfg, protocol: protocol, log: cfg.Logger}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
@@ -120,7 +127,7 @@ func (t *Topology) startVia(ctx context.Context, origin *url.URL, originRelay st
 		if err == nil {
 			return nil
 		}
-		t.log.Warn("topology: edge and pool did not start; falling back to serve", "err", err)
+		t.log.Warn("topology: edge and pool did not start or did not answer a query; falling back to serve", "err", err)
 		t.stopProcesses()
 	} else {
 		t.log.Warn("topology: this slipstream has no edge and pool commands yet; falling back to " +
@@ -161,13 +168,30 @@ func (t *Topology) startEdgePool(ctx context.Context, origin *url.URL) error {
 	if err != nil {
 		return err
 	}
-	edge, err := t.start("edge", "edge", "--pool", "local="+wan.Addr(), "--origin", origin.String(),
-		"--pg-listen", listen, "--http-listen", edgeHTTP)
+	myListen, err := freeAddr("tcp")
 	if err != nil {
 		return err
 	}
-	t.ViaURL, t.Shape = withHost(origin, listen), ShapeEdgePool
-	return t.waitReady(ctx, edge, t.ViaURL)
+	edge, err := t.start("edge", "edge", "--pool", "local="+wan.Addr(), "--origin", origin.String(),
+		"--pg-listen", listen, "--mysql-listen", myListen, "--http-listen", edgeHTTP)
+	if err != nil {
+		return err
+	}
+	t.Shape = ShapeEdgePool
+	return t.readyVia(ctx, edge)
+}
+
+// readyVia reads the connection string p printed for the origin's protocol, sets ViaURL from
+// it and waits until a query through ViaURL works.
+func (t *Topology) readyVia(ctx context.Context, p *process) error {
+	printed, err := printedURL(ctx, p, t.protocol, t.redact)
+	if err != nil {
+		return err
+	}
+	if t.ViaURL, err = clientURL(printed, t.protocol, t.cfg.EdgeTLS); err != nil {
+		return err
+	}
+	return t.waitReady(ctx, p, t.ViaURL)
 }
 
 // startServe runs `slipstream serve` with its origin behind the TCP relay originRelay.
@@ -180,13 +204,18 @@ func (t *Topology) startServe(ctx context.Context, origin *url.URL, originRelay 
 	if err != nil {
 		return err
 	}
-	p, err := t.start("serve", "serve", "--config=", "--origin", withHost(origin, originRelay),
-		"--pg-listen", listen, "--http-listen", httpAddr, "--data-dir", filepath.Join(t.dir, "serve-data"))
+	myListen, err := freeAddr("tcp")
 	if err != nil {
 		return err
 	}
-	t.ViaURL, t.Shape = withHost(origin, listen), ShapeServe
-	return t.waitReady(ctx, p, t.ViaURL)
+	p, err := t.start("serve", "serve", "--config=", "--origin", withHost(origin, originRelay),
+		"--pg-listen", listen, "--mysql-listen", myListen, "--http-listen", httpAddr,
+		"--data-dir", filepath.Join(t.dir, "serve-data"))
+	if err != nil {
+		return err
+	}
+	t.Shape = ShapeServe
+	return t.readyVia(ctx, p)
 }
 
 // Close stops the processes (SIGINT, then SIGKILL after 5 s) and relays and removes the
@@ -250,6 +279,57 @@ func (t *Topology) stopProcesses() {
 // waitReady waits until a query through rawURL works, failing early if p exits.
 func (t *Topology) waitReady(ctx context.Context, p *process, rawURL string) error {
 	return waitReady(ctx, p, rawURL, t.redact)
+}
+
+// printedURL waits up to 30 s for the line `database NAME: URL` that slipstream edge and serve
+// print for each database, and returns the first URL of protocol; it fails early if p exits.
+func printedURL(ctx context.Context, p *process, protocol string, redact *strings.Replacer) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		b, _ := os.ReadFile(p.log)
+		for _, line := range strings.Split(string(b), "\n") {
+			rest, ok := strings.CutPrefix(line, "database ")
+			if !ok {
+				continue
+			}
+			if _, u, ok := strings.Cut(rest, ": "); ok {
+				if got, err := ProtocolOf(u); err == nil && got == protocol {
+					return strings.TrimSpace(u), nil
+				}
+			}
+		}
+		select {
+		case <-p.exited:
+			return "", fmt.Errorf("%s exited (%v): %s", p.name, p.err, p.logTail(redact))
+		case <-ctx.Done():
+			return "", fmt.Errorf("%s printed no %s:// connection string; its log: %s", p.name, protocol, p.logTail(redact))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// clientURL is the connection string Slipstream printed with the client's TLS setting: with
+// tls, TLS without verifying the edge's self-signed certificate; without, plain TCP (pgx would
+// otherwise try TLS first, as sslmode=prefer).
+func clientURL(printed, protocol string, tls bool) (string, error) {
+	u, err := url.Parse(printed)
+	if err != nil {
+		return "", errors.New("topology: slipstream printed a connection string that is not a URL")
+	}
+	q := u.Query()
+	switch {
+	case protocol == MySQL && tls:
+		q.Set("tls", "skip-verify")
+	case protocol == MySQL:
+		q.Set("tls", "false")
+	case tls:
+		q.Set("sslmode", "require")
+	default:
+		q.Set("sslmode", "disable")
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }
 
 // freeAddr returns a loopback address with a port free right now.

@@ -148,9 +148,14 @@ URLs are postgres://USER:PASSWORD@HOST:PORT/DB or mysql://...; the table
 slipstream_bench is created on the database when missing.
 
 --topology local stands the whole thing up on this machine around --origin: the direct
-path through a relay adding --rtt, Slipstream with the same RTT between its edge and pool.
+path through a relay adding --rtt, with --origin's TLS settings (as a remote database needs);
+Slipstream's edge on loopback, reached in plain TCP as a sidecar is (--edge-tls: TLS), with
+the same RTT between the edge and its pool next to the origin.
 
-  slipstream bench latency --topology local --rtt 50ms --origin postgres://app:secret@127.0.0.1:5432/app
+  slipstream bench latency --topology local --rtt 50ms \
+    --origin 'postgres://app:secret@127.0.0.1:5432/app?sslmode=require'
+  slipstream bench latency --topology local --rtt 50ms \
+    --origin 'mysql://app:secret@127.0.0.1:3306/app?tls=skip-verify'
 
 Flags:
 `
@@ -163,6 +168,7 @@ func benchLatency(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	origin := fs.String("origin", "", "with --topology local: the database, a `URL` reached without added latency")
 	rtt := fs.Duration("rtt", 0, "with --topology: the simulated round trip, a `DURATION` such as 50ms;\n"+
 		"otherwise the known RTT to the database, for the WAN round trips column")
+	edgeTLS := fs.Bool("edge-tls", false, "with --topology local: connect to Slipstream's edge with TLS, not plain TCP on loopback")
 	queries := fs.Int("queries", 200, "timed queries per series, `N`")
 	jsonOut := fs.String("json", "", "also write the results as JSON to `FILE`")
 	chartOut := fs.String("chart", "", "also draw the results as an SVG bar chart in `FILE`")
@@ -171,9 +177,12 @@ func benchLatency(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cfg := bench.LatencyConfig{Direct: *direct, Via: *via, Queries: *queries, RTT: *rtt}
-	title, shape := "Query latency, direct and through Slipstream", ""
+	title, shape, edgeLeg := "Query latency, direct and through Slipstream", "", "plain TCP"
 	switch *topology {
 	case "":
+		if *edgeTLS {
+			return usageError{errors.New("--edge-tls goes with --topology local; otherwise --via says how to connect")}
+		}
 		if *origin != "" {
 			return usageError{errors.New("--origin goes with --topology local; without it give --direct and --via")}
 		}
@@ -190,15 +199,18 @@ func benchLatency(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if *rtt <= 0 {
 			return usageError{errors.New("--topology local needs --rtt, such as 50ms")}
 		}
+		if *edgeTLS {
+			edgeLeg = "TLS"
+		}
 		log.Info("starting the local topology", "origin", config.RedactURL(*origin), "rtt", *rtt)
-		top, err := bench.StartLocal(ctx, bench.TopologyConfig{Origin: *origin, RTT: *rtt, Logger: log})
+		top, err := bench.StartLocal(ctx, bench.TopologyConfig{Origin: *origin, RTT: *rtt, EdgeTLS: *edgeTLS, Logger: log})
 		if err != nil {
 			return err
 		}
 		defer top.Close()
 		cfg.Direct, cfg.Via, cfg.Setup = top.DirectURL, top.ViaURL, *origin
 		log.Info("topology ready", "direct", config.RedactURL(top.DirectURL), "via", config.RedactURL(top.ViaURL), "shape", top.Shape)
-		shape = " · Slipstream as " + top.Shape + " on this machine"
+		shape = " · " + top.Shape + ", " + edgeLeg + " to the edge"
 	default:
 		return usageError{fmt.Errorf("--topology %q: the only topology is local", *topology)}
 	}
@@ -258,10 +270,13 @@ the database directly (--direct), through Slipstream (--via), and through PgBoun
 (transaction pooling) and pgpool-II (its query cache on) started here from Debian's packages
 in front of --direct's database (--compare). Each operation is a point read with probability
 --read-ratio, else an update of one row, rows picked among the first --hot-set. The table
-slipstream_bench is created on --direct's database when missing.
+slipstream_bench is created on --direct's database when missing. URLs are postgres:// or
+mysql:// (--compare needs postgres://).
 
   slipstream bench throughput --direct postgres://app:secret@127.0.0.1:5432/app?sslmode=disable \
     --via postgres://app:secret@127.0.0.1:6432/app?sslmode=disable --compare pgbouncer,pgpool
+  slipstream bench throughput --direct mysql://app:secret@127.0.0.1:3306/app \
+    --via mysql://app:secret@127.0.0.1:3307/app
 
 Flags:
 `

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
-	"flag"
 	"io"
 	"net"
 	"net/url"
@@ -17,56 +16,17 @@ import (
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/bench"
+	"github.com/slipstream-proxy/slipstream/internal/mytest"
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
 )
 
 // runMainEnv makes the test binary behave as the slipstream binary (TestMain calls
 // runAsChild), so that `bench latency --topology local`, which starts os.Executable() as
-// serve, edge and pool, can run under go test. Its value "split" adds stand-ins for the
-// certs, pool and edge commands of issue 7.
+// certs, pool and edge (or serve), can run under go test.
 const runMainEnv = "SLIPSTREAM_TEST_RUN_MAIN"
 
-// runAsChild is main for the test binary started as slipstream. With runMainEnv=split, certs,
-// pool and edge are stand-ins that accept exactly the flags the topology passes (issue 7's):
-// certs writes nothing, pool waits for its signal, edge serves its origin as serve would.
+// runAsChild is main for the test binary started as slipstream.
 func runAsChild(ctx context.Context, args []string) int {
-	if os.Getenv(runMainEnv) != "split" || len(args) == 0 {
-		return run(ctx, args, os.Stdout, os.Stderr)
-	}
-	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
-	if len(args) == 2 && args[1] == "--help" {
-		switch args[0] {
-		case "certs", "pool", "edge":
-			return 0
-		}
-	}
-	switch args[0] {
-	case "certs":
-		if err := fs.Parse(args[1:]); err != nil {
-			return 2
-		}
-		return 0
-	case "pool":
-		fs.String("region", "", "")
-		tunnel := fs.String("tunnel-listen", "", "")
-		origin := fs.String("origin", "", "")
-		fs.String("http-listen", "", "")
-		if fs.Parse(args[1:]) != nil || *tunnel == "" || *origin == "" {
-			return 2
-		}
-		<-ctx.Done()
-		return 0
-	case "edge":
-		pool := fs.String("pool", "", "")
-		origin := fs.String("origin", "", "")
-		listen := fs.String("pg-listen", "", "")
-		httpListen := fs.String("http-listen", "", "")
-		if fs.Parse(args[1:]) != nil || !strings.HasPrefix(*pool, "local=") || *origin == "" {
-			return 2
-		}
-		return run(ctx, []string{"serve", "--config=", "--origin", *origin, "--pg-listen", *listen,
-			"--http-listen", *httpListen, "--data-dir", "edge-data"}, os.Stdout, os.Stderr)
-	}
 	return run(ctx, args, os.Stdout, os.Stderr)
 }
 
@@ -150,7 +110,7 @@ func TestBenchLatencyComparesDirectUncachedAndCached(t *testing.T) {
 	}
 }
 
-func TestBenchLatencyTopologyLocalStandsUpBothPaths(t *testing.T) {
+func TestBenchLatencyTopologyLocalRunsEdgeAndPoolWithAPlainLoopbackClient(t *testing.T) {
 	// Not parallel: the environment variable makes the children run as slipstream.
 	t.Setenv(runMainEnv, "1")
 	ctx := testContext(t, 90*time.Second)
@@ -165,37 +125,61 @@ func TestBenchLatencyTopologyLocalStandsUpBothPaths(t *testing.T) {
 	if strings.Contains(out, pgtest.AppPassword) {
 		t.Errorf("the output shows the password:\n%s", out)
 	}
-	if !strings.Contains(stderr.String(), "shape=") {
-		t.Errorf("the log does not say which topology ran:\n%s", stderr.String())
+	if !strings.Contains(stderr.String(), "shape=edge+pool") || strings.Contains(stderr.String(), "falling back") {
+		t.Errorf("the topology did not run edge and pool:\n%s", stderr.String())
 	}
-	// Whatever the shape, a cached query on a new connection costs well under one RTT and a
-	// direct one at least five.
-	row := regexp.MustCompile(`(?m)^\s*postgres\s+new-connection\s+(\w+)\s+\S+\s+\S+\s+\S+\s+(\S+)`)
-	trips := map[string]float64{}
-	for _, m := range row.FindAllStringSubmatch(stdout.String(), -1) {
-		trips[m[1]], _ = strconv.ParseFloat(m[2], 64)
+	// The application reaches the edge as a sidecar: plain TCP on loopback.
+	if !regexp.MustCompile(`via="?postgres://app:\S*@127\.0\.0\.1:\d+/app\?sslmode=disable`).MatchString(stderr.String()) {
+		t.Errorf("the via URL is not plain TCP on loopback:\n%s", stderr.String())
 	}
-	// Under -race on a loaded 2-core machine a local connection setup alone can take 20 ms, so
-	// the bound for cached is one round trip, not the fraction a quiet machine shows.
-	if len(trips) != 3 || trips["direct"] < 4.9 || trips["cached"] >= 1 {
-		t.Errorf("new-connection round trips %v, want direct at least 5 and cached under 1:\n%s", trips, stdout.String())
+	// A cached query on a new connection costs well under one RTT, an uncached one about one,
+	// a direct one at least five. The bounds are loose: under -race on a loaded 2-core machine
+	// a local connection setup alone has taken 20 ms (half an RTT here).
+	trips := newConnectionTrips(stdout.String(), "postgres")
+	if len(trips) != 3 || trips["direct"] < 4.9 || trips["uncached"] >= 3 || trips["cached"] >= 1 {
+		t.Errorf("new-connection round trips %v, want direct at least 5, uncached under 3 and cached under 1:\n%s",
+			trips, stdout.String())
 	}
 }
 
-func TestBenchLatencyTopologyLocalRunsEdgeAndPoolWhenTheBinaryHasThem(t *testing.T) {
-	// Not parallel: the environment variable makes the children run as slipstream, with
-	// stand-ins for certs, pool and edge.
-	t.Setenv(runMainEnv, "split")
-	ctx := testContext(t, 90*time.Second)
+func TestBenchLatencyTopologyLocalSpeaksMySQL(t *testing.T) {
+	// Not parallel: the environment variable makes the children run as slipstream.
+	t.Setenv(runMainEnv, "1")
+	m := mariadb(t)
+	ctx := testContext(t, 120*time.Second)
 	stdout, stderr := newSyncBuffer(), newSyncBuffer()
-	code := run(ctx, []string{"bench", "latency", "--topology", "local", "--rtt", "10ms", "--origin", directURL(),
-		"--queries", "2"}, stdout, stderr)
+	code := run(ctx, []string{"bench", "latency", "--topology", "local", "--rtt", "40ms",
+		"--origin", m.URL(mytest.AppUser, mytest.AppPassword, mytest.AppDB), "--queries", "3"}, stdout, stderr)
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+	}
+	t.Logf("stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	if strings.Contains(stdout.String()+stderr.String(), mytest.AppPassword) {
+		t.Error("the output shows the password")
 	}
 	if !strings.Contains(stderr.String(), "shape=edge+pool") || strings.Contains(stderr.String(), "falling back") {
 		t.Errorf("the topology did not run edge and pool:\n%s", stderr.String())
 	}
+	// The via URL is the mysql:// line Slipstream printed, in plain TCP.
+	if !regexp.MustCompile(`via="?mysql://app:\S*@127\.0\.0\.1:\d+/app\?tls=false`).MatchString(stderr.String()) {
+		t.Errorf("the via URL is not Slipstream's mysql:// listener in plain TCP:\n%s", stderr.String())
+	}
+	// Direct: TCP handshake, the greeting, authentication, the query.
+	trips := newConnectionTrips(stdout.String(), "mysql")
+	if len(trips) != 3 || trips["direct"] < 3.9 || trips["uncached"] >= 3 || trips["cached"] >= 1 {
+		t.Errorf("new-connection round trips %v, want direct at least 4, uncached under 3 and cached under 1:\n%s", trips, stdout.String())
+	}
+}
+
+// newConnectionTrips reads the WAN round trips of the new-connection rows of protocol from
+// the table bench latency printed, by mode.
+func newConnectionTrips(table, protocol string) map[string]float64 {
+	row := regexp.MustCompile(`(?m)^\s*` + protocol + `\s+new-connection\s+(\w+)\s+\S+\s+\S+\s+\S+\s+(\S+)`)
+	trips := map[string]float64{}
+	for _, m := range row.FindAllStringSubmatch(table, -1) {
+		trips[m[1]], _ = strconv.ParseFloat(m[2], 64)
+	}
+	return trips
 }
 
 func TestBenchRelayCommandAddsTheRTT(t *testing.T) {
