@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -117,6 +120,32 @@ auth_method = "trust"
 	}
 	if _, err := kvc.Exec(ctx, "update kv set value = 'x'"); sqlstate(err) != "0A000" {
 		t.Errorf("unsupported KV SQL: %v, want SQLSTATE 0A000", err)
+	}
+	// The same namespace over the MySQL protocol, on the line serve printed for it.
+	var kvMySQL string
+	for _, m := range mysqlLine.FindAllStringSubmatch(inst.stdout.String(), -1) {
+		if m[1] == "cfg" {
+			kvMySQL = m[2]
+		}
+	}
+	if kvMySQL == "" {
+		t.Fatalf("serve printed no MySQL line for the KV namespace:\n%s", inst.stdout.String())
+	}
+	my, err := sql.Open("mysql", mysqlDSN(t, kvMySQL, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer my.Close()
+	if _, err := my.ExecContext(ctx, "INSERT INTO kv (key, value) VALUES (?, ?)", "farewell", "bye"); err != nil {
+		t.Fatalf("KV put over MySQL: %v", err)
+	}
+	var got string
+	if err := my.QueryRowContext(ctx, "SELECT value FROM kv WHERE key = ?", "greeting").Scan(&got); err != nil || got != "hello" {
+		t.Errorf("KV get over MySQL of a key put over PostgreSQL: %q, %v", got, err)
+	}
+	var myErr *mysql.MySQLError
+	if _, err := my.ExecContext(ctx, "UPDATE kv SET value = 'x'"); !errors.As(err, &myErr) || myErr.Number != 1235 {
+		t.Errorf("unsupported KV SQL over MySQL: %v, want error 1235", err)
 	}
 	body, code := httpDo(t, "GET", "http://"+inst.HTTP+"/accounts/acc/storage/kv/namespaces/cfg/values/greeting", "test-token", "")
 	if code != 200 || body != "hello" {

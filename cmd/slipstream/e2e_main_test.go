@@ -116,6 +116,7 @@ type instance struct {
 	HTTP    string // host:port of /metrics and /healthz
 	DataDir string
 
+	stdout *syncBuffer // what serve printed: the connection strings
 	stderr *syncBuffer
 	stop   func() int // cancels serve and returns its exit code; idempotent
 }
@@ -173,7 +174,7 @@ func runServeFor(t testing.TB, db string, args []string) *instance {
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, args, stdout, stderr) }()
 
-	inst := &instance{DataDir: dataDir, stderr: stderr}
+	inst := &instance{DataDir: dataDir, stdout: stdout, stderr: stderr}
 	var once sync.Once
 	code := -1
 	inst.stop = func() int {
