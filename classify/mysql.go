@@ -27,8 +27,9 @@ var mysqlParsers = sync.Pool{New: func() any { return parser.New() }}
 // a query reading them is never cacheable. Safe for concurrent use.
 func ClassifyMySQL(sql string) Statement {
 	p := mysqlParsers.Get().(*parser.Parser)
+	// The tree lives in the parser's memory: it goes back to the pool only after the walk.
+	defer mysqlParsers.Put(p)
 	stmts, _, err := p.ParseSQL(sql)
-	mysqlParsers.Put(p)
 	if err != nil {
 		return parseError(sql)
 	}

@@ -2,6 +2,7 @@ package classify
 
 import (
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -85,4 +86,27 @@ func FuzzClassifyMySQL(f *testing.F) {
 			t.Fatalf("parse error classified as %v", s.Kind)
 		}
 	})
+}
+
+// TestClassifyMySQLConcurrently: parsers are pooled and a tree lives in its parser's memory;
+// classifications running at once must not see each other's trees (go test -race).
+func TestClassifyMySQLConcurrently(t *testing.T) {
+	queries := []string{"SELECT a FROM t1 WHERE id = ?", "UPDATE t2 SET b = 1", "SELECT NOW() FROM t3 JOIN t4 ON t3.x = t4.y"}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				q := queries[(g+i)%len(queries)]
+				want := ClassifyMySQL(q)
+				if got := ClassifyMySQL(q); !slices.Equal(got.Reads, want.Reads) || !slices.Equal(got.Writes, want.Writes) {
+					t.Errorf("%s: %+v then %+v", q, want, got)
+					return
+				}
+				ClassifyMySQLSession(q)
+			}
+		}()
+	}
+	wg.Wait()
 }

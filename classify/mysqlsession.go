@@ -26,8 +26,8 @@ type MySQLSession struct {
 // not reported: it shows in the status flags of the answer. Safe for concurrent use.
 func ClassifyMySQLSession(sql string) MySQLSession {
 	p := mysqlParsers.Get().(*parser.Parser)
+	defer mysqlParsers.Put(p) // the tree lives in the parser's memory: not before the walk
 	stmts, _, err := p.ParseSQL(sql)
-	mysqlParsers.Put(p)
 	if err != nil {
 		return MySQLSession{Other: true}
 	}
