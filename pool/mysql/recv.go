@@ -24,6 +24,14 @@ func (s *Session) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 			return dst, nil
 		}
 		if s.closed {
+			if c := s.conn; c != nil && !s.sending && !s.reading {
+				// Close found this Recv reading and put a deadline on c to wake it, but the
+				// read finished first: c comes back here, retired, since the deadline (and
+				// maybe half an answer) stays on it.
+				s.conn = nil
+				c.retire = true
+				s.p.release(c)
+			}
 			return dst, pool.ErrClosed
 		}
 		c := s.conn
@@ -44,7 +52,9 @@ func (s *Session) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 		dst, at, err = c.readPacket(dst)
 		s.mu.Lock()
 		s.reading = false
-		if err != nil {
+		if err != nil || s.closed {
+			// Closed while reading: Close left c to this Recv (readFailed retires it), even
+			// when the read finished before Close's deadline could stop it.
 			return dst, s.readFailed(c, err)
 		}
 		first := s.parse.st == sFirst && !s.parse.cont
