@@ -88,6 +88,18 @@ func (db *DB) Close() error {
 // is pgconn.DialFunc's, so a pgconn.Config whose DialFunc is db.Dial connects to the database
 // as to any PostgreSQL.
 func (db *DB) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	return db.dialWith(ctx, db.serve)
+}
+
+// ServeConn runs one PostgreSQL protocol session on c until the client terminates, the
+// connection breaks, ctx ends or the DB closes; it closes c. A clean end returns nil.
+func (db *DB) ServeConn(ctx context.Context, c net.Conn) error {
+	return db.serveWith(ctx, c, db.serve)
+}
+
+// dialWith returns the client end of an in-memory connection to a new session that serve runs
+// (either protocol's), counted in until it ends.
+func (db *DB) dialWith(ctx context.Context, serve func(context.Context, net.Conn) error) (net.Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -97,20 +109,19 @@ func (db *DB) Dial(ctx context.Context, network, addr string) (net.Conn, error) 
 	client, server := net.Pipe()
 	go func() {
 		defer db.wg.Done()
-		_ = db.serve(db.ctx, server) // the client sees any failure on its end
+		_ = serve(db.ctx, server) // the client sees any failure on its end
 	}()
 	return client, nil
 }
 
-// ServeConn runs one PostgreSQL protocol session on c until the client terminates, the
-// connection breaks, ctx ends or the DB closes; it closes c. A clean end returns nil.
-func (db *DB) ServeConn(ctx context.Context, c net.Conn) error {
+// serveWith runs serve on c as one counted session, unless the DB is closed; it closes c.
+func (db *DB) serveWith(ctx context.Context, c net.Conn, serve func(context.Context, net.Conn) error) error {
 	if !db.enter() {
 		c.Close()
 		return errClosed
 	}
 	defer db.wg.Done()
-	return db.serve(ctx, c)
+	return serve(ctx, c)
 }
 
 // enter counts a session in, unless the DB is closed.

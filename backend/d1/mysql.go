@@ -25,29 +25,13 @@ import (
 // on db. Its signature is a dial function's, for the MySQL pool's embedded origins and for
 // go-sql-driver/mysql's RegisterDialContext.
 func (db *DB) DialMySQL(ctx context.Context, network, addr string) (net.Conn, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if !db.enter() {
-		return nil, errClosed
-	}
-	client, server := net.Pipe()
-	go func() {
-		defer db.wg.Done()
-		_ = db.serveMySQL(db.ctx, server) // the client sees any failure on its end
-	}()
-	return client, nil
+	return db.dialWith(ctx, db.serveMySQL)
 }
 
 // ServeMySQL runs one MySQL protocol session on c until the client quits, the connection
 // breaks, ctx ends or the DB closes; it closes c. A clean end returns nil.
 func (db *DB) ServeMySQL(ctx context.Context, c net.Conn) error {
-	if !db.enter() {
-		c.Close()
-		return errClosed
-	}
-	defer db.wg.Done()
-	return db.serveMySQL(ctx, c)
+	return db.serveWith(ctx, c, db.serveMySQL)
 }
 
 // Name is the database's name: its file's, without the extension. MySQL clients select it

@@ -25,29 +25,13 @@ import (
 // on ns. Its signature is a dial function's, for the MySQL pool's embedded origins and for
 // go-sql-driver/mysql's RegisterDialContext.
 func (ns *Namespace) DialMySQL(ctx context.Context, network, addr string) (net.Conn, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if !ns.enter() {
-		return nil, errClosed
-	}
-	client, server := net.Pipe()
-	go func() {
-		defer ns.wg.Done()
-		_ = ns.serveMySQL(ns.ctx, server) // the client sees any failure on its end
-	}()
-	return client, nil
+	return ns.dialWith(ctx, ns.serveMySQL)
 }
 
 // ServeMySQL runs one MySQL protocol session on c until the client quits, the connection
 // breaks, ctx ends or the namespace closes; it closes c. A clean end returns nil.
 func (ns *Namespace) ServeMySQL(ctx context.Context, c net.Conn) error {
-	if !ns.enter() {
-		c.Close()
-		return errClosed
-	}
-	defer ns.wg.Done()
-	return ns.serveMySQL(ctx, c)
+	return ns.serveWith(ctx, c, ns.serveMySQL)
 }
 
 // Name is the namespace's name: its file's, without the extension. MySQL clients select it

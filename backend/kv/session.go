@@ -55,6 +55,18 @@ type prepared struct {
 // is pgconn.DialFunc's, so a pgconn.Config whose DialFunc is ns.Dial connects to the namespace
 // as to any PostgreSQL.
 func (ns *Namespace) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	return ns.dialWith(ctx, ns.serve)
+}
+
+// ServeConn runs one PostgreSQL protocol session on c until the client terminates, the
+// connection breaks, ctx ends or the namespace closes; it closes c. A clean end returns nil.
+func (ns *Namespace) ServeConn(ctx context.Context, c net.Conn) error {
+	return ns.serveWith(ctx, c, ns.serve)
+}
+
+// dialWith returns the client end of an in-memory connection to a new session that serve runs
+// (either protocol's), counted in until it ends.
+func (ns *Namespace) dialWith(ctx context.Context, serve func(context.Context, net.Conn) error) (net.Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -64,20 +76,19 @@ func (ns *Namespace) Dial(ctx context.Context, network, addr string) (net.Conn, 
 	client, server := net.Pipe()
 	go func() {
 		defer ns.wg.Done()
-		_ = ns.serve(ns.ctx, server) // the client sees any failure on its end
+		_ = serve(ns.ctx, server) // the client sees any failure on its end
 	}()
 	return client, nil
 }
 
-// ServeConn runs one PostgreSQL protocol session on c until the client terminates, the
-// connection breaks, ctx ends or the namespace closes; it closes c. A clean end returns nil.
-func (ns *Namespace) ServeConn(ctx context.Context, c net.Conn) error {
+// serveWith runs serve on c as one counted session, unless the namespace is closed; it closes c.
+func (ns *Namespace) serveWith(ctx context.Context, c net.Conn, serve func(context.Context, net.Conn) error) error {
 	if !ns.enter() {
 		c.Close()
 		return errClosed
 	}
 	defer ns.wg.Done()
-	return ns.serve(ctx, c)
+	return serve(ctx, c)
 }
 
 // serve runs a session on nc and closes nc.
