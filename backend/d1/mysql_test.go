@@ -18,6 +18,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/slipstream-proxy/slipstream/backend/mysqlserver"
+	"github.com/slipstream-proxy/slipstream/backend/mysqlserver/mysqltest"
 )
 
 // mysqlDBs routes go-sql-driver's "d1" network to DialMySQL of the DB registered under the
@@ -443,13 +444,13 @@ func TestMySQLResetConnectionEndsTheTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := mysqlHandshake(c); err != nil {
+	if err := mysqltest.Handshake(c); err != nil {
 		t.Fatal(err)
 	}
 	// status sends a command and returns the status flags of its OK.
 	status := func(cmd byte, body string) uint16 {
 		t.Helper()
-		if _, err := c.Write(mysqlCommand(cmd, body)); err != nil {
+		if _, err := c.Write(mysqltest.Command(cmd, body)); err != nil {
 			t.Fatal(err)
 		}
 		var h [4]byte
