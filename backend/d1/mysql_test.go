@@ -21,37 +21,9 @@ import (
 	"github.com/slipstream-proxy/slipstream/backend/mysqlserver/mysqltest"
 )
 
-// mysqlDBs routes go-sql-driver's "d1" network to DialMySQL of the DB registered under the
-// address; RegisterDialContext is process-wide, the DBs are per test.
-var (
-	mysqlDBs     sync.Map // addr -> *DB
-	registerOnce sync.Once
-)
-
 // mysqlOpen returns a database/sql handle on db through go-sql-driver/mysql over DialMySQL.
 func mysqlOpen(t *testing.T, db *DB, interpolate bool) *sql.DB {
-	t.Helper()
-	registerOnce.Do(func() {
-		mysql.RegisterDialContext("d1", func(ctx context.Context, addr string) (net.Conn, error) {
-			v, ok := mysqlDBs.Load(addr)
-			if !ok {
-				return nil, errors.New("no such test database " + addr)
-			}
-			return v.(*DB).DialMySQL(ctx, "d1", addr)
-		})
-	})
-	mysqlDBs.Store(t.Name(), db)
-	t.Cleanup(func() { mysqlDBs.Delete(t.Name()) })
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Net, cfg.Addr, cfg.DBName = "app", "d1", t.Name(), db.Name()
-	cfg.InterpolateParams = interpolate
-	c, err := mysql.NewConnector(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sdb := sql.OpenDB(c)
-	t.Cleanup(func() { sdb.Close() })
-	return sdb
+	return mysqltest.Open(t, db.DialMySQL, db.Name(), interpolate)
 }
 
 // eachMySQLMode runs f with and without interpolateParams (text protocol only, or prepared

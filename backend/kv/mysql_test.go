@@ -14,38 +14,12 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/slipstream-proxy/slipstream/backend/mysqlserver"
+	"github.com/slipstream-proxy/slipstream/backend/mysqlserver/mysqltest"
 )
 
-// mysqlNamespaces routes go-sql-driver's "kv" network to DialMySQL of the namespace registered
-// under the address; RegisterDialContext is process-wide, the namespaces are per test.
-var (
-	mysqlNamespaces sync.Map // addr -> *Namespace
-	registerOnce    sync.Once
-)
-
+// mysqlOpen returns a database/sql handle on ns through go-sql-driver/mysql over DialMySQL.
 func mysqlOpen(t *testing.T, ns *Namespace, interpolate bool) *sql.DB {
-	t.Helper()
-	registerOnce.Do(func() {
-		mysql.RegisterDialContext("kv", func(ctx context.Context, addr string) (net.Conn, error) {
-			v, ok := mysqlNamespaces.Load(addr)
-			if !ok {
-				return nil, errors.New("no such test namespace " + addr)
-			}
-			return v.(*Namespace).DialMySQL(ctx, "kv", addr)
-		})
-	})
-	mysqlNamespaces.Store(t.Name(), ns)
-	t.Cleanup(func() { mysqlNamespaces.Delete(t.Name()) })
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Net, cfg.Addr, cfg.DBName = "app", "kv", t.Name(), ns.Name()
-	cfg.InterpolateParams = interpolate
-	c, err := mysql.NewConnector(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sdb := sql.OpenDB(c)
-	t.Cleanup(func() { sdb.Close() })
-	return sdb
+	return mysqltest.Open(t, ns.DialMySQL, ns.Name(), interpolate)
 }
 
 func eachMySQLMode(t *testing.T, f func(t *testing.T, sdb *sql.DB)) {

@@ -1,16 +1,22 @@
 // Package mysqltest holds what the tests of MySQL protocol servers built on mysqlserver (D1's,
-// KV's) share: packet framing, a minimal client handshake, and one fuzz round of a session.
+// KV's) share: packet framing, a minimal client handshake, one fuzz round of a session, and
+// go-sql-driver/mysql handles on in-memory sessions.
 // Only _test.go files import it.
 package mysqltest
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // Packet frames a payload as one MySQL packet with sequence number seq.
@@ -78,4 +84,39 @@ func FuzzSession(t *testing.T, data []byte, serve func(context.Context, net.Conn
 	case <-time.After(20 * time.Second):
 		t.Fatalf("session hangs on %q", data)
 	}
+}
+
+// dialers routes go-sql-driver's "mysqltest" network to the dial function registered under the
+// address: RegisterDialContext is process-wide, the servers are per test.
+var (
+	dialers      sync.Map // addr -> func(ctx, network, addr string) (net.Conn, error)
+	registerOnce sync.Once
+)
+
+// Open returns a database/sql handle through go-sql-driver/mysql on the sessions dial makes
+// (an in-memory DialMySQL), on database db, closed when the test ends. interpolate picks the
+// text protocol only (true) or server-side prepared statements (false).
+func Open(t *testing.T, dial func(ctx context.Context, network, addr string) (net.Conn, error), db string, interpolate bool) *sql.DB {
+	t.Helper()
+	registerOnce.Do(func() {
+		mysql.RegisterDialContext("mysqltest", func(ctx context.Context, addr string) (net.Conn, error) {
+			v, ok := dialers.Load(addr)
+			if !ok {
+				return nil, errors.New("mysqltest: no server registered as " + addr)
+			}
+			return v.(func(context.Context, string, string) (net.Conn, error))(ctx, "mysqltest", addr)
+		})
+	})
+	dialers.Store(t.Name(), dial)
+	t.Cleanup(func() { dialers.Delete(t.Name()) })
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Net, cfg.Addr, cfg.DBName = "app", "mysqltest", t.Name(), db
+	cfg.InterpolateParams = interpolate
+	c, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdb := sql.OpenDB(c)
+	t.Cleanup(func() { sdb.Close() })
+	return sdb
 }
