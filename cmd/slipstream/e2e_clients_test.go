@@ -280,29 +280,46 @@ func TestPsqlWorksThroughSlipstream(t *testing.T) {
 // through slipstream. ./scripts/test.sh installs node and the package; elsewhere it is skipped.
 func TestNodePostgresWorksThroughSlipstream(t *testing.T) {
 	t.Parallel()
+	node, dir := nodePackage(t, "pg")
+	ctx := testContext(t, 60*time.Second)
+	inst := startServe(t)
+	runSmoke(ctx, t, node, dir, "pg_smoke.js", "node-pg ok", []smokeTarget{
+		{"directly", directURL()},
+		{"through slipstream", inst.plainURL()},
+		{"through slipstream over TLS", inst.URL("sslmode", "no-verify")},
+	})
+}
+
+// nodePackage returns the node binary and test/node's directory, and skips the test when node
+// or the npm package pkg is not installed there.
+func nodePackage(t *testing.T, pkg string) (node, dir string) {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node is not installed (./scripts/test.sh installs it)")
 	}
-	dir, err := filepath.Abs(filepath.Join("..", "..", "test", "node"))
+	dir, err = filepath.Abs(filepath.Join("..", "..", "test", "node"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "pg")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg)); err != nil {
 		t.Skip("test/node/node_modules is missing (./scripts/test.sh runs npm ci)")
 	}
-	ctx := testContext(t, 60*time.Second)
-	inst := startServe(t)
-	for _, target := range []struct{ name, url string }{
-		{"directly", directURL()},
-		{"through slipstream", inst.plainURL()},
-		{"through slipstream over TLS", inst.URL("sslmode", "no-verify")},
-	} {
+	return node, dir
+}
+
+// smokeTarget is one database URL a node smoke script runs against.
+type smokeTarget struct{ name, url string }
+
+// runSmoke runs the node script in dir against each target in parallel subtests; a run passes
+// when the script exits 0 and prints ok.
+func runSmoke(ctx context.Context, t *testing.T, node, dir, script, ok string, targets []smokeTarget) {
+	for _, target := range targets {
 		t.Run(target.name, func(t *testing.T) {
 			t.Parallel()
-			out, err := runTool(ctx, t, nil, dir, node, "pg_smoke.js", target.url)
-			if err != nil || !strings.Contains(out, "node-pg ok") {
-				t.Errorf("node pg_smoke.js: %v\n%s", err, out)
+			out, err := runTool(ctx, t, nil, dir, node, script, target.url)
+			if err != nil || !strings.Contains(out, ok) {
+				t.Errorf("node %s: %v\n%s", script, err, out)
 			}
 		})
 	}

@@ -13,9 +13,7 @@ import (
 	"fmt"
 	"net"
 	neturl "net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -323,34 +321,16 @@ func TestMariaDBCLIWorksThroughSlipstream(t *testing.T) {
 // a transaction) directly and through slipstream.
 func TestMySQL2WorksThroughSlipstream(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not installed (./scripts/test.sh installs it)")
-	}
-	dir, err := filepath.Abs(filepath.Join("..", "..", "test", "node"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "mysql2")); err != nil {
-		t.Skip("test/node/node_modules is missing (./scripts/test.sh runs npm ci)")
-	}
+	node, dir := nodePackage(t, "mysql2")
 	ctx := testContext(t, 45*time.Second)
 	inst := startMySQLServe(t)
 	url := func(addr string) string {
 		return fmt.Sprintf("mysql://%s:%s@%s/%s", mytest.AppUser, mytest.AppPassword, addr, mytest.AppDB)
 	}
-	for _, target := range []struct{ name, url string }{
+	runSmoke(ctx, t, node, dir, "mysql2_smoke.js", "node-mysql2 ok", []smokeTarget{
 		{"directly", url(mariaDB(t).Addr())},
 		{"through slipstream", url(inst.mysqlAddr(t))},
 		// mysql2 reads a JSON object from a URL's ssl parameter.
 		{"through slipstream over TLS", url(inst.mysqlAddr(t)) + "?ssl=" + neturl.QueryEscape(`{"rejectUnauthorized":false}`)},
-	} {
-		t.Run(target.name, func(t *testing.T) {
-			t.Parallel()
-			out, err := runTool(ctx, t, nil, dir, node, "mysql2_smoke.js", target.url)
-			if err != nil || !strings.Contains(out, "node-mysql2 ok") {
-				t.Errorf("node mysql2_smoke.js: %v\n%s", err, out)
-			}
-		})
-	}
+	})
 }
