@@ -169,6 +169,7 @@ func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]
 	if r, ok := sess.stream.(writeReporter); ok && (len(mc.written) > 0 || mc.writeAll) {
 		r.ReportWrites(mc.written, mc.writeAll)
 	}
+	sess.cr.watch()
 	if err := sess.stream.Send(ctx, p.frames); err != nil {
 		sess.mysqlInvalidate()
 		return buf, sess.sendFailed(err)

@@ -81,6 +81,7 @@ func (sess *mysqlSession) replayClosed(ctx context.Context, st *myStmt) bool {
 // roundTrip sends frames of the edge's own and returns the whole answer, which the client
 // never sees. A failure ends the session.
 func (sess *mysqlSession) roundTrip(ctx context.Context, frames []byte) ([]byte, error) {
+	sess.cr.watch()
 	if err := sess.stream.Send(ctx, frames); err != nil {
 		if errors.Is(err, tunnel.ErrQueueTimeout) {
 			return nil, nil // nothing ran; the client's own command will get the error

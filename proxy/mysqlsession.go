@@ -42,7 +42,7 @@ func (sess *mysqlSession) run(ctx context.Context) {
 	sess.cr = cr
 	buf := make([]byte, 0, 8<<10)
 	for {
-		p := cr.next()
+		p := sess.next()
 		raw, err := p.raw, p.err
 		if err != nil {
 			sess.seq = p.seq + 1
@@ -58,6 +58,7 @@ func (sess *mysqlSession) run(ctx context.Context) {
 		sess.busy.Store(true)
 		buf, ok = sess.command(ctx, raw, buf)
 		sess.busy.Store(false)
+		cr.settle()
 		if !ok {
 			break
 		}
@@ -74,6 +75,7 @@ func (sess *mysqlSession) command(ctx context.Context, raw, buf []byte) ([]byte,
 	if sess.infile {
 		// LOAD DATA LOCAL: the file's contents, ending with an empty packet.
 		sess.seq = mysqlwire.LastSeq(raw) + 1
+		sess.cr.watch()
 		if err := sess.stream.Send(ctx, raw); err != nil {
 			return buf, sess.sendFailed(err)
 		}
@@ -115,6 +117,7 @@ func (sess *mysqlSession) command(ctx context.Context, raw, buf []byte) ([]byte,
 	if sess.mc != nil {
 		return sess.mysqlCommand(ctx, raw, buf)
 	}
+	sess.cr.watch()
 	if err := sess.stream.Send(ctx, raw); err != nil {
 		return buf, sess.sendFailed(err)
 	}
@@ -293,7 +296,7 @@ func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
 		db = d
 	}
 	read := func() ([]byte, error) {
-		p := sess.cr.next()
+		p := sess.next()
 		return p.raw, p.err
 	}
 	if err := sess.conn.ChangeUser(&resp, mysqlAccount(db), read); err != nil {
