@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# bench-sysbench.sh: sysbench through three targets in one run: MariaDB directly, Slipstream
-# with its result cache disabled (pooling only), and Slipstream with caching on (the default).
+# bench-sysbench.sh: sysbench through up to four targets in one run: MariaDB directly, Slipstream
+# with its result cache disabled (pooling only), Slipstream with caching on (the default), and,
+# when it is installed (apt-get install -y haproxy), HAProxy in TCP mode in front of the same
+# MariaDB: the cheapest proxy there is (it forwards bytes and parses nothing), the peer that
+# shows what any process between sysbench and MariaDB costs on this machine.
 #
 # Workloads (prepared statements on: --db-ps-mode=auto):
 #   oltp_point_select  one SELECT c FROM sbtestN WHERE id = ? per transaction
@@ -18,6 +21,7 @@
 #   ROUNDS=2           interleaved rounds; each cell reports the best round
 #   SKIP_SLIPSTREAM=1  leave Slipstream out (no build): MariaDB directly only
 #   WORKLOADS="oltp_point_select oltp_read_write"
+#   SKIP_HAPROXY=1     leave HAProxy out even when installed
 #
 # Everything (a MariaDB server, two Slipstream processes) is started here on free loopback
 # ports inside one temp dir and removed on exit. Run as root (MariaDB runs as user mysql) or
@@ -52,10 +56,11 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 maria_pid=
 slip_pids=()
+haproxy_pid=
 
 cleanup() {
   set +e
-  for pid in "${slip_pids[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+  for pid in "${slip_pids[@]}" $haproxy_pid; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
   if [ -n "$maria_pid" ]; then
     kill "$maria_pid" 2>/dev/null
     for _ in $(seq 100); do kill -0 "$maria_pid" 2>/dev/null || break; sleep 0.1; done
@@ -128,7 +133,7 @@ sysbench oltp_read_write "${sb_common[@]}" --mysql-port="$maria_port" prepare >"
   die "sysbench prepare failed"
 
 # --- Slipstream: one process uncached, one cached (the default) ---
-declare -A port=([direct]=$maria_port)
+declare -A port=([direct]=$maria_port) pid=([direct]=$maria_pid)
 targets=(direct)
 if [ "${SKIP_SLIPSTREAM:-}" != 1 ]; then
   echo "building slipstream..."
@@ -148,6 +153,7 @@ EOF
     (cd "$tmp/$target" && exec ../slipstream serve --config slipstream.toml --mysql-listen 127.0.0.1:0 \
       --pg-listen 127.0.0.1:0 --http-listen 127.0.0.1:0) >"$tmp/slipstream-$target.log" 2>&1 &
     slip_pids+=($!)
+    pid[$target]=$!
     for _ in $(seq 300); do
       port[$target]=$(sed -nE 's|^database app: mysql://[^@]*@127\.0\.0\.1:([0-9]+)/.*|\1|p' "$tmp/slipstream-$target.log")
       [ -z "${port[$target]}" ] || break
@@ -160,18 +166,50 @@ EOF
   done
 fi
 
+# --- HAProxy, TCP mode, one thread per core ---
+if [ "${SKIP_HAPROXY:-}" != 1 ] && command -v haproxy >/dev/null; then
+  port[haproxy]=$(free_port)
+  cat >"$tmp/haproxy.cfg" <<EOF
+global
+    maxconn 1000
+    nbthread $(nproc)
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+listen mariadb
+    bind 127.0.0.1:${port[haproxy]}
+    server maria 127.0.0.1:$maria_port
+EOF
+  haproxy -f "$tmp/haproxy.cfg" -db >"$tmp/haproxy.log" 2>&1 &
+  haproxy_pid=$!
+  pid[haproxy]=$haproxy_pid
+  wait_mysql "${port[haproxy]}" "$haproxy_pid" || die "haproxy not forwarding to MariaDB on ${port[haproxy]}"
+  targets+=(haproxy)
+fi
+
 # --- the runs: rounds interleave targets so drift (caches, CPU frequency) hits all alike ---
-declare -A best=() errors=()
+declare -A best=() errors=() cpu=()
+# cpu_ticks PID: user + system CPU time of a process so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
 failed=0
 for round in $(seq "$ROUNDS"); do
   for workload in $WORKLOADS; do
     for target in "${targets[@]}"; do
       out="$tmp/run-$round-$workload-$target.out"
       tps=fail
+      t0=$(cpu_ticks "${pid[$target]}")
       if sysbench "$workload" "${sb_common[@]}" --mysql-port="${port[$target]}" --db-ps-mode=auto \
         --threads="$THREADS" --time="$DURATION" --verbosity=5 run >"$out" 2>&1; then
         # "transactions: 12345 (617.23 per sec.)" and "ignored errors: 0 (0.00 per sec.)"
         tps=$(awk '/transactions:/ { gsub(/\(/, "", $3); print $3; exit }' "$out")
+        txns=$(awk '/transactions:/ { print $2; exit }' "$out")
+        # CPU the server (direct: MariaDB) or the proxy (MariaDB's share not counted) used per
+        # transaction: the cost of the process in between, steadier than tps on a busy machine.
+        us=$(awk -v a="$t0" -v b="$(cpu_ticks "${pid[$target]}")" -v n="$txns" -v hz="$hz" \
+          'BEGIN { if (n > 0) printf "%.1f", (b - a) * 1e6 / hz / n; else print "n/a" }')
         errs=$(awk '/ignored errors:/ { print $3; exit }' "$out")
         errs=${errs:-0}
         # sysbench retries deadlocks and lock wait timeouts (--mysql-ignore-errors' default);
@@ -183,14 +221,15 @@ for round in $(seq "$ROUNDS"); do
         echo "sysbench $workload through $target failed:" >&2
         tail -n 5 "$out" >&2
       fi
-      printf 'round %d  %-17s  %-8s  tps %s  retried %s\n' "$round" "$workload" "$target" "$tps" "${errs:-n/a}"
+      printf 'round %d  %-17s  %-8s  tps %s  CPU us/txn %s  retried %s\n' "$round" "$workload" "$target" "$tps" \
+        "${us:-n/a}" "${errs:-n/a}"
       [ -z "${retried:-}" ] || printf '%s\n' "$retried" | sed -E 's/^ */    /'
       retried=
       key="$workload/$target"
       if [ "$tps" != fail ] && awk -v a="$tps" -v b="${best[$key]:-0}" 'BEGIN { exit !(a > b) }'; then
-        best[$key]=$tps
+        best[$key]=$tps cpu[$key]=$us
       fi
-      unset errs
+      unset errs us
     done
   done
 done
@@ -203,12 +242,21 @@ ratio() {
 }
 echo
 echo "sysbench --threads=$THREADS --time=$DURATION --db-ps-mode=auto, $TABLES tables x $TABLE_SIZE rows, best of $ROUNDS; MariaDB $maria_version"
-printf '%-18s %9s %9s %9s %13s %11s %s\n' workload direct uncached cached uncached/dir cached/dir 'retried (direct/uncached/cached)'
+printf '%-18s %9s %9s %9s %9s %13s %11s %12s %s\n' workload direct uncached cached haproxy uncached/dir cached/dir haproxy/dir \
+  'retried (direct/uncached/cached/haproxy)'
 for workload in $WORKLOADS; do
-  printf '%-18s %9s %9s %9s %13s %11s %s\n' "$workload" \
-    "$(cell "$workload/direct")" "$(cell "$workload/uncached")" "$(cell "$workload/cached")" \
+  printf '%-18s %9s %9s %9s %9s %13s %11s %12s %s\n' "$workload" \
+    "$(cell "$workload/direct")" "$(cell "$workload/uncached")" "$(cell "$workload/cached")" "$(cell "$workload/haproxy")" \
     "$(ratio "$workload/uncached" "$workload/direct")" "$(ratio "$workload/cached" "$workload/direct")" \
-    "${errors[$workload/direct]:-n/a}/${errors[$workload/uncached]:-n/a}/${errors[$workload/cached]:-n/a}"
+    "$(ratio "$workload/haproxy" "$workload/direct")" \
+    "${errors[$workload/direct]:-n/a}/${errors[$workload/uncached]:-n/a}/${errors[$workload/cached]:-n/a}/${errors[$workload/haproxy]:-n/a}"
+done
+echo
+echo "CPU per transaction (us) of the process sysbench talks to, in each target's best round:"
+printf '%-18s %9s %9s %9s %9s\n' workload "direct (MariaDB)" uncached cached haproxy
+for workload in $WORKLOADS; do
+  printf '%-18s %16s %9s %9s %9s\n' "$workload" "${cpu[$workload/direct]:-n/a}" "${cpu[$workload/uncached]:-n/a}" \
+    "${cpu[$workload/cached]:-n/a}" "${cpu[$workload/haproxy]:-n/a}"
 done
 echo "retried: errors sysbench ignores and retries (--mysql-ignore-errors=1213,1020,1205: deadlocks,"
 echo "record changed, lock wait timeouts), which the workload causes directly too; any other error fails the run."
