@@ -486,7 +486,9 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 				continue
 			}
 			ss.cacheMiss()
-			ss.capture.start(c.s.cfg.Cache, db, &h) // before the unit is sent: see finish
+			if c.s.cfg.Cache.Admit(h.key) { // as at the edge: a key kept the second time it misses
+				ss.capture.start(c.s.cfg.Cache, db, &h) // before the unit is sent: see finish
+			}
 		}
 		if err := ps.Send(sctx, b); err != nil {
 			if !errors.Is(err, ErrTerminated) {
