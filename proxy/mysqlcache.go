@@ -11,6 +11,7 @@ import (
 
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
+	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // mysqlCache is a MySQL session's part of caching. It lives with the session's goroutine.
@@ -70,9 +71,15 @@ type myStmt struct {
 const mysqlAnswerCaps = mysqlwire.ForwardedCapabilities | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_TRANSACTIONS
 
 // newMySQLCache returns the caching state of a session of db, or nil when db is not cached.
+// Over a transport with a pool end of its own (not Local), a database not cached here gets one
+// too, disabled, to report the session's writes: the pool's cache and the other edges' hold
+// reads of them.
 func (s *Server) newMySQLCache(db Database, user string, caps uint32, collation byte) *mysqlCache {
 	if s.cfg.Cache == nil || db.Caching.Disabled {
-		return nil
+		if _, local := s.cfg.Transport.(*tunnel.Local); local {
+			return nil
+		}
+		db.Caching = Caching{Disabled: true}
 	}
 	ns := db.origin()
 	kb := append([]byte("\xffmysql\x00"), ns...)
@@ -106,10 +113,11 @@ type myPlan struct {
 // what a write wrote before its answer reaches the client.
 func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]byte, bool) {
 	mc, c := sess.mc, sess.s.cfg.Cache
+	hinter, _ := sess.stream.(poolCacheHinter)
 	p := sess.planMySQL(raw)
 	var l cacheLookup
 	if p.status == cache.Miss {
-		l = lookupCache(c, mc.ns, p.key, ctx.Done(), func() ([]string, bool) {
+		l = lookupCache(c, mc.ns, p.key, ctx.Done(), hinter != nil, func() ([]string, bool) {
 			cls := sess.classOf(&p)
 			if !cls.cacheable || systemSchema(cls.st.Reads, mc.curDB) {
 				return nil, false
@@ -142,7 +150,8 @@ func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]
 			p.status = cls.reason
 		}
 	}
-	if p.query {
+	hinting := hinter != nil && l.admitted
+	if p.query && !hinting {
 		sess.s.m.cacheStatus(mc.label, p.status)
 	}
 	p.frames = withTypes(p.frames, p.stmt, p.typesAt)
@@ -169,6 +178,18 @@ func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]
 	if r, ok := sess.stream.(writeReporter); ok && (len(mc.written) > 0 || mc.writeAll) {
 		r.ReportWrites(mc.written, mc.writeAll)
 	}
+	if hinting {
+		// The pool's cache may answer it for every edge (poolhint.go); counted once the answer
+		// says where it came from.
+		hinter.HintCacheable(p.key, sess.classOf(&p).st.Reads, p.maxAge, mc.caching.StaleWhileRevalidate)
+		defer func() {
+			st := p.status
+			if _, ok := hinter.FromPoolCache(); ok {
+				st = poolHit
+			}
+			sess.s.m.cacheStatus(mc.label, st)
+		}()
+	}
 	if err := sess.stream.Send(ctx, p.frames); err != nil {
 		sess.mysqlInvalidate()
 		return buf, sess.sendFailed(err)
@@ -178,9 +199,22 @@ func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]
 	if !ok {
 		return buf, false
 	}
+	fresh, fromPool := time.Duration(0), false
+	if hinting {
+		fresh, fromPool = hinter.FromPoolCache()
+	}
+	if fromPool {
+		// The origin did not run it either: replay it before a statement that reads what it
+		// left, as after a hit here.
+		mc.replay, mc.replayStmt, mc.replayTypesAt = append(mc.replay[:0], raw...), p.stmt, p.typesAt
+	}
 	sess.afterMySQL(&p)
 	if mc.capturing && sess.cacheableAnswer(mc.capture) {
-		c.Put(mc.ns, p.key, mc.capture, snap, p.maxAge, mc.caching.StaleWhileRevalidate, time.Now())
+		maxAge := p.maxAge
+		if fromPool {
+			maxAge = min(maxAge, fresh) // read from the origin that much earlier
+		}
+		c.Put(mc.ns, p.key, mc.capture, snap, maxAge, mc.caching.StaleWhileRevalidate, time.Now())
 		landed = mc.capture
 	}
 	if cap(mc.capture) > 1<<20 {
@@ -400,8 +434,8 @@ func (sess *mysqlSession) beforeMySQLAnswer(chunk []byte) {
 
 // mysqlInvalidate invalidates the writes the session made in its transaction so far.
 func (sess *mysqlSession) mysqlInvalidate() {
-	if mc := sess.mc; len(mc.written) > 0 || mc.writeAll {
-		sess.s.cfg.Cache.Invalidate(mc.ns, mc.written, mc.writeAll)
+	if mc, c := sess.mc, sess.s.cfg.Cache; c != nil && (len(mc.written) > 0 || mc.writeAll) {
+		c.Invalidate(mc.ns, mc.written, mc.writeAll)
 	}
 }
 
