@@ -59,16 +59,18 @@
 // # The pool's cache
 //
 // The pool end may keep a cache of its own (ServerConfig.Cache, poolcache.go), shared by all
-// its edges: Hyperdrive's second layer. An edge sends a Hint frame before a batch it keeps in
-// its own cache after a miss: its key, the tables the unit reads, its max age and
+// its edges: Hyperdrive's second layer. An edge sends a Hint frame before a batch that missed
+// its cache and whose answer it may keep: its key, the tables the unit reads, its max age and
 // stale-while-revalidate. The pool end answers a hinted batch from its cache when it holds a
-// fresh answer under the key (in the namespace of the session's database): it tells the
-// session what it skipped, as the edge does on its own hits, and sends the stored answer as one
-// data frame flagged cached, with how much longer it is fresh, so that the edge keeps it no
-// longer. Otherwise it snapshots the tables' generations, sends the batch, and keeps the answer
-// when it is one an edge would keep (PostgreSQL: no ErrorResponse, the last ReadyForQuery idle;
-// MySQL: a result set outside a transaction, with no warnings), and no table moved since the
-// snapshot. The tunnel still reads no SQL: it trusts its edges' keys and tables.
+// fresh answer under the key, in the namespace of the session's database and user: it tells
+// the session what it skipped, as the edge does on its own hits, and sends the stored answer as
+// one data frame flagged cached, with how much longer it is fresh, so that the edge keeps it no
+// longer. Otherwise it sends the batch, and, the second time the key misses (a doorkeeper, as
+// at the edge: one-off reads cost no copy), snapshots the tables' generations first and keeps
+// the answer when it is one an edge would keep (PostgreSQL: no ErrorResponse, the last
+// ReadyForQuery idle; MySQL: a result set outside a transaction, with no warnings), and no
+// table moved since the snapshot. The tunnel still reads no SQL: it trusts its edges' keys and
+// tables.
 //
 // Every reported write invalidates the pool's cache first, before the other edges are told and
 // before the write's last answer goes out: an edge told of a write finds no answer from before

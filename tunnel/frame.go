@@ -446,8 +446,8 @@ func appendHint(dst, key []byte, tables []string, maxAge, swr time.Duration) ([]
 }
 
 // parseHint decodes appendHint's encoding into h, copying what it keeps. The key is put in
-// the namespace of db (db NUL key), so that no database's answer is served to another's.
-func parseHint(b []byte, db string, h *hint) error {
+// namespace ns (ns NUL key), the session's: no answer is served to another's.
+func parseHint(b []byte, ns string, h *hint) error {
 	if len(b) < 10 {
 		return errBadFrame
 	}
@@ -469,6 +469,6 @@ func parseHint(b []byte, db string, h *hint) error {
 	if len(b) == 0 {
 		return errBadFrame
 	}
-	h.key = append(append(append(h.key[:0], db...), 0), b...)
+	h.key = append(append(append(h.key[:0], ns...), 0), b...)
 	return nil
 }

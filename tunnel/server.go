@@ -463,7 +463,9 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 			}
 			continue
 		case frameHint:
-			if err := parseHint(b, db, &h); err != nil {
+			// Keyed in the session's database and user too, whatever the edge's key covers:
+			// no answer crosses to another database, or to a user who may see other rows.
+			if err := parseHint(b, db+"\x00"+params["user"], &h); err != nil {
 				ss.fail(err)
 				return
 			}
