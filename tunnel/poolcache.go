@@ -192,10 +192,10 @@ func lenencLen(p []byte) int {
 	return 1
 }
 
-// hinted reports whether the pool end may use its cache for the batch b that h hints: a
+// mayUseCache reports whether the pool end may use its cache for the batch b that h hints: a
 // cache is configured, the batch draws answers (it is a whole unit), and the session has no
 // writes to report first and is not pinned.
-func (ss *serverSession) hinted(h *hint, b []byte, mysqlProto bool) bool {
+func (ss *serverSession) mayUseCache(h *hint, b []byte, mysqlProto bool) bool {
 	if h == nil || ss.c.s.cfg.Cache == nil || ss.ps.Pinned() {
 		return false
 	}

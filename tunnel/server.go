@@ -446,6 +446,9 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 	var buf, rbuf []byte
 	var h hint
 	hinted := false // h hints the batch that comes next
+	// Hints are keyed in the session's database and user too, whatever the edge's key covers:
+	// no answer crosses to another database, or to a user who may see other rows.
+	hintNS := db + "\x00" + params["user"]
 	for {
 		typ, b, err := readFrame(str, buf)
 		buf = b
@@ -463,9 +466,7 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 			}
 			continue
 		case frameHint:
-			// Keyed in the session's database and user too, whatever the edge's key covers:
-			// no answer crosses to another database, or to a user who may see other rows.
-			if err := parseHint(b, db+"\x00"+params["user"], &h); err != nil {
+			if err := parseHint(b, hintNS, &h); err != nil {
 				ss.fail(err)
 				return
 			}
@@ -477,7 +478,7 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 			return
 		}
 		// A hint counts for a batch in one frame only, the first of a unit.
-		useHint := hinted && typ == frameBatch && !draws && !pinned && ss.hinted(&h, b, mysql)
+		useHint := hinted && typ == frameBatch && !draws && !pinned && ss.mayUseCache(&h, b, mysql)
 		hinted = false
 		if useHint {
 			var served bool
