@@ -34,7 +34,8 @@ type clientStream struct {
 	wmu    sync.Mutex // Send and Skip (the session's reader) against a graceful Close
 	wbuf   []byte
 	writes []byte // a writes frame's payload for the next batch, or nil
-	hint   []byte // a hint frame's payload for the next batch, or nil
+	hint   []byte // a hint frame's payload for the next batch, if hinted; reused
+	hinted bool
 
 	// Recv's. A session passes the same context to every Recv: it is watched once, not per
 	// call, and its end ends the stream.
@@ -60,9 +61,12 @@ func (s *clientStream) Send(ctx context.Context, frames []byte) error {
 		}
 	}
 	s.cached.Store(0)
-	if s.hint != nil {
+	if s.hinted {
+		s.hinted = false
 		err := s.write(frameHint, s.hint)
-		s.hint = nil
+		if cap(s.hint) > 64<<10 {
+			s.hint = nil
+		}
 		if err != nil {
 			return err
 		}
@@ -222,9 +226,7 @@ func (s *clientStream) ReportWrites(tables []string, all bool) {
 // the answer there otherwise. A hint that can't name every table is not sent.
 func (s *clientStream) HintCacheable(key []byte, tables []string, maxAge, swr time.Duration) {
 	s.wmu.Lock()
-	if h, ok := appendHint(nil, key, tables, maxAge, swr); ok {
-		s.hint = h
-	}
+	s.hint, s.hinted = appendHint(s.hint[:0], key, tables, maxAge, swr)
 	s.wmu.Unlock()
 }
 
