@@ -55,6 +55,7 @@ type mysqlCache struct {
 	prepared  []byte // a PREPARE_OK header, for COM_STMT_PREPARE
 	capturing bool
 	capture   []byte
+	hc        hintCount // hinted to the pool's cache: counted at its first answer
 }
 
 // myStmt is what the edge knows of one of the client's prepared statements.
@@ -182,13 +183,8 @@ func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]
 		// The pool's cache may answer it for every edge (poolhint.go); counted once the answer
 		// says where it came from.
 		hinter.HintCacheable(p.key, sess.classOf(&p).st.Reads, p.maxAge, mc.caching.StaleWhileRevalidate)
-		defer func() {
-			st := p.status
-			if _, ok := hinter.FromPoolCache(); ok {
-				st = poolHit
-			}
-			sess.s.m.cacheStatus(mc.label, st)
-		}()
+		mc.hc = hintCount{pending: true, status: p.status}
+		defer mc.hc.count(sess.s.m, mc.label, hinter)
 	}
 	if err := sess.stream.Send(ctx, p.frames); err != nil {
 		sess.mysqlInvalidate()
@@ -415,6 +411,9 @@ func (sess *mysqlSession) classOf(p *myPlan) mysqlClass {
 func (sess *mysqlSession) beforeMySQLAnswer(chunk []byte) {
 	mc := sess.mc
 	sess.mysqlInvalidate()
+	if mc.hc.pending {
+		mc.hc.count(sess.s.m, mc.label, sess.stream.(poolCacheHinter))
+	}
 	if !mc.answered && len(chunk) > mysqlwire.HeaderLen {
 		mc.answered, mc.first = true, chunk[mysqlwire.HeaderLen]
 		if n := int(chunk[0]) | int(chunk[1])<<8 | int(chunk[2])<<16; mc.first == 0 && n >= 9 && len(chunk) >= mysqlwire.HeaderLen+9 {

@@ -1,6 +1,10 @@
 package proxy
 
-import "time"
+import (
+	"time"
+
+	"github.com/slipstream-proxy/slipstream/cache"
+)
 
 // poolCacheHinter is a Stream whose pool end keeps a cache shared by all the pool's edges (the
 // QUIC tunnel's): the edge hints each unit it keeps in its own cache, with its key and the
@@ -15,6 +19,26 @@ type poolCacheHinter interface {
 
 // poolHit is the cache status of a unit the pool's cache answered, after it missed here.
 const poolHit = "poolhit"
+
+// hintCount counts the cache status of a hinted unit once: at its first answer, which says
+// whether the pool's cache gave it, before the client sees it (as a hit here is counted before
+// it is written), or when the unit ends without one.
+type hintCount struct {
+	pending bool
+	status  cache.Status // if the pool's cache did not answer
+}
+
+func (hc *hintCount) count(m *Metrics, db string, h poolCacheHinter) {
+	if !hc.pending {
+		return
+	}
+	hc.pending = false
+	st := hc.status
+	if _, ok := h.FromPoolCache(); ok {
+		st = poolHit
+	}
+	m.cacheStatus(db, st)
+}
 
 // poolFresh is h's FromPoolCache for a unit that was hinted.
 func (sess *session) poolFresh(h poolCacheHinter, hinted bool) (time.Duration, bool) {

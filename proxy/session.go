@@ -204,6 +204,7 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 	var flight *cache.Flight
 	var snap cache.Snapshot
 	hinting := false // the pool side is told it may keep the answer
+	var hc hintCount
 	capturing := false
 	if sess.cache != nil {
 		p = sess.plan(frames, sess.stream.Pinned())
@@ -245,13 +246,8 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 		if sess.begin.held == nil { // a BEGIN's answers in front would not be the unit's
 			hinter.HintCacheable(p.key, p.tables, p.maxAge, sess.caching.StaleWhileRevalidate)
 		}
-		defer func() { // counted once the answer says where it came from
-			st := p.status
-			if _, ok := hinter.FromPoolCache(); ok {
-				st = poolHit
-			}
-			sess.s.m.cacheStatus(sess.db, st)
-		}()
+		hc = hintCount{pending: true, status: p.status}
+		defer hc.count(sess.s.m, sess.db, hinter)
 	}
 	if err := sess.stream.Send(ctx, sess.withBegin(frames)); err != nil {
 		sess.sendFailed(err)
@@ -280,6 +276,9 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 						sess.capture = append(sess.capture, buf...)
 					}
 				}
+			}
+			if hc.pending {
+				hc.count(sess.s.m, sess.db, hinter)
 			}
 			if _, werr := sess.nc.Write(buf); werr != nil {
 				return buf, false
