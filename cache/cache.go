@@ -127,14 +127,21 @@ func (c *Cache) Current(db string, snap Snapshot) bool {
 // younger than its max age, Stale within the stale-while-revalidate window after that (the
 // caller serves it and refreshes it), Miss otherwise. The bytes must not be modified.
 func (c *Cache) Get(db string, key []byte, now time.Time) ([]byte, Status) {
+	resp, _, st := c.Lookup(db, key, now)
+	return resp, st
+}
+
+// Lookup is Get, also saying how much longer a Hit stays fresh: a cache that keeps the
+// answer in turn keeps it no longer than that.
+func (c *Cache) Lookup(db string, key []byte, now time.Time) ([]byte, time.Duration, Status) {
 	e, ok := c.rc.Get(string(key))
 	if !ok || !bytes.Equal(e.key, key) || now.After(e.stale) || !c.fresh(db, e) {
-		return nil, Miss
+		return nil, 0, Miss
 	}
 	if now.After(e.expiry) {
-		return e.resp, Stale
+		return e.resp, 0, Stale
 	}
-	return e.resp, Hit
+	return e.resp, e.expiry.Sub(now), Hit
 }
 
 // Put stores resp as the answer for key, fresh for maxAge and then stale for swr, unless a

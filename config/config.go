@@ -40,9 +40,13 @@ type Pool struct {
 	Address string `toml:"address"` // UDP host:port of its tunnel_listen; required
 }
 
-// Cache sizes the result cache the edge shares among its databases.
+// Cache sizes the result cache the edge shares among its databases, and the one a pool
+// shares among its edges (a second layer, which answers one edge's reads from another's).
 type Cache struct {
 	MaxBytes int64 `toml:"max_bytes"` // answers kept in memory, in bytes; 0: 256 MiB
+	// Disabled turns off a pool's cache (edges keep theirs, set per database with
+	// [database.caching]); false: the pool keeps one of MaxBytes. Only `slipstream pool` reads it.
+	Disabled bool `toml:"disabled"`
 }
 
 // Caching is one database's result-cache policy (Hyperdrive's defaults).

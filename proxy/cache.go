@@ -372,8 +372,8 @@ func (sess *session) beforeAnswer(chunk []byte) (status byte, failed bool) {
 	if status == 0 {
 		return 0, failed
 	}
-	if len(cs.written) > 0 || cs.writeAll {
-		sess.s.cfg.Cache.Invalidate(sess.db, cs.written, cs.writeAll)
+	if c := sess.s.cfg.Cache; c != nil && (len(cs.written) > 0 || cs.writeAll) {
+		c.Invalidate(sess.db, cs.written, cs.writeAll)
 	}
 	cs.tx = status
 	if status == 'I' {

@@ -16,12 +16,16 @@ type cacheLookup struct {
 	// Put what it gets as of snap.
 	flight *cache.Flight
 	snap   cache.Snapshot
+	// admitted: admit said the answer may be kept; the pool side's cache is told so (hint).
+	admitted bool
 }
 
 // lookupCache looks key up in c: a fresh or stale answer, or the answer of a flight another
 // session leads, or the lead of a new flight when the key has missed before (the doorkeeper)
-// and admit says its answer may be kept (admit returns the tables it reads).
-func lookupCache(c *cache.Cache, db string, key []byte, done <-chan struct{}, admit func() ([]string, bool)) cacheLookup {
+// and admit says its answer may be kept (admit returns the tables it reads). With pooled set
+// (the pool side keeps a cache of its own, shared by other edges), a first miss is admitted
+// too, so that the pool side can be told it may keep the answer.
+func lookupCache(c *cache.Cache, db string, key []byte, done <-chan struct{}, pooled bool, admit func() ([]string, bool)) cacheLookup {
 	switch resp, st := c.Get(db, key, time.Now()); st {
 	case cache.Hit:
 		return cacheLookup{resp: resp, status: cache.Hit}
@@ -29,7 +33,7 @@ func lookupCache(c *cache.Cache, db string, key []byte, done <-chan struct{}, ad
 		l := cacheLookup{resp: resp, status: cache.Stale}
 		if c.StartRefresh(key) {
 			if _, ok := admit(); ok {
-				l.refresh = true
+				l.refresh, l.admitted = true, true
 			} else {
 				c.EndRefresh(key)
 			}
@@ -37,6 +41,10 @@ func lookupCache(c *cache.Cache, db string, key []byte, done <-chan struct{}, ad
 		return l
 	}
 	if !c.Admit(key) {
+		if pooled {
+			_, ok := admit()
+			return cacheLookup{status: cache.Miss, admitted: ok}
+		}
 		return cacheLookup{status: cache.Miss}
 	}
 	tables, ok := admit()
@@ -48,7 +56,7 @@ func lookupCache(c *cache.Cache, db string, key []byte, done <-chan struct{}, ad
 		if resp := c.Wait(db, f, done); resp != nil {
 			return cacheLookup{resp: resp, status: cache.Hit}
 		}
-		return cacheLookup{status: cache.Miss}
+		return cacheLookup{status: cache.Miss, admitted: true}
 	}
-	return cacheLookup{status: cache.Miss, flight: f, snap: c.Snapshot(db, tables)}
+	return cacheLookup{status: cache.Miss, flight: f, snap: c.Snapshot(db, tables), admitted: true}
 }

@@ -34,5 +34,10 @@
 // trip, and writes invalidate before their answer is written (mysqlcache.go), with the same
 // lookup as PostgreSQL units (cachelookup.go).
 //
+// Over the QUIC tunnel the pool keeps a second cache, shared by its edges (poolhint.go): the
+// edge hints each unit it misses whose answer may be kept (key, tables, max age), so that the
+// pool side answers it from another edge's read when it can, and the session reports its
+// writes even for a database not cached here.
+//
 // The edge never talks to a database directly: all of that is behind the tunnel.
 package proxy

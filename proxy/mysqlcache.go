@@ -11,6 +11,7 @@ import (
 
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
+	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // mysqlCache is a MySQL session's part of caching. It lives with the session's goroutine.
@@ -54,6 +55,7 @@ type mysqlCache struct {
 	prepared  []byte // a PREPARE_OK header, for COM_STMT_PREPARE
 	capturing bool
 	capture   []byte
+	hc        hintCount // hinted to the pool's cache: counted at its first answer
 }
 
 // myStmt is what the edge knows of one of the client's prepared statements.
@@ -70,9 +72,15 @@ type myStmt struct {
 const mysqlAnswerCaps = mysqlwire.ForwardedCapabilities | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_TRANSACTIONS
 
 // newMySQLCache returns the caching state of a session of db, or nil when db is not cached.
+// Over a transport with a pool end of its own (not Local), a database not cached here gets one
+// too, disabled, to report the session's writes: the pool's cache and the other edges' hold
+// reads of them.
 func (s *Server) newMySQLCache(db Database, user string, caps uint32, collation byte) *mysqlCache {
 	if s.cfg.Cache == nil || db.Caching.Disabled {
-		return nil
+		if _, local := s.cfg.Transport.(*tunnel.Local); local {
+			return nil
+		}
+		db.Caching = Caching{Disabled: true}
 	}
 	ns := db.origin()
 	kb := append([]byte("\xffmysql\x00"), ns...)
@@ -106,10 +114,11 @@ type myPlan struct {
 // what a write wrote before its answer reaches the client.
 func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]byte, bool) {
 	mc, c := sess.mc, sess.s.cfg.Cache
+	hinter, _ := sess.stream.(poolCacheHinter)
 	p := sess.planMySQL(raw)
 	var l cacheLookup
 	if p.status == cache.Miss {
-		l = lookupCache(c, mc.ns, p.key, ctx.Done(), func() ([]string, bool) {
+		l = lookupCache(c, mc.ns, p.key, ctx.Done(), hinter != nil, func() ([]string, bool) {
 			cls := sess.classOf(&p)
 			if !cls.cacheable || systemSchema(cls.st.Reads, mc.curDB) {
 				return nil, false
@@ -142,7 +151,8 @@ func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]
 			p.status = cls.reason
 		}
 	}
-	if p.query {
+	hinting := hinter != nil && l.admitted
+	if p.query && !hinting {
 		sess.s.m.cacheStatus(mc.label, p.status)
 	}
 	p.frames = withTypes(p.frames, p.stmt, p.typesAt)
@@ -169,6 +179,13 @@ func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]
 	if r, ok := sess.stream.(writeReporter); ok && (len(mc.written) > 0 || mc.writeAll) {
 		r.ReportWrites(mc.written, mc.writeAll)
 	}
+	if hinting {
+		// The pool's cache may answer it for every edge (poolhint.go); counted once the answer
+		// says where it came from.
+		hinter.HintCacheable(p.key, sess.classOf(&p).st.Reads, p.maxAge, mc.caching.StaleWhileRevalidate)
+		mc.hc = hintCount{pending: true, status: p.status}
+		defer mc.hc.count(sess.s.m, mc.label, hinter)
+	}
 	sess.cr.watch()
 	if err := sess.stream.Send(ctx, p.frames); err != nil {
 		sess.mysqlInvalidate()
@@ -179,9 +196,22 @@ func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]
 	if !ok {
 		return buf, false
 	}
+	fresh, fromPool := time.Duration(0), false
+	if hinting {
+		fresh, fromPool = hinter.FromPoolCache()
+	}
+	if fromPool {
+		// The origin did not run it either: replay it before a statement that reads what it
+		// left, as after a hit here.
+		mc.replay, mc.replayStmt, mc.replayTypesAt = append(mc.replay[:0], raw...), p.stmt, p.typesAt
+	}
 	sess.afterMySQL(&p)
 	if mc.capturing && sess.cacheableAnswer(mc.capture) {
-		c.Put(mc.ns, p.key, mc.capture, snap, p.maxAge, mc.caching.StaleWhileRevalidate, time.Now())
+		maxAge := p.maxAge
+		if fromPool {
+			maxAge = min(maxAge, fresh) // read from the origin that much earlier
+		}
+		c.Put(mc.ns, p.key, mc.capture, snap, maxAge, mc.caching.StaleWhileRevalidate, time.Now())
 		landed = mc.capture
 	}
 	if cap(mc.capture) > 1<<20 {
@@ -382,6 +412,9 @@ func (sess *mysqlSession) classOf(p *myPlan) mysqlClass {
 func (sess *mysqlSession) beforeMySQLAnswer(chunk []byte) {
 	mc := sess.mc
 	sess.mysqlInvalidate()
+	if mc.hc.pending {
+		mc.hc.count(sess.s.m, mc.label, sess.stream.(poolCacheHinter))
+	}
 	if !mc.answered && len(chunk) > mysqlwire.HeaderLen {
 		mc.answered, mc.first = true, chunk[mysqlwire.HeaderLen]
 		if n := int(chunk[0]) | int(chunk[1])<<8 | int(chunk[2])<<16; mc.first == 0 && n >= 9 && len(chunk) >= mysqlwire.HeaderLen+9 {
@@ -401,8 +434,8 @@ func (sess *mysqlSession) beforeMySQLAnswer(chunk []byte) {
 
 // mysqlInvalidate invalidates the writes the session made in its transaction so far.
 func (sess *mysqlSession) mysqlInvalidate() {
-	if mc := sess.mc; len(mc.written) > 0 || mc.writeAll {
-		sess.s.cfg.Cache.Invalidate(mc.ns, mc.written, mc.writeAll)
+	if mc, c := sess.mc, sess.s.cfg.Cache; c != nil && (len(mc.written) > 0 || mc.writeAll) {
+		c.Invalidate(mc.ns, mc.written, mc.writeAll)
 	}
 }
 

@@ -82,6 +82,10 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		vol: profile.Volatility, volAt: time.Now(), ctx: ctx, begin: beginHold{tx: 'I'}}
 	if s.cfg.Cache != nil && !st.db.Caching.Disabled {
 		sess.cache, sess.caching = newCacheState(db, st.params), st.db.Caching
+	} else if _, ok := stream.(writeReporter); ok {
+		// Not cached here, but the session's writes are reported all the same: the pool's
+		// cache and the other edges' hold reads of them.
+		sess.cache, sess.caching = newCacheState(db, st.params), Caching{Disabled: true}
 	}
 	key := s.keys.add(sess)
 	defer s.keys.remove(key)
@@ -195,16 +199,19 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 		return buf, ok
 	}
 	c := sess.s.cfg.Cache
+	hinter, _ := sess.stream.(poolCacheHinter)
 	var p unitPlan
 	var flight *cache.Flight
 	var snap cache.Snapshot
+	hinting := false // the pool side is told it may keep the answer
+	var hc hintCount
 	capturing := false
 	if sess.cache != nil {
 		p = sess.plan(frames, sess.stream.Pinned())
 		sess.cache.written = append(sess.cache.written, p.writes...)
 		sess.cache.writeAll = sess.cache.writeAll || p.writeAll
 		if p.status == cache.Miss {
-			l := lookupCache(c, sess.db, p.key, ctx.Done(), func() ([]string, bool) {
+			l := lookupCache(c, sess.db, p.key, ctx.Done(), hinter != nil, func() ([]string, bool) {
 				ok := sess.admit(&p)
 				return p.tables, ok
 			})
@@ -218,8 +225,11 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 				flight, capturing, snap = l.flight, true, l.snap
 				sess.capture = sess.capture[:0]
 			}
+			hinting = hinter != nil && l.admitted
 		}
-		sess.s.m.cacheStatus(sess.db, p.status)
+		if !hinting {
+			sess.s.m.cacheStatus(sess.db, p.status)
+		}
 	}
 	var landed []byte
 	if flight != nil {
@@ -231,6 +241,13 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 	}
 	if sess.cache != nil {
 		sess.reportWrites(&p) // after a BEGIN sent alone: it goes with the batch that writes
+	}
+	if hinting {
+		if sess.begin.held == nil { // a BEGIN's answers in front would not be the unit's
+			hinter.HintCacheable(p.key, p.tables, p.maxAge, sess.caching.StaleWhileRevalidate)
+		}
+		hc = hintCount{pending: true, status: p.status}
+		defer hc.count(sess.s.m, sess.db, hinter)
 	}
 	if err := sess.stream.Send(ctx, sess.withBegin(frames)); err != nil {
 		sess.sendFailed(err)
@@ -260,6 +277,9 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 					}
 				}
 			}
+			if hc.pending {
+				hc.count(sess.s.m, sess.db, hinter)
+			}
 			if _, werr := sess.nc.Write(buf); werr != nil {
 				return buf, false
 			}
@@ -281,7 +301,11 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 		sess.begin.tx = 0 // a unit left open: its status is unknown until it ends
 	}
 	if capturing && status == 'I' {
-		c.Put(sess.db, p.key, sess.capture, snap, p.maxAge, sess.caching.StaleWhileRevalidate, time.Now())
+		maxAge := p.maxAge
+		if fresh, ok := sess.poolFresh(hinter, hinting); ok {
+			maxAge = min(maxAge, fresh) // read from the origin that much earlier
+		}
+		c.Put(sess.db, p.key, sess.capture, snap, maxAge, sess.caching.StaleWhileRevalidate, time.Now())
 		landed = sess.capture
 	}
 	if cap(sess.capture) > 1<<20 {
@@ -327,7 +351,7 @@ func (sess *session) writePump(ctx context.Context) {
 		var err error
 		buf, err = sess.stream.Recv(ctx, buf[:0])
 		if len(buf) > 0 {
-			if sess.pinnedWrites.Load() {
+			if sess.pinnedWrites.Load() && sess.s.cfg.Cache != nil {
 				if st, _ := scanAnswers(buf); st != 0 {
 					sess.s.cfg.Cache.Invalidate(sess.db, nil, true)
 				}

@@ -28,11 +28,13 @@
 //
 //	edge (Client)                              pool end (Server)
 //	 │ Open: new stream, [v S] Open(db, params) ─>│ origin.Open   (no round trip waited for)
-//	 │ Send: [Writes(tables)] Batch(frames) ─────>│ Session.Send
+//	 │ Send: [Writes(tables)] [Hint(key, tables, max age)] Batch(frames) ─> Session.Send
 //	 │   (a batch over 1 MiB: More(part)..., Batch(last part), answered as one)
 //	 │   a batch that draws answers (Q S H F c f) sets pending on the edge
 //	 │<──────────────────── Data(flags, answers) ─│ Recv while Pending, one frame per Recv,
 //	 │<──────────────────── Data(pending=false) ──│ at least one frame, the last not pending
+//	 │<── Data(cached, fresh for, answers) ───────│ a hinted batch the pool's cache answers:
+//	 │                                            │   Session.Skip, one frame, the origin not asked
 //	 │ Skip: Skip(frames) ───────────────────────>│ Session.Skip (no answer)
 //	 │   once pinned, the pool end receives continuously and pushes Data(pinned)
 //	 │<───────────────────────── Error(code, text)│ ErrOriginLost, ErrQueueTimeout, ...: the last frame
@@ -53,6 +55,29 @@
 // its connection to that pool ends or is made, since it can't know what it missed. An edge cut
 // off from the network learns that its connection was closed only at the idle timeout (5 s), and
 // may serve cached reads until then: closing its connection is all the pool end can do.
+//
+// # The pool's cache
+//
+// The pool end may keep a cache of its own (ServerConfig.Cache, poolcache.go), shared by all
+// its edges: Hyperdrive's second layer. An edge sends a Hint frame before a batch that missed
+// its cache and whose answer it may keep: its key, the tables the unit reads, its max age and
+// stale-while-revalidate. The pool end answers a hinted batch from its cache when it holds a
+// fresh answer under the key, in the namespace of the session's database and user: it tells
+// the session what it skipped, as the edge does on its own hits, and sends the stored answer as
+// one data frame flagged cached, with how much longer it is fresh, so that the edge keeps it no
+// longer. Otherwise it sends the batch, and, the second time the key misses (a doorkeeper, as
+// at the edge: one-off reads cost no copy), snapshots the tables' generations first and keeps
+// the answer when it is one an edge would keep (PostgreSQL: no ErrorResponse, the last
+// ReadyForQuery idle; MySQL: a result set outside a transaction, with no warnings), and no
+// table moved since the snapshot. The tunnel still reads no SQL: it trusts its edges' keys and
+// tables.
+//
+// Every reported write invalidates the pool's cache first, before the other edges are told and
+// before the write's last answer goes out: an edge told of a write finds no answer from before
+// it here. An answer read before the write carries the older generations and is never served
+// after it, even if it is stored later. Edges report writes whether or not they cache the
+// database themselves. Writes the pool end is not told of (made at the origin directly, or
+// through another pool while a database was placed there) are seen once max_age has passed.
 //
 // So a query costs one WAN round trip and a new client session none: the edge knows Pending
 // from the flags, without asking, and caches each database's profile, refreshing it in the

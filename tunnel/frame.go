@@ -17,9 +17,10 @@ import (
 const (
 	// version is the tunnel protocol's version; the TLS ALPN names it too, so that edges and pools
 	// of incompatible versions fail the handshake instead of misreading each other.
-	// Version 2 added the write reports and invalidations (frameWrites, kindInvalidate).
-	version byte = 2
-	alpn         = "slipstream-tunnel/2"
+	// Version 2 added the write reports and invalidations (frameWrites, kindInvalidate);
+	// version 3 the cache hints and the pool end's cache (frameHint, flagCached).
+	version byte = 3
+	alpn         = "slipstream-tunnel/3"
 
 	// Stream kinds, the second header byte.
 	kindSession byte = 'S' // one client session, for its whole life
@@ -45,10 +46,14 @@ const (
 	frameWrites byte = 'W'
 	// frameInvalidate, pool→edge: database NUL, then a frameWrites payload.
 	frameInvalidate byte = 'V'
+	// frameHint, edge→pool before a batch: the batch is one unit the edge keeps in its cache,
+	// under a key and reading tables (see appendHint); the pool end may answer it from its own.
+	frameHint byte = 'H'
 
 	// Flags of a data frame.
 	flagPending byte = 1 // more answers are due without a further client message
 	flagPinned  byte = 2 // the session is pinned: the pool end pushes whatever the origin sends
+	flagCached  byte = 4 // the answers come from the pool end's cache: the origin was not asked
 
 	// Flags of a writes frame.
 	flagAllTables byte = 1 // any table may have been written: the whole database is invalidated
@@ -91,7 +96,7 @@ var (
 
 func limitOf(typ byte) int {
 	switch typ {
-	case frameBatch, frameMore, frameSkip, frameData:
+	case frameBatch, frameMore, frameSkip, frameData, frameHint:
 		return maxBatch
 	case frameProfile:
 		return maxProfile
@@ -409,4 +414,61 @@ func parseInvalidate(b []byte) (db string, tables []string, all bool, err error)
 	}
 	tables, all, err = parseWrites(b)
 	return db, tables, all, err
+}
+
+// hint is a decoded cache hint: the edge's key for the unit that follows, the tables it reads,
+// and how long its answer may be served.
+type hint struct {
+	key    []byte
+	tables []string
+	maxAge time.Duration
+	swr    time.Duration
+}
+
+// appendHint encodes a hint frame's payload: max age and stale-while-revalidate in
+// milliseconds as uint32s, a uint16 count of tables, each NUL-terminated, then the key. It
+// reports false, appending nothing, for what a hint can't carry (too many tables, a name with a
+// NUL): the pool end must know every table the answer depends on.
+func appendHint(dst, key []byte, tables []string, maxAge, swr time.Duration) ([]byte, bool) {
+	if len(tables) > maxTables || maxAge <= 0 {
+		return dst, false
+	}
+	for _, t := range tables {
+		if len(t) > 1024 || strings.IndexByte(t, 0) >= 0 {
+			return dst, false
+		}
+	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(min(maxAge, time.Hour)/time.Millisecond))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(min(max(swr, 0), time.Hour)/time.Millisecond))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(tables)))
+	dst = appendStrings(dst, tables...)
+	return append(dst, key...), true
+}
+
+// parseHint decodes appendHint's encoding into h, copying what it keeps. The key is put in
+// namespace ns (ns NUL key), the session's: no answer is served to another's.
+func parseHint(b []byte, ns string, h *hint) error {
+	if len(b) < 10 {
+		return errBadFrame
+	}
+	h.maxAge = time.Duration(binary.BigEndian.Uint32(b)) * time.Millisecond
+	h.swr = time.Duration(binary.BigEndian.Uint32(b[4:])) * time.Millisecond
+	n := int(binary.BigEndian.Uint16(b[8:]))
+	b = b[10:]
+	if n > maxTables {
+		return errBadFrame
+	}
+	h.tables = make([]string, 0, n)
+	for range n {
+		t, rest, ok := cutString(b)
+		if !ok {
+			return errBadFrame
+		}
+		h.tables, b = append(h.tables, t), rest
+	}
+	if len(b) == 0 {
+		return errBadFrame
+	}
+	h.key = append(append(append(h.key[:0], ns...), 0), b...)
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestErrorFramesKeepTheSentinels(t *testing.T) {
@@ -136,6 +137,47 @@ func FuzzParseInvalidate(f *testing.F) {
 		db2, tables2, all2, err := parseInvalidate(appendInvalidate(nil, db, appendWrites(nil, tables, all)))
 		if err != nil || db2 != db || all && !all2 || !all2 && !slices.Equal(tables, tables2) {
 			t.Fatalf("%q %q %v decoded again as %q %q %v %v", db, tables, all, db2, tables2, all2, err)
+		}
+	})
+}
+
+func TestCacheHintsRoundTrip(t *testing.T) {
+	b, ok := appendHint(nil, []byte("k\x00ey"), []string{"users", "public.orders"}, 90*time.Second, 15*time.Second)
+	if !ok {
+		t.Fatal("a hint of two tables was not encoded")
+	}
+	var h hint
+	if err := parseHint(b, "app", &h); err != nil {
+		t.Fatal(err)
+	}
+	if string(h.key) != "app\x00k\x00ey" || !slices.Equal(h.tables, []string{"users", "public.orders"}) ||
+		h.maxAge != 90*time.Second || h.swr != 15*time.Second {
+		t.Errorf("decoded %q %q %v %v", h.key, h.tables, h.maxAge, h.swr)
+	}
+	// A hint must name every table the answer depends on, or not be sent.
+	if _, ok := appendHint(nil, []byte("k"), make([]string, maxTables+1), time.Minute, 0); ok {
+		t.Error("a hint of more tables than a frame carries was encoded")
+	}
+	if _, ok := appendHint(nil, []byte("k"), []string{"a\x00b"}, time.Minute, 0); ok {
+		t.Error("a hint of a table name with a NUL was encoded")
+	}
+	for _, b := range [][]byte{nil, make([]byte, 9), append(make([]byte, 8), 0, 1, 'u'), make([]byte, 10)} {
+		if err := parseHint(b, "app", &h); !errors.Is(err, errBadFrame) {
+			t.Errorf("parseHint(%q) = %v, want errBadFrame", b, err)
+		}
+	}
+}
+
+func FuzzParseHint(f *testing.F) {
+	b, _ := appendHint(nil, []byte("key"), []string{"users"}, time.Minute, 0)
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var h hint
+		if err := parseHint(b, "app", &h); err != nil {
+			return
+		}
+		if len(h.tables) > maxTables {
+			t.Fatalf("%d tables passed the limit", len(h.tables))
 		}
 	})
 }

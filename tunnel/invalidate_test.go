@@ -147,3 +147,23 @@ func TestAnEdgeThatDoesNotAcknowledgeIsDisconnectedAndTheWriteCompletes(t *testi
 	default:
 	}
 }
+
+func TestAnEdgeThatCachesNothingStillReportsItsWrites(t *testing.T) {
+	edgeTLS, poolTLS := certs(t)
+	addr, _ := startPool(t, poolTLS, pool.Config{})
+	var other recorder
+	edgeWithCache(t, addr, edgeTLS, &other)
+	// startEdge's proxy has no cache at all: the pool's cache and the other edges' still
+	// depend on what it writes.
+	conn := connect(t, startEdge(t, dialPool(t, addr, edgeTLS)))
+	ctx := context.Background()
+	for _, q := range []string{"CREATE TABLE IF NOT EXISTS uncached_w (v int)", "INSERT INTO uncached_w VALUES (1)"} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := pgtest.AppDB + ` ["uncached_w"] all=false`
+	if got := other.seen(); !slices.Contains(got, want) {
+		t.Errorf("the other edge's invalidations once the insert is answered: %q, want %q among them", got, want)
+	}
+}

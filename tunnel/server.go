@@ -15,6 +15,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/pool"
 )
 
@@ -58,6 +59,12 @@ type ServerConfig struct {
 	// cache when it reconnects); a write's last answer waits at most this long for the other
 	// edges. 0 means 1 second.
 	AckTimeout time.Duration
+	// Cache is the cache the pool end shares among all its edges' sessions (poolcache.go): it
+	// answers the units edges hint as cacheable, and reported writes invalidate it. nil: none,
+	// every unit goes to the origin.
+	Cache *cache.Cache
+	// Metrics are the pool end's metrics; nil: unregistered ones.
+	Metrics *Metrics
 }
 
 // Server is the pool end of the tunnel: it serves Origins to edges over QUIC connections, those
@@ -65,6 +72,7 @@ type ServerConfig struct {
 type Server struct {
 	cfg ServerConfig
 	log *slog.Logger
+	m   *Metrics
 	wg  sync.WaitGroup
 
 	sent atomic.Int64 // bytes of answers written to streams, for tests
@@ -81,7 +89,10 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = time.Second
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, conns: map[*serverConn]struct{}{}}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, conns: map[*serverConn]struct{}{}}
 }
 
 // Serve accepts edges' connections on pc until ctx ends, then closes them and waits for their
@@ -264,6 +275,9 @@ type serverSession struct {
 
 	wmu sync.Mutex // writes to str: the reader's drains, the pinned pump's pushes, fail
 
+	mysql   bool    // the session carries MySQL packets
+	capture capture // the answer of a hinted unit the origin answers; the reader's
+
 	// What the session's transaction wrote, as the edge reported it (frameWrites), until the
 	// other edges are told: the reader sets it, whoever sends a batch's last answer tells them.
 	db       string
@@ -300,6 +314,11 @@ func (ss *serverSession) tellWrites() {
 		return
 	}
 	payload := appendWrites(nil, ss.tables, ss.allTabs)
+	if c := ss.c.s.cfg.Cache; c != nil {
+		// First this end's cache, which every edge reads through: an edge told of the write
+		// may miss at once and must not find the answer from before it here.
+		c.Invalidate(ss.db, ss.tables, ss.allTabs || len(ss.tables) > maxTables)
+	}
 	if !ss.keepsAll {
 		ss.written, ss.tables, ss.allTabs = false, ss.tables[:0], false
 	}
@@ -387,8 +406,8 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 		str.CancelWrite(codeStreamClosed)
 		return
 	}
-	ss := &serverSession{c: c, str: str, db: db}
 	mysql := params[ProtocolParam] == "mysql"
+	ss := &serverSession{c: c, str: str, db: db, mysql: mysql}
 	defer func() {
 		ss.wmu.Lock()
 		str.Close()
@@ -425,6 +444,11 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 	pinned := false
 	draws := false // the client's batch, of which parts have been sent, draws answers
 	var buf, rbuf []byte
+	var h hint
+	hinted := false // h hints the batch that comes next
+	// Hints are keyed in the session's database and user too, whatever the edge's key covers:
+	// no answer crosses to another database, or to a user who may see other rows.
+	hintNS := db + "\x00" + params["user"]
 	for {
 		typ, b, err := readFrame(str, buf)
 		buf = b
@@ -441,10 +465,33 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 				return
 			}
 			continue
+		case frameHint:
+			if err := parseHint(b, hintNS, &h); err != nil {
+				ss.fail(err)
+				return
+			}
+			hinted = true
+			continue
 		case frameBatch, frameMore:
 		default:
 			ss.fail(fmt.Errorf("%w: unexpected frame type %q", errBadFrame, typ))
 			return
+		}
+		// A hint counts for a batch in one frame only, the first of a unit.
+		useHint := hinted && typ == frameBatch && !draws && !pinned && ss.mayUseCache(&h, b, mysql)
+		hinted = false
+		if useHint {
+			var served bool
+			if rbuf, served, err = ss.fromCache(&h, b, rbuf); served {
+				if err != nil {
+					break
+				}
+				continue
+			}
+			ss.cacheMiss()
+			if c.s.cfg.Cache.Admit(h.key) { // as at the edge: a key kept the second time it misses
+				ss.capture.start(c.s.cfg.Cache, db, &h) // before the unit is sent: see finish
+			}
 		}
 		if err := ps.Send(sctx, b); err != nil {
 			if !errors.Is(err, ErrTerminated) {
@@ -467,10 +514,12 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 		if draws {
 			draws = false
 			if rbuf, err = ss.drain(sctx, rbuf); err != nil {
+				ss.capture.on = false
 				ss.fail(err)
 				break
 			}
 		}
+		ss.capture.on = false
 		if ps.Pinned() {
 			pinned = true
 			ss.imu.Lock()
@@ -514,6 +563,10 @@ func (ss *serverSession) drain(ctx context.Context, buf []byte) ([]byte, error) 
 		}
 		if !pending {
 			ss.tellWrites()
+		}
+		ss.capture.add(buf[dataHead:])
+		if !pending {
+			ss.finish() // before the answer's end goes out: the client's next read finds it
 		}
 		if err := ss.send(buf, pending, ss.ps.Pinned()); err != nil {
 			return buf, err
@@ -565,6 +618,11 @@ func (ss *serverSession) send(frame []byte, pending, pinned bool) error {
 	if pinned {
 		flags |= flagPinned
 	}
+	return ss.sendFlags(frame, flags)
+}
+
+// sendFlags writes one data frame with the given flags; see send.
+func (ss *serverSession) sendFlags(frame []byte, flags byte) error {
 	appendHeader(frame[:0], frameData, len(frame)-headerLen)
 	frame[headerLen] = flags
 	ss.wmu.Lock()

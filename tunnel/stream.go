@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/quic-go/quic-go"
 )
@@ -26,12 +27,15 @@ type clientStream struct {
 
 	pending    atomic.Bool
 	pinned     atomic.Bool
+	cached     atomic.Int64 // the last data frame came from the pool end's cache: ns it stays fresh; 0: not
 	closed     atomic.Bool
 	terminated atomic.Bool // the client's Terminate went out: Close ends the stream gracefully
 
 	wmu    sync.Mutex // Send and Skip (the session's reader) against a graceful Close
 	wbuf   []byte
 	writes []byte // a writes frame's payload for the next batch, or nil
+	hint   []byte // a hint frame's payload for the next batch, if hinted; reused
+	hinted bool
 
 	// Recv's. A session passes the same context to every Recv: it is watched once, not per
 	// call, and its end ends the stream.
@@ -52,6 +56,17 @@ func (s *clientStream) Send(ctx context.Context, frames []byte) error {
 	if s.writes != nil {
 		err := s.write(frameWrites, s.writes)
 		s.writes = nil
+		if err != nil {
+			return err
+		}
+	}
+	s.cached.Store(0)
+	if s.hinted {
+		s.hinted = false
+		err := s.write(frameHint, s.hint)
+		if cap(s.hint) > 64<<10 {
+			s.hint = nil
+		}
 		if err != nil {
 			return err
 		}
@@ -158,11 +173,24 @@ func (s *clientStream) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 			return dst, s.recvFailed(ctx, err)
 		}
 		flags := s.hdr[0]
-		if dst, err = readPayload(s.str, dst, n-1); err != nil {
+		n--
+		if flags&flagCached != 0 {
+			if n < 4 {
+				return dst, s.recvFailed(ctx, errBadFrame)
+			}
+			if _, err := io.ReadFull(s.str, s.hdr[:4]); err != nil {
+				return dst, s.recvFailed(ctx, err)
+			}
+			fresh := time.Duration(binary.BigEndian.Uint32(s.hdr[:4])) * time.Millisecond
+			s.cached.Store(int64(max(fresh, time.Millisecond)))
+			n -= 4
+		}
+		if dst, err = readPayload(s.str, dst, n); err != nil {
 			return dst, s.recvFailed(ctx, err)
 		}
 		s.pinned.Store(flags&flagPinned != 0)
 		s.pending.Store(flags&flagPending != 0)
+
 		return dst, nil
 	case frameError:
 		b, err := readPayload(s.str, nil, n)
@@ -190,6 +218,23 @@ func (s *clientStream) ReportWrites(tables []string, all bool) {
 	s.wmu.Lock()
 	s.writes = appendWrites(s.writes[:0], tables, all)
 	s.wmu.Unlock()
+}
+
+// HintCacheable says that the batch sent next is one unit whose answer the edge keeps in its
+// cache under key, reading tables of the session's database, fresh for maxAge and then stale
+// for swr: the pool end may answer it from its own cache, shared by all its edges, and keeps
+// the answer there otherwise. A hint that can't name every table is not sent.
+func (s *clientStream) HintCacheable(key []byte, tables []string, maxAge, swr time.Duration) {
+	s.wmu.Lock()
+	s.hint, s.hinted = appendHint(s.hint[:0], key, tables, maxAge, swr)
+	s.wmu.Unlock()
+}
+
+// FromPoolCache reports whether the answers received last came from the pool end's cache
+// rather than the origin, and for how much longer they may be served as fresh.
+func (s *clientStream) FromPoolCache() (time.Duration, bool) {
+	d := s.cached.Load()
+	return time.Duration(d), d > 0
 }
 
 // Pending implements Stream.

@@ -191,7 +191,7 @@ func printUsage(fs *flag.FlagSet, head string) {
 	fs.VisitAll(func(f *flag.Flag) {
 		arg, usage := flag.UnquoteUsage(f)
 		fmt.Fprintf(w, "  --%s %s\n    \t%s", f.Name, arg, strings.ReplaceAll(usage, "\n", "\n    \t"))
-		if f.DefValue != "" {
+		if f.DefValue != "" && f.DefValue != "false" { // a switch is off unless given
 			fmt.Fprintf(w, " (default %s)", f.DefValue)
 		}
 		fmt.Fprintln(w)

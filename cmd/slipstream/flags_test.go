@@ -245,6 +245,12 @@ func TestParseEdgeAndPool(t *testing.T) {
 	if c.TunnelListen != "0.0.0.0:7432" || c.Region != "us" || c.HTTPListen != "127.0.0.1:9433" || len(c.DialEdges) != 1 {
 		t.Errorf("pool configuration: %+v", c)
 	}
+	if c.Cache.Disabled || c.Cache.MaxBytes != 256<<20 {
+		t.Errorf("pool cache: %+v, want one of 256 MiB by default", c.Cache)
+	}
+	if c, err = parsePool([]string{"--tunnel-listen", "0.0.0.0:7432", "--no-cache", origin}, &stderr); err != nil || !c.Cache.Disabled {
+		t.Errorf("pool --no-cache: %+v, %v; want the pool's cache disabled", c.Cache, err)
+	}
 	for _, tt := range []struct {
 		name    string
 		parse   func([]string, io.Writer) (config.Config, error)

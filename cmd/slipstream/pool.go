@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/config"
 	"github.com/slipstream-proxy/slipstream/placement"
 	"github.com/slipstream-proxy/slipstream/tunnel"
@@ -46,6 +47,8 @@ func parsePool(args []string, stderr io.Writer) (config.Config, error) {
 			fs.Var(&edges, "dial-edge", "connect out to the edge at UDP `ADDR` (its --tunnel-listen) and serve it over that\n"+
 				"connection (reverse tunnel); repeat for more edges")
 			fs.String("certs", def.CertsDir, "read the deployment CA and this pool's certificate (pool.crt, pool.key) from `DIR`")
+			fs.Bool("no-cache", false, "keep no result cache for the edges to share (by default the pool keeps one of\n"+
+				"[cache] max_bytes, which answers a read that one edge caches for the others, without the origin)")
 		},
 		set: func(f *flag.Flag, cfg *config.Config) *string {
 			switch f.Name {
@@ -57,6 +60,8 @@ func parsePool(args []string, stderr io.Writer) (config.Config, error) {
 				return &cfg.CertsDir
 			case "dial-edge":
 				cfg.DialEdges = edges
+			case "no-cache":
+				cfg.Cache.Disabled = f.Value.String() == "true"
 			}
 			return nil
 		},
@@ -96,7 +101,18 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	for name, o := range og.byName {
 		origins[name] = placement.Measured(o, prober, name)
 	}
-	server := tunnel.NewServer(tunnel.ServerConfig{Origins: origins, TLS: tlsConf, Logger: log})
+	scfg := tunnel.ServerConfig{Origins: origins, TLS: tlsConf, Logger: log, Metrics: tunnel.NewMetrics(reg)}
+	if !cfg.Cache.Disabled {
+		// Shared by the edges: reads one edge's cache keeps are answered here for the others,
+		// and every edge's reported writes invalidate it.
+		results, err := cache.New(cfg.Cache.MaxBytes)
+		if err != nil {
+			return err
+		}
+		defer results.Close()
+		scfg.Cache = results
+	}
+	server := tunnel.NewServer(scfg)
 
 	servers := []func(context.Context) error{func(ctx context.Context) error { prober.Run(ctx); return nil }}
 	if cfg.TunnelListen != "" {

@@ -139,9 +139,12 @@ type originConn struct {
 
 // originStmt is a statement prepared on one origin connection.
 type originStmt struct {
-	id      uint32
-	bound   *stmt // the session statement whose parameter types the origin holds, if any
-	lastUse uint64
+	id    uint32
+	bound *stmt // the session statement whose parameter types the origin holds, if any
+	// boundGen is bound's typesGen when they were sent: its types since may be others
+	// (an execute the edge or the pool end's cache answered).
+	boundGen uint64
+	lastUse  uint64
 }
 
 // maxPrepared bounds the statements kept prepared on one connection; the least recently used

@@ -283,8 +283,9 @@ func (s *Session) Pending() bool {
 // Pinned is always false: a MySQL origin never speaks unasked.
 func (s *Session) Pinned() bool { return false }
 
-// Skip notes commands the edge answered itself: statements they close are forgotten, long
-// data buffered for a statement it executed is dropped.
+// Skip notes commands the edge (or the tunnel's pool end) answered itself: statements they
+// close are forgotten, long data buffered for a statement it executed is dropped, and the
+// parameter types an execute sent are kept, for the executes that rely on them.
 func (s *Session) Skip(frames []byte) {
 	for len(frames) > 0 {
 		cmd, rest, err := nextCommand(frames)
@@ -299,6 +300,7 @@ func (s *Session) Skip(frames []byte) {
 			s.mu.Lock()
 			if st := s.stmtOf(cmd); st != nil {
 				st.dropLongData()
+				st.noteTypes(cmd.body)
 			}
 			s.mu.Unlock()
 		}

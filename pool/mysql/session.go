@@ -86,6 +86,7 @@ type stmt struct {
 	effects    []effect
 	longData   [][]byte // COM_STMT_SEND_LONG_DATA packets to replay before the next execute
 	types      []byte   // parameter types the client last sent
+	typesGen   uint64   // bumped when types change: an origin statement bound at another holds others
 	cursor     bool     // a cursor is open on the session's connection
 }
 
@@ -483,6 +484,24 @@ func appendWithID(dst, raw []byte, id uint32) []byte {
 	return dst
 }
 
+// noteTypes keeps the parameter types an execute's body carries (new-params-bound 1), as
+// appendExecute does for the executes it sends.
+func (st *stmt) noteTypes(b []byte) {
+	n := int(st.params)
+	nb := (n + 7) / 8
+	if n > 0 && len(b) >= 9+nb+1+2*n && b[4]&0x08 == 0 && b[9+nb] == 1 {
+		st.setTypes(b[9+nb+1 : 9+nb+1+2*n])
+	}
+}
+
+// setTypes keeps the parameter types the client sent, moving typesGen when they change.
+func (st *stmt) setTypes(t []byte) {
+	if !bytes.Equal(st.types, t) {
+		st.types = append(st.types[:0], t...)
+		st.typesGen++
+	}
+}
+
 // appendExecute appends a COM_STMT_EXECUTE for origin statement os. When the client relies on
 // the parameter types it sent before (new-params-bound 0) and the origin statement holds
 // another's, the types go in again.
@@ -498,15 +517,15 @@ func (s *Session) appendExecute(dst []byte, cmd command, os *originStmt) []byte 
 	}
 	if b[9+nb] == 1 {
 		if len(b) >= 9+nb+1+2*n {
-			st.types = append(st.types[:0], b[9+nb+1:9+nb+1+2*n]...)
+			st.setTypes(b[9+nb+1 : 9+nb+1+2*n])
 		}
-		os.bound = st
+		os.bound, os.boundGen = st, st.typesGen
 		return appendWithID(dst, cmd.raw, os.id)
 	}
-	if os.bound == st || len(st.types) != 2*n || len(cmd.raw)+len(st.types) >= maxPayload {
+	if os.bound == st && os.boundGen == st.typesGen || len(st.types) != 2*n || len(cmd.raw)+len(st.types) >= maxPayload {
 		return appendWithID(dst, cmd.raw, os.id)
 	}
-	os.bound = st
+	os.bound, os.boundGen = st, st.typesGen
 	dst, at := beginPacket(dst, cmd.raw[3])
 	dst = append(dst, cmd.code)
 	dst = append(dst, le32(os.id)...)

@@ -1,0 +1,218 @@
+package tunnel
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipstream-proxy/slipstream/cache"
+)
+
+// The pool end's cache: a second layer, shared by every edge of the pool, under the edges'
+// own. An edge hints a unit it keeps in its cache (frameHint: its key, the tables it reads, its
+// max age); the pool end answers the unit from its cache when it can, without asking the
+// origin, and otherwise keeps the origin's answer when it is one an edge would keep. The keys
+// and tables are the edge's: the tunnel still reads no SQL, and trusts its edges (mutual TLS,
+// one deployment). Writes reported by any edge invalidate this cache before the write's last
+// answer leaves the pool end (tellWrites), before the other edges are told.
+
+// maxCachedAnswer bounds an answer the pool end keeps, as Caching.MaxResultBytes does the
+// edge's by default.
+const maxCachedAnswer = 50 << 20
+
+// Metrics are the pool end's Prometheus metrics.
+type Metrics struct {
+	cacheQ *prometheus.CounterVec
+}
+
+// NewMetrics creates the pool end's metrics and registers them with reg (nil: unregistered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{cacheQ: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "slipstream_pool_cache_queries_total",
+		Help: "Units the edges hinted as cacheable, by the pool cache's status: hit (answered without the origin) or miss.",
+	}, []string{"db", "status"})}
+	if reg != nil {
+		reg.MustRegister(m.cacheQ)
+	}
+	return m
+}
+
+// fromCache answers a hinted batch b from the pool end's cache when it holds a fresh answer:
+// the session is told what it skipped (statements the batch prepares or closes), and the
+// answer goes out as one data frame flagged as cached, which ends the batch; the frame's
+// answers follow a uint32, the milliseconds the answer stays fresh, so that the edge keeps it
+// no longer than the origin's answer may be served. It reports
+// whether it answered, and a send's failure.
+func (ss *serverSession) fromCache(h *hint, b, buf []byte) ([]byte, bool, error) {
+	s := ss.c.s
+	resp, fresh, st := s.cfg.Cache.Lookup(ss.db, h.key, time.Now())
+	if st != cache.Hit {
+		return buf, false, nil
+	}
+	s.m.cacheQ.WithLabelValues(ss.db, string(cache.Hit)).Inc()
+	ss.ps.Skip(b)
+	buf = append(buf[:0], make([]byte, dataHead)...)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(max(fresh/time.Millisecond, 1)))
+	buf = append(buf, resp...)
+	return buf, true, ss.sendFlags(buf, flagCached)
+}
+
+// capture is the answer of a hinted unit the pool end asks the origin for, kept if it may be.
+type capture struct {
+	on   bool
+	h    hint
+	snap cache.Snapshot // of the unit's tables, taken before the unit was sent
+	resp []byte
+}
+
+// start begins capturing the answer of the unit hinted by h, about to be sent.
+func (cp *capture) start(c *cache.Cache, db string, h *hint) {
+	cp.on, cp.resp = true, cp.resp[:0]
+	cp.h.key, cp.h.tables, cp.h.maxAge, cp.h.swr = append(cp.h.key[:0], h.key...), h.tables, h.maxAge, h.swr
+	cp.snap = c.Snapshot(db, h.tables)
+}
+
+// add appends a chunk of the answer, giving up past maxCachedAnswer.
+func (cp *capture) add(chunk []byte) {
+	if !cp.on {
+		return
+	}
+	if len(cp.resp)+len(chunk) > maxCachedAnswer {
+		cp.on, cp.resp = false, nil
+		return
+	}
+	cp.resp = append(cp.resp, chunk...)
+}
+
+// finish stores the captured answer when the whole of it came, it is one an edge would keep
+// (no error, outside a transaction), and no table it read was written since it was sent.
+func (ss *serverSession) finish() {
+	cp := &ss.capture
+	if !cp.on {
+		return
+	}
+	cp.on = false
+	c := ss.c.s.cfg.Cache
+	keep := pgAnswerKept(cp.resp)
+	if ss.mysql {
+		keep = mysqlAnswerKept(cp.resp)
+	}
+	if keep && !ss.ps.Pinned() && c.Current(ss.db, cp.snap) {
+		c.Put(ss.db, cp.h.key, cp.resp, cp.snap, cp.h.maxAge, cp.h.swr, time.Now())
+	}
+	if cap(cp.resp) > 1<<20 {
+		cp.resp = nil
+	}
+}
+
+// pgAnswerKept reports whether PostgreSQL backend messages are an answer an edge would keep:
+// no ErrorResponse, and a last ReadyForQuery saying no transaction is open.
+func pgAnswerKept(b []byte) bool {
+	status := byte(0)
+	for i := 0; i+headerLen <= len(b); {
+		n := int(binary.BigEndian.Uint32(b[i+1:]))
+		if n < 4 || i+1+n > len(b) {
+			return false
+		}
+		switch b[i] {
+		case 'E':
+			return false
+		case 'Z':
+			if n >= 5 {
+				status = b[i+5]
+			}
+		}
+		i += 1 + n
+	}
+	return status == 'I'
+}
+
+// mysqlAnswerKept reports whether MySQL packets are an answer an edge would keep (as
+// proxy's cacheableAnswer): a result set numbered from 1, ending with an EOF (or OK in its
+// place) outside a transaction, autocommit on, with no warnings, no further result sets, no
+// cursor and no session state change.
+func mysqlAnswerKept(b []byte) bool {
+	if len(b) <= 4 || b[3] != 1 {
+		return false
+	}
+	switch b[4] {
+	case 0x00, 0xff, 0xfb: // OK, ERR, LOCAL INFILE request: not a result set
+		return false
+	}
+	var last []byte
+	for len(b) >= 4 {
+		n := int(b[0]) | int(b[1])<<8 | int(b[2])<<16
+		if 4+n > len(b) {
+			return false
+		}
+		last, b = b[4:4+n], b[4+n:]
+	}
+	if len(b) != 0 || len(last) == 0 || last[0] != 0xfe || len(last) >= 0xffffff {
+		return false
+	}
+	var warnings, status uint16
+	if len(last) == 5 { // EOF: warnings, status
+		warnings, status = binary.LittleEndian.Uint16(last[1:]), binary.LittleEndian.Uint16(last[3:])
+	} else { // OK in EOF's place: affected rows, insert id (length-encoded), status, warnings
+		q := last[1:]
+		for range 2 {
+			k := lenencLen(q)
+			if k == 0 || k > len(q) {
+				return false
+			}
+			q = q[k:]
+		}
+		if len(q) < 4 {
+			return false
+		}
+		status, warnings = binary.LittleEndian.Uint16(q), binary.LittleEndian.Uint16(q[2:])
+	}
+	const refused = mysql.SERVER_STATUS_IN_TRANS | mysql.SERVER_MORE_RESULTS_EXISTS | mysql.SERVER_STATUS_CURSOR_EXISTS |
+		mysql.SERVER_STATUS_DB_DROPPED | mysql.SERVER_SESSION_STATE_CHANGED | mysql.SERVER_PS_OUT_PARAMS
+	return warnings == 0 && status&refused == 0 && status&mysql.SERVER_STATUS_AUTOCOMMIT != 0
+}
+
+// lenencLen is the length of the MySQL length-encoded integer at the start of p; 0 if malformed.
+func lenencLen(p []byte) int {
+	if len(p) == 0 {
+		return 0
+	}
+	switch p[0] {
+	case 0xfc:
+		return 3
+	case 0xfd:
+		return 4
+	case 0xfe:
+		return 9
+	case 0xfb, 0xff:
+		return 0
+	}
+	return 1
+}
+
+// mayUseCache reports whether the pool end may use its cache for the batch b that h hints: a
+// cache is configured, the batch draws answers (it is a whole unit), and the session has no
+// writes to report first and is not pinned.
+func (ss *serverSession) mayUseCache(h *hint, b []byte, mysqlProto bool) bool {
+	if h == nil || ss.c.s.cfg.Cache == nil || ss.ps.Pinned() {
+		return false
+	}
+	ss.imu.Lock()
+	written := ss.written
+	ss.imu.Unlock()
+	if written {
+		return false
+	}
+	if mysqlProto {
+		draws, quit := mysqlDrawsAnswers(b)
+		return draws && !quit
+	}
+	return drawsAnswers(b)
+}
+
+// cacheMiss counts a hinted unit the pool end sends to the origin.
+func (ss *serverSession) cacheMiss() {
+	ss.c.s.m.cacheQ.WithLabelValues(ss.db, string(cache.Miss)).Inc()
+}
