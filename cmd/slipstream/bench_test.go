@@ -63,8 +63,9 @@ func (doc latencyDoc) result(t *testing.T, pattern, mode string) map[string]any 
 func TestBenchLatencyComparesDirectUncachedAndCached(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 60*time.Second)
-	const rtt = 20 * time.Millisecond
-	// The database 20 ms away on the direct path; Slipstream next to it (in-process serve).
+	// The database 50 ms away on the direct path; Slipstream next to it (in-process serve). A
+	// round trip long enough that a loaded machine's local query does not look like one.
+	const rtt = 50 * time.Millisecond
 	relay, err := bench.StartRelay(ctx, bench.RelayConfig{To: net.JoinHostPort(srv.Host, strconv.Itoa(srv.Port)), RTT: rtt})
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +76,7 @@ func TestBenchLatencyComparesDirectUncachedAndCached(t *testing.T) {
 	in := startServe(t)
 	dir := t.TempDir()
 	stdout, stderr := newSyncBuffer(), newSyncBuffer()
-	code := run(ctx, []string{"bench", "latency", "--direct", u.String(), "--via", in.plainURL(), "--rtt", "20ms",
+	code := run(ctx, []string{"bench", "latency", "--direct", u.String(), "--via", in.plainURL(), "--rtt", rtt.String(),
 		"--queries", "5", "--json", filepath.Join(dir, "r.json"), "--chart", filepath.Join(dir, "r.svg")}, stdout, stderr)
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
@@ -95,10 +96,10 @@ func TestBenchLatencyComparesDirectUncachedAndCached(t *testing.T) {
 		t.Errorf("direct persistent query took %v round trips, want at least 1", trips)
 	}
 	// Nothing but the query crosses the WAN when cached; here serve is next to the origin,
-	// so uncached costs nothing either, and neither may cost the relay's RTT.
+	// so uncached costs nothing either, and neither may cross the relay (a whole RTT).
 	for _, mode := range []string{bench.Uncached, bench.Cached} {
-		if trips := doc.result(t, bench.Persistent, mode)["wan_round_trips"].(float64); trips >= 0.5 {
-			t.Errorf("persistent %s took %v round trips through a Slipstream beside the origin, want under 0.5", mode, trips)
+		if trips := doc.result(t, bench.Persistent, mode)["wan_round_trips"].(float64); trips >= 0.9 {
+			t.Errorf("persistent %s took %v round trips through a Slipstream beside the origin, want under 0.9", mode, trips)
 		}
 	}
 	svg, err := os.ReadFile(filepath.Join(dir, "r.svg"))

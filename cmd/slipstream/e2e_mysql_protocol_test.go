@@ -139,10 +139,11 @@ func TestMySQLClientsLogInWithEitherAuthMethod(t *testing.T) {
 	if err != nil {
 		t.Fatalf("mariadb: %v (./scripts/test.sh installs mariadb-client)", err)
 	}
-	ctx := testContext(t, 30*time.Second)
 	for _, auth := range []string{"caching_sha2_password", "mysql_native_password"} {
 		t.Run(auth, func(t *testing.T) {
 			t.Parallel()
+			// Its own deadline: a parallel subtest starts only when a slot frees up.
+			ctx := testContext(t, 30*time.Second)
 			inst := startMySQLServeTOML(t, fmt.Sprintf("auth_method = %q", auth))
 			for _, tlsOn := range []bool{false, true} {
 				for round := range 2 {
