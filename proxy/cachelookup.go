@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/cache"
+	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // cacheLookup is what the cache says about a cacheable unit before it is sent; the same for
@@ -20,13 +21,26 @@ type cacheLookup struct {
 	admitted bool
 }
 
+// cacheLeaser is a Stream over which the edge may serve cached answers only while the pool end
+// keeps renewing its lease (the QUIC tunnel's: tunnel.Client.CacheCurrent); with the
+// in-process one it always may.
+type cacheLeaser interface {
+	CacheCurrent() bool
+}
+
 // lookupCache looks key up in c: a fresh or stale answer, or the answer of a flight another
 // session leads, or the lead of a new flight when the key has missed before (the doorkeeper)
-// and admit says its answer may be kept (admit returns the tables it reads). With pooled set
-// (the pool side keeps a cache of its own, shared by other edges), a first miss is admitted
-// too, so that the pool side can be told it may keep the answer.
-func lookupCache(c *cache.Cache, db string, key []byte, done <-chan struct{}, pooled bool, admit func() ([]string, bool)) cacheLookup {
-	switch resp, st := c.Get(db, key, time.Now()); st {
+// and admit says its answer may be kept (admit returns the tables it reads). When the pool side
+// keeps a cache of its own, shared by other edges (a poolCacheHinter stream), a first miss is
+// admitted too, so that the pool side can be told it may keep the answer. While stream's
+// lease on the cache has lapsed, nothing stored is served: the edge may have missed a write.
+func lookupCache(c *cache.Cache, stream tunnel.Stream, db string, key []byte, done <-chan struct{}, admit func() ([]string, bool)) cacheLookup {
+	_, pooled := stream.(poolCacheHinter)
+	resp, st := c.Get(db, key, time.Now())
+	if l, ok := stream.(cacheLeaser); ok && st != cache.Miss && !l.CacheCurrent() {
+		st = cache.Miss
+	}
+	switch st {
 	case cache.Hit:
 		return cacheLookup{resp: resp, status: cache.Hit}
 	case cache.Stale:

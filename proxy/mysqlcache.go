@@ -118,7 +118,7 @@ func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]
 	p := sess.planMySQL(raw)
 	var l cacheLookup
 	if p.status == cache.Miss {
-		l = lookupCache(c, mc.ns, p.key, ctx.Done(), hinter != nil, func() ([]string, bool) {
+		l = lookupCache(c, sess.stream, mc.ns, p.key, ctx.Done(), func() ([]string, bool) {
 			cls := sess.classOf(&p)
 			if !cls.cacheable || systemSchema(cls.st.Reads, mc.curDB) {
 				return nil, false

@@ -211,7 +211,7 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 		sess.cache.written = append(sess.cache.written, p.writes...)
 		sess.cache.writeAll = sess.cache.writeAll || p.writeAll
 		if p.status == cache.Miss {
-			l := lookupCache(c, sess.db, p.key, ctx.Done(), hinter != nil, func() ([]string, bool) {
+			l := lookupCache(c, sess.stream, sess.db, p.key, ctx.Done(), func() ([]string, bool) {
 				ok := sess.admit(&p)
 				return p.tables, ok
 			})

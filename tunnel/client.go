@@ -11,6 +11,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -57,6 +58,11 @@ type Client struct {
 
 	pmu      sync.Mutex
 	profiles map[string]*profileEntry
+
+	// The lease on the edge's cache (CacheCurrent): until when, in nanoseconds since epoch
+	// (monotonic), the edge may serve cached answers of the pool's databases; 0: not now.
+	epoch      time.Time
+	leaseUntil atomic.Int64
 }
 
 type profileEntry struct {
@@ -76,7 +82,8 @@ func newClient(ctx context.Context, cfg ClientConfig) *Client {
 	if cfg.ConnectWait <= 0 {
 		cfg.ConnectWait = 5 * time.Second
 	}
-	c := &Client{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}), profiles: map[string]*profileEntry{}}
+	c := &Client{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}), profiles: map[string]*profileEntry{},
+		epoch: time.Now()}
 	c.ctx, c.stop = context.WithCancel(ctx)
 	return c
 }
@@ -170,6 +177,7 @@ func (c *Client) keepDialing(addr string) {
 // of the pool's databases first, and hears of every later write from the pool end
 // (serveInvalidations) for as long as conn lives.
 func (c *Client) setConn(conn *quic.Conn) {
+	c.leaseUntil.Store(0) // renewed over conn
 	c.dropCache()
 	c.wg.Add(1)
 	go func() {
@@ -389,6 +397,28 @@ func (c *Client) cancel(ctx context.Context, conn *quic.Conn, id quic.StreamID) 
 	return errors.New("tunnel: unexpected answer to a cancel request")
 }
 
+// CacheCurrent reports whether the edge may serve cached answers of the pool's databases now:
+// whether it has heard the pool end renew its lease (frameLease) recently enough that the pool
+// end, should it have sent an invalidation since that the edge never got, is still waiting for
+// the edge's acknowledgement, and so has not let the write's answer out yet. An edge cut off from
+// the pool stops serving its cache within the lease, long before it notices that the
+// connection is gone (the idle timeout); it asks the pool, and fails, instead.
+func (c *Client) CacheCurrent() bool {
+	return int64(time.Since(c.epoch)) < c.leaseUntil.Load()
+}
+
+// renewLease takes a lease renewal that arrived on conn: it runs for lease from now, less the
+// connection's smoothed RTT (an estimate of how long the renewal took to come, generously).
+func (c *Client) renewLease(conn *quic.Conn, lease time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn != conn || conn.Context().Err() != nil {
+		return
+	}
+	until := time.Since(c.epoch) + lease - conn.ConnectionStats().SmoothedRTT
+	c.leaseUntil.Store(int64(until))
+}
+
 // dropCache invalidates every answer the edge cached of the databases it asked this pool
 // about (all of the edge's, see Warm).
 func (c *Client) dropCache() {
@@ -407,6 +437,13 @@ func (c *Client) dropCache() {
 // cache of the pool's databases: it no longer hears of their writes.
 func (c *Client) serveInvalidations(conn *quic.Conn) {
 	defer c.dropCache()
+	defer func() {
+		c.mu.Lock()
+		if c.conn == conn {
+			c.leaseUntil.Store(0)
+		}
+		c.mu.Unlock()
+	}()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -417,22 +454,54 @@ func (c *Client) serveInvalidations(conn *quic.Conn) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.invalidation(str)
+			c.servePoolStream(conn, str)
 		}()
 	}
 }
 
-// invalidation applies and acknowledges one invalidation.
-func (c *Client) invalidation(str *quic.Stream) {
+// servePoolStream serves a stream the pool end opened, by its kind.
+func (c *Client) servePoolStream(conn *quic.Conn, str *quic.Stream) {
 	defer str.CancelRead(codeStreamClosed)
 	stop := context.AfterFunc(c.ctx, func() { str.CancelRead(codeStreamClosed) }) // don't hold up Close
 	defer stop()
 	str.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var head [2]byte
-	if _, err := io.ReadFull(str, head[:]); err != nil || head[0] != version || head[1] != kindInvalidate {
+	if _, err := io.ReadFull(str, head[:]); err != nil || head[0] != version {
 		str.CancelWrite(codeStreamClosed)
 		return
 	}
+	switch head[1] {
+	case kindInvalidate:
+		c.invalidation(str)
+	case kindLease:
+		str.CancelWrite(codeStreamClosed) // the edge sends nothing on it
+		c.followLease(conn, str)
+	default:
+		str.CancelWrite(codeStreamClosed)
+	}
+}
+
+// followLease takes the lease renewals of conn's lease stream until it ends.
+func (c *Client) followLease(conn *quic.Conn, str *quic.Stream) {
+	var buf []byte
+	for {
+		str.SetReadDeadline(time.Time{})
+		typ, b, err := readFrame(str, buf[:0])
+		if err != nil {
+			return
+		}
+		buf = b
+		if typ != frameLease || len(b) != 4 {
+			c.log.Warn("malformed lease renewal from the pool; the cache is not served until the next good one", "type", typ)
+			c.leaseUntil.Store(0)
+			continue
+		}
+		c.renewLease(conn, time.Duration(binary.BigEndian.Uint32(b))*time.Millisecond)
+	}
+}
+
+// invalidation applies and acknowledges one invalidation.
+func (c *Client) invalidation(str *quic.Stream) {
 	typ, b, err := readFrame(str, nil)
 	if err != nil || typ != frameInvalidate {
 		str.CancelWrite(codeStreamClosed)

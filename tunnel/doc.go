@@ -42,6 +42,7 @@
 //	 │ Profile: new stream, [v P] Open(db) ──────>│ origin.Profile ─> Profile
 //	 │<── new stream, [v I] Invalidate(db, tables)│ another edge's write, before its last Data
 //	 │ cache.Invalidate, then Ok ────────────────>│   (no Ok within AckTimeout: connection closed)
+//	 │<────── new stream, [v L] Lease(ms), Lease..│ every AckTimeout/4, for the connection's life
 //	 │ Close: reset the stream ──────────────────>│ Session.Close
 //
 // # Invalidations
@@ -52,9 +53,17 @@
 // each one's Ok, or closes its connection after AckTimeout, before it sends the batch's last
 // Data frame: the answer that tells the client the write is done. The writing edge invalidates
 // its own cache as that answer passes. An edge drops its cache of a pool's databases whenever
-// its connection to that pool ends or is made, since it can't know what it missed. An edge cut
-// off from the network learns that its connection was closed only at the idle timeout (5 s), and
-// may serve cached reads until then: closing its connection is all the pool end can do.
+// its connection to that pool ends or is made, since it can't know what it missed.
+//
+// An edge cut off from the network learns that its connection was closed only at the idle
+// timeout (5 s). So it serves its cache only under a lease: the pool end opens one stream per
+// connection (kindLease) and renews the lease on it every AckTimeout/4, each renewal good for
+// AckTimeout/2 from its arrival, less the connection's smoothed RTT (Client.CacheCurrent). An
+// edge that stops hearing the pool stops serving cached answers within the lease of the last
+// renewal, before the pool end, having waited AckTimeout for an acknowledgement it never got,
+// lets a write's answer out; it sends its reads to the pool instead, which fail while the
+// partition lasts. The bound holds while a renewal takes less than AckTimeout/2 to arrive and be
+// read; a lapse costs cache hits, never a stale answer.
 //
 // # The pool's cache
 //

@@ -18,7 +18,8 @@ const (
 	// version is the tunnel protocol's version; the TLS ALPN names it too, so that edges and pools
 	// of incompatible versions fail the handshake instead of misreading each other.
 	// Version 2 added the write reports and invalidations (frameWrites, kindInvalidate);
-	// version 3 the cache hints and the pool end's cache (frameHint, flagCached).
+	// version 3 the cache hints and the pool end's cache (frameHint, flagCached), and the
+	// edge's lease on its cache (kindLease).
 	version byte = 3
 	alpn         = "slipstream-tunnel/3"
 
@@ -29,6 +30,9 @@ const (
 	// kindInvalidate is the one kind the pool end opens: one invalidation for the edge's cache
 	// and its acknowledgement (frameOK).
 	kindInvalidate byte = 'I'
+	// kindLease, opened by the pool end once per connection: frameLease after frameLease, for as
+	// long as the connection lives (see Client.CacheCurrent).
+	kindLease byte = 'L'
 
 	// Frame types.
 	frameOpen    byte = 'O' // edge→pool: database NUL, then startup parameters as key NUL value NUL
@@ -49,6 +53,9 @@ const (
 	// frameHint, edge→pool before a batch: the batch is one unit the edge keeps in its cache,
 	// under a key and reading tables (see appendHint); the pool end may answer it from its own.
 	frameHint byte = 'H'
+	// frameLease, pool→edge: a big-endian uint32, how many milliseconds after it arrives the
+	// edge may still serve cached answers of the pool's databases without hearing from it again.
+	frameLease byte = 'T'
 
 	// Flags of a data frame.
 	flagPending byte = 1 // more answers are due without a further client message

@@ -67,6 +67,12 @@ type ServerConfig struct {
 	Metrics *Metrics
 }
 
+// leaseOf is the lease the pool end grants each edge on its cache, and how often it renews it:
+// half the AckTimeout, every quarter. An edge cut off stops serving cached answers within the
+// lease (plus the last renewal's one-way delay) of the last renewal it heard, so before the pool
+// end, having waited AckTimeout for its acknowledgement, lets a write's answer out.
+func leaseOf(ack time.Duration) (lease, every time.Duration) { return ack / 2, ack / 4 }
+
 // Server is the pool end of the tunnel: it serves Origins to edges over QUIC connections, those
 // edges dialed (Serve) or those it dialed itself (DialEdge, the reverse tunnel).
 type Server struct {
@@ -173,6 +179,11 @@ func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
 		delete(s.conns, c)
 		s.mu.Unlock()
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.keepLease()
+	}()
 	for {
 		str, err := conn.AcceptStream(ctx)
 		if err != nil {
@@ -196,6 +207,36 @@ type serverConn struct {
 
 	mu       sync.Mutex
 	sessions map[quic.StreamID]*serverSession
+}
+
+// keepLease renews the edge's lease on its cache (frameLease) on a stream of its own for as long
+// as the connection lives. A renewal that can't be written in time is not retried: the edge's
+// lease lapses, which costs it cache hits, never correctness.
+func (c *serverConn) keepLease() {
+	ctx := c.conn.Context()
+	str, err := c.conn.OpenStreamSync(ctx)
+	if err != nil {
+		return
+	}
+	defer str.CancelWrite(codeStreamClosed)
+	lease, every := leaseOf(c.s.cfg.AckTimeout)
+	renewal := appendFrame(nil, frameLease, binary.BigEndian.AppendUint32(nil, uint32(lease.Milliseconds())))
+	msg := append([]byte{version, kindLease}, renewal...)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		str.SetWriteDeadline(time.Now().Add(every))
+		if _, err := str.Write(msg); err != nil {
+			c.log.Debug("renewing the edge's cache lease failed", "err", err)
+			return
+		}
+		msg = renewal
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // serveStream reads a stream's header and serves it by kind.

@@ -276,3 +276,6 @@ func (s *clientStream) Close() error {
 	s.str.CancelWrite(codeStreamClosed)
 	return nil
 }
+
+// CacheCurrent reports whether the edge may serve cached answers now (Client.CacheCurrent).
+func (s *clientStream) CacheCurrent() bool { return s.c.CacheCurrent() }
