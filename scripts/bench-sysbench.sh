@@ -15,6 +15,9 @@
 #
 # Environment:
 #   DURATION=20        seconds per sysbench run
+#   WARMUP=5           seconds of the same workload, untimed, before each timed run (fills
+#                      MariaDB's buffer pool and Slipstream's cache alike: sysbench 1.0 has no
+#                      --warmup-time)
 #   THREADS=16         sysbench --threads (client connections)
 #   TABLES=4           sysbench --tables
 #   TABLE_SIZE=10000   sysbench --table-size (rows per table)
@@ -37,6 +40,7 @@ esac
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-20}
+WARMUP=${WARMUP:-5}
 THREADS=${THREADS:-16}
 TABLES=${TABLES:-4}
 TABLE_SIZE=${TABLE_SIZE:-10000}
@@ -200,6 +204,10 @@ for round in $(seq "$ROUNDS"); do
     for target in "${targets[@]}"; do
       out="$tmp/run-$round-$workload-$target.out"
       tps=fail
+      if [ "$WARMUP" -gt 0 ]; then
+        sysbench "$workload" "${sb_common[@]}" --mysql-port="${port[$target]}" --db-ps-mode=auto \
+          --threads="$THREADS" --time="$WARMUP" run >"$out.warmup" 2>&1 || true
+      fi
       t0=$(cpu_ticks "${pid[$target]}")
       if sysbench "$workload" "${sb_common[@]}" --mysql-port="${port[$target]}" --db-ps-mode=auto \
         --threads="$THREADS" --time="$DURATION" --verbosity=5 run >"$out" 2>&1; then
@@ -241,7 +249,7 @@ ratio() {
   if [ -n "$a" ] && [ -n "$b" ]; then awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }'; else echo n/a; fi
 }
 echo
-echo "sysbench --threads=$THREADS --time=$DURATION --db-ps-mode=auto, $TABLES tables x $TABLE_SIZE rows, best of $ROUNDS; MariaDB $maria_version"
+echo "sysbench --threads=$THREADS --time=$DURATION (after ${WARMUP}s untimed) --db-ps-mode=auto, $TABLES tables x $TABLE_SIZE rows, best of $ROUNDS; MariaDB $maria_version"
 printf '%-18s %9s %9s %9s %9s %13s %11s %12s %s\n' workload direct uncached cached haproxy uncached/dir cached/dir haproxy/dir \
   'retried (direct/uncached/cached/haproxy)'
 for workload in $WORKLOADS; do
