@@ -159,17 +159,30 @@ func (r *Router) Choice(db string) string {
 	return ""
 }
 
-// orderLocked returns the live pools for db, best first: the pinned region, then by origin
-// latency (unknown last), then in configured order.
+// orderLocked returns the live pools for db, best first: any whose tunnel has not just ended
+// before those whose has, then the pinned region, then by origin latency (unknown last), then
+// in configured order.
 func (r *Router) orderLocked(db string) []*member {
 	pin := r.cfg.Pins[db]
 	var live []*member
+	lost := map[*member]bool{}
 	for _, m := range r.members {
 		if !m.down {
 			live = append(live, m)
+			if l, ok := m.c.Transport.(interface{ Lost() bool }); ok && l.Lost() {
+				lost[m] = true
+			}
 		}
 	}
 	slices.SortStableFunc(live, func(a, b *member) int {
+		// A pool whose tunnel just ended goes last at once, before a ping marks it down: a
+		// session opened meanwhile should not wait for it to come back.
+		if lost[a] != lost[b] {
+			if lost[b] {
+				return -1
+			}
+			return 1
+		}
 		if ap, bp := a.c.Region == pin, b.c.Region == pin; ap != bp {
 			if ap {
 				return -1

@@ -48,6 +48,10 @@ type unitPlan struct {
 	writeAll      bool     // the batch may write anything
 	endsTx        bool     // the batch may end a transaction block (COMMIT, ROLLBACK, unparsed)
 	skip          bool     // the batch prepares or closes statements the pool must hear of
+	// Of the statements the batch runs, how many, and how many only read; whole: the batch is
+	// a unit of its own, begun and ended in it (for retrying a read elsewhere).
+	stmts, reads int
+	whole        bool
 }
 
 // cacheState is a session's part of caching. It lives with the session's reader goroutine.
@@ -73,6 +77,25 @@ func newCacheState(db string, params map[string]string) *cacheState {
 		kb = append(append(append(append(kb, k...), '='), params[k]...), 0)
 	}
 	return &cacheState{keyBase: kb, stmts: make(map[string]edgeStmt), tx: 'I'}
+}
+
+// appendParses appends a Parse message for each statement the session has prepared, as the
+// client sent it: what a new pool side must be told of (Stream.Skip) to serve the session.
+func (cs *cacheState) appendParses(dst []byte) []byte {
+	add := func(name string, st edgeStmt) {
+		var at int
+		dst, at = pgwire.BeginFrame(dst, 'P')
+		dst = append(append(dst, name...), 0)
+		dst = append(append(dst, st.query...), 0)
+		dst = pgwire.FinishFrame(append(dst, st.types...), at)
+	}
+	for name, st := range cs.stmts {
+		add(name, st)
+	}
+	if cs.unnamed.query != "" {
+		add("", cs.unnamed)
+	}
+	return dst
 }
 
 // plan reads a batch of client messages: what it writes, and whether it is one cacheable
@@ -104,7 +127,7 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 		case 'P':
 			name, body, _ := cutCString(f.Body)
 			q, tail, _ := cutCString(body)
-			st := edgeStmt{query: q, types: tail}
+			st := edgeStmt{query: q, types: bytes.Clone(tail)} // tail is in the reader's buffer
 			parsed = append(parsed, name)
 			if name == "" {
 				cs.unnamed = st
@@ -146,16 +169,18 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 	for _, q := range sqls {
 		sess.noteWrites(&p, q)
 	}
-	if pol.Disabled {
-		p.status = cache.Disabled
-		return p
-	}
+	p.stmts = len(sqls)
 	last := byte(0)
 	if len(shape) > 0 {
 		last = shape[len(shape)-1]
 	}
 	continued := cs.midUnit
 	cs.midUnit = last != 'S' && last != 'Q'
+	p.whole = !continued && !cs.midUnit && units == 1
+	if pol.Disabled {
+		p.status = cache.Disabled
+		return p
+	}
 	switch {
 	case continued || units != 1 || cs.midUnit || (!simple && executes != 1) || len(sqls) != 1:
 		return p
@@ -216,9 +241,15 @@ func (sess *session) noteWrites(p *unitPlan, q string) {
 				p.writeAll = true
 			}
 		}
+		if !sess.callsVolatile(calls) {
+			p.reads++
+		}
 		return
 	}
 	st := sess.s.classify(q)
+	if st.Kind == classify.KindRead && !st.ParseError && !sess.callsVolatile(st.Functions) {
+		p.reads++
+	}
 	p.endsTx = p.endsTx || st.Kind == classify.KindTransaction || st.ParseError
 	switch st.Kind {
 	case classify.KindWrite, classify.KindDDL:
@@ -230,6 +261,17 @@ func (sess *session) noteWrites(p *unitPlan, q string) {
 			p.writeAll = true
 		}
 	}
+}
+
+// callsVolatile reports whether any of fns is VOLATILE or unknown: a statement calling one
+// (nextval, a user function) is not run a second time, even if it reads only.
+func (sess *session) callsVolatile(fns []string) bool {
+	for _, fn := range fns {
+		if v, ok := sess.volatility(fn); !ok || v == classify.Volatile {
+			return true
+		}
+	}
+	return false
 }
 
 // writesMaybe reports whether calling fn may write: a VOLATILE function of the origin's

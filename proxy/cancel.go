@@ -54,7 +54,7 @@ func (s *Server) cancel(ctx context.Context, key pgwire.CancelKey) {
 	}
 	ctx, done := context.WithTimeout(ctx, 5*time.Second)
 	defer done()
-	if err := sess.stream.Cancel(ctx); err != nil {
+	if err := sess.current().Cancel(ctx); err != nil {
 		s.m.cancels.WithLabelValues("failed").Inc()
 		sess.log.Warn("cancel request failed", "err", err)
 		return

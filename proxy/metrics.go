@@ -14,6 +14,7 @@ type Metrics struct {
 	cancels   *prometheus.CounterVec
 	setupTime prometheus.Histogram
 	cacheQ    *prometheus.CounterVec
+	retries   *prometheus.CounterVec
 }
 
 // NewMetrics creates the edge metrics and registers them with reg (nil: unregistered).
@@ -45,8 +46,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "slipstream_cache_queries_total",
 		Help: "Units of work by cache status (Hyperdrive's: hit, miss, uncacheable, transaction, volatile, ...).",
 	}, []string{"db", "status"})
+	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "slipstream_read_retries_total",
+		Help: "Reads outside a transaction sent again over another pool after the tunnel failed under them before any answer, by database and outcome (answered, failed).",
+	}, []string{"db", "outcome"})
 	if reg != nil {
-		reg.MustRegister(m.clients, m.sessions, m.refusals, m.cancels, m.setupTime, m.cacheQ)
+		reg.MustRegister(m.clients, m.sessions, m.refusals, m.cancels, m.setupTime, m.cacheQ, m.retries)
 	}
 	return m
 }

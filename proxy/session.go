@@ -249,7 +249,15 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 		hc = hintCount{pending: true, status: p.status}
 		defer hc.count(sess.s.m, sess.db, hinter)
 	}
+	// A read outside a transaction may be sent again, over another pool, when the tunnel fails
+	// under it before the client has any of its answer (DESIGN.md invariant 2: nothing else).
+	retry := sess.retryable(&p)
+send:
 	if err := sess.stream.Send(ctx, sess.withBegin(frames)); err != nil {
+		if retry && sess.retryElsewhere(ctx, err) {
+			retry = false
+			goto send
+		}
 		sess.sendFailed(err)
 		return buf, false
 	}
@@ -261,6 +269,7 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 		buf = sess.begin.filter(buf)
 		received = true
 		if len(buf) > 0 {
+			retry = false // the client has part of the answer now
 			if sess.cache != nil {
 				st, failed := sess.beforeAnswer(buf)
 				if st != 0 {
@@ -285,6 +294,10 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 			}
 		}
 		if err != nil {
+			if retry && sess.retryElsewhere(ctx, err) {
+				retry = false
+				goto send
+			}
 			sess.failed(err)
 			return buf, false
 		}
@@ -323,6 +336,53 @@ func (sess *session) answerFromCache(frames []byte, p *unitPlan, resp []byte, st
 	sess.s.m.cacheStatus(sess.db, st)
 	_, err := sess.nc.Write(resp)
 	return err == nil
+}
+
+// retryable reports whether unit p may be sent again over another pool should the tunnel fail
+// under it: a batch that is one whole unit of reads only, calling nothing volatile, outside a
+// transaction block, on a session whose state the edge can set up again on a new pool side
+// (its prepared statements, from what it has seen; no changed settings, nothing pinned).
+func (sess *session) retryable(p *unitPlan) bool {
+	cs := sess.cache
+	return cs != nil && cs.tx == 'I' && sess.begin.held == nil && !cs.dirty && !sess.stream.Pinned() &&
+		p.whole && p.stmts > 0 && p.reads == p.stmts && len(p.writes) == 0 && !p.writeAll && !p.endsTx
+}
+
+// retryElsewhere opens the session again, on whichever pool the transport picks now, after
+// the tunnel to the pool failed with err (tunnel.ErrPoolLost) under a retryable unit; it
+// reports whether the unit may now be sent on the new stream. The new pool side is told of
+// the session's prepared statements as after cache hits (Skip): it prepares them where needed.
+func (sess *session) retryElsewhere(ctx context.Context, err error) bool {
+	if !errors.Is(err, tunnel.ErrPoolLost) || ctx.Err() != nil {
+		return false
+	}
+	sess.log.Info("the tunnel failed under a read; sending it again over another pool", "err", err)
+	stream, oerr := sess.s.cfg.Transport.Open(ctx, sess.db, sess.params)
+	if oerr != nil {
+		sess.s.m.retries.WithLabelValues(sess.db, "failed").Inc()
+		sess.log.Warn("no pool to send the read to again", "err", oerr)
+		return false
+	}
+	if parses := sess.cache.appendParses(nil); len(parses) > 0 {
+		stream.Skip(parses)
+	}
+	sess.mu.Lock()
+	old, ended := sess.stream, sess.fatal != nil
+	sess.stream = stream
+	sess.mu.Unlock()
+	old.Close()
+	if ended {
+		return false // run closes the new stream on its way out
+	}
+	sess.s.m.retries.WithLabelValues(sess.db, "resent").Inc()
+	return true
+}
+
+// current returns the session's stream, for other goroutines: retryElsewhere may replace it.
+func (sess *session) current() tunnel.Stream {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.stream
 }
 
 // sendFailed ends the session after Send failed.
@@ -391,8 +451,9 @@ func (sess *session) end(e *pgwire.Error) {
 	if sess.fatal == nil {
 		sess.fatal = e
 	}
+	stream := sess.stream
 	sess.mu.Unlock()
-	sess.stream.Close()
+	stream.Close()
 	sess.nc.SetReadDeadline(time.Now())
 }
 

@@ -204,6 +204,15 @@ func (c *Client) Alive() bool {
 	return c.conn != nil && c.conn.Context().Err() == nil
 }
 
+// Lost reports whether the client's connection to the pool has ended and no new one is up
+// yet: the pool, or the way to it, is gone, as far as the edge can tell. False before the
+// first connection.
+func (c *Client) Lost() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn != nil && c.conn.Context().Err() != nil
+}
+
 // Ping waits until the client has a live connection to a pool, up to ctx's deadline or
 // ConnectWait, whichever comes first.
 func (c *Client) Ping(ctx context.Context) error {

@@ -86,7 +86,8 @@ func within(d time.Duration, cond func() bool) bool {
 
 func TestAnEdgeCutOffStopsServingItsCacheBeforeAWriteIsAnswered(t *testing.T) {
 	edgeTLS, poolTLS := certs(t)
-	const ack = 600 * time.Millisecond
+	// Long enough that a loaded machine renews the lease (every ack/4) well within it (ack/2).
+	const ack = 1500 * time.Millisecond
 	addr, _ := startPoolEnd(t, poolTLS, pool.Config{}, tunnel.ServerConfig{AckTimeout: ack})
 	part := startPartition(t, addr)
 	var cutOff, other recorder

@@ -146,7 +146,7 @@ func (s *clientStream) lost(err error) error {
 	if s.closed.Load() {
 		return errStreamClosed
 	}
-	return fmt.Errorf("%w: tunnel: %w", ErrOriginLost, err)
+	return fmt.Errorf("%w: tunnel: %w", ErrPoolLost, err)
 }
 
 // Recv implements Stream: it returns the answers of one data frame.

@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/pool"
@@ -15,6 +16,10 @@ var (
 	ErrOriginLost = pool.ErrOriginLost
 	// ErrQueueTimeout means no origin connection became free in time.
 	ErrQueueTimeout = pool.ErrQueueTimeout
+	// ErrPoolLost is the ErrOriginLost of a session whose tunnel to the pool failed under it: the
+	// pool end or the connection to it is gone. What was in flight may or may not have run;
+	// a read outside a transaction may be sent again over another pool, nothing else.
+	ErrPoolLost = fmt.Errorf("%w: the connection to the pool was lost", ErrOriginLost)
 )
 
 // Profile is what an edge needs to answer a client's startup without asking the origin:

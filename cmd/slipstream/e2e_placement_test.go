@@ -239,3 +239,44 @@ func TestKillingThePoolMovesSessionsToTheNextAndRunsNoWriteTwice(t *testing.T) {
 	}
 	t.Logf("reads before the kill %d, after %d; %d rows; %d clean errors", reads[0].Load(), reads[1].Load(), len(present), cleanErrors.Load())
 }
+
+func TestAReadSentAsItsPoolDiesIsAnsweredByTheNextPool(t *testing.T) {
+	t.Parallel()
+	certs := makeCerts(t)
+	nearAddr, nearNode, nearLink := regionPool(t, certs, "near", 2*time.Millisecond, 2*time.Millisecond)
+	backupAddr, _, _ := regionPool(t, certs, "backup", 20*time.Millisecond, 0)
+	edge := startEdgeTOML(t, certs, [][2]string{{"near", nearAddr}, {"backup", backupAddr}})
+	ctx := testContext(t, 60*time.Second)
+	conn := connect(t, ctx, edge.appURL(t))
+
+	// pgx prepares the statement once (a named one) and then only binds and executes it: the
+	// pool that takes over must be told of it by the edge.
+	const q = "SELECT count(*) FROM generate_series(1, $1::int)"
+	var n int
+	if err := conn.QueryRow(ctx, q, 1000).Scan(&n); err != nil || n != 1000 {
+		t.Fatalf("before the kill: %d, %v", n, err)
+	}
+	if where, err := servingPool(ctx, conn); err != nil || where != "near" {
+		t.Fatalf("the session runs on %q (%v), want near", where, err)
+	}
+
+	// The near pool vanishes without a goodbye. The same session's next reads go to it, the
+	// tunnel fails under them, and the edge sends them again over the backup pool.
+	nearLink.Close()
+	nearNode.stop()
+	start := time.Now()
+	if err := conn.QueryRow(ctx, q, 2000).Scan(&n); err != nil || n != 2000 {
+		t.Fatalf("a read sent as its pool died: %d, %v; want it answered by the next pool", n, err)
+	}
+	t.Logf("answered after %v", time.Since(start))
+	if where, err := servingPool(ctx, conn); err != nil || where != "backup" {
+		t.Errorf("the session runs on %q (%v) after the kill, want backup", where, err)
+	}
+	// The session goes on over the backup pool: a write, then a read of it.
+	if _, err := conn.Exec(ctx, "CREATE TEMP TABLE after_failover (v int); INSERT INTO after_failover VALUES (7)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT v FROM after_failover").Scan(&n); err != nil || n != 7 {
+		t.Errorf("reading the write made after the failover: %d, %v", n, err)
+	}
+}
