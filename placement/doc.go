@@ -18,9 +18,14 @@
 //	 │                          │
 //	 │                          │ every Interval: Ping each pool, refresh latencies
 //
-// A pool that dies stops being chosen within one Interval (or at once, when an Open through it
-// fails). Sessions already on it end with the tunnel's error (ErrOriginLost): writes in flight
-// are never retried (DESIGN.md invariant 2); the client reconnects and lands on the next pool.
+// A pool that dies stops being chosen within one Interval, at once when an Open through it
+// fails, and goes last as soon as its tunnel connection ends (the QUIC idle timeout, 5 s). A
+// session on it whose unit in flight is a read outside a transaction, with no answer written
+// yet and a state the edge can set up again (proxy: retryable), is opened again on the next
+// pool and the read sent there; any other session ends with the tunnel's error
+// (tunnel.ErrPoolLost, an ErrOriginLost): writes in flight are never retried (DESIGN.md
+// invariant 2), and the client reconnects and lands on the next pool. PostgreSQL sessions
+// only: a MySQL session ends either way.
 //
 // Concurrency: a Router is safe for concurrent use; Run refreshes it in the background.
 package placement
