@@ -20,7 +20,9 @@ type RelayConfig struct {
 	Listen string
 	// To is the address everything is forwarded to. Required.
 	To string
-	// RTT is the round-trip time the relay adds: each direction is delayed by RTT/2. Zero
+	// RTT is the round-trip time the relay adds: each direction is delayed by RTT/2, never
+	// less and a few tens of microseconds more (BenchmarkRelayAddedDelay: a relayed round trip
+	// comes back 0.2-0.3 ms late in all, waking the processes at both ends included). Zero
 	// forwards without delay. For TCP, a new connection also pays one RTT for the handshake
 	// a real WAN would cost, before its first byte reaches To.
 	RTT time.Duration
