@@ -26,7 +26,7 @@ func roundTrips(t *testing.T, what string, d []time.Duration, rtt time.Duration)
 }
 
 // tcpEcho serves TCP echo on a loopback port until the test ends.
-func tcpEcho(t *testing.T) string {
+func tcpEcho(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -54,7 +54,7 @@ func tcpEcho(t *testing.T) string {
 }
 
 // udpEcho answers every datagram with itself until the test ends.
-func udpEcho(t *testing.T) string {
+func udpEcho(t testing.TB) string {
 	t.Helper()
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -76,7 +76,7 @@ func udpEcho(t *testing.T) string {
 	return c.LocalAddr().String()
 }
 
-func startRelay(t *testing.T, cfg RelayConfig) *Relay {
+func startRelay(t testing.TB, cfg RelayConfig) *Relay {
 	t.Helper()
 	r, err := StartRelay(t.Context(), cfg)
 	if err != nil {
@@ -333,6 +333,64 @@ func BenchmarkRelayTCP(b *testing.B) {
 		go c.Write(msg)
 		if _, err := io.ReadFull(c, got); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRelayAddedDelay measures how much later than its RTT a small round trip through
+// the relay comes back (an echo server behind it, one message at a time): the relay's own
+// slack, which every relayed round trip of `bench latency` pays, direct and through Slipstream
+// alike. It reports the median and the 90th percentile of the excess in microseconds; it
+// includes waking the echo server and the relay's own goroutines, about 40 µs with no delay.
+//
+//	go test ./bench -run '^$' -bench RelayAddedDelay -benchtime 100x
+func BenchmarkRelayAddedDelay(b *testing.B) {
+	const rtt = 50 * time.Millisecond // bench latency's
+	for _, network := range []string{"tcp", "udp"} {
+		b.Run(network, func(b *testing.B) {
+			cfg := RelayConfig{To: tcpEcho(b), RTT: rtt}
+			if network == "udp" {
+				cfg = RelayConfig{To: udpEcho(b), RTT: rtt, UDP: true}
+			}
+			r := startRelay(b, cfg)
+			c, err := net.Dial(network, r.Addr())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			msg, got := []byte("ping"), make([]byte, 4)
+			roundTrip := func() {
+				if _, err := c.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(c, got); err != nil {
+					b.Fatal(err)
+				}
+			}
+			roundTrip() // the TCP handshake's extra RTT is not what this measures
+			var excess []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				roundTrip()
+				excess = append(excess, time.Since(start)-rtt)
+			}
+			slices.Sort(excess)
+			b.ReportMetric(float64(excess[len(excess)/2].Microseconds()), "µs-late-p50")
+			b.ReportMetric(float64(excess[len(excess)*9/10].Microseconds()), "µs-late-p90")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+func TestPreciseSleepNeverReturnsEarly(t *testing.T) {
+	for _, d := range []time.Duration{0, 10 * time.Microsecond, 100 * time.Microsecond, 900 * time.Microsecond,
+		1500 * time.Microsecond, 2 * time.Millisecond} {
+		for range 20 {
+			at := time.Now().Add(d)
+			preciseSleep(at)
+			if now := time.Now(); now.Before(at) {
+				t.Fatalf("preciseSleep(now+%v) returned %v early", d, at.Sub(now))
+			}
 		}
 	}
 }
