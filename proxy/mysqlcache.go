@@ -465,44 +465,11 @@ func (sess *mysqlSession) afterMySQL(p *myPlan) {
 	}
 }
 
-// cacheableAnswer reports whether a complete answer may be kept: a result set numbered from 1,
-// ending outside a transaction, with no warnings, no further result sets, no cursor and no
-// session state change.
+// cacheableAnswer reports whether a complete answer may be kept: a result set the session was
+// answered whole, outside a transaction, and that may be replayed (mysqlwire.ReplayableResult).
 func (sess *mysqlSession) cacheableAnswer(resp []byte) bool {
-	if len(resp) <= mysqlwire.HeaderLen || resp[3] != 1 || !sess.mc.answered || sess.mc.first == 0 || sess.mc.first == 0xff ||
-		sess.status&mysql.SERVER_STATUS_IN_TRANS != 0 {
+	if !sess.mc.answered || sess.mc.first == 0 || sess.mc.first == 0xff || sess.status&mysql.SERVER_STATUS_IN_TRANS != 0 {
 		return false
 	}
-	var last []byte
-	for b := resp; len(b) >= mysqlwire.HeaderLen; {
-		n := int(b[0]) | int(b[1])<<8 | int(b[2])<<16
-		end := mysqlwire.HeaderLen + n
-		if end > len(b) {
-			return false
-		}
-		last, b = b[mysqlwire.HeaderLen:end], b[end:]
-	}
-	if len(last) == 0 || last[0] != 0xfe || len(last) >= 0xffffff {
-		return false
-	}
-	var warnings, status uint16
-	if len(last) == 5 { // EOF: warnings, status
-		warnings, status = binary.LittleEndian.Uint16(last[1:]), binary.LittleEndian.Uint16(last[3:])
-	} else { // OK in EOF's place (CLIENT_DEPRECATE_EOF): affected rows, insert id, status, warnings
-		q := last[1:]
-		for range 2 {
-			k := lenencLen(q)
-			if k == 0 || k > len(q) {
-				return false
-			}
-			q = q[k:]
-		}
-		if len(q) < 4 {
-			return false
-		}
-		status, warnings = binary.LittleEndian.Uint16(q), binary.LittleEndian.Uint16(q[2:])
-	}
-	const refused = mysql.SERVER_STATUS_IN_TRANS | mysql.SERVER_MORE_RESULTS_EXISTS | mysql.SERVER_STATUS_CURSOR_EXISTS |
-		mysql.SERVER_STATUS_DB_DROPPED | mysql.SERVER_SESSION_STATE_CHANGED | mysql.SERVER_PS_OUT_PARAMS
-	return warnings == 0 && status&refused == 0 && status&mysql.SERVER_STATUS_AUTOCOMMIT != 0
+	return mysqlwire.ReplayableResult(resp)
 }

@@ -182,7 +182,7 @@ func (sess *mysqlSession) noteAnswer(b []byte) {
 	case p[0] == 0x00 || p[0] == 0xfe: // OK: affected rows, last insert id, status
 		p = p[1:]
 		for range 2 {
-			if k := lenencLen(p); k > 0 && k <= len(p) {
+			if k := mysqlwire.LenencLen(p); k > 0 && k <= len(p) {
 				p = p[k:]
 			} else {
 				return
@@ -192,24 +192,6 @@ func (sess *mysqlSession) noteAnswer(b []byte) {
 			sess.status = binary.LittleEndian.Uint16(p) & sessionStatus
 		}
 	}
-}
-
-// lenencLen is the length of the length-encoded integer at the start of p; 0 if malformed.
-func lenencLen(p []byte) int {
-	if len(p) == 0 {
-		return 0
-	}
-	switch p[0] {
-	case 0xfc:
-		return 3
-	case 0xfd:
-		return 4
-	case 0xfe:
-		return 9
-	case 0xfb, 0xff:
-		return 0
-	}
-	return 1
 }
 
 // sendFailed handles a failed Send and reports whether the session goes on.

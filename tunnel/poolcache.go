@@ -4,10 +4,10 @@ import (
 	"encoding/binary"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipstream-proxy/slipstream/cache"
+	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
 )
 
 // The pool end's cache: a second layer, shared by every edge of the pool, under the edges'
@@ -130,67 +130,8 @@ func pgAnswerKept(b []byte) bool {
 }
 
 // mysqlAnswerKept reports whether MySQL packets are an answer an edge would keep (as
-// proxy's cacheableAnswer): a result set numbered from 1, ending with an EOF (or OK in its
-// place) outside a transaction, autocommit on, with no warnings, no further result sets, no
-// cursor and no session state change.
-func mysqlAnswerKept(b []byte) bool {
-	if len(b) <= 4 || b[3] != 1 {
-		return false
-	}
-	switch b[4] {
-	case 0x00, 0xff, 0xfb: // OK, ERR, LOCAL INFILE request: not a result set
-		return false
-	}
-	var last []byte
-	for len(b) >= 4 {
-		n := int(b[0]) | int(b[1])<<8 | int(b[2])<<16
-		if 4+n > len(b) {
-			return false
-		}
-		last, b = b[4:4+n], b[4+n:]
-	}
-	if len(b) != 0 || len(last) == 0 || last[0] != 0xfe || len(last) >= 0xffffff {
-		return false
-	}
-	var warnings, status uint16
-	if len(last) == 5 { // EOF: warnings, status
-		warnings, status = binary.LittleEndian.Uint16(last[1:]), binary.LittleEndian.Uint16(last[3:])
-	} else { // OK in EOF's place: affected rows, insert id (length-encoded), status, warnings
-		q := last[1:]
-		for range 2 {
-			k := lenencLen(q)
-			if k == 0 || k > len(q) {
-				return false
-			}
-			q = q[k:]
-		}
-		if len(q) < 4 {
-			return false
-		}
-		status, warnings = binary.LittleEndian.Uint16(q), binary.LittleEndian.Uint16(q[2:])
-	}
-	const refused = mysql.SERVER_STATUS_IN_TRANS | mysql.SERVER_MORE_RESULTS_EXISTS | mysql.SERVER_STATUS_CURSOR_EXISTS |
-		mysql.SERVER_STATUS_DB_DROPPED | mysql.SERVER_SESSION_STATE_CHANGED | mysql.SERVER_PS_OUT_PARAMS
-	return warnings == 0 && status&refused == 0 && status&mysql.SERVER_STATUS_AUTOCOMMIT != 0
-}
-
-// lenencLen is the length of the MySQL length-encoded integer at the start of p; 0 if malformed.
-func lenencLen(p []byte) int {
-	if len(p) == 0 {
-		return 0
-	}
-	switch p[0] {
-	case 0xfc:
-		return 3
-	case 0xfd:
-		return 4
-	case 0xfe:
-		return 9
-	case 0xfb, 0xff:
-		return 0
-	}
-	return 1
-}
+// proxy's cacheableAnswer): mysqlwire.ReplayableResult.
+func mysqlAnswerKept(b []byte) bool { return mysqlwire.ReplayableResult(b) }
 
 // mayUseCache reports whether the pool end may use its cache for the batch b that h hints: a
 // cache is configured, the batch draws answers (it is a whole unit), and the session has no
