@@ -416,15 +416,16 @@ func (c *Client) CacheCurrent() bool {
 	return int64(time.Since(c.epoch)) < c.leaseUntil.Load()
 }
 
-// renewLease takes a lease renewal that arrived on conn: it runs for lease from now, less the
-// connection's smoothed RTT (an estimate of how long the renewal took to come, generously).
+// renewLease takes a lease renewal that arrived on conn: it runs for lease from when it was
+// sent, about half the connection's smoothed RTT ago. (The pool end's AckTimeout, twice the
+// lease, leaves the other half of it for a renewal slower than that.)
 func (c *Client) renewLease(conn *quic.Conn, lease time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.conn != conn || conn.Context().Err() != nil {
 		return
 	}
-	until := time.Since(c.epoch) + lease - conn.ConnectionStats().SmoothedRTT
+	until := time.Since(c.epoch) + lease - conn.ConnectionStats().SmoothedRTT/2
 	c.leaseUntil.Store(int64(until))
 }
 

@@ -58,12 +58,14 @@
 // An edge cut off from the network learns that its connection was closed only at the idle
 // timeout (5 s). So it serves its cache only under a lease: the pool end opens one stream per
 // connection (kindLease) and renews the lease on it every AckTimeout/4, each renewal good for
-// AckTimeout/2 from its arrival, less the connection's smoothed RTT (Client.CacheCurrent). An
-// edge that stops hearing the pool stops serving cached answers within the lease of the last
-// renewal, before the pool end, having waited AckTimeout for an acknowledgement it never got,
-// lets a write's answer out; it sends its reads to the pool instead, which fail while the
-// partition lasts. The bound holds while a renewal takes less than AckTimeout/2 to arrive and be
-// read; a lapse costs cache hits, never a stale answer.
+// AckTimeout/2 from when it was sent (its arrival less half the connection's smoothed RTT:
+// Client.CacheCurrent). An edge that stops hearing the pool stops serving cached answers within
+// the lease of the last renewal, before the pool end, having waited AckTimeout for an
+// acknowledgement it never got, lets a write's answer out; it sends its reads to the pool
+// instead, which fail while the partition lasts. The bound holds while a renewal takes less than
+// AckTimeout/2 more than half the smoothed RTT to arrive and be read; a lapse costs cache hits,
+// never a stale answer. An edge more than AckTimeout (1 s) away from its pool gets no lease: it
+// could not acknowledge invalidations in time either.
 //
 // # The pool's cache
 //
