@@ -204,11 +204,7 @@ func TestAnIdleConnectionTheOriginClosedIsReplacedUnseen(t *testing.T) {
 	id := a.value("SELECT CONNECTION_ID()")
 	killer.exec("KILL CONNECTION " + id)
 	killer.exec("COMMIT")
-	p.mu.Lock()
-	for _, c := range p.idle {
-		c.idleSince = time.Now().Add(-time.Minute)
-	}
-	p.mu.Unlock()
+	p.slots.EachIdle(func(c *originConn) { c.idleSince = time.Now().Add(-time.Minute) })
 	if got := a.value("SELECT CONNECTION_ID()"); got == id {
 		t.Errorf("a ran on the killed connection")
 	}
