@@ -89,7 +89,26 @@ func dial(ctx context.Context, cfg *pgconn.Config, catalog map[string]byte) (*Co
 	return c, hc.ParameterStatuses, nil
 }
 
-func (c *Conn) close() {
+// SlotKey is the key of every PostgreSQL connection: any session may use any connection.
+func (c *Conn) SlotKey() struct{} { return struct{}{} }
+
+// Created is when the connection was dialled.
+func (c *Conn) Created() time.Time { return c.created }
+
+// IdleSince is when the connection was last released to the idle list.
+func (c *Conn) IdleSince() time.Time { return c.idleSince }
+
+// SetIdleSince records when the connection was released to the idle list.
+func (c *Conn) SetIdleSince(t time.Time) { c.idleSince = t }
+
+// Broken says the connection failed in use.
+func (c *Conn) Broken() bool { return c.broken }
+
+// Retired says the connection holds the state of a session that ended.
+func (c *Conn) Retired() bool { return c.retire }
+
+// Close terminates the connection.
+func (c *Conn) Close() {
 	if c.nc != nil {
 		// Terminate politely; the origin logs an unexpected EOF otherwise.
 		c.nc.SetWriteDeadline(time.Now().Add(time.Second))

@@ -4,8 +4,10 @@
 // messages both ways.
 //
 // Start reading at Session: Send takes a client's messages, Recv hands back what the client
-// must see. Pool (pool.go) keeps the connections: a bounded number per database, handed out in
-// FIFO order to waiting sessions, recycled when idle or old, dropped when broken.
+// must see. Pool (pool.go) dials the connections and Slots (slots.go) keeps them: a bounded
+// number per database, handed out in FIFO order to waiting sessions, recycled when idle or old,
+// dropped when broken. Package mysqlpool keeps its connections in Slots too, keyed by what each
+// was opened with; SlotMetrics (slotmetrics.go) counts both under their own names.
 //
 //	edge                        Session                       origin connection
 //	 │ Send(Parse S1, Bind S1,    │                               │

@@ -1,48 +1,28 @@
 package pool
 
 import (
-	"sync"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Metrics are the pool's Prometheus metrics, shared by the pools of every database and
-// labelled by database.
+// labelled by database: those of its Slots and the PostgreSQL pool's own.
 type Metrics struct {
-	wait          *prometheus.HistogramVec
-	queueTimeouts *prometheus.CounterVec
-	connectErrors *prometheus.CounterVec
-	brokenConns   *prometheus.CounterVec
-	queries       *prometheus.CounterVec
-	pinned        *prometheus.GaugeVec
-	pinnedTotal   *prometheus.CounterVec
-
-	mu    sync.Mutex
-	pools []*Pool
-	conns *prometheus.Desc
+	*SlotMetrics
+	queries *prometheus.CounterVec
+	pinned  *prometheus.GaugeVec
 }
 
 // NewMetrics creates the pool metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "slipstream_pool_wait_seconds",
-			Help:    "Time a session waited in the queue for an origin connection.",
-			Buckets: []float64{.0001, .001, .01, .1, 1, 10, 60},
-		}, []string{"db"}),
-		queueTimeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "slipstream_pool_queue_timeouts_total",
-			Help: "Sessions refused with SQLSTATE 53300 after waiting the whole queue timeout.",
-		}, []string{"db"}),
-		connectErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "slipstream_origin_connect_errors_total",
-			Help: "Failed attempts to open an origin connection.",
-		}, []string{"db"}),
-		brokenConns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "slipstream_origin_broken_connections_total",
-			Help: "Origin connections dropped because they broke while in use.",
-		}, []string{"db"}),
+		SlotMetrics: NewSlotMetrics(reg, "slipstream_", SlotMetricsHelp{
+			Wait:          "Time a session waited in the queue for an origin connection.",
+			QueueTimeouts: "Sessions refused with SQLSTATE 53300 after waiting the whole queue timeout.",
+			ConnectErrors: "Failed attempts to open an origin connection.",
+			BrokenConns:   "Origin connections dropped because they broke while in use.",
+			PinnedTotal:   "Client sessions pinned to an origin connection, by the feature that pinned them.",
+			Conns:         "Origin connections by state (in_use includes connections being dialled).",
+		}),
 		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "slipstream_queries_total",
 			Help: "Queries sent to the origin (simple Query and extended Execute messages).",
@@ -51,46 +31,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "slipstream_pinned_sessions",
 			Help: "Client sessions holding one origin connection for their whole life.",
 		}, []string{"db"}),
-		pinnedTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "slipstream_pinned_sessions_total",
-			Help: "Client sessions pinned to an origin connection, by the feature that pinned them.",
-		}, []string{"db", "reason"}),
-		conns: prometheus.NewDesc("slipstream_origin_connections",
-			"Origin connections by state (in_use includes connections being dialled).", []string{"db", "state"}, nil),
 	}
 	if reg != nil {
-		reg.MustRegister(m.wait, m.queueTimeouts, m.connectErrors, m.brokenConns, m.queries, m.pinned, m.pinnedTotal, m)
+		reg.MustRegister(m.queries, m.pinned)
 	}
 	return m
-}
-
-// Describe implements prometheus.Collector for the connection gauges.
-func (m *Metrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.conns }
-
-// Collect implements prometheus.Collector for the connection gauges.
-func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
-	m.mu.Lock()
-	pools := append([]*Pool(nil), m.pools...)
-	m.mu.Unlock()
-	for _, p := range pools {
-		s := p.Stats()
-		ch <- prometheus.MustNewConstMetric(m.conns, prometheus.GaugeValue, float64(s.InUse), p.cfg.Name, "in_use")
-		ch <- prometheus.MustNewConstMetric(m.conns, prometheus.GaugeValue, float64(s.Idle), p.cfg.Name, "idle")
-		ch <- prometheus.MustNewConstMetric(m.conns, prometheus.GaugeValue, float64(s.Waiting), p.cfg.Name, "waiting")
-	}
 }
 
 // dbMetrics are one database's children of Metrics, resolved once so that the hot path does no
 // label look-ups.
 type dbMetrics struct {
-	m             *Metrics
-	db            string
-	wait          prometheus.Observer
-	queueTimeouts prometheus.Counter
-	connectErrors prometheus.Counter
-	brokenConns   prometheus.Counter
-	queries       prometheus.Counter
-	pinned        prometheus.Gauge
+	m       *Metrics
+	db      string
+	queries prometheus.Counter
+	pinned  prometheus.Gauge
 }
 
 // forDB resolves the metrics of database db. A nil Metrics gives unregistered collectors, so the
@@ -100,26 +54,14 @@ func (m *Metrics) forDB(db string) *dbMetrics {
 		m = NewMetrics(nil)
 	}
 	return &dbMetrics{
-		m:             m,
-		db:            db,
-		wait:          m.wait.WithLabelValues(db),
-		queueTimeouts: m.queueTimeouts.WithLabelValues(db),
-		connectErrors: m.connectErrors.WithLabelValues(db),
-		brokenConns:   m.brokenConns.WithLabelValues(db),
-		queries:       m.queries.WithLabelValues(db),
-		pinned:        m.pinned.WithLabelValues(db),
+		m:       m,
+		db:      db,
+		queries: m.queries.WithLabelValues(db),
+		pinned:  m.pinned.WithLabelValues(db),
 	}
 }
 
-func (d *dbMetrics) register(p *Pool) {
-	d.m.mu.Lock()
-	d.m.pools = append(d.m.pools, p)
-	d.m.mu.Unlock()
-}
-
-func (d *dbMetrics) observeWait(t time.Duration) { d.wait.Observe(t.Seconds()) }
-
 func (d *dbMetrics) pin(reason string) {
 	d.pinned.Inc()
-	d.m.pinnedTotal.WithLabelValues(d.db, reason).Inc()
+	d.m.Pin(d.db, reason)
 }

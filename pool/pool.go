@@ -13,12 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// ErrQueueTimeout means every origin connection stayed busy for the whole queue timeout.
-var ErrQueueTimeout = errors.New("pool: timed out waiting for an origin connection")
-
-// ErrClosed means the pool or the session was closed.
-var ErrClosed = errors.New("pool: closed")
-
 // Config describes the pool of one database.
 type Config struct {
 	// Name labels the database in logs and metrics.
@@ -42,47 +36,28 @@ type Config struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-// Pool holds the origin connections of one database.
-//
-// Connections are counted from the moment one is dialled until it is closed, so the origin never
-// sees more than MaxConns. Sessions that find none free wait in FIFO order (waiters): a release
-// hands its connection straight to the first waiter, a close hands over the right to dial.
+// Pool holds the origin connections of one database: Slots counts them, queues sessions and
+// recycles idle ones (every connection has the same key); Pool dials them and learns the origin's
+// profile.
 type Pool struct {
 	cfg     Config
 	connCfg *pgconn.Config
 	log     *slog.Logger
 	m       *dbMetrics
+	slots   *Slots[*Conn, struct{}]
 
 	mu      sync.Mutex
-	idle    []*Conn // most recently used last
-	total   int     // dialling, leased and idle
-	waiters []chan *Conn
 	profile map[string]string
 	// volatility maps function names to their most volatile pg_proc.provolatile; read once.
 	volatility map[string]byte
 	refreshMu  sync.Mutex
-	closed     bool
 
-	done chan struct{}
 	ctx  context.Context // ends when the pool closes, for its own background work
 	stop context.CancelFunc
-	wg   sync.WaitGroup
 }
 
 // New returns a pool for cfg. It dials nothing until a session or Profile needs a connection.
 func New(cfg Config) (*Pool, error) {
-	if cfg.MaxConns <= 0 {
-		cfg.MaxConns = 20
-	}
-	if cfg.QueueTimeout <= 0 {
-		cfg.QueueTimeout = 30 * time.Second
-	}
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = 10 * time.Minute
-	}
-	if cfg.MaxLifetime <= 0 {
-		cfg.MaxLifetime = time.Hour
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -98,17 +73,16 @@ func New(cfg Config) (*Pool, error) {
 	if _, ok := cc.RuntimeParams["application_name"]; !ok {
 		cc.RuntimeParams["application_name"] = "slipstream"
 	}
+	m := cfg.Metrics.forDB(cfg.Name)
 	p := &Pool{
 		cfg:     cfg,
 		connCfg: cc,
 		log:     cfg.Logger.With("db", cfg.Name),
-		m:       cfg.Metrics.forDB(cfg.Name),
-		done:    make(chan struct{}),
+		m:       m,
+		slots: NewSlots[*Conn](SlotsConfig{Name: cfg.Name, MaxConns: cfg.MaxConns, QueueTimeout: cfg.QueueTimeout,
+			IdleTimeout: cfg.IdleTimeout, MaxLifetime: cfg.MaxLifetime, Metrics: m.m.SlotMetrics}),
 	}
 	p.ctx, p.stop = context.WithCancel(context.Background())
-	p.m.register(p)
-	p.wg.Add(1)
-	go p.reap()
 	return p, nil
 }
 
@@ -149,7 +123,7 @@ func (p *Pool) refreshVolatility() {
 		p.log.Warn("re-reading function volatility failed; the cache keeps the old", "err", originError(err))
 		return
 	}
-	c.close()
+	c.Close()
 	p.mu.Lock()
 	p.volatility = catalog
 	p.mu.Unlock()
@@ -163,95 +137,17 @@ func (p *Pool) Volatility() map[string]byte {
 	return p.volatility
 }
 
-// Stats are the pool's connection counts.
-type Stats struct {
-	InUse, Idle, Waiting int
-}
-
 // Stats returns the current connection counts.
-func (p *Pool) Stats() Stats {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return Stats{InUse: p.total - len(p.idle), Idle: len(p.idle), Waiting: len(p.waiters)}
-}
+func (p *Pool) Stats() Stats { return p.slots.Stats() }
 
 // Acquire leases an origin connection, dialling one if the pool is under its limit and waiting
 // in line otherwise, for at most the queue timeout.
 func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil, ErrClosed
-	}
-	if c := p.popIdle(); c != nil {
-		p.mu.Unlock()
-		return c, nil
-	}
-	if p.total < p.cfg.MaxConns {
-		p.total++
-		p.mu.Unlock()
+	c, dial, err := p.slots.Take(ctx, struct{}{})
+	if dial {
 		return p.dial(ctx)
 	}
-	// Full: wait for a release (a connection) or a close (nil: the right to dial).
-	w := make(chan *Conn, 1)
-	p.waiters = append(p.waiters, w)
-	p.mu.Unlock()
-
-	start := time.Now()
-	timer := time.NewTimer(p.cfg.QueueTimeout)
-	defer timer.Stop()
-	var err error
-	select {
-	case c := <-w:
-		p.m.observeWait(time.Since(start))
-		if c == nil {
-			return p.dial(ctx)
-		}
-		return c, nil
-	case <-timer.C:
-		err = ErrQueueTimeout
-	case <-ctx.Done():
-		err = ctx.Err()
-	case <-p.done:
-		err = ErrClosed
-	}
-	p.m.observeWait(time.Since(start))
-	p.mu.Lock()
-	for i, x := range p.waiters {
-		if x == w {
-			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
-			p.mu.Unlock()
-			if err == ErrQueueTimeout {
-				p.m.queueTimeouts.Inc()
-			}
-			return nil, err
-		}
-	}
-	p.mu.Unlock()
-	// A release or close picked us just as we gave up: pass it on.
-	if c := <-w; c != nil {
-		p.Release(c)
-	} else {
-		p.mu.Lock()
-		p.total--
-		p.handOverSlot()
-		p.mu.Unlock()
-	}
-	return nil, err
-}
-
-// popIdle returns the most recently used idle connection that is still fit. p.mu is held.
-func (p *Pool) popIdle() *Conn {
-	for len(p.idle) > 0 {
-		c := p.idle[len(p.idle)-1]
-		p.idle = p.idle[:len(p.idle)-1]
-		if time.Since(c.created) < p.cfg.MaxLifetime {
-			return c
-		}
-		p.total--
-		go c.close()
-	}
-	return nil
+	return c, err
 }
 
 // dial opens a connection for a slot already counted in p.total.
@@ -264,11 +160,7 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 	p.mu.Unlock()
 	c, params, err := dial(ctx, p.connCfg, catalog)
 	if err != nil {
-		p.mu.Lock()
-		p.total--
-		p.handOverSlot()
-		p.mu.Unlock()
-		p.m.connectErrors.Inc()
+		p.slots.DialFailed()
 		p.log.Warn("origin connection failed", "err", originError(err))
 		return nil, fmt.Errorf("pool: connect to origin: %w", err)
 	}
@@ -283,97 +175,15 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 	return c, nil
 }
 
-// handOverSlot gives a freed slot to the first waiter, which will dial. p.mu is held and
-// p.total already excludes the freed connection.
-func (p *Pool) handOverSlot() {
-	if len(p.waiters) > 0 && p.total < p.cfg.MaxConns {
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
-		p.total++
-		w <- nil
-	}
-}
-
 // Release returns a leased connection. A broken or retired connection is closed instead, and
 // its slot goes to the next waiter.
-func (p *Pool) Release(c *Conn) {
-	p.mu.Lock()
-	if c.broken || c.retire || p.closed || time.Since(c.created) >= p.cfg.MaxLifetime {
-		p.total--
-		p.handOverSlot()
-		p.mu.Unlock()
-		if c.broken {
-			p.m.brokenConns.Inc()
-		}
-		c.close()
-		return
-	}
-	if len(p.waiters) > 0 {
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
-		p.mu.Unlock()
-		w <- c
-		return
-	}
-	c.idleSince = time.Now()
-	p.idle = append(p.idle, c)
-	p.mu.Unlock()
-}
-
-// reap closes connections that sat idle past the idle timeout.
-func (p *Pool) reap() {
-	defer p.wg.Done()
-	every := min(max(p.cfg.IdleTimeout/4, 100*time.Millisecond), time.Minute)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.done:
-			return
-		case now := <-t.C:
-			var old []*Conn
-			p.mu.Lock()
-			keep := p.idle[:0]
-			for _, c := range p.idle {
-				if now.Sub(c.idleSince) >= p.cfg.IdleTimeout || now.Sub(c.created) >= p.cfg.MaxLifetime {
-					old = append(old, c)
-				} else {
-					keep = append(keep, c)
-				}
-			}
-			clear(p.idle[len(keep):])
-			p.idle = keep
-			p.total -= len(old)
-			for range old {
-				p.handOverSlot()
-			}
-			p.mu.Unlock()
-			for _, c := range old {
-				c.close()
-			}
-		}
-	}
-}
+func (p *Pool) Release(c *Conn) { p.slots.Release(c) }
 
 // Close closes the idle connections and refuses new leases; leased connections are closed as
 // they come back.
 func (p *Pool) Close() {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return
-	}
-	p.closed = true
-	idle := p.idle
-	p.idle = nil
-	p.total -= len(idle)
-	p.mu.Unlock()
-	close(p.done)
 	p.stop()
-	p.wg.Wait()
-	for _, c := range idle {
-		c.close()
-	}
+	p.slots.Close()
 }
 
 // originError returns an error safe to log: pgconn's connect errors can carry the connection

@@ -360,7 +360,26 @@ func (c *originConn) sendReset() {
 	c.write(appendCommand(nil, mysql.COM_RESET_CONNECTION, nil))
 }
 
-func (c *originConn) close() {
+// SlotKey is the key the connection was opened with.
+func (c *originConn) SlotKey() connKey { return c.key }
+
+// Created is when the connection was dialled.
+func (c *originConn) Created() time.Time { return c.created }
+
+// IdleSince is when the connection was last released to the idle list.
+func (c *originConn) IdleSince() time.Time { return c.idleSince }
+
+// SetIdleSince records when the connection was released to the idle list.
+func (c *originConn) SetIdleSince(t time.Time) { c.idleSince = t }
+
+// Broken says the connection failed in use.
+func (c *originConn) Broken() bool { return c.broken }
+
+// Retired says the connection holds state nobody may inherit.
+func (c *originConn) Retired() bool { return c.retire }
+
+// Close ends the connection with COM_QUIT.
+func (c *originConn) Close() {
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	c.nc.Write(appendCommand(nil, mysql.COM_QUIT, nil))
 	c.nc.Close()
@@ -372,7 +391,7 @@ func (c *originConn) kill(ctx context.Context, dc *dialConfig) error {
 	if err != nil {
 		return fmt.Errorf("mysqlpool: cancel: %w", err)
 	}
-	defer kc.close()
+	defer kc.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		kc.nc.SetDeadline(dl)
 	}

@@ -5,7 +5,8 @@
 // (PostgreSQL) in shape; the tunnel contract for MySQL is in the tunnel package's Origin.
 //
 // Start reading at Session: Send takes one client command, Recv hands back its response. Pool
-// (pool.go) keeps the connections: a bounded number per database, handed out in FIFO order,
+// (pool.go) dials the connections and package pool's Slots keeps them, keyed by the client flags
+// and collation each was opened with: a bounded number per database, handed out in FIFO order,
 // recycled when idle or old, dropped when broken. go-mysql's client does the handshake and
 // authentication with the origin (conn.go); after that the pool reads and writes packets itself
 // and parses responses only as far as it must to know where they end (response.go).

@@ -45,52 +45,23 @@ type Config struct {
 	Metrics *Metrics
 }
 
-// Pool holds the origin connections of one MySQL-protocol database.
-//
-// Connections are counted from the moment one is dialled until it is closed, so the origin
-// never sees more than MaxConns. Each connection has a key (the client flags and collation it
-// was opened with) and serves only sessions with that key. Sessions that find none free wait in
-// FIFO order: a release hands its connection to the first waiter (closing it and handing over
-// the right to dial when the keys differ).
+// Pool holds the origin connections of one MySQL-protocol database: package pool's Slots counts
+// them, queues sessions and recycles idle ones, keyed by the client flags and collation each
+// was opened with (a connection serves only sessions with its key); Pool dials them and learns
+// the origin's profile.
 type Pool struct {
-	cfg Config
-	dc  dialConfig
-	log *slog.Logger
-	m   *dbMetrics
+	cfg   Config
+	dc    dialConfig
+	log   *slog.Logger
+	slots *pool.Slots[*originConn, connKey]
 
 	mu      sync.Mutex
-	idle    []*originConn // most recently used last
-	total   int           // dialling, leased and idle
-	waiters []*waiter
 	profile map[string]string
-	closed  bool
 	noReset atomic.Bool // the origin refuses COM_RESET_CONNECTION
-
-	done chan struct{}
-	wg   sync.WaitGroup
-}
-
-// waiter is a session waiting for a connection: it receives one with its key, or nil (the right
-// to dial).
-type waiter struct {
-	key connKey
-	ch  chan *originConn
 }
 
 // New returns a pool for cfg. It dials nothing until a session or Profile needs a connection.
 func New(cfg Config) (*Pool, error) {
-	if cfg.MaxConns <= 0 {
-		cfg.MaxConns = 20
-	}
-	if cfg.QueueTimeout <= 0 {
-		cfg.QueueTimeout = 30 * time.Second
-	}
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = 10 * time.Minute
-	}
-	if cfg.MaxLifetime <= 0 {
-		cfg.MaxLifetime = time.Hour
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -103,16 +74,17 @@ func New(cfg Config) (*Pool, error) {
 		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 		dc.dial = d.DialContext
 	}
-	p := &Pool{
-		cfg:  cfg,
-		dc:   dc,
-		log:  cfg.Logger.With("db", cfg.Name),
-		m:    cfg.Metrics.forDB(cfg.Name),
-		done: make(chan struct{}),
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
 	}
-	p.m.register(p)
-	p.wg.Add(1)
-	go p.reap()
+	p := &Pool{
+		cfg: cfg,
+		dc:  dc,
+		log: cfg.Logger.With("db", cfg.Name),
+		slots: pool.NewSlots[*originConn](pool.SlotsConfig{Name: cfg.Name, MaxConns: cfg.MaxConns,
+			QueueTimeout: cfg.QueueTimeout, IdleTimeout: cfg.IdleTimeout, MaxLifetime: cfg.MaxLifetime,
+			Metrics: cfg.Metrics.slots}),
+	}
 	return p, nil
 }
 
@@ -192,105 +164,20 @@ func (p *Pool) Profile(ctx context.Context) (map[string]string, error) {
 }
 
 // Stats are the pool's connection counts.
-type Stats struct {
-	InUse, Idle, Waiting int
-}
+type Stats = pool.Stats
 
 // Stats returns the current connection counts.
-func (p *Pool) Stats() Stats {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return Stats{InUse: p.total - len(p.idle), Idle: len(p.idle), Waiting: len(p.waiters)}
-}
+func (p *Pool) Stats() Stats { return p.slots.Stats() }
 
 // acquire leases an origin connection with key k: an idle one, a new one if the pool is under
 // its limit (closing an idle connection of another key to make room), or the next one released,
 // waiting in line for at most the queue timeout.
 func (p *Pool) acquire(ctx context.Context, k connKey) (*originConn, error) {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil, pool.ErrClosed
-	}
-	if c := p.popIdle(k); c != nil {
-		p.mu.Unlock()
-		return c, nil
-	}
-	if p.total >= p.cfg.MaxConns && len(p.idle) > 0 {
-		// Make room: the least recently used idle connection has the wrong key.
-		old := p.idle[0]
-		p.idle = p.idle[1:]
-		p.total--
-		go old.close()
-	}
-	if p.total < p.cfg.MaxConns {
-		p.total++
-		p.mu.Unlock()
+	c, dial, err := p.slots.Take(ctx, k)
+	if dial {
 		return p.dial(ctx, k)
 	}
-	w := &waiter{key: k, ch: make(chan *originConn, 1)}
-	p.waiters = append(p.waiters, w)
-	p.mu.Unlock()
-
-	start := time.Now()
-	timer := time.NewTimer(p.cfg.QueueTimeout)
-	defer timer.Stop()
-	var err error
-	select {
-	case c := <-w.ch:
-		p.m.observeWait(time.Since(start))
-		if c == nil {
-			return p.dial(ctx, k)
-		}
-		return c, nil
-	case <-timer.C:
-		err = pool.ErrQueueTimeout
-	case <-ctx.Done():
-		err = ctx.Err()
-	case <-p.done:
-		err = pool.ErrClosed
-	}
-	p.m.observeWait(time.Since(start))
-	p.mu.Lock()
-	for i, x := range p.waiters {
-		if x == w {
-			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
-			p.mu.Unlock()
-			if err == pool.ErrQueueTimeout {
-				p.m.queueTimeouts.Inc()
-			}
-			return nil, err
-		}
-	}
-	p.mu.Unlock()
-	// A release or close picked us just as we gave up: pass it on.
-	if c := <-w.ch; c != nil {
-		p.release(c)
-	} else {
-		p.mu.Lock()
-		p.total--
-		p.handOverSlot()
-		p.mu.Unlock()
-	}
-	return nil, err
-}
-
-// popIdle returns the most recently used idle connection with key k that is still fit. p.mu
-// is held.
-func (p *Pool) popIdle(k connKey) *originConn {
-	for i := len(p.idle) - 1; i >= 0; i-- {
-		c := p.idle[i]
-		if c.key != k {
-			continue
-		}
-		p.idle = append(p.idle[:i], p.idle[i+1:]...)
-		if time.Since(c.created) < p.cfg.MaxLifetime {
-			return c
-		}
-		p.total--
-		go c.close()
-	}
-	return nil
+	return c, err
 }
 
 // dial opens a connection for a slot already counted in p.total.
@@ -302,11 +189,7 @@ func (p *Pool) dial(ctx context.Context, k connKey) (*originConn, error) {
 	c, h, err := dial(dctx, &p.dc, k)
 	cancel()
 	if err != nil {
-		p.mu.Lock()
-		p.total--
-		p.handOverSlot()
-		p.mu.Unlock()
-		p.m.connectErrors.Inc()
+		p.slots.DialFailed()
 		p.log.Warn("origin connection failed", "err", safeError(err))
 		return nil, fmt.Errorf("mysqlpool: connect to origin: %s", safeError(err))
 	}
@@ -356,95 +239,10 @@ func safeError(err error) string {
 	return err.Error()
 }
 
-// handOverSlot gives a freed slot to the first waiter, which will dial. p.mu is held and
-// p.total already excludes the freed connection.
-func (p *Pool) handOverSlot() {
-	if len(p.waiters) > 0 && p.total < p.cfg.MaxConns {
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
-		p.total++
-		w.ch <- nil
-	}
-}
-
 // release returns a leased connection. A broken or retired connection is closed instead, and
 // its slot goes to the next waiter; so is one whose key the next waiter does not want.
-func (p *Pool) release(c *originConn) {
-	p.mu.Lock()
-	if c.broken || c.retire || p.closed || time.Since(c.created) >= p.cfg.MaxLifetime ||
-		(len(p.waiters) > 0 && p.waiters[0].key != c.key) {
-		p.total--
-		p.handOverSlot()
-		p.mu.Unlock()
-		if c.broken {
-			p.m.brokenConns.Inc()
-		}
-		c.close()
-		return
-	}
-	if len(p.waiters) > 0 {
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
-		p.mu.Unlock()
-		w.ch <- c
-		return
-	}
-	c.idleSince = time.Now()
-	p.idle = append(p.idle, c)
-	p.mu.Unlock()
-}
-
-// reap closes connections that sat idle past the idle timeout or lived past their lifetime.
-func (p *Pool) reap() {
-	defer p.wg.Done()
-	every := min(max(p.cfg.IdleTimeout/4, 100*time.Millisecond), time.Minute)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.done:
-			return
-		case now := <-t.C:
-			var old []*originConn
-			p.mu.Lock()
-			keep := p.idle[:0]
-			for _, c := range p.idle {
-				if now.Sub(c.idleSince) >= p.cfg.IdleTimeout || now.Sub(c.created) >= p.cfg.MaxLifetime {
-					old = append(old, c)
-				} else {
-					keep = append(keep, c)
-				}
-			}
-			clear(p.idle[len(keep):])
-			p.idle = keep
-			p.total -= len(old)
-			for range old {
-				p.handOverSlot()
-			}
-			p.mu.Unlock()
-			for _, c := range old {
-				c.close()
-			}
-		}
-	}
-}
+func (p *Pool) release(c *originConn) { p.slots.Release(c) }
 
 // Close closes the idle connections and refuses new leases; leased connections are closed as
 // they come back.
-func (p *Pool) Close() {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return
-	}
-	p.closed = true
-	idle := p.idle
-	p.idle = nil
-	p.total -= len(idle)
-	p.mu.Unlock()
-	close(p.done)
-	p.wg.Wait()
-	for _, c := range idle {
-		c.close()
-	}
-}
+func (p *Pool) Close() { p.slots.Close() }

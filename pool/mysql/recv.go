@@ -236,7 +236,7 @@ func (s *Session) pin(reason string) {
 		return
 	}
 	s.pinned = reason
-	s.p.m.pin(reason)
+	s.p.cfg.Metrics.slots.Pin(s.p.cfg.Name, reason)
 	s.log.Debug("session pinned to its origin connection", "reason", reason)
 }
 

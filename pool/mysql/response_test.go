@@ -97,8 +97,8 @@ func FuzzParser(f *testing.F) {
 	})
 }
 
-// fakeOrigin puts a connection whose far end is script into p, as if dialled: the next lease
-// gets it.
+// fakeOrigin puts a connection whose far end is script into p, as if dialled, in a free slot:
+// the next lease gets it.
 func fakeOrigin(t testing.TB, p *Pool, key connKey, deprecateEOF bool, script func(net.Conn)) net.Conn {
 	near, far := net.Pipe()
 	go func() {
@@ -107,10 +107,11 @@ func fakeOrigin(t testing.TB, p *Pool, key connKey, deprecateEOF bool, script fu
 	}()
 	c := &originConn{nc: near, r: bufio.NewReader(near), key: key, created: time.Now(), idleSince: time.Now(),
 		status: statusAutocommit, db: p.dc.db, prepared: make(map[string]*originStmt), deprecateEOF: deprecateEOF}
-	p.mu.Lock()
-	p.idle = append(p.idle, c)
-	p.total++
-	p.mu.Unlock()
+	// Take a slot as if to dial, and release the connection into it.
+	if _, dial, err := p.slots.Take(context.Background(), key); !dial {
+		t.Fatalf("fakeOrigin: the pool has no free slot (%v)", err)
+	}
+	p.release(c)
 	return near
 }
 
@@ -124,13 +125,14 @@ func FuzzMalformedOriginEndsOnlyTheSession(f *testing.F) {
 	f.Add(false, resp([]byte{0xfe, 0xff}))
 	f.Add(false, resp([]byte{0, 7, 0, 0, 0, 1}))
 	f.Add(false, []byte{0xff, 0xff, 0xff, 1, 0})
-	p, err := New(Config{Name: "fuzz", Origin: "mysql://u:p@127.0.0.1:1/db", MaxConns: 1, QueueTimeout: time.Second})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(p.Close)
 	// translate: the origin connection took CLIENT_DEPRECATE_EOF, the client did not.
 	f.Fuzz(func(t *testing.T, translate bool, answer []byte) {
+		// A pool of its own: fakeOrigin's connection takes its one slot.
+		p, err := New(Config{Name: "fuzz", Origin: "mysql://u:p@127.0.0.1:1/db", MaxConns: 1, QueueTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
 		s := p.NewSession(context.Background(), map[string]string{"database": "db",
 			"capabilities": "0", "collation": "0"})
 		defer s.Close()

@@ -339,11 +339,9 @@ func TestAConnectionKeepsAtMost256StatementsAndPreparesEvictedOnesAgain(t *testi
 		ids = append(ids, a.prepare("SELECT "+strconv.Itoa(i)+" + ?"))
 	}
 	c := a.s.leased()
-	p.mu.Lock()
-	if c == nil && len(p.idle) == 1 {
-		c = p.idle[0]
+	if c == nil {
+		p.slots.EachIdle(func(idle *originConn) { c = idle })
 	}
-	p.mu.Unlock()
 	if n := len(c.prepared); n > maxPrepared {
 		t.Errorf("the connection holds %d statements, want at most %d", n, maxPrepared)
 	}

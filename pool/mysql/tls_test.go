@@ -85,11 +85,11 @@ func TestTLSAndCachingSHA2ToTheOrigin(t *testing.T) {
 			if got := a.value("SELECT 'over tls'"); got != "SELECT 'over tls'" {
 				t.Errorf("%s: got %q", auth, got)
 			}
-			p.mu.Lock()
-			if len(p.idle) != 1 || !p.idle[0].tls {
+			var idle []*originConn
+			p.slots.EachIdle(func(c *originConn) { idle = append(idle, c) })
+			if len(idle) != 1 || !idle[0].tls {
 				t.Errorf("%s: the origin connection is not TLS", auth)
 			}
-			p.mu.Unlock()
 		}
 	}
 }
