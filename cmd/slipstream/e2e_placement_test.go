@@ -102,13 +102,25 @@ func TestEdgePlacesTheDatabaseAtThePoolNearestItsOriginUnlessPinned(t *testing.T
 	}
 }
 
-func TestKillingThePoolMovesSessionsToTheNextAndRunsNoWriteTwice(t *testing.T) {
-	t.Parallel()
+// nearAndBackup starts an edge with two pools, "near" (the database's: its origin 2 ms away,
+// reached through a UDP relay the test can cut) and "backup" (20 ms from the origin), and
+// returns the app database's URL through the edge and what kills the near pool without a
+// goodbye: its link drops every packet, then its process goes.
+func nearAndBackup(t *testing.T) (url string, killNear func()) {
+	t.Helper()
 	certs := makeCerts(t)
 	nearAddr, nearNode, nearLink := regionPool(t, certs, "near", 2*time.Millisecond, 2*time.Millisecond)
 	backupAddr, _, _ := regionPool(t, certs, "backup", 20*time.Millisecond, 0)
 	edge := startEdgeTOML(t, certs, [][2]string{{"near", nearAddr}, {"backup", backupAddr}})
-	url := edge.appURL(t)
+	return edge.appURL(t), func() {
+		nearLink.Close()
+		nearNode.stop()
+	}
+}
+
+func TestKillingThePoolMovesSessionsToTheNextAndRunsNoWriteTwice(t *testing.T) {
+	t.Parallel()
+	url, killNear := nearAndBackup(t)
 
 	ctx := testContext(t, 90*time.Second)
 	admin := connect(t, ctx, directURL())
@@ -192,9 +204,8 @@ func TestKillingThePoolMovesSessionsToTheNextAndRunsNoWriteTwice(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	// The near pool vanishes without a goodbye: its link drops every packet, then the process
 	// goes. Sessions on it must fail cleanly; new ones must land on the backup.
-	nearLink.Close()
-	killed.Store(true)
-	nearNode.stop()
+	killNear()
+	killed.Store(true) // reads started from now on were sent after the near pool was cut off
 	deadline := time.Now().Add(20 * time.Second)
 	for reads[1].Load() < 20 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
@@ -242,12 +253,9 @@ func TestKillingThePoolMovesSessionsToTheNextAndRunsNoWriteTwice(t *testing.T) {
 
 func TestAReadSentAsItsPoolDiesIsAnsweredByTheNextPool(t *testing.T) {
 	t.Parallel()
-	certs := makeCerts(t)
-	nearAddr, nearNode, nearLink := regionPool(t, certs, "near", 2*time.Millisecond, 2*time.Millisecond)
-	backupAddr, _, _ := regionPool(t, certs, "backup", 20*time.Millisecond, 0)
-	edge := startEdgeTOML(t, certs, [][2]string{{"near", nearAddr}, {"backup", backupAddr}})
+	url, killNear := nearAndBackup(t)
 	ctx := testContext(t, 60*time.Second)
-	conn := connect(t, ctx, edge.appURL(t))
+	conn := connect(t, ctx, url)
 
 	// pgx prepares the statement once (a named one) and then only binds and executes it: the
 	// pool that takes over must be told of it by the edge.
@@ -262,8 +270,7 @@ func TestAReadSentAsItsPoolDiesIsAnsweredByTheNextPool(t *testing.T) {
 
 	// The near pool vanishes without a goodbye. The same session's next reads go to it, the
 	// tunnel fails under them, and the edge sends them again over the backup pool.
-	nearLink.Close()
-	nearNode.stop()
+	killNear()
 	start := time.Now()
 	if err := conn.QueryRow(ctx, q, 2000).Scan(&n); err != nil || n != 2000 {
 		t.Fatalf("a read sent as its pool died: %d, %v; want it answered by the next pool", n, err)
