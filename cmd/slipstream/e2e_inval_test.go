@@ -102,12 +102,21 @@ func (n *node) mysqlConfigOf(t *testing.T) *mysql.Config {
 	return nil
 }
 
+// startMySQLPool runs `slipstream pool` (region "test") in front of the test MariaDB with
+// certificates of a new deployment, and returns it, the certificates' folder and the origin
+// URL, for edges.
+func startMySQLPool(t *testing.T) (pool *node, certs, origin string) {
+	t.Helper()
+	certs = makeCerts(t)
+	origin = mariaDB(t).URL(mytest.AppUser, mytest.AppPassword, mytest.AppDB)
+	pool = startNode(t, "pool", "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+		"--certs", certs, "--data-dir", t.TempDir(), "--region", "test", "--origin", origin)
+	return pool, certs, origin
+}
+
 func TestAMySQLWriteThroughOneEdgeInvalidatesTheOtherEdgesCache(t *testing.T) {
 	ctx := testContext(t, 90*time.Second)
-	dir := makeCerts(t)
-	origin := mariaDB(t).URL(mytest.AppUser, mytest.AppPassword, mytest.AppDB)
-	pool := startNode(t, "pool", "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-		"--certs", dir, "--data-dir", t.TempDir(), "--region", "test", "--origin", origin)
+	pool, dir, origin := startMySQLPool(t)
 	edge := func() *node {
 		return startNode(t, "edge", "--pool", "test="+pool.tunnelAddr(t), "--pg-listen", "127.0.0.1:0",
 			"--mysql-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--certs", dir, "--data-dir", t.TempDir(),

@@ -118,10 +118,7 @@ func TestThePoolCacheAnswersOneEdgeFromAnothersRead(t *testing.T) {
 
 func TestThePoolCacheAnswersOneMySQLEdgeFromAnothersRead(t *testing.T) {
 	ctx := testContext(t, 90*time.Second)
-	dir := makeCerts(t)
-	origin := mariaDB(t).URL(mytest.AppUser, mytest.AppPassword, mytest.AppDB)
-	pool := startNode(t, "pool", "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-		"--certs", dir, "--data-dir", t.TempDir(), "--region", "test", "--origin", origin)
+	pool, dir, origin := startMySQLPool(t)
 	var edges [2]*node
 	for i := range edges {
 		edges[i] = startNode(t, "edge", "--pool", "test="+pool.tunnelAddr(t), "--pg-listen", "127.0.0.1:0",
