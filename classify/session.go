@@ -38,7 +38,9 @@ type Effect struct {
 	// Statements counts the statements in the text (0 for an empty query).
 	Statements int
 	// CatalogChange means the statement creates, alters or drops functions (or an extension,
-	// which brings functions): the volatility the cache knows may be out of date.
+	// which brings functions), tables, views, triggers or rules: the function volatilities and
+	// the relations whose rows change together (views, partitions, cascading foreign keys,
+	// triggers) that the cache knows may be out of date.
 	CatalogChange bool
 }
 
@@ -196,11 +198,13 @@ func statementHead(e *Effect, w [4]string, stmt string) {
 	}
 }
 
-// routine reports whether the object words of a CREATE, ALTER or DROP name a function-like
-// object ("or replace function", "function", "procedure", "aggregate", "extension").
+// routine reports whether the object words of a CREATE, ALTER or DROP name an object the
+// cache's catalog covers: a function-like one ("or replace function", "function", "procedure",
+// "aggregate", "extension") or a table, view, trigger or rule.
 func routine(w []string) bool {
 	for _, x := range w {
-		if is(x, "function") || is(x, "procedure") || is(x, "aggregate") || is(x, "extension") {
+		if is(x, "function") || is(x, "procedure") || is(x, "aggregate") || is(x, "extension") ||
+			is(x, "table") || is(x, "view") || is(x, "trigger") || is(x, "rule") {
 			return true
 		}
 	}

@@ -43,24 +43,32 @@ type Conn struct {
 // volatilitySQL reads, for each function name, its most volatile overload ('v' > 's' > 'i').
 const volatilitySQL = "select proname, max(provolatile) from pg_catalog.pg_proc group by proname"
 
+// catalog is what the cache needs of the origin's catalog.
+type catalog struct {
+	volatility map[string]byte // function name -> its most volatile pg_proc.provolatile
+	related    Related
+}
+
 // dial opens an origin connection with pgconn (TLS and authentication as the URL says) and
-// takes over its socket for raw forwarding. With catalog set it first reads the origin's
-// function volatilities into catalog.
-func dial(ctx context.Context, cfg *pgconn.Config, catalog map[string]byte) (*Conn, map[string]string, error) {
+// takes over its socket for raw forwarding. With cat set it first reads the origin's
+// function volatilities and related relations into it.
+func dial(ctx context.Context, cfg *pgconn.Config, cat *catalog) (*Conn, map[string]string, error) {
 	pc, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	if catalog != nil {
+	if cat != nil {
+		cat.volatility = make(map[string]byte)
 		rr := pc.ExecParams(ctx, volatilitySQL, nil, nil, nil, nil)
 		for rr.NextRow() {
 			if v := rr.Values(); len(v) == 2 && len(v[1]) == 1 {
-				catalog[string(v[0])] = v[1][0]
+				cat.volatility[string(v[0])] = v[1][0]
 			}
 		}
 		if _, err := rr.Close(); err != nil {
-			clear(catalog) // an origin without pg_proc (D1): every function counts as volatile
+			clear(cat.volatility) // an origin without pg_proc (D1): every function counts as volatile
 		}
+		cat.related = readRelated(ctx, pc)
 	}
 	// pgconn may still have a background read in flight or bytes buffered; either would steal
 	// the first answer of the connection's first lease.

@@ -48,9 +48,10 @@ type Pool struct {
 
 	mu      sync.Mutex
 	profile map[string]string
-	// volatility maps function names to their most volatile pg_proc.provolatile; read once.
-	volatility map[string]byte
-	refreshMu  sync.Mutex
+	// cat is the origin's catalog as the cache needs it: read with the first connection, again
+	// after a statement that changes it; nil before.
+	cat       *catalog
+	refreshMu sync.Mutex
 
 	ctx  context.Context // ends when the pool closes, for its own background work
 	stop context.CancelFunc
@@ -108,24 +109,24 @@ func (p *Pool) Profile(ctx context.Context) (map[string]string, error) {
 	return p.profile, nil
 }
 
-// refreshVolatility reads the origin's function volatilities again, on a connection of its own
-// (leased connections are raw streams), because a statement changed functions. It runs before
-// that statement's answer goes to its client, so no read cached after the answer can rely on
-// the old volatility. One refresh runs at a time.
-func (p *Pool) refreshVolatility() {
+// refreshCatalog reads the origin's function volatilities and related relations again, on a
+// connection of its own (leased connections are raw streams), because a statement changed
+// them. It runs before that statement's answer goes to its client, so no read cached after the
+// answer can rely on the old catalog. One refresh runs at a time.
+func (p *Pool) refreshCatalog() {
 	p.refreshMu.Lock()
 	defer p.refreshMu.Unlock()
 	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 	defer cancel()
-	catalog := make(map[string]byte)
-	c, _, err := dial(ctx, p.connCfg, catalog)
+	cat := new(catalog)
+	c, _, err := dial(ctx, p.connCfg, cat)
 	if err != nil {
-		p.log.Warn("re-reading function volatility failed; the cache keeps the old", "err", originError(err))
+		p.log.Warn("re-reading the origin's catalog failed; the cache keeps the old", "err", originError(err))
 		return
 	}
 	c.Close()
 	p.mu.Lock()
-	p.volatility = catalog
+	p.cat = cat
 	p.mu.Unlock()
 }
 
@@ -134,7 +135,21 @@ func (p *Pool) refreshVolatility() {
 func (p *Pool) Volatility() map[string]byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.volatility
+	if p.cat == nil {
+		return nil
+	}
+	return p.cat.volatility
+}
+
+// Related returns the relations whose rows change together, as the origin's catalog says,
+// read when the pool first connected; zero before that.
+func (p *Pool) Related() Related {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cat == nil {
+		return Related{}
+	}
+	return p.cat.related
 }
 
 // Stats returns the current connection counts.
@@ -153,12 +168,12 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 // dial opens a connection for a slot already counted in p.total.
 func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 	p.mu.Lock()
-	var catalog map[string]byte
-	if p.volatility == nil {
-		catalog = make(map[string]byte)
+	var cat *catalog
+	if p.cat == nil {
+		cat = new(catalog)
 	}
 	p.mu.Unlock()
-	c, params, err := dial(ctx, p.connCfg, catalog)
+	c, params, err := dial(ctx, p.connCfg, cat)
 	if err != nil {
 		p.slots.DialFailed()
 		p.log.Warn("origin connection failed", "err", originError(err))
@@ -168,8 +183,8 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 	if p.profile == nil {
 		p.profile = maps.Clone(params)
 	}
-	if p.volatility == nil && catalog != nil {
-		p.volatility = catalog
+	if p.cat == nil && cat != nil {
+		p.cat = cat
 	}
 	p.mu.Unlock()
 	return c, nil

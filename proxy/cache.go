@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/classify"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
+	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // Caching is a database's result-cache policy.
@@ -224,8 +226,34 @@ func (sess *session) admit(p *unitPlan) bool {
 		}
 		return false
 	}
-	p.tables = st.Reads
+	sess.catalog()
+	p.tables = withRelated(st.Reads, sess.rel)
 	return true
+}
+
+// withRelated returns the tables a cached read of tables is kept under, so that a write to any
+// of them invalidates it: the tables, every relation whose rows change together with one of
+// them (a view's tables, partitions, cascading foreign keys), and the tables whose writes may
+// change any (triggers, rules). Names compare by their last part, as the cache's do.
+func withRelated(tables []string, rel tunnel.Related) []string {
+	if len(rel.Groups) == 0 && len(rel.AnyTable) == 0 {
+		return tables
+	}
+	out := slices.Clone(tables)
+	for _, g := range rel.Groups {
+		for _, t := range tables {
+			if i := strings.LastIndexByte(t, '.'); i >= 0 {
+				t = t[i+1:]
+			}
+			if slices.Contains(g, strings.Trim(t, `"`)) {
+				out = append(out, g...)
+				break
+			}
+		}
+	}
+	out = append(out, rel.AnyTable...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // noteWrites adds what q writes to p, and marks the session dirty when q changes its settings.
@@ -293,7 +321,7 @@ func (sess *session) catalog() map[string]byte {
 	if now := time.Now(); now.Sub(sess.volAt) > time.Second {
 		sess.volAt = now
 		if prof, err := sess.s.cfg.Transport.Profile(sess.ctx, sess.db); err == nil {
-			sess.vol = prof.Volatility
+			sess.vol, sess.rel = prof.Volatility, prof.Related
 		}
 	}
 	return sess.vol

@@ -35,6 +35,7 @@ type session struct {
 	cache   *cacheState
 	caching Caching
 	vol     map[string]byte // the origin's pg_proc volatilities, as of volAt
+	rel     tunnel.Related  // the origin's related relations, as of volAt
 	volAt   time.Time
 	ctx     context.Context // the session's, for asking the pool side
 	capture []byte          // a copy of the answer being cached
@@ -79,7 +80,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		return
 	}
 	sess := &session{s: s, log: log, nc: st.nc, stream: stream, db: db, params: st.params,
-		vol: profile.Volatility, volAt: time.Now(), ctx: ctx, begin: beginHold{tx: 'I'}}
+		vol: profile.Volatility, rel: profile.Related, volAt: time.Now(), ctx: ctx, begin: beginHold{tx: 'I'}}
 	if s.cfg.Cache != nil && !st.db.Caching.Disabled {
 		sess.cache, sess.caching = newCacheState(db, st.params), st.db.Caching
 	} else if _, ok := stream.(writeReporter); ok {

@@ -315,7 +315,8 @@ func parseOpen(b []byte) (string, map[string]string, error) {
 
 // appendProfile encodes a Profile: a uint32 count of parameters, each as key NUL value NUL,
 // then a uint32 count of functions, each as name NUL and its volatility byte, then the origin
-// latency in nanoseconds as a uint64.
+// latency in nanoseconds as a uint64, then the related relations: a uint32 count of groups,
+// each a uint32 count of names NUL, and the tables whose writes may change any, the same way.
 func appendProfile(dst []byte, p Profile) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(p.Parameters)))
 	for k, v := range p.Parameters {
@@ -325,7 +326,42 @@ func appendProfile(dst []byte, p Profile) []byte {
 	for k, v := range p.Volatility {
 		dst = append(appendStrings(dst, k), v)
 	}
-	return binary.BigEndian.AppendUint64(dst, uint64(p.OriginLatency))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(p.OriginLatency))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(p.Related.Groups)))
+	for _, g := range p.Related.Groups {
+		dst = appendNames(dst, g)
+	}
+	return appendNames(dst, p.Related.AnyTable)
+}
+
+// appendNames appends a uint32 count of names, then each NUL-terminated.
+func appendNames(dst []byte, names []string) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(names)))
+	for _, n := range names {
+		dst = appendStrings(dst, n)
+	}
+	return dst
+}
+
+// cutNames is appendNames undone; the count is checked against the bytes left.
+func cutNames(b []byte) ([]string, []byte, bool) {
+	if len(b) < 4 {
+		return nil, b, false
+	}
+	n := binary.BigEndian.Uint32(b)
+	b = b[4:]
+	if uint64(n) > uint64(len(b)) {
+		return nil, b, false
+	}
+	names := make([]string, 0, n)
+	for range n {
+		s, rest, ok := cutString(b)
+		if !ok {
+			return nil, b, false
+		}
+		names, b = append(names, s), rest
+	}
+	return names, b, true
 }
 
 // parseProfile decodes appendProfile's encoding; every count is checked against the bytes left.
@@ -367,9 +403,31 @@ func parseProfile(b []byte) (Profile, error) {
 		}
 		p.Volatility[k], b = rest[0], rest[1:]
 	}
-	if len(b) >= 8 {
-		p.OriginLatency = time.Duration(binary.BigEndian.Uint64(b))
+	if len(b) < 8 {
+		return p, errBadFrame
 	}
+	p.OriginLatency = time.Duration(binary.BigEndian.Uint64(b))
+	b = b[8:]
+	if len(b) < 4 {
+		return p, errBadFrame
+	}
+	n = binary.BigEndian.Uint32(b)
+	b = b[4:]
+	if uint64(n) > uint64(len(b)/4) {
+		return p, errBadFrame
+	}
+	for range n {
+		g, rest, ok := cutNames(b)
+		if !ok {
+			return p, errBadFrame
+		}
+		p.Related.Groups, b = append(p.Related.Groups, g), rest
+	}
+	any, rest, ok := cutNames(b)
+	if !ok || len(rest) != 0 {
+		return p, errBadFrame
+	}
+	p.Related.AnyTable = any
 	return p, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -40,10 +41,19 @@ func TestAFrameOverItsLimitIsRefusedBeforeItsPayloadIsRead(t *testing.T) {
 }
 
 func TestProfilesAndOpensRoundTrip(t *testing.T) {
-	p := Profile{Parameters: map[string]string{"server_version": "15.4", "TimeZone": "UTC"}, Volatility: map[string]byte{"now": 's', "random": 'v'}}
-	got, err := parseProfile(appendProfile(nil, p))
-	if err != nil || !maps.Equal(got.Parameters, p.Parameters) || !maps.Equal(got.Volatility, p.Volatility) {
+	p := Profile{Parameters: map[string]string{"server_version": "15.4", "TimeZone": "UTC"}, Volatility: map[string]byte{"now": 's', "random": 'v'},
+		OriginLatency: 3 * time.Millisecond,
+		Related:       Related{Groups: [][]string{{"t", "v"}, {"p", "p1", "p2"}}, AnyTable: []string{"audited"}}}
+	b := appendProfile(nil, p)
+	got, err := parseProfile(b)
+	if err != nil || !maps.Equal(got.Parameters, p.Parameters) || !maps.Equal(got.Volatility, p.Volatility) ||
+		got.OriginLatency != p.OriginLatency || !reflect.DeepEqual(got.Related, p.Related) {
 		t.Errorf("profile round trip: %+v, %v", got, err)
+	}
+	for cut := 1; cut < 12; cut++ {
+		if _, err := parseProfile(b[:len(b)-cut]); err == nil {
+			t.Errorf("a profile cut %d bytes short was taken", cut)
+		}
 	}
 	params := map[string]string{"user": "app", "application_name": "x"}
 	db, gotParams, err := parseOpen(appendOpen(nil, "app", params))
@@ -83,7 +93,8 @@ func FuzzReadFrame(f *testing.F) {
 }
 
 func FuzzParseProfile(f *testing.F) {
-	f.Add(appendProfile(nil, Profile{Parameters: map[string]string{"a": "b"}, Volatility: map[string]byte{"f": 'i'}}))
+	f.Add(appendProfile(nil, Profile{Parameters: map[string]string{"a": "b"}, Volatility: map[string]byte{"f": 'i'},
+		Related: Related{Groups: [][]string{{"t", "v"}}, AnyTable: []string{"x"}}}))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		parseProfile(b)

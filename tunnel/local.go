@@ -27,7 +27,7 @@ func (o pgOrigin) Profile(ctx context.Context) (Profile, error) {
 	if err != nil {
 		return Profile{}, err
 	}
-	return Profile{Parameters: params, Volatility: o.p.Volatility()}, nil
+	return Profile{Parameters: params, Volatility: o.p.Volatility(), Related: o.p.Related()}, nil
 }
 
 func (o pgOrigin) Open(ctx context.Context, params map[string]string) (Stream, error) {

@@ -33,7 +33,15 @@ type Profile struct {
 	// edges use to pick the pool nearest each database; 0 for an embedded origin or a pool that
 	// does not measure, negative when the measurement failed.
 	OriginLatency time.Duration
+	// Related are the relations whose rows change together (views and what they read,
+	// partitions, cascading foreign keys) and the tables whose writes may change any (triggers,
+	// rules), from the origin's catalog: the edge keeps a cached read under every table whose
+	// writes may change it. Zero for an origin without such a catalog.
+	Related Related
 }
+
+// Related are the relations of an origin whose rows change together (pool.Related).
+type Related = pool.Related
 
 // Transport opens client sessions on the pool side for a database.
 type Transport interface {

@@ -1,0 +1,107 @@
+package pool
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// relatedSQL lists the pairs of relations whose rows change together, so that a cached read of
+// one is stale after a write to the other: a view and the relations it reads (a write through
+// the view changes them; a write to them changes what the view shows), a partitioned or
+// inherited table and its children, a table and the tables whose foreign keys cascade from it
+// (ON DELETE/UPDATE CASCADE, SET NULL, SET DEFAULT); and, paired with "*", tables with user
+// triggers or rules, whose writes may change any table. Materialized views change only when
+// refreshed, so they pair with nothing.
+const relatedSQL = `select v.relname, t.relname
+  from pg_catalog.pg_rewrite r
+  join pg_catalog.pg_class v on v.oid = r.ev_class and v.relkind = 'v'
+  join pg_catalog.pg_depend d on d.objid = r.oid and d.classid = 'pg_catalog.pg_rewrite'::regclass
+    and d.refclassid = 'pg_catalog.pg_class'::regclass
+  join pg_catalog.pg_class t on t.oid = d.refobjid and t.oid <> v.oid
+union
+select p.relname, c.relname
+  from pg_catalog.pg_inherits i
+  join pg_catalog.pg_class p on p.oid = i.inhparent
+  join pg_catalog.pg_class c on c.oid = i.inhrelid
+union
+select p.relname, c.relname
+  from pg_catalog.pg_constraint k
+  join pg_catalog.pg_class p on p.oid = k.confrelid
+  join pg_catalog.pg_class c on c.oid = k.conrelid
+  where k.contype = 'f' and (k.confdeltype in ('c', 'n', 'd') or k.confupdtype in ('c', 'n', 'd'))
+union
+select c.relname, '*'
+  from pg_catalog.pg_trigger g join pg_catalog.pg_class c on c.oid = g.tgrelid
+  where not g.tgisinternal
+union
+select c.relname, '*'
+  from pg_catalog.pg_rewrite r join pg_catalog.pg_class c on c.oid = r.ev_class
+  where r.rulename <> '_RETURN'`
+
+// Related is what the origin's catalog says about relations whose rows change together.
+type Related struct {
+	// Groups are the sets of relations, by name, that relatedSQL pairs, joined: a write to one
+	// member may change what a read of any other returns.
+	Groups [][]string
+	// AnyTable are the tables whose writes may change any table (user triggers, rules).
+	AnyTable []string
+}
+
+// readRelated reads relatedSQL on pc. It returns the zero Related when the origin has no such
+// catalog (D1, KV).
+func readRelated(ctx context.Context, pc *pgconn.PgConn) Related {
+	rr := pc.ExecParams(ctx, relatedSQL, nil, nil, nil, nil)
+	var pairs [][2]string
+	for rr.NextRow() {
+		if v := rr.Values(); len(v) == 2 {
+			pairs = append(pairs, [2]string{string(v[0]), string(v[1])})
+		}
+	}
+	if _, err := rr.Close(); err != nil {
+		return Related{}
+	}
+	return relatedGroups(pairs)
+}
+
+// relatedGroups joins pairs into connected groups; a pair with "*" lists its table under
+// AnyTable instead.
+func relatedGroups(pairs [][2]string) Related {
+	parent := map[string]string{}
+	var find func(string) string
+	find = func(x string) string {
+		p, ok := parent[x]
+		if !ok || p == x {
+			parent[x] = x
+			return x
+		}
+		r := find(p)
+		parent[x] = r
+		return r
+	}
+	var rel Related
+	for _, p := range pairs {
+		if p[1] == "*" {
+			rel.AnyTable = append(rel.AnyTable, p[0])
+			continue
+		}
+		if a, b := find(p[0]), find(p[1]); a != b {
+			parent[a] = b
+		}
+	}
+	groups := map[string][]string{}
+	for x := range parent {
+		r := find(x)
+		groups[r] = append(groups[r], x)
+	}
+	for _, g := range groups {
+		slices.Sort(g)
+		rel.Groups = append(rel.Groups, g)
+	}
+	slices.SortFunc(rel.Groups, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
+	slices.Sort(rel.AnyTable)
+	rel.AnyTable = slices.Compact(rel.AnyTable)
+	return rel
+}

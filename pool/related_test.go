@@ -1,0 +1,29 @@
+package pool
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestRelatedGroupsJoinPairsTransitively(t *testing.T) {
+	got := relatedGroups([][2]string{
+		{"v", "t"}, {"v2", "v"}, // a view over a view over t
+		{"parted", "p1"}, {"parted", "p2"}, // partitions
+		{"parent", "child"}, {"child", "grandchild"}, // cascades
+		{"audited", "*"}, {"audited", "*"}, {"ruled", "*"}, // a trigger twice, a rule
+	})
+	want := Related{
+		Groups: [][]string{
+			{"child", "grandchild", "parent"},
+			{"p1", "p2", "parted"},
+			{"t", "v", "v2"},
+		},
+		AnyTable: []string{"audited", "ruled"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("relatedGroups = %+v, want %+v", got, want)
+	}
+	if got := relatedGroups(nil); len(got.Groups) != 0 || len(got.AnyTable) != 0 {
+		t.Errorf("no pairs: %+v", got)
+	}
+}
