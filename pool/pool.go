@@ -52,6 +52,7 @@ type Pool struct {
 	// after a statement that changes it; nil before.
 	cat       *catalog
 	refreshMu sync.Mutex
+	onCatalog func() // told after the catalog was read again (OnCatalogChange)
 
 	ctx  context.Context // ends when the pool closes, for its own background work
 	stop context.CancelFunc
@@ -128,6 +129,26 @@ func (p *Pool) refreshCatalog() {
 	p.mu.Lock()
 	p.cat = cat
 	p.mu.Unlock()
+}
+
+// OnCatalogChange has f called after a statement changed the origin's catalog and the pool has
+// read it again, before that statement's answer goes to its client: the tunnel's pool end
+// then has its edges fetch the new profile. Call it before the pool serves sessions.
+func (p *Pool) OnCatalogChange(f func()) {
+	p.mu.Lock()
+	p.onCatalog = f
+	p.mu.Unlock()
+}
+
+// catalogChanged reads the origin's catalog again and tells whoever asked (OnCatalogChange).
+func (p *Pool) catalogChanged() {
+	p.refreshCatalog()
+	p.mu.Lock()
+	f := p.onCatalog
+	p.mu.Unlock()
+	if f != nil {
+		f()
+	}
 }
 
 // Volatility returns the origin's function volatilities as pg_proc has them ('i', 's', 'v' by

@@ -249,7 +249,7 @@ func (s *Session) readyForQuery(c *Conn, head *pending) {
 // for the end of the transaction. s.mu is held.
 func (s *Session) stage(c *Conn, e classify.Effect) {
 	if e.CatalogChange {
-		s.p.refreshCatalog()
+		s.p.catalogChanged()
 	}
 	if e.DropsPrepared {
 		clear(c.prepared)

@@ -67,8 +67,8 @@ type Client struct {
 
 type profileEntry struct {
 	p          Profile
-	at         time.Time
-	ok         bool // p was fetched at least once
+	at         time.Time // when the fetch of p started
+	ok         bool      // p was fetched at least once
 	refreshing bool
 }
 
@@ -272,6 +272,7 @@ func (c *Client) refreshLocked(db string, e *profileEntry) {
 		defer c.wg.Done()
 		ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 		defer cancel()
+		start := time.Now()
 		p, err := c.fetchProfile(ctx, db)
 		c.pmu.Lock()
 		defer c.pmu.Unlock()
@@ -282,7 +283,9 @@ func (c *Client) refreshLocked(db string, e *profileEntry) {
 			}
 			return
 		}
-		e.p, e.at, e.ok = p, time.Now(), true
+		if start.After(e.at) { // not older than one fetched meanwhile (profileNow)
+			e.p, e.at, e.ok = p, start, true
+		}
 	}()
 }
 
@@ -312,6 +315,30 @@ func (c *Client) Profile(ctx context.Context, db string) (Profile, error) {
 	e.p, e.at, e.ok = p, time.Now(), true
 	c.pmu.Unlock()
 	return p, nil
+}
+
+// profileNow fetches db's profile and keeps it, newer than any fetch that started before it.
+// A database the edge never asked about is left alone: it fetches it when it does.
+func (c *Client) profileNow(db string) error {
+	c.pmu.Lock()
+	_, known := c.profiles[db]
+	c.pmu.Unlock()
+	if !known {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	p, err := c.fetchProfile(ctx, db)
+	if err != nil {
+		return err
+	}
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if e := c.profiles[db]; e != nil && start.After(e.at) {
+		e.p, e.at, e.ok = p, start, true
+	}
+	return nil
 }
 
 // fetchProfile asks the pool for db's profile on a stream of its own.
@@ -510,9 +537,19 @@ func (c *Client) followLease(conn *quic.Conn, str *quic.Stream) {
 	}
 }
 
-// invalidation applies and acknowledges one invalidation.
+// invalidation applies and acknowledges one invalidation, or one notice of a changed catalog.
 func (c *Client) invalidation(str *quic.Stream) {
 	typ, b, err := readFrame(str, nil)
+	if err == nil && typ == frameCatalog {
+		if err := c.profileNow(string(b)); err != nil {
+			c.log.Warn("fetching a changed origin profile failed", "db", string(b), "err", err)
+			str.CancelWrite(codeStreamClosed)
+			return
+		}
+		str.Write(appendFrame(nil, frameOK, nil))
+		str.Close()
+		return
+	}
 	if err != nil || typ != frameInvalidate {
 		str.CancelWrite(codeStreamClosed)
 		return

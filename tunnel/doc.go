@@ -43,6 +43,8 @@
 //	 │<── new stream, [v I] Invalidate(db, tables)│ another edge's write, before its last Data
 //	 │ cache.Invalidate, then Ok ────────────────>│   (no Ok within AckTimeout: connection closed)
 //	 │<────── new stream, [v L] Lease(ms), Lease..│ every AckTimeout/4, for the connection's life
+//	 │<────────── new stream, [v I] Catalog(db) ──│ the origin's catalog changed (a statement's
+//	 │ Profile request, then Ok ─────────────────>│   DDL), before that statement's last Data
 //	 │ Close: reset the stream ──────────────────>│ Session.Close
 //
 // # Invalidations

@@ -53,6 +53,10 @@ const (
 	// frameHint, edge→pool before a batch: the batch is one unit the edge keeps in its cache,
 	// under a key and reading tables (see appendHint); the pool end may answer it from its own.
 	frameHint byte = 'H'
+	// frameCatalog, pool→edge on an invalidation stream: a database name; the origin's catalog
+	// changed (functions, views, triggers...): the edge fetches the database's profile again
+	// before it acknowledges (frameOK).
+	frameCatalog byte = 'G'
 	// frameLease, pool→edge: a big-endian uint32, how many milliseconds after it arrives the
 	// edge may still serve cached answers of the pool's databases without hearing from it again.
 	frameLease byte = 'T'

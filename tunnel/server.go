@@ -370,6 +370,20 @@ func (ss *serverSession) tellWrites() {
 // invalidate sends an invalidation of db to every connection but from's, and returns when each
 // has acknowledged it or has been closed for not doing so within AckTimeout.
 func (s *Server) invalidate(from *serverConn, db string, writes []byte) {
+	s.tell(from, db, appendFrame([]byte{version, kindInvalidate}, frameInvalidate, appendInvalidate(nil, db, writes)))
+}
+
+// CatalogChanged tells every connected edge that db's origin catalog changed (frameCatalog),
+// and returns when each has fetched db's new profile or has been closed for not doing so
+// within AckTimeout: a statement that changed the catalog gets its answer after that, so that
+// no edge caches a read after it by the old catalog (pool.Pool.OnCatalogChange).
+func (s *Server) CatalogChanged(db string) {
+	s.tell(nil, db, appendFrame([]byte{version, kindInvalidate}, frameCatalog, []byte(db)))
+}
+
+// tell sends frame, on an invalidation stream of its own, to every connection but from's, and
+// returns when each has acknowledged it or has been closed for not doing so within AckTimeout.
+func (s *Server) tell(from *serverConn, db string, frame []byte) {
 	s.mu.Lock()
 	peers := make([]*serverConn, 0, len(s.conns))
 	for c := range s.conns {
@@ -381,7 +395,6 @@ func (s *Server) invalidate(from *serverConn, db string, writes []byte) {
 	if len(peers) == 0 {
 		return
 	}
-	frame := appendFrame([]byte{version, kindInvalidate}, frameInvalidate, appendInvalidate(nil, db, writes))
 	var wg sync.WaitGroup
 	for _, c := range peers {
 		wg.Add(1)

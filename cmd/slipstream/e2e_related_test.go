@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TestAWriteInvalidatesCachedReadsOfEveryRelationItChanges: a write changes more than the
@@ -91,5 +93,48 @@ create trigger {trg} after insert on {audited} for each row execute function {fn
 		if after == before {
 			t.Errorf("cached read of %s: still %d, want the write's effect", c.what, after)
 		}
+	}
+}
+
+// TestAViewMadeThroughOneEdgeIsKnownToTheOthersAtOnce: edges behind a QUIC tunnel keep the
+// origin's profile (function volatilities, related relations) and refresh it every few
+// seconds; a statement that changes the catalog is answered only once every edge has the new
+// one, so another edge's cached read of a view made a moment ago is invalidated by a write to
+// the view's table.
+func TestAViewMadeThroughOneEdgeIsKnownToTheOthersAtOnce(t *testing.T) {
+	ctx := testContext(t, 90*time.Second)
+	dir := makeCerts(t)
+	pool := startNode(t, "pool", "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+		"--certs", dir, "--data-dir", t.TempDir(), "--region", "test", "--origin", directURL())
+	var conns [2]*pgx.Conn
+	for i := range conns {
+		edge := startNode(t, "edge", "--pool", "test="+pool.tunnelAddr(t), "--pg-listen", "127.0.0.1:0",
+			"--http-listen", "127.0.0.1:0", "--certs", dir, "--data-dir", t.TempDir(), "--origin", directURL())
+		conns[i] = connect(t, ctx, edge.appURL(t))
+	}
+	table, view := "rel_t_"+suffix(), "rel_v_"+suffix()
+	t.Cleanup(func() {
+		c := connect(t, context.Background(), directURL())
+		c.Exec(context.Background(), fmt.Sprintf("drop view if exists %s; drop table if exists %s", view, table))
+	})
+	// Edge 1 has its profile (fetched when it started) before edge 0 makes the view.
+	if _, err := conns[0].Exec(ctx, fmt.Sprintf("create table %s (id int primary key, v int); insert into %[1]s values (1, 0)", table)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conns[0].Exec(ctx, fmt.Sprintf("create view %s as select id, v from %s", view, table)); err != nil {
+		t.Fatal(err)
+	}
+	read := "select v from " + view + " where id = 1"
+	var v int
+	for range 3 {
+		if err := conns[1].QueryRow(ctx, read).Scan(&v); err != nil || v != 0 {
+			t.Fatalf("edge 1 reads %d, %v; want 0", v, err)
+		}
+	}
+	if _, err := conns[1].Exec(ctx, "update "+table+" set v = 1 where id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conns[1].QueryRow(ctx, read).Scan(&v); err != nil || v != 1 {
+		t.Errorf("edge 1's cached read of the view after a write to its table: %d, %v; want 1", v, err)
 	}
 }

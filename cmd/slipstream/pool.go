@@ -113,6 +113,11 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 		scfg.Cache = results
 	}
 	server := tunnel.NewServer(scfg)
+	for _, p := range og.pools {
+		// A statement that changes the catalog (functions, views, triggers...) is answered once
+		// every edge has the new profile.
+		p.OnCatalogChange(func() { server.CatalogChanged(p.Name()) })
+	}
 
 	servers := []func(context.Context) error{func(ctx context.Context) error { prober.Run(ctx); return nil }}
 	if cfg.TunnelListen != "" {
