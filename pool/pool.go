@@ -91,23 +91,32 @@ func New(cfg Config) (*Pool, error) {
 // Name returns the database name the pool serves.
 func (p *Pool) Name() string { return p.cfg.Name }
 
+// profileWait bounds how long Profile waits for the first connections to learn the profile.
+const profileWait = 15 * time.Second
+
 // Profile returns the ParameterStatus values the origin reported, connecting once if no
 // connection has been made yet.
 func (p *Pool) Profile(ctx context.Context) (map[string]string, error) {
-	p.mu.Lock()
-	prof := p.profile
-	p.mu.Unlock()
-	if prof != nil {
-		return prof, nil
+	ctx, cancel := context.WithTimeout(ctx, profileWait)
+	defer cancel()
+	for {
+		p.mu.Lock()
+		prof := p.profile
+		p.mu.Unlock()
+		if prof != nil {
+			return prof, nil
+		}
+		c, err := p.Acquire(ctx)
+		if err == nil {
+			p.Release(c)
+			continue
+		}
+		// Every slot may be taken by first connections still dialling (and reading the
+		// catalog) past the queue timeout: the profile is theirs to learn, so wait on.
+		if !errors.Is(err, ErrQueueTimeout) || ctx.Err() != nil {
+			return nil, err
+		}
 	}
-	c, err := p.Acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p.Release(c)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.profile, nil
 }
 
 // refreshCatalog reads the origin's function volatilities and related relations again, on a
