@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"strings"
 	"testing"
 	"time"
@@ -80,5 +81,50 @@ create trigger {trg} after insert on {audited} for each row update {audit} set n
 		if after == before {
 			t.Errorf("cached read of %s: still %d, want the write's effect", c.what, after)
 		}
+	}
+}
+
+// TestAMySQLViewMadeThroughOneEdgeIsKnownToTheOthersAtOnce is
+// TestAViewMadeThroughOneEdgeIsKnownToTheOthersAtOnce for MariaDB: a statement that makes a
+// view is answered only once every edge behind the QUIC tunnel has the profile that relates it
+// to its table, so another edge's cached read of the view is invalidated by a write to the table.
+func TestAMySQLViewMadeThroughOneEdgeIsKnownToTheOthersAtOnce(t *testing.T) {
+	ctx := testContext(t, 90*time.Second)
+	pool, certs, origin := startMySQLPool(t)
+	var conns [2]*sql.DB
+	for i := range conns {
+		edge := startNode(t, "edge", "--pool", "test="+pool.tunnelAddr(t), "--pg-listen", "127.0.0.1:0",
+			"--mysql-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--certs", certs, "--data-dir", t.TempDir(),
+			"--origin", origin)
+		conns[i] = openMySQL(t, edge.mysqlConfigOf(t))
+	}
+	table, view := "rel_t_"+suffix(), "rel_v_"+suffix()
+	t.Cleanup(func() {
+		direct := openMySQL(t, directMySQLConfig(t))
+		direct.Exec("drop view if exists " + view)
+		direct.Exec("drop table if exists " + table)
+	})
+	// Edge 1 has its profile (fetched when its client logged in) before edge 0 makes the view.
+	if err := conns[1].PingContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"create table " + table + " (id int primary key, v int)",
+		"insert into " + table + " values (1, 0)", "create view " + view + " as select id, v from " + table} {
+		if _, err := conns[0].ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := "select v from " + view + " where id = 1"
+	var v int
+	for range 3 {
+		if err := conns[1].QueryRowContext(ctx, read).Scan(&v); err != nil || v != 0 {
+			t.Fatalf("edge 1 reads %d, %v; want 0", v, err)
+		}
+	}
+	if _, err := conns[1].ExecContext(ctx, "update "+table+" set v = 1 where id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conns[1].QueryRowContext(ctx, read).Scan(&v); err != nil || v != 1 {
+		t.Errorf("edge 1's cached read of the view after a write to its table: %d, %v; want 1", v, err)
 	}
 }
