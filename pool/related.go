@@ -63,12 +63,13 @@ func readRelated(ctx context.Context, pc *pgconn.PgConn) Related {
 	if _, err := rr.Close(); err != nil {
 		return Related{}
 	}
-	return relatedGroups(pairs)
+	return GroupRelated(pairs)
 }
 
-// relatedGroups joins pairs into connected groups; a pair with "*" lists its table under
-// AnyTable instead.
-func relatedGroups(pairs [][2]string) Related {
+// GroupRelated joins pairs of relations whose rows change together into connected groups; a
+// pair with "*" lists its table under AnyTable instead. Origins of other protocols build their
+// Related with it (pool/mysql).
+func GroupRelated(pairs [][2]string) Related {
 	parent := map[string]string{}
 	var find func(string) string
 	find = func(x string) string {

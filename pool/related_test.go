@@ -6,7 +6,7 @@ import (
 )
 
 func TestRelatedGroupsJoinPairsTransitively(t *testing.T) {
-	got := relatedGroups([][2]string{
+	got := GroupRelated([][2]string{
 		{"v", "t"}, {"v2", "v"}, // a view over a view over t
 		{"parted", "p1"}, {"parted", "p2"}, // partitions
 		{"parent", "child"}, {"child", "grandchild"}, // cascades
@@ -21,9 +21,9 @@ func TestRelatedGroupsJoinPairsTransitively(t *testing.T) {
 		AnyTable: []string{"audited", "ruled"},
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("relatedGroups = %+v, want %+v", got, want)
+		t.Errorf("GroupRelated = %+v, want %+v", got, want)
 	}
-	if got := relatedGroups(nil); len(got.Groups) != 0 || len(got.AnyTable) != 0 {
+	if got := GroupRelated(nil); len(got.Groups) != 0 || len(got.AnyTable) != 0 {
 		t.Errorf("no pairs: %+v", got)
 	}
 }

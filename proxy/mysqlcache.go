@@ -23,7 +23,8 @@ import (
 // the capability flags and collation that shape answers, the current database, SET NAMES, and
 // the query text (with a statement: its text, parameter types, null bitmap and values). The
 // value is the answer's packets as the origin sent them, sequence ids from 1: a command
-// packet always has sequence id 0, so a hit is written as it is.
+// packet always has sequence id 0, so a hit is written as it is. It is kept under the tables
+// it reads and those the origin's information_schema relates to them (withRelated).
 type mysqlCache struct {
 	caching Caching
 	label   string // the database, for metrics
@@ -99,6 +100,7 @@ type myPlan struct {
 	key      []byte
 	maxAge   time.Duration
 	cls      mysqlClass // of the SQL, for candidates and writes
+	tables   []string   // a cacheable read's answer is kept under, once admitted (withRelated)
 	sql      string
 	classed  bool
 	frames   []byte // what to send
@@ -123,7 +125,14 @@ func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]
 			if !cls.cacheable || systemSchema(cls.st.Reads, mc.curDB) {
 				return nil, false
 			}
-			return cls.st.Reads, true
+			// Asked at every admit, which only misses reach, so that a read of a view made a
+			// moment ago is kept under the view's tables too.
+			prof, err := sess.s.cfg.Transport.Profile(ctx, sess.db.origin())
+			if err != nil {
+				return nil, false
+			}
+			p.tables = withRelated(cls.st.Reads, prof.Related)
+			return p.tables, true
 		})
 		if l.resp != nil && !l.refresh {
 			if l.status == cache.Hit {
@@ -165,7 +174,7 @@ func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]
 		// Stale, and this session refreshes it: it asks the origin itself while others are
 		// served the stale answer.
 		mc.capturing = true
-		snap = c.Snapshot(mc.ns, p.cls.st.Reads)
+		snap = c.Snapshot(mc.ns, p.tables)
 		defer c.EndRefresh(p.key)
 	}
 	var landed []byte
@@ -182,7 +191,7 @@ func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]
 	if hinting {
 		// The pool's cache may answer it for every edge (poolhint.go); counted once the answer
 		// says where it came from.
-		hinter.HintCacheable(p.key, sess.classOf(&p).st.Reads, p.maxAge, mc.caching.StaleWhileRevalidate)
+		hinter.HintCacheable(p.key, p.tables, p.maxAge, mc.caching.StaleWhileRevalidate)
 		mc.hc = hintCount{pending: true, status: p.status}
 		defer mc.hc.count(sess.s.m, mc.label, hinter)
 	}

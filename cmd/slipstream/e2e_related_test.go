@@ -57,9 +57,7 @@ create trigger {trg} after insert on {audited} for each row execute function {fn
 		c.Exec(context.Background(), fmt.Sprintf("drop function if exists %s", name("fn")))
 	})
 
-	for _, c := range []struct {
-		what, read, write string
-	}{
+	readsSeeRelatedWrites(t, pgReadWrite(ctx, reader, writer), []relatedWrite{
 		{"a view, after a write to its table", "select v from " + name("view") + " where id = 1",
 			"update " + name("base") + " set v = v + 1 where id = 1"},
 		{"a table, after a write through its view", "select v from " + name("base") + " where id = 1",
@@ -72,22 +70,47 @@ create trigger {trg} after insert on {audited} for each row execute function {fn
 			"delete from " + name("parent") + " where id = 1"},
 		{"a table a trigger writes, after a write that fires it", "select n from " + name("audit"),
 			"insert into " + name("audited") + " values (1)"},
-	} {
+	})
+}
+
+// relatedWrite is a read of one relation and a write, of another, that changes its answer.
+type relatedWrite struct{ what, read, write string }
+
+// readWrite runs a read of one integer, or a write, through Slipstream.
+type readWrite struct {
+	read  func(q string) (int, error)
+	write func(q string) error
+}
+
+// pgReadWrite reads on reader and writes on writer.
+func pgReadWrite(ctx context.Context, reader, writer *pgx.Conn) readWrite {
+	return readWrite{
+		read:  func(q string) (n int, err error) { err = reader.QueryRow(ctx, q).Scan(&n); return n, err },
+		write: func(q string) error { _, err := writer.Exec(ctx, q); return err },
+	}
+}
+
+// readsSeeRelatedWrites reads each case's relation until the cache serves it, writes the
+// other, and reads again: the answer must show the write.
+func readsSeeRelatedWrites(t *testing.T, rw readWrite, cases []relatedWrite) {
+	t.Helper()
+	for _, c := range cases {
 		var before, again, after int
+		var err error
 		// Twice, so that the cache keeps it (it keeps a read the second time it misses), and a
 		// third time to see it served from there.
 		for range 3 {
-			if err := reader.QueryRow(ctx, c.read).Scan(&before); err != nil {
+			if before, err = rw.read(c.read); err != nil {
 				t.Fatalf("%s: %v", c.what, err)
 			}
 		}
-		if err := reader.QueryRow(ctx, c.read).Scan(&again); err != nil || again != before {
+		if again, err = rw.read(c.read); err != nil || again != before {
 			t.Fatalf("%s: %d, %v before the write, want %d", c.what, again, err, before)
 		}
-		if _, err := writer.Exec(ctx, c.write); err != nil {
+		if err := rw.write(c.write); err != nil {
 			t.Fatalf("%s: %v", c.what, err)
 		}
-		if err := reader.QueryRow(ctx, c.read).Scan(&after); err != nil {
+		if after, err = rw.read(c.read); err != nil {
 			t.Fatalf("%s: %v", c.what, err)
 		}
 		if after == before {
@@ -124,17 +147,6 @@ func TestAViewMadeThroughOneEdgeIsKnownToTheOthersAtOnce(t *testing.T) {
 	if _, err := conns[0].Exec(ctx, fmt.Sprintf("create view %s as select id, v from %s", view, table)); err != nil {
 		t.Fatal(err)
 	}
-	read := "select v from " + view + " where id = 1"
-	var v int
-	for range 3 {
-		if err := conns[1].QueryRow(ctx, read).Scan(&v); err != nil || v != 0 {
-			t.Fatalf("edge 1 reads %d, %v; want 0", v, err)
-		}
-	}
-	if _, err := conns[1].Exec(ctx, "update "+table+" set v = 1 where id = 1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := conns[1].QueryRow(ctx, read).Scan(&v); err != nil || v != 1 {
-		t.Errorf("edge 1's cached read of the view after a write to its table: %d, %v; want 1", v, err)
-	}
+	readsSeeRelatedWrites(t, pgReadWrite(ctx, conns[1], conns[1]), []relatedWrite{{"edge 1's view made through edge 0, after a write to its table",
+		"select v from " + view + " where id = 1", "update " + table + " set v = 1 where id = 1"}})
 }

@@ -118,6 +118,9 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 		// every edge has the new profile.
 		p.OnCatalogChange(func() { server.CatalogChanged(p.Name()) })
 	}
+	for name, p := range og.mypools {
+		p.OnCatalogChange(func() { server.CatalogChanged(name) })
+	}
 
 	servers := []func(context.Context) error{func(ctx context.Context) error { prober.Run(ctx); return nil }}
 	if cfg.TunnelListen != "" {

@@ -161,7 +161,7 @@ func newRegistry() *prometheus.Registry {
 type origins struct {
 	byName  map[string]tunnel.Origin
 	pools   []*pool.Pool
-	mypools []*mysqlpool.Pool
+	mypools map[string]*mysqlpool.Pool // by the tunnel's name of the database
 	d1s     map[string]*d1.DB
 	kvs     map[string]*kv.Namespace
 	closes  []func() error
@@ -170,7 +170,7 @@ type origins struct {
 // openOrigins opens the embedded databases of cfg and a pool for every database. Nothing
 // connects to an origin yet: see warm.
 func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (og *origins, err error) {
-	og = &origins{byName: map[string]tunnel.Origin{}, d1s: map[string]*d1.DB{}, kvs: map[string]*kv.Namespace{}}
+	og = &origins{byName: map[string]tunnel.Origin{}, mypools: map[string]*mysqlpool.Pool{}, d1s: map[string]*d1.DB{}, kvs: map[string]*kv.Namespace{}}
 	defer func() {
 		if err != nil {
 			og.close()
@@ -199,7 +199,7 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer)
 			if err != nil {
 				return nil, fmt.Errorf("database %s: %w", d.Name, err)
 			}
-			og.mypools = append(og.mypools, p)
+			og.mypools[d.Name] = p
 			og.byName[d.Name] = p.Origin()
 			continue
 		case config.KindD1:
@@ -269,7 +269,7 @@ func (og *origins) addEmbeddedMySQL(d config.Database, host string, dial func(co
 	if err != nil {
 		return fmt.Errorf("database %s: %w", d.Name, err)
 	}
-	og.mypools = append(og.mypools, p)
+	og.mypools[mysqlOrigin(d.Name)] = p
 	og.byName[mysqlOrigin(d.Name)] = p.Origin()
 	return nil
 }

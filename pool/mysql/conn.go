@@ -17,6 +17,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/charset"
+	"github.com/slipstream-proxy/slipstream/pool"
 )
 
 // connKey is what an origin connection was opened with that shapes its answers: the
@@ -169,8 +170,9 @@ type dialConfig struct {
 }
 
 // dial opens an origin connection with go-mysql's client (TLS and authentication) and takes
-// over its socket for raw packets.
-func dial(ctx context.Context, dc *dialConfig, key connKey) (*originConn, handshake, error) {
+// over its socket for raw packets. With rel set it first reads the relations whose rows change
+// together into it (readRelated).
+func dial(ctx context.Context, dc *dialConfig, key connKey, rel *pool.Related) (*originConn, handshake, error) {
 	var rec *recorder
 	dialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		nc, err := dc.dial(ctx, network, addr)
@@ -225,7 +227,7 @@ func dial(ctx context.Context, dc *dialConfig, key connKey) (*originConn, handsh
 		if h, ok := rec.handshake(); ok && h.caps&mysql.CLIENT_SSL == 0 {
 			plain := *dc
 			plain.tls = tlsOff
-			return dial(ctx, &plain, key)
+			return dial(ctx, &plain, key, rel)
 		}
 	}
 	if err != nil {
@@ -235,6 +237,12 @@ func dial(ctx context.Context, dc *dialConfig, key connKey) (*originConn, handsh
 	if !ok {
 		cc.Close()
 		return nil, handshake{}, errors.New("mysqlpool: origin handshake not understood")
+	}
+	if rel != nil {
+		if *rel, err = readRelated(cc); err != nil {
+			cc.Close()
+			return nil, handshake{}, err
+		}
 	}
 	nc := cc.Conn.Conn
 	_, isTLS := nc.(*tls.Conn)
@@ -387,7 +395,7 @@ func (c *originConn) Close() {
 
 // kill runs KILL QUERY for this connection's thread on a new connection of its own.
 func (c *originConn) kill(ctx context.Context, dc *dialConfig) error {
-	kc, _, err := dial(ctx, dc, makeKey(0, 0))
+	kc, _, err := dial(ctx, dc, makeKey(0, 0), nil)
 	if err != nil {
 		return fmt.Errorf("mysqlpool: cancel: %w", err)
 	}

@@ -62,6 +62,12 @@
 // replayed just before the execute; a statement whose client relies on parameter types sent
 // earlier gets them again on a connection that holds another's.
 //
+// Catalog. With its first connection, before taking the socket over, the pool reads from
+// information_schema which relations of the origin URL's database change together (views and
+// the tables they read, cascading foreign keys, tables with triggers: related.go) for the
+// profile; a statement that creates, alters, renames or drops a table, view, trigger or database
+// has it read again, on a connection of its own, before its answer's last packet is handed over.
+//
 // Answers the pool gives itself: COM_PING and COM_RESET_CONNECTION without a lease, COM_STMT_*
 // naming an unknown statement, SELECT LAST_INSERT_ID() (the session's own id, from its OK
 // packets: the connection may hold another session's), COM_CHANGE_USER (which an edge forwards

@@ -57,7 +57,16 @@ type Pool struct {
 
 	mu      sync.Mutex
 	profile map[string]string
-	noReset atomic.Bool // the origin refuses COM_RESET_CONNECTION
+	// related are the relations whose rows change together, as the origin's information_schema
+	// says: read with the first connection, again after a statement that changes them; nil
+	// before.
+	related   *pool.Related
+	refreshMu sync.Mutex
+	onCatalog func()      // told after related was read again (OnCatalogChange)
+	noReset   atomic.Bool // the origin refuses COM_RESET_CONNECTION
+
+	ctx  context.Context // ends when the pool closes, for its own background work
+	stop context.CancelFunc
 }
 
 // New returns a pool for cfg. It dials nothing until a session or Profile needs a connection.
@@ -85,6 +94,7 @@ func New(cfg Config) (*Pool, error) {
 			QueueTimeout: cfg.QueueTimeout, IdleTimeout: cfg.IdleTimeout, MaxLifetime: cfg.MaxLifetime,
 			Metrics: cfg.Metrics.slots}),
 	}
+	p.ctx, p.stop = context.WithCancel(context.Background())
 	return p, nil
 }
 
@@ -134,7 +144,7 @@ func (o origin) Profile(ctx context.Context) (tunnel.Profile, error) {
 	if err != nil {
 		return tunnel.Profile{}, err
 	}
-	return tunnel.Profile{Parameters: params}, nil
+	return tunnel.Profile{Parameters: params, Related: o.p.Related()}, nil
 }
 
 func (o origin) Open(ctx context.Context, params map[string]string) (tunnel.Stream, error) {
@@ -185,8 +195,14 @@ func (p *Pool) dial(ctx context.Context, k connKey) (*originConn, error) {
 	if !p.cfg.AllowLoadLocal {
 		k &^= connKey(mysql.CLIENT_LOCAL_FILES)
 	}
+	p.mu.Lock()
+	var rel *pool.Related
+	if p.related == nil {
+		rel = new(pool.Related)
+	}
+	p.mu.Unlock()
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	c, h, err := dial(dctx, &p.dc, k)
+	c, h, err := dial(dctx, &p.dc, k, rel)
 	cancel()
 	if err != nil {
 		p.slots.DialFailed()
@@ -204,11 +220,60 @@ func (p *Pool) dial(ctx context.Context, k connKey) (*originConn, error) {
 			"status":         strconv.Itoa(int(h.status)),
 		}
 	}
+	if p.related == nil && rel != nil {
+		p.related = rel
+	}
 	p.mu.Unlock()
 	if first {
 		p.probeReset(c)
 	}
 	return c, nil
+}
+
+// Related returns the relations whose rows change together, as the origin's information_schema
+// says for its database; zero before the pool first connected.
+func (p *Pool) Related() pool.Related {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.related == nil {
+		return pool.Related{}
+	}
+	return *p.related
+}
+
+// OnCatalogChange has f called after a statement changed tables, views or triggers and the
+// pool has read them again, before that statement's answer goes to its client: the tunnel's
+// pool end then has its edges fetch the new profile. Call it before the pool serves sessions.
+func (p *Pool) OnCatalogChange(f func()) {
+	p.mu.Lock()
+	p.onCatalog = f
+	p.mu.Unlock()
+}
+
+// catalogChanged reads the related relations again, on a connection of its own (leased
+// connections are raw streams), and tells whoever asked (OnCatalogChange). It runs before the
+// answer of the statement that changed them goes to its client, so that no read cached after
+// the answer is kept by the old ones. One refresh runs at a time.
+func (p *Pool) catalogChanged() {
+	p.refreshMu.Lock()
+	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	rel := new(pool.Related)
+	c, _, err := dial(ctx, &p.dc, defaultKey, rel)
+	cancel()
+	if err != nil {
+		p.refreshMu.Unlock()
+		p.log.Warn("re-reading the origin's related tables failed; the cache keeps the old", "err", safeError(err))
+		return
+	}
+	c.Close()
+	p.mu.Lock()
+	p.related = rel
+	f := p.onCatalog
+	p.mu.Unlock()
+	p.refreshMu.Unlock()
+	if f != nil {
+		f()
+	}
 }
 
 // probeReset learns on the pool's first connection whether the origin takes
@@ -245,4 +310,7 @@ func (p *Pool) release(c *originConn) { p.slots.Release(c) }
 
 // Close closes the idle connections and refuses new leases; leased connections are closed as
 // they come back.
-func (p *Pool) Close() { p.slots.Close() }
+func (p *Pool) Close() {
+	p.stop()
+	p.slots.Close()
+}

@@ -163,10 +163,17 @@ func (s *Session) finishCommand(c *originConn) {
 	// whose every statement warns still lets a waiting client in between two of them.
 	held := s.holdNext
 	s.holdNext, s.holdTx = p.warnings > 0, false
+	catalog := false
 	for _, e := range s.effects[:n] {
 		s.holdNext = s.holdNext || e.hold
 		s.holdTx = s.holdTx || e.holdTx
+		catalog = catalog || e.catalog
 		s.apply(c, e)
+	}
+	if catalog {
+		// Before the answer's last packet goes out: no read cached after it is kept by the
+		// old relations.
+		s.p.catalogChanged()
 	}
 	if held {
 		s.holdNext = false

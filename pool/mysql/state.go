@@ -27,10 +27,14 @@ type effect struct {
 	// holdTx: SET TRANSACTION shapes the next transaction only; the lease is kept until the
 	// next command, which starts it (and IN_TRANS then keeps the lease).
 	holdTx bool
+	// catalog: creates, alters, renames or drops a table, view, trigger or database, which
+	// may change the relations whose rows change together (Pool.Related).
+	catalog bool
 }
 
 func (e effect) zero() bool {
-	return e.use == "" && len(e.sets) == 0 && len(e.vars) == 0 && e.pin == "" && !e.dirty && e.xa == 0 && !e.hold && !e.holdTx
+	return e.use == "" && len(e.sets) == 0 && len(e.vars) == 0 && e.pin == "" && !e.dirty && e.xa == 0 && !e.hold && !e.holdTx &&
+		!e.catalog
 }
 
 // tokKind classifies a token of the small SQL lexer.
@@ -296,10 +300,13 @@ func statementEffect(sql string, toks []token) effect {
 		if len(toks) >= 2 && (isWord(toks[1], "TABLES") || isWord(toks[1], "TABLE")) {
 			e.pin = "lock_tables"
 		}
-	case "CREATE":
-		if len(toks) >= 3 && isWord(toks[1], "TEMPORARY") {
+	case "CREATE", "ALTER", "DROP", "RENAME":
+		temporary := len(toks) >= 3 && isWord(toks[1], "TEMPORARY")
+		if temporary && first.text == "CREATE" {
 			e.pin = "temporary_table"
 		}
+		// A temporary table has no views, triggers nor foreign keys of its own.
+		e.catalog = !temporary && changesRelations(toks[1:])
 	case "PREPARE", "EXECUTE", "DEALLOCATE":
 		e.pin = "prepare"
 	case "HANDLER":
@@ -319,6 +326,19 @@ func statementEffect(sql string, toks []token) effect {
 		}
 	}
 	return e
+}
+
+// changesRelations reports whether the words after CREATE, ALTER, DROP or RENAME name a
+// table, view, trigger or database. Anywhere in the statement: the words before the object
+// (OR REPLACE, ALGORITHM=, DEFINER=, SQL SECURITY) vary, and a needless re-read costs only time.
+func changesRelations(toks []token) bool {
+	for _, t := range toks {
+		if isWord(t, "TABLE") || isWord(t, "TABLES") || isWord(t, "VIEW") || isWord(t, "TRIGGER") ||
+			isWord(t, "DATABASE") || isWord(t, "SCHEMA") {
+			return true
+		}
+	}
+	return false
 }
 
 // setEffect classifies the assignments of a SET statement (toks after SET).

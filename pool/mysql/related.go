@@ -1,0 +1,59 @@
+package mysqlpool
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/slipstream-proxy/slipstream/classify"
+	"github.com/slipstream-proxy/slipstream/pool"
+)
+
+// relatedSQL lists, in the connection's database, the relations whose rows change together, as
+// package pool's relatedSQL does for PostgreSQL: each view with its definition ('v': the tables
+// it reads are parsed out of it), each table with a table whose foreign keys cascade from it
+// ('f': ON DELETE/UPDATE CASCADE, SET NULL, SET DEFAULT), and each table with a trigger ('t',
+// paired with "*": a trigger may write any table).
+const relatedSQL = `select TABLE_NAME, VIEW_DEFINITION, 'v' from information_schema.VIEWS
+  where TABLE_SCHEMA = database()
+union all
+select REFERENCED_TABLE_NAME, TABLE_NAME, 'f' from information_schema.REFERENTIAL_CONSTRAINTS
+  where CONSTRAINT_SCHEMA = database() and (DELETE_RULE in ('CASCADE', 'SET NULL', 'SET DEFAULT')
+    or UPDATE_RULE in ('CASCADE', 'SET NULL', 'SET DEFAULT'))
+union all
+select EVENT_OBJECT_TABLE, '*', 't' from information_schema.TRIGGERS
+  where TRIGGER_SCHEMA = database()`
+
+// readRelated reads relatedSQL on cc, before the pool takes its socket over. An origin that
+// refuses it (D1's and KV's MySQL face, a user who may not read information_schema) gives the
+// zero Related; the error is cc's own failure, after which cc is unusable.
+func readRelated(cc *client.Conn) (pool.Related, error) {
+	r, err := cc.Execute(relatedSQL)
+	if me := (*mysql.MyError)(nil); errors.As(err, &me) {
+		return pool.Related{}, nil
+	}
+	if err != nil {
+		return pool.Related{}, err
+	}
+	defer r.Close()
+	var pairs [][2]string
+	for i := range r.RowNumber() {
+		a, _ := r.GetString(i, 0)
+		b, _ := r.GetString(i, 1)
+		kind, _ := r.GetString(i, 2)
+		a = strings.ToLower(a) // as classify.ClassifyMySQL names tables
+		if kind != "v" {
+			pairs = append(pairs, [2]string{a, strings.ToLower(b)})
+			continue
+		}
+		// A view over a view pairs with it, and so joins the group of its tables.
+		for _, t := range classify.ClassifyMySQL(b).Reads {
+			if j := strings.LastIndexByte(t, '.'); j >= 0 {
+				t = t[j+1:]
+			}
+			pairs = append(pairs, [2]string{a, t})
+		}
+	}
+	return pool.GroupRelated(pairs), nil
+}
