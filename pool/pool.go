@@ -91,29 +91,38 @@ func New(cfg Config) (*Pool, error) {
 // Name returns the database name the pool serves.
 func (p *Pool) Name() string { return p.cfg.Name }
 
-// profileWait bounds how long Profile waits for the first connections to learn the profile.
-const profileWait = 15 * time.Second
-
 // Profile returns the ParameterStatus values the origin reported, connecting once if no
 // connection has been made yet.
 func (p *Pool) Profile(ctx context.Context) (map[string]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, profileWait)
-	defer cancel()
-	for {
+	return AwaitProfile(ctx, func() map[string]string {
 		p.mu.Lock()
-		prof := p.profile
-		p.mu.Unlock()
-		if prof != nil {
-			return prof, nil
-		}
+		defer p.mu.Unlock()
+		return p.profile
+	}, func(ctx context.Context) error {
 		c, err := p.Acquire(ctx)
 		if err == nil {
 			p.Release(c)
-			continue
 		}
-		// Every slot may be taken by first connections still dialling (and reading the
-		// catalog) past the queue timeout: the profile is theirs to learn, so wait on.
-		if !errors.Is(err, ErrQueueTimeout) || ctx.Err() != nil {
+		return err
+	})
+}
+
+// profileWait bounds how long AwaitProfile waits for the first connections to learn the
+// profile.
+const profileWait = 15 * time.Second
+
+// AwaitProfile returns what known reports, once it reports something: a pool's origin profile,
+// which its first connection learns. Until then it leases and releases a connection (lease),
+// and, should every slot be taken past the queue timeout by first connections still dialling
+// (and reading the catalog), it waits on for them, up to profileWait.
+func AwaitProfile(ctx context.Context, known func() map[string]string, lease func(context.Context) error) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, profileWait)
+	defer cancel()
+	for {
+		if prof := known(); prof != nil {
+			return prof, nil
+		}
+		if err := lease(ctx); err != nil && (!errors.Is(err, ErrQueueTimeout) || ctx.Err() != nil) {
 			return nil, err
 		}
 	}

@@ -157,20 +157,17 @@ var defaultKey = makeKey(mysql.CLIENT_MULTI_RESULTS|mysql.CLIENT_PS_MULTI_RESULT
 // Profile returns what the origin said in its handshake (see the tunnel contract: protocol,
 // server_version, capabilities, collation, status), connecting once if it never has.
 func (p *Pool) Profile(ctx context.Context) (map[string]string, error) {
-	p.mu.Lock()
-	prof := p.profile
-	p.mu.Unlock()
-	if prof != nil {
-		return prof, nil
-	}
-	c, err := p.acquire(ctx, defaultKey)
-	if err != nil {
-		return nil, err
-	}
-	p.release(c)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.profile, nil
+	return pool.AwaitProfile(ctx, func() map[string]string {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.profile
+	}, func(ctx context.Context) error {
+		c, err := p.acquire(ctx, defaultKey)
+		if err == nil {
+			p.release(c)
+		}
+		return err
+	})
 }
 
 // Stats are the pool's connection counts.
