@@ -347,14 +347,22 @@ func appendNames(dst []byte, names []string) []byte {
 	return dst
 }
 
-// cutNames is appendNames undone; the count is checked against the bytes left.
-func cutNames(b []byte) ([]string, []byte, bool) {
+// cutCount splits a uint32 count off b, checked against the bytes left at per bytes an item.
+func cutCount(b []byte, per int) (uint32, []byte, bool) {
 	if len(b) < 4 {
-		return nil, b, false
+		return 0, b, false
 	}
 	n := binary.BigEndian.Uint32(b)
-	b = b[4:]
-	if uint64(n) > uint64(len(b)) {
+	if uint64(n) > uint64((len(b)-4)/per) {
+		return 0, b, false
+	}
+	return n, b[4:], true
+}
+
+// cutNames is appendNames undone; the count is checked against the bytes left.
+func cutNames(b []byte) ([]string, []byte, bool) {
+	n, b, ok := cutCount(b, 1)
+	if !ok {
 		return nil, b, false
 	}
 	names := make([]string, 0, n)
@@ -371,18 +379,13 @@ func cutNames(b []byte) ([]string, []byte, bool) {
 // parseProfile decodes appendProfile's encoding; every count is checked against the bytes left.
 func parseProfile(b []byte) (Profile, error) {
 	var p Profile
-	if len(b) < 4 {
-		return p, errBadFrame
-	}
-	n := binary.BigEndian.Uint32(b)
-	b = b[4:]
-	if uint64(n) > uint64(len(b)/2) {
+	n, b, ok := cutCount(b, 2)
+	if !ok {
 		return p, errBadFrame
 	}
 	p.Parameters = make(map[string]string, n)
 	for range n {
 		var k, v string
-		var ok bool
 		if k, b, ok = cutString(b); !ok {
 			return p, errBadFrame
 		}
@@ -391,12 +394,7 @@ func parseProfile(b []byte) (Profile, error) {
 		}
 		p.Parameters[k] = v
 	}
-	if len(b) < 4 {
-		return p, errBadFrame
-	}
-	n = binary.BigEndian.Uint32(b)
-	b = b[4:]
-	if uint64(n) > uint64(len(b)/2) {
+	if n, b, ok = cutCount(b, 2); !ok {
 		return p, errBadFrame
 	}
 	p.Volatility = make(map[string]byte, n)
@@ -411,13 +409,7 @@ func parseProfile(b []byte) (Profile, error) {
 		return p, errBadFrame
 	}
 	p.OriginLatency = time.Duration(binary.BigEndian.Uint64(b))
-	b = b[8:]
-	if len(b) < 4 {
-		return p, errBadFrame
-	}
-	n = binary.BigEndian.Uint32(b)
-	b = b[4:]
-	if uint64(n) > uint64(len(b)/4) {
+	if n, b, ok = cutCount(b[8:], 4); !ok {
 		return p, errBadFrame
 	}
 	for range n {
