@@ -67,6 +67,10 @@ func TestTheEdgeOpensSessionsOverAConnectionThePoolDialed(t *testing.T) {
 	if err := conn.QueryRow(context.Background(), "SELECT 40 + $1::int", 2).Scan(&n); err != nil || n != 42 {
 		t.Fatalf("query over the reverse tunnel: %d, %v", n, err)
 	}
+	// The pool end that dialed renews the edge's lease on its cache as one that was dialed does.
+	if !within(5*time.Second, client.CacheCurrent) {
+		t.Error("the edge never got a lease on its cache over the reverse tunnel")
+	}
 }
 
 // rawSession is a minimal PostgreSQL client: a TCP connection that logged in with trust and ran
