@@ -178,12 +178,15 @@ func statementHead(e *Effect, w [4]string, stmt string) {
 	case is(w[0], "prepare") && !is(w[1], "transaction"):
 		pin(e, PinPrepare)
 	case is(w[0], "create"):
+		temp := false
 		for _, x := range w[1:] {
 			if is(x, "temp") || is(x, "temporary") {
 				pin(e, PinTempTable)
+				temp = true
 			}
 		}
-		e.CatalogChange = e.CatalogChange || routine(w[1:])
+		// A temporary table or view is the session's own: no other session's cache reads it.
+		e.CatalogChange = e.CatalogChange || !temp && routine(w[1:])
 	case is(w[0], "alter") || is(w[0], "drop"):
 		e.CatalogChange = e.CatalogChange || routine(w[1:2])
 	case is(w[0], "deallocate"):
