@@ -71,25 +71,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-die() {
-  echo "bench-latency.sh: $*" >&2
-  for log in "$tmp"/pg/*.log "$tmp"/my/*.log; do [ -f "$log" ] && { echo "--- $log" >&2; tail -n 20 "$log" >&2; }; done
-  exit 1
-}
-
-used_ports=" "
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 40000))
-    [[ $used_ports == *" $p "* ]] && continue
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      used_ports+="$p "
-      echo "$p"
-      return
-    fi
-  done
-}
+# die, free_port
+. scripts/lib.sh
 
 # A self-signed certificate for both servers, as a managed database's TLS would present (the
 # clients do not verify it: sslmode=require, tls=skip-verify).

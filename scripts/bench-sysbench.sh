@@ -75,27 +75,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# die prints why, with the end of every log so far, and exits (cleanup runs on exit).
-die() {
-  echo "bench-sysbench.sh: $*" >&2
-  for log in "$tmp"/*.log; do [ -f "$log" ] && { echo "--- $log" >&2; tail -n 20 "$log" >&2; }; done
-  exit 1
-}
-
-# free_port picks a random loopback port nothing answers on.
-used_ports=" "
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 40000))
-    [[ $used_ports == *" $p "* ]] && continue
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      used_ports+="$p "
-      echo "$p"
-      return
-    fi
-  done
-}
+# die, free_port
+. scripts/lib.sh
 
 # wait_mysql polls until a MySQL-protocol server lets app in on port $1 (at most 30 s), giving
 # up early if process $2 has exited.
