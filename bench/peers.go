@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/slipstream-proxy/slipstream/internal/sysuser"
 )
 
 // Peers the throughput workload can run against in the same run, from Debian's packages,
@@ -43,7 +45,8 @@ func StartPeers(ctx context.Context, origin string, names []string) (_ *Peers, e
 	if err != nil {
 		return nil, errors.New("peers: origin is not a valid URL")
 	}
-	cred, err := serverUser()
+	// PostgreSQL's user: PgBouncer and pgpool-II refuse to run as root.
+	cred, err := sysuser.Credential("postgres")
 	if err != nil {
 		return nil, fmt.Errorf("peers: %w", err)
 	}

@@ -2,14 +2,11 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -102,22 +99,4 @@ func passwordHider(password string) *strings.Replacer {
 		return strings.NewReplacer()
 	}
 	return strings.NewReplacer(password, "xxxxx", url.QueryEscape(password), "xxxxx", url.PathEscape(password), "xxxxx")
-}
-
-// serverUser returns the credentials of user postgres when this process is root (PostgreSQL,
-// PgBouncer and pgpool-II refuse to run as root), else nil.
-func serverUser() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("running servers as root needs a user named postgres: %w", err)
-	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err := errors.Join(err1, err2); err != nil {
-		return nil, fmt.Errorf("user postgres: %w", err)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }

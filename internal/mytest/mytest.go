@@ -23,6 +23,9 @@
 // When the test process runs as root the server runs as user "mysql" (Debian's mariadb-server
 // package creates it), and the directory is chowned to that user.
 //
+// The process mechanics it shares with internal/pgtest (the directory, the free port, the child
+// process, Stop) live in internal/testserver.
+//
 // Concurrency: a Server's fields are read-only after Start; Stop may be called from any
 // goroutine, any number of times.
 package mytest
@@ -30,22 +33,20 @@ package mytest
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/slipstream-proxy/slipstream/internal/testserver"
 )
 
 // Users and passwords every server has. Tests may rely on them.
@@ -61,45 +62,17 @@ type Server struct {
 	Host string
 	Port int
 
-	dir    string
-	cred   *syscall.Credential // nil when not root
-	cmd    *exec.Cmd
-	exited chan struct{}
-
-	stopOnce sync.Once
-	stopErr  error
+	proc testserver.Process // its Dir holds data/, tmp/, error.log, the unix socket
 }
 
 // Main starts a server, stores it in *srv, runs the package's tests and stops the server. It
 // returns the exit code for os.Exit. A server that fails to start fails the package (it does
 // not skip): CI must not pass without having run the integration tests.
-func Main(m *testing.M, srv **Server) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	s, err := Start(ctx)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	*srv = s
-	code := m.Run()
-	if err := s.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	return code
-}
+func Main(m *testing.M, srv **Server) int { return testserver.Main(m, srv, Start) }
 
 // Start creates a fresh server in a temporary directory, starts it and waits until it accepts
 // connections. The caller must call Stop.
 func Start(ctx context.Context) (*Server, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-	}
 	for _, bin := range []string{"mariadbd", "mariadb-install-db"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return nil, fmt.Errorf("mytest: %s not found (run ./scripts/test.sh, the README's test command, "+
@@ -107,29 +80,12 @@ func Start(ctx context.Context) (*Server, error) {
 		}
 	}
 	s := &Server{Host: "127.0.0.1"}
-	var err error
-	if s.cred, err = runAs(); err != nil {
-		return nil, err
+	s.proc.Spec = testserver.Spec{
+		Pkg: "mytest", Program: "mariadbd", User: "mysql",
+		LogFile: "error.log", Deathsig: syscall.SIGKILL,
+		Install: s.install, Server: s.mariadbd, Ping: s.ping, Setup: s.setup,
 	}
-	if s.dir, err = os.MkdirTemp("", "mytest-"); err != nil {
-		return nil, fmt.Errorf("mytest: %w", err)
-	}
-	if err := s.install(ctx); err != nil {
-		os.RemoveAll(s.dir)
-		return nil, err
-	}
-	for attempt := 0; ; attempt++ {
-		err = s.start(ctx)
-		if err == nil || !errors.Is(err, errPortTaken) || attempt == 4 {
-			break
-		}
-	}
-	if err == nil {
-		err = s.setup(ctx)
-	}
-	if err != nil {
-		err = fmt.Errorf("%w\n--- tail of %s ---\n%s", err, s.logPath(), s.logTail())
-		s.Stop()
+	if err := s.proc.Start(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -154,7 +110,7 @@ func (s *Server) DSN(user, password, db string) string {
 }
 
 // Socket is the path of the server's unix socket.
-func (s *Server) Socket() string { return filepath.Join(s.dir, "mysqld.sock") }
+func (s *Server) Socket() string { return filepath.Join(s.proc.Dir, "mysqld.sock") }
 
 // RootDSN returns a data source name for root over the unix socket.
 func (s *Server) RootDSN() string {
@@ -164,75 +120,20 @@ func (s *Server) RootDSN() string {
 }
 
 // Stop shuts the server down and removes its directory.
-func (s *Server) Stop() error {
-	s.stopOnce.Do(func() {
-		if s.cmd != nil {
-			select {
-			case <-s.exited:
-			default:
-				s.cmd.Process.Signal(syscall.SIGTERM)
-				select {
-				case <-s.exited:
-				case <-time.After(10 * time.Second):
-					s.cmd.Process.Kill()
-					<-s.exited
-				}
-			}
-		}
-		if err := os.RemoveAll(s.dir); err != nil {
-			s.stopErr = fmt.Errorf("mytest: %w", err)
-		}
-	})
-	return s.stopErr
-}
+func (s *Server) Stop() error { return s.proc.Stop() }
 
-// runAs returns the credentials of user mysql when this process is root, else nil.
-func runAs() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("mysql")
-	if err != nil {
-		return nil, fmt.Errorf("mytest: running as root needs a user named mysql to run the server: %w", err)
-	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err := errors.Join(err1, err2); err != nil {
-		return nil, fmt.Errorf("mytest: user mysql: %w", err)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-func (s *Server) command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = s.dir
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	if s.cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
-	}
-	return cmd
-}
-
-func (s *Server) dataDir() string { return filepath.Join(s.dir, "data") }
-func (s *Server) logPath() string { return filepath.Join(s.dir, "error.log") }
-func (s *Server) tmpDir() string  { return filepath.Join(s.dir, "tmp") }
+func (s *Server) dataDir() string { return filepath.Join(s.proc.Dir, "data") }
+func (s *Server) tmpDir() string  { return filepath.Join(s.proc.Dir, "tmp") }
 
 func (s *Server) install(ctx context.Context) error {
-	if s.cred != nil {
-		if err := os.Chown(s.dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
-			return fmt.Errorf("mytest: %w", err)
-		}
-	}
 	// A tmpdir of its own: two servers installing at once collide on /tmp/#sql-temptable-*.
 	if err := os.Mkdir(s.tmpDir(), 0o700); err != nil {
 		return fmt.Errorf("mytest: %w", err)
 	}
-	if s.cred != nil {
-		if err := os.Chown(s.tmpDir(), int(s.cred.Uid), int(s.cred.Gid)); err != nil {
-			return fmt.Errorf("mytest: %w", err)
-		}
+	if err := s.proc.Chown(s.tmpDir()); err != nil {
+		return err
 	}
-	cmd := s.command(ctx, "mariadb-install-db", "--no-defaults", "--datadir="+s.dataDir(), "--tmpdir="+s.tmpDir(),
+	cmd := s.proc.Command(ctx, "mariadb-install-db", "--no-defaults", "--datadir="+s.dataDir(), "--tmpdir="+s.tmpDir(),
 		"--auth-root-authentication-method=socket", "--skip-test-db")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("mytest: mariadb-install-db: %w\n%s", err, out)
@@ -240,53 +141,19 @@ func (s *Server) install(ctx context.Context) error {
 	return nil
 }
 
-var errPortTaken = errors.New("mytest: port already in use")
-
-func (s *Server) start(ctx context.Context) error {
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
+// mariadbd is the server on port, for testserver to start.
+func (s *Server) mariadbd(port int) *exec.Cmd {
 	s.Port = port
 	// Durability is off: the data is thrown away anyway. Not ctx: the server outlives Start.
 	args := []string{"--no-defaults", "--datadir=" + s.dataDir(), "--tmpdir=" + s.tmpDir(), "--socket=" + s.Socket(),
-		"--port=" + strconv.Itoa(port), "--bind-address=127.0.0.1", "--log-error=" + s.logPath(),
-		"--pid-file=" + filepath.Join(s.dir, "mysqld.pid"), "--max-connections=600",
+		"--port=" + strconv.Itoa(port), "--bind-address=127.0.0.1", "--log-error=" + filepath.Join(s.proc.Dir, "error.log"),
+		"--pid-file=" + filepath.Join(s.proc.Dir, "mysqld.pid"), "--max-connections=600",
 		"--innodb-flush-log-at-trx-commit=0", "--sync-binlog=0", "--skip-name-resolve",
 		"--innodb-buffer-pool-size=64M", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci"}
-	if s.cred != nil {
+	if s.proc.Cred != nil {
 		args = append(args, "--user=mysql")
 	}
-	s.cmd = s.command(context.Background(), "mariadbd", args...)
-	if s.cmd.SysProcAttr == nil {
-		s.cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	s.cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	if err := s.cmd.Start(); err != nil {
-		return fmt.Errorf("mytest: start mariadbd: %w", err)
-	}
-	exited := make(chan struct{})
-	s.exited = exited
-	go func() { s.cmd.Wait(); close(exited) }()
-
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		lastErr := s.ping(ctx)
-		if lastErr == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			if strings.Contains(s.logTail(), "Address already in use") {
-				return errPortTaken
-			}
-			return fmt.Errorf("mytest: mariadbd exited during startup: %v", s.cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("mytest: mariadbd not accepting connections on port %d: %w (last try: %v)", port, ctx.Err(), lastErr)
-		case <-tick.C:
-		}
-	}
+	return s.proc.Command(context.Background(), "mariadbd", args...)
 }
 
 func (s *Server) ping(ctx context.Context) error {
@@ -318,25 +185,4 @@ func (s *Server) setup(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("mytest: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func (s *Server) logTail() string {
-	b, err := os.ReadFile(s.logPath())
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	const max = 4 << 10
-	if len(b) > max {
-		b = b[len(b)-max:]
-	}
-	return string(b)
 }

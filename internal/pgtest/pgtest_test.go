@@ -105,8 +105,8 @@ func TestStopShutsDownAndRemovesTheDirectory(t *testing.T) {
 	if err := s.Stop(); err != nil {
 		t.Errorf("second Stop: %v", err)
 	}
-	if _, err := os.Stat(s.dir); !os.IsNotExist(err) {
-		t.Errorf("directory %s still there after Stop (stat: %v)", s.dir, err)
+	if _, err := os.Stat(s.proc.Dir); !os.IsNotExist(err) {
+		t.Errorf("directory %s still there after Stop (stat: %v)", s.proc.Dir, err)
 	}
 	if c, err := net.DialTimeout("tcp", net.JoinHostPort(s.Host, strconv.Itoa(s.Port)), time.Second); err == nil {
 		c.Close()
