@@ -24,8 +24,9 @@
 // yet and a state the edge can set up again (proxy: retryable), is opened again on the next
 // pool and the read sent there; any other session ends with the tunnel's error
 // (tunnel.ErrPoolLost, an ErrOriginLost): writes in flight are never retried (DESIGN.md
-// invariant 2), and the client reconnects and lands on the next pool. PostgreSQL sessions
-// only: a MySQL session ends either way.
+// invariant 2), and the client reconnects and lands on the next pool. A MySQL session is moved
+// likewise for a COM_QUERY read on a session with nothing a new pool side would lack (no USE,
+// SET NAMES, prepared statements...: proxy's mysqlRetryable).
 //
 // Concurrency: a Router is safe for concurrent use; Run refreshes it in the background.
 package placement

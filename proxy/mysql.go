@@ -63,7 +63,8 @@ type mysqlSession struct {
 	nc     net.Conn
 	r      *mysqlwire.Reader
 	stream tunnel.Stream
-	caps   uint32 // negotiated with the client
+	params map[string]string // the stream's startup parameters, to open it again on another pool
+	caps   uint32            // negotiated with the client
 
 	status uint16 // server status flags of the last answer, for COM_PING's OK
 	seq    byte   // sequence id of the next packet to the client in the current command
@@ -137,7 +138,8 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 	sess.mc = s.newMySQLCache(db, sess.user, sess.caps, conn.Response.Collation)
 	// The server's context, as for PostgreSQL sessions: a transport may tie the stream's
 	// life to it, and the handshake's ends with the handshake.
-	stream, err := s.cfg.Transport.Open(ctx, db.origin(), mysqlParams(&conn.Response, sess.caps))
+	sess.params = mysqlParams(&conn.Response, sess.caps)
+	stream, err := s.cfg.Transport.Open(ctx, db.origin(), sess.params)
 	if err != nil {
 		log.Warn("opening the session on the pool side failed", "err", err)
 		s.failMySQL(log, conn, mysqlwire.NewError(mysqlwire.ErUnknown, "the origin database is not reachable"))

@@ -195,12 +195,16 @@ func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]
 		mc.hc = hintCount{pending: true, status: p.status}
 		defer mc.hc.count(sess.s.m, mc.label, hinter)
 	}
+	var resend []byte // the command, when it may go to another pool if this one is lost
+	if sess.mysqlRetryable(&p) {
+		resend = p.frames
+	}
 	sess.cr.watch()
-	if err := sess.stream.Send(ctx, p.frames); err != nil {
+	if err := sess.stream.Send(ctx, p.frames); err != nil && (resend == nil || !sess.mysqlRetryElsewhere(ctx, err, resend)) {
 		sess.mysqlInvalidate()
 		return buf, sess.sendFailed(err)
 	}
-	buf, ok := sess.answer(ctx, buf)
+	buf, ok := sess.answerOr(ctx, buf, resend)
 	sess.mysqlInvalidate() // a write's answer may never have come: it may have committed
 	if !ok {
 		return buf, false

@@ -127,6 +127,12 @@ func (sess *mysqlSession) command(ctx context.Context, raw, buf []byte) ([]byte,
 // answer writes the pool side's answer to the command just sent, for as long as it is
 // pending.
 func (sess *mysqlSession) answer(ctx context.Context, buf []byte) ([]byte, bool) {
+	return sess.answerOr(ctx, buf, nil)
+}
+
+// answerOr is answer for a command that may be sent again, as resend, over another pool should
+// the tunnel fail before any of its answer was written (mysqlRetryable); nil: it may not.
+func (sess *mysqlSession) answerOr(ctx context.Context, buf, resend []byte) ([]byte, bool) {
 	wrote := false
 	for sess.stream.Pending() {
 		var err error
@@ -144,6 +150,10 @@ func (sess *mysqlSession) answer(ctx context.Context, buf []byte) ([]byte, bool)
 		if err != nil {
 			if errors.Is(err, tunnel.ErrQueueTimeout) && !wrote {
 				return buf, sess.queueTimeout()
+			}
+			if !wrote && resend != nil && sess.mysqlRetryElsewhere(ctx, err, resend) {
+				resend = nil
+				continue
 			}
 			sess.failed(err)
 			return buf, false
@@ -292,7 +302,8 @@ func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
 	if profile, err := sess.s.cfg.Transport.Profile(ctx, db.origin()); err == nil {
 		status = mysqlProfile(profile, db.AllowLocalInfile).status
 	}
-	stream, err := sess.s.cfg.Transport.Open(ctx, db.origin(), mysqlParams(&resp, sess.caps))
+	params := mysqlParams(&resp, sess.caps)
+	stream, err := sess.s.cfg.Transport.Open(ctx, db.origin(), params)
 	if err != nil {
 		sess.log.Warn("opening the session on the pool side failed", "err", err)
 		sess.conn.Fail(mysqlwire.NewError(mysqlwire.ErUnknown, "the origin database is not reachable"))
@@ -300,7 +311,7 @@ func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
 	}
 	sess.mu.Lock()
 	old := sess.stream
-	sess.db, sess.user, sess.stream = db, resp.User, stream
+	sess.db, sess.user, sess.stream, sess.params = db, resp.User, stream, params
 	sess.mu.Unlock()
 	old.Close()
 	sess.status, sess.infile = status, false

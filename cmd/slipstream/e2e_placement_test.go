@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/slipstream-proxy/slipstream/bench"
+	"github.com/slipstream-proxy/slipstream/internal/mytest"
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
 )
 
@@ -29,17 +30,26 @@ import (
 // close to cut the pool off without a goodbye; the returned address is the one edges dial.
 func regionPool(t *testing.T, certs, name string, originRTT time.Duration, udpRTT time.Duration) (addr string, n *node, udp *bench.Relay) {
 	t.Helper()
+	return regionPoolOf(t, certs, name, directURL(), originRTT, udpRTT)
+}
+
+// regionPoolOf is regionPool for the origin at URL origin, PostgreSQL's (tagged with
+// application_name) or MySQL's.
+func regionPoolOf(t *testing.T, certs, name, origin string, originRTT time.Duration, udpRTT time.Duration) (addr string, n *node, udp *bench.Relay) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	relay, err := bench.StartRelay(ctx, bench.RelayConfig{To: srv.Host + ":" + fmt.Sprint(srv.Port), RTT: originRTT})
+	u, _ := url.Parse(origin)
+	relay, err := bench.StartRelay(ctx, bench.RelayConfig{To: u.Host, RTT: originRTT})
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _ := url.Parse(directURL())
 	u.Host = relay.Addr()
-	q := u.Query()
-	q.Set("application_name", name)
-	u.RawQuery = q.Encode()
+	if u.Scheme == "postgres" {
+		q := u.Query()
+		q.Set("application_name", name)
+		u.RawQuery = q.Encode()
+	}
 	n = startNode(t, "pool", "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
 		"--certs", certs, "--data-dir", t.TempDir(), "--region", name, "--origin", u.String())
 	addr = n.tunnelAddr(t)
@@ -284,6 +294,50 @@ func TestAReadSentAsItsPoolDiesIsAnsweredByTheNextPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := conn.QueryRow(ctx, "SELECT v FROM after_failover").Scan(&n); err != nil || n != 7 {
+		t.Errorf("reading the write made after the failover: %d, %v", n, err)
+	}
+}
+
+func TestAMySQLReadSentAsItsPoolDiesIsAnsweredByTheNextPool(t *testing.T) {
+	t.Parallel()
+	certs := makeCerts(t)
+	origin := mariaDB(t).URL(mytest.AppUser, mytest.AppPassword, mytest.AppDB)
+	nearAddr, nearNode, nearLink := regionPoolOf(t, certs, "near", origin, 2*time.Millisecond, 2*time.Millisecond)
+	backupAddr, _, _ := regionPoolOf(t, certs, "backup", origin, 20*time.Millisecond, 0)
+	edge := startNode(t, "edge", "--pool", "near="+nearAddr, "--pool", "backup="+backupAddr, "--pg-listen", "127.0.0.1:0",
+		"--mysql-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--certs", certs, "--data-dir", t.TempDir(),
+		"--origin", origin)
+	ctx := testContext(t, 60*time.Second)
+	db := openMySQL(t, edge.mysqlConfigOf(t))
+	db.SetMaxOpenConns(1) // one client session throughout
+	table := "myfailover_" + suffix()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE "+table+" (id int primary key)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { openMySQL(t, directMySQLConfig(t)).Exec("DROP TABLE " + table) })
+	if _, err := db.ExecContext(ctx, "INSERT INTO "+table+" VALUES (1), (2), (3)"); err != nil {
+		t.Fatal(err)
+	}
+	read := "/* slipstream: cache=off */ SELECT COUNT(*) FROM " + table
+	var n int
+	if err := db.QueryRowContext(ctx, read).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("before the kill: %d, %v", n, err)
+	}
+
+	// The near pool vanishes without a goodbye; the session's next read goes to it, the tunnel
+	// fails under it, and the edge sends it again over the backup pool.
+	nearLink.Close()
+	nearNode.stop()
+	start := time.Now()
+	if err := db.QueryRowContext(ctx, read).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("a read sent as its pool died: %d, %v; want it answered by the next pool", n, err)
+	}
+	t.Logf("answered after %v", time.Since(start))
+	// The same session goes on over the backup pool: a write, then a read of it.
+	if _, err := db.ExecContext(ctx, "INSERT INTO "+table+" VALUES (4)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRowContext(ctx, read).Scan(&n); err != nil || n != 4 {
 		t.Errorf("reading the write made after the failover: %d, %v", n, err)
 	}
 }

@@ -1,0 +1,73 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/slipstream-proxy/slipstream/classify"
+	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
+	"github.com/slipstream-proxy/slipstream/tunnel"
+)
+
+// mysqlRetryable reports whether the command p plans may be sent again over another pool
+// should the tunnel fail under it before any of its answer reached the client, as for
+// PostgreSQL (session.retryable): one COM_QUERY of one read-only statement calling nothing
+// volatile, outside a transaction, on a session whose state a new pool side has from its
+// startup alone (no USE, SET NAMES or other session change, no prepared statements, nothing
+// pinned, no LOAD DATA in progress, no cache hit waiting to be replayed).
+func (sess *mysqlSession) mysqlRetryable(p *myPlan) bool {
+	mc, raw := sess.mc, p.frames
+	if mc == nil || sess.infile || sess.status&mysql.SERVER_STATUS_IN_TRANS != 0 || mc.dirty || mc.curDB != "" ||
+		mc.names != "" || len(mc.stmts) > 0 || len(mc.replay) > 0 || sess.stream.Pinned() ||
+		len(raw) <= mysqlwire.HeaderLen || raw[mysqlwire.HeaderLen] != mysql.COM_QUERY || mysqlwire.LastSeq(raw) != 0 {
+		return false
+	}
+	cls := sess.classOf(p)
+	st := cls.st
+	if st.Kind != classify.KindRead || st.ParseError || st.Statements != 1 || len(cls.writes) > 0 || cls.writeAll ||
+		cls.eff.Other || len(cls.eff.Names) > 0 {
+		return false
+	}
+	for _, f := range st.Functions {
+		if v, known := classify.MySQLVolatility(f); !known || v == classify.Volatile {
+			return false
+		}
+	}
+	return true
+}
+
+// mysqlRetryElsewhere opens the session again, on whichever pool the transport picks now,
+// after the tunnel to the pool failed with err (tunnel.ErrPoolLost) under a retryable command,
+// and sends frames there; it reports whether it did. Nothing of the command's answer may have
+// reached the client.
+func (sess *mysqlSession) mysqlRetryElsewhere(ctx context.Context, err error, frames []byte) bool {
+	if !errors.Is(err, tunnel.ErrPoolLost) || ctx.Err() != nil {
+		return false
+	}
+	sess.log.Info("the tunnel failed under a read; sending it again over another pool", "err", err)
+	label := sess.db.Name
+	stream, oerr := sess.s.cfg.Transport.Open(ctx, sess.db.origin(), sess.params)
+	if oerr != nil {
+		sess.s.m.retries.WithLabelValues(label, "failed").Inc()
+		sess.log.Warn("no pool to send the read to again", "err", oerr)
+		return false
+	}
+	sess.mu.Lock()
+	old := sess.stream
+	sess.stream = stream
+	sess.mu.Unlock()
+	old.Close()
+	sess.fatal.mu.Lock()
+	ended := sess.fatal.e != nil || sess.fatal.killed
+	sess.fatal.mu.Unlock()
+	if ended {
+		return false // run closes the new stream on its way out
+	}
+	if err := stream.Send(ctx, frames); err != nil {
+		return false
+	}
+	sess.s.m.retries.WithLabelValues(label, "resent").Inc()
+	return true
+}
