@@ -45,23 +45,27 @@ func BenchmarkWANRoundTrips(b *testing.B) {
 	report := func(b *testing.B, total time.Duration) {
 		b.ReportMetric(float64(total)/float64(b.N)/float64(wanRTT), "RTT/op")
 	}
-	b.Run("new connection and first query", func(b *testing.B) {
-		var total time.Duration
-		for b.Loop() {
-			start := time.Now()
-			conn, err := pgx.ConnectConfig(ctx, cfg)
-			if err != nil {
-				b.Fatal(err)
+	// connectAndQuery times a new connection and its first query, in RTTs.
+	connectAndQuery := func(cfg *pgx.ConnConfig) func(b *testing.B) {
+		return func(b *testing.B) {
+			var total time.Duration
+			for b.Loop() {
+				start := time.Now()
+				conn, err := pgx.ConnectConfig(ctx, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var n int
+				if err := conn.QueryRow(ctx, "SELECT $1::int", 1).Scan(&n); err != nil {
+					b.Fatal(err)
+				}
+				total += time.Since(start)
+				conn.Close(ctx)
 			}
-			var n int
-			if err := conn.QueryRow(ctx, "SELECT $1::int", 1).Scan(&n); err != nil {
-				b.Fatal(err)
-			}
-			total += time.Since(start)
-			conn.Close(ctx)
+			report(b, total)
 		}
-		report(b, total)
-	})
+	}
+	b.Run("new connection and first query", connectAndQuery(cfg))
 	// The peer: the same, straight to PostgreSQL across the same RTT (a TCP relay, which also
 	// charges a round trip for TCP's handshake), with TLS off as through the edge.
 	direct, err := bench.StartRelay(ctx, bench.RelayConfig{To: net.JoinHostPort(srv.Host, strconv.Itoa(srv.Port)), RTT: wanRTT})
@@ -74,23 +78,7 @@ func BenchmarkWANRoundTrips(b *testing.B) {
 		b.Fatal(err)
 	}
 	dcfg.DefaultQueryExecMode = pgx.QueryExecModeExec
-	b.Run("direct: new connection and first query", func(b *testing.B) {
-		var total time.Duration
-		for b.Loop() {
-			start := time.Now()
-			conn, err := pgx.ConnectConfig(ctx, dcfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			var n int
-			if err := conn.QueryRow(ctx, "SELECT $1::int", 1).Scan(&n); err != nil {
-				b.Fatal(err)
-			}
-			total += time.Since(start)
-			conn.Close(ctx)
-		}
-		report(b, total)
-	})
+	b.Run("direct: new connection and first query", connectAndQuery(dcfg))
 	b.Run("transaction of 3 statements", func(b *testing.B) {
 		conn, err := pgx.ConnectConfig(ctx, cfg)
 		if err != nil {
