@@ -21,6 +21,9 @@ const (
 	Pgpool    = "pgpool"    // pgpool-II with its in-memory query cache
 )
 
+// peerAddr picks the address a peer listens on; a test makes it return a taken one.
+var peerAddr = func() (string, error) { return freeAddr("tcp") }
+
 // Where Debian's pgbouncer and pgpool2 packages put the servers.
 var peerBinary = map[string]string{PgBouncer: "/usr/sbin/pgbouncer", Pgpool: "/usr/sbin/pgpool"}
 
@@ -74,9 +77,21 @@ func StartPeers(ctx context.Context, origin string, names []string) (_ *Peers, e
 		if _, err := os.Stat(bin); err != nil {
 			return nil, fmt.Errorf("peers: %s is not installed (%s; apt-get install %s)", name, bin, map[string]string{PgBouncer: "pgbouncer", Pgpool: "pgpool2"}[name])
 		}
-		listen, err := freeAddr("tcp")
-		if err != nil {
+		if err := ps.start(ctx, name, u, cred, bin, redact); err != nil {
 			return nil, err
+		}
+	}
+	return ps, nil
+}
+
+// start runs one peer on a free loopback port and waits until it answers. The port is free
+// when chosen but another process may bind it first (the tests run in parallel), so a peer
+// that exits because its address is in use is started again on another port.
+func (ps *Peers) start(ctx context.Context, name string, u *url.URL, cred *syscall.Credential, bin string, redact *strings.Replacer) error {
+	for attempt := 1; ; attempt++ {
+		listen, err := peerAddr()
+		if err != nil {
+			return err
 		}
 		var p *process
 		switch name {
@@ -86,14 +101,17 @@ func StartPeers(ctx context.Context, origin string, names []string) (_ *Peers, e
 			p, err = ps.startPgpool(u, listen, cred, bin)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("peers: %s: %w", name, err)
+			return fmt.Errorf("peers: %s: %w", name, err)
 		}
 		ps.URLs[name] = withHost(u, listen)
-		if err := waitReady(ctx, p, ps.URLs[name], redact); err != nil {
-			return nil, fmt.Errorf("peers: %w", err)
+		err = waitReady(ctx, p, ps.URLs[name], redact)
+		if err == nil {
+			return nil
+		}
+		if attempt == 3 || !p.lostPortRace() {
+			return fmt.Errorf("peers: %w", err)
 		}
 	}
-	return ps, nil
 }
 
 // Close stops the peers and removes their directory.
@@ -177,7 +195,7 @@ func (ps *Peers) startPgpool(origin *url.URL, listen string, cred *syscall.Crede
 		return nil, err
 	}
 	oiddir := filepath.Join(ps.dir, "oiddir")
-	if err := os.Mkdir(oiddir, 0o700); err != nil {
+	if err := os.MkdirAll(oiddir, 0o700); err != nil {
 		return nil, err
 	}
 	if cred != nil {

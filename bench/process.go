@@ -64,6 +64,17 @@ func (p *process) logTail(redact *strings.Replacer) string {
 	return redact.Replace(strings.Join(lines, "\n"))
 }
 
+// lostPortRace reports whether p has exited because its listening address was taken.
+func (p *process) lostPortRace() bool {
+	select {
+	case <-p.exited:
+	default:
+		return false
+	}
+	b, _ := os.ReadFile(p.log)
+	return strings.Contains(strings.ToLower(string(b)), "address already in use")
+}
+
 // waitReady retries a query through rawURL for up to 30 s, failing early if p exits.
 // Errors and logs pass through redact, which hides the URL's password.
 func waitReady(ctx context.Context, p *process, rawURL string, redact *strings.Replacer) error {
@@ -74,13 +85,14 @@ func waitReady(ctx context.Context, p *process, rawURL string, redact *strings.R
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for {
-		s, err := c.connect(ctx)
+		select {
+		case <-p.exited: // whatever answers on its address is not p
+			return fmt.Errorf("%s exited (%v): %s", p.name, p.err, p.logTail(redact))
+		default:
+		}
+		err := tryQuery(ctx, c)
 		if err == nil {
-			err = s.query(ctx, "SELECT 1")
-			s.close()
-			if err == nil {
-				return nil
-			}
+			return nil
 		}
 		select {
 		case <-p.exited:
@@ -91,6 +103,19 @@ func waitReady(ctx context.Context, p *process, rawURL string, redact *strings.R
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// tryQuery connects and runs SELECT 1, giving up after 2 s: a process that is not a
+// database server may accept the connection and never answer.
+func tryQuery(ctx context.Context, c connector) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	return s.query(ctx, "SELECT 1")
 }
 
 // passwordHider returns a replacer that hides password in any of its URL spellings.
