@@ -76,6 +76,7 @@ type Database struct {
 	QueueTimeout   Duration `toml:"queue_timeout"`   // how long a client waits for an origin connection before SQLSTATE 53300; 0: 30s
 	IdleTimeout    Duration `toml:"idle_timeout"`    // an idle origin connection is closed after this; 0: 10m
 	MaxLifetime    Duration `toml:"max_lifetime"`    // an origin connection is replaced after this long; 0: 1h
+	CatalogRefresh Duration `toml:"catalog_refresh"` // kinds postgres and mysql: how often the pool reads the origin's views, triggers, foreign keys and functions again while it has connections, to learn of changes made without Slipstream; 0: 30s
 	Caching        Caching  `toml:"caching"`         // zero: cached with Hyperdrive's defaults
 	PoolRegion     string   `toml:"pool_region"`     // edge: the [[pool]] that serves this database while it is up; empty: the pool nearest the origin
 	// AllowLocalInfile lets MySQL clients run LOAD DATA LOCAL INFILE (kind mysql); false: the
@@ -533,7 +534,7 @@ func (d Database) validateLimits(add func(string, ...any)) {
 	for _, t := range []struct {
 		setting string
 		value   Duration
-	}{{"queue_timeout", d.QueueTimeout}, {"idle_timeout", d.IdleTimeout}, {"max_lifetime", d.MaxLifetime}, {"caching.max_age", d.Caching.MaxAge}, {"caching.stale_while_revalidate", d.Caching.StaleWhileRevalidate}} {
+	}{{"queue_timeout", d.QueueTimeout}, {"idle_timeout", d.IdleTimeout}, {"max_lifetime", d.MaxLifetime}, {"catalog_refresh", d.CatalogRefresh}, {"caching.max_age", d.Caching.MaxAge}, {"caching.stale_while_revalidate", d.Caching.StaleWhileRevalidate}} {
 		if t.value.Duration < 0 {
 			add("%s is %s: must not be negative", t.setting, t.value)
 		}

@@ -34,6 +34,11 @@ type Config struct {
 	// Dial, when set, opens connections to an origin that lives in this process (D1) instead
 	// of dialling the URL's host over TCP.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// CatalogRefresh is how often the pool reads the origin's catalog again while it has
+	// connections, to learn of views, triggers and functions made without Slipstream (a
+	// migration run straight against the database); 0 means DefaultCatalogRefresh, a negative
+	// value never.
+	CatalogRefresh time.Duration
 }
 
 // Pool holds the origin connections of one database: Slots counts them, queues sessions and
@@ -85,6 +90,7 @@ func New(cfg Config) (*Pool, error) {
 			IdleTimeout: cfg.IdleTimeout, MaxLifetime: cfg.MaxLifetime, Metrics: m.m.SlotMetrics}),
 	}
 	p.ctx, p.stop = context.WithCancel(context.Background())
+	go WatchCatalog(p.ctx, cfg.CatalogRefresh, p.checkCatalog)
 	return p, nil
 }
 
@@ -129,10 +135,11 @@ func AwaitProfile(ctx context.Context, known func() map[string]string, lease fun
 }
 
 // refreshCatalog reads the origin's function volatilities and related relations again, on a
-// connection of its own (leased connections are raw streams), because a statement changed
-// them. It runs before that statement's answer goes to its client, so no read cached after the
-// answer can rely on the old catalog. One refresh runs at a time.
-func (p *Pool) refreshCatalog() {
+// connection of its own (leased connections are raw streams), and reports whether they
+// changed. After a statement that changed them it runs before that statement's answer goes to
+// its client, so no read cached after the answer can rely on the old catalog. One refresh runs
+// at a time.
+func (p *Pool) refreshCatalog() (changed bool) {
 	p.refreshMu.Lock()
 	defer p.refreshMu.Unlock()
 	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
@@ -140,13 +147,33 @@ func (p *Pool) refreshCatalog() {
 	cat := new(catalog)
 	c, _, err := dial(ctx, p.connCfg, cat)
 	if err != nil {
-		p.log.Warn("re-reading the origin's catalog failed; the cache keeps the old", "err", originError(err))
-		return
+		if p.ctx.Err() == nil {
+			p.log.Warn("re-reading the origin's catalog failed; the cache keeps the old", "err", originError(err))
+		}
+		return false
 	}
 	c.Close()
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	changed = p.cat == nil || !maps.Equal(p.cat.volatility, cat.volatility) || !p.cat.related.Equal(cat.related)
 	p.cat = cat
+	return changed
+}
+
+// checkCatalog reads the origin's catalog again if the pool has connected and still has
+// connections (an idle pool stays idle), and tells whoever asked (OnCatalogChange) when it
+// changed outside Slipstream.
+func (p *Pool) checkCatalog() {
+	p.mu.Lock()
+	known := p.cat != nil
 	p.mu.Unlock()
+	if st := p.slots.Stats(); !known || st.InUse+st.Idle == 0 {
+		return
+	}
+	if p.refreshCatalog() {
+		p.log.Info("the origin's catalog changed outside Slipstream; the cache follows the new one")
+		p.tellCatalog()
+	}
 }
 
 // OnCatalogChange has f called after a statement changed the origin's catalog and the pool has
@@ -161,6 +188,11 @@ func (p *Pool) OnCatalogChange(f func()) {
 // catalogChanged reads the origin's catalog again and tells whoever asked (OnCatalogChange).
 func (p *Pool) catalogChanged() {
 	p.refreshCatalog()
+	p.tellCatalog()
+}
+
+// tellCatalog calls the OnCatalogChange function, if any.
+func (p *Pool) tellCatalog() {
 	p.mu.Lock()
 	f := p.onCatalog
 	p.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -48,6 +49,36 @@ type Related struct {
 	Groups [][]string
 	// AnyTable are the tables whose writes may change any table (user triggers, rules).
 	AnyTable []string
+}
+
+// Equal reports whether r and o list the same groups and tables (GroupRelated sorts both).
+func (r Related) Equal(o Related) bool {
+	return slices.EqualFunc(r.Groups, o.Groups, slices.Equal) && slices.Equal(r.AnyTable, o.AnyTable)
+}
+
+// DefaultCatalogRefresh is how often a pool reads its origin's catalog again when its Config
+// does not say.
+const DefaultCatalogRefresh = 30 * time.Second
+
+// WatchCatalog calls check every interval (0: DefaultCatalogRefresh; negative: never) until
+// ctx ends. Pools use it to learn of catalog changes made without Slipstream.
+func WatchCatalog(ctx context.Context, interval time.Duration, check func()) {
+	if interval < 0 {
+		return
+	}
+	if interval == 0 {
+		interval = DefaultCatalogRefresh
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			check()
+		}
+	}
 }
 
 // readRelated reads relatedSQL on pc. It returns the zero Related when the origin has no such

@@ -180,6 +180,7 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer)
 	var myMetrics *mysqlpool.Metrics
 	for _, d := range cfg.Databases {
 		origin, dial := d.OriginURL(), (func(context.Context, string, string) (net.Conn, error))(nil)
+		catalogRefresh := d.CatalogRefresh.Duration
 		switch d.Kind {
 		case config.KindMySQL:
 			if myMetrics == nil {
@@ -192,6 +193,7 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer)
 				QueueTimeout:   d.QueueTimeout.Duration,
 				IdleTimeout:    d.IdleTimeout.Duration,
 				MaxLifetime:    d.MaxLifetime.Duration,
+				CatalogRefresh: d.CatalogRefresh.Duration,
 				AllowLoadLocal: d.AllowLocalInfile,
 				Logger:         log,
 				Metrics:        myMetrics,
@@ -210,6 +212,7 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer)
 			og.closes = append(og.closes, db.Close)
 			og.d1s[d.Name] = db
 			origin, dial = "postgres://slipstream@d1/"+url.PathEscape(d.Name)+"?sslmode=disable", db.Dial
+			catalogRefresh = -1 // SQLite has none of the catalog the cache reads
 			if err := og.addEmbeddedMySQL(d, "d1", db.DialMySQL, log, &myMetrics, reg); err != nil {
 				return nil, err
 			}
@@ -221,20 +224,22 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer)
 			og.closes = append(og.closes, ns.Close)
 			og.kvs[d.Name] = ns
 			origin, dial = "postgres://slipstream@kv/"+url.PathEscape(d.Name)+"?sslmode=disable", ns.Dial
+			catalogRefresh = -1
 			if err := og.addEmbeddedMySQL(d, "kv", ns.DialMySQL, log, &myMetrics, reg); err != nil {
 				return nil, err
 			}
 		}
 		p, err := pool.New(pool.Config{
-			Name:         d.Name,
-			Origin:       origin,
-			Dial:         dial,
-			MaxConns:     d.MaxConnections,
-			QueueTimeout: d.QueueTimeout.Duration,
-			IdleTimeout:  d.IdleTimeout.Duration,
-			MaxLifetime:  d.MaxLifetime.Duration,
-			Logger:       log,
-			Metrics:      poolMetrics,
+			Name:           d.Name,
+			Origin:         origin,
+			Dial:           dial,
+			MaxConns:       d.MaxConnections,
+			QueueTimeout:   d.QueueTimeout.Duration,
+			IdleTimeout:    d.IdleTimeout.Duration,
+			MaxLifetime:    d.MaxLifetime.Duration,
+			CatalogRefresh: catalogRefresh,
+			Logger:         log,
+			Metrics:        poolMetrics,
 		})
 		if err != nil {
 			return nil, err
@@ -256,15 +261,16 @@ func (og *origins) addEmbeddedMySQL(d config.Database, host string, dial func(co
 		*metrics = mysqlpool.NewMetrics(reg)
 	}
 	p, err := mysqlpool.New(mysqlpool.Config{
-		Name:         d.Name,
-		Origin:       "mysql://slipstream@" + host + "/" + url.PathEscape(d.Name),
-		Dial:         dial,
-		MaxConns:     d.MaxConnections,
-		QueueTimeout: d.QueueTimeout.Duration,
-		IdleTimeout:  d.IdleTimeout.Duration,
-		MaxLifetime:  d.MaxLifetime.Duration,
-		Logger:       log,
-		Metrics:      *metrics,
+		Name:           d.Name,
+		Origin:         "mysql://slipstream@" + host + "/" + url.PathEscape(d.Name),
+		Dial:           dial,
+		MaxConns:       d.MaxConnections,
+		QueueTimeout:   d.QueueTimeout.Duration,
+		IdleTimeout:    d.IdleTimeout.Duration,
+		MaxLifetime:    d.MaxLifetime.Duration,
+		CatalogRefresh: -1, // an embedded database has none of the catalog the cache reads
+		Logger:         log,
+		Metrics:        *metrics,
 	})
 	if err != nil {
 		return fmt.Errorf("database %s: %w", d.Name, err)

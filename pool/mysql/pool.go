@@ -43,6 +43,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, when set, counts what the pool does.
 	Metrics *Metrics
+	// CatalogRefresh is how often the pool reads the origin's views, foreign keys and triggers
+	// again while it has connections, to learn of those made without Slipstream; 0 means
+	// pool.DefaultCatalogRefresh, a negative value never.
+	CatalogRefresh time.Duration
 }
 
 // Pool holds the origin connections of one MySQL-protocol database: package pool's Slots counts
@@ -95,6 +99,7 @@ func New(cfg Config) (*Pool, error) {
 			Metrics: cfg.Metrics.slots}),
 	}
 	p.ctx, p.stop = context.WithCancel(context.Background())
+	go pool.WatchCatalog(p.ctx, cfg.CatalogRefresh, p.checkCatalog)
 	return p, nil
 }
 
@@ -247,27 +252,58 @@ func (p *Pool) OnCatalogChange(f func()) {
 	p.mu.Unlock()
 }
 
-// catalogChanged reads the related relations again, on a connection of its own (leased
-// connections are raw streams), and tells whoever asked (OnCatalogChange). It runs before the
-// answer of the statement that changed them goes to its client, so that no read cached after
-// the answer is kept by the old ones. One refresh runs at a time.
+// catalogChanged reads the related relations again and tells whoever asked
+// (OnCatalogChange). It runs before the answer of the statement that changed them goes to its
+// client, so that no read cached after the answer is kept by the old ones.
 func (p *Pool) catalogChanged() {
+	p.refreshRelated()
+	p.tellCatalog()
+}
+
+// checkCatalog reads the related relations again if the pool has connected and still has
+// connections (an idle pool stays idle), and tells whoever asked (OnCatalogChange) when they
+// changed outside Slipstream.
+func (p *Pool) checkCatalog() {
+	p.mu.Lock()
+	known := p.related != nil
+	p.mu.Unlock()
+	if st := p.slots.Stats(); !known || st.InUse+st.Idle == 0 {
+		return
+	}
+	if p.refreshRelated() {
+		p.log.Info("the origin's views, foreign keys or triggers changed outside Slipstream; the cache follows the new ones")
+		p.tellCatalog()
+	}
+}
+
+// refreshRelated reads the related relations again, on a connection of its own (leased
+// connections are raw streams), and reports whether they changed. One refresh runs at a time.
+func (p *Pool) refreshRelated() (changed bool) {
 	p.refreshMu.Lock()
+	defer p.refreshMu.Unlock()
 	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel()
 	rel := new(pool.Related)
 	c, _, err := dial(ctx, &p.dc, defaultKey, rel)
-	cancel()
 	if err != nil {
-		p.refreshMu.Unlock()
-		p.log.Warn("re-reading the origin's related tables failed; the cache keeps the old", "err", safeError(err))
-		return
+		if p.ctx.Err() == nil {
+			p.log.Warn("re-reading the origin's related tables failed; the cache keeps the old", "err", safeError(err))
+		}
+		return false
 	}
 	c.Close()
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	changed = p.related == nil || !p.related.Equal(*rel)
 	p.related = rel
+	return changed
+}
+
+// tellCatalog calls the OnCatalogChange function, if any.
+func (p *Pool) tellCatalog() {
+	p.mu.Lock()
 	f := p.onCatalog
 	p.mu.Unlock()
-	p.refreshMu.Unlock()
 	if f != nil {
 		f()
 	}
