@@ -40,7 +40,7 @@ func (sess *mysqlSession) run(ctx context.Context) {
 	cr := sess.startReader(ctx)
 	defer sess.stopReader(cr)
 	sess.cr = cr
-	buf := make([]byte, 0, 8<<10)
+	buf := make([]byte, 0, answerBuffer)
 	for {
 		p := sess.next()
 		raw, err := p.raw, p.err
@@ -63,7 +63,7 @@ func (sess *mysqlSession) run(ctx context.Context) {
 			break
 		}
 		if cap(buf) > 1<<20 {
-			buf = make([]byte, 0, 8<<10)
+			buf = make([]byte, 0, answerBuffer)
 		}
 	}
 	sess.sendFatal()

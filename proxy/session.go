@@ -109,7 +109,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 
 	// The startup reader's buffer is empty: a client waits for ReadyForQuery before it sends.
 	// Rebuild it with the session's message limit.
-	sess.r = pgwire.NewReader(st.nc, s.cfg.MaxMessage)
+	sess.r = pgwire.NewReaderSize(st.nc, s.cfg.MaxMessage, sessionBuffer)
 	sess.run(ctx)
 	log.Debug("session ended", "duration", time.Since(start))
 }
@@ -146,7 +146,7 @@ func (sess *session) run(ctx context.Context) {
 	defer stop()
 
 	var pumpDone chan struct{} // set once the writer pump runs
-	buf := make([]byte, 0, 8<<10)
+	buf := make([]byte, 0, answerBuffer)
 	for {
 		frames, err := sess.r.ReadFrames()
 		if err != nil {
@@ -175,7 +175,7 @@ func (sess *session) run(ctx context.Context) {
 			break
 		}
 		if cap(buf) > 1<<20 {
-			buf = make([]byte, 0, 8<<10)
+			buf = make([]byte, 0, answerBuffer)
 		}
 		if sess.stream.Pinned() {
 			pumpDone = make(chan struct{})
@@ -407,7 +407,7 @@ func (sess *session) failed(err error) {
 // session ends. While it runs it is the only writer to the client.
 func (sess *session) writePump(ctx context.Context) {
 	defer sess.nc.Close() // wakes the reader if the pool side ended first
-	buf := make([]byte, 0, 8<<10)
+	buf := make([]byte, 0, answerBuffer)
 	for {
 		var err error
 		buf, err = sess.stream.Recv(ctx, buf[:0])
@@ -428,7 +428,7 @@ func (sess *session) writePump(ctx context.Context) {
 			return
 		}
 		if cap(buf) > 1<<20 {
-			buf = make([]byte, 0, 8<<10)
+			buf = make([]byte, 0, answerBuffer)
 		}
 	}
 }

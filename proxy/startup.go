@@ -24,10 +24,18 @@ type startup struct {
 // errHandled means the handshake ended on purpose with nothing more to send (a CancelRequest).
 var errHandled = errors.New("proxy: handled")
 
+// A startup packet is some hundred bytes; a session's messages and answers are mostly short
+// too, and an idle session holds its buffers, which grow for those that are not.
+const (
+	startupBuffer = 1 << 10 // the startup reader's first size
+	sessionBuffer = 2 << 10 // the session reader's
+	answerBuffer  = 1 << 10 // the buffer a session writes its answers from
+)
+
 // handshake runs the startup phase: TLS and GSS negotiation, a CancelRequest, or a
 // StartupMessage followed by authentication. A *pgwire.Error it returns is for the client.
 func (s *Server) handshake(ctx context.Context, nc net.Conn) (*startup, error) {
-	st := &startup{nc: nc, r: pgwire.NewReader(nc, pgwire.MaxStartupLen)}
+	st := &startup{nc: nc, r: pgwire.NewReaderSize(nc, pgwire.MaxStartupLen, startupBuffer)}
 	for {
 		body, err := st.r.ReadStartup()
 		if err != nil {
@@ -60,7 +68,7 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn) (*startup, error) {
 				return nil, err
 			}
 			st.nc, st.tls = tc, true
-			st.r = pgwire.NewReader(tc, pgwire.MaxStartupLen) // never reuse bytes read before TLS
+			st.r = pgwire.NewReaderSize(tc, pgwire.MaxStartupLen, startupBuffer) // never reuse bytes read before TLS
 		case pgwire.CancelRequest:
 			if err == nil {
 				s.cancel(ctx, key)

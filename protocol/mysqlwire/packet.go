@@ -30,9 +30,10 @@ type Reader struct {
 }
 
 // NewReader returns a Reader of r that refuses logical packets whose payloads add up to more
-// than max bytes.
+// than max bytes. Its read buffer is small, as a client's commands mostly are and an idle
+// session holds it; a larger packet is read past it, straight into the packet's buffer.
 func NewReader(r io.Reader, max int) *Reader {
-	return &Reader{r: bufio.NewReaderSize(r, 16<<10), max: max}
+	return &Reader{r: bufio.NewReaderSize(r, 2<<10), max: max}
 }
 
 // Buffered returns the number of bytes read from the connection but not yet returned.

@@ -25,13 +25,19 @@ type Reader struct {
 	start  int // first unread byte
 	end    int // end of buffered data
 	maxLen int
+	chunk  int // the buffer's first size, what it grows by and shrinks back to
 }
 
 const readChunk = 16 << 10
 
 // NewReader returns a Reader over src that refuses messages longer than maxLen bytes.
-func NewReader(src io.Reader, maxLen int) *Reader {
-	return &Reader{src: src, buf: make([]byte, readChunk), maxLen: maxLen}
+func NewReader(src io.Reader, maxLen int) *Reader { return NewReaderSize(src, maxLen, readChunk) }
+
+// NewReaderSize is NewReader with a first buffer of size bytes. A client's reader starts
+// small: most sessions send short messages and spend their time idle, holding the buffer.
+func NewReaderSize(src io.Reader, maxLen, size int) *Reader {
+	size = max(size, 64)
+	return &Reader{src: src, buf: make([]byte, size), maxLen: maxLen, chunk: size}
 }
 
 // Buffered reports how many bytes are already read from the source and not yet returned.
@@ -42,8 +48,8 @@ func (r *Reader) Buffered() int { return r.end - r.start }
 func (r *Reader) ensure(n int) error {
 	if r.start == r.end {
 		r.start, r.end = 0, 0
-		if len(r.buf) > 4*readChunk {
-			r.buf = make([]byte, readChunk) // give back what one large message needed
+		if len(r.buf) > 4*max(r.chunk, readChunk) {
+			r.buf = make([]byte, r.chunk) // give back what one large message needed
 		}
 	}
 	for r.end-r.start < n {
@@ -52,7 +58,7 @@ func (r *Reader) ensure(n int) error {
 				r.end = copy(r.buf, r.buf[r.start:r.end])
 				r.start = 0
 			} else {
-				nb := make([]byte, min(2*len(r.buf), max(n, len(r.buf)+readChunk)))
+				nb := make([]byte, min(2*len(r.buf), max(n, len(r.buf)+r.chunk)))
 				r.end = copy(nb, r.buf[:r.end])
 				r.buf = nb
 			}
