@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,10 +22,7 @@ func startPoolTOML(t *testing.T, certs, origin string, dbLines ...string) *node 
 	for _, l := range dbLines {
 		b.WriteString(l + "\n")
 	}
-	path := filepath.Join(t.TempDir(), "pool.toml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeTOML(t, b.String())
 	return startNode(t, "pool", "--config", path, "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
 		"--certs", certs, "--data-dir", t.TempDir(), "--region", "test")
 }

@@ -132,6 +132,16 @@ func startServe(t *testing.T, extraArgs ...string) *instance {
 	return runServe(t, append([]string{"--origin", srv.URL(pgtest.AppUser, pgtest.AppPassword, pgtest.AppDB)}, extraArgs...))
 }
 
+// writeTOML writes a config file, readable by its owner only, and returns its path.
+func writeTOML(t testing.TB, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "slipstream.toml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // startServeTOML runs serve with a --config file holding one [[database]] table for the app
 // database, with the given extra TOML lines (such as `max_connections = 2`). originQuery, if
 // not empty, is added to the origin URL's query (such as application_name=...).
@@ -146,10 +156,7 @@ func startServeTOML(t *testing.T, originQuery string, lines ...string) *instance
 	for _, l := range lines {
 		b.WriteString(l + "\n")
 	}
-	path := filepath.Join(t.TempDir(), "slipstream.toml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeTOML(t, b.String())
 	return runServe(t, []string{"--config", path})
 }
 

@@ -11,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -82,10 +80,7 @@ func startMySQLServeTOML(t *testing.T, lines ...string) *instance {
 	for _, l := range lines {
 		b.WriteString(l + "\n")
 	}
-	path := filepath.Join(t.TempDir(), "slipstream.toml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeTOML(t, b.String())
 	return runServeFor(t, mytest.AppDB, []string{"--mysql-listen", "127.0.0.1:0", "--config", path})
 }
 

@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,10 +80,7 @@ func startEdgeTOML(t *testing.T, certs string, pools [][2]string, dbLines ...str
 	for _, l := range dbLines {
 		b.WriteString(l + "\n")
 	}
-	path := filepath.Join(t.TempDir(), "edge.toml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeTOML(t, b.String())
 	return startNode(t, "edge", "--config", path, "--pg-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
 		"--data-dir", t.TempDir())
 }
