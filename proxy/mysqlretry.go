@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -15,12 +16,13 @@ import (
 // should the tunnel fail under it before any of its answer reached the client, as for
 // PostgreSQL (session.retryable): one COM_QUERY of one read-only statement calling nothing
 // volatile, outside a transaction, on a session whose state a new pool side has from its
-// startup alone (no USE, SET NAMES or other session change, no prepared statements, nothing
-// pinned, no LOAD DATA in progress, no cache hit waiting to be replayed).
+// startup and the USE and SET NAMES it is told again (restoreMySQL): no other session change,
+// no prepared statements, nothing pinned, no LOAD DATA in progress, no cache hit waiting to be
+// replayed.
 func (sess *mysqlSession) mysqlRetryable(p *myPlan) bool {
 	mc, raw := sess.mc, p.frames
-	if mc == nil || sess.infile || sess.status&mysql.SERVER_STATUS_IN_TRANS != 0 || mc.dirty || mc.curDB != "" ||
-		mc.names != "" || len(mc.stmts) > 0 || len(mc.replay) > 0 || sess.stream.Pinned() ||
+	if mc == nil || sess.infile || sess.status&mysql.SERVER_STATUS_IN_TRANS != 0 || mc.dirty ||
+		!restorable(mc.names) || len(mc.stmts) > 0 || len(mc.replay) > 0 || sess.stream.Pinned() ||
 		len(raw) <= mysqlwire.HeaderLen || raw[mysqlwire.HeaderLen] != mysql.COM_QUERY || mysqlwire.LastSeq(raw) != 0 {
 		return false
 	}
@@ -65,9 +67,66 @@ func (sess *mysqlSession) mysqlRetryElsewhere(ctx context.Context, err error, fr
 	if ended {
 		return false // run closes the new stream on its way out
 	}
+	if !restoreMySQL(ctx, stream, sess.mc) {
+		sess.s.m.retries.WithLabelValues(label, "failed").Inc()
+		sess.log.Warn("the next pool refused the session's database or character set; the read is not sent again")
+		return false
+	}
 	if err := stream.Send(ctx, frames); err != nil {
 		return false
 	}
 	sess.s.m.retries.WithLabelValues(label, "resent").Inc()
 	return true
+}
+
+// restorable reports whether the SET NAMES or SET CHARACTER SET in force, as
+// classify.MySQLSession spells it ("setnames utf8mb4 utf8mb4_bin"), can be said again plainly.
+func restorable(names string) bool {
+	if names == "" {
+		return true
+	}
+	f := strings.Fields(names)
+	return len(f) >= 2 && (f[0] == "setnames" && len(f) <= 3 || f[0] == "setcharset" && len(f) == 2) &&
+		!strings.ContainsAny(names, `'\`)
+}
+
+// restoreMySQL tells a new pool side the session's database and character set, chosen with
+// USE and SET NAMES on the one it replaces; it reports whether the origin said OK to both.
+func restoreMySQL(ctx context.Context, stream tunnel.Stream, mc *mysqlCache) bool {
+	var cmds [][]byte
+	if mc.curDB != "" {
+		cmds = append(cmds, mysqlCommand(mysql.COM_INIT_DB, mc.curDB))
+	}
+	if f := strings.Fields(mc.names); len(f) >= 2 {
+		q := "SET CHARACTER SET '" + f[1] + "'"
+		if f[0] == "setnames" {
+			q = "SET NAMES '" + f[1] + "'"
+			if len(f) == 3 {
+				q += " COLLATE '" + f[2] + "'"
+			}
+		}
+		cmds = append(cmds, mysqlCommand(mysql.COM_QUERY, q))
+	}
+	for _, cmd := range cmds {
+		if err := stream.Send(ctx, cmd); err != nil {
+			return false
+		}
+		var resp []byte
+		for stream.Pending() {
+			var err error
+			if resp, err = stream.Recv(ctx, resp); err != nil {
+				return false
+			}
+		}
+		if len(resp) <= mysqlwire.HeaderLen || resp[mysqlwire.HeaderLen] != 0x00 {
+			return false
+		}
+	}
+	return true
+}
+
+// mysqlCommand returns a command packet, sequence id 0.
+func mysqlCommand(code byte, body string) []byte {
+	b, h := mysqlwire.BeginPacket(nil, 0)
+	return mysqlwire.FinishPacket(append(append(b, code), body...), h)
 }

@@ -313,6 +313,12 @@ func TestAMySQLReadSentAsItsPoolDiesIsAnsweredByTheNextPool(t *testing.T) {
 	if _, err := db.ExecContext(ctx, "INSERT INTO "+table+" VALUES (1), (2), (3)"); err != nil {
 		t.Fatal(err)
 	}
+	// The session chooses its database and character set, which the next pool side is told.
+	for _, q := range []string{"USE " + mytest.AppDB, "SET NAMES utf8mb4 COLLATE utf8mb4_bin"} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
 	read := "/* slipstream: cache=off */ SELECT COUNT(*) FROM " + table
 	var n int
 	if err := db.QueryRowContext(ctx, read).Scan(&n); err != nil || n != 3 {
@@ -334,5 +340,10 @@ func TestAMySQLReadSentAsItsPoolDiesIsAnsweredByTheNextPool(t *testing.T) {
 	}
 	if err := db.QueryRowContext(ctx, read).Scan(&n); err != nil || n != 4 {
 		t.Errorf("reading the write made after the failover: %d, %v", n, err)
+	}
+	var coll, cur string
+	if err := db.QueryRowContext(ctx, "/* slipstream: cache=off */ SELECT @@collation_connection, DATABASE()").Scan(&coll, &cur); err != nil ||
+		coll != "utf8mb4_bin" || cur != mytest.AppDB {
+		t.Errorf("after the failover the session has collation %q and database %q (%v), want utf8mb4_bin and %s", coll, cur, err, mytest.AppDB)
 	}
 }
