@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/binary"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -54,18 +55,30 @@ type unitPlan struct {
 	// a unit of its own, begun and ended in it (for retrying a read elsewhere).
 	stmts, reads int
 	whole        bool
+	// settings are the session-level SETs and RESETs the batch makes; badSettings: it makes
+	// some the session can't follow (in a transaction block, beside other statements).
+	settings    []classify.Setting
+	badSettings bool
+	settingSQLs int // statements that are SETs or RESETs
 }
 
 // cacheState is a session's part of caching. It lives with the session's reader goroutine.
 type cacheState struct {
-	keyBase  []byte // database, user and startup settings
-	stmts    map[string]edgeStmt
-	unnamed  edgeStmt
-	tx       byte // the client's transaction status, from the ReadyForQuery messages it got
-	dirty    bool // the session changed its settings: its results are its own
-	midUnit  bool // the last batch ended without Sync or Query: the next one continues its unit
-	written  []string
-	writeAll bool
+	baseKey []byte // database, user and startup settings
+	keyBase []byte // baseKey and the settings the session made since
+	// settings are the session-level SETs in force, by parameter, as their statements: part of
+	// every key, and said again to a new pool side (retryElsewhere). staged are a batch's,
+	// applied once it is answered without an error outside a transaction block.
+	settings     map[string]string
+	staged       []classify.Setting
+	stagedFailed bool
+	stmts        map[string]edgeStmt
+	unnamed      edgeStmt
+	tx           byte // the client's transaction status, from the ReadyForQuery messages it got
+	dirty        bool // the session changed state it can't follow: its results are its own
+	midUnit      bool // the last batch ended without Sync or Query: the next one continues its unit
+	written      []string
+	writeAll     bool
 }
 
 func newCacheState(db string, params map[string]string) *cacheState {
@@ -78,7 +91,51 @@ func newCacheState(db string, params map[string]string) *cacheState {
 	for _, k := range names {
 		kb = append(append(append(append(kb, k...), '='), params[k]...), 0)
 	}
-	return &cacheState{keyBase: kb, stmts: make(map[string]edgeStmt), tx: 'I'}
+	return &cacheState{baseKey: kb, keyBase: kb, settings: map[string]string{}, stmts: make(map[string]edgeStmt), tx: 'I'}
+}
+
+// settingsAnswered applies or drops the staged settings once their batch is answered
+// (status: the last ReadyForQuery's; failed: an error came before it). A failed batch, or one
+// that left a transaction open, may have made some of them: the session can no longer tell
+// its settings, and becomes dirty.
+func (cs *cacheState) settingsAnswered(status byte, failed bool) {
+	if len(cs.staged) == 0 {
+		return
+	}
+	if cs.stagedFailed = cs.stagedFailed || failed; status == 0 {
+		return
+	}
+	if cs.stagedFailed || status != 'I' {
+		cs.dirty = true
+	} else {
+		for _, st := range cs.staged {
+			switch {
+			case st.All:
+				clear(cs.settings)
+			case st.Reset:
+				delete(cs.settings, st.Name)
+			default:
+				cs.settings[st.Name] = st.Stmt
+			}
+		}
+		names := slices.Sorted(maps.Keys(cs.settings))
+		kb := slices.Clip(cs.baseKey)
+		for _, n := range names {
+			kb = append(append(append(append(append(kb, 1), n...), 1), cs.settings[n]...), 0)
+		}
+		cs.keyBase = kb
+	}
+	cs.staged, cs.stagedFailed = cs.staged[:0], false
+}
+
+// settingsQuery returns the session's settings as one query, "" when it has none.
+func (cs *cacheState) settingsQuery() string {
+	var b strings.Builder
+	for _, n := range slices.Sorted(maps.Keys(cs.settings)) {
+		b.WriteString(cs.settings[n])
+		b.WriteString(";\n")
+	}
+	return b.String()
 }
 
 // appendParses appends a Parse message for each statement the session has prepared, as the
@@ -179,6 +236,13 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 	continued := cs.midUnit
 	cs.midUnit = last != 'S' && last != 'Q'
 	p.whole = !continued && !cs.midUnit && units == 1
+	switch {
+	case len(p.settings) == 0:
+	case p.whole && !p.badSettings && p.settingSQLs == len(sqls) && len(cs.staged) == 0:
+		cs.staged = append(cs.staged, p.settings...)
+	default:
+		cs.dirty = true
+	}
 	if pol.Disabled {
 		p.status = cache.Disabled
 		return p
@@ -260,8 +324,18 @@ func withRelated(tables []string, rel tunnel.Related) []string {
 // A plain SELECT is read by the lexer alone (its calls checked against the catalog); anything
 // else gets the full parse, which names the tables it writes.
 func (sess *session) noteWrites(p *unitPlan, q string) {
-	if e := classify.Session(q); len(e.Settings) > 0 || e.DropsPrepared {
+	switch e := classify.Session(q); {
+	case e.DropsPrepared:
 		sess.cache.dirty = true
+	case len(e.Settings) > 0:
+		// Followed only for a batch of nothing but SETs and RESETs outside a transaction
+		// block: what such a batch changed is known from its answer alone.
+		p.settings = append(p.settings, e.Settings...)
+		if sess.cache.tx != 'I' || sess.begin.held != nil || e.Pin != "" || e.CatalogChange || e.Statements != len(e.Settings) {
+			p.badSettings = true
+		} else {
+			p.settingSQLs++
+		}
 	}
 	if calls, ok := classify.PlainRead(q); ok {
 		for _, fn := range calls {
@@ -439,6 +513,7 @@ func scanAnswers(frames []byte) (status byte, failed bool) {
 func (sess *session) beforeAnswer(chunk []byte) (status byte, failed bool) {
 	cs := sess.cache
 	status, failed = scanAnswers(chunk)
+	cs.settingsAnswered(status, failed)
 	if status == 0 {
 		return 0, failed
 	}

@@ -351,8 +351,9 @@ func (sess *session) retryable(p *unitPlan) bool {
 
 // retryElsewhere opens the session again, on whichever pool the transport picks now, after
 // the tunnel to the pool failed with err (tunnel.ErrPoolLost) under a retryable unit; it
-// reports whether the unit may now be sent on the new stream. The new pool side is told of
-// the session's prepared statements as after cache hits (Skip): it prepares them where needed.
+// reports whether the unit may now be sent on the new stream. The new pool side is told the
+// session's settings (SET), and of its prepared statements as after cache hits (Skip): it
+// prepares them where needed.
 func (sess *session) retryElsewhere(ctx context.Context, err error) bool {
 	if !errors.Is(err, tunnel.ErrPoolLost) || ctx.Err() != nil {
 		return false
@@ -362,6 +363,12 @@ func (sess *session) retryElsewhere(ctx context.Context, err error) bool {
 	if oerr != nil {
 		sess.s.m.retries.WithLabelValues(sess.db, "failed").Inc()
 		sess.log.Warn("no pool to send the read to again", "err", oerr)
+		return false
+	}
+	if !applySettings(ctx, stream, sess.cache.settingsQuery()) {
+		stream.Close()
+		sess.s.m.retries.WithLabelValues(sess.db, "failed").Inc()
+		sess.log.Warn("the next pool refused the session's settings; the read is not sent again")
 		return false
 	}
 	if parses := sess.cache.appendParses(nil); len(parses) > 0 {
@@ -377,6 +384,26 @@ func (sess *session) retryElsewhere(ctx context.Context, err error) bool {
 	}
 	sess.s.m.retries.WithLabelValues(sess.db, "resent").Inc()
 	return true
+}
+
+// applySettings says a session's settings (cacheState.settingsQuery) to a new pool side, and
+// reports whether they were answered without an error.
+func applySettings(ctx context.Context, stream tunnel.Stream, q string) bool {
+	if q == "" {
+		return true
+	}
+	if err := stream.Send(ctx, pgwire.AppendFrame(nil, 'Q', append([]byte(q), 0))); err != nil {
+		return false
+	}
+	var resp []byte
+	for stream.Pending() {
+		var err error
+		if resp, err = stream.Recv(ctx, resp); err != nil {
+			return false
+		}
+	}
+	status, failed := scanAnswers(resp)
+	return status == 'I' && !failed
 }
 
 // current returns the session's stream, for other goroutines: retryElsewhere may replace it.
@@ -475,6 +502,7 @@ func (sess *session) refresh(ctx context.Context, frames []byte, p unitPlan) {
 		prefix = 5 // ParseComplete
 	}
 	params, db, maxAge, swr := sess.params, sess.db, p.maxAge, sess.caching.StaleWhileRevalidate
+	settings := sess.cache.settingsQuery() // the key's: the new pool side must have them too
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -486,6 +514,9 @@ func (sess *session) refresh(ctx context.Context, frames []byte, p unitPlan) {
 			return
 		}
 		defer stream.Close()
+		if !applySettings(rctx, stream, settings) {
+			return
+		}
 		snap := c.Snapshot(db, p.tables)
 		if err := stream.Send(rctx, unit); err != nil {
 			return

@@ -265,6 +265,10 @@ func TestAReadSentAsItsPoolDiesIsAnsweredByTheNextPool(t *testing.T) {
 	// pgx prepares the statement once (a named one) and then only binds and executes it: the
 	// pool that takes over must be told of it by the edge.
 	const q = "SELECT count(*) FROM generate_series(1, $1::int)"
+	// A setting the session made, which the pool that takes over must be told of too.
+	if _, err := conn.Exec(ctx, "SET TIME ZONE 'Pacific/Auckland'"); err != nil {
+		t.Fatal(err)
+	}
 	var n int
 	if err := conn.QueryRow(ctx, q, 1000).Scan(&n); err != nil || n != 1000 {
 		t.Fatalf("before the kill: %d, %v", n, err)
@@ -283,6 +287,10 @@ func TestAReadSentAsItsPoolDiesIsAnsweredByTheNextPool(t *testing.T) {
 	t.Logf("answered after %v", time.Since(start))
 	if where, err := servingPool(ctx, conn); err != nil || where != "backup" {
 		t.Errorf("the session runs on %q (%v) after the kill, want backup", where, err)
+	}
+	var tz string
+	if err := conn.QueryRow(ctx, "SHOW TimeZone").Scan(&tz); err != nil || tz != "Pacific/Auckland" {
+		t.Errorf("after the kill the session's time zone is %q (%v), want Pacific/Auckland", tz, err)
 	}
 	// The session goes on over the backup pool: a write, then a read of it.
 	if _, err := conn.Exec(ctx, "CREATE TEMP TABLE after_failover (v int); INSERT INTO after_failover VALUES (7)"); err != nil {

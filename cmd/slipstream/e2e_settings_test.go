@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// TestSessionSettingsAreFollowedByTheCache: a session that SETs a parameter outside a
+// transaction block is cached under keys that carry its settings (ORMs SET time zones and
+// search paths as they connect): sessions with the same settings share answers, sessions with
+// others never see them, a SET rolled back with its transaction leaves the session uncached,
+// and a stale answer's background refresh runs with the settings of the session that found it.
+func TestSessionSettingsAreFollowedByTheCache(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	inst := startServeTOML(t, "", "[database.caching]", `max_age = "1s"`, `stale_while_revalidate = "30s"`)
+	sfx := suffix()
+	sa, sb, table := "sa_"+sfx, "sb_"+sfx, "t_"+sfx
+	direct := connect(t, ctx, directURL())
+	if _, err := direct.Exec(ctx, fmt.Sprintf(`create schema %[1]s; create table %[1]s.%[3]s (v int); insert into %[1]s.%[3]s values (1);
+create schema %[2]s; create table %[2]s.%[3]s (v int); insert into %[2]s.%[3]s values (2)`, sa, sb, table)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		direct.Exec(context.Background(), fmt.Sprintf("drop schema %s cascade; drop schema %s cascade", sa, sb))
+	})
+	read := "select v from " + table
+	session := func(schema string) *pgx.Conn {
+		c := connect(t, ctx, inst.plainURL())
+		if _, err := c.Exec(ctx, "set search_path to "+schema); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	readAs := func(c *pgx.Conn, who string, want int) {
+		t.Helper()
+		var v int
+		if err := c.QueryRow(ctx, read).Scan(&v); err != nil || v != want {
+			t.Fatalf("%s read %d, %v; want %d", who, v, err, want)
+		}
+	}
+
+	// The cache keeps an answer the second time it misses, a moment later (ristretto sets
+	// asynchronously): read until one is served from there.
+	readUntilHit := func(c *pgx.Conn, who string, want int) {
+		t.Helper()
+		before := cacheHits(t, inst)
+		for range 50 {
+			readAs(c, who, want)
+			if cacheHits(t, inst) > before {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("%s was never served from the cache:\n%s", who, grepLines(inst.metrics(t), "slipstream_cache_queries_total"))
+	}
+	a := session(sa)
+	readUntilHit(a, "session a, search_path "+sa, 1)
+	b := session(sb)
+	readUntilHit(b, "session b, search_path "+sb, 2)
+	c := session(sa)
+	before := cacheHits(t, inst)
+	readAs(c, "session c, search_path "+sa, 1)
+	if cacheHits(t, inst) <= before {
+		t.Error("a session with the same settings as another was not served that session's cached answer")
+	}
+
+	// A SET in a transaction block that rolls back: the session's settings are the old ones.
+	for _, q := range []string{"begin", "set search_path to " + sa, "rollback"} {
+		if _, err := b.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readAs(b, "session b after a rolled-back SET", 2)
+
+	// The background refresh of a stale answer runs with session a's search_path.
+	if _, err := direct.Exec(ctx, fmt.Sprintf("update %s.%s set v = 10", sa, table)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var v int
+		if err := a.QueryRow(ctx, read).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		if v == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the background refresh never replaced the stale answer (still %d)", v)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
