@@ -366,10 +366,11 @@ func TestAnUnknownDatabaseFailsTheFirstUnitAsErrOriginLost(t *testing.T) {
 	}
 }
 
-func TestALargeResultStreamsWithoutThePoolEndBufferingIt(t *testing.T) {
+func TestALargeResultStreamsWithoutThePoolEndBufferingItNorStallingOthers(t *testing.T) {
 	edgeTLS, poolTLS := certs(t)
-	addr, server := startPool(t, poolTLS, pool.Config{MaxConns: 1})
-	s := openStream(t, dialPool(t, addr, edgeTLS))
+	addr, server := startPool(t, poolTLS, pool.Config{MaxConns: 2})
+	client := dialPool(t, addr, edgeTLS)
+	s := openStream(t, client)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const rows, width = 50_000, 1000 // 50 MB of row data
@@ -399,6 +400,20 @@ func TestALargeResultStreamsWithoutThePoolEndBufferingIt(t *testing.T) {
 		t.Errorf("the pool end wrote %d MB while the edge read nothing, want it held back by flow control", sent>>20)
 	}
 	t.Logf("pool end stalled after %.1f MB with the edge not reading", float64(sent)/(1<<20))
+	// The stalled session holds back only itself: another on the same QUIC connection is
+	// answered meanwhile.
+	other := openStream(t, client)
+	if err := other.Send(ctx, query("SELECT 42")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	answer, err := recvAll(t, other)
+	if err != nil || !bytes.Contains(answer, []byte("42")) {
+		t.Fatalf("another session beside the stalled one: %q, %v", answer, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("another session beside the stalled one took %v", d)
+	}
 	for s.Pending() {
 		if got, err = s.Recv(ctx, got); err != nil {
 			t.Fatal(err)
