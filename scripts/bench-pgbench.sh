@@ -8,6 +8,10 @@
 #                     against direct, PgBouncer and Slipstream (transaction pooling)
 #   hotset            \set aid random(1, 1000); SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
 #                     against direct, pgpool-II (memory cache) and Slipstream (the result cache)
+#   idle              not a throughput: IDLE_CLIENTS sessions that log in and then only sleep,
+#                     against PgBouncer and Slipstream; reports the growth of each proxy's resident
+#                     memory per idle session (VmRSS, sampled after IDLE_HOLD/2 seconds; the first
+#                     round's, as later ones reuse what it grew). Not in the default MODES.
 #
 #   scripts/bench-pgbench.sh [--json FILE]
 #
@@ -16,7 +20,8 @@
 #   ROUNDS=2           interleaved rounds; each cell reports the best round
 #   SCALE=10           pgbench -i scale factor
 #   SKIP_SLIPSTREAM=1  leave Slipstream out (no build)
-#   MODES="simple prepared hotset"
+#   MODES="simple prepared hotset"   (add idle for the memory of idle sessions)
+#   IDLE_CLIENTS=1000  IDLE_HOLD=20
 #   PG_BIN=/usr/lib/postgresql/15/bin   PGBOUNCER=/usr/sbin/pgbouncer   PGPOOL=/usr/sbin/pgpool
 #
 # Everything (a PostgreSQL 15 cluster, PgBouncer, Slipstream) is started here on free loopback
@@ -42,6 +47,8 @@ PGBOUNCER=${PGBOUNCER:-/usr/sbin/pgbouncer}
 PGPOOL=${PGPOOL:-/usr/sbin/pgpool}
 MODES=${MODES:-simple prepared hotset}
 CLIENTS=16
+IDLE_CLIENTS=${IDLE_CLIENTS:-1000}
+IDLE_HOLD=${IDLE_HOLD:-20}
 THREADS=2
 APP_PASSWORD=app-secret
 
@@ -126,7 +133,7 @@ auth_type = scram-sha-256
 auth_file = $tmp/userlist.txt
 pool_mode = transaction
 default_pool_size = 10
-max_client_conn = 1000
+max_client_conn = $((IDLE_CLIENTS + 100))
 logfile = $tmp/pgbouncer.log
 pidfile = $tmp/pgbouncer.pid
 EOF
@@ -172,6 +179,7 @@ EOF
   port[pgpool]=$pgpool_port
 fi
 printf '\\set aid random(1, 1000)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n' >"$tmp/hotset.sql"
+printf '\\sleep %d s\n' "$IDLE_HOLD" >"$tmp/idle.sql"
 
 # --- Slipstream: edge and pool in one process ---
 targets=(direct pgbouncer)
@@ -190,11 +198,43 @@ if [ "${SKIP_SLIPSTREAM:-}" != 1 ]; then
   port[slipstream]=$slip_port
 fi
 
+# rss_kib prints process $1's resident memory in KiB.
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# idle_run opens IDLE_CLIENTS sessions through $1 (whose process is $2) that log in and sleep,
+# and prints the growth of the process's resident memory per session, in KiB.
+idle_run() {
+  local target=$1 pid=$2 out=$3 before after bench
+  before=$(rss_kib "$pid")
+  "$PG_BIN/pgbench" -n -f "$tmp/idle.sql" -c "$IDLE_CLIENTS" -j "$THREADS" -t 1 -p "${port[$target]}" >"$out" 2>&1 &
+  bench=$!
+  sleep $((IDLE_HOLD / 2))
+  after=$(rss_kib "$pid")
+  wait "$bench" || { echo "pgbench (idle) through $target failed:" >&2; tail -n 5 "$out" >&2; return 1; }
+  awk -v a="$after" -v b="$before" -v n="$IDLE_CLIENTS" 'BEGIN { printf "%.1f", (a - b) / n }'
+}
+
 # --- the runs: rounds interleave targets so drift (caches, CPU frequency) hits all alike ---
-declare -A best=()
+declare -A best=() idle_kib=()
+declare -A pid_of=()
+[ ! -f "$tmp/pgbouncer.pid" ] || pid_of[pgbouncer]=$(cat "$tmp/pgbouncer.pid")
+[ -z "$slip_pid" ] || pid_of[slipstream]=$slip_pid
 runs_json=
 for round in $(seq "$ROUNDS"); do
   for mode in $MODES; do
+    if [ "$mode" = idle ]; then
+      for target in pgbouncer slipstream; do
+        [ -n "${pid_of[$target]:-}" ] || continue
+        kib=$(idle_run "$target" "${pid_of[$target]}" "$tmp/run-$round-idle-$target.out") || continue
+        printf 'round %d  %-8s  %-10s  KiB per idle session %s\n' "$round" idle "$target" "$kib"
+        runs_json+="${runs_json:+,}{\"round\":$round,\"mode\":\"idle\",\"target\":\"$target\",\"kib_per_session\":$kib}"
+        # The largest growth of the rounds, the first's: later ones reuse the memory it grew.
+        if [ -z "${idle_kib[$target]:-}" ] || awk -v a="$kib" -v b="${idle_kib[$target]}" 'BEGIN { exit !(a > b) }'; then
+          idle_kib[$target]=$kib
+        fi
+      done
+      continue
+    fi
     for target in "${targets[@]}"; do
       if [ "$target" = pgbouncer ] && [ "$mode" = prepared ] && [ "$bouncer_prepared" = no ]; then continue; fi
       # Each workload against its peers: PgBouncer pools, pgpool-II caches.
@@ -230,8 +270,10 @@ ratio() {
 }
 echo
 echo "pgbench -c $CLIENTS -j $THREADS -T $DURATION, scale $SCALE, best of $ROUNDS; PgBouncer $bouncer_version"
+[ "$MODES" = idle ] ||
 printf '%-9s %9s %10s %9s %11s %12s %9s %9s %10s\n' mode direct pgbouncer pgpool slipstream bouncer/dir pool/dir slip/dir slip/peer
 for mode in $MODES; do
+  [ "$mode" != idle ] || continue
   peer=pgbouncer
   [ "$mode" != hotset ] || peer=pgpool
   printf '%-9s %9s %10s %9s %11s %12s %9s %9s %10s\n' "$mode" \
@@ -239,11 +281,21 @@ for mode in $MODES; do
     "$(ratio "$mode/pgbouncer" "$mode/direct")" "$(ratio "$mode/pgpool" "$mode/direct")" \
     "$(ratio "$mode/slipstream" "$mode/direct")" "$(ratio "$mode/slipstream" "$mode/$peer")"
 done
+if [[ " $MODES " == *" idle "* ]]; then
+  echo
+  echo "idle sessions ($IDLE_CLIENTS logged in, then sleeping): resident memory growth per session"
+  printf '%-11s %10s %11s %10s\n' "" pgbouncer slipstream slip/bouncer
+  printf '%-11s %10s %11s %10s\n' "KiB" "${idle_kib[pgbouncer]:-n/a}" "${idle_kib[slipstream]:-n/a}" \
+    "$(if [ -n "${idle_kib[pgbouncer]:-}" ] && [ -n "${idle_kib[slipstream]:-}" ]; then
+      awk -v a="${idle_kib[slipstream]}" -v b="${idle_kib[pgbouncer]}" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }'
+    else echo n/a; fi)"
+fi
 
 if [ -n "$json_out" ]; then
   num() { local v=${best[$1]:-}; echo "${v:-null}"; }
   best_json=
   for mode in $MODES; do
+    [ "$mode" != idle ] || continue
     best_json+="${best_json:+,}\"$mode\":{\"direct\":$(num "$mode/direct"),\"pgbouncer\":$(num "$mode/pgbouncer"),\"pgpool\":$(num "$mode/pgpool"),\"slipstream\":$(num "$mode/slipstream")}"
   done
   printf '{"clients":%d,"threads":%d,"duration_s":%d,"scale":%d,"rounds":%d,"pgbouncer_version":"%s","best_tps":{%s},"runs":[%s]}\n' \
