@@ -108,17 +108,8 @@ func restoreMySQL(ctx context.Context, stream tunnel.Stream, mc *mysqlCache) boo
 		cmds = append(cmds, mysqlCommand(mysql.COM_QUERY, q))
 	}
 	for _, cmd := range cmds {
-		if err := stream.Send(ctx, cmd); err != nil {
-			return false
-		}
-		var resp []byte
-		for stream.Pending() {
-			var err error
-			if resp, err = stream.Recv(ctx, resp); err != nil {
-				return false
-			}
-		}
-		if len(resp) <= mysqlwire.HeaderLen || resp[mysqlwire.HeaderLen] != 0x00 {
+		resp, err := exchangeWhole(ctx, stream, cmd)
+		if err != nil || len(resp) <= mysqlwire.HeaderLen || resp[mysqlwire.HeaderLen] != 0x00 {
 			return false
 		}
 	}

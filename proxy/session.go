@@ -392,18 +392,28 @@ func applySettings(ctx context.Context, stream tunnel.Stream, q string) bool {
 	if q == "" {
 		return true
 	}
-	if err := stream.Send(ctx, pgwire.AppendFrame(nil, 'Q', append([]byte(q), 0))); err != nil {
+	resp, err := exchangeWhole(ctx, stream, pgwire.AppendFrame(nil, 'Q', append([]byte(q), 0)))
+	if err != nil {
 		return false
+	}
+	status, failed := scanAnswers(resp)
+	return status == 'I' && !failed
+}
+
+// exchangeWhole sends frames on a stream of the edge's own (not the client's) and returns the
+// whole answer.
+func exchangeWhole(ctx context.Context, stream tunnel.Stream, frames []byte) ([]byte, error) {
+	if err := stream.Send(ctx, frames); err != nil {
+		return nil, err
 	}
 	var resp []byte
 	for stream.Pending() {
 		var err error
 		if resp, err = stream.Recv(ctx, resp); err != nil {
-			return false
+			return nil, err
 		}
 	}
-	status, failed := scanAnswers(resp)
-	return status == 'I' && !failed
+	return resp, nil
 }
 
 // current returns the session's stream, for other goroutines: retryElsewhere may replace it.
@@ -518,14 +528,9 @@ func (sess *session) refresh(ctx context.Context, frames []byte, p unitPlan) {
 			return
 		}
 		snap := c.Snapshot(db, p.tables)
-		if err := stream.Send(rctx, unit); err != nil {
+		resp, err := exchangeWhole(rctx, stream, unit)
+		if err != nil {
 			return
-		}
-		var resp []byte
-		for stream.Pending() {
-			if resp, err = stream.Recv(rctx, resp); err != nil {
-				return
-			}
 		}
 		status, failed := scanAnswers(resp)
 		if failed || status != 'I' || len(resp) < prefix || len(resp) > sess.caching.MaxResultBytes {
