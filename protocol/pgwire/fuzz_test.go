@@ -72,7 +72,8 @@ func FuzzReadFrames(f *testing.F) {
 	f.Add(frames(msg{'P', "a\x00b\x00\x00\x00"}, msg{'B', ""}, msg{'S', ""}), uint8(255))
 	f.Add(append(frames(msg{'Q', "x\x00"}), 'Q', 0, 1, 0, 0), uint8(7))
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
-		r := NewReader(&chunkReader{data, int(chunk) + 1}, fuzzMaxLen)
+		// A small first buffer, as a client session's, that must grow for longer messages.
+		r := NewReaderSize(&chunkReader{data, int(chunk) + 1}, fuzzMaxLen, 64+int(chunk))
 		var out []byte
 		var err error
 		for {
