@@ -31,7 +31,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{cacheQ: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "slipstream_pool_cache_queries_total",
-		Help: "Units the edges hinted as cacheable, by the pool cache's status: hit (answered without the origin) or miss.",
+		Help: "Units the edges hinted as cacheable, by the pool cache's status: hit (answered without the origin), coalesced (answered with what an identical unit in flight got from the origin) or miss.",
 	}, []string{"db", "status"})}
 	if reg != nil {
 		reg.MustRegister(m.cacheQ)
@@ -52,19 +52,57 @@ func (ss *serverSession) fromCache(h *hint, b, buf []byte) ([]byte, bool, error)
 		return buf, false, nil
 	}
 	s.m.cacheQ.WithLabelValues(ss.db, string(cache.Hit)).Inc()
+	buf, err := ss.sendCached(b, resp, fresh, buf)
+	return buf, true, err
+}
+
+// statusCoalesced counts a hinted unit answered with the answer another session's identical
+// unit, in flight at the same time, got from the origin.
+const statusCoalesced = "coalesced"
+
+// fromFlight answers a hinted batch b that missed with the answer of the identical unit
+// another session is asking the origin for (cache.Join), when its answer is one an edge would
+// keep and no table it read was written since: concurrent identical misses of all the edges
+// send one query to the origin. A session that leads the flight captures its answer, and lands
+// it in finish (or nothing, dropCapture). It reports whether it answered, and a send's
+// failure.
+func (ss *serverSession) fromFlight(h *hint, b, buf []byte, done <-chan struct{}) ([]byte, bool, error) {
+	s := ss.c.s
+	c := s.cfg.Cache
+	f, leader := c.Join(h.key)
+	if leader {
+		ss.capture.start(c, ss.db, h) // before the unit is sent: see finish
+		ss.capture.flight = f
+		return buf, false, nil
+	}
+	resp := c.Wait(ss.db, f, done)
+	if resp == nil {
+		return buf, false, nil // the leader got nothing to share: ask the origin
+	}
+	s.m.cacheQ.WithLabelValues(ss.db, statusCoalesced).Inc()
+	buf, err := ss.sendCached(b, resp, h.maxAge, buf)
+	return buf, true, err
+}
+
+// sendCached answers the batch b with resp, answered without the origin: the session is told
+// what it skipped (statements the batch prepares or closes), and the answer goes out as one
+// data frame flagged as cached, which ends the batch; the frame's answers follow a uint32, the
+// milliseconds the answer stays fresh.
+func (ss *serverSession) sendCached(b, resp []byte, fresh time.Duration, buf []byte) ([]byte, error) {
 	ss.ps.Skip(b)
 	buf = append(buf[:0], make([]byte, dataHead)...)
 	buf = binary.BigEndian.AppendUint32(buf, uint32(max(fresh/time.Millisecond, 1)))
 	buf = append(buf, resp...)
-	return buf, true, ss.sendFlags(buf, flagCached)
+	return buf, ss.sendFlags(buf, flagCached)
 }
 
 // capture is the answer of a hinted unit the pool end asks the origin for, kept if it may be.
 type capture struct {
-	on   bool
-	h    hint
-	snap cache.Snapshot // of the unit's tables, taken before the unit was sent
-	resp []byte
+	on     bool
+	h      hint
+	snap   cache.Snapshot // of the unit's tables, taken before the unit was sent
+	resp   []byte
+	flight *cache.Flight // led by this session: other sessions wait for its answer
 }
 
 // start begins capturing the answer of the unit hinted by h, about to be sent.
@@ -91,6 +129,7 @@ func (cp *capture) add(chunk []byte) {
 func (ss *serverSession) finish() {
 	cp := &ss.capture
 	if !cp.on {
+		ss.dropCapture()
 		return
 	}
 	cp.on = false
@@ -99,11 +138,31 @@ func (ss *serverSession) finish() {
 	if ss.mysql {
 		keep = mysqlAnswerKept(cp.resp)
 	}
+	var kept []byte
 	if keep && !ss.ps.Pinned() && c.Current(ss.db, cp.snap) {
 		c.Put(ss.db, cp.h.key, cp.resp, cp.snap, cp.h.maxAge, cp.h.swr, time.Now())
+		kept = cp.resp
 	}
+	ss.land(kept)
 	if cap(cp.resp) > 1<<20 {
 		cp.resp = nil
+	}
+}
+
+// dropCapture stops capturing, the answer not kept; sessions waiting on the flight this one
+// leads ask the origin themselves.
+func (ss *serverSession) dropCapture() {
+	ss.capture.on = false
+	ss.land(nil)
+}
+
+// land ends the flight the session leads, if any, handing resp (nil: nothing) to its
+// followers.
+func (ss *serverSession) land(resp []byte) {
+	cp := &ss.capture
+	if cp.flight != nil {
+		ss.c.s.cfg.Cache.Land(cp.h.key, cp.flight, resp, cp.snap)
+		cp.flight = nil
 	}
 }
 

@@ -245,3 +245,58 @@ func TestAReadWhoseTablesAreWrittenWhileInFlightIsNotServedLater(t *testing.T) {
 		t.Errorf("a read after an answer stored once nothing moved was not answered by the pool's cache")
 	}
 }
+
+// Identical misses from two edges at once send one query to the origin: the second waits for
+// the first's answer and is answered with it (coalesced), as identical misses at one edge are.
+func TestIdenticalMissesFromTwoEdgesSendOneQueryToTheOrigin(t *testing.T) {
+	rig, open := startPoolWithCache(t)
+	var ra, rb recorder
+	a, b := open(&ra), open(&rb)
+	exec(t, a, "DROP TABLE IF EXISTS poolcache_co; CREATE TABLE poolcache_co (v int); INSERT INTO poolcache_co VALUES (7)", "poolcache_co")
+	const key = "k-coalesce"
+	// Slow enough that the second edge's miss arrives while the first is at the origin.
+	const sel = "SELECT v, pg_sleep(0.5) FROM poolcache_co"
+	if _, cached := rig.read(t, a, key, "poolcache_co", sel); cached { // the key's first miss: admitted from now on
+		t.Fatal("the first read came from the pool's cache")
+	}
+	before := rig.originQueries(t)
+	type result struct {
+		out    []byte
+		cached bool
+	}
+	results := make(chan result, 2)
+	for _, s := range []tunnel.Stream{a, b} {
+		go func() {
+			s.(hinter).HintCacheable([]byte(key), []string{"poolcache_co"}, time.Minute, 0)
+			if err := s.Send(context.Background(), query(sel)); err != nil {
+				t.Error(err)
+				results <- result{}
+				return
+			}
+			var out []byte
+			for s.Pending() {
+				var err error
+				if out, err = s.Recv(context.Background(), out); err != nil {
+					t.Error(err)
+					break
+				}
+			}
+			_, cached := s.(hinter).FromPoolCache()
+			results <- result{out, cached}
+		}()
+		time.Sleep(100 * time.Millisecond) // the first is at the origin by now
+	}
+	r1, r2 := <-results, <-results
+	if n := rig.originQueries(t) - before; n != 1 {
+		t.Errorf("two identical misses at once sent %v queries to the origin, want 1", n)
+	}
+	if !bytes.Equal(r1.out, r2.out) || !bytes.Contains(r1.out, []byte("\x00\x00\x00\x017")) {
+		t.Errorf("answers %q and %q, want the same, with 7", r1.out, r2.out)
+	}
+	if r1.cached == r2.cached {
+		t.Errorf("answered from the pool end without the origin: %v and %v; want exactly one", r1.cached, r2.cached)
+	}
+	if c := rig.metric(t, "slipstream_pool_cache_queries_total", map[string]string{"status": "coalesced"}); c != 1 {
+		t.Errorf("coalesced units: %v, want 1", c)
+	}
+}

@@ -542,10 +542,15 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 				}
 				continue
 			}
-			ss.cacheMiss()
 			if c.s.cfg.Cache.Admit(h.key) { // as at the edge: a key kept the second time it misses
-				ss.capture.start(c.s.cfg.Cache, db, &h) // before the unit is sent: see finish
+				if rbuf, served, err = ss.fromFlight(&h, b, rbuf, sctx.Done()); served {
+					if err != nil {
+						break
+					}
+					continue
+				}
 			}
+			ss.cacheMiss()
 		}
 		if err := ps.Send(sctx, b); err != nil {
 			if !errors.Is(err, ErrTerminated) {
@@ -568,12 +573,12 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 		if draws {
 			draws = false
 			if rbuf, err = ss.drain(sctx, rbuf); err != nil {
-				ss.capture.on = false
+				ss.dropCapture()
 				ss.fail(err)
 				break
 			}
 		}
-		ss.capture.on = false
+		ss.dropCapture()
 		if ps.Pinned() {
 			pinned = true
 			ss.imu.Lock()
@@ -589,6 +594,7 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 			}()
 		}
 	}
+	ss.dropCapture() // a flight this session led ends with it
 	ps.Close()
 	pump.Wait()
 	ss.tellWrites() // a write cut off by the edge may still have been made
