@@ -62,6 +62,7 @@ type mysqlCache struct {
 // myStmt is what the edge knows of one of the client's prepared statements.
 type myStmt struct {
 	sql       string
+	db        string // the database it was prepared in; "" the session's first
 	params    int
 	types     []byte // the parameter types the client last sent
 	poolTypes []byte // the types the pool side last got with an execute
@@ -106,6 +107,8 @@ type myPlan struct {
 	frames   []byte // what to send
 	stmt     *myStmt
 	typesAt  int    // > 0: the execute relies on types the pool side has not seen; they go in here
+	longData bool   // the execute relies on COM_STMT_SEND_LONG_DATA sent before it
+	cursor   bool   // the execute opens a cursor
 	prepare  string // a COM_STMT_PREPARE's text
 	initDB   string // a COM_INIT_DB's database
 	resetAll bool   // COM_RESET_CONNECTION
@@ -345,6 +348,7 @@ func (sess *mysqlSession) planExecute(p *myPlan, raw []byte, single, eligible bo
 	if flags != 0 {
 		st.cursor = true
 	}
+	p.longData, p.cursor = longData, flags != 0
 	n := st.params
 	nb := (n + 7) / 8
 	var types, values []byte
@@ -459,7 +463,7 @@ func (sess *mysqlSession) afterMySQL(p *myPlan) {
 	switch {
 	case p.prepare != "" && ok && len(mc.prepared) == 9:
 		b := mc.prepared[1:]
-		mc.stmts[binary.LittleEndian.Uint32(b)] = &myStmt{sql: p.prepare, params: int(binary.LittleEndian.Uint16(b[6:]))}
+		mc.stmts[binary.LittleEndian.Uint32(b)] = &myStmt{sql: p.prepare, db: mc.curDB, params: int(binary.LittleEndian.Uint16(b[6:]))}
 	case p.initDB != "" && ok:
 		mc.curDB = p.initDB
 	case p.resetAll && ok:

@@ -15,15 +15,29 @@ import (
 // mysqlRetryable reports whether the command p plans may be sent again over another pool
 // should the tunnel fail under it before any of its answer reached the client, as for
 // PostgreSQL (session.retryable): one COM_QUERY of one read-only statement calling nothing
-// volatile, outside a transaction, on a session whose state a new pool side has from its
-// startup and the USE and SET NAMES it is told again (restoreMySQL): no other session change,
-// no prepared statements, nothing pinned, no LOAD DATA in progress, no cache hit waiting to be
-// replayed.
+// volatile, or one COM_STMT_EXECUTE of such a statement (no cursor, no long data), outside a
+// transaction, on a session whose state a new pool side can be given (restoreMySQL): its USE,
+// SET NAMES and prepared statements, no other session change, nothing pinned, no LOAD DATA in
+// progress, no cache hit waiting to be replayed.
 func (sess *mysqlSession) mysqlRetryable(p *myPlan) bool {
 	mc, raw := sess.mc, p.frames
 	if mc == nil || sess.infile || sess.status&mysql.SERVER_STATUS_IN_TRANS != 0 || mc.dirty ||
-		!restorable(mc.names) || len(mc.stmts) > 0 || len(mc.replay) > 0 || sess.stream.Pinned() ||
-		len(raw) <= mysqlwire.HeaderLen || raw[mysqlwire.HeaderLen] != mysql.COM_QUERY || mysqlwire.LastSeq(raw) != 0 {
+		!restorable(mc.names) || len(mc.replay) > 0 || sess.stream.Pinned() ||
+		len(raw) <= mysqlwire.HeaderLen || mysqlwire.LastSeq(raw) != 0 {
+		return false
+	}
+	for _, st := range mc.stmts {
+		if st.cursor || st.longData || len(st.sql) > mysqlwire.MaxRegisteredSQL || len(st.db) > 0xffff {
+			return false
+		}
+	}
+	switch raw[mysqlwire.HeaderLen] {
+	case mysql.COM_QUERY:
+	case mysql.COM_STMT_EXECUTE:
+		if p.stmt == nil || p.longData || p.cursor {
+			return false
+		}
+	default:
 		return false
 	}
 	cls := sess.classOf(p)
@@ -68,6 +82,7 @@ func (sess *mysqlSession) mysqlRetryElsewhere(ctx context.Context, err error, fr
 		return false // run closes the new stream on its way out
 	}
 	if !restoreMySQL(ctx, stream, sess.mc) {
+		stream.Close()
 		sess.s.m.retries.WithLabelValues(label, "failed").Inc()
 		sess.log.Warn("the next pool refused the session's database or character set; the read is not sent again")
 		return false
@@ -91,7 +106,9 @@ func restorable(names string) bool {
 }
 
 // restoreMySQL tells a new pool side the session's database and character set, chosen with
-// USE and SET NAMES on the one it replaces; it reports whether the origin said OK to both.
+// USE and SET NAMES on the one it replaces, and its prepared statements
+// (mysqlwire.ComRegisterStmt, under the ids the client knows them by); it reports whether the
+// origin said OK to the first two.
 func restoreMySQL(ctx context.Context, stream tunnel.Stream, mc *mysqlCache) bool {
 	var cmds [][]byte
 	if mc.curDB != "" {
@@ -112,6 +129,13 @@ func restoreMySQL(ctx context.Context, stream tunnel.Stream, mc *mysqlCache) boo
 		if err != nil || len(resp) <= mysqlwire.HeaderLen || resp[mysqlwire.HeaderLen] != 0x00 {
 			return false
 		}
+	}
+	if len(mc.stmts) > 0 {
+		var reg []byte
+		for id, st := range mc.stmts {
+			reg = mysqlwire.AppendStmtRegistration(reg, id, st.params, st.poolTypes, st.db, st.sql)
+		}
+		stream.Skip(reg)
 	}
 	return true
 }

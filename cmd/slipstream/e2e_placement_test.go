@@ -332,16 +332,29 @@ func TestAMySQLReadSentAsItsPoolDiesIsAnsweredByTheNextPool(t *testing.T) {
 	if err := db.QueryRowContext(ctx, read).Scan(&n); err != nil || n != 3 {
 		t.Fatalf("before the kill: %d, %v", n, err)
 	}
+	// And a server-side prepared statement, which the next pool side must know by its id.
+	stmt, err := db.PrepareContext(ctx, "/* slipstream: cache=off */ SELECT COUNT(*) FROM "+table+" WHERE id >= ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close()
+	if err := stmt.QueryRowContext(ctx, 2).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("the prepared read before the kill: %d, %v", n, err)
+	}
 
-	// The near pool vanishes without a goodbye; the session's next read goes to it, the tunnel
-	// fails under it, and the edge sends it again over the backup pool.
+	// The near pool vanishes without a goodbye; the session's next read, an execute of the
+	// prepared statement, goes to it, the tunnel fails under it, and the edge sends it again
+	// over the backup pool.
 	nearLink.Close()
 	nearNode.stop()
 	start := time.Now()
-	if err := db.QueryRowContext(ctx, read).Scan(&n); err != nil || n != 3 {
-		t.Fatalf("a read sent as its pool died: %d, %v; want it answered by the next pool", n, err)
+	if err := stmt.QueryRowContext(ctx, 3).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("a prepared read sent as its pool died: %d, %v; want it answered by the next pool", n, err)
 	}
 	t.Logf("answered after %v", time.Since(start))
+	if err := db.QueryRowContext(ctx, read).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("a read after the move: %d, %v", n, err)
+	}
 	// The same session goes on over the backup pool: a write, then a read of it.
 	if _, err := db.ExecContext(ctx, "INSERT INTO "+table+" VALUES (4)"); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/slipstream-proxy/slipstream/pool"
+	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
 )
 
 // Recv appends the next response packets for the client to dst. It blocks until there is
@@ -301,6 +302,8 @@ func (s *Session) Skip(frames []byte) {
 		}
 		frames = rest
 		switch cmd.code {
+		case mysqlwire.ComRegisterStmt:
+			s.registerStmt(cmd.body)
 		case mysql.COM_STMT_CLOSE:
 			s.closeStmt(cmd)
 		case mysql.COM_STMT_EXECUTE:
@@ -312,6 +315,28 @@ func (s *Session) Skip(frames []byte) {
 			s.mu.Unlock()
 		}
 	}
+}
+
+// registerStmt takes over a statement the client prepared on the pool side this session
+// replaces (mysqlwire.ComRegisterStmt), under the same id; it is prepared on the origin when
+// next executed. Ids this session hands out from then on come after it.
+func (s *Session) registerStmt(body []byte) {
+	id, params, types, db, sql, ok := mysqlwire.ParseStmtRegistration(body)
+	if !ok || id == 0 || id == 0xffffffff {
+		return
+	}
+	if db == "" {
+		db = s.firstDB
+	}
+	st := &stmt{id: id, sql: sql, db: db, key: db + "\x00" + sql, params: uint16(params), effects: analyze(sql)}
+	st.lastIDName, _ = lastInsertIDQuery([]byte(sql))
+	if len(types) > 0 {
+		st.setTypes(types)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stmts[id] = st
+	s.next = max(s.next, id)
 }
 
 // Cancel stops the command the session is running, if any, with KILL QUERY on a connection of

@@ -60,11 +60,12 @@ type Session struct {
 	holdTx       bool   // the next command starts a transaction SET TRANSACTION shaped
 	holdTimer    *time.Timer
 
-	db    string       // current database
-	state sessionState // settings to carry
-	vars  []string     // user variables assigned values the pool has not read yet
-	stmts map[uint32]*stmt
-	next  uint32 // last statement id handed out
+	db      string       // current database
+	firstDB string       // the database the session started in
+	state   sessionState // settings to carry
+	vars    []string     // user variables assigned values the pool has not read yet
+	stmts   map[uint32]*stmt
+	next    uint32 // last statement id handed out
 	// cursors counts statements with a cursor open on conn, which keeps the lease.
 	cursors int
 
@@ -111,6 +112,7 @@ func (p *Pool) NewSession(ctx context.Context, params map[string]string) *Sessio
 	if db := params["database"]; db != "" {
 		s.db = db
 	}
+	s.firstDB = s.db
 	s.wake = sync.NewCond(&s.mu)
 	return s
 }

@@ -125,3 +125,19 @@ func FuzzAccept(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseStmtRegistration(f *testing.F) {
+	f.Add(AppendStmtRegistration(nil, 7, 2, []byte{8, 0, 253, 0}, "app", "SELECT ? + ?")[HeaderLen+1:])
+	f.Add([]byte{1, 0, 0, 0, 1, 0, 2})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, params, types, db, sql, ok := ParseStmtRegistration(b)
+		if !ok {
+			return
+		}
+		again := AppendStmtRegistration(nil, id, params, types, db, sql)
+		if id2, p2, t2, db2, sql2, ok := ParseStmtRegistration(again[HeaderLen+1:]); !ok || id2 != id || p2 != params ||
+			string(t2) != string(types) || db2 != db || sql2 != sql {
+			t.Fatalf("%x does not read back as it was written", b)
+		}
+	})
+}
