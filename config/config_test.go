@@ -423,12 +423,14 @@ func TestValidate(t *testing.T) {
 				c.Databases[0].QueueTimeout = dur(-time.Second)
 				c.Databases[1].IdleTimeout = dur(-time.Minute)
 				c.Databases[1].MaxLifetime = dur(-time.Hour)
+				c.Databases[1].CatalogRefresh = dur(-time.Second)
 			},
 			want: []string{
 				`database "app": max_connections is -1`,
 				`database "app": queue_timeout is -1s`,
 				`database "reports": idle_timeout is -1m0s`,
 				`database "reports": max_lifetime is -1h0m0s`,
+				`database "reports": catalog_refresh is -1s`,
 			},
 		},
 		{
