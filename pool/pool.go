@@ -171,8 +171,8 @@ func (p *Pool) checkCatalog() {
 		return
 	}
 	if p.refreshCatalog() {
-		p.log.Info("the origin's catalog changed outside Slipstream; the cache follows the new one")
 		p.tellCatalog()
+		p.log.Info("the origin's catalog changed outside Slipstream; the cache follows the new one")
 	}
 }
 

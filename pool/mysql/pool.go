@@ -271,8 +271,8 @@ func (p *Pool) checkCatalog() {
 		return
 	}
 	if p.refreshRelated() {
-		p.log.Info("the origin's views, foreign keys or triggers changed outside Slipstream; the cache follows the new ones")
 		p.tellCatalog()
+		p.log.Info("the origin's views, foreign keys or triggers changed outside Slipstream; the cache follows the new ones")
 	}
 }
 
