@@ -133,7 +133,7 @@ func (cs *cacheState) settingsQuery() string {
 	var b strings.Builder
 	for _, n := range slices.Sorted(maps.Keys(cs.settings)) {
 		b.WriteString(cs.settings[n])
-		b.WriteString(";\n")
+		b.WriteString("\n;\n") // a statement may end in a -- comment
 	}
 	return b.String()
 }
