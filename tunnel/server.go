@@ -39,8 +39,8 @@ func quicConfig() *quic.Config {
 
 // Stream error codes (QUIC application codes) for streams ended early.
 const (
-	codeStreamClosed quic.StreamErrorCode = 1 // the edge closed the session
-	codeShutdown                          = 2 // the connection or the process is shutting down
+	codeStreamClosed quic.StreamErrorCode = 1 // the session is over: the edge closed it, or the pool end ended it
+	codeShutdown     quic.StreamErrorCode = 2 // the connection or the process is shutting down
 )
 
 // codeNoAck closes the connection of an edge that did not acknowledge an invalidation in time.
@@ -241,7 +241,15 @@ func (c *serverConn) keepLease() {
 
 // serveStream reads a stream's header and serves it by kind.
 func (c *serverConn) serveStream(ctx context.Context, str *quic.Stream) {
-	defer str.CancelRead(codeStreamClosed)
+	defer func() {
+		// The edge tells a session this end ended (its reason in an error frame) from one cut
+		// short by a shutdown, whose read it sends to another pool.
+		if ctx.Err() != nil {
+			str.CancelRead(codeShutdown)
+		} else {
+			str.CancelRead(codeStreamClosed)
+		}
+	}()
 	var head [2]byte
 	str.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.ReadFull(str, head[:]); err != nil {

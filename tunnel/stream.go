@@ -3,6 +3,7 @@ package tunnel
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -141,10 +142,16 @@ func (s *clientStream) write(typ byte, payload []byte) error {
 	return nil
 }
 
-// lost maps a failed read or write of the stream to the error a Stream reports.
+// lost maps a failed read or write of the stream to the error a Stream reports. A stream the
+// pool end stopped (it ended the session, its reason in an error frame before) is the pool
+// side of the session lost, not the pool: nothing is sent to another pool for it, unless the
+// pool end stopped it for a shutdown.
 func (s *clientStream) lost(err error) error {
 	if s.closed.Load() {
 		return errStreamClosed
+	}
+	if se := (*quic.StreamError)(nil); errors.As(err, &se) && se.Remote && se.ErrorCode != codeShutdown {
+		return fmt.Errorf("%w: the pool end ended the session: %w", ErrOriginLost, err)
 	}
 	return fmt.Errorf("%w: tunnel: %w", ErrPoolLost, err)
 }
