@@ -15,10 +15,14 @@ type MySQLSession struct {
 	Names string
 	// Use is the database a USE statement selects, "" if none.
 	Use string
-	// Other says the text may change anything else: a user or system variable other than
-	// autocommit, a temporary table, LOCK TABLES, an SQL-level PREPARE, the next transaction's
-	// characteristics, a user variable assigned in a query (@x := ...); and any text that does
-	// not parse, or holds several statements of which one changes the session.
+	// Vars says the text sets session system variables (SET time_zone = ..., SET
+	// @@SESSION.sql_mode = CONCAT(@@sql_mode, ...)) other than autocommit: the same text run
+	// again on a new session, after the same others in order, gives it the same values.
+	Vars bool
+	// Other says the text may change anything else: a user or global variable, a temporary
+	// table, LOCK TABLES, an SQL-level PREPARE, the next transaction's characteristics, a user
+	// variable assigned in a query (@x := ...); and any text that does not parse, or holds
+	// several statements of which one changes the session.
 	Other bool
 }
 
@@ -46,6 +50,8 @@ func ClassifyMySQLSession(sql string) MySQLSession {
 						s.Names, s.Other = s.Names+" "+coll, s.Other || !ok
 					}
 				case va.IsSystem && !va.IsGlobal && strings.EqualFold(va.Name, "autocommit"):
+				case va.IsSystem && !va.IsGlobal && !strings.Contains(strings.ToLower(va.Name), "one_shot"):
+					s.Vars = true
 				default:
 					s.Other = true
 				}
@@ -67,7 +73,7 @@ func ClassifyMySQLSession(sql string) MySQLSession {
 		n.Accept(v)
 	}
 	s.Other = s.Other || v.assigns
-	if len(stmts) > 1 && (s.Names != "" || s.Use != "") {
+	if len(stmts) > 1 && (s.Names != "" || s.Use != "" || s.Vars) {
 		s.Other = true // which of them ran is known only from the answers
 	}
 	s.Names = strings.ToLower(s.Names)

@@ -32,6 +32,10 @@ type mysqlCache struct {
 	keyBase []byte // database, user, answer-shaping capabilities and collation
 	curDB   string // selected by USE or COM_INIT_DB; "" the session's first
 	names   string // SET NAMES in force, from classify.MySQLSession
+	// vars are the statements that set session system variables (classify.MySQLSession.Vars),
+	// in the order the origin said OK to them: part of every key, and run again on a new pool
+	// side (restoreMySQL).
+	vars []string
 	// dirty: the session changed state that keys do not cover (variables, temporary tables,
 	// ...); it is never served from the cache nor stores in it again.
 	dirty bool
@@ -110,6 +114,7 @@ type myPlan struct {
 	longData bool   // the execute relies on COM_STMT_SEND_LONG_DATA sent before it
 	cursor   bool   // the execute opens a cursor
 	prepare  string // a COM_STMT_PREPARE's text
+	vars     string // a COM_QUERY that sets session system variables the session can follow
 	initDB   string // a COM_INIT_DB's database
 	resetAll bool   // COM_RESET_CONNECTION
 }
@@ -159,6 +164,13 @@ func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]
 		mc.written = append(mc.written, cls.writes...)
 		mc.writeAll = mc.writeAll || cls.writeAll
 		mc.dirty = mc.dirty || cls.eff.Other
+		if cls.eff.Vars && !cls.eff.Other {
+			if followableVars(cls.st) && len(mc.vars) < maxVars {
+				p.vars = p.sql
+			} else {
+				mc.dirty = true
+			}
+		}
 		if p.status == cache.Miss && !cls.cacheable {
 			p.status = cls.reason
 		}
@@ -318,8 +330,15 @@ func (sess *mysqlSession) keyPrefix(kind byte, sql string) []byte {
 	key := append(append(mc.key[:0], mc.keyBase...), kind)
 	key = append(append(key, mc.curDB...), 0)
 	key = append(append(key, mc.names...), 0)
+	for _, v := range mc.vars {
+		key = append(append(append(key, 1), v...), 0)
+	}
 	return append(append(key, sql...), 0)
 }
+
+// maxVars bounds the statements setting session variables a session's keys carry; a session
+// that sets more is dirty from then on.
+const maxVars = 32
 
 // planExecute reads a COM_STMT_EXECUTE:
 //
@@ -468,13 +487,16 @@ func (sess *mysqlSession) afterMySQL(p *myPlan) {
 		mc.curDB = p.initDB
 	case p.resetAll && ok:
 		clear(mc.stmts)
-		mc.names = ""
+		mc.names, mc.vars = "", mc.vars[:0]
 	case p.classed && ok:
 		if p.cls.eff.Use != "" {
 			mc.curDB = p.cls.eff.Use
 		}
 		if p.cls.eff.Names != "" {
 			mc.names = p.cls.eff.Names
+		}
+		if p.vars != "" {
+			mc.vars = append(mc.vars, p.vars)
 		}
 	}
 	if sess.status&mysql.SERVER_STATUS_IN_TRANS == 0 && !sess.infile {

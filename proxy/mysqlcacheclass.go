@@ -102,3 +102,21 @@ func (c *mysqlClassifications) get(q string) mysqlClass {
 	c.mu.Unlock()
 	return cls
 }
+
+// followableVars reports whether a statement that sets session system variables gives a new
+// session the same values when run again there: one statement, calling only deterministic
+// functions (reading other variables, @@sql_mode, is fine), at most 4 KiB.
+func followableVars(st classify.Statement) bool {
+	if st.Statements != 1 || st.ParseError {
+		return false
+	}
+	for _, f := range st.Functions {
+		if strings.HasPrefix(f, "@") {
+			continue
+		}
+		if v, known := classify.MySQLVolatility(f); !known || v == classify.Volatile {
+			return false
+		}
+	}
+	return true
+}

@@ -17,8 +17,8 @@ import (
 // PostgreSQL (session.retryable): one COM_QUERY of one read-only statement calling nothing
 // volatile, or one COM_STMT_EXECUTE of such a statement (no cursor, no long data), outside a
 // transaction, on a session whose state a new pool side can be given (restoreMySQL): its USE,
-// SET NAMES and prepared statements, no other session change, nothing pinned, no LOAD DATA in
-// progress, no cache hit waiting to be replayed.
+// SET NAMES, session variables and prepared statements, no other session change, nothing
+// pinned, no LOAD DATA in progress, no cache hit waiting to be replayed.
 func (sess *mysqlSession) mysqlRetryable(p *myPlan) bool {
 	mc, raw := sess.mc, p.frames
 	if mc == nil || sess.infile || sess.status&mysql.SERVER_STATUS_IN_TRANS != 0 || mc.dirty ||
@@ -106,9 +106,9 @@ func restorable(names string) bool {
 }
 
 // restoreMySQL tells a new pool side the session's database and character set, chosen with
-// USE and SET NAMES on the one it replaces, and its prepared statements
-// (mysqlwire.ComRegisterStmt, under the ids the client knows them by); it reports whether the
-// origin said OK to the first two.
+// USE and SET NAMES on the one it replaces, its session variables (the statements that set
+// them, in order), and its prepared statements (mysqlwire.ComRegisterStmt, under the ids the
+// client knows them by); it reports whether the origin said OK to all but the last.
 func restoreMySQL(ctx context.Context, stream tunnel.Stream, mc *mysqlCache) bool {
 	var cmds [][]byte
 	if mc.curDB != "" {
@@ -123,6 +123,9 @@ func restoreMySQL(ctx context.Context, stream tunnel.Stream, mc *mysqlCache) boo
 			}
 		}
 		cmds = append(cmds, mysqlCommand(mysql.COM_QUERY, q))
+	}
+	for _, v := range mc.vars {
+		cmds = append(cmds, mysqlCommand(mysql.COM_QUERY, v))
 	}
 	for _, cmd := range cmds {
 		resp, err := exchangeWhole(ctx, stream, cmd)

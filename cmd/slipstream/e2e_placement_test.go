@@ -322,7 +322,7 @@ func TestAMySQLReadSentAsItsPoolDiesIsAnsweredByTheNextPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The session chooses its database and character set, which the next pool side is told.
-	for _, q := range []string{"USE " + mytest.AppDB, "SET NAMES utf8mb4 COLLATE utf8mb4_bin"} {
+	for _, q := range []string{"USE " + mytest.AppDB, "SET NAMES utf8mb4 COLLATE utf8mb4_bin", "SET time_zone = '+05:00'"} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}
@@ -362,9 +362,10 @@ func TestAMySQLReadSentAsItsPoolDiesIsAnsweredByTheNextPool(t *testing.T) {
 	if err := db.QueryRowContext(ctx, read).Scan(&n); err != nil || n != 4 {
 		t.Errorf("reading the write made after the failover: %d, %v", n, err)
 	}
-	var coll, cur string
-	if err := db.QueryRowContext(ctx, "/* slipstream: cache=off */ SELECT @@collation_connection, DATABASE()").Scan(&coll, &cur); err != nil ||
-		coll != "utf8mb4_bin" || cur != mytest.AppDB {
-		t.Errorf("after the failover the session has collation %q and database %q (%v), want utf8mb4_bin and %s", coll, cur, err, mytest.AppDB)
+	var coll, cur, tz string
+	if err := db.QueryRowContext(ctx, "/* slipstream: cache=off */ SELECT @@collation_connection, DATABASE(), @@time_zone").Scan(&coll, &cur, &tz); err != nil ||
+		coll != "utf8mb4_bin" || cur != mytest.AppDB || tz != "+05:00" {
+		t.Errorf("after the failover the session has collation %q, database %q and time zone %q (%v), want utf8mb4_bin, %s and +05:00",
+			coll, cur, tz, err, mytest.AppDB)
 	}
 }

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/slipstream-proxy/slipstream/internal/mytest"
 )
 
 // TestSessionSettingsAreFollowedByTheCache: a session that SETs a parameter outside a
@@ -107,4 +110,65 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestMySQLSessionVariablesAreFollowedByTheCache: a MySQL session that sets session variables
+// (ORMs set time_zone and sql_mode as they connect) is cached under keys that carry them:
+// sessions with the same time_zone share answers, a session with another never gets them
+// (a TIMESTAMP reads differently in each).
+func TestMySQLSessionVariablesAreFollowedByTheCache(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	inst := startMySQLServe(t)
+	table := "tz_" + suffix()
+	direct := openMySQL(t, directMySQLConfig(t))
+	for _, q := range []string{"SET time_zone = '+00:00'", "CREATE TABLE " + table + " (id int primary key, ts timestamp)",
+		"INSERT INTO " + table + " VALUES (1, '2020-01-01 00:00:00')"} {
+		if _, err := direct.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { direct.Exec("DROP TABLE " + table) })
+	hits := func() float64 {
+		v, _ := metricValue(inst.metrics(t), "slipstream_cache_queries_total", `db="`+mytest.AppDB+`"`, `status="hit"`)
+		return v
+	}
+	read := "SELECT ts FROM " + table + " WHERE id = 1"
+	session := func(tz string) *sql.DB {
+		db := openMySQL(t, inst.mysqlConfig(t))
+		db.SetMaxOpenConns(1)
+		if _, err := db.ExecContext(ctx, "SET time_zone = '"+tz+"'"); err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+	readAs := func(db *sql.DB, who, want string) {
+		t.Helper()
+		var got string
+		if err := db.QueryRowContext(ctx, read).Scan(&got); err != nil || got != want {
+			t.Fatalf("%s read %q, %v; want %q", who, got, err, want)
+		}
+	}
+	readUntilHit := func(db *sql.DB, who, want string) {
+		t.Helper()
+		before := hits()
+		for range 50 {
+			readAs(db, who, want)
+			if hits() > before {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("%s was never served from the cache", who)
+	}
+	utc := session("+00:00")
+	readUntilHit(utc, "a session at +00:00", "2020-01-01 00:00:00")
+	plus5 := session("+05:00")
+	readUntilHit(plus5, "a session at +05:00", "2020-01-01 05:00:00")
+	other := session("+00:00")
+	before := hits()
+	readAs(other, "another session at +00:00", "2020-01-01 00:00:00")
+	if hits() <= before {
+		t.Error("a session with the same time_zone as another was not served that session's cached answer")
+	}
 }
