@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 
@@ -15,6 +16,22 @@ import (
 // one allocates its lexer tables.
 var mysqlParsers = sync.Pool{New: func() any { return parser.New() }}
 
+// parseMySQL parses sql with a pooled parser; done gives the parser back once the caller is
+// through with the tree. The TiDB parser panics on some input (a decimal literal of more digits
+// than its value driver holds): that is a parse error, and the parser, in a state nobody
+// knows, is not reused.
+func parseMySQL(sql string) (stmts []ast.StmtNode, done func(), err error) {
+	p := mysqlParsers.Get().(*parser.Parser)
+	done = func() { mysqlParsers.Put(p) }
+	defer func() {
+		if r := recover(); r != nil {
+			stmts, done, err = nil, func() {}, fmt.Errorf("classify: the MySQL parser failed: %v", r)
+		}
+	}()
+	stmts, _, err = p.ParseSQL(sql)
+	return stmts, done, err
+}
+
 // ClassifyMySQL parses sql with the TiDB parser (MySQL's grammar) and reports what it does, in
 // the same terms as Classify. It never fails: text that does not parse is a write that may
 // touch anything.
@@ -26,10 +43,9 @@ var mysqlParsers = sync.Pool{New: func() any { return parser.New() }}
 // variables count as functions named "@name" and "@@name", which no volatility table knows, so
 // a query reading them is never cacheable. Safe for concurrent use.
 func ClassifyMySQL(sql string) Statement {
-	p := mysqlParsers.Get().(*parser.Parser)
+	stmts, done, err := parseMySQL(sql)
 	// The tree lives in the parser's memory: it goes back to the pool only after the walk.
-	defer mysqlParsers.Put(p)
-	stmts, _, err := p.ParseSQL(sql)
+	defer done()
 	if err != nil {
 		return parseError(sql)
 	}

@@ -77,13 +77,18 @@ func TestClassifyMySQLCountsStatements(t *testing.T) {
 }
 
 func FuzzClassifyMySQL(f *testing.F) {
-	for _, s := range []string{"SELECT 1", "INSERT INTO t VALUES (?)", "SELECT * FROM t FOR UPDATE", "BEGIN; COMMIT", "/* x */ SELECT @a"} {
+	for _, s := range []string{"SELECT 1", "INSERT INTO t VALUES (?)", "SELECT * FROM t FOR UPDATE", "BEGIN; COMMIT", "/* x */ SELECT @a",
+		"SET time_zone = '+01:00'", "SET @@SESSION.sql_mode = CONCAT(@@sql_mode, ',ANSI'), @x = 1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, sql string) {
 		s := ClassifyMySQL(sql)
 		if s.ParseError && s.Kind != KindWrite {
 			t.Fatalf("parse error classified as %v", s.Kind)
+		}
+		// What the session follows must come from text that parsed, one statement of it.
+		if e := ClassifyMySQLSession(sql); (e.Vars || e.Names != "" || e.Use != "") && !e.Other && (s.ParseError || s.Statements != 1) {
+			t.Fatalf("%q: session effect %+v from %d statements, parse error %v", sql, e, s.Statements, s.ParseError)
 		}
 	})
 }

@@ -3,7 +3,6 @@ package classify
 import (
 	"strings"
 
-	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 )
 
@@ -29,9 +28,8 @@ type MySQLSession struct {
 // ClassifyMySQLSession reports what sql does to its session's state. Changing autocommit is
 // not reported: it shows in the status flags of the answer. Safe for concurrent use.
 func ClassifyMySQLSession(sql string) MySQLSession {
-	p := mysqlParsers.Get().(*parser.Parser)
-	defer mysqlParsers.Put(p) // the tree lives in the parser's memory: not before the walk
-	stmts, _, err := p.ParseSQL(sql)
+	stmts, done, err := parseMySQL(sql)
+	defer done() // the tree lives in the parser's memory: not before the walk
 	if err != nil {
 		return MySQLSession{Other: true}
 	}
