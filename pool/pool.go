@@ -90,7 +90,7 @@ func New(cfg Config) (*Pool, error) {
 			IdleTimeout: cfg.IdleTimeout, MaxLifetime: cfg.MaxLifetime, Metrics: m.m.SlotMetrics}),
 	}
 	p.ctx, p.stop = context.WithCancel(context.Background())
-	go WatchCatalog(p.ctx, cfg.CatalogRefresh, p.checkCatalog)
+	go WatchCatalog(p.ctx, cfg.CatalogRefresh, p.log, p.catalogActive, p.refreshCatalog, p.tellCatalog)
 	return p, nil
 }
 
@@ -160,20 +160,14 @@ func (p *Pool) refreshCatalog() (changed bool) {
 	return changed
 }
 
-// checkCatalog reads the origin's catalog again if the pool has connected and still has
-// connections (an idle pool stays idle), and tells whoever asked (OnCatalogChange) when it
-// changed outside Slipstream.
-func (p *Pool) checkCatalog() {
+// catalogActive reports whether the pool has read the origin's catalog once and still has
+// connections: WatchCatalog reads it again only then.
+func (p *Pool) catalogActive() bool {
 	p.mu.Lock()
 	known := p.cat != nil
 	p.mu.Unlock()
-	if st := p.slots.Stats(); !known || st.InUse+st.Idle == 0 {
-		return
-	}
-	if p.refreshCatalog() {
-		p.tellCatalog()
-		p.log.Info("the origin's catalog changed outside Slipstream; the cache follows the new one")
-	}
+	st := p.slots.Stats()
+	return known && st.InUse+st.Idle > 0
 }
 
 // OnCatalogChange has f called after a statement changed the origin's catalog and the pool has

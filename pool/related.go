@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -60,9 +61,11 @@ func (r Related) Equal(o Related) bool {
 // does not say.
 const DefaultCatalogRefresh = 30 * time.Second
 
-// WatchCatalog calls check every interval (0: DefaultCatalogRefresh; negative: never) until
-// ctx ends. Pools use it to learn of catalog changes made without Slipstream.
-func WatchCatalog(ctx context.Context, interval time.Duration, check func()) {
+// WatchCatalog reads a pool's origin catalog again every interval (0: DefaultCatalogRefresh;
+// negative: never) until ctx ends, to learn of changes made without Slipstream: while active
+// says the pool has read it once and still has connections (an idle pool stays idle), refresh
+// reads it and reports whether it changed, and then tell has the edges fetch the new profile.
+func WatchCatalog(ctx context.Context, interval time.Duration, log *slog.Logger, active, refresh func() bool, tell func()) {
 	if interval < 0 {
 		return
 	}
@@ -76,7 +79,10 @@ func WatchCatalog(ctx context.Context, interval time.Duration, check func()) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			check()
+		}
+		if active() && refresh() {
+			tell()
+			log.Info("the origin's catalog changed outside Slipstream; the cache follows the new one")
 		}
 	}
 }

@@ -99,7 +99,7 @@ func New(cfg Config) (*Pool, error) {
 			Metrics: cfg.Metrics.slots}),
 	}
 	p.ctx, p.stop = context.WithCancel(context.Background())
-	go pool.WatchCatalog(p.ctx, cfg.CatalogRefresh, p.checkCatalog)
+	go pool.WatchCatalog(p.ctx, cfg.CatalogRefresh, p.log, p.catalogActive, p.refreshRelated, p.tellCatalog)
 	return p, nil
 }
 
@@ -260,20 +260,14 @@ func (p *Pool) catalogChanged() {
 	p.tellCatalog()
 }
 
-// checkCatalog reads the related relations again if the pool has connected and still has
-// connections (an idle pool stays idle), and tells whoever asked (OnCatalogChange) when they
-// changed outside Slipstream.
-func (p *Pool) checkCatalog() {
+// catalogActive reports whether the pool has read the related relations once and still has
+// connections: pool.WatchCatalog reads them again only then.
+func (p *Pool) catalogActive() bool {
 	p.mu.Lock()
 	known := p.related != nil
 	p.mu.Unlock()
-	if st := p.slots.Stats(); !known || st.InUse+st.Idle == 0 {
-		return
-	}
-	if p.refreshRelated() {
-		p.tellCatalog()
-		p.log.Info("the origin's views, foreign keys or triggers changed outside Slipstream; the cache follows the new ones")
-	}
+	st := p.slots.Stats()
+	return known && st.InUse+st.Idle > 0
 }
 
 // refreshRelated reads the related relations again, on a connection of its own (leased
