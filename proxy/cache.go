@@ -59,7 +59,8 @@ type unitPlan struct {
 	// some the session can't follow (in a transaction block, beside other statements).
 	settings    []classify.Setting
 	badSettings bool
-	settingSQLs int // statements that are SETs or RESETs
+	settingSQLs int  // statements that are SETs, RESETs, DISCARD ALL or DEALLOCATE ALL
+	drops       bool // the batch deallocates every prepared statement (DISCARD ALL, DEALLOCATE ALL)
 }
 
 // cacheState is a session's part of caching. It lives with the session's reader goroutine.
@@ -71,6 +72,7 @@ type cacheState struct {
 	// applied once it is answered without an error outside a transaction block.
 	settings     map[string]string
 	staged       []classify.Setting
+	stagedDrops  bool // the staged batch deallocates every prepared statement
 	stagedFailed bool
 	stmts        map[string]edgeStmt
 	unnamed      edgeStmt
@@ -99,7 +101,7 @@ func newCacheState(db string, params map[string]string) *cacheState {
 // that left a transaction open, may have made some of them: the session can no longer tell
 // its settings, and becomes dirty.
 func (cs *cacheState) settingsAnswered(status byte, failed bool) {
-	if len(cs.staged) == 0 {
+	if len(cs.staged) == 0 && !cs.stagedDrops {
 		return
 	}
 	if cs.stagedFailed = cs.stagedFailed || failed; status == 0 {
@@ -108,10 +110,17 @@ func (cs *cacheState) settingsAnswered(status byte, failed bool) {
 	if cs.stagedFailed || status != 'I' {
 		cs.dirty = true
 	} else {
+		if cs.stagedDrops {
+			clear(cs.stmts)
+			cs.unnamed = edgeStmt{}
+		}
 		for _, st := range cs.staged {
 			switch {
 			case st.All:
+				// DISCARD ALL or RESET ALL: with the settings goes whatever made the session
+				// dirty (a SET in a transaction block); a pinned session stays uncached anyway.
 				clear(cs.settings)
+				cs.dirty = cs.dirty && !cs.stagedDrops
 			case st.Reset:
 				delete(cs.settings, st.Name)
 			default:
@@ -125,7 +134,7 @@ func (cs *cacheState) settingsAnswered(status byte, failed bool) {
 		}
 		cs.keyBase = kb
 	}
-	cs.staged, cs.stagedFailed = cs.staged[:0], false
+	cs.staged, cs.stagedDrops, cs.stagedFailed = cs.staged[:0], false, false
 }
 
 // settingsQuery returns the session's settings as one query, "" when it has none.
@@ -237,9 +246,9 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 	cs.midUnit = last != 'S' && last != 'Q'
 	p.whole = !continued && !cs.midUnit && units == 1
 	switch {
-	case len(p.settings) == 0:
-	case p.whole && !p.badSettings && p.settingSQLs == len(sqls) && len(cs.staged) == 0:
-		cs.staged = append(cs.staged, p.settings...)
+	case len(p.settings) == 0 && !p.drops:
+	case p.whole && !p.badSettings && p.settingSQLs == len(sqls) && len(cs.staged) == 0 && !cs.stagedDrops:
+		cs.staged, cs.stagedDrops = append(cs.staged, p.settings...), p.drops
 	default:
 		cs.dirty = true
 	}
@@ -324,14 +333,13 @@ func withRelated(tables []string, rel tunnel.Related) []string {
 // A plain SELECT is read by the lexer alone (its calls checked against the catalog); anything
 // else gets the full parse, which names the tables it writes.
 func (sess *session) noteWrites(p *unitPlan, q string) {
-	switch e := classify.Session(q); {
-	case e.DropsPrepared:
-		sess.cache.dirty = true
-	case len(e.Settings) > 0:
-		// Followed only for a batch of nothing but SETs and RESETs outside a transaction
-		// block: what such a batch changed is known from its answer alone.
+	if e := classify.Session(q); len(e.Settings) > 0 || e.DropsPrepared {
+		// Followed only for a batch of nothing but SETs, RESETs, DISCARD ALL or DEALLOCATE ALL
+		// outside a transaction block: what such a batch changed is known from its answer alone.
 		p.settings = append(p.settings, e.Settings...)
-		if sess.cache.tx != 'I' || sess.begin.held != nil || e.Pin != "" || e.CatalogChange || e.Statements != len(e.Settings) {
+		p.drops = p.drops || e.DropsPrepared
+		alone := e.Statements == len(e.Settings) || e.DropsPrepared && e.Statements == 1
+		if sess.cache.tx != 'I' || sess.begin.held != nil || e.Pin != "" || e.CatalogChange || !alone {
 			p.badSettings = true
 		} else {
 			p.settingSQLs++

@@ -172,3 +172,59 @@ func TestMySQLSessionVariablesAreFollowedByTheCache(t *testing.T) {
 		t.Error("a session with the same time_zone as another was not served that session's cached answer")
 	}
 }
+
+// TestDiscardAllGivesTheSessionBackItsFirstSettings: DISCARD ALL, which Npgsql sends whenever
+// its own pool takes a connection back, resets the session: its reads are keyed as a fresh
+// session's again, even after a SET in a transaction block had left it uncached.
+func TestDiscardAllGivesTheSessionBackItsFirstSettings(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	inst := startServe(t)
+	sfx := suffix()
+	schema, table := "sd_"+sfx, "td_"+sfx
+	direct := connect(t, ctx, directURL())
+	if _, err := direct.Exec(ctx, fmt.Sprintf(`create table %[2]s (v int); insert into %[2]s values (0);
+create schema %[1]s; create table %[1]s.%[2]s (v int); insert into %[1]s.%[2]s values (1)`, schema, table)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		direct.Exec(context.Background(), fmt.Sprintf("drop schema %s cascade; drop table %s", schema, table))
+	})
+	// The simple protocol: DISCARD ALL drops pgx's own prepared statements too.
+	c := connectMode(t, ctx, inst.plainURL(), pgx.QueryExecModeSimpleProtocol)
+	exec := func(q string) {
+		t.Helper()
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	read := "select v from " + table
+	readUntilHit := func(who string, want int) {
+		t.Helper()
+		before := cacheHits(t, inst)
+		for range 50 {
+			var v int
+			if err := c.QueryRow(ctx, read).Scan(&v); err != nil || v != want {
+				t.Fatalf("%s read %d, %v; want %d", who, v, err, want)
+			}
+			if cacheHits(t, inst) > before {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("%s was never served from the cache", who)
+	}
+	exec("set search_path to " + schema + ", public")
+	readUntilHit("the session with its search_path set", 1)
+	exec("discard all")
+	readUntilHit("the session after DISCARD ALL", 0)
+	for _, q := range []string{"begin", "set search_path to " + schema, "commit"} { // uncached from here
+		exec(q)
+	}
+	var v int
+	if err := c.QueryRow(ctx, read).Scan(&v); err != nil || v != 1 {
+		t.Fatalf("after a SET in a transaction block: %d, %v; want 1", v, err)
+	}
+	exec("discard all")
+	readUntilHit("the session after a SET in a transaction block and DISCARD ALL", 0)
+}
