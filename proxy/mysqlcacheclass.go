@@ -104,10 +104,12 @@ func (c *mysqlClassifications) get(q string) mysqlClass {
 }
 
 // followableVars reports whether a statement that sets session system variables gives a new
-// session the same values when run again there: one statement, calling only deterministic
-// functions (reading other variables, @@sql_mode, is fine), at most 4 KiB.
+// session the same values when run again there, and another session that runs the same text
+// the same values: one statement, reading no table (SET time_zone = (SELECT ...) would differ
+// as the table does), calling only deterministic functions (reading other variables,
+// @@sql_mode, is fine).
 func followableVars(st classify.Statement) bool {
-	if st.Statements != 1 || st.ParseError {
+	if st.Statements != 1 || st.ParseError || len(st.Reads) > 0 || len(st.Writes) > 0 || st.AllTables {
 		return false
 	}
 	for _, f := range st.Functions {
