@@ -45,6 +45,8 @@ type Config struct {
 // recycles idle ones (every connection has the same key); Pool dials them and learns the origin's
 // profile.
 type Pool struct {
+	CatalogHook // edges are told when the origin's catalog changed
+
 	cfg     Config
 	connCfg *pgconn.Config
 	log     *slog.Logger
@@ -57,7 +59,6 @@ type Pool struct {
 	// after a statement that changes it; nil before.
 	cat       *catalog
 	refreshMu sync.Mutex
-	onCatalog func() // told after the catalog was read again (OnCatalogChange)
 
 	ctx  context.Context // ends when the pool closes, for its own background work
 	stop context.CancelFunc
@@ -90,7 +91,7 @@ func New(cfg Config) (*Pool, error) {
 			IdleTimeout: cfg.IdleTimeout, MaxLifetime: cfg.MaxLifetime, Metrics: m.m.SlotMetrics}),
 	}
 	p.ctx, p.stop = context.WithCancel(context.Background())
-	go WatchCatalog(p.ctx, cfg.CatalogRefresh, p.log, p.catalogActive, p.refreshCatalog, p.tellCatalog)
+	go WatchCatalog(p.ctx, cfg.CatalogRefresh, p.log, p.catalogActive, p.refreshCatalog, p.TellCatalog)
 	return p, nil
 }
 
@@ -170,29 +171,10 @@ func (p *Pool) catalogActive() bool {
 	return known && st.InUse+st.Idle > 0
 }
 
-// OnCatalogChange has f called after a statement changed the origin's catalog and the pool has
-// read it again, before that statement's answer goes to its client: the tunnel's pool end
-// then has its edges fetch the new profile. Call it before the pool serves sessions.
-func (p *Pool) OnCatalogChange(f func()) {
-	p.mu.Lock()
-	p.onCatalog = f
-	p.mu.Unlock()
-}
-
 // catalogChanged reads the origin's catalog again and tells whoever asked (OnCatalogChange).
 func (p *Pool) catalogChanged() {
 	p.refreshCatalog()
-	p.tellCatalog()
-}
-
-// tellCatalog calls the OnCatalogChange function, if any.
-func (p *Pool) tellCatalog() {
-	p.mu.Lock()
-	f := p.onCatalog
-	p.mu.Unlock()
-	if f != nil {
-		f()
-	}
+	p.TellCatalog()
 }
 
 // Volatility returns the origin's function volatilities as pg_proc has them ('i', 's', 'v' by

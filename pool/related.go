@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -55,6 +56,34 @@ type Related struct {
 // Equal reports whether r and o list the same groups and tables (GroupRelated sorts both).
 func (r Related) Equal(o Related) bool {
 	return slices.EqualFunc(r.Groups, o.Groups, slices.Equal) && slices.Equal(r.AnyTable, o.AnyTable)
+}
+
+// CatalogHook is the part of a pool that tells whoever asked (the tunnel's pool end) that it
+// read its origin's catalog again and found it changed, so that edges fetch the new profile.
+// The pools of both protocols embed it.
+type CatalogHook struct {
+	mu sync.Mutex
+	f  func()
+}
+
+// OnCatalogChange has f called after the pool read its origin's catalog again because a
+// statement changed it (before that statement's answer goes to its client) or, at a
+// catalog_refresh, because it changed without Slipstream: the tunnel's pool end then has its
+// edges fetch the new profile. Call it before the pool serves sessions.
+func (h *CatalogHook) OnCatalogChange(f func()) {
+	h.mu.Lock()
+	h.f = f
+	h.mu.Unlock()
+}
+
+// TellCatalog calls the OnCatalogChange function, if any.
+func (h *CatalogHook) TellCatalog() {
+	h.mu.Lock()
+	f := h.f
+	h.mu.Unlock()
+	if f != nil {
+		f()
+	}
 }
 
 // DefaultCatalogRefresh is how often a pool reads its origin's catalog again when its Config

@@ -54,6 +54,8 @@ type Config struct {
 // was opened with (a connection serves only sessions with its key); Pool dials them and learns
 // the origin's profile.
 type Pool struct {
+	pool.CatalogHook // edges are told when the origin's views, keys or triggers changed
+
 	cfg   Config
 	dc    dialConfig
 	log   *slog.Logger
@@ -66,7 +68,6 @@ type Pool struct {
 	// before.
 	related   *pool.Related
 	refreshMu sync.Mutex
-	onCatalog func()      // told after related was read again (OnCatalogChange)
 	noReset   atomic.Bool // the origin refuses COM_RESET_CONNECTION
 
 	ctx  context.Context // ends when the pool closes, for its own background work
@@ -99,7 +100,7 @@ func New(cfg Config) (*Pool, error) {
 			Metrics: cfg.Metrics.slots}),
 	}
 	p.ctx, p.stop = context.WithCancel(context.Background())
-	go pool.WatchCatalog(p.ctx, cfg.CatalogRefresh, p.log, p.catalogActive, p.refreshRelated, p.tellCatalog)
+	go pool.WatchCatalog(p.ctx, cfg.CatalogRefresh, p.log, p.catalogActive, p.refreshRelated, p.TellCatalog)
 	return p, nil
 }
 
@@ -243,21 +244,12 @@ func (p *Pool) Related() pool.Related {
 	return *p.related
 }
 
-// OnCatalogChange has f called after a statement changed tables, views or triggers and the
-// pool has read them again, before that statement's answer goes to its client: the tunnel's
-// pool end then has its edges fetch the new profile. Call it before the pool serves sessions.
-func (p *Pool) OnCatalogChange(f func()) {
-	p.mu.Lock()
-	p.onCatalog = f
-	p.mu.Unlock()
-}
-
 // catalogChanged reads the related relations again and tells whoever asked
 // (OnCatalogChange). It runs before the answer of the statement that changed them goes to its
 // client, so that no read cached after the answer is kept by the old ones.
 func (p *Pool) catalogChanged() {
 	p.refreshRelated()
-	p.tellCatalog()
+	p.TellCatalog()
 }
 
 // catalogActive reports whether the pool has read the related relations once and still has
@@ -291,16 +283,6 @@ func (p *Pool) refreshRelated() (changed bool) {
 	changed = p.related == nil || !p.related.Equal(*rel)
 	p.related = rel
 	return changed
-}
-
-// tellCatalog calls the OnCatalogChange function, if any.
-func (p *Pool) tellCatalog() {
-	p.mu.Lock()
-	f := p.onCatalog
-	p.mu.Unlock()
-	if f != nil {
-		f()
-	}
 }
 
 // probeReset learns on the pool's first connection whether the origin takes
