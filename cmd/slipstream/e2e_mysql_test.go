@@ -217,6 +217,9 @@ func TestGoMySQLDriverWorksThroughSlipstream(t *testing.T) {
 				}
 			})
 			t.Run("a large result streams", func(t *testing.T) {
+				// A deadline of its own: this subtest starts when the parent's parallel siblings
+				// let it, and 200,000 rows twice take seconds under -race on a loaded machine.
+				ctx := testContext(t, 60*time.Second)
 				for _, args := range [][]any{nil, {0}} {
 					q := "SELECT seq, REPEAT('x', 100) FROM seq_1_to_200000"
 					if args != nil {
