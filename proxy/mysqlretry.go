@@ -112,7 +112,7 @@ func restorable(names string) bool {
 func restoreMySQL(ctx context.Context, stream tunnel.Stream, mc *mysqlCache) bool {
 	var cmds [][]byte
 	if mc.curDB != "" {
-		cmds = append(cmds, mysqlCommand(mysql.COM_INIT_DB, mc.curDB))
+		cmds = append(cmds, mysqlwire.AppendPacket(nil, 0, append([]byte{mysql.COM_INIT_DB}, mc.curDB...)))
 	}
 	if f := strings.Fields(mc.names); len(f) >= 2 {
 		q := "SET CHARACTER SET '" + f[1] + "'"
@@ -122,10 +122,10 @@ func restoreMySQL(ctx context.Context, stream tunnel.Stream, mc *mysqlCache) boo
 				q += " COLLATE '" + f[2] + "'"
 			}
 		}
-		cmds = append(cmds, mysqlCommand(mysql.COM_QUERY, q))
+		cmds = append(cmds, mysqlwire.AppendPacket(nil, 0, append([]byte{mysql.COM_QUERY}, q...)))
 	}
 	for _, v := range mc.vars {
-		cmds = append(cmds, mysqlCommand(mysql.COM_QUERY, v))
+		cmds = append(cmds, mysqlwire.AppendPacket(nil, 0, append([]byte{mysql.COM_QUERY}, v...)))
 	}
 	for _, cmd := range cmds {
 		resp, err := exchangeWhole(ctx, stream, cmd)
@@ -141,10 +141,4 @@ func restoreMySQL(ctx context.Context, stream tunnel.Stream, mc *mysqlCache) boo
 		stream.Skip(reg)
 	}
 	return true
-}
-
-// mysqlCommand returns a command packet, sequence id 0.
-func mysqlCommand(code byte, body string) []byte {
-	b, h := mysqlwire.BeginPacket(nil, 0)
-	return mysqlwire.FinishPacket(append(append(b, code), body...), h)
 }
