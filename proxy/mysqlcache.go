@@ -112,7 +112,6 @@ type myPlan struct {
 	stmt     *myStmt
 	typesAt  int    // > 0: the execute relies on types the pool side has not seen; they go in here
 	longData bool   // the execute relies on COM_STMT_SEND_LONG_DATA sent before it
-	cursor   bool   // the execute opens a cursor
 	prepare  string // a COM_STMT_PREPARE's text
 	vars     string // a COM_QUERY that sets session system variables the session can follow
 	initDB   string // a COM_INIT_DB's database
@@ -367,7 +366,7 @@ func (sess *mysqlSession) planExecute(p *myPlan, raw []byte, single, eligible bo
 	if flags != 0 {
 		st.cursor = true
 	}
-	p.longData, p.cursor = longData, flags != 0
+	p.longData = longData
 	n := st.params
 	nb := (n + 7) / 8
 	var types, values []byte

@@ -33,8 +33,8 @@ func (sess *mysqlSession) mysqlRetryable(p *myPlan) bool {
 	}
 	switch raw[mysqlwire.HeaderLen] {
 	case mysql.COM_QUERY:
-	case mysql.COM_STMT_EXECUTE:
-		if p.stmt == nil || p.longData || p.cursor {
+	case mysql.COM_STMT_EXECUTE: // one that opens a cursor marked its statement's, above
+		if p.stmt == nil || p.longData {
 			return false
 		}
 	default:
