@@ -92,6 +92,7 @@ func (w *walker) funcCall(fc int32) {
 		name = strings.TrimPrefix(name, "pg_catalog.")
 	}
 	w.funcs = append(w.funcs, name)
+	w.sequenceCall(fc, name)
 }
 
 // sqlValueFunctionNames names the SQL keywords that read the clock or the session, by op.

@@ -87,6 +87,12 @@ type Statement struct {
 	// that PostgreSQL reads as the current time ('now', 'today', 'tomorrow', 'yesterday') counts
 	// as now; a TABLESAMPLE method counts under its name (system, bernoulli).
 	Functions []string
+	// Sequences are the sequences that nextval and setval calls advance or set, sorted and
+	// deduplicated, named as regclass reads the literal argument ('public.S' is "public.s");
+	// "*" stands for a call whose argument is not a literal, which may change any sequence.
+	// A read that lists any is still KindRead (and not cacheable: both functions are volatile),
+	// but it changes what a read of the sequence (SELECT last_value FROM s) returns.
+	Sequences []string
 
 	Locking    bool // FOR UPDATE / NO KEY UPDATE / SHARE / KEY SHARE anywhere, or LOCK TABLE
 	ParseError bool // the text does not parse: Kind is KindWrite and AllTables is set
@@ -126,6 +132,7 @@ func Classify(sql string) Statement {
 	s.Reads = sortedSet(w.reads)
 	s.Writes = sortedSet(w.writes)
 	s.Functions = sortedSet(w.funcs)
+	s.Sequences = sortedSet(w.seqs)
 	s.Locking = w.locking
 	s.AllTables = w.all
 	return s

@@ -7,6 +7,7 @@ package classify
 type walker struct {
 	t                    *tree
 	reads, writes, funcs []string
+	seqs                 []string // sequences nextval and setval change
 
 	ctes    []string // names of the common table expressions in scope, innermost last
 	mode    relMode  // how a relation met now is used

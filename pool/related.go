@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -15,7 +16,8 @@ import (
 // one is stale after a write to the other: a view and the relations it reads (a write through
 // the view changes them; a write to them changes what the view shows), a partitioned or
 // inherited table and its children, a table and the tables whose foreign keys cascade from it
-// (ON DELETE/UPDATE CASCADE, SET NULL, SET DEFAULT); and, paired with "*", tables with user
+// (ON DELETE/UPDATE CASCADE, SET NULL, SET DEFAULT), a table and the sequences it owns (serial
+// and identity columns: an INSERT advances them); and, paired with "*", tables with user
 // triggers or rules, whose writes may change any table. Materialized views change only when
 // refreshed, so they pair with nothing.
 const relatedSQL = `select v.relname, t.relname
@@ -36,6 +38,13 @@ select p.relname, c.relname
   join pg_catalog.pg_class c on c.oid = k.conrelid
   where k.contype = 'f' and (k.confdeltype in ('c', 'n', 'd') or k.confupdtype in ('c', 'n', 'd'))
 union
+select t.relname, s.relname
+  from pg_catalog.pg_depend d
+  join pg_catalog.pg_class s on s.oid = d.objid and s.relkind = 'S'
+  join pg_catalog.pg_class t on t.oid = d.refobjid
+  where d.classid = 'pg_catalog.pg_class'::regclass and d.refclassid = 'pg_catalog.pg_class'::regclass
+    and d.deptype in ('a', 'i')
+union
 select c.relname, '*'
   from pg_catalog.pg_trigger g join pg_catalog.pg_class c on c.oid = g.tgrelid
   where not g.tgisinternal
@@ -51,11 +60,18 @@ type Related struct {
 	Groups [][]string
 	// AnyTable are the tables whose writes may change any table (user triggers, rules).
 	AnyTable []string
+	// Writers maps each VOLATILE function of the origin's own, by name, to the relations a call
+	// of it may write, following its calls of other functions; ["*"] for one that may write
+	// anything (dynamic SQL, a language the parser can't read). A function that is not here
+	// writes nothing if the catalog knows it, and may write anything if it does not (it was
+	// made after the catalog was read). Nil for an origin without such a catalog.
+	Writers map[string][]string
 }
 
 // Equal reports whether r and o list the same groups and tables (GroupRelated sorts both).
 func (r Related) Equal(o Related) bool {
-	return slices.EqualFunc(r.Groups, o.Groups, slices.Equal) && slices.Equal(r.AnyTable, o.AnyTable)
+	return slices.EqualFunc(r.Groups, o.Groups, slices.Equal) && slices.Equal(r.AnyTable, o.AnyTable) &&
+		maps.EqualFunc(r.Writers, o.Writers, slices.Equal)
 }
 
 // CatalogHook is the part of a pool that tells whoever asked (the tunnel's pool end) that it
@@ -129,7 +145,9 @@ func readRelated(ctx context.Context, pc *pgconn.PgConn) Related {
 	if _, err := rr.Close(); err != nil {
 		return Related{}
 	}
-	return GroupRelated(pairs)
+	rel := GroupRelated(pairs)
+	rel.Writers = readWriters(ctx, pc)
+	return rel
 }
 
 // GroupRelated joins pairs of relations whose rows change together into connected groups; a

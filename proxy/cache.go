@@ -345,12 +345,7 @@ func (sess *session) noteWrites(p *unitPlan, q string) {
 			p.settingSQLs++
 		}
 	}
-	if calls, ok := classify.PlainRead(q); ok {
-		for _, fn := range calls {
-			if sess.writesMaybe(fn) {
-				p.writeAll = true
-			}
-		}
+	if calls, ok := classify.PlainRead(q); ok && sess.callsWriteNothing(calls) {
 		if !sess.callsVolatile(calls) {
 			p.reads++
 		}
@@ -366,11 +361,7 @@ func (sess *session) noteWrites(p *unitPlan, q string) {
 		p.writes = append(p.writes, st.Writes...)
 		p.writeAll = p.writeAll || st.AllTables || st.ParseError
 	}
-	for _, fn := range st.Functions {
-		if sess.writesMaybe(fn) {
-			p.writeAll = true
-		}
-	}
+	sess.noteCalls(p, st)
 }
 
 // callsVolatile reports whether any of fns is VOLATILE or unknown: a statement calling one
@@ -384,17 +375,69 @@ func (sess *session) callsVolatile(fns []string) bool {
 	return false
 }
 
-// writesMaybe reports whether calling fn may write: a VOLATILE function of the origin's
-// catalog that is not one of the built-ins known to write nothing cached (random, nextval...).
-func (sess *session) writesMaybe(fn string) bool {
-	if _, known := classify.BuiltinVolatility(fn); known {
-		return false
+// callsWriteNothing reports, for the calls the lexer saw in a plain SELECT (every word before a
+// parenthesis, so IN and EXISTS too), whether none of them may write: a built-in that writes
+// nothing cached, or a function the catalog knows is not VOLATILE. Anything else gets the full
+// parse, which tells calls from keywords and names nextval's sequence.
+func (sess *session) callsWriteNothing(calls []string) bool {
+	for _, fn := range calls {
+		if classify.SequenceFunction(fn) {
+			return false
+		}
+		if rels, all, known := sess.callWrites(fn); len(rels) > 0 || all || !known {
+			return false
+		}
+	}
+	return true
+}
+
+// noteCalls adds to p what the functions st calls may write: the sequences nextval and setval
+// advance, and for each VOLATILE function of the origin's own, the relations its body writes,
+// as the pool read them from the catalog; a function the catalog does not know (made since it
+// was read) may write anything (issue 12: writes hidden in function calls).
+func (sess *session) noteCalls(p *unitPlan, st classify.Statement) {
+	for _, seq := range st.Sequences {
+		if seq == "*" {
+			p.writeAll = true
+			continue
+		}
+		p.writes = append(p.writes, seq)
+	}
+	for _, fn := range st.Functions {
+		rels, all, known := sess.callWrites(fn)
+		p.writes = append(p.writes, rels...)
+		p.writeAll = p.writeAll || all || !known
+	}
+}
+
+// callWrites says what calling fn may write: relations, or anything (all). known is false for a
+// name neither the built-ins nor the origin's catalog know. Built-ins write nothing cached
+// (nextval's sequence is the caller's business), and so does every function of an origin
+// without a catalog (D1: SQLite's functions write nothing).
+func (sess *session) callWrites(fn string) (rels []string, all, known bool) {
+	if _, builtin := classify.BuiltinVolatility(fn); builtin {
+		return nil, false, true
+	}
+	cat := sess.catalog()
+	if len(cat) == 0 {
+		return nil, false, true
 	}
 	base := fn
 	if i := strings.LastIndexByte(fn, '.'); i >= 0 {
 		base = fn[i+1:]
 	}
-	return sess.catalog()[base] == 'v'
+	v, ok := cat[base]
+	switch {
+	case !ok:
+		return nil, false, false
+	case v != 'v':
+		return nil, false, true
+	}
+	rels = sess.rel.Writers[base] // pg_catalog's own volatile functions are not listed: nothing
+	if slices.Contains(rels, "*") {
+		return nil, true, true
+	}
+	return rels, false, true
 }
 
 // catalog returns the origin's function volatilities, asking the pool side again at most once a

@@ -19,9 +19,10 @@ const (
 	// of incompatible versions fail the handshake instead of misreading each other.
 	// Version 2 added the write reports and invalidations (frameWrites, kindInvalidate);
 	// version 3 the cache hints and the pool end's cache (frameHint, flagCached), and the
-	// edge's lease on its cache (kindLease).
-	version byte = 3
-	alpn         = "slipstream-tunnel/3"
+	// edge's lease on its cache (kindLease); version 4 the functions that write in the profile
+	// (Related.Writers).
+	version byte = 4
+	alpn         = "slipstream-tunnel/4"
 
 	// Stream kinds, the second header byte.
 	kindSession byte = 'S' // one client session, for its whole life
@@ -320,7 +321,8 @@ func parseOpen(b []byte) (string, map[string]string, error) {
 // appendProfile encodes a Profile: a uint32 count of parameters, each as key NUL value NUL,
 // then a uint32 count of functions, each as name NUL and its volatility byte, then the origin
 // latency in nanoseconds as a uint64, then the related relations: a uint32 count of groups,
-// each a uint32 count of names NUL, and the tables whose writes may change any, the same way.
+// each a uint32 count of names NUL, and the tables whose writes may change any, the same way;
+// then a uint32 count of functions that write, each as name NUL and its relations as a group.
 func appendProfile(dst []byte, p Profile) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(p.Parameters)))
 	for k, v := range p.Parameters {
@@ -335,7 +337,12 @@ func appendProfile(dst []byte, p Profile) []byte {
 	for _, g := range p.Related.Groups {
 		dst = appendNames(dst, g)
 	}
-	return appendNames(dst, p.Related.AnyTable)
+	dst = appendNames(dst, p.Related.AnyTable)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(p.Related.Writers)))
+	for fn, rels := range p.Related.Writers {
+		dst = appendNames(appendStrings(dst, fn), rels)
+	}
+	return dst
 }
 
 // appendNames appends a uint32 count of names, then each NUL-terminated.
@@ -420,10 +427,30 @@ func parseProfile(b []byte) (Profile, error) {
 		p.Related.Groups, b = append(p.Related.Groups, g), rest
 	}
 	any, rest, ok := cutNames(b)
-	if !ok || len(rest) != 0 {
+	if !ok {
 		return p, errBadFrame
 	}
 	p.Related.AnyTable = any
+	if n, b, ok = cutCount(rest, 5); !ok {
+		return p, errBadFrame
+	}
+	for range n {
+		fn, rest, ok := cutString(b)
+		if !ok {
+			return p, errBadFrame
+		}
+		rels, rest, ok := cutNames(rest)
+		if !ok {
+			return p, errBadFrame
+		}
+		if p.Related.Writers == nil {
+			p.Related.Writers = make(map[string][]string, n)
+		}
+		p.Related.Writers[fn], b = rels, rest
+	}
+	if len(b) != 0 {
+		return p, errBadFrame
+	}
 	return p, nil
 }
 

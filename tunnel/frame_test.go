@@ -43,7 +43,8 @@ func TestAFrameOverItsLimitIsRefusedBeforeItsPayloadIsRead(t *testing.T) {
 func TestProfilesAndOpensRoundTrip(t *testing.T) {
 	p := Profile{Parameters: map[string]string{"server_version": "15.4", "TimeZone": "UTC"}, Volatility: map[string]byte{"now": 's', "random": 'v'},
 		OriginLatency: 3 * time.Millisecond,
-		Related:       Related{Groups: [][]string{{"t", "v"}, {"p", "p1", "p2"}}, AnyTable: []string{"audited"}}}
+		Related: Related{Groups: [][]string{{"t", "v"}, {"p", "p1", "p2"}}, AnyTable: []string{"audited"},
+			Writers: map[string][]string{"bump": {"t", "t_id_seq"}, "anything": {"*"}}}}
 	b := appendProfile(nil, p)
 	got, err := parseProfile(b)
 	if err != nil || !maps.Equal(got.Parameters, p.Parameters) || !maps.Equal(got.Volatility, p.Volatility) ||
@@ -94,7 +95,7 @@ func FuzzReadFrame(f *testing.F) {
 
 func FuzzParseProfile(f *testing.F) {
 	f.Add(appendProfile(nil, Profile{Parameters: map[string]string{"a": "b"}, Volatility: map[string]byte{"f": 'i'},
-		Related: Related{Groups: [][]string{{"t", "v"}}, AnyTable: []string{"x"}}}))
+		Related: Related{Groups: [][]string{{"t", "v"}}, AnyTable: []string{"x"}, Writers: map[string][]string{"f": {"t"}}}}))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		parseProfile(b)
