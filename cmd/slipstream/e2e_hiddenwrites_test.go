@@ -131,3 +131,97 @@ func TestWritesHiddenInFunctionCallsInvalidateWhatTheyWrite(t *testing.T) {
 		t.Errorf("after a call of a function the catalog did not know yet, %s still answered %s", newRead, v)
 	}
 }
+
+// TestEveryKindOfWriteInvalidatesTheReadsItChanges keeps the writes that are not a plain
+// INSERT, UPDATE or DELETE covered: writable CTEs, CALL, MERGE, DO, upserts; for MySQL stored
+// functions that modify data, CALL, multi-table UPDATE, upserts and REPLACE (issue 12).
+func TestEveryKindOfWriteInvalidatesTheReadsItChanges(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 120*time.Second)
+	t.Run("postgres", func(t *testing.T) {
+		sfx := suffix()
+		r := strings.NewReplacer("{t}", "kw_"+sfx, "{u}", "kwu_"+sfx)
+		direct := connect(t, ctx, directURL())
+		if _, err := direct.Exec(ctx, r.Replace(`create table {t} (id int primary key, v int); insert into {t} values (1, 0);
+			create table {u} (id int primary key, v int); insert into {u} values (1, 0);
+			create procedure {t}_bump() language sql as 'update {t} set v = v + 1'`)); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { direct.Exec(context.Background(), r.Replace("drop procedure {t}_bump(); drop table {t}, {u}")) })
+		inst := startServe(t)
+		c := connect(t, ctx, inst.plainURL())
+		read := r.Replace("select v::text from {t} where id = 1")
+		for _, w := range []string{
+			"with x as (update {t} set v = v + 1 returning v) select count(*) from x",
+			"call {t}_bump()",
+			"merge into {t} using {u} on {t}.id = {u}.id when matched then update set v = {t}.v + 1",
+			"do $$ begin update {t} set v = v + 1; end $$",
+			"insert into {t} values (1, 0) on conflict (id) do update set v = excluded.v + {t}.v + 1",
+		} {
+			before := readUntilCached(t, ctx, inst, c, read)
+			if _, err := c.Exec(ctx, r.Replace(w)); err != nil {
+				t.Fatalf("%s: %v", r.Replace(w), err)
+			}
+			var got string
+			if err := c.QueryRow(ctx, read).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got == before {
+				t.Errorf("after %s the cached read still answered %s", r.Replace(w), got)
+			}
+		}
+	})
+	t.Run("mysql", func(t *testing.T) {
+		sfx := suffix()
+		r := strings.NewReplacer("{t}", "kw_"+sfx, "{u}", "kwu_"+sfx)
+		direct := openMySQL(t, directMySQLConfig(t))
+		for _, q := range []string{
+			"create table {t} (id int primary key, v int)", "insert into {t} values (1, 0)",
+			"create table {u} (id int primary key, v int)", "insert into {u} values (1, 0)",
+			"create procedure {t}_bump() update {t} set v = v + 1",
+			"create function {t}_fn() returns int modifies sql data begin update {t} set v = v + 1; return 1; end",
+		} {
+			if _, err := direct.ExecContext(ctx, r.Replace(q)); err != nil {
+				t.Fatalf("%s: %v", r.Replace(q), err)
+			}
+		}
+		t.Cleanup(func() {
+			for _, q := range []string{"drop function {t}_fn", "drop procedure {t}_bump", "drop table {t}, {u}"} {
+				direct.ExecContext(context.Background(), r.Replace(q))
+			}
+		})
+		inst := startMySQLServe(t)
+		// A session that calls a stored function or procedure is served by the origin from then
+		// on (it may have set variables): the writes go through a session of their own.
+		db, writer := openMySQL(t, inst.mysqlConfig(t)), openMySQL(t, inst.mysqlConfig(t))
+		db.SetMaxOpenConns(1)
+		read := r.Replace("select v from {t} where id = 1")
+		for _, w := range []string{
+			"select {t}_fn()",
+			"call {t}_bump()",
+			"update {t} join {u} on {t}.id = {u}.id set {t}.v = {t}.v + 1, {u}.v = {u}.v + 1",
+			"insert into {t} values (1, 0) on duplicate key update v = v + 1",
+			"replace into {t} select id, v + 1 from {u}",
+		} {
+			var before, got int
+			hits := cacheHits(t, inst)
+			for start := time.Now(); cacheHits(t, inst) == hits; {
+				if err := db.QueryRowContext(ctx, read).Scan(&before); err != nil {
+					t.Fatal(err)
+				}
+				if time.Since(start) > 5*time.Second {
+					t.Fatalf("%s never became a cache hit:\n%s", read, inst.metrics(t))
+				}
+			}
+			if _, err := writer.ExecContext(ctx, r.Replace(w)); err != nil {
+				t.Fatalf("%s: %v", r.Replace(w), err)
+			}
+			if err := db.QueryRowContext(ctx, read).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got == before {
+				t.Errorf("after %s the cached read still answered %d", r.Replace(w), got)
+			}
+		}
+	})
+}
