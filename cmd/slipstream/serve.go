@@ -201,8 +201,8 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer)
 			if err != nil {
 				return nil, fmt.Errorf("database %s: %w", d.Name, err)
 			}
-			og.mypools[d.Name] = p
-			og.byName[d.Name] = p.Origin()
+			og.mypools[cfg.TunnelName(d)] = p
+			og.byName[cfg.TunnelName(d)] = p.Origin()
 			continue
 		case config.KindD1:
 			db, err := d1.Open(d.Path)
@@ -329,6 +329,9 @@ func edgeDatabases(cfg config.Config) ([]proxy.Database, error) {
 		if d.Kind == config.KindMySQL {
 			db := proxy.Database{Name: d.Name, User: d.User, Password: d.Password, Protocol: proxy.ProtocolMySQL,
 				MySQLAuth: d.AuthMethod, AllowLocalInfile: d.AllowLocalInfile, Caching: caching}
+			if tn := cfg.TunnelName(d); tn != d.Name {
+				db.Origin = tn // a PostgreSQL database has its name
+			}
 			if d.AuthMethod == "trust" {
 				db.Auth, db.MySQLAuth = pgwire.AuthTrust, ""
 			}
