@@ -4,10 +4,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"net"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/slipstream-proxy/slipstream/internal/mytest"
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
@@ -66,5 +71,98 @@ func TestServeAPostgreSQLAndAMySQLDatabaseUnderOneName(t *testing.T) {
 	err := mdb.QueryRowContext(ctx, "select count(*) from information_schema.tables where table_name = ?", table).Scan(&n)
 	if err != nil || n != 0 {
 		t.Fatalf("MySQL side sees %d tables named %s (%v): want 0", n, table, err)
+	}
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// originLine returns the line serve printed at start about database db's origin.
+func originLine(t *testing.T, in *instance, db string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^origin ` + regexp.QuoteMeta(db) + `: (.*)$`).FindStringSubmatch(in.stdout.String())
+	if m == nil {
+		t.Fatalf("serve printed no origin line for %s:\n%s", db, in.stdout.String())
+	}
+	return m[0]
+}
+
+// TestOriginErrorsReachClientsWithTheOriginsMeaning: a wrong password or database in the origin
+// URL, or an origin that is down, is told at start (one line per database, no password) and to
+// every client, with the code the origin meant and a message saying it is Slipstream's login
+// to the origin, not the client's, that failed.
+func TestOriginErrorsReachClientsWithTheOriginsMeaning(t *testing.T) {
+	t.Parallel()
+	const wrongPassword = "not-the-origin-password-7f3a"
+	my := mariaDB(t)
+	down := closedPort(t)
+	tests := []struct {
+		name, db, origin string
+		wantLine         string // in the start line
+		pgCode           string // for a PostgreSQL origin
+		myErrno          uint16 // for a MySQL origin
+		wantMessage      string
+	}{
+		{"wrong origin password, PostgreSQL", pgtest.AppDB, srv.URL(pgtest.AppUser, wrongPassword, pgtest.AppDB),
+			"the origin refused Slipstream's login: password authentication failed", "28P01", 0, "refused Slipstream's login, not yours"},
+		{"wrong origin database, PostgreSQL", "nosuchdb", srv.URL(pgtest.AppUser, pgtest.AppPassword, "nosuchdb"),
+			`the origin has no such database: database "nosuchdb" does not exist`, "3D000", 0, "no database of the name in Slipstream's origin URL"},
+		{"origin down, PostgreSQL", pgtest.AppDB, "postgres://" + pgtest.AppUser + ":" + wrongPassword + "@" + down + "/" + pgtest.AppDB + "?sslmode=disable",
+			"the origin is not reachable: cannot connect to " + down + ": connection refused", "57P03", 0, "the origin database is not reachable"},
+		{"wrong origin password, MySQL", mytest.AppDB, my.URL(mytest.AppUser, wrongPassword, mytest.AppDB),
+			"the origin refused Slipstream's login: Access denied for user", "", 1045, "refused Slipstream's login, not yours"},
+		{"wrong origin database, MySQL", "nosuchdb", my.URL(mytest.AppUser, mytest.AppPassword, "nosuchdb"),
+			"the origin has no such database: Access denied for user 'app'@'%' to database 'nosuchdb' (error 1044)", "", 1049, "no database of the name in Slipstream's origin URL"},
+		{"origin down, MySQL", mytest.AppDB, "mysql://" + mytest.AppUser + ":" + wrongPassword + "@" + down + "/" + mytest.AppDB,
+			"the origin is not reachable: cannot connect to " + down + ": connection refused", "", 1105, "the origin database is not reachable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			in := runServeFor(t, tt.db, []string{"--origin", tt.origin})
+			line := originLine(t, in, tt.db)
+			t.Logf("start line: %s", line)
+			if !strings.Contains(line, tt.wantLine) {
+				t.Errorf("start line %q: want it to say %q", line, tt.wantLine)
+			}
+			if strings.Contains(line, wrongPassword) || strings.Contains(in.stderr.String(), wrongPassword) {
+				t.Errorf("the origin's password is in the start line or the log:\n%s\n%s", line, in.stderr.String())
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var err error
+			if tt.pgCode != "" {
+				var c *pgx.Conn
+				c, err = pgx.Connect(ctx, withQuery(in.PGURL, "sslmode", "disable"))
+				if err == nil {
+					c.Close(ctx)
+				}
+				var pe *pgconn.PgError
+				if !errors.As(err, &pe) || pe.Code != tt.pgCode {
+					t.Fatalf("client got %v: want SQLSTATE %s", err, tt.pgCode)
+				}
+			} else {
+				err = openMySQL(t, in.mysqlConfig(t)).PingContext(ctx)
+				if mysqlErrno(err) != tt.myErrno {
+					t.Fatalf("client got %v: want error %d", err, tt.myErrno)
+				}
+			}
+			t.Logf("client error: %v", err)
+			if !strings.Contains(err.Error(), tt.wantMessage) {
+				t.Errorf("client got %q: want it to say %q", err, tt.wantMessage)
+			}
+			if strings.Contains(err.Error(), wrongPassword) {
+				t.Errorf("the client's error holds the origin's password: %v", err)
+			}
+		})
 	}
 }

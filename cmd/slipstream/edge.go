@@ -187,6 +187,10 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 		closeListeners(pgln, myln)
 		return fmt.Errorf("listen for HTTP: %w", err)
 	}
+	// Through the pools, which may not have connected yet (they dial in): in the background.
+	checked := make(chan struct{})
+	go func() { defer close(checked); checkOrigins(ctx, stdout, log, cfg, transport) }()
+	defer func() { <-checked }()
 	printDatabases(stdout, cfg, pgln, myln)
 	fmt.Fprintf(stdout, "tunnel: %s\n", tunnelDesc)
 	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())

@@ -140,7 +140,7 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("listen for HTTP: %w", err)
 	}
-	og.warm(ctx, log)
+	checkOrigins(ctx, stdout, log, cfg, tunnel.NewLocal(og.byName))
 	for _, d := range cfg.Databases {
 		fmt.Fprintf(stdout, "database %s: %s\n", d.Name, config.RedactURL(d.Origin))
 	}

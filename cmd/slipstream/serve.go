@@ -75,7 +75,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		closeListeners(pgln, myln)
 		return fmt.Errorf("listen for HTTP: %w", err)
 	}
-	og.warm(ctx, log)
+	checkOrigins(ctx, stdout, log, cfg, tunnel.NewLocal(og.byName))
 	printDatabases(stdout, cfg, pgln, myln)
 	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())
 	logAttrs := []any{"pg", pgln.Addr().String(), "http", httpln.Addr().String(), "databases", len(dbs)}
@@ -278,20 +278,6 @@ func (og *origins) addEmbeddedMySQL(d config.Database, host string, dial func(co
 	og.mypools[mysqlOrigin(d.Name)] = p
 	og.byName[mysqlOrigin(d.Name)] = p.Origin()
 	return nil
-}
-
-// warm learns each origin's profile in the background, so that the first client's startup
-// needs no origin round trip.
-func (og *origins) warm(ctx context.Context, log *slog.Logger) {
-	for name, o := range og.byName {
-		go func() {
-			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			if _, err := o.Profile(wctx); err != nil && ctx.Err() == nil {
-				log.Warn("origin not reachable yet; clients will retry it", "db", name)
-			}
-		}()
-	}
 }
 
 // handleHTTP adds D1's query API and Workers KV's REST API for the embedded databases. A D1
