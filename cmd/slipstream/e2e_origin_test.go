@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"regexp"
 	"strings"
@@ -18,17 +19,6 @@ import (
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
 )
 
-// printedURLs returns the connection strings serve printed for database name, by scheme.
-func printedURLs(t *testing.T, in *instance, name string) map[string]string {
-	t.Helper()
-	urls := map[string]string{}
-	re := regexp.MustCompile(`(?m)^database ` + regexp.QuoteMeta(name) + `(?: \(mysql\))?: ((\w+)://\S+)$`)
-	for _, m := range re.FindAllStringSubmatch(in.stdout.String(), -1) {
-		urls[m[2]] = m[1]
-	}
-	return urls
-}
-
 func TestServeAPostgreSQLAndAMySQLDatabaseUnderOneName(t *testing.T) {
 	t.Parallel()
 	my := mariaDB(t)
@@ -36,9 +26,9 @@ func TestServeAPostgreSQLAndAMySQLDatabaseUnderOneName(t *testing.T) {
 		"--origin", "bench=" + srv.URL(pgtest.AppUser, pgtest.AppPassword, pgtest.AppDB),
 		"--origin", "bench=" + my.URL(mytest.AppUser, mytest.AppPassword, mytest.AppDB),
 	})
-	urls := printedURLs(t, in, "bench")
-	if urls["postgres"] == "" || urls["mysql"] == "" {
-		t.Fatalf("serve printed %q for database bench: want a postgres:// and a mysql:// line\n%s", urls, in.stdout.String())
+	urls := map[string]string{}
+	for _, scheme := range []string{"postgres", "mysql"} {
+		urls[scheme] = urlOf(t, in.stdout.String(), "bench", scheme)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -165,4 +155,82 @@ func TestOriginErrorsReachClientsWithTheOriginsMeaning(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOriginErrorsAndSharedNamesThroughAnEdgeAndAPool: the origin's refusal crosses the tunnel
+// as itself, the edge prints its origin lines through the pool, and a PostgreSQL and a MySQL
+// database of one name each reach their own origin through the tunnel.
+func TestOriginErrorsAndSharedNamesThroughAnEdgeAndAPool(t *testing.T) {
+	t.Parallel()
+	const wrongPassword = "not-the-origin-password-5c1d"
+	my := mariaDB(t)
+	origins := []string{
+		"--origin", srv.URL(pgtest.AppUser, wrongPassword, pgtest.AppDB),
+		"--origin", "bench=" + srv.URL(pgtest.AppUser, pgtest.AppPassword, pgtest.AppDB),
+		"--origin", "bench=" + my.URL(mytest.AppUser, mytest.AppPassword, mytest.AppDB),
+	}
+	dir := makeCerts(t)
+	pool := startNode(t, append([]string{"pool", "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+		"--certs", dir, "--data-dir", t.TempDir(), "--region", "test"}, origins...)...)
+	edge := startNode(t, append([]string{"edge", "--pool", "test=" + pool.tunnelAddr(t), "--pg-listen", "127.0.0.1:0",
+		"--mysql-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--certs", dir, "--data-dir", t.TempDir()}, origins...)...)
+
+	ctx := testContext(t, 30*time.Second)
+	// The edge checks its origins through the pool in the background.
+	wantLines := []string{
+		"origin app: the origin refused Slipstream's login: password authentication failed for user \"app\" (SQLSTATE 28P01)",
+		"origin bench: ok (server 15.",
+	}
+	if err := eventually(ctx, func() error {
+		for _, out := range []string{pool.out.String(), edge.out.String()} {
+			for _, want := range wantLines {
+				if !strings.Contains(out, want) {
+					return fmt.Errorf("no line %q in:\n%s", want, out)
+				}
+			}
+			if n := strings.Count(out, "origin bench: ok"); n != 2 {
+				return fmt.Errorf("%d lines say origin bench: ok, want 2 (PostgreSQL and MySQL):\n%s", n, out)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{pool.out.String(), edge.out.String(), pool.stderr.String(), edge.stderr.String()} {
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, wrongPassword) && !strings.HasPrefix(line, "database ") {
+				t.Errorf("a line holds the origin's password: %s", line)
+			}
+		}
+	}
+
+	_, err := pgx.Connect(ctx, withQuery(urlOf(t, edge.out.String(), "app", "postgres"), "sslmode", "disable"))
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "28P01" || !strings.Contains(pe.Message, "refused Slipstream's login, not yours") {
+		t.Fatalf("client of the edge got %v: want 28P01 saying the origin refused Slipstream's login", err)
+	}
+
+	pg := connect(t, ctx, withQuery(urlOf(t, edge.out.String(), "bench", "postgres"), "sslmode", "disable"))
+	mdb := openMySQL(t, (&instance{PGURL: urlOf(t, edge.out.String(), "bench", "mysql")}).mysqlConfig(t))
+	var pgVersion, myVersion string
+	if err := pg.QueryRow(ctx, "select version()").Scan(&pgVersion); err != nil {
+		t.Fatal(err)
+	}
+	if err := mdb.QueryRowContext(ctx, "select version()").Scan(&myVersion); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(pgVersion, "PostgreSQL 15") || !strings.Contains(myVersion, "MariaDB") {
+		t.Fatalf("PostgreSQL client got %q, MySQL client got %q: want each its own origin's version", pgVersion, myVersion)
+	}
+}
+
+// urlOf returns the connection string of database name and scheme in a node's output.
+func urlOf(t *testing.T, out, name, scheme string) string {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^database ` + regexp.QuoteMeta(name) + `(?: \(mysql\))?: (` + scheme + `://\S+)$`)
+	m := re.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no %s line for database %s in:\n%s", scheme, name, out)
+	}
+	return m[1]
 }
