@@ -20,7 +20,7 @@ var tunnelLine = regexp.MustCompile(`(?m)^tunnel: (?:udp|pools dial in to udp) (
 
 // node is one running `slipstream edge` or `slipstream pool`.
 type node struct {
-	stdout string // what it printed up to its metrics line
+	stdout string      // what it printed up to its metrics line
 	out    *syncBuffer // all it printed so far
 	stderr *syncBuffer
 	stop   func() int
