@@ -170,26 +170,35 @@ func Load(path string) (Config, error) {
 	return c, nil
 }
 
-// MergeOrigins applies --origin URLs to a configuration read from a file. An origin whose
-// database has the name of a database already in c replaces that database's origin and keeps
-// its other settings; any other origin is appended as a new database. Two origins given for
-// the same name are both kept, so that Validate reports the duplicate instead of one of them
-// silently losing. Unparsable URLs are appended for Validate to report.
+// MergeOrigins applies --origin values, [NAME=]URL, to a configuration read from a file. An
+// origin whose database (NAME, else the URL's database) has the name of a database already in c
+// that clients reach on the same listener replaces that database's origin and keeps its other
+// settings; any other origin is appended as a new database. Two origins given for the same name
+// are both kept, so that Validate reports the duplicate instead of one of them silently losing.
+// Unparsable URLs are appended for Validate to report.
 func (c *Config) MergeOrigins(origins []string) {
 	existing := len(c.Databases)
 	replaced := make([]bool, existing)
-	for _, raw := range origins {
-		o, _ := ParseOrigin(raw)
+	for _, v := range origins {
+		name, raw := SplitOriginFlag(v)
+		add := Database{Name: name, Origin: raw}
+		if name == "" {
+			o, _ := ParseOrigin(raw)
+			name = o.Database
+		}
 		i := -1
-		if o.Database != "" {
-			i = slices.IndexFunc(c.Databases[:existing], func(d Database) bool { return d.effectiveName() == o.Database })
+		if name != "" {
+			i = slices.IndexFunc(c.Databases[:existing], func(d Database) bool { return d.effectiveName() == name && d.sharesListener(add) })
 		}
 		if i >= 0 && !replaced[i] {
 			c.Databases[i].Origin = raw
+			if add.Name != "" {
+				c.Databases[i].Name = add.Name // else Normalize would name it after the new URL
+			}
 			replaced[i] = true
 			continue
 		}
-		c.Databases = append(c.Databases, Database{Origin: raw})
+		c.Databases = append(c.Databases, add)
 	}
 }
 
@@ -354,7 +363,7 @@ func (c Config) Validate() error {
 		add("tls.key_file is set but tls.cert_file is empty: set both, or neither for a self-signed certificate")
 	}
 
-	firstByName := map[string]int{}
+	byName := map[string][]int{} // the databases with each name so far
 	for i, d := range c.Databases {
 		problems = append(problems, d.validate(i)...)
 		settings := []string{c.listenSetting(d)}
@@ -370,12 +379,15 @@ func (c Config) Validate() error {
 		if d.Name == "" {
 			continue
 		}
-		if j, ok := firstByName[d.Name]; ok {
+		// A PostgreSQL and a MySQL database may share a name: their clients come in on
+		// different listeners.
+		if j := slices.IndexFunc(byName[d.Name], func(j int) bool { return c.Databases[j].sharesListener(d) }); j >= 0 {
+			j = byName[d.Name][j]
 			add("database #%d and database #%d are both named %q (origins %s and %s): set a different name on one of them",
 				j+1, i+1, d.Name, RedactURL(c.Databases[j].Origin), RedactURL(d.Origin))
 			continue
 		}
-		firstByName[d.Name] = i
+		byName[d.Name] = append(byName[d.Name], i)
 	}
 	return errors.Join(problems...)
 }

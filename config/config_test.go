@@ -450,6 +450,31 @@ func TestValidate(t *testing.T) {
 			want: []string{`database #1 and database #2 are both named "app" (origins postgres://app:xxxxx@db.example.com:5432/app and postgres://other:xxxxx@replica.example.com/app)`},
 		},
 		{
+			name: "a PostgreSQL and a MySQL database may share a name: they are on different listeners",
+			change: func(c *config.Config) {
+				c.Databases = append(c.Databases, config.Database{Name: "app", User: "x", Kind: "mysql", AuthMethod: "caching_sha2_password",
+					Origin: "mysql://x:" + secret + "@h/shop"})
+			},
+		},
+		{
+			name: "two MySQL databases may not share a name",
+			change: func(c *config.Config) {
+				for _, db := range []string{"shop", "store"} {
+					c.Databases = append(c.Databases, config.Database{Name: "shop", User: "x", Kind: "mysql", AuthMethod: "caching_sha2_password",
+						Origin: "mysql://x:" + secret + "@h/" + db})
+				}
+			},
+			want: []string{`database #3 and database #4 are both named "shop" (origins mysql://x:xxxxx@h/shop and mysql://x:xxxxx@h/store)`},
+		},
+		{
+			name: "an embedded database shares both listeners: a MySQL database may not take its name",
+			change: func(c *config.Config) {
+				c.Databases = append(c.Databases, config.Database{Name: "notes", User: "x", Password: "y", Kind: "d1", AuthMethod: "md5", Path: "n.sqlite"},
+					config.Database{Name: "notes", User: "x", Kind: "mysql", AuthMethod: "caching_sha2_password", Origin: "mysql://x:" + secret + "@h/notes"})
+			},
+			want: []string{`database #3 and database #4 are both named "notes"`},
+		},
+		{
 			name: "every problem is reported together",
 			change: func(c *config.Config) {
 				c.PGListen = ""
@@ -663,6 +688,25 @@ func TestMergeOrigins(t *testing.T) {
 			},
 		},
 		{
+			name:    "NAME= names an origin's database, and replaces the file's database of that name",
+			origins: []string{"reports=postgres://r:flag-pw@flag.example.com/warehouse", "metrics=postgres://m:flag-pw@flag.example.com/m?sslmode=require"},
+			want: []config.Database{
+				{Origin: "postgres://app:file-pw@file.example.com/app", User: "client", MaxConnections: 7},
+				{Name: "reports", Origin: "postgres://r:flag-pw@flag.example.com/warehouse"},
+				{Name: "metrics", Origin: "postgres://m:flag-pw@flag.example.com/m?sslmode=require"},
+			},
+		},
+		{
+			name:    "a mysql:// origin does not replace a PostgreSQL database of its name: it is added beside it",
+			origins: []string{"mysql://app:flag-pw@flag.example.com/app", "app=mysql://shop:flag-pw@flag.example.com/shop"},
+			want: []config.Database{
+				{Origin: "postgres://app:file-pw@file.example.com/app", User: "client", MaxConnections: 7},
+				{Origin: "postgres://reports:file-pw@file.example.com/reports"},
+				{Origin: "mysql://app:flag-pw@flag.example.com/app"},
+				{Name: "app", Origin: "mysql://shop:flag-pw@flag.example.com/shop"},
+			},
+		},
+		{
 			name:    "an origin that does not parse is added for Validate to report",
 			origins: []string{"nonsense"},
 			want: []config.Database{
@@ -761,5 +805,36 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestSplitOriginFlag(t *testing.T) {
+	tests := []struct{ in, name, origin string }{
+		{"postgres://app:pw@h/app?sslmode=require", "", "postgres://app:pw@h/app?sslmode=require"},
+		{"bench=postgres://app:pw@h/app?sslmode=require", "bench", "postgres://app:pw@h/app?sslmode=require"},
+		{"bench=mysql://app:pw@h/app", "bench", "mysql://app:pw@h/app"},
+		{"nonsense", "", "nonsense"},
+	}
+	for _, tt := range tests {
+		name, origin := config.SplitOriginFlag(tt.in)
+		if name != tt.name || origin != tt.origin {
+			t.Errorf("SplitOriginFlag(%q) = %q, %q; want %q, %q", tt.in, name, origin, tt.name, tt.origin)
+		}
+	}
+}
+
+func TestTunnelNameTellsAMySQLDatabaseFromAPostgreSQLOneOfItsName(t *testing.T) {
+	c := config.Config{}
+	c.MergeOrigins([]string{"bench=postgres://a:pw@h/a", "bench=mysql://b:pw@h/b", "mysql://shop:pw@h/shop"})
+	c.Normalize()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range c.Databases {
+		got = append(got, c.TunnelName(d))
+	}
+	if want := []string{"bench", "bench#mysql", "shop"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("tunnel names %q, want %q", got, want)
 	}
 }

@@ -224,7 +224,7 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		p.slots.DialFailed()
 		p.log.Warn("origin connection failed", "err", originError(err))
-		return nil, fmt.Errorf("pool: connect to origin: %w", err)
+		return nil, fmt.Errorf("pool: connect to origin: %w", classifyConnect(err))
 	}
 	p.mu.Lock()
 	if p.profile == nil {

@@ -124,7 +124,7 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 	profile, err := s.cfg.Transport.Profile(hctx, db.origin())
 	if err != nil {
 		log.Warn("origin unavailable for a new session", "err", err)
-		s.failMySQL(log, conn, mysqlwire.NewError(mysqlwire.ErUnknown, "the origin database is not reachable"))
+		s.failMySQL(log, conn, mysqlOriginError(err))
 		return
 	}
 	p := mysqlProfile(profile, db.AllowLocalInfile)
@@ -142,7 +142,7 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 	stream, err := s.cfg.Transport.Open(ctx, db.origin(), sess.params)
 	if err != nil {
 		log.Warn("opening the session on the pool side failed", "err", err)
-		s.failMySQL(log, conn, mysqlwire.NewError(mysqlwire.ErUnknown, "the origin database is not reachable"))
+		s.failMySQL(log, conn, mysqlOriginError(err))
 		return
 	}
 	sess.stream = stream

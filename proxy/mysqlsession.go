@@ -306,7 +306,7 @@ func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
 	stream, err := sess.s.cfg.Transport.Open(ctx, db.origin(), params)
 	if err != nil {
 		sess.log.Warn("opening the session on the pool side failed", "err", err)
-		sess.conn.Fail(mysqlwire.NewError(mysqlwire.ErUnknown, "the origin database is not reachable"))
+		sess.conn.Fail(mysqlOriginError(err))
 		return false
 	}
 	sess.mu.Lock()

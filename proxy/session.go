@@ -70,13 +70,13 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	profile, err := s.cfg.Transport.Profile(ctx, db)
 	if err != nil {
 		log.Warn("origin unavailable for a new session", "err", err)
-		s.refuse(log, st.nc, pgwire.Fatal(pgwire.CannotConnectNow, "the origin database is not reachable"))
+		s.refuse(log, st.nc, pgOriginError(err))
 		return
 	}
 	stream, err := s.cfg.Transport.Open(ctx, db, st.params)
 	if err != nil {
 		log.Warn("opening the session on the pool side failed", "err", err)
-		s.refuse(log, st.nc, pgwire.Fatal(pgwire.CannotConnectNow, "the origin database is not reachable"))
+		s.refuse(log, st.nc, pgOriginError(err))
 		return
 	}
 	sess := &session{s: s, log: log, nc: st.nc, stream: stream, db: db, params: st.params,

@@ -16,6 +16,8 @@ command -v mariadbd >/dev/null || missing+=(mariadb-server)  # MariaDB 10.11, st
 command -v mariadb >/dev/null || missing+=(mariadb-client)
 command -v sysbench >/dev/null || missing+=(sysbench)    # the MySQL benchmark's load generator
 command -v node >/dev/null || missing+=(nodejs npm)
+command -v curl >/dev/null || missing+=(curl)          # the README's runnable examples (cmd/slipstream/docs_test.go)
+command -v openssl >/dev/null || missing+=(openssl)
 command -v gcc >/dev/null || missing+=(gcc libc6-dev)   # go test -race needs cgo
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/slipstream-proxy/slipstream/pool"
 )
 
 // Wire format of the QUIC tunnel. Every QUIC stream starts with a two-byte header, the protocol
@@ -96,6 +98,8 @@ const (
 	codeQueueTimeout byte = 2
 	codeTerminated   byte = 3
 	codeNoDatabase   byte = 4
+	// codeOrigin is a pool.OriginError: the next byte is its Refusal, the text its Detail.
+	codeOrigin byte = 5
 )
 
 var (
@@ -243,12 +247,24 @@ func errorCode(err error) byte {
 
 // appendError appends an error frame for err.
 func appendError(dst []byte, err error) []byte {
-	msg := err.Error()
-	if len(msg) > 4096 {
-		msg = msg[:4096]
+	var oe *pool.OriginError
+	if errors.As(err, &oe) {
+		// The origin's refusal crosses as itself, so that the edge tells the client what the
+		// origin meant (28P01, 3D000...).
+		msg := truncate(oe.Detail, 4096) + "\x00" + truncate(oe.Code, 64)
+		dst = appendHeader(dst, frameError, 2+len(msg))
+		return append(append(dst, codeOrigin, byte(oe.Refusal)), msg...)
 	}
+	msg := truncate(err.Error(), 4096)
 	dst = appendHeader(dst, frameError, 1+len(msg))
 	return append(append(dst, errorCode(err)), msg...)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // decodeError turns an error frame's payload back into an error that matches the pool end's
@@ -268,6 +284,12 @@ func decodeError(payload []byte) error {
 		return ErrTerminated
 	case codeNoDatabase:
 		return fmt.Errorf("%w: %w", ErrOriginLost, errNoDatabase)
+	case codeOrigin:
+		if len(payload) < 2 {
+			return fmt.Errorf("%w: %w: short origin error frame", ErrOriginLost, errBadFrame)
+		}
+		detail, code, _ := strings.Cut(string(payload[2:]), "\x00")
+		return fmt.Errorf("%w: %w", ErrOriginLost, pool.NewOriginError(pool.Refusal(payload[1]), detail, code, nil))
 	}
 	return fmt.Errorf("%w (pool: %s)", ErrOriginLost, msg)
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/slipstream-proxy/slipstream/pool"
 )
 
 func TestErrorFramesKeepTheSentinels(t *testing.T) {
@@ -25,6 +27,23 @@ func TestErrorFramesKeepTheSentinels(t *testing.T) {
 	// What the edge has no sentinel for still ends the session as a lost origin.
 	if got := decodeError(appendError(nil, errors.New("disk full"))[headerLen:]); !errors.Is(got, ErrOriginLost) {
 		t.Errorf("an unknown error came out as %v, want ErrOriginLost", got)
+	}
+}
+
+func TestAnOriginsRefusalCrossesTheTunnelAsItself(t *testing.T) {
+	for _, r := range []pool.Refusal{pool.OriginLoginRefused, pool.OriginNoDatabase, pool.OriginUnreachable} {
+		sent := fmt.Errorf("pool: connect to origin: %w", pool.NewOriginError(r, `password authentication failed for user "app"`, "SQLSTATE 28P01", nil))
+		got := decodeError(appendError(nil, sent)[headerLen:])
+		var oe *pool.OriginError
+		if !errors.As(got, &oe) || oe.Refusal != r || oe.Detail != `password authentication failed for user "app"` || oe.Code != "SQLSTATE 28P01" {
+			t.Errorf("refusal %d came out as %v", r, got)
+		}
+		if !errors.Is(got, ErrOriginLost) {
+			t.Errorf("refusal %d came out as %v: want it to be an ErrOriginLost too, as before", r, got)
+		}
+	}
+	if got := decodeError([]byte{codeOrigin}); !errors.Is(got, ErrOriginLost) {
+		t.Errorf("a short origin error frame came out as %v, want ErrOriginLost", got)
 	}
 }
 

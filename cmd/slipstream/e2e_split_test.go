@@ -20,7 +20,8 @@ var tunnelLine = regexp.MustCompile(`(?m)^tunnel: (?:udp|pools dial in to udp) (
 
 // node is one running `slipstream edge` or `slipstream pool`.
 type node struct {
-	stdout string // what it printed up to its metrics line
+	stdout string      // what it printed up to its metrics line
+	out    *syncBuffer // all it printed so far
 	stderr *syncBuffer
 	stop   func() int
 }
@@ -32,7 +33,7 @@ func startNode(t *testing.T, args ...string) *node {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, args, stdout, stderr) }()
-	n := &node{stderr: stderr}
+	n := &node{out: stdout, stderr: stderr}
 	var once sync.Once
 	code := -1
 	n.stop = func() int {

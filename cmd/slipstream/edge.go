@@ -110,9 +110,9 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 	// The pools invalidate the cache after other edges' writes, and it is dropped whenever a
 	// pool's connection is lost or made.
 	tcfg := tunnel.ClientConfig{TLS: tlsConf, Logger: log, Cache: results}
-	names := make([]string, len(dbs))
-	for i, d := range dbs {
-		names[i] = d.Name
+	names := make([]string, len(cfg.Databases))
+	for i, d := range cfg.Databases {
+		names[i] = cfg.TunnelName(d)
 	}
 	var transport tunnel.Transport
 	var background []func(context.Context) error
@@ -139,7 +139,7 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 		pins := map[string]string{}
 		for _, d := range cfg.Databases {
 			if d.PoolRegion != "" {
-				pins[d.Name] = d.PoolRegion
+				pins[cfg.TunnelName(d)] = d.PoolRegion
 			}
 		}
 		router := placement.NewRouter(placement.Config{Candidates: cands, Databases: names, Pins: pins,
@@ -187,6 +187,10 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 		closeListeners(pgln, myln)
 		return fmt.Errorf("listen for HTTP: %w", err)
 	}
+	// Through the pools, which may not have connected yet (they dial in): in the background.
+	checked := make(chan struct{})
+	go func() { defer close(checked); checkOrigins(ctx, stdout, log, cfg, transport) }()
+	defer func() { <-checked }()
 	printDatabases(stdout, cfg, pgln, myln)
 	fmt.Fprintf(stdout, "tunnel: %s\n", tunnelDesc)
 	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())

@@ -110,8 +110,9 @@ func parseCommand(cmd command, args []string, stderr io.Writer) (config.Config, 
 	path := fs.String("config", os.Getenv(configEnv),
 		"read settings from the TOML `FILE`; the flags given here override it")
 	fs.Var(&origins, "origin",
-		"serve the PostgreSQL database at `URL`, postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=...,\n"+
-			"or the MySQL/MariaDB database at mysql://USER:PASSWORD@HOST:PORT/DB?tls=...;\n"+
+		"serve the database at `[NAME=]URL`, PostgreSQL at postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=...\n"+
+			"or MySQL/MariaDB at mysql://USER:PASSWORD@HOST:PORT/DB?tls=..., to clients as NAME\n"+
+			"(default: DB; a PostgreSQL and a MySQL database may share a name);\n"+
 			"repeat for more databases. An origin for a database already in the --config file\n"+
 			"replaces that database's origin")
 	fs.String("http-listen", def.HTTPListen, "serve /metrics and /healthz on `ADDR` (host:port)")

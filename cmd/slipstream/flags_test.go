@@ -144,7 +144,7 @@ func TestParseServeErrors(t *testing.T) {
 			wantStderr: []string{
 				"Usage: slipstream serve [flags]",
 				"slipstream serve --origin postgres://app:secret@db.example.com:5432/app",
-				"--config FILE", "--origin URL", "--pg-listen ADDR", "--mysql-listen ADDR", "--http-listen ADDR", "--data-dir DIR",
+				"--config FILE", "--origin [NAME=]URL", "--pg-listen ADDR", "--mysql-listen ADDR", "--http-listen ADDR", "--data-dir DIR",
 				"(default 127.0.0.1:6432)", "(default 127.0.0.1:3307)", "(default 127.0.0.1:9432)", "(default ./slipstream-data)",
 				"mysql://USER:PASSWORD@HOST:PORT/DB",
 				"SLIPSTREAM_CONFIG",

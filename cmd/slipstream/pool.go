@@ -91,7 +91,7 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	// fetches already tells it how near this pool is; then keep measuring.
 	addrs := map[string]placement.Target{}
 	for _, d := range cfg.Databases {
-		addrs[d.Name] = originTarget(d)
+		addrs[cfg.TunnelName(d)] = originTarget(d)
 	}
 	prober := placement.NewProber(addrs, 5, 30*time.Second)
 	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -140,7 +140,7 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("listen for HTTP: %w", err)
 	}
-	og.warm(ctx, log)
+	checkOrigins(ctx, stdout, log, cfg, tunnel.NewLocal(og.byName))
 	for _, d := range cfg.Databases {
 		fmt.Fprintf(stdout, "database %s: %s\n", d.Name, config.RedactURL(d.Origin))
 	}

@@ -75,7 +75,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		closeListeners(pgln, myln)
 		return fmt.Errorf("listen for HTTP: %w", err)
 	}
-	og.warm(ctx, log)
+	checkOrigins(ctx, stdout, log, cfg, tunnel.NewLocal(og.byName))
 	printDatabases(stdout, cfg, pgln, myln)
 	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())
 	logAttrs := []any{"pg", pgln.Addr().String(), "http", httpln.Addr().String(), "databases", len(dbs)}
@@ -201,8 +201,8 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer)
 			if err != nil {
 				return nil, fmt.Errorf("database %s: %w", d.Name, err)
 			}
-			og.mypools[d.Name] = p
-			og.byName[d.Name] = p.Origin()
+			og.mypools[cfg.TunnelName(d)] = p
+			og.byName[cfg.TunnelName(d)] = p.Origin()
 			continue
 		case config.KindD1:
 			db, err := d1.Open(d.Path)
@@ -280,20 +280,6 @@ func (og *origins) addEmbeddedMySQL(d config.Database, host string, dial func(co
 	return nil
 }
 
-// warm learns each origin's profile in the background, so that the first client's startup
-// needs no origin round trip.
-func (og *origins) warm(ctx context.Context, log *slog.Logger) {
-	for name, o := range og.byName {
-		go func() {
-			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			if _, err := o.Profile(wctx); err != nil && ctx.Err() == nil {
-				log.Warn("origin not reachable yet; clients will retry it", "db", name)
-			}
-		}()
-	}
-}
-
 // handleHTTP adds D1's query API and Workers KV's REST API for the embedded databases. A D1
 // write through HTTP invalidates the database's cached reads (when results is not nil) before
 // its answer goes out.
@@ -329,6 +315,9 @@ func edgeDatabases(cfg config.Config) ([]proxy.Database, error) {
 		if d.Kind == config.KindMySQL {
 			db := proxy.Database{Name: d.Name, User: d.User, Password: d.Password, Protocol: proxy.ProtocolMySQL,
 				MySQLAuth: d.AuthMethod, AllowLocalInfile: d.AllowLocalInfile, Caching: caching}
+			if tn := cfg.TunnelName(d); tn != d.Name {
+				db.Origin = tn // a PostgreSQL database has its name
+			}
 			if d.AuthMethod == "trust" {
 				db.Auth, db.MySQLAuth = pgwire.AuthTrust, ""
 			}

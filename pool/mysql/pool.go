@@ -210,7 +210,7 @@ func (p *Pool) dial(ctx context.Context, k connKey) (*originConn, error) {
 	if err != nil {
 		p.slots.DialFailed()
 		p.log.Warn("origin connection failed", "err", safeError(err))
-		return nil, fmt.Errorf("mysqlpool: connect to origin: %s", safeError(err))
+		return nil, fmt.Errorf("mysqlpool: connect to origin: %w", classifyConnect(err))
 	}
 	p.mu.Lock()
 	first := p.profile == nil

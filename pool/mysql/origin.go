@@ -1,0 +1,29 @@
+package mysqlpool
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/slipstream-proxy/slipstream/pool"
+)
+
+// classifyConnect turns a failed connection to a MySQL origin into a pool.OriginError by the
+// origin's error number, so that the edge tells clients what the origin meant.
+func classifyConnect(err error) *pool.OriginError {
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		code := fmt.Sprintf("error %d", me.Code)
+		switch me.Code {
+		case mysql.ER_ACCESS_DENIED_ERROR, mysql.ER_ACCESS_DENIED_NO_PASSWORD_ERROR: // 1045, 1698
+			return pool.NewOriginError(pool.OriginLoginRefused, me.Message, code, err)
+		case mysql.ER_BAD_DB_ERROR, mysql.ER_DBACCESS_DENIED_ERROR: // 1049; 1044, which MariaDB answers for a database the user may not see
+			return pool.NewOriginError(pool.OriginNoDatabase, me.Message, code, err)
+		}
+		return pool.NewOriginError(pool.OriginUnreachable, me.Message, code, err)
+	}
+	if detail, ok := pool.NetworkDetail(err); ok {
+		return pool.NewOriginError(pool.OriginUnreachable, detail, "", err)
+	}
+	return pool.NewOriginError(pool.OriginUnreachable, safeError(err), "", err)
+}
