@@ -28,8 +28,10 @@ type Conn struct {
 
 	created   time.Time
 	idleSince time.Time
-	broken    bool // failed in use: never hand out again
-	retire    bool // holds state of a session that ended: close on release
+	broken    bool        // failed in use: never hand out again
+	retire    bool        // holds state of a session that ended: close on release
+	cred      *Credential // what it was opened with, when Config.Credentials is set
+	uncount   func()      // uncounts it from cred when it closes
 
 	// prepared holds the server-side statement names this connection has parsed.
 	prepared map[string]struct{}
@@ -122,6 +124,9 @@ func (c *Conn) Close() {
 		c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 		c.nc.Write([]byte{'X', 0, 0, 0, 4})
 		c.nc.Close()
+	}
+	if c.uncount != nil {
+		c.uncount()
 	}
 }
 

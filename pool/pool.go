@@ -39,6 +39,10 @@ type Config struct {
 	// migration run straight against the database); 0 means DefaultCatalogRefresh, a negative
 	// value never.
 	CatalogRefresh time.Duration
+	// Credentials, when set, gives the user and password of each new connection in place of the
+	// URL's (a PlanetScale credential that rotates); connections opened with a credential since
+	// retired are closed when idle.
+	Credentials CredentialSource
 }
 
 // Pool holds the origin connections of one database: Slots counts them, queues sessions and
@@ -59,6 +63,7 @@ type Pool struct {
 	// after a statement that changes it; nil before.
 	cat       *catalog
 	refreshMu sync.Mutex
+	creds     CredentialWatch
 
 	ctx  context.Context // ends when the pool closes, for its own background work
 	stop context.CancelFunc
@@ -146,7 +151,7 @@ func (p *Pool) refreshCatalog() (changed bool) {
 	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 	defer cancel()
 	cat := new(catalog)
-	c, _, err := dial(ctx, p.connCfg, cat)
+	c, _, err := p.dialOrigin(ctx, cat)
 	if err != nil {
 		if p.ctx.Err() == nil {
 			p.log.Warn("re-reading the origin's catalog failed; the cache keeps the old", "err", originError(err))
@@ -220,10 +225,13 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 		cat = new(catalog)
 	}
 	p.mu.Unlock()
-	c, params, err := dial(ctx, p.connCfg, cat)
+	c, params, err := p.dialOrigin(ctx, cat)
 	if err != nil {
 		p.slots.DialFailed()
 		p.log.Warn("origin connection failed", "err", originError(err))
+		if errors.Is(err, ErrNoCredential) { // its message was made to be shown, whole
+			return nil, fmt.Errorf("pool: connect to origin: %w", NewOriginError(OriginUnreachable, err.Error(), "", err))
+		}
 		return nil, fmt.Errorf("pool: connect to origin: %w", classifyConnect(err))
 	}
 	p.mu.Lock()
@@ -235,6 +243,26 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 	}
 	p.mu.Unlock()
 	return c, nil
+}
+
+// dialOrigin dials with the URL's credentials, or with the current one of cfg.Credentials.
+func (p *Pool) dialOrigin(ctx context.Context, cat *catalog) (*Conn, map[string]string, error) {
+	if p.cfg.Credentials == nil {
+		return dial(ctx, p.connCfg, cat)
+	}
+	cred, err := p.cfg.Credentials(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	cc := p.connCfg.Copy()
+	cc.User, cc.Password = cred.User, cred.Password
+	c, params, err := dial(ctx, cc, cat)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.cred, c.uncount = cred, cred.Hold()
+	p.creds.Watch(p.ctx, cred, p.slots.CloseIdleRetired)
+	return c, params, nil
 }
 
 // Release returns a leased connection. A broken or retired connection is closed instead, and

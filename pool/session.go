@@ -270,6 +270,8 @@ func (s *Session) refuse(entries []pending, typ byte, err error) []pending {
 			Message: "no origin connection became free within the queue timeout"}
 	case errors.Is(err, ErrClosed), errors.Is(err, context.Canceled):
 		e = &pgwire.Error{Severity: "FATAL", Code: pgwire.AdminShutdown, Message: "slipstream is shutting down"}
+	case errors.Is(err, ErrNoCredential):
+		e.Message = "database " + s.p.cfg.Name + ": " + ErrNoCredential.Error()
 	}
 	entries = append(entries, pending{kind: pQuery, reply: pgwire.AppendError(nil, e)})
 	switch typ {

@@ -25,7 +25,8 @@ type Slotted[K comparable] interface {
 	SetIdleSince(time.Time)
 	// Broken says the connection failed in use: never hand it out again.
 	Broken() bool
-	// Retired says the connection holds state nobody may inherit: close it on release.
+	// Retired says the connection holds state nobody may inherit, or was opened with a retired
+	// Credential: close it on release, and when idle.
 	Retired() bool
 	// Close ends the connection politely.
 	Close()
@@ -195,7 +196,7 @@ func (s *Slots[C, K]) popIdle(k K) (C, bool) {
 			continue
 		}
 		s.idle = append(s.idle[:i], s.idle[i+1:]...)
-		if time.Since(c.Created()) < s.cfg.MaxLifetime {
+		if time.Since(c.Created()) < s.cfg.MaxLifetime && !c.Retired() {
 			return c, true
 		}
 		s.total--
@@ -277,7 +278,7 @@ func (s *Slots[C, K]) reap() {
 			s.mu.Lock()
 			keep := s.idle[:0]
 			for _, c := range s.idle {
-				if now.Sub(c.IdleSince()) >= s.cfg.IdleTimeout || now.Sub(c.Created()) >= s.cfg.MaxLifetime {
+				if now.Sub(c.IdleSince()) >= s.cfg.IdleTimeout || now.Sub(c.Created()) >= s.cfg.MaxLifetime || c.Retired() {
 					old = append(old, c)
 				} else {
 					keep = append(keep, c)
@@ -313,6 +314,31 @@ func (s *Slots[C, K]) Close() {
 	close(s.done)
 	s.wg.Wait()
 	for _, c := range idle {
+		c.Close()
+	}
+}
+
+// CloseIdleRetired closes the idle connections that say they are retired (their credential was
+// replaced) and gives their slots to waiters.
+func (s *Slots[C, K]) CloseIdleRetired() {
+	var old []C
+	s.mu.Lock()
+	keep := s.idle[:0]
+	for _, c := range s.idle {
+		if c.Retired() {
+			old = append(old, c)
+		} else {
+			keep = append(keep, c)
+		}
+	}
+	clear(s.idle[len(keep):])
+	s.idle = keep
+	s.total -= len(old)
+	for range old {
+		s.handOverSlot()
+	}
+	s.mu.Unlock()
+	for _, c := range old {
 		c.Close()
 	}
 }

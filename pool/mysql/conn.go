@@ -124,8 +124,10 @@ type originConn struct {
 
 	created   time.Time
 	idleSince time.Time
-	broken    bool // failed in use: never hand out again
-	retire    bool // holds state nobody may inherit: close on release
+	broken    bool             // failed in use: never hand out again
+	retire    bool             // holds state nobody may inherit: close on release
+	cred      *pool.Credential // what it was opened with, when Config.Credentials is set
+	uncount   func()           // uncounts it from cred when it closes
 
 	status uint16 // server status flags after its last answer
 	db     string // current database
@@ -167,12 +169,30 @@ type dialConfig struct {
 	addr, user, password, db string
 	tls                      tlsMode
 	dial                     client.Dialer
+	creds                    pool.CredentialSource // when set, the user and password instead of the URL's
 }
 
 // dial opens an origin connection with go-mysql's client (TLS and authentication) and takes
 // over its socket for raw packets. With rel set it first reads the relations whose rows change
 // together into it (readRelated).
 func dial(ctx context.Context, dc *dialConfig, key connKey, rel *pool.Related) (*originConn, handshake, error) {
+	if dc.creds == nil {
+		return dialAs(ctx, dc, dc.user, dc.password, key, rel)
+	}
+	cred, err := dc.creds(ctx)
+	if err != nil {
+		return nil, handshake{}, err
+	}
+	c, h, err := dialAs(ctx, dc, cred.User, cred.Password, key, rel)
+	if err != nil {
+		return nil, handshake{}, err
+	}
+	c.cred, c.uncount = cred, cred.Hold()
+	return c, h, nil
+}
+
+// dialAs is dial as user with password.
+func dialAs(ctx context.Context, dc *dialConfig, user, password string, key connKey, rel *pool.Related) (*originConn, handshake, error) {
 	var rec *recorder
 	dialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		nc, err := dc.dial(ctx, network, addr)
@@ -222,12 +242,12 @@ func dial(ctx context.Context, dc *dialConfig, key connKey, rel *pool.Related) (
 		})
 	}
 	network := "tcp"
-	cc, err := client.ConnectWithDialer(ctx, network, dc.addr, dc.user, dc.password, dc.db, dialer, opts...)
+	cc, err := client.ConnectWithDialer(ctx, network, dc.addr, user, password, dc.db, dialer, opts...)
 	if err != nil && dc.tls == tlsPreferred && rec != nil {
 		if h, ok := rec.handshake(); ok && h.caps&mysql.CLIENT_SSL == 0 {
 			plain := *dc
 			plain.tls = tlsOff
-			return dial(ctx, &plain, key, rel)
+			return dialAs(ctx, &plain, user, password, key, rel)
 		}
 	}
 	if err != nil {
@@ -383,14 +403,18 @@ func (c *originConn) SetIdleSince(t time.Time) { c.idleSince = t }
 // Broken says the connection failed in use.
 func (c *originConn) Broken() bool { return c.broken }
 
-// Retired says the connection holds state nobody may inherit.
-func (c *originConn) Retired() bool { return c.retire }
+// Retired says the connection holds state nobody may inherit, or was opened with a credential
+// since replaced.
+func (c *originConn) Retired() bool { return c.retire || c.cred != nil && c.cred.IsRetired() }
 
 // Close ends the connection with COM_QUIT.
 func (c *originConn) Close() {
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	c.nc.Write(appendCommand(nil, mysql.COM_QUIT, nil))
 	c.nc.Close()
+	if c.uncount != nil {
+		c.uncount()
+	}
 }
 
 // kill runs KILL QUERY for this connection's thread on a new connection of its own.

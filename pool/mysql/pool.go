@@ -47,6 +47,10 @@ type Config struct {
 	// again while it has connections, to learn of those made without Slipstream; 0 means
 	// pool.DefaultCatalogRefresh, a negative value never.
 	CatalogRefresh time.Duration
+	// Credentials, when set, gives the user and password of each new connection in place of the
+	// URL's (a PlanetScale credential that rotates); connections opened with a credential since
+	// retired are closed when idle.
+	Credentials pool.CredentialSource
 }
 
 // Pool holds the origin connections of one MySQL-protocol database: package pool's Slots counts
@@ -69,6 +73,7 @@ type Pool struct {
 	related   *pool.Related
 	refreshMu sync.Mutex
 	noReset   atomic.Bool // the origin refuses COM_RESET_CONNECTION
+	creds     pool.CredentialWatch
 
 	ctx  context.Context // ends when the pool closes, for its own background work
 	stop context.CancelFunc
@@ -84,6 +89,7 @@ func New(cfg Config) (*Pool, error) {
 		return nil, fmt.Errorf("mysqlpool: %s: %w", cfg.Name, err)
 	}
 	dc.dial = cfg.Dial
+	dc.creds = cfg.Credentials
 	if dc.dial == nil {
 		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 		dc.dial = d.DialContext
@@ -210,6 +216,9 @@ func (p *Pool) dial(ctx context.Context, k connKey) (*originConn, error) {
 	if err != nil {
 		p.slots.DialFailed()
 		p.log.Warn("origin connection failed", "err", safeError(err))
+		if errors.Is(err, pool.ErrNoCredential) { // its message was made to be shown, whole
+			return nil, fmt.Errorf("mysqlpool: connect to origin: %w", pool.NewOriginError(pool.OriginUnreachable, err.Error(), "", err))
+		}
 		return nil, fmt.Errorf("mysqlpool: connect to origin: %w", classifyConnect(err))
 	}
 	p.mu.Lock()
@@ -227,6 +236,9 @@ func (p *Pool) dial(ctx context.Context, k connKey) (*originConn, error) {
 		p.related = rel
 	}
 	p.mu.Unlock()
+	if c.cred != nil {
+		p.creds.Watch(p.ctx, c.cred, p.slots.CloseIdleRetired)
+	}
 	if first {
 		p.probeReset(c)
 	}

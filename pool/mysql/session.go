@@ -412,6 +412,11 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		if errors.Is(err, pool.ErrOriginLost) || errors.Is(err, pool.ErrClosed) || ctx.Err() != nil {
 			return err
 		}
+		if errors.Is(err, pool.ErrNoCredential) {
+			s.answerErr(cmd, &sqlError{Code: errOriginDown.Code, State: errOriginDown.State,
+				Message: "database " + s.p.cfg.Name + ": " + pool.ErrNoCredential.Error()})
+			return nil
+		}
 		s.answerErr(cmd, errOriginDown)
 		return nil
 	}
