@@ -82,6 +82,8 @@ type Database struct {
 	// AllowLocalInfile lets MySQL clients run LOAD DATA LOCAL INFILE (kind mysql); false: the
 	// edge does not negotiate CLIENT_LOCAL_FILES and the origin refuses it.
 	AllowLocalInfile bool `toml:"allow_local_infile"`
+	// PlanetScale are the settings of a planetscale:// origin (planetscale.go).
+	PlanetScale
 }
 
 // Defaults that Normalize applies to zero fields.
@@ -283,6 +285,12 @@ func loopback(addr string) bool {
 }
 
 func (d *Database) normalize() {
+	if d.IsPlanetScale() {
+		d.normalizePlanetScale()
+		if d.Kind == "" {
+			return // the rest depends on the kind, which the API tells (SetPlanetScaleKind)
+		}
+	}
 	o, _ := ParseOrigin(d.Origin)
 	if d.Name == "" {
 		d.Name = o.Database
@@ -493,6 +501,13 @@ func (d Database) validate(i int) []error {
 			add("auth_method %s needs user and password", d.AuthMethod)
 		}
 		d.validateLimits(add)
+		return problems
+	}
+	if d.IsPlanetScale() {
+		d.validatePlanetScale(add)
+		if d.Kind != "" {
+			d.validateLimits(add)
+		}
 		return problems
 	}
 	o, err := ParseOrigin(d.Origin)

@@ -52,6 +52,9 @@ func ParseOrigin(raw string) (Origin, error) {
 	// parses as a path), so none of them is returned or checked.
 	switch u.Scheme {
 	case "postgres", "postgresql", "mysql":
+	case SchemePlanetScale:
+		ps, err := ParsePlanetScaleOrigin(raw)
+		return Origin{Scheme: SchemePlanetScale, Host: ps.Org, Database: ps.Database}, err
 	case "":
 		return Origin{}, errors.New("origin has no scheme: want postgres://USER:PASSWORD@HOST:PORT/DATABASE")
 	default:
