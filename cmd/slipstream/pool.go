@@ -82,7 +82,12 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 		return err
 	}
 	reg := newRegistry()
-	og, err := openOrigins(cfg, log, reg)
+	ps, err := startPlanetScale(ctx, &cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	defer ps.close() // after the pools have closed: no connection uses the credentials any more
+	og, err := openOrigins(cfg, log, reg, ps.credentials)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ Commands:
   pool      run the pool near the databases, serving edges (slipstream pool -h)
   certs     create the deployment CA and certificates of edges and pools
   bench     measure latency and throughput, simulate a WAN (see slipstream bench help)
+  planetscale  list PlanetScale databases and branches, check a branch (slipstream planetscale help)
   version   print the version
 
 A database URL given with --origin is served on --pg-listen (a mysql:// one on
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return certs(args[1:], stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
+	case "planetscale":
+		return runPlanetScale(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "slipstream", buildVersion())
 		return 0
@@ -75,6 +78,10 @@ func runConfigured(ctx context.Context, name string,
 	}
 	if err := do(ctx, cfg, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "slipstream %s: %v\n", name, err)
+		var se startupError
+		if errors.As(err, &se) {
+			return 2
+		}
 		return 1
 	}
 	return 0

@@ -38,7 +38,12 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		return errors.New("no database to serve: pass --origin postgres://USER:PASSWORD@HOST:PORT/DB (or mysql://...) or a --config file with [[database]] tables")
 	}
 	reg := newRegistry()
-	og, err := openOrigins(cfg, log, reg)
+	ps, err := startPlanetScale(ctx, &cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	defer ps.close() // after the pools have closed: no connection uses the credentials any more
+	og, err := openOrigins(cfg, log, reg, ps.credentials)
 	if err != nil {
 		return err
 	}
@@ -169,7 +174,9 @@ type origins struct {
 
 // openOrigins opens the embedded databases of cfg and a pool for every database. Nothing
 // connects to an origin yet: see warm.
-func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (og *origins, err error) {
+// credentials gives the CredentialSource of a database whose credentials rotate (PlanetScale),
+// nil for the others.
+func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer, credentials func(name string) pool.CredentialSource) (og *origins, err error) {
 	og = &origins{byName: map[string]tunnel.Origin{}, mypools: map[string]*mysqlpool.Pool{}, d1s: map[string]*d1.DB{}, kvs: map[string]*kv.Namespace{}}
 	defer func() {
 		if err != nil {
@@ -197,6 +204,7 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer)
 				AllowLoadLocal: d.AllowLocalInfile,
 				Logger:         log,
 				Metrics:        myMetrics,
+				Credentials:    credentials(d.Name),
 			})
 			if err != nil {
 				return nil, fmt.Errorf("database %s: %w", d.Name, err)
@@ -240,6 +248,7 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer)
 			CatalogRefresh: catalogRefresh,
 			Logger:         log,
 			Metrics:        poolMetrics,
+			Credentials:    credentials(d.Name),
 		})
 		if err != nil {
 			return nil, err
