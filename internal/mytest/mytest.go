@@ -63,6 +63,12 @@ type Server struct {
 	Port int
 
 	proc testserver.Process // its Dir holds data/, tmp/, error.log, the unix socket
+	tls  *TLS
+}
+
+// TLS is a server certificate and its key, PEM-encoded, for StartTLS.
+type TLS struct {
+	CertPEM, KeyPEM []byte
 }
 
 // Main starts a server, stores it in *srv, runs the package's tests and stops the server. It
@@ -72,14 +78,18 @@ func Main(m *testing.M, srv **Server) int { return testserver.Main(m, srv, Start
 
 // Start creates a fresh server in a temporary directory, starts it and waits until it accepts
 // connections. The caller must call Stop.
-func Start(ctx context.Context) (*Server, error) {
+func Start(ctx context.Context) (*Server, error) { return StartTLS(ctx, nil) }
+
+// StartTLS is Start with TLS on (--ssl-cert, --ssl-key) when cert is not nil: clients may
+// connect with TLS, and users created REQUIRE SSL must.
+func StartTLS(ctx context.Context, cert *TLS) (*Server, error) {
 	for _, bin := range []string{"mariadbd", "mariadb-install-db"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return nil, fmt.Errorf("mytest: %s not found (run ./scripts/test.sh, the README's test command, "+
 				"which installs mariadb-server): %w", bin, err)
 		}
 	}
-	s := &Server{Host: "127.0.0.1"}
+	s := &Server{Host: "127.0.0.1", tls: cert}
 	s.proc.Spec = testserver.Spec{
 		Pkg: "mytest", Program: "mariadbd", User: "mysql",
 		LogFile: "error.log", Deathsig: syscall.SIGKILL,
@@ -138,6 +148,17 @@ func (s *Server) install(ctx context.Context) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("mytest: mariadb-install-db: %w\n%s", err, out)
 	}
+	if s.tls != nil {
+		for name, pem := range map[string][]byte{"server.crt": s.tls.CertPEM, "server.key": s.tls.KeyPEM} {
+			path := filepath.Join(s.proc.Dir, name)
+			if err := os.WriteFile(path, pem, 0o600); err != nil {
+				return fmt.Errorf("mytest: %w", err)
+			}
+			if err := s.proc.Chown(path); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -152,6 +173,9 @@ func (s *Server) mariadbd(port int) *exec.Cmd {
 		"--innodb-buffer-pool-size=64M", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci"}
 	if s.proc.Cred != nil {
 		args = append(args, "--user=mysql")
+	}
+	if s.tls != nil {
+		args = append(args, "--ssl-cert="+filepath.Join(s.proc.Dir, "server.crt"), "--ssl-key="+filepath.Join(s.proc.Dir, "server.key"))
 	}
 	return s.proc.Command(context.Background(), "mariadbd", args...)
 }

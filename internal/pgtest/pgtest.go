@@ -70,6 +70,12 @@ type Server struct {
 
 	binDir string
 	proc   testserver.Process // its Dir holds data/, postgres.log, the unix socket
+	tls    *TLS
+}
+
+// TLS is a server certificate and its key, PEM-encoded, for StartTLS.
+type TLS struct {
+	CertPEM, KeyPEM []byte
 }
 
 // Main starts a server, stores it in *srv, runs the package's tests and stops the server.
@@ -79,7 +85,11 @@ func Main(m *testing.M, srv **Server) int { return testserver.Main(m, srv, Start
 
 // Start creates a fresh cluster in a temporary directory, starts it and waits until it accepts
 // connections. The caller must call Stop. If ctx has no deadline, Start gives up after a minute.
-func Start(ctx context.Context) (*Server, error) {
+func Start(ctx context.Context) (*Server, error) { return StartTLS(ctx, nil) }
+
+// StartTLS is Start with TLS on (ssl=on with cert's certificate and key) when cert is not nil:
+// clients may connect with sslmode=require or verify-full, and still without TLS.
+func StartTLS(ctx context.Context, cert *TLS) (*Server, error) {
 	binDir := DefaultBinDir
 	if v := os.Getenv("SLIPSTREAM_TEST_PG_BIN"); v != "" {
 		binDir = v
@@ -88,7 +98,7 @@ func Start(ctx context.Context) (*Server, error) {
 		return nil, fmt.Errorf("pgtest: no PostgreSQL server binaries in %s (set SLIPSTREAM_TEST_PG_BIN, "+
 			"or run ./scripts/test.sh, the README's test command, which installs postgresql-15): %w", binDir, err)
 	}
-	s := &Server{Host: "127.0.0.1", binDir: binDir}
+	s := &Server{Host: "127.0.0.1", binDir: binDir, tls: cert}
 	s.proc.Spec = testserver.Spec{
 		Pkg: "pgtest", Program: "postgres", User: "postgres",
 		LogFile: "postgres.log", CaptureOutput: true, Deathsig: syscall.SIGQUIT,
@@ -148,6 +158,14 @@ func (s *Server) initdb(ctx context.Context) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
 	}
+	if s.tls != nil {
+		if err := s.writeFile(filepath.Join(s.dataDir(), "server.crt"), string(s.tls.CertPEM)); err != nil {
+			return err
+		}
+		if err := s.writeFile(filepath.Join(s.dataDir(), "server.key"), string(s.tls.KeyPEM)); err != nil {
+			return err
+		}
+	}
 	return s.writeFile(filepath.Join(s.dataDir(), "pg_hba.conf"), hbaConf)
 }
 
@@ -164,17 +182,21 @@ func (s *Server) postgres(port int) *exec.Cmd {
 	s.Port = port
 	// Settings go on the command line so the cluster's files stay initdb's.
 	// Durability is off: the data is thrown away anyway. Not ctx: the server outlives Start.
-	return s.command(context.Background(), "postgres", "-D", s.dataDir(),
+	args := []string{"-D", s.dataDir(),
 		"-p", strconv.Itoa(port),
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "unix_socket_directories="+s.proc.Dir,
+		"-c", "unix_socket_directories=" + s.proc.Dir,
 		"-c", "fsync=off",
 		"-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off",
 		"-c", "max_connections=300",
 		"-c", "shared_buffers=32MB",
 		"-c", "password_encryption=scram-sha-256",
-	)
+	}
+	if s.tls != nil { // server.crt and server.key in the data directory, PostgreSQL's defaults
+		args = append(args, "-c", "ssl=on")
+	}
+	return s.command(context.Background(), "postgres", args...)
 }
 
 func (s *Server) ping(ctx context.Context) error {
