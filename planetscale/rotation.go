@@ -187,10 +187,9 @@ func (r *Rotator) mintNext(cur *minted) *minted {
 		r.mu.Unlock()
 		r.m.mintFailures.Inc()
 		r.m.failing.Set(1)
-		left := time.Until(cur.api.Expires).Round(time.Second)
-		if left > 0 {
+		if left := time.Until(cur.api.Expires); left > 0 {
 			r.log.Warn("planetscale: minting the next credential failed; serving on the current one and retrying",
-				"err", err, "expires_in", left, "retry_in", backoff)
+				"err", err, "expires_in", left.Round(time.Millisecond), "retry_in", backoff)
 		} else {
 			r.log.Warn("planetscale: the credential has expired and minting the next one failed; new origin connections fail until it succeeds",
 				"err", err, "retry_in", backoff)

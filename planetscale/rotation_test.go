@@ -41,7 +41,10 @@ func TestRotatorReplacesAndDeletesOnlyWhenDrained(t *testing.T) {
 		t.Fatal(err)
 	}
 	firstID := r.Current().ID
-	release := first.Hold() // an origin connection, leased in a transaction
+	release, ok := first.Hold() // an origin connection, leased in a transaction
+	if !ok {
+		t.Fatal("the current credential is retired")
+	}
 	eventually(t, 5*time.Second, "the credential was not replaced", func() bool { return r.Current().ID != firstID })
 	if !first.IsRetired() {
 		t.Error("the replaced credential is not retired")

@@ -114,8 +114,9 @@ func (c *Conn) SetIdleSince(t time.Time) { c.idleSince = t }
 // Broken says the connection failed in use.
 func (c *Conn) Broken() bool { return c.broken }
 
-// Retired says the connection holds the state of a session that ended.
-func (c *Conn) Retired() bool { return c.retire }
+// Retired says the connection holds state of a session that ended, or was opened with a
+// credential since replaced.
+func (c *Conn) Retired() bool { return c.retire || c.cred != nil && c.cred.IsRetired() }
 
 // Close terminates the connection.
 func (c *Conn) Close() {

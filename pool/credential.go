@@ -75,12 +75,18 @@ func (c *Credential) Conns() int {
 	return c.conns
 }
 
-// Hold counts one connection opened with c; the function it returns, called once when that
-// connection closes, uncounts it. Further calls do nothing.
-func (c *Credential) Hold() (release func()) {
+// Hold counts one connection about to be opened with c; the function it returns, called once
+// when that connection closes (or fails to open), uncounts it; further calls do nothing. It
+// reports false, and counts nothing, when c is already retired: ask the source again. Counting
+// before dialling is what keeps a dial in flight during a rotation from finding its
+// credential deleted.
+func (c *Credential) Hold() (release func(), ok bool) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.IsRetired() {
+		return nil, false
+	}
 	c.conns++
-	c.mu.Unlock()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -91,6 +97,22 @@ func (c *Credential) Hold() (release func()) {
 				close(c.drained)
 			}
 		})
+	}, true
+}
+
+// Take returns the current credential of src, counted (Hold) for one connection.
+func (src CredentialSource) Take(ctx context.Context) (*Credential, func(), error) {
+	for {
+		cred, err := src(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if release, ok := cred.Hold(); ok {
+			return cred, release, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
 	}
 }
 

@@ -250,7 +250,7 @@ func (p *Pool) dialOrigin(ctx context.Context, cat *catalog) (*Conn, map[string]
 	if p.cfg.Credentials == nil {
 		return dial(ctx, p.connCfg, cat)
 	}
-	cred, err := p.cfg.Credentials(ctx)
+	cred, release, err := p.cfg.Credentials.Take(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -258,9 +258,10 @@ func (p *Pool) dialOrigin(ctx context.Context, cat *catalog) (*Conn, map[string]
 	cc.User, cc.Password = cred.User, cred.Password
 	c, params, err := dial(ctx, cc, cat)
 	if err != nil {
+		release()
 		return nil, nil, err
 	}
-	c.cred, c.uncount = cred, cred.Hold()
+	c.cred, c.uncount = cred, release
 	p.creds.Watch(p.ctx, cred, p.slots.CloseIdleRetired)
 	return c, params, nil
 }

@@ -381,7 +381,7 @@ func TestPlanetScale(t *testing.T) {
 		close(stop)
 		t.Logf("pgbench through slipstream for %v, credential rotated every %v:\n%s", run, rotation, out)
 		if err != nil || !strings.Contains(string(out), "number of failed transactions: 0 ") {
-			t.Errorf("pgbench: %v (want no failed transaction)", err)
+			t.Errorf("pgbench: %v (want no failed transaction); slipstream's log:\n%s", err, child.stderr)
 		}
 		if n := highest(); n > limit || n == 0 {
 			t.Errorf("the origin saw at most %d connections of minted users, want 1 to %d", n, limit)
@@ -406,7 +406,10 @@ func TestPlanetScale(t *testing.T) {
 		}
 		run, ttl, rotation := loadShape()
 		const limit = 4
-		common := []string{"oltp_read_write", "--tables=2", "--table-size=1000", "--mysql-db=shop", "--db-driver=mysql"}
+		// Tables large enough that 6 threads seldom deadlock: a deadlock (1213) is MariaDB's
+		// answer to the workload, which sysbench retries and counts as ignored; any other
+		// error ends sysbench with a failure.
+		common := []string{"oltp_read_write", "--tables=4", "--table-size=10000", "--mysql-db=shop", "--db-driver=mysql", "--mysql-ignore-errors=1213"}
 		if out, err := exec.Command("sysbench", append(common, "--mysql-user=root", "--mysql-socket="+w.my.Socket(), "prepare")...).CombinedOutput(); err != nil {
 			t.Fatalf("sysbench prepare: %v\n%s", err, out)
 		}
@@ -425,8 +428,8 @@ func TestPlanetScale(t *testing.T) {
 			"--threads="+strconv.Itoa(limit+2), "--time="+strconv.Itoa(int(run/time.Second)), "run")...).CombinedOutput()
 		close(stop)
 		t.Logf("sysbench oltp_read_write through slipstream for %v, credential rotated every %v:\n%s", run, rotation, out)
-		if err != nil || !regexp.MustCompile(`ignored errors:\s+0 `).Match(out) {
-			t.Errorf("sysbench: %v (want no error)", err)
+		if err != nil || !strings.Contains(string(out), "reconnects:                          0 ") {
+			t.Errorf("sysbench: %v (want no error, no reconnect)", err)
 		}
 		if n := highest(); n > limit || n == 0 {
 			t.Errorf("the origin saw at most %d connections of minted users, want 1 to %d", n, limit)
@@ -462,20 +465,24 @@ func TestPlanetScale(t *testing.T) {
 		if err := query(); err != nil {
 			t.Errorf("right after the API went down: %v, want the current credential to serve", err)
 		}
+		// At expiry the fake drops the user and ends its connections, as an expiring
+		// credential would; a query in flight on one fails with the origin's error. From then
+		// on, new origin connections fail with Slipstream's.
+		const clear = "database ledger: the origin credential expired and no new one could be minted"
 		ctx := testContext(t, 30*time.Second)
 		var last error
 		eventually(ctx, func() error {
 			last = query()
-			if last == nil {
-				return fmt.Errorf("still served")
+			if last == nil || !strings.Contains(last.Error(), clear) {
+				return fmt.Errorf("not refused yet: %v", last)
 			}
 			return nil
 		})
 		t.Logf("%v after the API went down: %v", time.Since(downAt).Round(100*time.Millisecond), last)
-		if last == nil || !strings.Contains(last.Error(), "database ledger: the origin credential expired and no new one could be minted") {
+		if last == nil || !strings.Contains(last.Error(), clear) {
 			t.Errorf("at expiry the client got %v, want an error naming the database", last)
 		}
-		if !strings.Contains(child.stderr.String(), "minting the next credential failed; serving on the current one and retrying") {
+		if !strings.Contains(child.stderr.String(), `level=WARN msg="planetscale: minting the next credential failed; serving on the current one and retrying"`) {
 			t.Errorf("no warning while the API was down:\n%s", child.stderr)
 		}
 		if body, _ := httpGet(t, psMetricsURL(t, child)); !strings.Contains(body, `slipstream_planetscale_renewal_failing{credential="primary",db="ledger"} 1`) {

@@ -179,15 +179,16 @@ func dial(ctx context.Context, dc *dialConfig, key connKey, rel *pool.Related) (
 	if dc.creds == nil {
 		return dialAs(ctx, dc, dc.user, dc.password, key, rel)
 	}
-	cred, err := dc.creds(ctx)
+	cred, release, err := dc.creds.Take(ctx)
 	if err != nil {
 		return nil, handshake{}, err
 	}
 	c, h, err := dialAs(ctx, dc, cred.User, cred.Password, key, rel)
 	if err != nil {
+		release()
 		return nil, handshake{}, err
 	}
-	c.cred, c.uncount = cred, cred.Hold()
+	c.cred, c.uncount = cred, release
 	return c, h, nil
 }
 
