@@ -66,8 +66,8 @@ type TLS struct {
 // Database is one database that clients reach through slipstream, and the origin behind it.
 type Database struct {
 	Name           string   `toml:"name"`            // database name clients connect to; empty: the origin URL's database
-	Kind           string   `toml:"kind"`            // "postgres" (an origin server), "mysql" (a MySQL or MariaDB server), "d1" (an embedded SQLite database) or "kv" (a KV namespace); empty: "mysql" for a mysql:// origin, else "postgres"
-	Origin         string   `toml:"origin"`          // postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=... or mysql://USER:PASSWORD@HOST:PORT/DB?tls=...; required for kinds postgres and mysql, empty for d1 and kv
+	Kind           string   `toml:"kind"`            // "postgres" (an origin server), "mysql" (a MySQL or MariaDB server), "d1" (an embedded SQLite database) or "kv" (a KV namespace); empty: "mysql" for a mysql:// origin, for a planetscale:// one what the PlanetScale API says, else "postgres"
+	Origin         string   `toml:"origin"`          // postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=..., mysql://USER:PASSWORD@HOST:PORT/DB?tls=... or planetscale://ORG/DATABASE/BRANCH?role=...; required for kinds postgres and mysql, empty for d1 and kv
 	Path           string   `toml:"path"`            // kinds d1 and kv: the SQLite file; empty: DataDir/d1/NAME.sqlite or DataDir/kv/NAME.kv
 	User           string   `toml:"user"`            // user clients log in as; empty: the origin's user
 	Password       string   `toml:"password"`        // password clients log in with; empty: the origin's password

@@ -94,6 +94,9 @@ func (p *poolFlags) Set(v string) error {
 func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	reg := newRegistry()
+	if err := resolvePlanetScaleKinds(ctx, &cfg); err != nil {
+		return err
+	}
 	dbs, err := edgeDatabases(cfg)
 	if err != nil {
 		return err

@@ -326,3 +326,31 @@ func psSelectOne(ctx context.Context, kind string, cred planetscale.Credential) 
 func psSafe(err error, password string) string {
 	return strings.ReplaceAll(err.Error(), password, "xxxxx")
 }
+
+// resolvePlanetScaleKinds gives every planetscale:// database of an edge's cfg whose kind is
+// not configured the kind the API says: the edge serves it on that protocol's listener. The
+// edge mints nothing (its pools do); set kind to spare it the token. Errors are startupErrors.
+func resolvePlanetScaleKinds(ctx context.Context, cfg *config.Config) error {
+	for i := range cfg.Databases {
+		d := &cfg.Databases[i]
+		if !d.IsPlanetScale() || d.Kind != "" {
+			continue
+		}
+		o, err := config.ParsePlanetScaleOrigin(d.Origin)
+		if err != nil {
+			return startupError{fmt.Errorf("database %s: %w", d.Name, err)}
+		}
+		c, err := psClient(d.ServiceTokenFile)
+		if err != nil {
+			return startupError{fmt.Errorf("database %s: %w (or set its kind, mysql or postgres)", d.Name, err)}
+		}
+		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		target, err := c.Resolve(rctx, planetscale.Target{Org: o.Org, Database: o.Database, Branch: o.Branch})
+		cancel()
+		if err != nil {
+			return startupError{fmt.Errorf("database %s (%s): %w", d.Name, o, err)}
+		}
+		d.SetPlanetScaleKind(target.Kind)
+	}
+	return nil
+}
