@@ -36,6 +36,13 @@
 //	auth_method = "caching_sha2_password" # or "mysql_native_password", "trust"
 //	allow_local_infile = false
 //
+// A PlanetScale branch (planetscale.go): Slipstream mints and rotates its credentials with a
+// service token, and the API tells its kind:
+//
+//	[[database]]
+//	origin = "planetscale://acme/shop/main?role=readwriter"
+//	credential_ttl = "1h"
+//
 // What this package must not do: open sockets, read flags or environment variables (only
 // cmd does; Load reads the one file it is given), or let a secret reach an error, a log or a
 // String result. Every URL it prints goes through [RedactURL]; [Database.ConnString] is the one

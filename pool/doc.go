@@ -20,6 +20,11 @@
 //	 │<── BindComplete, DataRow…  │    CommandComplete, Ready(I)  │
 //	 │<── ReadyForQuery           │ idle and not pinned: release  │
 //
+// Origins whose credentials rotate (PlanetScale) give the pool a CredentialSource
+// (credential.go): each new connection opens with the current Credential and is counted on it;
+// once the source retires that credential, its idle connections close at once and leased ones
+// when released (never mid-transaction or pinned), so the source can delete it when Drained.
+//
 // Every message a session sends that draws an answer leaves an entry in its queue of pending
 // answers; Recv matches the origin's answers against that queue. That is how the pool answers
 // for a Parse it did not need to send, drops the answer to a Parse it added, knows when the unit
