@@ -53,9 +53,10 @@ type Snapshot struct {
 type Cache struct {
 	rc *ristretto.Cache[string, *Entry]
 
-	mu     sync.Mutex
-	gens   map[string]uint64 // db + "\x00" + table -> generation
-	dbGens map[string]uint64 // db -> generation
+	mu        sync.Mutex
+	gens      map[string]uint64 // db + "\x00" + table -> generation
+	dbGens    map[string]uint64 // db -> generation
+	suspended map[string]bool   // databases whose change stream is down or behind: nothing served or kept
 
 	fmu        sync.Mutex
 	flights    map[string]*Flight
@@ -75,7 +76,7 @@ func New(maxBytes int64) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{rc: rc, gens: make(map[string]uint64), dbGens: make(map[string]uint64),
+	return &Cache{rc: rc, gens: make(map[string]uint64), dbGens: make(map[string]uint64), suspended: make(map[string]bool),
 		flights: make(map[string]*Flight), refreshing: make(map[string]bool), seed: maphash.MakeSeed()}, nil
 }
 
@@ -112,7 +113,7 @@ func (c *Cache) fresh(db string, e *Entry) bool {
 func (c *Cache) Current(db string, snap Snapshot) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.dbGens[db] != snap.dbGen {
+	if c.dbGens[db] != snap.dbGen || c.suspended[db] {
 		return false
 	}
 	for i, t := range snap.tables {
@@ -145,8 +146,11 @@ func (c *Cache) Lookup(db string, key []byte, now time.Time) ([]byte, time.Durat
 }
 
 // Put stores resp as the answer for key, fresh for maxAge and then stale for swr, unless a
-// table in snap moves.
+// table in snap moves. Nothing is stored for a suspended database.
 func (c *Cache) Put(db string, key, resp []byte, snap Snapshot, maxAge, swr time.Duration, now time.Time) {
+	if !c.Current(db, snap) {
+		return
+	}
 	e := &Entry{key: bytes.Clone(key), resp: bytes.Clone(resp), tables: snap.tables, gens: snap.gens, dbGen: snap.dbGen,
 		expiry: now.Add(maxAge), stale: now.Add(maxAge + swr)}
 	c.rc.SetWithTTL(string(key), e, int64(len(e.resp)+len(e.key)+64), maxAge+swr)
@@ -169,6 +173,22 @@ func (c *Cache) EndRefresh(key []byte) {
 	c.fmu.Lock()
 	delete(c.refreshing, string(key))
 	c.fmu.Unlock()
+}
+
+// Suspend drops every cached answer of db and serves or keeps none until Resume: db's change
+// stream is down or behind, so a write could go unheard (pool/changes).
+func (c *Cache) Suspend(db string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.suspended[db] = true
+	c.dbGens[db]++
+}
+
+// Resume lets db be cached again after Suspend.
+func (c *Cache) Resume(db string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.suspended, db)
 }
 
 // Invalidate bumps the generations of the tables written in db, or of the whole database.

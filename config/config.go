@@ -32,6 +32,9 @@ type Config struct {
 	DialEdges    []string `toml:"dial_edge"`     // pool: UDP host:port of edges to connect out to (reverse tunnel); empty: none
 	Pools        []Pool   `toml:"pool"`          // edge: the [[pool]] tables, the pools it dials; empty: pools must dial in (tunnel_listen)
 	CertsDir     string   `toml:"certs_dir"`     // edge and pool: the deployment CA and node certificates (slipstream certs); empty: "./slipstream-certs"
+	// DropSlots makes `slipstream pool --drop-slot` drop its databases' replication slots (the
+	// change streams') and exit instead of serving. Never in the file: an action, not a setting.
+	DropSlots bool `toml:"-"`
 }
 
 // Pool is a pool an edge reaches over the tunnel.
@@ -79,6 +82,13 @@ type Database struct {
 	CatalogRefresh Duration `toml:"catalog_refresh"` // kinds postgres and mysql: how often the pool reads the origin's views, triggers, foreign keys and functions again while it has connections, to learn of changes made without Slipstream; 0: 30s
 	Caching        Caching  `toml:"caching"`         // zero: cached with Hyperdrive's defaults
 	PoolRegion     string   `toml:"pool_region"`     // edge: the [[pool]] that serves this database while it is up; empty: the pool nearest the origin
+	// Invalidation is how cached reads learn of writes made without Slipstream: "stream", from
+	// the origin's change stream (PostgreSQL logical replication, the MySQL binlog), which lets
+	// caching.max_age go up to 24h, or "ttl", by max_age only (at most 1h). Empty: "stream" for
+	// kinds postgres and mysql, which falls back to ttl with a warning when the origin can't
+	// give a stream; "ttl" for d1 and kv.
+	Invalidation string `toml:"invalidation"`
+	Stream       Stream `toml:"stream"` // the change stream's slot, publication, server id and max lag; zero: the defaults
 	// AllowLocalInfile lets MySQL clients run LOAD DATA LOCAL INFILE (kind mysql); false: the
 	// edge does not negotiate CLIENT_LOCAL_FILES and the origin refuses it.
 	AllowLocalInfile bool `toml:"allow_local_infile"`
@@ -439,7 +449,7 @@ func (c Config) ValidatePool() error {
 	if len(c.Databases) == 0 {
 		problems = append(problems, errors.New("no database: a pool needs [[database]] tables or --origin URLs"))
 	}
-	if c.TunnelListen == "" && len(c.DialEdges) == 0 {
+	if c.TunnelListen == "" && len(c.DialEdges) == 0 && !c.DropSlots {
 		problems = append(problems, errors.New("tunnel_listen is empty and dial_edge too: set --tunnel-listen ADDR for edges to connect to, or --dial-edge ADDR"))
 	}
 	for _, a := range c.DialEdges {
@@ -552,9 +562,7 @@ func (d Database) validateLimits(add func(string, ...any)) {
 	if d.MaxConnections < 0 {
 		add("max_connections is %d: want 0 (meaning %d) or more", d.MaxConnections, defaultMaxConnections)
 	}
-	if d.Caching.MaxAge.Duration > time.Hour {
-		add("caching.max_age is %s: at most 1h", d.Caching.MaxAge)
-	}
+	d.validateStream(add)
 	if d.Caching.MaxResultBytes < 0 {
 		add("caching.max_result_bytes is %d: must not be negative", d.Caching.MaxResultBytes)
 	}

@@ -713,3 +713,17 @@ func (ss *serverSession) fail(err error) {
 	defer ss.wmu.Unlock()
 	ss.str.Write(appendError(nil, err))
 }
+
+// Invalidate drops db's cached reads of tables (or all of db's) in this end's cache and on every
+// connected edge, and returns when each edge has acknowledged or has been disconnected for not
+// doing so: writes the pool heard of from the origin's own change stream (pool/changes).
+func (s *Server) Invalidate(db string, tables []string, all bool) {
+	all = all || len(tables) > maxTables
+	if all {
+		tables = nil
+	}
+	if c := s.cfg.Cache; c != nil {
+		c.Invalidate(db, tables, all)
+	}
+	s.invalidate(nil, db, appendWrites(nil, tables, all))
+}

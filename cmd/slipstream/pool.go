@@ -47,6 +47,8 @@ func parsePool(args []string, stderr io.Writer) (config.Config, error) {
 			fs.Var(&edges, "dial-edge", "connect out to the edge at UDP `ADDR` (its --tunnel-listen) and serve it over that\n"+
 				"connection (reverse tunnel); repeat for more edges")
 			fs.String("certs", def.CertsDir, "read the deployment CA and this pool's certificate (pool.crt, pool.key) from `DIR`")
+			fs.Bool("drop-slot", false, "drop the replication slot of each PostgreSQL database's change stream\n"+
+				"(invalidation = \"stream\") and exit, when the pool is retired")
 			fs.Bool("no-cache", false, "keep no result cache for the edges to share (by default the pool keeps one of\n"+
 				"[cache] max_bytes, which answers a read that one edge caches for the others, without the origin)")
 		},
@@ -60,6 +62,8 @@ func parsePool(args []string, stderr io.Writer) (config.Config, error) {
 				return &cfg.CertsDir
 			case "dial-edge":
 				cfg.DialEdges = edges
+			case "drop-slot":
+				cfg.DropSlots = f.Value.String() == "true"
 			case "no-cache":
 				cfg.Cache.Disabled = f.Value.String() == "true"
 			}
@@ -77,6 +81,9 @@ func parsePool(args []string, stderr io.Writer) (config.Config, error) {
 // poolNode runs the pool until ctx ends: a pool per database, served to edges over the tunnel.
 func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("region", cfg.Region)
+	if cfg.DropSlots {
+		return dropSlots(ctx, cfg, stdout)
+	}
 	tlsConf, err := tunnel.LoadTLS(cfg.CertsDir, tunnel.NodePool)
 	if err != nil {
 		return err
@@ -128,6 +135,7 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	}
 
 	servers := []func(context.Context) error{func(ctx context.Context) error { prober.Run(ctx); return nil }}
+	servers = append(servers, changeStreams(cfg, poolSink{server: server, cache: scfg.Cache}, log, reg)...)
 	if cfg.TunnelListen != "" {
 		pc, err := net.ListenPacket("udp", cfg.TunnelListen)
 		if err != nil {

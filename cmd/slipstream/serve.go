@@ -92,6 +92,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	mux := newMux(reg, edge.Ready)
 	og.handleHTTP(mux, cfg.APIToken, results)
 	servers := clientServers(edge, pgln, myln)
+	servers = append(servers, changeStreams(cfg, results, log, reg)...)
 	return runAll(ctx, log, httpln, mux, servers...)
 }
 

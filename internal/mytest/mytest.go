@@ -170,7 +170,10 @@ func (s *Server) mariadbd(port int) *exec.Cmd {
 		"--port=" + strconv.Itoa(port), "--bind-address=127.0.0.1", "--log-error=" + filepath.Join(s.proc.Dir, "error.log"),
 		"--pid-file=" + filepath.Join(s.proc.Dir, "mysqld.pid"), "--max-connections=600",
 		"--innodb-flush-log-at-trx-commit=0", "--sync-binlog=0", "--skip-name-resolve",
-		"--innodb-buffer-pool-size=64M", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci"}
+		"--innodb-buffer-pool-size=64M", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
+		// A row-based binlog, for the change-stream tests (pool/changes): the app user may not
+		// read it, so that other tests' pools fall back to max_age as they always did.
+		"--log-bin=" + filepath.Join(s.dataDir(), "binlog"), "--binlog-format=ROW", "--server-id=1"}
 	if s.proc.Cred != nil {
 		args = append(args, "--user=mysql")
 	}

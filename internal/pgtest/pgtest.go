@@ -192,6 +192,11 @@ func (s *Server) postgres(port int) *exec.Cmd {
 		"-c", "max_connections=300",
 		"-c", "shared_buffers=32MB",
 		"-c", "password_encryption=scram-sha-256",
+		// Logical replication, for the change-stream tests (pool/changes): the app role has no
+		// REPLICATION attribute, so that other tests' pools fall back to max_age as they always did.
+		"-c", "wal_level=logical",
+		"-c", "max_replication_slots=50",
+		"-c", "max_wal_senders=60",
 	}
 	if s.tls != nil { // server.crt and server.key in the data directory, PostgreSQL's defaults
 		args = append(args, "-c", "ssl=on")

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipstream-proxy/slipstream/cache"
+	"github.com/slipstream-proxy/slipstream/config"
+	"github.com/slipstream-proxy/slipstream/pool/changes"
+	"github.com/slipstream-proxy/slipstream/tunnel"
+)
+
+// changeStreams returns a runner per database whose reads are invalidated from the origin's
+// change stream (config.Database.Streamed), driving sink. One whose origin can't give a stream
+// falls back to max_age with a warning, unless its max_age is over the 1h that TTL caching
+// allows: then it is not cached at all.
+func changeStreams(cfg config.Config, sink changes.Sink, log *slog.Logger, reg prometheus.Registerer) []func(context.Context) error {
+	var runs []func(context.Context) error
+	metrics := changes.NewMetrics(reg)
+	for _, d := range cfg.Databases {
+		if !d.Streamed() {
+			continue
+		}
+		ccfg := changes.Config{DB: d.Name, Origin: d.Origin, Slot: d.Stream.Slot, Publication: d.Stream.Publication,
+			ServerID: d.Stream.ServerID, MaxLag: d.Stream.MaxLag.Duration, Sink: sink, Logger: log, Metrics: metrics}
+		runs = append(runs, func(ctx context.Context) error {
+			err := changes.Run(ctx, ccfg)
+			if errors.Is(err, changes.ErrUnavailable) && d.Caching.MaxAge.Duration > time.Hour {
+				sink.Suspend(d.Name)
+				log.Warn("caching of the database is off: its max_age is over 1h, which needs a change stream", "db", d.Name)
+			}
+			return nil // the database goes on with TTL caching, or none
+		})
+	}
+	return runs
+}
+
+// poolSink invalidates what a pool's change streams report in the pool's shared cache and on
+// every edge connected to it.
+type poolSink struct {
+	server *tunnel.Server
+	cache  *cache.Cache // nil: the pool keeps no cache
+}
+
+func (s poolSink) Invalidate(db string, tables []string, all bool) {
+	s.server.Invalidate(db, tables, all)
+}
+
+// Suspend stops the pool's cache and drops the edges' cached reads of db; the change stream
+// drops them again every 100 ms while suspended, so that edges keep nothing of db either.
+func (s poolSink) Suspend(db string) {
+	if s.cache != nil {
+		s.cache.Suspend(db)
+	}
+	s.server.Invalidate(db, nil, true)
+}
+
+func (s poolSink) Resume(db string) {
+	if s.cache != nil {
+		s.cache.Resume(db)
+	}
+}
+
+// dropSlots drops the replication slot of every PostgreSQL database of cfg whose reads are
+// invalidated from a change stream (slipstream pool --drop-slot), and says what it did.
+func dropSlots(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+	var errs []error
+	for _, d := range cfg.Databases {
+		if !d.Streamed() || d.Kind == config.KindMySQL {
+			continue
+		}
+		slot := d.Stream.Slot
+		if slot == "" {
+			slot = changes.DefaultSlot(d.Name)
+		}
+		if err := changes.DropSlot(ctx, d.Origin, d.Name, slot); err != nil {
+			errs = append(errs, fmt.Errorf("database %s: %w", d.Name, err))
+			continue
+		}
+		fmt.Fprintf(stdout, "database %s: replication slot %s dropped\n", d.Name, slot)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipstream-proxy/slipstream/internal/mytest"
+	"github.com/slipstream-proxy/slipstream/internal/pgtest"
+)
+
+// streamUp reads slipstream_change_stream_up of database db.
+func streamUp(t *testing.T, inst *instance, db string) float64 {
+	v, _ := metricValue(inst.metrics(t), "slipstream_change_stream_up", `db="`+db+`"`)
+	return v
+}
+
+// waitStreamUp waits until db's change stream is current.
+func waitStreamUp(t *testing.T, ctx context.Context, inst *instance, db string) {
+	t.Helper()
+	if err := eventually(ctx, func() error {
+		if streamUp(t, inst, db) != 1 {
+			return fmt.Errorf("change stream of %s not up; stderr:\n%s", db, inst.stderr.String())
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitStreamDown waits until db's change stream is seen lost: a write committed between the
+// connection's end and that moment is within the stream's freshness bound, not after it.
+func waitStreamDown(t *testing.T, ctx context.Context, inst *instance, db string) {
+	t.Helper()
+	if err := eventually(ctx, func() error {
+		if streamUp(t, inst, db) != 0 {
+			return fmt.Errorf("change stream of %s still up", db)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWritesMadeStraightAtPostgreSQLInvalidateFromItsChangeStream: with a max_age of an hour,
+// a write made at the origin without Slipstream is seen through a cached read as soon as the
+// logical replication stream delivers it; with the stream cut (the walsender killed), no read
+// is served from the cache until it is back, and then caching resumes by itself (issue 16).
+func TestWritesMadeStraightAtPostgreSQLInvalidateFromItsChangeStream(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 120*time.Second)
+	sfx := suffix()
+	table, slot := "cs_"+sfx, "slipstream_test_"+sfx
+	admin := connect(t, ctx, srv.URL(pgtest.AdminUser, pgtest.AdminPassword, pgtest.AppDB))
+	if _, err := admin.Exec(ctx, fmt.Sprintf("create table %s (id int primary key, v int); insert into %[1]s values (1, 0)", table)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(context.Background(), "drop table "+table) })
+	// A superuser origin may create the publication FOR ALL TABLES, and has REPLICATION.
+	origin := srv.URL(pgtest.AdminUser, pgtest.AdminPassword, pgtest.AppDB)
+	inst := runServe(t, []string{"--config", writeTOML(t, fmt.Sprintf(`[[database]]
+name = "app"
+origin = %q
+[database.caching]
+max_age = "1h"
+[database.stream]
+slot = %q
+`, origin, slot))})
+	t.Cleanup(func() {
+		inst.Stop()
+		stdout, stderr := newSyncBuffer(), newSyncBuffer()
+		if code := run(context.Background(), []string{"pool", "--drop-slot", "--config", writeTOML(t,
+			fmt.Sprintf("[[database]]\nname = \"app\"\norigin = %q\n[database.stream]\nslot = %q\n", origin, slot))},
+			stdout, stderr); code != 0 || !strings.Contains(stdout.String(), "replication slot "+slot+" dropped") {
+			t.Errorf("slipstream pool --drop-slot exited %d:\n%s%s", code, stdout, stderr)
+		}
+	})
+	waitStreamUp(t, ctx, inst, "app")
+	c := connect(t, ctx, inst.plainURL())
+	read := fmt.Sprintf("select v::text from %s where id = 1", table)
+	for i := 1; i <= 5; i++ {
+		before := readUntilCached(t, ctx, inst, c, read)
+		if _, err := admin.Exec(ctx, fmt.Sprintf("update %s set v = v + 1", table)); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := eventually(ctx, func() error {
+			var v string
+			if err := c.QueryRow(ctx, read).Scan(&v); err != nil || v == before {
+				return fmt.Errorf("still %s (%v) after the write at the origin", v, err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("write %d seen through the cache after %v", i, time.Since(start))
+	}
+
+	// Cut the stream: until it is back, nothing is served from the cache, so a write made
+	// meanwhile is never hidden; then caching resumes by itself.
+	if _, err := admin.Exec(ctx, "select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name = $1", slot); err != nil {
+		t.Fatal(err)
+	}
+	waitStreamDown(t, ctx, inst, "app")
+	if _, err := admin.Exec(ctx, fmt.Sprintf("update %s set v = 100", table)); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		var v string
+		if err := c.QueryRow(ctx, read).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		if v != "100" {
+			t.Fatalf("with the change stream cut, a read answered %s, not the origin's 100", v)
+		}
+	}
+	waitStreamUp(t, ctx, inst, "app")
+	readUntilCached(t, ctx, inst, c, read)
+}
+
+// TestWritesMadeStraightAtMariaDBInvalidateFromItsBinlog is the same for MariaDB's row-based
+// binlog, with a user that may read it (issue 16).
+func TestWritesMadeStraightAtMariaDBInvalidateFromItsBinlog(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 120*time.Second)
+	my := mariaDB(t)
+	sfx := suffix()
+	user, table := "streamer_"+sfx, "cs_"+sfx
+	root, err := sql.Open("mysql", my.RootDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	for _, q := range []string{
+		fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'streamer-secret'", user),
+		fmt.Sprintf("GRANT ALL ON %s.* TO '%s'@'%%'", mytest.AppDB, user),
+		fmt.Sprintf("GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '%s'@'%%'", user),
+		fmt.Sprintf("CREATE TABLE %s.%s (id int primary key, v int)", mytest.AppDB, table),
+		fmt.Sprintf("INSERT INTO %s.%s VALUES (1, 0)", mytest.AppDB, table),
+	} {
+		if _, err := root.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		root.Exec(fmt.Sprintf("DROP TABLE %s.%s", mytest.AppDB, table))
+		root.Exec(fmt.Sprintf("DROP USER '%s'@'%%'", user))
+	})
+	inst := runServeFor(t, mytest.AppDB, []string{"--mysql-listen", "127.0.0.1:0", "--config", writeTOML(t, fmt.Sprintf(`[[database]]
+name = "app"
+origin = %q
+[database.caching]
+max_age = "1h"
+`, my.URL(user, "streamer-secret", mytest.AppDB)))})
+	waitStreamUp(t, ctx, inst, "app")
+	cfg := inst.mysqlConfig(t)
+	cfg.User, cfg.Passwd = user, "streamer-secret"
+	db := openMySQL(t, cfg)
+	db.SetMaxOpenConns(1)
+	direct := openMySQL(t, directMySQLConfig(t))
+	read := fmt.Sprintf("select v from %s where id = 1", table)
+	for i := 1; i <= 3; i++ {
+		var before int
+		hits := cacheHits(t, inst)
+		for start := time.Now(); cacheHits(t, inst) == hits; {
+			if err := db.QueryRowContext(ctx, read).Scan(&before); err != nil {
+				t.Fatal(err)
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("%s never became a cache hit", read)
+			}
+		}
+		if _, err := direct.ExecContext(ctx, fmt.Sprintf("update %s set v = v + 1", table)); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := eventually(ctx, func() error {
+			var v int
+			if err := db.QueryRowContext(ctx, read).Scan(&v); err != nil || v == before {
+				return fmt.Errorf("still %d (%v) after the write at the origin", v, err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("write %d seen through the cache after %v", i, time.Since(start))
+	}
+	// Cut the stream (KILL its dump connection): until it is back, nothing comes from the cache.
+	rows, err := root.QueryContext(ctx, "SELECT id FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%' AND user = ?", user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if len(ids) == 0 {
+		t.Fatal("no binlog dump connection of the stream's user")
+	}
+	for _, id := range ids {
+		root.ExecContext(ctx, fmt.Sprintf("KILL %d", id))
+	}
+	waitStreamDown(t, ctx, inst, "app")
+	if _, err := direct.ExecContext(ctx, fmt.Sprintf("update %s set v = 100", table)); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		var v int
+		if err := db.QueryRowContext(ctx, read).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		if v != 100 {
+			t.Fatalf("with the binlog stream cut, a read answered %d, not the origin's 100", v)
+		}
+	}
+	waitStreamUp(t, ctx, inst, "app")
+}
+
+// TestAnOriginWithoutAChangeStreamFallsBackToMaxAge: the app role has no REPLICATION
+// attribute: the stream is not used, a warning says why, and the database is cached by
+// max_age as before (issue 16).
+func TestAnOriginWithoutAChangeStreamFallsBackToMaxAge(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	inst := startServe(t)
+	c := connect(t, ctx, inst.plainURL())
+	readUntilCached(t, ctx, inst, c, "select 1::text")
+	if err := eventually(ctx, func() error {
+		if !strings.Contains(inst.stderr.String(), "REPLICATION") {
+			return fmt.Errorf("no warning naming the missing REPLICATION attribute; stderr:\n%s", inst.stderr.String())
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if up := streamUp(t, inst, "app"); up != 0 {
+		t.Errorf("slipstream_change_stream_up = %v without a stream", up)
+	}
+}
+
