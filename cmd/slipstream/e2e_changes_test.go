@@ -243,4 +243,3 @@ func TestAnOriginWithoutAChangeStreamFallsBackToMaxAge(t *testing.T) {
 		t.Errorf("slipstream_change_stream_up = %v without a stream", up)
 	}
 }
-
