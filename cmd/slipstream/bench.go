@@ -21,6 +21,8 @@ Commands:
   latency     query latency directly and through Slipstream, uncached and cached
   relay       forward TCP or UDP adding a round-trip time: a WAN on one machine
   throughput  N clients for a duration, direct, through Slipstream, PgBouncer, pgpool-II
+  freshness   writes straight at the origin while clients read them through Slipstream:
+              how long after each commit an old value can still be read
 `
 
 // runBench dispatches `slipstream bench <command>`.
@@ -37,6 +39,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		err = benchRelay(ctx, args[1:], stdout, stderr)
 	case "throughput":
 		err = benchThroughput(ctx, args[1:], stdout, stderr)
+	case "freshness":
+		err = benchFreshness(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, benchUsage)
 		return 0

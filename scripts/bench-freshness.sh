@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# bench-freshness.sh: how fresh cached reads stay when the writes are made straight at the
+# origin, not through Slipstream (issue 16). One run, three targets, reads through each while
+# `slipstream bench freshness` writes at the origin:
+#   serve-stream  slipstream serve, invalidation from logical replication, max_age 1h
+#   edge-stream   slipstream edge + pool with a 50 ms RTT QUIC tunnel between them (a UDP relay),
+#                 the pool reading the change stream, max_age 1h
+#   serve-ttl     slipstream serve, invalidation = "ttl", max_age 60s (Hyperdrive's behaviour: the peer)
+#
+#   scripts/bench-freshness.sh [--json FILE]
+#
+# Environment: WRITES=1000 CLIENTS=16 RTT=50ms PG_BIN=/usr/lib/postgresql/15/bin
+# A PostgreSQL 15 cluster (wal_level=logical, synchronous_commit on) and the Slipstream processes
+# are started here on free loopback ports in one temp dir and removed on exit.
+set -euo pipefail
+json=()
+case ${1:-} in
+  --json) json=(--json "$(realpath -m -- "${2:?--json needs a file}")") ;;
+  -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+esac
+cd "$(dirname "$0")/.."
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+WRITES=${WRITES:-1000}
+CLIENTS=${CLIENTS:-16}
+RTT=${RTT:-50ms}
+
+as_server() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_udp() { python3 -c 'import socket; s=socket.socket(type=socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+tmp=$(mktemp -d /tmp/slipstream-fresh.XXXXXX)
+[ "$(id -u)" -ne 0 ] || chown postgres: "$tmp"
+pids=()
+cleanup() {
+  set +e
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  [ -f "$tmp/data/postmaster.pid" ] && as_server "$PG_BIN/pg_ctl" -D "$tmp/data" -m immediate -w stop >/dev/null 2>&1
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+echo "building slipstream..."
+go build -o "$tmp/slipstream" ./cmd/slipstream
+S=$tmp/slipstream
+
+pg_port=$(free_port)
+echo postgres-secret >"$tmp/pw"
+[ "$(id -u)" -ne 0 ] || chown postgres: "$tmp/pw"
+as_server "$PG_BIN/initdb" -D "$tmp/data" -U postgres --pwfile "$tmp/pw" --auth=scram-sha-256 >/dev/null
+as_server "$PG_BIN/pg_ctl" -D "$tmp/data" -l "$tmp/pg.log" -w -o "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$tmp -c wal_level=logical -c max_connections=200" start >/dev/null
+origin="postgres://postgres:postgres-secret@127.0.0.1:$pg_port/postgres?sslmode=disable"
+
+start_serve() { # name invalidation max_age
+  local port http
+  port=$(free_port); http=$(free_port)
+  cat >"$tmp/$1.toml" <<TOML
+[[database]]
+name = "postgres"
+origin = "$origin"
+invalidation = "$2"
+[database.caching]
+max_age = "$3"
+[database.stream]
+slot = "bench_$1"
+TOML
+  "$S" serve --config "$tmp/$1.toml" --pg-listen "127.0.0.1:$port" --mysql-listen 127.0.0.1:0 --http-listen "127.0.0.1:$http" --data-dir "$tmp/$1" >"$tmp/$1.out" 2>"$tmp/$1.err" &
+  pids+=($!)
+  eval "${1//-/_}_url=postgres://postgres:postgres-secret@127.0.0.1:$port/postgres?sslmode=disable"
+}
+start_serve serve-stream stream 1h
+start_serve serve-ttl ttl 60s
+
+# The split shape: pool next to the origin, the edge 50 ms away over QUIC.
+"$S" certs --dir "$tmp/certs" >/dev/null
+tun=$(free_udp); relay=$(free_udp); edge_port=$(free_port)
+cat >"$tmp/split.toml" <<TOML
+[[database]]
+name = "postgres"
+origin = "$origin"
+[database.caching]
+max_age = "1h"
+[database.stream]
+slot = "bench_split"
+TOML
+"$S" pool --config "$tmp/split.toml" --tunnel-listen "127.0.0.1:$tun" --certs "$tmp/certs" --http-listen 127.0.0.1:0 --data-dir "$tmp/pool" >"$tmp/pool.out" 2>"$tmp/pool.err" &
+pids+=($!)
+"$S" bench relay --udp --listen "127.0.0.1:$relay" --to "127.0.0.1:$tun" --rtt "$RTT" >/dev/null 2>&1 &
+pids+=($!)
+"$S" edge --config "$tmp/split.toml" --pool "main=127.0.0.1:$relay" --certs "$tmp/certs" --pg-listen "127.0.0.1:$edge_port" --http-listen 127.0.0.1:0 --data-dir "$tmp/edge" >"$tmp/edge.out" 2>"$tmp/edge.err" &
+pids+=($!)
+edge_url="postgres://postgres:postgres-secret@127.0.0.1:$edge_port/postgres?sslmode=disable"
+
+for f in serve-stream serve-ttl edge; do
+  for _ in $(seq 100); do grep -q '^metrics:' "$tmp/$f.out" 2>/dev/null && break; sleep 0.1; done
+done
+sleep 2 # the change streams connect and catch up
+echo "freshness: $WRITES writes at the origin, $CLIENTS readers through each target (tunnel RTT $RTT)"
+"$S" bench freshness --direct "$origin" --writes "$WRITES" --clients "$CLIENTS" "${json[@]}" \
+  --via "serve-stream=$serve_stream_url" --via "edge-stream=$edge_url" --via "serve-ttl=$serve_ttl_url"
