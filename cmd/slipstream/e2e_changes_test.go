@@ -71,12 +71,7 @@ slot = %q
 `, origin, slot))})
 	t.Cleanup(func() {
 		inst.Stop()
-		stdout, stderr := newSyncBuffer(), newSyncBuffer()
-		if code := run(context.Background(), []string{"pool", "--drop-slot", "--config", writeTOML(t,
-			fmt.Sprintf("[[database]]\nname = \"app\"\norigin = %q\n[database.stream]\nslot = %q\n", origin, slot))},
-			stdout, stderr); code != 0 || !strings.Contains(stdout.String(), "replication slot "+slot+" dropped") {
-			t.Errorf("slipstream pool --drop-slot exited %d:\n%s%s", code, stdout, stderr)
-		}
+		changesDropSlot(t, origin, slot)
 	})
 	waitStreamUp(t, ctx, inst, "app")
 	c := connect(t, ctx, inst.plainURL())
@@ -241,5 +236,84 @@ func TestAnOriginWithoutAChangeStreamFallsBackToMaxAge(t *testing.T) {
 	}
 	if up := streamUp(t, inst, "app"); up != 0 {
 		t.Errorf("slipstream_change_stream_up = %v without a stream", up)
+	}
+}
+
+// TestAWriteThroughOnePoolReachesTheEdgesOfAnotherThroughTheChangeStream: two pools in front
+// of one database, an edge behind each; the pools share nothing, so a write through the first
+// edge reaches the second edge's cache only because the second pool hears it from the origin's
+// change stream (issue 16: read-your-writes across pools).
+func TestAWriteThroughOnePoolReachesTheEdgesOfAnotherThroughTheChangeStream(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 120*time.Second)
+	sfx := suffix()
+	table := "csx_" + sfx
+	origin := srv.URL(pgtest.AdminUser, pgtest.AdminPassword, pgtest.AppDB)
+	admin := connect(t, ctx, origin)
+	if _, err := admin.Exec(ctx, fmt.Sprintf("create table %s (id int primary key, v int); insert into %[1]s values (1, 0)", table)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(context.Background(), "drop table "+table) })
+	dir := makeCerts(t)
+	var edges [2]*node
+	var urls [2]string
+	for i := range edges {
+		slot := fmt.Sprintf("slipstream_test_%s_%d", sfx, i)
+		toml := writeTOML(t, fmt.Sprintf("[[database]]\nname = \"app\"\norigin = %q\n[database.caching]\nmax_age = \"1h\"\n[database.stream]\nslot = %q\n", origin, slot))
+		pool := startNode(t, "pool", "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+			"--certs", dir, "--data-dir", t.TempDir(), "--region", fmt.Sprint("r", i), "--config", toml)
+		t.Cleanup(func() {
+			pool.stop()
+			changesDropSlot(t, origin, slot)
+		})
+		if err := eventually(ctx, func() error {
+			if v := pool.metric(t, "slipstream_change_stream_up", `db="app"`); v != 1 {
+				return fmt.Errorf("pool %d: change stream not up", i)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		edges[i] = startNode(t, "edge", "--pool", fmt.Sprint("r", i, "=", pool.tunnelAddr(t)), "--pg-listen", "127.0.0.1:0",
+			"--http-listen", "127.0.0.1:0", "--certs", dir, "--data-dir", t.TempDir(), "--config", toml)
+		urls[i] = edges[i].appURL(t)
+	}
+	writer, reader := connect(t, ctx, urls[0]), connect(t, ctx, urls[1])
+	read := fmt.Sprintf("select v from %s where id = 1", table)
+	for i := 1; i <= 3; i++ {
+		var before int
+		hits := edges[1].hits(t)
+		for start := time.Now(); edges[1].hits(t) == hits; {
+			if err := reader.QueryRow(ctx, read).Scan(&before); err != nil {
+				t.Fatal(err)
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatal("the read never became a cache hit at the second edge")
+			}
+		}
+		if _, err := writer.Exec(ctx, fmt.Sprintf("update %s set v = v + 1", table)); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := eventually(ctx, func() error {
+			var v int
+			if err := reader.QueryRow(ctx, read).Scan(&v); err != nil || v == before {
+				return fmt.Errorf("the second edge still answers %d (%v)", v, err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("write %d through the first pool seen at the second edge after %v", i, time.Since(start))
+	}
+}
+
+// changesDropSlot drops a test's replication slot with slipstream pool --drop-slot.
+func changesDropSlot(t *testing.T, origin, slot string) {
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	toml := writeTOML(t, fmt.Sprintf("[[database]]\nname = \"app\"\norigin = %q\n[database.stream]\nslot = %q\n", origin, slot))
+	if code := run(context.Background(), []string{"pool", "--drop-slot", "--config", toml}, stdout, stderr); code != 0 ||
+		!strings.Contains(stdout.String(), "replication slot "+slot+" dropped") {
+		t.Errorf("slipstream pool --drop-slot exited %d:\n%s%s", code, stdout, stderr)
 	}
 }
