@@ -9,7 +9,11 @@
 #
 #   scripts/bench-freshness.sh [--json FILE]
 #
-# Environment: WRITES=1000 CLIENTS=16 RTT=50ms PG_BIN=/usr/lib/postgresql/15/bin
+# Then, unless HITRATIO=0, the hit ratio of pgbench's hot set (\set aid random(1, 1000);
+# SELECT abalance FROM pgbench_accounts WHERE aid = :aid, 8 clients each, both at once for
+# HITRATIO seconds) through serve-stream (max_age 1h) and serve-ttl (max_age 60s).
+#
+# Environment: WRITES=1000 CLIENTS=16 RTT=50ms HITRATIO=150 PG_BIN=/usr/lib/postgresql/15/bin
 # A PostgreSQL 15 cluster (wal_level=logical, synchronous_commit on) and the Slipstream processes
 # are started here on free loopback ports in one temp dir and removed on exit.
 set -euo pipefail
@@ -23,6 +27,7 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 WRITES=${WRITES:-1000}
 CLIENTS=${CLIENTS:-16}
 RTT=${RTT:-50ms}
+HITRATIO=${HITRATIO:-150}
 
 as_server() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -31,6 +36,7 @@ free_udp() { python3 -c 'import socket; s=socket.socket(type=socket.SOCK_DGRAM);
 tmp=$(mktemp -d /tmp/slipstream-fresh.XXXXXX)
 [ "$(id -u)" -ne 0 ] || chown postgres: "$tmp"
 pids=()
+pgb=()
 cleanup() {
   set +e
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
@@ -98,3 +104,26 @@ sleep 2 # the change streams connect and catch up
 echo "freshness: $WRITES writes at the origin, $CLIENTS readers through each target (tunnel RTT $RTT)"
 "$S" bench freshness --direct "$origin" --writes "$WRITES" --clients "$CLIENTS" "${json[@]}" \
   --via "serve-stream=$serve_stream_url" --via "edge-stream=$edge_url" --via "serve-ttl=$serve_ttl_url"
+
+[ "$HITRATIO" -gt 0 ] || exit 0
+metric() { # http-address status
+  curl -s "http://$1/metrics" | awk -v s="$2" '$1 ~ /^slipstream_cache_queries_total/ && $1 ~ "status=\"" s "\"" { n += $2 } END { print n + 0 }'
+}
+PGPASSWORD=postgres-secret "$PG_BIN/pgbench" -i -q -s 1 -h 127.0.0.1 -p "$pg_port" -U postgres postgres >/dev/null 2>&1
+printf '\\set aid random(1, 1000)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n' >"$tmp/hotset.sql"
+echo "hit ratio: pgbench hot set (1,000 keys), 8 clients through each, ${HITRATIO}s"
+for t in serve-stream serve-ttl; do
+  http=$(sed -n 's|^metrics: http://\(.*\)/metrics$|\1|p' "$tmp/$t.out")
+  eval "before_hit_${t//-/_}=$(metric "$http" hit) before_miss_${t//-/_}=$(metric "$http" miss) before_stale_${t//-/_}=$(metric "$http" stale)"
+  url_var="${t//-/_}_url"
+  "$PG_BIN/pgbench" -n -M simple -c 8 -j 1 -T "$HITRATIO" -f "$tmp/hotset.sql" "${!url_var}" >"$tmp/$t.pgbench" 2>&1 &
+  pgb+=($!)
+done
+wait "${pgb[@]}"
+printf '%-14s %10s %10s %10s %8s\n' target hits stale misses "hit %"
+for t in serve-stream serve-ttl; do
+  http=$(sed -n 's|^metrics: http://\(.*\)/metrics$|\1|p' "$tmp/$t.out")
+  v=${t//-/_}; bh=before_hit_$v; bm=before_miss_$v; bs=before_stale_$v
+  h=$(( $(metric "$http" hit) - ${!bh} )); m=$(( $(metric "$http" miss) - ${!bm} )); st=$(( $(metric "$http" stale) - ${!bs} ))
+  printf '%-14s %10d %10d %10d %8s\n' "$t" "$h" "$st" "$m" "$(awk -v h="$h" -v s="$st" -v m="$m" 'BEGIN { printf "%.3f", 100 * h / (h + s + m) }')"
+done
