@@ -1,0 +1,83 @@
+package changes
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recorder is a Sink that writes down what it is told.
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recorder) add(e string) { r.mu.Lock(); r.events = append(r.events, e); r.mu.Unlock() }
+func (r *recorder) Invalidate(db string, tables []string, all bool) {
+	if all {
+		r.add("all " + db)
+		return
+	}
+	r.add("tables " + db + " " + strings.Join(tables, ","))
+}
+func (r *recorder) Suspend(db string) { r.add("suspend " + db) }
+func (r *recorder) Resume(db string)  { r.add("resume " + db) }
+func (r *recorder) has(e string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Contains(r.events, e)
+}
+
+func TestAStreamIsCachedOnlyWhileItIsCurrent(t *testing.T) {
+	sink := &recorder{}
+	h := newHealth(Config{DB: "app", Sink: sink, MaxLag: time.Second, Logger: discardLogger()})
+	defer h.stop()
+
+	h.suspend()
+	if !sink.has("suspend app") {
+		t.Fatalf("suspend did not reach the sink: %q", sink.events)
+	}
+	// While suspended, the database is invalidated again and again for caches reached only so.
+	deadline := time.Now().Add(2 * time.Second)
+	for !sink.has("all app") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !sink.has("all app") {
+		t.Error("a suspended database was never invalidated whole")
+	}
+	h.caughtUp()
+	if !sink.has("resume app") {
+		t.Errorf("caught up, but not resumed: %q", sink.events)
+	}
+	if err := h.commit([]string{"t"}, false, time.Now()); err != nil || !sink.has("tables app t") {
+		t.Errorf("a fresh commit: %v, %q", err, sink.events)
+	}
+	if err := h.commit([]string{"t"}, false, time.Now().Add(-2*time.Second)); !errors.Is(err, errBehind) {
+		t.Errorf("a commit older than max_lag: %v, want errBehind", err)
+	}
+	h.mu.Lock()
+	suspended := h.suspended
+	h.mu.Unlock()
+	if !suspended {
+		t.Error("a stream behind by more than max_lag left the database cached")
+	}
+}
+
+func TestBackoffGrowsToFiveSecondsWithJitter(t *testing.T) {
+	for attempt, limit := range map[int]time.Duration{0: 100 * time.Millisecond, 3: 800 * time.Millisecond, 10: 5 * time.Second} {
+		for range 20 {
+			if d := backoff(attempt); d < limit/2 || d > limit {
+				t.Errorf("backoff(%d) = %v, want within [%v, %v]", attempt, d, limit/2, limit)
+			}
+		}
+	}
+}
+
+func TestDefaultSlotIsASafeName(t *testing.T) {
+	if got := DefaultSlot("My-App.db"); got != "slipstream_my_app_db" {
+		t.Errorf("DefaultSlot = %q", got)
+	}
+}
