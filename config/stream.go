@@ -1,9 +1,13 @@
 package config
 
 import (
+	"regexp"
 	"slices"
 	"time"
 )
+
+// slotName is what PostgreSQL takes as a replication slot's name.
+var slotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 
 // Invalidation modes of Database.Invalidation.
 const (
@@ -48,6 +52,9 @@ func (d Database) validateStream(add func(string, ...any)) {
 	}
 	if d.Caching.MaxAge.Duration > limit {
 		add("caching.max_age is %s: at most %s (24h with invalidation = \"stream\")", d.Caching.MaxAge, limit)
+	}
+	if d.Stream.Slot != "" && !slotName.MatchString(d.Stream.Slot) {
+		add("stream.slot %q is not a replication slot name: lower-case letters, digits and underscores, at most 63", d.Stream.Slot)
 	}
 	if d.Stream.MaxLag.Duration < 0 {
 		add("stream.max_lag is %s: must not be negative", d.Stream.MaxLag)

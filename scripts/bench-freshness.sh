@@ -42,7 +42,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
   [ -f "$tmp/data/postmaster.pid" ] && as_server "$PG_BIN/pg_ctl" -D "$tmp/data" -m immediate -w stop >/dev/null 2>&1
-  rm -rf "$tmp"
+  if [ -n "${KEEP:-}" ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 
@@ -68,7 +68,7 @@ invalidation = "$2"
 [database.caching]
 max_age = "$3"
 [database.stream]
-slot = "bench_$1"
+slot = "bench_${1//-/_}"
 TOML
   "$S" serve --config "$tmp/$1.toml" --pg-listen "127.0.0.1:$port" --mysql-listen 127.0.0.1:0 --http-listen "127.0.0.1:$http" --data-dir "$tmp/$1" >"$tmp/$1.out" 2>"$tmp/$1.err" &
   pids+=($!)
