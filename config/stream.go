@@ -19,7 +19,7 @@ const (
 // invalidation is "stream".
 type Stream struct {
 	Slot        string   `toml:"slot"`        // PostgreSQL: the replication slot, created if missing; empty: "slipstream_" + the database's name
-	Publication string   `toml:"publication"` // PostgreSQL: the publication streamed; empty: "slipstream", created FOR ALL TABLES if missing and the origin user may
+	Publication string   `toml:"publication"` // PostgreSQL: the publication streamed, which must be FOR ALL TABLES (the operator makes it); empty: "slipstream"
 	ServerID    uint32   `toml:"server_id"`   // MySQL: the replica server id the stream registers with; 0: one chosen at random at start
 	MaxLag      Duration `toml:"max_lag"`     // a stream this far behind turns caching of the database off until it catches up; 0: 5s
 }

@@ -56,6 +56,7 @@ echo postgres-secret >"$tmp/pw"
 as_server "$PG_BIN/initdb" -D "$tmp/data" -U postgres --pwfile "$tmp/pw" --auth=scram-sha-256 >/dev/null
 as_server "$PG_BIN/pg_ctl" -D "$tmp/data" -l "$tmp/pg.log" -w -o "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$tmp -c wal_level=logical -c max_connections=200" start >/dev/null
 origin="postgres://postgres:postgres-secret@127.0.0.1:$pg_port/postgres?sslmode=disable"
+PGPASSWORD=postgres-secret "$PG_BIN/psql" -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE PUBLICATION slipstream FOR ALL TABLES" postgres
 
 start_serve() { # name invalidation max_age
   local port http

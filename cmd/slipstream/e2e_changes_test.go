@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/slipstream-proxy/slipstream/internal/mytest"
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
 )
@@ -29,6 +31,26 @@ func waitStreamUp(t *testing.T, ctx context.Context, inst *instance, db string) 
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// streamDatabase makes a database of the test's own with a publication FOR ALL TABLES (a
+// publication of the shared app database would make UPDATE refuse the other tests' tables
+// without a primary key), and returns a superuser's URL of it (a superuser has REPLICATION)
+// and a connection to it. The database goes when the test ends, after its cleanups.
+func streamDatabase(t *testing.T, ctx context.Context) (string, *pgx.Conn) {
+	t.Helper()
+	name := "cs_" + suffix()
+	root := connect(t, ctx, srv.AdminURL())
+	if _, err := root.Exec(ctx, "create database "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Exec(context.Background(), "drop database "+name+" with (force)") })
+	origin := srv.URL(pgtest.AdminUser, pgtest.AdminPassword, name)
+	admin := connect(t, ctx, origin)
+	if _, err := admin.Exec(ctx, "create publication slipstream for all tables"); err != nil {
+		t.Fatal(err)
+	}
+	return origin, admin
 }
 
 // waitStreamDown waits until db's change stream is seen lost: a write committed between the
@@ -54,13 +76,10 @@ func TestWritesMadeStraightAtPostgreSQLInvalidateFromItsChangeStream(t *testing.
 	ctx := testContext(t, 120*time.Second)
 	sfx := suffix()
 	table, slot := "cs_"+sfx, "slipstream_test_"+sfx
-	admin := connect(t, ctx, srv.URL(pgtest.AdminUser, pgtest.AdminPassword, pgtest.AppDB))
+	origin, admin := streamDatabase(t, ctx)
 	if _, err := admin.Exec(ctx, fmt.Sprintf("create table %s (id int primary key, v int); insert into %[1]s values (1, 0)", table)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { admin.Exec(context.Background(), "drop table "+table) })
-	// A superuser origin may create the publication FOR ALL TABLES, and has REPLICATION.
-	origin := srv.URL(pgtest.AdminUser, pgtest.AdminPassword, pgtest.AppDB)
 	inst := runServe(t, []string{"--config", writeTOML(t, fmt.Sprintf(`[[database]]
 name = "app"
 origin = %q
@@ -248,12 +267,10 @@ func TestAWriteThroughOnePoolReachesTheEdgesOfAnotherThroughTheChangeStream(t *t
 	ctx := testContext(t, 120*time.Second)
 	sfx := suffix()
 	table := "csx_" + sfx
-	origin := srv.URL(pgtest.AdminUser, pgtest.AdminPassword, pgtest.AppDB)
-	admin := connect(t, ctx, origin)
+	origin, admin := streamDatabase(t, ctx)
 	if _, err := admin.Exec(ctx, fmt.Sprintf("create table %s (id int primary key, v int); insert into %[1]s values (1, 0)", table)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { admin.Exec(context.Background(), "drop table "+table) })
 	dir := makeCerts(t)
 	var edges [2]*node
 	var urls [2]string

@@ -33,7 +33,7 @@ type Config struct {
 	DB          string        // the database as clients name it, the Sink's name for it; required
 	Origin      string        // postgres:// or mysql:// URL, with the credentials the stream connects with; required
 	Slot        string        // PostgreSQL: the replication slot's name; "": "slipstream_" + DB (made safe)
-	Publication string        // PostgreSQL: the publication streamed; "": "slipstream", created FOR ALL TABLES if missing and allowed
+	Publication string        // PostgreSQL: the publication streamed, FOR ALL TABLES; "": "slipstream"
 	ServerID    uint32        // MySQL: the replica server id this stream registers with; 0: one chosen at random
 	MaxLag      time.Duration // behind by more than this, caching stops until the stream catches up; 0: 5s
 	Sink        Sink          // required

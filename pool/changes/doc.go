@@ -10,7 +10,8 @@
 // when it reconnected. Two sources feed it:
 //
 //   - PostgreSQL (postgres.go): logical replication with the pgoutput plugin (jackc/pglogrepl)
-//     from a publication, through a named replication slot created if missing.
+//     from a publication FOR ALL TABLES (the operator makes it), through a named replication
+//     slot created if missing.
 //
 //   - MySQL and MariaDB (mysql.go): the row-based binlog (go-mysql's replication package),
 //     as a replica with its own server id, resuming from GTID positions.

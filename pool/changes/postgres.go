@@ -101,20 +101,18 @@ func (p *postgres) check(ctx context.Context) error {
 	if len(rows) != 1 || rows[0][0] != "logical" {
 		return fmt.Errorf("%w: wal_level is not logical (ALTER SYSTEM SET wal_level = logical, then restart PostgreSQL)", ErrUnavailable)
 	}
+	// A publication FOR ALL TABLES names every table the cache may hold, now and later; one
+	// that lists tables would leave writes to the others unheard. Slipstream never makes it:
+	// publishing a table's updates makes PostgreSQL refuse UPDATE and DELETE on it when it has
+	// no replica identity (a primary key, or REPLICA IDENTITY FULL), which the operator decides.
 	pub := strings.ReplaceAll(p.cfg.Publication, "'", "''")
-	if rows, err = p.query(ctx, "SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = '"+pub+"'"); err != nil {
+	if rows, err = p.query(ctx, "SELECT puballtables, pubupdate AND pubdelete AND pubinsert AND pubtruncate FROM pg_catalog.pg_publication WHERE pubname = '"+pub+"'"); err != nil {
 		return err
 	}
-	if len(rows) == 0 {
-		_, err := p.query(ctx, `CREATE PUBLICATION "`+strings.ReplaceAll(p.cfg.Publication, `"`, `""`)+`" FOR ALL TABLES`)
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && (pgErr.Code == "42710" || pgErr.Code == "23505") {
-			err = nil // another pool made it meanwhile
-		}
-		if err != nil {
-			return fmt.Errorf("%w: no publication %q, and the origin user may not create it (CREATE PUBLICATION %s FOR ALL TABLES, as a superuser, or FOR TABLE the cached tables): %v",
-				ErrUnavailable, p.cfg.Publication, p.cfg.Publication, err)
-		}
+	if len(rows) == 0 || rows[0][0] != "t" || rows[0][1] != "t" {
+		return fmt.Errorf("%w: no publication %s FOR ALL TABLES publishing inserts, updates, deletes and truncates "+
+			"(as a superuser: CREATE PUBLICATION %s FOR ALL TABLES; tables without a primary key then need REPLICA IDENTITY FULL for UPDATE and DELETE)",
+			ErrUnavailable, p.cfg.Publication, p.cfg.Publication)
 	}
 	slot := strings.ReplaceAll(p.cfg.Slot, "'", "''")
 	if rows, err = p.query(ctx, "SELECT plugin FROM pg_catalog.pg_replication_slots WHERE slot_name = '"+slot+"'"); err != nil {
