@@ -3,6 +3,7 @@ package config
 import (
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -35,7 +36,9 @@ func (d Database) Streamed() bool {
 	case InvalidationStream:
 		return d.Kind == defaultKind || d.Kind == KindMySQL
 	case "":
-		return d.Origin != "" && (d.Kind == defaultKind || d.Kind == KindMySQL)
+		// PlanetScale's databases (Vitess, PlanetScale Postgres) give no change stream to a
+		// client with minted credentials: TTL without a warning.
+		return d.Origin != "" && !strings.HasPrefix(d.Origin, "planetscale://") && (d.Kind == defaultKind || d.Kind == KindMySQL)
 	}
 	return false
 }
