@@ -196,7 +196,8 @@ func (h *health) caughtUp() {
 }
 
 // commit invalidates what one committed transaction wrote, and records how long after its
-// commit that took. A commit older than MaxLag is errBehind: the caller ends the stream.
+// commit that took. A commit older than MaxLag, once the stream was current, is errBehind: the
+// caller ends the stream, which reconnects and catches up with caching off.
 func (h *health) commit(tables []string, all bool, committed time.Time) error {
 	lag := time.Since(committed)
 	h.cfg.Metrics.lag(h.cfg.DB, lag)
@@ -204,7 +205,12 @@ func (h *health) commit(tables []string, all bool, committed time.Time) error {
 		h.cfg.Sink.Invalidate(h.cfg.DB, tables, all)
 		h.cfg.Metrics.invalidated(h.cfg.DB, time.Since(committed))
 	}
-	if lag > h.cfg.MaxLag {
+	h.mu.Lock()
+	catchingUp := h.suspended
+	h.mu.Unlock()
+	// Catching up (after a connection, with caching off), old commits are what is expected; once
+	// current, one that arrives more than MaxLag after its commit means the stream fell behind.
+	if lag > h.cfg.MaxLag && !catchingUp {
 		h.suspend()
 		return errBehind
 	}
