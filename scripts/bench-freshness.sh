@@ -111,6 +111,12 @@ metric() { # http-address status
   curl -s "http://$1/metrics" | awk -v s="$2" '$1 ~ /^slipstream_cache_queries_total/ && $1 ~ "status=\"" s "\"" { n += $2 } END { print n + 0 }'
 }
 PGPASSWORD=postgres-secret "$PG_BIN/pgbench" -i -q -s 1 -h 127.0.0.1 -p "$pg_port" -U postgres postgres >/dev/null 2>&1
+# pgbench -i is one large transaction: let the stream replay it and be current again first.
+stream_http=$(sed -n 's|^metrics: http://\(.*\)/metrics$|\1|p' "$tmp/serve-stream.out")
+for _ in $(seq 600); do
+  curl -s "http://$stream_http/metrics" | grep -q '^slipstream_change_stream_up{db="postgres"} 1' && break
+  sleep 0.1
+done
 printf '\\set aid random(1, 1000)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n' >"$tmp/hotset.sql"
 echo "hit ratio: pgbench hot set (1,000 keys), 8 clients through each, ${HITRATIO}s"
 for t in serve-stream serve-ttl; do
