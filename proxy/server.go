@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/cache"
+	"github.com/slipstream-proxy/slipstream/insight"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
@@ -73,6 +74,10 @@ type Config struct {
 	MaxMessage int
 	// Cache keeps cacheable answers; nil caches nothing.
 	Cache *cache.Cache
+	// Insight, when set, gets every PostgreSQL unit of work's shape, time and cache status.
+	Insight *insight.Recorder
+	// Console, when set, serves the admin console's databases (ConsoleDatabases).
+	Console Console
 }
 
 // Server is an edge listener's worth of client sessions.
@@ -92,6 +97,7 @@ type Server struct {
 	wg           sync.WaitGroup
 	draining     atomic.Bool
 	active       atomic.Int64
+	admin        adminState // set by the admin console (admin.go)
 }
 
 // New returns an edge server for cfg.

@@ -229,7 +229,7 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 			hinting = hinter != nil && l.admitted
 		}
 		if !hinting {
-			sess.s.m.cacheStatus(sess.db, p.status)
+			sess.cacheStatus(p.status)
 		}
 	}
 	var landed []byte
@@ -280,7 +280,7 @@ send:
 					if failed || len(sess.capture)+len(buf) > sess.caching.MaxResultBytes {
 						capturing = false
 						if !failed {
-							sess.s.m.cacheStatus(sess.db, cache.OversizedResult)
+							sess.cacheStatus(cache.OversizedResult)
 						}
 					} else {
 						sess.capture = append(sess.capture, buf...)
@@ -334,7 +334,7 @@ func (sess *session) answerFromCache(frames []byte, p *unitPlan, resp []byte, st
 	if p.skip {
 		sess.stream.Skip(frames)
 	}
-	sess.s.m.cacheStatus(sess.db, st)
+	sess.cacheStatus(st)
 	_, err := sess.nc.Write(resp)
 	return err == nil
 }

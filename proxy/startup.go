@@ -84,7 +84,14 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn) (*startup, error) {
 				}
 			}
 			st.params = params
-			return st, s.authenticate(st)
+			if s.wantsConsole(params["database"]) {
+				return nil, s.serveConsole(ctx, st)
+			}
+			if err := s.authenticate(st); err != nil {
+				return st, err
+			}
+			s.observe(st)
+			return st, nil
 		default:
 			return nil, err
 		}
@@ -127,6 +134,9 @@ func (s *Server) authenticate(st *startup) error {
 	db, ok := s.dbs[name]
 	if !ok {
 		return pgwire.Fatal(pgwire.InvalidCatalogName, `database "`+name+`" does not exist`)
+	}
+	if s.Disabled(name) {
+		return pgwire.Fatal(pgwire.CannotConnectNow, `database "`+name+`" does not allow connections`)
 	}
 	st.db = db
 	user := st.params["user"]
