@@ -68,6 +68,7 @@ type Slots[C Slotted[K], K comparable] struct {
 	total   int // dialling, leased and idle
 	waiters []*waiter[C, K]
 	closed  bool
+	gate    pauseGate // PAUSE and RECONNECT (pause.go)
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -123,6 +124,9 @@ func (s *Slots[C, K]) Stats() Stats {
 // released, waiting in line for at most the queue timeout. With dial set the caller owns a
 // counted slot and dials; it calls DialFailed if that fails.
 func (s *Slots[C, K]) Take(ctx context.Context, k K) (c C, dial bool, err error) {
+	if err := s.holdLease(ctx); err != nil {
+		return c, false, err
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -196,7 +200,7 @@ func (s *Slots[C, K]) popIdle(k K) (C, bool) {
 			continue
 		}
 		s.idle = append(s.idle[:i], s.idle[i+1:]...)
-		if time.Since(c.Created()) < s.cfg.MaxLifetime && !c.Retired() {
+		if time.Since(c.Created()) < s.cfg.MaxLifetime && !c.Retired() && !s.retired(c) {
 			return c, true
 		}
 		s.total--
@@ -230,7 +234,7 @@ func (s *Slots[C, K]) handOverSlot() {
 // its slot goes to the next waiter; so is one whose key the next waiter does not want.
 func (s *Slots[C, K]) Release(c C) {
 	s.mu.Lock()
-	if c.Broken() || c.Retired() || s.closed || time.Since(c.Created()) >= s.cfg.MaxLifetime ||
+	if c.Broken() || c.Retired() || s.closed || time.Since(c.Created()) >= s.cfg.MaxLifetime || s.retired(c) ||
 		(len(s.waiters) > 0 && s.waiters[0].key != c.SlotKey()) {
 		s.total--
 		s.handOverSlot()
