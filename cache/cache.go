@@ -33,6 +33,7 @@ var Statuses = []Status{Hit, Stale, Miss, Uncacheable, Transaction, Volatile, Mu
 
 // Entry is one cached answer.
 type Entry struct {
+	db     string // for the per-database figures (stats.go)
 	key    []byte // the full key, compared on every hit: hashes never decide alone
 	resp   []byte
 	tables []string
@@ -62,22 +63,26 @@ type Cache struct {
 	flights    map[string]*Flight
 	refreshing map[string]bool
 
-	seed maphash.Seed
-	door doorkeeper
+	seed  maphash.Seed
+	door  doorkeeper
+	stats dbStats
 }
 
 // New returns a cache holding at most maxBytes of answers.
 func New(maxBytes int64) (*Cache, error) {
+	c := &Cache{gens: make(map[string]uint64), dbGens: make(map[string]uint64), suspended: make(map[string]bool),
+		flights: make(map[string]*Flight), refreshing: make(map[string]bool), seed: maphash.MakeSeed()}
 	rc, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
 		NumCounters: max(maxBytes/1000, 1000), // about ten counters per entry of ~10 KB
 		MaxCost:     maxBytes,
 		BufferItems: 64,
+		OnExit:      c.stats.removed,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{rc: rc, gens: make(map[string]uint64), dbGens: make(map[string]uint64), suspended: make(map[string]bool),
-		flights: make(map[string]*Flight), refreshing: make(map[string]bool), seed: maphash.MakeSeed()}, nil
+	c.rc = rc
+	return c, nil
 }
 
 // Close releases the cache's goroutines.
@@ -151,9 +156,11 @@ func (c *Cache) Put(db string, key, resp []byte, snap Snapshot, maxAge, swr time
 	if !c.Current(db, snap) {
 		return
 	}
-	e := &Entry{key: bytes.Clone(key), resp: bytes.Clone(resp), tables: snap.tables, gens: snap.gens, dbGen: snap.dbGen,
+	e := &Entry{db: db, key: bytes.Clone(key), resp: bytes.Clone(resp), tables: snap.tables, gens: snap.gens, dbGen: snap.dbGen,
 		expiry: now.Add(maxAge), stale: now.Add(maxAge + swr)}
-	c.rc.SetWithTTL(string(key), e, int64(len(e.resp)+len(e.key)+64), maxAge+swr)
+	if c.rc.SetWithTTL(string(key), e, entryCost(e), maxAge+swr) {
+		c.stats.added(e)
+	}
 }
 
 // StartRefresh reports whether the caller should refresh the stale entry of key: only one
@@ -193,6 +200,7 @@ func (c *Cache) Resume(db string) {
 
 // Invalidate bumps the generations of the tables written in db, or of the whole database.
 func (c *Cache) Invalidate(db string, tables []string, all bool) {
+	c.stats.update(db, func(d *DBStats) { d.Invalidations++ })
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if all {
@@ -245,6 +253,7 @@ func (c *Cache) Wait(db string, f *Flight, done <-chan struct{}) []byte {
 	select {
 	case <-f.done:
 		if f.resp != nil && c.Current(db, f.snap) {
+			c.stats.update(db, func(d *DBStats) { d.Coalesced++ })
 			return f.resp
 		}
 	case <-done:

@@ -35,6 +35,7 @@ type Config struct {
 	// DropSlots makes `slipstream pool --drop-slot` drop its databases' replication slots (the
 	// change streams') and exit instead of serving. Never in the file: an action, not a setting.
 	DropSlots bool `toml:"-"`
+	Admin          // admin_users, stats_users, admin_password, admin_password_file (admin.go)
 }
 
 // Pool is a pool an edge reaches over the tunnel.
@@ -353,6 +354,9 @@ func (d *Database) normalize() {
 func (c Config) Validate() error {
 	var problems []error
 	add := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
+	for _, p := range c.validateAdmin() {
+		add("%s", p)
+	}
 
 	for _, l := range []struct{ setting, addr, example string }{
 		{"pg_listen", c.PGListen, defaultPGListen},

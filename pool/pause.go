@@ -11,6 +11,7 @@ import (
 type pauseGate struct {
 	held         chan struct{} // non-nil while paused; closed by Resume
 	retireBefore time.Time     // connections dialled before this are closed, not reused
+	retiring     int           // leased connections dialled before retireBefore, not back yet
 }
 
 // holdLease waits while the slots are paused, for ctx, or until they close.
@@ -91,6 +92,7 @@ func (s *Slots[C, K]) Paused() bool {
 func (s *Slots[C, K]) Reconnect() {
 	s.mu.Lock()
 	s.gate.retireBefore = time.Now()
+	s.gate.retiring = s.total - len(s.idle)
 	s.mu.Unlock()
 	s.closeIdle()
 }
@@ -107,5 +109,27 @@ func (s *Slots[C, K]) closeIdle() {
 	s.mu.Unlock()
 	for _, c := range idle {
 		c.Close()
+	}
+}
+
+// WaitClose waits until no connection dialled before the last Reconnect is left (WAIT_CLOSE),
+// or ctx ends.
+func (s *Slots[C, K]) WaitClose(ctx context.Context) error {
+	t := time.NewTicker(pauseCheck)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		left := s.gate.retiring
+		s.mu.Unlock()
+		if left <= 0 {
+			return nil
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.done:
+			return nil
+		}
 	}
 }

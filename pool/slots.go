@@ -236,6 +236,9 @@ func (s *Slots[C, K]) Release(c C) {
 	s.mu.Lock()
 	if c.Broken() || c.Retired() || s.closed || time.Since(c.Created()) >= s.cfg.MaxLifetime || s.retired(c) ||
 		(len(s.waiters) > 0 && s.waiters[0].key != c.SlotKey()) {
+		if s.retired(c) {
+			s.gate.retiring--
+		}
 		s.total--
 		s.handOverSlot()
 		s.mu.Unlock()

@@ -77,3 +77,6 @@ func (p *Pool) Paused() bool { return p.slots.Paused() }
 
 // Reconnect closes the pool's connections as they become idle.
 func (p *Pool) Reconnect() { p.slots.Reconnect() }
+
+// WaitClose waits until the connections of before the last Reconnect are closed.
+func (p *Pool) WaitClose(ctx context.Context) error { return p.slots.WaitClose(ctx) }

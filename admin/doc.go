@@ -1,0 +1,32 @@
+// Package admin is Slipstream's admin console: the virtual database "slipstream", also
+// answering as "pgbouncer", on the PostgreSQL listener, speaking PgBouncer 1.24's console
+// language so that psql, pgbouncer_exporter, Datadog's and pgwatch's PgBouncer checks work
+// against Slipstream unchanged.
+//
+// Start reading at Console: the edge (package proxy) authenticates a console client with
+// Credentials and hands it to ServePG, which reads simple Query messages (the console speaks no
+// extended protocol, as PgBouncer's) and answers each command (command.go):
+//
+//	client                       edge (proxy)                  Console
+//	 │ StartupMessage db=pgbouncer ─>│ Credentials(user)
+//	 │<──────────── SCRAM (or trust) │
+//	 │                               │ ServePG ─────────────────────>│
+//	 │<─ AuthenticationOk, ParameterStatus*, BackendKeyData, ReadyForQuery
+//	 │ Query "SHOW POOLS;" ────────────────────────────────────────>│ RowDescription,
+//	 │<────────────────────────── DataRow*, CommandComplete, ReadyForQuery
+//	 │ Query "PAUSE app;" ─────────────────────────────────────────>│ waits for the
+//	 │<────────── CommandComplete "PAUSE", ReadyForQuery (transactions in flight ended)
+//
+// SHOW commands have PgBouncer 1.24's column names, types and order (show.go), with every
+// database, PostgreSQL's and MySQL's; SHOW CACHE, SHOW QUERIES, SHOW TUNNELS and SHOW PLACEMENT
+// are Slipstream's own. Commands that change something (PAUSE, RESUME, DISABLE, ENABLE,
+// RECONNECT, KILL, KILL_CLIENT, SUSPEND, WAIT_CLOSE, RELOAD, SHUTDOWN) need an admin user;
+// stats users may only SHOW. Errors are ERROR 08P01, as PgBouncer's.
+//
+// The same figures are served over HTTP (http.go): /api/queries, /api/overview and the
+// dashboard's page (package dashboard), behind the admin credentials when the HTTP listener
+// is not on loopback.
+//
+// Concurrency: one goroutine per console client (the edge's); every source the console reads
+// (pools, edge, cache, insight Recorder) is safe for concurrent use.
+package admin

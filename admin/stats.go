@@ -1,0 +1,179 @@
+package admin
+
+import (
+	"time"
+
+	"github.com/slipstream-proxy/slipstream/cache"
+	"github.com/slipstream-proxy/slipstream/insight"
+)
+
+type statsKind int
+
+const (
+	statsAll statsKind = iota
+	statsTotals
+	statsAverages
+)
+
+// statsPoint is a database's totals at one moment, for the averages over the period since.
+type statsPoint struct {
+	at time.Time
+	t  insight.Totals
+}
+
+// statsPeriod is how long SHOW STATS' averages are taken over, at least (PgBouncer's
+// stats_period is 60 s; a shorter one shows a change sooner).
+const statsPeriod = 15 * time.Second
+
+// figures are one database's twelve PgBouncer figures: assignments, transactions, queries,
+// bytes in, bytes out, transaction time, query time, wait time (µs), parses at the client,
+// parses at the server, binds.
+type figures [11]float64
+
+func totalsFigures(t insight.Totals) figures {
+	return figures{float64(t.Xacts), float64(t.Xacts), float64(t.Queries), float64(t.Received), float64(t.Sent),
+		float64(t.XactTime.Microseconds()), float64(t.QueryTime.Microseconds()), 0, float64(t.Parses),
+		float64(t.Parses), float64(t.Binds)}
+}
+
+// averages are PgBouncer's: counts and bytes per second, times per transaction or query (µs).
+func averages(now, prev statsPoint) figures {
+	secs := now.at.Sub(prev.at).Seconds()
+	if secs <= 0 {
+		return figures{}
+	}
+	a, b := totalsFigures(now.t), totalsFigures(prev.t)
+	var d figures
+	for i := range d {
+		d[i] = a[i] - b[i]
+	}
+	var out figures
+	for i := range out {
+		out[i] = d[i] / secs
+	}
+	out[5], out[6] = 0, 0
+	if d[1] > 0 {
+		out[5] = d[5] / d[1]
+	}
+	if d[2] > 0 {
+		out[6] = d[6] / d[2]
+	}
+	if d[0] > 0 {
+		out[7] = d[7] / d[0]
+	}
+	return out
+}
+
+// statsDBs are the names SHOW STATS has rows for: each pool's, totals kept under the name
+// clients use (its database).
+func (c *Console) stats(kind statsKind) [][]any {
+	now := time.Now()
+	var rows [][]any
+	for _, p := range c.cfg.Pools {
+		var t insight.Totals
+		if c.cfg.Insight != nil && p.Protocol != "mysql" {
+			t, _, _ = c.cfg.Insight.DBTotals(p.Database)
+		}
+		cur := statsPoint{at: now, t: t}
+		c.mu.Lock()
+		prev, ok := c.prev[p.Name]
+		if !ok {
+			prev = statsPoint{at: c.start(), t: insight.Totals{}}
+		}
+		if now.Sub(prev.at) >= statsPeriod || !ok {
+			c.prev[p.Name] = cur
+		}
+		c.mu.Unlock()
+		tot, avg := totalsFigures(t), averages(cur, prev)
+		row := []any{p.Name}
+		switch kind {
+		case statsAll:
+			row = appendFigures(appendFigures(row, tot), avg)
+		case statsTotals:
+			row = appendFigures(row, tot)
+		case statsAverages:
+			row = appendFigures(row, avg)
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func (c *Console) start() time.Time {
+	if c.cfg.Insight != nil {
+		return c.cfg.Insight.Since()
+	}
+	return time.Now()
+}
+
+func appendFigures(row []any, f figures) []any {
+	for _, v := range f {
+		row = append(row, float64(int64(v))) // PgBouncer's numeric columns hold integers
+	}
+	return row
+}
+
+// totals is SHOW TOTALS: every database's figures summed, as name/value rows.
+func (c *Console) totals() [][]any {
+	var sum, avg figures
+	for _, r := range c.stats(statsAll) {
+		for i := range sum {
+			sum[i] += r[1+i].(float64)
+			avg[i] += r[12+i].(float64)
+		}
+	}
+	names := []string{"server_assignment_count", "xact_count", "query_count", "client_bytes", "server_bytes",
+		"xact_time", "query_time", "wait_time", "ps_client_parse_count", "ps_server_parse_count", "ps_bind_count"}
+	var rows [][]any
+	for i, n := range names {
+		rows = append(rows, []any{"total_" + n, sum[i]})
+	}
+	for i, n := range names {
+		rows = append(rows, []any{"avg_" + n, avg[i]})
+	}
+	return rows
+}
+
+// cacheRows is SHOW CACHE: per database, what the cache holds and did, and why units were not
+// cached, by Hyperdrive's status names.
+func (c *Console) cacheRows() [][]any {
+	var byDB map[string]cache.DBStats
+	if c.cfg.Cache != nil {
+		byDB = c.cfg.Cache.DBStats()
+	}
+	var rows [][]any
+	seen := map[string]bool{}
+	for _, p := range c.cfg.Pools {
+		if seen[p.Database] {
+			continue
+		}
+		seen[p.Database] = true
+		var t insight.Totals
+		if c.cfg.Insight != nil {
+			t, _, _ = c.cfg.Insight.DBTotals(p.Database)
+		}
+		d := byDB[p.Database]
+		row := []any{p.Database, d.Entries, d.Bytes, int64(t.Statuses[cache.Hit]), int64(t.Statuses[cache.Miss]),
+			int64(t.Statuses[cache.Stale]), d.Coalesced, d.Invalidations}
+		for _, st := range notCachedStatuses {
+			row = append(row, int64(t.Statuses[st]))
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// queries is SHOW QUERIES: the top shapes by total time.
+func (c *Console) queries(limit int) [][]any {
+	var rows [][]any
+	if c.cfg.Insight == nil {
+		return rows
+	}
+	for _, s := range c.cfg.Insight.Shapes(limit) {
+		rows = append(rows, []any{s.Fingerprint, s.Database, s.Query, int64(s.Calls), round3(s.TotalMs), round3(s.P50Ms),
+			round3(s.P99Ms), s.Rows, round3(s.HitRatio), s.NotCached, int64(s.Errors)})
+	}
+	return rows
+}
+
+func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
