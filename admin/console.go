@@ -142,13 +142,6 @@ func (c *Console) Credentials(user string) (password string, trust, ok bool) {
 	return c.cfg.Password, false, true
 }
 
-// CheckHTTP reports whether an HTTP request's basic-auth credentials are an admin's or a stats
-// user's.
-func (c *Console) CheckHTTP(user, password string) bool {
-	want, trust, ok := c.Credentials(user)
-	return ok && !trust && want != "" && password == want
-}
-
 func (c *Console) admin(user string) bool { return slices.Contains(c.cfg.AdminUsers, user) }
 
 // maxConsoleMessage bounds one console client message.

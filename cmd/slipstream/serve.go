@@ -62,6 +62,12 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		return err
 	}
 	defer results.Close()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	adm, err := newAdmin(cfg, og, results, reg, log, stop)
+	if err != nil {
+		return err
+	}
 	edge := proxy.New(proxy.Config{
 		Cache:     results,
 		Databases: dbs,
@@ -69,7 +75,10 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		Transport: tunnel.NewLocal(og.byName),
 		Logger:    log,
 		Metrics:   proxy.NewMetrics(reg),
+		Insight:   adm.insight,
+		Console:   adm.console,
 	})
+	adm.console.Attach(edge)
 
 	pgln, myln, err := listenClients(cfg)
 	if err != nil {
@@ -91,9 +100,10 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 
 	mux := newMux(reg, edge.Ready)
 	og.handleHTTP(mux, cfg.APIToken, results)
+	handler := adm.handleHTTP(mux, cfg.HTTPListen)
 	servers := clientServers(edge, pgln, myln)
 	servers = append(servers, changeStreams(cfg, results, log, reg)...)
-	return runAll(ctx, log, httpln, mux, servers...)
+	return runAll(ctx, log, httpln, handler, servers...)
 }
 
 // listenClients opens the PostgreSQL client listener, and the MySQL one when a database speaks
