@@ -42,6 +42,7 @@ type pendingUnit struct {
 	query          string
 	received, sent int64
 	parses, binds  int
+	runs           bool // a Query or an Execute: the unit ran its statement, not only prepared it
 	rows           int64
 	statements     int
 	failed         bool
@@ -87,7 +88,10 @@ func (c *observedConn) clientMessage(typ byte, body []byte, now time.Time) {
 		c.cur.start = now
 	}
 	switch typ {
+	case 'E':
+		c.cur.runs = true
 	case 'Q':
+		c.cur.runs = true
 		if c.cur.query == "" {
 			c.cur.query = cstring(body)
 		}
@@ -154,6 +158,9 @@ func (c *observedConn) finish(u pendingUnit, tx byte, now time.Time) {
 		start = c.lastEnd // pipelined: it waited for the units before it
 	}
 	c.lastEnd = now
+	if !u.runs {
+		u.query = "" // a Parse and Describe: counted in the totals, not as a call of its shape
+	}
 	iu := insight.Unit{DB: c.info.Database, Protocol: insight.Postgres, Query: u.query, Start: start, Duration: now.Sub(start),
 		Rows: u.rows, Statements: u.statements, Status: u.status, Failed: u.failed, Received: u.received, Sent: u.sent,
 		Parses: u.parses, Binds: u.binds}
@@ -253,9 +260,9 @@ type frameScanner struct {
 const keepBytes = 16 << 10
 
 // kept says which message types' bodies a scanner keeps and reports: from the client Query,
-// Parse, Bind, Close, Sync; to it CommandComplete, ErrorResponse, ReadyForQuery. The two
-// directions do not share letters that matter here, except 'C' (Close in, CommandComplete
-// out), which both handle.
+// Parse, Bind, Close, Execute, Sync; to it CommandComplete, ErrorResponse, ReadyForQuery. A
+// letter means one thing in each direction ('C' is Close in, CommandComplete out; 'E'
+// Execute in, ErrorResponse out), and each direction's handler reads it its way.
 func kept(typ byte) bool {
 	switch typ {
 	case 'Q', 'P', 'B', 'C', 'S', 'E', 'Z':
