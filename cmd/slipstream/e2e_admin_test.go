@@ -498,41 +498,74 @@ func TestShowQueriesNamesThePgbenchShapeWithItsHitRatio(t *testing.T) {
 	}
 }
 
-// TestPauseWaitsForTransactionsAndHoldsNewOnes pauses the database while pgbench runs: the
-// pool closes its origin connections (an origin restart would now hurt nobody), pgbench's
-// transactions wait, and after RESUME it ends with every transaction done and no error.
+// TestPauseWaitsForTransactionsAndHoldsNewOnes restarts the origin between PAUSE and RESUME
+// while pgbench runs, as an operator does for a failover: PAUSE returns once the transactions
+// in flight ended, leaving no origin connection; the origin (a PostgreSQL of this test's own)
+// restarts; after RESUME pgbench ends with every transaction done and no client error.
 func TestPauseWaitsForTransactionsAndHoldsNewOnes(t *testing.T) {
 	t.Parallel()
 	pgbench, err := exec.LookPath("pgbench")
 	if err != nil {
 		t.Fatalf("pgbench: %v", err)
 	}
-	ctx := testContext(t, 90*time.Second)
-	appName := "admin_pause_" + suffix()
-	inst := startAdminServe(t, "application_name="+appName)
+	ctx := testContext(t, 120*time.Second)
+	origin, err := pgtest.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { origin.Stop() })
+	originURL := origin.URL(pgtest.AppUser, pgtest.AppPassword, pgtest.AppDB)
+	var b strings.Builder
+	fmt.Fprintf(&b, "admin_users = [\"ops\"]\nadmin_password = %q\n[[database]]\nname = %q\norigin = %q\n", adminPassword, pgtest.AppDB, originURL)
+	inst := runServe(t, []string{"--config", writeTOML(t, b.String())})
+
+	direct := connect(t, ctx, originURL)
 	table := "admin_pause_" + suffix()
-	script := pgbenchScript(t, ctx, table)
+	if _, err := direct.Exec(ctx, fmt.Sprintf("create table %s (aid int primary key, abalance int); "+
+		"insert into %s select g, 0 from generate_series(1, 100) g", table, table)); err != nil {
+		t.Fatal(err)
+	}
+	direct.Close(ctx)
+	var port string // the read goes through the edge to this test's origin, before pgbench starts
+	if err := connect(t, ctx, inst.plainURL()).QueryRow(ctx, "select current_setting('port') || ' ' || (select count(*) from "+table+")").Scan(&port); err != nil {
+		t.Fatalf("through slipstream: %v (origin port %d)", err, origin.Port)
+	}
+	script := filepath.Join(t.TempDir(), "bench.sql")
+	// A transaction of a read and a write: never answered from the cache, always an origin lease.
+	if err := os.WriteFile(script, []byte(fmt.Sprintf("\\set aid random(1, 100)\nbegin;\nselect abalance from %s where aid = :aid;\n"+
+		"update %s set abalance = abalance + 1 where aid = :aid;\nend;\n", table, table)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	env := []string{"PGPASSWORD=" + pgtest.AppPassword, "PGSSLMODE=disable"}
 	done := make(chan string, 1)
 	go func() {
-		out, err := runTool(ctx, t, env, t.TempDir(), pgbench, pgbenchArgs(t, inst, script, "-M", "extended", "-c", "4", "-j", "4", "-T", "6")...)
+		out, err := runTool(ctx, t, env, t.TempDir(), pgbench, pgbenchArgs(t, inst, script, "-M", "extended", "-c", "4", "-j", "4", "-T", "8")...)
 		if err != nil {
 			out += "\nexit: " + err.Error()
 		}
 		done <- out
 	}()
 	c := simpleConn(t, ctx, consoleURL(t, inst, "ops", "pgbouncer"))
-	direct := connect(t, ctx, directURL())
-	originConns := func() int {
-		var n int
-		if err := direct.QueryRow(ctx, "select count(*) from pg_stat_activity where application_name = $1", appName).Scan(&n); err != nil {
+	poolConns := func() (inUse, idle int) {
+		rows, err := c.Query(ctx, "SHOW POOLS")
+		if err != nil {
 			t.Fatal(err)
 		}
-		return n
+		defer rows.Close()
+		for rows.Next() {
+			vals, err := rows.Values()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if vals[0] == pgtest.AppDB {
+				inUse, idle = int(vals[6].(int32)), int(vals[9].(int32))
+			}
+		}
+		return inUse, idle
 	}
 	if err := eventually(ctx, func() error {
-		if originConns() == 0 {
-			return fmt.Errorf("no origin connection yet")
+		if in, _ := poolConns(); in == 0 {
+			return fmt.Errorf("pgbench holds no origin connection yet")
 		}
 		return nil
 	}); err != nil {
@@ -541,8 +574,8 @@ func TestPauseWaitsForTransactionsAndHoldsNewOnes(t *testing.T) {
 	if _, err := c.Exec(ctx, "PAUSE "+pgtest.AppDB); err != nil {
 		t.Fatal(err)
 	}
-	if n := originConns(); n != 0 {
-		t.Errorf("%d origin connections after PAUSE returned, want 0", n)
+	if in, idle := poolConns(); in+idle != 0 {
+		t.Errorf("%d origin connections in use, %d idle after PAUSE returned, want none", in, idle)
 	}
 	var paused int
 	if err := c.QueryRow(ctx, "SHOW DATABASES").Scan(new(string), new(any), new(int), new(string), new(string), new(int), new(int),
@@ -552,12 +585,16 @@ func TestPauseWaitsForTransactionsAndHoldsNewOnes(t *testing.T) {
 	if paused != 1 {
 		t.Errorf("SHOW DATABASES paused = %d, want 1", paused)
 	}
+	if err := origin.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.Exec(ctx, "RESUME "+pgtest.AppDB); err != nil {
 		t.Fatal(err)
 	}
 	out := <-done
+	t.Logf("pgbench across PAUSE, origin restart, RESUME:\n%s", out)
 	if strings.Contains(strings.ToLower(out), "error") || strings.Contains(out, "exit:") ||
 		!strings.Contains(out, "number of failed transactions: 0") {
-		t.Errorf("pgbench across PAUSE/RESUME:\n%s", out)
+		t.Errorf("pgbench saw errors across PAUSE/restart/RESUME")
 	}
 }

@@ -169,6 +169,11 @@ func (p *Process) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Pkg, err)
 	}
+	return p.startOn(ctx, port)
+}
+
+// startOn runs the server on port and waits until it accepts connections.
+func (p *Process) startOn(ctx context.Context, port int) error {
 	p.Port = port
 	cmd := p.Server(port)
 	p.cmd = cmd
