@@ -228,9 +228,9 @@ type Shape struct {
 	// Hits are the calls answered from the cache (fresh or stale); HitRatio is Hits/Calls.
 	Hits     uint64  `json:"hits"`
 	HitRatio float64 `json:"hit_ratio"`
-	// NotCached is the cache status most of its calls that were not hits had: "miss" (cacheable,
-	// not in the cache yet), or why it is not cached ("volatile", "transaction", ...); "" when
-	// every call was a hit or the database is not cached.
+	// NotCached is why the shape is not cached: the cache status most of its calls had that
+	// was neither a hit nor a miss ("volatile", "transaction", "disabled", ...); "" for a
+	// cacheable shape (its calls were hits, or misses of answers not kept yet).
 	NotCached string                  `json:"not_cached"`
 	Statuses  map[cache.Status]uint64 `json:"statuses"`
 	LastSeen  time.Time               `json:"last_seen"`
@@ -252,7 +252,7 @@ func (r *Recorder) Shapes(limit int) []Shape {
 		var most uint64
 		for st, n := range s.statuses {
 			sh.Statuses[st] = n
-			if st != cache.Hit && st != cache.Stale && (n > most || n == most && st < cache.Status(sh.NotCached)) {
+			if st != cache.Hit && st != cache.Stale && st != cache.Miss && (n > most || n == most && st < cache.Status(sh.NotCached)) {
 				sh.NotCached, most = string(st), n
 			}
 		}
