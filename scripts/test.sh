@@ -19,6 +19,7 @@ command -v node >/dev/null || missing+=(nodejs npm)
 command -v curl >/dev/null || missing+=(curl)          # the README's runnable examples (cmd/slipstream/docs_test.go)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v gcc >/dev/null || missing+=(gcc libc6-dev)   # go test -race needs cgo
+command -v chromium >/dev/null || missing+=(chromium)    # the dashboard's test loads it headless
 
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=()
