@@ -4,8 +4,6 @@ import (
 	"context"
 	"strconv"
 	"strings"
-
-	"github.com/slipstream-proxy/slipstream/proxy"
 )
 
 // pgbouncerVersion is the PgBouncer whose console this one speaks.
@@ -16,7 +14,7 @@ func (s *consoleSession) run(ctx context.Context, q string) error {
 	q = strings.TrimSpace(q)
 	q = strings.TrimSpace(strings.TrimSuffix(q, ";"))
 	if q == "" {
-		s.buf = append(s.buf, 'I', 0, 0, 0, 4) // EmptyQueryResponse
+		s.empty()
 		return nil
 	}
 	if strings.Contains(q, ";") {
@@ -31,7 +29,7 @@ func (s *consoleSession) run(ctx context.Context, q string) error {
 		}
 		return s.show(strings.ToUpper(args[0]), args[1:])
 	}
-	if verb == "SELECT" || verb == "SET" && len(args) > 0 && strings.EqualFold(args[0], "application_name") {
+	if verb == "SELECT" || verb == "SET" && len(args) > 0 && (strings.EqualFold(args[0], "application_name") || s.my != nil) {
 		// Drivers and tools send these on connecting; PgBouncer answers them too.
 		return s.harmless(verb, args)
 	}
@@ -77,7 +75,7 @@ func (s *consoleSession) run(ctx context.Context, q string) error {
 			return consoleError("no such database: " + arg)
 		}
 		s.c.edge.Disable(arg, verb == "DISABLE")
-		s.buf = appendCommandComplete(s.buf, verb)
+		s.complete(verb)
 		return nil
 	case "KILL":
 		// PgBouncer's KILL: drop the database's clients and server connections at once; new
@@ -105,7 +103,7 @@ func (s *consoleSession) run(ctx context.Context, q string) error {
 		if s.c.edge == nil || !s.c.edge.KillClient(uint32(id)) {
 			return consoleError("no such client: " + arg)
 		}
-		s.buf = appendCommandComplete(s.buf, "KILL_CLIENT")
+		s.complete("KILL_CLIENT")
 		return nil
 	case "RELOAD":
 		if s.c.cfg.Controller == nil {
@@ -114,7 +112,7 @@ func (s *consoleSession) run(ctx context.Context, q string) error {
 		if err := s.c.cfg.Controller.Reload(); err != nil {
 			return consoleError("RELOAD failed: " + err.Error())
 		}
-		s.buf = appendCommandComplete(s.buf, "RELOAD")
+		s.complete("RELOAD")
 		return nil
 	case "SHUTDOWN":
 		mode := ShutdownNow
@@ -131,7 +129,7 @@ func (s *consoleSession) run(ctx context.Context, q string) error {
 			return consoleError("SHUTDOWN is not available in this process")
 		}
 		s.c.cfg.Controller.Shutdown(mode)
-		s.buf = appendCommandComplete(s.buf, "SHUTDOWN")
+		s.complete("SHUTDOWN")
 		return nil
 	case "SET":
 		return s.set(strings.Join(args, " "))
@@ -155,7 +153,7 @@ func (s *consoleSession) eachPool(db, tag string, f func(PoolEntry) error) error
 	if db != "" && !found {
 		return consoleError("no such database: " + db)
 	}
-	s.buf = appendCommandComplete(s.buf, tag)
+	s.complete(tag)
 	return nil
 }
 
@@ -194,16 +192,17 @@ func (s *consoleSession) set(expr string) error {
 // empty SET, or SELECT's single value as PgBouncer does not do but some health checks need.
 func (s *consoleSession) harmless(verb string, args []string) error {
 	if verb == "SET" {
-		s.buf = appendCommandComplete(s.buf, "SET")
+		s.complete("SET")
+		return nil
+	}
+	if len(args) >= 1 && strings.HasPrefix(strings.ToLower(args[0]), "@@version_comment") {
+		// The mysql and mariadb command-line clients ask this on connecting.
+		s.rows(cols("s", "@@version_comment"), [][]any{{"Slipstream admin console"}}, "SELECT 1")
 		return nil
 	}
 	if len(args) == 1 && args[0] == "1" {
-		s.buf = appendRowDescription(s.buf, cols("i", "?column?"))
-		s.buf = appendDataRow(s.buf, 1)
-		s.buf = appendCommandComplete(s.buf, "SELECT 1")
+		s.rows(cols("i", "?column?"), [][]any{{1}}, "SELECT 1")
 		return nil
 	}
 	return consoleError("invalid command 'SELECT " + strings.Join(args, " ") + "', use SHOW HELP;")
 }
-
-var _ = proxy.ProtocolMySQL

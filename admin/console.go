@@ -205,6 +205,7 @@ type consoleSession struct {
 	isAdmin bool
 	w       io.Writer
 	buf     []byte
+	my      *mysqlFace // nil: PostgreSQL
 }
 
 // query runs one Query message's command and writes its answer and ReadyForQuery; it reports
@@ -216,10 +217,19 @@ func (s *consoleSession) query(ctx context.Context, q string) bool {
 	switch {
 	case err == nil:
 	case errors.As(err, &pe):
-		s.buf = pgwire.AppendError(s.buf, pe)
 	default:
-		s.buf = pgwire.AppendError(s.buf, pgwire.NewError(pgwire.ProtocolViolation, "command failed"))
+		pe = pgwire.NewError(pgwire.ProtocolViolation, "command failed")
 		s.c.log.Warn("admin console command failed", "user", s.user, "err", err)
+	}
+	if s.my != nil {
+		if pe != nil {
+			s.buf = s.my.appendError(s.buf[:0], pe.Message)
+		}
+		_, werr := s.w.Write(s.buf)
+		return werr == nil
+	}
+	if pe != nil {
+		s.buf = pgwire.AppendError(s.buf, pe)
 	}
 	s.buf = pgwire.AppendReadyForQuery(s.buf, 'I')
 	_, werr := s.w.Write(s.buf)

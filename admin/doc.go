@@ -23,6 +23,10 @@
 // RECONNECT, KILL, KILL_CLIENT, SUSPEND, WAIT_CLOSE, RELOAD, SHUTDOWN) need an admin user;
 // stats users may only SHOW. Errors are ERROR 08P01, as PgBouncer's.
 //
+// MySQL clients reach the same console on mysql_listen (ServeMySQL, mysql.go): the edge runs
+// the handshake against Credentials, then each COM_QUERY is one command, answered as a
+// text-protocol result set, an OK or an ERR 1105.
+//
 // The same figures are served over HTTP (http.go): /api/queries, /api/overview and the
 // dashboard's page (package dashboard), behind the admin credentials when the HTTP listener
 // is not on loopback.

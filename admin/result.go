@@ -78,38 +78,8 @@ func appendDataRow(dst []byte, vals ...any) []byte {
 	dst, h := pgwire.BeginFrame(dst, 'D')
 	dst = append(dst, byte(len(vals)>>8), byte(len(vals)))
 	for _, v := range vals {
-		var s string
-		isNull := false
-		switch x := v.(type) {
-		case string:
-			s = x
-		case int:
-			s = strconv.Itoa(x)
-		case int64:
-			s = strconv.FormatInt(x, 10)
-		case uint64:
-			s = strconv.FormatUint(x, 10)
-		case uint32:
-			s = strconv.FormatUint(uint64(x), 10)
-		case float64:
-			s = strconv.FormatFloat(x, 'f', -1, 64)
-		case bool:
-			s = "0"
-			if x {
-				s = "1"
-			}
-		case time.Time:
-			if x.IsZero() {
-				isNull = true
-			} else {
-				s = x.UTC().Format("2006-01-02 15:04:05 UTC")
-			}
-		case null, nil:
-			isNull = true
-		default:
-			panic("admin: unknown value type")
-		}
-		if isNull {
+		s, ok := text(v)
+		if !ok {
 			dst = append(dst, 0xff, 0xff, 0xff, 0xff)
 			continue
 		}
@@ -137,13 +107,81 @@ func appendNotice(dst []byte, msg string) []byte {
 }
 
 // result writes one SHOW answer: the row description, then rows, then "SHOW".
-func (s *consoleSession) result(cs []col, rows [][]any) {
-	s.buf = appendRowDescription(s.buf, cs)
+func (s *consoleSession) result(cs []col, rows [][]any) { s.rows(cs, rows, "SHOW") }
+
+// rows writes a result set, ending with tag (PostgreSQL's CommandComplete).
+func (s *consoleSession) rows(cs []col, rows [][]any, tag string) {
 	for _, r := range rows {
 		if len(r) != len(cs) {
 			panic("admin: a row's width differs from its columns'")
 		}
+	}
+	if s.my != nil {
+		s.buf = s.my.appendResult(s.buf, cs, rows)
+		return
+	}
+	s.buf = appendRowDescription(s.buf, cs)
+	for _, r := range rows {
 		s.buf = appendDataRow(s.buf, r...)
 	}
+	s.buf = appendCommandComplete(s.buf, tag)
+}
+
+// complete ends a command that has no rows.
+func (s *consoleSession) complete(tag string) {
+	if s.my != nil {
+		s.buf = s.my.appendOK(s.buf)
+		return
+	}
+	s.buf = appendCommandComplete(s.buf, tag)
+}
+
+// notice answers with a message: a NOTICE over PostgreSQL, a one-column result over MySQL.
+func (s *consoleSession) notice(msg string) {
+	if s.my != nil {
+		s.buf = s.my.appendResult(s.buf, cols("s", "help"), [][]any{{msg}})
+		return
+	}
+	s.buf = appendNotice(s.buf, msg)
 	s.buf = appendCommandComplete(s.buf, "SHOW")
+}
+
+// empty answers an empty query.
+func (s *consoleSession) empty() {
+	if s.my != nil {
+		s.buf = s.my.appendOK(s.buf)
+		return
+	}
+	s.buf = append(s.buf, 'I', 0, 0, 0, 4) // EmptyQueryResponse
+}
+
+// text is v as a result's text value; ok is false for NULL.
+func text(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case int:
+		return strconv.Itoa(x), true
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	case uint64:
+		return strconv.FormatUint(x, 10), true
+	case uint32:
+		return strconv.FormatUint(uint64(x), 10), true
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), true
+	case bool:
+		if x {
+			return "1", true
+		}
+		return "0", true
+	case time.Time:
+		if x.IsZero() {
+			return "", false
+		}
+		return x.UTC().Format("2006-01-02 15:04:05 UTC"), true
+	case null, nil:
+		return "", false
+	}
+	panic("admin: unknown value type")
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 )
@@ -22,11 +24,45 @@ type Console interface {
 	// ServePG serves one PostgreSQL console client, authenticated as user, until it leaves or
 	// ctx ends. r reads nc; nothing has been answered after authentication yet.
 	ServePG(ctx context.Context, r *pgwire.Reader, w io.Writer, user string, params map[string]string)
+	// ServeMySQL serves one MySQL console client, authenticated as user, after its
+	// handshake's OK; caps are the capabilities it negotiated.
+	ServeMySQL(ctx context.Context, r *mysqlwire.Reader, w io.Writer, user string, caps uint32)
 }
 
 // ConsoleDatabases are the virtual database names of the admin console: Slipstream's own and
 // PgBouncer's, so that tools written for PgBouncer's console work unchanged.
 var ConsoleDatabases = []string{"slipstream", "pgbouncer"}
+
+// wantsMySQLConsole reports whether a MySQL client asking for database name gets the
+// console: the same names, on mysql_listen, unless a MySQL database has the name.
+func (s *Server) wantsMySQLConsole(name string) bool {
+	if s.cfg.Console == nil || !slices.Contains(ConsoleDatabases, name) {
+		return false
+	}
+	_, configured := s.myByName[name]
+	return !configured
+}
+
+// mysqlConsoleAccount is what a MySQL console client must prove, as its PostgreSQL
+// counterpart (serveConsole): an unknown user faces a password nobody knows.
+func (s *Server) mysqlConsoleAccount(user string) mysqlwire.Account {
+	password, trust, ok := s.cfg.Console.Credentials(user)
+	if !ok {
+		var b [16]byte
+		rand.Read(b[:])
+		password, trust = hex.EncodeToString(b[:]), false
+	}
+	return mysqlwire.Account{User: user, Password: password, Plugin: mysqlwire.NativePassword, Trust: trust}
+}
+
+// serveMySQLConsole finishes a MySQL console client's handshake and hands it to the console.
+func (s *Server) serveMySQLConsole(ctx context.Context, conn *mysqlwire.Conn) {
+	conn.Net.SetDeadline(time.Time{})
+	if err := conn.Finish(mysql.SERVER_STATUS_AUTOCOMMIT); err != nil {
+		return
+	}
+	s.cfg.Console.ServeMySQL(ctx, conn.Reader, conn.Net, conn.Response.User, conn.Capabilities)
+}
 
 // wantsConsole reports whether a client asking for database name gets the console.
 func (s *Server) wantsConsole(name string) bool {

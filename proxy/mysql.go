@@ -104,7 +104,11 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 	greet := s.mysqlGreeting(hctx)
 	hs := mysqlwire.Handshake{ServerVersion: greet.version, ConnID: sess.id, Capabilities: greet.caps,
 		Collation: greet.collation, Status: greet.status, AuthPlugin: greet.plugin}
+	console := false // the client asked for the admin console (admin.go)
 	conn, err := mysqlwire.Accept(hctx, nc, mysqlwire.Config{Handshake: hs, TLS: s.mysqlTLS, Lookup: func(r *mysqlwire.Response) (mysqlwire.Account, error) {
+		if console = s.wantsMySQLConsole(r.Database); console {
+			return s.mysqlConsoleAccount(r.User), nil
+		}
 		db, e := s.mysqlDatabase(r)
 		if e != nil {
 			return mysqlwire.Account{}, e
@@ -114,6 +118,10 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 	}})
 	if err != nil {
 		s.refuseMySQL(log, err)
+		return
+	}
+	if console {
+		s.serveMySQLConsole(ctx, conn)
 		return
 	}
 	db := sess.db

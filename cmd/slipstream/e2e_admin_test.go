@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	_ "github.com/lib/pq"
 
@@ -596,5 +597,86 @@ func TestPauseWaitsForTransactionsAndHoldsNewOnes(t *testing.T) {
 	if strings.Contains(strings.ToLower(out), "error") || strings.Contains(out, "exit:") ||
 		!strings.Contains(out, "number of failed transactions: 0") {
 		t.Errorf("pgbench saw errors across PAUSE/restart/RESUME")
+	}
+}
+
+// TestTheConsoleHasAMySQLFace runs the console's commands over the MySQL protocol, with
+// go-sql-driver/mysql and the mariadb CLI, on the listener of an embedded database served to
+// MySQL clients.
+func TestTheConsoleHasAMySQLFace(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	dir := t.TempDir()
+	cfg := writeTOML(t, fmt.Sprintf("admin_users = [\"ops\"]\nstats_users = [\"stats\"]\nadmin_password = %q\n"+
+		"[[database]]\nname = \"main\"\nkind = \"d1\"\nauth_method = \"trust\"\n", adminPassword))
+	inst := runServeFor(t, "main", []string{"--config", cfg, "--data-dir", dir})
+	ml := mysqlLine.FindStringSubmatch(inst.stdout.String())
+	if ml == nil {
+		t.Fatalf("no MySQL line in:\n%s", inst.stdout.String())
+	}
+	mu, err := url.Parse(ml[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := []string{"", mu.Host}
+	db, err := sql.Open("mysql", "ops:"+adminPassword+"@tcp("+m[1]+")/slipstream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, "SHOW POOLS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, _ := rows.Columns()
+	var pools []string
+	for rows.Next() {
+		vals := make([]sql.RawBytes, len(cols))
+		args := make([]any, len(vals))
+		for i := range vals {
+			args[i] = &vals[i]
+		}
+		if err := rows.Scan(args...); err != nil {
+			t.Fatal(err)
+		}
+		pools = append(pools, string(vals[0]))
+	}
+	rows.Close()
+	if strings.Join(cols[:4], ",") != "database,user,cl_active,cl_waiting" || strings.Join(pools, ",") != "main,main#mysql" {
+		t.Errorf("SHOW POOLS over MySQL: columns %v, pools %v", cols, pools)
+	}
+	if _, err := db.ExecContext(ctx, "PAUSE main"); err != nil {
+		t.Fatal(err)
+	}
+	var key, value string
+	if err := db.QueryRowContext(ctx, "SHOW STATE").Scan(&key, &value); err != nil || key != "active" || value != "no" {
+		t.Errorf("SHOW STATE after PAUSE: %s=%s, %v", key, value, err)
+	}
+	if _, err := db.ExecContext(ctx, "RESUME main"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "SHOW NOTHING"); err == nil || !strings.Contains(err.Error(), "1105") {
+		t.Errorf("a bad command: %v, want ERROR 1105", err)
+	}
+	stats, err := sql.Open("mysql", "stats:"+adminPassword+"@tcp("+m[1]+")/pgbouncer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stats.Close()
+	if _, err := stats.ExecContext(ctx, "PAUSE"); err == nil || !strings.Contains(err.Error(), "admin access needed") {
+		t.Errorf("PAUSE by a stats user: %v", err)
+	}
+	bad, _ := sql.Open("mysql", "ops:wrong@tcp("+m[1]+")/slipstream")
+	defer bad.Close()
+	if err := bad.PingContext(ctx); err == nil || !strings.Contains(err.Error(), "1045") {
+		t.Errorf("wrong password: %v, want 1045", err)
+	}
+	if cli, err := exec.LookPath("mariadb"); err == nil {
+		host, port, _ := net.SplitHostPort(m[1])
+		out, err := runTool(ctx, t, []string{"MYSQL_PWD=" + adminPassword}, t.TempDir(), cli, "-h", host, "-P", port, "-u", "ops",
+			"slipstream", "-e", "SHOW VERSION")
+		if err != nil || !strings.Contains(out, "PgBouncer 1.24.1") {
+			t.Errorf("mariadb -e 'SHOW VERSION': %v\n%s", err, out)
+		}
 	}
 }
