@@ -509,7 +509,7 @@ func TestPauseWaitsForTransactionsAndHoldsNewOnes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pgbench: %v", err)
 	}
-	ctx := testContext(t, 120*time.Second)
+	ctx := testContext(t, 180*time.Second) // a PostgreSQL of its own, started and restarted
 	origin, err := pgtest.Start(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -30,7 +30,7 @@ func chromium(t *testing.T) string {
 // headless runs chromium on url with args and returns its stdout and stderr.
 func headless(t *testing.T, ctx context.Context, bin, url string, args ...string) (stdout, stderr string) {
 	t.Helper()
-	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	base := []string{"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
 		"--hide-scrollbars", "--user-data-dir=" + t.TempDir(), "--window-size=1440,1180", "--enable-logging=stderr", "--v=0"}
@@ -52,7 +52,8 @@ var consoleLine = regexp.MustCompile(`(?m)^.*:CONSOLE\(\d+\)\].*$`)
 func TestTheDashboardRendersAndMovesUnderLoad(t *testing.T) {
 	t.Parallel()
 	bin := chromium(t)
-	ctx := testContext(t, 120*time.Second)
+	// Three Chromium starts: each takes a while on a loaded machine.
+	ctx := testContext(t, 300*time.Second)
 	inst := startAdminServe(t, "")
 	table := "dash_" + suffix()
 	direct := connect(t, ctx, directURL())
