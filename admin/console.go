@@ -31,6 +31,7 @@ type Pool interface {
 	Paused() bool
 	Reconnect()
 	WaitClose(ctx context.Context) error
+	Waited() time.Duration
 }
 
 // PoolEntry is a pool with the names it is known by.

@@ -17,8 +17,9 @@ const (
 
 // statsPoint is a database's totals at one moment, for the averages over the period since.
 type statsPoint struct {
-	at time.Time
-	t  insight.Totals
+	at   time.Time
+	t    insight.Totals
+	wait time.Duration // the pool's queue waits, all told
 }
 
 // statsPeriod is how long SHOW STATS' averages are taken over, at least (PgBouncer's
@@ -30,10 +31,11 @@ const statsPeriod = 15 * time.Second
 // parses at the server, binds.
 type figures [11]float64
 
-func totalsFigures(t insight.Totals) figures {
+func totalsFigures(p statsPoint) figures {
+	t := p.t
 	return figures{float64(t.Xacts), float64(t.Xacts), float64(t.Queries), float64(t.Received), float64(t.Sent),
-		float64(t.XactTime.Microseconds()), float64(t.QueryTime.Microseconds()), 0, float64(t.Parses),
-		float64(t.Parses), float64(t.Binds)}
+		float64(t.XactTime.Microseconds()), float64(t.QueryTime.Microseconds()), float64(p.wait.Microseconds()),
+		float64(t.Parses), float64(t.Parses), float64(t.Binds)}
 }
 
 // averages are PgBouncer's: counts and bytes per second, times per transaction or query (µs).
@@ -42,7 +44,7 @@ func averages(now, prev statsPoint) figures {
 	if secs <= 0 {
 		return figures{}
 	}
-	a, b := totalsFigures(now.t), totalsFigures(prev.t)
+	a, b := totalsFigures(now), totalsFigures(prev)
 	var d figures
 	for i := range d {
 		d[i] = a[i] - b[i]
@@ -74,7 +76,7 @@ func (c *Console) stats(kind statsKind) [][]any {
 		if c.cfg.Insight != nil && p.Protocol != "mysql" {
 			t, _, _ = c.cfg.Insight.DBTotals(p.Database)
 		}
-		cur := statsPoint{at: now, t: t}
+		cur := statsPoint{at: now, t: t, wait: p.Pool.Waited()}
 		c.mu.Lock()
 		prev, ok := c.prev[p.Name]
 		if !ok {
@@ -84,7 +86,7 @@ func (c *Console) stats(kind statsKind) [][]any {
 			c.prev[p.Name] = cur
 		}
 		c.mu.Unlock()
-		tot, avg := totalsFigures(t), averages(cur, prev)
+		tot, avg := totalsFigures(cur), averages(cur, prev)
 		row := []any{p.Name}
 		switch kind {
 		case statsAll:

@@ -2,17 +2,22 @@ package pool
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
-// pauseGate holds new leases while the admin console has the pool paused (PAUSE), and
-// remembers the time before which connections are retired (RECONNECT). Slots owns one; its
-// fields are under Slots.mu.
+// pauseGate holds new leases while the admin console has the pool paused (PAUSE), remembers
+// the time before which connections are retired (RECONNECT), and adds up the queue's waits
+// (SHOW STATS). Slots owns one; its fields but waited are under Slots.mu.
 type pauseGate struct {
 	held         chan struct{} // non-nil while paused; closed by Resume
 	retireBefore time.Time     // connections dialled before this are closed, not reused
 	retiring     int           // leased connections dialled before retireBefore, not back yet
+	waited       atomic.Int64  // nanoseconds sessions spent queued for a connection (SHOW STATS' wait_time)
 }
+
+// Waited returns the time sessions have spent queued for a connection, all told.
+func (s *Slots[C, K]) Waited() time.Duration { return time.Duration(s.gate.waited.Load()) }
 
 // holdLease waits while the slots are paused, for ctx, or until they close.
 func (s *Slots[C, K]) holdLease(ctx context.Context) error {

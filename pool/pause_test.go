@@ -102,3 +102,18 @@ func TestReconnectRetiresOldConnectionsAndWaitCloseWaitsForThem(t *testing.T) {
 		t.Error("the old leased connection went back to the pool instead of closing")
 	}
 }
+
+func TestWaitedAddsUpTheQueuesWaits(t *testing.T) {
+	const timeout = 20 * time.Millisecond
+	s := NewSlots[*slot](SlotsConfig{Name: "t", MaxConns: 1, QueueTimeout: timeout})
+	defer s.Close()
+	ctx := context.Background()
+	a, _ := take(ctx, s)
+	defer s.Release(a)
+	if _, err := take(ctx, s); !errors.Is(err, ErrQueueTimeout) {
+		t.Fatalf("a second lease of one connection: %v, want the queue timeout", err)
+	}
+	if w := s.Waited(); w < timeout {
+		t.Errorf("Waited %v, want at least the %v the second lease queued", w, timeout)
+	}
+}

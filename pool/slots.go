@@ -158,6 +158,7 @@ func (s *Slots[C, K]) Take(ctx context.Context, k K) (c C, dial bool, err error)
 	select {
 	case h := <-w.ch:
 		s.m.observeWait(time.Since(start))
+		s.gate.waited.Add(int64(time.Since(start)))
 		return h.c, h.dial, nil
 	case <-timer.C:
 		err = ErrQueueTimeout
@@ -167,6 +168,7 @@ func (s *Slots[C, K]) Take(ctx context.Context, k K) (c C, dial bool, err error)
 		err = ErrClosed
 	}
 	s.m.observeWait(time.Since(start))
+	s.gate.waited.Add(int64(time.Since(start)))
 	s.mu.Lock()
 	for i, x := range s.waiters {
 		if x == w {

@@ -80,3 +80,6 @@ func (p *Pool) Reconnect() { p.slots.Reconnect() }
 
 // WaitClose waits until the connections of before the last Reconnect are closed.
 func (p *Pool) WaitClose(ctx context.Context) error { return p.slots.WaitClose(ctx) }
+
+// Waited returns the time sessions have spent queued for an origin connection, all told.
+func (p *Pool) Waited() time.Duration { return p.slots.Waited() }
