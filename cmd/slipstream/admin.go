@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -103,16 +104,6 @@ func adminSettings(cfg config.Config) []admin.Setting {
 	if maxConns == 0 {
 		maxConns = 20
 	}
-	joined := func(s []string) string {
-		out := ""
-		for i, v := range s {
-			if i > 0 {
-				out += ","
-			}
-			out += v
-		}
-		return out
-	}
 	return []admin.Setting{
 		{Key: "listen_addr", Value: host, Default: "127.0.0.1"},
 		{Key: "listen_port", Value: port, Default: "6432"},
@@ -121,8 +112,8 @@ func adminSettings(cfg config.Config) []admin.Setting {
 		{Key: "default_pool_size", Value: strconv.Itoa(maxConns), Default: "20"},
 		{Key: "max_db_connections", Value: "0", Default: "0"},
 		{Key: "max_user_connections", Value: "0", Default: "0"},
-		{Key: "admin_users", Value: joined(cfg.AdminUsers), Default: ""},
-		{Key: "stats_users", Value: joined(cfg.StatsUsers), Default: ""},
+		{Key: "admin_users", Value: strings.Join(cfg.AdminUsers, ","), Default: ""},
+		{Key: "stats_users", Value: strings.Join(cfg.StatsUsers, ","), Default: ""},
 		{Key: "mysql_listen", Value: cfg.MySQLListen, Default: "127.0.0.1:3307"},
 		{Key: "http_listen", Value: cfg.HTTPListen, Default: "127.0.0.1:9432"},
 		{Key: "cache_max_bytes", Value: strconv.FormatInt(cfg.Cache.MaxBytes, 10), Default: "0"},
