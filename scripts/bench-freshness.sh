@@ -113,8 +113,16 @@ metric() { # http-address status
 PGPASSWORD=postgres-secret "$PG_BIN/pgbench" -i -q -s 1 -h 127.0.0.1 -p "$pg_port" -U postgres postgres >/dev/null 2>&1
 # pgbench -i is one large transaction: let the stream replay it and be current again first.
 stream_http=$(sed -n 's|^metrics: http://\(.*\)/metrics$|\1|p' "$tmp/serve-stream.out")
-for _ in $(seq 600); do
-  curl -s "http://$stream_http/metrics" | grep -q '^slipstream_change_stream_up{db="postgres"} 1' && break
+# (Decoding its 100,000 rows may bring its commit more than max_lag late: the stream then
+# reconnects and replays it with caching off.) Wait until it has been current for 5 s in a row.
+current=0
+for _ in $(seq 1200); do
+  if curl -s "http://$stream_http/metrics" | grep -q '^slipstream_change_stream_up{db="postgres"} 1'; then
+    current=$((current + 1))
+  else
+    current=0
+  fi
+  [ "$current" -lt 50 ] || break
   sleep 0.1
 done
 printf '\\set aid random(1, 1000)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n' >"$tmp/hotset.sql"
