@@ -257,18 +257,23 @@ for target in "${targets[@]}"; do
       mariadb --no-defaults -h 127.0.0.1 -P "${port[$target]}" -u app -p"$APP_PASSWORD" app <&9 >/dev/null 2>&1 &
       idle_pids+=($!)
     done
-    # Logged in once the proxy holds that many more established connections.
-    for _ in $(seq 600); do
+    # Logged in once the proxy holds as many established client connections as CLIs are
+    # still running (one refused exits); at most 30 s. The figure is per connected client.
+    n=0
+    for _ in $(seq 300); do
       n=$(ss -Htn state established "( sport = :${port[$target]} )" | wc -l)
-      [ "$n" -lt "$IDLE_CLIENTS" ] || break
+      alive=0
+      for p in "${idle_pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+      [ "$n" -lt "$alive" ] || break
       sleep 0.1
     done
     after=$(awk '/^VmRSS:/ { print $2 }' "/proc/${pid[$target]}/status")
-    idle_kib[$target]=$(awk -v a="$after" -v b="$before" -v n="$IDLE_CLIENTS" -v c="$n" \
-      'BEGIN { if (c >= n) printf "%.1f", (a - b) / n; else print "n/a" }')
+    idle_kib[$target]=$(awk -v a="$after" -v b="$before" -v n="$n" \
+      'BEGIN { if (n > 0) printf "%.1f (%d clients)", (a - b) / n, n; else print "n/a" }')
+    exec 9>&-
     kill "${idle_pids[@]}" 2>/dev/null
     wait "${idle_pids[@]}" 2>/dev/null || true
-    exec 9>&-
+    rm -f "$tmp/idle-$target.fifo"
   fi
 done
 
