@@ -16,6 +16,11 @@
 // (topology.go) stands a whole deployment up on one machine: the origin behind a relay for
 // the direct path, Slipstream next to it for the path through the proxy.
 //
+// Throughput also says what each proxy costs (procstat.go): CPU time per operation and
+// resident memory per idle client from /proc, system calls per operation from strace -c -f
+// in a separate untimed run. The proxy is a peer that peers.go started (PgBouncer,
+// pgpool-II, HAProxy in TCP mode) or the process listening on the target's loopback port.
+//
 // bench must not be imported by the product: only cmd/slipstream (the `slipstream bench`
 // commands) and tests use it.
 //

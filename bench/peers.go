@@ -19,19 +19,22 @@ import (
 const (
 	PgBouncer = "pgbouncer" // transaction pooling, default_pool_size 10
 	Pgpool    = "pgpool"    // pgpool-II with its in-memory query cache
+	HAProxy   = "haproxy"   // HAProxy in TCP mode: forwards bytes, parses nothing
 )
 
 // peerAddr picks the address a peer listens on; a test makes it return a taken one.
 var peerAddr = func() (string, error) { return freeAddr("tcp") }
 
 // Where Debian's pgbouncer and pgpool2 packages put the servers.
-var peerBinary = map[string]string{PgBouncer: "/usr/sbin/pgbouncer", Pgpool: "/usr/sbin/pgpool"}
+var peerBinary = map[string]string{PgBouncer: "/usr/sbin/pgbouncer", Pgpool: "/usr/sbin/pgpool", HAProxy: "/usr/sbin/haproxy"}
 
 // Peers are PgBouncer or pgpool-II processes in front of one PostgreSQL database.
 type Peers struct {
 	// URLs maps each started peer's name to the URL that reaches the database through it,
 	// with the database's credentials.
 	URLs map[string]string
+	// PIDs maps each started peer's name to its process.
+	PIDs map[string]int
 
 	dir   string
 	procs []*process
@@ -53,7 +56,7 @@ func StartPeers(ctx context.Context, origin string, names []string) (_ *Peers, e
 	if err != nil {
 		return nil, fmt.Errorf("peers: %w", err)
 	}
-	ps := &Peers{URLs: map[string]string{}}
+	ps := &Peers{URLs: map[string]string{}, PIDs: map[string]int{}}
 	if ps.dir, err = os.MkdirTemp("", "slipstream-peers-"); err != nil {
 		return nil, fmt.Errorf("peers: %w", err)
 	}
@@ -72,10 +75,10 @@ func StartPeers(ctx context.Context, origin string, names []string) (_ *Peers, e
 	for _, name := range names {
 		bin, ok := peerBinary[name]
 		if !ok {
-			return nil, fmt.Errorf("peers: unknown peer %q (known: %s, %s)", name, PgBouncer, Pgpool)
+			return nil, fmt.Errorf("peers: unknown peer %q (known: %s, %s, %s)", name, PgBouncer, Pgpool, HAProxy)
 		}
 		if _, err := os.Stat(bin); err != nil {
-			return nil, fmt.Errorf("peers: %s is not installed (%s; apt-get install %s)", name, bin, map[string]string{PgBouncer: "pgbouncer", Pgpool: "pgpool2"}[name])
+			return nil, fmt.Errorf("peers: %s is not installed (%s; apt-get install %s)", name, bin, map[string]string{PgBouncer: "pgbouncer", Pgpool: "pgpool2", HAProxy: "haproxy"}[name])
 		}
 		if err := ps.start(ctx, name, u, cred, bin, redact); err != nil {
 			return nil, err
@@ -99,11 +102,14 @@ func (ps *Peers) start(ctx context.Context, name string, u *url.URL, cred *sysca
 			p, err = ps.startPgBouncer(u, listen, cred, bin)
 		case Pgpool:
 			p, err = ps.startPgpool(u, listen, cred, bin)
+		case HAProxy:
+			p, err = ps.startHAProxy(u, listen, cred, bin)
 		}
 		if err != nil {
 			return fmt.Errorf("peers: %s: %w", name, err)
 		}
 		ps.URLs[name] = withHost(u, listen)
+		ps.PIDs[name] = p.cmd.Process.Pid
 		err = waitReady(ctx, p, ps.URLs[name], redact)
 		if err == nil {
 			return nil
@@ -165,7 +171,7 @@ auth_type = scram-sha-256
 auth_file = %s
 pool_mode = transaction
 default_pool_size = 10
-max_client_conn = 1000
+max_client_conn = 20000
 `, db, oh, op, db, host, port, users), cred)
 	if err != nil {
 		return nil, err
@@ -229,6 +235,33 @@ pid_file_name = '%s'
 		return nil, err
 	}
 	p, err := startProcess(ps.dir, Pgpool, cred, bin, "-n", "-f", conf, "-F", os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	ps.procs = append(ps.procs, p)
+	return p, nil
+}
+
+func (ps *Peers) startHAProxy(origin *url.URL, listen string, cred *syscall.Credential, bin string) (*process, error) {
+	op := origin.Port()
+	if op == "" {
+		op = "5432"
+	}
+	cfg, err := ps.writeFile("haproxy.cfg", fmt.Sprintf(`global
+    maxconn 20000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+listen postgres
+    bind %s
+    server origin %s
+`, listen, net.JoinHostPort(origin.Hostname(), op)), cred)
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProcess(ps.dir, HAProxy, cred, bin, "-f", cfg, "-db")
 	if err != nil {
 		return nil, err
 	}

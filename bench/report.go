@@ -106,16 +106,40 @@ func WriteTable(w io.Writer, results []Result) error {
 // WriteThroughputTable prints throughput results as an aligned table for a terminal.
 func WriteThroughputTable(w io.Writer, results []ThroughputResult) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tclients\tops/s\tp50 ms\tp95 ms\tp99 ms\terrors\tvs direct\t")
+	fmt.Fprintln(tw, "target\tclients\tops/s\tp50 ms\tp95 ms\tp99 ms\terrors\tvs direct\tCPU us/op\tsyscalls/op\tKiB/idle client\t")
 	for _, r := range results {
 		vs := "-"
 		if r.VsDirect > 0 {
 			vs = fmt.Sprintf("%.2fx", r.VsDirect)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%s\t\n", r.Target, r.Clients, r.OpsPerSec,
-			fmtMs(r.P50Ms), fmtMs(r.P95Ms), fmtMs(r.P99Ms), r.Errors, vs)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", r.Target, r.Clients, r.OpsPerSec,
+			fmtMs(r.P50Ms), fmtMs(r.P95Ms), fmtMs(r.P99Ms), r.Errors, vs,
+			fmtOpt(r.CPUUsPerOp, "%.1f"), fmtOpt(r.SyscallsPerOp, "%.2f"), fmtOpt(r.IdleKiBPerClient, "%.1f"))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range results {
+		if len(r.TopSyscalls) > 0 {
+			var parts []string
+			for _, c := range r.TopSyscalls {
+				parts = append(parts, fmt.Sprintf("%s %.2f", c.Name, c.PerOp))
+			}
+			fmt.Fprintf(w, "%s syscalls per op: %s\n", r.Target, strings.Join(parts, ", "))
+		}
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "%s: %s\n", r.Target, n)
+		}
+	}
+	return nil
+}
+
+// fmtOpt formats a figure that may not have been measured.
+func fmtOpt(v *float64, format string) string {
+	if v == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf(format, *v)
 }
 
 // fmtMs shows a latency with about three significant digits.

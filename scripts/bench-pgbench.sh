@@ -4,14 +4,22 @@
 # Slipstream (`slipstream serve`, its result cache on).
 #
 # Workloads (16 clients each):
-#   simple, prepared  pgbench -S -M simple|prepared: random point selects over the whole table,
-#                     against direct, PgBouncer and Slipstream (transaction pooling)
+#   simple, prepared, extended
+#                     pgbench -S -M simple|prepared|extended: random point selects over the whole
+#                     table, against direct, PgBouncer and Slipstream (transaction pooling)
 #   hotset            \set aid random(1, 1000); SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
 #                     against direct, pgpool-II (memory cache) and Slipstream (the result cache)
 #   idle              not a throughput: IDLE_CLIENTS sessions that log in and then only sleep,
 #                     against PgBouncer and Slipstream; reports the growth of each proxy's resident
 #                     memory per idle session (VmRSS, sampled after IDLE_HOLD/2 seconds; the first
 #                     round's, as later ones reuse what it grew). Not in the default MODES.
+#
+# For each proxy (PgBouncer, pgpool-II, Slipstream) and throughput run the script also reports
+# the proxy's CPU microseconds per transaction (user + system time of the process and its
+# children from /proc/PID/stat, over the run, divided by pgbench's transaction count) and,
+# when strace is installed (SYSCALLS=0 turns it off), the proxy's system calls per
+# transaction from `strace -c -f` attached during a separate SYSCALL_DURATION-second run of
+# the same workload (strace slows the proxy down, so it is never attached to the timed runs).
 #
 #   scripts/bench-pgbench.sh [--json FILE]
 #
@@ -20,7 +28,8 @@
 #   ROUNDS=2           interleaved rounds; each cell reports the best round
 #   SCALE=10           pgbench -i scale factor
 #   SKIP_SLIPSTREAM=1  leave Slipstream out (no build)
-#   MODES="simple prepared hotset"   (add idle for the memory of idle sessions)
+#   MODES="simple prepared extended hotset"   (add idle for the memory of idle sessions)
+#   SYSCALLS=1  SYSCALL_DURATION=5
 #   IDLE_CLIENTS=1000  IDLE_HOLD=20
 #   PG_BIN=/usr/lib/postgresql/15/bin   PGBOUNCER=/usr/sbin/pgbouncer   PGPOOL=/usr/sbin/pgpool
 #
@@ -45,7 +54,10 @@ SCALE=${SCALE:-10}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PGBOUNCER=${PGBOUNCER:-/usr/sbin/pgbouncer}
 PGPOOL=${PGPOOL:-/usr/sbin/pgpool}
-MODES=${MODES:-simple prepared hotset}
+MODES=${MODES:-simple prepared extended hotset}
+SYSCALLS=${SYSCALLS:-1}
+SYSCALL_DURATION=${SYSCALL_DURATION:-5}
+command -v strace >/dev/null || SYSCALLS=0
 CLIENTS=16
 IDLE_CLIENTS=${IDLE_CLIENTS:-1000}
 IDLE_HOLD=${IDLE_HOLD:-20}
@@ -177,6 +189,7 @@ EOF
   as_server "$PGPOOL" -n -f "$tmp/pgpool.conf" -F /dev/null >"$tmp/pgpool.log" 2>&1 &
   wait_ready "$pgpool_port" || die "pgpool not accepting connections on $pgpool_port"
   port[pgpool]=$pgpool_port
+  pgpool_pid=$(tr -d '\0' <"$tmp/pgpool.pid")
 fi
 printf '\\set aid random(1, 1000)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n' >"$tmp/hotset.sql"
 printf '\\sleep %d s\n' "$IDLE_HOLD" >"$tmp/idle.sql"
@@ -215,10 +228,12 @@ idle_run() {
 }
 
 # --- the runs: rounds interleave targets so drift (caches, CPU frequency) hits all alike ---
-declare -A best=() idle_kib=()
+declare -A best=() idle_kib=() cpu=() syscalls=()
 declare -A pid_of=()
 [ ! -f "$tmp/pgbouncer.pid" ] || pid_of[pgbouncer]=$(cat "$tmp/pgbouncer.pid")
+[ -z "${pgpool_pid:-}" ] || pid_of[pgpool]=$pgpool_pid
 [ -z "$slip_pid" ] || pid_of[slipstream]=$slip_pid
+hz=$(getconf CLK_TCK)
 runs_json=
 for round in $(seq "$ROUNDS"); do
   for mode in $MODES; do
@@ -243,23 +258,50 @@ for round in $(seq "$ROUNDS"); do
       workload=(-S -M "$mode")
       [ "$mode" != hotset ] || workload=(-f "$tmp/hotset.sql")
       out="$tmp/run-$round-$mode-$target.out"
-      tps=fail
+      tps=fail us=n/a
+      pid=${pid_of[$target]:-}
+      [ -z "$pid" ] || t0=$(cpu_ticks_tree "$pid")
       if "$PG_BIN/pgbench" -n "${workload[@]}" -c "$CLIENTS" -j "$THREADS" -T "$DURATION" \
         -p "${port[$target]}" >"$out" 2>&1; then
         tps=$(awk '/^tps = / { print $3; exit }' "$out")
+        tps=${tps:-fail} # pgbench exits 0 when every client aborted
+        txns=$(awk '/^number of transactions actually processed:/ { print $NF; exit }' "$out")
+        # The proxy's CPU per transaction (direct: n/a, PostgreSQL's backends are not a proxy).
+        [ -z "$pid" ] || us=$(awk -v a="$t0" -v b="$(cpu_ticks_tree "$pid")" -v n="$txns" -v hz="$hz" \
+          'BEGIN { if (n > 0) printf "%.1f", (b - a) * 1e6 / hz / n; else print "n/a" }')
       else
         echo "pgbench through $target failed:" >&2
         tail -n 5 "$out" >&2
       fi
-      printf 'round %d  %-8s  %-10s  tps %s\n' "$round" "$mode" "$target" "$tps"
-      runs_json+="${runs_json:+,}{\"round\":$round,\"mode\":\"$mode\",\"target\":\"$target\",\"tps\":$([ "$tps" = fail ] && echo null || echo "$tps")}"
+      printf 'round %d  %-8s  %-10s  tps %s  CPU us/txn %s\n' "$round" "$mode" "$target" "$tps" "$us"
+      runs_json+="${runs_json:+,}{\"round\":$round,\"mode\":\"$mode\",\"target\":\"$target\",\"tps\":$([ "$tps" = fail ] && echo null || echo "$tps"),\"cpu_us_per_txn\":$([ "$us" = n/a ] && echo null || echo "$us")}"
       key="$mode/$target"
       if [ "$tps" != fail ] && awk -v a="$tps" -v b="${best[$key]:-0}" 'BEGIN { exit !(a > b) }'; then
-        best[$key]=$tps
+        best[$key]=$tps cpu[$key]=$us
       fi
     done
   done
 done
+
+# --- system calls per transaction: one untimed run per proxy and workload under strace ---
+if [ "$SYSCALLS" = 1 ]; then
+  for mode in $MODES; do
+    [ "$mode" != idle ] || continue
+    for target in "${targets[@]}"; do
+      [ -n "${best[$mode/$target]:-}" ] && [ -n "${pid_of[$target]:-}" ] || continue
+      workload=(-S -M "$mode")
+      [ "$mode" != hotset ] || workload=(-f "$tmp/hotset.sql")
+      out="$tmp/strace-$mode-$target.out"
+      if count_syscalls "${pid_of[$target]}" "$tmp/strace-$mode-$target.txt" \
+        "$PG_BIN/pgbench" -n "${workload[@]}" -c "$CLIENTS" -j "$THREADS" -T "$SYSCALL_DURATION" \
+        -p "${port[$target]}" >"$out" 2>&1; then
+        txns=$(awk '/^number of transactions actually processed:/ { print $NF; exit }' "$out")
+        syscalls[$mode/$target]=$(syscalls_per_txn "$tmp/strace-$mode-$target.txt" "$txns")
+        printf 'strace   %-8s  %-10s  syscalls/txn %s\n' "$mode" "$target" "${syscalls[$mode/$target]}"
+      fi
+    done
+  done
+fi
 
 # --- report ---
 # cell prints the best tps of a mode/target, or n/a; ratio prints a/b for two cells.
@@ -280,6 +322,17 @@ for mode in $MODES; do
     "$(cell "$mode/direct")" "$(cell "$mode/pgbouncer")" "$(cell "$mode/pgpool")" "$(cell "$mode/slipstream")" \
     "$(ratio "$mode/pgbouncer" "$mode/direct")" "$(ratio "$mode/pgpool" "$mode/direct")" \
     "$(ratio "$mode/slipstream" "$mode/direct")" "$(ratio "$mode/slipstream" "$mode/$peer")"
+done
+echo
+echo "proxy CPU per transaction (us, user + system of the process tree, in each cell's best round)"
+[ "$SYSCALLS" = 1 ] && echo "and system calls per transaction (strace -c -f, ${SYSCALL_DURATION}s untimed run, the five commonest)" ||
+  echo "(system calls: n/a, strace not installed or SYSCALLS=0)"
+for mode in $MODES; do
+  [ "$mode" != idle ] || continue
+  for target in pgbouncer pgpool slipstream; do
+    [ -n "${best[$mode/$target]:-}" ] || continue
+    printf '%-9s %-10s  CPU us/txn %6s  syscalls/txn %s\n' "$mode" "$target" "${cpu[$mode/$target]:-n/a}" "${syscalls[$mode/$target]:-n/a}"
+  done
 done
 if [[ " $MODES " == *" idle "* ]]; then
   echo

@@ -25,6 +25,11 @@
 #   SKIP_SLIPSTREAM=1  leave Slipstream out (no build): MariaDB directly only
 #   WORKLOADS="oltp_point_select oltp_read_write"
 #   SKIP_HAPROXY=1     leave HAProxy out even when installed
+#   SYSCALLS=1         count each proxy's system calls per transaction with strace -c -f in a
+#                      separate, untimed SYSCALL_DURATION-second run (default 5) of each
+#                      workload (strace slows the proxy down); n/a without strace
+#   IDLE_CLIENTS=200   idle connections opened per proxy to report its resident memory per
+#                      idle client (VmRSS growth); 0 skips it
 #
 # Everything (a MariaDB server, two Slipstream processes) is started here on free loopback
 # ports inside one temp dir and removed on exit. Run as root (MariaDB runs as user mysql) or
@@ -46,6 +51,10 @@ TABLES=${TABLES:-4}
 TABLE_SIZE=${TABLE_SIZE:-10000}
 ROUNDS=${ROUNDS:-2}
 WORKLOADS=${WORKLOADS:-oltp_point_select oltp_read_write}
+SYSCALLS=${SYSCALLS:-1}
+SYSCALL_DURATION=${SYSCALL_DURATION:-5}
+IDLE_CLIENTS=${IDLE_CLIENTS:-200}
+command -v strace >/dev/null || SYSCALLS=0
 APP_PASSWORD=app-secret
 
 for bin in mariadbd mariadb-install-db mariadb mariadb-admin sysbench; do
@@ -223,6 +232,51 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
+# --- system calls per transaction and memory per idle client, for each proxy ---
+declare -A syscalls=() idle_kib=()
+for target in "${targets[@]}"; do
+  [ "$target" != direct ] || continue
+  if [ "$SYSCALLS" = 1 ]; then
+    for workload in $WORKLOADS; do
+      out="$tmp/strace-$workload-$target.out"
+      if count_syscalls "${pid[$target]}" "$tmp/strace-$workload-$target.txt" sysbench "$workload" "${sb_common[@]}" \
+        --mysql-port="${port[$target]}" --db-ps-mode=auto --threads="$THREADS" --time="$SYSCALL_DURATION" run >"$out" 2>&1; then
+        txns=$(awk '/transactions:/ { print $2; exit }' "$out")
+        syscalls[$workload/$target]=$(syscalls_per_txn "$tmp/strace-$workload-$target.txt" "$txns")
+      fi
+    done
+  fi
+  if [ "$IDLE_CLIENTS" -gt 0 ]; then
+    # Idle clients: one mariadb CLI each, logged in and sleeping in a SELECT SLEEP() would
+    # hold an origin connection; so use raw logins that then wait on stdin.
+    before=$(awk '/^VmRSS:/ { print $2 }' "/proc/${pid[$target]}/status")
+    idle_pids=()
+    mkfifo "$tmp/idle-$target.fifo"
+    exec 9<>"$tmp/idle-$target.fifo"
+    for _ in $(seq "$IDLE_CLIENTS"); do
+      mariadb --no-defaults -h 127.0.0.1 -P "${port[$target]}" -u app -p"$APP_PASSWORD" app <&9 >/dev/null 2>&1 &
+      idle_pids+=($!)
+    done
+    # Logged in once the proxy holds as many established client connections as CLIs are
+    # still running (one refused exits); at most 30 s. The figure is per connected client.
+    n=0
+    for _ in $(seq 300); do
+      n=$(ss -Htn state established "( sport = :${port[$target]} )" | wc -l)
+      alive=0
+      for p in "${idle_pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+      [ "$n" -lt "$alive" ] || break
+      sleep 0.1
+    done
+    after=$(awk '/^VmRSS:/ { print $2 }' "/proc/${pid[$target]}/status")
+    idle_kib[$target]=$(awk -v a="$after" -v b="$before" -v n="$n" \
+      'BEGIN { if (n > 0) printf "%.1f (%d clients)", (a - b) / n, n; else print "n/a" }')
+    exec 9>&-
+    kill "${idle_pids[@]}" 2>/dev/null
+    wait "${idle_pids[@]}" 2>/dev/null || true
+    rm -f "$tmp/idle-$target.fifo"
+  fi
+done
+
 # --- report ---
 cell() { if [ -n "${best[$1]:-}" ]; then printf '%.0f' "${best[$1]}"; else echo n/a; fi; }
 ratio() {
@@ -246,6 +300,16 @@ printf '%-18s %9s %9s %9s %9s\n' workload "direct (MariaDB)" uncached cached hap
 for workload in $WORKLOADS; do
   printf '%-18s %16s %9s %9s %9s\n' "$workload" "${cpu[$workload/direct]:-n/a}" "${cpu[$workload/uncached]:-n/a}" \
     "${cpu[$workload/cached]:-n/a}" "${cpu[$workload/haproxy]:-n/a}"
+done
+echo
+echo "each proxy's system calls per transaction (strace -c -f, ${SYSCALL_DURATION}s untimed run, the five commonest) and"
+echo "resident memory growth per idle client ($IDLE_CLIENTS mariadb CLIs logged in and waiting), KiB:"
+for target in "${targets[@]}"; do
+  [ "$target" != direct ] || continue
+  for workload in $WORKLOADS; do
+    printf '%-9s %-18s syscalls/txn %s\n' "$target" "$workload" "${syscalls[$workload/$target]:-n/a}"
+  done
+  printf '%-9s %-18s KiB per idle client %s\n' "$target" idle "${idle_kib[$target]:-n/a}"
 done
 echo "retried: errors sysbench ignores and retries (--mysql-ignore-errors=1213,1020,1205: deadlocks,"
 echo "record changed, lock wait timeouts), which the workload causes directly too; any other error fails the run."

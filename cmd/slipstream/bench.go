@@ -267,15 +267,23 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-const throughputUsage = `Usage: slipstream bench throughput --direct URL [--via URL] [--compare pgbouncer,pgpool] [flags]
+const throughputUsage = `Usage: slipstream bench throughput --direct URL [--via URL] [--compare pgbouncer,pgpool,haproxy] [flags]
 
 Throughput runs --clients connections at once for --duration against each target in turn:
 the database directly (--direct), through Slipstream (--via), and through PgBouncer
-(transaction pooling) and pgpool-II (its query cache on) started here from Debian's packages
+(transaction pooling), pgpool-II (its query cache on) and HAProxy (TCP mode) started here from Debian's packages
 in front of --direct's database (--compare). Each operation is a point read with probability
 --read-ratio, else an update of one row, rows picked among the first --hot-set. The table
 slipstream_bench is created on --direct's database when missing. URLs are postgres:// or
 mysql:// (--compare needs postgres://).
+
+For every proxy on this machine (found by the port of its URL, or started by --compare) it
+also reports, from /proc, its CPU microseconds per operation over the timed run (user +
+system time of its process tree); its system calls per operation, counted by strace -c -f
+in a second, untimed run of --syscall-duration (n/a without strace: it slows the proxy, so
+it never runs during the timed run); and the growth of its resident memory per idle client
+with --idle-clients extra sessions open. A proxy running inside the bench process itself
+reports n/a.
 
   slipstream bench throughput --direct postgres://app:secret@127.0.0.1:5432/app?sslmode=disable \
     --via postgres://app:secret@127.0.0.1:6432/app?sslmode=disable --compare pgbouncer,pgpool
@@ -295,18 +303,23 @@ func benchThroughput(ctx context.Context, args []string, stdout, stderr io.Write
 	readRatio := fs.Float64("read-ratio", 0.9, "share of operations that are reads, a `FRACTION` in [0, 1]")
 	hotSet := fs.Int("hot-set", 1000, "rows the operations pick from, `N`")
 	jsonOut := fs.String("json", "", "also write the results as JSON to `FILE`")
+	idle := fs.Int("idle-clients", 1000, "idle sessions opened per proxy to measure its memory per idle client, `N` (0: skip)")
+	syscallDur := fs.Duration("syscall-duration", 3*time.Second, "length of the untimed run under strace per proxy, a `DURATION` (0: skip)")
 	if err := parseBenchFlags(fs, args); err != nil {
 		return err
 	}
 	switch {
 	case *direct == "":
 		return usageError{errors.New("--direct is required")}
+	case *idle < 0, *syscallDur < 0:
+		return usageError{errors.New("--idle-clients and --syscall-duration must not be negative")}
 	case *clients <= 0, *duration <= 0, *hotSet <= 0:
 		return usageError{errors.New("--clients, --duration and --hot-set must be positive")}
 	case *readRatio < 0 || *readRatio > 1:
 		return usageError{errors.New("--read-ratio must be in [0, 1]")}
 	}
 	targets := []bench.Target{{Name: bench.Direct, URL: *direct}}
+	var peerPIDs map[string]int
 	if *via != "" {
 		targets = append(targets, bench.Target{Name: "slipstream", URL: *via})
 	}
@@ -320,8 +333,10 @@ func benchThroughput(ctx context.Context, args []string, stdout, stderr io.Write
 		for _, n := range names {
 			targets = append(targets, bench.Target{Name: n, URL: peers.URLs[n]})
 		}
+		peerPIDs = peers.PIDs
 	}
-	cfg := bench.ThroughputConfig{Targets: targets, Clients: *clients, Duration: *duration, ReadRatio: *readRatio, HotSet: *hotSet}
+	cfg := bench.ThroughputConfig{Targets: targets, Clients: *clients, Duration: *duration, ReadRatio: *readRatio, HotSet: *hotSet,
+		IdleClients: *idle, SyscallDuration: *syscallDur, PIDs: peerPIDs}
 	var bar *bench.ProgressBar
 	if isTerminal(stderr) {
 		bar = bench.NewProgressBar(stderr, "throughput")

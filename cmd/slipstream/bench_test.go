@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -259,7 +260,7 @@ func TestBenchThroughputRunsEveryTargetWithPeers(t *testing.T) {
 	stdout, stderr := newSyncBuffer(), newSyncBuffer()
 	code := run(ctx, []string{"bench", "throughput", "--direct", directURL(), "--via", in.plainURL(),
 		"--compare", "pgbouncer,pgpool", "--clients", "3", "--duration", "500ms", "--read-ratio", "0.8",
-		"--hot-set", "50", "--json", path}, stdout, stderr)
+		"--hot-set", "50", "--idle-clients", "20", "--syscall-duration", "300ms", "--json", path}, stdout, stderr)
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
 	}
@@ -281,8 +282,34 @@ func TestBenchThroughputRunsEveryTargetWithPeers(t *testing.T) {
 		if r.Ops == 0 || r.Errors != 0 || r.OpsPerSec <= 0 || r.VsDirect <= 0 {
 			t.Errorf("%s: %d ops, %d errors, %v ops/s, %vx direct; want ops and no errors", r.Target, r.Ops, r.Errors, r.OpsPerSec, r.VsDirect)
 		}
+		// The peers are processes of their own: their costs are measured. Slipstream runs
+		// inside this test, with the load generator: its costs are n/a, and a note says why.
+		switch r.Target {
+		case "pgbouncer", "pgpool":
+			if r.CPUUsPerOp == nil || *r.CPUUsPerOp < 0 {
+				t.Errorf("%s: CPU per op %v, want measured; notes %q", r.Target, r.CPUUsPerOp, r.Notes)
+			}
+			if hasStrace() && (r.SyscallsPerOp == nil || *r.SyscallsPerOp <= 0 || len(r.TopSyscalls) == 0) {
+				t.Errorf("%s: syscalls per op %v (%v), want counted by strace; notes %q", r.Target, r.SyscallsPerOp, r.TopSyscalls, r.Notes)
+			}
+			if r.Target == "pgbouncer" && (r.IdleKiBPerClient == nil || r.IdleClients != 20) {
+				t.Errorf("pgbouncer: idle memory %v over %d clients, want measured over 20; notes %q", r.IdleKiBPerClient, r.IdleClients, r.Notes)
+			}
+		case "slipstream":
+			if r.CPUUsPerOp != nil || len(r.Notes) == 0 {
+				t.Errorf("slipstream in the test's process: CPU per op %v, notes %q; want n/a and a note", r.CPUUsPerOp, r.Notes)
+			}
+		}
+	}
+	if !strings.Contains(stdout.String(), "CPU us/op") || (hasStrace() && !strings.Contains(stdout.String(), "pgbouncer syscalls per op")) {
+		t.Errorf("the table lacks the cost columns or the syscall breakdown:\n%s", stdout)
 	}
 	if got := strings.Join(names, ","); got != "direct,slipstream,pgbouncer,pgpool" {
 		t.Errorf("targets %s, want direct,slipstream,pgbouncer,pgpool", got)
 	}
+}
+
+func hasStrace() bool {
+	_, err := exec.LookPath("strace")
+	return err == nil
 }

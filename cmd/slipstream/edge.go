@@ -93,6 +93,7 @@ func (p *poolFlags) Set(v string) error {
 // the pool.
 func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	raiseFileLimit(log)
 	reg := newRegistry()
 	if err := resolvePlanetScaleKinds(ctx, &cfg); err != nil {
 		return err

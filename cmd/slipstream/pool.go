@@ -84,6 +84,7 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	if cfg.DropSlots {
 		return dropSlots(ctx, cfg, stdout)
 	}
+	raiseFileLimit(log)
 	tlsConf, err := tunnel.LoadTLS(cfg.CertsDir, tunnel.NodePool)
 	if err != nil {
 		return err

@@ -34,6 +34,7 @@ import (
 // serve runs the edge and the pool in one process until ctx ends.
 func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	raiseFileLimit(log)
 	if len(cfg.Databases) == 0 {
 		return errors.New("no database to serve: pass --origin postgres://USER:PASSWORD@HOST:PORT/DB (or mysql://...) or a --config file with [[database]] tables")
 	}
