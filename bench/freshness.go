@@ -32,8 +32,8 @@ type FreshnessConfig struct {
 type FreshnessResult struct {
 	Writes      int           `json:"writes"`
 	Reads       int64         `json:"reads"`
-	StaleReads  int64         `json:"stale_reads"`        // reads that started after a write's commit and answered an older value
-	OverBound   int64         `json:"reads_over_bound"`   // of those, reads that ended more than Bound after the commit
+	StaleReads  int64         `json:"stale_reads"`      // reads that started after a write's commit and answered an older value
+	OverBound   int64         `json:"reads_over_bound"` // of those, reads that ended more than Bound after the commit
 	LagP50      time.Duration `json:"lag_p50_ns"`
 	LagP99      time.Duration `json:"lag_p99_ns"`
 	LagMax      time.Duration `json:"lag_max_ns"`
