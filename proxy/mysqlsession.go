@@ -42,7 +42,12 @@ func (sess *mysqlSession) run(ctx context.Context) {
 	sess.cr = cr
 	buf := make([]byte, 0, answerBuffer)
 	for {
+		if sess.drain.boundary(sess.atBoundary()) {
+			sess.drain.end()
+			break
+		}
 		p := sess.next()
+		sess.drain.busy()
 		raw, err := p.raw, p.err
 		if err != nil {
 			sess.seq = p.seq + 1
@@ -278,7 +283,7 @@ func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
 	}
 	db := sess.db
 	if resp.Database != "" && resp.Database != db.Name {
-		d, ok := sess.s.myByName[resp.Database]
+		d, ok := sess.s.dbs.Load().myByName[resp.Database]
 		if !ok {
 			e := mysqlwire.Errorf(mysqlwire.ErBadDB, resp.Database)
 			sess.s.refuseMySQL(sess.log, e)
