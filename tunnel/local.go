@@ -3,6 +3,7 @@ package tunnel
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/slipstream-proxy/slipstream/pool"
@@ -42,9 +43,9 @@ type Local struct {
 	origins map[string]Origin
 }
 
-// NewLocal returns a transport to the given origins, keyed by database name. It keeps the
-// map: change it only through Set and Delete.
-func NewLocal(origins map[string]Origin) *Local { return &Local{origins: origins} }
+// NewLocal returns a transport to the given origins, keyed by database name. It keeps a copy
+// of the map: change it through Set and Delete.
+func NewLocal(origins map[string]Origin) *Local { return &Local{origins: maps.Clone(origins)} }
 
 // Set adds the origin of database db, or replaces it for sessions opened from now on, as a
 // configuration reload does.
