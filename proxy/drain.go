@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -22,15 +23,25 @@ import (
 // request at a boundary, and busy once the read returns. drain sets the session's flag and,
 // if the session is idle, ends it, which wakes the read; a session that is busy sees the
 // flag itself at its next boundary. Both sides take drainState.mu, so one of them always
-// sees the other. A pinned PostgreSQL session (LISTEN, a session-level advisory lock...) has
+// sees the other.
+//
+// A session that became idle less than drainGrace before the drain may have its client's
+// next request on the wire already (a client that connects per transaction has just logged
+// in and sent BEGIN): ending it would answer that request with the shutdown error. It gets
+// until drainGrace has passed since it became idle; if a request comes first, it is served
+// to the end of its transaction and the session ends there. A pinned PostgreSQL session (LISTEN, a session-level advisory lock...) has
 // no boundary the edge can see and is ended only when the server stops.
+
+// drainGrace is how long a session must have been idle for drain to end it at once.
+const drainGrace = time.Second
 
 // drainState is what drain and a session share.
 type drainState struct {
-	draining atomic.Bool
-	mu       sync.Mutex
-	idle     bool
-	end      func() // ends the session with the protocol's shutdown error; set before use
+	draining  atomic.Bool
+	mu        sync.Mutex
+	idle      bool
+	idleSince time.Time
+	end       func() // ends the session with the protocol's shutdown error; set before use
 }
 
 // boundary marks the session as waiting for a request (idle), or not, and reports whether it
@@ -38,6 +49,9 @@ type drainState struct {
 func (d *drainState) boundary(idle bool) (endNow bool) {
 	d.mu.Lock()
 	d.idle = idle
+	if idle {
+		d.idleSince = time.Now()
+	}
 	d.mu.Unlock()
 	return idle && d.draining.Load()
 }
@@ -49,9 +63,25 @@ func (d *drainState) busy() {
 	d.mu.Unlock()
 }
 
-// drain asks the session to end at its next boundary, and ends it now if it is at one.
+// drain asks the session to end at its next boundary, and ends it if it is at one: now, or
+// once it has been idle for drainGrace.
 func (d *drainState) drain() {
 	d.draining.Store(true)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.idle {
+		return
+	}
+	if wait := drainGrace - time.Since(d.idleSince); wait > 0 {
+		time.AfterFunc(wait, d.endIfIdle)
+		return
+	}
+	d.end()
+}
+
+// endIfIdle ends the session if it is still idle: if it went busy meanwhile, it ends itself
+// at its next boundary (and a session that has ended is not idle).
+func (d *drainState) endIfIdle() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.idle {

@@ -35,6 +35,7 @@ func (sess *mysqlSession) run(ctx context.Context) {
 		sess.end(mysqlwire.Errorf(mysqlwire.ErServerShutdown), false)
 	})
 	defer stop()
+	defer sess.drain.busy() // an ended session is not idle: drain leaves it alone
 	defer func() { sess.current().Close() }()
 
 	cr := sess.startReader(ctx)

@@ -147,6 +147,7 @@ func (sess *session) run(ctx context.Context) {
 		sess.end(pgwire.Fatal(pgwire.AdminShutdown, "terminating connection due to administrator command"))
 	})
 	defer stop()
+	defer sess.drain.busy() // an ended session is not idle: drain leaves it alone
 
 	var pumpDone chan struct{} // set once the writer pump runs
 	buf := make([]byte, 0, answerBuffer)
