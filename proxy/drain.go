@@ -146,8 +146,10 @@ func (sess *mysqlSession) initDrain() {
 }
 
 // atBoundary reports whether a MySQL session waits for a command outside a transaction.
+// The client reader may be the one reading it (clientReader.armed): ending the session wakes
+// that read just the same.
 func (sess *mysqlSession) atBoundary() bool {
-	return sess.status&mysql.SERVER_STATUS_IN_TRANS == 0 && !sess.infile && !sess.cr.armed
+	return sess.status&mysql.SERVER_STATUS_IN_TRANS == 0 && !sess.infile
 }
 
 // listeners are the listeners a Server accepts on.

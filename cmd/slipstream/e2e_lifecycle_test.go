@@ -24,6 +24,9 @@ import (
 	"testing"
 	"time"
 
+	mysqlerr "github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/slipstream-proxy/slipstream/internal/mytest"
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 )
@@ -563,4 +566,49 @@ func TestUpgradeWithSOReuseportDropsNoTransaction(t *testing.T) {
 	}
 	b.signal(t, syscall.SIGTERM)
 	b.wait(t, 40*time.Second)
+}
+
+// TestSIGTERMDrainsMySQLSessionsAtTheirNextCommandBoundary is the drain for MySQL clients: a
+// transaction in progress commits; then the session, and an idle one, end with
+// ER_SERVER_SHUTDOWN (1053), and the process exits 0.
+func TestSIGTERMDrainsMySQLSessionsAtTheirNextCommandBoundary(t *testing.T) {
+	t.Parallel()
+	my := mariaDB(t)
+	table := "drain_" + suffix()
+	cfg := lifecycleTOML(t, "", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", `shutdown_timeout = "60s"`,
+		fmt.Sprintf("[[database]]\nname = %q\nkind = \"mysql\"\norigin = %q\n", mytest.AppDB, my.URL(mytest.AppUser, mytest.AppPassword, mytest.AppDB)))
+	c := startChild(t, mytest.AppDB, "serve", "--config", cfg, "--data-dir", t.TempDir())
+	addr := pgAddrOf(t, c.PGURL)
+	inTx, idle := rawMySQL(t, addr), rawMySQL(t, addr)
+	for _, q := range []string{"create table " + table + " (n int)", "begin", "insert into " + table + " values (1)"} {
+		if _, err := inTx.Execute(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, err := idle.Execute("select 1"); err != nil {
+		t.Fatal(err)
+	}
+	c.signal(t, syscall.SIGTERM)
+	c.notes.wait(t, "STOPPING=1")
+	for _, q := range []string{"insert into " + table + " values (2)", "commit"} {
+		if _, err := inTx.Execute(q); err != nil {
+			t.Fatalf("%s while draining: %v", q, err)
+		}
+	}
+	shutdown := func(name string, err error) {
+		var me *mysqlerr.MyError
+		if err == nil || (errors.As(err, &me) && me.Code != mysqlerr.ER_SERVER_SHUTDOWN) {
+			t.Errorf("%s: %v, want ER_SERVER_SHUTDOWN or a closed connection", name, err)
+		}
+	}
+	_, err := inTx.Execute("select 1")
+	shutdown("the next command after the commit", err)
+	c.wait(t, 20*time.Second)
+	_, err = idle.Execute("select 1")
+	shutdown("the idle session's next command", err)
+	direct := openMySQL(t, directMySQLConfig(t))
+	var n int
+	if err := direct.QueryRow("select count(*) from " + table).Scan(&n); err != nil || n != 2 {
+		t.Errorf("rows committed: %d (%v), want both of the transaction's", n, err)
+	}
 }
