@@ -430,7 +430,7 @@ func TestSIGHUPReloadsUnderLoad(t *testing.T) {
 
 	// The listeners' addresses stay; the file changes what can change.
 	pg, http := pgAddrOf(t, c.PGURL), c.HTTP
-	waitForLoad(t, ctx, table, 200)
+	waitForLoad(t, ctx, table, 20)
 	install(certB, keyB)
 	lifecycleTOML(t, cfg, pg, "127.0.0.1:0", http, tlsLines,
 		appDatabase(pgtest.AppDB, "max_connections = 5"), appDatabase("app2", "max_connections = 1"))
@@ -549,7 +549,7 @@ func TestUpgradeWithSOReuseportDropsNoTransaction(t *testing.T) {
 	plain := withQuery(a.PGURL, "sslmode", "disable")
 	perConn := startPgbench(t, ctx, plain, script, "-C", "-c", clients, "-j", "4", "-T", seconds)
 	persistent := startPgbench(t, ctx, plain, script, "-c", clients, "-j", "4", "-T", seconds)
-	waitForLoad(t, ctx, table, 200)
+	waitForLoad(t, ctx, table, 20)
 
 	cfgB := lifecycleTOML(t, "", pgAddrOf(t, a.PGURL), "127.0.0.1:0", a.HTTP, appDatabase(pgtest.AppDB))
 	b := startChild(t, pgtest.AppDB, "serve", "--config", cfgB, "--data-dir", dir)
