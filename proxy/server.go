@@ -97,6 +97,39 @@ type Server struct {
 	active       atomic.Int64
 	admin        adminState // set by the admin console (admin.go)
 	listeners    listeners  // the listeners Serve and ServeMySQL accept on, which Drain closes
+	loops        acceptLoops
+}
+
+// acceptLoops counts the running accept loops (Serve, ServeMySQL), which share the sessions'
+// WaitGroup: only the last one to stop waits on it, and the others wait for that, so that no
+// loop waits while another still adds (sync.WaitGroup's rule).
+type acceptLoops struct {
+	mu   sync.Mutex
+	n    int
+	done chan struct{} // closed when the last loop has waited for every session
+}
+
+func (l *acceptLoops) enter() {
+	l.mu.Lock()
+	if l.n == 0 {
+		l.done = make(chan struct{})
+	}
+	l.n++
+	l.mu.Unlock()
+}
+
+// leave waits for every session: the last loop to leave calls wait, the others wait for it.
+func (l *acceptLoops) leave(wait func()) {
+	l.mu.Lock()
+	l.n--
+	last, done := l.n == 0, l.done
+	l.mu.Unlock()
+	if last {
+		wait()
+		close(done)
+		return
+	}
+	<-done
 }
 
 // New returns an edge server for cfg.
@@ -137,6 +170,7 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, serve func(context
 		ln.Close()
 	}
 	defer s.listeners.remove(ln)
+	s.loops.enter()
 	var err error
 	for {
 		var nc net.Conn
@@ -156,7 +190,7 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, serve func(context
 		}()
 	}
 	drained := s.draining.Swap(true)
-	s.wg.Wait()
+	s.loops.leave(s.wg.Wait)
 	if ctx.Err() != nil || drained {
 		return nil
 	}
