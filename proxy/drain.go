@@ -29,7 +29,9 @@ import (
 // next request on the wire already (a client that connects per transaction has just logged
 // in and sent BEGIN): ending it would answer that request with the shutdown error. It gets
 // until drainGrace has passed since it became idle; if a request comes first, it is served
-// to the end of its transaction and the session ends there. A pinned PostgreSQL session (LISTEN, a session-level advisory lock...) has
+// to the end of its transaction and the session ends there. So does a session that completes
+// its startup while the server drains (accepted just before the listener closed): its client
+// is about to send its first request. A pinned PostgreSQL session (LISTEN, a session-level advisory lock...) has
 // no boundary the edge can see and is ended only when the server stops.
 
 // drainGrace is how long a session must have been idle for drain to end it at once.
@@ -41,25 +43,36 @@ type drainState struct {
 	mu        sync.Mutex
 	idle      bool
 	idleSince time.Time
+	served    bool   // the session has read a request
 	end       func() // ends the session with the protocol's shutdown error; set before use
 }
 
 // boundary marks the session as waiting for a request (idle), or not, and reports whether it
-// must end now because it drains and is idle.
+// must end now because it drains and is idle. A session that has served nothing yet gets
+// drainGrace for its first request instead.
 func (d *drainState) boundary(idle bool) (endNow bool) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.idle = idle
-	if idle {
-		d.idleSince = time.Now()
+	if !idle {
+		return false
 	}
-	d.mu.Unlock()
-	return idle && d.draining.Load()
+	d.idleSince = time.Now()
+	if !d.draining.Load() {
+		return false
+	}
+	if !d.served {
+		time.AfterFunc(drainGrace, d.endIfIdle)
+		return false
+	}
+	return true
 }
 
 // busy marks the session as serving a request.
 func (d *drainState) busy() {
 	d.mu.Lock()
 	d.idle = false
+	d.served = true
 	d.mu.Unlock()
 }
 
