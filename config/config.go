@@ -112,20 +112,19 @@ type Database struct {
 
 // Defaults that Normalize applies to zero fields.
 const (
-	defaultPGListen        = "127.0.0.1:6432"
-	defaultMySQLListen     = "127.0.0.1:3307"
-	defaultHTTPListen      = "127.0.0.1:9432"
-	defaultDataDir         = "./slipstream-data"
-	defaultCertsDir        = "./slipstream-certs"
-	defaultRegion          = "default"
-	defaultKind            = "postgres"
-	defaultAuthMethod      = "scram-sha-256"
-	defaultMySQLAuth       = "caching_sha2_password"
-	defaultMaxConnections  = 20
-	defaultQueueTimeout    = 30 * time.Second
-	defaultIdleTimeout     = 10 * time.Minute
-	defaultMaxLifetime     = time.Hour
-	defaultShutdownTimeout = 30 * time.Second
+	defaultPGListen       = "127.0.0.1:6432"
+	defaultMySQLListen    = "127.0.0.1:3307"
+	defaultHTTPListen     = "127.0.0.1:9432"
+	defaultDataDir        = "./slipstream-data"
+	defaultCertsDir       = "./slipstream-certs"
+	defaultRegion         = "default"
+	defaultKind           = "postgres"
+	defaultAuthMethod     = "scram-sha-256"
+	defaultMySQLAuth      = "caching_sha2_password"
+	defaultMaxConnections = 20
+	defaultQueueTimeout   = 30 * time.Second
+	defaultIdleTimeout    = 10 * time.Minute
+	defaultMaxLifetime    = time.Hour
 )
 
 // kinds and authMethods are the accepted values of Database.Kind and Database.AuthMethod.
@@ -263,9 +262,6 @@ func (c *Config) Normalize() {
 	}
 	if c.Region == "" {
 		c.Region = def.Region
-	}
-	if c.ShutdownTimeout.Duration == 0 {
-		c.ShutdownTimeout.Duration = defaultShutdownTimeout
 	}
 	for i := range c.Databases {
 		d := &c.Databases[i]
