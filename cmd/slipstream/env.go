@@ -6,9 +6,9 @@ import (
 	"strings"
 )
 
-// envName is the environment variable of a flag: SLIPSTREAM_ and the flag's name in
+// flagEnvName is the environment variable of a flag: SLIPSTREAM_ and the flag's name in
 // capitals, - as _ (--pg-listen: SLIPSTREAM_PG_LISTEN).
-func envName(flagName string) string {
+func flagEnvName(flagName string) string {
 	return "SLIPSTREAM_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
@@ -21,7 +21,7 @@ func (*listFlag) repeatable()    {}
 func (*poolFlags) repeatable()   {}
 
 // flagsFromEnv sets each flag not given on the command line from its environment variable
-// (envName), when that is set and not empty, as if it had been given: the container and
+// (flagEnvName), when that is set and not empty, as if it had been given: the container and
 // systemd way of configuring. --config has its own variable, SLIPSTREAM_CONFIG, read as its
 // default. A value the flag refuses is an error naming the variable (not the value, which
 // may be a secret).
@@ -33,7 +33,7 @@ func flagsFromEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 		if err != nil || given[f.Name] || f.Name == "config" {
 			return
 		}
-		v, ok := lookup(envName(f.Name))
+		v, ok := lookup(flagEnvName(f.Name))
 		if !ok || v == "" {
 			return
 		}
@@ -43,7 +43,7 @@ func flagsFromEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 		}
 		for _, one := range values {
 			if serr := fs.Set(f.Name, one); serr != nil {
-				err = fmt.Errorf("%s: invalid value for --%s", envName(f.Name), f.Name)
+				err = fmt.Errorf("%s: invalid value for --%s", flagEnvName(f.Name), f.Name)
 				return
 			}
 		}

@@ -8,15 +8,15 @@ import (
 	"testing"
 )
 
-func TestEnvName(t *testing.T) {
+func TestFlagEnvName(t *testing.T) {
 	for flagName, want := range map[string]string{
 		"pg-listen":          "SLIPSTREAM_PG_LISTEN",
 		"origin":             "SLIPSTREAM_ORIGIN",
 		"api-token":          "SLIPSTREAM_API_TOKEN",
 		"shutdown-min-delay": "SLIPSTREAM_SHUTDOWN_MIN_DELAY",
 	} {
-		if got := envName(flagName); got != want {
-			t.Errorf("envName(%q) = %q, want %q", flagName, got, want)
+		if got := flagEnvName(flagName); got != want {
+			t.Errorf("flagEnvName(%q) = %q, want %q", flagName, got, want)
 		}
 	}
 }

@@ -119,10 +119,12 @@ func (r *serveReloader) apply(next config.Config) error {
 	if err != nil {
 		return err
 	}
+	// By tunnel name: a PostgreSQL and a MySQL database may share a name.
 	curByName := map[string]config.Database{}
 	for _, d := range r.cfg.Databases {
-		curByName[d.Name] = d
+		curByName[r.cfg.TunnelName(d)] = d
 	}
+	r.og.tunnelName = next.TunnelName
 	type opened struct {
 		d     config.Database
 		names []string
@@ -130,7 +132,7 @@ func (r *serveReloader) apply(next config.Config) error {
 	var opens []opened
 	var resize []config.Database
 	for _, d := range next.Databases {
-		cur, ok := curByName[d.Name]
+		cur, ok := curByName[next.TunnelName(d)]
 		switch {
 		case ok && cur.Embedded() && cur.Kind == d.Kind && cur.Path == d.Path:
 			// The embedded database stays open; only its size can change.
@@ -156,20 +158,22 @@ func (r *serveReloader) apply(next config.Config) error {
 		r.log.Info("reload: database opened", "db", o.d.Name, "origin", config.RedactURL(o.d.Origin))
 	}
 	for _, d := range resize {
-		for _, set := range r.og.resizers[d.Name] {
+		for _, set := range r.og.resizers[next.TunnelName(d)] {
 			set(d.MaxConnections)
 		}
 		r.log.Info("reload: pool resized", "db", d.Name, "max_connections", d.MaxConnections)
 	}
 	r.edge.SetDatabases(dbs)
-	for name := range curByName {
-		if slices.ContainsFunc(next.Databases, func(d config.Database) bool { return d.Name == name }) {
+	for name, d := range curByName {
+		if slices.ContainsFunc(next.Databases, func(n config.Database) bool { return next.TunnelName(n) == name }) {
 			continue
 		}
 		r.local.Delete(name)
-		r.local.Delete(mysqlOrigin(name))
-		r.edge.DrainDatabase(name)
-		r.log.Info("reload: database removed; its sessions end at their next request boundary", "db", name)
+		if d.Embedded() {
+			r.local.Delete(mysqlOrigin(d.Name))
+		}
+		r.edge.DrainDatabase(d.Name)
+		r.log.Info("reload: database removed; its sessions end at their next request boundary", "db", d.Name)
 	}
 	r.cfg = next
 	return nil
