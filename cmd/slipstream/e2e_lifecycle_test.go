@@ -327,9 +327,9 @@ func pgAddrOf(t *testing.T, raw string) string {
 	return u.Host
 }
 
-// pgbenchScript writes a pgbench script of one read-write transaction on table, whose rows
+// lifecycleScript writes a pgbench script of one read-write transaction on table, whose rows
 // 1..100 it creates directly.
-func pgbenchScript(t *testing.T, ctx context.Context, table string) string {
+func lifecycleScript(t *testing.T, ctx context.Context, table string) string {
 	t.Helper()
 	direct := connect(t, ctx, directURL())
 	if _, err := direct.Exec(ctx, "create table "+table+" (id int primary key, n int not null default 0); insert into "+table+" select g, 0 from generate_series(1, 100) g"); err != nil {
@@ -440,7 +440,7 @@ func TestSIGHUPReloadsUnderLoad(t *testing.T) {
 		t.Fatal("the listener does not present the configured certificate")
 	}
 	table := "reload_" + suffix()
-	script := pgbenchScript(t, ctx, table)
+	script := lifecycleScript(t, ctx, table)
 	plain := startPgbench(t, ctx, withQuery(c.PGURL, "sslmode", "disable"), script, "-c", "8", "-j", "4", "-T", "8")
 	encrypted := startPgbench(t, ctx, withQuery(c.PGURL, "sslmode", "require"), script, "-c", "4", "-j", "2", "-T", "8", "-C")
 
@@ -555,7 +555,7 @@ func TestUpgradeWithSOReuseportDropsNoTransaction(t *testing.T) {
 	cfgA := lifecycleTOML(t, "", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", appDatabase(pgtest.AppDB))
 	a := startChild(t, pgtest.AppDB, "serve", "--config", cfgA, "--data-dir", dir)
 	table := "upgrade_" + suffix()
-	script := pgbenchScript(t, ctx, table)
+	script := lifecycleScript(t, ctx, table)
 	plain := withQuery(a.PGURL, "sslmode", "disable")
 	perConn := startPgbench(t, ctx, plain, script, "-C", "-c", clients, "-j", "4", "-T", seconds)
 	persistent := startPgbench(t, ctx, plain, script, "-c", clients, "-j", "4", "-T", seconds)
