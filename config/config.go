@@ -25,6 +25,15 @@ type Config struct {
 	Databases   []Database `toml:"database"`     // the [[database]] tables; none: nothing to serve yet
 	Cache       Cache      `toml:"cache"`
 	APIToken    string     `toml:"api_token"` // bearer token of the D1 and KV HTTP APIs on http_listen; empty: those APIs answer 403
+	// APITokenFile names a file holding APIToken (a mounted secret); its trailing newline is
+	// dropped. Empty: APIToken as set. Both set is an error.
+	APITokenFile string `toml:"api_token_file"`
+	// ShutdownMinDelay: after SIGTERM, keep accepting clients this long (with /readyz failing)
+	// before draining, so that load balancers stop routing here first; 0: drain at once.
+	ShutdownMinDelay Duration `toml:"shutdown_min_delay"`
+	// ShutdownTimeout: after SIGTERM, sessions still open this long are ended and the process
+	// exits; 0: 30s.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 	// The split deployment: `slipstream pool` near the databases, `slipstream edge` near the
 	// applications, a QUIC tunnel between them. `slipstream serve` ignores these.
 	Region       string   `toml:"region"`        // pool: the region it runs in, for logs; empty: "default"
@@ -69,12 +78,16 @@ type TLS struct {
 
 // Database is one database that clients reach through slipstream, and the origin behind it.
 type Database struct {
-	Name           string   `toml:"name"`            // database name clients connect to; empty: the origin URL's database
-	Kind           string   `toml:"kind"`            // "postgres" (an origin server), "mysql" (a MySQL or MariaDB server), "d1" (an embedded SQLite database) or "kv" (a KV namespace); empty: "mysql" for a mysql:// origin, for a planetscale:// one what the PlanetScale API says, else "postgres"
-	Origin         string   `toml:"origin"`          // postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=..., mysql://USER:PASSWORD@HOST:PORT/DB?tls=... or planetscale://ORG/DATABASE/BRANCH?role=...; required for kinds postgres and mysql, empty for d1 and kv
-	Path           string   `toml:"path"`            // kinds d1 and kv: the SQLite file; empty: DataDir/d1/NAME.sqlite or DataDir/kv/NAME.kv
-	User           string   `toml:"user"`            // user clients log in as; empty: the origin's user
-	Password       string   `toml:"password"`        // password clients log in with; empty: the origin's password
+	Name     string `toml:"name"`     // database name clients connect to; empty: the origin URL's database
+	Kind     string `toml:"kind"`     // "postgres" (an origin server), "mysql" (a MySQL or MariaDB server), "d1" (an embedded SQLite database) or "kv" (a KV namespace); empty: "mysql" for a mysql:// origin, for a planetscale:// one what the PlanetScale API says, else "postgres"
+	Origin   string `toml:"origin"`   // postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=..., mysql://USER:PASSWORD@HOST:PORT/DB?tls=... or planetscale://ORG/DATABASE/BRANCH?role=...; required for kinds postgres and mysql, empty for d1 and kv
+	Path     string `toml:"path"`     // kinds d1 and kv: the SQLite file; empty: DataDir/d1/NAME.sqlite or DataDir/kv/NAME.kv
+	User     string `toml:"user"`     // user clients log in as; empty: the origin's user
+	Password string `toml:"password"` // password clients log in with; empty: the origin's password
+	// PasswordFile names a file holding Password (a mounted secret); its trailing newline is
+	// dropped, and when the origin URL has no password it is the origin's too. Empty: Password
+	// as set. Both set is an error.
+	PasswordFile   string   `toml:"password_file"`
 	AuthMethod     string   `toml:"auth_method"`     // how clients prove Password: "scram-sha-256", "md5", "password" (cleartext, over TLS only) or "trust" (no password, loopback listener only); kind mysql: "caching_sha2_password", "mysql_native_password" or "trust"; empty: "scram-sha-256", for kind mysql "caching_sha2_password"
 	MaxConnections int      `toml:"max_connections"` // origin connections for this database; 0: 20
 	QueueTimeout   Duration `toml:"queue_timeout"`   // how long a client waits for an origin connection before SQLSTATE 53300; 0: 30s
@@ -383,6 +396,10 @@ func (c Config) Validate() error {
 		add("tls.cert_file is set but tls.key_file is empty: set both, or neither for a self-signed certificate")
 	case c.TLS.CertFile == "" && c.TLS.KeyFile != "":
 		add("tls.key_file is set but tls.cert_file is empty: set both, or neither for a self-signed certificate")
+	}
+
+	if c.ShutdownMinDelay.Duration < 0 || c.ShutdownTimeout.Duration < 0 {
+		add("shutdown_min_delay and shutdown_timeout must not be negative")
 	}
 
 	byName := map[string][]int{} // the databases with each name so far

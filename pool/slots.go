@@ -237,7 +237,7 @@ func (s *Slots[C, K]) handOverSlot() {
 func (s *Slots[C, K]) Release(c C) {
 	s.mu.Lock()
 	if c.Broken() || c.Retired() || s.closed || time.Since(c.Created()) >= s.cfg.MaxLifetime || s.retired(c) ||
-		(len(s.waiters) > 0 && s.waiters[0].key != c.SlotKey()) {
+		s.total > s.cfg.MaxConns || (len(s.waiters) > 0 && s.waiters[0].key != c.SlotKey()) {
 		if s.retired(c) {
 			s.gate.retiring--
 		}

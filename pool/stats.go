@@ -30,8 +30,12 @@ func (s *Slots[C, K]) Servers() []ServerConn {
 	return out
 }
 
-// MaxConns returns the pool's connection limit.
-func (s *Slots[C, K]) MaxConns() int { return s.cfg.MaxConns }
+// MaxConns returns the pool's connection limit, which a reload may change (SetMaxConns).
+func (s *Slots[C, K]) MaxConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg.MaxConns
+}
 
 // OriginInfo is where a pool's origin is, without its password.
 type OriginInfo struct {

@@ -39,7 +39,7 @@ func (s *Server) wantsMySQLConsole(name string) bool {
 	if s.cfg.Console == nil || !slices.Contains(ConsoleDatabases, name) {
 		return false
 	}
-	_, configured := s.myByName[name]
+	_, configured := s.dbs.Load().myByName[name]
 	return !configured
 }
 
@@ -69,7 +69,7 @@ func (s *Server) wantsConsole(name string) bool {
 	if s.cfg.Console == nil || !slices.Contains(ConsoleDatabases, name) {
 		return false
 	}
-	_, configured := s.dbs[name]
+	_, configured := s.dbs.Load().pg[name]
 	return !configured
 }
 

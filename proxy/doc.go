@@ -39,5 +39,12 @@
 // pool side answers it from another edge's read when it can, and the session reports its
 // writes even for a database not cached here.
 //
+// Shutting down and reloading (drain.go, catalog.go): Drain closes the listeners and ends
+// each session at its next request boundary, outside a transaction, with 57P01 (MySQL
+// ER_SERVER_SHUTDOWN), as PostgreSQL's own shutdown does; Serve returns once the last session
+// has ended. SetDatabases swaps the databases new clients may log in to, and DrainDatabase
+// ends the sessions of one that a reload removed, the same way. Cancelling Serve's context
+// remains the immediate stop.
+//
 // The edge never talks to a database directly: all of that is behind the tunnel.
 package proxy

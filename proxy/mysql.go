@@ -74,6 +74,8 @@ type mysqlSession struct {
 	cr   *clientReader // reads the client once the session runs
 	mc   *mysqlCache   // nil when the database is not cached
 	busy atomic.Bool   // a command is in flight: the client waits for its answer
+	// drain: the server asks the session to end at its next command boundary (drain.go).
+	drain drainState
 
 	fatal fatalSlot
 	// ready is set once the fields above are, and the stream open: other sessions may KILL it.
@@ -98,6 +100,7 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 	defer cancel()
 
 	sess := &mysqlSession{s: s, log: log}
+	sess.initDrain()
 	sess.id = s.myConns.add(sess)
 	defer s.myConns.remove(sess.id)
 
@@ -192,15 +195,16 @@ type mysqlGreeting struct {
 func (s *Server) mysqlGreeting(ctx context.Context) mysqlGreeting {
 	g := mysqlGreeting{version: mysqlDefaultVersion, caps: mysqlwire.Capabilities(mysqlwire.ForwardedCapabilities, false),
 		collation: mysqlDefaultCollation, status: mysql.SERVER_STATUS_AUTOCOMMIT, plugin: mysqlwire.NativePassword}
-	if len(s.myDBs) == 0 {
+	myDBs := s.dbs.Load().my
+	if len(myDBs) == 0 {
 		return g
 	}
-	first := s.myDBs[0]
+	first := myDBs[0]
 	if first.MySQLAuth != "" {
 		g.plugin = first.MySQLAuth
 	}
 	localInfile := false
-	for _, d := range s.myDBs {
+	for _, d := range myDBs {
 		localInfile = localInfile || d.AllowLocalInfile
 	}
 	// Bounded: a client must not spend its whole handshake timeout waiting for an origin
@@ -252,22 +256,23 @@ func mysqlProfile(profile tunnel.Profile, localInfile bool) mysqlOrigin {
 // mysqlDatabase finds the database a client's handshake asks for. A client that names none
 // gets the first MySQL database whose user it logs in as, else the first MySQL database.
 func (s *Server) mysqlDatabase(r *mysqlwire.Response) (Database, error) {
+	dbs := s.dbs.Load()
 	if r.Database != "" {
-		db, ok := s.myByName[r.Database]
+		db, ok := dbs.myByName[r.Database]
 		if !ok {
 			return Database{}, mysqlwire.Errorf(mysqlwire.ErBadDB, r.Database)
 		}
 		return db, nil
 	}
-	if len(s.myDBs) == 0 {
+	if len(dbs.my) == 0 {
 		return Database{}, mysqlwire.Errorf(mysqlwire.ErNoDB)
 	}
-	for _, d := range s.myDBs {
+	for _, d := range dbs.my {
 		if d.User == r.User {
 			return d, nil
 		}
 	}
-	return s.myDBs[0], nil
+	return dbs.my[0], nil
 }
 
 // mysqlAccount is what a client of db must prove.

@@ -35,6 +35,7 @@ func (sess *mysqlSession) run(ctx context.Context) {
 		sess.end(mysqlwire.Errorf(mysqlwire.ErServerShutdown), false)
 	})
 	defer stop()
+	defer sess.drain.busy() // an ended session is not idle: drain leaves it alone
 	defer func() { sess.current().Close() }()
 
 	cr := sess.startReader(ctx)
@@ -42,7 +43,12 @@ func (sess *mysqlSession) run(ctx context.Context) {
 	sess.cr = cr
 	buf := make([]byte, 0, answerBuffer)
 	for {
+		if sess.drain.boundary(sess.atBoundary()) {
+			sess.drain.end()
+			break
+		}
 		p := sess.next()
+		sess.drain.busy()
 		raw, err := p.raw, p.err
 		if err != nil {
 			sess.seq = p.seq + 1
@@ -278,7 +284,7 @@ func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
 	}
 	db := sess.db
 	if resp.Database != "" && resp.Database != db.Name {
-		d, ok := sess.s.myByName[resp.Database]
+		d, ok := sess.s.dbs.Load().myByName[resp.Database]
 		if !ok {
 			e := mysqlwire.Errorf(mysqlwire.ErBadDB, resp.Database)
 			sess.s.refuseMySQL(sess.log, e)

@@ -83,14 +83,12 @@ type Config struct {
 // Server is an edge listener's worth of client sessions.
 type Server struct {
 	cfg Config
-	dbs map[string]Database // the PostgreSQL ones
 	log *slog.Logger
 	m   *Metrics
 
+	dbs          atomic.Pointer[catalog] // the databases served, replaced by SetDatabases
 	keys         cancelKeys
 	myConns      mysqlConns
-	myDBs        []Database // the MySQL databases, in configuration order
-	myByName     map[string]Database
 	mysqlTLS     *tls.Config // cfg.TLS without PostgreSQL's ALPN name
 	classified   classifications
 	myClassified mysqlClassifications
@@ -98,6 +96,40 @@ type Server struct {
 	draining     atomic.Bool
 	active       atomic.Int64
 	admin        adminState // set by the admin console (admin.go)
+	listeners    listeners  // the listeners Serve and ServeMySQL accept on, which Drain closes
+	loops        acceptLoops
+}
+
+// acceptLoops counts the running accept loops (Serve, ServeMySQL), which share the sessions'
+// WaitGroup: only the last one to stop waits on it, and the others wait for that, so that no
+// loop waits while another still adds (sync.WaitGroup's rule).
+type acceptLoops struct {
+	mu   sync.Mutex
+	n    int
+	done chan struct{} // closed when the last loop has waited for every session
+}
+
+func (l *acceptLoops) enter() {
+	l.mu.Lock()
+	if l.n == 0 {
+		l.done = make(chan struct{})
+	}
+	l.n++
+	l.mu.Unlock()
+}
+
+// leave waits for every session: the last loop to leave calls wait, the others wait for it.
+func (l *acceptLoops) leave(wait func()) {
+	l.mu.Lock()
+	l.n--
+	last, done := l.n == 0, l.done
+	l.mu.Unlock()
+	if last {
+		wait()
+		close(done)
+		return
+	}
+	<-done
 }
 
 // New returns an edge server for cfg.
@@ -114,29 +146,8 @@ func New(cfg Config) *Server {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	s := &Server{cfg: cfg, dbs: make(map[string]Database), myByName: make(map[string]Database), log: cfg.Logger, m: cfg.Metrics}
-	for _, d := range cfg.Databases {
-		if d.Auth == "" {
-			d.Auth = pgwire.AuthSCRAM
-		}
-		if d.Caching.MaxAge <= 0 {
-			d.Caching.MaxAge = 60 * time.Second
-		}
-		if d.Caching.MaxResultBytes <= 0 {
-			d.Caching.MaxResultBytes = 50 << 20
-		}
-		if d.Auth == pgwire.AuthSCRAM && d.Protocol != ProtocolMySQL {
-			if err := pgwire.PrepareSCRAM(d.User, d.Password); err != nil {
-				s.log.Warn("deriving SCRAM keys ahead of logins failed; each login derives them", "db", d.Name)
-			}
-		}
-		if d.Protocol == ProtocolMySQL {
-			s.myDBs = append(s.myDBs, d)
-			s.myByName[d.Name] = d
-			continue
-		}
-		s.dbs[d.Name] = d
-	}
+	s := &Server{cfg: cfg, log: cfg.Logger, m: cfg.Metrics}
+	s.dbs.Store(s.newCatalog(cfg.Databases))
 	if cfg.TLS != nil {
 		s.mysqlTLS = cfg.TLS.Clone()
 		s.mysqlTLS.NextProtos = nil
@@ -155,6 +166,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) accept(ctx context.Context, ln net.Listener, serve func(context.Context, net.Conn)) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	if !s.listeners.add(ln) { // drained already
+		ln.Close()
+	}
+	defer s.listeners.remove(ln)
+	s.loops.enter()
 	var err error
 	for {
 		var nc net.Conn
@@ -173,9 +189,9 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, serve func(context
 			serve(ctx, nc)
 		}()
 	}
-	s.draining.Store(true)
-	s.wg.Wait()
-	if ctx.Err() != nil {
+	drained := s.draining.Swap(true)
+	s.loops.leave(s.wg.Wait)
+	if ctx.Err() != nil || drained {
 		return nil
 	}
 	return err

@@ -44,6 +44,8 @@ type session struct {
 	pinnedWrites atomic.Bool
 
 	begin beginHold // a BEGIN answered by the edge, sent with the next unit (begin.go)
+	// drain: the server asks the session to end at its next request boundary (drain.go).
+	drain drainState
 }
 
 // serveConn is one client's whole life. It recovers from a panic so that one client can't take
@@ -88,6 +90,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		// cache and the other edges' hold reads of them.
 		sess.cache, sess.caching = newCacheState(db, st.params), Caching{Disabled: true}
 	}
+	sess.initDrain()
 	key := s.keys.add(sess)
 	defer s.keys.remove(key)
 
@@ -144,11 +147,17 @@ func (sess *session) run(ctx context.Context) {
 		sess.end(pgwire.Fatal(pgwire.AdminShutdown, "terminating connection due to administrator command"))
 	})
 	defer stop()
+	defer sess.drain.busy() // an ended session is not idle: drain leaves it alone
 
 	var pumpDone chan struct{} // set once the writer pump runs
 	buf := make([]byte, 0, answerBuffer)
 	for {
+		if sess.drain.boundary(pumpDone == nil && sess.begin.tx == 'I' && sess.r.Buffered() == 0) {
+			sess.drain.end()
+			break
+		}
 		frames, err := sess.r.ReadFrames()
+		sess.drain.busy()
 		if err != nil {
 			if errors.Is(err, pgwire.ErrTooLarge) || errors.Is(err, pgwire.ErrBadLength) {
 				sess.end(pgwire.Fatal(pgwire.ProtocolViolation, "invalid message length"))

@@ -3,6 +3,8 @@ package tunnel
 import (
 	"context"
 	"fmt"
+	"maps"
+	"sync"
 
 	"github.com/slipstream-proxy/slipstream/pool"
 )
@@ -37,14 +39,33 @@ func (o pgOrigin) Open(ctx context.Context, params map[string]string) (Stream, e
 // Local is the in-process transport of `slipstream serve`: the pool side runs in the edge's
 // process and a Stream is the pool's own session, called directly.
 type Local struct {
+	mu      sync.RWMutex
 	origins map[string]Origin
 }
 
-// NewLocal returns a transport to the given origins, keyed by database name.
-func NewLocal(origins map[string]Origin) *Local { return &Local{origins: origins} }
+// NewLocal returns a transport to the given origins, keyed by database name. It keeps a copy
+// of the map: change it through Set and Delete.
+func NewLocal(origins map[string]Origin) *Local { return &Local{origins: maps.Clone(origins)} }
+
+// Set adds the origin of database db, or replaces it for sessions opened from now on, as a
+// configuration reload does.
+func (l *Local) Set(db string, o Origin) {
+	l.mu.Lock()
+	l.origins[db] = o
+	l.mu.Unlock()
+}
+
+// Delete removes database db: sessions opened from now on fail; open ones are unaffected.
+func (l *Local) Delete(db string) {
+	l.mu.Lock()
+	delete(l.origins, db)
+	l.mu.Unlock()
+}
 
 func (l *Local) origin(db string) (Origin, error) {
+	l.mu.RLock()
 	o := l.origins[db]
+	l.mu.RUnlock()
 	if o == nil {
 		return nil, fmt.Errorf("tunnel: no pool for database %q", db)
 	}

@@ -23,14 +23,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -45,8 +43,8 @@ var srv *pgtest.Server
 
 func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) != "" { // started by bench's topology as the slipstream binary
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := runAsChild(ctx, os.Args[1:])
+		sigs, stop := processSignals()
+		code := runAsChild(withSignals(context.Background(), sigs), os.Args[1:])
 		stop()
 		os.Exit(code)
 	}

@@ -7,14 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/config"
 	"github.com/slipstream-proxy/slipstream/placement"
-	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 	"github.com/slipstream-proxy/slipstream/proxy"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
@@ -170,14 +168,14 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 		tunnelDesc = "pools dial in to udp " + pc.LocalAddr().String()
 	}
 
-	cert, err := pgwire.LoadOrCreateCertificate(cfg.TLS.CertFile, cfg.TLS.KeyFile, filepath.Join(cfg.DataDir, "tls"))
+	certs, err := loadCerts(cfg)
 	if err != nil {
 		return err
 	}
 	srv := proxy.New(proxy.Config{
 		Cache:     results,
 		Databases: dbs,
-		TLS:       pgwire.ServerTLSConfig(cert),
+		TLS:       certs.tlsConfig(),
 		Transport: transport,
 		Logger:    log,
 		Metrics:   proxy.NewMetrics(reg),
@@ -186,7 +184,7 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	httpln, err := net.Listen("tcp", cfg.HTTPListen)
+	httpln, err := listenTCP(cfg.HTTPListen)
 	if err != nil {
 		closeListeners(pgln, myln)
 		return fmt.Errorf("listen for HTTP: %w", err)
@@ -199,5 +197,10 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "tunnel: %s\n", tunnelDesc)
 	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())
 	log.Info("slipstream edge serving", "pg", pgln.Addr().String(), "http", httpln.Addr().String(), "tunnel", tunnelDesc)
-	return runAll(ctx, log, httpln, newMux(reg, srv.Ready), append(background, clientServers(srv, pgln, myln)...)...)
+	lc := newLifecycle(ctx, cfg, log)
+	lc.drain = srv.Drain
+	lc.apply = func(next config.Config) error { return applyEdge(&cfg, next, srv, certs, log) }
+	mux := newMux(reg, lc.ready(srv.Ready))
+	lc.handleProbes(mux, lc.ready(srv.Ready))
+	return lc.run(ctx, httpln, mux, background, clientServers(srv, pgln, myln))
 }

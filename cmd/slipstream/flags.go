@@ -43,6 +43,10 @@ Flags:
 
 const usageTail = `
 Environment:
+  Every flag can also be set by an environment variable named SLIPSTREAM_ and the
+  flag's name in capitals with - as _: SLIPSTREAM_PG_LISTEN for --pg-listen,
+  SLIPSTREAM_ORIGIN for --origin (several URLs separated by spaces). A flag given
+  on the command line wins over its variable, which wins over the --config file.
   ` + configEnv + `
     	the default of --config
 `
@@ -127,6 +131,9 @@ func parseCommand(cmd command, args []string, stderr io.Writer) (config.Config, 
 		return config.Config{}, fmt.Errorf("unexpected argument %q: %s takes only flags, such as --origin URL",
 			config.RedactURL(fs.Arg(0)), cmd.name)
 	}
+	if err := flagsFromEnv(fs, os.LookupEnv); err != nil {
+		return config.Config{}, err
+	}
 
 	var cfg config.Config
 	if *path != "" {
@@ -170,6 +177,9 @@ func parseCommand(cmd command, args []string, stderr io.Writer) (config.Config, 
 	}
 	if cmd.defaults != nil {
 		cmd.defaults(&cfg)
+	}
+	if err := cfg.ReadSecretFiles(); err != nil {
+		problems = append(problems, err)
 	}
 	cfg.Normalize()
 	validate := cmd.validate

@@ -5,13 +5,11 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	sigs, stop := processSignals() // SIGTERM drains, SIGHUP reloads: see lifecycle.go
+	code := run(withSignals(context.Background(), sigs), os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

@@ -150,7 +150,7 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 		fmt.Fprintf(stdout, "tunnel: dialing the edge at udp %s\n", addr)
 		servers = append(servers, func(ctx context.Context) error { return server.DialEdge(ctx, addr) })
 	}
-	httpln, err := net.Listen("tcp", cfg.HTTPListen)
+	httpln, err := listenTCP(cfg.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("listen for HTTP: %w", err)
 	}
@@ -160,7 +160,11 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())
 	log.Info("slipstream pool serving", "tunnel", cfg.TunnelListen, "dial_edge", cfg.DialEdges, "databases", len(cfg.Databases))
-	return runAll(ctx, log, httpln, newMux(reg, func() bool { return ctx.Err() == nil }), servers...)
+	lc := newLifecycle(ctx, cfg, log)
+	ready := lc.ready(func() bool { return ctx.Err() == nil })
+	mux := newMux(reg, ready)
+	lc.handleProbes(mux, ready)
+	return lc.run(ctx, httpln, mux, servers, nil)
 }
 
 // originTarget is what a pool probes for its latency to d's origin; nothing for an embedded

@@ -76,6 +76,8 @@ func runConfigured(ctx context.Context, name string,
 		}
 		return 2
 	}
+	// A reload (SIGHUP) reads the configuration again the same way.
+	ctx = withReparse(ctx, func() (config.Config, error) { return parse(args, io.Discard) })
 	if err := do(ctx, cfg, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "slipstream %s: %v\n", name, err)
 		var se startupError

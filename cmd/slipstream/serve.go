@@ -10,11 +10,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -54,7 +51,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		return err
 	}
 
-	cert, err := pgwire.LoadOrCreateCertificate(cfg.TLS.CertFile, cfg.TLS.KeyFile, filepath.Join(cfg.DataDir, "tls"))
+	certs, err := loadCerts(cfg)
 	if err != nil {
 		return err
 	}
@@ -69,23 +66,25 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	local := tunnel.NewLocal(og.byName)
 	edge := proxy.New(proxy.Config{
 		Cache:     results,
 		Databases: dbs,
-		TLS:       pgwire.ServerTLSConfig(cert),
-		Transport: tunnel.NewLocal(og.byName),
+		TLS:       certs.tlsConfig(),
+		Transport: local,
 		Logger:    log,
 		Metrics:   proxy.NewMetrics(reg),
 		Insight:   adm.insight,
 		Console:   adm.console,
 	})
 	adm.console.Attach(edge)
+	reloader := &serveReloader{cfg: cfg, og: og, local: local, edge: edge, certs: certs, log: log}
 
 	pgln, myln, err := listenClients(cfg)
 	if err != nil {
 		return err
 	}
-	httpln, err := net.Listen("tcp", cfg.HTTPListen)
+	httpln, err := listenTCP(cfg.HTTPListen)
 	if err != nil {
 		closeListeners(pgln, myln)
 		return fmt.Errorf("listen for HTTP: %w", err)
@@ -99,23 +98,24 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	}
 	log.Info("slipstream serving", logAttrs...)
 
-	mux := newMux(reg, edge.Ready)
+	lc := newLifecycle(ctx, cfg, log)
+	lc.drain, lc.apply = edge.Drain, reloader.apply
+	mux := newMux(reg, lc.ready(edge.Ready))
+	lc.handleProbes(mux, lc.ready(edge.Ready))
 	og.handleHTTP(mux, cfg.APIToken, results)
 	handler := adm.handleHTTP(mux, cfg.HTTPListen)
-	servers := clientServers(edge, pgln, myln)
-	servers = append(servers, changeStreams(cfg, results, log, reg)...)
-	return runAll(ctx, log, httpln, handler, servers...)
+	return lc.run(ctx, httpln, handler, changeStreams(cfg, results, log, reg), clientServers(edge, pgln, myln))
 }
 
 // listenClients opens the PostgreSQL client listener, and the MySQL one when a database speaks
 // MySQL: a MySQL origin, or an embedded database (D1, KV), which speaks both protocols.
 func listenClients(cfg config.Config) (pgln, myln net.Listener, err error) {
-	pgln, err = net.Listen("tcp", cfg.PGListen)
+	pgln, err = listenTCP(cfg.PGListen)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen for PostgreSQL clients: %w", err)
 	}
 	if slices.ContainsFunc(cfg.Databases, func(d config.Database) bool { return d.Kind == config.KindMySQL || d.Embedded() }) {
-		if myln, err = net.Listen("tcp", cfg.MySQLListen); err != nil {
+		if myln, err = listenTCP(cfg.MySQLListen); err != nil {
 			pgln.Close()
 			return nil, nil, fmt.Errorf("listen for MySQL clients: %w", err)
 		}
@@ -182,6 +182,15 @@ type origins struct {
 	d1s     map[string]*d1.DB
 	kvs     map[string]*kv.Namespace
 	closes  []func() error
+
+	// For reloads: each database's pools' SetMaxConns (by tunnel name), and what opening
+	// another pool needs.
+	resizers    map[string][]func(int)
+	reg         prometheus.Registerer
+	poolMetrics *pool.Metrics
+	myMetrics   *mysqlpool.Metrics
+	credentials func(name string) pool.CredentialSource
+	tunnelName  func(config.Database) string // config.Config.TunnelName of the configuration
 }
 
 // openOrigins opens the embedded databases of cfg and a pool for every database. Nothing
@@ -189,86 +198,101 @@ type origins struct {
 // credentials gives the CredentialSource of a database whose credentials rotate (PlanetScale),
 // nil for the others.
 func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer, credentials func(name string) pool.CredentialSource) (og *origins, err error) {
-	og = &origins{byName: map[string]tunnel.Origin{}, mypools: map[string]*mysqlpool.Pool{}, d1s: map[string]*d1.DB{}, kvs: map[string]*kv.Namespace{}}
+	og = &origins{byName: map[string]tunnel.Origin{}, mypools: map[string]*mysqlpool.Pool{}, d1s: map[string]*d1.DB{}, kvs: map[string]*kv.Namespace{},
+		resizers: map[string][]func(int){}, reg: reg, poolMetrics: pool.NewMetrics(reg), credentials: credentials, tunnelName: cfg.TunnelName}
 	defer func() {
 		if err != nil {
 			og.close()
 		}
 	}()
-	poolMetrics := pool.NewMetrics(reg)
-	var myMetrics *mysqlpool.Metrics
 	for _, d := range cfg.Databases {
-		origin, dial := d.OriginURL(), (func(context.Context, string, string) (net.Conn, error))(nil)
-		catalogRefresh := d.CatalogRefresh.Duration
-		switch d.Kind {
-		case config.KindMySQL:
-			if myMetrics == nil {
-				myMetrics = mysqlpool.NewMetrics(reg)
-			}
-			p, err := mysqlpool.New(mysqlpool.Config{
-				Name:           d.Name,
-				Origin:         origin,
-				MaxConns:       d.MaxConnections,
-				QueueTimeout:   d.QueueTimeout.Duration,
-				IdleTimeout:    d.IdleTimeout.Duration,
-				MaxLifetime:    d.MaxLifetime.Duration,
-				CatalogRefresh: d.CatalogRefresh.Duration,
-				AllowLoadLocal: d.AllowLocalInfile,
-				Logger:         log,
-				Metrics:        myMetrics,
-				Credentials:    credentials(d.Name),
-			})
-			if err != nil {
-				return nil, fmt.Errorf("database %s: %w", d.Name, err)
-			}
-			og.mypools[cfg.TunnelName(d)] = p
-			og.byName[cfg.TunnelName(d)] = p.Origin()
-			continue
-		case config.KindD1:
-			db, err := d1.Open(d.Path)
-			if err != nil {
-				return nil, fmt.Errorf("database %s: %w", d.Name, err)
-			}
-			og.closes = append(og.closes, db.Close)
-			og.d1s[d.Name] = db
-			origin, dial = "postgres://slipstream@d1/"+url.PathEscape(d.Name)+"?sslmode=disable", db.Dial
-			catalogRefresh = -1 // SQLite has none of the catalog the cache reads
-			if err := og.addEmbeddedMySQL(d, "d1", db.DialMySQL, log, &myMetrics, reg); err != nil {
-				return nil, err
-			}
-		case config.KindKV:
-			ns, err := kv.Open(d.Path)
-			if err != nil {
-				return nil, fmt.Errorf("database %s: %w", d.Name, err)
-			}
-			og.closes = append(og.closes, ns.Close)
-			og.kvs[d.Name] = ns
-			origin, dial = "postgres://slipstream@kv/"+url.PathEscape(d.Name)+"?sslmode=disable", ns.Dial
-			catalogRefresh = -1
-			if err := og.addEmbeddedMySQL(d, "kv", ns.DialMySQL, log, &myMetrics, reg); err != nil {
-				return nil, err
-			}
+		if _, err := og.open(d, log); err != nil {
+			return nil, err
 		}
-		p, err := pool.New(pool.Config{
+	}
+	return og, nil
+}
+
+// open opens the pool of database d (and its embedded database), adds it to og and returns
+// the tunnel names it serves d under: og.tunnelName(d), and for an embedded database
+// mysqlOrigin(name) too. A reload opens added databases, and databases whose origin changed,
+// the same way.
+func (og *origins) open(d config.Database, log *slog.Logger) (names []string, err error) {
+	origin, dial := d.OriginURL(), (func(context.Context, string, string) (net.Conn, error))(nil)
+	catalogRefresh := d.CatalogRefresh.Duration
+	switch d.Kind {
+	case config.KindMySQL:
+		if og.myMetrics == nil {
+			og.myMetrics = mysqlpool.NewMetrics(og.reg)
+		}
+		p, err := mysqlpool.New(mysqlpool.Config{
 			Name:           d.Name,
 			Origin:         origin,
-			Dial:           dial,
 			MaxConns:       d.MaxConnections,
 			QueueTimeout:   d.QueueTimeout.Duration,
 			IdleTimeout:    d.IdleTimeout.Duration,
 			MaxLifetime:    d.MaxLifetime.Duration,
-			CatalogRefresh: catalogRefresh,
+			CatalogRefresh: d.CatalogRefresh.Duration,
+			AllowLoadLocal: d.AllowLocalInfile,
 			Logger:         log,
-			Metrics:        poolMetrics,
-			Credentials:    credentials(d.Name),
+			Metrics:        og.myMetrics,
+			Credentials:    og.credentials(d.Name),
 		})
 		if err != nil {
+			return nil, fmt.Errorf("database %s: %w", d.Name, err)
+		}
+		name := og.tunnelName(d)
+		og.mypools[name] = p
+		og.byName[name] = p.Origin()
+		og.resizers[name] = []func(int){p.SetMaxConns}
+		return []string{name}, nil
+	case config.KindD1:
+		db, err := d1.Open(d.Path)
+		if err != nil {
+			return nil, fmt.Errorf("database %s: %w", d.Name, err)
+		}
+		og.closes = append(og.closes, db.Close)
+		og.d1s[d.Name] = db
+		origin, dial = "postgres://slipstream@d1/"+url.PathEscape(d.Name)+"?sslmode=disable", db.Dial
+		catalogRefresh = -1 // SQLite has none of the catalog the cache reads
+		if err := og.addEmbeddedMySQL(d, "d1", db.DialMySQL, log, &og.myMetrics, og.reg); err != nil {
 			return nil, err
 		}
-		og.pools = append(og.pools, p)
-		og.byName[d.Name] = tunnel.PGOrigin(p)
+		names = append(names, mysqlOrigin(d.Name))
+	case config.KindKV:
+		ns, err := kv.Open(d.Path)
+		if err != nil {
+			return nil, fmt.Errorf("database %s: %w", d.Name, err)
+		}
+		og.closes = append(og.closes, ns.Close)
+		og.kvs[d.Name] = ns
+		origin, dial = "postgres://slipstream@kv/"+url.PathEscape(d.Name)+"?sslmode=disable", ns.Dial
+		catalogRefresh = -1
+		if err := og.addEmbeddedMySQL(d, "kv", ns.DialMySQL, log, &og.myMetrics, og.reg); err != nil {
+			return nil, err
+		}
+		names = append(names, mysqlOrigin(d.Name))
 	}
-	return og, nil
+	p, err := pool.New(pool.Config{
+		Name:           d.Name,
+		Origin:         origin,
+		Dial:           dial,
+		MaxConns:       d.MaxConnections,
+		QueueTimeout:   d.QueueTimeout.Duration,
+		IdleTimeout:    d.IdleTimeout.Duration,
+		MaxLifetime:    d.MaxLifetime.Duration,
+		CatalogRefresh: catalogRefresh,
+		Logger:         log,
+		Metrics:        og.poolMetrics,
+		Credentials:    og.credentials(d.Name),
+	})
+	if err != nil {
+		return nil, err
+	}
+	og.pools = append(og.pools, p)
+	og.byName[d.Name] = tunnel.PGOrigin(p)
+	og.resizers[d.Name] = append(og.resizers[d.Name], p.SetMaxConns)
+	return append(names, d.Name), nil
 }
 
 // mysqlOrigin is the tunnel's name for the MySQL side of an embedded database, which is served
@@ -298,6 +322,7 @@ func (og *origins) addEmbeddedMySQL(d config.Database, host string, dial func(co
 	}
 	og.mypools[mysqlOrigin(d.Name)] = p
 	og.byName[mysqlOrigin(d.Name)] = p.Origin()
+	og.resizers[d.Name] = append(og.resizers[d.Name], p.SetMaxConns)
 	return nil
 }
 
@@ -382,45 +407,6 @@ func newMux(reg *prometheus.Registry, ready func() bool) *http.ServeMux {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	return mux
-}
-
-// runAll serves HTTP on httpln and runs each server until ctx ends or one of them fails; then
-// it stops them all and waits for them.
-func runAll(ctx context.Context, log *slog.Logger, httpln net.Listener, mux http.Handler, servers ...func(context.Context) error) error {
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	var wg sync.WaitGroup
-	errc := make(chan error, 1+len(servers))
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := hs.Serve(httpln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("http: %w", err)
-		}
-	}()
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	for _, run := range servers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := run(sctx); err != nil {
-				errc <- err
-			}
-		}()
-	}
-
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-	}
-	log.Info("slipstream stopping")
-	stop()
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	hs.Shutdown(hctx)
-	wg.Wait()
-	return err
 }
 
 // invalidating wraps D1's HTTP API: a POST to /accounts/A/d1/database/NAME/query may write, so

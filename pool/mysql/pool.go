@@ -335,3 +335,7 @@ func (p *Pool) Close() {
 	p.stop()
 	p.slots.Close()
 }
+
+// SetMaxConns changes the pool's bound on origin connections, as a configuration reload does;
+// see pool.Slots.SetMaxConns.
+func (p *Pool) SetMaxConns(n int) { p.slots.SetMaxConns(n) }
