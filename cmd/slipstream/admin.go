@@ -21,8 +21,9 @@ import (
 
 // adminParts are the admin console, the query insights and the dashboard of `slipstream serve`.
 type adminParts struct {
-	console *admin.Console
-	insight *insight.Recorder
+	console    *admin.Console
+	insight    *insight.Recorder
+	controller *serveController
 }
 
 // newAdmin builds the console over the pools of og. stop ends the process (SHUTDOWN).
@@ -51,6 +52,7 @@ func newAdmin(cfg config.Config, og *origins, results *cache.Cache, reg promethe
 			pools = append(pools, admin.PoolEntry{Name: mysqlOrigin(d.Name), Database: d.Name, Protocol: proxy.ProtocolMySQL, Pool: p})
 		}
 	}
+	ctl := &serveController{stop: stop, log: log}
 	c := admin.New(admin.Config{
 		AdminUsers: cfg.AdminUsers,
 		StatsUsers: cfg.StatsUsers,
@@ -59,7 +61,7 @@ func newAdmin(cfg config.Config, og *origins, results *cache.Cache, reg promethe
 		Pools:      pools,
 		Cache:      results,
 		Insight:    rec,
-		Controller: serveController{stop: stop, log: log},
+		Controller: ctl,
 		Settings:   adminSettings(cfg),
 		Tunnels: func() []admin.Tunnel {
 			return []admin.Tunnel{{Pool: "local", Transport: "in-process", Up: true}}
@@ -68,7 +70,7 @@ func newAdmin(cfg config.Config, og *origins, results *cache.Cache, reg promethe
 		Version:   buildVersion(),
 		Logger:    log,
 	})
-	return &adminParts{console: c, insight: rec}, nil
+	return &adminParts{console: c, insight: rec, controller: ctl}, nil
 }
 
 // handleHTTP adds the dashboard and /api/* to mux and returns the handler to serve: on an
@@ -124,16 +126,21 @@ func adminSettings(cfg config.Config) []admin.Setting {
 type serveController struct {
 	stop context.CancelFunc
 	log  *slog.Logger
+	// reload is the lifecycle's Reload (SIGHUP's), set once the lifecycle exists; nil before.
+	reload func() error
 }
 
-// Reload is not there yet: `slipstream serve` reads its configuration once.
-func (serveController) Reload() error {
-	return errors.New("this process reads its configuration only at start; restart it to change it")
+// Reload reads the configuration again as SIGHUP does (Lifecycle.Reload).
+func (c *serveController) Reload() error {
+	if c.reload == nil {
+		return errors.New("this process is not serving yet")
+	}
+	return c.reload()
 }
 
 // Shutdown ends serve as SIGTERM does: the listeners stop and each session is ended; the
 // WAIT_FOR_* modes are that same drain here.
-func (c serveController) Shutdown(mode admin.ShutdownMode) {
+func (c *serveController) Shutdown(mode admin.ShutdownMode) {
 	c.log.Info("shutdown asked on the admin console", "mode", string(mode))
 	c.stop()
 }

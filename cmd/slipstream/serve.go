@@ -100,6 +100,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 
 	lc := newLifecycle(ctx, cfg, log)
 	lc.drain, lc.apply = edge.Drain, reloader.apply
+	adm.controller.reload = lc.Reload // the console's RELOAD is SIGHUP's
 	mux := newMux(reg, lc.ready(edge.Ready))
 	lc.handleProbes(mux, lc.ready(edge.Ready))
 	og.handleHTTP(mux, cfg.APIToken, results)
