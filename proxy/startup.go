@@ -160,7 +160,9 @@ var reportedParams = []string{"application_name", "client_encoding", "DateStyle"
 	"search_path", "default_transaction_read_only"}
 
 // appendStartupAnswer appends AuthenticationOk, the ParameterStatus values (the origin's,
-// with the client's startup settings over them), BackendKeyData and ReadyForQuery.
+// with the client's startup settings over them, options and explicit parameters combined as
+// PostgreSQL combines them), BackendKeyData and ReadyForQuery. application_name is exactly
+// what the client sent, or empty, whatever the origin connections call themselves.
 func appendStartupAnswer(dst []byte, profile, params map[string]string, key pgwire.CancelKey) []byte {
 	dst = pgwire.AppendAuthenticationOK(dst)
 	status := func(k, v string) {
@@ -170,37 +172,25 @@ func appendStartupAnswer(dst []byte, profile, params map[string]string, key pgwi
 		dst = append(append(dst, v...), 0)
 		dst = pgwire.FinishFrame(dst, h)
 	}
+	settings := pgwire.StartupSettings(params)
 	for k, v := range profile {
+		if strings.EqualFold(k, "application_name") {
+			continue
+		}
 		for _, rk := range reportedParams {
 			if strings.EqualFold(k, rk) {
-				if cv, ok := lookupFold(params, k); ok {
+				if cv, ok := settings[strings.ToLower(k)]; ok {
 					v = cv
 				}
 			}
 		}
 		status(k, v)
 	}
-	if _, ok := profile["application_name"]; !ok {
-		if v, ok := params["application_name"]; ok {
-			status("application_name", v)
-		}
-	}
+	status("application_name", settings["application_name"])
 	var h int
 	dst, h = pgwire.BeginFrame(dst, 'K')
 	dst = append(dst, byte(key.PID>>24), byte(key.PID>>16), byte(key.PID>>8), byte(key.PID),
 		byte(key.Secret>>24), byte(key.Secret>>16), byte(key.Secret>>8), byte(key.Secret))
 	dst = pgwire.FinishFrame(dst, h)
 	return pgwire.AppendReadyForQuery(dst, 'I')
-}
-
-func lookupFold(m map[string]string, k string) (string, bool) {
-	if v, ok := m[k]; ok {
-		return v, true
-	}
-	for mk, v := range m {
-		if strings.EqualFold(mk, k) {
-			return v, true
-		}
-	}
-	return "", false
 }
