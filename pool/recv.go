@@ -63,6 +63,9 @@ func (s *Session) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 		if n := len(dst) - start; n > 0 && (c == nil || c.r.Buffered() == 0 || n >= flushAt) {
 			return dst, nil
 		}
+		if len(dst) == start && s.popped >= s.due && s.pinned == "" {
+			return dst, nil // what was due was all swallowed (a settings query)
+		}
 		if s.closed {
 			return dst, ErrClosed
 		}
@@ -179,6 +182,9 @@ func (s *Session) handle(c *Conn, typ byte, body, dst []byte) ([]byte, error) {
 			s.pop()
 		}
 	case 'C': // CommandComplete
+		if ddlTag(body) {
+			s.p.stmtGen.Add(1) // shared statements planned before it may be stale
+		}
 		s.commandComplete(c, head, body)
 		if head.kind == pExecute {
 			s.pop()
@@ -188,6 +194,11 @@ func (s *Session) handle(c *Conn, typ byte, body, dst []byte) ([]byte, error) {
 			s.pop()
 		}
 	case 'E':
+		if staleStatement(body) {
+			s.p.stmtGen.Add(1)
+		}
+		dst = renameError(dst, body, head.server, head.client)
+		forward = false
 		s.errorResponse(c)
 	case 'Z':
 		if len(body) > 0 {
@@ -228,11 +239,34 @@ func (s *Session) errorResponse(c *Conn) {
 		return
 	}
 	for s.queued() > 0 && s.head().kind != pSync {
-		if p := s.head().prepared; p != "" {
-			delete(c.prepared, p) // its Parse failed or never ran
-		}
+		s.skipped(c, s.head())
 		s.pop()
 	}
+	// No Sync sent yet: the origin ignores what comes until there is one.
+	s.originSkip = s.queued() == 0
+}
+
+// skipped undoes what a message the origin failed or skipped would have done. s.mu is held.
+func (s *Session) skipped(c *Conn, p *pending) {
+	if p.prepared != "" {
+		delete(c.prepared, p.prepared) // its Parse failed or never ran
+	}
+	s.forgetFailed(p)
+}
+
+// dropSkipped takes out of a batch's entries those of the messages the origin skips after an
+// error that arrived while the batch was built: all of them, or those before its Sync. It
+// returns the entries left and how many went. s.mu is held.
+func (s *Session) dropSkipped(c *Conn, entries []pending, synced bool) ([]pending, int) {
+	i := 0
+	for i < len(entries) && entries[i].kind != pSync {
+		s.skipped(c, &entries[i])
+		i++
+	}
+	if !synced {
+		i = len(entries)
+	}
+	return append(entries[:0], entries[i:]...), i
 }
 
 // readyForQuery ends a Query or a Sync. s.mu is held.

@@ -61,7 +61,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	nc.SetDeadline(start.Add(s.cfg.HandshakeTimeout))
 	st, err := s.handshake(ctx, nc)
 	if err != nil {
-		s.refuse(log, nc, err)
+		s.refuse(log, st.nc, err)
 		return
 	}
 	db := st.db.Name

@@ -33,39 +33,40 @@ const (
 )
 
 // handshake runs the startup phase: TLS and GSS negotiation, a CancelRequest, or a
-// StartupMessage followed by authentication. A *pgwire.Error it returns is for the client.
+// StartupMessage followed by authentication. A *pgwire.Error it returns is for the client, on
+// the connection it returns (TLS once upgraded: a refusal after the upgrade goes over TLS).
 func (s *Server) handshake(ctx context.Context, nc net.Conn) (*startup, error) {
 	st := &startup{nc: nc, r: pgwire.NewReaderSize(nc, pgwire.MaxStartupLen, startupBuffer)}
 	for {
 		body, err := st.r.ReadStartup()
 		if err != nil {
 			if errors.Is(err, pgwire.ErrBadLength) || errors.Is(err, pgwire.ErrTooLarge) {
-				return nil, pgwire.Fatal(pgwire.ProtocolViolation, "invalid length of startup packet")
+				return st, pgwire.Fatal(pgwire.ProtocolViolation, "invalid length of startup packet")
 			}
-			return nil, err
+			return st, err
 		}
 		kind, params, key, err := pgwire.ParseStartup(body)
 		switch kind {
 		case pgwire.SSLRequest, pgwire.GSSEncRequest:
 			if err != nil {
-				return nil, err
+				return st, err
 			}
 			if st.r.Buffered() > 0 {
 				// Bytes after the request, before the handshake: someone is injecting plaintext.
-				return nil, pgwire.Fatal(pgwire.ProtocolViolation, "received unencrypted data after SSL request")
+				return st, pgwire.Fatal(pgwire.ProtocolViolation, "received unencrypted data after SSL request")
 			}
 			if kind == pgwire.GSSEncRequest || s.cfg.TLS == nil || st.tls {
 				if _, err := nc.Write([]byte{'N'}); err != nil {
-					return nil, err
+					return st, err
 				}
 				continue
 			}
 			if _, err := nc.Write([]byte{'S'}); err != nil {
-				return nil, err
+				return st, err
 			}
 			tc := tls.Server(nc, s.cfg.TLS)
 			if err := tc.HandshakeContext(ctx); err != nil {
-				return nil, err
+				return st, err
 			}
 			st.nc, st.tls = tc, true
 			st.r = pgwire.NewReaderSize(tc, pgwire.MaxStartupLen, startupBuffer) // never reuse bytes read before TLS
@@ -73,14 +74,14 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn) (*startup, error) {
 			if err == nil {
 				s.cancel(ctx, key)
 			}
-			return nil, errHandled
+			return st, errHandled
 		case pgwire.Startup:
 			if err != nil {
-				return nil, err
+				return st, err
 			}
 			if _, minor := pgwire.StartupVersion(body); minor > 0 || hasProtocolOptions(params) {
 				if err := negotiateVersion(st.nc, params); err != nil {
-					return nil, err
+					return st, err
 				}
 			}
 			st.params = params
@@ -93,7 +94,7 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn) (*startup, error) {
 			s.observe(st)
 			return st, nil
 		default:
-			return nil, err
+			return st, err
 		}
 	}
 }
