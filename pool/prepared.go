@@ -25,11 +25,13 @@ func cstring(b []byte) (string, []byte, bool) {
 	return string(b[:i]), b[i+1:], true
 }
 
-// serverName derives the origin-side name of a statement from its Parse body after the name
-// and the statement generation (statements.go).
-func serverName(queryAndTypes []byte, gen uint64) string {
+// serverName derives the origin-side name of a statement from its Parse body after the name,
+// the statement generation (statements.go) and the settings of the session preparing it: a
+// statement planned under one search_path is no other's.
+func serverName(queryAndTypes []byte, gen uint64, settings string) string {
 	h := sha256.New()
 	h.Write(queryAndTypes)
+	h.Write([]byte(settings))
 	var g [8]byte
 	binary.BigEndian.PutUint64(g[:], gen)
 	h.Write(g[:])
@@ -38,8 +40,11 @@ func serverName(queryAndTypes []byte, gen uint64) string {
 }
 
 // newStmt makes the record of a named statement from its Parse body after the name.
-func (p *Pool) newStmt(queryAndTypes []byte, e classify.Effect) *stmt {
-	st := &stmt{server: p.serverName(queryAndTypes), effect: e}
+func (s *Session) newStmt(queryAndTypes []byte, e classify.Effect) *stmt {
+	s.mu.Lock()
+	key := s.settings.key
+	s.mu.Unlock()
+	st := &stmt{server: serverName(queryAndTypes, s.p.stmtGen.Load(), key), effect: e}
 	st.parse = append(append(append(make([]byte, 0, len(st.server)+1+len(queryAndTypes)), st.server...), 0), queryAndTypes...)
 	return st
 }
@@ -158,7 +163,7 @@ func (s *Session) parse(c *Conn, f pgwire.Frame, entries []pending) []pending {
 		s.wbuf = append(s.wbuf, f.Raw...)
 		return append(entries, pending{kind: pParse, prepared: name, stmt: st, client: name})
 	}
-	st := s.p.newStmt(rest, e)
+	st := s.newStmt(rest, e)
 	s.setStmt(name, st)
 	if !c.markPrepared(&s.mu, st.server) {
 		return append(entries, pending{kind: pParse, reply: parseComplete, stmt: st, client: name})
@@ -305,7 +310,7 @@ func (s *Session) Skip(frames []byte) {
 				s.unnamedEffect = e
 				continue
 			}
-			s.setStmt(name, s.p.newStmt(rest, e))
+			s.setStmt(name, s.newStmt(rest, e))
 		case 'C':
 			if len(f.Body) > 0 && f.Body[0] == 'S' {
 				if name, _, _ := cstring(f.Body[1:]); name != "" {

@@ -96,6 +96,7 @@ type pending struct {
 	stmt           *stmt
 	server, client string
 	state    string          // for pSetup: the settings key the setup applies
+	refusal  []byte          // for pSetup: the origin's first error, should the setup fail
 	failed   bool            // an ErrorResponse arrived for this Query
 	copyDone bool            // the client has sent CopyDone or CopyFail for this statement's COPY
 }

@@ -28,12 +28,6 @@ import (
 //     through as the client wrote them, so that SQL and protocol names share one namespace,
 //     as on a direct connection.
 
-// serverName derives the origin-side name of a statement from its Parse body after the name
-// and the pool's statement generation.
-func (p *Pool) serverName(queryAndTypes []byte) string {
-	return serverName(queryAndTypes, p.stmtGen.Load())
-}
-
 // staleStatement reports whether an origin error means a server statement is stale for good.
 func staleStatement(body []byte) bool {
 	code := errorField(body, 'C')

@@ -2,6 +2,7 @@ package pgdiff
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -98,7 +99,7 @@ func (d describer) fields(e *pgproto3.ErrorResponse) string {
 		}
 	}
 	b.WriteString(e.Severity + " " + e.Code)
-	add("message", e.Message)
+	add("message", userOIDs(e.Message))
 	add("detail", e.Detail)
 	add("hint", e.Hint)
 	if e.Position != 0 {
@@ -115,4 +116,17 @@ func (d describer) fields(e *pgproto3.ErrorResponse) string {
 	add("type", e.DataTypeName)
 	add("constraint", e.ConstraintName)
 	return strings.TrimPrefix(b.String(), " ")
+}
+
+var number = regexp.MustCompile(`\b[0-9]{5,10}\b`)
+
+// userOIDs replaces the object identifiers of user objects in an error message (cache lookup
+// failed for type 16457): each run creates its own.
+func userOIDs(msg string) string {
+	return number.ReplaceAllStringFunc(msg, func(n string) string {
+		if v, err := strconv.ParseUint(n, 10, 32); err == nil && v >= firstUserOID {
+			return "<user oid>"
+		}
+		return n
+	})
 }
