@@ -47,12 +47,12 @@ type Session struct {
 	// txSettings are changes made inside the open transaction: kept at COMMIT, dropped at ROLLBACK.
 	txSettings []classify.Setting
 
-	stmts         map[string]*stmt // the client's named statements; written under mu
-	raw           bool             // statement names go to the origin as the client wrote them (statements.go)
+	stmts map[string]*stmt // the client's named statements; written under mu
+	raw   bool             // statement names go to the origin as the client wrote them (statements.go)
 	// originSkip: an error in the extended protocol, and no Sync sent since: the origin
 	// ignores every message up to the next Sync, and so does Send.
-	originSkip bool
-	unnamed       []byte           // body of the client's last unnamed Parse
+	originSkip    bool
+	unnamed       []byte // body of the client's last unnamed Parse
 	unnamedGen    uint64
 	unnamedEffect classify.Effect
 	portals       map[string]classify.Effect // effects of statements bound to portals in this unit
@@ -95,10 +95,10 @@ type pending struct {
 	// Describe, to put the client's name back into an error.
 	stmt           *stmt
 	server, client string
-	state    string          // for pSetup: the settings key the setup applies
-	refusal  []byte          // for pSetup: the origin's first error, should the setup fail
-	failed   bool            // an ErrorResponse arrived for this Query
-	copyDone bool            // the client has sent CopyDone or CopyFail for this statement's COPY
+	state          string // for pSetup: the settings key the setup applies
+	refusal        []byte // for pSetup: the origin's first error, should the setup fail
+	failed         bool   // an ErrorResponse arrived for this Query
+	copyDone       bool   // the client has sent CopyDone or CopyFail for this statement's COPY
 }
 
 // stmt is one of the client's named prepared statements.
