@@ -181,6 +181,9 @@ func appendStartupAnswer(dst []byte, profile, params map[string]string, key pgwi
 		for _, rk := range reportedParams {
 			if strings.EqualFold(k, rk) {
 				if cv, ok := settings[strings.ToLower(k)]; ok {
+					if strings.EqualFold(k, "DateStyle") {
+						cv, _ = canonicalDateStyle(cv, v)
+					}
 					v = cv
 				}
 			}

@@ -23,8 +23,11 @@ var knownSettings = map[string]bool{
 
 // needsCheck reports whether the client's startup settings hold one the edge cannot judge.
 func needsCheck(params map[string]string) bool {
-	for k := range pgwire.StartupSettings(params) {
+	for k, v := range pgwire.StartupSettings(params) {
 		if !knownSettings[k] {
+			return true
+		}
+		if _, ok := canonicalDateStyle(v, ""); k == "datestyle" && !ok {
 			return true
 		}
 	}
