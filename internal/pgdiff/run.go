@@ -17,8 +17,9 @@ import (
 )
 
 // ReadTimeout is how long a run waits for answers the server owes before it records a
-// TIMEOUT: a pipeline that hangs.
-const ReadTimeout = 5 * time.Second
+// TIMEOUT: a pipeline that hangs. Generous: the first unit of a new instance dials the origin,
+// and CI machines are shared.
+const ReadTimeout = 20 * time.Second
 
 // Transcript is what one server answered to a script, one line per backend message, with a
 // "> step" line before the answers each step drew.
