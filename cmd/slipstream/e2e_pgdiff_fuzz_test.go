@@ -14,7 +14,7 @@ import (
 // serve` answers each exactly as PostgreSQL does. Its seed corpus (testdata/fuzz/FuzzPipelines
 // and the seeds below) runs in every `go test`; a long run, each input 20 messages:
 //
-//	go test ./cmd/slipstream -run '^$' -fuzz FuzzPipelines -fuzztime 10000x -parallel 1
+//	go test ./cmd/slipstream -timeout 0 -run '^$' -fuzz FuzzPipelines -fuzztime 10000x -parallel 1
 func FuzzPipelines(f *testing.F) {
 	for _, seed := range []string{
 		"", "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a",
