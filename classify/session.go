@@ -189,9 +189,15 @@ func statementHead(e *Effect, w [4]string, stmt string) {
 		e.CatalogChange = e.CatalogChange || !temp && routine(w[1:])
 	case is(w[0], "alter") || is(w[0], "drop"):
 		e.CatalogChange = e.CatalogChange || routine(w[1:2])
+	case is(w[0], "execute"):
+		// SQL prepared statements live on the origin connection, where protocol-level ones
+		// must be visible to them under the client's names: the pool pins the session.
+		pin(e, PinPrepare)
 	case is(w[0], "deallocate"):
 		if is(w[1], "all") || (is(w[1], "prepare") && is(w[2], "all")) {
 			e.DropsPrepared = true
+		} else {
+			pin(e, PinPrepare)
 		}
 	case is(w[0], "discard"):
 		if is(w[1], "all") {

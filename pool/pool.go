@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -56,6 +57,10 @@ type Pool struct {
 	log     *slog.Logger
 	m       *dbMetrics
 	slots   *Slots[*Conn, struct{}]
+
+	// stmtGen is the generation of shared statement names (statements.go): it moves on when
+	// the pool sees DDL or a statement gone stale, so that a Parse after it prepares afresh.
+	stmtGen atomic.Uint64
 
 	mu      sync.Mutex
 	profile map[string]string

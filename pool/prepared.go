@@ -3,6 +3,7 @@ package pool
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"sync"
 
@@ -24,15 +25,26 @@ func cstring(b []byte) (string, []byte, bool) {
 	return string(b[:i]), b[i+1:], true
 }
 
-// serverName derives the origin-side name of a statement from its Parse body after the name.
-func serverName(queryAndTypes []byte) string {
-	sum := sha256.Sum256(queryAndTypes)
-	return "ss_" + hex.EncodeToString(sum[:16])
+// serverName derives the origin-side name of a statement from its Parse body after the name,
+// the statement generation (statements.go) and the settings of the session preparing it: a
+// statement planned under one search_path is no other's.
+func serverName(queryAndTypes []byte, gen uint64, settings string) string {
+	h := sha256.New()
+	h.Write(queryAndTypes)
+	h.Write([]byte(settings))
+	var g [8]byte
+	binary.BigEndian.PutUint64(g[:], gen)
+	h.Write(g[:])
+	var sum [sha256.Size]byte
+	return "ss_" + hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
 
 // newStmt makes the record of a named statement from its Parse body after the name.
-func newStmt(queryAndTypes []byte, e classify.Effect) *stmt {
-	st := &stmt{server: serverName(queryAndTypes), effect: e}
+func (s *Session) newStmt(queryAndTypes []byte, e classify.Effect) *stmt {
+	s.mu.Lock()
+	key := s.settings.key
+	s.mu.Unlock()
+	st := &stmt{server: serverName(queryAndTypes, s.p.stmtGen.Load(), key), effect: e}
 	st.parse = append(append(append(make([]byte, 0, len(st.server)+1+len(queryAndTypes)), st.server...), 0), queryAndTypes...)
 	return st
 }
@@ -46,6 +58,7 @@ func (s *Session) forward(c *Conn, f pgwire.Frame, entries []pending) []pending 
 		q, _, _ := cstring(f.Body)
 		e := classify.Session(q)
 		s.notePin(e)
+		entries = s.useRawNames(c, e, entries)
 		c.lostUnnamed(&s.mu)
 		s.wbuf = append(s.wbuf, f.Raw...)
 		return append(entries, pending{kind: pQuery, effect: e})
@@ -60,18 +73,23 @@ func (s *Session) forward(c *Conn, f pgwire.Frame, entries []pending) []pending 
 		if len(f.Body) > 0 && f.Body[0] == 'S' {
 			name, _, _ := cstring(f.Body[1:])
 			entries = s.rewriteStatement(c, f, 1, name, entries)
-			return append(entries, pending{kind: pDescribeStmt})
+			return append(entries, s.naming(pending{kind: pDescribeStmt}, name))
 		}
 		s.wbuf = append(s.wbuf, f.Raw...)
 		return append(entries, pending{kind: pDescribePortal})
 	case 'C':
 		s.unitOpen = true
 		if len(f.Body) > 0 && f.Body[0] == 'S' {
-			if name, _, _ := cstring(f.Body[1:]); name != "" {
+			if name, _, _ := cstring(f.Body[1:]); name != "" && !s.raw {
 				// Closing never fails in PostgreSQL, known name or not. The server statement
 				// stays: other sessions may share it.
-				delete(s.stmts, name)
+				s.dropStmt(name)
 				return append(entries, pending{kind: pClose, reply: closeComplete})
+			} else if name != "" {
+				s.dropStmt(name)
+				s.mu.Lock()
+				delete(c.prepared, name)
+				s.mu.Unlock()
 			}
 		}
 		s.wbuf = append(s.wbuf, f.Raw...)
@@ -123,6 +141,7 @@ func (s *Session) parse(c *Conn, f pgwire.Frame, entries []pending) []pending {
 	query, _, _ := cstring(rest)
 	e := classify.Session(query)
 	s.notePin(e)
+	entries = s.useRawNames(c, e, entries)
 	if name == "" {
 		s.unnamed = append(s.unnamed[:0], f.Body...)
 		s.unnamedGen++
@@ -133,13 +152,41 @@ func (s *Session) parse(c *Conn, f pgwire.Frame, entries []pending) []pending {
 		s.unnamedEffect = e
 		return append(entries, pending{kind: pParse})
 	}
-	st := newStmt(rest, e)
-	s.stmts[name] = st
+	if old := s.stmt(name); old != nil {
+		return s.parseTaken(c, name, old, f, rest, entries)
+	}
+	if s.raw {
+		st := &stmt{server: name, effect: e}
+		st.parse = append([]byte(nil), f.Body...)
+		s.setStmt(name, st)
+		c.markPrepared(&s.mu, name)
+		s.wbuf = append(s.wbuf, f.Raw...)
+		return append(entries, pending{kind: pParse, prepared: name, stmt: st, client: name})
+	}
+	st := s.newStmt(rest, e)
+	s.setStmt(name, st)
 	if !c.markPrepared(&s.mu, st.server) {
-		return append(entries, pending{kind: pParse, reply: parseComplete})
+		return append(entries, pending{kind: pParse, reply: parseComplete, stmt: st, client: name})
 	}
 	s.wbuf = pgwire.AppendFrame(s.wbuf, 'P', st.parse)
-	return append(entries, pending{kind: pParse, prepared: st.server})
+	return append(entries, pending{kind: pParse, prepared: st.server, stmt: st, client: name})
+}
+
+// parseTaken sends a Parse of a name the client already uses so that the origin answers
+// 42P05 at this very message: under the existing statement's server name, which the origin
+// holds (prepared first if need be). The name in the error is put back to the client's.
+func (s *Session) parseTaken(c *Conn, name string, old *stmt, f pgwire.Frame, rest []byte, entries []pending) []pending {
+	if s.raw {
+		s.wbuf = append(s.wbuf, f.Raw...)
+		return append(entries, pending{kind: pParse})
+	}
+	entries = s.ensurePrepared(c, name, entries)
+	var h int
+	s.wbuf, h = pgwire.BeginFrame(s.wbuf, 'P')
+	s.wbuf = append(append(s.wbuf, old.server...), 0)
+	s.wbuf = append(s.wbuf, rest...)
+	s.wbuf = pgwire.FinishFrame(s.wbuf, h)
+	return append(entries, pending{kind: pParse, server: old.server, client: name})
 }
 
 // ensurePrepared makes sure c holds the statement a Bind or Describe names, preparing it first
@@ -156,7 +203,7 @@ func (s *Session) ensurePrepared(c *Conn, name string, entries []pending) []pend
 		}
 		return entries
 	}
-	st := s.stmts[name]
+	st := s.stmt(name)
 	if st == nil {
 		return entries
 	}
@@ -172,7 +219,7 @@ func (s *Session) ensurePrepared(c *Conn, name string, entries []pending) []pend
 // so the origin answers with its own error.
 func (s *Session) rewriteStatement(c *Conn, f pgwire.Frame, at int, name string, entries []pending) []pending {
 	entries = s.ensurePrepared(c, name, entries)
-	st := s.stmts[name]
+	st := s.stmt(name)
 	if name == "" || st == nil {
 		s.wbuf = append(s.wbuf, f.Raw...)
 		return entries
@@ -197,12 +244,12 @@ func (s *Session) bind(c *Conn, f pgwire.Frame, entries []pending) []pending {
 	var e classify.Effect
 	if name == "" {
 		e = s.unnamedEffect
-	} else if st := s.stmts[name]; st != nil {
+	} else if st := s.stmt(name); st != nil {
 		e = st.effect
 	}
 	s.notePortalEffect(portal, e)
 	entries = s.rewriteStatement(c, f, len(portal)+1, name, entries)
-	return append(entries, pending{kind: pBind})
+	return append(entries, s.naming(pending{kind: pBind}, name))
 }
 
 // notePortalEffect remembers what executing portal will do to the session, if anything.
@@ -263,11 +310,11 @@ func (s *Session) Skip(frames []byte) {
 				s.unnamedEffect = e
 				continue
 			}
-			s.stmts[name] = newStmt(rest, e)
+			s.setStmt(name, s.newStmt(rest, e))
 		case 'C':
 			if len(f.Body) > 0 && f.Body[0] == 'S' {
 				if name, _, _ := cstring(f.Body[1:]); name != "" {
-					delete(s.stmts, name)
+					s.dropStmt(name)
 				}
 			}
 		}

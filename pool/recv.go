@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -62,6 +63,9 @@ func (s *Session) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 		c := s.conn
 		if n := len(dst) - start; n > 0 && (c == nil || c.r.Buffered() == 0 || n >= flushAt) {
 			return dst, nil
+		}
+		if len(dst) == start && s.popped >= s.due && s.pinned == "" {
+			return dst, nil // what was due was all swallowed (a settings query)
 		}
 		if s.closed {
 			return dst, ErrClosed
@@ -152,21 +156,14 @@ func (s *Session) handle(c *Conn, typ byte, body, dst []byte) ([]byte, error) {
 	}
 	head := s.head()
 	if head.kind == pSetup {
-		switch typ {
-		case 'E':
-			head.failed = true
-		case 'Z':
-			failed := head.failed
-			s.pop()
-			if failed {
-				c.broken = true
-				return dst, fmt.Errorf("%w: restoring the session's settings failed", ErrOriginLost)
-			}
-		}
-		return dst, nil
+		return s.handleSetup(c, head, typ, body, dst)
 	}
 	forward := true
 	switch typ {
+	case 'S': // ParameterStatus
+		if v, ok := s.resetTo(head, body); ok {
+			return appendParameterStatus(dst, "application_name", v), nil
+		}
 	case 'G': // CopyInResponse: now the client speaks, unless it sent its data already
 		s.copyIn = !head.copyDone
 	case '1': // ParseComplete
@@ -179,6 +176,9 @@ func (s *Session) handle(c *Conn, typ byte, body, dst []byte) ([]byte, error) {
 			s.pop()
 		}
 	case 'C': // CommandComplete
+		if ddlTag(body) {
+			s.p.stmtGen.Add(1) // shared statements planned before it may be stale
+		}
 		s.commandComplete(c, head, body)
 		if head.kind == pExecute {
 			s.pop()
@@ -188,6 +188,11 @@ func (s *Session) handle(c *Conn, typ byte, body, dst []byte) ([]byte, error) {
 			s.pop()
 		}
 	case 'E':
+		if staleStatement(body) {
+			s.p.stmtGen.Add(1)
+		}
+		dst = renameError(dst, body, head.server, head.client)
+		forward = false
 		s.errorResponse(c)
 	case 'Z':
 		if len(body) > 0 {
@@ -228,11 +233,34 @@ func (s *Session) errorResponse(c *Conn) {
 		return
 	}
 	for s.queued() > 0 && s.head().kind != pSync {
-		if p := s.head().prepared; p != "" {
-			delete(c.prepared, p) // its Parse failed or never ran
-		}
+		s.skipped(c, s.head())
 		s.pop()
 	}
+	// No Sync sent yet: the origin ignores what comes until there is one.
+	s.originSkip = s.queued() == 0
+}
+
+// skipped undoes what a message the origin failed or skipped would have done. s.mu is held.
+func (s *Session) skipped(c *Conn, p *pending) {
+	if p.prepared != "" {
+		delete(c.prepared, p.prepared) // its Parse failed or never ran
+	}
+	s.forgetFailed(p)
+}
+
+// dropSkipped takes out of a batch's entries those of the messages the origin skips after an
+// error that arrived while the batch was built: all of them, or those before its Sync. It
+// returns the entries left and how many went. s.mu is held.
+func (s *Session) dropSkipped(c *Conn, entries []pending, synced bool) ([]pending, int) {
+	i := 0
+	for i < len(entries) && entries[i].kind != pSync {
+		s.skipped(c, &entries[i])
+		i++
+	}
+	if !synced {
+		i = len(entries)
+	}
+	return append(entries[:0], entries[i:]...), i
 }
 
 // readyForQuery ends a Query or a Sync. s.mu is held.
@@ -341,4 +369,80 @@ func (s *Session) finish(c *Conn, clean bool) {
 		c.nc.SetReadDeadline(time.Time{})
 	}
 	s.p.Release(c)
+}
+
+// ErrSettingsRefused means the origin refused a session's startup settings (an unknown
+// parameter, a bad value): the client has had the origin's error, as the FATAL PostgreSQL
+// sends at startup, and the session is over.
+var ErrSettingsRefused = fmt.Errorf("%w: the origin refused the session's settings", ErrTerminated)
+
+// handleSetup swallows the answers to the session's settings query. When it failed, the client
+// gets the origin's first error as a FATAL, as PostgreSQL refuses such settings at startup,
+// and the session ends. s.mu is held.
+func (s *Session) handleSetup(c *Conn, head *pending, typ byte, body, dst []byte) ([]byte, error) {
+	switch typ {
+	case 'E':
+		if !head.failed {
+			head.failed = true
+			head.refusal = pgwire.AppendFrame(nil, 'E', body)
+		}
+	case 'Z':
+		failed, errMsg := head.failed, head.refusal
+		s.pop()
+		if failed {
+			c.broken = true
+			return append(dst, fatalError(errMsg)...), ErrSettingsRefused
+		}
+	}
+	return dst, nil
+}
+
+// fatalError returns an ErrorResponse frame with its severity made FATAL.
+func fatalError(frame []byte) []byte {
+	if len(frame) < 5 {
+		return frame
+	}
+	out, h := pgwire.BeginFrame(nil, 'E')
+	for b := frame[5:]; len(b) > 1 && b[0] != 0; {
+		i := bytes.IndexByte(b[1:], 0)
+		if i < 0 {
+			break
+		}
+		out = append(out, b[0])
+		if b[0] == 'S' || b[0] == 'V' {
+			out = append(out, "FATAL"...)
+		} else {
+			out = append(out, b[1:1+i]...)
+		}
+		out = append(out, 0)
+		b = b[2+i:]
+	}
+	return pgwire.FinishFrame(append(out, 0), h)
+}
+
+// resetTo reports the value a client's RESET of application_name (or RESET ALL) goes back to
+// on a direct connection, its startup value, when the origin connection reports its own
+// instead: the ParameterStatus the client gets must be its own. s.mu is held.
+func (s *Session) resetTo(head *pending, body []byte) (string, bool) {
+	if !bytes.HasPrefix(body, []byte("application_name\x00")) {
+		return "", false
+	}
+	v, ok := s.settings.base["application_name"]
+	if !ok {
+		return "", false
+	}
+	for _, set := range head.effect.Settings {
+		if set.All || set.Reset && set.Name == "application_name" {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// appendParameterStatus appends a ParameterStatus message.
+func appendParameterStatus(dst []byte, name, value string) []byte {
+	dst, h := pgwire.BeginFrame(dst, 'S')
+	dst = append(append(dst, name...), 0)
+	dst = append(append(dst, value...), 0)
+	return pgwire.FinishFrame(dst, h)
 }

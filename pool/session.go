@@ -47,8 +47,12 @@ type Session struct {
 	// txSettings are changes made inside the open transaction: kept at COMMIT, dropped at ROLLBACK.
 	txSettings []classify.Setting
 
-	stmts         map[string]*stmt // the client's named statements
-	unnamed       []byte           // body of the client's last unnamed Parse
+	stmts map[string]*stmt // the client's named statements; written under mu
+	raw   bool             // statement names go to the origin as the client wrote them (statements.go)
+	// originSkip: an error in the extended protocol, and no Sync sent since: the origin
+	// ignores every message up to the next Sync, and so does Send.
+	originSkip    bool
+	unnamed       []byte // body of the client's last unnamed Parse
 	unnamedGen    uint64
 	unnamedEffect classify.Effect
 	portals       map[string]classify.Effect // effects of statements bound to portals in this unit
@@ -86,9 +90,15 @@ type pending struct {
 	// prepared names the server-side statement a Parse creates, so a failure can forget it.
 	prepared string
 	effect   classify.Effect // what a Query or Execute does to the session when it succeeds
-	state    string          // for pSetup: the settings key the setup applies
-	failed   bool            // an ErrorResponse arrived for this Query
-	copyDone bool            // the client has sent CopyDone or CopyFail for this statement's COPY
+	// stmt is the client's statement a Parse creates, under the name client: forgotten if the
+	// Parse fails or is skipped. server and client also name the statement of a Bind or
+	// Describe, to put the client's name back into an error.
+	stmt           *stmt
+	server, client string
+	state          string // for pSetup: the settings key the setup applies
+	refusal        []byte // for pSetup: the origin's first error, should the setup fail
+	failed         bool   // an ErrorResponse arrived for this Query
+	copyDone       bool   // the client has sent CopyDone or CopyFail for this statement's COPY
 }
 
 // stmt is one of the client's named prepared statements.
@@ -127,6 +137,7 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 	}
 	s.sending = true
 	c := s.conn
+	skip := s.originSkip
 	s.mu.Unlock()
 
 	entries := s.scratch[:0]
@@ -135,6 +146,7 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 	flushed := -1       // entries up to here are due: the client waits for their answers
 	copyDone := false   // the batch ends a COPY FROM STDIN
 	markQueued := false // ...of a statement sent in an earlier batch
+	synced := false     // the batch holds a Sync
 	for rest := frames; len(rest) > 0; {
 		f, next, ok := pgwire.NextFrame(rest)
 		if !ok {
@@ -145,10 +157,17 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 			terminated = true
 			break
 		}
+		if skip && f.Type != 'S' {
+			continue // the origin ignores it after an error, up to the Sync: so do we
+		}
+		if f.Type == 'S' {
+			skip, synced = false, true
+		}
 		if s.failed {
 			if f.Type == 'S' {
 				s.failed, s.unitOpen = false, false
 				entries = append(entries, pending{kind: pSync, reply: pgwire.AppendReadyForQuery(nil, 'I')})
+				flushed = len(entries)
 			}
 			continue
 		}
@@ -156,6 +175,9 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 			var err error
 			if c, err = s.lease(ctx); err != nil {
 				entries = s.refuse(entries, f.Type, err)
+				if !s.failed {
+					flushed = len(entries)
+				}
 				continue
 			}
 		}
@@ -171,11 +193,20 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 			markQueued = !markCopyDone(entries) || markQueued
 		}
 	}
-	if s.failed || len(entries) > 0 && entries[len(entries)-1].reply != nil {
+	if s.failed {
 		flushed = len(entries) // made-up answers are due at once
 	}
 
 	s.mu.Lock()
+	if s.originSkip {
+		// An error came while this batch was built: the origin skips it up to its Sync.
+		var dropped int
+		entries, dropped = s.dropSkipped(c, entries, synced)
+		flushed = max(flushed-dropped, min(flushed, 0))
+	}
+	if synced {
+		s.originSkip = false
+	}
 	if flushed >= 0 {
 		s.due = s.popped + uint64(s.queued()+flushed)
 	}

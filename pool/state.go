@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/slipstream-proxy/slipstream/classify"
+	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 )
 
 // Session settings follow a client from one origin connection to the next. A session's settings
@@ -14,9 +15,6 @@ import (
 // unit and swallowed, "RESET ALL" followed by its settings. Clients with the same settings share
 // a key, so the common case costs nothing.
 
-// ignoredStartup are startup parameters that are not run-time settings.
-var ignoredStartup = map[string]bool{"user": true, "database": true, "replication": true, "options": true}
-
 type settings struct {
 	base map[string]string // startup parameter -> value, applied with set_config
 	sets []classify.Setting
@@ -24,23 +22,18 @@ type settings struct {
 }
 
 // startupSettings returns the settings a client's startup parameters ask for, leaving out the
-// values the origin reports anyway.
+// values the origin reports anyway. A client that sends no application_name has none, as on a
+// direct connection, although origin connections call themselves slipstream.
 func startupSettings(params, profile map[string]string) settings {
 	var st settings
-	for k, v := range params {
-		lk := strings.ToLower(k)
-		if ignoredStartup[lk] || strings.HasPrefix(lk, "_pq_.") {
-			continue
-		}
-		if pv, ok := profileValue(profile, k); ok && pv == v {
-			continue
-		}
-		if st.base == nil {
-			st.base = make(map[string]string)
-		}
-		st.base[k] = v
+	want := pgwire.StartupSettings(params)
+	if _, sent := want["application_name"]; !sent {
+		want["application_name"] = ""
 	}
-	for k, v := range optionSettings(params["options"]) {
+	for k, v := range want {
+		if pv, ok := profileValue(profile, k); ok && pv == v || !ok && v == "" && k == "application_name" {
+			continue
+		}
 		if st.base == nil {
 			st.base = make(map[string]string)
 		}
@@ -60,33 +53,6 @@ func profileValue(profile map[string]string, k string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// optionSettings reads "-c name=value" and "--name=value" from the options startup parameter.
-func optionSettings(options string) map[string]string {
-	if options == "" {
-		return nil
-	}
-	out := make(map[string]string)
-	fields := strings.Fields(options)
-	for i := 0; i < len(fields); i++ {
-		f := fields[i]
-		switch {
-		case f == "-c" && i+1 < len(fields):
-			i++
-			f = fields[i]
-		case strings.HasPrefix(f, "-c"):
-			f = f[2:]
-		case strings.HasPrefix(f, "--"):
-			f = f[2:]
-		default:
-			continue
-		}
-		if k, v, ok := strings.Cut(f, "="); ok {
-			out[strings.ReplaceAll(k, "-", "_")] = v
-		}
-	}
-	return out
 }
 
 // apply changes the settings by one committed SET or RESET.

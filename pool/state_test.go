@@ -13,16 +13,22 @@ func TestStartupSettings(t *testing.T) {
 		params map[string]string
 		want   string
 	}{
-		{"a client repeating the origin's values needs no setup",
-			map[string]string{"user": "app", "database": "app", "client_encoding": "UTF8"}, ""},
+		{"a client repeating the origin's values needs no setup but its own empty application name",
+			map[string]string{"user": "app", "database": "app", "client_encoding": "UTF8", "application_name": "slipstream"}, ""},
+		{"a client without an application name has an empty one, as on a direct connection",
+			map[string]string{"user": "app", "database": "app"},
+			"RESET ALL;SELECT pg_catalog.set_config('application_name','',false);"},
+		{"an explicit parameter wins over the same one in options",
+			map[string]string{"options": "-c work_mem=3MB -c application_name=a", "application_name": "b"},
+			"RESET ALL;SELECT pg_catalog.set_config('application_name','b',false),pg_catalog.set_config('work_mem','3MB',false);"},
 		{"an application name is applied with set_config",
 			map[string]string{"user": "app", "application_name": "pgbench"},
 			"RESET ALL;SELECT pg_catalog.set_config('application_name','pgbench',false);"},
 		{"options -c settings are applied, quotes escaped",
-			map[string]string{"options": "-c search_path=it's --statement-timeout=5s"},
-			"RESET ALL;SELECT pg_catalog.set_config('search_path','it''s',false),pg_catalog.set_config('statement_timeout','5s',false);"},
+			map[string]string{"options": "-c search_path=it's --statement-timeout=5s", "application_name": "x"},
+			"RESET ALL;SELECT pg_catalog.set_config('application_name','x',false),pg_catalog.set_config('search_path','it''s',false),pg_catalog.set_config('statement_timeout','5s',false);"},
 		{"protocol options are not settings",
-			map[string]string{"_pq_.command_tag": "x", "replication": "false"}, ""},
+			map[string]string{"_pq_.command_tag": "x", "replication": "false", "application_name": "slipstream"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

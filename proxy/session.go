@@ -63,7 +63,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	nc.SetDeadline(start.Add(s.cfg.HandshakeTimeout))
 	st, err := s.handshake(ctx, nc)
 	if err != nil {
-		s.refuse(log, nc, err)
+		s.refuse(log, st.nc, err)
 		return
 	}
 	db := st.db.Name
@@ -80,6 +80,21 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		log.Warn("opening the session on the pool side failed", "err", err)
 		s.refuse(log, st.nc, pgOriginError(err))
 		return
+	}
+	if needsCheck(st.params) {
+		refusal, err := checkSettings(ctx, stream)
+		if refusal != nil || err != nil {
+			stream.Close()
+			if refusal == nil {
+				log.Warn("checking the session's settings on the pool side failed", "err", err)
+				s.refuse(log, st.nc, pgwire.Fatal(pgwire.CannotConnectNow, "the origin database is not reachable"))
+				return
+			}
+			// PostgreSQL refuses settings after authentication: AuthenticationOk comes first.
+			st.nc.Write(append(pgwire.AppendAuthenticationOK(nil), refusal...))
+			log.Info("client refused: the origin refused its startup settings")
+			return
+		}
 	}
 	sess := &session{s: s, log: log, nc: st.nc, stream: stream, db: db, params: st.params,
 		vol: profile.Volatility, rel: profile.Related, volAt: time.Now(), ctx: ctx, begin: beginHold{tx: 'I'}}

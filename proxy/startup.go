@@ -33,39 +33,40 @@ const (
 )
 
 // handshake runs the startup phase: TLS and GSS negotiation, a CancelRequest, or a
-// StartupMessage followed by authentication. A *pgwire.Error it returns is for the client.
+// StartupMessage followed by authentication. A *pgwire.Error it returns is for the client, on
+// the connection it returns (TLS once upgraded: a refusal after the upgrade goes over TLS).
 func (s *Server) handshake(ctx context.Context, nc net.Conn) (*startup, error) {
 	st := &startup{nc: nc, r: pgwire.NewReaderSize(nc, pgwire.MaxStartupLen, startupBuffer)}
 	for {
 		body, err := st.r.ReadStartup()
 		if err != nil {
 			if errors.Is(err, pgwire.ErrBadLength) || errors.Is(err, pgwire.ErrTooLarge) {
-				return nil, pgwire.Fatal(pgwire.ProtocolViolation, "invalid length of startup packet")
+				return st, pgwire.Fatal(pgwire.ProtocolViolation, "invalid length of startup packet")
 			}
-			return nil, err
+			return st, err
 		}
 		kind, params, key, err := pgwire.ParseStartup(body)
 		switch kind {
 		case pgwire.SSLRequest, pgwire.GSSEncRequest:
 			if err != nil {
-				return nil, err
+				return st, err
 			}
 			if st.r.Buffered() > 0 {
 				// Bytes after the request, before the handshake: someone is injecting plaintext.
-				return nil, pgwire.Fatal(pgwire.ProtocolViolation, "received unencrypted data after SSL request")
+				return st, pgwire.Fatal(pgwire.ProtocolViolation, "received unencrypted data after SSL request")
 			}
 			if kind == pgwire.GSSEncRequest || s.cfg.TLS == nil || st.tls {
 				if _, err := nc.Write([]byte{'N'}); err != nil {
-					return nil, err
+					return st, err
 				}
 				continue
 			}
 			if _, err := nc.Write([]byte{'S'}); err != nil {
-				return nil, err
+				return st, err
 			}
 			tc := tls.Server(nc, s.cfg.TLS)
 			if err := tc.HandshakeContext(ctx); err != nil {
-				return nil, err
+				return st, err
 			}
 			st.nc, st.tls = tc, true
 			st.r = pgwire.NewReaderSize(tc, pgwire.MaxStartupLen, startupBuffer) // never reuse bytes read before TLS
@@ -73,14 +74,14 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn) (*startup, error) {
 			if err == nil {
 				s.cancel(ctx, key)
 			}
-			return nil, errHandled
+			return st, errHandled
 		case pgwire.Startup:
 			if err != nil {
-				return nil, err
+				return st, err
 			}
 			if _, minor := pgwire.StartupVersion(body); minor > 0 || hasProtocolOptions(params) {
 				if err := negotiateVersion(st.nc, params); err != nil {
-					return nil, err
+					return st, err
 				}
 			}
 			st.params = params
@@ -93,7 +94,7 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn) (*startup, error) {
 			s.observe(st)
 			return st, nil
 		default:
-			return nil, err
+			return st, err
 		}
 	}
 }
@@ -160,7 +161,9 @@ var reportedParams = []string{"application_name", "client_encoding", "DateStyle"
 	"search_path", "default_transaction_read_only"}
 
 // appendStartupAnswer appends AuthenticationOk, the ParameterStatus values (the origin's,
-// with the client's startup settings over them), BackendKeyData and ReadyForQuery.
+// with the client's startup settings over them, options and explicit parameters combined as
+// PostgreSQL combines them), BackendKeyData and ReadyForQuery. application_name is exactly
+// what the client sent, or empty, whatever the origin connections call themselves.
 func appendStartupAnswer(dst []byte, profile, params map[string]string, key pgwire.CancelKey) []byte {
 	dst = pgwire.AppendAuthenticationOK(dst)
 	status := func(k, v string) {
@@ -170,37 +173,28 @@ func appendStartupAnswer(dst []byte, profile, params map[string]string, key pgwi
 		dst = append(append(dst, v...), 0)
 		dst = pgwire.FinishFrame(dst, h)
 	}
+	settings := pgwire.StartupSettings(params)
 	for k, v := range profile {
+		if strings.EqualFold(k, "application_name") {
+			continue
+		}
 		for _, rk := range reportedParams {
 			if strings.EqualFold(k, rk) {
-				if cv, ok := lookupFold(params, k); ok {
+				if cv, ok := settings[strings.ToLower(k)]; ok {
+					if strings.EqualFold(k, "DateStyle") {
+						cv, _ = canonicalDateStyle(cv, v)
+					}
 					v = cv
 				}
 			}
 		}
 		status(k, v)
 	}
-	if _, ok := profile["application_name"]; !ok {
-		if v, ok := params["application_name"]; ok {
-			status("application_name", v)
-		}
-	}
+	status("application_name", settings["application_name"])
 	var h int
 	dst, h = pgwire.BeginFrame(dst, 'K')
 	dst = append(dst, byte(key.PID>>24), byte(key.PID>>16), byte(key.PID>>8), byte(key.PID),
 		byte(key.Secret>>24), byte(key.Secret>>16), byte(key.Secret>>8), byte(key.Secret))
 	dst = pgwire.FinishFrame(dst, h)
 	return pgwire.AppendReadyForQuery(dst, 'I')
-}
-
-func lookupFold(m map[string]string, k string) (string, bool) {
-	if v, ok := m[k]; ok {
-		return v, true
-	}
-	for mk, v := range m {
-		if strings.EqualFold(mk, k) {
-			return v, true
-		}
-	}
-	return "", false
 }
