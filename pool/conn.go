@@ -118,6 +118,10 @@ func (c *Conn) Broken() bool { return c.broken }
 // credential since replaced.
 func (c *Conn) Retired() bool { return c.retire || c.cred != nil && c.cred.IsRetired() }
 
+// Dead reports that the origin closed the idle connection or said something on it unasked
+// (a FATAL before closing): nothing is due from a connection nobody uses.
+func (c *Conn) Dead() bool { return c.r.Buffered() > 0 || PeerClosed(c.nc) }
+
 // Close terminates the connection.
 func (c *Conn) Close() {
 	if c.nc != nil {
