@@ -113,3 +113,31 @@ func TestStopShutsDownAndRemovesTheDirectory(t *testing.T) {
 		t.Errorf("port %d still accepts connections after Stop", s.Port)
 	}
 }
+
+func TestRestartEndsEveryConnectionAndKeepsTheData(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	own, err := Start(ctx) // not srv: other tests use it meanwhile
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Stop()
+	conn := connect(t, own.URL(AppUser, AppPassword, AppDB))
+	if _, err := conn.Exec(ctx, "create table kept(i int); insert into kept values (7)"); err != nil {
+		t.Fatal(err)
+	}
+	port := own.Port
+	if err := own.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "select 1"); err == nil {
+		t.Error("a connection open across the restart still works")
+	}
+	if own.Port != port {
+		t.Errorf("port %d after the restart, want %d", own.Port, port)
+	}
+	var i int
+	if err := connect(t, own.URL(AppUser, AppPassword, AppDB)).QueryRow(ctx, "select i from kept").Scan(&i); err != nil || i != 7 {
+		t.Errorf("after the restart: %d, %v; want the row written before", i, err)
+	}
+}
