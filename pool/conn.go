@@ -29,7 +29,6 @@ type Conn struct {
 	created   time.Time
 	idleSince time.Time
 	broken    bool        // failed in use: never hand out again
-	reused    bool        // served a session before: the origin may have closed it since (retry.go)
 	retire    bool        // holds state of a session that ended: close on release
 	cred      *Credential // what it was opened with, when Config.Credentials is set
 	uncount   func()      // uncounts it from cred when it closes

@@ -214,9 +214,6 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 	if dial {
 		return p.dial(ctx)
 	}
-	if err == nil {
-		c.reused = true
-	}
 	return c, err
 }
 

@@ -80,13 +80,15 @@ func (s *Session) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 			if s.rs.armed && s.resend(ctx, c) {
 				continue
 			}
-			dst, _ = s.unholdFatal(c, dst) // the client gets what the origin said
+
+			dst, _ = s.unhold(c, dst) // the client gets what the origin said
 			return dst, s.readFailed(c, err)
 		}
-		if s.rs.armed && s.holdFatal(typ, body) {
+		if s.rs.armed && s.holdBack(typ, body) {
 			continue
 		}
-		if dst, err = s.unholdFatal(c, dst); err != nil {
+
+		if dst, err = s.unhold(c, dst); err != nil {
 			return dst, err
 		}
 		if dst, err = s.handle(c, typ, body, dst); err != nil {

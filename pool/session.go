@@ -132,6 +132,7 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 	c := s.conn
 	// The unit may be sent again should c turn out closed by the origin (retry.go).
 	mayResend := c == nil && s.pinned == "" && s.queued() == 0
+	extended := true // no simple Query or FunctionCall: the unit commits at its Sync
 	s.mu.Unlock()
 
 	entries := s.scratch[:0]
@@ -169,7 +170,9 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 		}
 		entries = s.forward(c, f, entries)
 		switch f.Type {
-		case 'S', 'H', 'Q', 'F':
+		case 'Q', 'F':
+			flushed, extended = len(entries), false
+		case 'S', 'H':
 			flushed = len(entries)
 		case 'c', 'f':
 			flushed, copyDone = len(entries), true
@@ -196,7 +199,7 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 	clear(entries)
 	s.scratch = entries[:0]
 	s.open = s.unitOpen
-	s.armResend(mayResend && c != nil && c.reused && !copyDone && !terminated, s.wbuf)
+	s.armResend(mayResend && c != nil && !copyDone && !terminated, !s.unitOpen && flushed == len(entries), extended, s.wbuf)
 	s.wake.Broadcast()
 	s.mu.Unlock()
 
