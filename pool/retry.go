@@ -41,7 +41,7 @@ import (
 // gets what the origin said (the held FATAL) and its connection ends, as it would direct.
 
 // maxResends bounds the connections one unit is sent again on.
-const maxResends = 3
+const maxResends = 8
 
 // maxResendBytes bounds the unit kept for sending again: a larger one is never sent again.
 const maxResendBytes = 1 << 20
