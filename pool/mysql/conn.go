@@ -100,7 +100,7 @@ func (r *recorder) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// NetConn returns the socket beneath, for pool.PeerClosed under TLS.
+// NetConn returns the socket beneath, for pool.NewPeer under TLS.
 func (r *recorder) NetConn() net.Conn { return r.Conn }
 
 func (r *recorder) handshake() (handshake, bool) {
@@ -115,11 +115,12 @@ func (r *recorder) handshake() (handshake, bool) {
 // originConn is one connection to the origin, owned by the pool while idle and by one session
 // while leased. After the handshake the pool speaks raw packets on it.
 type originConn struct {
-	nc  net.Conn
-	r   *bufio.Reader
-	hdr [4]byte // readPacket's, kept here so that reading allocates nothing
-	id  uint32  // the origin's connection (thread) id, for KILL QUERY
-	tls bool
+	nc   net.Conn
+	peer *pool.Peer // peeks at nc's socket while idle
+	r    *bufio.Reader
+	hdr  [4]byte // readPacket's, kept here so that reading allocates nothing
+	id   uint32  // the origin's connection (thread) id, for KILL QUERY
+	tls  bool
 	// deprecateEOF says whether the origin took CLIENT_DEPRECATE_EOF (go-mysql's server, say,
 	// does not): how it ends column definitions and rows.
 	deprecateEOF bool
@@ -278,6 +279,7 @@ func dialAs(ctx context.Context, dc *dialConfig, user, password string, key conn
 	now := time.Now()
 	c := &originConn{
 		nc:           nc,
+		peer:         pool.NewPeer(nc),
 		r:            bufio.NewReaderSize(nc, 32<<10),
 		id:           cc.GetConnectionID(),
 		tls:          isTLS,
@@ -394,7 +396,7 @@ func (c *originConn) Retired() bool { return c.retire || c.cred != nil && c.cred
 // waiting is that answer, so only a close could tell; the next user reads the answer (sync)
 // and drops the connection should that fail.
 func (c *originConn) Dead() bool {
-	return c.owed == 0 && (c.r.Buffered() > 0 || pool.PeerClosed(c.nc))
+	return c.owed == 0 && (c.r.Buffered() > 0 || c.peer.Closed())
 }
 
 // Close ends the connection with COM_QUIT.
