@@ -32,9 +32,9 @@
 //
 // Faults (health.go, retry.go, fault.go): Slots never hands out an idle connection the origin
 // closed (Dead: a non-blocking peek at its socket), and its reaper drops such connections each
-// second. A unit that went out on a connection the origin closed before running any statement
-// of it is sent again on another, after what that one lacks (settings, statements); what came
-// back meanwhile is held until the unit is past that point. A session whose connection ends
+// second. A unit that went out on a connection the origin closed before answering any statement
+// of it is sent again on another, after what that one lacks (settings, statements); the
+// origin's FATAL is held until the unit is past that point. A session whose connection ends
 // otherwise gets the origin's FATAL as sent and ErrOriginEnded, and the edge ends the client's
 // connection after it.
 //

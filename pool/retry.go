@@ -18,22 +18,19 @@ import (
 //     pinned before it;
 //   - nothing came back but end of stream, a reset, or the FATAL that PostgreSQL sends on a
 //     connection it ends from outside (57P01 admin_shutdown: pg_terminate_backend, a smart or
-//     fast shutdown; 57P05 idle_session_timeout), and, for a unit that ends in Sync or is a
-//     simple Query, what PostgreSQL says of its first statement before that statement
-//     completes (ParseComplete, BindComplete, ParameterDescription, RowDescription, NoData,
-//     DataRows), and, for an extended-protocol unit, what it says before the Sync commits
-//     (CommandComplete of SELECT, INSERT, UPDATE, DELETE or MERGE, which run in the implicit
-//     transaction that Sync ends); all of it, up to 64 KiB, is held back from the client
-//     until the unit is past this point.
+//     fast shutdown; 57P05 idle_session_timeout), which is held back from the client until
+//     the unit is past this point.
 //
-// So no statement of the unit completed, and none committed: PostgreSQL writes a statement's
+// So no statement of the unit completed, and none committed: PostgreSQL answers a statement
+// (ParseComplete, BindComplete, RowDescription...) before it runs it, writes its
 // CommandComplete before the commit of its implicit transaction can be acted on (a simple
 // Query commits with interrupts held and writes CommandComplete and ReadyForQuery before it
 // reads again, where a pending terminate is acted on; an extended-protocol Execute sends
 // CommandComplete before the Sync that commits), and its output reaches the socket in order,
-// the FATAL last. A backend ended before it read the unit, or while it ran its first
-// statement, rolled back whatever that statement did. A reset or an end of stream with nothing
-// before it is a connection closed under the unit.
+// the FATAL last. A reset or an end of stream with nothing before it is a connection closed
+// under the unit. A statement that ends its own backend without a word before it (a DO block
+// calling pg_terminate_backend(pg_backend_pid())) looks the same: it runs up to maxResends+1
+// times, each time on a new connection, and then the client gets its FATAL.
 //
 // The unit is sent as it was, after what the new connection lacks that the old one held: the
 // session's settings, and the statements the unit binds or describes without parsing them.
@@ -41,28 +38,24 @@ import (
 // gets what the origin said (the held FATAL) and its connection ends, as it would direct.
 
 // maxResends bounds the connections one unit is sent again on.
-const maxResends = 8
+const maxResends = 3
 
 // maxResendBytes bounds the unit kept for sending again: a larger one is never sent again.
 const maxResendBytes = 1 << 20
 
 // resendState is what Recv needs to send the unit again. It is guarded by the session's mutex.
 type resendState struct {
-	armed bool   // the unit may still be sent again: nothing of consequence came back
-	whole bool   // the unit ends in Sync or Query: the origin answers it to the end unasked
-	ext   bool   // ...and has no simple Query: it commits at its Sync
+	armed bool   // the unit may still be sent again: nothing but an ending FATAL came back
 	buf   []byte // every byte written on the connection since the session leased it
-	held  []byte // answers held back while armed, whole messages
 	fatal []byte // the FATAL held back while armed, or nil
 	tries int    // connections the unit was sent again on
 }
 
 // armResend keeps the bytes of a unit just written on a connection, when the unit may be sent
 // again (ok), and forgets the last unit's otherwise. s.mu is held.
-func (s *Session) armResend(ok, whole, ext bool, wbuf []byte) {
+func (s *Session) armResend(ok bool, wbuf []byte) {
 	r := &s.rs
-	r.armed, r.whole, r.ext = ok && len(wbuf) <= maxResendBytes, whole, whole && ext
-	r.fatal, r.held, r.tries = nil, r.held[:0], 0
+	r.armed, r.fatal, r.tries = ok && len(wbuf) <= maxResendBytes, nil, 0
 	if r.armed {
 		r.buf = append(r.buf[:0], wbuf...)
 	} else if cap(r.buf) > 64<<10 {
@@ -70,78 +63,30 @@ func (s *Session) armResend(ok, whole, ext bool, wbuf []byte) {
 	}
 }
 
-// holdBack holds back an answer while the unit may still be sent again, and reports whether it
-// did. Any other answer means a statement of the unit ran: the unit is not sent again, and
-// what was held goes to the client first (unhold). s.mu is held.
+// holdBack holds back the FATAL that ends a connection while the unit may still be sent
+// again, and reports whether it did. Any other answer means the origin read the unit: it is
+// not sent again, and a FATAL held so far goes to the client first (unhold). s.mu is held.
 func (s *Session) holdBack(typ byte, body []byte) bool {
 	r := &s.rs
-	switch {
-	case r.fatal != nil:
-	case typ == 'E' && endsIdleConn(body):
+	if typ == 'E' && r.fatal == nil && endsIdleConn(body) {
 		r.fatal = bytes.Clone(body)
 		return true
-	case len(r.held) == 0 && s.queued() > 0 && s.head().kind == pSetup:
+	}
+	if r.fatal == nil && s.queued() > 0 && s.head().kind == pSetup {
 		return false // the answer to the settings sent first: Recv swallows it, still armed
-	case len(r.held) >= flushAt:
-	case r.whole && beforeRun(typ), r.ext && beforeSync(typ, body):
-		r.held = pgwire.AppendFrame(r.held, typ, body)
-		return true
 	}
 	r.armed = false
 	return false
 }
 
-// beforeRun reports whether an answer is one PostgreSQL sends of a statement before the
-// statement completes.
-func beforeRun(typ byte) bool {
-	switch typ {
-	case '1', '2', 't', 'T', 'n', 'D':
-		return true
-	}
-	return false
-}
-
-// beforeSync reports whether an answer is one PostgreSQL sends of an extended-protocol
-// statement that commits nothing before the Sync.
-func beforeSync(typ byte, body []byte) bool {
-	switch typ {
-	case 'I', 's':
-		return true
-	case 'C':
-		for _, tag := range []string{"SELECT ", "INSERT ", "UPDATE ", "DELETE ", "MERGE "} {
-			if bytes.HasPrefix(body, []byte(tag)) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// unhold passes what was held back on, in order, once the unit is not sent again. s.mu is
-// held.
+// unhold passes a held FATAL on, once the unit is not sent again. s.mu is held.
 func (s *Session) unhold(c *Conn, dst []byte) ([]byte, error) {
-	r := &s.rs
-	if len(r.held) == 0 && r.fatal == nil {
+	f := s.rs.fatal
+	if f == nil {
 		return dst, nil
 	}
-	held, fatal := r.held, r.fatal
-	r.held, r.fatal = nil, nil
-	for rest := held; len(rest) > 0; {
-		f, next, ok := pgwire.NextFrame(rest)
-		if !ok {
-			break
-		}
-		rest = next
-		var err error
-		if dst, err = s.handle(c, f.Type, f.Body, dst); err != nil {
-			return dst, err
-		}
-	}
-	r.held = held[:0]
-	if fatal == nil {
-		return dst, nil
-	}
-	return s.handle(c, 'E', fatal, dst)
+	s.rs.fatal = nil
+	return s.handle(c, 'E', f, dst)
 }
 
 // resend sends the unit again on another connection after dead ended under it unread, and
@@ -175,8 +120,8 @@ func (s *Session) resend(ctx context.Context, dead *Conn) bool {
 	}
 	s.queue = slices.Insert(s.queue, s.qhead, entries...)
 	s.conn = c
-	r.fatal, r.held = nil, r.held[:0] // the old connection's: the client never needs them now
-	r.armed = true                    // that one may be killed before it reads the unit just as well
+	r.fatal = nil  // the old connection's: the client never needs it now
+	r.armed = true // that one may be killed before it reads the unit just as well
 	s.p.m.m.Resent(s.p.cfg.Name)
 	s.log.Debug("the origin closed an idle connection before reading a unit; sent it on another", "try", r.tries)
 	s.reading = true

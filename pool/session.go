@@ -132,7 +132,6 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 	c := s.conn
 	// The unit may be sent again should c turn out closed by the origin (retry.go).
 	mayResend := c == nil && s.pinned == "" && s.queued() == 0
-	extended := true // no simple Query or FunctionCall: the unit commits at its Sync
 	s.mu.Unlock()
 
 	entries := s.scratch[:0]
@@ -170,9 +169,7 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 		}
 		entries = s.forward(c, f, entries)
 		switch f.Type {
-		case 'Q', 'F':
-			flushed, extended = len(entries), false
-		case 'S', 'H':
+		case 'S', 'H', 'Q', 'F':
 			flushed = len(entries)
 		case 'c', 'f':
 			flushed, copyDone = len(entries), true
@@ -199,7 +196,7 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 	clear(entries)
 	s.scratch = entries[:0]
 	s.open = s.unitOpen
-	s.armResend(mayResend && c != nil && !copyDone && !terminated, !s.unitOpen && flushed == len(entries), extended, s.wbuf)
+	s.armResend(mayResend && c != nil && !copyDone && !terminated, s.wbuf)
 	s.wake.Broadcast()
 	s.mu.Unlock()
 
