@@ -19,6 +19,7 @@ const maxOriginMessage = 1 << 30
 // leased.
 type Conn struct {
 	nc      net.Conn
+	peer    *Peer // peeks at nc's socket while idle
 	r       *pgwire.Reader
 	pid     uint32
 	secret  []byte
@@ -87,6 +88,7 @@ func dial(ctx context.Context, cfg *pgconn.Config, cat *catalog) (*Conn, map[str
 	now := time.Now()
 	c := &Conn{
 		nc:       hc.Conn,
+		peer:     NewPeer(hc.Conn),
 		r:        pgwire.NewReader(hc.Conn, maxOriginMessage),
 		pid:      hc.PID,
 		secret:   hc.SecretKey,
@@ -117,6 +119,10 @@ func (c *Conn) Broken() bool { return c.broken }
 // Retired says the connection holds state of a session that ended, or was opened with a
 // credential since replaced.
 func (c *Conn) Retired() bool { return c.retire || c.cred != nil && c.cred.IsRetired() }
+
+// Dead reports that the origin closed the idle connection or said something on it unasked
+// (a FATAL before closing): nothing is due from a connection nobody uses.
+func (c *Conn) Dead() bool { return c.r.Buffered() > 0 || c.peer.Closed() }
 
 // Close terminates the connection.
 func (c *Conn) Close() {

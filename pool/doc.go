@@ -30,6 +30,14 @@
 // for a Parse it did not need to send, drops the answer to a Parse it added, knows when the unit
 // is over, and knows that after an error the origin skips everything up to the next Sync.
 //
+// Faults (health.go, retry.go, fault.go): Slots never hands out an idle connection the origin
+// closed (Dead: a non-blocking peek at its socket), and its reaper drops such connections each
+// second. A unit that went out on a connection the origin closed before answering any statement
+// of it is sent again on another, after what that one lacks (settings, statements); the
+// origin's FATAL is held until the unit is past that point. A session whose connection ends
+// otherwise gets the origin's FATAL as sent and ErrOriginEnded, and the edge ends the client's
+// connection after it.
+//
 // Concurrency: a Session's Send is called by one goroutine and Recv by another (the edge's two
 // pumps); Cancel and Close may be called from anywhere. The session's mutex guards the queue,
 // the lease and the session state; neither pump holds it across network I/O. An origin

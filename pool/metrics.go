@@ -19,8 +19,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Wait:          "Time a session waited in the queue for an origin connection.",
 			QueueTimeouts: "Sessions refused with SQLSTATE 53300 after waiting the whole queue timeout.",
 			ConnectErrors: "Failed attempts to open an origin connection.",
-			BrokenConns:   "Origin connections dropped because they broke while in use.",
+			BrokenConns:   "Origin connections dropped because they broke while in use, or because the origin closed them while idle.",
 			PinnedTotal:   "Client sessions pinned to an origin connection, by the feature that pinned them.",
+			Resent:        "Units sent again on another origin connection because the origin had closed the one they went out on before reading them.",
 			Conns:         "Origin connections by state (in_use includes connections being dialled).",
 		}),
 		queries: prometheus.NewCounterVec(prometheus.CounterOpts{

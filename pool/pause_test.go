@@ -20,6 +20,7 @@ func (c *slot) IdleSince() time.Time     { return c.idle }
 func (c *slot) SetIdleSince(t time.Time) { c.idle = t }
 func (c *slot) Broken() bool             { return false }
 func (c *slot) Retired() bool            { return false }
+func (c *slot) Dead() bool               { return false }
 func (c *slot) Close()                   { c.closed.Store(true) }
 
 // take leases a connection, dialling (making) one when Slots says so.

@@ -215,11 +215,24 @@ func (p *Pool) Stats() Stats { return p.slots.Stats() }
 // Acquire leases an origin connection, dialling one if the pool is under its limit and waiting
 // in line otherwise, for at most the queue timeout.
 func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
-	c, dial, err := p.slots.Take(ctx, struct{}{})
-	if dial {
-		return p.dial(ctx)
+	for attempt := 1; ; attempt++ {
+		c, dial, err := p.slots.Take(ctx, struct{}{})
+		if !dial {
+			return c, err
+		}
+		// A kill of every backend of the database (pg_terminate_backend) also ends those still
+		// starting up: dial again, as nothing of the client's has gone out.
+		if c, err = p.dial(ctx); err == nil || attempt == 3 || !killedStarting(err) {
+			return c, err
+		}
 	}
-	return c, err
+}
+
+// killedStarting reports whether a connect failed because the origin ended the new backend
+// from outside (57P01 admin_shutdown) while it started.
+func killedStarting(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "57P01"
 }
 
 // dial opens a connection for a slot already counted in p.total.

@@ -81,7 +81,19 @@ func (s *Session) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 		s.mu.Lock()
 		s.reading = false
 		if err != nil {
+			if s.rs.armed && s.resend(ctx, c) {
+				continue
+			}
+
+			dst, _ = s.unhold(c, dst) // the client gets what the origin said
 			return dst, s.readFailed(c, err)
+		}
+		if s.rs.armed && s.holdBack(typ, body) {
+			continue
+		}
+
+		if dst, err = s.unhold(c, dst); err != nil {
+			return dst, err
 		}
 		if dst, err = s.handle(c, typ, body, dst); err != nil {
 			return dst, err
@@ -131,17 +143,28 @@ func (s *Session) pop() {
 
 // readFailed handles a failed read of the origin: the end of the session, or a broken origin.
 // s.mu is held.
+// A resend that failed has already let c go (s.conn is no longer c). s.mu is held.
 func (s *Session) readFailed(c *Conn, err error) error {
+	ours := s.conn == c
 	if s.closed {
 		// Close interrupted the read with a deadline: finish what Close started.
-		s.finish(c, errors.Is(err, os.ErrDeadlineExceeded))
+		if ours {
+			s.finish(c, errors.Is(err, os.ErrDeadlineExceeded))
+		}
 		return ErrClosed
 	}
-	c.broken = true
-	s.conn = nil
+	if ours {
+		c.broken = true
+		s.conn = nil
+		s.p.Release(c)
+	}
 	clear(s.queue)
 	s.queue, s.qhead = s.queue[:0], 0
-	s.p.Release(c)
+	if s.saidFatal {
+		// The client has the origin's own FATAL, as a direct connection would have had it.
+		s.log.Info("the origin ended the session's connection", "err", err)
+		return fmt.Errorf("%w: %w", ErrOriginEnded, err)
+	}
 	s.log.Warn("origin connection lost", "err", err)
 	return fmt.Errorf("%w: %w", ErrOriginLost, err)
 }
@@ -149,6 +172,9 @@ func (s *Session) readFailed(c *Conn, err error) error {
 // handle passes one origin message on to the client, or not, and matches it against the queue.
 // s.mu is held.
 func (s *Session) handle(c *Conn, typ byte, body, dst []byte) ([]byte, error) {
+	if typ == 'E' && isFatal(body) {
+		s.saidFatal = true
+	}
 	if s.queued() == 0 {
 		// Only asynchronous messages arrive unasked: notifications, notices, parameter changes,
 		// or a FATAL error before the origin closes the connection.

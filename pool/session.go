@@ -42,6 +42,9 @@ type Session struct {
 	closed   bool
 	txStatus byte
 	pinned   string // the feature that pins the session to conn, or ""
+	rs       resendState
+	// saidFatal: the origin's FATAL went to the client, which needs no error of ours after it.
+	saidFatal bool
 
 	settings settings
 	// txSettings are changes made inside the open transaction: kept at COMMIT, dropped at ROLLBACK.
@@ -138,6 +141,8 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 	s.sending = true
 	c := s.conn
 	skip := s.originSkip
+	// The unit may be sent again should c turn out closed by the origin (retry.go).
+	mayResend := c == nil && s.pinned == "" && s.queued() == 0 && !skip
 	s.mu.Unlock()
 
 	entries := s.scratch[:0]
@@ -191,6 +196,8 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 		case 'c', 'f':
 			flushed, copyDone = len(entries), true
 			markQueued = !markCopyDone(entries) || markQueued
+		case 'd':
+			mayResend = false
 		}
 	}
 	if s.failed {
@@ -220,6 +227,7 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 	clear(entries)
 	s.scratch = entries[:0]
 	s.open = s.unitOpen
+	s.armResend(mayResend && c != nil && !copyDone && !terminated, s.wbuf)
 	s.wake.Broadcast()
 	s.mu.Unlock()
 
@@ -236,6 +244,9 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 	s.sending = false
 	if werr != nil {
 		c.broken = true
+		if s.rs.armed {
+			werr = nil // Recv finds the connection closed, and sends the unit again
+		}
 	} else {
 		s.maybeRelease()
 	}

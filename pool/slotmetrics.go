@@ -15,6 +15,7 @@ type SlotMetrics struct {
 	connectErrors *prometheus.CounterVec
 	brokenConns   *prometheus.CounterVec
 	pinnedTotal   *prometheus.CounterVec
+	resent        *prometheus.CounterVec
 
 	mu    sync.Mutex
 	slots []dbStats
@@ -23,7 +24,7 @@ type SlotMetrics struct {
 
 // SlotMetricsHelp is the help text of each of one protocol's SlotMetrics.
 type SlotMetricsHelp struct {
-	Wait, QueueTimeouts, ConnectErrors, BrokenConns, PinnedTotal, Conns string
+	Wait, QueueTimeouts, ConnectErrors, BrokenConns, PinnedTotal, Resent, Conns string
 }
 
 // dbStats is one database's Slots, for the connection gauges.
@@ -48,10 +49,11 @@ func NewSlotMetrics(reg prometheus.Registerer, prefix string, help SlotMetricsHe
 		connectErrors: counter("origin_connect_errors_total", help.ConnectErrors, "db"),
 		brokenConns:   counter("origin_broken_connections_total", help.BrokenConns, "db"),
 		pinnedTotal:   counter("pinned_sessions_total", help.PinnedTotal, "db", "reason"),
+		resent:        counter("origin_units_resent_total", help.Resent, "db"),
 		conns:         prometheus.NewDesc(prefix+"origin_connections", help.Conns, []string{"db", "state"}, nil),
 	}
 	if reg != nil {
-		reg.MustRegister(m.wait, m.queueTimeouts, m.connectErrors, m.brokenConns, m.pinnedTotal, m)
+		reg.MustRegister(m.wait, m.queueTimeouts, m.connectErrors, m.brokenConns, m.pinnedTotal, m.resent, m)
 	}
 	return m
 }
@@ -74,6 +76,10 @@ func (m *SlotMetrics) Collect(ch chan<- prometheus.Metric) {
 
 // Pin counts a session of database db pinned to its origin connection by reason.
 func (m *SlotMetrics) Pin(db, reason string) { m.pinnedTotal.WithLabelValues(db, reason).Inc() }
+
+// Resent counts a unit of database db sent again on another origin connection, because the
+// origin closed the one it went out on before reading it.
+func (m *SlotMetrics) Resent(db string) { m.resent.WithLabelValues(db).Inc() }
 
 // slotsMetrics are one database's children of SlotMetrics, resolved once so that the hot path
 // does no label look-ups.

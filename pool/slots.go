@@ -28,6 +28,9 @@ type Slotted[K comparable] interface {
 	// Retired says the connection holds state nobody may inherit, or was opened with a retired
 	// Credential: close it on release, and when idle.
 	Retired() bool
+	// Dead reports, without blocking and without a round trip, that the origin closed the idle
+	// connection or sent something unasked on it (health.go): close it, never hand it out.
+	Dead() bool
 	// Close ends the connection politely.
 	Close()
 }
@@ -202,8 +205,12 @@ func (s *Slots[C, K]) popIdle(k K) (C, bool) {
 			continue
 		}
 		s.idle = append(s.idle[:i], s.idle[i+1:]...)
-		if time.Since(c.Created()) < s.cfg.MaxLifetime && !c.Retired() && !s.retired(c) {
+		dead := c.Dead()
+		if !dead && time.Since(c.Created()) < s.cfg.MaxLifetime && !c.Retired() && !s.retired(c) {
 			return c, true
+		}
+		if dead {
+			s.m.brokenConns.Inc()
 		}
 		s.total--
 		go c.Close()
@@ -272,10 +279,12 @@ func (s *Slots[C, K]) EachIdle(f func(C)) {
 	}
 }
 
-// reap closes connections that sat idle past the idle timeout or lived past their lifetime.
+// reap closes connections that sat idle past the idle timeout, lived past their lifetime, or
+// that the origin closed while they sat idle (checked every second: a dead connection's slot
+// goes to whoever waits, and the next Take dials a live one).
 func (s *Slots[C, K]) reap() {
 	defer s.wg.Done()
-	every := min(max(s.cfg.IdleTimeout/4, 100*time.Millisecond), time.Minute)
+	every := min(max(s.cfg.IdleTimeout/4, 100*time.Millisecond), time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -283,28 +292,36 @@ func (s *Slots[C, K]) reap() {
 		case <-s.done:
 			return
 		case now := <-t.C:
-			var old []C
-			s.mu.Lock()
-			keep := s.idle[:0]
-			for _, c := range s.idle {
-				if now.Sub(c.IdleSince()) >= s.cfg.IdleTimeout || now.Sub(c.Created()) >= s.cfg.MaxLifetime || c.Retired() {
-					old = append(old, c)
-				} else {
-					keep = append(keep, c)
-				}
-			}
-			clear(s.idle[len(keep):])
-			s.idle = keep
-			s.total -= len(old)
-			for range old {
-				s.handOverSlot()
-			}
-			s.mu.Unlock()
-			for _, c := range old {
+			for _, c := range s.reapIdle(now) {
 				c.Close()
 			}
 		}
 	}
+}
+
+// reapIdle takes the idle connections that must go off the idle list and hands their slots on.
+func (s *Slots[C, K]) reapIdle(now time.Time) (old []C) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keep := s.idle[:0]
+	for _, c := range s.idle {
+		switch {
+		case c.Dead():
+			s.m.brokenConns.Inc()
+			old = append(old, c)
+		case now.Sub(c.IdleSince()) >= s.cfg.IdleTimeout || now.Sub(c.Created()) >= s.cfg.MaxLifetime || c.Retired():
+			old = append(old, c)
+		default:
+			keep = append(keep, c)
+		}
+	}
+	clear(s.idle[len(keep):])
+	s.idle = keep
+	s.total -= len(old)
+	for range old {
+		s.handOverSlot()
+	}
+	return old
 }
 
 // Close closes the idle connections and refuses new leases; leased connections are closed as

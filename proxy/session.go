@@ -456,6 +456,13 @@ func (sess *session) sendFailed(err error) {
 
 // failed records a pool-side failure as the reason the session ends.
 func (sess *session) failed(err error) {
+	if errors.Is(err, tunnel.ErrOriginEnded) {
+		// The client has the origin's FATAL (57P01 after pg_terminate_backend or a restart):
+		// its connection ends after it, as it would direct, and its driver reconnects.
+		sess.log.Info("the origin ended the connection under the session", "err", err)
+		sess.end(nil)
+		return
+	}
 	if errors.Is(err, tunnel.ErrOriginLost) {
 		sess.log.Warn("origin connection lost", "err", err)
 		sess.end(pgwire.Fatal(pgwire.ConnectionFailure, "the connection to the origin database was lost"))
@@ -506,8 +513,9 @@ func (sess *session) sendFatal() {
 	}
 }
 
-// end records why the session ends (the first reason wins), stops the pool side and wakes a
-// read of the client, so that the session's writer sends the error and everything closes.
+// end records why the session ends (the first reason wins; nil: the client has been told),
+// stops the pool side and wakes a read of the client, so that the session's writer sends the
+// error and everything closes.
 func (sess *session) end(e *pgwire.Error) {
 	sess.mu.Lock()
 	if sess.fatal == nil {

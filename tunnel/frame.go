@@ -100,6 +100,8 @@ const (
 	codeNoDatabase   byte = 4
 	// codeOrigin is a pool.OriginError: the next byte is its Refusal, the text its Detail.
 	codeOrigin byte = 5
+	// codeOriginEnded is pool.ErrOriginEnded: the client has the origin's FATAL already.
+	codeOriginEnded byte = 6
 )
 
 var (
@@ -233,6 +235,8 @@ func mysqlDrawsAnswers(frames []byte) (draws, quit bool) {
 // errorCode is the code an error frame carries for err.
 func errorCode(err error) byte {
 	switch {
+	case errors.Is(err, ErrOriginEnded):
+		return codeOriginEnded
 	case errors.Is(err, ErrOriginLost):
 		return codeOriginLost
 	case errors.Is(err, ErrQueueTimeout):
@@ -278,6 +282,8 @@ func decodeError(payload []byte) error {
 	switch payload[0] {
 	case codeOriginLost:
 		return fmt.Errorf("%w (pool: %s)", ErrOriginLost, msg)
+	case codeOriginEnded:
+		return fmt.Errorf("%w (pool: %s)", ErrOriginEnded, msg)
 	case codeQueueTimeout:
 		return fmt.Errorf("%w (pool: %s)", ErrQueueTimeout, msg)
 	case codeTerminated:

@@ -14,6 +14,9 @@ var (
 	ErrTerminated = pool.ErrTerminated
 	// ErrOriginLost means the origin connection broke under the session; nothing is retried.
 	ErrOriginLost = pool.ErrOriginLost
+	// ErrOriginEnded is the ErrOriginLost of a session whose origin said why it ended the
+	// connection (a FATAL, already in the answers): the client needs no error of the edge's.
+	ErrOriginEnded = pool.ErrOriginEnded
 	// ErrQueueTimeout means no origin connection became free in time.
 	ErrQueueTimeout = pool.ErrQueueTimeout
 	// ErrPoolLost is the ErrOriginLost of a session whose tunnel to the pool failed under it: the

@@ -132,6 +132,10 @@ func (s *Server) RootDSN() string {
 // Stop shuts the server down and removes its directory.
 func (s *Server) Stop() error { return s.proc.Stop() }
 
+// Restart shuts the server down as a service manager does (SIGTERM: every connection is
+// killed) and starts it again on the same port, returning once it accepts connections.
+func (s *Server) Restart(ctx context.Context) error { return s.proc.Restart(ctx) }
+
 func (s *Server) dataDir() string { return filepath.Join(s.proc.Dir, "data") }
 func (s *Server) tmpDir() string  { return filepath.Join(s.proc.Dir, "tmp") }
 

@@ -113,3 +113,28 @@ func TestStopShutsDownAndRemovesTheDirectory(t *testing.T) {
 		t.Errorf("port %d still accepts connections after Stop", s.Port)
 	}
 }
+
+func TestRestartEndsEveryConnectionAndServesAgainOnTheSamePort(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	own, err := Start(ctx) // not srv: other tests use it meanwhile
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Stop()
+	conn := connect(t, own.URL(AppUser, AppPassword, AppDB))
+	port := own.Port
+	if err := own.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "select 1"); err == nil {
+		t.Error("a connection open across the restart still works")
+	}
+	if own.Port != port {
+		t.Errorf("port %d after the restart, want %d", own.Port, port)
+	}
+	var one int
+	if err := connect(t, own.URL(AppUser, AppPassword, AppDB)).QueryRow(ctx, "select 1").Scan(&one); err != nil {
+		t.Errorf("a new connection after the restart: %v", err)
+	}
+}

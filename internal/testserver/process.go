@@ -182,7 +182,7 @@ func (p *Process) startOn(ctx context.Context, port int) error {
 	}
 	cmd.SysProcAttr.Pdeathsig = p.Deathsig
 	if p.CaptureOutput {
-		logf, err := os.OpenFile(p.logPath(), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		logf, err := os.OpenFile(p.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return fmt.Errorf("%s: %w", p.Pkg, err)
 		}

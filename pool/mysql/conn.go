@@ -100,6 +100,9 @@ func (r *recorder) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// NetConn returns the socket beneath, for pool.NewPeer under TLS.
+func (r *recorder) NetConn() net.Conn { return r.Conn }
+
 func (r *recorder) handshake() (handshake, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -112,11 +115,12 @@ func (r *recorder) handshake() (handshake, bool) {
 // originConn is one connection to the origin, owned by the pool while idle and by one session
 // while leased. After the handshake the pool speaks raw packets on it.
 type originConn struct {
-	nc  net.Conn
-	r   *bufio.Reader
-	hdr [4]byte // readPacket's, kept here so that reading allocates nothing
-	id  uint32  // the origin's connection (thread) id, for KILL QUERY
-	tls bool
+	nc   net.Conn
+	peer *pool.Peer // peeks at nc's socket while idle
+	r    *bufio.Reader
+	hdr  [4]byte // readPacket's, kept here so that reading allocates nothing
+	id   uint32  // the origin's connection (thread) id, for KILL QUERY
+	tls  bool
 	// deprecateEOF says whether the origin took CLIENT_DEPRECATE_EOF (go-mysql's server, say,
 	// does not): how it ends column definitions and rows.
 	deprecateEOF bool
@@ -275,6 +279,7 @@ func dialAs(ctx context.Context, dc *dialConfig, user, password string, key conn
 	now := time.Now()
 	c := &originConn{
 		nc:           nc,
+		peer:         pool.NewPeer(nc),
 		r:            bufio.NewReaderSize(nc, 32<<10),
 		id:           cc.GetConnectionID(),
 		tls:          isTLS,
@@ -287,28 +292,6 @@ func dialAs(ctx context.Context, dc *dialConfig, user, password string, key conn
 		prepared:     make(map[string]*originStmt),
 	}
 	return c, h, nil
-}
-
-// errUnasked means the origin sent something nobody asked for: an idle connection's ERR
-// before the origin closes it (shutdown, wait_timeout, KILL).
-var errUnasked = errors.New("mysqlpool: origin sent a packet unasked")
-
-// alive checks, without blocking, that the origin has not closed the idle connection. Only for
-// plain TCP: a read deadline that fires inside crypto/tls breaks the connection for good.
-func (c *originConn) alive() error {
-	c.nc.SetReadDeadline(time.Now())
-	_, err := c.r.Peek(1)
-	c.nc.SetReadDeadline(time.Time{})
-	var ne net.Error
-	switch {
-	case err == nil:
-		c.broken = true
-		return errUnasked
-	case errors.As(err, &ne) && ne.Timeout():
-		return nil
-	}
-	c.broken = true
-	return err
 }
 
 // readPacket appends the next physical packet, header included, to dst and returns it and the
@@ -407,6 +390,14 @@ func (c *originConn) Broken() bool { return c.broken }
 // Retired says the connection holds state nobody may inherit, or was opened with a credential
 // since replaced.
 func (c *originConn) Retired() bool { return c.retire || c.cred != nil && c.cred.IsRetired() }
+
+// Dead reports that the origin closed the idle connection or sent something unasked on it
+// (MySQL 8's ERR before closing). While the answer to a reset sent at release is owed, a byte
+// waiting is that answer, so only a close could tell; the next user reads the answer (sync)
+// and drops the connection should that fail.
+func (c *originConn) Dead() bool {
+	return c.owed == 0 && (c.r.Buffered() > 0 || c.peer.Closed())
+}
 
 // Close ends the connection with COM_QUIT.
 func (c *originConn) Close() {

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/charset"
@@ -62,14 +61,9 @@ func (s *Session) ready(ctx context.Context) (*originConn, originErr, error) {
 
 // sync makes c carry the session's state: it reads answers owed from the connection's last
 // release, resets it when it holds another session's state, selects the session's database and
-// replays its settings, in one round trip. A connection fresh from the pool that sat idle a
-// while is first checked for a close by the origin.
+// replays its settings, in one round trip. (Slots has checked a connection fresh from the
+// pool for a close by the origin: Dead.)
 func (s *Session) sync(c *originConn, fresh bool) (originErr, error) {
-	if fresh && !c.tls && c.owed == 0 && time.Since(c.idleSince) > time.Second {
-		if err := c.alive(); err != nil {
-			return nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
-		}
-	}
 	if err := c.drain(s.pbuf[:0]); err != nil {
 		return nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
 	}

@@ -18,8 +18,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Wait:          "Time a MySQL session waited in the queue for an origin connection.",
 		QueueTimeouts: "MySQL commands refused after waiting the whole queue timeout.",
 		ConnectErrors: "Failed attempts to open a MySQL origin connection.",
-		BrokenConns:   "MySQL origin connections dropped because they broke while in use.",
+		BrokenConns:   "MySQL origin connections dropped because they broke while in use, or because the origin closed them while idle.",
 		PinnedTotal:   "MySQL sessions pinned to an origin connection, by the feature that pinned them.",
+		Resent:        "MySQL commands sent again on another origin connection because the origin had closed the one they went out on before reading them.",
 		Conns:         "MySQL origin connections by state (in_use includes connections being dialled).",
 	})}
 }
