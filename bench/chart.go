@@ -38,7 +38,8 @@ func WriteChart(w io.Writer, results []Result, title, subtitle string) error {
 		g.bars = append(g.bars, r)
 	}
 
-	// The scale: whole decades around every p50 and p95.
+	// The scale: from the whole decade under the lowest p50 to a little over the highest p95
+	// (room for its labels), not to the next decade, which left an empty band over the bars.
 	lo, hi := math.Inf(1), 0.0
 	for _, r := range results {
 		if r.P50Ms > 0 {
@@ -49,8 +50,8 @@ func WriteChart(w io.Writer, results []Result, title, subtitle string) error {
 	if hi == 0 {
 		lo, hi = 0.1, 1
 	}
-	dLo, dHi := math.Floor(math.Log10(lo)), math.Ceil(math.Log10(hi))
-	if dHi <= dLo {
+	dLo, dHi := math.Floor(math.Log10(lo)), math.Log10(hi)+chartHeadroom
+	if dHi < dLo+1 {
 		dHi = dLo + 1
 	}
 
@@ -93,7 +94,7 @@ func WriteChart(w io.Writer, results []Result, title, subtitle string) error {
 	fmt.Fprintf(&b, `<path d="M%.0f 66V78M%.0f 66H%.0f" stroke="#374151" stroke-width="1.2" fill="none"/>`, lx+6, lx, lx+12)
 	fmt.Fprintf(&b, `<text x="%.0f" y="77" font-size="12" fill="#374151">p95</text>`+"\n", lx+18)
 	// Grid: one line per decade, labelled in ms.
-	for d := dLo; d <= dHi; d++ {
+	for d := dLo; d <= math.Floor(dHi); d++ {
 		v := math.Pow(10, d)
 		gy := y(v)
 		fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="#e5e7eb"/>`, left, left+plotW, gy, gy)
@@ -124,8 +125,8 @@ func WriteChart(w io.Writer, results []Result, title, subtitle string) error {
 			labelY := math.Min(by, y(r.P95Ms)) - 8
 			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="12" fill="#111827" text-anchor="middle">%s ms</text>`+"\n", x+barW/2, labelY, fmtMs(r.P50Ms))
 			if r.Mode != Direct && r.SpeedupVsDirect > 0 {
-				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="13" font-weight="700" fill="%s" text-anchor="middle">%s× faster</text>`+"\n",
-					x+barW/2, labelY-17, darker(color), speedupLabel(r.SpeedupVsDirect))
+				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="13" font-weight="700" fill="%s" text-anchor="middle">%s</text>`+"\n",
+					x+barW/2, labelY-17, darker(color), speedupText(r.SpeedupVsDirect))
 			}
 			if r.WANRoundTrips != nil {
 				fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" font-size="10" fill="#6b7280" text-anchor="middle">%s RTT</text>`+"\n",
@@ -161,6 +162,19 @@ func axisLabel(v float64) string {
 		return fmt.Sprintf("%.0f", v)
 	}
 	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.4f", v), "0"), ".")
+}
+
+// chartHeadroom is how far, in decades, the scale goes over the highest p95: room for the
+// labels over the tallest bar (a factor of 1.35).
+const chartHeadroom = 0.13
+
+// speedupText says how a series compares with direct: "7.8× faster", or for a ratio under 1
+// (Slipstream slower than direct) "1.1× slower", never "0.9× faster".
+func speedupText(x float64) string {
+	if x < 1 {
+		return speedupLabel(1/x) + "× slower"
+	}
+	return speedupLabel(x) + "× faster"
 }
 
 func speedupLabel(x float64) string {

@@ -135,7 +135,8 @@ func RunLatency(ctx context.Context, cfg LatencyConfig) ([]Result, error) {
 }
 
 // warmCache runs every query of a cached series a few times, so that each is in
-// Slipstream's cache before the series starts (it stores a key on its second miss).
+// Slipstream's cache before the series starts (it stores a key on its first miss, a moment
+// later: ristretto's sets are asynchronous).
 func warmCache(ctx context.Context, c connector) error {
 	s, err := c.connect(ctx)
 	if err != nil {

@@ -133,3 +133,21 @@ func TestChartIsWellFormedSVGWithEveryBarAndSpeedup(t *testing.T) {
 		}
 	}
 }
+
+func TestChartSaysSlowerForARatioUnderOneAndHasNoEmptyBand(t *testing.T) {
+	rs := sampleResults()
+	rs[4].P50Ms, rs[4].P95Ms = 55, 56 // persistent, uncached: slower than direct's 50
+	Derive(rs, 50*time.Millisecond)
+	var b bytes.Buffer
+	if err := WriteChart(&b, rs, "t", ""); err != nil {
+		t.Fatal(err)
+	}
+	svg := b.String()
+	if !strings.Contains(svg, "1.1× slower") || strings.Contains(svg, "0.9× faster") {
+		t.Errorf("a ratio of 0.91 is not labelled 1.1× slower:\n%s", svg)
+	}
+	// The highest p95 is 210 ms: no grid line at 1000 ms, the decade over it with no bar in it.
+	if strings.Contains(svg, ">1000 ms<") || !strings.Contains(svg, ">100 ms<") {
+		t.Errorf("the scale does not end just over the highest bar:\n%s", svg)
+	}
+}

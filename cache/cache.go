@@ -2,7 +2,6 @@ package cache
 
 import (
 	"bytes"
-	"hash/maphash"
 	"strings"
 	"sync"
 	"time"
@@ -63,15 +62,13 @@ type Cache struct {
 	flights    map[string]*Flight
 	refreshing map[string]bool
 
-	seed  maphash.Seed
-	door  doorkeeper
 	stats dbStats
 }
 
 // New returns a cache holding at most maxBytes of answers.
 func New(maxBytes int64) (*Cache, error) {
 	c := &Cache{gens: make(map[string]uint64), dbGens: make(map[string]uint64), suspended: make(map[string]bool),
-		flights: make(map[string]*Flight), refreshing: make(map[string]bool), seed: maphash.MakeSeed()}
+		flights: make(map[string]*Flight), refreshing: make(map[string]bool)}
 	rc, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
 		NumCounters: max(maxBytes/1000, 1000), // about ten counters per entry of ~10 KB
 		MaxCost:     maxBytes,
@@ -259,26 +256,4 @@ func (c *Cache) Wait(db string, f *Flight, done <-chan struct{}) []byte {
 	case <-done:
 	}
 	return nil
-}
-
-// doorkeeper remembers keys seen recently, in a fixed table of hashes: an answer is kept only
-// the second time its key misses, so one-off queries (a random point select over a big table)
-// cost no copy and no store. A collision at worst admits or delays one entry.
-type doorkeeper struct {
-	mu    sync.Mutex
-	slots [1 << 16]uint64
-}
-
-// Admit reports whether key has missed before; it records this miss either way.
-func (c *Cache) Admit(key []byte) bool {
-	h := maphash.Bytes(c.seed, key) | 1 // never 0, the empty slot
-	d := &c.door
-	i := h & uint64(len(d.slots)-1)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.slots[i] == h {
-		return true
-	}
-	d.slots[i] = h
-	return false
 }

@@ -84,16 +84,6 @@ func TestAnEntryExpiresAfterItsMaxAge(t *testing.T) {
 	}
 }
 
-func TestAKeyIsAdmittedTheSecondTimeItMisses(t *testing.T) {
-	c := newCache(t)
-	if c.Admit([]byte("q1")) {
-		t.Error("admitted at the first miss")
-	}
-	if !c.Admit([]byte("q1")) {
-		t.Error("not admitted at the second miss")
-	}
-}
-
 func TestConcurrentMissesShareOneFlight(t *testing.T) {
 	c := newCache(t)
 	key := []byte("k")

@@ -8,7 +8,7 @@
 //  1. [Default]: listen addresses and the data directory;
 //  2. the TOML file, read strictly by [Load] or [Parse]: an unknown key is an error;
 //  3. command-line flags, which cmd/slipstream applies field by field, and
-//     [Config.MergeOrigins] for --origin;
+//     [Config.MergeOrigins] for --origin [NAME=]URL ([SplitOriginFlag]);
 //  4. [Config.Normalize]: every zero that has a default gets it, and a database's name, user
 //     and password default to those of its origin URL;
 //  5. [Config.Validate]: every problem at once, each naming the setting(s) involved.
@@ -42,6 +42,9 @@
 //	[[database]]
 //	origin = "planetscale://acme/shop/main?role=readwriter"
 //	credential_ttl = "1h"
+//
+// A PostgreSQL and a MySQL database may share a name, since their clients come in on different
+// listeners; between edge and pool the MySQL one is then NAME#mysql ([Config.TunnelName]).
 //
 // What this package must not do: open sockets, read flags or environment variables (only
 // cmd does; Load reads the one file it is given), or let a secret reach an error, a log or a

@@ -306,7 +306,17 @@ func (s *Session) lease(ctx context.Context) (*Conn, error) {
 func (s *Session) refuse(entries []pending, typ byte, err error) []pending {
 	e := pgwire.Fatal(pgwire.ConnectionFailure, "could not connect to the origin database")
 	e.Severity = "ERROR"
+	var oe *OriginError
 	switch {
+	case errors.As(err, &oe):
+		// The origin's own meaning (origin.go): a changed password is not a network fault.
+		e.Message += ": " + oe.Error()
+		switch oe.Refusal {
+		case OriginLoginRefused:
+			e.Code = pgwire.InvalidPassword
+		case OriginNoDatabase:
+			e.Code = pgwire.InvalidCatalogName
+		}
 	case errors.Is(err, ErrQueueTimeout):
 		e = &pgwire.Error{Severity: "ERROR", Code: pgwire.TooManyConnections,
 			Message: "no origin connection became free within the queue timeout"}

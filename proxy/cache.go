@@ -276,8 +276,8 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 	for _, n := range parsed {
 		parsedHere = parsedHere || n == stmtName
 	}
-	// Only a key that is in the cache, or that misses a second time, needs the full parse:
-	// an entry exists only for a statement that passed Cacheable (see admit).
+	// Only a key that misses needs the full parse: an entry exists only for a statement that
+	// passed Cacheable (see admit).
 	key := append(bytes.Clone(cs.keyBase), shape...)
 	key = append(append(key, 0), q...)
 	key = append(append(key, 0), stmt.types...)

@@ -29,13 +29,11 @@ type cacheLeaser interface {
 }
 
 // lookupCache looks key up in c: a fresh or stale answer, or the answer of a flight another
-// session leads, or the lead of a new flight when the key has missed before (the doorkeeper)
-// and admit says its answer may be kept (admit returns the tables it reads). When the pool side
-// keeps a cache of its own, shared by other edges (a poolCacheHinter stream), a first miss is
-// admitted too, so that the pool side can be told it may keep the answer. While stream's
-// lease on the cache has lapsed, nothing stored is served: the edge may have missed a write.
+// session leads, or the lead of a new flight when admit says its answer may be kept (admit
+// returns the tables it reads); the pool side is then told it may keep the answer too
+// (admitted). While stream's lease on the cache has lapsed, nothing stored is served: the edge
+// may have missed a write.
 func lookupCache(c *cache.Cache, stream tunnel.Stream, db string, key []byte, done <-chan struct{}, admit func() ([]string, bool)) cacheLookup {
-	_, pooled := stream.(poolCacheHinter)
 	resp, st := c.Get(db, key, time.Now())
 	if l, ok := stream.(cacheLeaser); ok && st != cache.Miss && !l.CacheCurrent() {
 		st = cache.Miss
@@ -54,13 +52,8 @@ func lookupCache(c *cache.Cache, stream tunnel.Stream, db string, key []byte, do
 		}
 		return l
 	}
-	if !c.Admit(key) {
-		if pooled {
-			_, ok := admit()
-			return cacheLookup{status: cache.Miss, admitted: ok}
-		}
-		return cacheLookup{status: cache.Miss}
-	}
+	// A miss is kept at once, as Hyperdrive does: three identical selects are a miss and two
+	// hits (docs/caching.md has the measurement behind this).
 	tables, ok := admit()
 	if !ok {
 		return cacheLookup{status: cache.Miss}

@@ -78,8 +78,8 @@
 // fresh answer under the key, in the namespace of the session's database and user: it tells
 // the session what it skipped, as the edge does on its own hits, and sends the stored answer as
 // one data frame flagged cached, with how much longer it is fresh, so that the edge keeps it no
-// longer. Otherwise it sends the batch, and, the second time the key misses (a doorkeeper, as
-// at the edge: one-off reads cost no copy), snapshots the tables' generations first and keeps
+// longer. Otherwise it sends the batch, and, as the edge does at a key's first miss,
+// snapshots the tables' generations first and keeps
 // the answer when it is one an edge would keep (PostgreSQL: no ErrorResponse, the last
 // ReadyForQuery idle; MySQL: a result set outside a transaction, with no warnings), and no
 // table moved since the snapshot. The tunnel still reads no SQL: it trusts its edges' keys and

@@ -550,13 +550,12 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 				}
 				continue
 			}
-			if c.s.cfg.Cache.Admit(h.key) { // as at the edge: a key kept the second time it misses
-				if rbuf, served, err = ss.fromFlight(&h, b, rbuf, sctx.Done()); served {
-					if err != nil {
-						break
-					}
-					continue
+			// As at the edge, a key is kept at its first miss.
+			if rbuf, served, err = ss.fromFlight(&h, b, rbuf, sctx.Done()); served {
+				if err != nil {
+					break
 				}
+				continue
 			}
 			ss.cacheMiss()
 		}

@@ -91,8 +91,8 @@ func TestADirectWriteOnTheOriginAppearsAfterMaxAge(t *testing.T) {
 		}
 		return v
 	}
-	// A key is cached the second time it misses; the cache takes a moment to hold it on a busy
-	// machine, so read until a read is a hit.
+	// A key is cached the first time it misses; the cache takes a moment to hold it on a busy
+	// machine (ristretto's sets are asynchronous), so read until a read is a hit.
 	hits := cacheHits(t, inst)
 	for start := time.Now(); cacheHits(t, inst) == hits; {
 		if time.Since(start) > 5*time.Second {
@@ -197,6 +197,9 @@ func TestVolatileAndLockingReadsAreNeverCached(t *testing.T) {
 		var v int
 		c.QueryRow(ctx, "select v from lock_"+sfx).Scan(&v) // a cached copy, if any
 		if _, err := direct.Exec(ctx, "update lock_"+sfx+" set v = v + 1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := direct.QueryRow(ctx, "select v - 1 from lock_"+sfx).Scan(&v); err != nil { // the origin's, behind the cache's back
 			t.Fatal(err)
 		}
 		tx, err := c.Begin(ctx)

@@ -27,3 +27,21 @@ func classifyConnect(err error) *pool.OriginError {
 	}
 	return pool.NewOriginError(pool.OriginUnreachable, safeError(err), "", err)
 }
+
+// originDownError is what a session's command gets when no origin connection could be made
+// for it: errOriginDown, with the origin's meaning when it refused (1045, 1049).
+func originDownError(err error) *sqlError {
+	var oe *pool.OriginError
+	if !errors.As(err, &oe) {
+		return errOriginDown
+	}
+	e := *errOriginDown
+	e.Message += ": " + oe.Error()
+	switch oe.Refusal {
+	case pool.OriginLoginRefused:
+		e.Code, e.State = mysql.ER_ACCESS_DENIED_ERROR, "28000"
+	case pool.OriginNoDatabase:
+		e.Code, e.State = mysql.ER_BAD_DB_ERROR, "42000"
+	}
+	return &e
+}

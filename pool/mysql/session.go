@@ -417,7 +417,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 				Message: "database " + s.p.cfg.Name + ": " + pool.ErrNoCredential.Error()})
 			return nil
 		}
-		s.answerErr(cmd, errOriginDown)
+		s.answerErr(cmd, originDownError(err))
 		return nil
 	}
 	if failure != nil {

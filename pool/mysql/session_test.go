@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -351,5 +352,21 @@ func TestAConnectionKeepsAtMost256StatementsAndPreparesEvictedOnesAgain(t *testi
 	}
 	if got := a.value("SELECT COUNT(*) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'PREPARED_STMT_COUNT' AND CAST(VARIABLE_VALUE AS UNSIGNED) <= 257"); got != "1" {
 		t.Errorf("the origin holds more statements than the pool kept")
+	}
+}
+
+func TestARefusedLeaseTellsTheClientTheOriginsMeaning(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		code uint16
+	}{
+		{pool.NewOriginError(pool.OriginLoginRefused, "Access denied for user 'app'", "error 1045", nil), 1045},
+		{pool.NewOriginError(pool.OriginNoDatabase, "Unknown database 'x'", "error 1049", nil), 1049},
+		{pool.NewOriginError(pool.OriginUnreachable, "cannot connect to 127.0.0.1:1: connection refused", "", nil), 1105},
+		{errors.New("boom"), 1105},
+	} {
+		if e := originDownError(fmt.Errorf("mysqlpool: connect to origin: %w", tt.err)); e.Code != tt.code {
+			t.Errorf("%v: error %d, want %d", tt.err, e.Code, tt.code)
+		}
 	}
 }
