@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slipstream-proxy/slipstream/backend/cfapi"
 )
 
 // Catalog is the set of D1 databases that the HTTP API manages: the configured ones, and those
@@ -250,33 +252,7 @@ func (c *Catalog) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(c.cfg.Dir, listFile), b)
-}
-
-// writeFileAtomic replaces path's content with b so that a crash leaves the old or the new.
-func writeFileAtomic(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return cfapi.WriteFileAtomic(filepath.Join(c.cfg.Dir, listFile), b)
 }
 
 // removeFiles deletes a SQLite database and its WAL and shared-memory files.
@@ -332,4 +308,11 @@ func formatUUID(b [16]byte, version byte) string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// snapshot is e as it stands, read under the lock that renames and updates take.
+func (c *Catalog) snapshot(e *catalogEntry) catalogEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return *e
 }

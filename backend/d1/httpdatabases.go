@@ -89,7 +89,7 @@ func (api *httpAPI) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeResult(w, api.details(r, *e))
+	writeResult(w, api.details(r, api.cfg.Catalog.snapshot(e)))
 }
 
 // createRequest is the body of a create. The location hint and jurisdiction are accepted and
@@ -141,7 +141,7 @@ func (api *httpAPI) update(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req, `{"read_replication": {"mode": "auto" | "disabled"}}`) {
 		return
 	}
-	cur := *e
+	cur := api.cfg.Catalog.snapshot(e)
 	if req.ReadReplication == nil {
 		if r.Method == http.MethodPut {
 			cfapi.WriteError(w, http.StatusBadRequest, apiCodeBadRequest, "read_replication is required")

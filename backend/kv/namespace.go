@@ -337,3 +337,23 @@ func (ns *Namespace) delete(ctx context.Context, key string, now int64) (bool, e
 	}
 	return !exp.Valid || exp.Int64 > now, nil
 }
+
+// deleteAll removes keys in one transaction; keys that aren't there are no error.
+func (ns *Namespace) deleteAll(ctx context.Context, keys []string) error {
+	tx, err := ns.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	st := tx.StmtContext(ctx, ns.del)
+	for _, k := range keys {
+		rows, err := st.QueryContext(ctx, k)
+		if err == nil {
+			err = rows.Close()
+		}
+		if err != nil {
+			tx.Rollback()
+			return err
+		}
+	}
+	return tx.Commit()
+}
