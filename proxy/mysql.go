@@ -192,15 +192,16 @@ type mysqlGreeting struct {
 func (s *Server) mysqlGreeting(ctx context.Context) mysqlGreeting {
 	g := mysqlGreeting{version: mysqlDefaultVersion, caps: mysqlwire.Capabilities(mysqlwire.ForwardedCapabilities, false),
 		collation: mysqlDefaultCollation, status: mysql.SERVER_STATUS_AUTOCOMMIT, plugin: mysqlwire.NativePassword}
-	if len(s.myDBs) == 0 {
+	myDBs := s.mysqlDatabases()
+	if len(myDBs) == 0 {
 		return g
 	}
-	first := s.myDBs[0]
+	first := myDBs[0]
 	if first.MySQLAuth != "" {
 		g.plugin = first.MySQLAuth
 	}
 	localInfile := false
-	for _, d := range s.myDBs {
+	for _, d := range myDBs {
 		localInfile = localInfile || d.AllowLocalInfile
 	}
 	// Bounded: a client must not spend its whole handshake timeout waiting for an origin
@@ -253,21 +254,22 @@ func mysqlProfile(profile tunnel.Profile, localInfile bool) mysqlOrigin {
 // gets the first MySQL database whose user it logs in as, else the first MySQL database.
 func (s *Server) mysqlDatabase(r *mysqlwire.Response) (Database, error) {
 	if r.Database != "" {
-		db, ok := s.myByName[r.Database]
+		db, ok := s.mysqlDatabaseNamed(r.Database)
 		if !ok {
 			return Database{}, mysqlwire.Errorf(mysqlwire.ErBadDB, r.Database)
 		}
 		return db, nil
 	}
-	if len(s.myDBs) == 0 {
+	myDBs := s.mysqlDatabases()
+	if len(myDBs) == 0 {
 		return Database{}, mysqlwire.Errorf(mysqlwire.ErNoDB)
 	}
-	for _, d := range s.myDBs {
+	for _, d := range myDBs {
 		if d.User == r.User {
 			return d, nil
 		}
 	}
-	return s.myDBs[0], nil
+	return myDBs[0], nil
 }
 
 // mysqlAccount is what a client of db must prove.

@@ -278,7 +278,7 @@ func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
 	}
 	db := sess.db
 	if resp.Database != "" && resp.Database != db.Name {
-		d, ok := sess.s.myByName[resp.Database]
+		d, ok := sess.s.mysqlDatabaseNamed(resp.Database)
 		if !ok {
 			e := mysqlwire.Errorf(mysqlwire.ErBadDB, resp.Database)
 			sess.s.refuseMySQL(sess.log, e)

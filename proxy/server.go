@@ -83,7 +83,10 @@ type Config struct {
 // Server is an edge listener's worth of client sessions.
 type Server struct {
 	cfg Config
-	dbs map[string]Database // the PostgreSQL ones
+	// dbMu guards dbs, myDBs and myByName, which AddDatabase and RemoveDatabase change while
+	// clients log in (register.go); myDBs is replaced, never changed in place.
+	dbMu sync.RWMutex
+	dbs  map[string]Database // the PostgreSQL ones
 	log *slog.Logger
 	m   *Metrics
 
@@ -116,26 +119,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, dbs: make(map[string]Database), myByName: make(map[string]Database), log: cfg.Logger, m: cfg.Metrics}
 	for _, d := range cfg.Databases {
-		if d.Auth == "" {
-			d.Auth = pgwire.AuthSCRAM
-		}
-		if d.Caching.MaxAge <= 0 {
-			d.Caching.MaxAge = 60 * time.Second
-		}
-		if d.Caching.MaxResultBytes <= 0 {
-			d.Caching.MaxResultBytes = 50 << 20
-		}
-		if d.Auth == pgwire.AuthSCRAM && d.Protocol != ProtocolMySQL {
-			if err := pgwire.PrepareSCRAM(d.User, d.Password); err != nil {
-				s.log.Warn("deriving SCRAM keys ahead of logins failed; each login derives them", "db", d.Name)
-			}
-		}
-		if d.Protocol == ProtocolMySQL {
-			s.myDBs = append(s.myDBs, d)
-			s.myByName[d.Name] = d
-			continue
-		}
-		s.dbs[d.Name] = d
+		s.addDatabase(s.withDefaults(d))
 	}
 	if cfg.TLS != nil {
 		s.mysqlTLS = cfg.TLS.Clone()

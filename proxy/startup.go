@@ -131,7 +131,7 @@ func negotiateVersion(nc net.Conn, params map[string]string) error {
 // authenticate finds the client's database and checks its password at the edge.
 func (s *Server) authenticate(st *startup) error {
 	name := st.params["database"]
-	db, ok := s.dbs[name]
+	db, ok := s.pgDatabase(name)
 	if !ok {
 		return pgwire.Fatal(pgwire.InvalidCatalogName, `database "`+name+`" does not exist`)
 	}

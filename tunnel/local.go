@@ -3,6 +3,7 @@ package tunnel
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/slipstream-proxy/slipstream/pool"
 )
@@ -37,14 +38,37 @@ func (o pgOrigin) Open(ctx context.Context, params map[string]string) (Stream, e
 // Local is the in-process transport of `slipstream serve`: the pool side runs in the edge's
 // process and a Stream is the pool's own session, called directly.
 type Local struct {
+	mu      sync.RWMutex // guards origins, which Add and Remove change while sessions open
 	origins map[string]Origin
 }
 
-// NewLocal returns a transport to the given origins, keyed by database name.
+// NewLocal returns a transport to the given origins, keyed by database name. It keeps the map
+// and changes it on Add and Remove: the caller must not touch it afterwards.
 func NewLocal(origins map[string]Origin) *Local { return &Local{origins: origins} }
 
+// Add makes o the origin of database db, for a database created while the process runs; it
+// fails when db has an origin already.
+func (l *Local) Add(db string, o Origin) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, taken := l.origins[db]; taken {
+		return fmt.Errorf("tunnel: database %q has an origin already", db)
+	}
+	l.origins[db] = o
+	return nil
+}
+
+// Remove forgets database db's origin; sessions already open on it are not affected.
+func (l *Local) Remove(db string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.origins, db)
+}
+
 func (l *Local) origin(db string) (Origin, error) {
+	l.mu.RLock()
 	o := l.origins[db]
+	l.mu.RUnlock()
 	if o == nil {
 		return nil, fmt.Errorf("tunnel: no pool for database %q", db)
 	}

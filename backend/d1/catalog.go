@@ -31,6 +31,7 @@ type Catalog struct {
 
 	mu     sync.Mutex
 	byName map[string]*catalogEntry
+	hidden []*catalogEntry // created, but shadowed by a configured database of their name
 }
 
 // CatalogConfig configures a Catalog.
@@ -72,43 +73,45 @@ func (c *Catalog) Add(name string, db *DB) {
 	c.byName[name] = &catalogEntry{UUID: derivedUUID(name), Name: name, CreatedAt: created, ReadReplication: "disabled", db: db, configured: true}
 }
 
-// Load opens and attaches the databases created through the API in an earlier run; a name that
-// is configured now wins over a created database of that name, which is then skipped. It
-// returns the databases it opened, for the caller to close on the way out.
-func (c *Catalog) Load() ([]*DB, error) {
+// Load opens and attaches the databases created through the API in an earlier run. A name that
+// is configured now wins over a created database of that name, which is then not served but
+// kept in the list (and on disk) for when the configuration changes again.
+func (c *Catalog) Load() error {
 	if c.cfg.Dir == "" {
-		return nil, nil
+		return nil
 	}
 	b, err := os.ReadFile(filepath.Join(c.cfg.Dir, listFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("d1: catalog: %w", err)
+		return fmt.Errorf("d1: catalog: %w", err)
 	}
 	var list []*catalogEntry
 	if err := json.Unmarshal(b, &list); err != nil {
-		return nil, fmt.Errorf("d1: catalog %s: %w", filepath.Join(c.cfg.Dir, listFile), err)
+		return fmt.Errorf("d1: catalog %s: %w", filepath.Join(c.cfg.Dir, listFile), err)
 	}
-	var opened []*DB
 	for _, e := range list {
 		if !validName(e.Name) || !validUUID(e.UUID) {
-			return opened, fmt.Errorf("d1: catalog %s: bad entry %q", filepath.Join(c.cfg.Dir, listFile), e.Name)
+			return fmt.Errorf("d1: catalog %s: bad entry %q", filepath.Join(c.cfg.Dir, listFile), e.Name)
 		}
 		c.mu.Lock()
 		_, taken := c.byName[e.Name]
+		if taken {
+			c.hidden = append(c.hidden, e)
+		}
 		c.mu.Unlock()
 		if taken {
 			continue
 		}
 		db, err := Open(c.path(e.UUID))
 		if err != nil {
-			return opened, err
+			return err
 		}
-		opened = append(opened, db)
 		if c.cfg.Attach != nil {
 			if err := c.cfg.Attach(e.Name, db); err != nil {
-				return opened, fmt.Errorf("d1: database %s: %w", e.Name, err)
+				db.Close()
+				return fmt.Errorf("d1: database %s: %w", e.Name, err)
 			}
 		}
 		e.db = db
@@ -116,7 +119,7 @@ func (c *Catalog) Load() ([]*DB, error) {
 		c.byName[e.Name] = e
 		c.mu.Unlock()
 	}
-	return opened, nil
+	return nil
 }
 
 // listFile is the list of created databases in Dir.
@@ -241,7 +244,7 @@ func (c *Catalog) setReplication(e *catalogEntry, mode string) (catalogEntry, er
 
 // saveLocked writes the list of created databases, atomically; c.mu is held.
 func (c *Catalog) saveLocked() error {
-	var list []*catalogEntry
+	list := slices.Clone(c.hidden)
 	for _, e := range c.byName {
 		if !e.configured {
 			list = append(list, e)
@@ -315,4 +318,16 @@ func (c *Catalog) snapshot(e *catalogEntry) catalogEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return *e
+}
+
+// Close closes the databases created through the API or loaded from Dir; the configured ones
+// are their opener's to close.
+func (c *Catalog) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.byName {
+		if !e.configured && e.db != nil {
+			e.db.Close()
+		}
+	}
 }

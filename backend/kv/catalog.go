@@ -31,8 +31,9 @@ import (
 type Catalog struct {
 	cfg CatalogConfig
 
-	mu   sync.Mutex
-	byID map[string]*catalogEntry
+	mu     sync.Mutex
+	byID   map[string]*catalogEntry
+	hidden []*catalogEntry // created, but shadowed by a configured namespace of their title
 }
 
 // CatalogConfig configures a Catalog.
@@ -74,41 +75,46 @@ const listFile = "namespaces.json"
 
 func (c *Catalog) path(id string) string { return filepath.Join(c.cfg.Dir, id+".kv") }
 
-// Load opens and attaches the namespaces created through the API in an earlier run; one whose
-// title a configured namespace now has is skipped. It returns the namespaces it opened, for the
-// caller to close on the way out.
-func (c *Catalog) Load() ([]*Namespace, error) {
+// Load opens and attaches the namespaces created through the API in an earlier run. One whose
+// title a configured namespace now has is not served, but kept in the list (and on disk) for
+// when the configuration changes again.
+func (c *Catalog) Load() error {
 	if c.cfg.Dir == "" {
-		return nil, nil
+		return nil
 	}
 	file := filepath.Join(c.cfg.Dir, listFile)
 	b, err := os.ReadFile(file)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kv: catalog: %w", err)
+		return fmt.Errorf("kv: catalog: %w", err)
 	}
 	var list []*catalogEntry
 	if err := json.Unmarshal(b, &list); err != nil {
-		return nil, fmt.Errorf("kv: catalog %s: %w", file, err)
+		return fmt.Errorf("kv: catalog %s: %w", file, err)
 	}
-	var opened []*Namespace
 	for _, e := range list {
 		if !validID(e.ID) || validTitle(e.Title) != nil {
-			return opened, fmt.Errorf("kv: catalog %s: bad entry %q", file, e.ID)
+			return fmt.Errorf("kv: catalog %s: bad entry %q", file, e.ID)
 		}
-		if _, taken := c.lookup(e.Title); taken {
+		c.mu.Lock()
+		_, taken := c.lookupLocked(e.Title)
+		if taken {
+			c.hidden = append(c.hidden, e)
+		}
+		c.mu.Unlock()
+		if taken {
 			continue
 		}
 		ns, err := Open(c.path(e.ID))
 		if err != nil {
-			return opened, err
+			return err
 		}
-		opened = append(opened, ns)
 		if c.cfg.Attach != nil {
 			if err := c.cfg.Attach(e.Title, ns); err != nil {
-				return opened, fmt.Errorf("kv: namespace %s: %w", e.Title, err)
+				ns.Close()
+				return fmt.Errorf("kv: namespace %s: %w", e.Title, err)
 			}
 		}
 		e.ns = ns
@@ -116,7 +122,7 @@ func (c *Catalog) Load() ([]*Namespace, error) {
 		c.byID[e.ID] = e
 		c.mu.Unlock()
 	}
-	return opened, nil
+	return nil
 }
 
 // lookup finds a namespace by ID or title.
@@ -291,7 +297,7 @@ func (c *Catalog) remove(e *catalogEntry) error {
 
 // saveLocked writes the list of created namespaces; c.mu is held.
 func (c *Catalog) saveLocked() error {
-	var list []*catalogEntry
+	list := slices.Clone(c.hidden)
 	for _, e := range c.byID {
 		if !e.configured {
 			list = append(list, e)
@@ -317,4 +323,16 @@ func (c *Catalog) snapshot(e *catalogEntry) catalogEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return *e
+}
+
+// Close closes the namespaces created through the API or loaded from Dir; the configured ones
+// are their opener's to close.
+func (c *Catalog) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.byID {
+		if !e.configured && e.ns != nil {
+			e.ns.Close()
+		}
+	}
 }

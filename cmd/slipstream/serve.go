@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -68,17 +67,22 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	local := tunnel.NewLocal(og.byName)
 	edge := proxy.New(proxy.Config{
 		Cache:     results,
 		Databases: dbs,
 		TLS:       pgwire.ServerTLSConfig(cert),
-		Transport: tunnel.NewLocal(og.byName),
+		Transport: local,
 		Logger:    log,
 		Metrics:   proxy.NewMetrics(reg),
 		Insight:   adm.insight,
 		Console:   adm.console,
 	})
 	adm.console.Attach(edge)
+	apis, err := og.embeddedAPIs(cfg, edge, local, results)
+	if err != nil {
+		return err
+	}
 
 	pgln, myln, err := listenClients(cfg)
 	if err != nil {
@@ -89,7 +93,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		closeListeners(pgln, myln)
 		return fmt.Errorf("listen for HTTP: %w", err)
 	}
-	checkOrigins(ctx, stdout, log, cfg, tunnel.NewLocal(og.byName))
+	checkOrigins(ctx, stdout, log, cfg, local)
 	printDatabases(stdout, cfg, pgln, myln)
 	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())
 	logAttrs := []any{"pg", pgln.Addr().String(), "http", httpln.Addr().String(), "databases", len(dbs)}
@@ -99,7 +103,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	log.Info("slipstream serving", logAttrs...)
 
 	mux := newMux(reg, edge.Ready)
-	og.handleHTTP(mux, cfg.APIToken, results)
+	apis.handle(mux)
 	handler := adm.handleHTTP(mux, cfg.HTTPListen)
 	servers := clientServers(edge, pgln, myln)
 	servers = append(servers, changeStreams(cfg, results, log, reg)...)
@@ -181,6 +185,13 @@ type origins struct {
 	d1s     map[string]*d1.DB
 	kvs     map[string]*kv.Namespace
 	closes  []func() error
+
+	// What databases created through the REST APIs need (embedded.go): mu guards pools,
+	// mypools and closes once the process serves.
+	mu          sync.Mutex
+	log         *slog.Logger
+	poolMetrics *pool.Metrics
+	myMetrics   *mysqlpool.Metrics
 }
 
 // openOrigins opens the embedded databases of cfg and a pool for every database. Nothing
@@ -188,21 +199,21 @@ type origins struct {
 // credentials gives the CredentialSource of a database whose credentials rotate (PlanetScale),
 // nil for the others.
 func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer, credentials func(name string) pool.CredentialSource) (og *origins, err error) {
-	og = &origins{byName: map[string]tunnel.Origin{}, mypools: map[string]*mysqlpool.Pool{}, d1s: map[string]*d1.DB{}, kvs: map[string]*kv.Namespace{}}
+	og = &origins{byName: map[string]tunnel.Origin{}, mypools: map[string]*mysqlpool.Pool{}, d1s: map[string]*d1.DB{}, kvs: map[string]*kv.Namespace{}, log: log}
 	defer func() {
 		if err != nil {
 			og.close()
 		}
 	}()
-	poolMetrics := pool.NewMetrics(reg)
-	var myMetrics *mysqlpool.Metrics
+	og.poolMetrics = pool.NewMetrics(reg)
+	myMetrics := &og.myMetrics
 	for _, d := range cfg.Databases {
 		origin, dial := d.OriginURL(), (func(context.Context, string, string) (net.Conn, error))(nil)
 		catalogRefresh := d.CatalogRefresh.Duration
 		switch d.Kind {
 		case config.KindMySQL:
-			if myMetrics == nil {
-				myMetrics = mysqlpool.NewMetrics(reg)
+			if *myMetrics == nil {
+				*myMetrics = mysqlpool.NewMetrics(reg)
 			}
 			p, err := mysqlpool.New(mysqlpool.Config{
 				Name:           d.Name,
@@ -214,7 +225,7 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer,
 				CatalogRefresh: d.CatalogRefresh.Duration,
 				AllowLoadLocal: d.AllowLocalInfile,
 				Logger:         log,
-				Metrics:        myMetrics,
+				Metrics:        *myMetrics,
 				Credentials:    credentials(d.Name),
 			})
 			if err != nil {
@@ -232,7 +243,7 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer,
 			og.d1s[d.Name] = db
 			origin, dial = "postgres://slipstream@d1/"+url.PathEscape(d.Name)+"?sslmode=disable", db.Dial
 			catalogRefresh = -1 // SQLite has none of the catalog the cache reads
-			if err := og.addEmbeddedMySQL(d, "d1", db.DialMySQL, log, &myMetrics, reg); err != nil {
+			if err := og.addEmbeddedMySQL(d, "d1", db.DialMySQL, log, myMetrics, reg); err != nil {
 				return nil, err
 			}
 		case config.KindKV:
@@ -244,23 +255,11 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer,
 			og.kvs[d.Name] = ns
 			origin, dial = "postgres://slipstream@kv/"+url.PathEscape(d.Name)+"?sslmode=disable", ns.Dial
 			catalogRefresh = -1
-			if err := og.addEmbeddedMySQL(d, "kv", ns.DialMySQL, log, &myMetrics, reg); err != nil {
+			if err := og.addEmbeddedMySQL(d, "kv", ns.DialMySQL, log, myMetrics, reg); err != nil {
 				return nil, err
 			}
 		}
-		p, err := pool.New(pool.Config{
-			Name:           d.Name,
-			Origin:         origin,
-			Dial:           dial,
-			MaxConns:       d.MaxConnections,
-			QueueTimeout:   d.QueueTimeout.Duration,
-			IdleTimeout:    d.IdleTimeout.Duration,
-			MaxLifetime:    d.MaxLifetime.Duration,
-			CatalogRefresh: catalogRefresh,
-			Logger:         log,
-			Metrics:        poolMetrics,
-			Credentials:    credentials(d.Name),
-		})
+		p, err := og.newPool(d, origin, dial, catalogRefresh, credentials(d.Name))
 		if err != nil {
 			return nil, err
 		}
@@ -268,6 +267,25 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer,
 		og.byName[d.Name] = tunnel.PGOrigin(p)
 	}
 	return og, nil
+}
+
+// newPool returns the pool of PostgreSQL-protocol database d; credentials is nil but for a
+// database whose credentials rotate.
+func (og *origins) newPool(d config.Database, origin string, dial func(context.Context, string, string) (net.Conn, error),
+	catalogRefresh time.Duration, credentials pool.CredentialSource) (*pool.Pool, error) {
+	return pool.New(pool.Config{
+		Name:           d.Name,
+		Origin:         origin,
+		Dial:           dial,
+		MaxConns:       d.MaxConnections,
+		QueueTimeout:   d.QueueTimeout.Duration,
+		IdleTimeout:    d.IdleTimeout.Duration,
+		MaxLifetime:    d.MaxLifetime.Duration,
+		CatalogRefresh: catalogRefresh,
+		Logger:         og.log,
+		Metrics:        og.poolMetrics,
+		Credentials:    credentials,
+	})
 }
 
 // mysqlOrigin is the tunnel's name for the MySQL side of an embedded database, which is served
@@ -280,6 +298,18 @@ func (og *origins) addEmbeddedMySQL(d config.Database, host string, dial func(co
 	if *metrics == nil {
 		*metrics = mysqlpool.NewMetrics(reg)
 	}
+	p, err := newEmbeddedMySQLPool(d, host, dial, log, *metrics)
+	if err != nil {
+		return err
+	}
+	og.mypools[mysqlOrigin(d.Name)] = p
+	og.byName[mysqlOrigin(d.Name)] = p.Origin()
+	return nil
+}
+
+// newEmbeddedMySQLPool returns the MySQL pool of embedded database d.
+func newEmbeddedMySQLPool(d config.Database, host string, dial func(context.Context, string, string) (net.Conn, error),
+	log *slog.Logger, metrics *mysqlpool.Metrics) (*mysqlpool.Pool, error) {
 	p, err := mysqlpool.New(mysqlpool.Config{
 		Name:           d.Name,
 		Origin:         "mysql://slipstream@" + host + "/" + url.PathEscape(d.Name),
@@ -290,30 +320,18 @@ func (og *origins) addEmbeddedMySQL(d config.Database, host string, dial func(co
 		MaxLifetime:    d.MaxLifetime.Duration,
 		CatalogRefresh: -1, // an embedded database has none of the catalog the cache reads
 		Logger:         log,
-		Metrics:        *metrics,
+		Metrics:        metrics,
 	})
 	if err != nil {
-		return fmt.Errorf("database %s: %w", d.Name, err)
+		return nil, fmt.Errorf("database %s: %w", d.Name, err)
 	}
-	og.mypools[mysqlOrigin(d.Name)] = p
-	og.byName[mysqlOrigin(d.Name)] = p.Origin()
-	return nil
-}
-
-// handleHTTP adds D1's query API and Workers KV's REST API for the embedded databases. A D1
-// write through HTTP invalidates the database's cached reads (when results is not nil) before
-// its answer goes out.
-func (og *origins) handleHTTP(mux *http.ServeMux, token string, results *cache.Cache) {
-	var d1api http.Handler = d1.NewHTTPAPI(og.d1s, token)
-	if results != nil {
-		d1api = invalidating(d1api, results)
-	}
-	mux.Handle("/accounts/{account}/d1/", d1api)
-	mux.Handle("/accounts/{account}/storage/kv/", kv.NewHTTPAPI(og.kvs, token))
+	return p, nil
 }
 
 // close closes the pools, then the embedded databases behind them.
 func (og *origins) close() {
+	og.mu.Lock()
+	defer og.mu.Unlock()
 	for _, p := range og.pools {
 		p.Close()
 	}
@@ -420,39 +438,4 @@ func runAll(ctx context.Context, log *slog.Logger, httpln net.Listener, mux http
 	hs.Shutdown(hctx)
 	wg.Wait()
 	return err
-}
-
-// invalidating wraps D1's HTTP API: a POST to /accounts/A/d1/database/NAME/query may write, so
-// the database's cached reads are invalidated before the answer is written.
-func invalidating(h http.Handler, results *cache.Cache) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			if parts := strings.Split(r.URL.Path, "/"); len(parts) > 5 {
-				w = &invalidateBeforeWrite{ResponseWriter: w, invalidate: func() { results.Invalidate(parts[5], nil, true) }}
-			}
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-// invalidateBeforeWrite runs invalidate once, before the response's header goes out.
-type invalidateBeforeWrite struct {
-	http.ResponseWriter
-	invalidate func()
-	done       bool
-}
-
-func (w *invalidateBeforeWrite) WriteHeader(code int) {
-	if !w.done {
-		w.done = true
-		w.invalidate()
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *invalidateBeforeWrite) Write(b []byte) (int, error) {
-	if !w.done {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(b)
 }
