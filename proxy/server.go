@@ -87,8 +87,8 @@ type Server struct {
 	// clients log in (register.go); myDBs is replaced, never changed in place.
 	dbMu sync.RWMutex
 	dbs  map[string]Database // the PostgreSQL ones
-	log *slog.Logger
-	m   *Metrics
+	log  *slog.Logger
+	m    *Metrics
 
 	keys         cancelKeys
 	myConns      mysqlConns

@@ -55,8 +55,10 @@ func (og *origins) embeddedAPIs(cfg config.Config, edge *proxy.Server, local *tu
 		Detach: at.detach,
 	})
 	kvs := kv.NewCatalog(kv.CatalogConfig{
-		Dir:    filepath.Join(cfg.DataDir, "kv"),
-		Attach: func(title string, ns *kv.Namespace) error { return at.attach(config.KindKV, title, ns.Dial, ns.DialMySQL) },
+		Dir: filepath.Join(cfg.DataDir, "kv"),
+		Attach: func(title string, ns *kv.Namespace) error {
+			return at.attach(config.KindKV, title, ns.Dial, ns.DialMySQL)
+		},
 		Detach: at.detach,
 	})
 	for name, db := range og.d1s {
