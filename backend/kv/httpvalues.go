@@ -136,6 +136,7 @@ func putBody(r *http.Request) (value, metadata []byte, status int, msg string) {
 	}
 	r.Body = body
 	hasValue := false
+	var fields metadataFields
 	for {
 		p, err := mr.NextPart()
 		if err == io.EOF {
@@ -158,12 +159,65 @@ func putBody(r *http.Request) (value, metadata []byte, status int, msg string) {
 			if metadata, msg = checkMetadata(raw); msg != "" {
 				return nil, nil, http.StatusBadRequest, msg
 			}
+		default:
+			if path, ok := strings.CutPrefix(p.FormName(), "metadata."); ok {
+				raw, err := readAtMost(p, maxMetadataLen)
+				if err != nil || !fields.add(path, string(raw)) {
+					return nil, nil, http.StatusBadRequest, "metadata." + path + ": not a field of an object of at most " + strconv.Itoa(maxMetadataLen) + " bytes"
+				}
+			}
 		}
 	}
 	if !hasValue {
 		return nil, nil, http.StatusBadRequest, `a multipart put needs a part named "value"`
 	}
+	if metadata == nil && fields.root != nil {
+		raw, _ := json.Marshal(fields.root)
+		if metadata, msg = checkMetadata(raw); msg != "" {
+			return nil, nil, http.StatusBadRequest, msg
+		}
+	}
 	return value, metadata, 0, ""
+}
+
+// metadataFields builds metadata from multipart parts named "metadata.a.b", which is how
+// Cloudflare's Go SDK (v6) sends a metadata map: an object whose leaves are the parts' text
+// (multipart carries no types, so a number in the map arrives as a string). A "metadata" part
+// holding JSON, Cloudflare's documented form, keeps its types and wins over these.
+type metadataFields struct {
+	root  map[string]any
+	parts int
+}
+
+// add sets the leaf at path (dot-separated) to v; false when path conflicts with an earlier
+// part or there are too many parts.
+func (f *metadataFields) add(path string, v string) bool {
+	if f.parts++; f.parts > maxMetadataLen {
+		return false
+	}
+	if f.root == nil {
+		f.root = map[string]any{}
+	}
+	m := f.root
+	keys := strings.Split(path, ".")
+	for _, k := range keys[:len(keys)-1] {
+		next, ok := m[k]
+		if !ok {
+			child := map[string]any{}
+			m[k] = child
+			m = child
+			continue
+		}
+		if m, ok = next.(map[string]any); !ok {
+			return false
+		}
+	}
+	last := keys[len(keys)-1]
+	if _, taken := m[last]; taken {
+		return false
+	}
+	m[last] = v
+	return true
 }
 
 func (api *httpAPI) putValue(w http.ResponseWriter, r *http.Request) {
