@@ -68,6 +68,7 @@ func (c *Catalog) Add(name string, db *DB) {
 	if fi, err := os.Stat(db.path); err == nil {
 		created = fi.ModTime().UTC()
 	}
+	db.SetName(name)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.byName[name] = &catalogEntry{UUID: derivedUUID(name), Name: name, CreatedAt: created, ReadReplication: "disabled", db: db, configured: true}
@@ -108,6 +109,7 @@ func (c *Catalog) Load() error {
 		if err != nil {
 			return err
 		}
+		db.SetName(e.Name)
 		if c.cfg.Attach != nil {
 			if err := c.cfg.Attach(e.Name, db); err != nil {
 				db.Close()
@@ -183,6 +185,7 @@ func (c *Catalog) create(name string) (catalogEntry, error) {
 	if err != nil {
 		return catalogEntry{}, fmt.Errorf("%w: %w", errStorage, err)
 	}
+	db.SetName(name)
 	if c.cfg.Attach != nil {
 		if err := c.cfg.Attach(name, db); err != nil {
 			db.Close()

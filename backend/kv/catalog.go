@@ -65,6 +65,7 @@ func NewCatalog(cfg CatalogConfig) *Catalog {
 // Add adds a configured namespace, which the API serves but neither renames nor deletes.
 func (c *Catalog) Add(name string, ns *Namespace) {
 	sum := sha256.Sum256([]byte("slipstream kv namespace " + name))
+	ns.SetName(name)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := &catalogEntry{ID: hex.EncodeToString(sum[:16]), Title: name, ns: ns, configured: true}
@@ -111,6 +112,7 @@ func (c *Catalog) Load() error {
 		if err != nil {
 			return err
 		}
+		ns.SetName(e.Title)
 		if c.cfg.Attach != nil {
 			if err := c.cfg.Attach(e.Title, ns); err != nil {
 				ns.Close()
@@ -211,6 +213,7 @@ func (c *Catalog) create(title string) (catalogEntry, error) {
 	if err != nil {
 		return catalogEntry{}, fmt.Errorf("%w: %w", errStorage, err)
 	}
+	ns.SetName(title)
 	if c.cfg.Attach != nil {
 		if err := c.cfg.Attach(title, ns); err != nil {
 			ns.Close()
@@ -250,14 +253,17 @@ func (c *Catalog) rename(e *catalogEntry, title string) (catalogEntry, error) {
 		return catalogEntry{}, errTitleTaken
 	}
 	old := e.Title
+	e.ns.SetName(title)
 	if c.cfg.Attach != nil {
 		if err := c.cfg.Attach(title, e.ns); err != nil {
+			e.ns.SetName(old)
 			return catalogEntry{}, err
 		}
 	}
 	e.Title = title
 	if err := c.saveLocked(); err != nil {
 		e.Title = old
+		e.ns.SetName(old)
 		if c.cfg.Detach != nil {
 			c.cfg.Detach(title)
 		}

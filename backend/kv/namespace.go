@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
@@ -39,6 +40,7 @@ const schema = `CREATE TABLE IF NOT EXISTS kv (
 // number of PostgreSQL protocol sessions and HTTP requests at once.
 type Namespace struct {
 	path string
+	name atomic.Pointer[string] // SetName's
 	db   *sql.DB
 
 	getValue, getMeta, put, del, delExpired *sql.Stmt
