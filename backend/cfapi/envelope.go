@@ -89,8 +89,11 @@ func WritePage[T any](w http.ResponseWriter, items []T, page, perPage, total int
 
 // Cut returns the page of items that page and perPage name.
 func Cut[T any](items []T, page, perPage int) []T {
+	if page < 1 || perPage < 1 || page-1 > len(items)/perPage {
+		return nil // past the end, checked before multiplying so that it can't overflow
+	}
 	from := (page - 1) * perPage
-	if from >= len(items) || from < 0 {
+	if from >= len(items) {
 		return nil
 	}
 	return items[from:min(len(items), from+perPage)]
