@@ -47,5 +47,7 @@ func (s *Server) newCatalog(dbs []Database) *catalog {
 // already open keep the settings they started with. A database no longer listed refuses new
 // clients; end its open sessions with DrainDatabase.
 func (s *Server) SetDatabases(dbs []Database) {
+	s.catMu.Lock()
+	defer s.catMu.Unlock()
 	s.dbs.Store(s.newCatalog(dbs))
 }

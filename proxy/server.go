@@ -87,6 +87,7 @@ type Server struct {
 	m   *Metrics
 
 	dbs          atomic.Pointer[catalog] // the databases served, replaced by SetDatabases
+	catMu        sync.Mutex              // held while a new catalog is made from the current one (register.go)
 	keys         cancelKeys
 	myConns      mysqlConns
 	mysqlTLS     *tls.Config // cfg.TLS without PostgreSQL's ALPN name

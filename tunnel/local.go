@@ -55,6 +55,21 @@ func (l *Local) Set(db string, o Origin) {
 	l.mu.Unlock()
 }
 
+// Add makes o the origin of database db, for a database created while the process runs (the
+// D1 and KV REST APIs); it fails when db has an origin already.
+func (l *Local) Add(db string, o Origin) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, taken := l.origins[db]; taken {
+		return fmt.Errorf("tunnel: database %q has an origin already", db)
+	}
+	l.origins[db] = o
+	return nil
+}
+
+// Remove forgets database db's origin, as Delete does.
+func (l *Local) Remove(db string) { l.Delete(db) }
+
 // Delete removes database db: sessions opened from now on fail; open ones are unaffected.
 func (l *Local) Delete(db string) {
 	l.mu.Lock()

@@ -2,7 +2,8 @@
 // REST API) share with Cloudflare's: the bearer-token check and the JSON error envelope
 // {"result":null,"success":false,"errors":[{"code","message"}],"messages":[]}.
 //
-// It does no I/O of its own beyond writing responses; everything is safe for concurrent use.
+// It does no I/O of its own beyond writing responses and the catalogs of what the APIs create
+// (WriteFileAtomic); everything is safe for concurrent use.
 package cfapi
 
 import (

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // errClosed is returned once the DB is closed.
@@ -21,7 +22,8 @@ var errClosed = errors.New("d1: database is closed")
 // sessions at once, each on its own SQLite connection.
 type DB struct {
 	path    string
-	version string // SQLite's
+	version string                 // SQLite's
+	name    atomic.Pointer[string] // SetName's
 
 	// keeper holds the database open for the DB's lifetime, so the WAL index stays mapped
 	// between sessions and the last session to leave doesn't checkpoint.

@@ -45,6 +45,12 @@
 // touches nothing shared but the DB's session table (for CancelRequest). Close ends every
 // session and waits for them.
 //
-// The package knows nothing of the edge, the pool or caches, and authenticates nobody: that is
-// the edge's job.
+// D1's REST API (httpapi.go): databases are managed through a Catalog (catalog.go, whose Attach
+// and Detach hooks let the caller serve a database created through the API at once), queries
+// run on SQLite connections of their own (exec.go), and export and import move SQL dumps
+// (dump.go, transfer.go).
+//
+// The package knows nothing of the edge, the pool or caches, and authenticates nobody over the
+// wire protocols: that is the edge's job. The REST API checks a bearer token itself, and calls
+// HTTPConfig.Invalidate after a request that may have written, for the edge's cache.
 package d1

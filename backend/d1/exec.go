@@ -32,14 +32,32 @@ type batchError struct{ msg string }
 
 func (e *batchError) Error() string { return e.msg }
 
-// runBatch runs every statement in sql on a connection of its own and appends one D1 result
-// object per statement to dst, comma-separated. Several statements run in one transaction: all
-// of them take effect or none. Each statement binds params by its own parameter numbers (?N,
-// $N; a bare ? is its position in that statement). The batch ends when ctx does or the DB
-// closes, by interrupting the running statement.
-func (db *DB) runBatch(ctx context.Context, dst []byte, sql string, params []any) ([]byte, error) {
+// query is one request's statements with their parameters: the whole of a request's "sql", or
+// one object of its "batch".
+type query struct {
+	sql    string
+	params []any
+}
+
+// resultFormat is how a statement's rows are written: D1's /query writes objects by column
+// name, /raw arrays under a list of columns.
+type resultFormat int
+
+const (
+	formatObjects resultFormat = iota
+	formatRaw
+)
+
+// runBatch runs every statement of every query on a connection of its own and appends one D1
+// result object per statement to dst, comma-separated. Several statements (a query of several,
+// or several queries) run in one transaction: all of them take effect or none. Each statement
+// binds its query's params by its own parameter numbers (?N, $N; a bare ? is its position in
+// that statement). The batch ends when ctx does or the DB closes, by interrupting the running
+// statement. wrote reports whether a statement that may write ran (and was committed), so
+// that whoever caches the database's reads knows to drop them.
+func (db *DB) runBatch(ctx context.Context, dst []byte, qs []query, format resultFormat) (out []byte, wrote bool, err error) {
 	if !db.enter() {
-		return dst, errClosed
+		return dst, false, errClosed
 	}
 	defer db.wg.Done()
 	ctx, cancel := context.WithCancel(ctx)
@@ -47,7 +65,7 @@ func (db *DB) runBatch(ctx context.Context, dst []byte, sql string, params []any
 	defer context.AfterFunc(db.ctx, cancel)()
 	c, err := db.takeConn()
 	if err != nil {
-		return dst, err
+		return dst, false, err
 	}
 	stopInterrupt := context.AfterFunc(ctx, c.interrupt)
 	clean := true // the batch left nothing on c that the next one could see
@@ -60,26 +78,57 @@ func (db *DB) runBatch(ctx context.Context, dst []byte, sql string, params []any
 		}
 	}()
 
-	multi := hasSecondStatement(sql)
+	multi := len(qs) > 1 || len(qs) == 1 && hasSecondStatement(qs[0].sql)
 	if multi {
 		// IMMEDIATE for the reason beginFor gives: a batch may read before it writes.
 		if err := c.exec("BEGIN IMMEDIATE"); err != nil {
-			return dst, err
+			return dst, false, err
 		}
 	}
 	start := len(dst)
-	off, n := 0, 0
+	n := 0
+	for _, q := range qs {
+		var ran int
+		dst, ran, clean, err = c.runQuery(dst, q, n, clean, &wrote, format)
+		n += ran
+		if err == nil && len(dst)-start > maxBatchOutput {
+			err = errBatchTooLarge
+		}
+		if err != nil {
+			if multi {
+				_ = c.exec("ROLLBACK")
+			}
+			return dst[:start], false, err
+		}
+	}
+	if n == 0 {
+		return dst, false, &batchError{"no statement to run in sql"}
+	}
+	if multi {
+		if err := c.exec("COMMIT"); err != nil {
+			_ = c.exec("ROLLBACK")
+			return dst[:start], false, err
+		}
+	}
+	return dst, wrote, nil
+}
+
+// runQuery runs the statements of q, appending their results after the n already appended; it
+// returns how many ran and whether c is still clean, and sets *wrote when one may have written.
+func (c *conn) runQuery(dst []byte, q query, n int, clean bool, wrote *bool, format resultFormat) ([]byte, int, bool, error) {
+	off, ran := 0, 0
 	for {
-		kind, tag := classify(sql, off)
+		kind, tag := classify(q.sql, off)
 		if kind == kEmpty {
-			// An empty statement (";;") is skipped; the end of the text ends the batch.
-			end := statementEnd(sql, off)
-			if end >= len(sql) {
-				break
+			// An empty statement (";;") is skipped; the end of the text ends the query.
+			end := statementEnd(q.sql, off)
+			if end >= len(q.sql) {
+				return dst, ran, clean, nil
 			}
 			off = end
 			continue
 		}
+		var err error
 		switch {
 		case kind == kBegin || kind == kBeginNative || kind == kCommit || kind == kRollback || kind == kRollbackTo,
 			tag == "SAVEPOINT", tag == "RELEASE":
@@ -88,43 +137,33 @@ func (db *DB) runBatch(ctx context.Context, dst []byte, sql string, params []any
 			// PRAGMA, ATTACH, CREATE TEMP...: what changes the connection rather than the
 			// database stays with the batch that ran it.
 			clean = clean && (kind == kSelect || kind == kInsert || kind == kUpdate || kind == kDelete)
-			if n > 0 {
+			if n+ran > 0 {
 				dst = append(dst, ',')
 			}
-			dst, off, err = c.runOne(dst, sql, off, params)
-			n++
-		}
-		if err == nil && len(dst)-start > maxBatchOutput {
-			err = errBatchTooLarge
+			dst, off, err = c.runOne(dst, q.sql, off, q.params, wrote, format)
+			ran++
 		}
 		if err != nil {
-			if multi {
-				_ = c.exec("ROLLBACK")
-			}
-			return dst[:start], err
+			return dst, ran, clean, err
+		}
+		if len(dst) > maxBatchOutput {
+			return dst, ran, clean, errBatchTooLarge
 		}
 	}
-	if n == 0 {
-		return dst, &batchError{"no statement to run in sql"}
-	}
-	if multi {
-		if err := c.exec("COMMIT"); err != nil {
-			_ = c.exec("ROLLBACK")
-			return dst[:start], err
-		}
-	}
-	return dst, nil
 }
 
 // runOne runs the statement at sql[off:] and appends its result object; it returns where the
-// next statement starts.
-func (c *conn) runOne(dst []byte, sql string, off int, params []any) ([]byte, int, error) {
+// next statement starts. It sets *wrote when the statement is not read-only.
+func (c *conn) runOne(dst []byte, sql string, off int, params []any, wrote *bool, format resultFormat) ([]byte, int, error) {
 	began := time.Now()
 	st, tail, err := c.prepare(sql, off, false)
 	if err != nil || st == nil {
 		return dst, tail, err
 	}
 	defer st.finalize()
+	if !st.readonly() {
+		*wrote = true
+	}
 	slots, _ := paramSlots(st)
 	for i := 1; i < len(slots); i++ {
 		if slots[i] > len(params) {
@@ -137,18 +176,38 @@ func (c *conn) runOne(dst []byte, sql string, off int, params []any) ([]byte, in
 	}
 	totalBefore := sqlite3.Xsqlite3_total_changes64(c.tls, c.db)
 
-	dst = append(dst, `{"results":[`...)
 	ncol := st.columnCount()
 	names := make([]string, ncol)
 	for i := range names {
 		names[i] = st.columnName(i)
 	}
+	var rows int64
+	if format == formatRaw {
+		dst, rows, err = appendRawRows(dst, st, names)
+	} else {
+		dst, rows, err = appendObjectRows(dst, st, names)
+	}
+	if err != nil {
+		return dst, tail, err
+	}
+	var changes int64
+	if sqlite3.Xsqlite3_total_changes64(c.tls, c.db) != totalBefore {
+		changes = c.changes()
+	}
+	dst = append(dst, `,"success":true,"meta":`...)
+	dst = c.appendMeta(dst, time.Since(began), rows, changes)
+	return append(dst, '}'), tail, nil
+}
+
+// appendObjectRows appends "results":[{column: value...}...] as /query answers it.
+func appendObjectRows(dst []byte, st *stmt, names []string) ([]byte, int64, error) {
 	keep := lastOfEachName(names)
+	dst = append(dst, `{"results":[`...)
 	var rows int64
 	for {
 		row, err := st.step()
 		if err != nil {
-			return dst, tail, err
+			return dst, rows, err
 		}
 		if !row {
 			break
@@ -159,7 +218,7 @@ func (c *conn) runOne(dst []byte, sql string, off int, params []any) ([]byte, in
 		rows++
 		dst = append(dst, '{')
 		first := true
-		for i := range ncol {
+		for i := range names {
 			if !keep[i] {
 				continue
 			}
@@ -173,26 +232,85 @@ func (c *conn) runOne(dst []byte, sql string, off int, params []any) ([]byte, in
 		}
 		dst = append(dst, '}')
 		if len(dst) > maxBatchOutput {
-			return dst, tail, errBatchTooLarge
+			return dst, rows, errBatchTooLarge
 		}
 	}
-	var changes int64
-	if sqlite3.Xsqlite3_total_changes64(c.tls, c.db) != totalBefore {
-		changes = c.changes()
+	return append(dst, ']'), rows, nil
+}
+
+// appendRawRows appends "results":{"columns":[...],"rows":[[...]...]} as /raw answers it:
+// every column, duplicates included, in order.
+func appendRawRows(dst []byte, st *stmt, names []string) ([]byte, int64, error) {
+	dst = append(dst, `{"results":{"columns":[`...)
+	for i, n := range names {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, n)
 	}
-	lastRowID := sqlite3.Xsqlite3_last_insert_rowid(c.tls, c.db)
-	dst = append(dst, `],"success":true,"meta":{"changes":`...)
+	dst = append(dst, `],"rows":[`...)
+	var rows int64
+	for {
+		row, err := st.step()
+		if err != nil {
+			return dst, rows, err
+		}
+		if !row {
+			break
+		}
+		if rows > 0 {
+			dst = append(dst, ',')
+		}
+		rows++
+		dst = append(dst, '[')
+		for i := range names {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendColumnJSON(dst, st, i)
+		}
+		dst = append(dst, ']')
+		if len(dst) > maxBatchOutput {
+			return dst, rows, errBatchTooLarge
+		}
+	}
+	return append(dst, "]}"...), rows, nil
+}
+
+// appendMeta appends a statement's D1 meta object. rows_read counts the rows the statement
+// returned (SQLite does not count the rows it visits), rows_written the rows it changed;
+// size_after is the file's size as the statement left it, in pages times page size.
+func (c *conn) appendMeta(dst []byte, took time.Duration, rows, changes int64) []byte {
+	ms := float64(took.Microseconds()) / 1000
+	dst = append(dst, `{"served_by":"slipstream","served_by_primary":true,"duration":`...)
+	dst = strconv.AppendFloat(dst, ms, 'f', -1, 64)
+	dst = append(dst, `,"changes":`...)
 	dst = strconv.AppendInt(dst, changes, 10)
-	dst = append(dst, `,"duration":`...)
-	dst = strconv.AppendFloat(dst, float64(time.Since(began).Microseconds())/1000, 'f', -1, 64)
 	dst = append(dst, `,"last_row_id":`...)
-	dst = strconv.AppendInt(dst, lastRowID, 10)
+	dst = strconv.AppendInt(dst, sqlite3.Xsqlite3_last_insert_rowid(c.tls, c.db), 10)
+	dst = append(dst, `,"changed_db":`...)
+	dst = strconv.AppendBool(dst, changes > 0)
+	dst = append(dst, `,"size_after":`...)
+	dst = strconv.AppendInt(dst, c.size(), 10)
 	dst = append(dst, `,"rows_read":`...)
 	dst = strconv.AppendInt(dst, rows, 10)
 	dst = append(dst, `,"rows_written":`...)
 	dst = strconv.AppendInt(dst, changes, 10)
-	dst = append(dst, "}}"...)
-	return dst, tail, nil
+	dst = append(dst, `,"timings":{"sql_duration_ms":`...)
+	dst = strconv.AppendFloat(dst, ms, 'f', -1, 64)
+	return append(dst, "}}"...)
+}
+
+// size is the database's size in bytes as this connection sees it; 0 when SQLite won't say.
+func (c *conn) size() int64 {
+	pages, err1 := c.queryText("PRAGMA page_count")
+	pageSize, err2 := c.queryText("PRAGMA page_size")
+	p, err3 := strconv.ParseInt(pages, 10, 64)
+	ps, err4 := strconv.ParseInt(pageSize, 10, 64)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return 0
+	}
+	return p * ps
 }
 
 // lastOfEachName marks, for columns sharing a name, only the last: a JSON object keeps one value

@@ -65,9 +65,16 @@ func post(t *testing.T, srv *httptest.Server, path, auth, body string) (int, api
 func apiServer(t *testing.T, token string) (*httptest.Server, *DB) {
 	t.Helper()
 	db := openDB(t)
-	srv := httptest.NewServer(NewHTTPAPI(map[string]*DB{"main": db}, token))
+	srv := httptest.NewServer(NewHTTPAPI(HTTPConfig{Catalog: catalogOf(db), Token: token}))
 	t.Cleanup(srv.Close)
 	return srv, db
+}
+
+// catalogOf is a catalog holding db as the configured database "main".
+func catalogOf(db *DB) *Catalog {
+	c := NewCatalog(CatalogConfig{})
+	c.Add("main", db)
+	return c
 }
 
 const queryPath = "/accounts/acc123/d1/database/main/query"
@@ -315,7 +322,7 @@ func TestConcurrentRequestsShareKeptConnectionsWithoutLosingWrites(t *testing.T)
 // each opens a SQLite connection of its own.
 func BenchmarkHTTPQueryPointRead(b *testing.B) {
 	db := openDB(b)
-	h := NewHTTPAPI(map[string]*DB{"main": db}, apiToken)
+	h := NewHTTPAPI(HTTPConfig{Catalog: catalogOf(db), Token: apiToken})
 	run := func(body string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, queryPath, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+apiToken)

@@ -34,12 +34,19 @@ func (db *DB) ServeMySQL(ctx context.Context, c net.Conn) error {
 	return db.serveWith(ctx, c, db.serveMySQL)
 }
 
-// Name is the database's name: its file's, without the extension. MySQL clients select it
-// with USE or COM_INIT_DB.
+// Name is the database's name, which MySQL clients select with USE or COM_INIT_DB: the one
+// SetName gave it, else its file's without the extension.
 func (db *DB) Name() string {
+	if name := db.name.Load(); name != nil {
+		return *name
+	}
 	base := filepath.Base(db.path)
 	return strings.TrimSuffix(base, filepath.Ext(base))
 }
+
+// SetName names the database for the MySQL sessions that start from now on, for a file whose
+// name is not the database's (one created through the REST API is named by its ID).
+func (db *DB) SetName(name string) { db.name.Store(&name) }
 
 func (db *DB) serveMySQL(ctx context.Context, nc net.Conn) error {
 	ctx, cancel := context.WithCancel(ctx)

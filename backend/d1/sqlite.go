@@ -338,3 +338,9 @@ func (s *stmt) bindBlob(i int, v []byte) error {
 	}
 	return s.bindErr(sqlite3.Xsqlite3_bind_blob(s.c.tls, s.p, int32(i), p, int32(len(v)), sqlite3.SQLITE_TRANSIENT))
 }
+
+// totalChanges is the rows changed on this connection since it opened.
+func (c *conn) totalChanges() int64 { return sqlite3.Xsqlite3_total_changes64(c.tls, c.db) }
+
+// lastRowID is the rowid of the last row this connection inserted.
+func (c *conn) lastRowID() int64 { return sqlite3.Xsqlite3_last_insert_rowid(c.tls, c.db) }

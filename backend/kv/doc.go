@@ -4,7 +4,8 @@
 //	kv(key text primary key, value bytea, metadata json, expiration bigint)
 //
 // served over the PostgreSQL wire protocol so that it sits behind the pool like any origin, and
-// over Workers KV's REST shape (httpapi.go). expiration is in unix seconds; a key is gone from
+// over Workers KV's REST API (httpapi.go: namespaces through a Catalog, catalog.go; values,
+// metadata and listings, httpvalues.go; bulk operations, httpbulk.go). expiration is in unix seconds; a key is gone from
 // the second it names.
 //
 // Start reading at Namespace (namespace.go): Open a file, then Dial (an in-memory connection,

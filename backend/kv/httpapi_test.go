@@ -23,7 +23,9 @@ const nsPath = "/accounts/acc/storage/kv/namespaces/cache"
 func apiServer(t *testing.T, token string) (*httptest.Server, *Namespace) {
 	t.Helper()
 	ns := openNS(t)
-	srv := httptest.NewServer(NewHTTPAPI(map[string]*Namespace{"cache": ns}, token))
+	cat := NewCatalog(CatalogConfig{})
+	cat.Add("cache", ns)
+	srv := httptest.NewServer(NewHTTPAPI(HTTPConfig{Catalog: cat, Token: token}))
 	t.Cleanup(srv.Close)
 	return srv, ns
 }
@@ -136,7 +138,7 @@ func TestExpirationAndTTLHideExpiredValues(t *testing.T) {
 	if status != 200 || len(keys) != 1 || keys[0].Name != "ttl" || keys[0].Expiration < now+3600 || keys[0].Expiration > now+3700 {
 		t.Errorf("listing: %d %s", status, body)
 	}
-	for _, q := range []string{"expiration=soon", "expiration_ttl=-1", "expiration=1&expiration_ttl=1"} {
+	for _, q := range []string{"expiration=soon", "expiration_ttl=-1", "expiration=1&expiration_ttl=x"} {
 		if status, _ := do(t, srv, http.MethodPut, nsPath+"/values/k?"+q, []byte("v")); status != 400 {
 			t.Errorf("%s: %d, want 400", q, status)
 		}

@@ -34,12 +34,19 @@ func (ns *Namespace) ServeMySQL(ctx context.Context, c net.Conn) error {
 	return ns.serveWith(ctx, c, ns.serveMySQL)
 }
 
-// Name is the namespace's name: its file's, without the extension. MySQL clients select it
-// with USE or COM_INIT_DB.
+// Name is the namespace's name, which MySQL clients select with USE or COM_INIT_DB: the one
+// SetName gave it, else its file's without the extension.
 func (ns *Namespace) Name() string {
+	if name := ns.name.Load(); name != nil {
+		return *name
+	}
 	base := filepath.Base(ns.path)
 	return strings.TrimSuffix(base, filepath.Ext(base))
 }
+
+// SetName names the namespace for the MySQL sessions that start from now on, for a file whose
+// name is not the namespace's (one created through the REST API is named by its ID).
+func (ns *Namespace) SetName(name string) { ns.name.Store(&name) }
 
 func (ns *Namespace) serveMySQL(ctx context.Context, nc net.Conn) error {
 	ctx, cancel := context.WithCancel(ctx)

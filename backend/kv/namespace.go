@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
@@ -39,6 +40,7 @@ const schema = `CREATE TABLE IF NOT EXISTS kv (
 // number of PostgreSQL protocol sessions and HTTP requests at once.
 type Namespace struct {
 	path string
+	name atomic.Pointer[string] // SetName's
 	db   *sql.DB
 
 	getValue, getMeta, put, del, delExpired *sql.Stmt
@@ -336,4 +338,24 @@ func (ns *Namespace) delete(ctx context.Context, key string, now int64) (bool, e
 		return false, err
 	}
 	return !exp.Valid || exp.Int64 > now, nil
+}
+
+// deleteAll removes keys in one transaction; keys that aren't there are no error.
+func (ns *Namespace) deleteAll(ctx context.Context, keys []string) error {
+	tx, err := ns.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	st := tx.StmtContext(ctx, ns.del)
+	for _, k := range keys {
+		rows, err := st.QueryContext(ctx, k)
+		if err == nil {
+			err = rows.Close()
+		}
+		if err != nil {
+			tx.Rollback()
+			return err
+		}
+	}
+	return tx.Commit()
 }

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -79,6 +81,10 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	})
 	adm.console.Attach(edge)
 	reloader := &serveReloader{cfg: cfg, og: og, local: local, edge: edge, certs: certs, log: log}
+	apis, err := og.embeddedAPIs(cfg, edge, local, results)
+	if err != nil {
+		return err
+	}
 
 	pgln, myln, err := listenClients(cfg)
 	if err != nil {
@@ -103,7 +109,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	adm.controller.reload = lc.Reload // the console's RELOAD is SIGHUP's
 	mux := newMux(reg, lc.ready(edge.Ready))
 	lc.handleProbes(mux, lc.ready(edge.Ready))
-	og.handleHTTP(mux, cfg.APIToken, results)
+	apis.handle(mux)
 	handler := adm.handleHTTP(mux, cfg.HTTPListen)
 	return lc.run(ctx, httpln, handler, changeStreams(cfg, results, log, reg), clientServers(edge, pgln, myln))
 }
@@ -192,6 +198,11 @@ type origins struct {
 	myMetrics   *mysqlpool.Metrics
 	credentials func(name string) pool.CredentialSource
 	tunnelName  func(config.Database) string // config.Config.TunnelName of the configuration
+
+	// What databases created through the REST APIs need (embedded.go): mu guards pools,
+	// mypools and closes once the process serves.
+	mu  sync.Mutex
+	log *slog.Logger
 }
 
 // openOrigins opens the embedded databases of cfg and a pool for every database. Nothing
@@ -200,7 +211,7 @@ type origins struct {
 // nil for the others.
 func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer, credentials func(name string) pool.CredentialSource) (og *origins, err error) {
 	og = &origins{byName: map[string]tunnel.Origin{}, mypools: map[string]*mysqlpool.Pool{}, d1s: map[string]*d1.DB{}, kvs: map[string]*kv.Namespace{},
-		resizers: map[string][]func(int){}, reg: reg, poolMetrics: pool.NewMetrics(reg), credentials: credentials, tunnelName: cfg.TunnelName}
+		resizers: map[string][]func(int){}, reg: reg, poolMetrics: pool.NewMetrics(reg), credentials: credentials, tunnelName: cfg.TunnelName, log: log}
 	defer func() {
 		if err != nil {
 			og.close()
@@ -306,6 +317,19 @@ func (og *origins) addEmbeddedMySQL(d config.Database, host string, dial func(co
 	if *metrics == nil {
 		*metrics = mysqlpool.NewMetrics(reg)
 	}
+	p, err := newEmbeddedMySQLPool(d, host, dial, log, *metrics)
+	if err != nil {
+		return err
+	}
+	og.mypools[mysqlOrigin(d.Name)] = p
+	og.byName[mysqlOrigin(d.Name)] = p.Origin()
+	og.resizers[d.Name] = append(og.resizers[d.Name], p.SetMaxConns)
+	return nil
+}
+
+// newEmbeddedMySQLPool returns the MySQL pool of embedded database d.
+func newEmbeddedMySQLPool(d config.Database, host string, dial func(context.Context, string, string) (net.Conn, error),
+	log *slog.Logger, metrics *mysqlpool.Metrics) (*mysqlpool.Pool, error) {
 	p, err := mysqlpool.New(mysqlpool.Config{
 		Name:           d.Name,
 		Origin:         "mysql://slipstream@" + host + "/" + url.PathEscape(d.Name),
@@ -316,27 +340,31 @@ func (og *origins) addEmbeddedMySQL(d config.Database, host string, dial func(co
 		MaxLifetime:    d.MaxLifetime.Duration,
 		CatalogRefresh: -1, // an embedded database has none of the catalog the cache reads
 		Logger:         log,
-		Metrics:        *metrics,
+		Metrics:        metrics,
 	})
 	if err != nil {
-		return fmt.Errorf("database %s: %w", d.Name, err)
+		return nil, fmt.Errorf("database %s: %w", d.Name, err)
 	}
-	og.mypools[mysqlOrigin(d.Name)] = p
-	og.byName[mysqlOrigin(d.Name)] = p.Origin()
-	og.resizers[d.Name] = append(og.resizers[d.Name], p.SetMaxConns)
-	return nil
+	return p, nil
 }
 
-// handleHTTP adds D1's query API and Workers KV's REST API for the embedded databases. A D1
-// write through HTTP invalidates the database's cached reads (when results is not nil) before
-// its answer goes out.
-func (og *origins) handleHTTP(mux *http.ServeMux, token string, results *cache.Cache) {
-	var d1api http.Handler = d1.NewHTTPAPI(og.d1s, token)
-	if results != nil {
-		d1api = invalidating(d1api, results)
-	}
-	mux.Handle("/accounts/{account}/d1/", d1api)
-	mux.Handle("/accounts/{account}/storage/kv/", kv.NewHTTPAPI(og.kvs, token))
+// newPool returns the pool of PostgreSQL-protocol database d, for a database created through
+// the REST APIs (embedded.go); credentials is nil but for a database whose credentials rotate.
+func (og *origins) newPool(d config.Database, origin string, dial func(context.Context, string, string) (net.Conn, error),
+	catalogRefresh time.Duration, credentials pool.CredentialSource) (*pool.Pool, error) {
+	return pool.New(pool.Config{
+		Name:           d.Name,
+		Origin:         origin,
+		Dial:           dial,
+		MaxConns:       d.MaxConnections,
+		QueueTimeout:   d.QueueTimeout.Duration,
+		IdleTimeout:    d.IdleTimeout.Duration,
+		MaxLifetime:    d.MaxLifetime.Duration,
+		CatalogRefresh: catalogRefresh,
+		Logger:         og.log,
+		Metrics:        og.poolMetrics,
+		Credentials:    credentials,
+	})
 }
 
 // close closes the pools, then the embedded databases behind them.
