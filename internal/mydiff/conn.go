@@ -78,15 +78,15 @@ type Role byte
 
 // Roles of packets; the comparison masks fields by role.
 const (
-	RoleOther  Role = iota
-	RoleOK          // OK packet
-	RoleEOF         // EOF packet, or OK with the EOF header (CLIENT_DEPRECATE_EOF)
-	RoleERR         // ERR packet
-	RoleCount       // column count of a result set
-	RoleColumn      // column definition
-	RoleRow         // text or binary row
-	RolePrepare     // COM_STMT_PREPARE_OK
-	RoleParam       // parameter definition
+	RoleOther   Role = iota
+	RoleOK           // OK packet
+	RoleEOF          // EOF packet, or OK with the EOF header (CLIENT_DEPRECATE_EOF)
+	RoleERR          // ERR packet
+	RoleCount        // column count of a result set
+	RoleColumn       // column definition
+	RoleRow          // text or binary row
+	RolePrepare      // COM_STMT_PREPARE_OK
+	RoleParam        // parameter definition
 )
 
 var roleNames = [...]string{"packet", "OK", "EOF", "ERR", "column count", "column definition", "row",

@@ -173,7 +173,7 @@ func expand(line string) (string, error) {
 	}
 }
 
-// tokens splits arguments at spaces; 'single quoted' strings may hold spaces ('' is a quote).
+// tokens splits arguments at spaces; 'single quoted' strings may hold spaces (” is a quote).
 func tokens(s string) ([]string, error) {
 	var out []string
 	for {
