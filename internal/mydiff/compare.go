@@ -16,11 +16,18 @@ import (
 // byte for byte what the database sent.
 const (
 	// IgnoredGreetingCaps are capability bits of the greeting that are the edge's own choice,
-	// not the database's: TLS is the edge's (configured on it, not on the origin), the edge
-	// does not compress, and CLIENT_MYSQL (CLIENT_LONG_PASSWORD) is a flag a server without
-	// MariaDB's extended capabilities sets.
-	IgnoredGreetingCaps = uint64(mysql.CLIENT_SSL | mysql.CLIENT_COMPRESS | mysql.CLIENT_LONG_PASSWORD |
-		mysql.CLIENT_SSL_VERIFY_SERVER_CERT | mysql.CLIENT_REMEMBER_OPTIONS)
+	// not the database's: TLS is the edge's (configured on it, not on the origin); the edge
+	// does not compress; CLIENT_LOCAL_FILES is refused unless the database's
+	// allow_load_local says otherwise (a file read from the client's disk is a security
+	// decision); CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS is about a login, which is the edge's;
+	// CLIENT_MYSQL (CLIENT_LONG_PASSWORD) is the flag by which a server says it has no MariaDB
+	// extended capabilities. Of those the edge offers none but
+	// MARIADB_CLIENT_EXTENDED_METADATA when the origin does: progress reports, COM_MULTI, bulk
+	// executes and metadata caching are optional to a client, which speaks the base protocol
+	// to a server that does not offer them.
+	IgnoredGreetingCaps = uint64(mysql.CLIENT_SSL|mysql.CLIENT_COMPRESS|mysql.CLIENT_LONG_PASSWORD|
+		mysql.CLIENT_SSL_VERIFY_SERVER_CERT|mysql.CLIENT_REMEMBER_OPTIONS|mysql.CLIENT_LOCAL_FILES|
+		mysql.CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS) | ExtProgress | ExtComMulti | ExtBulkOperations | ExtCacheMetadata
 
 	// IgnoredStatus are server status bits that depend on the origin connection that
 	// answered, or on timing, rather than on what the client sent: SERVER_QUERY_WAS_SLOW

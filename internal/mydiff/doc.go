@@ -44,8 +44,10 @@
 // Justified differences (Compare ignores them; nothing else):
 //   - the greeting's connection id, authentication salt and plugin: the edge authenticates
 //     clients itself, before any origin connection is involved;
-//   - IgnoredGreetingCaps: TLS and compression are the edge's own, and CLIENT_LONG_PASSWORD is
-//     the flag by which a server says it has no MariaDB extended capabilities;
+//   - IgnoredGreetingCaps: TLS, compression, LOAD DATA LOCAL and the login are the edge's own
+//     decisions, CLIENT_LONG_PASSWORD is the flag by which a server says it has no MariaDB
+//     extended capabilities, and of those the edge offers only extended metadata (the others
+//     are optional to every client);
 //   - IgnoredStatus in OK and EOF packets: SERVER_QUERY_WAS_SLOW depends on the machine's
 //     load, not on what the client sent.
 //

@@ -2,6 +2,7 @@ package mydiff
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"strings"
 	"testing"
@@ -53,6 +54,14 @@ func TestScriptsAnswerTheSameTwiceDirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := Options{User: mytest.AppUser, Password: mytest.AppPassword, DB: mytest.AppDB}
+	root, err := sql.Open("mysql", srv.RootDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if _, err := root.Exec("SET GLOBAL max_allowed_packet = 64 * 1024 * 1024"); err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range scripts {
 		t.Run(s.Name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

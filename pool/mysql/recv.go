@@ -123,7 +123,9 @@ func (s *Session) finishCommand(c *originConn) {
 	}
 	switch s.cmd {
 	case mysql.COM_STMT_PREPARE:
+		s.last = 0
 		if !p.failed {
+			s.last = s.next
 			st := &stmt{id: s.next, sql: s.prepSQL, db: c.db, key: c.db + "\x00" + s.prepSQL,
 				params: p.prepParams, effects: analyze(s.prepSQL)}
 			st.lastIDName, _ = lastInsertIDQuery([]byte(st.sql))

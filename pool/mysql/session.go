@@ -66,6 +66,9 @@ type Session struct {
 	vars    []string     // user variables assigned values the pool has not read yet
 	stmts   map[uint32]*stmt
 	next    uint32 // last statement id handed out
+	// last is the statement id 0xffffffff names: the one just prepared, 0 after a prepare
+	// failed or that statement was closed (MariaDB's thd->last_stmt).
+	last uint32
 	// cursors counts statements with a cursor open on conn, which keeps the lease.
 	cursors int
 
@@ -229,7 +232,7 @@ func (s *Session) stmtOf(cmd command) *stmt {
 	}
 	id := uint32(cmd.body[0]) | uint32(cmd.body[1])<<8 | uint32(cmd.body[2])<<16 | uint32(cmd.body[3])<<24
 	if id == 0xffffffff {
-		id = s.next
+		id = s.last
 	}
 	return s.stmts[id]
 }
@@ -244,6 +247,9 @@ func (s *Session) closeStmt(cmd command) {
 		return
 	}
 	delete(s.stmts, st.id)
+	if s.last == st.id {
+		s.last = 0
+	}
 	if c := s.conn; c != nil && st.cursor {
 		if os := c.prepared[st.key]; os != nil {
 			delete(c.prepared, st.key)
@@ -251,6 +257,14 @@ func (s *Session) closeStmt(cmd command) {
 		}
 	}
 	s.setCursor(st, false)
+}
+
+// le32At reads the little-endian uint32 at the start of b (0 when b is shorter).
+func le32At(b []byte) uint32 {
+	if len(b) < 4 {
+		return 0
+	}
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
 }
 
 func le32(v uint32) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)} }
@@ -313,7 +327,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		st := s.stmtOf(cmd)
 		s.mu.Unlock()
 		if st == nil {
-			s.answerErr(cmd, errUnknownStm)
+			s.answerErr(cmd, unknownStmt(le32At(cmd.body), cmd.code))
 			return nil
 		}
 		s.st = st
@@ -333,7 +347,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		case mysql.COM_STMT_FETCH:
 			if !st.cursor || s.leased() == nil {
 				s.answerErr(cmd, &sqlError{Code: 1421, State: "HY000",
-					Message: fmt.Sprintf("The statement (%d) has no open cursor.", st.id)})
+					Message: fmt.Sprintf("The statement (%d) has no open cursor", st.id)})
 				return nil
 			}
 			kind = rFetch

@@ -17,11 +17,18 @@ const ForwardedCapabilities uint32 = mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_LONG
 	mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_PS_MULTI_RESULTS | mysql.CLIENT_SESSION_TRACK |
 	mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_LOCAL_FILES
 
+// InertCapabilities are flags a MySQL or MariaDB server advertises that change nothing on
+// the wire today (CLIENT_NO_SCHEMA, CLIENT_ODBC, CLIENT_IGNORE_SIGPIPE and the old
+// CLIENT_RESERVED); the edge advertises them when the origin does, so that its greeting is
+// the origin's.
+const InertCapabilities uint32 = mysql.CLIENT_NO_SCHEMA | mysql.CLIENT_ODBC | mysql.CLIENT_IGNORE_SIGPIPE |
+	mysql.CLIENT_RESERVED
+
 // Capabilities returns the flags to advertise for an origin that advertised origin:
-// EdgeCapabilities and the forwarded flags the origin has, CLIENT_LOCAL_FILES only if
-// localInfile.
+// EdgeCapabilities and the forwarded and inert flags the origin has, CLIENT_LOCAL_FILES only
+// if localInfile.
 func Capabilities(origin uint32, localInfile bool) uint32 {
-	caps := EdgeCapabilities | origin&ForwardedCapabilities
+	caps := EdgeCapabilities | origin&(ForwardedCapabilities|InertCapabilities)
 	if !localInfile {
 		caps &^= mysql.CLIENT_LOCAL_FILES
 	}
