@@ -308,7 +308,7 @@ func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
 	if profile, err := sess.s.cfg.Transport.Profile(ctx, db.origin()); err == nil {
 		status = mysqlProfile(profile, db.AllowLocalInfile).status
 	}
-	params := mysqlParams(&resp, sess.caps)
+	params := mysqlParams(&resp, sess.caps, sess.ext)
 	stream, err := sess.s.cfg.Transport.Open(ctx, db.origin(), params)
 	if err != nil {
 		sess.log.Warn("opening the session on the pool side failed", "err", err)
@@ -321,7 +321,7 @@ func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
 	sess.mu.Unlock()
 	old.Close()
 	sess.status, sess.infile = status, false
-	sess.mc = sess.s.newMySQLCache(db, resp.User, sess.caps, resp.Collation)
+	sess.mc = sess.s.newMySQLCache(db, resp.User, sess.caps, sess.ext, resp.Collation)
 	sess.log = sess.s.log.With("client", sess.nc.RemoteAddr().String(), "protocol", "mysql", "db", db.Name, "user", resp.User)
 	return sess.conn.Finish(sess.status) == nil
 }

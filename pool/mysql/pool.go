@@ -231,6 +231,10 @@ func (p *Pool) dial(ctx context.Context, k connKey) (*originConn, error) {
 			"collation":      strconv.Itoa(int(h.collation)),
 			"status":         strconv.Itoa(int(h.status)),
 		}
+		if p.dc.tls == tlsOff {
+			// Only over plain TCP can the pool ask for them (recorder).
+			p.profile["ext_capabilities"] = strconv.FormatUint(uint64(h.ext&extMetadata), 10)
+		}
 	}
 	if p.related == nil && rel != nil {
 		p.related = rel

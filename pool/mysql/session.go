@@ -105,7 +105,7 @@ func (p *Pool) NewSession(ctx context.Context, params map[string]string) *Sessio
 	s := &Session{
 		p:            p,
 		log:          p.log,
-		key:          makeKey(uint32(caps), uint8(coll)),
+		key:          makeKey(uint32(caps), uint8(coll)) | extKey(params["ext_capabilities"]),
 		caps:         uint32(caps),
 		deprecateEOF: caps&uint64(mysql.CLIENT_DEPRECATE_EOF) != 0,
 		status:       statusAutocommit,
@@ -118,6 +118,15 @@ func (p *Pool) NewSession(ctx context.Context, params map[string]string) *Sessio
 	s.firstDB = s.db
 	s.wake = sync.NewCond(&s.mu)
 	return s
+}
+
+// extKey is keyExtMetadata when the Open parameter ext_capabilities asks for extended
+// metadata.
+func extKey(param string) connKey {
+	if v, err := strconv.ParseUint(param, 10, 32); err == nil && uint32(v)&extMetadata != 0 {
+		return keyExtMetadata
+	}
+	return 0
 }
 
 // command is one client command within a Send: raw packets, headers included.
@@ -378,7 +387,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 			s.db = db
 		}
 		if coll != 0 {
-			s.key = makeKey(s.key.caps(), coll)
+			s.key = makeKey(s.key.caps(), coll) | s.key&keyExtMetadata
 		}
 		c := s.conn
 		s.mu.Unlock()
@@ -401,7 +410,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		if cmd.body[0] == 1 {
 			caps &^= mysql.CLIENT_MULTI_STATEMENTS
 		}
-		s.key = makeKey(caps, s.key.collation())
+		s.key = makeKey(caps, s.key.collation()) | s.key&keyExtMetadata
 		c := s.conn
 		s.mu.Unlock()
 		if c == nil {

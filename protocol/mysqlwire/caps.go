@@ -34,3 +34,17 @@ func Capabilities(origin uint32, localInfile bool) uint32 {
 	}
 	return caps
 }
+
+// MariaDB's extended capabilities are a second word of flags (bits 32-63 of its 64-bit
+// capabilities), sent in the reserved bytes of the greeting and the handshake response by
+// a server and a client that both leave CLIENT_MYSQL (CLIENT_LONG_PASSWORD) off. Values
+// here are of that second word.
+const (
+	// ExtExtendedMetadata is MARIADB_CLIENT_EXTENDED_METADATA: column definitions carry the
+	// extended type (json, point, uuid...) that drivers read to decode a column.
+	ExtExtendedMetadata uint32 = 1 << 3
+	// ForwardedExtCapabilities are the extended capabilities the edge advertises when the
+	// origin (through the pool) does. Progress reports, COM_MULTI, bulk executes and
+	// metadata caching are not among them: all are optional to a client.
+	ForwardedExtCapabilities = ExtExtendedMetadata
+)
