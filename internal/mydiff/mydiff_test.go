@@ -80,3 +80,15 @@ func TestScriptsAnswerTheSameTwiceDirect(t *testing.T) {
 		})
 	}
 }
+
+func TestGenerateMakesScriptsOfAFixedLength(t *testing.T) {
+	for _, in := range [][]byte{nil, {0}, {0xff, 13, 1, 2, 3}, []byte("the quick brown fox jumps over the lazy dog")} {
+		s := Generate(in)
+		if len(s.Steps) != GeneratedSteps {
+			t.Errorf("Generate(%q) made %d steps, want %d", in, len(s.Steps), GeneratedSteps)
+		}
+		if again := Generate(in); len(again.Steps) != len(s.Steps) || again.Steps[3].Text != s.Steps[3].Text {
+			t.Errorf("Generate(%q) is not deterministic", in)
+		}
+	}
+}

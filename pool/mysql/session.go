@@ -298,7 +298,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 			if s.conn == nil || s.idLease != s.leases {
 				// The connection the answer would come from may hold another session's
 				// LAST_INSERT_ID(): the session's own is known.
-				s.reply = appendLastInsertID(s.reply[:0], cmd.seq+1, name, s.lastInsertID, s.status, s.deprecateEOF)
+				s.reply = appendLastInsertID(s.reply[:0], cmd.seq+1, name, s.lastInsertID, s.status, s.deprecateEOF, s.key.extMetadata())
 				s.mu.Unlock()
 				return nil
 			}
@@ -347,7 +347,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 				s.mu.Lock()
 				if s.conn == nil || s.idLease != s.leases {
 					// As for the query: the session's own LAST_INSERT_ID().
-					s.reply = appendLastInsertIDBinary(s.reply[:0], cmd.seq+1, st.lastIDName, s.lastInsertID, s.status, s.deprecateEOF)
+					s.reply = appendLastInsertIDBinary(s.reply[:0], cmd.seq+1, st.lastIDName, s.lastInsertID, s.status, s.deprecateEOF, s.key.extMetadata())
 					s.mu.Unlock()
 					return nil
 				}
