@@ -179,6 +179,7 @@ type originConn struct {
 	// prepared maps database and statement text to the origin's statement on this connection.
 	prepared map[string]*originStmt
 	lastUse  uint64
+	sweptGen uint64 // stmtRefs generation of the last sweep
 }
 
 // originStmt is a statement prepared on one origin connection.

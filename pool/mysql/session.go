@@ -256,16 +256,31 @@ func (s *Session) closeStmt(cmd command) {
 		return
 	}
 	delete(s.stmts, st.id)
+	s.p.stmts.drop(st.key)
 	if s.last == st.id {
 		s.last = 0
 	}
-	if c := s.conn; c != nil && st.cursor {
-		if os := c.prepared[st.key]; os != nil {
+	if c := s.conn; c != nil {
+		var b []byte
+		if os := c.prepared[st.key]; os != nil && st.cursor {
 			delete(c.prepared, st.key)
-			c.write(appendCommand(nil, mysql.COM_STMT_CLOSE, le32(os.id)))
+			b = appendCommand(b, mysql.COM_STMT_CLOSE, le32(os.id))
+		}
+		// Freed on the origin at once when no client uses it any more, as direct.
+		if b = s.p.stmts.sweep(c, b); len(b) > 0 {
+			c.write(b)
 		}
 	}
 	s.setCursor(st, false)
+}
+
+// dropStmts forgets all the session's statements. s.mu is held.
+func (s *Session) dropStmts() {
+	for _, st := range s.stmts {
+		s.p.stmts.drop(st.key)
+	}
+	clear(s.stmts)
+	s.last = 0
 }
 
 // le32At reads the little-endian uint32 at the start of b (0 when b is shorter).
@@ -450,7 +465,17 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		return nil
 	}
 
+	// Statements no client uses any more are closed first (no answer comes back); a prepare
+	// needs room.
+	if b := s.p.stmts.sweep(c, nil); len(b) > 0 {
+		if err := c.write(b); err != nil {
+			return fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+		}
+	}
 	s.wbuf = s.wbuf[:0]
+	if cmd.code == mysql.COM_STMT_PREPARE {
+		s.wbuf = s.p.stmts.room(c, s.wbuf)
+	}
 	switch cmd.code {
 	case mysql.COM_STMT_EXECUTE, mysql.COM_STMT_FETCH, mysql.COM_STMT_RESET:
 		os, failure, err := s.prepared(c, s.st)
@@ -618,7 +643,7 @@ func (s *Session) resetState() {
 	defer s.mu.Unlock()
 	s.state.clear()
 	s.vars = nil
-	clear(s.stmts)
+	s.dropStmts()
 	s.cursors = 0
 	s.lastInsertID, s.idLease = 0, 0
 	s.xa = false
