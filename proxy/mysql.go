@@ -66,6 +66,10 @@ type mysqlSession struct {
 	params map[string]string // the stream's startup parameters, to open it again on another pool
 	caps   uint32            // negotiated with the client
 	ext    uint32            // MariaDB extended capabilities negotiated with the client
+	// sslStatus says the command in flight is SHOW STATUS, whose Ssl_version and Ssl_cipher
+	// rows the edge rewrites (mysqlssl.go) into sslBuf.
+	sslStatus bool
+	sslBuf    []byte
 
 	status uint16 // server status flags of the last answer, for COM_PING's OK
 	seq    byte   // sequence id of the next packet to the client in the current command

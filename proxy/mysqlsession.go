@@ -96,6 +96,7 @@ func (sess *mysqlSession) command(ctx context.Context, raw, buf []byte) ([]byte,
 		return buf, false
 	}
 	sess.seq = mysqlwire.LastSeq(raw) + 1
+	sess.sslStatus = false
 	p := raw[mysqlwire.HeaderLen:] // the command byte and what follows, as far as the first packet goes
 	if len(p) == 0 {
 		return buf, sess.writeError(mysqlwire.Errorf(mysqlwire.ErUnknownCom))
@@ -115,6 +116,7 @@ func (sess *mysqlSession) command(ctx context.Context, raw, buf []byte) ([]byte,
 		if id, query, ok := parseKill(p[1:]); ok {
 			return buf, sess.kill(ctx, id, query)
 		}
+		sess.sslStatus = showSessionStatus.Match(p[1:])
 	case cmd == mysql.COM_CHANGE_USER:
 		return buf, sess.changeUser(ctx, raw)
 	case !forwardedCommands[cmd]:
@@ -148,7 +150,14 @@ func (sess *mysqlSession) answerOr(ctx context.Context, buf, resend []byte) ([]b
 			if sess.mc != nil {
 				sess.beforeMySQLAnswer(buf)
 			}
-			if _, werr := sess.nc.Write(buf); werr != nil {
+			out := buf
+			if sess.sslStatus {
+				version, cipher := sess.tlsStatus()
+				if b := rewriteSSLStatus(sess.sslBuf, buf, version, cipher); b != nil {
+					out, sess.sslBuf = b, b
+				}
+			}
+			if _, werr := sess.nc.Write(out); werr != nil {
 				return buf, false
 			}
 			sess.noteAnswer(buf)
