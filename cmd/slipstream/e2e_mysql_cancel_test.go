@@ -88,4 +88,3 @@ func TestMySQLCtrlCInTheMariaDBCLICancelsOnlyItsQuery(t *testing.T) {
 		})
 	}
 }
-
