@@ -131,3 +131,35 @@ func scriptText(s mydiff.Script) string {
 	}
 	return b.String()
 }
+
+// TestMySQL65535ParametersThroughGoSQLDriver: go-sql-driver/mysql prepares and executes a
+// statement with 65,535 parameters, the protocol's most, through serve as directly; one more
+// is refused as MariaDB refuses it.
+func TestMySQL65535ParametersThroughGoSQLDriver(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	inst := startMySQLServe(t)
+	q := func(n int) (string, []any) {
+		args := make([]any, n)
+		for i := range args {
+			args[i] = int64(i)
+		}
+		return "SELECT COALESCE(NULL" + strings.Repeat(", ?", n) + ")", args
+	}
+	for _, target := range []struct{ name, addr string }{
+		{"directly", mariaDB(t).Addr()},
+		{"through slipstream", inst.mysqlAddr(t)},
+	} {
+		db := openMySQL(t, newMySQLConfig(target.addr, mytest.AppDB))
+		query, args := q(65535)
+		var v int64
+		if err := db.QueryRowContext(ctx, query, args...).Scan(&v); err != nil || v != 0 {
+			t.Errorf("%s: 65,535 parameters: %v, %d", target.name, err, v)
+		}
+		query, args = q(65536)
+		err := db.QueryRowContext(ctx, query, args...).Scan(&v)
+		if mysqlErrno(err) != 1390 {
+			t.Errorf("%s: 65,536 parameters: %v, want error 1390", target.name, err)
+		}
+	}
+}
