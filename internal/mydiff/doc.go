@@ -48,6 +48,9 @@
 //     decisions, CLIENT_LONG_PASSWORD is the flag by which a server says it has no MariaDB
 //     extended capabilities, and of those the edge offers only extended metadata (the others
 //     are optional to every client);
+//   - statement ids: MariaDB numbers statements from one counter for all connections, so an id
+//     depends on what other sessions did (two direct runs differ too); Compare renumbers them
+//     by order of appearance, in prepare answers and in the errors that name them;
 //   - IgnoredStatus in OK and EOF packets: SERVER_QUERY_WAS_SLOW depends on the machine's
 //     load, not on what the client sent.
 //
