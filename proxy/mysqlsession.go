@@ -116,7 +116,7 @@ func (sess *mysqlSession) command(ctx context.Context, raw, buf []byte) ([]byte,
 		if id, query, ok := parseKill(p[1:]); ok {
 			return buf, sess.kill(ctx, id, query)
 		}
-		sess.sslStatus = showSessionStatus.Match(p[1:])
+		sess.sslStatus = isShowStatus(p[1:])
 	case cmd == mysql.COM_CHANGE_USER:
 		return buf, sess.changeUser(ctx, raw)
 	case !forwardedCommands[cmd]:

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/tls"
 	"regexp"
 
@@ -18,6 +19,13 @@ import (
 
 // showSessionStatus matches SHOW STATUS and SHOW SESSION|LOCAL STATUS (not GLOBAL).
 var showSessionStatus = regexp.MustCompile(`(?is)^\s*SHOW\s+(?:SESSION\s+|LOCAL\s+)?STATUS\b`)
+
+// isShowStatus says whether query is SHOW [SESSION|LOCAL] STATUS. Every COM_QUERY asks, so
+// the regular expression only sees queries that start with SHOW.
+func isShowStatus(query []byte) bool {
+	q := bytes.TrimLeft(query, " \t\r\n")
+	return len(q) >= 4 && bytes.EqualFold(q[:4], []byte("show")) && showSessionStatus.Match(q)
+}
 
 // tlsStatus is what the session's Ssl_version and Ssl_cipher are.
 func (sess *mysqlSession) tlsStatus() (version, cipher string) {
