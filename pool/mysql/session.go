@@ -293,6 +293,15 @@ func le32At(b []byte) uint32 {
 
 func le32(v uint32) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)} }
 
+// ownStatus are the status flags of an answer the pool makes up itself: those that describe
+// the session (transaction, autocommit, backslash escapes), not the ones the last statement's
+// answer carried about itself (index use, cursor, more results...), as the origin's next
+// answer would not repeat them. s.mu is held or not needed.
+func (s *Session) ownStatus() uint16 {
+	return s.status & (mysql.SERVER_STATUS_IN_TRANS | mysql.SERVER_STATUS_AUTOCOMMIT |
+		mysql.SERVER_STATUS_NO_BACKSLASH_ESCAPED | mysql.SERVER_STATUS_IN_TRANS_READONLY)
+}
+
 // answer makes up the answer to the command in flight. s.mu is not held.
 func (s *Session) answer(b []byte) {
 	s.mu.Lock()
@@ -313,7 +322,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 			if s.conn == nil || s.idLease != s.leases {
 				// The connection the answer would come from may hold another session's
 				// LAST_INSERT_ID(): the session's own is known.
-				s.reply = appendLastInsertID(s.reply[:0], cmd.seq+1, name, s.lastInsertID, s.status, s.deprecateEOF, s.key.extMetadata())
+				s.reply = appendLastInsertID(s.reply[:0], cmd.seq+1, name, s.lastInsertID, s.ownStatus(), s.deprecateEOF, s.key.extMetadata())
 				s.mu.Unlock()
 				return nil
 			}
@@ -326,7 +335,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		s.effects = append(s.effects, effect{use: string(cmd.body)})
 	case mysql.COM_PING:
 		if s.leased() == nil {
-			s.answer(appendOK(nil, cmd.seq+1, s.status))
+			s.answer(appendOK(nil, cmd.seq+1, s.ownStatus()))
 			return nil
 		}
 		kind = rOne
@@ -339,7 +348,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 	case mysql.COM_RESET_CONNECTION:
 		s.resetState()
 		if s.leased() == nil {
-			s.answer(appendOK(nil, cmd.seq+1, s.status))
+			s.answer(appendOK(nil, cmd.seq+1, s.ownStatus()))
 			return nil
 		}
 		kind = rOne
@@ -362,7 +371,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 				s.mu.Lock()
 				if s.conn == nil || s.idLease != s.leases {
 					// As for the query: the session's own LAST_INSERT_ID().
-					s.reply = appendLastInsertIDBinary(s.reply[:0], cmd.seq+1, st.lastIDName, s.lastInsertID, s.status, s.deprecateEOF, s.key.extMetadata())
+					s.reply = appendLastInsertIDBinary(s.reply[:0], cmd.seq+1, st.lastIDName, s.lastInsertID, s.ownStatus(), s.deprecateEOF, s.key.extMetadata())
 					s.mu.Unlock()
 					return nil
 				}
@@ -382,7 +391,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 				s.mu.Lock()
 				s.setCursor(st, false)
 				s.mu.Unlock()
-				s.answer(appendOK(nil, cmd.seq+1, s.status))
+				s.answer(appendOK(nil, cmd.seq+1, s.ownStatus()))
 				return nil
 			}
 			kind = rOne
@@ -407,7 +416,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		c := s.conn
 		s.mu.Unlock()
 		if c == nil {
-			s.answer(appendOK(nil, cmd.seq+1, s.status))
+			s.answer(appendOK(nil, cmd.seq+1, s.ownStatus()))
 			return nil
 		}
 		// The leased connection is reset (a transaction rolls back) and released after.
@@ -429,7 +438,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		c := s.conn
 		s.mu.Unlock()
 		if c == nil {
-			s.answer(appendEnd(nil, cmd.seq+1, s.status, s.deprecateEOF))
+			s.answer(appendEnd(nil, cmd.seq+1, s.ownStatus(), s.deprecateEOF))
 			return nil
 		}
 		kind = rOne // the held connection switches too
