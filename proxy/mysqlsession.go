@@ -109,7 +109,7 @@ func (sess *mysqlSession) command(ctx context.Context, raw, buf []byte) ([]byte,
 		}
 		return buf, false
 	case cmd == mysql.COM_PING:
-		return buf, sess.write(mysqlwire.AppendOK(buf[:0], sess.seq, sess.caps, sess.status))
+		return buf, sess.write(mysqlwire.AppendOK(buf[:0], sess.seq, sess.status))
 	case cmd == mysql.COM_PROCESS_KILL && len(p) >= 5:
 		return buf, sess.kill(ctx, binary.LittleEndian.Uint32(p[1:]), false)
 	case cmd == mysql.COM_QUERY:

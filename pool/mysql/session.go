@@ -447,7 +447,19 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		return nil
 	}
 
+	s.mu.Lock()
+	leases := s.leases
+	s.mu.Unlock()
 	c, failure, err := s.ready(ctx)
+	if err == nil && failure == nil && cmd.code == mysql.COM_QUERY && showsDiagnostics(cmd.body) {
+		s.mu.Lock()
+		fresh := s.leases != leases
+		s.mu.Unlock()
+		if fresh {
+			// The connection's diagnostics are about another session's last statement.
+			failure, err = c.clearDiagnostics(s.pbuf[:0])
+		}
+	}
 	if err != nil {
 		if errors.Is(err, pool.ErrQueueTimeout) {
 			return err

@@ -100,3 +100,19 @@ func TestStatementsInUseStayUnderTheOriginsLimit(t *testing.T) {
 		t.Errorf("per-connection limit %d, want 3 (9 / 2 connections, less one)", got)
 	}
 }
+
+// TestShowWarningsFirstAnswersAboutNothing: SHOW WARNINGS as a session's first statement, on a
+// connection another session's failed statement just left, lists nothing, as on a fresh
+// direct connection.
+func TestShowWarningsFirstAnswersAboutNothing(t *testing.T) {
+	p := newPool(t, Config{MaxConns: 1})
+	a := open(t, p, clientCaps)
+	if pk := a.mustRT(cmdPacket(mysql.COM_QUERY, []byte("SELEC 1"))); pk[0][0] != hdrERR {
+		t.Fatal("SELEC 1 did not fail")
+	}
+	a.s.Close()
+	b := open(t, p, clientCaps)
+	if rows := b.rows("SHOW WARNINGS"); len(rows) != 0 {
+		t.Errorf("SHOW WARNINGS of a new session: %q, want nothing", rows)
+	}
+}

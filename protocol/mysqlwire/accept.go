@@ -68,7 +68,7 @@ func Accept(ctx context.Context, nc net.Conn, cfg Config) (*Conn, error) {
 
 // Finish ends the connection phase with OK and the given status flags.
 func (c *Conn) Finish(status uint16) error {
-	_, err := c.Net.Write(AppendOK(nil, c.seq, c.Capabilities, status))
+	_, err := c.Net.Write(AppendOK(nil, c.seq, status))
 	return err
 }
 
