@@ -180,6 +180,9 @@ type originConn struct {
 	prepared map[string]*originStmt
 	lastUse  uint64
 	sweptGen uint64 // stmtRefs generation of the last sweep
+	// lastSession ran the connection's last command: its diagnostics (SHOW WARNINGS) are
+	// that session's.
+	lastSession *Session
 }
 
 // originStmt is a statement prepared on one origin connection.

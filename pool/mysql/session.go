@@ -447,18 +447,13 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		return nil
 	}
 
-	s.mu.Lock()
-	leases := s.leases
-	s.mu.Unlock()
 	c, failure, err := s.ready(ctx)
-	if err == nil && failure == nil && cmd.code == mysql.COM_QUERY && showsDiagnostics(cmd.body) {
-		s.mu.Lock()
-		fresh := s.leases != leases
-		s.mu.Unlock()
-		if fresh {
+	if err == nil && failure == nil {
+		if cmd.code == mysql.COM_QUERY && c.lastSession != s && showsDiagnostics(cmd.body) {
 			// The connection's diagnostics are about another session's last statement.
 			failure, err = c.clearDiagnostics(s.pbuf[:0])
 		}
+		c.lastSession = s
 	}
 	if err != nil {
 		if errors.Is(err, pool.ErrQueueTimeout) {
