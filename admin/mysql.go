@@ -97,7 +97,7 @@ func (m *mysqlFace) appendResult(dst []byte, cs []col, rows [][]any) []byte {
 }
 
 func (m *mysqlFace) appendOK(dst []byte) []byte {
-	dst = mysqlwire.AppendOK(dst, m.seq, m.caps, mysql.SERVER_STATUS_AUTOCOMMIT)
+	dst = mysqlwire.AppendOK(dst, m.seq, mysql.SERVER_STATUS_AUTOCOMMIT)
 	m.seq++
 	return dst
 }

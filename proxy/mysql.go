@@ -65,6 +65,11 @@ type mysqlSession struct {
 	stream tunnel.Stream
 	params map[string]string // the stream's startup parameters, to open it again on another pool
 	caps   uint32            // negotiated with the client
+	ext    uint32            // MariaDB extended capabilities negotiated with the client
+	// sslStatus says the command in flight is SHOW STATUS, whose Ssl_version and Ssl_cipher
+	// rows the edge rewrites (mysqlssl.go) into sslBuf.
+	sslStatus bool
+	sslBuf    []byte
 
 	status uint16 // server status flags of the last answer, for COM_PING's OK
 	seq    byte   // sequence id of the next packet to the client in the current command
@@ -105,7 +110,7 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 	defer s.myConns.remove(sess.id)
 
 	greet := s.mysqlGreeting(hctx)
-	hs := mysqlwire.Handshake{ServerVersion: greet.version, ConnID: sess.id, Capabilities: greet.caps,
+	hs := mysqlwire.Handshake{ServerVersion: greet.version, ConnID: sess.id, Capabilities: greet.caps, ExtCapabilities: greet.ext,
 		Collation: greet.collation, Status: greet.status, AuthPlugin: greet.plugin}
 	console := false // the client asked for the admin console (admin.go)
 	conn, err := mysqlwire.Accept(hctx, nc, mysqlwire.Config{Handshake: hs, TLS: s.mysqlTLS, Lookup: func(r *mysqlwire.Response) (mysqlwire.Account, error) {
@@ -141,15 +146,15 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 	p := mysqlProfile(profile, db.AllowLocalInfile)
 	// What the client negotiated goes to the pool side as it is, even where this database's
 	// origin lacks a flag the greeting's had: the pool side answers in the client's format.
-	sess.caps = conn.Capabilities
+	sess.caps, sess.ext = conn.Capabilities, conn.ExtCapabilities
 	if !db.AllowLocalInfile {
 		sess.caps &^= mysql.CLIENT_LOCAL_FILES
 	}
 	sess.status = p.status
-	sess.mc = s.newMySQLCache(db, sess.user, sess.caps, conn.Response.Collation)
+	sess.mc = s.newMySQLCache(db, sess.user, sess.caps, sess.ext, conn.Response.Collation)
 	// The server's context, as for PostgreSQL sessions: a transport may tie the stream's
 	// life to it, and the handshake's ends with the handshake.
-	sess.params = mysqlParams(&conn.Response, sess.caps)
+	sess.params = mysqlParams(&conn.Response, sess.caps, sess.ext)
 	stream, err := s.cfg.Transport.Open(ctx, db.origin(), sess.params)
 	if err != nil {
 		log.Warn("opening the session on the pool side failed", "err", err)
@@ -187,6 +192,7 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 type mysqlGreeting struct {
 	version   string
 	caps      uint32
+	ext       uint32 // MariaDB's extended capabilities
 	collation byte
 	status    uint16
 	plugin    string
@@ -217,7 +223,7 @@ func (s *Server) mysqlGreeting(ctx context.Context) mysqlGreeting {
 		return g
 	}
 	p := mysqlProfile(profile, localInfile)
-	g.version, g.caps, g.status = p.version, p.caps, p.status
+	g.version, g.caps, g.ext, g.status = p.version, p.caps, p.ext, p.status
 	if p.collation != 0 {
 		g.collation = p.collation
 	}
@@ -229,6 +235,7 @@ func (s *Server) mysqlGreeting(ctx context.Context) mysqlGreeting {
 type mysqlOrigin struct {
 	version   string
 	caps      uint32 // what the edge advertises for this origin
+	ext       uint32 // and of MariaDB's extended capabilities
 	collation byte
 	status    uint16
 }
@@ -244,6 +251,9 @@ func mysqlProfile(profile tunnel.Profile, localInfile bool) mysqlOrigin {
 		originCaps = uint32(v)
 	}
 	o.caps = mysqlwire.Capabilities(originCaps, localInfile)
+	if v, err := strconv.ParseUint(pp["ext_capabilities"], 10, 32); err == nil {
+		o.ext = uint32(v) & mysqlwire.ForwardedExtCapabilities
+	}
 	if v, err := strconv.ParseUint(pp["collation"], 10, 8); err == nil {
 		o.collation = byte(v)
 	}
@@ -281,7 +291,7 @@ func mysqlAccount(db Database) mysqlwire.Account {
 }
 
 // mysqlParams are the Open parameters of a MySQL session (see the contract in pool/mysql).
-func mysqlParams(r *mysqlwire.Response, caps uint32) map[string]string {
+func mysqlParams(r *mysqlwire.Response, caps, ext uint32) map[string]string {
 	params := map[string]string{
 		"user": r.User,
 		// The client's database is the edge's name for the origin's database (the origin
@@ -291,6 +301,9 @@ func mysqlParams(r *mysqlwire.Response, caps uint32) map[string]string {
 		"collation":    strconv.Itoa(int(r.Collation)),
 		// Tells a QUIC tunnel that the stream carries MySQL packets.
 		tunnel.ProtocolParam: "mysql",
+	}
+	if ext != 0 {
+		params["ext_capabilities"] = strconv.FormatUint(uint64(ext), 10)
 	}
 	for k, v := range r.Attrs {
 		params["attr."+k] = v

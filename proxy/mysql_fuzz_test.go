@@ -51,7 +51,7 @@ func (s *okStream) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 	if s.infile {
 		return mysqlwire.AppendPacket(dst, s.seq, []byte("\xfbfile")), nil
 	}
-	return mysqlwire.AppendOK(dst, s.seq, 0, mysql.SERVER_STATUS_AUTOCOMMIT), nil
+	return mysqlwire.AppendOK(dst, s.seq, mysql.SERVER_STATUS_AUTOCOMMIT), nil
 }
 
 func (s *okStream) Pending() bool                    { return s.pending }

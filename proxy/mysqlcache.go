@@ -81,7 +81,7 @@ const mysqlAnswerCaps = mysqlwire.ForwardedCapabilities | mysql.CLIENT_PROTOCOL_
 // Over a transport with a pool end of its own (not Local), a database not cached here gets one
 // too, disabled, to report the session's writes: the pool's cache and the other edges' hold
 // reads of them.
-func (s *Server) newMySQLCache(db Database, user string, caps uint32, collation byte) *mysqlCache {
+func (s *Server) newMySQLCache(db Database, user string, caps, ext uint32, collation byte) *mysqlCache {
 	if s.cfg.Cache == nil || db.Caching.Disabled {
 		if _, local := s.cfg.Transport.(*tunnel.Local); local {
 			return nil
@@ -94,6 +94,7 @@ func (s *Server) newMySQLCache(db Database, user string, caps uint32, collation 
 	kb = append(append(kb, user...), 0)
 	kb = binary.LittleEndian.AppendUint32(kb, caps&mysqlAnswerCaps)
 	kb = append(kb, collation)
+	kb = binary.LittleEndian.AppendUint32(kb, ext) // extended metadata changes column definitions
 	return &mysqlCache{caching: db.Caching, label: db.Name, ns: ns, keyBase: kb, stmts: make(map[uint32]*myStmt),
 		hits: s.m.cacheQ.WithLabelValues(db.Name, string(cache.Hit))}
 }

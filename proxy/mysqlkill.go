@@ -88,7 +88,7 @@ func (sess *mysqlSession) kill(ctx context.Context, id uint32, query bool) bool 
 		} else {
 			defer target.end(nil, true) // after the OK
 		}
-		return sess.write(mysqlwire.AppendOK(nil, sess.seq, sess.caps, sess.status)) && target != sess
+		return sess.write(mysqlwire.AppendOK(nil, sess.seq, sess.status)) && target != sess
 	}
 	if err := stream.Cancel(cctx); err != nil {
 		sess.s.m.cancels.WithLabelValues("failed").Inc()
@@ -96,7 +96,7 @@ func (sess *mysqlSession) kill(ctx context.Context, id uint32, query bool) bool 
 		return sess.writeError(mysqlwire.NewError(mysqlwire.ErUnknown, "KILL QUERY could not reach the origin database"))
 	}
 	sess.s.m.cancels.WithLabelValues("sent").Inc()
-	return sess.write(mysqlwire.AppendOK(nil, sess.seq, sess.caps, sess.status))
+	return sess.write(mysqlwire.AppendOK(nil, sess.seq, sess.status))
 }
 
 // parseKill recognizes `KILL [HARD|SOFT] [CONNECTION|QUERY] id`, with an optional `;`. Other

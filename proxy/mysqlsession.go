@@ -96,6 +96,7 @@ func (sess *mysqlSession) command(ctx context.Context, raw, buf []byte) ([]byte,
 		return buf, false
 	}
 	sess.seq = mysqlwire.LastSeq(raw) + 1
+	sess.sslStatus = false
 	p := raw[mysqlwire.HeaderLen:] // the command byte and what follows, as far as the first packet goes
 	if len(p) == 0 {
 		return buf, sess.writeError(mysqlwire.Errorf(mysqlwire.ErUnknownCom))
@@ -108,13 +109,14 @@ func (sess *mysqlSession) command(ctx context.Context, raw, buf []byte) ([]byte,
 		}
 		return buf, false
 	case cmd == mysql.COM_PING:
-		return buf, sess.write(mysqlwire.AppendOK(buf[:0], sess.seq, sess.caps, sess.status))
+		return buf, sess.write(mysqlwire.AppendOK(buf[:0], sess.seq, sess.status))
 	case cmd == mysql.COM_PROCESS_KILL && len(p) >= 5:
 		return buf, sess.kill(ctx, binary.LittleEndian.Uint32(p[1:]), false)
 	case cmd == mysql.COM_QUERY:
 		if id, query, ok := parseKill(p[1:]); ok {
 			return buf, sess.kill(ctx, id, query)
 		}
+		sess.sslStatus = isShowStatus(p[1:])
 	case cmd == mysql.COM_CHANGE_USER:
 		return buf, sess.changeUser(ctx, raw)
 	case !forwardedCommands[cmd]:
@@ -148,7 +150,14 @@ func (sess *mysqlSession) answerOr(ctx context.Context, buf, resend []byte) ([]b
 			if sess.mc != nil {
 				sess.beforeMySQLAnswer(buf)
 			}
-			if _, werr := sess.nc.Write(buf); werr != nil {
+			out := buf
+			if sess.sslStatus {
+				version, cipher := sess.tlsStatus()
+				if b := rewriteSSLStatus(sess.sslBuf, buf, version, cipher); b != nil {
+					out, sess.sslBuf = b, b
+				}
+			}
+			if _, werr := sess.nc.Write(out); werr != nil {
 				return buf, false
 			}
 			sess.noteAnswer(buf)
@@ -308,7 +317,7 @@ func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
 	if profile, err := sess.s.cfg.Transport.Profile(ctx, db.origin()); err == nil {
 		status = mysqlProfile(profile, db.AllowLocalInfile).status
 	}
-	params := mysqlParams(&resp, sess.caps)
+	params := mysqlParams(&resp, sess.caps, sess.ext)
 	stream, err := sess.s.cfg.Transport.Open(ctx, db.origin(), params)
 	if err != nil {
 		sess.log.Warn("opening the session on the pool side failed", "err", err)
@@ -321,7 +330,7 @@ func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
 	sess.mu.Unlock()
 	old.Close()
 	sess.status, sess.infile = status, false
-	sess.mc = sess.s.newMySQLCache(db, resp.User, sess.caps, resp.Collation)
+	sess.mc = sess.s.newMySQLCache(db, resp.User, sess.caps, sess.ext, resp.Collation)
 	sess.log = sess.s.log.With("client", sess.nc.RemoteAddr().String(), "protocol", "mysql", "db", db.Name, "user", resp.User)
 	return sess.conn.Finish(sess.status) == nil
 }

@@ -90,7 +90,7 @@ func TestAWriteThroughOneEdgeInvalidatesTheOtherEdgesCache(t *testing.T) {
 }
 
 // mysqlConfigOf is the client configuration of the mysql:// line a node printed for database app.
-func (n *node) mysqlConfigOf(t *testing.T) *mysql.Config {
+func (n *node) mysqlConfigOf(t testing.TB) *mysql.Config {
 	t.Helper()
 	for _, m := range databaseLine.FindAllStringSubmatch(n.stdout, -1) {
 		if m[1] == mytest.AppDB && strings.HasPrefix(m[2], "mysql://") {
@@ -105,7 +105,7 @@ func (n *node) mysqlConfigOf(t *testing.T) *mysql.Config {
 // startMySQLPool runs `slipstream pool` (region "test") in front of the test MariaDB with
 // certificates of a new deployment, and returns it, the certificates' folder and the origin
 // URL, for edges.
-func startMySQLPool(t *testing.T) (pool *node, certs, origin string) {
+func startMySQLPool(t testing.TB) (pool *node, certs, origin string) {
 	t.Helper()
 	certs = makeCerts(t)
 	origin = mariaDB(t).URL(mytest.AppUser, mytest.AppPassword, mytest.AppDB)

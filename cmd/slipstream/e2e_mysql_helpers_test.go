@@ -62,7 +62,7 @@ func mariaDB(t testing.TB) *mytest.Server {
 
 // startMySQLServe runs `slipstream serve --origin mysql://app@MARIADB/app` with a MySQL client
 // listener on a free loopback port, plus extraArgs. PGURL holds the printed mysql:// URL.
-func startMySQLServe(t *testing.T, extraArgs ...string) *instance {
+func startMySQLServe(t testing.TB, extraArgs ...string) *instance {
 	t.Helper()
 	my := mariaDB(t)
 	return runServeFor(t, mytest.AppDB, append([]string{"--mysql-listen", "127.0.0.1:0",

@@ -27,7 +27,7 @@ type node struct {
 }
 
 // startNode runs `slipstream ARGS...` until the test ends and waits for its metrics line.
-func startNode(t *testing.T, args ...string) *node {
+func startNode(t testing.TB, args ...string) *node {
 	t.Helper()
 	stdout, stderr := newSyncBuffer(), newSyncBuffer()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -73,7 +73,7 @@ func startNode(t *testing.T, args ...string) *node {
 }
 
 // tunnelAddr is the UDP address the node printed for its tunnel.
-func (n *node) tunnelAddr(t *testing.T) string {
+func (n *node) tunnelAddr(t testing.TB) string {
 	m := tunnelLine.FindStringSubmatch(n.stdout)
 	if m == nil {
 		t.Fatalf("no tunnel address in:\n%s", n.stdout)
@@ -93,7 +93,7 @@ func (n *node) appURL(t *testing.T) string {
 }
 
 // makeCerts runs `slipstream certs` into a temporary directory and returns it.
-func makeCerts(t *testing.T) string {
+func makeCerts(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "certs")
 	var out, errOut strings.Builder

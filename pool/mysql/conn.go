@@ -39,13 +39,22 @@ func makeKey(caps uint32, collation uint8) connKey {
 	return connKey(caps&formatCaps) | connKey(collation)<<32
 }
 
-func (k connKey) caps() uint32     { return uint32(k) }
-func (k connKey) collation() uint8 { return uint8(k >> 32) }
+// keyExtMetadata marks a key whose connections negotiated MariaDB's
+// MARIADB_CLIENT_EXTENDED_METADATA: their column definitions carry extended type names.
+const keyExtMetadata connKey = 1 << 40
+
+func (k connKey) caps() uint32      { return uint32(k) }
+func (k connKey) collation() uint8  { return uint8(k >> 32) }
+func (k connKey) extMetadata() bool { return k&keyExtMetadata != 0 }
+
+// extMetadata is MARIADB_CLIENT_EXTENDED_METADATA in MariaDB's second capability word.
+const extMetadata uint32 = 1 << 3
 
 // handshake is what the origin said in its initial handshake packet.
 type handshake struct {
 	version   string
 	caps      uint32
+	ext       uint32 // MariaDB's extended capabilities
 	collation uint8
 	status    uint16
 }
@@ -72,16 +81,43 @@ func parseHandshake(p []byte) (handshake, bool) {
 		h.status = binary.LittleEndian.Uint16(p[pos+1:])
 		h.caps |= uint32(binary.LittleEndian.Uint16(p[pos+3:])) << 16
 	}
+	// Auth data length, 6 reserved bytes, then MariaDB's extended capabilities when the
+	// server leaves CLIENT_MYSQL (CLIENT_LONG_PASSWORD) off.
+	if len(p) >= pos+16 && h.caps&mysql.CLIENT_LONG_PASSWORD == 0 {
+		h.ext = binary.LittleEndian.Uint32(p[pos+12:])
+	}
 	return h, true
 }
 
 // recorder keeps a copy of the first packet read from a connection: the origin's handshake,
-// which go-mysql does not expose whole.
+// which go-mysql does not expose whole. With ext set it also asks for those MariaDB extended
+// capabilities the origin offers, which go-mysql cannot: in the handshake response (the
+// first packet written, sequence id 1, sent whole in one Write) it clears CLIENT_MYSQL and
+// sets them in the reserved bytes. Over TLS that packet is the SSLRequest and the real
+// response goes out encrypted, unchanged: the pool advertises extended capabilities only
+// for a plain origin (profile).
 type recorder struct {
 	net.Conn
-	mu    sync.Mutex
-	first []byte
-	full  bool
+	mu      sync.Mutex
+	first   []byte
+	full    bool
+	ext     uint32
+	written bool
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.mu.Lock()
+	if !r.written {
+		r.written = true
+		if h, ok := r.greeting(); ok && r.ext&h.ext != 0 && len(b) >= 4+32 && b[3] == 1 {
+			b = append([]byte(nil), b...)
+			b[4] &^= byte(mysql.CLIENT_LONG_PASSWORD)
+			ext := binary.LittleEndian.Uint32(b[4+28:]) | r.ext&h.ext
+			binary.LittleEndian.PutUint32(b[4+28:], ext)
+		}
+	}
+	r.mu.Unlock()
+	return r.Conn.Write(b)
 }
 
 func (r *recorder) Read(b []byte) (int, error) {
@@ -106,6 +142,11 @@ func (r *recorder) NetConn() net.Conn { return r.Conn }
 func (r *recorder) handshake() (handshake, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.greeting()
+}
+
+// greeting parses the recorded handshake. r.mu is held.
+func (r *recorder) greeting() (handshake, bool) {
 	if !r.full {
 		return handshake{}, false
 	}
@@ -142,6 +183,10 @@ type originConn struct {
 	// prepared maps database and statement text to the origin's statement on this connection.
 	prepared map[string]*originStmt
 	lastUse  uint64
+	sweptGen uint64 // stmtRefs generation of the last sweep
+	// lastSession ran the connection's last command: its diagnostics (SHOW WARNINGS) are
+	// that session's.
+	lastSession *Session
 }
 
 // originStmt is a statement prepared on one origin connection.
@@ -205,6 +250,9 @@ func dialAs(ctx context.Context, dc *dialConfig, user, password string, key conn
 			return nil, err
 		}
 		rec = &recorder{Conn: nc}
+		if key.extMetadata() && dc.tls == tlsOff {
+			rec.ext = extMetadata
+		}
 		return rec, nil
 	}
 	opts := []client.Option{func(c *client.Conn) error {

@@ -30,8 +30,11 @@
 //
 // Format. Origin connections are kept per set of the client flags that shape answers
 // (CLIENT_DEPRECATE_EOF, FOUND_ROWS, MULTI_STATEMENTS, MULTI_RESULTS, PS_MULTI_RESULTS,
-// SESSION_TRACK, LOCAL_FILES, QUERY_ATTRIBUTES, IGNORE_SPACE) and handshake collation, so the
-// origin answers each client in its own format. An origin that does not take
+// SESSION_TRACK, LOCAL_FILES, QUERY_ATTRIBUTES, IGNORE_SPACE, and MariaDB's
+// MARIADB_CLIENT_EXTENDED_METADATA, which go-mysql cannot ask for: the pool sets it in the
+// handshake response itself, over plain TCP, and the profile's ext_capabilities offers it to
+// the edge only then) and handshake collation, so the origin answers each client in its own
+// format. An origin that does not take
 // CLIENT_DEPRECATE_EOF (go-mysql's server, behind d1 and kv) is translated for clients that
 // asked for it, and the other way round (translate.go): EOF packets after definitions dropped
 // or added, final EOF and OK converted, sequence ids renumbered.
@@ -56,9 +59,14 @@
 // that changes its state, and close its connection after.
 //
 // Statements. The client sees ids the session hands out; each origin connection keeps its own
-// statements by database and text (shared by the sessions that use it, at most 256, least
-// recently used closed first) and the session prepares a statement again on a connection that
-// lacks it, in the database it was first prepared in. COM_STMT_SEND_LONG_DATA is buffered and
+// statements by database and text (shared by the sessions that use it) and the session
+// prepares a statement again on a connection that lacks it, in the database it was first
+// prepared in. The pool counts the client statements using each text (stmtrefs.go): one no
+// client uses any more is closed on every connection that has it before that connection's
+// next command (at once on the connection the closing session holds), and a connection holds
+// at most its share of the origin's max_prepared_stmt_count (read with the first connection;
+// at most 256), least recently used closed first, so clients never meet error 1461 through
+// the pool where they would not direct. COM_STMT_SEND_LONG_DATA is buffered and
 // replayed just before the execute; a statement whose client relies on parameter types sent
 // earlier gets them again on a connection that holds another's.
 //

@@ -55,16 +55,18 @@ func lastInsertIDQuery(q []byte) (string, bool) {
 }
 
 // appendLastInsertIDBinary is appendLastInsertID in the binary protocol (COM_STMT_EXECUTE).
-func appendLastInsertIDBinary(dst []byte, seq byte, name string, id uint64, status uint16, deprecateEOF bool) []byte {
-	return appendIDResult(dst, seq, name, status, deprecateEOF, func(b []byte) []byte {
+func appendLastInsertIDBinary(dst []byte, seq byte, name string, id uint64, status uint16, deprecateEOF, extMeta bool) []byte {
+	return appendIDResult(dst, seq, name, status, deprecateEOF, extMeta, func(b []byte) []byte {
 		return binary.LittleEndian.AppendUint64(append(b, 0, 0), id) // header, null bitmap, value
 	})
 }
 
 // appendLastInsertID appends a text result set of one BIGINT UNSIGNED column named name and
-// one row holding id, its packets numbered from seq, as the origin would send it.
-func appendLastInsertID(dst []byte, seq byte, name string, id uint64, status uint16, deprecateEOF bool) []byte {
-	return appendIDResult(dst, seq, name, status, deprecateEOF, func(b []byte) []byte {
+// one row holding id, its packets numbered from seq, as the origin would send it: with
+// extMeta (MariaDB's extended metadata negotiated) its column definition carries an empty
+// extended type.
+func appendLastInsertID(dst []byte, seq byte, name string, id uint64, status uint16, deprecateEOF, extMeta bool) []byte {
+	return appendIDResult(dst, seq, name, status, deprecateEOF, extMeta, func(b []byte) []byte {
 		v := strconv.FormatUint(id, 10)
 		return append(appendLenenc(b, uint64(len(v))), v...)
 	})
@@ -72,7 +74,7 @@ func appendLastInsertID(dst []byte, seq byte, name string, id uint64, status uin
 
 // appendIDResult appends a result set of one BIGINT UNSIGNED column and one row, which row
 // appends.
-func appendIDResult(dst []byte, seq byte, name string, status uint16, deprecateEOF bool, row func([]byte) []byte) []byte {
+func appendIDResult(dst []byte, seq byte, name string, status uint16, deprecateEOF, extMeta bool, row func([]byte) []byte) []byte {
 	dst, at := beginPacket(dst, seq)
 	dst = finishPacket(append(dst, 1), at)
 	seq++
@@ -84,7 +86,10 @@ func appendIDResult(dst []byte, seq byte, name string, status uint16, deprecateE
 	}
 	dst = appendLenenc(dst, uint64(len(name)))
 	dst = append(dst, name...)
-	dst = append(dst, 0)    // org_name
+	dst = append(dst, 0) // org_name
+	if extMeta {
+		dst = append(dst, 0) // no extended type
+	}
 	dst = append(dst, 0x0c) // length of the fixed fields
 	dst = append(dst, 63, 0, 21, 0, 0, 0, mysql.MYSQL_TYPE_LONGLONG)
 	flags := mysql.NOT_NULL_FLAG | mysql.UNSIGNED_FLAG | mysql.BINARY_FLAG

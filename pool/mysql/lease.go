@@ -137,7 +137,7 @@ func (s *Session) prepared(c *originConn, st *stmt) (*originStmt, originErr, err
 		os.lastUse = c.lastUse
 		return os, nil, nil
 	}
-	b := c.evict(nil)
+	b := s.p.stmts.room(c, s.p.stmts.sweep(c, nil))
 	elsewhere := st.db != c.db && st.db != ""
 	if elsewhere {
 		b = appendCommand(b, mysql.COM_INIT_DB, []byte(st.db))
@@ -179,12 +179,8 @@ func (s *Session) prepared(c *originConn, st *stmt) (*originStmt, originErr, err
 	return os, nil, nil
 }
 
-// evict appends a COM_STMT_CLOSE for c's least recently used statement when c holds the most
-// it may, and forgets it.
-func (c *originConn) evict(b []byte) []byte {
-	if len(c.prepared) < maxPrepared {
-		return b
-	}
+// evictOldest appends a COM_STMT_CLOSE for c's least recently used statement and forgets it.
+func (c *originConn) evictOldest(b []byte) []byte {
 	var oldest string
 	var at uint64
 	for sql, os := range c.prepared {

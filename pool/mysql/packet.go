@@ -3,6 +3,9 @@ package mysqlpool
 import (
 	"encoding/binary"
 	"errors"
+	"strconv"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
 // maxPayload is the largest payload of one physical packet; a logical packet of this length
@@ -171,12 +174,25 @@ type sqlError struct {
 
 func (e *sqlError) Error() string { return e.Message }
 
+// unknownStmt is MariaDB's error for a COM_STMT_* command naming statement id (as the client
+// sent it) that the session does not have.
+func unknownStmt(id uint32, code byte) *sqlError {
+	fn := "mysqld_stmt_execute"
+	switch code {
+	case mysql.COM_STMT_FETCH:
+		fn = "mysqld_stmt_fetch"
+	case mysql.COM_STMT_RESET:
+		fn = "mysqld_stmt_reset"
+	}
+	return &sqlError{Code: 1243, State: "HY000",
+		Message: "Unknown prepared statement handler (" + strconv.FormatUint(uint64(id), 10) + ") given to " + fn}
+}
+
 // The errors the pool sends clients, each with its real MySQL code and SQLSTATE.
 var (
 	errOriginDown = &sqlError{Code: 1105, State: "HY000", Message: "could not connect to the origin database"}
 	errShutdown   = &sqlError{Code: 1053, State: "08S01", Message: "slipstream is shutting down"}
 	errUnknownCmd = &sqlError{Code: 1047, State: "08S01", Message: "Unknown command"}
-	errUnknownStm = &sqlError{Code: 1243, State: "HY000", Message: "Unknown prepared statement handler given to mysqld_stmt_execute"}
 	errChangeUser = &sqlError{Code: 1047, State: "08S01", Message: "malformed COM_CHANGE_USER"}
 	errSetOption  = &sqlError{Code: 1047, State: "08S01", Message: "Unknown command"}
 )

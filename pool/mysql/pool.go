@@ -74,6 +74,7 @@ type Pool struct {
 	refreshMu sync.Mutex
 	noReset   atomic.Bool // the origin refuses COM_RESET_CONNECTION
 	creds     pool.CredentialWatch
+	stmts     *stmtRefs // which statements clients use; each connection's bound
 
 	ctx  context.Context // ends when the pool closes, for its own background work
 	stop context.CancelFunc
@@ -98,9 +99,10 @@ func New(cfg Config) (*Pool, error) {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	p := &Pool{
-		cfg: cfg,
-		dc:  dc,
-		log: cfg.Logger.With("db", cfg.Name),
+		stmts: newStmtRefs(),
+		cfg:   cfg,
+		dc:    dc,
+		log:   cfg.Logger.With("db", cfg.Name),
 		slots: pool.NewSlots[*originConn](pool.SlotsConfig{Name: cfg.Name, MaxConns: cfg.MaxConns,
 			QueueTimeout: cfg.QueueTimeout, IdleTimeout: cfg.IdleTimeout, MaxLifetime: cfg.MaxLifetime,
 			Metrics: cfg.Metrics.slots}),
@@ -231,6 +233,10 @@ func (p *Pool) dial(ctx context.Context, k connKey) (*originConn, error) {
 			"collation":      strconv.Itoa(int(h.collation)),
 			"status":         strconv.Itoa(int(h.status)),
 		}
+		if p.dc.tls == tlsOff {
+			// Only over plain TCP can the pool ask for them (recorder).
+			p.profile["ext_capabilities"] = strconv.FormatUint(uint64(h.ext&extMetadata), 10)
+		}
 	}
 	if p.related == nil && rel != nil {
 		p.related = rel
@@ -241,6 +247,7 @@ func (p *Pool) dial(ctx context.Context, k connKey) (*originConn, error) {
 	}
 	if first {
 		p.probeReset(c)
+		p.probeStmtLimit(c)
 	}
 	return c, nil
 }

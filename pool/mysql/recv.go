@@ -123,19 +123,19 @@ func (s *Session) finishCommand(c *originConn) {
 	}
 	switch s.cmd {
 	case mysql.COM_STMT_PREPARE:
+		s.last = 0
 		if !p.failed {
+			s.last = s.next
 			st := &stmt{id: s.next, sql: s.prepSQL, db: c.db, key: c.db + "\x00" + s.prepSQL,
 				params: p.prepParams, effects: analyze(s.prepSQL)}
 			st.lastIDName, _ = lastInsertIDQuery([]byte(st.sql))
 			s.stmts[st.id] = st
+			s.p.stmts.add(st.key)
 			if old := c.prepared[st.key]; old != nil && old.id != p.prepID {
 				c.write(appendCommand(nil, mysql.COM_STMT_CLOSE, le32(old.id)))
 				delete(c.prepared, st.key)
 			}
 			c.lastUse++
-			if b := c.evict(nil); len(b) > 0 {
-				c.write(b)
-			}
 			c.prepared[st.key] = &originStmt{id: p.prepID, lastUse: c.lastUse}
 		}
 	case mysql.COM_STMT_EXECUTE:
@@ -335,7 +335,11 @@ func (s *Session) registerStmt(body []byte) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if old := s.stmts[id]; old != nil {
+		s.p.stmts.drop(old.key)
+	}
 	s.stmts[id] = st
+	s.p.stmts.add(st.key)
 	s.next = max(s.next, id)
 }
 
@@ -363,6 +367,7 @@ func (s *Session) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.dropStmts()
 	s.wake.Broadcast()
 	if s.holdTimer != nil {
 		s.holdTimer.Stop()

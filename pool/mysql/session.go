@@ -66,6 +66,9 @@ type Session struct {
 	vars    []string     // user variables assigned values the pool has not read yet
 	stmts   map[uint32]*stmt
 	next    uint32 // last statement id handed out
+	// last is the statement id 0xffffffff names: the one just prepared, 0 after a prepare
+	// failed or that statement was closed (MariaDB's thd->last_stmt).
+	last uint32
 	// cursors counts statements with a cursor open on conn, which keeps the lease.
 	cursors int
 
@@ -102,7 +105,7 @@ func (p *Pool) NewSession(ctx context.Context, params map[string]string) *Sessio
 	s := &Session{
 		p:            p,
 		log:          p.log,
-		key:          makeKey(uint32(caps), uint8(coll)),
+		key:          makeKey(uint32(caps), uint8(coll)) | extKey(params["ext_capabilities"]),
 		caps:         uint32(caps),
 		deprecateEOF: caps&uint64(mysql.CLIENT_DEPRECATE_EOF) != 0,
 		status:       statusAutocommit,
@@ -115,6 +118,15 @@ func (p *Pool) NewSession(ctx context.Context, params map[string]string) *Sessio
 	s.firstDB = s.db
 	s.wake = sync.NewCond(&s.mu)
 	return s
+}
+
+// extKey is keyExtMetadata when the Open parameter ext_capabilities asks for extended
+// metadata.
+func extKey(param string) connKey {
+	if v, err := strconv.ParseUint(param, 10, 32); err == nil && uint32(v)&extMetadata != 0 {
+		return keyExtMetadata
+	}
+	return 0
 }
 
 // command is one client command within a Send: raw packets, headers included.
@@ -229,7 +241,7 @@ func (s *Session) stmtOf(cmd command) *stmt {
 	}
 	id := uint32(cmd.body[0]) | uint32(cmd.body[1])<<8 | uint32(cmd.body[2])<<16 | uint32(cmd.body[3])<<24
 	if id == 0xffffffff {
-		id = s.next
+		id = s.last
 	}
 	return s.stmts[id]
 }
@@ -244,16 +256,51 @@ func (s *Session) closeStmt(cmd command) {
 		return
 	}
 	delete(s.stmts, st.id)
-	if c := s.conn; c != nil && st.cursor {
-		if os := c.prepared[st.key]; os != nil {
+	s.p.stmts.drop(st.key)
+	if s.last == st.id {
+		s.last = 0
+	}
+	if c := s.conn; c != nil {
+		var b []byte
+		if os := c.prepared[st.key]; os != nil && st.cursor {
 			delete(c.prepared, st.key)
-			c.write(appendCommand(nil, mysql.COM_STMT_CLOSE, le32(os.id)))
+			b = appendCommand(b, mysql.COM_STMT_CLOSE, le32(os.id))
+		}
+		// Freed on the origin at once when no client uses it any more, as direct.
+		if b = s.p.stmts.sweep(c, b); len(b) > 0 {
+			c.write(b)
 		}
 	}
 	s.setCursor(st, false)
 }
 
+// dropStmts forgets all the session's statements. s.mu is held.
+func (s *Session) dropStmts() {
+	for _, st := range s.stmts {
+		s.p.stmts.drop(st.key)
+	}
+	clear(s.stmts)
+	s.last = 0
+}
+
+// le32At reads the little-endian uint32 at the start of b (0 when b is shorter).
+func le32At(b []byte) uint32 {
+	if len(b) < 4 {
+		return 0
+	}
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
 func le32(v uint32) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)} }
+
+// ownStatus are the status flags of an answer the pool makes up itself: those that describe
+// the session (transaction, autocommit, backslash escapes), not the ones the last statement's
+// answer carried about itself (index use, cursor, more results...), as the origin's next
+// answer would not repeat them. s.mu is held or not needed.
+func (s *Session) ownStatus() uint16 {
+	return s.status & (mysql.SERVER_STATUS_IN_TRANS | mysql.SERVER_STATUS_AUTOCOMMIT |
+		mysql.SERVER_STATUS_NO_BACKSLASH_ESCAPED | mysql.SERVER_STATUS_IN_TRANS_READONLY)
+}
 
 // answer makes up the answer to the command in flight. s.mu is not held.
 func (s *Session) answer(b []byte) {
@@ -275,7 +322,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 			if s.conn == nil || s.idLease != s.leases {
 				// The connection the answer would come from may hold another session's
 				// LAST_INSERT_ID(): the session's own is known.
-				s.reply = appendLastInsertID(s.reply[:0], cmd.seq+1, name, s.lastInsertID, s.status, s.deprecateEOF)
+				s.reply = appendLastInsertID(s.reply[:0], cmd.seq+1, name, s.lastInsertID, s.ownStatus(), s.deprecateEOF, s.key.extMetadata())
 				s.mu.Unlock()
 				return nil
 			}
@@ -288,7 +335,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		s.effects = append(s.effects, effect{use: string(cmd.body)})
 	case mysql.COM_PING:
 		if s.leased() == nil {
-			s.answer(appendOK(nil, cmd.seq+1, s.status))
+			s.answer(appendOK(nil, cmd.seq+1, s.ownStatus()))
 			return nil
 		}
 		kind = rOne
@@ -301,7 +348,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 	case mysql.COM_RESET_CONNECTION:
 		s.resetState()
 		if s.leased() == nil {
-			s.answer(appendOK(nil, cmd.seq+1, s.status))
+			s.answer(appendOK(nil, cmd.seq+1, s.ownStatus()))
 			return nil
 		}
 		kind = rOne
@@ -313,7 +360,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		st := s.stmtOf(cmd)
 		s.mu.Unlock()
 		if st == nil {
-			s.answerErr(cmd, errUnknownStm)
+			s.answerErr(cmd, unknownStmt(le32At(cmd.body), cmd.code))
 			return nil
 		}
 		s.st = st
@@ -324,7 +371,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 				s.mu.Lock()
 				if s.conn == nil || s.idLease != s.leases {
 					// As for the query: the session's own LAST_INSERT_ID().
-					s.reply = appendLastInsertIDBinary(s.reply[:0], cmd.seq+1, st.lastIDName, s.lastInsertID, s.status, s.deprecateEOF)
+					s.reply = appendLastInsertIDBinary(s.reply[:0], cmd.seq+1, st.lastIDName, s.lastInsertID, s.ownStatus(), s.deprecateEOF, s.key.extMetadata())
 					s.mu.Unlock()
 					return nil
 				}
@@ -333,7 +380,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		case mysql.COM_STMT_FETCH:
 			if !st.cursor || s.leased() == nil {
 				s.answerErr(cmd, &sqlError{Code: 1421, State: "HY000",
-					Message: fmt.Sprintf("The statement (%d) has no open cursor.", st.id)})
+					Message: fmt.Sprintf("The statement (%d) has no open cursor", st.id)})
 				return nil
 			}
 			kind = rFetch
@@ -344,7 +391,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 				s.mu.Lock()
 				s.setCursor(st, false)
 				s.mu.Unlock()
-				s.answer(appendOK(nil, cmd.seq+1, s.status))
+				s.answer(appendOK(nil, cmd.seq+1, s.ownStatus()))
 				return nil
 			}
 			kind = rOne
@@ -364,12 +411,12 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 			s.db = db
 		}
 		if coll != 0 {
-			s.key = makeKey(s.key.caps(), coll)
+			s.key = makeKey(s.key.caps(), coll) | s.key&keyExtMetadata
 		}
 		c := s.conn
 		s.mu.Unlock()
 		if c == nil {
-			s.answer(appendOK(nil, cmd.seq+1, s.status))
+			s.answer(appendOK(nil, cmd.seq+1, s.ownStatus()))
 			return nil
 		}
 		// The leased connection is reset (a transaction rolls back) and released after.
@@ -387,11 +434,11 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		if cmd.body[0] == 1 {
 			caps &^= mysql.CLIENT_MULTI_STATEMENTS
 		}
-		s.key = makeKey(caps, s.key.collation())
+		s.key = makeKey(caps, s.key.collation()) | s.key&keyExtMetadata
 		c := s.conn
 		s.mu.Unlock()
 		if c == nil {
-			s.answer(appendEnd(nil, cmd.seq+1, s.status, s.deprecateEOF))
+			s.answer(appendEnd(nil, cmd.seq+1, s.ownStatus(), s.deprecateEOF))
 			return nil
 		}
 		kind = rOne // the held connection switches too
@@ -401,6 +448,13 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 	}
 
 	c, failure, err := s.ready(ctx)
+	if err == nil && failure == nil {
+		if cmd.code == mysql.COM_QUERY && c.lastSession != s && showsDiagnostics(cmd.body) {
+			// The connection's diagnostics are about another session's last statement.
+			failure, err = c.clearDiagnostics(s.pbuf[:0])
+		}
+		c.lastSession = s
+	}
 	if err != nil {
 		if errors.Is(err, pool.ErrQueueTimeout) {
 			return err
@@ -427,7 +481,17 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		return nil
 	}
 
+	// Statements no client uses any more are closed first (no answer comes back); a prepare
+	// needs room.
+	if b := s.p.stmts.sweep(c, nil); len(b) > 0 {
+		if err := c.write(b); err != nil {
+			return fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+		}
+	}
 	s.wbuf = s.wbuf[:0]
+	if cmd.code == mysql.COM_STMT_PREPARE {
+		s.wbuf = s.p.stmts.room(c, s.wbuf)
+	}
 	switch cmd.code {
 	case mysql.COM_STMT_EXECUTE, mysql.COM_STMT_FETCH, mysql.COM_STMT_RESET:
 		os, failure, err := s.prepared(c, s.st)
@@ -595,7 +659,7 @@ func (s *Session) resetState() {
 	defer s.mu.Unlock()
 	s.state.clear()
 	s.vars = nil
-	clear(s.stmts)
+	s.dropStmts()
 	s.cursors = 0
 	s.lastInsertID, s.idLease = 0, 0
 	s.xa = false

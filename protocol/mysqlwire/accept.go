@@ -44,7 +44,9 @@ type Conn struct {
 	// Capabilities are the flags negotiated: what the client asked for of what the
 	// handshake advertised.
 	Capabilities uint32
-	TLS          bool
+	// ExtCapabilities are the MariaDB extended capabilities negotiated.
+	ExtCapabilities uint32
+	TLS             bool
 
 	seq  byte // of the packet that ends the connection phase
 	salt [SaltLen]byte
@@ -66,7 +68,7 @@ func Accept(ctx context.Context, nc net.Conn, cfg Config) (*Conn, error) {
 
 // Finish ends the connection phase with OK and the given status flags.
 func (c *Conn) Finish(status uint16) error {
-	_, err := c.Net.Write(AppendOK(nil, c.seq, c.Capabilities, status))
+	_, err := c.Net.Write(AppendOK(nil, c.seq, status))
 	return err
 }
 
@@ -152,7 +154,8 @@ func (a *acceptor) run(ctx context.Context, lookup func(*Response) (Account, err
 		return nil, err
 	}
 	resp.AuthData = nil
-	return &Conn{Net: a.nc, Reader: a.r, Response: resp, Capabilities: caps, TLS: a.tls, seq: a.seq, salt: a.hs.Salt}, nil
+	return &Conn{Net: a.nc, Reader: a.r, Response: resp, Capabilities: caps, ExtCapabilities: resp.ExtCapabilities & a.hs.ExtCapabilities,
+		TLS: a.tls, seq: a.seq, salt: a.hs.Salt}, nil
 }
 
 // read reads the client's next packet and sets the sequence id of the answer.

@@ -61,7 +61,7 @@ func testServer(t *testing.T, cfg Config) (addr string, results chan error) {
 				if err != nil || Payload(raw)[0] == mysql.COM_QUIT {
 					break
 				}
-				c.Net.Write(AppendOK(nil, 1, c.Capabilities, mysql.SERVER_STATUS_AUTOCOMMIT))
+				c.Net.Write(AppendOK(nil, 1, mysql.SERVER_STATUS_AUTOCOMMIT))
 			}
 			c.Net.Close()
 		}

@@ -124,12 +124,9 @@ func AppendError(dst []byte, seq byte, e *Error) []byte {
 // AppendOK appends an OK packet with no affected rows, the given status flags and no
 // warnings. With CLIENT_SESSION_TRACK in caps it carries an empty info string, as servers do;
 // it never carries session state, so SERVER_SESSION_STATE_CHANGED is cleared.
-func AppendOK(dst []byte, seq byte, caps uint32, status uint16) []byte {
+func AppendOK(dst []byte, seq byte, status uint16) []byte {
 	status &^= mysql.SERVER_SESSION_STATE_CHANGED
 	dst, h := BeginPacket(dst, seq)
 	dst = append(dst, 0x00, 0, 0, byte(status), byte(status>>8), 0, 0)
-	if caps&mysql.CLIENT_SESSION_TRACK != 0 {
-		dst = append(dst, 0)
-	}
 	return FinishPacket(dst, h)
 }

@@ -27,9 +27,12 @@ type Handshake struct {
 	ConnID        uint32
 	Salt          [SaltLen]byte // no zero bytes: clients read it as a C string
 	Capabilities  uint32
-	Collation     byte
-	Status        uint16
-	AuthPlugin    string
+	// ExtCapabilities are MariaDB's extended capabilities (see ForwardedExtCapabilities); a
+	// greeting with any leaves CLIENT_LONG_PASSWORD (CLIENT_MYSQL) off, as MariaDB's does.
+	ExtCapabilities uint32
+	Collation       byte
+	Status          uint16
+	AuthPlugin      string
 }
 
 // Append appends the handshake packet (sequence id 0) to dst.
@@ -39,12 +42,17 @@ func (h *Handshake) Append(dst []byte) []byte {
 	dst = append(append(dst, h.ServerVersion...), 0)
 	dst = binary.LittleEndian.AppendUint32(dst, h.ConnID)
 	dst = append(append(dst, h.Salt[:8]...), 0)
-	dst = binary.LittleEndian.AppendUint16(dst, uint16(h.Capabilities))
+	caps := h.Capabilities
+	if h.ExtCapabilities != 0 {
+		caps &^= mysql.CLIENT_LONG_PASSWORD
+	}
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(caps))
 	dst = append(dst, h.Collation)
 	dst = binary.LittleEndian.AppendUint16(dst, h.Status)
-	dst = binary.LittleEndian.AppendUint16(dst, uint16(h.Capabilities>>16))
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(caps>>16))
 	dst = append(dst, SaltLen+1)
-	dst = append(dst, make([]byte, 10)...) // reserved; MariaDB's extended capabilities, none
+	dst = append(dst, make([]byte, 6)...) // reserved
+	dst = binary.LittleEndian.AppendUint32(dst, h.ExtCapabilities)
 	dst = append(append(dst, h.Salt[8:]...), 0)
 	dst = append(append(dst, h.AuthPlugin...), 0)
 	return FinishPacket(dst, at)
@@ -53,8 +61,11 @@ func (h *Handshake) Append(dst []byte) []byte {
 // Response is a client's Protocol::HandshakeResponse41, or its SSLRequest prefix.
 type Response struct {
 	Capabilities uint32
-	MaxPacket    uint32
-	Collation    byte
+	// ExtCapabilities are the MariaDB extended capabilities of a client that left
+	// CLIENT_LONG_PASSWORD (CLIENT_MYSQL) off.
+	ExtCapabilities uint32
+	MaxPacket       uint32
+	Collation       byte
 	// SSLRequest: the packet stopped after the fixed part, asking for TLS.
 	SSLRequest bool
 	User       string
@@ -82,6 +93,9 @@ func ParseResponse(p []byte) (Response, error) {
 	r.Collation = p[8]
 	if r.Capabilities&mysql.CLIENT_PROTOCOL_41 == 0 {
 		return r, ErrBadHandshake
+	}
+	if r.Capabilities&mysql.CLIENT_LONG_PASSWORD == 0 {
+		r.ExtCapabilities = binary.LittleEndian.Uint32(p[28:])
 	}
 	p = p[32:]
 	if len(p) == 0 {
