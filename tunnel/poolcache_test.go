@@ -207,7 +207,7 @@ func TestAReadWhoseTablesAreWrittenWhileInFlightIsNotServedLater(t *testing.T) {
 	// The read waits for a lock that holder keeps until the write is done.
 	const key = "k-inflight"
 	const sel = "SELECT v FROM poolcache_f, pg_advisory_xact_lock_shared(7707)"
-	rig.read(t, b, key, "poolcache_f", sel) // a first miss: the read in flight is the second
+	// The key's first miss is admitted (issue 13): the read in flight is that first miss.
 	exec(t, holder, "BEGIN; SELECT pg_advisory_xact_lock(7707)", "")
 	a.(hinter).HintCacheable([]byte(key), []string{"poolcache_f"}, time.Minute, 0)
 	if err := a.Send(context.Background(), query(sel)); err != nil {
@@ -253,9 +253,7 @@ func TestIdenticalMissesFromTwoEdgesSendOneQueryToTheOrigin(t *testing.T) {
 	const key = "k-coalesce"
 	// Slow enough that the second edge's miss arrives while the first is at the origin.
 	const sel = "SELECT v, pg_sleep(0.5) FROM poolcache_co"
-	if _, cached := rig.read(t, a, key, "poolcache_co", sel); cached { // the key's first miss: admitted from now on
-		t.Fatal("the first read came from the pool's cache")
-	}
+	// Both are the key's first misses, which are admitted (issue 13): nothing is cached yet.
 	before := rig.originQueries(t)
 	type result struct {
 		out    []byte
