@@ -23,7 +23,7 @@ import (
 )
 
 // regionPool starts `slipstream pool --region NAME` whose origin is the app database behind a
-// TCP relay with the given RTT, tagged with application_name=NAME so queries can tell which
+// TCP relay with the given RTT, tagged with the setting slipstream.tag=NAME so queries can tell which
 // pool ran them. If udpRTT > 0, edges reach the pool through a UDP relay, which the test can
 // close to cut the pool off without a goodbye; the returned address is the one edges dial.
 func regionPool(t *testing.T, certs, name string, originRTT time.Duration, udpRTT time.Duration) (addr string, n *node, udp *bench.Relay) {
@@ -32,7 +32,7 @@ func regionPool(t *testing.T, certs, name string, originRTT time.Duration, udpRT
 }
 
 // regionPoolOf is regionPool for the origin at URL origin, PostgreSQL's (tagged with
-// application_name) or MySQL's.
+// slipstream.tag) or MySQL's.
 func regionPoolOf(t *testing.T, certs, name, origin string, originRTT time.Duration, udpRTT time.Duration) (addr string, n *node, udp *bench.Relay) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -45,8 +45,10 @@ func regionPoolOf(t *testing.T, certs, name, origin string, originRTT time.Durat
 	u.Host = relay.Addr()
 	if u.Scheme == "postgres" {
 		q := u.Query()
-		q.Set("application_name", name)
-		u.RawQuery = q.Encode()
+		// A setting of the origin connection's own, from its startup options: the pool gives each
+		// client the application_name it sent (issue 12), so that can't tell pools apart.
+		q.Set("options", "-c slipstream.tag="+name)
+		u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20") // libpq's parser takes no '+' for a space
 	}
 	n = startNode(t, "pool", "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
 		"--certs", certs, "--data-dir", t.TempDir(), "--region", name, "--origin", u.String())
@@ -63,7 +65,7 @@ func regionPoolOf(t *testing.T, certs, name, origin string, originRTT time.Durat
 // servingPool asks the origin which pool's connection ran the query.
 func servingPool(ctx context.Context, conn *pgx.Conn) (string, error) {
 	var name string
-	err := conn.QueryRow(ctx, "/* slipstream: cache=off */ SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()").Scan(&name)
+	err := conn.QueryRow(ctx, "/* slipstream: cache=off */ SELECT current_setting('slipstream.tag', true)").Scan(&name)
 	return name, err
 }
 
