@@ -86,7 +86,7 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn) (*startup, error) {
 			}
 			st.params = params
 			if s.wantsConsole(params["database"]) {
-				return nil, s.serveConsole(ctx, st)
+				return st, s.serveConsole(ctx, st) // a refusal goes on st.nc, TLS or not
 			}
 			if err := s.authenticate(st); err != nil {
 				return st, err

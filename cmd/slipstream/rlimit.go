@@ -26,7 +26,8 @@ func raiseFileLimitWith(log *slog.Logger, get, set func(int, *syscall.Rlimit) er
 		return 0
 	}
 	if lim.Cur >= lim.Max {
-		log.Info("open file limit", "soft", lim.Cur, "hard", lim.Max)
+		// Nothing changed: said at debug only, so that a start that fails at once stays one line.
+		log.Debug("open file limit", "soft", lim.Cur, "hard", lim.Max)
 		return lim.Cur
 	}
 	was := lim.Cur

@@ -23,7 +23,7 @@ func TestRaiseFileLimit(t *testing.T) {
 		{name: "raised", cur: 1024, max: 524288, want: 524288, wantSet: true,
 			wantLog: []string{"level=INFO", "open file limit raised", "soft=524288", "was=1024", "hard=524288"}},
 		{name: "already at hard", cur: 20000, max: 20000, want: 20000,
-			wantLog: []string{"level=INFO", "open file limit", "soft=20000", "hard=20000"}, wantNotLogged: "raised"},
+			wantLog: []string{"level=DEBUG", "open file limit", "soft=20000", "hard=20000"}, wantNotLogged: "raised"},
 		{name: "set refused", cur: 1024, max: 4096, setErr: syscall.EPERM, want: 1024, wantSet: true,
 			wantLog: []string{"level=WARN", "cannot raise", "soft=1024", "hard=4096", "operation not permitted"}},
 		{name: "get fails", getErr: errors.New("no such call"), want: 0,
@@ -32,7 +32,7 @@ func TestRaiseFileLimit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			log := slog.New(slog.NewTextHandler(&buf, nil))
+			log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			var setCalled bool
 			get := func(res int, l *syscall.Rlimit) error {
 				if res != syscall.RLIMIT_NOFILE {
