@@ -84,9 +84,8 @@ func TestManyIdleAndActiveClients(t *testing.T) {
 
 	child, addr := startServeChild(t, fmt.Sprintf("[[database]]\nname = %q\norigin = %q\nauth_method = \"md5\"\nmax_connections = %d\n",
 		pgtest.AppDB, directURL(), origin))
-	if !strings.Contains(child.stderr.String(), "open file limit") {
-		t.Errorf("serve logged no line about its open file limit:\n%s", child.stderr)
-	}
+	// The limit is logged when serve raised it or could not (at debug when it was already at the
+	// hard limit, as Go itself raises it): TestRaiseFileLimit covers those lines.
 	rss0 := vmRSS(t, child.cmd.Process.Pid)
 
 	// The idle clients: log in, then hold the socket.

@@ -145,12 +145,13 @@ func TestServeEmbeddedD1OverMySQL(t *testing.T) {
 	var connString string
 	deadline := time.After(15 * time.Second)
 	for connString == "" {
+		changed := stdout.Changed() // before reading, so that a line printed meanwhile wakes us
 		if m := mysqlLine.FindStringSubmatch(stdout.String()); m != nil && m[1] == "main" {
 			connString = m[2]
 			break
 		}
 		select {
-		case <-stdout.Changed():
+		case <-changed:
 		case <-deadline:
 			t.Fatalf("no MySQL line for main; stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 		}
