@@ -288,7 +288,10 @@ func connectConfig(t testing.TB, ctx context.Context, cfg *pgx.ConnConfig) *pgx.
 
 // testContext bounds a test: it ends after d, or 5s before the go test deadline if sooner.
 func testContext(t *testing.T, d time.Duration) context.Context {
-	deadline := time.Now().Add(d)
+	// The durations are for hangs, not timings. A test's parallel subtests wait their turn
+	// (go test runs GOMAXPROCS of them at once, 2 here) after the context is made, and the suite
+	// has grown: four times d, within the test binary's own deadline.
+	deadline := time.Now().Add(4 * d)
 	if dl, ok := t.Deadline(); ok && dl.Add(-5*time.Second).Before(deadline) {
 		deadline = dl.Add(-5 * time.Second)
 	}
