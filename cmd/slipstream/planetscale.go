@@ -118,6 +118,9 @@ func startPlanetScale(ctx context.Context, cfg *config.Config, log *slog.Logger,
 				ps.rotators[d.Name] = r
 				d.SetPlanetScaleKind(target.Kind)
 				d.Origin = psOriginURL(target.Kind, r.Current())
+				// Minted credentials read no change stream (Vitess has no binlog for them, and the
+				// credential rotates): PlanetScale databases are invalidated by max_age (issue 16).
+				d.Invalidation = config.InvalidationTTL
 			}
 		}
 		cancel()
