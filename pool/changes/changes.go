@@ -172,27 +172,28 @@ func (h *health) suspend() {
 
 // giveUp hands the database back to TTL caching for good.
 func (h *health) giveUp() {
-	h.mu.Lock()
-	was := h.suspended
-	h.suspended = false
-	h.mu.Unlock()
-	if was {
-		h.cfg.Sink.Resume(h.cfg.DB)
-	}
+	h.resume()
 	h.cfg.Metrics.setUp(h.cfg.DB, false)
 }
 
 // caughtUp says the stream has everything the origin had when it connected: caching resumes.
 func (h *health) caughtUp() {
+	if h.resume() {
+		h.cfg.Metrics.setUp(h.cfg.DB, true)
+		h.cfg.Logger.Info("change stream current: the database is cached again", "db", h.cfg.DB)
+	}
+}
+
+// resume lets the Sink cache the database again if it was suspended, and says whether it was.
+func (h *health) resume() bool {
 	h.mu.Lock()
 	was := h.suspended
 	h.suspended = false
 	h.mu.Unlock()
 	if was {
 		h.cfg.Sink.Resume(h.cfg.DB)
-		h.cfg.Metrics.setUp(h.cfg.DB, true)
-		h.cfg.Logger.Info("change stream current: the database is cached again", "db", h.cfg.DB)
 	}
+	return was
 }
 
 // commit invalidates what one committed transaction wrote, and records how long after its
