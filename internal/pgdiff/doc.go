@@ -40,6 +40,8 @@
 //   - Object identifiers of user objects (OID >= 16384) in RowDescription and
 //     ParameterDescription, and the name of each run's own schema: every run creates its own
 //     schema (search_path set at startup), so that both runs can create the same tables.
+//     A Query's text may say $SCHEMA for that name, for what the whole cluster shares: a
+//     script's LISTEN channel is its run's own, so two runs at once never hear each other.
 //
 // Concurrency: a Run belongs to one goroutine; Scripts, Parse and Generate are safe anywhere.
 package pgdiff

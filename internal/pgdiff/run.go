@@ -135,8 +135,9 @@ func (r *run) step(ctx context.Context, hc *pgconn.HijackedConn, st Step) bool {
 		}
 		return true
 	}
-	r.tr.sent(st.Msg)
-	hc.Frontend.Send(st.Msg)
+	msg := r.withSchema(st.Msg)
+	r.tr.sent(msg)
+	hc.Frontend.Send(msg)
 	if !answers(st.Msg) {
 		return true
 	}
@@ -160,6 +161,15 @@ func (r *run) step(ctx context.Context, hc *pgconn.HijackedConn, st Step) bool {
 		r.tr.got(m)
 	}
 	return true
+}
+
+// withSchema returns m with $SCHEMA in a Query's text replaced by the run's schema, so that a
+// script can name what the whole cluster shares (a LISTEN channel) apart from other runs'.
+func (r *run) withSchema(m pgproto3.FrontendMessage) pgproto3.FrontendMessage {
+	if q, ok := m.(*pgproto3.Query); ok && strings.Contains(q.String, "$SCHEMA") {
+		return &pgproto3.Query{String: strings.ReplaceAll(q.String, "$SCHEMA", r.schema)}
+	}
+	return m
 }
 
 // runAdmin runs sql on a direct connection of the run's own, in the run's schema.
