@@ -1,17 +1,5 @@
 package pool
 
-import (
-	"fmt"
-)
-
-// ErrOriginEnded is the ErrOriginLost of a session whose origin connection ended after the
-// origin said why: its FATAL ErrorResponse (57P01 admin_shutdown after pg_terminate_backend or
-// a shutdown, 57P05 idle_session_timeout...) has gone to the client as PostgreSQL sent it, and
-// nothing more should follow it: the client's connection ends, as it would direct.
-var ErrOriginEnded = fmt.Errorf("%w: the origin ended the connection and told the client why", ErrOriginLost)
-
-// errorField returns the value of field typ of an ErrorResponse or NoticeResponse body.
-
 // isFatal reports whether an ErrorResponse body is FATAL or PANIC: the origin closes the
 // connection after it.
 func isFatal(body []byte) bool {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // Config describes the pool of one database.
@@ -317,4 +319,22 @@ func unwrapAll(err error) string {
 		}
 		err = u
 	}
+}
+
+// Origin returns the pool as the pool side of its database (the link contract), for a
+// transport to serve.
+func (p *Pool) Origin() link.Origin { return origin{p} }
+
+type origin struct{ p *Pool }
+
+func (o origin) Profile(ctx context.Context) (link.Profile, error) {
+	params, err := o.p.Profile(ctx)
+	if err != nil {
+		return link.Profile{}, err
+	}
+	return link.Profile{Parameters: params, Volatility: o.p.Volatility(), Related: o.p.Related()}, nil
+}
+
+func (o origin) Open(ctx context.Context, params map[string]string) (link.Stream, error) {
+	return o.p.NewSession(ctx, params), nil
 }

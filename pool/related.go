@@ -3,13 +3,14 @@ package pool
 import (
 	"context"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // relatedSQL lists the pairs of relations whose rows change together, so that a cached read of
@@ -53,26 +54,9 @@ select c.relname, '*'
   from pg_catalog.pg_rewrite r join pg_catalog.pg_class c on c.oid = r.ev_class
   where r.rulename <> '_RETURN'`
 
-// Related is what the origin's catalog says about relations whose rows change together.
-type Related struct {
-	// Groups are the sets of relations, by name, that relatedSQL pairs, joined: a write to one
-	// member may change what a read of any other returns.
-	Groups [][]string
-	// AnyTable are the tables whose writes may change any table (user triggers, rules).
-	AnyTable []string
-	// Writers maps each VOLATILE function of the origin's own, by name, to the relations a call
-	// of it may write, following its calls of other functions; ["*"] for one that may write
-	// anything (dynamic SQL, a language the parser can't read). A function that is not here
-	// writes nothing if the catalog knows it, and may write anything if it does not (it was
-	// made after the catalog was read). Nil for an origin without such a catalog.
-	Writers map[string][]string
-}
-
-// Equal reports whether r and o list the same groups and tables (GroupRelated sorts both).
-func (r Related) Equal(o Related) bool {
-	return slices.EqualFunc(r.Groups, o.Groups, slices.Equal) && slices.Equal(r.AnyTable, o.AnyTable) &&
-		maps.EqualFunc(r.Writers, o.Writers, slices.Equal)
-}
+// Related is what the origin's catalog says about relations whose rows change together: the
+// edge-pool contract's (package link), which the pool reads (relatedSQL, the writers map).
+type Related = link.Related
 
 // CatalogHook is the part of a pool that tells whoever asked (the tunnel's pool end) that it
 // read its origin's catalog again and found it changed, so that edges fetch the new profile.

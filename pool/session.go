@@ -8,15 +8,18 @@ import (
 	"sync"
 
 	"github.com/slipstream-proxy/slipstream/classify"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 )
 
-// ErrTerminated is returned by Send after the client's Terminate message.
-var ErrTerminated = errors.New("pool: client terminated the session")
-
-// ErrOriginLost means the origin connection broke while the session used it. The session cannot
-// go on: whatever was in flight may or may not have run, and is never retried.
-var ErrOriginLost = errors.New("pool: origin connection lost")
+// The errors a session reports are the edge-pool contract's (package link).
+var (
+	ErrTerminated   = link.ErrTerminated
+	ErrOriginLost   = link.ErrOriginLost
+	ErrOriginEnded  = link.ErrOriginEnded
+	ErrQueueTimeout = link.ErrQueueTimeout
+	ErrClosed       = link.ErrClosed
+)
 
 // flushAt is how much Recv gathers before returning even if the origin has more buffered.
 const flushAt = 64 << 10

@@ -2,16 +2,9 @@ package pool
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 )
-
-// ErrQueueTimeout means every origin connection stayed busy for the whole queue timeout.
-var ErrQueueTimeout = errors.New("pool: timed out waiting for an origin connection")
-
-// ErrClosed means the pool or the session was closed.
-var ErrClosed = errors.New("pool: closed")
 
 // Slotted is an origin connection as Slots sees it. Slots calls these methods, except Close, with
 // its lock held and while no session uses the connection (or from the session releasing it).

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipstream-proxy/slipstream/pool"
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // Wire format of the QUIC tunnel. Every QUIC stream starts with a two-byte header, the protocol
@@ -98,9 +98,9 @@ const (
 	codeQueueTimeout byte = 2
 	codeTerminated   byte = 3
 	codeNoDatabase   byte = 4
-	// codeOrigin is a pool.OriginError: the next byte is its Refusal, the text its Detail.
+	// codeOrigin is a link.OriginError: the next byte is its Refusal, the text its Detail.
 	codeOrigin byte = 5
-	// codeOriginEnded is pool.ErrOriginEnded: the client has the origin's FATAL already.
+	// codeOriginEnded is link.ErrOriginEnded: the client has the origin's FATAL already.
 	codeOriginEnded byte = 6
 )
 
@@ -251,7 +251,7 @@ func errorCode(err error) byte {
 
 // appendError appends an error frame for err.
 func appendError(dst []byte, err error) []byte {
-	var oe *pool.OriginError
+	var oe *link.OriginError
 	if errors.As(err, &oe) {
 		// The origin's refusal crosses as itself, so that the edge tells the client what the
 		// origin meant (28P01, 3D000...).
@@ -295,7 +295,7 @@ func decodeError(payload []byte) error {
 			return fmt.Errorf("%w: %w: short origin error frame", ErrOriginLost, errBadFrame)
 		}
 		detail, code, _ := strings.Cut(string(payload[2:]), "\x00")
-		return fmt.Errorf("%w: %w", ErrOriginLost, pool.NewOriginError(pool.Refusal(payload[1]), detail, code, nil))
+		return fmt.Errorf("%w: %w", ErrOriginLost, link.NewOriginError(link.Refusal(payload[1]), detail, code, nil))
 	}
 	return fmt.Errorf("%w (pool: %s)", ErrOriginLost, msg)
 }

@@ -5,36 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
-
-	"github.com/slipstream-proxy/slipstream/pool"
 )
-
-// Origin is the pool side of one database, whatever protocol it speaks: what a transport's
-// pool end calls to answer Profile and Open for that database.
-type Origin interface {
-	// Profile returns the origin profile, connecting to the origin only if it never has.
-	Profile(ctx context.Context) (Profile, error)
-	// Open starts the pool side of one client session; params are the client's startup
-	// parameters.
-	Open(ctx context.Context, params map[string]string) (Stream, error)
-}
-
-// PGOrigin is the Origin of a PostgreSQL-protocol pool (PostgreSQL, D1, KV).
-func PGOrigin(p *pool.Pool) Origin { return pgOrigin{p} }
-
-type pgOrigin struct{ p *pool.Pool }
-
-func (o pgOrigin) Profile(ctx context.Context) (Profile, error) {
-	params, err := o.p.Profile(ctx)
-	if err != nil {
-		return Profile{}, err
-	}
-	return Profile{Parameters: params, Volatility: o.p.Volatility(), Related: o.p.Related()}, nil
-}
-
-func (o pgOrigin) Open(ctx context.Context, params map[string]string) (Stream, error) {
-	return o.p.NewSession(ctx, params), nil
-}
 
 // Local is the in-process transport of `slipstream serve`: the pool side runs in the edge's
 // process and a Stream is the pool's own session, called directly.

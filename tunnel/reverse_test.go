@@ -40,7 +40,7 @@ func startReverse(t *testing.T, cfg pool.Config) *tunnel.Client {
 		t.Fatal(err)
 	}
 	server := tunnel.NewServer(tunnel.ServerConfig{
-		Origins: map[string]tunnel.Origin{pgtest.AppDB: tunnel.PGOrigin(p)},
+		Origins: map[string]tunnel.Origin{pgtest.AppDB: p.Origin()},
 		TLS:     poolTLS,
 		Logger:  quiet,
 	})

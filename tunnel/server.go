@@ -16,7 +16,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/slipstream-proxy/slipstream/cache"
-	"github.com/slipstream-proxy/slipstream/pool"
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // quicConfig is the QUIC configuration of both ends.
@@ -384,7 +384,7 @@ func (s *Server) invalidate(from *serverConn, db string, writes []byte) {
 // CatalogChanged tells every connected edge that db's origin catalog changed (frameCatalog),
 // and returns when each has fetched db's new profile or has been closed for not doing so
 // within AckTimeout: a statement that changed the catalog gets its answer after that, so that
-// no edge caches a read after it by the old catalog (pool.Pool.OnCatalogChange).
+// no edge caches a read after it by the old catalog (the pool's OnCatalogChange).
 func (s *Server) CatalogChanged(db string) {
 	s.tell(nil, db, appendFrame([]byte{version, kindInvalidate}, frameCatalog, []byte(db)))
 }
@@ -664,7 +664,7 @@ func (ss *serverSession) push(ctx context.Context) {
 			}
 		}
 		if err != nil {
-			if !errors.Is(err, pool.ErrClosed) {
+			if !errors.Is(err, link.ErrClosed) {
 				ss.fail(err)
 			}
 			return
@@ -703,7 +703,7 @@ func (ss *serverSession) sendFlags(frame []byte, flags byte) error {
 
 // fail sends err as the session's last frame.
 func (ss *serverSession) fail(err error) {
-	if errors.Is(err, pool.ErrClosed) && ss.str.Context().Err() != nil {
+	if errors.Is(err, link.ErrClosed) && ss.str.Context().Err() != nil {
 		return // the edge closed the session: nobody listens
 	}
 	ss.c.log.Debug("tunnel session failed", "err", err)

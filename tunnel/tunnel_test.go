@@ -108,7 +108,7 @@ func startPoolEnd(t testing.TB, tlsConf *tls.Config, cfg pool.Config, scfg tunne
 	if err != nil {
 		t.Fatal(err)
 	}
-	scfg.Origins = map[string]tunnel.Origin{pgtest.AppDB: tunnel.PGOrigin(p)}
+	scfg.Origins = map[string]tunnel.Origin{pgtest.AppDB: p.Origin()}
 	scfg.TLS, scfg.Logger = tlsConf, quiet
 	s := tunnel.NewServer(scfg)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -436,7 +436,7 @@ func TestTheEdgeRedialsALostPoolAndItsSessionsFailAsErrOriginLost(t *testing.T) 
 		t.Fatal(err)
 	}
 	defer p.Close()
-	origins := map[string]tunnel.Origin{pgtest.AppDB: tunnel.PGOrigin(p)}
+	origins := map[string]tunnel.Origin{pgtest.AppDB: p.Origin()}
 	// serve runs a pool end on addr until the returned stop is called.
 	serve := func(addr string) (string, func()) {
 		pc, err := net.ListenPacket("udp", addr)

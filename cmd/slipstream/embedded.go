@@ -123,7 +123,7 @@ func (at *attacher) attach(kind, name string, dial, dialMySQL dialFunc) error {
 		p.Close()
 		return err
 	}
-	if err := at.local.Add(name, tunnel.PGOrigin(p)); err != nil {
+	if err := at.local.Add(name, p.Origin()); err != nil {
 		p.Close()
 		myp.Close()
 		return errors.New("a database named " + name + " is served already")

@@ -302,7 +302,7 @@ func (og *origins) open(d config.Database, log *slog.Logger) (names []string, er
 		return nil, err
 	}
 	og.pools = append(og.pools, p)
-	og.byName[d.Name] = tunnel.PGOrigin(p)
+	og.byName[d.Name] = p.Origin()
 	og.resizers[d.Name] = append(og.resizers[d.Name], p.SetMaxConns)
 	return append(names, d.Name), nil
 }

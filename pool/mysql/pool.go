@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/pool"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // Config describes the pool of one MySQL-protocol database.
@@ -148,20 +148,21 @@ func parseOrigin(s string) (dialConfig, error) {
 // Name returns the database name the pool serves.
 func (p *Pool) Name() string { return p.cfg.Name }
 
-// Origin returns the pool as the tunnel's pool-side view of the database.
-func (p *Pool) Origin() tunnel.Origin { return origin{p} }
+// Origin returns the pool as the pool side of its database (the link contract), for a
+// transport to serve.
+func (p *Pool) Origin() link.Origin { return origin{p} }
 
 type origin struct{ p *Pool }
 
-func (o origin) Profile(ctx context.Context) (tunnel.Profile, error) {
+func (o origin) Profile(ctx context.Context) (link.Profile, error) {
 	params, err := o.p.Profile(ctx)
 	if err != nil {
-		return tunnel.Profile{}, err
+		return link.Profile{}, err
 	}
-	return tunnel.Profile{Parameters: params, Related: o.p.Related()}, nil
+	return link.Profile{Parameters: params, Related: o.p.Related()}, nil
 }
 
-func (o origin) Open(ctx context.Context, params map[string]string) (tunnel.Stream, error) {
+func (o origin) Open(ctx context.Context, params map[string]string) (link.Stream, error) {
 	return o.p.NewSession(ctx, params), nil
 }
 

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/pool"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // flushAt is how much Recv gathers before returning even if the origin has more buffered.
@@ -666,4 +666,4 @@ func (s *Session) resetState() {
 }
 
 // Session is the pool side of a tunnel stream.
-var _ tunnel.Stream = (*Session)(nil)
+var _ link.Stream = (*Session)(nil)
