@@ -46,4 +46,6 @@ type Stream interface {
 	Cancel(ctx context.Context) error
 	// Close ends the session and returns its origin connection, if any, to the pool.
 	Close() error
+	// Caps says what the stream's pool end does beyond carrying frames.
+	Caps() Caps
 }

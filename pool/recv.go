@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/classify"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 )
 
@@ -472,3 +473,7 @@ func appendParameterStatus(dst []byte, name, value string) []byte {
 	dst = append(append(dst, value...), 0)
 	return pgwire.FinishFrame(dst, h)
 }
+
+// Caps: a pool session is the pool end itself, in the edge's process: no other edge to tell,
+// no cache of its own, no lease.
+func (s *Session) Caps() link.Caps { return link.Caps{} }

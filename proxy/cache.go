@@ -578,12 +578,6 @@ func (sess *session) beforeAnswer(chunk []byte) (status byte, failed bool) {
 	return status, failed
 }
 
-// writeReporter is a Stream whose pool end tells the pool's other edges about writes (the QUIC
-// tunnel's); the in-process one has no other edge to tell.
-type writeReporter interface {
-	ReportWrites(tables []string, all bool)
-}
-
 // reportWrites tells the pool end, with the batch about to be sent, what the session's
 // transaction has written, when the batch may make those writes visible: outside a transaction
 // block, or when it may end one. The pool end then has every other edge invalidate them before
@@ -593,7 +587,7 @@ func (sess *session) reportWrites(p *unitPlan) {
 	if len(cs.written) == 0 && !cs.writeAll || cs.tx != 'I' && !p.endsTx {
 		return
 	}
-	if r, ok := sess.stream.(writeReporter); ok {
+	if r := sess.stream.Caps().Writes; r != nil {
 		r.ReportWrites(cs.written, cs.writeAll)
 	}
 }

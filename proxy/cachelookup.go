@@ -21,13 +21,6 @@ type cacheLookup struct {
 	admitted bool
 }
 
-// cacheLeaser is a Stream over which the edge may serve cached answers only while the pool end
-// keeps renewing its lease (the QUIC tunnel's: tunnel.Client.CacheCurrent); with the
-// in-process one it always may.
-type cacheLeaser interface {
-	CacheCurrent() bool
-}
-
 // lookupCache looks key up in c: a fresh or stale answer, or the answer of a flight another
 // session leads, or the lead of a new flight when admit says its answer may be kept (admit
 // returns the tables it reads); the pool side is then told it may keep the answer too
@@ -35,7 +28,7 @@ type cacheLeaser interface {
 // may have missed a write.
 func lookupCache(c *cache.Cache, stream tunnel.Stream, db string, key []byte, done <-chan struct{}, admit func() ([]string, bool)) cacheLookup {
 	resp, st := c.Get(db, key, time.Now())
-	if l, ok := stream.(cacheLeaser); ok && st != cache.Miss && !l.CacheCurrent() {
+	if l := stream.Caps().Lease; l != nil && st != cache.Miss && !l.CacheCurrent() {
 		st = cache.Miss
 	}
 	switch st {

@@ -151,7 +151,6 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 		sess.caps &^= mysql.CLIENT_LOCAL_FILES
 	}
 	sess.status = p.status
-	sess.mc = s.newMySQLCache(db, sess.user, sess.caps, sess.ext, conn.Response.Collation)
 	// The server's context, as for PostgreSQL sessions: a transport may tie the stream's
 	// life to it, and the handshake's ends with the handshake.
 	sess.params = mysqlParams(&conn.Response, sess.caps, sess.ext)
@@ -162,6 +161,7 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 		return
 	}
 	sess.stream = stream
+	sess.mc = s.newMySQLCache(db, sess.user, sess.caps, sess.ext, conn.Response.Collation, stream.Caps())
 	// No read deadline from here on but the one a KILL sets (through sess.end); killable from
 	// here on, since a client may send KILL as soon as it has this one's OK.
 	sess.nc.SetReadDeadline(time.Time{})

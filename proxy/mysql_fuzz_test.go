@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
@@ -56,6 +57,7 @@ func (s *okStream) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 
 func (s *okStream) Pending() bool                    { return s.pending }
 func (s *okStream) Pinned() bool                     { return false }
+func (s *okStream) Caps() link.Caps                  { return link.Caps{} }
 func (s *okStream) Skip([]byte)                      {}
 func (s *okStream) Cancel(ctx context.Context) error { return nil }
 func (s *okStream) Close() error                     { s.closed.Store(true); return nil }

@@ -12,6 +12,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/slipstream-proxy/slipstream/internal/mytest"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
@@ -299,6 +300,7 @@ func okStatus(p []byte) uint16 {
 
 func (s *rawStream) Pending() bool      { return s.pending }
 func (s *rawStream) Pinned() bool       { return false }
+func (s *rawStream) Caps() link.Caps    { return link.Caps{} }
 func (s *rawStream) Skip(frames []byte) {}
 
 func (s *rawStream) Cancel(ctx context.Context) error {

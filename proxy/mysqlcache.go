@@ -10,8 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipstream-proxy/slipstream/cache"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // mysqlCache is a MySQL session's part of caching. It lives with the session's goroutine.
@@ -78,12 +78,12 @@ type myStmt struct {
 const mysqlAnswerCaps = mysqlwire.ForwardedCapabilities | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_TRANSACTIONS
 
 // newMySQLCache returns the caching state of a session of db, or nil when db is not cached.
-// Over a transport with a pool end of its own (not Local), a database not cached here gets one
-// too, disabled, to report the session's writes: the pool's cache and the other edges' hold
-// reads of them.
-func (s *Server) newMySQLCache(db Database, user string, caps, ext uint32, collation byte) *mysqlCache {
+// Over a stream whose pool end has other edges to tell about writes (sc.Writes), a database not
+// cached here gets one too, disabled, to report the session's writes: the pool's cache and the
+// other edges' hold reads of them.
+func (s *Server) newMySQLCache(db Database, user string, caps, ext uint32, collation byte, sc link.Caps) *mysqlCache {
 	if s.cfg.Cache == nil || db.Caching.Disabled {
-		if _, local := s.cfg.Transport.(*tunnel.Local); local {
+		if sc.Writes == nil {
 			return nil
 		}
 		db.Caching = Caching{Disabled: true}
@@ -124,7 +124,7 @@ type myPlan struct {
 // what a write wrote before its answer reaches the client.
 func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]byte, bool) {
 	mc, c := sess.mc, sess.s.cfg.Cache
-	hinter, _ := sess.stream.(poolCacheHinter)
+	hinter := sess.stream.Caps().PoolCache
 	p := sess.planMySQL(raw)
 	var l cacheLookup
 	if p.status == cache.Miss {
@@ -200,7 +200,7 @@ func (sess *mysqlSession) mysqlCommand(ctx context.Context, raw, buf []byte) ([]
 	// Over the QUIC tunnel the pool end has the pool's other edges invalidate the session's
 	// writes before the answer leaves it. Every command of a transaction reports them, which
 	// costs a fan-out per statement but never misses the one that makes them visible.
-	if r, ok := sess.stream.(writeReporter); ok && (len(mc.written) > 0 || mc.writeAll) {
+	if r := sess.stream.Caps().Writes; r != nil && (len(mc.written) > 0 || mc.writeAll) {
 		r.ReportWrites(mc.written, mc.writeAll)
 	}
 	if hinting {
@@ -449,7 +449,7 @@ func (sess *mysqlSession) beforeMySQLAnswer(chunk []byte) {
 	mc := sess.mc
 	sess.mysqlInvalidate()
 	if mc.hc.pending {
-		mc.hc.count(sess.s.m, mc.label, sess.stream.(poolCacheHinter))
+		mc.hc.count(sess.s.m, mc.label, sess.stream.Caps().PoolCache)
 	}
 	if !mc.answered && len(chunk) > mysqlwire.HeaderLen {
 		mc.answered, mc.first = true, chunk[mysqlwire.HeaderLen]

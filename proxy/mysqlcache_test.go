@@ -11,6 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/slipstream-proxy/slipstream/cache"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
 )
 
@@ -24,7 +25,7 @@ func TestMySQLCacheHitAllocations(t *testing.T) {
 	defer c.Close()
 	s := New(Config{Cache: c})
 	sess := &mysqlSession{s: s, log: s.log, nc: &discardConn{}, stream: &okStream{}, status: mysql.SERVER_STATUS_AUTOCOMMIT}
-	sess.mc = s.newMySQLCache(Database{Name: "app", Caching: Caching{MaxAge: time.Minute, MaxResultBytes: 1 << 20}}, "u", 0, 0, 45)
+	sess.mc = s.newMySQLCache(Database{Name: "app", Caching: Caching{MaxAge: time.Minute, MaxResultBytes: 1 << 20}}, "u", 0, 0, 45, link.Caps{})
 	query := mysqlwire.AppendPacket(nil, 0, append([]byte{mysql.COM_QUERY}, "SELECT c FROM sbtest1 WHERE id = 42"...))
 	sess.mc.stmts[1] = &myStmt{sql: "SELECT c FROM sbtest1 WHERE id = ?", params: 1, types: []byte{mysql.MYSQL_TYPE_LONG, 0}}
 	execute := mysqlwire.AppendPacket(nil, 0, []byte{mysql.COM_STMT_EXECUTE, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 42, 0, 0, 0})

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/slipstream-proxy/slipstream/cache"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
@@ -14,6 +15,8 @@ type reportingStream struct {
 	tunnel.Stream
 	reports []string
 }
+
+func (s *reportingStream) Caps() link.Caps { return link.Caps{Writes: s} }
 
 func (s *reportingStream) ReportWrites(tables []string, all bool) {
 	s.reports = append(s.reports, fmt.Sprintf("%q all=%v", tables, all))

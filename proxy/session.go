@@ -100,7 +100,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		vol: profile.Volatility, rel: profile.Related, volAt: time.Now(), ctx: ctx, begin: beginHold{tx: 'I'}}
 	if s.cfg.Cache != nil && !st.db.Caching.Disabled {
 		sess.cache, sess.caching = newCacheState(db, st.params), st.db.Caching
-	} else if _, ok := stream.(writeReporter); ok {
+	} else if stream.Caps().Writes != nil {
 		// Not cached here, but the session's writes are reported all the same: the pool's
 		// cache and the other edges' hold reads of them.
 		sess.cache, sess.caching = newCacheState(db, st.params), Caching{Disabled: true}
@@ -183,7 +183,7 @@ func (sess *session) run(ctx context.Context) {
 			if sess.cache != nil {
 				if p := sess.plan(frames, true); len(p.writes) > 0 || p.writeAll {
 					sess.pinnedWrites.Store(true) // the writer pump invalidates at each ReadyForQuery
-					if r, ok := sess.stream.(writeReporter); ok {
+					if r := sess.stream.Caps().Writes; r != nil {
 						r.ReportWrites(nil, true) // and so does the pool end, for the other edges
 					}
 				}
@@ -224,7 +224,7 @@ func (sess *session) exchange(ctx context.Context, frames, buf []byte) ([]byte, 
 		return buf, ok
 	}
 	c := sess.s.cfg.Cache
-	hinter, _ := sess.stream.(poolCacheHinter)
+	hinter := sess.stream.Caps().PoolCache
 	var p unitPlan
 	var flight *cache.Flight
 	var snap cache.Snapshot

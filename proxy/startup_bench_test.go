@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
@@ -43,6 +44,7 @@ func (idleStream) Recv(context.Context, []byte) ([]byte, error) {
 }
 func (idleStream) Pending() bool                { return false }
 func (idleStream) Pinned() bool                 { return false }
+func (idleStream) Caps() link.Caps              { return link.Caps{} }
 func (idleStream) Skip([]byte)                  {}
 func (idleStream) Cancel(context.Context) error { return nil }
 func (idleStream) Close() error                 { return nil }

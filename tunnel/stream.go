@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // clientStream is the edge end of one client session: a QUIC stream of its own, so that QUIC's
@@ -286,3 +288,9 @@ func (s *clientStream) Close() error {
 
 // CacheCurrent reports whether the edge may serve cached answers now (Client.CacheCurrent).
 func (s *clientStream) CacheCurrent() bool { return s.c.CacheCurrent() }
+
+// Caps: the pool end across the tunnel tells the pool's other edges about writes, may keep a
+// cache of its own, and leases this edge's cache.
+func (s *clientStream) Caps() link.Caps {
+	return link.Caps{Writes: s, PoolCache: s, Lease: s}
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/pool"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
 )
@@ -388,3 +389,7 @@ func (s *Session) Close() error {
 	}
 	return nil
 }
+
+// Caps: a pool session is the pool end itself, in the edge's process: no other edge to tell,
+// no cache of its own, no lease.
+func (s *Session) Caps() link.Caps { return link.Caps{} }
