@@ -169,122 +169,167 @@ func (cs *cacheState) appendParses(dst []byte) []byte {
 // plan reads a batch of client messages: what it writes, and whether it is one cacheable
 // unit, with its key.
 func (sess *session) plan(frames []byte, pinned bool) unitPlan {
-	cs, pol := sess.cache, sess.caching
+	cs := sess.cache
 	p := unitPlan{status: cache.NotAQuery}
-	var shape []byte
-	var sqls []string
-	var bind []byte
-	var stmt edgeStmt
-	executes, units := 0, 0
-	simple := false
-	var parsed []string // statements this batch prepares
-	stmtName := ""      // the statement the batch binds
+	sc := sess.scanUnit(frames, &p)
+	for _, q := range sc.sqls {
+		sess.noteWrites(&p, q)
+	}
+	p.stmts = len(sc.sqls)
+	last := byte(0)
+	if len(sc.shape) > 0 {
+		last = sc.shape[len(sc.shape)-1]
+	}
+	continued := cs.midUnit
+	cs.midUnit = last != 'S' && last != 'Q'
+	p.whole = !continued && !cs.midUnit && sc.units == 1
+	sess.stageSettings(&p, len(sc.sqls))
+	if st, ok := sess.keyable(&sc, continued, pinned); !ok {
+		p.status = st
+		return p
+	}
+	q := sc.stmt.query
+	maxAge, off := commentControl(q, sess.caching.MaxAge)
+	if off {
+		p.status = cache.Disabled
+		return p
+	}
+	parsedHere := false
+	for _, n := range sc.parsed {
+		parsedHere = parsedHere || n == sc.stmtName
+	}
+	// Only a key that misses needs the full parse: an entry exists only for a statement that
+	// passed Cacheable (see admit).
+	key := append(bytes.Clone(cs.keyBase), sc.shape...)
+	key = append(append(key, 0), q...)
+	key = append(append(key, 0), sc.stmt.types...)
+	key = append(append(key, 0), sc.bind...)
+	p.status, p.key, p.query, p.maxAge = cache.Miss, key, q, maxAge
+	p.stmt, p.stmtName, p.selfContained = sc.stmt, sc.stmtName, sc.simple || parsedHere
+	return p
+}
+
+// unitScan is what one pass over a batch's messages finds (scanUnit).
+type unitScan struct {
+	shape    []byte   // the message types, in order: part of the key
+	sqls     []string // the statements the batch runs (Query, or the statement a Bind binds)
+	bind     []byte   // the last Bind's parameters and formats
+	stmt     edgeStmt // the statement run last
+	executes int      // Executes (a row limit counts more: portal state the cache can't replay)
+	units    int      // units the batch holds or touches (Sync, Query; more for COPY, Flush...)
+	simple   bool     // the batch is a simple Query
+	parsed   []string // statements this batch prepares
+	stmtName string   // the statement the batch binds
+}
+
+// scanUnit reads the batch's messages: it follows the statements the client prepares and
+// closes (cacheState) and notes that the pool side must be told of them on a hit (p.skip).
+func (sess *session) scanUnit(frames []byte, p *unitPlan) unitScan {
+	cs := sess.cache
+	var sc unitScan
 	for rest := frames; len(rest) > 0; {
 		f, next, ok := pgwire.NextFrame(rest)
 		if !ok {
 			break
 		}
 		rest = next
-		shape = append(shape, f.Type)
+		sc.shape = append(sc.shape, f.Type)
 		switch f.Type {
 		case 'Q':
 			q, _, _ := cutCString(f.Body)
-			sqls = append(sqls, q)
-			stmt, simple = edgeStmt{query: q}, true
-			units++
+			sc.sqls = append(sc.sqls, q)
+			sc.stmt, sc.simple = edgeStmt{query: q}, true
+			sc.units++
 		case 'P':
-			name, body, _ := cutCString(f.Body)
-			q, tail, _ := cutCString(body)
-			st := edgeStmt{query: q, types: bytes.Clone(tail)} // tail is in the reader's buffer
-			parsed = append(parsed, name)
-			if name == "" {
-				cs.unnamed = st
-			} else {
-				cs.stmts[name] = st
-			}
+			sc.parsed = append(sc.parsed, cs.parse(f.Body))
 			p.skip = true
 		case 'B':
 			_, body, _ := cutCString(f.Body)
 			name, tail, _ := cutCString(body)
-			stmtName = name
-			st, ok := cs.unnamed, true
-			if name != "" {
-				st, ok = cs.stmts[name]
-			}
-			if ok {
-				sqls = append(sqls, st.query)
-				stmt, bind = st, tail
+			sc.stmtName = name
+			if st, ok := cs.stmt(name); ok {
+				sc.sqls = append(sc.sqls, st.query)
+				sc.stmt, sc.bind = st, tail
 			}
 		case 'C':
-			if len(f.Body) > 0 && f.Body[0] == 'S' {
-				if name, _, _ := cutCString(f.Body[1:]); name != "" {
-					delete(cs.stmts, name)
-				}
-			}
+			cs.close(f.Body)
 			p.skip = true
 		case 'E':
-			executes++
+			sc.executes++
 			if _, tail, _ := cutCString(f.Body); len(tail) != 4 || binary.BigEndian.Uint32(tail) != 0 {
-				executes += 2 // a row limit: portal state the cache can't replay
+				sc.executes += 2 // a row limit: portal state the cache can't replay
 			}
 		case 'S':
-			units++
+			sc.units++
 		case 'D':
 		default:
-			units += 2 // COPY data, Flush, FunctionCall...: never from the cache
+			sc.units += 2 // COPY data, Flush, FunctionCall...: never from the cache
 		}
 	}
-	for _, q := range sqls {
-		sess.noteWrites(&p, q)
+	return sc
+}
+
+// parse follows a Parse message's statement and returns its name.
+func (cs *cacheState) parse(body []byte) string {
+	name, rest, _ := cutCString(body)
+	q, tail, _ := cutCString(rest)
+	st := edgeStmt{query: q, types: bytes.Clone(tail)} // tail is in the reader's buffer
+	if name == "" {
+		cs.unnamed = st
+	} else {
+		cs.stmts[name] = st
 	}
-	p.stmts = len(sqls)
-	last := byte(0)
-	if len(shape) > 0 {
-		last = shape[len(shape)-1]
+	return name
+}
+
+// stmt returns the statement of that name (the unnamed one for ""), if the session has it.
+func (cs *cacheState) stmt(name string) (edgeStmt, bool) {
+	if name == "" {
+		return cs.unnamed, true
 	}
-	continued := cs.midUnit
-	cs.midUnit = last != 'S' && last != 'Q'
-	p.whole = !continued && !cs.midUnit && units == 1
+	st, ok := cs.stmts[name]
+	return st, ok
+}
+
+// close follows a Close message: a statement closed is forgotten.
+func (cs *cacheState) close(body []byte) {
+	if len(body) > 0 && body[0] == 'S' {
+		if name, _, _ := cutCString(body[1:]); name != "" {
+			delete(cs.stmts, name)
+		}
+	}
+}
+
+// stageSettings stages the settings a whole unit of nothing but settings makes, to be applied
+// when it succeeds; any other change of the session's settings makes the session dirty: not
+// cached from then on.
+func (sess *session) stageSettings(p *unitPlan, stmts int) {
+	cs := sess.cache
 	switch {
 	case len(p.settings) == 0 && !p.drops:
-	case p.whole && !p.badSettings && p.settingSQLs == len(sqls) && len(cs.staged) == 0 && !cs.stagedDrops:
+	case p.whole && !p.badSettings && p.settingSQLs == stmts && len(cs.staged) == 0 && !cs.stagedDrops:
 		cs.staged, cs.stagedDrops = append(cs.staged, p.settings...), p.drops
 	default:
 		cs.dirty = true
 	}
-	if pol.Disabled {
-		p.status = cache.Disabled
-		return p
-	}
+}
+
+// keyable reports whether the batch may be answered from the cache by its key: one whole unit
+// running one statement once, outside a transaction, in a session whose state the key covers;
+// else the cache status that says why not (NotAQuery for a batch that is no single query).
+func (sess *session) keyable(sc *unitScan, continued, pinned bool) (cache.Status, bool) {
+	cs := sess.cache
 	switch {
-	case continued || units != 1 || cs.midUnit || (!simple && executes != 1) || len(sqls) != 1:
-		return p
+	case sess.caching.Disabled:
+		return cache.Disabled, false
+	case continued || sc.units != 1 || cs.midUnit || (!sc.simple && sc.executes != 1) || len(sc.sqls) != 1:
+		return cache.NotAQuery, false
 	case cs.tx != 'I':
-		p.status = cache.Transaction
-		return p
+		return cache.Transaction, false
 	case cs.dirty || pinned:
-		p.status = cache.Uncacheable
-		return p
+		return cache.Uncacheable, false
 	}
-	q := stmt.query
-	maxAge, off := commentControl(q, pol.MaxAge)
-	if off {
-		p.status = cache.Disabled
-		return p
-	}
-	parsedHere := false
-	for _, n := range parsed {
-		parsedHere = parsedHere || n == stmtName
-	}
-	// Only a key that misses needs the full parse: an entry exists only for a statement that
-	// passed Cacheable (see admit).
-	key := append(bytes.Clone(cs.keyBase), shape...)
-	key = append(append(key, 0), q...)
-	key = append(append(key, 0), stmt.types...)
-	key = append(append(key, 0), bind...)
-	p.status, p.key, p.query, p.maxAge = cache.Miss, key, q, maxAge
-	p.stmt, p.stmtName, p.selfContained = stmt, stmtName, simple || parsedHere
-	return p
+	return cache.Miss, true
 }
 
 // admit decides, with the full parse, whether a missed unit's answer may be kept, and which

@@ -109,21 +109,7 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 	sess.id = s.myConns.add(sess)
 	defer s.myConns.remove(sess.id)
 
-	greet := s.mysqlGreeting(hctx)
-	hs := mysqlwire.Handshake{ServerVersion: greet.version, ConnID: sess.id, Capabilities: greet.caps, ExtCapabilities: greet.ext,
-		Collation: greet.collation, Status: greet.status, AuthPlugin: greet.plugin}
-	console := false // the client asked for the admin console (admin.go)
-	conn, err := mysqlwire.Accept(hctx, nc, mysqlwire.Config{Handshake: hs, TLS: s.mysqlTLS, Lookup: func(r *mysqlwire.Response) (mysqlwire.Account, error) {
-		if console = s.wantsMySQLConsole(r.Database); console {
-			return s.mysqlConsoleAccount(r.User), nil
-		}
-		db, e := s.mysqlDatabase(r)
-		if e != nil {
-			return mysqlwire.Account{}, e
-		}
-		sess.db = db
-		return mysqlAccount(db), nil
-	}})
+	conn, console, err := s.acceptMySQL(hctx, nc, sess)
 	if err != nil {
 		s.refuseMySQL(log, err)
 		return
@@ -137,31 +123,11 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 	log = log.With("db", db.Name, "user", sess.user)
 	sess.log = log
 
-	profile, err := s.cfg.Transport.Profile(hctx, db.origin())
+	stream, err := s.openMySQL(ctx, hctx, sess, conn)
 	if err != nil {
-		log.Warn("origin unavailable for a new session", "err", err)
 		s.failMySQL(log, conn, mysqlOriginError(err))
 		return
 	}
-	p := mysqlProfile(profile, db.AllowLocalInfile)
-	// What the client negotiated goes to the pool side as it is, even where this database's
-	// origin lacks a flag the greeting's had: the pool side answers in the client's format.
-	sess.caps, sess.ext = conn.Capabilities, conn.ExtCapabilities
-	if !db.AllowLocalInfile {
-		sess.caps &^= mysql.CLIENT_LOCAL_FILES
-	}
-	sess.status = p.status
-	// The server's context, as for PostgreSQL sessions: a transport may tie the stream's
-	// life to it, and the handshake's ends with the handshake.
-	sess.params = mysqlParams(&conn.Response, sess.caps, sess.ext)
-	stream, err := s.cfg.Transport.Open(ctx, db.origin(), sess.params)
-	if err != nil {
-		log.Warn("opening the session on the pool side failed", "err", err)
-		s.failMySQL(log, conn, mysqlOriginError(err))
-		return
-	}
-	sess.stream = stream
-	sess.mc = s.newMySQLCache(db, sess.user, sess.caps, sess.ext, conn.Response.Collation, stream.Caps())
 	// No read deadline from here on but the one a KILL sets (through sess.end); killable from
 	// here on, since a client may send KILL as soon as it has this one's OK.
 	sess.nc.SetReadDeadline(time.Time{})
@@ -185,6 +151,55 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 	log.Debug("session started")
 	sess.run(ctx)
 	log.Debug("session ended", "duration", time.Since(start))
+}
+
+// acceptMySQL greets the client and checks its login; console reports that it asked for the
+// admin console (admin.go) instead of a database, which sess.db is otherwise.
+func (s *Server) acceptMySQL(hctx context.Context, nc net.Conn, sess *mysqlSession) (conn *mysqlwire.Conn, console bool, err error) {
+	greet := s.mysqlGreeting(hctx)
+	hs := mysqlwire.Handshake{ServerVersion: greet.version, ConnID: sess.id, Capabilities: greet.caps, ExtCapabilities: greet.ext,
+		Collation: greet.collation, Status: greet.status, AuthPlugin: greet.plugin}
+	conn, err = mysqlwire.Accept(hctx, nc, mysqlwire.Config{Handshake: hs, TLS: s.mysqlTLS, Lookup: func(r *mysqlwire.Response) (mysqlwire.Account, error) {
+		if console = s.wantsMySQLConsole(r.Database); console {
+			return s.mysqlConsoleAccount(r.User), nil
+		}
+		db, e := s.mysqlDatabase(r)
+		if e != nil {
+			return mysqlwire.Account{}, e
+		}
+		sess.db = db
+		return mysqlAccount(db), nil
+	}})
+	return conn, console, err
+}
+
+// openMySQL opens the session of a client whose login succeeded on the pool side: what the
+// client negotiated goes there as it is, even where this database's origin lacks a flag the
+// greeting's had (the pool side answers in the client's format). The stream lives in the
+// server's context, as for PostgreSQL sessions: a transport may tie the stream's life to it,
+// and the handshake's (hctx) ends with the handshake.
+func (s *Server) openMySQL(ctx, hctx context.Context, sess *mysqlSession, conn *mysqlwire.Conn) (tunnel.Stream, error) {
+	db := sess.db
+	profile, err := s.cfg.Transport.Profile(hctx, db.origin())
+	if err != nil {
+		sess.log.Warn("origin unavailable for a new session", "err", err)
+		return nil, err
+	}
+	p := mysqlProfile(profile, db.AllowLocalInfile)
+	sess.caps, sess.ext = conn.Capabilities, conn.ExtCapabilities
+	if !db.AllowLocalInfile {
+		sess.caps &^= mysql.CLIENT_LOCAL_FILES
+	}
+	sess.status = p.status
+	sess.params = mysqlParams(&conn.Response, sess.caps, sess.ext)
+	stream, err := s.cfg.Transport.Open(ctx, db.origin(), sess.params)
+	if err != nil {
+		sess.log.Warn("opening the session on the pool side failed", "err", err)
+		return nil, err
+	}
+	sess.stream = stream
+	sess.mc = s.newMySQLCache(db, sess.user, sess.caps, sess.ext, conn.Response.Collation, stream.Caps())
+	return stream, nil
 }
 
 // mysqlGreeting is what the handshake says before the client names its database: the profile

@@ -80,31 +80,11 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		s.refuse(log, st.nc, pgOriginError(err))
 		return
 	}
-	if needsCheck(st.params) {
-		refusal, err := checkSettings(ctx, stream)
-		if refusal != nil || err != nil {
-			stream.Close()
-			if refusal == nil {
-				log.Warn("checking the session's settings on the pool side failed", "err", err)
-				s.refuse(log, st.nc, pgwire.Fatal(pgwire.CannotConnectNow, "the origin database is not reachable"))
-				return
-			}
-			// PostgreSQL refuses settings after authentication: AuthenticationOk comes first.
-			st.nc.Write(append(pgwire.AppendAuthenticationOK(nil), refusal...))
-			log.Info("client refused: the origin refused its startup settings")
-			return
-		}
+	if needsCheck(st.params) && !s.settingsAccepted(ctx, log, st, stream) {
+		stream.Close()
+		return
 	}
-	sess := &session{s: s, log: log, nc: st.nc, stream: stream, db: db, params: st.params,
-		vol: profile.Volatility, rel: profile.Related, volAt: time.Now(), ctx: ctx, begin: beginHold{tx: 'I'}}
-	if s.cfg.Cache != nil && !st.db.Caching.Disabled {
-		sess.cache, sess.caching = newCacheState(db, st.params), st.db.Caching
-	} else if stream.Caps().Writes != nil {
-		// Not cached here, but the session's writes are reported all the same: the pool's
-		// cache and the other edges' hold reads of them.
-		sess.cache, sess.caching = newCacheState(db, st.params), Caching{Disabled: true}
-	}
-	sess.initDrain()
+	sess := s.newSession(ctx, log, st, stream, profile)
 	key := s.keys.add(sess)
 	defer s.keys.remove(key)
 
@@ -129,6 +109,41 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	sess.r = pgwire.NewReaderSize(st.nc, s.cfg.MaxMessage, sessionBuffer)
 	sess.run(ctx)
 	log.Debug("session ended", "duration", time.Since(start))
+}
+
+// settingsAccepted checks unusual startup settings on the pool side (one origin round trip,
+// the exception to a setup without one) and reports whether the origin accepted them; when it
+// did not, the client has been refused as PostgreSQL refuses it.
+func (s *Server) settingsAccepted(ctx context.Context, log *slog.Logger, st *startup, stream tunnel.Stream) bool {
+	refusal, err := checkSettings(ctx, stream)
+	switch {
+	case err != nil:
+		log.Warn("checking the session's settings on the pool side failed", "err", err)
+		s.refuse(log, st.nc, pgwire.Fatal(pgwire.CannotConnectNow, "the origin database is not reachable"))
+		return false
+	case refusal != nil:
+		// PostgreSQL refuses settings after authentication: AuthenticationOk comes first.
+		st.nc.Write(append(pgwire.AppendAuthenticationOK(nil), refusal...))
+		log.Info("client refused: the origin refused its startup settings")
+		return false
+	}
+	return true
+}
+
+// newSession returns the session of a client whose startup succeeded, on stream.
+func (s *Server) newSession(ctx context.Context, log *slog.Logger, st *startup, stream tunnel.Stream, profile tunnel.Profile) *session {
+	db := st.db.Name
+	sess := &session{s: s, log: log, nc: st.nc, stream: stream, db: db, params: st.params,
+		vol: profile.Volatility, rel: profile.Related, volAt: time.Now(), ctx: ctx, begin: beginHold{tx: 'I'}}
+	if s.cfg.Cache != nil && !st.db.Caching.Disabled {
+		sess.cache, sess.caching = newCacheState(db, st.params), st.db.Caching
+	} else if stream.Caps().Writes != nil {
+		// Not cached here, but the session's writes are reported all the same: the pool's
+		// cache and the other edges' hold reads of them.
+		sess.cache, sess.caching = newCacheState(db, st.params), Caching{Disabled: true}
+	}
+	sess.initDrain()
+	return sess
 }
 
 // refuse sends a handshake error to the client when it is one of ours, and counts it.
