@@ -33,8 +33,8 @@
 //	 │   a batch that draws answers (Q S H F c f) sets pending on the edge
 //	 │<──────────────────── Data(flags, answers) ─│ Recv while Pending, one frame per Recv,
 //	 │<──────────────────── Data(pending=false) ──│ at least one frame, the last not pending
-//	 │<── Data(cached, fresh for, answers) ───────│ a hinted batch the pool's cache answers:
-//	 │                                            │   Session.Skip, one frame, the origin not asked
+//	 │<── Data(cached, fresh for, answers) ───────│ a hinted batch the pool's cache answers
+//	 │                                            │   (poolend): one frame, the origin not asked
 //	 │ Skip: Skip(frames) ───────────────────────>│ Session.Skip (no answer)
 //	 │   once pinned, the pool end receives continuously and pushes Data(pinned)
 //	 │<───────────────────────── Error(code, text)│ ErrOriginLost, ErrQueueTimeout, ...: the last frame
@@ -51,9 +51,10 @@
 //
 // The edge reports what a session's transaction has written (Writes, from its classification
 // of the statements) with a batch that may make it visible: outside a transaction block, or a
-// COMMIT. The pool end then sends an Invalidate to every other connected edge and waits for
-// each one's Ok, or closes its connection after AckTimeout, before it sends the batch's last
-// Data frame: the answer that tells the client the write is done. The writing edge invalidates
+// COMMIT. The pool side (poolend) then has the Server send an Invalidate to every other
+// connected edge (link.Edges), which waits for each one's Ok, or closes its connection after
+// AckTimeout, before the batch's last Data frame goes out: the answer that tells the client the
+// write is done. The writing edge invalidates
 // its own cache as that answer passes. An edge drops its cache of a pool's databases whenever
 // its connection to that pool ends or is made, since it can't know what it missed.
 //
@@ -71,26 +72,15 @@
 //
 // # The pool's cache
 //
-// The pool end may keep a cache of its own (ServerConfig.Cache, poolcache.go), shared by all
-// its edges: Hyperdrive's second layer. An edge sends a Hint frame before a batch that missed
-// its cache and whose answer it may keep: its key, the tables the unit reads, its max age and
-// stale-while-revalidate. The pool end answers a hinted batch from its cache when it holds a
-// fresh answer under the key, in the namespace of the session's database and user: it tells
-// the session what it skipped, as the edge does on its own hits, and sends the stored answer as
-// one data frame flagged cached, with how much longer it is fresh, so that the edge keeps it no
-// longer. Otherwise it sends the batch, and, as the edge does at a key's first miss,
-// snapshots the tables' generations first and keeps
-// the answer when it is one an edge would keep (PostgreSQL: no ErrorResponse, the last
-// ReadyForQuery idle; MySQL: a result set outside a transaction, with no warnings), and no
-// table moved since the snapshot. The tunnel still reads no SQL: it trusts its edges' keys and
-// tables.
-//
-// Every reported write invalidates the pool's cache first, before the other edges are told and
-// before the write's last answer goes out: an edge told of a write finds no answer from before
-// it here. An answer read before the write carries the older generations and is never served
-// after it, even if it is stored later. Edges report writes whether or not they cache the
-// database themselves. Writes the pool end is not told of (made at the origin directly, or
-// through another pool while a database was placed there) are seen once max_age has passed.
+// The pool side may keep a cache of its own, shared by all its edges (package poolend, which
+// wraps the origins a Server serves). The tunnel only carries its frames: an edge sends a Hint
+// frame before a batch that missed its cache and whose answer it may keep (its key, the tables
+// the unit reads, its max age and stale-while-revalidate), which the pool end hands to the
+// session's link.PoolCache; an answer the pool's cache gave goes back as one data frame flagged
+// cached, with how much longer it is fresh, so that the edge keeps it no longer. The edge's
+// Writes frames go to the session's link.WriteReporter; the session tells the other edges
+// through the link.Edges the pool end puts in the context it opens the session with, before its
+// last answer is returned, so before the last Data frame leaves. The tunnel reads no SQL.
 //
 // So a query costs one WAN round trip and a new client session none: the edge knows Pending
 // from the flags, without asking, and caches each database's profile, refreshing it in the

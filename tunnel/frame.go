@@ -561,9 +561,9 @@ func appendHint(dst, key []byte, tables []string, maxAge, swr time.Duration) ([]
 	return append(dst, key...), true
 }
 
-// parseHint decodes appendHint's encoding into h, copying what it keeps. The key is put in
-// namespace ns (ns NUL key), the session's: no answer is served to another's.
-func parseHint(b []byte, ns string, h *hint) error {
+// parseHint decodes appendHint's encoding into h, copying what it keeps. The pool side puts
+// the key in the session's namespace (poolend).
+func parseHint(b []byte, h *hint) error {
 	if len(b) < 10 {
 		return errBadFrame
 	}
@@ -585,6 +585,6 @@ func parseHint(b []byte, ns string, h *hint) error {
 	if len(b) == 0 {
 		return errBadFrame
 	}
-	h.key = append(append(append(h.key[:0], ns...), 0), b...)
+	h.key = append(h.key[:0], b...)
 	return nil
 }

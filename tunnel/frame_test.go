@@ -178,10 +178,10 @@ func TestCacheHintsRoundTrip(t *testing.T) {
 		t.Fatal("a hint of two tables was not encoded")
 	}
 	var h hint
-	if err := parseHint(b, "app", &h); err != nil {
+	if err := parseHint(b, &h); err != nil {
 		t.Fatal(err)
 	}
-	if string(h.key) != "app\x00k\x00ey" || !slices.Equal(h.tables, []string{"users", "public.orders"}) ||
+	if string(h.key) != "k\x00ey" || !slices.Equal(h.tables, []string{"users", "public.orders"}) ||
 		h.maxAge != 90*time.Second || h.swr != 15*time.Second {
 		t.Errorf("decoded %q %q %v %v", h.key, h.tables, h.maxAge, h.swr)
 	}
@@ -193,7 +193,7 @@ func TestCacheHintsRoundTrip(t *testing.T) {
 		t.Error("a hint of a table name with a NUL was encoded")
 	}
 	for _, b := range [][]byte{nil, make([]byte, 9), append(make([]byte, 8), 0, 1, 'u'), make([]byte, 10)} {
-		if err := parseHint(b, "app", &h); !errors.Is(err, errBadFrame) {
+		if err := parseHint(b, &h); !errors.Is(err, errBadFrame) {
 			t.Errorf("parseHint(%q) = %v, want errBadFrame", b, err)
 		}
 	}
@@ -204,7 +204,7 @@ func FuzzParseHint(f *testing.F) {
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var h hint
-		if err := parseHint(b, "app", &h); err != nil {
+		if err := parseHint(b, &h); err != nil {
 			return
 		}
 		if len(h.tables) > maxTables {

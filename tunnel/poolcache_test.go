@@ -11,6 +11,7 @@ import (
 
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/pool"
+	"github.com/slipstream-proxy/slipstream/poolend"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
@@ -38,7 +39,7 @@ func startPoolWithCache(t *testing.T) (*poolCacheRig, func(*recorder) tunnel.Str
 	t.Cleanup(c.Close)
 	reg := prometheus.NewRegistry()
 	addr, _ := startPoolEnd(t, poolTLS, pool.Config{Metrics: pool.NewMetrics(reg)},
-		tunnel.ServerConfig{Cache: c, Metrics: tunnel.NewMetrics(reg)})
+		tunnel.ServerConfig{}, poolend.Config{Cache: c, Metrics: poolend.NewMetrics(reg)})
 	rig := &poolCacheRig{addr: addr, cache: c, reg: reg}
 	return rig, func(r *recorder) tunnel.Stream { return openStream(t, edgeWithCache(t, addr, edgeTLS, r)) }
 }

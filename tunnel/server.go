@@ -15,7 +15,6 @@ import (
 
 	"github.com/quic-go/quic-go"
 
-	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/link"
 )
 
@@ -59,12 +58,6 @@ type ServerConfig struct {
 	// cache when it reconnects); a write's last answer waits at most this long for the other
 	// edges. 0 means 1 second.
 	AckTimeout time.Duration
-	// Cache is the cache the pool end shares among all its edges' sessions (poolcache.go): it
-	// answers the units edges hint as cacheable, and reported writes invalidate it. nil: none,
-	// every unit goes to the origin.
-	Cache *cache.Cache
-	// Metrics are the pool end's metrics; nil: unregistered ones.
-	Metrics *Metrics
 }
 
 // leaseOf is the lease the pool end grants each edge on its cache, and how often it renews it:
@@ -78,7 +71,6 @@ func leaseOf(ack time.Duration) (lease, every time.Duration) { return ack / 2, a
 type Server struct {
 	cfg ServerConfig
 	log *slog.Logger
-	m   *Metrics
 	wg  sync.WaitGroup
 
 	sent atomic.Int64 // bytes of answers written to streams, for tests
@@ -95,10 +87,7 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = time.Second
 	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = NewMetrics(nil)
-	}
-	return &Server{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, conns: map[*serverConn]struct{}{}}
+	return &Server{cfg: cfg, log: cfg.Logger, conns: map[*serverConn]struct{}{}}
 }
 
 // Serve accepts edges' connections on pc until ctx ends, then closes them and waits for their
@@ -316,63 +305,24 @@ func (c *serverConn) serveCancel(ctx context.Context, str *quic.Stream) {
 	str.Write(appendFrame(nil, frameOK, nil))
 }
 
-// serverSession is the pool end of one client session.
+// serverSession is the pool end of one client session, as the tunnel carries it: the stream,
+// and the origin's session (with whatever the pool side puts in front of it, poolend).
 type serverSession struct {
 	c   *serverConn
 	str *quic.Stream
 	ps  Stream
 
 	wmu sync.Mutex // writes to str: the reader's drains, the pinned pump's pushes, fail
-
-	mysql   bool    // the session carries MySQL packets
-	capture capture // the answer of a hinted unit the origin answers; the reader's
-
-	// What the session's transaction wrote, as the edge reported it (frameWrites), until the
-	// other edges are told: the reader sets it, whoever sends a batch's last answer tells them.
-	db       string
-	imu      sync.Mutex
-	written  bool
-	tables   []string
-	allTabs  bool
-	keepsAll bool // pinned: told at every last answer from now on, the edge reports no more
 }
 
-// noteWrites records a writes frame from the edge.
-func (ss *serverSession) noteWrites(b []byte) error {
-	tables, all, err := parseWrites(b)
-	if err != nil {
-		return err
-	}
-	ss.imu.Lock()
-	defer ss.imu.Unlock()
-	ss.written = true
-	ss.allTabs = ss.allTabs || all || len(ss.tables)+len(tables) > maxTables
-	if !ss.allTabs {
-		ss.tables = append(ss.tables, tables...)
-	}
-	return nil
+// otherEdges are a session's link.Edges: every connection of the server but its own.
+type otherEdges struct {
+	s    *Server
+	from *serverConn
 }
 
-// tellWrites tells every other edge about the writes reported so far, and waits until each
-// has acknowledged or has been disconnected: it runs before the answer that ends a batch goes
-// out, so that no client learns of a write before every edge has dropped what it made stale.
-func (ss *serverSession) tellWrites() {
-	ss.imu.Lock()
-	if !ss.written {
-		ss.imu.Unlock()
-		return
-	}
-	payload := appendWrites(nil, ss.tables, ss.allTabs)
-	if c := ss.c.s.cfg.Cache; c != nil {
-		// First this end's cache, which every edge reads through: an edge told of the write
-		// may miss at once and must not find the answer from before it here.
-		c.Invalidate(ss.db, ss.tables, ss.allTabs || len(ss.tables) > maxTables)
-	}
-	if !ss.keepsAll {
-		ss.written, ss.tables, ss.allTabs = false, ss.tables[:0], false
-	}
-	ss.imu.Unlock()
-	ss.c.s.invalidate(ss.c, ss.db, payload)
+func (e otherEdges) Invalidate(db string, tables []string, all bool) {
+	e.s.invalidate(e.from, db, appendWrites(nil, tables, all))
 }
 
 // invalidate sends an invalidation of db to every connection but from's, and returns when each
@@ -449,10 +399,10 @@ func (c *serverConn) invalidate(frame []byte) error {
 }
 
 // serveSession runs one client session: it opens it on its origin, then applies the edge's
-// frames in order. After a batch that draws answers it receives them and sends them on, each
-// chunk flagged with whether more are due, and at least one chunk, so that the edge, which
-// waits for them, learns when to stop without asking. Once the session is pinned, a second
-// goroutine receives continuously and pushes what comes.
+// frames in order (serveFrames). After a batch that draws answers it receives them and sends
+// them on, each chunk flagged with whether more are due, and at least one chunk, so that the
+// edge, which waits for them, learns when to stop without asking. Once the session is pinned,
+// a second goroutine receives continuously and pushes what comes.
 //
 // Backpressure: the edge's frames are read only as fast as the origin takes them, and answers
 // are received only as fast as the stream's flow control lets them out, that is, as fast as
@@ -468,8 +418,7 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 		str.CancelWrite(codeStreamClosed)
 		return
 	}
-	mysql := params[ProtocolParam] == "mysql"
-	ss := &serverSession{c: c, str: str, db: db, mysql: mysql}
+	ss := &serverSession{c: c, str: str}
 	defer func() {
 		ss.wmu.Lock()
 		str.Close()
@@ -482,7 +431,8 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ps, err := o.Open(sctx, params)
+	// The session's writes reach every other edge before their answers reach the client.
+	ps, err := o.Open(link.WithEdges(sctx, otherEdges{s: c.s, from: c}), params)
 	if err != nil {
 		ss.fail(err)
 		return
@@ -501,34 +451,38 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 	}()
 
 	var pump sync.WaitGroup
-	defer pump.Wait()
-	defer ps.Close()
+	ss.serveFrames(sctx, params[ProtocolParam] == "mysql", &pump)
+	ps.Close() // its pool side tells what it wrote: a write cut off by the edge may have been made
+	pump.Wait()
+}
+
+// serveFrames applies the edge's frames to the session until the stream or the session ends;
+// once the session is pinned, it starts the pump that pushes what the origin sends.
+func (ss *serverSession) serveFrames(ctx context.Context, mysql bool, pump *sync.WaitGroup) {
+	ps := ss.ps
 	pinned := false
 	draws := false // the client's batch, of which parts have been sent, draws answers
 	var buf, rbuf []byte
 	var h hint
 	hinted := false // h hints the batch that comes next
-	// Hints are keyed in the session's database and user too, whatever the edge's key covers:
-	// no answer crosses to another database, or to a user who may see other rows.
-	hintNS := db + "\x00" + params["user"]
 	for {
-		typ, b, err := readFrame(str, buf)
+		typ, b, err := readFrame(ss.str, buf)
 		buf = b
 		if err != nil {
-			break
+			return
 		}
 		switch typ {
 		case frameSkip:
 			ps.Skip(b)
 			continue
 		case frameWrites:
-			if err := ss.noteWrites(b); err != nil {
+			if err := ss.reportWrites(b); err != nil {
 				ss.fail(err)
 				return
 			}
 			continue
 		case frameHint:
-			if err := parseHint(b, hintNS, &h); err != nil {
+			if err := parseHint(b, &h); err != nil {
 				ss.fail(err)
 				return
 			}
@@ -539,38 +493,18 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 			ss.fail(fmt.Errorf("%w: unexpected frame type %q", errBadFrame, typ))
 			return
 		}
-		// A hint counts for a batch in one frame only, the first of a unit.
-		useHint := hinted && typ == frameBatch && !draws && !pinned && ss.mayUseCache(&h, b, mysql)
-		hinted = false
-		if useHint {
-			var served bool
-			if rbuf, served, err = ss.fromCache(&h, b, rbuf); served {
-				if err != nil {
-					break
-				}
-				continue
-			}
-			// As at the edge, a key is kept at its first miss.
-			if rbuf, served, err = ss.fromFlight(&h, b, rbuf, sctx.Done()); served {
-				if err != nil {
-					break
-				}
-				continue
-			}
-			ss.cacheMiss()
+		// A hint counts for a batch in one frame only, the first of a unit, that draws answers.
+		if hinted && typ == frameBatch && !draws && !pinned {
+			ss.hint(&h, b, mysql)
 		}
-		if err := ps.Send(sctx, b); err != nil {
+		hinted = false
+		if err := ps.Send(ctx, b); err != nil {
 			if !errors.Is(err, ErrTerminated) {
 				ss.fail(err)
 			}
-			break
+			return
 		}
-		if mysql {
-			d, _ := mysqlDrawsAnswers(b)
-			draws = draws || d
-		} else {
-			draws = draws || drawsAnswers(b)
-		}
+		draws = draws || batchDraws(b, mysql)
 		if cap(buf) > batchChunk {
 			buf = nil // don't keep a large COPY buffer for an idle session
 		}
@@ -579,32 +513,58 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 		}
 		if draws {
 			draws = false
-			if rbuf, err = ss.drain(sctx, rbuf); err != nil {
-				ss.dropCapture()
+			if rbuf, err = ss.drain(ctx, rbuf); err != nil {
 				ss.fail(err)
-				break
+				return
 			}
 		}
-		ss.dropCapture()
 		if ps.Pinned() {
 			pinned = true
-			ss.imu.Lock()
-			if ss.written {
-				ss.allTabs = true // the edge reports a pinned session's writes no more
-			}
-			ss.keepsAll = true
-			ss.imu.Unlock()
 			pump.Add(1)
 			go func() {
 				defer pump.Done()
-				ss.push(sctx)
+				ss.push(ctx)
 			}()
 		}
 	}
-	ss.dropCapture() // a flight this session led ends with it
-	ps.Close()
-	pump.Wait()
-	ss.tellWrites() // a write cut off by the edge may still have been made
+}
+
+// reportWrites passes a writes frame from the edge on to the session's pool side.
+func (ss *serverSession) reportWrites(b []byte) error {
+	tables, all, err := parseWrites(b)
+	if err != nil {
+		return err
+	}
+	if w := ss.ps.Caps().Writes; w != nil {
+		w.ReportWrites(tables, all)
+	}
+	return nil
+}
+
+// hint passes the edge's cache hint on to the session's pool side, for batch b, when its pool
+// side keeps a cache and b is a whole unit that draws answers.
+func (ss *serverSession) hint(h *hint, b []byte, mysql bool) {
+	pc := ss.ps.Caps().PoolCache
+	if pc == nil {
+		return
+	}
+	if mysql {
+		if draws, quit := mysqlDrawsAnswers(b); !draws || quit {
+			return
+		}
+	} else if !drawsAnswers(b) {
+		return
+	}
+	pc.HintCacheable(h.key, h.tables, h.maxAge, h.swr)
+}
+
+// batchDraws reports whether batch b draws answers, in its protocol.
+func batchDraws(b []byte, mysql bool) bool {
+	if mysql {
+		d, _ := mysqlDrawsAnswers(b)
+		return d
+	}
+	return drawsAnswers(b)
 }
 
 // dataHead is the room a receive buffer keeps in front for its data frame's header and flags,
@@ -612,7 +572,9 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 const dataHead = headerLen + 1
 
 // drain receives the answers due and sends each chunk as a data frame; the last one says
-// nothing more is due, and there is at least one.
+// nothing more is due, and there is at least one. An answer the pool side's cache gave goes
+// out as one data frame flagged cached: its answers follow a uint32, the milliseconds the
+// answer stays fresh, so that the edge keeps it no longer.
 func (ss *serverSession) drain(ctx context.Context, buf []byte) ([]byte, error) {
 	for {
 		buf = append(buf[:0], make([]byte, dataHead)...)
@@ -620,20 +582,15 @@ func (ss *serverSession) drain(ctx context.Context, buf []byte) ([]byte, error) 
 		if pending {
 			var err error
 			if buf, err = ss.ps.Recv(ctx, buf); err != nil {
-				ss.tellWrites()
 				if len(buf) > dataHead {
 					ss.send(buf, false, false) // what came before the failure
 				}
 				return buf, err
 			}
+			if buf, pending = ss.cached(buf); !pending {
+				return buf, ss.sendFlags(buf, flagCached)
+			}
 			pending = ss.ps.Pending()
-		}
-		if !pending {
-			ss.tellWrites()
-		}
-		ss.capture.add(buf[dataHead:])
-		if !pending {
-			ss.finish() // before the answer's end goes out: the client's next read finds it
 		}
 		if err := ss.send(buf, pending, ss.ps.Pinned()); err != nil {
 			return buf, err
@@ -647,6 +604,23 @@ func (ss *serverSession) drain(ctx context.Context, buf []byte) ([]byte, error) 
 	}
 }
 
+// cached returns the frame of an answer the pool side's cache gave, with its freshness in
+// front, and false; or buf as it was, and true.
+func (ss *serverSession) cached(buf []byte) ([]byte, bool) {
+	pc := ss.ps.Caps().PoolCache
+	if pc == nil {
+		return buf, true
+	}
+	fresh, ok := pc.FromPoolCache()
+	if !ok {
+		return buf, true
+	}
+	ss.ps.Pending() // the unit ends with its one answer
+	out := make([]byte, dataHead, dataHead+4+len(buf)-dataHead)
+	out = binary.BigEndian.AppendUint32(out, uint32(max(fresh/time.Millisecond, 1)))
+	return append(out, buf[dataHead:]...), false
+}
+
 // push sends whatever the pinned session receives until it ends.
 func (ss *serverSession) push(ctx context.Context) {
 	var buf []byte
@@ -654,11 +628,7 @@ func (ss *serverSession) push(ctx context.Context) {
 		var err error
 		buf, err = ss.ps.Recv(ctx, append(buf[:0], make([]byte, dataHead)...))
 		if len(buf) > dataHead {
-			pending := ss.ps.Pending()
-			if !pending {
-				ss.tellWrites()
-			}
-			if serr := ss.send(buf, pending, true); serr != nil {
+			if serr := ss.send(buf, ss.ps.Pending(), true); serr != nil {
 				ss.ps.Close()
 				return
 			}
@@ -707,22 +677,19 @@ func (ss *serverSession) fail(err error) {
 		return // the edge closed the session: nobody listens
 	}
 	ss.c.log.Debug("tunnel session failed", "err", err)
-	ss.tellWrites()
 	ss.wmu.Lock()
 	defer ss.wmu.Unlock()
 	ss.str.Write(appendError(nil, err))
 }
 
-// Invalidate drops db's cached reads of tables (or all of db's) in this end's cache and on every
-// connected edge, and returns when each edge has acknowledged or has been disconnected for not
-// doing so: writes the pool heard of from the origin's own change stream (pool/changes).
+// Invalidate has every connected edge drop its cached reads of tables of db (or all of db's),
+// and returns when each has acknowledged or has been disconnected for not doing so: writes the
+// pool heard of from the origin's own change stream (pool/changes). The pool's own cache is
+// its owner's to invalidate, first.
 func (s *Server) Invalidate(db string, tables []string, all bool) {
 	all = all || len(tables) > maxTables
 	if all {
 		tables = nil
-	}
-	if c := s.cfg.Cache; c != nil {
-		c.Invalidate(db, tables, all)
 	}
 	s.invalidate(nil, db, appendWrites(nil, tables, all))
 }

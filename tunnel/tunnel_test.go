@@ -24,6 +24,7 @@ import (
 
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
 	"github.com/slipstream-proxy/slipstream/pool"
+	"github.com/slipstream-proxy/slipstream/poolend"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 	"github.com/slipstream-proxy/slipstream/proxy"
 	"github.com/slipstream-proxy/slipstream/tunnel"
@@ -95,7 +96,9 @@ func startPool(t testing.TB, tlsConf *tls.Config, cfg pool.Config) (string, *tun
 
 // startPoolEnd is startPool with the pool end's configuration: its origins, TLS and logger are
 // filled in.
-func startPoolEnd(t testing.TB, tlsConf *tls.Config, cfg pool.Config, scfg tunnel.ServerConfig) (string, *tunnel.Server) {
+// The origin is wrapped by a pool end (poolend) of ecfg, if given, or of a zero Config: its
+// sessions tell the other edges about their writes.
+func startPoolEnd(t testing.TB, tlsConf *tls.Config, cfg pool.Config, scfg tunnel.ServerConfig, ecfg ...poolend.Config) (string, *tunnel.Server) {
 	t.Helper()
 	cfg.Name = pgtest.AppDB
 	cfg.Origin = srv.URL(pgtest.AppUser, pgtest.AppPassword, pgtest.AppDB)
@@ -108,7 +111,11 @@ func startPoolEnd(t testing.TB, tlsConf *tls.Config, cfg pool.Config, scfg tunne
 	if err != nil {
 		t.Fatal(err)
 	}
-	scfg.Origins = map[string]tunnel.Origin{pgtest.AppDB: p.Origin()}
+	var end poolend.Config
+	if len(ecfg) > 0 {
+		end = ecfg[0]
+	}
+	scfg.Origins = map[string]tunnel.Origin{pgtest.AppDB: poolend.New(end).Origin(pgtest.AppDB, p.Origin())}
 	scfg.TLS, scfg.Logger = tlsConf, quiet
 	s := tunnel.NewServer(scfg)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -49,6 +49,11 @@ type poolSink struct {
 }
 
 func (s poolSink) Invalidate(db string, tables []string, all bool) {
+	if s.cache != nil {
+		// First the pool's cache, which every edge reads through: an edge told of the write
+		// may miss at once and must not find the answer from before it here.
+		s.cache.Invalidate(db, tables, all)
+	}
 	s.server.Invalidate(db, tables, all)
 }
 

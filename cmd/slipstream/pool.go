@@ -13,6 +13,7 @@ import (
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/config"
 	"github.com/slipstream-proxy/slipstream/placement"
+	"github.com/slipstream-proxy/slipstream/poolend"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
@@ -110,11 +111,7 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	prober.Measure(mctx)
 	cancel()
-	origins := map[string]tunnel.Origin{}
-	for name, o := range og.byName {
-		origins[name] = placement.Measured(o, prober, name)
-	}
-	scfg := tunnel.ServerConfig{Origins: origins, TLS: tlsConf, Logger: log, Metrics: tunnel.NewMetrics(reg)}
+	ecfg := poolend.Config{Metrics: poolend.NewMetrics(reg)}
 	if !cfg.Cache.Disabled {
 		// Shared by the edges: reads one edge's cache keeps are answered here for the others,
 		// and every edge's reported writes invalidate it.
@@ -123,8 +120,14 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 			return err
 		}
 		defer results.Close()
-		scfg.Cache = results
+		ecfg.Cache = results
 	}
+	end := poolend.New(ecfg)
+	origins := map[string]tunnel.Origin{}
+	for name, o := range og.byName {
+		origins[name] = end.Origin(name, placement.Measured(o, prober, name))
+	}
+	scfg := tunnel.ServerConfig{Origins: origins, TLS: tlsConf, Logger: log}
 	server := tunnel.NewServer(scfg)
 	for _, p := range og.pools {
 		// A statement that changes the catalog (functions, views, triggers...) is answered once
@@ -136,7 +139,7 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	}
 
 	servers := []func(context.Context) error{func(ctx context.Context) error { prober.Run(ctx); return nil }}
-	servers = append(servers, changeStreams(cfg, poolSink{server: server, cache: scfg.Cache}, log, reg)...)
+	servers = append(servers, changeStreams(cfg, poolSink{server: server, cache: ecfg.Cache}, log, reg)...)
 	if cfg.TunnelListen != "" {
 		pc, err := net.ListenPacket("udp", cfg.TunnelListen)
 		if err != nil {
