@@ -177,60 +177,11 @@ func readFrame(r io.Reader, buf []byte) (byte, []byte, error) {
 	return typ, buf, err
 }
 
-// drawsAnswers reports whether frontend messages make the origin answer without another client
-// message: a simple Query, FunctionCall, Sync, Flush, or the end of COPY data.
-func drawsAnswers(frames []byte) bool {
-	for i := 0; i+headerLen <= len(frames); {
-		switch frames[i] {
-		case 'Q', 'S', 'H', 'F', 'c', 'f':
-			return true
-		}
-		n := int(binary.BigEndian.Uint32(frames[i+1:]))
-		if n < 4 {
-			return false
-		}
-		i += 1 + n
-	}
-	return false
-}
-
 // ProtocolParam is the Open parameter that names a session's wire protocol; "mysql" makes the
 // stream carry MySQL packets, anything else PostgreSQL messages. The tunnel looks at the
-// framing only, to know whether a batch draws an answer; it never reads the SQL.
+// framing only, to know whether a batch draws an answer (the codecs' DrawsAnswers); it never
+// reads the SQL.
 const ProtocolParam = "protocol"
-
-// MySQL commands that draw no answer.
-const (
-	mysqlComQuit         = 0x01
-	mysqlComLongData     = 0x18
-	mysqlComStmtClose    = 0x19
-	mysqlMaxPacketLength = 1<<24 - 1
-)
-
-// mysqlDrawsAnswers reports whether a batch of MySQL packets (4-byte header: length, sequence
-// id) draws an answer, and whether it holds COM_QUIT. A command packet (sequence id 0) draws
-// one unless it is COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA or COM_QUIT; a packet further in an
-// exchange (a LOAD DATA LOCAL file's last, empty packet; an authentication answer) draws one
-// when it ends a packet sequence.
-func mysqlDrawsAnswers(frames []byte) (draws, quit bool) {
-	for i := 0; i+4 <= len(frames); {
-		n := int(frames[i]) | int(frames[i+1])<<8 | int(frames[i+2])<<16
-		seq := frames[i+3]
-		if seq == 0 && n > 0 && i+4 < len(frames) {
-			switch frames[i+4] {
-			case mysqlComQuit:
-				quit = true
-			case mysqlComLongData, mysqlComStmtClose:
-			default:
-				draws = true
-			}
-		} else if seq != 0 && n < mysqlMaxPacketLength {
-			draws = true
-		}
-		i += 4 + n
-	}
-	return draws, quit
-}
 
 // errorCode is the code an error frame carries for err.
 func errorCode(err error) byte {

@@ -82,24 +82,6 @@ func TestProfilesAndOpensRoundTrip(t *testing.T) {
 	}
 }
 
-func TestDrawsAnswers(t *testing.T) {
-	msg := func(typ byte) []byte { return append([]byte{typ}, 0, 0, 0, 4) }
-	for _, tt := range []struct {
-		frames []byte
-		want   bool
-	}{
-		{msg('P'), false},
-		{append(msg('P'), msg('S')...), true},
-		{msg('d'), false},
-		{msg('c'), true},
-		{msg('H'), true},
-	} {
-		if got := drawsAnswers(tt.frames); got != tt.want {
-			t.Errorf("drawsAnswers(%q) = %v, want %v", tt.frames, got, tt.want)
-		}
-	}
-}
-
 func FuzzReadFrame(f *testing.F) {
 	f.Add(appendFrame(nil, frameData, []byte{flagPending, 'Z', 0, 0, 0, 5, 'I'}))
 	f.Add(appendError(nil, ErrOriginLost))

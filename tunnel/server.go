@@ -16,6 +16,8 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/slipstream-proxy/slipstream/link"
+	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
+	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 )
 
 // quicConfig is the QUIC configuration of both ends.
@@ -549,10 +551,10 @@ func (ss *serverSession) hint(h *hint, b []byte, mysql bool) {
 		return
 	}
 	if mysql {
-		if draws, quit := mysqlDrawsAnswers(b); !draws || quit {
+		if draws, quit := mysqlwire.DrawsAnswers(b); !draws || quit {
 			return
 		}
-	} else if !drawsAnswers(b) {
+	} else if !pgwire.DrawsAnswers(b) {
 		return
 	}
 	pc.HintCacheable(h.key, h.tables, h.maxAge, h.swr)
@@ -561,10 +563,10 @@ func (ss *serverSession) hint(h *hint, b []byte, mysql bool) {
 // batchDraws reports whether batch b draws answers, in its protocol.
 func batchDraws(b []byte, mysql bool) bool {
 	if mysql {
-		d, _ := mysqlDrawsAnswers(b)
+		d, _ := mysqlwire.DrawsAnswers(b)
 		return d
 	}
-	return drawsAnswers(b)
+	return pgwire.DrawsAnswers(b)
 }
 
 // dataHead is the room a receive buffer keeps in front for its data frame's header and flags,

@@ -13,6 +13,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/slipstream-proxy/slipstream/link"
+	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
 )
 
 // clientStream is the edge end of one client session: a QUIC stream of its own, so that QUIC's
@@ -76,7 +77,7 @@ func (s *clientStream) Send(ctx context.Context, frames []byte) error {
 	}
 	if s.mysql {
 		// One MySQL command, as the contract of pool/mysql wants it: whole, in one frame.
-		draws, quit := mysqlDrawsAnswers(frames)
+		draws, quit := mysqlwire.DrawsAnswers(frames)
 		if err := s.write(frameBatch, frames); err != nil {
 			return err
 		}
