@@ -38,8 +38,9 @@
 // otherwise gets the origin's FATAL as sent and ErrOriginEnded, and the edge ends the client's
 // connection after it.
 //
-// Concurrency: a Session's Send is called by one goroutine and Recv by another (the edge's two
-// pumps); Cancel and Close may be called from anywhere. The session's mutex guards the queue,
+// Concurrency: a Session's Send and Recv are called in turns by one goroutine (the edge's
+// session), or by two once the session is pinned (the edge's reader and its writer pump);
+// Cancel and Close may be called from anywhere. The session's mutex guards the queue,
 // the lease and the session state; neither pump holds it across network I/O. An origin
 // connection belongs to at most one session at a time, and only that session's Recv reads it.
 //

@@ -3,26 +3,30 @@
 // tunnel.Stream and the answers back.
 //
 // Start reading at Server.Serve, then serveConn (session.go), which is one client's whole
-// life: handshake deadline, startup (startup.go), authentication, pumps, and closing both sides
-// exactly once. Connection setup never waits on the origin once the pool has learned the
-// origin's profile: the edge answers with the profile's ParameterStatus values and hands out
-// its own BackendKeyData (cancel.go).
+// life: handshake deadline, startup (startup.go), authentication, the session's run loop, and
+// closing both sides exactly once. Connection setup never waits on the origin once the pool has
+// learned the origin's profile: the edge answers with the profile's ParameterStatus values and
+// hands out its own BackendKeyData (cancel.go). Each batch of client messages then goes through
+// the query pipeline, exchange (exchange.go: lookup, prepareSend, forward, sink, settle, keep;
+// docs/architecture.md follows one query through it).
 //
-//	client                         edge (serveConn)                 tunnel.Stream
+//	client                         edge (serveConn, run)            tunnel.Stream
 //	 │ SSLRequest ───────────────────>│
 //	 │<────────────────────────── 'S' │ TLS handshake, new reader
 //	 │ StartupMessage ───────────────>│ database known? else 3D000
 //	 │<────────── AuthenticationSASL  │ SCRAM-SHA-256 (or md5, password)
 //	 │ SASLInitialResponse/Response ─>│ wrong password: 28P01
 //	 │<── AuthenticationOk, ParameterStatus*, BackendKeyData, ReadyForQuery
-//	 │ Query / Parse…Sync ───────────>│ reader pump: Send ──────────────>│
-//	 │<───────────────────── answers  │ writer pump: Recv <──────────────│
+//	 │ Query / Parse…Sync ───────────>│ exchange: Send ─────────────────>│
+//	 │<───────────────────── answers  │   Recv while Pending <───────────│
 //	 │ Terminate ────────────────────>│ Close ──────────────────────────>│
 //
-// Concurrency: each client has two goroutines, the reader pump (the connection's own) and the
-// writer pump it starts and waits for. Only the writer pump writes to the client after
-// startup, so a fatal error found by the reader goes through the session's fatal slot and the
-// writer sends it. A panic in a session is recovered and ends that session only.
+// Concurrency: a session works in turns on one goroutine, as PostgreSQL itself does: it reads a
+// batch, sends it, and writes the answers due before it reads the client again. A session
+// pinned to its origin connection (LISTEN...) may receive at any time: from then on a second
+// goroutine, writePump, receives and writes to the client while the first keeps reading it. A
+// fatal error found by either goes through the session's fatal slot and is written once. A
+// panic in a session is recovered and ends that session only.
 //
 // MySQL clients have a listener of their own (ServeMySQL, mysql.go) and a simpler session
 // (mysqlsession.go): mysqlwire.Accept runs the connection phase from the origin profile, then
@@ -34,10 +38,11 @@
 // trip, and writes invalidate before their answer is written (mysqlcache.go), with the same
 // lookup as PostgreSQL units (cachelookup.go).
 //
-// Over the QUIC tunnel the pool keeps a second cache, shared by its edges (poolhint.go): the
+// Over the QUIC tunnel the pool side keeps a second cache, shared by its edges (poolend): the
 // edge hints each unit it misses whose answer may be kept (key, tables, max age), so that the
 // pool side answers it from another edge's read when it can, and the session reports its
-// writes even for a database not cached here.
+// writes even for a database not cached here. What a stream's pool end does is its Caps
+// (link.Caps), not its type.
 //
 // Shutting down and reloading (drain.go, catalog.go): Drain closes the listeners and ends
 // each session at its next request boundary, outside a transaction, with 57P01 (MySQL
