@@ -81,50 +81,62 @@ func (w *walker) statementKind(typ string, body int32) Kind {
 		w.locking = true
 		w.visit(body)
 		return KindUtility
+	}
+	if k, ok := w.otherKind(typ, body); ok {
+		return k
+	}
+	w.ddl(typ, body)
+	return KindDDL
+}
 
+// otherKind decides the kind of what is neither a query nor maintenance: session and
+// transaction control, and statements that write without naming a table (NOTIFY, DO, CALL,
+// TRUNCATE, REFRESH); false for DDL.
+func (w *walker) otherKind(typ string, body int32) (Kind, bool) {
+	t := w.t
+	switch typ {
 	case "VariableSetStmt", "VariableShowStmt", "DiscardStmt", "ListenStmt", "UnlistenStmt",
 		"DeallocateStmt", "FetchStmt", "ClosePortalStmt", "LoadStmt":
-		return KindSession
+		return KindSession, true
 	case "DeclareCursorStmt":
 		w.visit(body) // the cursor's query runs as the client fetches
-		return KindSession
+		return KindSession, true
 	case "PrepareStmt":
 		w.planned = true // EXECUTE runs it, and EXECUTE is a write to anything
 		w.visit(body)
 		w.planned = false
-		return KindSession
+		return KindSession, true
 
 	case "TransactionStmt":
 		// COMMIT PREPARED commits writes made earlier, maybe by another session: we can't know which.
 		w.all = w.all || t.text(body, "kind") == "TRANS_STMT_COMMIT_PREPARED"
-		return KindTransaction
+		return KindTransaction, true
 	case "ConstraintsSetStmt":
-		return KindTransaction
+		return KindTransaction, true
 
 	case "NotifyStmt":
-		return KindWrite // no table changes, but it must reach the origin every time
+		return KindWrite, true // no table changes, but it must reach the origin every time
 	case "DoStmt", "ExecuteStmt":
 		w.all = true
-		return KindWrite
+		return KindWrite, true
 	case "CallStmt":
 		w.all = true
 		if fc := t.member(body, "funccall"); fc >= 0 {
 			w.funcCall(fc) // the procedure; its arguments may call functions too
 			w.visit(fc)
 		}
-		return KindWrite
+		return KindWrite, true
 	case "TruncateStmt":
 		w.all = w.all || t.text(body, "behavior") == "DROP_CASCADE"
 		w.mode = modeWrite
 		w.visit(body)
-		return KindWrite
+		return KindWrite, true
 	case "RefreshMatViewStmt":
 		w.mode = modeWrite
 		w.visit(body)
-		return KindWrite
+		return KindWrite, true
 	}
-	w.ddl(typ, body)
-	return KindDDL
+	return 0, false
 }
 
 // visit walks the value v and everything under it.
