@@ -28,6 +28,9 @@
 #   ROUNDS=2           interleaved rounds; each cell reports the best round
 #   SCALE=10           pgbench -i scale factor
 #   SKIP_SLIPSTREAM=1  leave Slipstream out (no build)
+#   AB_REV=<git revision>  an A/B run: Slipstream built at that revision as a fifth target
+#                      (slip-ab), run in the same rounds as the working tree's; the report adds
+#                      slipstream / slip-ab per workload, throughput and CPU per transaction
 #   MODES="simple prepared extended hotset"   (add idle for the memory of idle sessions)
 #   SYSCALLS=1  SYSCALL_DURATION=5
 #   IDLE_CLIENTS=1000  IDLE_HOLD=20
@@ -209,6 +212,19 @@ if [ "${SKIP_SLIPSTREAM:-}" != 1 ]; then
   wait_ready "$slip_port" "$slip_pid" || die "slipstream not accepting connections on $slip_port"
   targets+=(slipstream)
   port[slipstream]=$slip_port
+  if [ -n "${AB_REV:-}" ]; then
+    echo "building slipstream at $AB_REV (the A/B peer)..."
+    mkdir -p "$tmp/ab-src"
+    git archive "$AB_REV" | tar -x -C "$tmp/ab-src" || die "git archive $AB_REV failed"
+    (cd "$tmp/ab-src" && go build -o "$tmp/slipstream-ab" ./cmd/slipstream) || die "building $AB_REV failed"
+    ab_port=$(free_port)
+    (cd "$tmp" && exec ./slipstream-ab serve --origin "postgres://app:$APP_PASSWORD@127.0.0.1:$pg_port/app" \
+      --pg-listen "127.0.0.1:$ab_port" --http-listen "127.0.0.1:$(free_port)" --data-dir "$tmp/ab-data") >"$tmp/slipstream-ab.log" 2>&1 &
+    ab_pid=$!
+    wait_ready "$ab_port" "$ab_pid" || die "slipstream at $AB_REV not accepting connections on $ab_port"
+    targets+=(slip-ab)
+    port[slip-ab]=$ab_port
+  fi
 fi
 
 # rss_kib prints process $1's resident memory in KiB.
@@ -233,6 +249,7 @@ declare -A pid_of=()
 [ ! -f "$tmp/pgbouncer.pid" ] || pid_of[pgbouncer]=$(cat "$tmp/pgbouncer.pid")
 [ -z "${pgpool_pid:-}" ] || pid_of[pgpool]=$pgpool_pid
 [ -z "$slip_pid" ] || pid_of[slipstream]=$slip_pid
+[ -z "${ab_pid:-}" ] || pid_of[slip-ab]=$ab_pid
 hz=$(getconf CLK_TCK)
 runs_json=
 for round in $(seq "$ROUNDS"); do
@@ -334,6 +351,16 @@ for mode in $MODES; do
     printf '%-9s %-10s  CPU us/txn %6s  syscalls/txn %s\n' "$mode" "$target" "${cpu[$mode/$target]:-n/a}" "${syscalls[$mode/$target]:-n/a}"
   done
 done
+if [ -n "${ab_pid:-}" ]; then
+  echo
+  echo "A/B: the working tree (slipstream) against $AB_REV (slip-ab), same rounds"
+  printf '%-9s %11s %11s %9s %14s %14s\n' mode slipstream slip-ab tps_ratio "CPU us/txn new" "CPU us/txn old"
+  for mode in $MODES; do
+    [ "$mode" != idle ] || continue
+    printf '%-9s %11s %11s %9s %14s %14s\n' "$mode" "$(cell "$mode/slipstream")" "$(cell "$mode/slip-ab")" \
+      "$(ratio "$mode/slipstream" "$mode/slip-ab")" "${cpu[$mode/slipstream]:-n/a}" "${cpu[$mode/slip-ab]:-n/a}"
+  done
+fi
 if [[ " $MODES " == *" idle "* ]]; then
   echo
   echo "idle sessions ($IDLE_CLIENTS logged in, then sleeping): resident memory growth per session"
