@@ -23,6 +23,8 @@
 #   TABLE_SIZE=10000   sysbench --table-size (rows per table)
 #   ROUNDS=2           interleaved rounds; each cell reports the best round
 #   SKIP_SLIPSTREAM=1  leave Slipstream out (no build): MariaDB directly only
+#   AB_REV=<git revision>  an A/B run: Slipstream built at that revision, caching on, as one more
+#                      target (cached-ab) in the same rounds; the report adds cached / cached-ab
 #   WORKLOADS="oltp_point_select oltp_read_write"
 #   SKIP_HAPROXY=1     leave HAProxy out even when installed
 #   SYSCALLS=1         count each proxy's system calls per transaction with strace -c -f in a
@@ -132,7 +134,16 @@ targets=(direct)
 if [ "${SKIP_SLIPSTREAM:-}" != 1 ]; then
   echo "building slipstream..."
   go build -o "$tmp/slipstream" ./cmd/slipstream || die "go build ./cmd/slipstream failed"
-  for target in uncached cached; do
+  declare -A bin_of
+  bin_of=([uncached]=slipstream [cached]=slipstream)
+  if [ -n "${AB_REV:-}" ]; then
+    echo "building slipstream at $AB_REV (the A/B peer)..."
+    mkdir -p "$tmp/ab-src"
+    git archive "$AB_REV" | tar -x -C "$tmp/ab-src" || die "git archive $AB_REV failed"
+    (cd "$tmp/ab-src" && go build -o "$tmp/slipstream-ab" ./cmd/slipstream) || die "building $AB_REV failed"
+    bin_of[cached-ab]=slipstream-ab
+  fi
+  for target in uncached cached ${AB_REV:+cached-ab}; do
     mkdir -p "$tmp/$target"
     # max_connections covers every sysbench thread: this measures the proxy, not queueing.
     cat >"$tmp/$target/slipstream.toml" <<EOF
@@ -142,9 +153,9 @@ kind = "mysql"
 origin = "mysql://app:$APP_PASSWORD@127.0.0.1:$maria_port/app"
 max_connections = $THREADS
 EOF
-    [ "$target" = cached ] || printf '\n[database.caching]\ndisabled = true\n' >>"$tmp/$target/slipstream.toml"
+    [ "$target" != uncached ] || printf '\n[database.caching]\ndisabled = true\n' >>"$tmp/$target/slipstream.toml"
     # Every listener on port 0: serve prints the MySQL address it got.
-    (cd "$tmp/$target" && exec ../slipstream serve --config slipstream.toml --mysql-listen 127.0.0.1:0 \
+    (cd "$tmp/$target" && exec "../${bin_of[$target]}" serve --config slipstream.toml --mysql-listen 127.0.0.1:0 \
       --pg-listen 127.0.0.1:0 --http-listen 127.0.0.1:0) >"$tmp/slipstream-$target.log" 2>&1 &
     slip_pids+=($!)
     pid[$target]=$!
@@ -311,6 +322,15 @@ for target in "${targets[@]}"; do
   done
   printf '%-9s %-18s KiB per idle client %s\n' "$target" idle "${idle_kib[$target]:-n/a}"
 done
+if [ -n "${AB_REV:-}" ]; then
+  echo
+  echo "A/B: the working tree (cached) against $AB_REV (cached-ab), same rounds"
+  for workload in $WORKLOADS; do
+    printf '%-18s tps %s / %s = %s   CPU us/txn %s / %s\n' "$workload" "$(cell "$workload/cached")" \
+      "$(cell "$workload/cached-ab")" "$(ratio "$workload/cached" "$workload/cached-ab")" \
+      "${cpu[$workload/cached]:-n/a}" "${cpu[$workload/cached-ab]:-n/a}"
+  done
+fi
 echo "retried: errors sysbench ignores and retries (--mysql-ignore-errors=1213,1020,1205: deadlocks,"
 echo "record changed, lock wait timeouts), which the workload causes directly too; any other error fails the run."
 [ "$failed" = 0 ] || echo "bench-sysbench.sh: a run failed (see above)" >&2
