@@ -108,6 +108,8 @@ type Database struct {
 	AllowLocalInfile bool `toml:"allow_local_infile"`
 	// PlanetScale are the settings of a planetscale:// origin (planetscale.go).
 	PlanetScale
+	// Roles let any role of the origin log in with its own password (roles.go).
+	Roles
 }
 
 // Defaults that Normalize applies to zero fields.
@@ -567,6 +569,7 @@ func (d Database) validate(i int) []error {
 	if d.AllowLocalInfile && d.Kind != KindMySQL {
 		add("allow_local_infile is for kind mysql, not %q", d.Kind)
 	}
+	d.validateRoles(add)
 	d.validateLimits(add)
 	return problems
 }

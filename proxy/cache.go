@@ -86,7 +86,9 @@ type cacheState struct {
 func newCacheState(db string, params map[string]string) *cacheState {
 	names := make([]string, 0, len(params))
 	for k := range params {
-		names = append(names, k)
+		if k != tunnel.ClientKeyParam { // a role's secret: the key has the role already
+			names = append(names, k)
+		}
 	}
 	sort.Strings(names)
 	kb := append([]byte(db), 0)

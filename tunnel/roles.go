@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -17,8 +18,10 @@ import (
 // the role. Both cross only the tunnel's mutual TLS, and neither is ever logged.
 
 // ClientKeyParam is the Open parameter that carries a role's ClientKey, hex, from the edge to
-// the pool end. The pool end takes it out of the parameters before anything else sees them.
-const ClientKeyParam = "slipstream.client_key"
+// the pool end, which takes it out of the parameters before anything else sees them. Its name
+// is a protocol option's (_pq_.*): the edge drops every such parameter a client sends at
+// startup, so a client cannot set it, and none is a setting.
+const ClientKeyParam = "_pq_.slipstream.client_key"
 
 // RoleOrigin is an Origin that lets any role of the origin log in.
 type RoleOrigin interface {
@@ -40,7 +43,10 @@ func (o rolesOrigin) Profile(ctx context.Context) (Profile, error) {
 
 func (o rolesOrigin) Open(ctx context.Context, params map[string]string) (Stream, error) {
 	key, _ := hex.DecodeString(params[ClientKeyParam])
-	delete(params, ClientKeyParam)
+	if _, ok := params[ClientKeyParam]; ok {
+		params = maps.Clone(params) // the in-process transport hands over the edge's own map
+		delete(params, ClientKeyParam)
+	}
 	p, err := o.r.Pool(ctx, params["user"], key)
 	if err != nil {
 		return nil, err
