@@ -3,6 +3,8 @@ package placement
 import (
 	"context"
 	"fmt"
+
+	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // roleLookup is what a pool's transport answers for a database that lets any role of the
@@ -32,4 +34,14 @@ func (r *Router) Verifier(ctx context.Context, db, role string, fresh bool) (str
 		r.markDown(ctx, m)
 	}
 	return "", r.failed(db, errs)
+}
+
+// measuredRoleOrigin is Measured's wrapper of an origin that lets any role in.
+type measuredRoleOrigin struct {
+	measuredOrigin
+	ro tunnel.RoleOrigin
+}
+
+func (m measuredRoleOrigin) Verifier(ctx context.Context, role string, fresh bool) (string, error) {
+	return m.ro.Verifier(ctx, role, fresh)
 }
