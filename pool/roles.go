@@ -160,11 +160,13 @@ func (r *Roles) Pool(ctx context.Context, role string, clientKey []byte) (*Pool,
 	p := r.pools[role]
 	r.mu.Unlock()
 	if p == nil {
+		r.mu.Lock()
 		cfg := r.cfg
+		r.mu.Unlock()
 		cfg.Metrics = nil // the base pool's figures are the database's; a role's would collide
 		cfg.CatalogRefresh = -1
 		cfg.Credentials = nil
-		cfg.Logger = r.cfg.Logger.With("role", role)
+		cfg.Logger = r.base.cfg.Logger.With("role", role)
 		cfg.Role = &Role{Name: role, roles: r}
 		np, err := New(cfg)
 		if err != nil {
@@ -183,6 +185,21 @@ func (r *Roles) Pool(ctx context.Context, role string, clientKey []byte) (*Pool,
 		p.cfg.Role.setKey(clientKey)
 	}
 	return p, nil
+}
+
+// SetMaxConns resizes the base pool and every role's, and the pools of roles to come.
+func (r *Roles) SetMaxConns(n int) {
+	r.mu.Lock()
+	r.cfg.MaxConns = n
+	pools := make([]*Pool, 0, len(r.pools)+1)
+	pools = append(pools, r.base)
+	for _, p := range r.pools {
+		pools = append(pools, p)
+	}
+	r.mu.Unlock()
+	for _, p := range pools {
+		p.SetMaxConns(n)
+	}
 }
 
 // Close closes the base pool and every role's.

@@ -16,7 +16,7 @@ import (
 // refusal itself is exactly PostgreSQL's; only its timing changes. Counted in
 // slipstream_auth_failures_total{outcome="refused|delayed"}.
 const (
-	guardFree     = 3                // failures answered at once
+	guardFree     = 3 // failures answered at once
 	guardBase     = 250 * time.Millisecond
 	guardMaxDelay = 5 * time.Second
 	guardWindow   = 10 * time.Minute // failures older than this are forgotten

@@ -18,6 +18,6 @@ func (og *origins) openRoles(d config.Database, pcfg pool.Config) ([]string, err
 	og.pools = append(og.pools, r.Base())
 	og.closes = append(og.closes, func() error { r.Close(); return nil })
 	og.byName[d.Name] = tunnel.RolesOrigin(r)
-	og.resizers[d.Name] = append(og.resizers[d.Name], r.Base().SetMaxConns)
+	og.resizers[d.Name] = append(og.resizers[d.Name], r.SetMaxConns)
 	return []string{d.Name}, nil
 }
