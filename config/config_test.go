@@ -394,8 +394,10 @@ func TestValidate(t *testing.T) {
 			want:   []string{`database "reports": origin sslmode "requir" is not one of disable, allow, prefer, require, verify-ca, verify-full`},
 		},
 		{
-			name:   "any_role with its settings is valid",
-			change: func(c *config.Config) { c.Databases[0].Roles = config.Roles{AnyRole: true, AuthQuery: "SELECT 1", MaxDBConnections: 10} },
+			name: "any_role with its settings is valid",
+			change: func(c *config.Config) {
+				c.Databases[0].Roles = config.Roles{AnyRole: true, AuthQuery: "SELECT 1", MaxDBConnections: 10}
+			},
 		},
 		{
 			name: "any_role's settings without any_role, or with trust or a mysql origin, are reported",
