@@ -533,10 +533,14 @@ func (d Database) validate(i int) []error {
 		if d.AuthMethod != "trust" && (d.User == "" || d.Password == "") {
 			add("auth_method %s needs user and password", d.AuthMethod)
 		}
+		d.validateRoles(add)
 		d.validateLimits(add)
 		return problems
 	}
 	if d.IsPlanetScale() {
+		if d.AnyRole {
+			add("any_role needs an origin URL whose user looks roles up; a planetscale:// origin's credentials rotate")
+		}
 		d.validatePlanetScale(add)
 		if d.Kind != "" {
 			d.validateLimits(add)

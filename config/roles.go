@@ -28,8 +28,6 @@ func (d Database) validateRoles(add func(string, ...any)) {
 		switch {
 		case d.AuthQuery != "":
 			add("auth_query is set, but any_role is false")
-		case d.AuthCacheTTL.Duration != 0:
-			add("auth_cache_ttl is set, but any_role is false")
 		case d.MaxDBConnections != 0:
 			add("max_db_connections is set, but any_role is false")
 		}
