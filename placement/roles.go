@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/slipstream-proxy/slipstream/tunnel"
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // roleLookup is what a pool's transport answers for a database that lets any role of the
@@ -39,7 +39,7 @@ func (r *Router) Verifier(ctx context.Context, db, role string, fresh bool) (str
 // measuredRoleOrigin is Measured's wrapper of an origin that lets any role in.
 type measuredRoleOrigin struct {
 	measuredOrigin
-	ro tunnel.RoleOrigin
+	ro link.RoleOrigin
 }
 
 func (m measuredRoleOrigin) Verifier(ctx context.Context, role string, fresh bool) (string, error) {

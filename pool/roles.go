@@ -2,12 +2,15 @@ package pool
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 )
 
@@ -305,4 +308,32 @@ func (r *Roles) takeConn(ctx context.Context, self *Role) (func(), error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// Origin returns the pool side of the database: sessions go to the pool of their role
+// (params["user"]), with the ClientKey the edge sent (link.ClientKeyParam); the profile is the
+// base pool's.
+func (r *Roles) Origin() link.RoleOrigin { return rolesOrigin{r} }
+
+type rolesOrigin struct{ r *Roles }
+
+func (o rolesOrigin) Profile(ctx context.Context) (link.Profile, error) {
+	return o.r.base.Origin().Profile(ctx)
+}
+
+func (o rolesOrigin) Open(ctx context.Context, params map[string]string) (link.Stream, error) {
+	key, _ := hex.DecodeString(params[link.ClientKeyParam])
+	if _, ok := params[link.ClientKeyParam]; ok {
+		params = maps.Clone(params) // the in-process transport hands over the edge's own map
+		delete(params, link.ClientKeyParam)
+	}
+	p, err := o.r.Pool(ctx, params["user"], key)
+	if err != nil {
+		return nil, err
+	}
+	return p.NewSession(ctx, params), nil
+}
+
+func (o rolesOrigin) Verifier(ctx context.Context, role string, fresh bool) (string, error) {
+	return o.r.Verifier(ctx, role, fresh)
 }

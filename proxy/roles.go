@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // A database with AnyRole lets any role of the origin log in with its own password, and
@@ -16,7 +16,7 @@ import (
 // (the password as the origin stores it, looked up with auth_query) on the role's first login
 // and keeps it in memory for AuthCacheTTL, so that a returning role's login costs no round
 // trip. It checks the client against it (pgwire.AuthenticateRole) and passes the ClientKey the
-// client's SCRAM proof revealed to the pool side with the session (tunnel.ClientKeyParam),
+// client's SCRAM proof revealed to the pool side with the session (link.ClientKeyParam),
 // which logs in to the origin with it. A failed login makes the next one look the verifier up
 // afresh, at the origin: the password may have changed.
 
@@ -128,7 +128,7 @@ func (s *Server) authenticateRole(ctx context.Context, st *startup) error {
 		return err
 	}
 	if key != nil {
-		st.params[tunnel.ClientKeyParam] = hex.EncodeToString(key)
+		st.params[link.ClientKeyParam] = hex.EncodeToString(key)
 	}
 	return nil
 }

@@ -2,65 +2,20 @@ package tunnel
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
-	"maps"
 	"time"
 
 	"github.com/quic-go/quic-go"
-	"github.com/slipstream-proxy/slipstream/pool"
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
-// A database that lets any role of the origin log in (pool.Roles) needs two things of the
-// transport: the edge asks the pool end for a role's verifier (Verifier, kindRole streams over
-// QUIC), which it keeps for the next logins, and each session it opens carries the ClientKey
-// the client's proof revealed (ClientKeyParam), so that the pool end logs in to the origin as
-// the role. Both cross only the tunnel's mutual TLS, and neither is ever logged.
-
-// ClientKeyParam is the Open parameter that carries a role's ClientKey, hex, from the edge to
-// the pool end, which takes it out of the parameters before anything else sees them. Its name
-// is a protocol option's (_pq_.*): the edge drops every such parameter a client sends at
-// startup, so a client cannot set it, and none is a setting.
-const ClientKeyParam = "_pq_.slipstream.client_key"
-
-// RoleOrigin is an Origin that lets any role of the origin log in.
-type RoleOrigin interface {
-	Origin
-	// Verifier returns role's stored password as the origin has it; "" when there is none.
-	// fresh skips the pool end's memory of it (a login with it just failed).
-	Verifier(ctx context.Context, role string, fresh bool) (string, error)
-}
-
-// RolesOrigin is the Origin of a PostgreSQL database that lets any role log in: sessions go to
-// the pool of their role (params["user"]); the profile is the base pool's.
-func RolesOrigin(r *pool.Roles) RoleOrigin { return rolesOrigin{r} }
-
-type rolesOrigin struct{ r *pool.Roles }
-
-func (o rolesOrigin) Profile(ctx context.Context) (Profile, error) {
-	return pgOrigin{o.r.Base()}.Profile(ctx)
-}
-
-func (o rolesOrigin) Open(ctx context.Context, params map[string]string) (Stream, error) {
-	key, _ := hex.DecodeString(params[ClientKeyParam])
-	if _, ok := params[ClientKeyParam]; ok {
-		params = maps.Clone(params) // the in-process transport hands over the edge's own map
-		delete(params, ClientKeyParam)
-	}
-	p, err := o.r.Pool(ctx, params["user"], key)
-	if err != nil {
-		return nil, err
-	}
-	return p.NewSession(ctx, params), nil
-}
-
-func (o rolesOrigin) Verifier(ctx context.Context, role string, fresh bool) (string, error) {
-	return o.r.Verifier(ctx, role, fresh)
-}
+// Role lookups for a database that lets any role in (link.RoleOrigin): the edge asks the pool
+// end for a role's verifier on a kindRole stream of its own (Client.Verifier), or in process
+// (Local.Verifier).
 
 // roleOrigin returns db's origin if it lets any role in.
-func roleOrigin(o Origin, db string) (RoleOrigin, error) {
-	ro, ok := o.(RoleOrigin)
+func roleOrigin(o Origin, db string) (link.RoleOrigin, error) {
+	ro, ok := o.(link.RoleOrigin)
 	if !ok {
 		return nil, fmt.Errorf("tunnel: database %q does not let any role in (any_role)", db)
 	}

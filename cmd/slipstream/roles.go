@@ -3,7 +3,6 @@ package main
 import (
 	"github.com/slipstream-proxy/slipstream/config"
 	"github.com/slipstream-proxy/slipstream/pool"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // openRoles opens the pools of a PostgreSQL database that lets any role log in (any_role): the
@@ -17,7 +16,7 @@ func (og *origins) openRoles(d config.Database, pcfg pool.Config) ([]string, err
 	}
 	og.pools = append(og.pools, r.Base())
 	og.closes = append(og.closes, func() error { r.Close(); return nil })
-	og.byName[d.Name] = tunnel.RolesOrigin(r)
+	og.byName[d.Name] = r.Origin()
 	og.resizers[d.Name] = append(og.resizers[d.Name], r.SetMaxConns)
 	return []string{d.Name}, nil
 }
