@@ -100,6 +100,9 @@ func (r *Roles) Verifier(ctx context.Context, role string, fresh bool) (string, 
 		}
 	}
 	if e == nil {
+		if len(r.verifiers) >= maxVerifiers {
+			r.dropLookedUp() // role names a client made up are remembered too: keep the map bounded
+		}
 		e = &verifierEntry{done: make(chan struct{})}
 		r.verifiers[role] = e
 		go r.lookup(role, e)
@@ -110,6 +113,20 @@ func (r *Roles) Verifier(ctx context.Context, role string, fresh bool) (string, 
 		return e.text, e.err
 	case <-ctx.Done():
 		return "", ctx.Err()
+	}
+}
+
+// maxVerifiers bounds the verifiers Roles keeps; past it, those looked up are forgotten.
+const maxVerifiers = 4096
+
+// dropLookedUp forgets every verifier whose lookup has ended; r.mu is held.
+func (r *Roles) dropLookedUp() {
+	for role, e := range r.verifiers {
+		select {
+		case <-e.done:
+			delete(r.verifiers, role)
+		default:
+		}
 	}
 }
 
