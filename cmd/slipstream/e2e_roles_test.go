@@ -6,12 +6,18 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -24,7 +30,10 @@ import (
 )
 
 // testRole is a role the test creates at the origin.
-type testRole struct{ name, password string }
+type testRole struct {
+	name, password string
+	clientKey      string // hex: what the edge recovers from the role's SCRAM proof
+}
 
 // roleFixture is three roles with their own rows in a row-level-security table, and a
 // SECURITY DEFINER lookup function that the app user (the origin URL's, no superuser) may run:
@@ -90,7 +99,34 @@ func makeRoles(t *testing.T, ctx context.Context) *roleFixture {
 			t.Fatalf("%s: %v", s, err)
 		}
 	}
+	for i, r := range f.roles {
+		var verifier string
+		if err := admin.QueryRow(ctx, "SELECT passwd FROM pg_shadow WHERE usename = $1", r.name).Scan(&verifier); err != nil {
+			t.Fatal(err)
+		}
+		f.roles[i].clientKey = scramClientKey(t, verifier, r.password)
+	}
 	return f
+}
+
+// scramClientKey is the hex ClientKey of password under a SCRAM verifier's salt and iterations.
+func scramClientKey(t *testing.T, verifier, password string) string {
+	t.Helper()
+	rest, _ := strings.CutPrefix(verifier, "SCRAM-SHA-256$")
+	iter, rest, _ := strings.Cut(rest, ":")
+	salt64, _, _ := strings.Cut(rest, "$")
+	n, err := strconv.Atoi(iter)
+	salt, err2 := base64.StdEncoding.DecodeString(salt64)
+	if err != nil || err2 != nil {
+		t.Fatalf("not a SCRAM verifier")
+	}
+	salted, err := pbkdf2.Key(sha256.New, password, salt, n, sha256.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := hmac.New(sha256.New, salted)
+	mac.Write([]byte("Client Key"))
+	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // toml is the [[database]] table of app with any_role, the origin URL being app's (no
@@ -124,6 +160,9 @@ func (f *roleFixture) checkNoSecrets(t *testing.T, what, text string) {
 	for _, r := range f.roles {
 		if strings.Contains(text, r.password) {
 			t.Errorf("%s holds the password of role %s", what, r.name)
+		}
+		if strings.Contains(strings.ToLower(text), r.clientKey) {
+			t.Errorf("%s holds the ClientKey of role %s", what, r.name)
 		}
 	}
 	if strings.Contains(text, "SCRAM-SHA-256$") || strings.Contains(text, pgtest.MD5Password) {
