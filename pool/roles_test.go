@@ -2,14 +2,10 @@ package pool
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,25 +46,14 @@ func newRoles(t *testing.T, rc RolesConfig, cfg Config, roles map[string]string)
 	return r
 }
 
-// clientKey derives what a client's SCRAM proof reveals at the edge: the ClientKey of password
-// under the verifier's salt and iteration count.
+// clientKey is what a client's SCRAM proof reveals at the edge: password's ClientKey.
 func clientKey(t *testing.T, verifier, password string) []byte {
 	t.Helper()
-	rest, ok := strings.CutPrefix(verifier, "SCRAM-SHA-256$")
-	iter, rest, _ := strings.Cut(rest, ":")
-	salt64, _, _ := strings.Cut(rest, "$")
-	n, err := strconv.Atoi(iter)
-	salt, err2 := base64.StdEncoding.DecodeString(salt64)
-	if !ok || err != nil || err2 != nil {
-		t.Fatalf("not a SCRAM verifier: %.20s...", verifier)
-	}
-	salted, err := pbkdf2.Key(sha256.New, password, salt, n, sha256.Size)
+	key, err := pgtest.SCRAMClientKey(verifier, password)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mac := hmac.New(sha256.New, salted)
-	mac.Write([]byte("Client Key"))
-	return mac.Sum(nil)
+	return key
 }
 
 func roleName(t *testing.T, prefix string) string {

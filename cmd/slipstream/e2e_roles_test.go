@@ -6,10 +6,6 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/pbkdf2"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -104,29 +99,13 @@ func makeRoles(t *testing.T, ctx context.Context) *roleFixture {
 		if err := admin.QueryRow(ctx, "SELECT passwd FROM pg_shadow WHERE usename = $1", r.name).Scan(&verifier); err != nil {
 			t.Fatal(err)
 		}
-		f.roles[i].clientKey = scramClientKey(t, verifier, r.password)
+		key, err := pgtest.SCRAMClientKey(verifier, r.password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.roles[i].clientKey = hex.EncodeToString(key)
 	}
 	return f
-}
-
-// scramClientKey is the hex ClientKey of password under a SCRAM verifier's salt and iterations.
-func scramClientKey(t *testing.T, verifier, password string) string {
-	t.Helper()
-	rest, _ := strings.CutPrefix(verifier, "SCRAM-SHA-256$")
-	iter, rest, _ := strings.Cut(rest, ":")
-	salt64, _, _ := strings.Cut(rest, "$")
-	n, err := strconv.Atoi(iter)
-	salt, err2 := base64.StdEncoding.DecodeString(salt64)
-	if err != nil || err2 != nil {
-		t.Fatalf("not a SCRAM verifier")
-	}
-	salted, err := pbkdf2.Key(sha256.New, password, salt, n, sha256.Size)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mac := hmac.New(sha256.New, salted)
-	mac.Write([]byte("Client Key"))
-	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // toml is the [[database]] table of app with any_role, the origin URL being app's (no
