@@ -108,6 +108,8 @@ type Database struct {
 	AllowLocalInfile bool `toml:"allow_local_infile"`
 	// PlanetScale are the settings of a planetscale:// origin (planetscale.go).
 	PlanetScale
+	// Roles let any role of the origin log in with its own password (roles.go).
+	Roles
 }
 
 // Defaults that Normalize applies to zero fields.
@@ -531,10 +533,14 @@ func (d Database) validate(i int) []error {
 		if d.AuthMethod != "trust" && (d.User == "" || d.Password == "") {
 			add("auth_method %s needs user and password", d.AuthMethod)
 		}
+		d.validateRoles(add)
 		d.validateLimits(add)
 		return problems
 	}
 	if d.IsPlanetScale() {
+		if d.AnyRole {
+			add("any_role needs an origin URL whose user looks roles up; a planetscale:// origin's credentials rotate")
+		}
 		d.validatePlanetScale(add)
 		if d.Kind != "" {
 			d.validateLimits(add)
@@ -567,6 +573,7 @@ func (d Database) validate(i int) []error {
 	if d.AllowLocalInfile && d.Kind != KindMySQL {
 		add("allow_local_infile is for kind mysql, not %q", d.Kind)
 	}
+	d.validateRoles(add)
 	d.validateLimits(add)
 	return problems
 }

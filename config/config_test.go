@@ -394,6 +394,23 @@ func TestValidate(t *testing.T) {
 			want:   []string{`database "reports": origin sslmode "requir" is not one of disable, allow, prefer, require, verify-ca, verify-full`},
 		},
 		{
+			name: "any_role with its settings is valid",
+			change: func(c *config.Config) {
+				c.Databases[0].Roles = config.Roles{AnyRole: true, AuthQuery: "SELECT 1", MaxDBConnections: 10}
+			},
+		},
+		{
+			name: "any_role's settings without any_role, or with trust or a mysql origin, are reported",
+			change: func(c *config.Config) {
+				c.Databases[0].AuthQuery = "SELECT 1"
+				c.Databases[1].Roles = config.Roles{AnyRole: true, MaxDBConnections: -1}
+				c.Databases[1].AuthMethod = "trust"
+			},
+			want: []string{`database "app": auth_query is set, but any_role is false`,
+				"any_role needs a password check: auth_method trust lets every role in without one",
+				"max_db_connections is -1: want 0 (no bound) or more"},
+		},
+		{
 			name:   "an unknown kind lists the supported ones",
 			change: func(c *config.Config) { c.Databases[0].Kind = "oracle" },
 			want:   []string{`database "app": kind "oracle" is not supported (supported: postgres, mysql, d1, kv)`},

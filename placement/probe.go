@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
@@ -172,6 +173,9 @@ func (p *Prober) Latency(db string) (time.Duration, error) {
 // Measured wraps a pool's origin so that its Profile reports the prober's latency to db's
 // origin: how a pool tells edges how near it is.
 func Measured(o tunnel.Origin, p *Prober, db string) tunnel.Origin {
+	if ro, ok := o.(link.RoleOrigin); ok { // any_role: edges look roles up too
+		return measuredRoleOrigin{measuredOrigin{Origin: o, p: p, db: db}, ro}
+	}
 	return measuredOrigin{Origin: o, p: p, db: db}
 }
 

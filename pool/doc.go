@@ -38,6 +38,11 @@
 // otherwise gets the origin's FATAL as sent and ErrOriginEnded, and the edge ends the client's
 // connection after it.
 //
+// Roles (roles.go, rolelogin.go): a database that lets any role of the origin log in has a
+// Pool per role, made on the role's first session, whose connections log in as the role with
+// the ClientKey its client's SCRAM proof revealed at the edge (or its md5 verifier); the
+// verifiers are looked up with auth_query by the origin URL's user and kept in memory only.
+//
 // Concurrency: a Session's Send and Recv are called in turns by one goroutine (the edge's
 // session), or by two once the session is pinned (the edge's reader and its writer pump);
 // Cancel and Close may be called from anywhere. The session's mutex guards the queue,

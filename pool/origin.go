@@ -47,6 +47,9 @@ func NetworkDetail(err error) (string, bool) {
 
 // classifyConnect turns pgconn's connect error into an OriginError by the origin's SQLSTATE.
 func classifyConnect(err error) *OriginError {
+	if oe := (*OriginError)(nil); errors.As(err, &oe) { // classified already (a role's login, roles.go)
+		return oe
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		code := "SQLSTATE " + pe.Code

@@ -46,6 +46,9 @@ type Config struct {
 	// URL's (a PlanetScale credential that rotates); connections opened with a credential since
 	// retired are closed when idle.
 	Credentials CredentialSource
+	// Role, when set, makes this the pool of one role of a database that lets any role in
+	// (Roles): its connections log in as the role, with what the role's clients proved.
+	Role *Role
 }
 
 // Pool holds the origin connections of one database: Slots counts them, queues sessions and
@@ -185,6 +188,10 @@ func (p *Pool) catalogActive() bool {
 
 // catalogChanged reads the origin's catalog again and tells whoever asked (OnCatalogChange).
 func (p *Pool) catalogChanged() {
+	if p.cfg.Role != nil { // the base pool reads the catalog and tells the edges
+		p.cfg.Role.roles.base.catalogChanged()
+		return
+	}
 	p.refreshCatalog()
 	p.TellCatalog()
 }
@@ -267,6 +274,9 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 
 // dialOrigin dials with the URL's credentials, or with the current one of cfg.Credentials.
 func (p *Pool) dialOrigin(ctx context.Context, cat *catalog) (*Conn, map[string]string, error) {
+	if p.cfg.Role != nil {
+		return p.cfg.Role.dial(ctx, p.connCfg)
+	}
 	if p.cfg.Credentials == nil {
 		return dial(ctx, p.connCfg, cat)
 	}

@@ -339,12 +339,19 @@ func (s *Slots[C, K]) Close() {
 
 // CloseIdleRetired closes the idle connections that say they are retired (their credential was
 // replaced) and gives their slots to waiters.
-func (s *Slots[C, K]) CloseIdleRetired() {
+func (s *Slots[C, K]) CloseIdleRetired() { s.closeIdleIf(C.Retired) }
+
+// CloseIdle closes every idle connection and gives their slots to waiters: another pool
+// sharing a cap with this one (a database's roles, RolesConfig.MaxDBConns) needs a connection.
+func (s *Slots[C, K]) CloseIdle() { s.closeIdleIf(func(C) bool { return true }) }
+
+// closeIdleIf closes the idle connections that close says to.
+func (s *Slots[C, K]) closeIdleIf(close func(C) bool) {
 	var old []C
 	s.mu.Lock()
 	keep := s.idle[:0]
 	for _, c := range s.idle {
-		if c.Retired() {
+		if close(c) {
 			old = append(old, c)
 		} else {
 			keep = append(keep, c)

@@ -42,7 +42,12 @@ func New(cfg Config) *End {
 
 // Origin returns o, the origin of database db, with the pool end in front of it: its sessions
 // offer the pool's cache and report their writes to the pool's other edges.
-func (e *End) Origin(db string, o link.Origin) link.Origin { return origin{e: e, db: db, o: o} }
+func (e *End) Origin(db string, o link.Origin) link.Origin {
+	if ro, ok := o.(link.RoleOrigin); ok { // any_role: edges look roles up too (roles.go)
+		return roleOrigin{origin{e: e, db: db, o: o}, ro}
+	}
+	return origin{e: e, db: db, o: o}
+}
 
 type origin struct {
 	e  *End

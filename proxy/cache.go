@@ -13,6 +13,7 @@ import (
 
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/classify"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
@@ -86,7 +87,9 @@ type cacheState struct {
 func newCacheState(db string, params map[string]string) *cacheState {
 	names := make([]string, 0, len(params))
 	for k := range params {
-		names = append(names, k)
+		if k != link.ClientKeyParam { // a role's secret: the key has the role already
+			names = append(names, k)
+		}
 	}
 	sort.Strings(names)
 	kb := append([]byte(db), 0)

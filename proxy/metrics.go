@@ -15,6 +15,7 @@ type Metrics struct {
 	setupTime prometheus.Histogram
 	cacheQ    *prometheus.CounterVec
 	retries   *prometheus.CounterVec
+	logins    *prometheus.CounterVec // failed logins (authguard.go)
 }
 
 // NewMetrics creates the edge metrics and registers them with reg (nil: unregistered).
@@ -50,8 +51,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "slipstream_read_retries_total",
 		Help: "Reads outside a transaction sent again over another pool after the tunnel failed under them before any answer, by database and outcome (answered, failed).",
 	}, []string{"db", "outcome"})
+	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "slipstream_auth_failures_total",
+		Help: "Failed client logins (wrong password or unknown user), by whether the answer was slowed down (delayed) because the client's address had failed repeatedly, or not (refused).",
+	}, []string{"outcome"})
 	if reg != nil {
-		reg.MustRegister(m.clients, m.sessions, m.refusals, m.cancels, m.setupTime, m.cacheQ, m.retries)
+		reg.MustRegister(m.clients, m.sessions, m.refusals, m.cancels, m.setupTime, m.cacheQ, m.retries, m.logins)
 	}
 	return m
 }

@@ -37,6 +37,12 @@ type Database struct {
 	// AllowLocalInfile lets MySQL clients use LOAD DATA LOCAL INFILE; false: CLIENT_LOCAL_FILES
 	// is not negotiated and the origin refuses it.
 	AllowLocalInfile bool
+	// AnyRole lets any role of the origin log in with its own password, checked against the
+	// verifier the pool looks up (roles.go); User and Password are then unused.
+	AnyRole bool
+	// AuthCacheTTL is how long the edge uses a role's verifier before asking the pool again;
+	// 0 means a minute. Only with AnyRole.
+	AuthCacheTTL time.Duration
 	// Origin names the database to the Transport; "" means Name. A database served over both
 	// protocols (the embedded D1) is two Databases with one Name and two origins.
 	Origin string
@@ -99,6 +105,8 @@ type Server struct {
 	admin        adminState // set by the admin console (admin.go)
 	listeners    listeners  // the listeners Serve and ServeMySQL accept on, which Drain closes
 	loops        acceptLoops
+	roles        roleVerifiers // the verifiers of AnyRole databases' roles (roles.go)
+	guard        loginGuard    // failed logins by client address (authguard.go)
 }
 
 // acceptLoops counts the running accept loops (Serve, ServeMySQL), which share the sessions'

@@ -88,8 +88,8 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn) (*startup, error) {
 			if s.wantsConsole(params["database"]) {
 				return st, s.serveConsole(ctx, st) // a refusal goes on st.nc, TLS or not
 			}
-			if err := s.authenticate(st); err != nil {
-				return st, err
+			if err := s.authenticate(ctx, st); err != nil {
+				return st, s.loginFailed(ctx, st, err)
 			}
 			s.observe(st)
 			return st, nil
@@ -130,7 +130,7 @@ func negotiateVersion(nc net.Conn, params map[string]string) error {
 }
 
 // authenticate finds the client's database and checks its password at the edge.
-func (s *Server) authenticate(st *startup) error {
+func (s *Server) authenticate(ctx context.Context, st *startup) error {
 	name := st.params["database"]
 	db, ok := s.dbs.Load().pg[name]
 	if !ok {
@@ -144,6 +144,9 @@ func (s *Server) authenticate(st *startup) error {
 	password := db.Password
 	if db.Auth == pgwire.AuthTrust {
 		return nil
+	}
+	if db.AnyRole {
+		return s.authenticateRole(ctx, st)
 	}
 	if user != db.User {
 		// Challenge anyway, with a password nobody knows, so that a wrong user name looks

@@ -86,5 +86,8 @@
 // from the flags, without asking, and caches each database's profile, refreshing it in the
 // background.
 //
+// A database that lets any role in (link.RoleOrigin) answers role lookups on kindRole streams
+// of their own (roles.go): the edge asks for a role's verifier at its first login.
+//
 // Concurrency: see Stream. The tunnel interprets no SQL: it reads message types only.
 package tunnel

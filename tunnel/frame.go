@@ -36,6 +36,9 @@ const (
 	// kindLease, opened by the pool end once per connection: frameLease after frameLease, for as
 	// long as the connection lives (see Client.CacheCurrent).
 	kindLease byte = 'L'
+	// kindRole: one role lookup (a frameOpen of appendRoleRequest) and its frameVerifier, for a
+	// database that lets any role in (roles.go).
+	kindRole byte = 'U'
 
 	// Frame types.
 	frameOpen    byte = 'O' // edge→pool: database NUL, then startup parameters as key NUL value NUL
@@ -63,6 +66,8 @@ const (
 	// frameLease, pool→edge: a big-endian uint32, how many milliseconds after it arrives the
 	// edge may still serve cached answers of the pool's databases without hearing from it again.
 	frameLease byte = 'T'
+	// frameVerifier, pool→edge: a role's stored password as the origin has it, empty for none.
+	frameVerifier byte = 'Y'
 
 	// Flags of a data frame.
 	flagPending byte = 1 // more answers are due without a further client message

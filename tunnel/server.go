@@ -260,6 +260,8 @@ func (c *serverConn) serveStream(ctx context.Context, str *quic.Stream) {
 		c.serveProfile(ctx, str)
 	case kindCancel:
 		c.serveCancel(ctx, str)
+	case kindRole:
+		c.serveRole(ctx, str)
 	default:
 		str.Write(appendError(nil, fmt.Errorf("tunnel: unknown stream kind %q", head[1])))
 		str.Close()

@@ -285,7 +285,7 @@ func (og *origins) open(d config.Database, log *slog.Logger) (names []string, er
 		}
 		names = append(names, mysqlOrigin(d.Name))
 	}
-	p, err := pool.New(pool.Config{
+	pcfg := pool.Config{
 		Name:           d.Name,
 		Origin:         origin,
 		Dial:           dial,
@@ -297,7 +297,11 @@ func (og *origins) open(d config.Database, log *slog.Logger) (names []string, er
 		Logger:         log,
 		Metrics:        og.poolMetrics,
 		Credentials:    og.credentials(d.Name),
-	})
+	}
+	if d.AnyRole {
+		return og.openRoles(d, pcfg)
+	}
+	p, err := pool.New(pcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -407,7 +411,8 @@ func edgeDatabases(cfg config.Config) ([]proxy.Database, error) {
 			// Expiration runs on the clock: a cached read could outlive its key.
 			caching.Disabled = true
 		}
-		dbs = append(dbs, proxy.Database{Name: d.Name, User: d.User, Password: d.Password, Auth: auth, Caching: caching})
+		dbs = append(dbs, proxy.Database{Name: d.Name, User: d.User, Password: d.Password, Auth: auth, Caching: caching,
+			AnyRole: d.AnyRole, AuthCacheTTL: d.AuthCacheTTL.Duration})
 		if d.Embedded() {
 			// Served to MySQL clients too, under the same name and credentials.
 			my := proxy.Database{Name: d.Name, User: d.User, Password: d.Password, Protocol: proxy.ProtocolMySQL,

@@ -3,11 +3,8 @@ package pgwire
 import (
 	"bytes"
 	"crypto/hmac"
-	"crypto/md5"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -141,27 +138,11 @@ func authCleartext(w io.Writer, r *Reader, user, password string) error {
 }
 
 func authMD5(w io.Writer, r *Reader, user, password string) error {
-	var salt [4]byte
-	rand.Read(salt[:])
-	if err := writeAuth(w, authMD5Password, salt[:]); err != nil {
-		return err
-	}
-	got, err := readPassword(r)
-	if err != nil {
-		return err
-	}
-	if !hmac.Equal(got, md5Response(user, password, salt)) {
-		return authFailed(user)
-	}
-	return nil
+	return authMD5Hash(w, r, user, Verifier{Kind: VerifierPlain, secret: password}.MD5Hash(user))
 }
 
 // md5Response is what a client sends for AuthenticationMD5Password:
 // "md5" + hex(md5(hex(md5(password + user)) + salt)).
 func md5Response(user, password string, salt [4]byte) []byte {
-	inner := md5.Sum([]byte(password + user))
-	h := md5.New()
-	h.Write(hex.AppendEncode(nil, inner[:]))
-	h.Write(salt[:])
-	return hex.AppendEncode([]byte("md5"), h.Sum(nil))
+	return MD5SaltedHash(Verifier{Kind: VerifierPlain, secret: password}.MD5Hash(user), salt)
 }

@@ -130,47 +130,66 @@ func randomBytes(n int) []byte {
 }
 
 func authSCRAM(w io.Writer, r *Reader, user, password string) error {
+	// Keys are derived (or found in the cache) only once the client has chosen the mechanism.
+	keys := func() (*scramKeys, int, error) {
+		k, err := scramKeysFor(user, password)
+		return k, scramIterations, err
+	}
+	k, _, err := scramExchange(w, r, user, keys)
+	if err == nil {
+		rememberSCRAMKeys(k)
+	}
+	return err
+}
+
+// scramExchange runs the server side of SCRAM-SHA-256 with the keys and iteration count that
+// keys returns and, once the client's proof matches them, returns them and the ClientKey
+// recovered from the proof (ClientProof XOR ClientSignature), which is what a proxy logs in
+// to the origin with on the client's behalf. A wrong proof is authFailed(user).
+func scramExchange(w io.Writer, r *Reader, user string, keys func() (*scramKeys, int, error)) (*scramKeys, []byte, error) {
 	// The mechanism list: C strings ended by an empty one.
 	if err := writeAuth(w, authSASL, []byte(scramMechanism+"\x00\x00")); err != nil {
-		return err
+		return nil, nil, err
 	}
 	body, err := readAuthResponse(r)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	first, err := parseSASLInitialResponse(body)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	keys, err := scramKeysFor(user, password)
+	k, iterations, err := keys()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	nonce := first.nonce + base64.StdEncoding.EncodeToString(randomBytes(scramNonceLen))
-	serverFirst := "r=" + nonce + ",s=" + keys.salt + ",i=" + strconv.Itoa(scramIterations)
+	serverFirst := "r=" + nonce + ",s=" + k.salt + ",i=" + strconv.Itoa(iterations)
 	if err := writeAuth(w, authSASLContinue, []byte(serverFirst)); err != nil {
-		return err
+		return nil, nil, err
 	}
 
 	body, err = readAuthResponse(r)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	final, err := parseClientFinal(string(body), first.gs2Header, nonce)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	authMessage := first.bare + "," + serverFirst + "," + final.withoutProof
-	clientKey := hmacSHA256(keys.storedKey[:], authMessage)
+	clientKey := hmacSHA256(k.storedKey[:], authMessage)
 	for i := range clientKey {
 		clientKey[i] ^= final.proof[i] // ClientSignature XOR ClientProof
 	}
-	if storedKey := sha256.Sum256(clientKey); !hmac.Equal(storedKey[:], keys.storedKey[:]) {
-		return authFailed(user)
+	if storedKey := sha256.Sum256(clientKey); !hmac.Equal(storedKey[:], k.storedKey[:]) {
+		return nil, nil, authFailed(user)
 	}
-	rememberSCRAMKeys(keys)
-	serverSignature := hmacSHA256(keys.serverKey[:], authMessage)
-	return writeAuth(w, authSASLFinal, []byte("v="+base64.StdEncoding.EncodeToString(serverSignature)))
+	serverSignature := hmacSHA256(k.serverKey[:], authMessage)
+	if err := writeAuth(w, authSASLFinal, []byte("v="+base64.StdEncoding.EncodeToString(serverSignature))); err != nil {
+		return nil, nil, err
+	}
+	return k, clientKey, nil
 }
 
 func malformedSCRAM(detail string) *Error {

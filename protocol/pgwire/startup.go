@@ -130,6 +130,9 @@ func layoutError() *Error {
 }
 
 // cutCString splits a NUL-terminated string off the front of b.
+// CutCString splits a NUL-terminated string off b; ok is false when b holds no NUL.
+func CutCString(b []byte) (string, []byte, bool) { return cutCString(b) }
+
 func cutCString(b []byte) (s string, rest []byte, ok bool) {
 	i := bytes.IndexByte(b, 0)
 	if i < 0 {

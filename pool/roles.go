@@ -1,0 +1,356 @@
+package pool
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/slipstream-proxy/slipstream/link"
+	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
+)
+
+// DefaultAuthQuery is PgBouncer's auth_query: a role's name and stored password (its
+// verifier), which only a superuser may read; docs/roles.md has the SECURITY DEFINER function
+// that lets a lookup role without superuser rights read them.
+const DefaultAuthQuery = "SELECT usename, passwd FROM pg_shadow WHERE usename = $1"
+
+// DefaultAuthCacheTTL is how long a verifier is used before it is looked up again.
+const DefaultAuthCacheTTL = time.Minute
+
+// RolesConfig is what a database that lets any role in (any_role) adds to its Config.
+type RolesConfig struct {
+	// AuthQuery is run by the origin URL's user with the role's name as $1 and returns the
+	// role's name and stored password; "" means DefaultAuthQuery.
+	AuthQuery string
+	// CacheTTL is how long a verifier is kept in memory before it is looked up again; 0 means
+	// DefaultAuthCacheTTL. A failed login looks it up again at once.
+	CacheTTL time.Duration
+	// MaxDBConns bounds the origin connections of every role together; 0 means no bound but
+	// each role's Config.MaxConns.
+	MaxDBConns int
+}
+
+// Roles are the pools of one database that lets any role of the origin log in: one Pool per
+// role, created on the role's first session, with Config.MaxConns connections at most each,
+// and MaxDBConns for them all. A role's idle connections close after IdleTimeout, as any
+// pool's, so an idle role holds nothing on the origin. The base pool, of the origin URL's
+// user, reads the origin's profile and catalog and looks verifiers up.
+//
+// Nothing a role logs in with is ever written down: verifiers and ClientKeys are held in
+// memory only, and never logged. Safe for concurrent use.
+type Roles struct {
+	base *Pool
+	cfg  Config
+	rc   RolesConfig
+	gate chan struct{} // one token per open role connection; nil: no MaxDBConns
+
+	mu        sync.Mutex
+	pools     map[string]*Pool
+	verifiers map[string]*verifierEntry
+}
+
+// verifierEntry is a role's verifier as the origin last said, or a lookup under way (done open).
+type verifierEntry struct {
+	done chan struct{}
+	text string // "" : no such role, or no password
+	err  error
+	at   time.Time
+}
+
+// NewRoles returns the pools of database cfg.Name for any role. It dials nothing yet.
+func NewRoles(cfg Config, rc RolesConfig) (*Roles, error) {
+	if rc.AuthQuery == "" {
+		rc.AuthQuery = DefaultAuthQuery
+	}
+	if rc.CacheTTL <= 0 {
+		rc.CacheTTL = DefaultAuthCacheTTL
+	}
+	base, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &Roles{base: base, cfg: cfg, rc: rc, pools: make(map[string]*Pool), verifiers: make(map[string]*verifierEntry)}
+	if rc.MaxDBConns > 0 {
+		r.gate = make(chan struct{}, rc.MaxDBConns)
+	}
+	return r, nil
+}
+
+// Base returns the pool of the origin URL's user.
+func (r *Roles) Base() *Pool { return r.base }
+
+// Verifier returns role's stored password as the origin has it ("" when the role does not
+// exist or has none), from memory when it was looked up less than CacheTTL ago and fresh is
+// false. Concurrent calls for one role share one lookup.
+func (r *Roles) Verifier(ctx context.Context, role string, fresh bool) (string, error) {
+	r.mu.Lock()
+	e := r.verifiers[role]
+	if e != nil {
+		select {
+		case <-e.done:
+			if fresh || e.err != nil || time.Since(e.at) > r.rc.CacheTTL {
+				e = nil
+			}
+		default: // a lookup under way: share it
+		}
+	}
+	if e == nil {
+		if len(r.verifiers) >= maxVerifiers {
+			r.dropLookedUp() // role names a client made up are remembered too: keep the map bounded
+		}
+		e = &verifierEntry{done: make(chan struct{})}
+		r.verifiers[role] = e
+		go r.lookup(role, e)
+	}
+	r.mu.Unlock()
+	select {
+	case <-e.done:
+		return e.text, e.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// maxVerifiers bounds the verifiers Roles keeps; past it, those looked up are forgotten.
+const maxVerifiers = 4096
+
+// dropLookedUp forgets every verifier whose lookup has ended; r.mu is held.
+func (r *Roles) dropLookedUp() {
+	for role, e := range r.verifiers {
+		select {
+		case <-e.done:
+			delete(r.verifiers, role)
+		default:
+		}
+	}
+}
+
+// lookup runs the auth query for role on a connection of its own, as the origin URL's user.
+func (r *Roles) lookup(role string, e *verifierEntry) {
+	defer close(e.done)
+	ctx, cancel := context.WithTimeout(r.base.ctx, 15*time.Second)
+	defer cancel()
+	e.at = time.Now()
+	pc, err := pgconn.ConnectConfig(ctx, r.base.connCfg)
+	if err != nil {
+		r.base.log.Warn("looking a role's password up failed: cannot connect", "err", originError(err))
+		e.err = fmt.Errorf("pool: look the role up: %w", classifyConnect(err))
+		return
+	}
+	defer pc.Close(context.Background())
+	res := pc.ExecParams(ctx, r.rc.AuthQuery, [][]byte{[]byte(role)}, nil, nil, nil).Read()
+	if res.Err != nil {
+		// The query's own error (a missing function, no privilege) names no secret.
+		r.base.log.Warn("the auth_query failed", "err", originError(res.Err))
+		e.err = fmt.Errorf("pool: auth_query: %s", originError(res.Err))
+		return
+	}
+	if len(res.Rows) > 0 && len(res.Rows[0]) >= 2 {
+		e.text = string(res.Rows[0][1])
+	}
+}
+
+// forget drops role's verifier, so that the next login looks it up again (the origin refused
+// a login with it: the password changed).
+func (r *Roles) forget(role string) {
+	r.mu.Lock()
+	if e := r.verifiers[role]; e != nil {
+		select {
+		case <-e.done:
+			delete(r.verifiers, role)
+		default:
+		}
+	}
+	r.mu.Unlock()
+}
+
+// Pool returns role's pool, created on first use. clientKey, when the edge sends one, is the
+// ClientKey it recovered from the role's client's SCRAM proof: the role's connections log in
+// with the latest that fits the verifier.
+func (r *Roles) Pool(ctx context.Context, role string, clientKey []byte) (*Pool, error) {
+	if role == "" {
+		return nil, errors.New("pool: a session without a role")
+	}
+	r.mu.Lock()
+	p := r.pools[role]
+	r.mu.Unlock()
+	if p == nil {
+		r.mu.Lock()
+		cfg := r.cfg
+		r.mu.Unlock()
+		cfg.Metrics = nil // the base pool's figures are the database's; a role's would collide
+		cfg.CatalogRefresh = -1
+		cfg.Credentials = nil
+		cfg.Logger = r.base.cfg.Logger.With("role", role)
+		cfg.Role = &Role{Name: role, roles: r}
+		np, err := New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		if p = r.pools[role]; p == nil {
+			p, r.pools[role] = np, np
+		}
+		r.mu.Unlock()
+		if p != np {
+			np.Close()
+		}
+	}
+	if len(clientKey) > 0 {
+		p.cfg.Role.setKey(clientKey)
+	}
+	return p, nil
+}
+
+// SetMaxConns resizes the base pool and every role's, and the pools of roles to come.
+func (r *Roles) SetMaxConns(n int) {
+	r.mu.Lock()
+	r.cfg.MaxConns = n
+	pools := make([]*Pool, 0, len(r.pools)+1)
+	pools = append(pools, r.base)
+	for _, p := range r.pools {
+		pools = append(pools, p)
+	}
+	r.mu.Unlock()
+	for _, p := range pools {
+		p.SetMaxConns(n)
+	}
+}
+
+// Close closes the base pool and every role's.
+func (r *Roles) Close() {
+	r.base.Close()
+	r.mu.Lock()
+	pools := make([]*Pool, 0, len(r.pools))
+	for _, p := range r.pools {
+		pools = append(pools, p)
+	}
+	r.mu.Unlock()
+	for _, p := range pools {
+		p.Close()
+	}
+}
+
+// Role is the login of one role's pool (Config.Role).
+type Role struct {
+	Name  string
+	roles *Roles
+
+	mu  sync.Mutex
+	key []byte // the ClientKey the role's latest client proved; nil before one came
+}
+
+func (ro *Role) setKey(k []byte) {
+	ro.mu.Lock()
+	ro.key = k
+	ro.mu.Unlock()
+}
+
+// dial opens a connection as the role, within the database's MaxDBConns.
+func (ro *Role) dial(ctx context.Context, cc *pgconn.Config) (*Conn, map[string]string, error) {
+	text, err := ro.roles.Verifier(ctx, ro.Name, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := pgwire.ParseVerifier(text)
+	ro.mu.Lock()
+	key := ro.key
+	ro.mu.Unlock()
+	if v.Kind == pgwire.VerifierSCRAM && !v.ValidClientKey(key) {
+		// The verifier changed since the client proved itself, or no client has yet.
+		ro.roles.forget(ro.Name)
+		return nil, nil, NewOriginError(OriginLoginRefused, `no login of role "`+ro.Name+`" fits its current password; log in again`, "", nil)
+	}
+	release, err := ro.roles.takeConn(ctx, ro)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, params, err := loginRole(ctx, cc, ro.Name, v, key)
+	if err != nil {
+		release()
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (pe.Code == "28P01" || pe.Code == "28000") {
+			ro.roles.forget(ro.Name)
+		}
+		return nil, nil, err
+	}
+	c.uncount = release
+	return c, params, nil
+}
+
+// takeConn counts one more role connection against MaxDBConns, and returns the function that
+// uncounts it. When the database is at its bound it has the other roles close their idle
+// connections, and waits for a token up to the queue timeout.
+func (r *Roles) takeConn(ctx context.Context, self *Role) (func(), error) {
+	if r.gate == nil {
+		return func() {}, nil
+	}
+	release := func() func() {
+		var once sync.Once
+		return func() { once.Do(func() { <-r.gate }) }
+	}
+	select {
+	case r.gate <- struct{}{}:
+		return release(), nil
+	default:
+	}
+	wait := r.cfg.QueueTimeout
+	if wait <= 0 {
+		wait = 30 * time.Second
+	}
+	timeout := time.NewTimer(wait)
+	defer timeout.Stop()
+	retry := time.NewTicker(50 * time.Millisecond)
+	defer retry.Stop()
+	for {
+		r.mu.Lock()
+		for _, p := range r.pools {
+			if p.cfg.Role != self {
+				p.slots.CloseIdle()
+			}
+		}
+		r.mu.Unlock()
+		select {
+		case r.gate <- struct{}{}:
+			return release(), nil
+		case <-retry.C: // a connection of another role may have gone idle since
+		case <-timeout.C:
+			return nil, fmt.Errorf("%w: the database's max_db_connections are all in use", ErrQueueTimeout)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Origin returns the pool side of the database: sessions go to the pool of their role
+// (params["user"]), with the ClientKey the edge sent (link.ClientKeyParam); the profile is the
+// base pool's.
+func (r *Roles) Origin() link.RoleOrigin { return rolesOrigin{r} }
+
+type rolesOrigin struct{ r *Roles }
+
+func (o rolesOrigin) Profile(ctx context.Context) (link.Profile, error) {
+	return o.r.base.Origin().Profile(ctx)
+}
+
+func (o rolesOrigin) Open(ctx context.Context, params map[string]string) (link.Stream, error) {
+	key, _ := hex.DecodeString(params[link.ClientKeyParam])
+	if _, ok := params[link.ClientKeyParam]; ok {
+		params = maps.Clone(params) // the in-process transport hands over the edge's own map
+		delete(params, link.ClientKeyParam)
+	}
+	p, err := o.r.Pool(ctx, params["user"], key)
+	if err != nil {
+		return nil, err
+	}
+	return p.NewSession(ctx, params), nil
+}
+
+func (o rolesOrigin) Verifier(ctx context.Context, role string, fresh bool) (string, error) {
+	return o.r.Verifier(ctx, role, fresh)
+}
