@@ -26,6 +26,10 @@ type Sink interface {
 	Suspend(db string)
 	// Resume lets db be cached again.
 	Resume(db string)
+	// CurrentUntil says until when the stream vouches for db's answers: it suspends db before
+	// then unless it vouches again. An answer served later counts as a read served while the
+	// stream was behind (cache.Cache counts them). The zero time removes the limit.
+	CurrentUntil(db string, t time.Time)
 }
 
 // Config is one database's change stream.
@@ -45,10 +49,14 @@ type Config struct {
 const DefaultMaxLag = 5 * time.Second
 
 // source is one kind of origin's stream: connect sets it up (an ErrUnavailable error when the
-// operator must change something), then stream runs it until it fails or ctx ends.
+// operator must change something), then stream runs it until it fails or ctx ends. While it
+// streams, probe (from another goroutine, on a connection of its own) reads the origin's
+// position: how many bytes the stream has yet to apply, and whether it has applied that
+// position since.
 type source interface {
 	connect(ctx context.Context) error
 	stream(ctx context.Context, h *health) error
+	probe(ctx context.Context) (lagBytes int64, reached func() bool, err error)
 	close()
 }
 
@@ -68,16 +76,16 @@ func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger.With("db", cfg.DB)
 	h := newHealth(cfg)
 	defer h.stop()
+	h.suspend() // until the stream has caught up with where the origin is when it connects
 	for attempt := 0; ; attempt++ {
 		err := src.connect(ctx)
 		if err == nil {
-			h.suspend() // until the stream has caught up with where the origin was now
+			h.suspend()
 			if attempt > 0 {
 				log.Info("change stream connected again")
 			}
 			attempt = 0
-			err = src.stream(ctx, h)
-			src.close()
+			err = h.streamProbed(ctx, src)
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -98,6 +106,24 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 }
 
+// streamProbed runs src's stream with its probes beside it, until the stream ends; then it
+// closes src.
+func (h *health) streamProbed(ctx context.Context, src source) error {
+	h.probes.reset()
+	h.fellBehind() // a verdict on the connection before is not this one's
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.probeLoop(pctx, src)
+	}()
+	err := src.stream(ctx, h)
+	stop()
+	<-done
+	src.close()
+	return err
+}
+
 // backoff is how long to wait before the attempt-th reconnection: from 100 ms doubling to 5 s,
 // with jitter so that pools restarted together don't reconnect together.
 func backoff(attempt int) time.Duration {
@@ -113,8 +139,12 @@ func backoff(attempt int) time.Duration {
 type health struct {
 	cfg Config
 
+	probes probes
+
 	mu        sync.Mutex
 	suspended bool
+	behind    bool // watch suspended it: the stream is to end with errBehind
+	gaveUp    bool // no stream: TTL caching
 	done      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -145,10 +175,13 @@ func (h *health) tick() {
 		case <-t.C:
 		}
 		h.mu.Lock()
-		suspended := h.suspended
+		suspended, gaveUp := h.suspended, h.gaveUp
 		h.mu.Unlock()
-		if suspended {
+		switch {
+		case suspended:
 			h.cfg.Sink.Invalidate(h.cfg.DB, nil, true)
+		case !gaveUp:
+			h.watch(time.Now())
 		}
 	}
 }
@@ -156,6 +189,9 @@ func (h *health) tick() {
 func (h *health) stop() {
 	close(h.done)
 	h.wg.Wait()
+	if h.gaveUp {
+		h.cfg.Sink.CurrentUntil(h.cfg.DB, time.Time{})
+	}
 }
 
 // suspend stops caching until caughtUp.
@@ -172,6 +208,9 @@ func (h *health) suspend() {
 
 // giveUp hands the database back to TTL caching for good.
 func (h *health) giveUp() {
+	h.mu.Lock()
+	h.gaveUp = true // stop lifts the read limit once the tick has ended
+	h.mu.Unlock()
 	h.resume()
 	h.cfg.Metrics.setUp(h.cfg.DB, false)
 }
@@ -191,6 +230,9 @@ func (h *health) resume() bool {
 	h.suspended = false
 	h.mu.Unlock()
 	if was {
+		// A limit from before the suspension must not count the first reads as behind;
+		// watch sets it from the probes on its next tick.
+		h.cfg.Sink.CurrentUntil(h.cfg.DB, time.Now().Add(h.cfg.MaxLag))
 		h.cfg.Sink.Resume(h.cfg.DB)
 	}
 	return was

@@ -13,6 +13,7 @@ import (
 type recorder struct {
 	mu     sync.Mutex
 	events []string
+	until  time.Time
 }
 
 func (r *recorder) add(e string) { r.mu.Lock(); r.events = append(r.events, e); r.mu.Unlock() }
@@ -25,6 +26,11 @@ func (r *recorder) Invalidate(db string, tables []string, all bool) {
 }
 func (r *recorder) Suspend(db string) { r.add("suspend " + db) }
 func (r *recorder) Resume(db string)  { r.add("resume " + db) }
+func (r *recorder) CurrentUntil(db string, t time.Time) {
+	r.mu.Lock()
+	r.until = t
+	r.mu.Unlock()
+}
 func (r *recorder) has(e string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
