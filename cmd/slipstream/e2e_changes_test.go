@@ -171,6 +171,8 @@ name = "app"
 origin = %q
 [database.caching]
 max_age = "1h"
+[database.stream]
+max_lag = "3s"
 `, my.URL(user, "streamer-secret", mytest.AppDB)))})
 	cfg := inst.mysqlConfig(t)
 	cfg.User, cfg.Passwd = user, "streamer-secret"
@@ -431,8 +433,9 @@ type streamLoad struct {
 // is down are counted, not failures): no read answers a value
 // older than one committed more than a second before it started (the stream's bound), no
 // answer is served while the stream is behind (slipstream_change_stream_reads_behind_total
-// stays 0), the database is cached again by itself once the stream is back, and the stream's
-// lag in bytes is exported.
+// stays 0), the database is cached again by itself once the stream is back, the stream stays
+// current under load and idle (its probes are reached within max_lag), and the stream's lag
+// in bytes is exported.
 func cutUnderLoad(t *testing.T, ctx context.Context, inst *instance, load streamLoad) {
 	t.Helper()
 	waitStreamUp(t, ctx, inst, "app")
@@ -516,8 +519,25 @@ func cutUnderLoad(t *testing.T, ctx context.Context, inst *instance, load stream
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// The probes are reached in time under load and idle (max_lag is 3 s here): the stream
+	// stays current, with no reconnection.
+	steady := func(what string) {
+		lost := disconnects()
+		select {
+		case <-ctx.Done():
+		case <-time.After(4 * time.Second): // an observation period, longer than max_lag
+		}
+		if disconnects() != lost || streamUp(t, inst, "app") != 1 {
+			t.Errorf("%s, the stream was suspended: %v disconnects, up %v", what, disconnects()-lost, streamUp(t, inst, "app"))
+		}
+	}
+	steady("under load")
 	stop()
 	wg.Wait()
+	steady("idle")
+	if v, _ := metricValue(inst.metrics(t), "slipstream_change_stream_lag_bytes", `db="app"`); v > 1<<20 {
+		t.Errorf("idle, the stream is %v bytes behind", v)
+	}
 	close(errs)
 	for err := range errs {
 		t.Error(err)
@@ -539,7 +559,7 @@ func TestCuttingPostgreSQLsChangeStreamUnderLoadServesNoStaleRead(t *testing.T) 
 	if _, err := admin.Exec(ctx, fmt.Sprintf("create table %s (id int primary key, v int); insert into %[1]s values (1, 0)", table)); err != nil {
 		t.Fatal(err)
 	}
-	inst := runServe(t, []string{"--config", writeTOML(t, fmt.Sprintf("[[database]]\nname = \"app\"\norigin = %q\n[database.caching]\nmax_age = \"1h\"\n[database.stream]\nslot = %q\n", origin, slot))})
+	inst := runServe(t, []string{"--config", writeTOML(t, fmt.Sprintf("[[database]]\nname = \"app\"\norigin = %q\n[database.caching]\nmax_age = \"1h\"\n[database.stream]\nslot = %q\nmax_lag = \"3s\"\n", origin, slot))})
 	t.Cleanup(func() {
 		inst.Stop()
 		changesDropSlot(t, origin, slot)

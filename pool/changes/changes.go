@@ -232,7 +232,7 @@ func (h *health) resume() bool {
 	if was {
 		// A limit from before the suspension must not count the first reads as behind;
 		// watch sets it from the probes on its next tick.
-		h.cfg.Sink.CurrentUntil(h.cfg.DB, time.Now().Add(h.cfg.MaxLag))
+		h.cfg.Sink.CurrentUntil(h.cfg.DB, time.Now().Add(h.probeLag()))
 		h.cfg.Sink.Resume(h.cfg.DB)
 	}
 	return was

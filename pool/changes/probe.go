@@ -10,6 +10,13 @@ import (
 // to see whether the stream keeps up with it.
 const probeEvery = time.Second
 
+// minProbeLag is the least time a probe is given to be reached, whatever MaxLag: between
+// transactions a PostgreSQL stream learns the walsender's position once per statusEvery.
+const minProbeLag = 2 * statusEvery
+
+// probeLag is how long the stream has to reach a probe.
+func (h *health) probeLag() time.Duration { return max(h.cfg.MaxLag, minProbeLag) }
+
 // suspendEarly is how long before a probe's max_lag runs out the stream is suspended: the
 // health ticks every suspendTick, and a read served after the deadline counts as served
 // while behind (cache.DBStats.ReadsBehind).
@@ -23,8 +30,8 @@ type mark struct {
 }
 
 // probes are a stream's outstanding marks, oldest first. A stream is behind by more than
-// max_lag when a mark taken more than max_lag ago is not reached: what the origin had committed
-// then has not been delivered. Positions only grow, so a reached mark vouches for every
+// max_lag when a mark taken more than max_lag (at least minProbeLag) ago is not reached: what
+// the origin had committed then has not been delivered. Positions only grow, so a reached mark vouches for every
 // earlier one too, failed probes included.
 type probes struct {
 	mu   sync.Mutex
@@ -77,7 +84,7 @@ func (h *health) probeLoop(ctx context.Context, src source) {
 	defer t.Stop()
 	for {
 		m := h.probes.take(time.Now())
-		pctx, cancel := context.WithTimeout(ctx, h.cfg.MaxLag)
+		pctx, cancel := context.WithTimeout(ctx, h.probeLag())
 		bytes, reached, err := src.probe(pctx)
 		cancel()
 		switch {
@@ -104,9 +111,9 @@ func (h *health) probeLoop(ctx context.Context, src source) {
 // max_lag old unreached (the stream then ends with errBehind and reconnects).
 func (h *health) watch(now time.Time) {
 	oldest, pending := h.probes.oldest()
-	until := now.Add(h.cfg.MaxLag) // a probe taken from now on is due no earlier
+	until := now.Add(h.probeLag()) // a probe taken from now on is due no earlier
 	if pending {
-		until = oldest.Add(h.cfg.MaxLag)
+		until = oldest.Add(h.probeLag())
 	}
 	if now.After(until.Add(-suspendEarly)) {
 		h.mu.Lock()

@@ -39,7 +39,7 @@ func TestAReachedProbeVouchesForEveryEarlierOne(t *testing.T) {
 // probe is max_lag old, and ends (fellBehind); while it keeps up, it vouches for the
 // database's answers until its oldest outstanding probe is max_lag old.
 func TestAStreamThatLeavesAProbeUnreachedForMaxLagIsSuspended(t *testing.T) {
-	const maxLag = time.Second
+	const maxLag = 3 * time.Second // above minProbeLag
 	sink := &recorder{}
 	h := &health{cfg: Config{DB: "app", Sink: sink, MaxLag: maxLag, Logger: discardLogger()}, done: make(chan struct{})}
 	now := time.Now()
@@ -49,20 +49,28 @@ func TestAStreamThatLeavesAProbeUnreachedForMaxLagIsSuspended(t *testing.T) {
 	if got := until(); !got.Equal(now.Add(maxLag)) {
 		t.Errorf("no probe outstanding: vouched until %v, want now + max_lag", got.Sub(now))
 	}
-	h.probes.answered(h.probes.take(now.Add(-3*time.Second)), func() bool { return true })
+	h.probes.answered(h.probes.take(now.Add(-10*time.Second)), func() bool { return true })
 	h.probes.answered(h.probes.take(now.Add(-500*time.Millisecond)), func() bool { return false })
 	h.watch(now)
-	if got := until(); !got.Equal(now.Add(500*time.Millisecond)) || h.fellBehind() || sink.has("suspend app") {
-		t.Errorf("a probe 500 ms old outstanding: vouched until now + %v, suspended %v; want now + 500ms, not suspended", got.Sub(now), sink.has("suspend app"))
+	if got := until(); !got.Equal(now.Add(maxLag-500*time.Millisecond)) || h.fellBehind() || sink.has("suspend app") {
+		t.Errorf("a probe 500 ms old outstanding: vouched until now + %v, suspended %v; want max_lag - 500ms, not suspended", got.Sub(now), sink.has("suspend app"))
 	}
-	h.watch(now.Add(maxLag/2 - suspendEarly/2)) // the probe's deadline is closer than suspendEarly
+	h.watch(now.Add(maxLag - 500*time.Millisecond - suspendEarly/2)) // the probe's deadline is closer than suspendEarly
 	if !sink.has("suspend app") || !h.fellBehind() {
 		t.Fatalf("a probe about to be max_lag old outstanding: %q, want suspended and the stream ended", sink.events)
 	}
 	if h.fellBehind() {
 		t.Error("fellBehind said twice")
 	}
-	if !until().Equal(now.Add(500 * time.Millisecond)) {
+	if !until().Equal(now.Add(maxLag - 500*time.Millisecond)) {
 		t.Error("suspending moved the time vouched for")
+	}
+}
+
+func TestAProbeHasAtLeastMinProbeLag(t *testing.T) {
+	for maxLag, want := range map[time.Duration]time.Duration{100 * time.Millisecond: minProbeLag, time.Minute: time.Minute} {
+		if got := (&health{cfg: Config{MaxLag: maxLag}}).probeLag(); got != want {
+			t.Errorf("max_lag %v: probeLag %v, want %v", maxLag, got, want)
+		}
 	}
 }
