@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -120,6 +121,7 @@ func (h *health) streamProbed(ctx context.Context, src source) error {
 	err := src.stream(ctx, h)
 	stop()
 	<-done
+	h.queue.flush() // the connection's positions passed before the next one starts
 	src.close()
 	return err
 }
@@ -140,6 +142,7 @@ type health struct {
 	cfg Config
 
 	probes probes
+	queue  *invalidations
 
 	mu        sync.Mutex
 	suspended bool
@@ -157,9 +160,10 @@ const suspendTick = 100 * time.Millisecond
 var errBehind = errors.New("the change stream fell more than max_lag behind")
 
 func newHealth(cfg Config) *health {
-	h := &health{cfg: cfg, done: make(chan struct{})}
-	h.wg.Add(1)
+	h := &health{cfg: cfg, done: make(chan struct{}), queue: newInvalidations()}
+	h.wg.Add(2)
 	go h.tick()
+	go h.invalidator()
 	return h
 }
 
@@ -230,27 +234,31 @@ func (h *health) resume() bool {
 	h.suspended = false
 	h.mu.Unlock()
 	if was {
-		// A limit from before the suspension must not count the first reads as behind;
-		// watch sets it from the probes on its next tick.
+		// The transactions replayed while catching up were not invalidated one by one:
+		// drop the whole database once more, then cache it again. A limit from before the
+		// suspension must not count the first reads as behind; watch sets it from the
+		// probes on its next tick.
+		h.cfg.Sink.Invalidate(h.cfg.DB, nil, true)
 		h.cfg.Sink.CurrentUntil(h.cfg.DB, time.Now().Add(h.probeLag()))
 		h.cfg.Sink.Resume(h.cfg.DB)
 	}
 	return was
 }
 
-// commit invalidates what one committed transaction wrote, and records how long after its
-// commit that took. A commit older than MaxLag, once the stream was current, is errBehind: the
-// caller ends the stream, which reconnects and catches up with caching off.
+// commit queues the invalidation of what one committed transaction wrote (a copy of tables),
+// and records how long after its commit it arrived. While catching up (suspended) nothing is
+// queued: the database is dropped whole when it resumes. A commit older than MaxLag, once the
+// stream was current, is errBehind: the caller ends the stream, which reconnects and catches
+// up with caching off.
 func (h *health) commit(tables []string, all bool, committed time.Time) error {
 	lag := time.Since(committed)
 	h.cfg.Metrics.lag(h.cfg.DB, lag)
-	if len(tables) > 0 || all {
-		h.cfg.Sink.Invalidate(h.cfg.DB, tables, all)
-		h.cfg.Metrics.invalidated(h.cfg.DB, time.Since(committed))
-	}
 	h.mu.Lock()
 	catchingUp := h.suspended
 	h.mu.Unlock()
+	if (len(tables) > 0 || all) && !catchingUp {
+		h.queue.push(invalidation{tables: slices.Clone(tables), all: all, drop: true, committed: committed})
+	}
 	// Catching up (after a connection, with caching off), old commits are what is expected; once
 	// current, one that arrives more than MaxLag after its commit means the stream fell behind.
 	if lag > h.cfg.MaxLag && !catchingUp {

@@ -37,7 +37,8 @@ type mysqlStream struct {
 	file     string           // the binlog file being read
 
 	appliedMu sync.Mutex
-	applied   gomysql.Position // pos, for the probe's goroutine
+	applied   gomysql.Position // pos, once everything before it is invalidated (health.reached)
+	queued    gomysql.Position // the last pos handed to health.reached
 	probeConn *client.Conn     // the probe's own connection
 }
 
@@ -316,10 +317,14 @@ func (m *mysqlStream) handle(ev *replication.BinlogEvent, tables map[uint64]stri
 	}
 	if ev.Header.LogPos > 0 && m.file != "" {
 		m.pos = gomysql.Position{Name: m.file, Pos: ev.Header.LogPos}
-		if !tx.open {
-			m.appliedMu.Lock()
-			m.applied = m.pos
-			m.appliedMu.Unlock()
+		if !tx.open && m.pos != m.queued {
+			m.queued = m.pos
+			pos := m.pos
+			h.reached(func() {
+				m.appliedMu.Lock()
+				m.applied = pos
+				m.appliedMu.Unlock()
+			})
 		}
 	}
 	if !tx.open && m.pos.Compare(m.target) >= 0 {

@@ -24,11 +24,9 @@ type postgres struct {
 	// target is where the origin's WAL was when the stream connected: caught up once the
 	// walsender has sent up to it.
 	target pglogrepl.LSN
-	// received is the WAL position processed: the end of the last transaction invalidated,
-	// or the walsender's position in a keepalive between transactions. It is confirmed to
-	// the slot.
-	received pglogrepl.LSN
-	// applied is received, for the probe's goroutine.
+	// applied is the WAL position processed: the end of the last transaction invalidated,
+	// or the walsender's position in a keepalive between transactions, once everything
+	// before it is invalidated (health.reached). It is confirmed to the slot.
 	applied atomic.Uint64
 	// probePC and probeConn are the probe's ordinary connection (no replication).
 	probePC   *pgconn.Config
@@ -92,7 +90,7 @@ func (p *postgres) connect(ctx context.Context) error {
 		return err
 	}
 	p.target = sys.XLogPos
-	p.advance(0)
+	p.applied.Store(0)
 	args := []string{"proto_version '1'", "publication_names '" + strings.ReplaceAll(p.cfg.Publication, "'", "''") + "'"}
 	if err := pglogrepl.StartReplication(ctx, conn, p.cfg.Slot, 0, pglogrepl.StartReplicationOptions{PluginArgs: args}); err != nil {
 		conn.Close(context.Background())
@@ -167,14 +165,14 @@ func (p *postgres) close() {
 	}
 }
 
-// advance records that the stream has processed the WAL up to lsn; 0 starts over.
+// advance records that the stream has processed the WAL up to lsn.
 func (p *postgres) advance(lsn pglogrepl.LSN) {
-	if lsn == 0 {
-		p.received = 0
-	} else {
-		p.received = max(p.received, lsn)
+	for {
+		old := p.applied.Load()
+		if uint64(lsn) <= old || p.applied.CompareAndSwap(old, uint64(lsn)) {
+			return
+		}
 	}
-	p.applied.Store(uint64(p.received))
 }
 
 // probe reads the origin's WAL position: the bytes from the stream's applied position to
@@ -226,7 +224,7 @@ func (p *postgres) stream(ctx context.Context, h *health) error {
 		}
 		if now := time.Now(); !now.Before(nextStatus) {
 			if err := pglogrepl.SendStandbyStatusUpdate(ctx, p.conn, pglogrepl.StandbyStatusUpdate{
-				WALWritePosition: p.received, ReplyRequested: true}); err != nil {
+				WALWritePosition: pglogrepl.LSN(p.applied.Load()), ReplyRequested: true}); err != nil {
 				return err
 			}
 			nextStatus = now.Add(statusEvery)
@@ -270,7 +268,7 @@ func (p *postgres) handle(msg pgproto3.BackendMessage, relations map[uint32]stri
 			if !tx.open && ka.ServerWALEnd >= p.target {
 				// Everything up to the walsender's position is received and processed; a slot
 				// that decodes nothing for this publication advances with it too.
-				p.advance(ka.ServerWALEnd)
+				h.reached(func() { p.advance(ka.ServerWALEnd) })
 				h.caughtUp()
 			}
 		case pglogrepl.XLogDataByteID:
@@ -322,7 +320,7 @@ func (p *postgres) decode(data []byte, relations map[uint32]string, tx *txTables
 		if err := h.commit(tx.tables, tx.all, m.CommitTime); err != nil {
 			return err
 		}
-		p.advance(m.TransactionEndLSN)
+		h.reached(func() { p.advance(m.TransactionEndLSN) })
 		if m.TransactionEndLSN >= p.target {
 			h.caughtUp()
 		}
