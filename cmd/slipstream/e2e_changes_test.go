@@ -70,13 +70,13 @@ func waitStreamDown(t *testing.T, ctx context.Context, inst *instance, db string
 	}
 }
 
-// TestWritesMadeStraightAtPostgreSQLInvalidateFromItsChangeStream: with a max_age of an hour,
-// a write made at the origin without Slipstream is seen through a cached read as soon as the
-// logical replication stream delivers it; with the stream cut (the walsender killed), no read
-// is served from the cache until it is back, and then caching resumes by itself (issue 16).
-func TestWritesMadeStraightAtPostgreSQLInvalidateFromItsChangeStream(t *testing.T) {
-	t.Parallel()
-	ctx := testContext(t, 120*time.Second)
+// streamPostgreSQL makes a database of the test's own (streamDatabase) with a table of one row
+// (id 1, v 0), and starts a serve whose database app (max_age 1h) is invalidated from its
+// logical replication stream through a slot of the test's own, with more [database.stream]
+// settings; the slot is dropped when the test ends. It returns serve, a connection to the
+// database, the table and the slot.
+func streamPostgreSQL(t *testing.T, ctx context.Context, stream string) (*instance, *pgx.Conn, string, string) {
+	t.Helper()
 	sfx := suffix()
 	table, slot := "cs_"+sfx, "slipstream_test_"+sfx
 	origin, admin := streamDatabase(t, ctx)
@@ -90,11 +90,23 @@ origin = %q
 max_age = "1h"
 [database.stream]
 slot = %q
-`, origin, slot))})
+%s
+`, origin, slot, stream))})
 	t.Cleanup(func() {
 		inst.Stop()
 		changesDropSlot(t, origin, slot)
 	})
+	return inst, admin, table, slot
+}
+
+// TestWritesMadeStraightAtPostgreSQLInvalidateFromItsChangeStream: with a max_age of an hour,
+// a write made at the origin without Slipstream is seen through a cached read as soon as the
+// logical replication stream delivers it; with the stream cut (the walsender killed), no read
+// is served from the cache until it is back, and then caching resumes by itself (issue 16).
+func TestWritesMadeStraightAtPostgreSQLInvalidateFromItsChangeStream(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 120*time.Second)
+	inst, admin, table, slot := streamPostgreSQL(t, ctx, "")
 	waitStreamUp(t, ctx, inst, "app")
 	c := connect(t, ctx, inst.plainURL())
 	read := fmt.Sprintf("select v::text from %s where id = 1", table)
@@ -553,18 +565,8 @@ func cutUnderLoad(t *testing.T, ctx context.Context, inst *instance, load stream
 func TestCuttingPostgreSQLsChangeStreamUnderLoadServesNoStaleRead(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 120*time.Second)
-	sfx := suffix()
-	table, slot := "csl_"+sfx, "slipstream_test_"+sfx
-	origin, admin := streamDatabase(t, ctx)
-	if _, err := admin.Exec(ctx, fmt.Sprintf("create table %s (id int primary key, v int); insert into %[1]s values (1, 0)", table)); err != nil {
-		t.Fatal(err)
-	}
-	inst := runServe(t, []string{"--config", writeTOML(t, fmt.Sprintf("[[database]]\nname = \"app\"\norigin = %q\n[database.caching]\nmax_age = \"1h\"\n[database.stream]\nslot = %q\nmax_lag = \"3s\"\n", origin, slot))})
-	t.Cleanup(func() {
-		inst.Stop()
-		changesDropSlot(t, origin, slot)
-	})
-	writer := connect(t, ctx, origin)
+	inst, writer, table, slot := streamPostgreSQL(t, ctx, `max_lag = "3s"`)
+	root := connect(t, ctx, srv.AdminURL()) // the cuts, beside the writer's connection
 	read := fmt.Sprintf("select v from %s where id = 1", table)
 	cutUnderLoad(t, ctx, inst, streamLoad{
 		write: func(ctx context.Context) (v int, err error) {
@@ -575,7 +577,7 @@ func TestCuttingPostgreSQLsChangeStreamUnderLoadServesNoStaleRead(t *testing.T) 
 			return func(ctx context.Context) (v int, err error) { return v, c.QueryRow(ctx, read).Scan(&v) }
 		},
 		cut: func(int) {
-			if _, err := admin.Exec(ctx, "select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name = $1", slot); err != nil {
+			if _, err := root.Exec(ctx, "select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name = $1", slot); err != nil {
 				t.Error(err)
 			}
 		},
