@@ -128,7 +128,8 @@ stream_http=$(sed -n 's|^metrics: http://\(.*\)/metrics$|\1|p' "$tmp/serve-strea
 # reconnects and replays it with caching off.) Wait until it has been current for 5 s in a row.
 current=0
 for _ in $(seq 1200); do
-  if curl -s "http://$stream_http/metrics" | grep -q '^slipstream_change_stream_up{db="postgres"} 1'; then
+  # grep reads it all: with pipefail, grep -q leaving early made curl's SIGPIPE read as "not current".
+  if curl -s "http://$stream_http/metrics" | grep '^slipstream_change_stream_up{db="postgres"} 1' >/dev/null; then
     current=$((current + 1))
   else
     current=0
