@@ -31,6 +31,8 @@ const (
 type session interface {
 	// query runs one statement and reads its whole answer.
 	query(ctx context.Context, sql string) error
+	// readInt runs a query answering one integer and returns it.
+	readInt(ctx context.Context, sql string) (int64, error)
 	close()
 }
 
@@ -82,6 +84,15 @@ func newConnector(rawURL string) (connector, error) {
 	return pgConnector{cfg}, nil
 }
 
+// dial opens one session to rawURL.
+func dial(ctx context.Context, rawURL string) (session, error) {
+	c, err := newConnector(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return c.connect(ctx)
+}
+
 type pgConnector struct{ cfg *pgx.ConnConfig }
 
 func (c pgConnector) protocol() string { return Postgres }
@@ -104,6 +115,11 @@ func (s pgSession) query(ctx context.Context, sql string) error {
 	for rows.Next() {
 	}
 	return rows.Err()
+}
+
+func (s pgSession) readInt(ctx context.Context, sql string) (int64, error) {
+	var v int64
+	return v, s.c.QueryRow(ctx, sql).Scan(&v)
 }
 
 func (s pgSession) close() {
@@ -145,6 +161,11 @@ func (s mysqlSession) query(ctx context.Context, sql string) error {
 		return err
 	}
 	return rows.Close()
+}
+
+func (s mysqlSession) readInt(ctx context.Context, sql string) (int64, error) {
+	var v int64
+	return v, s.c.QueryRowContext(ctx, sql).Scan(&v)
 }
 
 func (s mysqlSession) close() {

@@ -2,16 +2,12 @@ package bench
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5"
 )
 
 // FreshnessConfig is one freshness run: writes made straight at the origin (Direct) while
@@ -65,21 +61,21 @@ func RunFreshness(ctx context.Context, cfg FreshnessConfig) (FreshnessResult, er
 	if cfg.Bound == 0 {
 		cfg.Bound = time.Second
 	}
-	direct, err := openFresh(ctx, cfg.Direct)
+	direct, err := dial(ctx, cfg.Direct)
 	if err != nil {
 		return FreshnessResult{}, fmt.Errorf("direct: %w", err)
 	}
 	defer direct.close()
-	if err := direct.exec(ctx, "DROP TABLE IF EXISTS "+freshTable); err != nil {
+	if err := direct.query(ctx, "DROP TABLE IF EXISTS "+freshTable); err != nil {
 		return FreshnessResult{}, err
 	}
-	if err := direct.exec(ctx, "CREATE TABLE "+freshTable+" (id int primary key, v bigint not null)"); err != nil {
+	if err := direct.query(ctx, "CREATE TABLE "+freshTable+" (id int primary key, v bigint not null)"); err != nil {
 		return FreshnessResult{}, err
 	}
-	defer direct.exec(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+freshTable)
+	defer direct.query(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+freshTable)
 	rows := make([]*rowWrites, cfg.Rows)
 	for i := range rows {
-		if err := direct.exec(ctx, fmt.Sprintf("INSERT INTO %s VALUES (%d, 0)", freshTable, i)); err != nil {
+		if err := direct.query(ctx, fmt.Sprintf("INSERT INTO %s VALUES (%d, 0)", freshTable, i)); err != nil {
 			return FreshnessResult{}, err
 		}
 		rows[i] = &rowWrites{writes: []*freshWrite{{value: 0, committed: time.Now()}}}
@@ -128,14 +124,14 @@ func collect(c chan error) []error {
 }
 
 // writeLoop makes cfg.Writes increments of random rows at the origin, recording each commit.
-func writeLoop(ctx context.Context, cfg FreshnessConfig, direct *freshConn, rows []*rowWrites) error {
+func writeLoop(ctx context.Context, cfg FreshnessConfig, direct session, rows []*rowWrites) error {
 	for i := range cfg.Writes {
 		r := rand.IntN(len(rows))
 		row := rows[r]
 		row.mu.Lock()
 		next := row.writes[len(row.writes)-1].value + 1
 		row.mu.Unlock()
-		if err := direct.exec(ctx, fmt.Sprintf("UPDATE %s SET v = %d WHERE id = %d", freshTable, next, r)); err != nil {
+		if err := direct.query(ctx, fmt.Sprintf("UPDATE %s SET v = %d WHERE id = %d", freshTable, next, r)); err != nil {
 			return fmt.Errorf("write %d: %w", i, err)
 		}
 		committed := time.Now()
@@ -154,7 +150,7 @@ func writeLoop(ctx context.Context, cfg FreshnessConfig, direct *freshConn, rows
 // readLoop reads the rows through Via, in turn, until ctx ends, and marks every write a read
 // contradicted: a read that started after the write's commit and answered an older value.
 func readLoop(ctx context.Context, cfg FreshnessConfig, client int, rows []*rowWrites, res *tally) error {
-	c, err := openFresh(ctx, cfg.Via)
+	c, err := dial(ctx, cfg.Via)
 	if err != nil {
 		return fmt.Errorf("via: %w", err)
 	}
@@ -229,65 +225,4 @@ func summarizeFreshness(res *FreshnessResult, rows []*rowWrites) {
 	slices.Sort(lags)
 	res.LagP50, res.LagP99, res.LagMax = lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1]
 	res.ZeroLagPart = float64(zero) / float64(len(lags))
-}
-
-// freshConn is one connection of either protocol, for the freshness run's simple needs.
-type freshConn struct {
-	pg *pgx.Conn
-	my *sql.DB
-}
-
-func openFresh(ctx context.Context, rawURL string) (*freshConn, error) {
-	p, err := ProtocolOf(rawURL)
-	if err != nil {
-		return nil, err
-	}
-	if p == MySQL {
-		cfg, err := mysqlConfig(rawURL)
-		if err != nil {
-			return nil, err
-		}
-		conn, err := mysql.NewConnector(cfg)
-		if err != nil {
-			return nil, err
-		}
-		db := sql.OpenDB(conn)
-		db.SetMaxOpenConns(1)
-		return &freshConn{my: db}, db.PingContext(ctx)
-	}
-	cfg, err := pgx.ParseConfig(rawURL)
-	if err != nil {
-		return nil, errors.New("postgres: cannot parse the URL")
-	}
-	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
-	c, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &freshConn{pg: c}, nil
-}
-
-func (c *freshConn) exec(ctx context.Context, q string) error {
-	if c.my != nil {
-		_, err := c.my.ExecContext(ctx, q)
-		return err
-	}
-	_, err := c.pg.Exec(ctx, q)
-	return err
-}
-
-func (c *freshConn) readInt(ctx context.Context, q string) (int64, error) {
-	var v int64
-	if c.my != nil {
-		return v, c.my.QueryRowContext(ctx, q).Scan(&v)
-	}
-	return v, c.pg.QueryRow(ctx, q).Scan(&v)
-}
-
-func (c *freshConn) close() {
-	if c.my != nil {
-		c.my.Close()
-		return
-	}
-	c.pg.Close(context.Background())
 }

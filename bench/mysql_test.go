@@ -50,4 +50,15 @@ func TestLatencyAndThroughputSpeakMySQL(t *testing.T) {
 	if tp[0].Ops == 0 || tp[0].Errors != 0 || tp[0].Protocol != MySQL {
 		t.Errorf("throughput: %+v, want operations and no errors", tp[0])
 	}
+
+	// The freshness run's writer and readers on the same connector: read straight from the
+	// origin, no read may answer a value older than a write committed before it started.
+	fr, err := RunFreshness(ctx, FreshnessConfig{Direct: origin, Via: origin, Writes: 30, Clients: 2,
+		Pace: time.Millisecond, Bound: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fr.Reads == 0 || fr.StaleReads != 0 || fr.OverBound != 0 {
+		t.Errorf("freshness read at the origin: %+v, want reads and none stale", fr)
+	}
 }

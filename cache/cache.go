@@ -54,9 +54,10 @@ type Cache struct {
 	rc *ristretto.Cache[string, *Entry]
 
 	mu        sync.Mutex
-	gens      map[string]uint64 // db + "\x00" + table -> generation
-	dbGens    map[string]uint64 // db -> generation
-	suspended map[string]bool   // databases whose change stream is down or behind: nothing served or kept
+	gens      map[string]uint64    // db + "\x00" + table -> generation
+	dbGens    map[string]uint64    // db -> generation
+	suspended map[string]bool      // databases whose change stream is down or behind: nothing served or kept
+	until     map[string]time.Time // databases whose change stream vouches for their answers only until then
 
 	fmu        sync.Mutex
 	flights    map[string]*Flight
@@ -68,7 +69,7 @@ type Cache struct {
 // New returns a cache holding at most maxBytes of answers.
 func New(maxBytes int64) (*Cache, error) {
 	c := &Cache{gens: make(map[string]uint64), dbGens: make(map[string]uint64), suspended: make(map[string]bool),
-		flights: make(map[string]*Flight), refreshing: make(map[string]bool)}
+		until: make(map[string]time.Time), flights: make(map[string]*Flight), refreshing: make(map[string]bool)}
 	rc, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
 		NumCounters: max(maxBytes/1000, 1000), // about ten counters per entry of ~10 KB
 		MaxCost:     maxBytes,
@@ -106,15 +107,28 @@ func (c *Cache) Snapshot(db string, tables []string) Snapshot {
 	return s
 }
 
-// fresh reports whether no table of e moved since e's query was sent.
-func (c *Cache) fresh(db string, e *Entry) bool {
-	return c.Current(db, Snapshot{tables: e.tables, gens: e.gens, dbGen: e.dbGen})
+// fresh reports whether no table of e moved since e's query was sent. An answer served after
+// the time db's change stream vouches for (CurrentUntil) is counted in DBStats.ReadsBehind.
+func (c *Cache) fresh(db string, e *Entry, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.current(db, Snapshot{tables: e.tables, gens: e.gens, dbGen: e.dbGen}) {
+		return false
+	}
+	if until, ok := c.until[db]; ok && now.After(until) {
+		c.stats.update(db, func(d *DBStats) { d.ReadsBehind++ })
+	}
+	return true
 }
 
 // Current reports whether no table in snap moved since snap was taken.
 func (c *Cache) Current(db string, snap Snapshot) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.current(db, snap)
+}
+
+func (c *Cache) current(db string, snap Snapshot) bool {
 	if c.dbGens[db] != snap.dbGen || c.suspended[db] {
 		return false
 	}
@@ -138,7 +152,7 @@ func (c *Cache) Get(db string, key []byte, now time.Time) ([]byte, Status) {
 // answer in turn keeps it no longer than that.
 func (c *Cache) Lookup(db string, key []byte, now time.Time) ([]byte, time.Duration, Status) {
 	e, ok := c.rc.Get(string(key))
-	if !ok || !bytes.Equal(e.key, key) || now.After(e.stale) || !c.fresh(db, e) {
+	if !ok || !bytes.Equal(e.key, key) || now.After(e.stale) || !c.fresh(db, e, now) {
 		return nil, 0, Miss
 	}
 	if now.After(e.expiry) {
@@ -193,6 +207,21 @@ func (c *Cache) Resume(db string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.suspended, db)
+}
+
+// CurrentUntil records until when db's change stream vouches for db's answers: the stream is
+// to be suspended (Suspend) before then unless it vouches again. An answer served later, which
+// a write the stream has not delivered yet may have made stale, is counted in
+// DBStats.ReadsBehind (slipstream_change_stream_reads_behind_total: it must stay 0). The zero
+// time removes the limit.
+func (c *Cache) CurrentUntil(db string, t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.IsZero() {
+		delete(c.until, db)
+		return
+	}
+	c.until[db] = t
 }
 
 // Invalidate bumps the generations of the tables written in db, or of the whole database.

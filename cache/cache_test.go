@@ -129,3 +129,43 @@ func TestAFollowerNeverGetsAnAnswerFromBeforeAWrite(t *testing.T) {
 		t.Errorf("the follower got %q, read before the write; want nil (ask the origin)", got)
 	}
 }
+
+// A database's change stream vouches for its answers until a time (CurrentUntil); an answer
+// served later counts as a read served while the stream was behind, and lifting the limit
+// (TTL caching) counts none.
+func TestReadsServedAfterTheStreamVouchedAreCounted(t *testing.T) {
+	c := newCache(t)
+	now := time.Now()
+	key := []byte("k")
+	c.Put("app", key, []byte("v"), c.Snapshot("app", []string{"t"}), time.Hour, 0, now)
+	c.Put("other", key, []byte("v"), c.Snapshot("other", []string{"t"}), time.Hour, 0, now)
+	c.Settle()
+	c.CurrentUntil("app", now.Add(time.Second))
+	for _, tc := range []struct {
+		db    string
+		at    time.Duration
+		until bool // lift the limit first
+		want  int64
+	}{
+		{"app", 0, false, 0},
+		{"app", time.Second, false, 0},
+		{"app", 2 * time.Second, false, 1},
+		{"app", 3 * time.Second, false, 2},
+		{"other", time.Hour - time.Second, false, 2}, // another database: no limit, app unchanged
+		{"app", 4 * time.Second, true, 2},
+	} {
+		if tc.until {
+			c.CurrentUntil("app", time.Time{})
+		}
+		if _, st := c.Get(tc.db, key, now.Add(tc.at)); st != Hit {
+			t.Fatalf("%s at +%v: %v, want a hit", tc.db, tc.at, st)
+		}
+		if got := c.DBStats()["app"].ReadsBehind; got != tc.want {
+			t.Errorf("%s at +%v: ReadsBehind of app = %d, want %d", tc.db, tc.at, got, tc.want)
+		}
+	}
+	c.Suspend("app")
+	if _, st := c.Get("app", key, now); st != Miss {
+		t.Error("a suspended database answered from the cache")
+	}
+}

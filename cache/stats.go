@@ -9,6 +9,9 @@ type DBStats struct {
 	Coalesced int64
 	// Invalidations counts writes that moved a table (or the whole database) of it.
 	Invalidations int64
+	// ReadsBehind counts answers served after the time the database's change stream vouched
+	// for (Cache.CurrentUntil): while it was behind by more than max_lag. It must stay 0.
+	ReadsBehind int64
 }
 
 // dbStats keeps DBStats per database; entries and bytes follow Put and the entries' removal.

@@ -106,6 +106,17 @@ echo "freshness: $WRITES writes at the origin, $CLIENTS readers through each tar
 "$S" bench freshness --direct "$origin" --writes "$WRITES" --clients "$CLIENTS" "${json[@]}" \
   --via "serve-stream=$serve_stream_url" --via "edge-stream=$edge_url" --via "serve-ttl=$serve_ttl_url"
 
+# What the streams report of it: the answers a cache served while its stream was behind by more
+# than max_lag (must be 0; the pool's cache and serve's, an edge's reads are not counted there),
+# and the lag in bytes and seconds at the end.
+stream_metrics() { # target (its .out file)
+  local http
+  http=$(sed -n 's|^metrics: http://\(.*\)/metrics$|\1|p' "$tmp/$1.out")
+  curl -s "http://$http/metrics" | awk -v n="$1" '/^slipstream_change_stream_(reads_behind_total|lag_bytes|lag_seconds|disconnects_total)\{/ { printf "%-14s %s\n", n, $0 }'
+}
+stream_metrics serve-stream
+stream_metrics pool
+
 [ "$HITRATIO" -gt 0 ] || exit 0
 metric() { # http-address status
   curl -s "http://$1/metrics" | awk -v s="$2" '$1 ~ /^slipstream_cache_queries_total/ && $1 ~ "status=\"" s "\"" { n += $2 } END { print n + 0 }'
@@ -117,7 +128,8 @@ stream_http=$(sed -n 's|^metrics: http://\(.*\)/metrics$|\1|p' "$tmp/serve-strea
 # reconnects and replays it with caching off.) Wait until it has been current for 5 s in a row.
 current=0
 for _ in $(seq 1200); do
-  if curl -s "http://$stream_http/metrics" | grep -q '^slipstream_change_stream_up{db="postgres"} 1'; then
+  # grep reads it all: with pipefail, grep -q leaving early made curl's SIGPIPE read as "not current".
+  if curl -s "http://$stream_http/metrics" | grep '^slipstream_change_stream_up{db="postgres"} 1' >/dev/null; then
     current=$((current + 1))
   else
     current=0

@@ -31,6 +31,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprint(stderr, benchUsage)
 		return 2
 	}
+	ctx, stop := untilStopped(ctx) // SIGTERM or Ctrl-C ends a run (a relay's, at least)
+	defer stop()
 	var err error
 	switch args[0] {
 	case "latency":

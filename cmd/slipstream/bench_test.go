@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -186,6 +187,7 @@ func newConnectionTrips(table, protocol string) map[string]float64 {
 	return trips
 }
 
+// TestBenchRelayCommandAddsTheRTT also stops the relay with SIGTERM, as main delivers it.
 func TestBenchRelayCommandAddsTheRTT(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 30*time.Second)
@@ -204,10 +206,10 @@ func TestBenchRelayCommandAddsTheRTT(t *testing.T) {
 		}
 	}()
 	stdout, stderr := newSyncBuffer(), newSyncBuffer()
-	rctx, stop := context.WithCancel(ctx)
+	sigs := make(chan os.Signal, 1) // as main hands them to every command
 	done := make(chan int, 1)
 	go func() {
-		done <- run(rctx, []string{"bench", "relay", "--to", ln.Addr().String(), "--rtt", "30ms"}, stdout, stderr)
+		done <- run(withSignals(ctx, sigs), []string{"bench", "relay", "--to", ln.Addr().String(), "--rtt", "30ms"}, stdout, stderr)
 	}()
 	addrLine := regexp.MustCompile(`relay tcp (\S+) ->`)
 	var addr string
@@ -241,9 +243,14 @@ func TestBenchRelayCommandAddsTheRTT(t *testing.T) {
 			t.Errorf("round trip through the relay took %v, want at least 30ms", d)
 		}
 	}
-	stop()
-	if code := <-done; code != 0 {
-		t.Errorf("relay exited %d after interrupt; stderr:\n%s", code, stderr.String())
+	sigs <- syscall.SIGTERM
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("relay exited %d after SIGTERM; stderr:\n%s", code, stderr.String())
+		}
+	case <-ctx.Done():
+		t.Fatal("the relay did not stop on SIGTERM")
 	}
 }
 

@@ -19,13 +19,17 @@ import (
 // changeStreams returns a runner per database whose reads are invalidated from the origin's
 // change stream (config.Database.Streamed), driving sink. One whose origin can't give a stream
 // falls back to max_age with a warning, unless its max_age is over the 1h that TTL caching
-// allows: then it is not cached at all.
-func changeStreams(cfg config.Config, sink changes.Sink, log *slog.Logger, reg prometheus.Registerer) []func(context.Context) error {
+// allows: then it is not cached at all. results is the cache sink reaches in this process
+// (nil: none), whose reads served while a stream was behind are exported.
+func changeStreams(cfg config.Config, sink changes.Sink, results *cache.Cache, log *slog.Logger, reg prometheus.Registerer) []func(context.Context) error {
 	var runs []func(context.Context) error
 	metrics := changes.NewMetrics(reg)
 	for _, d := range cfg.Databases {
 		if !d.Streamed() {
 			continue
+		}
+		if results != nil {
+			registerReadsBehind(reg, results, d.Name)
 		}
 		ccfg := changes.Config{DB: d.Name, Origin: d.Origin, Slot: d.Stream.Slot, Publication: d.Stream.Publication,
 			ServerID: d.Stream.ServerID, MaxLag: d.Stream.MaxLag.Duration, Sink: sink, Logger: log, Metrics: metrics}
@@ -39,6 +43,17 @@ func changeStreams(cfg config.Config, sink changes.Sink, log *slog.Logger, reg p
 		})
 	}
 	return runs
+}
+
+// registerReadsBehind exports results' count of db's answers served while its change stream
+// was behind by more than max_lag (cache.DBStats.ReadsBehind), which must stay 0.
+func registerReadsBehind(reg prometheus.Registerer, results *cache.Cache, db string) {
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "slipstream_change_stream_reads_behind_total",
+		Help: "Cached answers served while the database's change stream was behind by more than max_lag " +
+			"(a probe of the origin's position not applied within max_lag, not yet suspended): must stay 0.",
+		ConstLabels: prometheus.Labels{"db": db},
+	}, func() float64 { return float64(results.DBStats()[db].ReadsBehind) }))
 }
 
 // poolSink invalidates what a pool's change streams report in the pool's shared cache and on
@@ -69,6 +84,14 @@ func (s poolSink) Suspend(db string) {
 func (s poolSink) Resume(db string) {
 	if s.cache != nil {
 		s.cache.Resume(db)
+	}
+}
+
+// CurrentUntil reaches the pool's cache only: an edge behind the tunnel is dropped whole
+// every 100 ms once the stream is suspended, which the stream does before then.
+func (s poolSink) CurrentUntil(db string, t time.Time) {
+	if s.cache != nil {
+		s.cache.CurrentUntil(db, t)
 	}
 }
 

@@ -5,9 +5,12 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/slipstream-proxy/slipstream/internal/mytest"
@@ -67,13 +70,13 @@ func waitStreamDown(t *testing.T, ctx context.Context, inst *instance, db string
 	}
 }
 
-// TestWritesMadeStraightAtPostgreSQLInvalidateFromItsChangeStream: with a max_age of an hour,
-// a write made at the origin without Slipstream is seen through a cached read as soon as the
-// logical replication stream delivers it; with the stream cut (the walsender killed), no read
-// is served from the cache until it is back, and then caching resumes by itself (issue 16).
-func TestWritesMadeStraightAtPostgreSQLInvalidateFromItsChangeStream(t *testing.T) {
-	t.Parallel()
-	ctx := testContext(t, 120*time.Second)
+// streamPostgreSQL makes a database of the test's own (streamDatabase) with a table of one row
+// (id 1, v 0), and starts a serve whose database app (max_age 1h) is invalidated from its
+// logical replication stream through a slot of the test's own, with more [database.stream]
+// settings; the slot is dropped when the test ends. It returns serve, a connection to the
+// database, the table and the slot.
+func streamPostgreSQL(t *testing.T, ctx context.Context, stream string) (*instance, *pgx.Conn, string, string) {
+	t.Helper()
 	sfx := suffix()
 	table, slot := "cs_"+sfx, "slipstream_test_"+sfx
 	origin, admin := streamDatabase(t, ctx)
@@ -87,11 +90,23 @@ origin = %q
 max_age = "1h"
 [database.stream]
 slot = %q
-`, origin, slot))})
+%s
+`, origin, slot, stream))})
 	t.Cleanup(func() {
 		inst.Stop()
 		changesDropSlot(t, origin, slot)
 	})
+	return inst, admin, table, slot
+}
+
+// TestWritesMadeStraightAtPostgreSQLInvalidateFromItsChangeStream: with a max_age of an hour,
+// a write made at the origin without Slipstream is seen through a cached read as soon as the
+// logical replication stream delivers it; with the stream cut (the walsender killed), no read
+// is served from the cache until it is back, and then caching resumes by itself (issue 16).
+func TestWritesMadeStraightAtPostgreSQLInvalidateFromItsChangeStream(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 120*time.Second)
+	inst, admin, table, slot := streamPostgreSQL(t, ctx, "")
 	waitStreamUp(t, ctx, inst, "app")
 	c := connect(t, ctx, inst.plainURL())
 	read := fmt.Sprintf("select v::text from %s where id = 1", table)
@@ -135,19 +150,19 @@ slot = %q
 	readUntilCached(t, ctx, inst, c, read)
 }
 
-// TestWritesMadeStraightAtMariaDBInvalidateFromItsBinlog is the same for MariaDB's row-based
-// binlog, with a user that may read it (issue 16).
-func TestWritesMadeStraightAtMariaDBInvalidateFromItsBinlog(t *testing.T) {
-	t.Parallel()
-	ctx := testContext(t, 120*time.Second)
-	my := mariaDB(t)
+// streamMariaDB makes a user of the test's own on my that may read the binlog and a table
+// with one row (id 1, v 0), and starts a serve whose database app (max_age 1h) is invalidated
+// from MariaDB's binlog; it returns serve, the table, a root connection and the user's
+// connection configuration through serve.
+func streamMariaDB(t *testing.T, ctx context.Context, my *mytest.Server) (*instance, string, *sql.DB, *mysql.Config) {
+	t.Helper()
 	sfx := suffix()
 	user, table := "streamer_"+sfx, "cs_"+sfx
 	root, err := sql.Open("mysql", my.RootDSN())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer root.Close()
+	t.Cleanup(func() { root.Close() })
 	for _, q := range []string{
 		fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'streamer-secret'", user),
 		fmt.Sprintf("GRANT ALL ON %s.* TO '%s'@'%%'", mytest.AppDB, user),
@@ -168,10 +183,43 @@ name = "app"
 origin = %q
 [database.caching]
 max_age = "1h"
+[database.stream]
+max_lag = "3s"
 `, my.URL(user, "streamer-secret", mytest.AppDB)))})
-	waitStreamUp(t, ctx, inst, "app")
 	cfg := inst.mysqlConfig(t)
 	cfg.User, cfg.Passwd = user, "streamer-secret"
+	return inst, table, root, cfg
+}
+
+// killBinlogDumps cuts the change stream of user: KILL of its binlog dump connections.
+func killBinlogDumps(t *testing.T, ctx context.Context, root *sql.DB, user string) {
+	rows, err := root.QueryContext(ctx, "SELECT id FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%' AND user = ?", user)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if len(ids) == 0 {
+		t.Error("no binlog dump connection of the stream's user")
+	}
+	for _, id := range ids {
+		root.ExecContext(ctx, fmt.Sprintf("KILL %d", id))
+	}
+}
+
+// TestWritesMadeStraightAtMariaDBInvalidateFromItsBinlog is the same for MariaDB's row-based
+// binlog, with a user that may read it (issue 16).
+func TestWritesMadeStraightAtMariaDBInvalidateFromItsBinlog(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 120*time.Second)
+	inst, table, root, cfg := streamMariaDB(t, ctx, mariaDB(t))
+	waitStreamUp(t, ctx, inst, "app")
 	db := openMySQL(t, cfg)
 	db.SetMaxOpenConns(1)
 	direct := openMySQL(t, directMySQLConfig(t))
@@ -203,23 +251,7 @@ max_age = "1h"
 		t.Logf("write %d seen through the cache after %v", i, time.Since(start))
 	}
 	// Cut the stream (KILL its dump connection): until it is back, nothing comes from the cache.
-	rows, err := root.QueryContext(ctx, "SELECT id FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%' AND user = ?", user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		rows.Scan(&id)
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if len(ids) == 0 {
-		t.Fatal("no binlog dump connection of the stream's user")
-	}
-	for _, id := range ids {
-		root.ExecContext(ctx, fmt.Sprintf("KILL %d", id))
-	}
+	killBinlogDumps(t, ctx, root, cfg.User)
 	waitStreamDown(t, ctx, inst, "app")
 	if _, err := direct.ExecContext(ctx, fmt.Sprintf("update %s set v = 100", table)); err != nil {
 		t.Fatal(err)
@@ -234,6 +266,44 @@ max_age = "1h"
 		}
 	}
 	waitStreamUp(t, ctx, inst, "app")
+}
+
+// TestCuttingMariaDBsBinlogStreamUnderLoadServesNoStaleRead: cutUnderLoad with the binlog
+// dump connection killed twice, then MariaDB restarted; it runs a MariaDB of its own (issue 16).
+func TestCuttingMariaDBsBinlogStreamUnderLoadServesNoStaleRead(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 180*time.Second)
+	own, err := mytest.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { own.Stop() })
+	inst, table, root, cfg := streamMariaDB(t, ctx, own)
+	direct := openMySQL(t, mustMySQLConfig(t, own.DSN(mytest.AppUser, mytest.AppPassword, mytest.AppDB)))
+	direct.SetMaxOpenConns(1) // the UPDATE and the SELECT of one write on one connection
+	read := fmt.Sprintf("select v from %s where id = 1", table)
+	cutUnderLoad(t, ctx, inst, streamLoad{
+		write: func(ctx context.Context) (v int, err error) {
+			if _, err := direct.ExecContext(ctx, fmt.Sprintf("update %s set v = v + 1", table)); err != nil {
+				return 0, err
+			}
+			return v, direct.QueryRowContext(ctx, read).Scan(&v)
+		},
+		newReader: func() func(context.Context) (int, error) {
+			db := openMySQL(t, cfg)
+			db.SetMaxOpenConns(1)
+			return func(ctx context.Context) (v int, err error) { return v, db.QueryRowContext(ctx, read).Scan(&v) }
+		},
+		cut: func(i int) {
+			if i < 2 {
+				killBinlogDumps(t, ctx, root, cfg.User)
+				return
+			}
+			if err := own.Restart(ctx); err != nil {
+				t.Error(err)
+			}
+		},
+	})
 }
 
 // TestAnOriginWithoutAChangeStreamFallsBackToMaxAge: the app role has no REPLICATION
@@ -333,4 +403,183 @@ func changesDropSlot(t *testing.T, origin, slot string) {
 		!strings.Contains(stdout.String(), "replication slot "+slot+" dropped") {
 		t.Errorf("slipstream pool --drop-slot exited %d:\n%s%s", code, stdout, stderr)
 	}
+}
+
+// originWrites are the values a writer committed at the origin, and when: readers check what
+// Slipstream answered against them.
+type originWrites struct {
+	mu      sync.Mutex
+	commits []time.Time // commits[i]: when value i+1 was committed
+}
+
+func (w *originWrites) committed(v int, at time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for len(w.commits) < v {
+		w.commits = append(w.commits, at)
+	}
+}
+
+// older says whether v, read by a read that started at start, is older than a value
+// committed more than bound before start, and by how much.
+func (w *originWrites) older(v int, start time.Time, bound time.Duration) (time.Duration, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if v >= len(w.commits) {
+		return 0, false
+	}
+	age := start.Sub(w.commits[v]) // the first write after v committed then
+	return age, age > bound
+}
+
+// streamLoad is what cutUnderLoad drives: a write at the origin answering the value it
+// committed, readers through Slipstream, and a cut of the change stream's connection.
+type streamLoad struct {
+	write     func(ctx context.Context) (int, error)
+	newReader func() func(ctx context.Context) (int, error)
+	cut       func(i int) // the i-th cut of three
+}
+
+// cutUnderLoad has 8 clients read a row through inst (max_age 1h) in a loop while a writer
+// updates it at the origin, and cuts the change stream three times (errors of an origin that
+// is down are counted, not failures): no read answers a value
+// older than one committed more than a second before it started (the stream's bound), no
+// answer is served while the stream is behind (slipstream_change_stream_reads_behind_total
+// stays 0), the database is cached again by itself once the stream is back, the stream stays
+// current under load and idle (its probes are reached within max_lag), and the stream's lag
+// in bytes is exported.
+func cutUnderLoad(t *testing.T, ctx context.Context, inst *instance, load streamLoad) {
+	t.Helper()
+	waitStreamUp(t, ctx, inst, "app")
+	if err := eventually(ctx, func() error {
+		if _, ok := metricValue(inst.metrics(t), "slipstream_change_stream_lag_bytes", `db="app"`); !ok {
+			return fmt.Errorf("no slipstream_change_stream_lag_bytes")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const bound = time.Second
+	var writes originWrites
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	var reads, failed atomic.Int64
+	hitsBefore := cacheHits(t, inst)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for lctx.Err() == nil {
+			// A write whose answer was lost may have committed: the next one's value then
+			// dates it later than it was, which only makes the check lenient.
+			if v, err := load.write(lctx); err == nil {
+				writes.committed(v, time.Now())
+			} else if lctx.Err() == nil {
+				failed.Add(1)
+			}
+			time.Sleep(10 * time.Millisecond) // the writer's pace, not a wait for a result
+		}
+	}()
+	for range 8 {
+		read := load.newReader()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for lctx.Err() == nil {
+				start := time.Now()
+				v, err := read(lctx)
+				if err != nil {
+					if lctx.Err() == nil {
+						failed.Add(1)
+					}
+					continue
+				}
+				reads.Add(1)
+				if age, stale := writes.older(v, start, bound); stale {
+					errs <- fmt.Errorf("a read answered %d, overwritten %v before it started", v, age)
+					return
+				}
+			}
+		}()
+	}
+	disconnects := func() float64 {
+		v, _ := metricValue(inst.metrics(t), "slipstream_change_stream_disconnects_total", `db="app"`)
+		return v
+	}
+	for i := range 3 {
+		lost := disconnects()
+		load.cut(i)
+		// Seen lost (it may be back already when the cut took long, as a restart does).
+		if err := eventually(ctx, func() error {
+			if disconnects() == lost {
+				return fmt.Errorf("the change stream's loss is not counted")
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		waitStreamUp(t, ctx, inst, "app")
+	}
+	// Back by itself: the row is served from the cache again between the writes.
+	hits := cacheHits(t, inst)
+	if err := eventually(ctx, func() error {
+		if cacheHits(t, inst) <= hits {
+			return fmt.Errorf("no cache hit since the stream came back")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The probes are reached in time under load and idle (max_lag is 3 s here): the stream
+	// stays current, with no reconnection.
+	steady := func(what string) {
+		lost := disconnects()
+		select {
+		case <-ctx.Done():
+		case <-time.After(4 * time.Second): // an observation period, longer than max_lag
+		}
+		if disconnects() != lost || streamUp(t, inst, "app") != 1 {
+			t.Errorf("%s, the stream was suspended: %v disconnects, up %v", what, disconnects()-lost, streamUp(t, inst, "app"))
+		}
+	}
+	steady("under load")
+	stop()
+	wg.Wait()
+	steady("idle")
+	if v, _ := metricValue(inst.metrics(t), "slipstream_change_stream_lag_bytes", `db="app"`); v > 1<<20 {
+		t.Errorf("idle, the stream is %v bytes behind", v)
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if v, ok := metricValue(inst.metrics(t), "slipstream_change_stream_reads_behind_total", `db="app"`); !ok || v != 0 {
+		t.Errorf("slipstream_change_stream_reads_behind_total = %v (exported %v), want 0", v, ok)
+	}
+	t.Logf("%d reads, %d writes, %v cache hits, %d failed reads and writes", reads.Load(), len(writes.commits), cacheHits(t, inst)-hitsBefore, failed.Load())
+}
+
+// TestCuttingPostgreSQLsChangeStreamUnderLoadServesNoStaleRead: cutUnderLoad with the
+// walsender killed (issue 16).
+func TestCuttingPostgreSQLsChangeStreamUnderLoadServesNoStaleRead(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 120*time.Second)
+	inst, writer, table, slot := streamPostgreSQL(t, ctx, `max_lag = "3s"`)
+	root := connect(t, ctx, srv.AdminURL()) // the cuts, beside the writer's connection
+	read := fmt.Sprintf("select v from %s where id = 1", table)
+	cutUnderLoad(t, ctx, inst, streamLoad{
+		write: func(ctx context.Context) (v int, err error) {
+			return v, writer.QueryRow(ctx, fmt.Sprintf("update %s set v = v + 1 returning v", table)).Scan(&v)
+		},
+		newReader: func() func(context.Context) (int, error) {
+			c := connect(t, ctx, inst.plainURL())
+			return func(ctx context.Context) (v int, err error) { return v, c.QueryRow(ctx, read).Scan(&v) }
+		},
+		cut: func(int) {
+			if _, err := root.Exec(ctx, "select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name = $1", slot); err != nil {
+				t.Error(err)
+			}
+		},
+	})
 }

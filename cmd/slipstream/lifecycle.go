@@ -43,6 +43,31 @@ func signalsOf(ctx context.Context) <-chan os.Signal {
 	return sigs // nil: none, a select on it never fires
 }
 
+// untilStopped returns ctx, canceled at the first SIGTERM or interrupt among the signals main
+// catches for every command: a command without a lifecycle of its own (bench, planetscale)
+// stops on them too. The cancel func releases the watch.
+func untilStopped(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	sigs := signalsOf(ctx)
+	if sigs == nil {
+		return ctx, cancel
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case sig := <-sigs:
+				if sig != syscall.SIGHUP {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return ctx, cancel
+}
+
 // processSignals returns the channel of the signals a command handles, and a function that
 // stops them.
 func processSignals() (<-chan os.Signal, func()) {

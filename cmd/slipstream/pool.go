@@ -139,7 +139,7 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	}
 
 	servers := []func(context.Context) error{func(ctx context.Context) error { prober.Run(ctx); return nil }}
-	servers = append(servers, changeStreams(cfg, poolSink{server: server, cache: ecfg.Cache}, log, reg)...)
+	servers = append(servers, changeStreams(cfg, poolSink{server: server, cache: ecfg.Cache}, ecfg.Cache, log, reg)...)
 	if cfg.TunnelListen != "" {
 		pc, err := net.ListenPacket("udp", cfg.TunnelListen)
 		if err != nil {

@@ -111,7 +111,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	lc.handleProbes(mux, lc.ready(edge.Ready))
 	apis.handle(mux)
 	handler := adm.handleHTTP(mux, cfg.HTTPListen)
-	return lc.run(ctx, httpln, handler, changeStreams(cfg, results, log, reg), clientServers(edge, pgln, myln))
+	return lc.run(ctx, httpln, handler, changeStreams(cfg, results, results, log, reg), clientServers(edge, pgln, myln))
 }
 
 // listenClients opens the PostgreSQL client listener, and the MySQL one when a database speaks

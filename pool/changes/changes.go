@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +27,10 @@ type Sink interface {
 	Suspend(db string)
 	// Resume lets db be cached again.
 	Resume(db string)
+	// CurrentUntil says until when the stream vouches for db's answers: it suspends db before
+	// then unless it vouches again. An answer served later counts as a read served while the
+	// stream was behind (cache.Cache counts them). The zero time removes the limit.
+	CurrentUntil(db string, t time.Time)
 }
 
 // Config is one database's change stream.
@@ -45,10 +50,14 @@ type Config struct {
 const DefaultMaxLag = 5 * time.Second
 
 // source is one kind of origin's stream: connect sets it up (an ErrUnavailable error when the
-// operator must change something), then stream runs it until it fails or ctx ends.
+// operator must change something), then stream runs it until it fails or ctx ends. While it
+// streams, probe (from another goroutine, on a connection of its own) reads the origin's
+// position: how many bytes the stream has yet to apply, and whether it has applied that
+// position since.
 type source interface {
 	connect(ctx context.Context) error
 	stream(ctx context.Context, h *health) error
+	probe(ctx context.Context) (lagBytes int64, reached func() bool, err error)
 	close()
 }
 
@@ -68,16 +77,16 @@ func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger.With("db", cfg.DB)
 	h := newHealth(cfg)
 	defer h.stop()
+	h.suspend() // until the stream has caught up with where the origin is when it connects
 	for attempt := 0; ; attempt++ {
 		err := src.connect(ctx)
 		if err == nil {
-			h.suspend() // until the stream has caught up with where the origin was now
+			h.suspend()
 			if attempt > 0 {
 				log.Info("change stream connected again")
 			}
 			attempt = 0
-			err = src.stream(ctx, h)
-			src.close()
+			err = h.streamProbed(ctx, src)
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -98,6 +107,25 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 }
 
+// streamProbed runs src's stream with its probes beside it, until the stream ends; then it
+// closes src.
+func (h *health) streamProbed(ctx context.Context, src source) error {
+	h.probes.reset()
+	h.fellBehind() // a verdict on the connection before is not this one's
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.probeLoop(pctx, src)
+	}()
+	err := src.stream(ctx, h)
+	stop()
+	<-done
+	h.queue.flush() // the connection's positions passed before the next one starts
+	src.close()
+	return err
+}
+
 // backoff is how long to wait before the attempt-th reconnection: from 100 ms doubling to 5 s,
 // with jitter so that pools restarted together don't reconnect together.
 func backoff(attempt int) time.Duration {
@@ -113,8 +141,13 @@ func backoff(attempt int) time.Duration {
 type health struct {
 	cfg Config
 
+	probes probes
+	queue  *invalidations
+
 	mu        sync.Mutex
 	suspended bool
+	behind    bool // watch suspended it: the stream is to end with errBehind
+	gaveUp    bool // no stream: TTL caching
 	done      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -127,9 +160,10 @@ const suspendTick = 100 * time.Millisecond
 var errBehind = errors.New("the change stream fell more than max_lag behind")
 
 func newHealth(cfg Config) *health {
-	h := &health{cfg: cfg, done: make(chan struct{})}
-	h.wg.Add(1)
+	h := &health{cfg: cfg, done: make(chan struct{}), queue: newInvalidations()}
+	h.wg.Add(2)
 	go h.tick()
+	go h.invalidator()
 	return h
 }
 
@@ -145,10 +179,13 @@ func (h *health) tick() {
 		case <-t.C:
 		}
 		h.mu.Lock()
-		suspended := h.suspended
+		suspended, gaveUp := h.suspended, h.gaveUp
 		h.mu.Unlock()
-		if suspended {
+		switch {
+		case suspended:
 			h.cfg.Sink.Invalidate(h.cfg.DB, nil, true)
+		case !gaveUp:
+			h.watch(time.Now())
 		}
 	}
 }
@@ -156,6 +193,9 @@ func (h *health) tick() {
 func (h *health) stop() {
 	close(h.done)
 	h.wg.Wait()
+	if h.gaveUp {
+		h.cfg.Sink.CurrentUntil(h.cfg.DB, time.Time{})
+	}
 }
 
 // suspend stops caching until caughtUp.
@@ -172,6 +212,9 @@ func (h *health) suspend() {
 
 // giveUp hands the database back to TTL caching for good.
 func (h *health) giveUp() {
+	h.mu.Lock()
+	h.gaveUp = true // stop lifts the read limit once the tick has ended
+	h.mu.Unlock()
 	h.resume()
 	h.cfg.Metrics.setUp(h.cfg.DB, false)
 }
@@ -191,24 +234,31 @@ func (h *health) resume() bool {
 	h.suspended = false
 	h.mu.Unlock()
 	if was {
+		// The transactions replayed while catching up were not invalidated one by one:
+		// drop the whole database once more, then cache it again. A limit from before the
+		// suspension must not count the first reads as behind; watch sets it from the
+		// probes on its next tick.
+		h.cfg.Sink.Invalidate(h.cfg.DB, nil, true)
+		h.cfg.Sink.CurrentUntil(h.cfg.DB, time.Now().Add(h.probeLag()))
 		h.cfg.Sink.Resume(h.cfg.DB)
 	}
 	return was
 }
 
-// commit invalidates what one committed transaction wrote, and records how long after its
-// commit that took. A commit older than MaxLag, once the stream was current, is errBehind: the
-// caller ends the stream, which reconnects and catches up with caching off.
+// commit queues the invalidation of what one committed transaction wrote (a copy of tables),
+// and records how long after its commit it arrived. While catching up (suspended) nothing is
+// queued: the database is dropped whole when it resumes. A commit older than MaxLag, once the
+// stream was current, is errBehind: the caller ends the stream, which reconnects and catches
+// up with caching off.
 func (h *health) commit(tables []string, all bool, committed time.Time) error {
 	lag := time.Since(committed)
 	h.cfg.Metrics.lag(h.cfg.DB, lag)
-	if len(tables) > 0 || all {
-		h.cfg.Sink.Invalidate(h.cfg.DB, tables, all)
-		h.cfg.Metrics.invalidated(h.cfg.DB, time.Since(committed))
-	}
 	h.mu.Lock()
 	catchingUp := h.suspended
 	h.mu.Unlock()
+	if (len(tables) > 0 || all) && !catchingUp {
+		h.queue.push(invalidation{tables: slices.Clone(tables), all: all, drop: true, committed: committed})
+	}
 	// Catching up (after a connection, with caching off), old commits are what is expected; once
 	// current, one that arrives more than MaxLag after its commit means the stream fell behind.
 	if lag > h.cfg.MaxLag && !catchingUp {

@@ -13,6 +13,7 @@ import (
 type recorder struct {
 	mu     sync.Mutex
 	events []string
+	until  time.Time
 }
 
 func (r *recorder) add(e string) { r.mu.Lock(); r.events = append(r.events, e); r.mu.Unlock() }
@@ -25,6 +26,11 @@ func (r *recorder) Invalidate(db string, tables []string, all bool) {
 }
 func (r *recorder) Suspend(db string) { r.add("suspend " + db) }
 func (r *recorder) Resume(db string)  { r.add("resume " + db) }
+func (r *recorder) CurrentUntil(db string, t time.Time) {
+	r.mu.Lock()
+	r.until = t
+	r.mu.Unlock()
+}
 func (r *recorder) has(e string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -43,6 +49,10 @@ func TestAStreamIsCachedOnlyWhileItIsCurrent(t *testing.T) {
 	if !sink.has("suspend app") {
 		t.Fatalf("suspend did not reach the sink: %q", sink.events)
 	}
+	h.queue.flush()
+	if sink.has("tables app t") {
+		t.Error("a transaction replayed while catching up was invalidated on its own, not with the whole database on resuming")
+	}
 	// While suspended, the database is invalidated again and again for caches reached only so.
 	deadline := time.Now().Add(2 * time.Second)
 	for !sink.has("all app") && time.Now().Before(deadline) {
@@ -55,7 +65,9 @@ func TestAStreamIsCachedOnlyWhileItIsCurrent(t *testing.T) {
 	if !sink.has("resume app") {
 		t.Errorf("caught up, but not resumed: %q", sink.events)
 	}
-	if err := h.commit([]string{"t"}, false, time.Now()); err != nil || !sink.has("tables app t") {
+	err := h.commit([]string{"t"}, false, time.Now())
+	h.queue.flush()
+	if err != nil || !sink.has("tables app t") {
 		t.Errorf("a fresh commit: %v, %q", err, sink.events)
 	}
 	if err := h.commit([]string{"t"}, false, time.Now().Add(-2*time.Second)); !errors.Is(err, errBehind) {
@@ -82,5 +94,49 @@ func TestBackoffGrowsToFiveSecondsWithJitter(t *testing.T) {
 func TestDefaultSlotIsASafeName(t *testing.T) {
 	if got := DefaultSlot("My-App.db"); got != "slipstream_my_app_db" {
 		t.Errorf("DefaultSlot = %q", got)
+	}
+}
+
+// gate is a Sink whose first Invalidate waits until it is let go.
+type gate struct {
+	recorder
+	held chan struct{}
+	free chan struct{}
+	once sync.Once
+}
+
+func (g *gate) Invalidate(db string, tables []string, all bool) {
+	g.once.Do(func() { close(g.held); <-g.free })
+	g.recorder.Invalidate(db, tables, all)
+}
+
+// While one invalidation is on its way, the transactions committed meanwhile are queued and
+// go out as one; a position passes only once what was queued before it is invalidated.
+func TestTransactionsCommittedDuringAnInvalidationGoOutAsOne(t *testing.T) {
+	sink := &gate{held: make(chan struct{}), free: make(chan struct{})}
+	h := newHealth(Config{DB: "app", Sink: sink, MaxLag: time.Minute, Logger: discardLogger()})
+	defer h.stop()
+	var passed []string
+	var mu sync.Mutex
+	pass := func(p string) func() { return func() { mu.Lock(); passed = append(passed, p); mu.Unlock() } }
+
+	h.commit([]string{"a"}, false, time.Now())
+	h.reached(pass("after a"))
+	<-sink.held // a is on its way
+	h.commit([]string{"c", "b"}, false, time.Now())
+	h.commit([]string{"b"}, false, time.Now())
+	h.reached(pass("after b"))
+	mu.Lock()
+	if len(passed) != 0 {
+		t.Errorf("positions passed before their invalidations: %q", passed)
+	}
+	mu.Unlock()
+	close(sink.free)
+	h.queue.flush()
+	if want := []string{"tables app a", "tables app b,c"}; !slices.Equal(sink.events, want) {
+		t.Errorf("invalidations %q, want %q", sink.events, want)
+	}
+	if want := []string{"after a", "after b"}; !slices.Equal(passed, want) {
+		t.Errorf("positions passed %q, want %q", passed, want)
 	}
 }

@@ -23,6 +23,18 @@
 //     │─── keepalive / heartbeat ─────────────>│ caught up with the target ──> Resume
 //     │    connection lost, or MaxLag behind   │ ──────────────────────────────> Suspend, reconnect
 //
+// Invalidations go to the Sink through a queue (invalidations.go): the stream reads on while
+// one is on its way to the edges, and what committed meanwhile goes out as one, so a pool a
+// round trip from its edges is not held to one transaction per round trip. A position counts
+// as reached only once everything before it is invalidated.
+//
+// Beside the stream, a probe (probe.go) reads the origin's position every second on a
+// connection of its own: the stream's lag in bytes, and a mark the stream must reach within
+// MaxLag. One it does not reach suspends the database (the stream then reconnects), so that a
+// stream slow to decode is caught before a late commit shows it; until then the stream tells
+// the Sink until when it vouches for the database's answers (Sink.CurrentUntil), and the cache
+// counts any answer served after that as a read served while behind.
+//
 // A setup problem the operator must fix (wal_level is not logical, the user lacks REPLICATION,
 // no publication, binlog_format is not ROW) is reported once, as a warning naming the fix, and
 // Run returns ErrUnavailable: the database keeps its TTL caching. Anything else (the origin

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -34,6 +35,11 @@ type mysqlStream struct {
 	pos      gomysql.Position // the last position processed
 	target   gomysql.Position // the origin's binlog position when the stream connected
 	file     string           // the binlog file being read
+
+	appliedMu sync.Mutex
+	applied   gomysql.Position // pos, once everything before it is invalidated (health.reached)
+	queued    gomysql.Position // the last pos handed to health.reached
+	probeConn *client.Conn     // the probe's own connection
 }
 
 func newMySQL(cfg Config) (*mysqlStream, error) {
@@ -64,14 +70,19 @@ func newMySQL(cfg Config) (*mysqlStream, error) {
 	return m, nil
 }
 
-// connect checks the origin's binlog (on, row-based, readable by the user), learns where it is,
-// and starts the dump from where the stream stopped (or from there, the first time).
-func (m *mysqlStream) connect(ctx context.Context) error {
+// dial opens an ordinary connection to the origin.
+func (m *mysqlStream) dial(ctx context.Context) (*client.Conn, error) {
 	opts := []client.Option{}
 	if m.tls != nil {
 		opts = append(opts, func(c *client.Conn) error { c.SetTLSConfig(m.tls); return nil })
 	}
-	c, err := client.ConnectWithContext(ctx, m.addr, m.user, m.password, "", 10*time.Second, opts...)
+	return client.ConnectWithContext(ctx, m.addr, m.user, m.password, "", 10*time.Second, opts...)
+}
+
+// connect checks the origin's binlog (on, row-based, readable by the user), learns where it is,
+// and starts the dump from where the stream stopped (or from there, the first time).
+func (m *mysqlStream) connect(ctx context.Context) error {
+	c, err := m.dial(ctx)
 	if err != nil {
 		return err
 	}
@@ -165,6 +176,72 @@ func (m *mysqlStream) close() {
 		m.syncer.Close()
 		m.syncer, m.streamer = nil, nil
 	}
+	if m.probeConn != nil {
+		m.probeConn.Close()
+		m.probeConn = nil
+	}
+}
+
+// probe reads the origin's binlog position (SHOW MASTER STATUS): the bytes from the stream's
+// applied position to it, across binlog files (SHOW BINARY LOGS), and whether the stream has
+// since applied it.
+func (m *mysqlStream) probe(ctx context.Context) (int64, func() bool, error) {
+	if m.probeConn == nil {
+		c, err := m.dial(ctx)
+		if err != nil {
+			return 0, nil, err
+		}
+		m.probeConn = c
+	}
+	lag, at, err := m.readLag()
+	if err != nil {
+		m.probeConn.Close()
+		m.probeConn = nil
+		return 0, nil, err
+	}
+	return lag, func() bool { return m.appliedPos().Compare(at) >= 0 }, nil
+}
+
+func (m *mysqlStream) appliedPos() gomysql.Position {
+	m.appliedMu.Lock()
+	defer m.appliedMu.Unlock()
+	return m.applied
+}
+
+// readLag reads the origin's position and counts the binlog bytes from the applied position.
+func (m *mysqlStream) readLag() (int64, gomysql.Position, error) {
+	st, err := m.probeConn.Execute("SHOW MASTER STATUS")
+	if err != nil || len(st.Values) != 1 {
+		return 0, gomysql.Position{}, fmt.Errorf("read the binlog position: %w", err)
+	}
+	file, _ := st.GetString(0, 0)
+	pos, _ := st.GetUint(0, 1)
+	at := gomysql.Position{Name: file, Pos: uint32(pos)}
+	applied := m.appliedPos()
+	if applied.Name == "" || applied.Compare(at) >= 0 {
+		return 0, at, nil
+	}
+	if applied.Name == at.Name {
+		return int64(at.Pos) - int64(applied.Pos), at, nil
+	}
+	logs, err := m.probeConn.Execute("SHOW BINARY LOGS")
+	if err != nil {
+		return 0, at, fmt.Errorf("read the binlog files: %w", err)
+	}
+	var lag int64
+	for i := range logs.Values {
+		name, _ := logs.GetString(i, 0)
+		size, _ := logs.GetInt(i, 1)
+		switch {
+		case name == applied.Name:
+			lag += size - int64(applied.Pos)
+		case name == at.Name:
+			lag += int64(at.Pos)
+		case gomysql.CompareBinlogFileName(name, applied.Name) > 0 && gomysql.CompareBinlogFileName(name, at.Name) < 0:
+			lag += size
+		}
+	}
+	return max(lag, 0), at, nil
 }
 
 // stream reads binlog events until the connection fails, falls silent, or ctx ends.
@@ -173,6 +250,9 @@ func (m *mysqlStream) stream(ctx context.Context, h *health) error {
 	var tx txTables
 	received := false
 	for {
+		if h.fellBehind() {
+			return errBehind
+		}
 		ectx, cancel := context.WithTimeout(ctx, silenceLimit)
 		ev, err := m.streamer.GetEvent(ectx)
 		cancel()
@@ -237,6 +317,15 @@ func (m *mysqlStream) handle(ev *replication.BinlogEvent, tables map[uint64]stri
 	}
 	if ev.Header.LogPos > 0 && m.file != "" {
 		m.pos = gomysql.Position{Name: m.file, Pos: ev.Header.LogPos}
+		if !tx.open && m.pos != m.queued {
+			m.queued = m.pos
+			pos := m.pos
+			h.reached(func() {
+				m.appliedMu.Lock()
+				m.applied = pos
+				m.appliedMu.Unlock()
+			})
+		}
 	}
 	if !tx.open && m.pos.Compare(m.target) >= 0 {
 		h.caughtUp()

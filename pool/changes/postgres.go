@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -23,9 +24,13 @@ type postgres struct {
 	// target is where the origin's WAL was when the stream connected: caught up once the
 	// walsender has sent up to it.
 	target pglogrepl.LSN
-	// received is the end of the last WAL data received, which is confirmed to the slot once
-	// processed (every message is processed before the next is read).
-	received pglogrepl.LSN
+	// applied is the WAL position processed: the end of the last transaction invalidated,
+	// or the walsender's position in a keepalive between transactions, once everything
+	// before it is invalidated (health.reached). It is confirmed to the slot.
+	applied atomic.Uint64
+	// probePC and probeConn are the probe's ordinary connection (no replication).
+	probePC   *pgconn.Config
+	probeConn *pgconn.PgConn
 }
 
 // statusEvery is how often the stream confirms its position and asks the walsender for a
@@ -56,7 +61,9 @@ func newPostgres(cfg Config) (*postgres, error) {
 	if cfg.Publication == "" {
 		cfg.Publication = "slipstream"
 	}
-	return &postgres{cfg: cfg, pc: pc}, nil
+	probePC := pc.Copy()
+	probePC.RuntimeParams = map[string]string{"application_name": "slipstream changes probe"}
+	return &postgres{cfg: cfg, pc: pc, probePC: probePC}, nil
 }
 
 // connect opens the replication connection and checks what the stream needs, creating the
@@ -82,7 +89,8 @@ func (p *postgres) connect(ctx context.Context) error {
 		conn.Close(context.Background())
 		return err
 	}
-	p.target, p.received = sys.XLogPos, 0
+	p.target = sys.XLogPos
+	p.applied.Store(0)
 	args := []string{"proto_version '1'", "publication_names '" + strings.ReplaceAll(p.cfg.Publication, "'", "''") + "'"}
 	if err := pglogrepl.StartReplication(ctx, conn, p.cfg.Slot, 0, pglogrepl.StartReplicationOptions{PluginArgs: args}); err != nil {
 		conn.Close(context.Background())
@@ -149,10 +157,57 @@ func (p *postgres) query(ctx context.Context, sql string) ([][]string, error) {
 }
 
 func (p *postgres) close() {
-	if p.conn != nil {
-		p.conn.Close(context.Background())
-		p.conn = nil
+	for _, c := range []**pgconn.PgConn{&p.conn, &p.probeConn} {
+		if *c != nil {
+			(*c).Close(context.Background())
+			*c = nil
+		}
 	}
+}
+
+// advance records that the stream has processed the WAL up to lsn.
+func (p *postgres) advance(lsn pglogrepl.LSN) {
+	for {
+		old := p.applied.Load()
+		if uint64(lsn) <= old || p.applied.CompareAndSwap(old, uint64(lsn)) {
+			return
+		}
+	}
+}
+
+// probe reads the origin's WAL position: the bytes from the stream's applied position to
+// pg_current_wal_lsn() (the slot's lag, as pg_replication_slots counts it, but to what the
+// stream has processed rather than confirmed), and whether the stream has since applied the
+// WAL flushed (what the walsender can send) when the probe ran.
+func (p *postgres) probe(ctx context.Context) (int64, func() bool, error) {
+	if p.probeConn == nil {
+		c, err := pgconn.ConnectConfig(ctx, p.probePC)
+		if err != nil {
+			return 0, nil, err
+		}
+		p.probeConn = c
+	}
+	res, err := p.probeConn.Exec(ctx, "SELECT pg_catalog.pg_current_wal_lsn()::text, pg_catalog.pg_current_wal_flush_lsn()::text").ReadAll()
+	if err != nil || len(res) != 1 || len(res[0].Rows) != 1 {
+		p.probeConn.Close(context.Background())
+		p.probeConn = nil
+		return 0, nil, fmt.Errorf("read the WAL position: %w", err)
+	}
+	row := res[0].Rows[0]
+	current, err := pglogrepl.ParseLSN(string(row[0]))
+	if err != nil {
+		return 0, nil, err
+	}
+	flushed, err := pglogrepl.ParseLSN(string(row[1]))
+	if err != nil {
+		return 0, nil, err
+	}
+	applied := pglogrepl.LSN(p.applied.Load())
+	lag := int64(0)
+	if current > applied {
+		lag = int64(current - applied)
+	}
+	return lag, func() bool { return pglogrepl.LSN(p.applied.Load()) >= flushed }, nil
 }
 
 // stream reads the walsender's messages until the connection fails, falls silent, or ctx
@@ -164,9 +219,12 @@ func (p *postgres) stream(ctx context.Context, h *health) error {
 	lastHeard := time.Now()
 	nextStatus := time.Time{}
 	for {
+		if h.fellBehind() {
+			return errBehind
+		}
 		if now := time.Now(); !now.Before(nextStatus) {
 			if err := pglogrepl.SendStandbyStatusUpdate(ctx, p.conn, pglogrepl.StandbyStatusUpdate{
-				WALWritePosition: p.received, ReplyRequested: true}); err != nil {
+				WALWritePosition: pglogrepl.LSN(p.applied.Load()), ReplyRequested: true}); err != nil {
 				return err
 			}
 			nextStatus = now.Add(statusEvery)
@@ -210,7 +268,7 @@ func (p *postgres) handle(msg pgproto3.BackendMessage, relations map[uint32]stri
 			if !tx.open && ka.ServerWALEnd >= p.target {
 				// Everything up to the walsender's position is received and processed; a slot
 				// that decodes nothing for this publication advances with it too.
-				p.received = max(p.received, ka.ServerWALEnd)
+				h.reached(func() { p.advance(ka.ServerWALEnd) })
 				h.caughtUp()
 			}
 		case pglogrepl.XLogDataByteID:
@@ -218,10 +276,12 @@ func (p *postgres) handle(msg pgproto3.BackendMessage, relations map[uint32]stri
 			if err != nil {
 				return err
 			}
+			// The position advances at each commit, once invalidated (decode), and with the
+			// keepalives between transactions: a message's own start says nothing exact of
+			// the WAL processed up to its end.
 			if err := p.decode(xld.WALData, relations, tx, h); err != nil {
 				return err
 			}
-			p.received = max(p.received, xld.WALStart+pglogrepl.LSN(len(xld.WALData)))
 		}
 	}
 	return nil
@@ -260,6 +320,7 @@ func (p *postgres) decode(data []byte, relations map[uint32]string, tx *txTables
 		if err := h.commit(tx.tables, tx.all, m.CommitTime); err != nil {
 			return err
 		}
+		h.reached(func() { p.advance(m.TransactionEndLSN) })
 		if m.TransactionEndLSN >= p.target {
 			h.caughtUp()
 		}
