@@ -107,15 +107,17 @@ func (s *Session) unhold(c *Conn, dst []byte) ([]byte, error) {
 // clears up). s.mu is held; it is let go while leasing and writing.
 func (s *Session) resend(ctx context.Context, dead *Conn) bool {
 	r := &s.rs
-	r.armed = false
 	for s.sending && !s.closed {
-		// Send has yet to finish writing the unit on dead; it keeps the unit armed when the
-		// write fails. Waiting costs nothing: a write on a connection the origin ended fails.
+		// Send has yet to finish writing the unit on dead; while the unit is armed it takes a
+		// failed write for this resend's to make. Waiting costs nothing: a write on a
+		// connection the origin ended fails.
 		s.wake.Wait()
 	}
-	if s.closed || r.tries >= maxResends {
+	if !r.armed || s.closed || r.tries >= maxResends {
+		r.armed = false // another batch went out meanwhile, or the session ended
 		return false
 	}
+	r.armed = false
 	r.tries++
 	s.conn = nil
 	dead.broken = true

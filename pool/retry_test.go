@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 )
@@ -252,6 +253,28 @@ func parseSync(name, sql string) []byte {
 	return pgwire.AppendFrame(b, 'S', nil)
 }
 
+// terminator returns a function that terminates a backend and waits until it has gone, over
+// an admin connection opened now: a hook that runs while a unit is being written must not wait
+// for a new connection on a loaded machine.
+func terminator(t *testing.T) func(pid uint32) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, srv.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	return func(pid uint32) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var gone bool // pg_terminate_backend with a timeout waits for the backend to exit
+		if err := admin.QueryRow(ctx, "select pg_terminate_backend($1, 50000)", int32(pid)).Scan(&gone); err != nil || !gone {
+			t.Errorf("terminating backend %d: %v, %v", pid, gone, err)
+		}
+	}
+}
+
 // leasedPID returns the backend pid of the connection s holds.
 func leasedPID(s *Session) uint32 {
 	s.mu.Lock()
@@ -297,7 +320,8 @@ func TestAUnitSentAgainAfterItsSettingsWereAnsweredIsAnsweredOnce(t *testing.T) 
 				t.Fatal(err)
 			}
 			p.Release(c)
-			d.arm(0, func() { terminate(t, leasedPID(s)) })
+			kill := terminator(t)
+			d.arm(0, func() { kill(leasedPID(s)) })
 			got, err := exchange(t, s, st.unit)
 			if err != nil {
 				t.Fatalf("%v (answer %s)", err, answer(got))
@@ -341,10 +365,11 @@ func TestAUnitSentAgainOnAConnectionHoldingItsStatementParsesItThere(t *testing.
 	p.Release(fresh)
 	b := p.NewSession(ctx, params)
 	defer b.Close()
+	kill := terminator(t)
 	defer time.AfterFunc(time.Minute, func() { b.Close() }).Stop() // a hang fails, as ErrClosed
 	d.arm(1, func() {
 		p.Release(held) // b's unit goes to it next
-		terminate(t, leasedPID(b))
+		kill(leasedPID(b))
 	})
 	got, err := exchange(t, b, extended("s1", "select 5"))
 	if a := answer(got); err != nil || a != "1 2 D(5) C Z" {
