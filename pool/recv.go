@@ -173,7 +173,8 @@ func (s *Session) readFailed(c *Conn, err error) error {
 // handle passes one origin message on to the client, or not, and matches it against the queue.
 // s.mu is held.
 func (s *Session) handle(c *Conn, typ byte, body, dst []byte) ([]byte, error) {
-	if typ == 'E' && isFatal(body) {
+	fatal := typ == 'E' && isFatal(body)
+	if fatal {
 		s.saidFatal = true
 	}
 	if s.queued() == 0 {
@@ -182,7 +183,7 @@ func (s *Session) handle(c *Conn, typ byte, body, dst []byte) ([]byte, error) {
 		return pgwire.AppendFrame(dst, typ, body), nil
 	}
 	head := s.head()
-	if head.kind == pSetup {
+	if head.kind == pSetup && !fatal { // a FATAL ends the connection: the client gets it as sent
 		return s.handleSetup(c, head, typ, body, dst)
 	}
 	forward := true

@@ -219,11 +219,18 @@ func endsWithReady(b []byte) bool {
 
 // killingDialer dials origin connections that a test can arm (killedAfterFirst).
 type killingDialer struct {
-	mu    sync.Mutex
-	conns []*killedAfterFirst // in the order dialled
+	mu     sync.Mutex
+	conns  []*killedAfterFirst // in the order dialled
+	refuse bool                // dials fail, as when the origin is down
 }
 
 func (d *killingDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	d.mu.Lock()
+	refuse := d.refuse
+	d.mu.Unlock()
+	if refuse {
+		return nil, errors.New("the origin refuses connections")
+	}
 	var nd net.Dialer
 	nc, err := nd.DialContext(ctx, network, addr)
 	if err != nil {
@@ -392,4 +399,32 @@ func resentUnits(t *testing.T, m *Metrics) float64 {
 		t.Fatal(err)
 	}
 	return resent.GetCounter().GetValue()
+}
+
+// When a unit cannot be sent again (no other connection can be had), the client gets the
+// FATAL the origin ended the connection with, although it came before the answer to the
+// settings query sent in front of the unit: not a silent close (pgbench: "perhaps the backend
+// died while processing").
+func TestAUnitThatCannotBeSentAgainGetsTheFatalThatEndedItsSettingsQuery(t *testing.T) {
+	var d killingDialer
+	p := newPool(t, Config{MaxConns: 2, Dial: d.dial})
+	s := p.NewSession(context.Background(), map[string]string{"application_name": "no other connection"})
+	defer s.Close()
+	defer time.AfterFunc(time.Minute, func() { s.Close() }).Stop() // a hang fails, as ErrClosed
+	c, err := p.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Release(c)
+	terminator(t)(c.pid) // idle: its FATAL waits unread; Dead cannot see it through the wrapper
+	d.mu.Lock()
+	d.refuse = true
+	d.mu.Unlock()
+	got, err := exchange(t, s, query("select 1"))
+	if !errors.Is(err, ErrOriginEnded) {
+		t.Errorf("error %v, want ErrOriginEnded", err)
+	}
+	if a := answer(got); a != "E(57P01)" {
+		t.Errorf("answer %q, want PostgreSQL's own FATAL 57P01", a)
+	}
 }
