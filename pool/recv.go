@@ -32,7 +32,7 @@ func (s *Session) syncSettings(c *Conn, entries []pending) []pending {
 	s.wbuf, h = pgwire.BeginFrame(s.wbuf, 'Q')
 	s.wbuf = append(append(s.wbuf, q...), 0)
 	s.wbuf = pgwire.FinishFrame(s.wbuf, h)
-	return append(entries, pending{kind: pSetup, swallow: true, state: key})
+	return append(entries, pending{kind: pSetup, swallow: true, state: key, lead: true})
 }
 
 // notePin pins the session to its connection when e needs one connection for good.
@@ -173,7 +173,8 @@ func (s *Session) readFailed(c *Conn, err error) error {
 // handle passes one origin message on to the client, or not, and matches it against the queue.
 // s.mu is held.
 func (s *Session) handle(c *Conn, typ byte, body, dst []byte) ([]byte, error) {
-	if typ == 'E' && isFatal(body) {
+	fatal := typ == 'E' && isFatal(body)
+	if fatal {
 		s.saidFatal = true
 	}
 	if s.queued() == 0 {
@@ -182,7 +183,7 @@ func (s *Session) handle(c *Conn, typ byte, body, dst []byte) ([]byte, error) {
 		return pgwire.AppendFrame(dst, typ, body), nil
 	}
 	head := s.head()
-	if head.kind == pSetup {
+	if head.kind == pSetup && !fatal { // a FATAL ends the connection: the client gets it as sent
 		return s.handleSetup(c, head, typ, body, dst)
 	}
 	forward := true
@@ -193,10 +194,10 @@ func (s *Session) handle(c *Conn, typ byte, body, dst []byte) ([]byte, error) {
 		}
 	case 'G': // CopyInResponse: now the client speaks, unless it sent its data already
 		s.copyIn = !head.copyDone
-	case '1': // ParseComplete
+	case '1', '3': // ParseComplete, CloseComplete
 		forward = !head.swallow
 		s.pop()
-	case '2', '3': // BindComplete, CloseComplete
+	case '2': // BindComplete
 		s.pop()
 	case 'T', 'n': // RowDescription, NoData
 		if head.kind == pDescribeStmt || head.kind == pDescribePortal {

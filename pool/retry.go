@@ -34,6 +34,13 @@ import (
 //
 // The unit is sent as it was, after what the new connection lacks that the old one held: the
 // session's settings, and the statements the unit binds or describes without parsing them.
+// What went in front of the unit for the old connection's sake (its settings query, or such a
+// prefix of an earlier resend) is the old connection's: it is not kept with the unit, and its
+// answers still due are dropped from the queue, whether or not the old connection answered
+// some of it before it ended (the origin can end a connection between its answer to the
+// settings query and reading the unit). A statement the unit parses that the new connection
+// holds already (another session prepared the same text there) is closed there first, so that
+// the origin does not answer 42P05 for a name the client never saw.
 // It goes out at most maxResends times; after that, or when that cannot be rebuilt, the client
 // gets what the origin said (the held FATAL) and its connection ends, as it would direct.
 
@@ -46,15 +53,21 @@ const maxResendBytes = 1 << 20
 // resendState is what Recv needs to send the unit again. It is guarded by the session's mutex.
 type resendState struct {
 	armed bool   // the unit may still be sent again: nothing but an ending FATAL came back
-	buf   []byte // every byte written on the connection since the session leased it
+	buf   []byte // the unit as written on the connection since the session leased it
 	fatal []byte // the FATAL held back while armed, or nil
 	tries int    // connections the unit was sent again on
 }
 
 // armResend keeps the bytes of a unit just written on a connection, when the unit may be sent
-// again (ok), and forgets the last unit's otherwise. s.mu is held.
+// again (ok), and forgets the last unit's otherwise. The unit's entries are the whole queue;
+// a settings query in front of it is the connection's and is not kept. s.mu is held.
 func (s *Session) armResend(ok bool, wbuf []byte) {
 	r := &s.rs
+	if ok && s.queued() > 0 && s.head().lead {
+		if _, rest, more := pgwire.NextFrame(wbuf); more {
+			wbuf = rest
+		}
+	}
 	r.armed, r.fatal, r.tries = ok && len(wbuf) <= maxResendBytes, nil, 0
 	if r.armed {
 		r.buf = append(r.buf[:0], wbuf...)
@@ -72,8 +85,8 @@ func (s *Session) holdBack(typ byte, body []byte) bool {
 		r.fatal = bytes.Clone(body)
 		return true
 	}
-	if r.fatal == nil && s.queued() > 0 && s.head().kind == pSetup {
-		return false // the answer to the settings sent first: Recv swallows it, still armed
+	if r.fatal == nil && typ != 'E' && s.queued() > 0 && s.head().lead {
+		return false // an answer to what was sent in front of the unit: swallowed, still armed
 	}
 	r.armed = false
 	return false
@@ -94,10 +107,17 @@ func (s *Session) unhold(c *Conn, dst []byte) ([]byte, error) {
 // clears up). s.mu is held; it is let go while leasing and writing.
 func (s *Session) resend(ctx context.Context, dead *Conn) bool {
 	r := &s.rs
-	r.armed = false
-	if s.sending || s.closed || r.tries >= maxResends {
+	for s.sending && !s.closed {
+		// Send has yet to finish writing the unit on dead; while the unit is armed it takes a
+		// failed write for this resend's to make. Waiting costs nothing: a write on a
+		// connection the origin ended fails.
+		s.wake.Wait()
+	}
+	if !r.armed || s.closed || r.tries >= maxResends {
+		r.armed = false // another batch went out meanwhile, or the session ended
 		return false
 	}
+	r.armed = false
 	r.tries++
 	s.conn = nil
 	dead.broken = true
@@ -109,6 +129,9 @@ func (s *Session) resend(ctx context.Context, dead *Conn) bool {
 	s.reading = false
 	if err != nil {
 		return false
+	}
+	for s.queued() > 0 && s.head().lead {
+		s.pop() // dead's own: whatever of it dead did not answer, c gets anew if it needs it
 	}
 	pre, entries, ok := s.replayPrefix(c, r.buf)
 	if s.closed || !ok {
@@ -140,9 +163,10 @@ func (s *Session) resend(ctx context.Context, dead *Conn) bool {
 }
 
 // replayPrefix returns what must go in front of the unit sent (as written on the old
-// connection) for c to run it as the old one would have: the session's settings, and the
-// statements the unit uses without parsing them, with the answers they draw (all swallowed).
-// It reports false when that cannot be known; c is left as it was then. s.mu is held.
+// connection, without its settings query) for c to run it as the old one would have: the
+// session's settings, the statements the unit uses without parsing them, and a Close of each
+// statement it parses that c holds already, with the answers they draw (all swallowed, all
+// lead). It reports false when that cannot be known; c is left as it was then. s.mu is held.
 func (s *Session) replayPrefix(c *Conn, sent []byte) ([]byte, []pending, bool) {
 	need, unnamed, ok := usedUnparsed(c, sent)
 	if !ok {
@@ -151,17 +175,25 @@ func (s *Session) replayPrefix(c *Conn, sent []byte) ([]byte, []pending, bool) {
 	var pre []byte
 	var entries []pending
 	key := s.settings.key
-	if (s.queued() == 0 || s.head().kind != pSetup) && c.state != key {
+	if c.state != key {
 		q := key
 		if q == "" {
 			q = "RESET ALL"
 		}
 		pre = pgwire.AppendFrame(pre, 'Q', append([]byte(q), 0))
-		entries = append(entries, pending{kind: pSetup, swallow: true, state: key})
+		entries = append(entries, pending{kind: pSetup, swallow: true, state: key, lead: true})
+	}
+	parsed := parsedIn(sent)
+	for _, name := range parsed {
+		if _, has := c.prepared[name]; has {
+			// The same name is the same text, types and settings: parsing it again is no change.
+			pre = pgwire.AppendFrame(pre, 'C', append(append([]byte{'S'}, name...), 0))
+			entries = append(entries, pending{kind: pClose, swallow: true, lead: true})
+		}
 	}
 	if unnamed && len(s.unnamed) > 0 {
 		pre = pgwire.AppendFrame(pre, 'P', s.unnamed)
-		entries = append(entries, pending{kind: pParse, swallow: true})
+		entries = append(entries, pending{kind: pParse, swallow: true, lead: true})
 	}
 	var parses [][]byte
 	for _, name := range need {
@@ -173,11 +205,11 @@ func (s *Session) replayPrefix(c *Conn, sent []byte) ([]byte, []pending, bool) {
 	}
 	for i, name := range need {
 		pre = pgwire.AppendFrame(pre, 'P', parses[i])
-		entries = append(entries, pending{kind: pParse, swallow: true, prepared: name})
+		entries = append(entries, pending{kind: pParse, swallow: true, prepared: name, lead: true})
 	}
 	c.state = key
 	c.unnamedBy = nil // the next unit that binds the unnamed statement parses it again
-	for _, name := range append(need, parsedIn(sent)...) {
+	for _, name := range append(need, parsed...) {
 		c.prepared[name] = struct{}{}
 	}
 	return pre, entries, true

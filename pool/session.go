@@ -93,6 +93,10 @@ type pending struct {
 	reply []byte
 	// swallow drops the origin's answer: the session added the message, the client did not ask.
 	swallow bool
+	// lead marks a message written in front of a unit for the connection's sake (its settings
+	// query; on a resend, the statements the new connection lacks): when the unit goes to
+	// another connection, its entry goes and that connection gets its own (retry.go).
+	lead bool
 	// prepared names the server-side statement a Parse creates, so a failure can forget it.
 	prepared string
 	effect   classify.Effect // what a Query or Execute does to the session when it succeeds
@@ -245,6 +249,7 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 	}
 	s.mu.Lock()
 	s.sending = false
+	s.wake.Broadcast() // a resend may wait for this write (retry.go)
 	if werr != nil {
 		c.broken = true
 		if s.rs.armed {
