@@ -43,6 +43,10 @@ func parseMySQL(sql string) (stmts []ast.StmtNode, done func(), err error) {
 // variables count as functions named "@name" and "@@name", which no volatility table knows, so
 // a query reading them is never cacheable. Safe for concurrent use.
 func ClassifyMySQL(sql string) Statement {
+	if strings.Contains(sql, "/*M!") {
+		// MariaDB runs what its executable comments hold; the parser reads them as comments.
+		return parseError(sql)
+	}
 	stmts, done, err := parseMySQL(sql)
 	// The tree lives in the parser's memory: it goes back to the pool only after the walk.
 	defer done()

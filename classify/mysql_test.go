@@ -76,6 +76,18 @@ func TestClassifyMySQLCountsStatements(t *testing.T) {
 	}
 }
 
+// TestMariaDBExecutableCommentsAreNotComments: MariaDB runs /*M! ... */ as SQL, which the
+// parser reads as a comment: such a text is a write of anything, never cached.
+func TestMariaDBExecutableCommentsAreNotComments(t *testing.T) {
+	s := ClassifyMySQL("/*M!100100 UPDATE t SET a = 1 */")
+	if s.Kind != KindWrite || !s.AllTables {
+		t.Errorf("/*M! UPDATE */: kind %v, all tables %v; want a write of anything", s.Kind, s.AllTables)
+	}
+	if ok, _ := ClassifyMySQL("SELECT a FROM t /*M! FOR UPDATE */").Cacheable(MySQLVolatility); ok {
+		t.Error("a read with a MariaDB executable comment is cacheable")
+	}
+}
+
 func FuzzClassifyMySQL(f *testing.F) {
 	for _, s := range []string{"SELECT 1", "INSERT INTO t VALUES (?)", "SELECT * FROM t FOR UPDATE", "BEGIN; COMMIT", "/* x */ SELECT @a",
 		"SET time_zone = '+01:00'", "SET @@SESSION.sql_mode = CONCAT(@@sql_mode, ',ANSI'), @x = 1"} {

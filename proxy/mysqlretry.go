@@ -15,8 +15,8 @@ import (
 // mysqlRetryable reports whether the command p plans may be sent again over another pool
 // should the tunnel fail under it before any of its answer reached the client, as for
 // PostgreSQL (session.retryable): one COM_QUERY of one read-only statement calling nothing
-// volatile, or one COM_STMT_EXECUTE of such a statement (no cursor, no long data), outside a
-// transaction, on a session whose state a new pool side can be given (restoreMySQL): its USE,
+// volatile (or of no statement at all: empty, or comments only), or one COM_STMT_EXECUTE of
+// such a statement (no cursor, no long data), outside a transaction, on a session whose state a new pool side can be given (restoreMySQL): its USE,
 // SET NAMES, session variables and prepared statements, no other session change, nothing
 // pinned, no LOAD DATA in progress, no cache hit waiting to be replayed.
 func (sess *mysqlSession) mysqlRetryable(p *myPlan) bool {
@@ -42,6 +42,10 @@ func (sess *mysqlSession) mysqlRetryable(p *myPlan) bool {
 	}
 	cls := sess.classOf(p)
 	st := cls.st
+	if st.Statements == 0 && !st.ParseError && raw[mysqlwire.HeaderLen] == mysql.COM_QUERY &&
+		!strings.Contains(p.sql, "/*!") && !strings.Contains(p.sql, "/*M!") {
+		return true // empty, or plain comments only: it runs nothing (MariaDB answers OK or 1065)
+	}
 	if st.Kind != classify.KindRead || st.ParseError || st.Statements != 1 || len(cls.writes) > 0 || cls.writeAll ||
 		cls.eff.Other || len(cls.eff.Names) > 0 {
 		return false
