@@ -174,7 +174,7 @@ func TestMySQLQueriesAreInShowStatsAndShowQueries(t *testing.T) {
 		out, err := runTool(ctx, t, []string{"MYSQL_PWD=" + adminPassword}, t.TempDir(), cli, "-h", host, "-P", port, "-u", "stats",
 			"pgbouncer", "-e", "SHOW QUERIES 50")
 		if err != nil || !strings.Contains(out, "count ( ? ) from `"+table+"` where `v` > ?") {
-			t.Errorf("mariadb -e 'SHOW QUERIES': want the CLI's count(*) shape; %v\n%s", err, out)
+			t.Errorf("mariadb -e 'SHOW QUERIES': want the CLI's count(*) shape; %v\n%q", err, out)
 		}
 	}
 }
