@@ -69,6 +69,13 @@ func num(s string) float64 {
 // mysqlShow runs a console command over the console's MySQL face and returns its rows.
 func mysqlShow(t testing.TB, ctx context.Context, db *sql.DB, q string) []map[string]string {
 	t.Helper()
+	_, rows := mysqlShowColumns(t, ctx, db, q)
+	return rows
+}
+
+// mysqlShowColumns is mysqlShow with the result's column names, in order.
+func mysqlShowColumns(t testing.TB, ctx context.Context, db *sql.DB, q string) ([]string, []map[string]string) {
+	t.Helper()
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
@@ -94,7 +101,7 @@ func mysqlShow(t testing.TB, ctx context.Context, db *sql.DB, q string) []map[st
 	if err := rows.Err(); err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
-	return out
+	return cols, out
 }
 
 // TestMySQLQueriesAreInShowStatsAndShowQueries runs reads through serve in front of MariaDB
