@@ -330,4 +330,17 @@ func TestTheConsolesOfASeparateEdgeAndPool(t *testing.T) {
 			t.Errorf("%s dashboard: %d", name, code)
 		}
 	}
+	t.Run("the dashboards render in Chromium", func(t *testing.T) {
+		bin := chromium(t)
+		for name, nd := range map[string]*node{"edge": edge, "pool": pool} {
+			addr := metricsLine.FindStringSubmatch(nd.stdout)[1]
+			dom, logs := headless(t, ctx, bin, "http://"+addr+"/", "--virtual-time-budget=3000", "--dump-dom")
+			if !strings.Contains(dom, "<td>"+pgtest.AppDB+"</td>") || !strings.Contains(dom, `<span class="pill ok">up</span>`) {
+				t.Errorf("%s dashboard: no row of database %s or no tunnel up in its page", name, pgtest.AppDB)
+			}
+			for _, l := range consoleLine.FindAllString(logs, -1) {
+				t.Errorf("%s dashboard logged to its console: %s", name, l)
+			}
+		}
+	})
 }
