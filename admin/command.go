@@ -74,6 +74,9 @@ func (s *consoleSession) run(ctx context.Context, q string) error {
 		if !s.c.known(arg) {
 			return consoleError("no such database: " + arg)
 		}
+		if s.c.edge == nil {
+			return consoleError(verb + " is the edge's: clients connect there (slipstream edge or serve)")
+		}
 		s.c.edge.Disable(arg, verb == "DISABLE")
 		s.complete(verb)
 		return nil
@@ -165,27 +168,6 @@ func (c *Console) known(db string) bool {
 		}
 	}
 	return false
-}
-
-// set answers SET key = value. Nothing in SHOW CONFIG is changeable online yet; the error
-// says so for the key named.
-func (s *consoleSession) set(expr string) error {
-	key, value, ok := strings.Cut(expr, "=")
-	if !ok {
-		if k, v, ok2 := strings.Cut(expr, " to "); ok2 {
-			key, value, ok = k, v, true
-		}
-	}
-	key = strings.ToLower(strings.TrimSpace(key))
-	if !ok || key == "" || strings.TrimSpace(value) == "" {
-		return consoleError("SET needs key = value")
-	}
-	for _, st := range s.c.cfg.Settings {
-		if st.Key == key {
-			return consoleError("config parameter " + key + " cannot be changed online; change the configuration file and RELOAD")
-		}
-	}
-	return consoleError("unknown config parameter: " + key)
 }
 
 // harmless answers what drivers send on connecting (SET application_name, SELECT 1): an

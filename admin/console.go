@@ -65,7 +65,9 @@ type Controller interface {
 // Setting is one row of SHOW CONFIG.
 type Setting struct {
 	Key, Value, Default string
-	Changeable          bool
+	// Set changes the setting in the running process (SET key = value) until the configuration
+	// is reloaded; nil: it cannot be changed online. Its error is shown to the console user.
+	Set func(value string) error
 }
 
 // Tunnel is one row of SHOW TUNNELS: how the edge reaches a pool.
@@ -73,6 +75,8 @@ type Tunnel struct {
 	Pool, Region, Transport, Addr string
 	RTT                           time.Duration
 	Up                            bool
+	// Sessions are the client sessions open over it, where the pool end counts them.
+	Sessions int
 }
 
 // Placement is one row of SHOW PLACEMENT: which pool serves a database.
@@ -99,8 +103,9 @@ type Config struct {
 	Insight *insight.Recorder
 	// Controller does RELOAD and SHUTDOWN; nil refuses them.
 	Controller Controller
-	// Settings are SHOW CONFIG's rows.
-	Settings []Setting
+	// Settings returns SHOW CONFIG's rows as the running configuration has them; SET's values
+	// are shown over them until Reloaded. nil: none.
+	Settings func() []Setting
 	// Tunnels and Placement answer SHOW TUNNELS and SHOW PLACEMENT; nil: no rows.
 	Tunnels   func() []Tunnel
 	Placement func() []Placement
@@ -119,6 +124,7 @@ type Console struct {
 	mu        sync.Mutex
 	suspended bool
 	prev      map[string]statsPoint // SHOW STATS_AVERAGES' previous point per database
+	overrides map[string]string     // SET's values, by key, until Reloaded
 }
 
 // New returns a console for cfg; Attach gives it the edge before clients can reach it.
@@ -126,7 +132,7 @@ func New(cfg Config) *Console {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Console{cfg: cfg, log: cfg.Logger, prev: make(map[string]statsPoint)}
+	return &Console{cfg: cfg, log: cfg.Logger, prev: make(map[string]statsPoint), overrides: make(map[string]string)}
 }
 
 // Attach gives the console the edge whose clients it lists and kills.

@@ -20,8 +20,14 @@
 // SHOW commands have PgBouncer 1.24's column names, types and order (show.go), with every
 // database, PostgreSQL's and MySQL's; SHOW CACHE, SHOW QUERIES, SHOW TUNNELS and SHOW PLACEMENT
 // are Slipstream's own. Commands that change something (PAUSE, RESUME, DISABLE, ENABLE,
-// RECONNECT, KILL, KILL_CLIENT, SUSPEND, WAIT_CLOSE, RELOAD, SHUTDOWN) need an admin user;
-// stats users may only SHOW. Errors are ERROR 08P01, as PgBouncer's.
+// RECONNECT, KILL, KILL_CLIENT, SUSPEND, WAIT_CLOSE, RELOAD, SHUTDOWN, SET) need an admin user;
+// stats users may only SHOW. Errors are ERROR 08P01, as PgBouncer's. SET changes one of the
+// Settings that has a Set until Reloaded (settings.go); SHOW CONFIG shows its value meanwhile.
+//
+// Each command (serve, edge, pool) builds its console from what it knows: serve and a pool give
+// their pools (package pool and pool/mysql); an edge, whose origin connections are the pool's,
+// gives a RemotePool per database, which has no connections and refuses PAUSE; only the
+// processes clients connect to (serve, edge) have an edge (Attach) and query insights.
 //
 // MySQL clients reach the same console on mysql_listen (ServeMySQL, mysql.go): the edge runs
 // the handshake against Credentials, then each COM_QUERY is one command, answered as a

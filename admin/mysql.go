@@ -14,6 +14,7 @@ import (
 // (every column a string or an integer), OK and ERR packets.
 type mysqlFace struct {
 	caps  uint32 // negotiated with the client
+	ext   uint32 // MariaDB's extended capabilities negotiated with the client
 	seq   byte   // the next packet's sequence id in the current command
 	start byte   // the first answer packet's sequence id in the current command
 }
@@ -74,6 +75,9 @@ func (m *mysqlFace) appendResult(dst []byte, cs []col, rows [][]any) []byte {
 			for _, s := range []string{"def", "", "", "", c.name, c.name} {
 				b = appendLenencString(b, s)
 			}
+			if m.ext&mysqlwire.ExtExtendedMetadata != 0 {
+				b = append(b, 0) // no extended type: an empty list
+			}
 			b = append(b, 0x0c, utf8General, 0, byte(length), byte(length>>8), byte(length>>16), byte(length>>24), typ, 0, 0, 0, 0, 0)
 			return b
 		})
@@ -112,8 +116,8 @@ func (m *mysqlFace) appendError(dst []byte, msg string) []byte {
 
 // ServeMySQL serves one MySQL console client, authenticated as user, after its handshake's
 // OK: one command per COM_QUERY, in the same language as over PostgreSQL, until COM_QUIT.
-func (c *Console) ServeMySQL(ctx context.Context, r *mysqlwire.Reader, w io.Writer, user string, caps uint32) {
-	face := &mysqlFace{caps: caps}
+func (c *Console) ServeMySQL(ctx context.Context, r *mysqlwire.Reader, w io.Writer, user string, caps, ext uint32) {
+	face := &mysqlFace{caps: caps, ext: ext}
 	sess := &consoleSession{c: c, user: user, isAdmin: c.admin(user), w: w, my: face}
 	for ctx.Err() == nil {
 		raw, err := r.ReadPacket()

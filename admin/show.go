@@ -40,11 +40,7 @@ func (s *consoleSession) show(what string, args []string) error {
 	case "MEM":
 		s.result(cols("siiii", "name", "size", "used", "free", "memtotal"), s.c.mem())
 	case "CONFIG":
-		rows := make([][]any, 0, len(s.c.cfg.Settings))
-		for _, st := range s.c.cfg.Settings {
-			rows = append(rows, []any{st.Key, st.Value, st.Default, yesNo(st.Changeable)})
-		}
-		s.result(cols("ssss", "key", "value", "default", "changeable"), rows)
+		s.result(cols("ssss", "key", "value", "default", "changeable"), s.c.config())
 	case "STATS":
 		s.result(statsCols, s.c.stats(statsAll))
 	case "STATS_TOTALS":
@@ -69,10 +65,11 @@ func (s *consoleSession) show(what string, args []string) error {
 		var rows [][]any
 		if s.c.cfg.Tunnels != nil {
 			for _, t := range s.c.cfg.Tunnels() {
-				rows = append(rows, []any{t.Pool, t.Region, t.Transport, t.Addr, yesNo(t.Up), float64(t.RTT.Microseconds()) / 1000})
+				rows = append(rows, []any{t.Pool, t.Region, t.Transport, t.Addr, yesNo(t.Up), float64(t.RTT.Microseconds()) / 1000,
+					t.Sessions})
 			}
 		}
-		s.result(cols("ssssss", "pool", "region", "transport", "addr", "up", "rtt_ms"), rows)
+		s.result(cols("sssssNi", "pool", "region", "transport", "addr", "up", "rtt_ms", "sessions"), rows)
 	case "PLACEMENT":
 		var rows [][]any
 		if s.c.cfg.Placement != nil {

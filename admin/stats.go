@@ -73,8 +73,8 @@ func (c *Console) stats(kind statsKind) [][]any {
 	var rows [][]any
 	for _, p := range c.cfg.Pools {
 		var t insight.Totals
-		if c.cfg.Insight != nil && p.Protocol != "mysql" {
-			t, _, _ = c.cfg.Insight.DBTotals(p.Database)
+		if c.cfg.Insight != nil {
+			t, _, _ = c.cfg.Insight.DBTotals(p.Protocol, p.Database)
 		}
 		cur := statsPoint{at: now, t: t, wait: p.Pool.Waited()}
 		c.mu.Lock()
@@ -150,15 +150,21 @@ func (c *Console) cacheRows() [][]any {
 			continue
 		}
 		seen[p.Database] = true
-		var t insight.Totals
+		// Both protocols' units of a database served over both (an embedded one).
+		statuses := map[cache.Status]uint64{}
 		if c.cfg.Insight != nil {
-			t, _, _ = c.cfg.Insight.DBTotals(p.Database)
+			for _, protocol := range []string{insight.Postgres, insight.MySQL} {
+				t, _, _ := c.cfg.Insight.DBTotals(protocol, p.Database)
+				for st, n := range t.Statuses {
+					statuses[st] += n
+				}
+			}
 		}
 		d := byDB[p.Database]
-		row := []any{p.Database, d.Entries, d.Bytes, int64(t.Statuses[cache.Hit]), int64(t.Statuses[cache.Miss]),
-			int64(t.Statuses[cache.Stale]), d.Coalesced, d.Invalidations}
+		row := []any{p.Database, d.Entries, d.Bytes, int64(statuses[cache.Hit]), int64(statuses[cache.Miss]),
+			int64(statuses[cache.Stale]), d.Coalesced, d.Invalidations}
 		for _, st := range notCachedStatuses {
-			row = append(row, int64(t.Statuses[st]))
+			row = append(row, int64(statuses[st]))
 		}
 		rows = append(rows, row)
 	}

@@ -3,9 +3,10 @@
 // MySQL) and counted in a bounded table of shapes: calls, total and percentile latency, rows,
 // and how the result cache treated it (hit, or why it was not cached).
 //
-// Start reading at Recorder: the proxy calls Observe once per unit, from the client's
-// session goroutine; the admin console (SHOW QUERIES, SHOW STATS, SHOW CACHE), /api/queries
-// and the dashboard read Snapshot, Totals and Series.
+// Start reading at Recorder: the proxy calls Observe once per unit (a PostgreSQL unit up to its
+// ReadyForQuery, a MySQL command and its answer), from the client's session goroutine; the admin
+// console (SHOW QUERIES, SHOW STATS, SHOW CACHE), /api/queries and the dashboard read Shapes,
+// DBTotals (per protocol and database) and Series.
 //
 // The table holds at most Config.MaxShapes shapes; a new shape past that replaces the one
 // with the least total time, so the top shapes by time stay (a shape that was evicted and

@@ -56,7 +56,7 @@ type Recorder struct {
 
 	mu     sync.Mutex
 	shapes map[shapeKey]*shape
-	dbs    map[string]*Totals
+	dbs    map[dbKey]*Totals // by protocol and database: an embedded database is served over both under one name
 	ring   [seriesLen]second
 	fps    map[string]fpText // query text -> its shape, so a text seen before costs no parse
 	start  time.Time
@@ -66,6 +66,8 @@ type Recorder struct {
 }
 
 type shapeKey struct{ db, fp string }
+
+type dbKey struct{ protocol, db string }
 
 type fpText struct{ fp, text string }
 
@@ -102,7 +104,7 @@ func New(cfg Config) *Recorder {
 	if cfg.MaxShapes <= 0 {
 		cfg.MaxShapes = 1000
 	}
-	r := &Recorder{max: cfg.MaxShapes, shapes: make(map[shapeKey]*shape), dbs: make(map[string]*Totals),
+	r := &Recorder{max: cfg.MaxShapes, shapes: make(map[shapeKey]*shape), dbs: make(map[dbKey]*Totals),
 		fps: make(map[string]fpText), start: time.Now()}
 	r.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "slipstream_query_duration_seconds",
@@ -152,10 +154,11 @@ func (r *Recorder) observe(u Unit, ft fpText, remember bool) {
 		}
 		r.fps[u.Query] = ft
 	}
-	t := r.dbs[u.DB]
+	dk := dbKey{u.Protocol, u.DB}
+	t := r.dbs[dk]
 	if t == nil {
 		t = &Totals{Statuses: make(map[cache.Status]uint64)}
-		r.dbs[u.DB] = t
+		r.dbs[dk] = t
 	}
 	t.Xacts += uint64(u.Xacts)
 	t.Queries += uint64(u.Statements)
@@ -271,11 +274,12 @@ func (r *Recorder) Shapes(limit int) []Shape {
 	return out
 }
 
-// DBTotals returns a copy of db's totals (zero when nothing was seen), with its p50 and p99.
-func (r *Recorder) DBTotals(db string) (t Totals, p50, p99 time.Duration) {
+// DBTotals returns a copy of the totals of db served over protocol (Postgres or MySQL; zero
+// when nothing was seen), with its p50 and p99.
+func (r *Recorder) DBTotals(protocol, db string) (t Totals, p50, p99 time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if x := r.dbs[db]; x != nil {
+	if x := r.dbs[dbKey{protocol, db}]; x != nil {
 		t = *x
 		t.Statuses = make(map[cache.Status]uint64, len(x.Statuses))
 		for k, v := range x.Statuses {

@@ -44,7 +44,7 @@ func TestTheShapeTableKeepsTheTopShapesByTimeWithinItsBound(t *testing.T) {
 	if shapes[0].Query != "select * from t9" {
 		t.Errorf("top shape %q, want the slowest, t9", shapes[0].Query)
 	}
-	tot, _, _ := r.DBTotals("app")
+	tot, _, _ := r.DBTotals(Postgres, "app")
 	if tot.Queries != 10 || tot.Statuses[cache.Miss] != 10 {
 		t.Errorf("totals %+v: evictions must not lose counts", tot)
 	}

@@ -25,8 +25,9 @@ type Console interface {
 	// ctx ends. r reads nc; nothing has been answered after authentication yet.
 	ServePG(ctx context.Context, r *pgwire.Reader, w io.Writer, user string, params map[string]string)
 	// ServeMySQL serves one MySQL console client, authenticated as user, after its
-	// handshake's OK; caps are the capabilities it negotiated.
-	ServeMySQL(ctx context.Context, r *mysqlwire.Reader, w io.Writer, user string, caps uint32)
+	// handshake's OK; caps and ext are the capabilities and MariaDB's extended ones it
+	// negotiated.
+	ServeMySQL(ctx context.Context, r *mysqlwire.Reader, w io.Writer, user string, caps, ext uint32)
 }
 
 // ConsoleDatabases are the virtual database names of the admin console: Slipstream's own and
@@ -61,7 +62,7 @@ func (s *Server) serveMySQLConsole(ctx context.Context, conn *mysqlwire.Conn) {
 	if err := conn.Finish(mysql.SERVER_STATUS_AUTOCOMMIT); err != nil {
 		return
 	}
-	s.cfg.Console.ServeMySQL(ctx, conn.Reader, conn.Net, conn.Response.User, conn.Capabilities)
+	s.cfg.Console.ServeMySQL(ctx, conn.Reader, conn.Net, conn.Response.User, conn.Capabilities, conn.ExtCapabilities)
 }
 
 // wantsConsole reports whether a client asking for database name gets the console.

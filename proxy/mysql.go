@@ -75,10 +75,11 @@ type mysqlSession struct {
 	seq    byte   // sequence id of the next packet to the client in the current command
 	infile bool   // the origin asked for a LOAD DATA LOCAL file: the client's packets are data
 
-	conn *mysqlwire.Conn
-	cr   *clientReader // reads the client once the session runs
-	mc   *mysqlCache   // nil when the database is not cached
-	busy atomic.Bool   // a command is in flight: the client waits for its answer
+	conn     *mysqlwire.Conn
+	cr       *clientReader   // reads the client once the session runs
+	observed observedCommand // the command in flight, for the query insights (mysqlobserve.go)
+	mc       *mysqlCache     // nil when the database is not cached
+	busy     atomic.Bool     // a command is in flight: the client waits for its answer
 	// drain: the server asks the session to end at its next command boundary (drain.go).
 	drain drainState
 

@@ -319,7 +319,7 @@ func (sess *mysqlSession) beforeMySQLAnswer(chunk []byte) {
 	mc := sess.mc
 	sess.mysqlInvalidate()
 	if mc.hc.pending {
-		mc.hc.count(sess.s.m, mc.label, sess.stream.Caps().PoolCache)
+		sess.noteCacheStatus(mc.hc.count(sess.s.m, mc.label, sess.stream.Caps().PoolCache))
 	}
 	if !mc.answered && len(chunk) > mysqlwire.HeaderLen {
 		mc.answered, mc.first = true, chunk[mysqlwire.HeaderLen]
@@ -333,6 +333,7 @@ func (sess *mysqlSession) beforeMySQLAnswer(chunk []byte) {
 	if len(mc.capture)+len(chunk) > mc.caching.MaxResultBytes {
 		mc.capturing = false
 		sess.s.m.cacheStatus(mc.label, cache.OversizedResult)
+		sess.noteCacheStatus(cache.OversizedResult)
 		return
 	}
 	mc.capture = append(mc.capture, chunk...)

@@ -97,6 +97,7 @@ func (sess *mysqlSession) myLookup(ctx context.Context, u *mysqlUnit) (answered,
 	if l.resp == nil || l.refresh {
 		return false, true
 	}
+	sess.noteCacheStatus(l.status)
 	if l.status == cache.Hit {
 		mc.hits.Inc()
 	} else {
@@ -132,6 +133,9 @@ func (sess *mysqlSession) noteCommand(u *mysqlUnit) {
 		}
 	}
 	u.hinting = u.hinter != nil && u.l.admitted
+	if p.query {
+		sess.noteCacheStatus(p.status)
+	}
 	if p.query && !u.hinting {
 		sess.s.m.cacheStatus(mc.label, p.status)
 	}

@@ -62,7 +62,9 @@ func (sess *mysqlSession) run(ctx context.Context) {
 		}
 		var ok bool
 		sess.busy.Store(true)
+		sess.observed.begin(sess, raw, time.Now())
 		buf, ok = sess.command(ctx, raw, buf)
+		sess.observed.finish(sess, time.Now())
 		sess.busy.Store(false)
 		cr.settle()
 		if !ok {
@@ -185,6 +187,7 @@ const sessionStatus = mysql.SERVER_STATUS_IN_TRANS | mysql.SERVER_STATUS_AUTOCOM
 // noteAnswer keeps the sequence id and the status flags of the answer's last packet, and
 // notices a LOAD DATA LOCAL request (0xfb), after which the client sends a file.
 func (sess *mysqlSession) noteAnswer(b []byte) {
+	sess.observed.answer(b)
 	var last []byte
 	for len(b) >= mysqlwire.HeaderLen {
 		n := int(b[0]) | int(b[1])<<8 | int(b[2])<<16
@@ -205,16 +208,8 @@ func (sess *mysqlSession) noteAnswer(b []byte) {
 	case p[0] == 0xfe && len(p) == 5: // EOF: warnings, status
 		sess.status = binary.LittleEndian.Uint16(p[3:]) & sessionStatus
 	case p[0] == 0x00 || p[0] == 0xfe: // OK: affected rows, last insert id, status
-		p = p[1:]
-		for range 2 {
-			if k := mysqlwire.LenencLen(p); k > 0 && k <= len(p) {
-				p = p[k:]
-			} else {
-				return
-			}
-		}
-		if len(p) >= 2 {
-			sess.status = binary.LittleEndian.Uint16(p) & sessionStatus
+		if st, ok := okPacketStatus(p); ok {
+			sess.status = st & sessionStatus
 		}
 	}
 }

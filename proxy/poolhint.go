@@ -18,9 +18,10 @@ type hintCount struct {
 	status  cache.Status // if the pool's cache did not answer
 }
 
-func (hc *hintCount) count(m *Metrics, db string, h link.PoolCache) {
+// count counts the unit's status once, and returns it ("" when it was counted already).
+func (hc *hintCount) count(m *Metrics, db string, h link.PoolCache) cache.Status {
 	if !hc.pending {
-		return
+		return ""
 	}
 	hc.pending = false
 	st := hc.status
@@ -28,6 +29,7 @@ func (hc *hintCount) count(m *Metrics, db string, h link.PoolCache) {
 		st = poolHit
 	}
 	m.cacheStatus(db, st)
+	return st
 }
 
 // poolFresh is h's FromPoolCache for a unit that was hinted.

@@ -80,7 +80,8 @@ type Config struct {
 	MaxMessage int
 	// Cache keeps cacheable answers; nil caches nothing.
 	Cache *cache.Cache
-	// Insight, when set, gets every PostgreSQL unit of work's shape, time and cache status.
+	// Insight, when set, gets every unit of work's shape, time and cache status: PostgreSQL's
+	// (observe.go) and MySQL's (mysqlobserve.go).
 	Insight *insight.Recorder
 	// Console, when set, serves the admin console's databases (ConsoleDatabases).
 	Console Console

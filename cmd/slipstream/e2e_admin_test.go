@@ -624,24 +624,11 @@ func TestTheConsoleHasAMySQLFace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(ctx, "SHOW POOLS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cols, _ := rows.Columns()
+	cols, rows := mysqlShowColumns(t, ctx, db, "SHOW POOLS")
 	var pools []string
-	for rows.Next() {
-		vals := make([]sql.RawBytes, len(cols))
-		args := make([]any, len(vals))
-		for i := range vals {
-			args[i] = &vals[i]
-		}
-		if err := rows.Scan(args...); err != nil {
-			t.Fatal(err)
-		}
-		pools = append(pools, string(vals[0]))
+	for _, r := range rows {
+		pools = append(pools, r["database"])
 	}
-	rows.Close()
 	if strings.Join(cols[:4], ",") != "database,user,cl_active,cl_waiting" || strings.Join(pools, ",") != "main,main#mysql" {
 		t.Errorf("SHOW POOLS over MySQL: columns %v, pools %v", cols, pools)
 	}

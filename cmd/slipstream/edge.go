@@ -90,8 +90,11 @@ func (p *poolFlags) Set(v string) error {
 // edge runs the edge until ctx ends: the client listener, the result cache, and the tunnel to
 // the pool.
 func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	level := new(slog.LevelVar) // info; SET log_level on the console changes it
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	raiseFileLimit(log)
+	ctx, stop := context.WithCancel(ctx) // the console's SHUTDOWN
+	defer stop()
 	reg := newRegistry()
 	if err := resolvePlanetScaleKinds(ctx, &cfg); err != nil {
 		return err
@@ -117,6 +120,8 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 		names[i] = cfg.TunnelName(d)
 	}
 	var transport tunnel.Transport
+	var router *placement.Router
+	var tunnels []edgeTunnel // for the console's SHOW TUNNELS
 	var background []func(context.Context) error
 	tunnelDesc := ""
 	if len(cfg.Pools) > 0 {
@@ -137,6 +142,7 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 					return prof.OriginLatency, err
 				}})
 			descs = append(descs, "pool "+p.Name+" at udp "+p.Address)
+			tunnels = append(tunnels, edgeTunnel{name: p.Name, addr: p.Address, client: client})
 		}
 		pins := map[string]string{}
 		for _, d := range cfg.Databases {
@@ -144,7 +150,7 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 				pins[cfg.TunnelName(d)] = d.PoolRegion
 			}
 		}
-		router := placement.NewRouter(placement.Config{Candidates: cands, Databases: names, Pins: pins,
+		router = placement.NewRouter(placement.Config{Candidates: cands, Databases: names, Pins: pins,
 			Timeout: 3 * time.Second, Logger: log})
 		// Place the databases before taking clients, so the first ones already go to the nearest
 		// pool; a pool not up yet joins at a later refresh.
@@ -165,10 +171,15 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 		defer client.Close()
 		client.Warm(names...)
 		transport = client
+		tunnels = append(tunnels, edgeTunnel{name: "dial-in", client: client})
 		tunnelDesc = "pools dial in to udp " + pc.LocalAddr().String()
 	}
 
 	certs, err := loadCerts(cfg)
+	if err != nil {
+		return err
+	}
+	adm, err := newAdmin(cfg, edgeRole(cfg, results, tunnels, router), reg, log, level, stop)
 	if err != nil {
 		return err
 	}
@@ -179,7 +190,10 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 		Transport: transport,
 		Logger:    log,
 		Metrics:   proxy.NewMetrics(reg),
+		Insight:   adm.insight,
+		Console:   adm.console,
 	})
+	adm.console.Attach(srv)
 	pgln, myln, err := listenClients(cfg)
 	if err != nil {
 		return err
@@ -199,8 +213,9 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 	log.Info("slipstream edge serving", "pg", pgln.Addr().String(), "http", httpln.Addr().String(), "tunnel", tunnelDesc)
 	lc := newLifecycle(ctx, cfg, log)
 	lc.drain = srv.Drain
-	lc.apply = func(next config.Config) error { return applyEdge(&cfg, next, srv, certs, log) }
+	lc.apply = adm.reloading(func(next config.Config) error { return applyEdge(&cfg, next, srv, certs, log) })
+	adm.controller.reload = lc.Reload // the console's RELOAD is SIGHUP's
 	mux := newMux(reg, lc.ready(srv.Ready))
 	lc.handleProbes(mux, lc.ready(srv.Ready))
-	return lc.run(ctx, httpln, mux, background, clientServers(srv, pgln, myln))
+	return lc.run(ctx, httpln, adm.handleHTTP(mux, cfg.HTTPListen), background, clientServers(srv, pgln, myln))
 }

@@ -245,6 +245,9 @@ func TestParseEdgeAndPool(t *testing.T) {
 	if c.TunnelListen != "0.0.0.0:7432" || c.Region != "us" || c.HTTPListen != "127.0.0.1:9433" || len(c.DialEdges) != 1 {
 		t.Errorf("pool configuration: %+v", c)
 	}
+	if c.PGListen != "127.0.0.1:6433" {
+		t.Errorf("pool pg_listen %q: want the console's default beside an edge's, 127.0.0.1:6433", c.PGListen)
+	}
 	if c.Cache.Disabled || c.Cache.MaxBytes != 256<<20 {
 		t.Errorf("pool cache: %+v, want one of 256 MiB by default", c.Cache)
 	}

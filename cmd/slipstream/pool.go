@@ -31,9 +31,12 @@ Example, with the certificates of 'slipstream certs' in ./slipstream-certs:
 Flags:
 `
 
-// defaultPoolHTTPListen differs from the edge's, so that an edge and a pool started with their
-// defaults on one machine don't collide.
-const defaultPoolHTTPListen = "127.0.0.1:9433"
+// defaultPoolHTTPListen and defaultPoolPGListen differ from the edge's, so that an edge and a
+// pool started with their defaults on one machine don't collide.
+const (
+	defaultPoolHTTPListen = "127.0.0.1:9433"
+	defaultPoolPGListen   = "127.0.0.1:6433"
+)
 
 // parsePool turns the arguments of `slipstream pool` into a validated configuration.
 func parsePool(args []string, stderr io.Writer) (config.Config, error) {
@@ -43,6 +46,8 @@ func parsePool(args []string, stderr io.Writer) (config.Config, error) {
 		head: poolUsageHead,
 		flags: func(fs *flag.FlagSet, def config.Config) {
 			fs.Lookup("http-listen").DefValue = defaultPoolHTTPListen
+			fs.String("pg-listen", defaultPoolPGListen, "accept admin console clients (database slipstream or pgbouncer) on `ADDR`\n"+
+				"(host:port); only when admin_users or stats_users are set")
 			fs.String("region", def.Region, "the `NAME` of the region the pool runs in, for logs")
 			fs.String("tunnel-listen", "", "accept edges on UDP `ADDR` (host:port)")
 			fs.Var(&edges, "dial-edge", "connect out to the edge at UDP `ADDR` (its --tunnel-listen) and serve it over that\n"+
@@ -57,6 +62,8 @@ func parsePool(args []string, stderr io.Writer) (config.Config, error) {
 			switch f.Name {
 			case "region":
 				return &cfg.Region
+			case "pg-listen":
+				return &cfg.PGListen
 			case "tunnel-listen":
 				return &cfg.TunnelListen
 			case "certs":
@@ -74,6 +81,9 @@ func parsePool(args []string, stderr io.Writer) (config.Config, error) {
 			if cfg.HTTPListen == "" {
 				cfg.HTTPListen = defaultPoolHTTPListen
 			}
+			if cfg.PGListen == "" {
+				cfg.PGListen = defaultPoolPGListen
+			}
 		},
 		validate: config.Config.ValidatePool,
 	}, args, stderr)
@@ -81,11 +91,14 @@ func parsePool(args []string, stderr io.Writer) (config.Config, error) {
 
 // poolNode runs the pool until ctx ends: a pool per database, served to edges over the tunnel.
 func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("region", cfg.Region)
+	level := new(slog.LevelVar) // info; SET log_level on the console changes it
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("region", cfg.Region)
 	if cfg.DropSlots {
 		return dropSlots(ctx, cfg, stdout)
 	}
 	raiseFileLimit(log)
+	ctx, stop := context.WithCancel(ctx) // the console's SHUTDOWN
+	defer stop()
 	tlsConf, err := tunnel.LoadTLS(cfg.CertsDir, tunnel.NodePool)
 	if err != nil {
 		return err
@@ -153,6 +166,14 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 		fmt.Fprintf(stdout, "tunnel: dialing the edge at udp %s\n", addr)
 		servers = append(servers, func(ctx context.Context) error { return server.DialEdge(ctx, addr) })
 	}
+	adm, err := newAdmin(cfg, poolRole(cfg, og, ecfg.Cache, server, prober), reg, log, level, stop)
+	if err != nil {
+		return err
+	}
+	consoles, err := poolConsole(cfg, adm, log, stdout)
+	if err != nil {
+		return err
+	}
 	httpln, err := listenTCP(cfg.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("listen for HTTP: %w", err)
@@ -165,9 +186,10 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	log.Info("slipstream pool serving", "tunnel", cfg.TunnelListen, "dial_edge", cfg.DialEdges, "databases", len(cfg.Databases))
 	lc := newLifecycle(ctx, cfg, log)
 	ready := lc.ready(func() bool { return ctx.Err() == nil })
+	adm.controller.reload = lc.Reload // refused: a pool reads its configuration only when it starts
 	mux := newMux(reg, ready)
 	lc.handleProbes(mux, ready)
-	return lc.run(ctx, httpln, mux, servers, nil)
+	return lc.run(ctx, httpln, adm.handleHTTP(mux, cfg.HTTPListen), servers, consoles)
 }
 
 // originTarget is what a pool probes for its latency to d's origin; nothing for an embedded

@@ -32,7 +32,8 @@ import (
 
 // serve runs the edge and the pool in one process until ctx ends.
 func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	level := new(slog.LevelVar) // info; SET log_level on the console changes it
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	raiseFileLimit(log)
 	if len(cfg.Databases) == 0 {
 		return errors.New("no database to serve: pass --origin postgres://USER:PASSWORD@HOST:PORT/DB (or mysql://...) or a --config file with [[database]] tables")
@@ -64,7 +65,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	defer results.Close()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	adm, err := newAdmin(cfg, og, results, reg, log, stop)
+	adm, err := newAdmin(cfg, serveRole(cfg, og, results), reg, log, level, stop)
 	if err != nil {
 		return err
 	}
@@ -105,7 +106,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	log.Info("slipstream serving", logAttrs...)
 
 	lc := newLifecycle(ctx, cfg, log)
-	lc.drain, lc.apply = edge.Drain, reloader.apply
+	lc.drain, lc.apply = edge.Drain, adm.reloading(reloader.apply)
 	adm.controller.reload = lc.Reload // the console's RELOAD is SIGHUP's
 	mux := newMux(reg, lc.ready(edge.Ready))
 	lc.handleProbes(mux, lc.ready(edge.Ready))
