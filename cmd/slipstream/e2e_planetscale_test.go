@@ -49,10 +49,12 @@ const (
 // psWorld is the fake PlanetScale and the real databases behind it.
 type psWorld struct {
 	caFile string
-	pg     *pgtest.Server
-	my     *mytest.Server
-	myRoot *sql.DB
-	fake   *pstest.Fake
+	// certPEM and keyPEM are the origins' certificate and key, for another server
+	certPEM, keyPEM []byte
+	pg              *pgtest.Server
+	my              *mytest.Server
+	myRoot          *sql.DB
+	fake            *pstest.Fake
 }
 
 // startPSWorld starts the TLS origins and the fake API: organization acme with database
@@ -63,7 +65,7 @@ func startPSWorld(t *testing.T) *psWorld {
 	t.Helper()
 	dir := t.TempDir()
 	caPEM, certPEM, keyPEM := testCertificates(t)
-	w := &psWorld{caFile: filepath.Join(dir, "ca.pem")}
+	w := &psWorld{caFile: filepath.Join(dir, "ca.pem"), certPEM: certPEM, keyPEM: keyPEM}
 	if err := os.WriteFile(w.caFile, caPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -473,6 +475,10 @@ func TestPlanetScale(t *testing.T) {
 
 	t.Run("the API down for longer than a TTL", func(t *testing.T) {
 		w.apiDown(t)
+	})
+
+	t.Run("replica_reads sends cacheable reads to a replica, and a session that wrote to the primary", func(t *testing.T) {
+		w.replicaReads(t)
 	})
 
 }
