@@ -477,6 +477,10 @@ func TestPlanetScale(t *testing.T) {
 		w.apiDown(t)
 	})
 
+	t.Run("Vitess: resets with COM_RESET_CONNECTION, never COM_CHANGE_USER; NAME@replica passes through", func(t *testing.T) {
+		w.vitess(t)
+	})
+
 	t.Run("replica_reads sends cacheable reads to a replica, and a session that wrote to the primary", func(t *testing.T) {
 		w.replicaReads(t)
 	})
