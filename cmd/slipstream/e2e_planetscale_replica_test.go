@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/slipstream-proxy/slipstream/internal/mytest"
 	"github.com/slipstream-proxy/slipstream/internal/pstest"
 )
@@ -142,17 +140,7 @@ func (w *psWorld) replicaReads(t *testing.T) {
 	}
 
 	child, dsn := w.serve(t, fmt.Sprintf("[[database]]\norigin = \"planetscale://acme/inventory/main\"\nreplica_reads = true\nread_your_writes = %q\ncatalog_refresh = \"1h\"\n", replicaRYW))
-	m := regexp.MustCompile(`^mysql://slipstream@(127\.0\.0\.1:\d+)/inventory$`).FindStringSubmatch(dsn)
-	if m == nil {
-		t.Fatalf("the connection string %q is not mysql://slipstream@127.0.0.1:PORT/inventory", dsn)
-	}
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Net, cfg.Addr, cfg.DBName = "slipstream", "tcp", m[1], "inventory"
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, _ := psMySQL(t, dsn, "inventory")
 	conn, err := db.Conn(ctx) // one client session throughout
 	if err != nil {
 		t.Fatal(err)

@@ -45,17 +45,7 @@ func (w *psWorld) vitess(t *testing.T) {
 	}
 	t.Cleanup(func() { w.myRoot.Exec("SET GLOBAL general_log = 0") })
 
-	m := regexp.MustCompile(`^mysql://slipstream@(127\.0\.0\.1:\d+)/shop$`).FindStringSubmatch(dsn)
-	if m == nil {
-		t.Fatalf("the connection string %q is not mysql://slipstream@127.0.0.1:PORT/shop", dsn)
-	}
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Net, cfg.Addr, cfg.DBName = "slipstream", "tcp", m[1], "shop"
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, addr := psMySQL(t, dsn, "shop")
 	db.SetMaxIdleConns(0) // a session closed ends its client connection
 	session := func() *sql.Conn {
 		t.Helper()
@@ -106,7 +96,7 @@ func (w *psWorld) vitess(t *testing.T) {
 
 	// A client's COM_CHANGE_USER: the edge authenticates it and the pool side starts afresh,
 	// with a reset, not a COM_CHANGE_USER of its own.
-	raw := rawPlanetScale(t, m[1])
+	raw := rawPlanetScale(t, addr)
 	if _, err := raw.Execute("SET SESSION sql_mode = 'ANSI_QUOTES'"); err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +162,25 @@ const (
 	aQuery = "SELECT @@session.sql_mode AS a"
 	bQuery = "SELECT @@session.sql_mode AS b"
 )
+
+// psMySQL opens go-sql-driver on the connection string serve printed for database name,
+// mysql://slipstream@127.0.0.1:PORT/NAME, and returns it with the address; closed when the test
+// ends.
+func psMySQL(t *testing.T, dsn, name string) (*sql.DB, string) {
+	t.Helper()
+	m := regexp.MustCompile(`^mysql://slipstream@(127\.0\.0\.1:\d+)/` + regexp.QuoteMeta(name) + `$`).FindStringSubmatch(dsn)
+	if m == nil {
+		t.Fatalf("the connection string %q is not mysql://slipstream@127.0.0.1:PORT/%s", dsn, name)
+	}
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Net, cfg.Addr, cfg.DBName = "slipstream", "tcp", m[1], name
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, m[1]
+}
 
 // rawPlanetScale connects go-mysql's client to slipstream's MySQL listener at addr as the
 // loopback user slipstream, on database shop.
