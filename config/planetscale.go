@@ -17,6 +17,8 @@ import (
 //	origin = "planetscale://acme/shop/main?role=readwriter"
 //	service_token_file = "/var/run/secrets/planetscale/token" # ID:TOKEN; or the environment
 //	credential_ttl = "1h"
+//	replica_reads = true     # MySQL: cacheable reads go to the replicas
+//	read_your_writes = "2s"
 type PlanetScale struct {
 	// ServiceTokenFile is a file holding the service token as ID:TOKEN, such as a mounted
 	// Kubernetes secret; empty: the environment variables PLANETSCALE_SERVICE_TOKEN_ID and
@@ -25,7 +27,19 @@ type PlanetScale struct {
 	// CredentialTTL is the life of each minted credential; the next one is minted when two
 	// thirds of it have passed. 0: 1h.
 	CredentialTTL Duration `toml:"credential_ttl"`
+	// ReplicaReads mints a second, replica credential (MySQL) and sends the reads the edge
+	// would cache (outside a transaction, read-only) to the replicas, everything else to the
+	// primary; false: every statement goes to the primary. It needs caching on: the edge's
+	// classification of reads is the cache's. `slipstream serve` routes them; `slipstream
+	// pool` sends every read to the primary.
+	ReplicaReads bool `toml:"replica_reads"`
+	// ReadYourWrites is how long after a session wrote its reads go to the primary, with
+	// replica_reads; 0: 2s.
+	ReadYourWrites Duration `toml:"read_your_writes"`
 }
+
+// DefaultReadYourWrites is read_your_writes when not configured.
+const DefaultReadYourWrites = 2 * time.Second
 
 // SchemePlanetScale is the scheme of a PlanetScale origin.
 const SchemePlanetScale = "planetscale"
@@ -114,6 +128,9 @@ func (d *Database) normalizePlanetScale() {
 	if d.CredentialTTL.Duration == 0 {
 		d.CredentialTTL.Duration = DefaultCredentialTTL
 	}
+	if d.ReplicaReads && d.ReadYourWrites.Duration == 0 {
+		d.ReadYourWrites.Duration = DefaultReadYourWrites
+	}
 }
 
 // validatePlanetScale reports the problems of a planetscale:// database.
@@ -131,5 +148,17 @@ func (d Database) validatePlanetScale(add func(string, ...any)) {
 	}
 	if d.CredentialTTL.Duration > 0 && d.CredentialTTL.Duration < 3*time.Second {
 		add("credential_ttl is %s: at least 3s", d.CredentialTTL)
+	}
+	if d.ReadYourWrites.Duration < 0 {
+		add("read_your_writes is %s: must not be negative", d.ReadYourWrites)
+	}
+	if d.ReadYourWrites.Duration > 0 && !d.ReplicaReads {
+		add("read_your_writes is set, but replica_reads is not: without replicas every read is the primary's")
+	}
+	if d.ReplicaReads && d.Caching.Disabled {
+		add("replica_reads needs caching: the reads that go to the replicas are those the cache would keep (caching.disabled is true)")
+	}
+	if d.ReplicaReads && d.Kind == defaultKind {
+		add("replica_reads: a PlanetScale Postgres credential reaches the primary only (replica_reads is for MySQL databases)")
 	}
 }

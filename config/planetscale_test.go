@@ -59,3 +59,33 @@ func TestPlanetScaleOriginProblems(t *testing.T) {
 		t.Errorf("trust beyond loopback: %v", err)
 	}
 }
+
+func TestPlanetScaleReplicaReadsSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name, toml, kind, want string
+		ryw                    time.Duration
+	}{
+		{"replica_reads defaults read_your_writes to 2s", "replica_reads = true", "mysql", "", 2 * time.Second},
+		{"read_your_writes as set", "replica_reads = true\nread_your_writes = \"10s\"", "mysql", "", 10 * time.Second},
+		{"read_your_writes without replica_reads is refused", "read_your_writes = \"1s\"", "mysql", "replica_reads is not", time.Second},
+		{"a negative read_your_writes is refused", "replica_reads = true\nread_your_writes = \"-1s\"", "mysql", "must not be negative", -time.Second},
+		{"replica_reads needs caching", "replica_reads = true\n[database.caching]\ndisabled = true", "mysql", "replica_reads needs caching", 2 * time.Second},
+		{"replica_reads is for MySQL branches", "replica_reads = true", "postgresql", "replica_reads is for MySQL", 2 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte("[[database]]\norigin = \"planetscale://acme/shop/main\"\n" + tc.toml + "\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Normalize()
+			c.Databases[0].SetPlanetScaleKind(tc.kind)
+			err = c.Validate()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("Validate: %v, want %q", err, tc.want)
+			}
+			if got := c.Databases[0].ReadYourWrites.Duration; got != tc.ryw {
+				t.Errorf("read_your_writes %v, want %v", got, tc.ryw)
+			}
+		})
+	}
+}

@@ -17,6 +17,18 @@ type Caps struct {
 	// Lease is set when the edge may serve its own cache only while the pool end keeps renewing
 	// a lease on it.
 	Lease Lease
+	// Replica is set when the pool end may send reads to a replica of the origin (a PlanetScale
+	// MySQL database with replica_reads, under `slipstream serve`).
+	Replica ReplicaRouter
+}
+
+// ReplicaRouter is told, before each command of a cached database, whether it is a read the
+// edge would cache (outside a transaction, reading with immutable functions only, in a session
+// whose state the cache key covers) and whether it writes or belongs to a transaction that
+// wrote: the pool end sends such reads to a replica unless the session wrote within
+// read_your_writes, and everything else to the primary.
+type ReplicaRouter interface {
+	Route(read, write bool)
 }
 
 // WriteReporter tells the pool end what the session's transaction wrote (see Caps.Writes).

@@ -183,6 +183,7 @@ func (sess *mysqlSession) forwardMySQL(ctx context.Context, u *mysqlUnit, buf []
 	if sess.mysqlRetryable(&u.p) {
 		resend = u.p.frames
 	}
+	sess.routeReplica(&u.p)
 	sess.cr.watch()
 	if err := sess.stream.Send(ctx, u.p.frames); err != nil && (resend == nil || !sess.mysqlRetryElsewhere(ctx, err, resend)) {
 		sess.mysqlInvalidate()

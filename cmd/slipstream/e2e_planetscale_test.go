@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,10 +49,12 @@ const (
 // psWorld is the fake PlanetScale and the real databases behind it.
 type psWorld struct {
 	caFile string
-	pg     *pgtest.Server
-	my     *mytest.Server
-	myRoot *sql.DB
-	fake   *pstest.Fake
+	// certPEM and keyPEM are the origins' certificate and key, for another server
+	certPEM, keyPEM []byte
+	pg              *pgtest.Server
+	my              *mytest.Server
+	myRoot          *sql.DB
+	fake            *pstest.Fake
 }
 
 // startPSWorld starts the TLS origins and the fake API: organization acme with database
@@ -64,7 +65,7 @@ func startPSWorld(t *testing.T) *psWorld {
 	t.Helper()
 	dir := t.TempDir()
 	caPEM, certPEM, keyPEM := testCertificates(t)
-	w := &psWorld{caFile: filepath.Join(dir, "ca.pem")}
+	w := &psWorld{caFile: filepath.Join(dir, "ca.pem"), certPEM: certPEM, keyPEM: keyPEM}
 	if err := os.WriteFile(w.caFile, caPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -473,57 +474,17 @@ func TestPlanetScale(t *testing.T) {
 	})
 
 	t.Run("the API down for longer than a TTL", func(t *testing.T) {
-		if os.Getenv("CI") != "" && os.Getenv("SLIPSTREAM_TEST_PLANETSCALE_API_DOWN") == "" {
-			t.Skip("its 4 s credential TTL races the whole suite on 2 cores (red in 2 of 5 full runs, green alone); SLIPSTREAM_TEST_PLANETSCALE_API_DOWN=1 runs it")
-		}
-		child, dsn := w.serve(t, "[[database]]\norigin = \"planetscale://acme/ledger/main\"\ncredential_ttl = \"4s\"\ncatalog_refresh = \"1h\"\n")
-		query := func() error {
-			ctx := testContext(t, 10*time.Second)
-			conn, err := pgx.Connect(ctx, dsn+"?sslmode=disable")
-			if err != nil {
-				return err
-			}
-			defer conn.Close(ctx)
-			var ts time.Time
-			return conn.QueryRow(ctx, "select now()").Scan(&ts) // STABLE: never cached
-		}
-		if err := query(); err != nil {
-			t.Fatal(err)
-		}
-		w.fake.SetDown(http.StatusServiceUnavailable)
-		downAt := time.Now()
-		if err := query(); err != nil {
-			t.Errorf("right after the API went down: %v, want the current credential to serve", err)
-		}
-		// At expiry the fake drops the user and ends its connections, as an expiring
-		// credential would; a query in flight on one fails with the origin's error. From then
-		// on, new origin connections fail with Slipstream's.
-		const clear = "database ledger: the origin credential expired and no new one could be minted"
-		ctx := testContext(t, 30*time.Second)
-		var last error
-		eventually(ctx, func() error {
-			last = query()
-			if last == nil || !strings.Contains(last.Error(), clear) {
-				return fmt.Errorf("not refused yet: %v", last)
-			}
-			return nil
-		})
-		t.Logf("%v after the API went down: %v", time.Since(downAt).Round(100*time.Millisecond), last)
-		if last == nil || !strings.Contains(last.Error(), clear) {
-			t.Errorf("at expiry the client got %v, want an error naming the database", last)
-		}
-		if !strings.Contains(child.stderr.String(), `level=WARN msg="planetscale: minting the next credential failed; serving on the current one and retrying"`) {
-			t.Errorf("no warning while the API was down:\n%s", child.stderr)
-		}
-		if body, _ := httpGet(t, psMetricsURL(t, child)); !strings.Contains(body, `slipstream_planetscale_renewal_failing{credential="primary",db="ledger"} 1`) {
-			t.Errorf("the metrics do not show the failing renewal")
-		}
-		w.fake.SetDown(0)
-		if err := eventually(testContext(t, 30*time.Second), query); err != nil {
-			t.Errorf("service did not resume with the API back: %v", err)
-		}
-		w.checkShutdown(t, child, "ledger")
+		w.apiDown(t)
 	})
+
+	t.Run("Vitess: resets with COM_RESET_CONNECTION, never COM_CHANGE_USER; NAME@replica passes through", func(t *testing.T) {
+		w.vitess(t)
+	})
+
+	t.Run("replica_reads sends cacheable reads to a replica, and a session that wrote to the primary", func(t *testing.T) {
+		w.replicaReads(t)
+	})
+
 }
 
 // psMetricsURL is the /metrics URL a child serve printed.

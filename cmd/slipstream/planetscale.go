@@ -68,7 +68,16 @@ func psClient(tokenFile string) (*planetscale.Client, error) {
 // planetScales are the rotators of the PlanetScale databases of one process.
 type planetScales struct {
 	rotators map[string]*planetscale.Rotator // by database name
+	replicas map[string]*planetscale.Rotator // replica credentials, by database name (psreplica.go)
+	apis     map[string]psAPI                // by database name
+	metrics  *planetscale.Metrics
 	log      *slog.Logger
+}
+
+// psAPI is how a database's credentials are minted: the client of its token and its branch.
+type psAPI struct {
+	client *planetscale.Client
+	target planetscale.Target
 }
 
 // credentials returns the credential source of database name, nil for a database that is not
@@ -85,7 +94,7 @@ func (ps *planetScales) credentials(name string) pool.CredentialSource {
 // rewrites its origin to the branch's host with TLS verified against the system roots and no
 // password: the pool takes the credentials from the rotator. Errors are startupErrors.
 func startPlanetScale(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (ps *planetScales, err error) {
-	ps = &planetScales{rotators: map[string]*planetscale.Rotator{}, log: log}
+	ps = &planetScales{rotators: map[string]*planetscale.Rotator{}, replicas: map[string]*planetscale.Rotator{}, apis: map[string]psAPI{}, log: log}
 	defer func() {
 		if err != nil {
 			ps.close()
@@ -99,6 +108,7 @@ func startPlanetScale(ctx context.Context, cfg *config.Config, log *slog.Logger,
 		}
 		if metrics == nil {
 			metrics = planetscale.NewMetrics(reg)
+			ps.metrics = metrics
 		}
 		o, err := config.ParsePlanetScaleOrigin(d.Origin)
 		if err != nil {
@@ -116,6 +126,7 @@ func startPlanetScale(ctx context.Context, cfg *config.Config, log *slog.Logger,
 				TTL: d.CredentialTTL.Duration, Logger: log, Metrics: metrics})
 			if err == nil {
 				ps.rotators[d.Name] = r
+				ps.apis[d.Name] = psAPI{client: c, target: target}
 				d.SetPlanetScaleKind(target.Kind)
 				d.Origin = psOriginURL(target.Kind, r.Current())
 				// Minted credentials read no change stream (Vitess has no binlog for them, and the
@@ -154,6 +165,11 @@ func (ps *planetScales) close() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	for name, r := range ps.replicas {
+		if err := r.Close(ctx); err != nil {
+			ps.log.Warn("planetscale: deleting minted replica credentials failed; they expire by themselves", "db", name, "err", err)
+		}
+	}
 	for name, r := range ps.rotators {
 		if err := r.Close(ctx); err != nil {
 			ps.log.Warn("planetscale: deleting minted credentials failed; they expire by themselves", "db", name, "err", err)

@@ -109,6 +109,7 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 		return err
 	}
 	defer ps.close() // after the pools have closed: no connection uses the credentials any more
+	ps.warnNoReplicas(cfg)
 	og, err := openOrigins(cfg, log, reg, ps.credentials)
 	if err != nil {
 		return err

@@ -49,6 +49,9 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		return err
 	}
 	defer og.close()
+	if err := ps.attachReplicas(ctx, cfg, og); err != nil {
+		return err
+	}
 	dbs, err := edgeDatabases(cfg)
 	if err != nil {
 		return err

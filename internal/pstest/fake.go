@@ -31,6 +31,16 @@ type DB struct {
 	Host string
 	// Backend holds its users; nil: credentials are made up and work nowhere.
 	Backend Backend
+	// Replica, when set, is where a MySQL credential minted with replica true leads (its
+	// access_host_url and its users); nil: to Host and Backend, as PlanetScale's replica
+	// credentials share the primary's host.
+	Replica *Replica
+}
+
+// Replica is the replica server of a database: a test's second real server.
+type Replica struct {
+	Host    string
+	Backend Backend
 }
 
 // Cred is a credential the fake minted.
@@ -41,8 +51,10 @@ type Cred struct {
 	TTL                                time.Duration
 	Expires                            time.Time
 	Deleted, Expired                   bool
+	Host                               string // its access_host_url
 
-	timer *time.Timer
+	backend Backend // holds its user
+	timer   *time.Timer
 }
 
 // Fake is the fake API. Create it with New; it serves until Close.
@@ -139,7 +151,7 @@ func (f *Fake) Creds() []Cred {
 	out := make([]Cred, 0, len(f.order))
 	for _, id := range f.order {
 		c := *f.creds[id]
-		c.timer = nil
+		c.timer, c.backend = nil, nil
 		out = append(out, c)
 	}
 	return out
@@ -300,13 +312,21 @@ func (f *Fake) mint(w http.ResponseWriter, r *http.Request, org string, db *DB, 
 		return
 	}
 	c := &Cred{ID: randHex(6), Name: req.Name, Username: "ps" + randHex(6), Password: "pscale_pw_" + randHex(16),
-		Role: req.Role, Org: org, DB: db.Name, Branch: branch, Replica: req.Replica, TTL: time.Duration(req.TTL) * time.Second}
+		Role: req.Role, Org: org, DB: db.Name, Branch: branch, Replica: req.Replica, TTL: time.Duration(req.TTL) * time.Second,
+		Host: db.Host, backend: db.Backend}
+	if req.Replica && db.Kind != "mysql" {
+		apiError(w, http.StatusUnprocessableEntity, "invalid_params", "replica is for MySQL passwords")
+		return
+	}
+	if req.Replica && db.Replica != nil {
+		c.Host, c.backend = db.Replica.Host, db.Replica.Backend
+	}
 	if c.TTL > 0 {
 		c.Expires = time.Now().Add(c.TTL)
 	}
-	if db.Backend != nil {
+	if c.backend != nil {
 		expires := c.Expires
-		if err := db.Backend.Create(r.Context(), c.Username, c.Password, c.Role, req.InheritedRoles, expires); err != nil {
+		if err := c.backend.Create(r.Context(), c.Username, c.Password, c.Role, req.InheritedRoles, expires); err != nil {
 			apiError(w, http.StatusInternalServerError, "internal", "creating the user failed: "+err.Error())
 			return
 		}
@@ -314,13 +334,13 @@ func (f *Fake) mint(w http.ResponseWriter, r *http.Request, org string, db *DB, 
 	f.mu.Lock()
 	f.creds[c.ID] = c
 	f.order = append(f.order, c.ID)
-	f.armExpiry(c, db)
+	f.armExpiry(c)
 	f.mu.Unlock()
 	writeJSON(w, http.StatusCreated, f.credJSON(c, db))
 }
 
 func (f *Fake) credJSON(c *Cred, db *DB) map[string]any {
-	j := map[string]any{"id": c.ID, "name": c.Name, "username": c.Username, "access_host_url": db.Host,
+	j := map[string]any{"id": c.ID, "name": c.Name, "username": c.Username, "access_host_url": c.Host,
 		"ttl_seconds": int64(c.TTL / time.Second), "replica": c.Replica, "role": c.Role}
 	if !c.Expires.IsZero() {
 		j["expires_at"] = c.Expires.UTC().Format(time.RFC3339Nano)
@@ -335,7 +355,7 @@ func (f *Fake) credJSON(c *Cred, db *DB) map[string]any {
 }
 
 // armExpiry drops c's user at its expiry. f.mu is held.
-func (f *Fake) armExpiry(c *Cred, db *DB) {
+func (f *Fake) armExpiry(c *Cred) {
 	if c.timer != nil && c.timer.Stop() {
 		f.wg.Done()
 	}
@@ -352,9 +372,9 @@ func (f *Fake) armExpiry(c *Cred, db *DB) {
 		}
 		c.Expired = true
 		f.mu.Unlock()
-		if db.Backend != nil {
+		if c.backend != nil {
 			ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
-			db.Backend.Drop(ctx, c.Username)
+			c.backend.Drop(ctx, c.Username)
 			cancel()
 		}
 	})
@@ -372,13 +392,7 @@ func (f *Fake) renew(w http.ResponseWriter, id string) {
 	if c.timer != nil && c.timer.Stop() {
 		f.wg.Done()
 	}
-	var db *DB
-	for _, d := range f.orgs[c.Org] {
-		if d.Name == c.DB {
-			db = d
-		}
-	}
-	f.armExpiry(c, db)
+	f.armExpiry(c)
 	writeJSON(w, http.StatusOK, map[string]any{"id": c.ID, "username": c.Username, "expires_at": c.Expires.UTC().Format(time.RFC3339Nano)})
 }
 
@@ -395,8 +409,8 @@ func (f *Fake) delete(w http.ResponseWriter, r *http.Request, id string, db *DB)
 		f.wg.Done()
 	}
 	f.mu.Unlock()
-	if db.Backend != nil {
-		if err := db.Backend.Drop(r.Context(), c.Username); err != nil {
+	if c.backend != nil {
+		if err := c.backend.Drop(r.Context(), c.Username); err != nil {
 			apiError(w, http.StatusInternalServerError, "internal", "dropping the user failed: "+err.Error())
 			return
 		}

@@ -173,6 +173,7 @@ type originConn struct {
 	retire    bool             // holds state nobody may inherit: close on release
 	cred      *pool.Credential // what it was opened with, when Config.Credentials is set
 	uncount   func()           // uncounts it from cred when it closes
+	home      *Pool            // the pool that dialled it: a session may lease from its replica pool
 
 	status uint16 // server status flags after its last answer
 	db     string // current database

@@ -25,6 +25,7 @@ func (e originErr) withSeq(seq byte) []byte {
 // taken: nothing of the client's command has gone out yet, so that is no retry of it. A failure
 // of the origin to take the state comes back as the origin's ERR.
 func (s *Session) ready(ctx context.Context) (*originConn, originErr, error) {
+	s.leaveReplica()
 	for attempt := 0; ; attempt++ {
 		s.mu.Lock()
 		c := s.conn
@@ -32,7 +33,7 @@ func (s *Session) ready(ctx context.Context) (*originConn, originErr, error) {
 		fresh := c == nil
 		if fresh {
 			var err error
-			if c, err = s.p.acquire(ctx, s.key); err != nil {
+			if c, err = s.acquireRouted(ctx); err != nil {
 				return nil, nil, err
 			}
 			s.mu.Lock()

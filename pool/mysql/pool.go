@@ -75,6 +75,7 @@ type Pool struct {
 	noReset   atomic.Bool // the origin refuses COM_RESET_CONNECTION
 	creds     pool.CredentialWatch
 	stmts     *stmtRefs // which statements clients use; each connection's bound
+	replica   replicaOf // the replicas' pool, for reads the edge routes there (replica.go)
 
 	ctx  context.Context // ends when the pool closes, for its own background work
 	stop context.CancelFunc
@@ -224,6 +225,7 @@ func (p *Pool) dial(ctx context.Context, k connKey) (*originConn, error) {
 		}
 		return nil, fmt.Errorf("mysqlpool: connect to origin: %w", classifyConnect(err))
 	}
+	c.home = p
 	p.mu.Lock()
 	first := p.profile == nil
 	if first {
@@ -335,7 +337,14 @@ func safeError(err error) string {
 
 // release returns a leased connection. A broken or retired connection is closed instead, and
 // its slot goes to the next waiter; so is one whose key the next waiter does not want.
-func (p *Pool) release(c *originConn) { p.slots.Release(c) }
+// A connection of the replica pool (replica.go) goes back to that pool.
+func (p *Pool) release(c *originConn) {
+	if c.home != nil && c.home != p {
+		c.home.slots.Release(c)
+		return
+	}
+	p.slots.Release(c)
+}
 
 // Close closes the idle connections and refuses new leases; leased connections are closed as
 // they come back.

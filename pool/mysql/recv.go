@@ -111,6 +111,7 @@ func (s *Session) readFailed(c *originConn, err error) error {
 // finishCommand applies what the command that just ended did to the session. s.mu is held.
 func (s *Session) finishCommand(c *originConn) {
 	s.busy = false
+	s.routeEnded()
 	p := &s.parse
 	if p.hasStatus {
 		s.status, c.status = p.status, p.status
@@ -356,7 +357,11 @@ func (s *Session) Cancel(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return c.kill(ctx, &s.p.dc)
+	dc := &s.p.dc
+	if c.home != nil {
+		dc = &c.home.dc // a replica's
+	}
+	return c.kill(ctx, dc)
 }
 
 // Close ends the session. A connection it leaves clean goes back to the pool; one mid-command
@@ -391,5 +396,10 @@ func (s *Session) Close() error {
 }
 
 // Caps: a pool session is the pool end itself, in the edge's process: no other edge to tell,
-// no cache of its own, no lease.
-func (s *Session) Caps() link.Caps { return link.Caps{} }
+// no cache of its own, no lease; with replicas (replica.go), it routes reads.
+func (s *Session) Caps() link.Caps {
+	if s.p.replica.Load() != nil {
+		return link.Caps{Replica: s} // replica.go
+	}
+	return link.Caps{}
+}

@@ -71,6 +71,7 @@ type Session struct {
 	last uint32
 	// cursors counts statements with a cursor open on conn, which keeps the lease.
 	cursors int
+	route   routing // replica reads (replica.go)
 
 	wbuf  []byte // owned by Send
 	pbuf  []byte // the pool's own answers, read by Send
