@@ -1,16 +1,17 @@
 package d1
 
 import (
-	"sort"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/slipstream-proxy/slipstream/backend/pgserver"
 )
 
-// simpleQuery runs a Query message: each statement in turn, with SQLite's own tail handling
+// Query runs a Query message: each statement in turn, with SQLite's own tail handling
 // splitting them (so a CREATE TRIGGER body's semicolons are never mistaken), and the writes of
 // several in one implicit transaction, as PostgreSQL does.
-func (s *session) simpleQuery(sql string) error {
+func (s *session) Query(sql string) error {
 	multi := hasSecondStatement(sql)
 	off := 0
 	ran := false
@@ -44,7 +45,7 @@ func (s *session) simpleQuery(sql string) error {
 				ps := &prepared{sql: sql[off:tail], kind: kind, tag: tag, st: st, cols: columnsOf(st)}
 				p := &portal{s: s, ps: ps, st: st, own: true}
 				err = p.run(0, true)
-				p.close()
+				p.Close()
 				if err == nil && kind == kRollbackTo {
 					s.failed = false
 				}
@@ -61,16 +62,15 @@ func (s *session) simpleQuery(sql string) error {
 		s.txEnded()
 	}
 	if !ran {
-		s.wbuf = appendEmpty(s.wbuf, 'I') // EmptyQueryResponse
+		s.w.Out = pgserver.AppendEmpty(s.w.Out, 'I') // EmptyQueryResponse
 	}
 	if err := s.endImplicit(); err != nil {
 		s.sendError(err, sql)
 	}
 	if s.c.autocommit() {
-		s.resetPortals()
+		s.w.ClosePortals()
 	}
-	s.wbuf = appendReady(s.wbuf, s.status())
-	return s.flush()
+	return nil
 }
 
 // hasSecondStatement reports whether sql holds more than one statement.
@@ -112,16 +112,16 @@ func answeredColumns(kind stmtKind, sql string) []pgproto3.FieldDescription {
 	case kShow:
 		name := showName(sql)
 		if strings.EqualFold(name, "all") {
-			return []pgproto3.FieldDescription{field("name", oidText, 0), field("setting", oidText, 0), field("description", oidText, 0)}
+			return pgserver.TextFields("name", "setting", "description")
 		}
-		return []pgproto3.FieldDescription{field(strings.ToLower(name), oidText, 0)}
+		return pgserver.TextFields(strings.ToLower(name))
 	case kSetConfig:
 		pairs, _ := parseSetConfig(sql)
-		fields := make([]pgproto3.FieldDescription, len(pairs))
-		for i := range pairs {
-			fields[i] = field("set_config", oidText, 0)
+		names := make([]string, len(pairs))
+		for i := range names {
+			names[i] = "set_config"
 		}
-		return fields
+		return pgserver.TextFields(names...)
 	}
 	return nil
 }
@@ -144,19 +144,19 @@ func showName(sql string) string {
 func (s *session) answer(kind stmtKind, tag, sql string, describe bool) error {
 	row := func(values ...string) {
 		if describe {
-			s.wbuf = appendMsg(s.wbuf, &pgproto3.RowDescription{Fields: answeredColumns(kind, sql)})
+			s.w.Send(&pgproto3.RowDescription{Fields: answeredColumns(kind, sql)})
 		}
 		dr := pgproto3.DataRow{Values: make([][]byte, len(values))}
 		for i, v := range values {
 			dr.Values[i] = []byte(v)
 		}
-		s.wbuf = appendMsg(s.wbuf, &dr)
+		s.w.Send(&dr)
 	}
 	switch kind {
 	case kBegin, kBeginNative:
 		switch {
 		case s.inExplicitTx():
-			s.notice(codeActiveTx, "there is already a transaction in progress")
+			s.w.Notice(codeActiveTx, "there is already a transaction in progress")
 		case s.implicit:
 			s.implicit = false // the implicit block becomes the client's transaction
 		case kind == kBeginNative:
@@ -179,9 +179,9 @@ func (s *session) answer(kind stmtKind, tag, sql string, describe bool) error {
 			s.failed = false
 			tag = "ROLLBACK"
 		case s.c.autocommit():
-			s.notice(codeNoActiveTx, "there is no transaction in progress")
+			s.w.Notice(codeNoActiveTx, "there is no transaction in progress")
 		default:
-			s.resetPortals()
+			s.w.ClosePortals()
 			if err := s.c.exec("COMMIT"); err != nil {
 				s.rollback() // a deferred constraint failed: the transaction is over
 				s.implicit = false
@@ -191,7 +191,7 @@ func (s *session) answer(kind stmtKind, tag, sql string, describe bool) error {
 		}
 	case kRollback:
 		if s.c.autocommit() && !s.failed {
-			s.notice(codeNoActiveTx, "there is no transaction in progress")
+			s.w.Notice(codeNoActiveTx, "there is no transaction in progress")
 		}
 		s.rollback()
 		s.failed = false
@@ -207,47 +207,47 @@ func (s *session) answer(kind stmtKind, tag, sql string, describe bool) error {
 		}
 		name, value, ok := parseSet(sql)
 		if !ok {
-			return errorf(codeSyntaxError, "syntax error in SET statement")
+			return pgserver.Errorf(codeSyntaxError, "syntax error in SET statement")
 		}
 		if value == "\x00default" {
-			s.resetParam(name)
-		} else if err := s.setParam(name, value); err != nil {
+			s.w.Settings.Reset(name)
+		} else if err := s.w.Settings.Set(name, value); err != nil {
 			return err
 		}
 	case kReset:
 		ts := tokens(sql)
 		if len(ts) < 2 {
-			return errorf(codeSyntaxError, "syntax error in RESET statement")
+			return pgserver.Errorf(codeSyntaxError, "syntax error in RESET statement")
 		}
-		s.resetParam(showName(sql))
+		if name := showName(sql); strings.EqualFold(name, "all") {
+			s.w.Settings.ResetAll()
+		} else {
+			s.w.Settings.Reset(name)
+		}
 	case kShow:
 		name := showName(sql)
 		if strings.EqualFold(name, "all") {
 			if describe {
-				s.wbuf = appendMsg(s.wbuf, &pgproto3.RowDescription{Fields: answeredColumns(kind, sql)})
+				s.w.Send(&pgproto3.RowDescription{Fields: answeredColumns(kind, sql)})
 			}
-			names := make([]string, 0, len(s.settings.values))
-			for k := range s.settings.values {
-				names = append(names, k)
+			for _, k := range s.w.Settings.Names() {
+				v, _ := s.w.Settings.Get(k)
+				s.w.Send(&pgproto3.DataRow{Values: [][]byte{[]byte(k), []byte(v), {}}})
 			}
-			sort.Strings(names)
-			for _, k := range names {
-				s.wbuf = appendMsg(s.wbuf, &pgproto3.DataRow{Values: [][]byte{[]byte(k), []byte(s.settings.values[k]), {}}})
-			}
-			s.wbuf = appendCommandComplete(s.wbuf, "SHOW", 0, false)
+			s.w.Out = pgserver.AppendCommandComplete(s.w.Out, "SHOW", 0, false)
 			return nil
 		}
-		v, ok := s.settings.values[strings.ToLower(name)]
+		v, ok := s.w.Settings.Get(name)
 		if !ok {
-			return errorf(codeUndefinedObject, "unrecognized configuration parameter %q", name)
+			return pgserver.Errorf(codeUndefinedObject, "unrecognized configuration parameter %q", name)
 		}
 		row(v)
 	case kDiscard:
 		if !s.c.autocommit() {
-			return errorf(codeActiveTx, "DISCARD ALL cannot run inside a transaction block")
+			return pgserver.Errorf(codeActiveTx, "DISCARD ALL cannot run inside a transaction block")
 		}
-		s.closeAll()
-		s.resetParam("all")
+		s.w.CloseAll()
+		s.w.Settings.ResetAll()
 	case kDeallocate:
 		ts := tokens(sql)
 		k := 1
@@ -255,42 +255,36 @@ func (s *session) answer(kind stmtKind, tag, sql string, describe bool) error {
 			k++
 		}
 		if k >= len(ts) {
-			return errorf(codeSyntaxError, "syntax error in DEALLOCATE statement")
+			return pgserver.Errorf(codeSyntaxError, "syntax error in DEALLOCATE statement")
 		}
 		name := unquoteIdent(ts[k].text(sql))
 		if ts[k].is(sql, "ALL") {
-			for n, ps := range s.stmts {
-				ps.drop()
-				delete(s.stmts, n)
-			}
+			s.w.DeallocateAll()
 			tag = "DEALLOCATE ALL"
-		} else if ps, ok := s.stmts[name]; ok {
-			ps.drop()
-			delete(s.stmts, name)
-		} else {
-			return errorf(codeUnknownStatement, "prepared statement %q does not exist", name)
+		} else if err := s.w.Deallocate(name); err != nil {
+			return err
 		}
 	case kSetConfig:
 		pairs, ok := parseSetConfig(sql)
 		if !ok {
-			return errorf(codeFeatureNotSupported, "d1 supports set_config('name', 'value', is_local) with literal arguments only")
+			return pgserver.Errorf(codeFeatureNotSupported, "d1 supports set_config('name', 'value', is_local) with literal arguments only")
 		}
 		values := make([]string, len(pairs))
 		for i, kv := range pairs {
-			if err := s.setParam(kv[0], kv[1]); err != nil {
+			if err := s.w.Settings.Set(kv[0], kv[1]); err != nil {
 				return err
 			}
 			values[i] = kv[1]
 		}
 		row(values...)
-		s.wbuf = appendCommandComplete(s.wbuf, "SELECT", 1, true)
+		s.w.Out = pgserver.AppendCommandComplete(s.w.Out, "SELECT", 1, true)
 		return nil
 	}
 	if kind == kShow {
-		s.wbuf = appendCommandComplete(s.wbuf, "SHOW", 0, false)
+		s.w.Out = pgserver.AppendCommandComplete(s.w.Out, "SHOW", 0, false)
 		return nil
 	}
-	s.wbuf = appendCommandComplete(s.wbuf, tag, 0, false)
+	s.w.Out = pgserver.AppendCommandComplete(s.w.Out, tag, 0, false)
 	return nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/slipstream-proxy/slipstream/backend/pgserver"
 )
 
 // The statement matcher: a strict reader of the few statement shapes a KV namespace answers,
@@ -25,7 +27,7 @@ const (
 var columnNames = [...]string{"key", "value", "metadata", "expiration", "expiration_ttl"}
 
 // columnType is the PostgreSQL type of a column, and of a parameter that stands for one.
-var columnType = [...]uint32{oidText, oidBytea, oidJSON, oidInt8, oidInt8}
+var columnType = [...]uint32{pgserver.OIDText, pgserver.OIDBytea, pgserver.OIDJSON, pgserver.OIDInt8, pgserver.OIDInt8}
 
 // verb is what a statement does.
 type verb uint8
@@ -113,8 +115,8 @@ func parse(ts []token) (*statement, error) {
 		return nil, err
 	}
 	for i, oid := range p.st.params {
-		if oid == oidUnknown {
-			p.st.params[i] = oidText // a $n the statement skips, as in "$2 ... $3" without $1
+		if oid == pgserver.OIDUnknown {
+			p.st.params[i] = pgserver.OIDText // a $n the statement skips, as in "$2 ... $3" without $1
 		}
 	}
 	return p.st, nil
@@ -333,9 +335,9 @@ func (p *parser) operand(c column) (operand, error) {
 		}
 		op = operand{kind: opParam, param: n}
 		for len(p.st.params) < n {
-			p.st.params = append(p.st.params, oidUnknown)
+			p.st.params = append(p.st.params, pgserver.OIDUnknown)
 		}
-		if p.st.params[n-1] == oidUnknown {
+		if p.st.params[n-1] == pgserver.OIDUnknown {
 			p.st.params[n-1] = columnType[c]
 		}
 	case t.kind == tString:
