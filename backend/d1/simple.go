@@ -108,50 +108,40 @@ func columnsOf(st *stmt) []column {
 
 // answeredColumns is the row description of a statement the session answers itself.
 func answeredColumns(kind stmtKind, sql string) []pgproto3.FieldDescription {
-	switch kind {
-	case kShow:
-		name := showName(sql)
-		if strings.EqualFold(name, "all") {
-			return pgserver.TextFields("name", "setting", "description")
-		}
-		return pgserver.TextFields(strings.ToLower(name))
-	case kSetConfig:
-		pairs, _ := parseSetConfig(sql)
-		names := make([]string, len(pairs))
-		for i := range names {
-			names[i] = "set_config"
-		}
-		return pgserver.TextFields(names...)
+	if kind != kShow && kind != kSetConfig {
+		return nil
 	}
-	return nil
+	st, err := sessionStatement(kind, sql)
+	if err != nil {
+		return nil
+	}
+	return pgserver.SessionFields(st)
 }
 
-func showName(sql string) string {
-	ts := tokens(sql)
-	var b strings.Builder
-	for _, t := range ts[1:] {
-		b.WriteString(unquoteIdent(t.text(sql)))
+// sessionStatement reads SET, RESET, SHOW or set_config as package pgserver reads them for
+// every backend; SQLite's dialect doesn't matter in them.
+func sessionStatement(kind stmtKind, sql string) (*pgserver.SessionStatement, error) {
+	stmts, err := pgserver.Lex(sql)
+	if err == nil && len(stmts) == 1 {
+		if st, err := pgserver.ParseSession(stmts[0]); err == nil {
+			return st, nil
+		}
 	}
-	if strings.EqualFold(b.String(), "timezone") || strings.EqualFold(b.String(), "time zone") {
-		return "TimeZone"
+	switch kind {
+	case kSetConfig:
+		return nil, pgserver.Errorf(codeFeatureNotSupported, "d1 supports set_config('name', 'value', is_local) with literal arguments only")
+	case kReset:
+		return nil, pgserver.Errorf(codeSyntaxError, "syntax error in RESET statement")
+	case kShow:
+		return nil, pgserver.Errorf(codeSyntaxError, "syntax error in SHOW statement")
 	}
-	return b.String()
+	return nil, pgserver.Errorf(codeSyntaxError, "syntax error in SET statement")
 }
 
 // answer runs a statement SQLite doesn't know or that the session must see: transaction control
 // and session settings. With describe it sends the RowDescription of a statement that returns a
 // row.
 func (s *session) answer(kind stmtKind, tag, sql string, describe bool) error {
-	row := func(values ...string) {
-		if describe {
-			s.w.Send(&pgproto3.RowDescription{Fields: answeredColumns(kind, sql)})
-		}
-		dr := pgproto3.DataRow{Values: make([][]byte, len(values))}
-		for i, v := range values {
-			dr.Values[i] = []byte(v)
-		}
-		s.w.Send(&dr)
-	}
 	switch kind {
 	case kBegin, kBeginNative:
 		switch {
@@ -196,52 +186,20 @@ func (s *session) answer(kind stmtKind, tag, sql string, describe bool) error {
 		s.rollback()
 		s.failed = false
 		s.implicit = false
-	case kSet:
-		if ts := tokens(sql); len(ts) > 1 && (ts[1].is(sql, "TRANSACTION") || ts[1].is(sql, "SESSION") && len(ts) > 2 && ts[2].is(sql, "CHARACTERISTICS")) {
-			// Isolation levels don't apply (SQLite is serializable); READ ONLY does, for the
-			// transaction it is set in.
-			if ts[1].is(sql, "TRANSACTION") && beginFor(sql) == beginReadOnly && !s.c.autocommit() {
-				s.setReadOnly()
-			}
-			break
-		}
-		name, value, ok := parseSet(sql)
-		if !ok {
-			return pgserver.Errorf(codeSyntaxError, "syntax error in SET statement")
-		}
-		if value == "\x00default" {
-			s.w.Settings.Reset(name)
-		} else if err := s.w.Settings.Set(name, value); err != nil {
+	case kSet, kReset, kShow, kSetConfig:
+		st, err := sessionStatement(kind, sql)
+		if err != nil {
 			return err
 		}
-	case kReset:
-		ts := tokens(sql)
-		if len(ts) < 2 {
-			return pgserver.Errorf(codeSyntaxError, "syntax error in RESET statement")
+		if st.Verb != pgserver.SetTransaction {
+			// SET LOCAL runs as SET: D1 keeps no per-transaction settings.
+			return s.w.RunSession(st, describe)
 		}
-		if name := showName(sql); strings.EqualFold(name, "all") {
-			s.w.Settings.ResetAll()
-		} else {
-			s.w.Settings.Reset(name)
+		// Isolation levels don't apply (SQLite is serializable); READ ONLY does, for the
+		// transaction it is set in.
+		if ts := tokens(sql); ts[1].is(sql, "TRANSACTION") && beginFor(sql) == beginReadOnly && !s.c.autocommit() {
+			s.setReadOnly()
 		}
-	case kShow:
-		name := showName(sql)
-		if strings.EqualFold(name, "all") {
-			if describe {
-				s.w.Send(&pgproto3.RowDescription{Fields: answeredColumns(kind, sql)})
-			}
-			for _, k := range s.w.Settings.Names() {
-				v, _ := s.w.Settings.Get(k)
-				s.w.Send(&pgproto3.DataRow{Values: [][]byte{[]byte(k), []byte(v), {}}})
-			}
-			s.w.Out = pgserver.AppendCommandComplete(s.w.Out, "SHOW", 0, false)
-			return nil
-		}
-		v, ok := s.w.Settings.Get(name)
-		if !ok {
-			return pgserver.Errorf(codeUndefinedObject, "unrecognized configuration parameter %q", name)
-		}
-		row(v)
 	case kDiscard:
 		if !s.c.autocommit() {
 			return pgserver.Errorf(codeActiveTx, "DISCARD ALL cannot run inside a transaction block")
@@ -264,25 +222,6 @@ func (s *session) answer(kind stmtKind, tag, sql string, describe bool) error {
 		} else if err := s.w.Deallocate(name); err != nil {
 			return err
 		}
-	case kSetConfig:
-		pairs, ok := parseSetConfig(sql)
-		if !ok {
-			return pgserver.Errorf(codeFeatureNotSupported, "d1 supports set_config('name', 'value', is_local) with literal arguments only")
-		}
-		values := make([]string, len(pairs))
-		for i, kv := range pairs {
-			if err := s.w.Settings.Set(kv[0], kv[1]); err != nil {
-				return err
-			}
-			values[i] = kv[1]
-		}
-		row(values...)
-		s.w.Out = pgserver.AppendCommandComplete(s.w.Out, "SELECT", 1, true)
-		return nil
-	}
-	if kind == kShow {
-		s.w.Out = pgserver.AppendCommandComplete(s.w.Out, "SHOW", 0, false)
-		return nil
 	}
 	s.w.Out = pgserver.AppendCommandComplete(s.w.Out, tag, 0, false)
 	return nil

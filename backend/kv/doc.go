@@ -12,8 +12,8 @@
 // usable as pgconn.Config.DialFunc) or ServeConn (any net.Conn) start a session (session.go),
 // the Handler of package pgserver, which runs the PostgreSQL protocol (startup, framing,
 // settings, statements and portals by name, errors). A session runs only the statements a KV
-// store can answer, matched by a small strict reader (lex.go, parse.go) rather than handed to
-// SQLite:
+// store can answer, matched by a small strict reader (parse.go, on pgserver.Lex) rather than
+// handed to SQLite:
 //
 //	SELECT key, value, metadata, expiration FROM kv WHERE key = $1      a get (any columns, or *)
 //	SELECT key FROM kv WHERE key LIKE 'user:%' AND key > $1              a listing by prefix,

@@ -47,7 +47,7 @@ func sqlstateOf(resultCode int) string {
 func toPG(err error) *pgserver.Error {
 	var pe *pgserver.Error
 	var parseErr *parseError
-	var lexErr *lexError
+	var lexErr *pgserver.LexError
 	var se *sqlite.Error
 	switch {
 	case errors.As(err, &pe):
@@ -55,7 +55,7 @@ func toPG(err error) *pgserver.Error {
 	case errors.As(err, &parseErr):
 		return &pgserver.Error{Code: codeFeatureNotSupported, Message: "kv: " + parseErr.msg + "; " + unsupportedMsg}
 	case errors.As(err, &lexErr):
-		return &pgserver.Error{Code: codeSyntaxError, Message: lexErr.msg}
+		return &pgserver.Error{Code: codeSyntaxError, Message: lexErr.Msg}
 	case errors.Is(err, context.Canceled), errors.Is(err, errClosed):
 		return &pgserver.Error{Code: codeAdminShutdown, Message: "terminating connection: the KV namespace is closing"}
 	case errors.As(err, &se):

@@ -11,44 +11,15 @@ import (
 // a row.
 func (s *session) sessionStatement(st *statement, describe bool) error {
 	switch st.verb {
-	case vSet:
-		if st.deflt {
-			s.w.Settings.Reset(st.name)
-		} else if err := s.w.Settings.Set(st.name, st.value); err != nil {
-			return err
+	case vSession:
+		switch st.session.Verb {
+		case pgserver.SetLocal:
+			s.w.Notice(codeNoActiveTx, "SET LOCAL can only be used in transaction blocks")
+		case pgserver.SetTransaction:
+			// Isolation and access modes: there are no transactions for them to shape.
+		default:
+			return s.w.RunSession(st.session, describe)
 		}
-	case vSetLocal:
-		s.w.Notice(codeNoActiveTx, "SET LOCAL can only be used in transaction blocks")
-	case vSetNoop:
-	case vReset:
-		if st.name == "" {
-			s.w.Settings.ResetAll()
-		} else {
-			s.w.Settings.Reset(st.name)
-		}
-	case vShow:
-		v, ok := s.w.Settings.Get(st.name)
-		if !ok {
-			return pgserver.Errorf(codeUndefinedObject, "unrecognized configuration parameter %q", st.name)
-		}
-		if describe {
-			s.w.Send(&pgproto3.RowDescription{Fields: answeredFields(st)})
-		}
-		s.w.Send(&pgproto3.DataRow{Values: [][]byte{[]byte(v)}})
-	case vSetConfig:
-		row := make([][]byte, len(st.pairs))
-		for i, kv := range st.pairs {
-			if err := s.w.Settings.Set(kv[0], kv[1]); err != nil {
-				return err
-			}
-			row[i] = []byte(kv[1])
-		}
-		if describe {
-			s.w.Send(&pgproto3.RowDescription{Fields: answeredFields(st)})
-		}
-		s.w.Send(&pgproto3.DataRow{Values: row})
-		s.w.Out = pgserver.AppendCommandComplete(s.w.Out, "SELECT", 1, true)
-		return nil
 	case vDiscard:
 		if st.tag == "DISCARD ALL" {
 			s.w.CloseAll()
@@ -71,15 +42,8 @@ func (s *session) sessionStatement(st *statement, describe bool) error {
 
 // answeredFields is the row description of a session statement that returns a row.
 func answeredFields(st *statement) []pgproto3.FieldDescription {
-	switch st.verb {
-	case vShow:
-		return pgserver.TextFields(st.name)
-	case vSetConfig:
-		names := make([]string, len(st.pairs))
-		for i := range names {
-			names[i] = "set_config"
-		}
-		return pgserver.TextFields(names...)
+	if st.verb == vSession {
+		return pgserver.SessionFields(st.session)
 	}
 	return nil
 }

@@ -21,6 +21,12 @@
 //	 │ Execute P, Sync ─────────────────>│ Portal.Execute; Sync ───────────>│ rows, tags
 //	 │<── ParseComplete, BindComplete, RowDescription, DataRow…, C, Ready   │
 //
+// The session statements (statements.go) are read here for every backend, with the lexer of
+// PostgreSQL's text (lex.go) that kv's matcher reads its statements with too; Conn.RunSession
+// answers SET, RESET, SHOW and set_config from Settings. A backend classifies a statement
+// first (d1 with its SQLite lexer) and keeps what touches its transactions: SET LOCAL, SET
+// TRANSACTION.
+//
 // Output is appended to Conn.Out (the Append functions, or AppendMsg for any pgproto3 message)
 // and written at ReadyForQuery, at Flush, and whenever a result streams past 32 KiB (the
 // client's reading pace, through TCP or pipe backpressure, then sets the query's). A message
