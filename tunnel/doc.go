@@ -15,7 +15,7 @@
 // # QUIC
 //
 // One long-lived connection per edge-pool pair, mutual TLS 1.3 with certificates of the
-// deployment's CA (certs.go), keep-alives, and a redial whenever it is lost. Each client
+// deployment's CA (tls.go; package certs makes and loads them), keep-alives, and a redial whenever it is lost. Each client
 // session gets a QUIC stream of its own for its whole life. A stream per session rather than
 // per unit: opening one costs nothing on the wire, the pool end keeps the session's state with
 // the stream, and QUIC's per-stream flow control holds back the answers of a client that reads

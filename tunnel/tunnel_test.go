@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	tlscerts "github.com/slipstream-proxy/slipstream/certs"
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
 	"github.com/slipstream-proxy/slipstream/pool"
 	"github.com/slipstream-proxy/slipstream/poolend"
@@ -73,14 +74,14 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func certs(t testing.TB) (edge, pool *tls.Config) {
 	t.Helper()
 	dir := t.TempDir()
-	if _, err := tunnel.CreateCerts(dir); err != nil {
+	if _, err := tlscerts.CreateDeployment(dir); err != nil {
 		t.Fatal(err)
 	}
-	edge, err := tunnel.LoadTLS(dir, tunnel.NodeEdge)
+	edge, err := tunnel.LoadTLS(dir, tlscerts.NodeEdge)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool, err = tunnel.LoadTLS(dir, tunnel.NodePool)
+	pool, err = tunnel.LoadTLS(dir, tlscerts.NodePool)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,10 @@
 // REST API) share with Cloudflare's: the bearer-token check and the JSON error envelope
 // {"result":null,"success":false,"errors":[{"code","message"}],"messages":[]}.
 //
-// It does no I/O of its own beyond writing responses and the catalogs of what the APIs create
-// (WriteFileAtomic); everything is safe for concurrent use.
+// It also keeps the Catalog of the stores the APIs create (catalog.go): D1's databases and KV's
+// namespaces, each a file in a data directory and an entry in a list file there, described to
+// it by the backend's Entry. It does no I/O of its own beyond writing responses, the list files
+// (WriteFileAtomic) and removing a deleted store's files; everything is safe for concurrent use.
 package cfapi
 
 import (

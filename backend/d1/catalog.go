@@ -4,14 +4,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/backend/cfapi"
@@ -27,11 +23,8 @@ import (
 // created here is attached before the API answers, so that it is usable at once over SQL, and
 // detached before it is deleted. All methods are safe for concurrent use.
 type Catalog struct {
-	cfg CatalogConfig
-
-	mu     sync.Mutex
-	byName map[string]*catalogEntry
-	hidden []*catalogEntry // created, but shadowed by a configured database of their name
+	dir string
+	cat *cfapi.Catalog[*catalogEntry]
 }
 
 // CatalogConfig configures a Catalog.
@@ -46,7 +39,8 @@ type CatalogConfig struct {
 	Detach func(name string)
 }
 
-// catalogEntry is one database and what the API says about it.
+// catalogEntry is one database and what the API says about it; its exported fields are
+// databases.json's.
 type catalogEntry struct {
 	UUID            string    `json:"uuid"`
 	Name            string    `json:"name"`
@@ -57,9 +51,39 @@ type catalogEntry struct {
 	configured bool // from the configuration file: not deleted through the API
 }
 
+func (e *catalogEntry) EntryID() string   { return e.UUID }
+func (e *catalogEntry) EntryName() string { return e.Name }
+func (e *catalogEntry) Configured() bool  { return e.configured }
+
+func (e *catalogEntry) Open(path string) error {
+	db, err := Open(path)
+	if err != nil {
+		return err
+	}
+	db.SetName(e.Name)
+	e.db = db
+	return nil
+}
+
+func (e *catalogEntry) Close() {
+	if e.db != nil {
+		e.db.Close()
+	}
+}
+
 // NewCatalog returns an empty catalog.
 func NewCatalog(cfg CatalogConfig) *Catalog {
-	return &Catalog{cfg: cfg, byName: map[string]*catalogEntry{}}
+	kind := cfapi.Kind[*catalogEntry]{
+		Dir: cfg.Dir, Prefix: "d1", ListFile: "databases.json", Ext: ".sqlite", NameFirst: true,
+		Detach:        cfg.Detach,
+		ErrNoCreate:   errNoCreate,
+		ErrTaken:      errNameTaken,
+		ErrConfigured: errConfigured,
+	}
+	if cfg.Attach != nil {
+		kind.Attach = func(e *catalogEntry) error { return cfg.Attach(e.Name, e.db) }
+	}
+	return &Catalog{dir: cfg.Dir, cat: cfapi.NewCatalog(kind)}
 }
 
 // Add adds a configured database, which the API serves but does not delete.
@@ -69,91 +93,27 @@ func (c *Catalog) Add(name string, db *DB) {
 		created = fi.ModTime().UTC()
 	}
 	db.SetName(name)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.byName[name] = &catalogEntry{UUID: derivedUUID(name), Name: name, CreatedAt: created, ReadReplication: "disabled", db: db, configured: true}
+	c.cat.Add(&catalogEntry{UUID: derivedUUID(name), Name: name, CreatedAt: created, ReadReplication: "disabled", db: db, configured: true})
 }
 
 // Load opens and attaches the databases created through the API in an earlier run. A name that
 // is configured now wins over a created database of that name, which is then not served but
 // kept in the list (and on disk) for when the configuration changes again.
 func (c *Catalog) Load() error {
-	if c.cfg.Dir == "" {
-		return nil
-	}
-	b, err := os.ReadFile(filepath.Join(c.cfg.Dir, listFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("d1: catalog: %w", err)
-	}
-	var list []*catalogEntry
-	if err := json.Unmarshal(b, &list); err != nil {
-		return fmt.Errorf("d1: catalog %s: %w", filepath.Join(c.cfg.Dir, listFile), err)
-	}
-	for _, e := range list {
-		if !validName(e.Name) || !validUUID(e.UUID) {
-			return fmt.Errorf("d1: catalog %s: bad entry %q", filepath.Join(c.cfg.Dir, listFile), e.Name)
-		}
-		c.mu.Lock()
-		_, taken := c.byName[e.Name]
-		if taken {
-			c.hidden = append(c.hidden, e)
-		}
-		c.mu.Unlock()
-		if taken {
-			continue
-		}
-		db, err := Open(c.path(e.UUID))
-		if err != nil {
-			return err
-		}
-		db.SetName(e.Name)
-		if c.cfg.Attach != nil {
-			if err := c.cfg.Attach(e.Name, db); err != nil {
-				db.Close()
-				return fmt.Errorf("d1: database %s: %w", e.Name, err)
-			}
-		}
-		e.db = db
-		c.mu.Lock()
-		c.byName[e.Name] = e
-		c.mu.Unlock()
-	}
-	return nil
+	return c.cat.Load(func(e *catalogEntry) bool { return validName(e.Name) && validUUID(e.UUID) })
 }
-
-// listFile is the list of created databases in Dir.
-const listFile = "databases.json"
-
-func (c *Catalog) path(uuid string) string { return filepath.Join(c.cfg.Dir, uuid+".sqlite") }
 
 // lookup finds a database by name or UUID.
-func (c *Catalog) lookup(id string) (*catalogEntry, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.byName[id]; ok {
-		return e, true
-	}
-	for _, e := range c.byName {
-		if e.UUID == id {
-			return e, true
-		}
-	}
-	return nil, false
-}
+func (c *Catalog) lookup(id string) (*catalogEntry, bool) { return c.cat.Lookup(id) }
 
 // list returns the databases whose name contains name (all for ""), by name.
 func (c *Catalog) list(name string) []catalogEntry {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var out []catalogEntry
-	for _, e := range c.byName {
+	c.cat.Each(func(e *catalogEntry) {
 		if strings.Contains(e.Name, name) {
 			out = append(out, *e)
 		}
-	}
+	})
 	slices.SortFunc(out, func(a, b catalogEntry) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
@@ -164,108 +124,38 @@ var (
 	errBadName    = errors.New("a database name is 1 to 64 letters, digits, '-' or '_'")
 	errNameTaken  = errors.New("a database with that name already exists")
 	errConfigured = errors.New("the database is in the configuration file: remove it there")
-	errStorage    = errors.New("the data directory could not be written")
+	errStorage    = cfapi.ErrStorage
 )
 
 // create makes a new database in Dir, attaches it and adds it to the list.
 func (c *Catalog) create(name string) (catalogEntry, error) {
-	if c.cfg.Dir == "" {
+	if c.dir == "" {
 		return catalogEntry{}, errNoCreate
 	}
 	if !validName(name) {
 		return catalogEntry{}, errBadName
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, taken := c.byName[name]; taken {
-		return catalogEntry{}, errNameTaken
-	}
 	e := &catalogEntry{UUID: randomUUID(), Name: name, CreatedAt: time.Now().UTC().Truncate(time.Millisecond), ReadReplication: "disabled"}
-	db, err := Open(c.path(e.UUID))
-	if err != nil {
-		return catalogEntry{}, fmt.Errorf("%w: %w", errStorage, err)
+	if err := c.cat.Create(e); err != nil {
+		return catalogEntry{}, err
 	}
-	db.SetName(name)
-	if c.cfg.Attach != nil {
-		if err := c.cfg.Attach(name, db); err != nil {
-			db.Close()
-			removeFiles(c.path(e.UUID))
-			return catalogEntry{}, err
-		}
-	}
-	e.db = db
-	c.byName[name] = e
-	if err := c.saveLocked(); err != nil {
-		delete(c.byName, name)
-		if c.cfg.Detach != nil {
-			c.cfg.Detach(name)
-		}
-		db.Close()
-		removeFiles(c.path(e.UUID))
-		return catalogEntry{}, fmt.Errorf("%w: %w", errStorage, err)
-	}
-	return *e, nil
+	return c.snapshot(e), nil
 }
 
 // remove detaches, closes and deletes a database created through the API.
-func (c *Catalog) remove(e *catalogEntry) error {
-	if e.configured {
-		return errConfigured
-	}
-	c.mu.Lock()
-	if c.byName[e.Name] != e {
-		c.mu.Unlock()
-		return nil // removed meanwhile
-	}
-	delete(c.byName, e.Name)
-	err := c.saveLocked()
-	if err != nil {
-		c.byName[e.Name] = e
-	}
-	c.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("%w: %w", errStorage, err)
-	}
-	if c.cfg.Detach != nil {
-		c.cfg.Detach(e.Name)
-	}
-	e.db.Close()
-	removeFiles(c.path(e.UUID))
-	return nil
-}
+func (c *Catalog) remove(e *catalogEntry) error { return c.cat.Remove(e) }
 
 // setReplication records a database's read replication mode.
-func (c *Catalog) setReplication(e *catalogEntry, mode string) (catalogEntry, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e.ReadReplication = mode
-	if e.configured {
-		return *e, nil
-	}
-	return *e, c.saveLocked()
-}
-
-// saveLocked writes the list of created databases, atomically; c.mu is held.
-func (c *Catalog) saveLocked() error {
-	list := slices.Clone(c.hidden)
-	for _, e := range c.byName {
-		if !e.configured {
-			list = append(list, e)
+func (c *Catalog) setReplication(e *catalogEntry, mode string) (cur catalogEntry, err error) {
+	err = c.cat.With(func(save func() error) error {
+		e.ReadReplication = mode
+		cur = *e
+		if e.configured {
+			return nil
 		}
-	}
-	slices.SortFunc(list, func(a, b *catalogEntry) int { return strings.Compare(a.Name, b.Name) })
-	b, err := json.MarshalIndent(list, "", "  ")
-	if err != nil {
-		return err
-	}
-	return cfapi.WriteFileAtomic(filepath.Join(c.cfg.Dir, listFile), b)
-}
-
-// removeFiles deletes a SQLite database and its WAL and shared-memory files.
-func removeFiles(path string) {
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		os.Remove(path + suffix)
-	}
+		return save()
+	})
+	return cur, err
 }
 
 func validName(name string) bool {
@@ -317,20 +207,11 @@ func formatUUID(b [16]byte, version byte) string {
 }
 
 // snapshot is e as it stands, read under the lock that renames and updates take.
-func (c *Catalog) snapshot(e *catalogEntry) catalogEntry {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return *e
+func (c *Catalog) snapshot(e *catalogEntry) (cur catalogEntry) {
+	c.cat.With(func(func() error) error { cur = *e; return nil })
+	return cur
 }
 
 // Close closes the databases created through the API or loaded from Dir; the configured ones
 // are their opener's to close.
-func (c *Catalog) Close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, e := range c.byName {
-		if !e.configured && e.db != nil {
-			e.db.Close()
-		}
-	}
-}
+func (c *Catalog) Close() { c.cat.Close() }

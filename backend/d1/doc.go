@@ -4,9 +4,11 @@
 //
 // Start reading at DB (db.go): Open a file, then Dial (an in-memory connection, usable as
 // pgconn.Config.DialFunc) or ServeConn (any net.Conn) start a session (session.go) on a SQLite
-// connection of its own. The SQL is SQLite's dialect, as in Cloudflare D1; PostgreSQL's session
-// statements that drivers and the pool send (SET, RESET, SHOW, DISCARD ALL, set_config, BEGIN
-// with options) are answered by the session itself (simple.go).
+// connection of its own. Package pgserver runs the PostgreSQL protocol (startup, framing,
+// settings, statements and portals by name, errors); the session is its Handler: what SQLite
+// runs, and the transaction rules below. The SQL is SQLite's dialect, as in Cloudflare D1;
+// PostgreSQL's session statements that drivers and the pool send (SET, RESET, SHOW, DISCARD
+// ALL, set_config, BEGIN with options) are answered by the session itself (simple.go).
 //
 //	client (pgconn / pool)              session                        SQLite
 //	 │ StartupMessage                    │ open connection (WAL,          │

@@ -5,26 +5,24 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgproto3"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/slipstream-proxy/slipstream/backend/pgserver"
 )
 
-// SQLSTATEs this package sends.
+// SQLSTATEs this package sends (package pgserver names those every backend sends).
 const (
-	codeProtocolViolation   = "08P01"
-	codeFeatureNotSupported = "0A000"
+	codeProtocolViolation   = pgserver.CodeProtocolViolation
+	codeFeatureNotSupported = pgserver.CodeFeatureNotSupported
 	codeBinaryRepresent     = "22P03"
 	codeInFailedTx          = "25P02"
-	codeNoActiveTx          = "25P01"
-	codeActiveTx            = "25001"
-	codeUnknownStatement    = "26000"
-	codeUnknownPortal       = "34000"
-	codeSyntaxError         = "42601"
-	codeDuplicateStatement  = "42P05"
-	codeUndefinedObject     = "42704"
+	codeNoActiveTx          = pgserver.CodeNoActiveTx
+	codeActiveTx            = pgserver.CodeActiveTx
+	codeSyntaxError         = pgserver.CodeSyntaxError
+	codeUndefinedObject     = pgserver.CodeUndefinedObject
 	codeSerialization       = "40001"
 	codeQueryCanceled       = "57014"
-	codeInternal            = "XX000"
+	codeInternal            = pgserver.CodeInternal
 )
 
 // sqlstateByPrimary maps every SQLite primary result code that reports a failure to the
@@ -116,31 +114,17 @@ func SQLSTATE(resultCode int) string {
 	return codeInternal
 }
 
-// pgError is what a client sees of a failure: a SQLSTATE and a message.
-type pgError struct {
-	severity string // ERROR unless FATAL
-	code     string
-	msg      string
-	position int // 1-based character offset into the statement text, 0 for none
-}
-
-func (e *pgError) Error() string { return e.msg }
-
-func errorf(code, format string, args ...any) *pgError {
-	return &pgError{code: code, msg: fmt.Sprintf(format, args...)}
-}
-
 // toPG turns any failure into what the client sees. SQLite's messages name the table, column or
 // constraint and hold nothing secret, so they are passed on as D1 does; anything else is reported
 // without its internal text.
-func toPG(err error, inTx bool) *pgError {
-	var pe *pgError
+func toPG(err error, inTx bool) *pgserver.Error {
+	var pe *pgserver.Error
 	if errors.As(err, &pe) {
 		return pe
 	}
 	var se *sqliteError
 	if !errors.As(err, &se) {
-		return &pgError{code: codeInternal, msg: "internal error in the d1 backend"}
+		return &pgserver.Error{Code: codeInternal, Message: "internal error in the d1 backend"}
 	}
 	code := sqlstateByPrimary[se.code&0xff]
 	if c, ok := sqlstateByExtended[se.code]; ok {
@@ -172,20 +156,5 @@ func toPG(err error, inTx bool) *pgError {
 	if se.code&0xff == sqlite3.SQLITE_INTERRUPT {
 		msg = "canceling statement due to user request"
 	}
-	return &pgError{code: code, msg: msg}
-}
-
-// response encodes e for the wire.
-func (e *pgError) response() *pgproto3.ErrorResponse {
-	sev := e.severity
-	if sev == "" {
-		sev = "ERROR"
-	}
-	return &pgproto3.ErrorResponse{
-		Severity:            sev,
-		SeverityUnlocalized: sev,
-		Code:                e.code,
-		Message:             e.msg,
-		Position:            int32(e.position),
-	}
+	return &pgserver.Error{Code: code, Message: msg}
 }

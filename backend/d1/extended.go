@@ -4,30 +4,31 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/slipstream-proxy/slipstream/backend/pgserver"
 )
 
-// The extended protocol: Parse, Bind, Describe, Execute, Close, each answered as it arrives,
-// and Sync ending the batch. An error makes the session skip to the next Sync (extended). The
-// writes of a batch up to Sync are one implicit transaction, as in PostgreSQL: an error rolls
-// them all back (see needsImplicit for when it is opened).
+// The extended protocol, D1's part of it (package pgserver keeps the statements and portals by
+// name and answers Describe and Close): Parse compiles with SQLite, Bind binds a portal's
+// statement, Execute steps it. The writes of a batch up to Sync are one implicit transaction,
+// as in PostgreSQL: an error rolls them all back (see needsImplicit for when it is opened).
 
-var errInFailedTx = &pgError{code: codeInFailedTx, msg: "current transaction is aborted, commands ignored until end of transaction block"}
+var errInFailedTx = &pgserver.Error{Code: codeInFailedTx, Message: "current transaction is aborted, commands ignored until end of transaction block"}
 
-// extended reports a failed extended-protocol message and starts skipping to Sync.
-func (s *session) extended(err error) {
-	if err == nil {
-		return
-	}
-	s.sendError(err, "")
-	s.skipping = true
-}
-
-func (s *session) parse(m *pgproto3.Parse) error {
-	if m.Name != "" {
-		if _, ok := s.stmts[m.Name]; ok {
-			return errorf(codeDuplicateStatement, "prepared statement %q already exists", m.Name)
+// track records, as a message starts, whether an explicit transaction is open, for fail; it
+// returns the function that forgets it once the message succeeded.
+func (s *session) track(err *error) func() {
+	s.txBefore = s.inExplicitTx()
+	return func() {
+		if *err == nil {
+			s.txBefore = false
 		}
 	}
+}
+
+// Prepare compiles a Parse message's statement.
+func (s *session) Prepare(m *pgproto3.Parse) (_ pgserver.Stmt, err error) {
+	defer s.track(&err)()
 	kind, tag := classify(m.Query, 0)
 	ps := &prepared{sql: m.Query, kind: kind, tag: tag}
 	switch {
@@ -35,22 +36,22 @@ func (s *session) parse(m *pgproto3.Parse) error {
 	case kind.answeredHere():
 		end := statementEnd(m.Query, 0)
 		if k, _ := classify(m.Query, end); k != kEmpty {
-			return errorf(codeSyntaxError, "cannot insert multiple commands into a prepared statement")
+			return nil, pgserver.Errorf(codeSyntaxError, "cannot insert multiple commands into a prepared statement")
 		}
 		ps.sql = strings.TrimSuffix(strings.TrimSpace(m.Query[:end]), ";")
 		ps.params = make([]uint32, len(m.ParameterOIDs))
 		copy(ps.params, m.ParameterOIDs)
 	default:
 		if s.failed && !allowedWhenFailed(kind) {
-			return errInFailedTx
+			return nil, errInFailedTx
 		}
 		st, tail, err := s.c.prepare(m.Query, 0, m.Name != "")
 		if err != nil {
-			return withPosition(toPG(err, !s.c.autocommit()), err, m.Query)
+			return nil, withPosition(toPG(err, !s.c.autocommit()), err, m.Query)
 		}
 		if k, _ := classify(m.Query, tail); k != kEmpty {
 			st.finalize()
-			return errorf(codeSyntaxError, "cannot insert multiple commands into a prepared statement")
+			return nil, pgserver.Errorf(codeSyntaxError, "cannot insert multiple commands into a prepared statement")
 		}
 		ps.st = st
 		ps.cols = columnsOf(st)
@@ -60,10 +61,10 @@ func (s *session) parse(m *pgproto3.Parse) error {
 		ps.params = make([]uint32, count)
 		copy(ps.params, m.ParameterOIDs)
 		for _, oid := range ps.params {
-			if oid == oidUnknown {
+			if oid == pgserver.OIDUnknown {
 				inferred := inferParamTypes(m.Query, count, s.c.tableColumns)
 				for i, oid := range ps.params {
-					if oid == oidUnknown {
+					if oid == pgserver.OIDUnknown {
 						ps.params[i] = inferred[i]
 					}
 				}
@@ -71,120 +72,64 @@ func (s *session) parse(m *pgproto3.Parse) error {
 			}
 		}
 	}
-	if old, ok := s.stmts[m.Name]; ok {
-		old.drop()
-	}
-	s.stmts[m.Name] = ps
-	s.wbuf = appendEmpty(s.wbuf, '1') // ParseComplete
-	return nil
+	return ps, nil
 }
 
-func (s *session) bind(m *pgproto3.Bind) error {
-	ps, ok := s.stmts[m.PreparedStatement]
-	if !ok {
-		return errorf(codeUnknownStatement, "prepared statement %q does not exist", m.PreparedStatement)
-	}
+// Bind binds the parameters of a statement into a new portal.
+func (s *session) Bind(st pgserver.Stmt, m *pgproto3.Bind) (_ pgserver.Portal, err error) {
+	defer s.track(&err)()
+	ps := st.(*prepared)
 	if s.failed && !allowedWhenFailed(ps.kind) {
-		return errInFailedTx
-	}
-	if len(m.Parameters) != len(ps.params) {
-		return errorf(codeProtocolViolation, "bind message supplies %d parameters, but prepared statement %q requires %d",
-			len(m.Parameters), m.PreparedStatement, len(ps.params))
-	}
-	if n := len(m.ParameterFormatCodes); n > 1 && n != len(m.Parameters) {
-		return errorf(codeProtocolViolation, "bind message has %d parameter formats but %d parameters", n, len(m.Parameters))
-	}
-	ncol := len(ps.cols)
-	if ps.st == nil {
-		ncol = len(answeredColumns(ps.kind, ps.sql))
-	}
-	if n := len(m.ResultFormatCodes); n > 1 && n != ncol {
-		return errorf(codeProtocolViolation, "bind message has %d result formats but query has %d columns", n, ncol)
-	}
-	for _, f := range m.ResultFormatCodes {
-		if f != 0 && f != 1 {
-			return errorf(codeProtocolViolation, "unsupported format code: %d", f)
-		}
-	}
-	if old, ok := s.portals[m.DestinationPortal]; ok {
-		if m.DestinationPortal != "" {
-			return errorf("42P03", "portal %q already exists", m.DestinationPortal)
-		}
-		old.close()
-		delete(s.portals, "")
+		return nil, errInFailedTx
 	}
 	p, err := s.newPortal(ps, append([]int16(nil), m.ResultFormatCodes...))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if p.st != nil {
 		for i := 1; i < len(ps.slots); i++ {
 			n := ps.slots[i] - 1
-			f := formatAt(m.ParameterFormatCodes, n)
-			if f != 0 && f != 1 {
-				p.close()
-				return errorf(codeProtocolViolation, "unsupported format code: %d", f)
-			}
-			if err := bindParam(p.st, i, ps.params[n], f == 1, m.Parameters[n]); err != nil {
-				p.close()
-				return err
+			if err := bindParam(p.st, i, ps.params[n], pgserver.FormatAt(m.ParameterFormatCodes, n) == 1, m.Parameters[n]); err != nil {
+				p.Close()
+				return nil, err
 			}
 		}
 	}
-	s.portals[m.DestinationPortal] = p
-	s.wbuf = appendEmpty(s.wbuf, '2') // BindComplete
-	return nil
+	return p, nil
 }
 
-func (s *session) describe(m *pgproto3.Describe) error {
-	switch m.ObjectType {
-	case 'S':
-		ps, ok := s.stmts[m.Name]
-		if !ok {
-			return errorf(codeUnknownStatement, "prepared statement %q does not exist", m.Name)
-		}
-		s.wbuf = appendMsg(s.wbuf, &pgproto3.ParameterDescription{ParameterOIDs: ps.params})
-		var fields []pgproto3.FieldDescription
-		if ps.st != nil {
-			fields = ps.describeColumns()
-		} else {
-			fields = answeredColumns(ps.kind, ps.sql)
-		}
-		s.appendRowDescription(fields)
-	case 'P':
-		p, ok := s.portals[m.Name]
-		if !ok {
-			return errorf(codeUnknownPortal, "portal %q does not exist", m.Name)
-		}
-		if p.st == nil {
-			fields := answeredColumns(p.ps.kind, p.ps.sql)
-			for i := range fields {
-				fields[i].Format = formatAt(p.formats, i)
-			}
-			s.appendRowDescription(fields)
-			return nil
-		}
-		if !p.started && s.needsImplicit(p) {
-			if err := s.beginImplicit(); err != nil {
-				return err
-			}
-		}
-		if err := p.resolve(); err != nil {
-			return err
-		}
-		s.appendRowDescription(p.fields)
-	default:
-		return errorf(codeProtocolViolation, "invalid DESCRIBE message subtype %d", m.ObjectType)
+// ParamOIDs are the types of the statement's parameters.
+func (ps *prepared) ParamOIDs() []uint32 { return ps.params }
+
+// Fields describe the statement's result before it runs.
+func (ps *prepared) Fields() []pgproto3.FieldDescription {
+	if ps.st != nil {
+		return ps.describeColumns()
 	}
-	return nil
+	return answeredColumns(ps.kind, ps.sql)
 }
 
-func (s *session) appendRowDescription(fields []pgproto3.FieldDescription) {
-	if len(fields) == 0 {
-		s.wbuf = appendEmpty(s.wbuf, 'n') // NoData
-		return
+// Fields settles and returns the portal's row description; a write that needs the batch's
+// implicit transaction opens it first, since settling may run the statement to its first row.
+func (p *portal) Fields() (_ []pgproto3.FieldDescription, err error) {
+	s := p.s
+	defer s.track(&err)()
+	if p.st == nil {
+		fields := answeredColumns(p.ps.kind, p.ps.sql)
+		for i := range fields {
+			fields[i].Format = pgserver.FormatAt(p.formats, i)
+		}
+		return fields, nil
 	}
-	s.wbuf = appendMsg(s.wbuf, &pgproto3.RowDescription{Fields: fields})
+	if !p.started && s.needsImplicit(p) {
+		if err := s.beginImplicit(); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.resolve(); err != nil {
+		return nil, err
+	}
+	return p.fields, nil
 }
 
 // needsImplicit reports whether running p must first open the batch's implicit transaction.
@@ -193,20 +138,19 @@ func (s *session) appendRowDescription(fields []pgproto3.FieldDescription) {
 // while a lone write is atomic under SQLite's autocommit. This keeps BEGIN and COMMIT off the
 // path of every single-statement batch and of every read.
 func (s *session) needsImplicit(p *portal) bool {
-	return !s.implicit && s.c.autocommit() && p.st != nil && !p.st.readonly() && !s.r.nextIs('S')
+	return !s.implicit && s.c.autocommit() && p.st != nil && !p.st.readonly() && !s.w.NextIs('S')
 }
 
-func (s *session) execute(m *pgproto3.Execute) error {
-	p, ok := s.portals[m.Portal]
-	if !ok {
-		return errorf(codeUnknownPortal, "portal %q does not exist", m.Portal)
-	}
+// Execute runs the portal for Execute.
+func (p *portal) Execute(maxRows int64) (err error) {
+	s := p.s
+	defer s.track(&err)()
 	if s.failed && !allowedWhenFailed(p.ps.kind) {
 		return errInFailedTx
 	}
 	switch {
 	case p.ps.kind == kEmpty:
-		s.wbuf = appendEmpty(s.wbuf, 'I') // EmptyQueryResponse
+		s.w.Out = pgserver.AppendEmpty(s.w.Out, 'I') // EmptyQueryResponse
 		return nil
 	case p.st == nil:
 		return s.answer(p.ps.kind, p.ps.tag, p.ps.sql, false)
@@ -216,7 +160,7 @@ func (s *session) execute(m *pgproto3.Execute) error {
 			return err
 		}
 	}
-	if err := p.run(int64(m.MaxRows), false); err != nil {
+	if err := p.run(maxRows, false); err != nil {
 		return err
 	}
 	if p.ps.kind == kRollbackTo {
@@ -229,37 +173,15 @@ func (s *session) execute(m *pgproto3.Execute) error {
 	return nil
 }
 
-func (s *session) closeObject(m *pgproto3.Close) error {
-	switch m.ObjectType {
-	case 'S':
-		if ps, ok := s.stmts[m.Name]; ok {
-			ps.drop()
-			delete(s.stmts, m.Name)
-		}
-	case 'P':
-		if p, ok := s.portals[m.Name]; ok {
-			p.close()
-			delete(s.portals, m.Name)
-		}
-	default:
-		return errorf(codeProtocolViolation, "invalid CLOSE message subtype %d", m.ObjectType)
-	}
-	s.wbuf = appendEmpty(s.wbuf, '3') // CloseComplete
-	return nil
-}
-
-// sync ends the batch: its implicit transaction commits (or was rolled back by an error), the
-// portals of a finished transaction close, and the client learns the transaction state.
-func (s *session) sync() error {
-	if err := s.endImplicit(); err != nil {
-		s.sendError(err, "")
-	}
+// Sync ends the batch: its implicit transaction commits (or was rolled back by an error), and
+// the portals of a finished transaction close.
+func (s *session) Sync() (err error) {
+	defer s.track(&err)()
+	err = s.endImplicit()
 	if s.c.autocommit() {
-		s.resetPortals()
+		s.w.ClosePortals()
 	}
-	s.skipping = false
-	s.wbuf = appendReady(s.wbuf, s.status())
-	return s.flush()
+	return err
 }
 
 // tableColumns returns the declared types of a table's columns by lower-case name, and their

@@ -8,7 +8,10 @@ import (
 // starts with (for command tags and the statements PostgreSQL clients send that SQLite lacks),
 // where such a statement ends, and the parameters' neighbours for type inference. Strings,
 // quoted identifiers and comments are skipped exactly as SQLite does, so a ';' or keyword inside
-// them is never mistaken.
+// them is never mistaken. It stays apart from pgserver.Lex because the dialect differs: SQLite
+// reads [x] and `x` identifiers, x'..' blobs, ?NNN, :x and @x parameters, and finds errors
+// itself, where pgserver's lexer refuses what PostgreSQL would. The session statements (SET,
+// RESET, SHOW, set_config), which are PostgreSQL's, are read with pgserver's.
 const (
 	tkEOF = iota
 	tkWord
@@ -332,4 +335,14 @@ func mainVerb(l *lexer) stmtKind {
 			}
 		}
 	}
+}
+
+func unquoteIdent(s string) string {
+	if len(s) >= 2 && (s[0] == '"' || s[0] == '`') {
+		return strings.ReplaceAll(s[1:len(s)-1], s[:1]+s[:1], s[:1])
+	}
+	if len(s) >= 2 && s[0] == '[' {
+		return s[1 : len(s)-1]
+	}
+	return s
 }

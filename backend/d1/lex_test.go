@@ -3,6 +3,8 @@ package d1
 import (
 	"fmt"
 	"testing"
+
+	"github.com/slipstream-proxy/slipstream/backend/pgserver"
 )
 
 func TestClassifyFindsKindAndTag(t *testing.T) {
@@ -67,16 +69,16 @@ func TestParameterTypesAreInferredFromColumns(t *testing.T) {
 		sql  string
 		want []uint32
 	}{
-		{`INSERT INTO users (name, avatar, active) VALUES ($1, $2, $3)`, []uint32{oidText, oidBytea, oidBool}},
+		{`INSERT INTO users (name, avatar, active) VALUES ($1, $2, $3)`, []uint32{pgserver.OIDText, pgserver.OIDBytea, pgserver.OIDBool}},
 		{`INSERT INTO users VALUES ($1, $2, $3, $4, $5, $6), ($7, lower($8), 1, 2, 3, 4)`,
-			[]uint32{oidInt8, oidText, oidBytea, oidFloat8, oidBool, oidUnknown, oidInt8, oidUnknown}},
-		{`UPDATE users SET score = $2, avatar = $3 WHERE id = $1`, []uint32{oidInt8, oidFloat8, oidBytea}},
+			[]uint32{pgserver.OIDInt8, pgserver.OIDText, pgserver.OIDBytea, pgserver.OIDFloat8, pgserver.OIDBool, pgserver.OIDUnknown, pgserver.OIDInt8, pgserver.OIDUnknown}},
+		{`UPDATE users SET score = $2, avatar = $3 WHERE id = $1`, []uint32{pgserver.OIDInt8, pgserver.OIDFloat8, pgserver.OIDBytea}},
 		{`SELECT * FROM users u JOIN posts p ON p.user_id = u.id WHERE p.body LIKE $1 AND u.active = $2 LIMIT $3 OFFSET $4`,
-			[]uint32{oidText, oidBool, oidInt8, oidInt8}},
+			[]uint32{pgserver.OIDText, pgserver.OIDBool, pgserver.OIDInt8, pgserver.OIDInt8}},
 		{`SELECT * FROM users WHERE $1 = score AND id IN ($2, $3) AND born BETWEEN $4 AND $5`,
-			[]uint32{oidFloat8, oidInt8, oidInt8, oidUnknown, oidUnknown}},
-		{`SELECT CAST($1 AS BLOB), $2`, []uint32{oidBytea, oidUnknown}},
-		{`INSERT INTO posts (user_id, body) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET body = excluded.body`, []uint32{oidInt8, oidText}},
+			[]uint32{pgserver.OIDFloat8, pgserver.OIDInt8, pgserver.OIDInt8, pgserver.OIDUnknown, pgserver.OIDUnknown}},
+		{`SELECT CAST($1 AS BLOB), $2`, []uint32{pgserver.OIDBytea, pgserver.OIDUnknown}},
+		{`INSERT INTO posts (user_id, body) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET body = excluded.body`, []uint32{pgserver.OIDInt8, pgserver.OIDText}},
 	} {
 		t.Run(tc.sql, func(t *testing.T) {
 			got := inferParamTypes(tc.sql, len(tc.want), cols)

@@ -392,5 +392,5 @@ func myError(err error) error {
 		return me
 	}
 	pe := toPG(err, false)
-	return mysqlserver.Error(pe.code, pe.msg)
+	return mysqlserver.Error(pe.Code, pe.Message)
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/slipstream-proxy/slipstream/backend/mysqlserver"
+
+	"github.com/slipstream-proxy/slipstream/backend/pgserver"
 )
 
 // mysqlType is the MySQL column type for a column this package types as oid (types.go):
@@ -16,11 +18,11 @@ import (
 // whose first value is NULL is text: any value a later row holds reads as text.
 func mysqlType(oid uint32) byte {
 	switch oid {
-	case oidInt8, oidBool:
+	case pgserver.OIDInt8, pgserver.OIDBool:
 		return mysqlserver.TypeLongLong
-	case oidFloat8:
+	case pgserver.OIDFloat8:
 		return mysqlserver.TypeDouble
-	case oidBytea:
+	case pgserver.OIDBytea:
 		return mysqlserver.TypeBlob
 	}
 	return mysqlserver.TypeVarString
@@ -103,7 +105,7 @@ func bindMySQL(st *stmt, i int, oid uint32, v any) error {
 }
 
 func bindMySQLBytes(st *stmt, i int, oid uint32, b []byte) error {
-	if oid == oidBytea || !utf8.Valid(b) {
+	if oid == pgserver.OIDBytea || !utf8.Valid(b) {
 		return st.bindBlob(i, b)
 	}
 	return bindParam(st, i, oid, false, b)

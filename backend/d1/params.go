@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slipstream-proxy/slipstream/backend/pgserver"
 )
 
 // paramSlots maps each SQLite parameter of a statement (1-based position) to the PostgreSQL
@@ -37,19 +39,19 @@ func bindParam(s *stmt, i int, oid uint32, binaryFormat bool, v []byte) error {
 		return bindBinary(s, i, oid, v)
 	}
 	switch oid {
-	case oidInt2, oidInt4, oidInt8:
+	case pgserver.OIDInt2, pgserver.OIDInt4, pgserver.OIDInt8:
 		if n, err := strconv.ParseInt(strings.TrimSpace(string(v)), 10, 64); err == nil {
 			return s.bindInt64(i, n)
 		}
-	case oidFloat4, oidFloat8:
+	case pgserver.OIDFloat4, pgserver.OIDFloat8:
 		if f, err := strconv.ParseFloat(strings.TrimSpace(string(v)), 64); err == nil {
 			return s.bindDouble(i, f)
 		}
-	case oidBool:
+	case pgserver.OIDBool:
 		if b, ok := parseBool(v); ok {
 			return s.bindInt64(i, int64(b2i(b)))
 		}
-	case oidBytea:
+	case pgserver.OIDBytea:
 		if b, ok := hexBytea(v); ok {
 			return s.bindBlob(i, b)
 		}
@@ -63,49 +65,49 @@ func bindParam(s *stmt, i int, oid uint32, binaryFormat bool, v []byte) error {
 // bindBinary decodes a binary-format parameter.
 func bindBinary(s *stmt, i int, oid uint32, v []byte) error {
 	bad := func() error {
-		return errorf(codeBinaryRepresent, "incorrect binary data format in bind parameter %d", i)
+		return pgserver.Errorf(codeBinaryRepresent, "incorrect binary data format in bind parameter %d", i)
 	}
 	switch oid {
-	case oidInt2:
+	case pgserver.OIDInt2:
 		if len(v) != 2 {
 			return bad()
 		}
 		return s.bindInt64(i, int64(int16(binary.BigEndian.Uint16(v))))
-	case oidInt4:
+	case pgserver.OIDInt4:
 		if len(v) != 4 {
 			return bad()
 		}
 		return s.bindInt64(i, int64(int32(binary.BigEndian.Uint32(v))))
-	case oidInt8:
+	case pgserver.OIDInt8:
 		if len(v) != 8 {
 			return bad()
 		}
 		return s.bindInt64(i, int64(binary.BigEndian.Uint64(v)))
-	case oidFloat4:
+	case pgserver.OIDFloat4:
 		if len(v) != 4 {
 			return bad()
 		}
 		return s.bindDouble(i, float64(math.Float32frombits(binary.BigEndian.Uint32(v))))
-	case oidFloat8:
+	case pgserver.OIDFloat8:
 		if len(v) != 8 {
 			return bad()
 		}
 		return s.bindDouble(i, math.Float64frombits(binary.BigEndian.Uint64(v)))
-	case oidBool:
+	case pgserver.OIDBool:
 		if len(v) != 1 {
 			return bad()
 		}
 		return s.bindInt64(i, int64(b2i(v[0] != 0)))
-	case oidText, oidVarchar, oidBPChar, oidName, oidJSON, oidUnknownLit, oidUnknown:
+	case pgserver.OIDText, pgserver.OIDVarchar, pgserver.OIDBPChar, pgserver.OIDName, pgserver.OIDJSON, pgserver.OIDUnknownLit, pgserver.OIDUnknown:
 		return s.bindText(i, v)
-	case oidJSONB:
+	case pgserver.OIDJSONB:
 		if len(v) < 1 || v[0] != 1 {
 			return bad()
 		}
 		return s.bindText(i, v[1:])
-	case oidBytea:
+	case pgserver.OIDBytea:
 		return s.bindBlob(i, v)
-	case oidUUID:
+	case pgserver.OIDUUID:
 		if len(v) != 16 {
 			return bad()
 		}
@@ -121,21 +123,21 @@ func bindBinary(s *stmt, i int, oid uint32, v []byte) error {
 			j += 2
 		}
 		return s.bindText(i, b[:])
-	case oidTimestamptz, oidTimestamp:
+	case pgserver.OIDTimestamptz, pgserver.OIDTimestamp:
 		// Stored as text in SQLite's own date format, so its date functions read it.
 		if len(v) != 8 {
 			return bad()
 		}
 		t := pgEpoch.Add(time.Duration(int64(binary.BigEndian.Uint64(v))) * time.Microsecond).UTC()
 		return s.bindText(i, []byte(t.Format("2006-01-02 15:04:05.999999")))
-	case oidDate:
+	case pgserver.OIDDate:
 		if len(v) != 4 {
 			return bad()
 		}
 		t := pgEpoch.AddDate(0, 0, int(int32(binary.BigEndian.Uint32(v))))
 		return s.bindText(i, []byte(t.Format("2006-01-02")))
 	}
-	return errorf(codeFeatureNotSupported, "binary format for parameter type %d is not supported by d1; send it as text", oid)
+	return pgserver.Errorf(codeFeatureNotSupported, "binary format for parameter type %d is not supported by d1; send it as text", oid)
 }
 
 var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -143,7 +145,7 @@ var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // inferParamTypes guesses the PostgreSQL type of each $N the client left unspecified from the
 // columns it is compared with or stored into, the way PostgreSQL infers them, so that drivers
 // which describe a statement before binding (pgx) encode a []byte as bytea and a bool as bool.
-// What it can't tell stays oidUnknown: the client then sends its value as text, which SQLite's
+// What it can't tell stays pgserver.OIDUnknown: the client then sends its value as text, which SQLite's
 // affinity handles. cols looks up a table's declared column types.
 func inferParamTypes(sql string, count int, cols func(table string) map[string]string) []uint32 {
 	oids := make([]uint32, count)
@@ -214,14 +216,14 @@ func inferParamTypes(sql string, count int, cols func(table string) map[string]s
 				oid, _ := lookup(t)
 				return oid
 			}
-			return oidUnknown
+			return pgserver.OIDUnknown
 		}
 		for _, t := range order {
 			if oid, ok := lookup(t); ok {
 				return oid
 			}
 		}
-		return oidUnknown
+		return pgserver.OIDUnknown
 	}
 	param := func(k int) int {
 		if k < 0 || k >= len(ts) || ts[k].kind != tkParam {
@@ -234,7 +236,7 @@ func inferParamTypes(sql string, count int, cols func(table string) map[string]s
 		return 0
 	}
 	set := func(n int, oid uint32) {
-		if n > 0 && oids[n-1] == oidUnknown {
+		if n > 0 && oids[n-1] == pgserver.OIDUnknown {
 			oids[n-1] = oid
 		}
 	}
@@ -274,11 +276,11 @@ func inferParamTypes(sql string, count int, cols func(table string) map[string]s
 				}
 			}
 		case t.is(sql, "LIKE") || t.is(sql, "GLOB"):
-			set(param(k+1), oidText)
+			set(param(k+1), pgserver.OIDText)
 		case t.is(sql, "LIMIT") || t.is(sql, "OFFSET"):
-			set(param(k+1), oidInt8)
+			set(param(k+1), pgserver.OIDInt8)
 			if punct(k+2, ",") {
-				set(param(k+3), oidInt8)
+				set(param(k+3), pgserver.OIDInt8)
 			}
 		case t.is(sql, "IN") && punct(k+1, "("):
 			if q, c, ok := colAt(k - 1); ok {

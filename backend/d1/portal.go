@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/slipstream-proxy/slipstream/backend/pgserver"
 )
 
 // prepared is a parsed statement: the SQLite statement and what the wire protocol says about it.
@@ -24,8 +26,8 @@ type column struct {
 	decl string // declared type, "" for an expression
 }
 
-// drop releases the statement; a portal still running it takes it over.
-func (ps *prepared) drop() {
+// Close releases the statement; a portal still running it takes it over.
+func (ps *prepared) Close() {
 	if ps.user != nil {
 		ps.user.own = true
 		ps.user = nil
@@ -73,8 +75,8 @@ func (s *session) newPortal(ps *prepared, formats []int16) (*portal, error) {
 	return p, nil
 }
 
-// close releases the portal's hold on its statement.
-func (p *portal) close() {
+// Close releases the portal's hold on its statement.
+func (p *portal) Close() {
 	if p.st == nil {
 		return
 	}
@@ -102,7 +104,7 @@ func (p *portal) start() error {
 		// SQLite re-prepared the statement after a schema change and it now has other columns.
 		p.done, p.row = true, false
 		p.st.reset()
-		return errorf(codeFeatureNotSupported, "cached plan must not change result type")
+		return pgserver.Errorf(codeFeatureNotSupported, "cached plan must not change result type")
 	}
 	p.row = row
 	if !row {
@@ -126,7 +128,7 @@ func (p *portal) resolve() error {
 		return nil
 	}
 	for _, c := range p.ps.cols {
-		if oidForDecltype(c.decl) == oidUnknown {
+		if oidForDecltype(c.decl) == pgserver.OIDUnknown {
 			if err := p.start(); err != nil {
 				return err
 			}
@@ -143,34 +145,12 @@ func (p *portal) resolve() error {
 			class = p.st.columnType(i)
 		}
 		oid := resultOID(c.decl, class)
-		f := formatAt(p.formats, i)
+		f := pgserver.FormatAt(p.formats, i)
 		p.oids[i] = oid
 		p.binary[i] = f == 1
-		p.fields[i] = field(c.name, oid, f)
+		p.fields[i] = pgserver.Field(c.name, oid, f)
 	}
 	return nil
-}
-
-func field(name string, oid uint32, format int16) pgproto3.FieldDescription {
-	return pgproto3.FieldDescription{
-		Name:         []byte(name),
-		DataTypeOID:  oid,
-		DataTypeSize: typlen(oid),
-		TypeModifier: -1,
-		Format:       format,
-	}
-}
-
-// formatAt is the format code for column i: Bind gives none (all text), one (for all) or one per
-// column.
-func formatAt(formats []int16, i int) int16 {
-	switch len(formats) {
-	case 0:
-		return 0
-	case 1:
-		return formats[0]
-	}
-	return formats[i]
 }
 
 // run sends up to maxRows rows (0: all), then PortalSuspended or CommandComplete; with
@@ -184,18 +164,18 @@ func (p *portal) run(maxRows int64, describe bool) error {
 		return err
 	}
 	if describe && len(p.fields) > 0 {
-		s.wbuf = appendMsg(s.wbuf, &pgproto3.RowDescription{Fields: p.fields})
+		s.w.Send(&pgproto3.RowDescription{Fields: p.fields})
 	}
 	var sent int64
 	for p.row {
 		if maxRows > 0 && sent == maxRows {
-			s.wbuf = appendEmpty(s.wbuf, 's') // PortalSuspended
+			s.w.Out = pgserver.AppendEmpty(s.w.Out, 's') // PortalSuspended
 			return nil
 		}
 		p.appendRow()
 		p.rows++
 		sent++
-		if err := s.maybeFlush(); err != nil {
+		if err := s.w.MaybeFlush(); err != nil {
 			return err
 		}
 		row, err := p.st.step()
@@ -216,20 +196,20 @@ func (p *portal) run(maxRows int64, describe bool) error {
 func (p *portal) appendRow() {
 	s := p.s
 	var at int
-	s.wbuf, at = beginMsg(s.wbuf, 'D')
-	s.wbuf = binary.BigEndian.AppendUint16(s.wbuf, uint16(len(p.oids)))
+	s.w.Out, at = pgserver.BeginMsg(s.w.Out, 'D')
+	s.w.Out = binary.BigEndian.AppendUint16(s.w.Out, uint16(len(p.oids)))
 	for i, oid := range p.oids {
-		lenAt := len(s.wbuf)
-		s.wbuf = append(s.wbuf, 0, 0, 0, 0)
+		lenAt := len(s.w.Out)
+		s.w.Out = append(s.w.Out, 0, 0, 0, 0)
 		var ok bool
-		s.wbuf, ok = appendValue(s.wbuf, p.st, i, oid, p.binary[i])
-		n := uint32(len(s.wbuf) - lenAt - 4)
+		s.w.Out, ok = appendValue(s.w.Out, p.st, i, oid, p.binary[i])
+		n := uint32(len(s.w.Out) - lenAt - 4)
 		if !ok {
 			n = 0xffffffff // NULL
 		}
-		binary.BigEndian.PutUint32(s.wbuf[lenAt:], n)
+		binary.BigEndian.PutUint32(s.w.Out[lenAt:], n)
 	}
-	s.wbuf = finishMsg(s.wbuf, at)
+	s.w.Out = pgserver.FinishMsg(s.w.Out, at)
 }
 
 // complete sends the CommandComplete PostgreSQL would for the statement.
@@ -237,27 +217,19 @@ func (p *portal) complete() {
 	s := p.s
 	switch p.ps.kind {
 	case kInsert:
-		s.wbuf = appendCommandComplete(s.wbuf, "INSERT 0", p.changes, true)
+		s.w.Out = pgserver.AppendCommandComplete(s.w.Out, "INSERT 0", p.changes, true)
 	case kUpdate:
-		s.wbuf = appendCommandComplete(s.wbuf, "UPDATE", p.changes, true)
+		s.w.Out = pgserver.AppendCommandComplete(s.w.Out, "UPDATE", p.changes, true)
 	case kDelete:
-		s.wbuf = appendCommandComplete(s.wbuf, "DELETE", p.changes, true)
+		s.w.Out = pgserver.AppendCommandComplete(s.w.Out, "DELETE", p.changes, true)
 	case kSelect:
-		s.wbuf = appendCommandComplete(s.wbuf, "SELECT", p.rows, true)
+		s.w.Out = pgserver.AppendCommandComplete(s.w.Out, "SELECT", p.rows, true)
 	default:
 		if len(p.ps.cols) > 0 && p.ps.tag != "EXPLAIN" {
-			s.wbuf = appendCommandComplete(s.wbuf, "SELECT", p.rows, true)
+			s.w.Out = pgserver.AppendCommandComplete(s.w.Out, "SELECT", p.rows, true)
 		} else {
-			s.wbuf = appendCommandComplete(s.wbuf, p.ps.tag, 0, false)
+			s.w.Out = pgserver.AppendCommandComplete(s.w.Out, p.ps.tag, 0, false)
 		}
-	}
-}
-
-// resetPortals closes every portal, as the end of a transaction does in PostgreSQL.
-func (s *session) resetPortals() {
-	for name, p := range s.portals {
-		p.close()
-		delete(s.portals, name)
 	}
 }
 
@@ -267,7 +239,7 @@ func (s *session) resetPortals() {
 func (ps *prepared) describeColumns() []pgproto3.FieldDescription {
 	fields := make([]pgproto3.FieldDescription, len(ps.cols))
 	for i, c := range ps.cols {
-		fields[i] = field(c.name, resultOID(c.decl, sqlNull), 0)
+		fields[i] = pgserver.Field(c.name, resultOID(c.decl, sqlNull), 0)
 	}
 	return fields
 }

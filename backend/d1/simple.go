@@ -1,16 +1,17 @@
 package d1
 
 import (
-	"sort"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/slipstream-proxy/slipstream/backend/pgserver"
 )
 
-// simpleQuery runs a Query message: each statement in turn, with SQLite's own tail handling
+// Query runs a Query message: each statement in turn, with SQLite's own tail handling
 // splitting them (so a CREATE TRIGGER body's semicolons are never mistaken), and the writes of
 // several in one implicit transaction, as PostgreSQL does.
-func (s *session) simpleQuery(sql string) error {
+func (s *session) Query(sql string) error {
 	multi := hasSecondStatement(sql)
 	off := 0
 	ran := false
@@ -44,7 +45,7 @@ func (s *session) simpleQuery(sql string) error {
 				ps := &prepared{sql: sql[off:tail], kind: kind, tag: tag, st: st, cols: columnsOf(st)}
 				p := &portal{s: s, ps: ps, st: st, own: true}
 				err = p.run(0, true)
-				p.close()
+				p.Close()
 				if err == nil && kind == kRollbackTo {
 					s.failed = false
 				}
@@ -61,16 +62,15 @@ func (s *session) simpleQuery(sql string) error {
 		s.txEnded()
 	}
 	if !ran {
-		s.wbuf = appendEmpty(s.wbuf, 'I') // EmptyQueryResponse
+		s.w.Out = pgserver.AppendEmpty(s.w.Out, 'I') // EmptyQueryResponse
 	}
 	if err := s.endImplicit(); err != nil {
 		s.sendError(err, sql)
 	}
 	if s.c.autocommit() {
-		s.resetPortals()
+		s.w.ClosePortals()
 	}
-	s.wbuf = appendReady(s.wbuf, s.status())
-	return s.flush()
+	return nil
 }
 
 // hasSecondStatement reports whether sql holds more than one statement.
@@ -108,55 +108,45 @@ func columnsOf(st *stmt) []column {
 
 // answeredColumns is the row description of a statement the session answers itself.
 func answeredColumns(kind stmtKind, sql string) []pgproto3.FieldDescription {
-	switch kind {
-	case kShow:
-		name := showName(sql)
-		if strings.EqualFold(name, "all") {
-			return []pgproto3.FieldDescription{field("name", oidText, 0), field("setting", oidText, 0), field("description", oidText, 0)}
-		}
-		return []pgproto3.FieldDescription{field(strings.ToLower(name), oidText, 0)}
-	case kSetConfig:
-		pairs, _ := parseSetConfig(sql)
-		fields := make([]pgproto3.FieldDescription, len(pairs))
-		for i := range pairs {
-			fields[i] = field("set_config", oidText, 0)
-		}
-		return fields
+	if kind != kShow && kind != kSetConfig {
+		return nil
 	}
-	return nil
+	st, err := sessionStatement(kind, sql)
+	if err != nil {
+		return nil
+	}
+	return pgserver.SessionFields(st)
 }
 
-func showName(sql string) string {
-	ts := tokens(sql)
-	var b strings.Builder
-	for _, t := range ts[1:] {
-		b.WriteString(unquoteIdent(t.text(sql)))
+// sessionStatement reads SET, RESET, SHOW or set_config as package pgserver reads them for
+// every backend; SQLite's dialect doesn't matter in them.
+func sessionStatement(kind stmtKind, sql string) (*pgserver.SessionStatement, error) {
+	stmts, err := pgserver.Lex(sql)
+	if err == nil && len(stmts) == 1 {
+		if st, err := pgserver.ParseSession(stmts[0]); err == nil {
+			return st, nil
+		}
 	}
-	if strings.EqualFold(b.String(), "timezone") || strings.EqualFold(b.String(), "time zone") {
-		return "TimeZone"
+	switch kind {
+	case kSetConfig:
+		return nil, pgserver.Errorf(codeFeatureNotSupported, "d1 supports set_config('name', 'value', is_local) with literal arguments only")
+	case kReset:
+		return nil, pgserver.Errorf(codeSyntaxError, "syntax error in RESET statement")
+	case kShow:
+		return nil, pgserver.Errorf(codeSyntaxError, "syntax error in SHOW statement")
 	}
-	return b.String()
+	return nil, pgserver.Errorf(codeSyntaxError, "syntax error in SET statement")
 }
 
 // answer runs a statement SQLite doesn't know or that the session must see: transaction control
 // and session settings. With describe it sends the RowDescription of a statement that returns a
 // row.
 func (s *session) answer(kind stmtKind, tag, sql string, describe bool) error {
-	row := func(values ...string) {
-		if describe {
-			s.wbuf = appendMsg(s.wbuf, &pgproto3.RowDescription{Fields: answeredColumns(kind, sql)})
-		}
-		dr := pgproto3.DataRow{Values: make([][]byte, len(values))}
-		for i, v := range values {
-			dr.Values[i] = []byte(v)
-		}
-		s.wbuf = appendMsg(s.wbuf, &dr)
-	}
 	switch kind {
 	case kBegin, kBeginNative:
 		switch {
 		case s.inExplicitTx():
-			s.notice(codeActiveTx, "there is already a transaction in progress")
+			s.w.Notice(codeActiveTx, "there is already a transaction in progress")
 		case s.implicit:
 			s.implicit = false // the implicit block becomes the client's transaction
 		case kind == kBeginNative:
@@ -179,9 +169,9 @@ func (s *session) answer(kind stmtKind, tag, sql string, describe bool) error {
 			s.failed = false
 			tag = "ROLLBACK"
 		case s.c.autocommit():
-			s.notice(codeNoActiveTx, "there is no transaction in progress")
+			s.w.Notice(codeNoActiveTx, "there is no transaction in progress")
 		default:
-			s.resetPortals()
+			s.w.ClosePortals()
 			if err := s.c.exec("COMMIT"); err != nil {
 				s.rollback() // a deferred constraint failed: the transaction is over
 				s.implicit = false
@@ -191,63 +181,31 @@ func (s *session) answer(kind stmtKind, tag, sql string, describe bool) error {
 		}
 	case kRollback:
 		if s.c.autocommit() && !s.failed {
-			s.notice(codeNoActiveTx, "there is no transaction in progress")
+			s.w.Notice(codeNoActiveTx, "there is no transaction in progress")
 		}
 		s.rollback()
 		s.failed = false
 		s.implicit = false
-	case kSet:
-		if ts := tokens(sql); len(ts) > 1 && (ts[1].is(sql, "TRANSACTION") || ts[1].is(sql, "SESSION") && len(ts) > 2 && ts[2].is(sql, "CHARACTERISTICS")) {
-			// Isolation levels don't apply (SQLite is serializable); READ ONLY does, for the
-			// transaction it is set in.
-			if ts[1].is(sql, "TRANSACTION") && beginFor(sql) == beginReadOnly && !s.c.autocommit() {
-				s.setReadOnly()
-			}
-			break
-		}
-		name, value, ok := parseSet(sql)
-		if !ok {
-			return errorf(codeSyntaxError, "syntax error in SET statement")
-		}
-		if value == "\x00default" {
-			s.resetParam(name)
-		} else if err := s.setParam(name, value); err != nil {
+	case kSet, kReset, kShow, kSetConfig:
+		st, err := sessionStatement(kind, sql)
+		if err != nil {
 			return err
 		}
-	case kReset:
-		ts := tokens(sql)
-		if len(ts) < 2 {
-			return errorf(codeSyntaxError, "syntax error in RESET statement")
+		if st.Verb != pgserver.SetTransaction {
+			// SET LOCAL runs as SET: D1 keeps no per-transaction settings.
+			return s.w.RunSession(st, describe)
 		}
-		s.resetParam(showName(sql))
-	case kShow:
-		name := showName(sql)
-		if strings.EqualFold(name, "all") {
-			if describe {
-				s.wbuf = appendMsg(s.wbuf, &pgproto3.RowDescription{Fields: answeredColumns(kind, sql)})
-			}
-			names := make([]string, 0, len(s.settings.values))
-			for k := range s.settings.values {
-				names = append(names, k)
-			}
-			sort.Strings(names)
-			for _, k := range names {
-				s.wbuf = appendMsg(s.wbuf, &pgproto3.DataRow{Values: [][]byte{[]byte(k), []byte(s.settings.values[k]), {}}})
-			}
-			s.wbuf = appendCommandComplete(s.wbuf, "SHOW", 0, false)
-			return nil
+		// Isolation levels don't apply (SQLite is serializable); READ ONLY does, for the
+		// transaction it is set in.
+		if ts := tokens(sql); ts[1].is(sql, "TRANSACTION") && beginFor(sql) == beginReadOnly && !s.c.autocommit() {
+			s.setReadOnly()
 		}
-		v, ok := s.settings.values[strings.ToLower(name)]
-		if !ok {
-			return errorf(codeUndefinedObject, "unrecognized configuration parameter %q", name)
-		}
-		row(v)
 	case kDiscard:
 		if !s.c.autocommit() {
-			return errorf(codeActiveTx, "DISCARD ALL cannot run inside a transaction block")
+			return pgserver.Errorf(codeActiveTx, "DISCARD ALL cannot run inside a transaction block")
 		}
-		s.closeAll()
-		s.resetParam("all")
+		s.w.CloseAll()
+		s.w.Settings.ResetAll()
 	case kDeallocate:
 		ts := tokens(sql)
 		k := 1
@@ -255,42 +213,17 @@ func (s *session) answer(kind stmtKind, tag, sql string, describe bool) error {
 			k++
 		}
 		if k >= len(ts) {
-			return errorf(codeSyntaxError, "syntax error in DEALLOCATE statement")
+			return pgserver.Errorf(codeSyntaxError, "syntax error in DEALLOCATE statement")
 		}
 		name := unquoteIdent(ts[k].text(sql))
 		if ts[k].is(sql, "ALL") {
-			for n, ps := range s.stmts {
-				ps.drop()
-				delete(s.stmts, n)
-			}
+			s.w.DeallocateAll()
 			tag = "DEALLOCATE ALL"
-		} else if ps, ok := s.stmts[name]; ok {
-			ps.drop()
-			delete(s.stmts, name)
-		} else {
-			return errorf(codeUnknownStatement, "prepared statement %q does not exist", name)
+		} else if err := s.w.Deallocate(name); err != nil {
+			return err
 		}
-	case kSetConfig:
-		pairs, ok := parseSetConfig(sql)
-		if !ok {
-			return errorf(codeFeatureNotSupported, "d1 supports set_config('name', 'value', is_local) with literal arguments only")
-		}
-		values := make([]string, len(pairs))
-		for i, kv := range pairs {
-			if err := s.setParam(kv[0], kv[1]); err != nil {
-				return err
-			}
-			values[i] = kv[1]
-		}
-		row(values...)
-		s.wbuf = appendCommandComplete(s.wbuf, "SELECT", 1, true)
-		return nil
 	}
-	if kind == kShow {
-		s.wbuf = appendCommandComplete(s.wbuf, "SHOW", 0, false)
-		return nil
-	}
-	s.wbuf = appendCommandComplete(s.wbuf, tag, 0, false)
+	s.w.Out = pgserver.AppendCommandComplete(s.w.Out, tag, 0, false)
 	return nil
 }
 

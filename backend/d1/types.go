@@ -6,83 +6,51 @@ import (
 	"math"
 	"strconv"
 	"strings"
-)
 
-// PostgreSQL type OIDs this package speaks.
-const (
-	oidUnknown     = 0 // unspecified: the client picks the type from its own value
-	oidBool        = 16
-	oidBytea       = 17
-	oidName        = 19
-	oidInt8        = 20
-	oidInt2        = 21
-	oidInt4        = 23
-	oidText        = 25
-	oidJSON        = 114
-	oidFloat4      = 700
-	oidFloat8      = 701
-	oidUnknownLit  = 705
-	oidBPChar      = 1042
-	oidVarchar     = 1043
-	oidDate        = 1082
-	oidTimestamp   = 1114
-	oidTimestamptz = 1184
-	oidUUID        = 2950
-	oidJSONB       = 3802
+	"github.com/slipstream-proxy/slipstream/backend/pgserver"
 )
 
 // oidForDecltype maps a declared SQLite column type to a PostgreSQL type by SQLite's own
 // affinity rules (https://sqlite.org/datatype3.html §3.1), with BOOL split out because drivers
-// scan it into booleans. It returns oidUnknown for a type with no fixed class (NUMERIC, DATE,
+// scan it into booleans. It returns pgserver.OIDUnknown for a type with no fixed class (NUMERIC, DATE,
 // JSON, none): such a column can hold any storage class.
 func oidForDecltype(decl string) uint32 {
 	if decl == "" {
-		return oidUnknown
+		return pgserver.OIDUnknown
 	}
 	d := strings.ToUpper(decl)
 	switch {
 	case strings.Contains(d, "INT"):
-		return oidInt8
+		return pgserver.OIDInt8
 	case strings.Contains(d, "BOOL"):
-		return oidBool
+		return pgserver.OIDBool
 	case strings.Contains(d, "CHAR"), strings.Contains(d, "CLOB"), strings.Contains(d, "TEXT"):
-		return oidText
+		return pgserver.OIDText
 	case strings.Contains(d, "BLOB"), strings.Contains(d, "BYTEA"):
-		return oidBytea
+		return pgserver.OIDBytea
 	case strings.Contains(d, "REAL"), strings.Contains(d, "FLOA"), strings.Contains(d, "DOUB"):
-		return oidFloat8
+		return pgserver.OIDFloat8
 	}
-	return oidUnknown
+	return pgserver.OIDUnknown
 }
 
 // resultOID is the type of a result column: from its declared type, else from the storage class
 // of its first value, else unknown (the client picks the type from its destination).
 func resultOID(decl string, class int) uint32 {
-	if oid := oidForDecltype(decl); oid != oidUnknown {
+	if oid := oidForDecltype(decl); oid != pgserver.OIDUnknown {
 		return oid
 	}
 	switch class {
 	case sqlInteger:
-		return oidInt8
+		return pgserver.OIDInt8
 	case sqlFloat:
-		return oidFloat8
+		return pgserver.OIDFloat8
 	case sqlText:
-		return oidText
+		return pgserver.OIDText
 	case sqlBlob:
-		return oidBytea
+		return pgserver.OIDBytea
 	}
-	return oidUnknown
-}
-
-// typlen is the pg_type.typlen the RowDescription carries.
-func typlen(oid uint32) int16 {
-	switch oid {
-	case oidInt8, oidFloat8:
-		return 8
-	case oidBool:
-		return 1
-	}
-	return -1
+	return pgserver.OIDUnknown
 }
 
 // appendValue appends column i of the current row, in the given format, for a column of type
@@ -96,17 +64,17 @@ func appendValue(dst []byte, s *stmt, i int, oid uint32, binaryFormat bool) ([]b
 	}
 	if binaryFormat {
 		switch oid {
-		case oidInt8:
+		case pgserver.OIDInt8:
 			return binary.BigEndian.AppendUint64(dst, uint64(s.columnInt64(i))), true
-		case oidFloat8:
+		case pgserver.OIDFloat8:
 			return binary.BigEndian.AppendUint64(dst, math.Float64bits(s.columnDouble(i))), true
-		case oidBool:
+		case pgserver.OIDBool:
 			if class == sqlText {
 				t, _ := parseBool(s.columnText(i))
 				return append(dst, b2i(t)), true
 			}
 			return append(dst, b2i(s.columnInt64(i) != 0)), true
-		case oidBytea:
+		case pgserver.OIDBytea:
 			if class == sqlText {
 				if b, ok := hexBytea(s.columnText(i)); ok {
 					return append(dst, b...), true
@@ -120,7 +88,7 @@ func appendValue(dst []byte, s *stmt, i int, oid uint32, binaryFormat bool) ([]b
 	switch class {
 	case sqlInteger:
 		v := s.columnInt64(i)
-		if oid == oidBool {
+		if oid == pgserver.OIDBool {
 			if v != 0 {
 				return append(dst, 't'), true
 			}
@@ -133,7 +101,7 @@ func appendValue(dst []byte, s *stmt, i int, oid uint32, binaryFormat bool) ([]b
 		return appendHexBytea(dst, s.columnBlob(i)), true
 	default:
 		t := s.columnText(i)
-		if oid == oidBytea {
+		if oid == pgserver.OIDBytea {
 			// Text in a BLOB column: a bytea literal ('\x..', as the simple protocol writes bytes)
 			// stands for its bytes; anything else for its own bytes.
 			if _, ok := hexBytea(t); ok {

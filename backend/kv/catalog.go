@@ -4,14 +4,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 
@@ -30,10 +26,7 @@ import (
 // detached before it is deleted or renamed. All methods are safe for concurrent use.
 type Catalog struct {
 	cfg CatalogConfig
-
-	mu     sync.Mutex
-	byID   map[string]*catalogEntry
-	hidden []*catalogEntry // created, but shadowed by a configured namespace of their title
+	cat *cfapi.Catalog[*catalogEntry]
 }
 
 // CatalogConfig configures a Catalog.
@@ -48,6 +41,8 @@ type CatalogConfig struct {
 	Detach func(title string)
 }
 
+// catalogEntry is one namespace and what the API says about it; its exported fields are
+// namespaces.json's.
 type catalogEntry struct {
 	ID        string    `json:"id"`
 	Title     string    `json:"title"`
@@ -57,103 +52,62 @@ type catalogEntry struct {
 	configured bool
 }
 
+func (e *catalogEntry) EntryID() string   { return e.ID }
+func (e *catalogEntry) EntryName() string { return e.Title }
+func (e *catalogEntry) Configured() bool  { return e.configured }
+
+func (e *catalogEntry) Open(path string) error {
+	ns, err := Open(path)
+	if err != nil {
+		return err
+	}
+	ns.SetName(e.Title)
+	e.ns = ns
+	return nil
+}
+
+func (e *catalogEntry) Close() {
+	if e.ns != nil {
+		e.ns.Close()
+	}
+}
+
 // NewCatalog returns an empty catalog.
 func NewCatalog(cfg CatalogConfig) *Catalog {
-	return &Catalog{cfg: cfg, byID: map[string]*catalogEntry{}}
+	kind := cfapi.Kind[*catalogEntry]{
+		Dir: cfg.Dir, Prefix: "kv", ListFile: "namespaces.json", Ext: ".kv",
+		Detach:        cfg.Detach,
+		ErrNoCreate:   errNoCreate,
+		ErrTaken:      errTitleTaken,
+		ErrConfigured: errConfigured,
+	}
+	if cfg.Attach != nil {
+		kind.Attach = func(e *catalogEntry) error { return cfg.Attach(e.Title, e.ns) }
+	}
+	return &Catalog{cfg: cfg, cat: cfapi.NewCatalog(kind)}
 }
 
 // Add adds a configured namespace, which the API serves but neither renames nor deletes.
 func (c *Catalog) Add(name string, ns *Namespace) {
 	sum := sha256.Sum256([]byte("slipstream kv namespace " + name))
 	ns.SetName(name)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e := &catalogEntry{ID: hex.EncodeToString(sum[:16]), Title: name, ns: ns, configured: true}
-	c.byID[e.ID] = e
+	c.cat.Add(&catalogEntry{ID: hex.EncodeToString(sum[:16]), Title: name, ns: ns, configured: true})
 }
-
-const listFile = "namespaces.json"
-
-func (c *Catalog) path(id string) string { return filepath.Join(c.cfg.Dir, id+".kv") }
 
 // Load opens and attaches the namespaces created through the API in an earlier run. One whose
 // title a configured namespace now has is not served, but kept in the list (and on disk) for
 // when the configuration changes again.
 func (c *Catalog) Load() error {
-	if c.cfg.Dir == "" {
-		return nil
-	}
-	file := filepath.Join(c.cfg.Dir, listFile)
-	b, err := os.ReadFile(file)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("kv: catalog: %w", err)
-	}
-	var list []*catalogEntry
-	if err := json.Unmarshal(b, &list); err != nil {
-		return fmt.Errorf("kv: catalog %s: %w", file, err)
-	}
-	for _, e := range list {
-		if !validID(e.ID) || validTitle(e.Title) != nil {
-			return fmt.Errorf("kv: catalog %s: bad entry %q", file, e.ID)
-		}
-		c.mu.Lock()
-		_, taken := c.lookupLocked(e.Title)
-		if taken {
-			c.hidden = append(c.hidden, e)
-		}
-		c.mu.Unlock()
-		if taken {
-			continue
-		}
-		ns, err := Open(c.path(e.ID))
-		if err != nil {
-			return err
-		}
-		ns.SetName(e.Title)
-		if c.cfg.Attach != nil {
-			if err := c.cfg.Attach(e.Title, ns); err != nil {
-				ns.Close()
-				return fmt.Errorf("kv: namespace %s: %w", e.Title, err)
-			}
-		}
-		e.ns = ns
-		c.mu.Lock()
-		c.byID[e.ID] = e
-		c.mu.Unlock()
-	}
-	return nil
+	return c.cat.Load(func(e *catalogEntry) bool { return validID(e.ID) && validTitle(e.Title) == nil })
 }
 
 // lookup finds a namespace by ID or title.
-func (c *Catalog) lookup(id string) (*catalogEntry, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lookupLocked(id)
-}
-
-func (c *Catalog) lookupLocked(id string) (*catalogEntry, bool) {
-	if e, ok := c.byID[id]; ok {
-		return e, true
-	}
-	for _, e := range c.byID {
-		if e.Title == id {
-			return e, true
-		}
-	}
-	return nil, false
-}
+func (c *Catalog) lookup(id string) (*catalogEntry, bool) { return c.cat.Lookup(id) }
 
 // list returns every namespace, ordered by "id" or "title" (the default), descending if desc.
 func (c *Catalog) list(order string, desc bool) []catalogEntry {
-	c.mu.Lock()
-	out := make([]catalogEntry, 0, len(c.byID))
-	for _, e := range c.byID {
-		out = append(out, *e)
-	}
-	c.mu.Unlock()
+	var out []catalogEntry
+	c.cat.Each(func(e *catalogEntry) { out = append(out, *e) })
 	slices.SortFunc(out, func(a, b catalogEntry) int {
 		n := strings.Compare(a.Title, b.Title)
 		if order == "id" || n == 0 {
@@ -172,7 +126,7 @@ var (
 	errNoCreate   = errors.New("creating namespaces is not enabled: there is no data directory")
 	errTitleTaken = errors.New("a namespace with this account ID and title already exists")
 	errConfigured = errors.New("the namespace is in the configuration file: change it there")
-	errStorage    = errors.New("the data directory could not be written")
+	errStorage    = cfapi.ErrStorage
 )
 
 // validTitle checks a title, which is also a database name for SQL clients.
@@ -201,144 +155,67 @@ func (c *Catalog) create(title string) (catalogEntry, error) {
 	if err := validTitle(title); err != nil {
 		return catalogEntry{}, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, taken := c.lookupLocked(title); taken {
-		return catalogEntry{}, errTitleTaken
-	}
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	e := &catalogEntry{ID: hex.EncodeToString(b[:]), Title: title, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
-	ns, err := Open(c.path(e.ID))
-	if err != nil {
-		return catalogEntry{}, fmt.Errorf("%w: %w", errStorage, err)
+	if err := c.cat.Create(e); err != nil {
+		return catalogEntry{}, err
 	}
-	ns.SetName(title)
-	if c.cfg.Attach != nil {
-		if err := c.cfg.Attach(title, ns); err != nil {
-			ns.Close()
-			removeFiles(c.path(e.ID))
-			return catalogEntry{}, err
-		}
-	}
-	e.ns = ns
-	c.byID[e.ID] = e
-	if err := c.saveLocked(); err != nil {
-		delete(c.byID, e.ID)
-		if c.cfg.Detach != nil {
-			c.cfg.Detach(title)
-		}
-		ns.Close()
-		removeFiles(c.path(e.ID))
-		return catalogEntry{}, fmt.Errorf("%w: %w", errStorage, err)
-	}
-	return *e, nil
+	return c.snapshot(e), nil
 }
 
 // rename gives a namespace created through the API a new title, under which SQL clients reach
 // it from then on.
-func (c *Catalog) rename(e *catalogEntry, title string) (catalogEntry, error) {
+func (c *Catalog) rename(e *catalogEntry, title string) (cur catalogEntry, err error) {
 	if err := validTitle(title); err != nil {
 		return catalogEntry{}, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e.Title == title {
-		return *e, nil
-	}
-	if e.configured {
-		return catalogEntry{}, errConfigured
-	}
-	if _, taken := c.lookupLocked(title); taken {
-		return catalogEntry{}, errTitleTaken
-	}
-	old := e.Title
-	e.ns.SetName(title)
-	if c.cfg.Attach != nil {
-		if err := c.cfg.Attach(title, e.ns); err != nil {
+	err = c.cat.With(func(save func() error) error {
+		if e.Title == title {
+			cur = *e
+			return nil
+		}
+		if e.configured {
+			return errConfigured
+		}
+		if _, taken := c.cat.LookupLocked(title); taken {
+			return errTitleTaken
+		}
+		old := e.Title
+		e.ns.SetName(title)
+		if c.cfg.Attach != nil {
+			if err := c.cfg.Attach(title, e.ns); err != nil {
+				e.ns.SetName(old)
+				return err
+			}
+		}
+		e.Title = title
+		if err := save(); err != nil {
+			e.Title = old
 			e.ns.SetName(old)
-			return catalogEntry{}, err
+			if c.cfg.Detach != nil {
+				c.cfg.Detach(title)
+			}
+			return fmt.Errorf("%w: %w", errStorage, err)
 		}
-	}
-	e.Title = title
-	if err := c.saveLocked(); err != nil {
-		e.Title = old
-		e.ns.SetName(old)
 		if c.cfg.Detach != nil {
-			c.cfg.Detach(title)
+			c.cfg.Detach(old)
 		}
-		return catalogEntry{}, fmt.Errorf("%w: %w", errStorage, err)
-	}
-	if c.cfg.Detach != nil {
-		c.cfg.Detach(old)
-	}
-	return *e, nil
+		cur = *e
+		return nil
+	})
+	return cur, err
 }
 
 // remove detaches, closes and deletes a namespace created through the API.
-func (c *Catalog) remove(e *catalogEntry) error {
-	if e.configured {
-		return errConfigured
-	}
-	c.mu.Lock()
-	if c.byID[e.ID] != e {
-		c.mu.Unlock()
-		return nil // removed meanwhile
-	}
-	delete(c.byID, e.ID)
-	if err := c.saveLocked(); err != nil {
-		c.byID[e.ID] = e
-		c.mu.Unlock()
-		return fmt.Errorf("%w: %w", errStorage, err)
-	}
-	title := e.Title
-	c.mu.Unlock()
-	if c.cfg.Detach != nil {
-		c.cfg.Detach(title)
-	}
-	e.ns.Close()
-	removeFiles(c.path(e.ID))
-	return nil
-}
-
-// saveLocked writes the list of created namespaces; c.mu is held.
-func (c *Catalog) saveLocked() error {
-	list := slices.Clone(c.hidden)
-	for _, e := range c.byID {
-		if !e.configured {
-			list = append(list, e)
-		}
-	}
-	slices.SortFunc(list, func(a, b *catalogEntry) int { return strings.Compare(a.ID, b.ID) })
-	b, err := json.MarshalIndent(list, "", "  ")
-	if err != nil {
-		return err
-	}
-	return cfapi.WriteFileAtomic(filepath.Join(c.cfg.Dir, listFile), b)
-}
-
-// removeFiles deletes a SQLite database and its WAL and shared-memory files.
-func removeFiles(path string) {
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		os.Remove(path + suffix)
-	}
-}
+func (c *Catalog) remove(e *catalogEntry) error { return c.cat.Remove(e) }
 
 // snapshot is e as it stands, read under the lock that renames and updates take.
-func (c *Catalog) snapshot(e *catalogEntry) catalogEntry {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return *e
+func (c *Catalog) snapshot(e *catalogEntry) (cur catalogEntry) {
+	c.cat.With(func(func() error) error { cur = *e; return nil })
+	return cur
 }
 
 // Close closes the namespaces created through the API or loaded from Dir; the configured ones
 // are their opener's to close.
-func (c *Catalog) Close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, e := range c.byID {
-		if !e.configured && e.ns != nil {
-			e.ns.Close()
-		}
-	}
-}
+func (c *Catalog) Close() { c.cat.Close() }

@@ -9,9 +9,11 @@
 // the second it names.
 //
 // Start reading at Namespace (namespace.go): Open a file, then Dial (an in-memory connection,
-// usable as pgconn.Config.DialFunc) or ServeConn (any net.Conn) start a session (session.go).
-// A session runs only the statements a KV store can answer, matched by a small strict reader
-// (lex.go, parse.go) rather than handed to SQLite:
+// usable as pgconn.Config.DialFunc) or ServeConn (any net.Conn) start a session (session.go),
+// the Handler of package pgserver, which runs the PostgreSQL protocol (startup, framing,
+// settings, statements and portals by name, errors). A session runs only the statements a KV
+// store can answer, matched by a small strict reader (parse.go, on pgserver.Lex) rather than
+// handed to SQLite:
 //
 //	SELECT key, value, metadata, expiration FROM kv WHERE key = $1      a get (any columns, or *)
 //	SELECT key FROM kv WHERE key LIKE 'user:%' AND key > $1              a listing by prefix,
@@ -20,9 +22,10 @@
 //	DELETE FROM kv WHERE key = $1                                        a delete
 //
 // and the session statements drivers and the pool send (SET, RESET, SHOW, set_config, DISCARD,
-// DEALLOCATE). Anything else is refused with SQLSTATE 0A000 and a message listing what is
-// supported. There are no transactions: BEGIN is refused, COMMIT and ROLLBACK warn and do
-// nothing, and each statement takes effect by itself (an INSERT of several rows is atomic).
+// DEALLOCATE; statements.go). Anything else is refused with SQLSTATE 0A000 and a message
+// listing what is supported. There are no transactions: BEGIN is refused, COMMIT and ROLLBACK
+// warn and do nothing, and each statement takes effect by itself (an INSERT of several rows is
+// atomic).
 //
 //	client (pgconn / pool)              session                      SQLite (database/sql)
 //	 │ StartupMessage                    │                              │

@@ -5,17 +5,16 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5/pgproto3"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/slipstream-proxy/slipstream/backend/d1"
+	"github.com/slipstream-proxy/slipstream/backend/pgserver"
 )
 
-// SQLSTATEs this package sends.
+// SQLSTATEs this package sends (package pgserver names those every backend sends).
 const (
-	codeProtocolViolation   = "08P01"
-	codeFeatureNotSupported = "0A000"
+	codeFeatureNotSupported = pgserver.CodeFeatureNotSupported
 	codeStringTooLong       = "22001" // string_data_right_truncation: a key past 512 bytes
 	codeInvalidLimit        = "2201W" // invalid_row_count_in_limit_clause
 	codeInvalidParameter    = "22023" // invalid_parameter_value
@@ -23,17 +22,13 @@ const (
 	codeInvalidText         = "22P02" // invalid_text_representation
 	codeBinaryRepresent     = "22P03" // invalid_binary_representation
 	codeNotNull             = "23502" // not_null_violation
-	codeNoActiveTx          = "25P01"
-	codeUnknownStatement    = "26000"
-	codeUnknownPortal       = "34000"
-	codeSyntaxError         = "42601"
+	codeNoActiveTx          = pgserver.CodeNoActiveTx
+	codeSyntaxError         = pgserver.CodeSyntaxError
 	codeDatatypeMismatch    = "42804"
-	codeDuplicatePortal     = "42P03"
-	codeDuplicateStatement  = "42P05"
-	codeUndefinedObject     = "42704"
+	codeUndefinedObject     = pgserver.CodeUndefinedObject
 	codeProgramLimit        = "54000" // program_limit_exceeded: a value or metadata too large
-	codeAdminShutdown       = "57P01"
-	codeInternal            = "XX000"
+	codeAdminShutdown       = pgserver.CodeAdminShutdown
+	codeInternal            = pgserver.CodeInternal
 )
 
 // sqlstateOf is the SQLSTATE a client sees of a storage failure: d1's mapping of SQLite's
@@ -47,51 +42,24 @@ func sqlstateOf(resultCode int) string {
 	return d1.SQLSTATE(resultCode)
 }
 
-// pgError is what a client sees of a failure: a SQLSTATE and a message.
-type pgError struct {
-	severity string // ERROR unless FATAL
-	code     string
-	msg      string
-}
-
-func (e *pgError) Error() string { return e.msg }
-
-func errorf(code, format string, args ...any) *pgError {
-	return &pgError{code: code, msg: fmt.Sprintf(format, args...)}
-}
-
 // toPG turns any failure into what the client sees. A statement the matcher refused names what
 // is supported; a storage failure says what kind it was, never its internal text.
-func toPG(err error) *pgError {
-	var pe *pgError
+func toPG(err error) *pgserver.Error {
+	var pe *pgserver.Error
 	var parseErr *parseError
-	var lexErr *lexError
+	var lexErr *pgserver.LexError
 	var se *sqlite.Error
 	switch {
 	case errors.As(err, &pe):
 		return pe
 	case errors.As(err, &parseErr):
-		return &pgError{code: codeFeatureNotSupported, msg: "kv: " + parseErr.msg + "; " + unsupportedMsg}
+		return &pgserver.Error{Code: codeFeatureNotSupported, Message: "kv: " + parseErr.msg + "; " + unsupportedMsg}
 	case errors.As(err, &lexErr):
-		return &pgError{code: codeSyntaxError, msg: lexErr.msg}
+		return &pgserver.Error{Code: codeSyntaxError, Message: lexErr.Msg}
 	case errors.Is(err, context.Canceled), errors.Is(err, errClosed):
-		return &pgError{code: codeAdminShutdown, msg: "terminating connection: the KV namespace is closing"}
+		return &pgserver.Error{Code: codeAdminShutdown, Message: "terminating connection: the KV namespace is closing"}
 	case errors.As(err, &se):
-		return &pgError{code: sqlstateOf(se.Code()), msg: "kv: the namespace's storage failed (SQLite result code " + fmt.Sprint(se.Code()) + ")"}
+		return &pgserver.Error{Code: sqlstateOf(se.Code()), Message: "kv: the namespace's storage failed (SQLite result code " + fmt.Sprint(se.Code()) + ")"}
 	}
-	return &pgError{code: codeInternal, msg: "internal error in the kv backend"}
-}
-
-// response encodes e for the wire.
-func (e *pgError) response() *pgproto3.ErrorResponse {
-	sev := e.severity
-	if sev == "" {
-		sev = "ERROR"
-	}
-	return &pgproto3.ErrorResponse{
-		Severity:            sev,
-		SeverityUnlocalized: sev,
-		Code:                e.code,
-		Message:             e.msg,
-	}
+	return &pgserver.Error{Code: codeInternal, Message: "internal error in the kv backend"}
 }

@@ -2,12 +2,12 @@ package kv
 
 import (
 	"context"
+	"encoding/binary"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/slipstream-proxy/slipstream/backend/pgserver"
 )
 
 // pageRows is how many keys a SELECT reads from storage at a time.
@@ -16,6 +16,7 @@ const pageRows = 1000
 // portal is a statement bound to parameter values. A SELECT's progress lives here between
 // Executes that ask for a few rows at a time.
 type portal struct {
+	s       *session
 	ps      *prepared
 	args    values
 	formats []int16 // result formats as Bind gave them
@@ -58,7 +59,7 @@ func (s *session) run(p *portal, maxRows int64, describe bool) error {
 		if err != nil {
 			return err
 		}
-		s.send(&pgproto3.CommandComplete{CommandTag: appendTag(nil, "DELETE ", n)})
+		s.w.Out = pgserver.AppendCommandComplete(s.w.Out, "DELETE", n, true)
 		return nil
 	}
 	return s.sessionStatement(st, describe)
@@ -76,10 +77,6 @@ func (ns *Namespace) deleteMatching(ctx context.Context, st *statement, vs value
 		return 0, err
 	}
 	return 1, nil
-}
-
-func appendTag(dst []byte, prefix string, n int64) []byte {
-	return strconv.AppendInt(append(dst, prefix...), n, 10)
 }
 
 // resolve binds the SELECT's operands.
@@ -132,7 +129,7 @@ func (p *portal) resolve() (*query, error) {
 		}
 		if !null {
 			if n < 0 {
-				return nil, errorf(codeInvalidLimit, "LIMIT must not be negative")
+				return nil, pgserver.Errorf(codeInvalidLimit, "LIMIT must not be negative")
 			}
 			q.limit = n
 		}
@@ -154,7 +151,8 @@ func (s *session) selectRows(p *portal, maxRows int64, describe bool, now int64)
 	}
 	cols := p.ps.st.cols
 	if describe {
-		s.rowDescription(p.ps.fields(), p.formats)
+		fields, _ := p.Fields()
+		s.w.AppendRowDescription(fields)
 	}
 	var sentNow int64
 	for {
@@ -168,7 +166,7 @@ func (s *session) selectRows(p *portal, maxRows int64, describe bool, now int64)
 			continue
 		}
 		if maxRows > 0 && sentNow == maxRows {
-			s.send(&pgproto3.PortalSuspended{})
+			s.w.Out = pgserver.AppendEmpty(s.w.Out, 's') // PortalSuspended
 			return nil
 		}
 		s.sendRow(&p.page[0], cols, p.formats)
@@ -176,13 +174,11 @@ func (s *session) selectRows(p *portal, maxRows int64, describe bool, now int64)
 		p.page = p.page[1:]
 		p.sent++
 		sentNow++
-		if s.buffered >= flushAt {
-			if err := s.flush(); err != nil {
-				return err
-			}
+		if err := s.w.MaybeFlush(); err != nil {
+			return err
 		}
 	}
-	s.send(&pgproto3.CommandComplete{CommandTag: appendTag(nil, "SELECT ", p.sent)})
+	s.w.Out = pgserver.AppendCommandComplete(s.w.Out, "SELECT", p.sent, true)
 	return nil
 }
 
@@ -224,33 +220,22 @@ func (ns *Namespace) readPage(ctx context.Context, p *portal, now int64) error {
 	return nil
 }
 
-// sendRow sends one row: the columns of e in their result formats.
+// sendRow appends one row as a DataRow: the columns of e in their result formats.
 func (s *session) sendRow(e *entry, cols []column, formats []int16) {
-	s.row = s.row[:0]
-	s.vals = s.vals[:0]
-	var spans [len(columnNames)]struct{ start, end int }
-	var null [len(columnNames)]bool
+	out, at := pgserver.BeginMsg(s.w.Out, 'D')
+	out = binary.BigEndian.AppendUint16(out, uint16(len(cols)))
 	for i, c := range cols {
-		start := len(s.row)
+		lenAt := len(out)
+		out = append(out, 0, 0, 0, 0)
 		var ok bool
-		s.row, ok = appendColumn(s.row, e, c, formatAt(formats, i) == 1)
-		spans[i].start, spans[i].end, null[i] = start, len(s.row), !ok
-	}
-	for i := range cols {
-		switch {
-		case null[i]:
-			s.vals = append(s.vals, nil)
-		case spans[i].start == spans[i].end:
-			s.vals = append(s.vals, []byte{}) // empty, not NULL (nil)
-		default:
-			s.vals = append(s.vals, s.row[spans[i].start:spans[i].end:spans[i].end])
+		out, ok = appendColumn(out, e, c, pgserver.FormatAt(formats, i) == 1)
+		n := uint32(len(out) - lenAt - 4)
+		if !ok {
+			n = 0xffffffff // NULL
 		}
+		binary.BigEndian.PutUint32(out[lenAt:], n)
 	}
-	s.be.Send(&pgproto3.DataRow{Values: s.vals})
-	s.buffered += len(s.row) + 4*len(cols) + 7
-	if cap(s.row) > flushAt {
-		s.row = nil // a large value's buffer isn't kept for every row after it
-	}
+	s.w.Out = pgserver.FinishMsg(out, at)
 }
 
 // put runs an INSERT: every row is a put that overwrites, all in one transaction.
@@ -262,7 +247,7 @@ func (s *session) put(p *portal, now int64) error {
 	if err := s.ns.putAll(s.ctx, es); err != nil {
 		return err
 	}
-	s.send(&pgproto3.CommandComplete{CommandTag: appendTag(nil, "INSERT 0 ", int64(len(es)))})
+	s.w.Out = pgserver.AppendCommandComplete(s.w.Out, "INSERT 0", int64(len(es)), true)
 	return nil
 }
 
@@ -292,7 +277,7 @@ func entries(st *statement, vs values, now int64) ([]entry, error) {
 					return nil, notNull("value")
 				}
 				if len(b) > maxValueLen {
-					return nil, errorf(codeProgramLimit, "value is larger than %d bytes", maxValueLen)
+					return nil, pgserver.Errorf(codeProgramLimit, "value is larger than %d bytes", maxValueLen)
 				}
 				e.value = b
 			case colMetadata:
@@ -301,7 +286,7 @@ func entries(st *statement, vs values, now int64) ([]entry, error) {
 					return nil, err
 				}
 				if len(b) > maxMetadataLen {
-					return nil, errorf(codeProgramLimit, "metadata is larger than %d bytes", maxMetadataLen)
+					return nil, pgserver.Errorf(codeProgramLimit, "metadata is larger than %d bytes", maxMetadataLen)
 				}
 				if !null {
 					e.metadata = b
@@ -316,7 +301,7 @@ func entries(st *statement, vs values, now int64) ([]entry, error) {
 				}
 				if c == colTTL {
 					if n < 0 || n > math.MaxInt64-now {
-						return nil, errorf(codeInvalidParameter, "expiration_ttl must be between 0 and %d seconds", int64(math.MaxInt64)-now)
+						return nil, pgserver.Errorf(codeInvalidParameter, "expiration_ttl must be between 0 and %d seconds", int64(math.MaxInt64)-now)
 					}
 					n += now
 				}
@@ -333,13 +318,13 @@ func checkKey(k string, null bool) error {
 	case null:
 		return notNull("key")
 	case k == "":
-		return errorf(codeInvalidParameter, "key must not be empty")
+		return pgserver.Errorf(codeInvalidParameter, "key must not be empty")
 	case len(k) > maxKeyLen:
-		return errorf(codeStringTooLong, "key is longer than %d bytes", maxKeyLen)
+		return pgserver.Errorf(codeStringTooLong, "key is longer than %d bytes", maxKeyLen)
 	}
 	return nil
 }
 
 func notNull(col string) error {
-	return errorf(codeNotNull, `null value in column "%s" of relation "kv" violates not-null constraint`, col)
+	return pgserver.Errorf(codeNotNull, `null value in column "%s" of relation "kv" violates not-null constraint`, col)
 }

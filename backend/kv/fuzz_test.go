@@ -2,6 +2,8 @@ package kv
 
 import (
 	"testing"
+
+	"github.com/slipstream-proxy/slipstream/backend/pgserver"
 )
 
 // FuzzParseKV feeds the statement matcher arbitrary text: it must never panic, and what it
@@ -29,7 +31,7 @@ func FuzzParseKV(f *testing.F) {
 		for _, st := range sts {
 			args := make(values, len(st.params))
 			for i, oid := range st.params {
-				if oid == oidUnknown || i >= maxParams {
+				if oid == pgserver.OIDUnknown || i >= maxParams {
 					t.Fatalf("%q: parameter $%d is untyped", sql, i+1)
 				}
 				args[i] = arg{b: []byte("x%")}

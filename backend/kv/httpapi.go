@@ -171,7 +171,7 @@ func writeResult(w http.ResponseWriter, v any) {
 func writeStorageError(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	msg := "the namespace's storage failed"
-	if pe := toPG(err); pe.code == codeAdminShutdown {
+	if pe := toPG(err); pe.Code == codeAdminShutdown {
 		status, msg = http.StatusServiceUnavailable, "the namespace is closing"
 	}
 	cfapi.WriteError(w, status, apiCodeInternal, msg)

@@ -126,13 +126,7 @@ func (api *httpAPI) bulkGet(w http.ResponseWriter, r *http.Request) {
 		cfapi.WriteError(w, http.StatusBadRequest, apiCodeBadRequest, `type must be "text" or "json"`)
 		return
 	}
-	for _, k := range req.Keys {
-		if msg := checkHTTPKey(k); msg != "" {
-			cfapi.WriteError(w, http.StatusBadRequest, apiCodeBadRequest, strconv.Quote(k)+": "+msg)
-			return
-		}
-	}
-	ns, done, ok := api.namespace(w, r)
+	ns, done, ok := api.keysNamespace(w, r, req.Keys)
 	if !ok {
 		return
 	}
@@ -195,13 +189,7 @@ func (api *httpAPI) bulkDelete(w http.ResponseWriter, r *http.Request) {
 		cfapi.WriteError(w, http.StatusBadRequest, apiCodeBadRequest, "at most "+strconv.Itoa(maxBulkWrite)+" keys per bulk delete")
 		return
 	}
-	for _, k := range keys {
-		if msg := checkHTTPKey(k); msg != "" {
-			cfapi.WriteError(w, http.StatusBadRequest, apiCodeBadRequest, strconv.Quote(k)+": "+msg)
-			return
-		}
-	}
-	ns, done, ok := api.namespace(w, r)
+	ns, done, ok := api.keysNamespace(w, r, keys)
 	if !ok {
 		return
 	}
@@ -211,4 +199,16 @@ func (api *httpAPI) bulkDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeResult(w, bulkResult{SuccessfulKeyCount: len(keys), UnsuccessfulKeys: []string{}})
+}
+
+// keysNamespace checks a bulk request's keys and finds its namespace, or answers 400 or 404;
+// done ends the request's hold on the namespace.
+func (api *httpAPI) keysNamespace(w http.ResponseWriter, r *http.Request, keys []string) (*Namespace, func(), bool) {
+	for _, k := range keys {
+		if msg := checkHTTPKey(k); msg != "" {
+			cfapi.WriteError(w, http.StatusBadRequest, apiCodeBadRequest, strconv.Quote(k)+": "+msg)
+			return nil, nil, false
+		}
+	}
+	return api.namespace(w, r)
 }

@@ -18,22 +18,8 @@ import (
 // Values, their metadata, and listings of keys.
 
 func (api *httpAPI) getValue(w http.ResponseWriter, r *http.Request) {
-	k, ok := key(w, r)
+	e, ok := api.stored(w, r, true, "get")
 	if !ok {
-		return
-	}
-	ns, done, ok := api.namespace(w, r)
-	if !ok {
-		return
-	}
-	defer done()
-	e, found, err := ns.get(r.Context(), k, true, time.Now().Unix())
-	if err != nil {
-		writeStorageError(w, err)
-		return
-	}
-	if !found {
-		cfapi.WriteError(w, http.StatusNotFound, apiCodeNoKey, "get: 'key not found'")
 		return
 	}
 	if e.expires {
@@ -46,22 +32,8 @@ func (api *httpAPI) getValue(w http.ResponseWriter, r *http.Request) {
 }
 
 func (api *httpAPI) getMetadata(w http.ResponseWriter, r *http.Request) {
-	k, ok := key(w, r)
+	e, ok := api.stored(w, r, false, "metadata")
 	if !ok {
-		return
-	}
-	ns, done, ok := api.namespace(w, r)
-	if !ok {
-		return
-	}
-	defer done()
-	e, found, err := ns.get(r.Context(), k, false, time.Now().Unix())
-	if err != nil {
-		writeStorageError(w, err)
-		return
-	}
-	if !found {
-		cfapi.WriteError(w, http.StatusNotFound, apiCodeNoKey, "metadata: 'key not found'")
 		return
 	}
 	if e.metadata == nil {
@@ -69,6 +41,36 @@ func (api *httpAPI) getMetadata(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeOK(w, e.metadata)
+}
+
+// keyNamespace reads the request's key and finds its namespace, or answers 400 or 404; done
+// ends the request's hold on the namespace.
+func (api *httpAPI) keyNamespace(w http.ResponseWriter, r *http.Request) (k string, ns *Namespace, done func(), ok bool) {
+	if k, ok = key(w, r); !ok {
+		return "", nil, nil, false
+	}
+	ns, done, ok = api.namespace(w, r)
+	return k, ns, done, ok
+}
+
+// stored reads the request's key, with its value or without, or answers the error; op names
+// the read in a 404's message, as Workers KV words it.
+func (api *httpAPI) stored(w http.ResponseWriter, r *http.Request, withValue bool, op string) (entry, bool) {
+	k, ns, done, ok := api.keyNamespace(w, r)
+	if !ok {
+		return entry{}, false
+	}
+	defer done()
+	e, found, err := ns.get(r.Context(), k, withValue, time.Now().Unix())
+	if err != nil {
+		writeStorageError(w, err)
+		return entry{}, false
+	}
+	if !found {
+		cfapi.WriteError(w, http.StatusNotFound, apiCodeNoKey, op+": 'key not found'")
+		return entry{}, false
+	}
+	return e, true
 }
 
 // expiry reads when a put expires, from expiration (unix seconds) or expiration_ttl (seconds
@@ -251,11 +253,7 @@ func (api *httpAPI) putValue(w http.ResponseWriter, r *http.Request) {
 }
 
 func (api *httpAPI) deleteValue(w http.ResponseWriter, r *http.Request) {
-	k, ok := key(w, r)
-	if !ok {
-		return
-	}
-	ns, done, ok := api.namespace(w, r)
+	k, ns, done, ok := api.keyNamespace(w, r)
 	if !ok {
 		return
 	}

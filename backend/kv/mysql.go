@@ -316,5 +316,5 @@ func myError(err error) error {
 		return me
 	}
 	pe := toPG(err)
-	return mysqlserver.Error(pe.code, mysqlSupported.Replace(pe.msg))
+	return mysqlserver.Error(pe.Code, mysqlSupported.Replace(pe.Message))
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/slipstream-proxy/slipstream/backend/mysqlserver"
 	"github.com/slipstream-proxy/slipstream/backend/mysqlserver/mysqltest"
+
+	"github.com/slipstream-proxy/slipstream/backend/pgserver"
 )
 
 // mysqlOpen returns a database/sql handle on ns through go-sql-driver/mysql over DialMySQL.
@@ -138,11 +140,13 @@ func TestMySQLRefusesWhatKVDoesNotRun(t *testing.T) {
 
 func TestMySQLErrorMappingCoversKV(t *testing.T) {
 	for _, code := range []string{
-		codeProtocolViolation, codeFeatureNotSupported, codeStringTooLong, codeInvalidLimit,
+		codeFeatureNotSupported, codeStringTooLong, codeInvalidLimit,
 		codeInvalidParameter, codeInvalidEscape, codeInvalidText, codeBinaryRepresent, codeNotNull,
-		codeNoActiveTx, codeUnknownStatement, codeUnknownPortal, codeSyntaxError, codeDatatypeMismatch,
-		codeDuplicatePortal, codeDuplicateStatement, codeUndefinedObject, codeProgramLimit,
+		codeNoActiveTx, codeSyntaxError, codeDatatypeMismatch, codeUndefinedObject, codeProgramLimit,
 		codeAdminShutdown, codeInternal,
+		// What package pgserver answers for kv's sessions.
+		pgserver.CodeProtocolViolation, pgserver.CodeUnknownStatement, pgserver.CodeUnknownPortal,
+		pgserver.CodeDuplicatePortal, pgserver.CodeDuplicateStatement, pgserver.CodeCantChangeParam,
 	} {
 		if !mysqlserver.Mapped(code) {
 			t.Errorf("SQLSTATE %s has no MySQL error", code)

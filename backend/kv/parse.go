@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/slipstream-proxy/slipstream/backend/pgserver"
 )
 
 // The statement matcher: a strict reader of the few statement shapes a KV namespace answers,
@@ -25,7 +27,7 @@ const (
 var columnNames = [...]string{"key", "value", "metadata", "expiration", "expiration_ttl"}
 
 // columnType is the PostgreSQL type of a column, and of a parameter that stands for one.
-var columnType = [...]uint32{oidText, oidBytea, oidJSON, oidInt8, oidInt8}
+var columnType = [...]uint32{pgserver.OIDText, pgserver.OIDBytea, pgserver.OIDJSON, pgserver.OIDInt8, pgserver.OIDInt8}
 
 // verb is what a statement does.
 type verb uint8
@@ -35,12 +37,7 @@ const (
 	vGet             // SELECT ... FROM kv [WHERE ...] [ORDER BY key] [LIMIT n]
 	vPut             // INSERT INTO kv (...) VALUES (...)[, (...)]
 	vDelete          // DELETE FROM kv WHERE key = x
-	vSet             // SET [SESSION] name {= | TO} value, SET TIME ZONE value
-	vSetLocal        // SET LOCAL ...: no transaction, so no effect
-	vSetNoop         // SET TRANSACTION ..., SET SESSION CHARACTERISTICS ...
-	vReset           // RESET name | RESET ALL
-	vShow            // SHOW name
-	vSetConfig       // SELECT [pg_catalog.]set_config('name', 'value', bool)[, ...]
+	vSession         // SET, RESET, SHOW, set_config: read by package pgserver
 	vDiscard         // DISCARD ALL | PLANS | SEQUENCES | TEMP
 	vDeallocate      // DEALLOCATE [PREPARE] name | ALL
 	vBegin           // BEGIN, START TRANSACTION: refused, there are no transactions
@@ -77,11 +74,9 @@ type statement struct {
 
 	params []uint32 // the type of each $n, inferred from where it stands
 
-	name  string      // vSet, vReset, vShow, vDeallocate: the parameter or statement; "" for ALL
-	value string      // vSet: the value
-	deflt bool        // vSet: SET x TO DEFAULT (or SET TIME ZONE LOCAL)
-	pairs [][2]string // vSetConfig: name and value of each call
-	tag   string      // the command tag of a session statement
+	name    string                     // vDeallocate: the statement; "" for ALL
+	session *pgserver.SessionStatement // vSession
+	tag     string                     // the command tag of a session statement
 }
 
 // unsupportedMsg is what a client is told for a statement a KV namespace doesn't run.
@@ -98,14 +93,15 @@ func (e *parseError) Error() string { return e.msg }
 
 // parser reads one statement's tokens.
 type parser struct {
-	ts  []token
-	pos int
-	st  *statement
+	pgserver.Cursor
+	st *statement
 }
 
 // parse matches one statement's tokens.
-func parse(ts []token) (*statement, error) {
-	p := &parser{ts: ts, st: &statement{}}
+func parse(ts []pgserver.Token) (*statement, error) {
+	p := &parser{Cursor: pgserver.Cursor{Tokens: ts, Fail: func(format string, args ...any) error {
+		return &parseError{fmt.Sprintf(format, args...)}
+	}}, st: &statement{}}
 	if len(ts) == 0 {
 		return p.st, nil
 	}
@@ -113,8 +109,8 @@ func parse(ts []token) (*statement, error) {
 		return nil, err
 	}
 	for i, oid := range p.st.params {
-		if oid == oidUnknown {
-			p.st.params[i] = oidText // a $n the statement skips, as in "$2 ... $3" without $1
+		if oid == pgserver.OIDUnknown {
+			p.st.params[i] = pgserver.OIDText // a $n the statement skips, as in "$2 ... $3" without $1
 		}
 	}
 	return p.st, nil
@@ -122,7 +118,7 @@ func parse(ts []token) (*statement, error) {
 
 // parseSQL lexes and matches the statements of a query string.
 func parseSQL(sql string) ([]*statement, error) {
-	stmts, err := lex(sql)
+	stmts, err := pgserver.Lex(sql)
 	if err != nil {
 		return nil, err
 	}
@@ -137,170 +133,79 @@ func parseSQL(sql string) ([]*statement, error) {
 	return out, nil
 }
 
-func (p *parser) peek() token {
-	if p.pos < len(p.ts) {
-		return p.ts[p.pos]
-	}
-	return token{kind: tEOF}
-}
-
-func (p *parser) next() token {
-	t := p.peek()
-	if p.pos < len(p.ts) {
-		p.pos++
-	}
-	return t
-}
-
-// accept consumes the keyword kw if it is next.
-func (p *parser) accept(kw string) bool {
-	if p.peek().is(kw) {
-		p.pos++
-		return true
-	}
-	return false
-}
-
-// acceptPunct consumes the punctuation s if it is next.
-func (p *parser) acceptPunct(s string) bool {
-	if p.peek().punct(s) {
-		p.pos++
-		return true
-	}
-	return false
-}
-
-func (p *parser) fail(format string, args ...any) error {
-	return &parseError{fmt.Sprintf(format, args...)}
-}
-
-// expect consumes the keyword kw or fails.
-func (p *parser) expect(kw string) error {
-	if !p.accept(kw) {
-		return p.fail("expected %s at %s", kw, p.describe())
-	}
-	return nil
-}
-
-func (p *parser) expectPunct(s string) error {
-	if !p.acceptPunct(s) {
-		return p.fail("expected %s at %s", s, p.describe())
-	}
-	return nil
-}
-
-// describe names the next token for an error message.
-func (p *parser) describe() string {
-	t := p.peek()
-	if t.kind == tEOF {
-		return "end of statement"
-	}
-	s := t.text
-	if len(s) > 40 {
-		s = s[:40] + "..."
-	}
-	return strconv.Quote(s)
-}
-
-// end fails unless the statement is over.
-func (p *parser) end() error {
-	if p.pos < len(p.ts) {
-		return p.fail("unexpected %s", p.describe())
-	}
-	return nil
-}
-
 func (p *parser) statement() error {
-	t := p.next()
+	t := p.Next()
 	switch {
-	case t.is("SELECT"):
-		if p.peek().is("set_config") || p.peek().is("pg_catalog") {
-			return p.setConfig()
-		}
+	case t.Is("SET"), t.Is("RESET"), t.Is("SHOW"), t.Is("SELECT") && pgserver.IsSession(p.Tokens):
+		return p.session()
+	case t.Is("SELECT"):
 		return p.selectStmt()
-	case t.is("INSERT"):
+	case t.Is("INSERT"):
 		return p.insert()
-	case t.is("DELETE"):
+	case t.Is("DELETE"):
 		return p.delete()
-	case t.is("SET"):
-		return p.set()
-	case t.is("RESET"):
-		p.st.verb, p.st.tag = vReset, "RESET"
-		if err := p.settingName(true); err != nil {
-			return err
-		}
-		return p.end()
-	case t.is("SHOW"):
-		p.st.verb, p.st.tag = vShow, "SHOW"
-		if p.peek().is("ALL") {
-			return p.fail("SHOW ALL is not supported")
-		}
-		if err := p.settingName(false); err != nil {
-			return err
-		}
-		return p.end()
-	case t.is("DISCARD"):
+	case t.Is("DISCARD"):
 		p.st.verb, p.st.tag = vDiscard, "DISCARD ALL"
-		w := p.next()
-		if !(w.is("ALL") || w.is("PLANS") || w.is("SEQUENCES") || w.is("TEMP") || w.is("TEMPORARY")) {
-			return p.fail("expected ALL, PLANS, SEQUENCES or TEMP after DISCARD")
+		w := p.Next()
+		if !(w.Is("ALL") || w.Is("PLANS") || w.Is("SEQUENCES") || w.Is("TEMP") || w.Is("TEMPORARY")) {
+			return p.Fail("expected ALL, PLANS, SEQUENCES or TEMP after DISCARD")
 		}
-		p.st.tag = "DISCARD " + strings.ToUpper(w.text)
-		if w.is("TEMPORARY") {
+		p.st.tag = "DISCARD " + strings.ToUpper(w.Text)
+		if w.Is("TEMPORARY") {
 			p.st.tag = "DISCARD TEMP"
 		}
-		return p.end()
-	case t.is("DEALLOCATE"):
+		return p.End()
+	case t.Is("DEALLOCATE"):
 		p.st.verb, p.st.tag = vDeallocate, "DEALLOCATE"
-		p.accept("PREPARE")
-		switch w := p.next(); {
-		case w.is("ALL"):
+		p.Accept("PREPARE")
+		switch w := p.Next(); {
+		case w.Is("ALL"):
 			p.st.tag = "DEALLOCATE ALL"
-		case w.kind == tWord:
-			p.st.name = strings.ToLower(w.text)
-		case w.kind == tQuoted:
-			p.st.name = w.val
+		case w.Kind == pgserver.TokWord:
+			p.st.name = strings.ToLower(w.Text)
+		case w.Kind == pgserver.TokQuoted:
+			p.st.name = w.Val
 		default:
-			return p.fail("expected a statement name or ALL after DEALLOCATE")
+			return p.Fail("expected a statement name or ALL after DEALLOCATE")
 		}
-		return p.end()
-	case t.is("BEGIN") || t.is("START"):
+		return p.End()
+	case t.Is("BEGIN") || t.Is("START"):
 		p.st.verb = vBegin
 		return nil
-	case t.is("COMMIT") || t.is("END"):
+	case t.Is("COMMIT") || t.Is("END"):
 		p.st.verb, p.st.tag = vCommit, "COMMIT"
 		return p.transactionTail()
-	case t.is("ROLLBACK") || t.is("ABORT"):
+	case t.Is("ROLLBACK") || t.Is("ABORT"):
 		p.st.verb, p.st.tag = vRollback, "ROLLBACK"
 		return p.transactionTail()
 	}
-	return p.fail("unsupported statement %s", strconv.Quote(t.text))
+	return p.Fail("unsupported statement %s", strconv.Quote(t.Text))
 }
 
 // table reads the table name: kv, "kv", or either qualified by public.
 func (p *parser) table() error {
-	t := p.next()
-	if (t.is("public") || t.kind == tQuoted && t.val == "public") && p.acceptPunct(".") {
-		t = p.next()
+	t := p.Next()
+	if (t.Is("public") || t.Kind == pgserver.TokQuoted && t.Val == "public") && p.AcceptPunct(".") {
+		t = p.Next()
 	}
-	if !(t.is("kv") || t.kind == tQuoted && t.val == "kv") {
-		return p.fail("the only table is kv, not %s", strconv.Quote(t.text))
+	if !(t.Is("kv") || t.Kind == pgserver.TokQuoted && t.Val == "kv") {
+		return p.Fail("the only table is kv, not %s", strconv.Quote(t.Text))
 	}
 	return nil
 }
 
 // column reads a column name, optionally qualified by kv.
 func (p *parser) column(allowTTL bool) (column, error) {
-	t := p.next()
-	name := strings.ToLower(t.text)
-	if t.kind == tQuoted {
-		name = t.val
-	} else if t.kind != tWord {
-		return 0, p.fail("expected a column at %s", strconv.Quote(t.text))
+	t := p.Next()
+	name := strings.ToLower(t.Text)
+	if t.Kind == pgserver.TokQuoted {
+		name = t.Val
+	} else if t.Kind != pgserver.TokWord {
+		return 0, p.Fail("expected a column at %s", strconv.Quote(t.Text))
 	}
-	if p.acceptPunct(".") {
+	if p.AcceptPunct(".") {
 		if name != "kv" {
-			return 0, p.fail("the only table is kv, not %s", strconv.Quote(t.text))
+			return 0, p.Fail("the only table is kv, not %s", strconv.Quote(t.Text))
 		}
 		return p.column(allowTTL)
 	}
@@ -309,64 +214,64 @@ func (p *parser) column(allowTTL bool) (column, error) {
 			return column(c), nil
 		}
 	}
-	return 0, p.fail("no column %s: the columns are key, value, metadata and expiration", strconv.Quote(name))
+	return 0, p.Fail("no column %s: the columns are key, value, metadata and expiration", strconv.Quote(name))
 }
 
 // isColumn reports whether the next tokens name column c.
 func (p *parser) isColumn(c column) bool {
-	save := p.pos
+	save := p.Pos
 	got, err := p.column(false)
-	p.pos = save
+	p.Pos = save
 	return err == nil && got == c
 }
 
 // operand reads a value: $n, a string, a number, NULL, optionally cast (::type) to the type of
 // the column it stands for.
 func (p *parser) operand(c column) (operand, error) {
-	t := p.next()
+	t := p.Next()
 	var op operand
 	switch {
-	case t.kind == tParam:
-		n, err := strconv.Atoi(t.val)
+	case t.Kind == pgserver.TokParam:
+		n, err := strconv.Atoi(t.Val)
 		if err != nil || n < 1 || n > maxParams {
-			return op, p.fail("parameter %s is out of range", t.text)
+			return op, p.Fail("parameter %s is out of range", t.Text)
 		}
 		op = operand{kind: opParam, param: n}
 		for len(p.st.params) < n {
-			p.st.params = append(p.st.params, oidUnknown)
+			p.st.params = append(p.st.params, pgserver.OIDUnknown)
 		}
-		if p.st.params[n-1] == oidUnknown {
+		if p.st.params[n-1] == pgserver.OIDUnknown {
 			p.st.params[n-1] = columnType[c]
 		}
-	case t.kind == tString:
-		op = operand{kind: opString, text: t.val}
-	case t.kind == tNumber:
-		op = operand{kind: opNumber, text: t.text}
-	case t.punct("-") || t.punct("+"):
-		n := p.next()
-		if n.kind != tNumber {
-			return op, p.fail("expected a number after %s", t.text)
+	case t.Kind == pgserver.TokString:
+		op = operand{kind: opString, text: t.Val}
+	case t.Kind == pgserver.TokNumber:
+		op = operand{kind: opNumber, text: t.Text}
+	case t.IsPunct("-") || t.IsPunct("+"):
+		n := p.Next()
+		if n.Kind != pgserver.TokNumber {
+			return op, p.Fail("expected a number after %s", t.Text)
 		}
-		op = operand{kind: opNumber, text: strings.TrimPrefix(t.text, "+") + n.text}
-	case t.punct("("):
+		op = operand{kind: opNumber, text: strings.TrimPrefix(t.Text, "+") + n.Text}
+	case t.IsPunct("("):
 		// pgx's simple protocol writes a negative number as is, others wrap values in parentheses.
 		inner, err := p.operand(c)
 		if err != nil {
 			return op, err
 		}
-		if err := p.expectPunct(")"); err != nil {
+		if err := p.ExpectPunct(")"); err != nil {
 			return op, err
 		}
 		op = inner
-	case t.is("NULL"):
+	case t.Is("NULL"):
 		op = operand{kind: opNull}
 	default:
-		return op, p.fail("expected a value ($n, 'text', a number or NULL) at %s", strconv.Quote(t.text))
+		return op, p.Fail("expected a value ($n, 'text', a number or NULL) at %s", strconv.Quote(t.Text))
 	}
-	if p.acceptPunct("::") {
-		ty := p.next()
-		if !castFits(c, strings.ToLower(ty.text)) {
-			return op, p.fail("cannot cast %s to %s", columnNames[c], strconv.Quote(ty.text))
+	if p.AcceptPunct("::") {
+		ty := p.Next()
+		if !castFits(c, strings.ToLower(ty.Text)) {
+			return op, p.Fail("cannot cast %s to %s", columnNames[c], strconv.Quote(ty.Text))
 		}
 	}
 	return op, nil
@@ -392,7 +297,7 @@ const maxParams = 65535
 func (p *parser) selectStmt() error {
 	st := p.st
 	st.verb = vGet
-	if p.acceptPunct("*") {
+	if p.AcceptPunct("*") {
 		st.cols = []column{colKey, colValue, colMetadata, colExpiration}
 	} else {
 		for {
@@ -401,43 +306,43 @@ func (p *parser) selectStmt() error {
 				return err
 			}
 			st.cols = append(st.cols, c)
-			if !p.acceptPunct(",") {
+			if !p.AcceptPunct(",") {
 				break
 			}
 		}
 	}
-	if err := p.expect("FROM"); err != nil {
+	if err := p.Expect("FROM"); err != nil {
 		return err
 	}
 	if err := p.table(); err != nil {
 		return err
 	}
-	if p.accept("WHERE") {
+	if p.Accept("WHERE") {
 		for {
 			if err := p.condition(); err != nil {
 				return err
 			}
-			if !p.accept("AND") {
+			if !p.Accept("AND") {
 				break
 			}
 		}
 	}
-	if p.accept("ORDER") {
-		if err := p.expect("BY"); err != nil {
+	if p.Accept("ORDER") {
+		if err := p.Expect("BY"); err != nil {
 			return err
 		}
 		if !p.isColumn(colKey) {
-			return p.fail("rows can be ordered by key only")
+			return p.Fail("rows can be ordered by key only")
 		}
 		p.column(false)
-		if p.peek().is("DESC") {
-			return p.fail("keys are listed in ascending order only")
+		if p.Peek().Is("DESC") {
+			return p.Fail("keys are listed in ascending order only")
 		}
-		p.accept("ASC")
+		p.Accept("ASC")
 	}
-	if p.accept("LIMIT") {
-		if p.peek().is("ALL") {
-			p.next()
+	if p.Accept("LIMIT") {
+		if p.Peek().Is("ALL") {
+			p.Next()
 		} else {
 			op, err := p.operand(colExpiration) // an int8
 			if err != nil {
@@ -446,7 +351,7 @@ func (p *parser) selectStmt() error {
 			st.limit = op
 		}
 	}
-	return p.end()
+	return p.End()
 }
 
 const conditionsMsg = "conditions can test key only: key = $1, key LIKE 'prefix%', key > $cursor"
@@ -454,22 +359,22 @@ const conditionsMsg = "conditions can test key only: key = $1, key LIKE 'prefix%
 // condition reads key = x, key LIKE x or key > x; each may appear once.
 func (p *parser) condition() error {
 	if !p.isColumn(colKey) {
-		return p.fail("%s", conditionsMsg)
+		return p.Fail("%s", conditionsMsg)
 	}
 	p.column(false)
 	var slot *operand
-	switch t := p.next(); {
-	case t.punct("="):
+	switch t := p.Next(); {
+	case t.IsPunct("="):
 		slot = &p.st.key
-	case t.is("LIKE"):
+	case t.Is("LIKE"):
 		slot = &p.st.like
-	case t.punct(">"):
+	case t.IsPunct(">"):
 		slot = &p.st.after
 	default:
-		return p.fail("%s", conditionsMsg)
+		return p.Fail("%s", conditionsMsg)
 	}
 	if slot.kind != opNone {
-		return p.fail("each of key =, key LIKE and key > may appear once")
+		return p.Fail("each of key =, key LIKE and key > may appear once")
 	}
 	op, err := p.operand(colKey)
 	if err != nil {
@@ -483,13 +388,13 @@ func (p *parser) condition() error {
 func (p *parser) insert() error {
 	st := p.st
 	st.verb = vPut
-	if err := p.expect("INTO"); err != nil {
+	if err := p.Expect("INTO"); err != nil {
 		return err
 	}
 	if err := p.table(); err != nil {
 		return err
 	}
-	if err := p.expectPunct("("); err != nil {
+	if err := p.ExpectPunct("("); err != nil {
 		return err
 	}
 	var seen [colTTL + 1]bool
@@ -499,34 +404,34 @@ func (p *parser) insert() error {
 			return err
 		}
 		if seen[c] {
-			return p.fail("column %s is given twice", columnNames[c])
+			return p.Fail("column %s is given twice", columnNames[c])
 		}
 		seen[c] = true
 		st.cols = append(st.cols, c)
-		if !p.acceptPunct(",") {
+		if !p.AcceptPunct(",") {
 			break
 		}
 	}
-	if err := p.expectPunct(")"); err != nil {
+	if err := p.ExpectPunct(")"); err != nil {
 		return err
 	}
 	switch {
 	case !seen[colKey] || !seen[colValue]:
-		return p.fail("a put needs key and value")
+		return p.Fail("a put needs key and value")
 	case seen[colExpiration] && seen[colTTL]:
-		return p.fail("give expiration or expiration_ttl, not both")
+		return p.Fail("give expiration or expiration_ttl, not both")
 	}
-	if err := p.expect("VALUES"); err != nil {
+	if err := p.Expect("VALUES"); err != nil {
 		return err
 	}
 	for {
-		if err := p.expectPunct("("); err != nil {
+		if err := p.ExpectPunct("("); err != nil {
 			return err
 		}
 		row := make([]operand, 0, len(st.cols))
 		for i, c := range st.cols {
 			if i > 0 {
-				if err := p.expectPunct(","); err != nil {
+				if err := p.ExpectPunct(","); err != nil {
 					return err
 				}
 			}
@@ -536,46 +441,46 @@ func (p *parser) insert() error {
 			}
 			row = append(row, op)
 		}
-		if err := p.expectPunct(")"); err != nil {
+		if err := p.ExpectPunct(")"); err != nil {
 			return err
 		}
 		st.rows = append(st.rows, row)
-		if !p.acceptPunct(",") {
+		if !p.AcceptPunct(",") {
 			break
 		}
 	}
-	if p.peek().is("ON") {
-		return p.fail("INSERT INTO kv always overwrites (a KV put): leave out ON CONFLICT")
+	if p.Peek().Is("ON") {
+		return p.Fail("INSERT INTO kv always overwrites (a KV put): leave out ON CONFLICT")
 	}
-	if p.peek().is("RETURNING") {
-		return p.fail("RETURNING is not supported")
+	if p.Peek().Is("RETURNING") {
+		return p.Fail("RETURNING is not supported")
 	}
-	return p.end()
+	return p.End()
 }
 
 // delete reads DELETE FROM kv WHERE key = x.
 func (p *parser) delete() error {
 	p.st.verb = vDelete
-	if err := p.expect("FROM"); err != nil {
+	if err := p.Expect("FROM"); err != nil {
 		return err
 	}
 	if err := p.table(); err != nil {
 		return err
 	}
-	if err := p.expect("WHERE"); err != nil {
-		return p.fail("DELETE needs WHERE key = $1")
+	if err := p.Expect("WHERE"); err != nil {
+		return p.Fail("DELETE needs WHERE key = $1")
 	}
 	if !p.isColumn(colKey) {
-		return p.fail("DELETE needs WHERE key = $1")
+		return p.Fail("DELETE needs WHERE key = $1")
 	}
 	p.column(false)
-	if err := p.expectPunct("="); err != nil {
-		return p.fail("DELETE needs WHERE key = $1")
+	if err := p.ExpectPunct("="); err != nil {
+		return p.Fail("DELETE needs WHERE key = $1")
 	}
 	op, err := p.operand(colKey)
 	if err != nil {
 		return err
 	}
 	p.st.key = op
-	return p.end()
+	return p.End()
 }

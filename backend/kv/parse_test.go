@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+
+	"github.com/slipstream-proxy/slipstream/backend/pgserver"
 )
 
 func TestTheMatcherReadsWhatDriversAndORMsSend(t *testing.T) {
@@ -186,15 +188,20 @@ func describeStmt(st *statement) string {
 		s = fmt.Sprint("put ", cols(), " rows=", rows)
 	case vDelete:
 		s = "delete key=" + op(st.key)
-	case vSet:
-		if st.deflt {
-			return "set " + st.name + " default"
+	case vSession:
+		ss := st.session
+		switch ss.Verb {
+		case pgserver.SetSession:
+			if ss.Default {
+				return "set " + ss.Name + " default"
+			}
+			return fmt.Sprintf("set %s=%q", ss.Name, ss.Value)
+		case pgserver.Reset:
+			return fmt.Sprintf("reset %q", ss.Name)
+		case pgserver.SetConfig:
+			return fmt.Sprint("set_config ", ss.Pairs)
 		}
-		return fmt.Sprintf("set %s=%q", st.name, st.value)
-	case vReset:
-		return fmt.Sprintf("reset %q", st.name)
-	case vSetConfig:
-		return fmt.Sprint("set_config ", st.pairs)
+		return fmt.Sprint("session ", ss.Verb)
 	default:
 		return fmt.Sprint("verb ", st.verb)
 	}

@@ -6,22 +6,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
-)
 
-// PostgreSQL type OIDs this package speaks.
-const (
-	oidUnknown    = 0
-	oidBytea      = 17
-	oidName       = 19
-	oidInt8       = 20
-	oidInt2       = 21
-	oidInt4       = 23
-	oidText       = 25
-	oidJSON       = 114
-	oidUnknownLit = 705
-	oidBPChar     = 1042
-	oidVarchar    = 1043
-	oidJSONB      = 3802
+	"github.com/slipstream-proxy/slipstream/backend/pgserver"
 )
 
 // arg is a parameter value as Bind delivered it, decoded by its type and format.
@@ -39,40 +25,40 @@ func decodeArg(oid uint32, binaryFormat bool, v []byte) (arg, error) {
 		return arg{null: true}, nil
 	}
 	if !binaryFormat {
-		if oid == oidBytea {
+		if oid == pgserver.OIDBytea {
 			b, err := byteaIn(v)
 			return arg{b: b}, err
 		}
 		return arg{b: clone(v)}, nil
 	}
 	bad := func() (arg, error) {
-		return arg{}, errorf(codeBinaryRepresent, "incorrect binary data format in bind parameter")
+		return arg{}, pgserver.Errorf(codeBinaryRepresent, "incorrect binary data format in bind parameter")
 	}
 	switch oid {
-	case oidInt2:
+	case pgserver.OIDInt2:
 		if len(v) != 2 {
 			return bad()
 		}
 		return arg{n: int64(int16(binary.BigEndian.Uint16(v))), isInt: true}, nil
-	case oidInt4:
+	case pgserver.OIDInt4:
 		if len(v) != 4 {
 			return bad()
 		}
 		return arg{n: int64(int32(binary.BigEndian.Uint32(v))), isInt: true}, nil
-	case oidInt8:
+	case pgserver.OIDInt8:
 		if len(v) != 8 {
 			return bad()
 		}
 		return arg{n: int64(binary.BigEndian.Uint64(v)), isInt: true}, nil
-	case oidJSONB:
+	case pgserver.OIDJSONB:
 		if len(v) < 1 || v[0] != 1 {
 			return bad()
 		}
 		return arg{b: clone(v[1:])}, nil
-	case oidBytea, oidText, oidVarchar, oidBPChar, oidName, oidJSON, oidUnknown, oidUnknownLit:
+	case pgserver.OIDBytea, pgserver.OIDText, pgserver.OIDVarchar, pgserver.OIDBPChar, pgserver.OIDName, pgserver.OIDJSON, pgserver.OIDUnknown, pgserver.OIDUnknownLit:
 		return arg{b: clone(v)}, nil
 	}
-	return arg{}, errorf(codeFeatureNotSupported, "binary format for parameter type %d is not supported by kv; send it as text", oid)
+	return arg{}, pgserver.Errorf(codeFeatureNotSupported, "binary format for parameter type %d is not supported by kv; send it as text", oid)
 }
 
 func clone(b []byte) []byte { return append(make([]byte, 0, len(b)), b...) }
@@ -83,11 +69,11 @@ func byteaIn(t []byte) ([]byte, error) {
 	if len(t) >= 2 && t[0] == '\\' && t[1] == 'x' {
 		h := t[2:]
 		if len(h)%2 != 0 {
-			return nil, errorf(codeInvalidText, "invalid hexadecimal data: odd number of digits")
+			return nil, pgserver.Errorf(codeInvalidText, "invalid hexadecimal data: odd number of digits")
 		}
 		out := make([]byte, len(h)/2)
 		if _, err := hex.Decode(out, h); err != nil {
-			return nil, errorf(codeInvalidText, "invalid hexadecimal digit")
+			return nil, pgserver.Errorf(codeInvalidText, "invalid hexadecimal digit")
 		}
 		return out, nil
 	}
@@ -106,7 +92,7 @@ func byteaIn(t []byte) ([]byte, error) {
 			out = append(out, (t[i+1]-'0')<<6|(t[i+2]-'0')<<3|(t[i+3]-'0'))
 			i += 3
 		default:
-			return nil, errorf(codeInvalidText, "invalid input syntax for type bytea")
+			return nil, pgserver.Errorf(codeInvalidText, "invalid input syntax for type bytea")
 		}
 	}
 	return out, nil
@@ -133,7 +119,7 @@ func (vs values) text(op operand, what string) (s string, null bool, err error) 
 	case opNull:
 		return "", true, nil
 	}
-	return "", false, errorf(codeDatatypeMismatch, "%s is text: quote the value", what)
+	return "", false, pgserver.Errorf(codeDatatypeMismatch, "%s is text: quote the value", what)
 }
 
 // bytes resolves the value operand of a put.
@@ -142,7 +128,7 @@ func (vs values) bytes(op operand) (b []byte, null bool, err error) {
 	case opParam:
 		a := vs.param(op)
 		if a.isInt {
-			return nil, false, errorf(codeDatatypeMismatch, "value is bytea, not an integer")
+			return nil, false, pgserver.Errorf(codeDatatypeMismatch, "value is bytea, not an integer")
 		}
 		return a.b, a.null, nil
 	case opString:
@@ -151,7 +137,7 @@ func (vs values) bytes(op operand) (b []byte, null bool, err error) {
 	case opNull:
 		return nil, true, nil
 	}
-	return nil, false, errorf(codeDatatypeMismatch, "value is bytea: pass it as a parameter or a '\\x...' literal")
+	return nil, false, pgserver.Errorf(codeDatatypeMismatch, "value is bytea: pass it as a parameter or a '\\x...' literal")
 }
 
 // json resolves the metadata operand of a put, which must be JSON.
@@ -171,10 +157,10 @@ func (vs values) json(op operand) (b []byte, null bool, err error) {
 	case opNull:
 		return nil, true, nil
 	default:
-		return nil, false, errorf(codeDatatypeMismatch, "metadata is json: quote the value")
+		return nil, false, pgserver.Errorf(codeDatatypeMismatch, "metadata is json: quote the value")
 	}
 	if !json.Valid(b) {
-		return nil, false, errorf(codeInvalidText, "invalid input syntax for type json")
+		return nil, false, pgserver.Errorf(codeInvalidText, "invalid input syntax for type json")
 	}
 	return b, false, nil
 }
@@ -199,7 +185,7 @@ func (vs values) integer(op operand) (n int64, null bool, err error) {
 		if len(t) > 40 {
 			t = t[:40] + "..."
 		}
-		return 0, false, errorf(codeInvalidText, "invalid input syntax for type bigint: %q", t)
+		return 0, false, pgserver.Errorf(codeInvalidText, "invalid input syntax for type bigint: %q", t)
 	}
 	return n, false, nil
 }
@@ -213,7 +199,7 @@ func likePrefix(pat string) (prefix string, exact bool, err error) {
 		switch c := pat[i]; c {
 		case '\\':
 			if i+1 == len(pat) {
-				return "", false, errorf(codeInvalidEscape, "LIKE pattern must not end with escape character")
+				return "", false, pgserver.Errorf(codeInvalidEscape, "LIKE pattern must not end with escape character")
 			}
 			i++
 			b.WriteByte(pat[i])

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/slipstream-proxy/slipstream/tunnel"
+	tlscerts "github.com/slipstream-proxy/slipstream/certs"
 )
 
 const certsUsage = `Usage: slipstream certs [--dir DIR]
@@ -43,7 +43,7 @@ func certs(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	host, _ := os.Hostname()
-	written, err := tunnel.CreateCerts(*dir, host)
+	written, err := tlscerts.CreateDeployment(*dir, host)
 	for _, f := range written {
 		fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(*dir, f))
 	}

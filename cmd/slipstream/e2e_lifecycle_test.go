@@ -26,9 +26,9 @@ import (
 
 	mysqlerr "github.com/go-mysql-org/go-mysql/mysql"
 
+	tlscerts "github.com/slipstream-proxy/slipstream/certs"
 	"github.com/slipstream-proxy/slipstream/internal/mytest"
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
-	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 )
 
 // child is a slipstream process started from the test binary.
@@ -484,7 +484,7 @@ func TestSIGHUPReloadsUnderLoad(t *testing.T) {
 // newCertFiles creates a self-signed certificate in dir and returns its files and PEM.
 func newCertFiles(t *testing.T, dir string) (cert, key, certPEM string) {
 	t.Helper()
-	if _, err := pgwire.LoadOrCreateCertificate("", "", dir); err != nil {
+	if _, err := tlscerts.LoadOrCreate("", "", dir); err != nil {
 		t.Fatal(err)
 	}
 	cert, key = filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/cache"
+	tlscerts "github.com/slipstream-proxy/slipstream/certs"
 	"github.com/slipstream-proxy/slipstream/config"
 	"github.com/slipstream-proxy/slipstream/placement"
 	"github.com/slipstream-proxy/slipstream/proxy"
@@ -103,7 +104,7 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	tlsConf, err := tunnel.LoadTLS(cfg.CertsDir, tunnel.NodeEdge)
+	tlsConf, err := tunnel.LoadTLS(cfg.CertsDir, tlscerts.NodeEdge)
 	if err != nil {
 		return err
 	}

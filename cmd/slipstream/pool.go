@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/cache"
+	tlscerts "github.com/slipstream-proxy/slipstream/certs"
 	"github.com/slipstream-proxy/slipstream/config"
 	"github.com/slipstream-proxy/slipstream/placement"
 	"github.com/slipstream-proxy/slipstream/poolend"
@@ -99,7 +100,7 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	raiseFileLimit(log)
 	ctx, stop := context.WithCancel(ctx) // the console's SHUTDOWN
 	defer stop()
-	tlsConf, err := tunnel.LoadTLS(cfg.CertsDir, tunnel.NodePool)
+	tlsConf, err := tunnel.LoadTLS(cfg.CertsDir, tlscerts.NodePool)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync/atomic"
 
+	tlscerts "github.com/slipstream-proxy/slipstream/certs"
 	"github.com/slipstream-proxy/slipstream/config"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 	"github.com/slipstream-proxy/slipstream/proxy"
@@ -29,7 +30,7 @@ func loadCerts(cfg config.Config) (*certHolder, error) {
 }
 
 func (h *certHolder) load(cfg config.Config) error {
-	cert, err := pgwire.LoadOrCreateCertificate(cfg.TLS.CertFile, cfg.TLS.KeyFile, filepath.Join(cfg.DataDir, "tls"))
+	cert, err := tlscerts.LoadOrCreate(cfg.TLS.CertFile, cfg.TLS.KeyFile, filepath.Join(cfg.DataDir, "tls"))
 	if err != nil {
 		return err
 	}

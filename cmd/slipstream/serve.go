@@ -11,7 +11,6 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -445,39 +444,4 @@ func newMux(reg *prometheus.Registry, ready func() bool) *http.ServeMux {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	return mux
-}
-
-// invalidating wraps D1's HTTP API: a POST to /accounts/A/d1/database/NAME/query may write, so
-// the database's cached reads are invalidated before the answer is written.
-func invalidating(h http.Handler, results *cache.Cache) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			if parts := strings.Split(r.URL.Path, "/"); len(parts) > 5 {
-				w = &invalidateBeforeWrite{ResponseWriter: w, invalidate: func() { results.Invalidate(parts[5], nil, true) }}
-			}
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-// invalidateBeforeWrite runs invalidate once, before the response's header goes out.
-type invalidateBeforeWrite struct {
-	http.ResponseWriter
-	invalidate func()
-	done       bool
-}
-
-func (w *invalidateBeforeWrite) WriteHeader(code int) {
-	if !w.done {
-		w.done = true
-		w.invalidate()
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *invalidateBeforeWrite) Write(b []byte) (int, error) {
-	if !w.done {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(b)
 }

@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"io"
-	"io/fs"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,6 +17,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/slipstream-proxy/slipstream/certs"
 )
 
 // fakeServer is the smallest PostgreSQL server that authenticates with this package: startup,
@@ -132,7 +131,7 @@ func (s *fakeServer) serve(t *testing.T, conn net.Conn) {
 func TestAuthenticateWithPgconn(t *testing.T) {
 	const user, password = "alice", "s3cret-pässword"
 	certDir := t.TempDir()
-	cert, err := LoadOrCreateCertificate("", "", certDir)
+	cert, err := certs.LoadOrCreate("", "", certDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,64 +378,15 @@ func TestParseAuthMethod(t *testing.T) {
 	}
 }
 
-func TestLoadOrCreateCertificate(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "tls")
-	created, err := LoadOrCreateCertificate("", "", dir)
+func TestServerTLSConfigRequiresTLS12AndOffersPostgresALPN(t *testing.T) {
+	cert, err := certs.LoadOrCreate("", "", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, err := x509.ParseCertificate(created.Certificate[0])
-	if err != nil {
-		t.Fatal(err)
+	cfg := ServerTLSConfig(cert)
+	if cfg.MinVersion != tls.VersionTLS12 || len(cfg.Certificates) != 1 || len(cfg.NextProtos) != 1 || cfg.NextProtos[0] != "postgresql" {
+		t.Errorf("ServerTLSConfig = %+v", cfg)
 	}
-	if leaf.Subject.CommonName != "slipstream" || leaf.VerifyHostname("localhost") != nil ||
-		leaf.VerifyHostname("127.0.0.1") != nil || leaf.VerifyHostname("::1") != nil {
-		t.Errorf("certificate names: CN %q, DNS %v, IP %v", leaf.Subject.CommonName, leaf.DNSNames, leaf.IPAddresses)
-	}
-	if years := leaf.NotAfter.Sub(leaf.NotBefore).Hours() / 24 / 365; years < 9.9 || years > 10.1 {
-		t.Errorf("certificate valid for %.1f years, want 10", years)
-	}
-	for path, want := range map[string]fs.FileMode{dir: 0o700 | fs.ModeDir, filepath.Join(dir, "server.key"): 0o600} {
-		if fi, err := os.Stat(path); err != nil {
-			t.Error(err)
-		} else if fi.Mode() != want {
-			t.Errorf("%s: mode %v, want %v", path, fi.Mode(), want)
-		}
-	}
-
-	t.Run("a second call loads the same certificate", func(t *testing.T) {
-		again, err := LoadOrCreateCertificate("", "", dir)
-		if err != nil || !bytes.Equal(again.Certificate[0], created.Certificate[0]) {
-			t.Errorf("second call: %v, same certificate: %v", err, err == nil && bytes.Equal(again.Certificate[0], created.Certificate[0]))
-		}
-	})
-	t.Run("explicit files are loaded instead of the directory", func(t *testing.T) {
-		got, err := LoadOrCreateCertificate(filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key"), "")
-		if err != nil || !bytes.Equal(got.Certificate[0], created.Certificate[0]) {
-			t.Errorf("explicit files: %v", err)
-		}
-	})
-	t.Run("a certificate file without its key is refused", func(t *testing.T) {
-		if _, err := LoadOrCreateCertificate(filepath.Join(dir, "server.crt"), "", ""); err == nil {
-			t.Error("no error")
-		}
-	})
-	t.Run("a directory holding only the key is refused rather than overwritten", func(t *testing.T) {
-		other := t.TempDir()
-		key, _ := os.ReadFile(filepath.Join(dir, "server.key"))
-		os.WriteFile(filepath.Join(other, "server.key"), key, 0o600)
-		if _, err := LoadOrCreateCertificate("", "", other); err == nil {
-			t.Error("no error")
-		}
-		if _, err := os.Stat(filepath.Join(other, "server.crt")); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("server.crt was created: %v", err)
-		}
-	})
-	t.Run("the TLS config requires TLS 1.2 or later", func(t *testing.T) {
-		if cfg := ServerTLSConfig(created); cfg.MinVersion != tls.VersionTLS12 || len(cfg.Certificates) != 1 {
-			t.Errorf("ServerTLSConfig = %+v", cfg)
-		}
-	})
 }
 
 func TestPasswordMessagesAreChecked(t *testing.T) {

@@ -1,7 +1,10 @@
 // Package pgwire is the PostgreSQL wire protocol as Slipstream's client side speaks it: message
-// framing on top of what pgproto3 defines, the startup packets, server-side password
-// authentication (SCRAM-SHA-256, md5, cleartext over TLS), the TLS certificate, and the
-// ErrorResponse packets a client sees, from one table of SQLSTATEs (errors.go).
+// framing of its own (msgio.go reads the type byte and length and appends messages into the
+// caller's buffer; it does not use pgx's pgproto3, which only its tests use, as a reference
+// decoder), the startup packets, server-side password authentication (SCRAM-SHA-256, md5,
+// cleartext over TLS), the TLS configuration for clients, and the ErrorResponse packets a
+// client sees, from one table of SQLSTATEs (errors.go). The certificate itself is made and
+// loaded by package certs.
 //
 // It must not know about pools, upstream servers, caches or sessions: it turns bytes into
 // messages and back, and checks a password it is handed. Deciding who may connect, and to what,

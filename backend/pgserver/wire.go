@@ -1,4 +1,4 @@
-package d1
+package pgserver
 
 import (
 	"bufio"
@@ -9,9 +9,6 @@ import (
 )
 
 const (
-	// maxMessage bounds one frontend message. A larger one ends the session with 08P01; a D1
-	// value is limited to 1 GB by SQLite but nobody sends that through a proxy in one message.
-	maxMessage = 256 << 20
 	// maxStartup bounds the startup packet, as PostgreSQL's MAX_STARTUP_PACKET_LENGTH does.
 	maxStartup = 10_000
 	// flushAt is how much output is buffered before it is written mid-result: rows stream to
@@ -26,11 +23,14 @@ const (
 
 // reader frames frontend messages. A message body is valid until the next call.
 type reader struct {
-	r    *bufio.Reader
-	body []byte
+	r       *bufio.Reader
+	body    []byte
+	maxBody int
 }
 
-func newReader(r io.Reader) *reader { return &reader{r: bufio.NewReaderSize(r, readBuf)} }
+func newReader(r io.Reader, maxBody int) *reader {
+	return &reader{r: bufio.NewReaderSize(r, readBuf), maxBody: maxBody}
+}
 
 // readBody reads n bytes, growing the buffer as data arrives so that a length from the wire
 // doesn't allocate memory the client never sends.
@@ -55,7 +55,8 @@ func (r *reader) readBody(n int) ([]byte, error) {
 	return r.body, nil
 }
 
-// startup reads the untyped first message: its protocol code and the rest of its body.
+// startup reads the untyped first message: its protocol code and its body from the code on, as
+// pgproto3's decoders expect it.
 func (r *reader) startup() (uint32, []byte, error) {
 	var h [8]byte
 	if _, err := io.ReadFull(r.r, h[:]); err != nil {
@@ -63,13 +64,13 @@ func (r *reader) startup() (uint32, []byte, error) {
 	}
 	n := int(binary.BigEndian.Uint32(h[:4]))
 	if n < 8 || n > maxStartup {
-		return 0, nil, errorf(codeProtocolViolation, "invalid length of startup packet")
+		return 0, nil, Errorf(CodeProtocolViolation, "invalid length of startup packet")
 	}
 	rest, err := r.readBody(n - 8)
 	if err != nil {
 		return 0, nil, err
 	}
-	body := append(h[4:8:8], rest...) // the code first, as pgproto3's decoders expect
+	body := append(h[4:8:8], rest...)
 	return binary.BigEndian.Uint32(h[4:]), body, nil
 }
 
@@ -80,8 +81,8 @@ func (r *reader) next() (byte, []byte, error) {
 		return 0, nil, err
 	}
 	n := int(binary.BigEndian.Uint32(h[1:]))
-	if n < 4 || n-4 > maxMessage {
-		return 0, nil, errorf(codeProtocolViolation, "invalid message length")
+	if n < 4 || n-4 > r.maxBody {
+		return 0, nil, Errorf(CodeProtocolViolation, "invalid message length")
 	}
 	body, err := r.readBody(n - 4)
 	return h[0], body, err
@@ -96,28 +97,35 @@ func (r *reader) nextIs(t byte) bool {
 	return err == nil && b[0] == t
 }
 
-// Appenders for the backend messages sent per query; the rest go through pgproto3's Encode.
+// Appenders for the backend messages sent per query and per row; the rest go through
+// pgproto3's Encode (AppendMsg).
 
-func beginMsg(dst []byte, t byte) ([]byte, int) {
+// BeginMsg appends the header of a message of type t and returns where its length goes, for
+// FinishMsg.
+func BeginMsg(dst []byte, t byte) ([]byte, int) {
 	return append(dst, t, 0, 0, 0, 0), len(dst) + 1
 }
 
-func finishMsg(dst []byte, at int) []byte {
+// FinishMsg writes the length of the message BeginMsg began at at.
+func FinishMsg(dst []byte, at int) []byte {
 	binary.BigEndian.PutUint32(dst[at:], uint32(len(dst)-at))
 	return dst
 }
 
-func appendEmpty(dst []byte, t byte) []byte { return append(dst, t, 0, 0, 0, 4) }
+// AppendEmpty appends a message of type t without a body: ParseComplete '1', BindComplete '2',
+// CloseComplete '3', NoData 'n', EmptyQueryResponse 'I', PortalSuspended 's'.
+func AppendEmpty(dst []byte, t byte) []byte { return append(dst, t, 0, 0, 0, 4) }
 
-func appendCommandComplete(dst []byte, tag string, n int64, counted bool) []byte {
-	dst, at := beginMsg(dst, 'C')
+// AppendCommandComplete appends CommandComplete with tag, and n after it when counted.
+func AppendCommandComplete(dst []byte, tag string, n int64, counted bool) []byte {
+	dst, at := BeginMsg(dst, 'C')
 	dst = append(dst, tag...)
 	if counted {
 		dst = append(dst, ' ')
 		dst = appendInt(dst, n)
 	}
 	dst = append(dst, 0)
-	return finishMsg(dst, at)
+	return FinishMsg(dst, at)
 }
 
 func appendInt(dst []byte, n int64) []byte {
@@ -134,14 +142,16 @@ func appendInt(dst []byte, n int64) []byte {
 	return append(dst, b[i:]...)
 }
 
-func appendReady(dst []byte, status byte) []byte { return append(dst, 'Z', 0, 0, 0, 5, status) }
+// AppendReady appends ReadyForQuery with the transaction status ('I', 'T' or 'E').
+func AppendReady(dst []byte, status byte) []byte { return append(dst, 'Z', 0, 0, 0, 5, status) }
 
-func appendMsg(dst []byte, m pgproto3.BackendMessage) []byte {
+// AppendMsg appends any backend message.
+func AppendMsg(dst []byte, m pgproto3.BackendMessage) []byte {
 	out, err := m.Encode(dst)
 	if err != nil {
-		// Only a field beyond the protocol's limits fails to encode; what this package builds
+		// Only a field beyond the protocol's limits fails to encode; what the backends build
 		// never does.
-		panic("d1: encoding " + err.Error())
+		panic("pgserver: encoding " + err.Error())
 	}
 	return out
 }

@@ -1,45 +1,52 @@
-package kv
+package pgserver
 
 import "strings"
 
-// token kinds of the lexer the statement matcher reads. It knows PostgreSQL's lexical rules as
-// far as the supported statements need them: standard-conforming strings (a doubled quote
-// stands for one, backslashes are literal), quoted identifiers, $n parameters, numbers, nested
-// block comments. Anything else (escape strings, dollar quoting, operators beyond comparisons
-// and casts) lexes as tokens the matcher then refuses.
+// The lexer of PostgreSQL's text, as far as the statements the backends read themselves need
+// it (kv's whole matcher; the session statements of both, statements.go): standard-conforming
+// strings (a doubled quote stands for one, backslashes are literal), quoted identifiers, $n
+// parameters, numbers, nested block comments. Anything else (escape strings, dollar quoting,
+// operators beyond comparisons and casts) lexes as tokens a reader then refuses. d1 runs
+// SQLite's dialect and keeps a lexer of its own for it.
+
+// TokenKind is the kind of a Token.
+type TokenKind uint8
+
+// Token kinds.
 const (
-	tEOF = iota
-	tWord
-	tQuoted // "identifier"
-	tString // 'text'
-	tNumber
-	tParam // $n
-	tPunct
-	tSemi
+	TokEOF    TokenKind = iota
+	TokWord             // a keyword or bare identifier
+	TokQuoted           // "identifier"
+	TokString           // 'text'
+	TokNumber           // 12, 1.5, 1e3
+	TokParam            // $n
+	TokPunct            // punctuation, and ::, >=, <=, <>, !=
 )
 
-type token struct {
-	kind int
-	text string // as written, quotes included
-	val  string // a string's or quoted identifier's content; a parameter's number
+// Token is one lexical token.
+type Token struct {
+	Kind TokenKind
+	Text string // as written, quotes included
+	Val  string // a string's or quoted identifier's content; a parameter's number
 }
 
-// is reports whether t is the keyword kw, case-insensitively.
-func (t token) is(kw string) bool { return t.kind == tWord && strings.EqualFold(t.text, kw) }
+// Is reports whether t is the keyword kw, case-insensitively.
+func (t Token) Is(kw string) bool { return t.Kind == TokWord && strings.EqualFold(t.Text, kw) }
 
-// punct reports whether t is the punctuation p.
-func (t token) punct(p string) bool { return t.kind == tPunct && t.text == p }
+// IsPunct reports whether t is the punctuation p.
+func (t Token) IsPunct(p string) bool { return t.Kind == TokPunct && t.Text == p }
 
-// lexError is text the lexer can't read: an unterminated string, identifier or comment.
-type lexError struct{ msg string }
+// LexError is text the lexer can't read: an unterminated string, identifier or comment. The
+// client sees it as 42601.
+type LexError struct{ Msg string }
 
-func (e *lexError) Error() string { return e.msg }
+func (e *LexError) Error() string { return e.Msg }
 
-// lex splits sql into statements of tokens, at semicolons. Empty statements are kept (as nil),
+// Lex splits sql into statements of tokens, at semicolons. Empty statements are kept (as nil),
 // so that a query of only ";" still counts as one empty statement.
-func lex(sql string) ([][]token, error) {
-	var stmts [][]token
-	var cur []token
+func Lex(sql string) ([][]Token, error) {
+	var stmts [][]Token
+	var cur []Token
 	i := 0
 	for {
 		// Whitespace and comments.
@@ -58,7 +65,7 @@ func lex(sql string) ([][]token, error) {
 				depth := 0
 				for {
 					if i+1 >= len(sql) {
-						return nil, &lexError{"unterminated /* comment"}
+						return nil, &LexError{"unterminated /* comment"}
 					}
 					switch {
 					case sql[i] == '/' && sql[i+1] == '*':
@@ -86,7 +93,7 @@ func lex(sql string) ([][]token, error) {
 		}
 		start := i
 		c := sql[i]
-		t := token{kind: tPunct}
+		t := Token{Kind: TokPunct}
 		switch {
 		case c == ';':
 			i++
@@ -98,34 +105,34 @@ func lex(sql string) ([][]token, error) {
 			val, end, ok := unquote(sql, i, c)
 			if !ok {
 				if c == '\'' {
-					return nil, &lexError{"unterminated quoted string"}
+					return nil, &LexError{"unterminated quoted string"}
 				}
-				return nil, &lexError{"unterminated quoted identifier"}
+				return nil, &LexError{"unterminated quoted identifier"}
 			}
 			i = end
-			t.val = val
-			t.kind = tString
+			t.Val = val
+			t.Kind = TokString
 			if c == '"' {
-				t.kind = tQuoted
+				t.Kind = TokQuoted
 			}
 		case c == '$' && i+1 < len(sql) && isDigit(sql[i+1]):
 			i++
 			for i < len(sql) && isDigit(sql[i]) {
 				i++
 			}
-			t.kind = tParam
-			t.val = sql[start+1 : i]
+			t.Kind = TokParam
+			t.Val = sql[start+1 : i]
 		case isDigit(c) || c == '.' && i+1 < len(sql) && isDigit(sql[i+1]):
 			for i < len(sql) && (isDigit(sql[i]) || sql[i] == '.' || sql[i] == 'e' || sql[i] == 'E' ||
 				(sql[i] == '+' || sql[i] == '-') && (sql[i-1] == 'e' || sql[i-1] == 'E')) {
 				i++
 			}
-			t.kind = tNumber
+			t.Kind = TokNumber
 		case isIdentStart(c):
 			for i < len(sql) && (isIdentStart(sql[i]) || isDigit(sql[i]) || sql[i] == '$') {
 				i++
 			}
-			t.kind = tWord
+			t.Kind = TokWord
 		default:
 			i++
 			if i < len(sql) {
@@ -135,7 +142,7 @@ func lex(sql string) ([][]token, error) {
 				}
 			}
 		}
-		t.text = sql[start:i]
+		t.Text = sql[start:i]
 		cur = append(cur, t)
 	}
 }
