@@ -192,9 +192,9 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 			onCatalogChange(og, server, name)
 			return end.Origin(name, placement.Measured(o, prober, name))
 		}}
-	lc.apply = reloader.apply
+	lc.apply = adm.reloading(reloader.apply)
 	ready := lc.ready(func() bool { return ctx.Err() == nil })
-	adm.controller.reload = lc.Reload // refused: a pool reads its configuration only when it starts
+	adm.controller.reload = lc.Reload // the console's RELOAD is SIGHUP's
 	mux := newMux(reg, ready)
 	lc.handleProbes(mux, ready)
 	return lc.run(ctx, httpln, adm.handleHTTP(mux, cfg.HTTPListen), servers, consoles)
