@@ -130,14 +130,18 @@ func (cs *cacheState) settingsAnswered(status byte, failed bool) {
 				cs.settings[st.Name] = st.Stmt
 			}
 		}
-		names := slices.Sorted(maps.Keys(cs.settings))
-		kb := slices.Clip(cs.baseKey)
-		for _, n := range names {
-			kb = append(append(append(append(append(kb, 1), n...), 1), cs.settings[n]...), 0)
-		}
-		cs.keyBase = kb
+		cs.rekey()
 	}
 	cs.staged, cs.stagedDrops, cs.stagedFailed = cs.staged[:0], false, false
+}
+
+// rekey makes the keys' base from the startup settings and the settings in force.
+func (cs *cacheState) rekey() {
+	kb := slices.Clip(cs.baseKey)
+	for _, n := range slices.Sorted(maps.Keys(cs.settings)) {
+		kb = append(append(append(append(append(kb, 1), n...), 1), cs.settings[n]...), 0)
+	}
+	cs.keyBase = kb
 }
 
 // settingsQuery returns the session's settings as one query, "" when it has none.

@@ -33,9 +33,24 @@ func (k *cancelKeys) add(sess *session) pgwire.CancelKey {
 	}
 }
 
-func (k *cancelKeys) remove(key pgwire.CancelKey) {
+// put registers sess under a key it had in another process (a handed-over session); it
+// reports false when the key is taken here.
+func (k *cancelKeys) put(key pgwire.CancelKey, sess *session) bool {
 	k.mu.Lock()
-	delete(k.m, key)
+	defer k.mu.Unlock()
+	if _, taken := k.m[key]; taken {
+		return false
+	}
+	k.m[key] = sess
+	return true
+}
+
+// removeIf removes key if it is sess's.
+func (k *cancelKeys) removeIf(key pgwire.CancelKey, sess *session) {
+	k.mu.Lock()
+	if k.m[key] == sess {
+		delete(k.m, key)
+	}
 	k.mu.Unlock()
 }
 

@@ -43,7 +43,7 @@ func (sess *mysqlSession) run(ctx context.Context) {
 	sess.cr = cr
 	buf := make([]byte, 0, answerBuffer)
 	for {
-		if sess.drain.boundary(sess.atBoundary()) {
+		if sess.drain.boundary(sess.atBoundary(), false) {
 			sess.drain.end()
 			break
 		}

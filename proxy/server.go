@@ -106,8 +106,9 @@ type Server struct {
 	admin        adminState // set by the admin console (admin.go)
 	listeners    listeners  // the listeners Serve and ServeMySQL accept on, which Drain closes
 	loops        acceptLoops
-	roles        roleVerifiers // the verifiers of AnyRole databases' roles (roles.go)
-	guard        loginGuard    // failed logins by client address (authguard.go)
+	roles        roleVerifiers           // the verifiers of AnyRole databases' roles (roles.go)
+	guard        loginGuard              // failed logins by client address (authguard.go)
+	handoff      atomic.Pointer[Handoff] // set by HandOver: where sessions that can move go
 }
 
 // acceptLoops counts the running accept loops (Serve, ServeMySQL), which share the sessions'
@@ -117,6 +118,7 @@ type acceptLoops struct {
 	mu   sync.Mutex
 	n    int
 	done chan struct{} // closed when the last loop has waited for every session
+	left bool          // the last loop has left (join refuses from then on)
 }
 
 func (l *acceptLoops) enter() {
@@ -125,6 +127,7 @@ func (l *acceptLoops) enter() {
 		l.done = make(chan struct{})
 	}
 	l.n++
+	l.left = false
 	l.mu.Unlock()
 }
 
@@ -133,6 +136,7 @@ func (l *acceptLoops) leave(wait func()) {
 	l.mu.Lock()
 	l.n--
 	last, done := l.n == 0, l.done
+	l.left = last
 	l.mu.Unlock()
 	if last {
 		wait()

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +23,8 @@ type session struct {
 	nc     net.Conn
 	r      *pgwire.Reader
 	stream tunnel.Stream
+	key    pgwire.CancelKey // the BackendKeyData the client holds
+	plain  bool             // nc is plaintext TCP: the session can be handed over (handover.go)
 
 	mu    sync.Mutex
 	fatal *pgwire.Error // why the session ends, sent by whoever writes to the client last
@@ -53,11 +54,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	start := time.Now()
 	log := s.log.With("client", nc.RemoteAddr().String())
 	defer nc.Close()
-	defer func() {
-		if r := recover(); r != nil {
-			log.Error("session panicked", "panic", r, "stack", string(debug.Stack()))
-		}
-	}()
+	defer s.recovered(log)
 
 	nc.SetDeadline(start.Add(s.cfg.HandshakeTimeout))
 	st, err := s.handshake(ctx, nc)
@@ -65,6 +62,13 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		s.refuse(log, st.nc, err)
 		return
 	}
+	s.serveStarted(ctx, log, st, nil, start)
+}
+
+// serveStarted serves a client whose startup is done: a new one (handed nil), which gets its
+// startup answer, or one an old process handed over (handover.go), whose state is set up on
+// the pool side first and who is told nothing.
+func (s *Server) serveStarted(ctx context.Context, log *slog.Logger, st *startup, handed *HandedSession, start time.Time) {
 	db := st.db.Name
 	log = log.With("db", db, "user", st.params["user"])
 
@@ -80,21 +84,29 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		s.refuse(log, st.nc, pgOriginError(err))
 		return
 	}
-	if needsCheck(st.params) && !s.settingsAccepted(ctx, log, st, stream) {
+	if handed == nil && needsCheck(st.params) && !s.settingsAccepted(ctx, log, st, stream) {
 		stream.Close()
 		return
 	}
-	sess := s.newSession(ctx, log, st, stream, profile)
-	key := s.keys.add(sess)
-	defer s.keys.remove(key)
+	sess := s.newSession(ctx, log, st, stream, profile, handed != nil)
+	if handed != nil {
+		if !s.adopted(ctx, sess, handed) {
+			return
+		}
+	} else {
+		sess.key = s.keys.add(sess)
+	}
+	defer s.keys.removeIf(sess.key, sess)
 
-	if _, err := st.nc.Write(appendStartupAnswer(nil, profile.Parameters, st.params, key)); err != nil {
-		stream.Close()
-		return
+	if handed == nil {
+		if _, err := st.nc.Write(appendStartupAnswer(nil, profile.Parameters, st.params, sess.key)); err != nil {
+			stream.Close()
+			return
+		}
+		st.nc.SetDeadline(time.Time{})
+		s.m.setupTime.Observe(time.Since(start).Seconds())
+		s.m.sessions.WithLabelValues(db).Inc()
 	}
-	nc.SetDeadline(time.Time{})
-	s.m.setupTime.Observe(time.Since(start).Seconds())
-	s.m.sessions.WithLabelValues(db).Inc()
 	clients := s.m.clients.WithLabelValues(db)
 	clients.Inc()
 	s.active.Add(1)
@@ -102,7 +114,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		clients.Dec()
 		s.active.Add(-1)
 	}()
-	log.Debug("session started")
+	log.Debug("session started", "handed_over", handed != nil)
 
 	// The startup reader's buffer is empty: a client waits for ReadyForQuery before it sends.
 	// Rebuild it with the session's message limit.
@@ -130,18 +142,21 @@ func (s *Server) settingsAccepted(ctx context.Context, log *slog.Logger, st *sta
 	return true
 }
 
-// newSession returns the session of a client whose startup succeeded, on stream.
-func (s *Server) newSession(ctx context.Context, log *slog.Logger, st *startup, stream tunnel.Stream, profile tunnel.Profile) *session {
+// newSession returns the session of a client whose startup succeeded, on stream; followed: its
+// state is followed even when nothing else asks for it (a session handed over, to be handed
+// over again).
+func (s *Server) newSession(ctx context.Context, log *slog.Logger, st *startup, stream tunnel.Stream, profile tunnel.Profile, followed bool) *session {
 	db := st.db.Name
 	sess := &session{s: s, log: log, nc: st.nc, stream: stream, db: db, params: st.params,
 		vol: profile.Volatility, rel: profile.Related, volAt: time.Now(), ctx: ctx, begin: beginHold{tx: 'I'}}
 	if s.cfg.Cache != nil && !st.db.Caching.Disabled {
 		sess.cache, sess.caching = newCacheState(db, st.params), st.db.Caching
-	} else if stream.Caps().Writes != nil {
+	} else if stream.Caps().Writes != nil || followed {
 		// Not cached here, but the session's writes are reported all the same: the pool's
 		// cache and the other edges' hold reads of them.
 		sess.cache, sess.caching = newCacheState(db, st.params), Caching{Disabled: true}
 	}
+	_, sess.plain = sess.tcpConn()
 	sess.initDrain()
 	return sess
 }
@@ -181,12 +196,30 @@ func (sess *session) run(ctx context.Context) {
 	var pumpDone chan struct{} // set once the writer pump runs
 	buf := make([]byte, 0, answerBuffer)
 	for {
-		if sess.drain.boundary(pumpDone == nil && sess.begin.tx == 'I' && sess.r.Buffered() == 0) {
+		idle := pumpDone == nil && sess.begin.tx == 'I' && sess.r.Buffered() == 0
+		if pumpDone == nil && sess.drain.boundary(idle, idle && sess.movable()) {
+			if sess.handOver() {
+				sess.stream.Close()
+				return // the connection is the new process's now: nothing is sent on it
+			}
 			sess.drain.end()
 			break
 		}
 		frames, err := sess.r.ReadFrames()
-		sess.drain.busy()
+		if pumpDone != nil {
+			// Pinned: the writer pump finds the boundaries (drain.answered).
+			if err == nil && !sess.drain.sent(countUnits(frames)) {
+				break // the drain ended the session just before
+			}
+		} else if sess.drain.busy() {
+			// Woken to be handed over: back to the boundary, unless a request came first.
+			sess.nc.SetReadDeadline(time.Time{})
+			if sess.ending() {
+				sess.nc.SetReadDeadline(time.Now()) // end's wake-up stands
+			} else if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
+		}
 		if err != nil {
 			if errors.Is(err, pgwire.ErrTooLarge) || errors.Is(err, pgwire.ErrBadLength) {
 				sess.end(pgwire.Fatal(pgwire.ProtocolViolation, "invalid message length"))
@@ -216,6 +249,10 @@ func (sess *session) run(ctx context.Context) {
 			buf = make([]byte, 0, answerBuffer)
 		}
 		if sess.stream.Pinned() {
+			if sess.drain.pinned(sess.begin.tx) {
+				sess.drain.end()
+				break
+			}
 			pumpDone = make(chan struct{})
 			go func() {
 				defer close(pumpDone)
@@ -257,14 +294,11 @@ func (sess *session) retryElsewhere(ctx context.Context, err error) bool {
 		sess.log.Warn("no pool to send the read to again", "err", oerr)
 		return false
 	}
-	if !applySettings(ctx, stream, sess.cache.settingsQuery()) {
+	if !restoreOn(ctx, stream, sess.cache) {
 		stream.Close()
 		sess.s.m.retries.WithLabelValues(sess.db, "failed").Inc()
 		sess.log.Warn("the next pool refused the session's settings; the read is not sent again")
 		return false
-	}
-	if parses := sess.cache.appendParses(nil); len(parses) > 0 {
-		stream.Skip(parses)
 	}
 	sess.mu.Lock()
 	old, ended := sess.stream, sess.fatal != nil
@@ -356,6 +390,9 @@ func (sess *session) writePump(ctx context.Context) {
 			if _, werr := sess.nc.Write(buf); werr != nil {
 				sess.stream.Close()
 				return
+			}
+			if n, status := readyStatuses(buf); n > 0 && sess.drain.answered(n, status) {
+				sess.drain.end() // draining, and at a boundary: 57P01 now
 			}
 		}
 		if err != nil {

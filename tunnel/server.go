@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -79,6 +80,9 @@ type Server struct {
 
 	mu    sync.Mutex
 	conns map[*serverConn]struct{} // every edge connected now, to tell them about writes
+
+	origins atomic.Pointer[map[string]Origin] // cfg.Origins, replaced whole by Set and Delete
+	setMu   sync.Mutex                        // held while a new map is made from the current one
 }
 
 // NewServer returns the pool end for cfg.
@@ -89,8 +93,37 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = time.Second
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, conns: map[*serverConn]struct{}{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, conns: map[*serverConn]struct{}{}}
+	origins := maps.Clone(cfg.Origins)
+	if origins == nil {
+		origins = map[string]Origin{}
+	}
+	s.origins.Store(&origins)
+	return s
 }
+
+// Set adds the origin of database db, or replaces it for sessions opened from now on, as a
+// configuration reload does (Local.Set, for the pool end).
+func (s *Server) Set(db string, o Origin) {
+	s.setMu.Lock()
+	defer s.setMu.Unlock()
+	next := maps.Clone(*s.origins.Load())
+	next[db] = o
+	s.origins.Store(&next)
+}
+
+// Delete removes database db: sessions opened from now on fail with the error of an unknown
+// database; open ones are unaffected.
+func (s *Server) Delete(db string) {
+	s.setMu.Lock()
+	defer s.setMu.Unlock()
+	next := maps.Clone(*s.origins.Load())
+	delete(next, db)
+	s.origins.Store(&next)
+}
+
+// origin returns database db's origin, or nil.
+func (s *Server) origin(db string) Origin { return (*s.origins.Load())[db] }
 
 // Serve accepts edges' connections on pc until ctx ends, then closes them and waits for their
 // sessions to end.
@@ -275,7 +308,7 @@ func (c *serverConn) serveProfile(ctx context.Context, str *quic.Stream) {
 	if err != nil || typ != frameOpen {
 		return
 	}
-	o := c.s.cfg.Origins[string(db)]
+	o := c.s.origin(string(db))
 	if o == nil {
 		str.Write(appendError(nil, errNoDatabase))
 		return
@@ -428,7 +461,7 @@ func (c *serverConn) serveSession(ctx context.Context, str *quic.Stream) {
 		str.Close()
 		ss.wmu.Unlock()
 	}()
-	o := c.s.cfg.Origins[db]
+	o := c.s.origin(db)
 	if o == nil {
 		ss.fail(errNoDatabase)
 		return

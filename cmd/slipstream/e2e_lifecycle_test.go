@@ -12,12 +12,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,14 +33,29 @@ import (
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
 )
 
-// child is a slipstream process started from the test binary.
+// child is a slipstream process started from the test binary, and the processes a handover
+// (SIGUSR2) starts from it, which write to the same output.
 type child struct {
 	cmd            *exec.Cmd
 	stdout, stderr *syncBuffer
 	PGURL, HTTP    string
 	exited         chan struct{}
-	err            error // cmd.Wait's, once exited is closed
+	err            error         // cmd.Wait's, once exited is closed
+	outputDone     chan struct{} // closed when every process writing the output has exited
 	notes          *notifications
+}
+
+// successorPID matches the line of a handover that names the new process.
+var successorPID = regexp.MustCompile(`handover: the new process serves.* pid=(\d+)`)
+
+// successors returns the process ids of the processes handovers have started.
+func (c *child) successors() []int {
+	var pids []int
+	for _, m := range successorPID.FindAllStringSubmatch(c.stderr.String(), -1) {
+		pid, _ := strconv.Atoi(m[1])
+		pids = append(pids, pid)
+	}
+	return pids
 }
 
 // startChild runs `slipstream ARGS...` as a process with its own NOTIFY_SOCKET, and waits
@@ -47,10 +64,34 @@ type child struct {
 func startChild(t *testing.T, db string, args ...string) *child {
 	t.Helper()
 	notes := listenNotify(t)
-	c := &child{stdout: newSyncBuffer(), stderr: newSyncBuffer(), exited: make(chan struct{}), notes: notes}
+	c := &child{stdout: newSyncBuffer(), stderr: newSyncBuffer(), exited: make(chan struct{}),
+		outputDone: make(chan struct{}), notes: notes}
 	c.cmd = exec.Command(os.Args[0], args...)
 	c.cmd.Env = append(os.Environ(), runMainEnv+"=1", "NOTIFY_SOCKET="+notes.path)
-	c.cmd.Stdout, c.cmd.Stderr = c.stdout, c.stderr
+	// Pipes of our own rather than exec's copying: a process a handover starts inherits them,
+	// and cmd.Wait would wait for it too.
+	var copies sync.WaitGroup
+	for _, out := range []struct {
+		set *io.Writer
+		to  *syncBuffer
+	}{{&c.cmd.Stdout, c.stdout}, {&c.cmd.Stderr, c.stderr}} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		*out.set = w
+		defer w.Close()
+		copies.Add(1)
+		go func() {
+			defer copies.Done()
+			io.Copy(out.to, r)
+			r.Close()
+		}()
+	}
+	go func() {
+		copies.Wait()
+		close(c.outputDone)
+	}()
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +106,10 @@ func startChild(t *testing.T, db string, args ...string) *child {
 			c.cmd.Process.Kill()
 			<-c.exited
 		}
+		for _, pid := range c.successors() { // ours, started by the handovers of this test
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		<-c.outputDone
 		if t.Failed() {
 			t.Logf("slipstream %s stderr:\n%s", strings.Join(args, " "), c.stderr.String())
 		}
@@ -236,7 +281,8 @@ func appDatabase(name string, lines ...string) string {
 }
 
 // TestSIGTERMDrainsSessionsAtTheirNextRequestBoundary: after SIGTERM a session inside a
-// transaction finishes it, an idle one is closed with 57P01, new clients are refused,
+// transaction finishes it, an idle one is closed with 57P01, and so are pinned ones (LISTEN,
+// an advisory lock) at their boundary, long before shutdown_timeout; new clients are refused,
 // /readyz turns 503, systemd hears STOPPING=1, and the process exits 0 once the last
 // session has ended.
 func TestSIGTERMDrainsSessionsAtTheirNextRequestBoundary(t *testing.T) {
@@ -270,6 +316,21 @@ func TestSIGTERMDrainsSessionsAtTheirNextRequestBoundary(t *testing.T) {
 	if _, err := tx.Exec(ctx, "insert into "+table+" values (1)"); err != nil {
 		t.Fatal(err)
 	}
+	listener := connect(t, ctx, plain)
+	if _, err := listener.Exec(ctx, "listen drain_"+table); err != nil {
+		t.Fatal(err)
+	}
+	locker := connect(t, ctx, plain) // pinned by its session-level lock, then in a transaction
+	if _, err := locker.Exec(ctx, "select pg_advisory_lock(hashtext($1))", table); err != nil {
+		t.Fatal(err)
+	}
+	lockTx, err := locker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockTx.Exec(ctx, "insert into "+table+" values (3)"); err != nil {
+		t.Fatal(err)
+	}
 
 	c.signal(t, syscall.SIGTERM)
 	c.notes.wait(t, "STOPPING=1")
@@ -300,15 +361,31 @@ func TestSIGTERMDrainsSessionsAtTheirNextRequestBoundary(t *testing.T) {
 	if _, err := inTx.Exec(ctx, "select 1"); sqlstate(err) != "57P01" && (err == nil || pgconnSafe(err)) {
 		t.Errorf("the next query after the commit: %v, want 57P01 admin_shutdown or a closed connection", err)
 	}
+	if _, err := lockTx.Exec(ctx, "insert into "+table+" values (4)"); err != nil {
+		t.Fatalf("a pinned session's transaction, while draining: %v", err)
+	}
+	if err := lockTx.Commit(ctx); err != nil {
+		t.Fatalf("a pinned session's COMMIT while draining: %v", err)
+	}
+	if _, err := locker.Exec(ctx, "select 1"); sqlstate(err) != "57P01" && (err == nil || pgconnSafe(err)) {
+		t.Errorf("a pinned session's next query after its commit: %v, want 57P01 admin_shutdown or a closed connection", err)
+	}
 	// The idle session sends nothing: the process ends it by itself (once it has been idle
 	// for a second, in case a request was on its way) and exits.
 	c.wait(t, 20*time.Second)
 	if _, err := idle.Exec(ctx, "select 1"); sqlstate(err) != "57P01" && (err == nil || pgconnSafe(err)) {
 		t.Errorf("the idle session's next query: %v, want 57P01 admin_shutdown or a closed connection", err)
 	}
+	// The LISTEN session waited for notifications: it was told 57P01 as it ended.
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_, err = listener.WaitForNotification(wctx)
+	cancel()
+	if sqlstate(err) != "57P01" && (err == nil || pgconnSafe(err) || errors.Is(err, context.DeadlineExceeded)) {
+		t.Errorf("the LISTEN session: %v, want 57P01 admin_shutdown or a closed connection", err)
+	}
 	var n int
-	if err := direct.QueryRow(ctx, "select count(*) from "+table).Scan(&n); err != nil || n != 2 {
-		t.Errorf("rows committed: %d (%v), want both of the transaction's", n, err)
+	if err := direct.QueryRow(ctx, "select count(*) from "+table).Scan(&n); err != nil || n != 4 {
+		t.Errorf("rows committed: %d (%v), want the four of both transactions", n, err)
 	}
 	if !strings.Contains(c.stderr.String(), "drained: every session has ended") {
 		t.Errorf("the log does not say the drain completed:\n%s", c.stderr.String())
@@ -468,17 +545,32 @@ func TestSIGHUPReloadsUnderLoad(t *testing.T) {
 	t.Logf("%s", plain.wait(t, "pgbench -c 8 -T 8 through a SIGHUP", true))
 	t.Logf("%s", encrypted.wait(t, "pgbench -C sslmode=require -c 4 -T 8 through a SIGHUP", true))
 
-	// A file that does not validate changes nothing.
-	os.WriteFile(cfg, []byte("[[database]]\nname = \"x\"\nkind = \"nope\"\n"), 0o600)
-	c.signal(t, syscall.SIGHUP)
-	c.notes.wait(t, "RELOADING=1")
-	c.notes.wait(t, "READY=1")
-	c.logSays(t, ctx, "reload failed; the running configuration stays")
+	c.refusesBadReload(t, ctx, cfg)
 	if _, err := conn.Exec(ctx, "select 1"); err != nil {
 		t.Errorf("after a refused reload, app2: %v", err)
 	}
 	c.signal(t, syscall.SIGTERM)
 	c.wait(t, 20*time.Second)
+}
+
+// refusesBadReload writes a configuration that does not validate to path and SIGHUPs the
+// process, which must keep its running configuration and say why.
+func (c *child) refusesBadReload(t *testing.T, ctx context.Context, path string) {
+	t.Helper()
+	os.WriteFile(path, []byte("[[database]]\nname = \"x\"\nkind = \"nope\"\n"), 0o600)
+	c.signal(t, syscall.SIGHUP)
+	c.notes.wait(t, "RELOADING=1")
+	c.notes.wait(t, "READY=1")
+	c.logSays(t, ctx, "reload failed; the running configuration stays")
+}
+
+// upgradeLoad is the clients and seconds of an upgrade test's load: a short run by default,
+// 16 clients for SLIPSTREAM_UPGRADE_SECONDS when set (the measurement of deploy/README.md).
+func upgradeLoad(seconds string) (clients, secs string) {
+	if s := os.Getenv("SLIPSTREAM_UPGRADE_SECONDS"); s != "" {
+		return "16", s
+	}
+	return "8", seconds
 }
 
 // newCertFiles creates a self-signed certificate in dir and returns its files and PEM.
@@ -546,10 +638,7 @@ func waitForLoad(t *testing.T, ctx context.Context, table string, n int) {
 // each, 30 s); the default is a short run.
 func TestUpgradeWithSOReuseportDropsNoTransaction(t *testing.T) {
 	t.Parallel()
-	seconds, clients := "8", "8"
-	if s := os.Getenv("SLIPSTREAM_UPGRADE_SECONDS"); s != "" {
-		seconds, clients = s, "16"
-	}
+	clients, seconds := upgradeLoad("8")
 	ctx := testContext(t, 180*time.Second)
 	dir := t.TempDir()
 	cfgA := lifecycleTOML(t, "", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", appDatabase(pgtest.AppDB))

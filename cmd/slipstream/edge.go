@@ -199,7 +199,7 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	httpln, err := listenTCP(cfg.HTTPListen)
+	httpln, err := listenAs("http", cfg.HTTPListen)
 	if err != nil {
 		closeListeners(pgln, myln)
 		return fmt.Errorf("listen for HTTP: %w", err)
@@ -213,7 +213,7 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())
 	log.Info("slipstream edge serving", "pg", pgln.Addr().String(), "http", httpln.Addr().String(), "tunnel", tunnelDesc)
 	lc := newLifecycle(ctx, cfg, log)
-	lc.drain = srv.Drain
+	lc.serveClients(srv, handedListener{"pg", cfg.PGListen, pgln}, handedListener{"mysql", cfg.MySQLListen, myln}, handedListener{"http", cfg.HTTPListen, httpln})
 	lc.apply = adm.reloading(func(next config.Config) error { return applyEdge(&cfg, next, srv, certs, log) })
 	adm.controller.reload = lc.Reload // the console's RELOAD is SIGHUP's
 	mux := newMux(reg, lc.ready(srv.Ready))

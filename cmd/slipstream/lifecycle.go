@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/config"
+	"github.com/slipstream-proxy/slipstream/proxy"
 )
 
 // The life of serve, edge and pool, the same for all three (PgBouncer's semantics, and
@@ -26,6 +27,9 @@ import (
 //	draining ── shutdown_min_delay later: stop accepting; each session ends at its next
 //	            request boundary (57P01 / ER_SERVER_SHUTDOWN) ──> exit 0 when the last one ends
 //	draining ── shutdown_timeout, or a second SIGTERM/SIGINT: end every session now ──> exit 0
+//	serving ── SIGUSR2: start the binary again, hand it the listeners (handover.go); once it
+//	           serves: MAINPID=new, stop accepting, hand idle sessions over at their next
+//	           request boundary, drain the others ──> exit 0 as draining does
 //
 // Without signals in the context (in-process tests), cancelling the context is the immediate
 // stop, as before.
@@ -72,7 +76,7 @@ func untilStopped(ctx context.Context) (context.Context, context.CancelFunc) {
 // stops them.
 func processSignals() (<-chan os.Signal, func()) {
 	ch := make(chan os.Signal, 4)
-	signal.Notify(ch, syscall.SIGTERM, os.Interrupt, syscall.SIGHUP)
+	signal.Notify(ch, syscall.SIGTERM, os.Interrupt, syscall.SIGHUP, syscall.SIGUSR2)
 	return ch, func() { signal.Stop(ch) }
 }
 
@@ -107,6 +111,24 @@ type Lifecycle struct {
 	// drain stops accepting clients and ends each session at its next request boundary;
 	// nil: the command has no client sessions of its own.
 	drain func()
+	// handOver is drain for an upgrade (SIGUSR2): sessions that can move go to the new
+	// process; nil: the command has no client sessions to hand over.
+	handOver func(proxy.Handoff)
+	// adopt serves a session an old process handed over.
+	adopt func(context.Context, net.Conn, proxy.HandedSession) error
+	// listeners are the listening sockets a new process takes over, by configured address.
+	listeners []handedListener
+}
+
+// serveClients lets the lifecycle drain edge's client sessions, hand them over to a new
+// process and take them over from an old one; listeners are the sockets a new process takes.
+func (lc *Lifecycle) serveClients(edge *proxy.Server, listeners ...handedListener) {
+	lc.drain, lc.handOver, lc.adopt = edge.Drain, edge.HandOver, edge.Adopt
+	for _, l := range listeners {
+		if l.ln != nil {
+			lc.listeners = append(lc.listeners, l)
+		}
+	}
 }
 
 // newLifecycle returns the lifecycle of a command run with cfg.
@@ -218,11 +240,27 @@ func (lc *Lifecycle) run(ctx context.Context, httpln net.Listener, mux http.Hand
 	if err := lc.notify.send("READY=1"); err != nil {
 		lc.log.Warn("telling systemd the service is ready failed", "err", err)
 	}
+	if p := fromPredecessor(); p != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.adopt(sctx, lc)
+		}()
+	}
 
 	sigs := signalsOf(ctx)
 	var delay, deadline <-chan time.Time
 	var drained <-chan struct{}
 	var err error
+	upgraded := make(chan upgrade, 1)
+	var upgrading bool
+	var succ *successor
+	defer func() {
+		if succ != nil {
+			succ.close()
+			lc.log.Info("handover: done", "sessions_handed_over", succ.handed.Load())
+		}
+	}()
 loop:
 	for {
 		select {
@@ -235,6 +273,19 @@ loop:
 				lc.Reload()
 				continue
 			}
+			if sig == syscall.SIGUSR2 {
+				if lc.handOver == nil || upgrading || lc.draining.Load() {
+					lc.log.Warn("SIGUSR2 ignored: no client sessions to hand over, or already upgrading or draining")
+					continue
+				}
+				upgrading = true
+				lc.log.Info("handover: starting the new process")
+				go func() {
+					s, err := startSuccessor(sctx, lc.listeners)
+					upgraded <- upgrade{s, err}
+				}()
+				continue
+			}
 			if lc.draining.Load() {
 				lc.log.Warn("second signal while draining: stopping now", "signal", sig.String())
 				break loop
@@ -244,6 +295,30 @@ loop:
 			lc.log.Info("draining: readiness is now false", "signal", sig.String(),
 				"shutdown_min_delay", lc.minDelay, "shutdown_timeout", lc.timeout)
 			delay, deadline = time.After(lc.minDelay), time.After(lc.timeout)
+		case u := <-upgraded:
+			upgrading = false
+			if u.err != nil {
+				lc.log.Error("handover failed; this process goes on serving", "err", u.err)
+				continue
+			}
+			if lc.draining.Load() { // SIGTERM came meanwhile: no upgrade
+				u.s.kill()
+				continue
+			}
+			succ = u.s
+			lc.draining.Store(true)
+			lc.notify.send(fmt.Sprintf("MAINPID=%d", succ.pid))
+			lc.log.Info("handover: the new process serves; idle sessions move to it at their next request boundary, the others drain",
+				"pid", succ.pid, "shutdown_timeout", lc.timeout)
+			wg.Add(1)
+			go func() { // the new process answers HTTP on the same socket
+				defer wg.Done()
+				hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				hs.Shutdown(hctx)
+			}()
+			lc.handOver(succ.handoff)
+			deadline, drained = time.After(lc.timeout), clientsDone
 		case <-delay:
 			delay = nil
 			if lc.drain == nil || len(clients) == 0 {

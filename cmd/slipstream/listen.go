@@ -32,6 +32,16 @@ func listenTCP(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
+// listenAs is listenTCP for a listener a handover passes on (role: pg, mysql or http): a
+// process started by a handover (SIGUSR2, handover.go) takes the old process's listener of the
+// same role and configured address instead, the same socket, accept queue and all.
+func listenAs(role, addr string) (net.Listener, error) {
+	if ln, err := fromPredecessor().listener(role, addr); ln != nil || err != nil {
+		return ln, err
+	}
+	return listenTCP(addr)
+}
+
 // preferNewest attaches to ln's SO_REUSEPORT group a one-instruction classic BPF program that
 // picks the group's second socket for every new connection. Sockets join a group in order, so
 // with an old process and a new one on the address that is the new one's; with one process

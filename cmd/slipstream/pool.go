@@ -187,11 +187,32 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())
 	log.Info("slipstream pool serving", "tunnel", cfg.TunnelListen, "dial_edge", cfg.DialEdges, "databases", len(cfg.Databases))
 	lc := newLifecycle(ctx, cfg, log)
+	reloader := &serveReloader{cfg: cfg, og: og, local: server, log: log,
+		opened: func(name string, o tunnel.Origin) tunnel.Origin {
+			onCatalogChange(og, server, name)
+			return end.Origin(name, placement.Measured(o, prober, name))
+		}}
+	lc.apply = adm.reloading(reloader.apply)
 	ready := lc.ready(func() bool { return ctx.Err() == nil })
-	adm.controller.reload = lc.Reload // refused: a pool reads its configuration only when it starts
+	adm.controller.reload = lc.Reload // the console's RELOAD is SIGHUP's
 	mux := newMux(reg, ready)
 	lc.handleProbes(mux, ready)
 	return lc.run(ctx, httpln, adm.handleHTTP(mux, cfg.HTTPListen), servers, consoles)
+}
+
+// onCatalogChange has the pool a reload opened for database name (by tunnel name) tell the
+// edges when a statement changes the catalog, as poolNode has the others.
+func onCatalogChange(og *origins, server *tunnel.Server, name string) {
+	if p, ok := og.mypools[name]; ok {
+		p.OnCatalogChange(func() { server.CatalogChanged(name) })
+		return
+	}
+	for i := len(og.pools) - 1; i >= 0; i-- { // the newest, which a reload may have opened
+		if p := og.pools[i]; p.Name() == name {
+			p.OnCatalogChange(func() { server.CatalogChanged(name) })
+			return
+		}
+	}
 }
 
 // originTarget is what a pool probes for its latency to d's origin; nothing for an embedded

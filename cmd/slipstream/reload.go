@@ -75,14 +75,25 @@ func restartOnly(cur, next config.Config) []string {
 	return changed
 }
 
-// serveReloader applies a configuration read again to a running `slipstream serve`.
+// serveReloader applies a configuration read again to a running `slipstream serve`, or, with
+// no edge, to a running `slipstream pool`.
 type serveReloader struct {
 	cfg   config.Config // the running configuration; only apply changes it
 	og    *origins
-	local *tunnel.Local
-	edge  *proxy.Server
+	local originRoutes
+	edge  *proxy.Server // nil: a pool, which has no clients of its own and no certificate
 	certs *certHolder
 	log   *slog.Logger
+	// opened, when set, is told of each pool a reload opens, by tunnel name, and returns the
+	// origin to route to it (the pool's, measured by its prober).
+	opened func(name string, o tunnel.Origin) tunnel.Origin
+}
+
+// originRoutes is where a reload sets the databases' origins: the in-process tunnel
+// (tunnel.Local, serve) or the pool end of the QUIC tunnel (tunnel.Server, pool).
+type originRoutes interface {
+	Set(db string, o tunnel.Origin)
+	Delete(db string)
 }
 
 // originChanged reports whether a database's pool must be replaced to apply next: anything
@@ -113,12 +124,15 @@ func (r *serveReloader) apply(next config.Config) error {
 		r.log.Warn("reload: these settings take effect at the next start only", "settings", changed)
 	}
 	certs := &certHolder{}
-	if err := certs.load(next); err != nil {
-		return err
-	}
-	dbs, err := edgeDatabases(next)
-	if err != nil {
-		return err
+	var dbs []proxy.Database
+	if r.edge != nil {
+		if err := certs.load(next); err != nil {
+			return err
+		}
+		var err error
+		if dbs, err = edgeDatabases(next); err != nil {
+			return err
+		}
 	}
 	// By tunnel name: a PostgreSQL and a MySQL database may share a name.
 	curByName := map[string]config.Database{}
@@ -151,10 +165,16 @@ func (r *serveReloader) apply(next config.Config) error {
 	}
 
 	// The swap.
-	r.certs.cur.Store(certs.cur.Load())
+	if r.edge != nil {
+		r.certs.cur.Store(certs.cur.Load())
+	}
 	for _, o := range opens {
 		for _, name := range o.names {
-			r.local.Set(name, r.og.byName[name])
+			origin := r.og.byName[name]
+			if r.opened != nil {
+				origin = r.opened(name, origin)
+			}
+			r.local.Set(name, origin)
 		}
 		r.log.Info("reload: database opened", "db", o.d.Name, "origin", config.RedactURL(o.d.Origin))
 	}
@@ -164,7 +184,9 @@ func (r *serveReloader) apply(next config.Config) error {
 		}
 		r.log.Info("reload: pool resized", "db", d.Name, "max_connections", d.MaxConnections)
 	}
-	r.edge.SetDatabases(dbs)
+	if r.edge != nil {
+		r.edge.SetDatabases(dbs)
+	}
 	for name, d := range curByName {
 		if slices.ContainsFunc(next.Databases, func(n config.Database) bool { return next.TunnelName(n) == name }) {
 			continue
@@ -172,6 +194,10 @@ func (r *serveReloader) apply(next config.Config) error {
 		r.local.Delete(name)
 		if d.Embedded() {
 			r.local.Delete(mysqlOrigin(d.Name))
+		}
+		if r.edge == nil {
+			r.log.Info("reload: database removed; sessions open on it go on, new ones are refused", "db", d.Name)
+			continue
 		}
 		r.edge.DrainDatabase(d.Name)
 		r.log.Info("reload: database removed; its sessions end at their next request boundary", "db", d.Name)

@@ -93,7 +93,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	httpln, err := listenTCP(cfg.HTTPListen)
+	httpln, err := listenAs("http", cfg.HTTPListen)
 	if err != nil {
 		closeListeners(pgln, myln)
 		return fmt.Errorf("listen for HTTP: %w", err)
@@ -108,7 +108,8 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	log.Info("slipstream serving", logAttrs...)
 
 	lc := newLifecycle(ctx, cfg, log)
-	lc.drain, lc.apply = edge.Drain, adm.reloading(reloader.apply)
+	lc.apply = adm.reloading(reloader.apply)
+	lc.serveClients(edge, handedListener{"pg", cfg.PGListen, pgln}, handedListener{"mysql", cfg.MySQLListen, myln}, handedListener{"http", cfg.HTTPListen, httpln})
 	adm.controller.reload = lc.Reload // the console's RELOAD is SIGHUP's
 	mux := newMux(reg, lc.ready(edge.Ready))
 	lc.handleProbes(mux, lc.ready(edge.Ready))
@@ -120,12 +121,12 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 // listenClients opens the PostgreSQL client listener, and the MySQL one when a database speaks
 // MySQL: a MySQL origin, or an embedded database (D1, KV), which speaks both protocols.
 func listenClients(cfg config.Config) (pgln, myln net.Listener, err error) {
-	pgln, err = listenTCP(cfg.PGListen)
+	pgln, err = listenAs("pg", cfg.PGListen)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen for PostgreSQL clients: %w", err)
 	}
 	if slices.ContainsFunc(cfg.Databases, func(d config.Database) bool { return d.Kind == config.KindMySQL || d.Embedded() }) {
-		if myln, err = listenTCP(cfg.MySQLListen); err != nil {
+		if myln, err = listenAs("mysql", cfg.MySQLListen); err != nil {
 			pgln.Close()
 			return nil, nil, fmt.Errorf("listen for MySQL clients: %w", err)
 		}
