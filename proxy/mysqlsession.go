@@ -234,6 +234,15 @@ func (sess *mysqlSession) queueTimeout() bool {
 
 // failed records a pool-side failure as the reason the session ends.
 func (sess *mysqlSession) failed(err error) {
+	if errors.Is(err, tunnel.ErrOriginEnded) {
+		// The origin closed the connection under the session (KILL, a shutdown, wait_timeout).
+		// MariaDB sends such a client nothing, not even during a command: its connection just
+		// closes, and its driver reports that (go-sql-driver's invalid connection, the CLI's
+		// 2013) and reconnects, as it would direct.
+		sess.log.Info("the origin closed the connection under the session", "err", err)
+		sess.end(nil, true)
+		return
+	}
 	if errors.Is(err, tunnel.ErrOriginLost) {
 		sess.log.Warn("origin connection lost", "err", err)
 		sess.end(mysqlwire.NewError(mysqlwire.ErNetReadError, "Lost the connection to the origin database"), false)

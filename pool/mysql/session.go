@@ -486,7 +486,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 	// needs room.
 	if b := s.p.stmts.sweep(c, nil); len(b) > 0 {
 		if err := c.write(b); err != nil {
-			return fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+			return originLost(err)
 		}
 	}
 	s.wbuf = s.wbuf[:0]
@@ -527,7 +527,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		s.mu.Lock()
 		s.busy = false
 		s.mu.Unlock()
-		return fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+		return originLost(err)
 	}
 	if cap(s.wbuf) > 1<<20 {
 		s.wbuf = nil
