@@ -58,6 +58,11 @@ func (sess *mysqlSession) mysqlRetryable(p *myPlan) bool {
 	return true
 }
 
+// mysqlMaxResends bounds the times one command is sent again: KILL of every connection of a
+// database reaches them one by one, so the connection a read was sent again on may be killed
+// a moment later too.
+const mysqlMaxResends = 3
+
 // mysqlRetryElsewhere opens the session again, on whichever pool the transport picks now,
 // after the tunnel to the pool failed with err (tunnel.ErrPoolLost) under a retryable command,
 // or the origin closed the connection the command went out on (tunnel.ErrOriginEnded: KILL,

@@ -143,7 +143,7 @@ func (sess *mysqlSession) answer(ctx context.Context, buf []byte) ([]byte, bool)
 // answerOr is answer for a command that may be sent again, as resend, over another pool should
 // the tunnel fail before any of its answer was written (mysqlRetryable); nil: it may not.
 func (sess *mysqlSession) answerOr(ctx context.Context, buf, resend []byte) ([]byte, bool) {
-	wrote := false
+	wrote, resent := false, 0
 	for sess.stream.Pending() {
 		var err error
 		buf, err = sess.stream.Recv(ctx, buf[:0])
@@ -169,7 +169,9 @@ func (sess *mysqlSession) answerOr(ctx context.Context, buf, resend []byte) ([]b
 				return buf, sess.queueTimeout()
 			}
 			if !wrote && resend != nil && sess.mysqlRetryElsewhere(ctx, err, resend) {
-				resend = nil
+				if resent++; resent >= mysqlMaxResends {
+					resend = nil
+				}
 				continue
 			}
 			sess.failed(err)
@@ -181,8 +183,7 @@ func (sess *mysqlSession) answerOr(ctx context.Context, buf, resend []byte) ([]b
 
 // sessionStatus are the status flags that describe the session rather than one answer: the
 // ones the edge's own OK packets (COM_PING) repeat.
-const sessionStatus = mysql.SERVER_STATUS_IN_TRANS | mysql.SERVER_STATUS_AUTOCOMMIT |
-	mysql.SERVER_STATUS_NO_BACKSLASH_ESCAPED | mysql.SERVER_STATUS_IN_TRANS_READONLY
+const sessionStatus = mysqlwire.SessionStatus
 
 // noteAnswer keeps the sequence id and the status flags of the answer's last packet, and
 // notices a LOAD DATA LOCAL request (0xfb), after which the client sends a file.
