@@ -112,6 +112,9 @@ func (s *Session) finishCommand(c *originConn) {
 	s.busy = false
 	s.routeEnded()
 	p := &s.parse
+	if p.failed || p.warnings > 0 {
+		c.diagSession = s
+	}
 	if p.hasStatus {
 		s.status, c.status = p.status, p.status
 	}

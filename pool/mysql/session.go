@@ -450,11 +450,13 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 
 	c, failure, err := s.ready(ctx)
 	if err == nil && failure == nil {
-		if cmd.code == mysql.COM_QUERY && c.lastSession != s && showsDiagnostics(cmd.body) {
-			// The connection's diagnostics are about another session's last statement.
-			failure, err = c.clearDiagnostics(s.pbuf[:0])
+		if cmd.code == mysql.COM_QUERY && c.diagSession != nil && c.diagSession != s && showsDiagnostics(cmd.body) {
+			// The connection's diagnostics may be another session's: its statements since
+			// then may all have used no table, which leaves them in place.
+			if failure, err = c.clearDiagnostics(s.pbuf[:0]); err == nil && failure == nil {
+				c.diagSession = nil
+			}
 		}
-		c.lastSession = s
 	}
 	if err != nil {
 		if errors.Is(err, pool.ErrQueueTimeout) {
