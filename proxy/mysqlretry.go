@@ -58,15 +58,23 @@ func (sess *mysqlSession) mysqlRetryable(p *myPlan) bool {
 	return true
 }
 
+// mysqlMaxResends bounds the times one command is sent again: KILL of every connection of a
+// database reaches them one by one, so the connection a read was sent again on may be killed
+// a moment later too.
+const mysqlMaxResends = 3
+
 // mysqlRetryElsewhere opens the session again, on whichever pool the transport picks now,
 // after the tunnel to the pool failed with err (tunnel.ErrPoolLost) under a retryable command,
-// and sends frames there; it reports whether it did. Nothing of the command's answer may have
-// reached the client.
+// or the origin closed the connection the command went out on (tunnel.ErrOriginEnded: KILL,
+// a restart, wait_timeout, between the pool's check of an idle connection and the command's
+// write), and sends frames there; it reports whether it did. Nothing of the command's answer
+// may have reached the client. A read sent again is harmless whether or not the origin ran it
+// (DESIGN.md invariant 2 is about writes, which are never retryable).
 func (sess *mysqlSession) mysqlRetryElsewhere(ctx context.Context, err error, frames []byte) bool {
-	if !errors.Is(err, tunnel.ErrPoolLost) || ctx.Err() != nil {
+	if !errors.Is(err, tunnel.ErrPoolLost) && !errors.Is(err, tunnel.ErrOriginEnded) || ctx.Err() != nil {
 		return false
 	}
-	sess.log.Info("the tunnel failed under a read; sending it again over another pool", "err", err)
+	sess.log.Info("the tunnel or the origin connection failed under a read; sending it again", "err", err)
 	label := sess.db.Name
 	stream, oerr := sess.s.cfg.Transport.Open(ctx, sess.db.origin(), sess.params)
 	if oerr != nil {

@@ -143,7 +143,7 @@ func (sess *mysqlSession) answer(ctx context.Context, buf []byte) ([]byte, bool)
 // answerOr is answer for a command that may be sent again, as resend, over another pool should
 // the tunnel fail before any of its answer was written (mysqlRetryable); nil: it may not.
 func (sess *mysqlSession) answerOr(ctx context.Context, buf, resend []byte) ([]byte, bool) {
-	wrote := false
+	wrote, resent := false, 0
 	for sess.stream.Pending() {
 		var err error
 		buf, err = sess.stream.Recv(ctx, buf[:0])
@@ -169,7 +169,9 @@ func (sess *mysqlSession) answerOr(ctx context.Context, buf, resend []byte) ([]b
 				return buf, sess.queueTimeout()
 			}
 			if !wrote && resend != nil && sess.mysqlRetryElsewhere(ctx, err, resend) {
-				resend = nil
+				if resent++; resent >= mysqlMaxResends {
+					resend = nil
+				}
 				continue
 			}
 			sess.failed(err)
@@ -181,8 +183,7 @@ func (sess *mysqlSession) answerOr(ctx context.Context, buf, resend []byte) ([]b
 
 // sessionStatus are the status flags that describe the session rather than one answer: the
 // ones the edge's own OK packets (COM_PING) repeat.
-const sessionStatus = mysql.SERVER_STATUS_IN_TRANS | mysql.SERVER_STATUS_AUTOCOMMIT |
-	mysql.SERVER_STATUS_NO_BACKSLASH_ESCAPED | mysql.SERVER_STATUS_IN_TRANS_READONLY
+const sessionStatus = mysqlwire.SessionStatus
 
 // noteAnswer keeps the sequence id and the status flags of the answer's last packet, and
 // notices a LOAD DATA LOCAL request (0xfb), after which the client sends a file.
@@ -234,6 +235,15 @@ func (sess *mysqlSession) queueTimeout() bool {
 
 // failed records a pool-side failure as the reason the session ends.
 func (sess *mysqlSession) failed(err error) {
+	if errors.Is(err, tunnel.ErrOriginEnded) {
+		// The origin closed the connection under the session (KILL, a shutdown, wait_timeout).
+		// MariaDB sends such a client nothing, not even during a command: its connection just
+		// closes, and its driver reports that (go-sql-driver's invalid connection, the CLI's
+		// 2013) and reconnects, as it would direct.
+		sess.log.Info("the origin closed the connection under the session", "err", err)
+		sess.end(nil, true)
+		return
+	}
 	if errors.Is(err, tunnel.ErrOriginLost) {
 		sess.log.Warn("origin connection lost", "err", err)
 		sess.end(mysqlwire.NewError(mysqlwire.ErNetReadError, "Lost the connection to the origin database"), false)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -250,35 +249,4 @@ func serveUntilBack(ctx context.Context, url string, back *atomic.Int64) time.Ti
 		}
 	}
 	return time.Time{}
-}
-
-// TestCancelLatencyThroughSlipstreamAgainstDirect cancels a running query with a CancelRequest
-// (what psql's Ctrl-C and pgx at a context's end send) directly and through slipstream, and
-// logs how long after the request each query returned 57014: the difference is what slipstream adds to the cancel's
-// way to the origin. Measured, not asserted (the machine is shared); go test -v -run this.
-func TestCancelLatencyThroughSlipstreamAgainstDirect(t *testing.T) {
-	ctx := testContext(t, 60*time.Second)
-	inst := startServe(t)
-	for _, target := range []struct{ name, url string }{{"direct", directURL()}, {"slipstream", inst.plainURL()}} {
-		conn := connect(t, ctx, target.url)
-		var took []time.Duration
-		for range 15 {
-			var at time.Time
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				time.Sleep(50 * time.Millisecond) // let the query reach the origin
-				at = time.Now()
-				conn.PgConn().CancelRequest(ctx) // as Ctrl-C in psql, or pgx on a context's end
-			}()
-			_, err := conn.Exec(ctx, "select pg_sleep(5)")
-			<-done
-			took = append(took, time.Since(at))
-			if pe := (*pgconn.PgError)(nil); !errors.As(err, &pe) || pe.Code != "57014" {
-				t.Fatalf("%s: %v, want 57014 query_canceled", target.name, err)
-			}
-		}
-		slices.Sort(took)
-		t.Logf("%s: cancel to 57014, median %v, min %v, max %v", target.name, took[len(took)/2], took[0], took[len(took)-1])
-	}
 }

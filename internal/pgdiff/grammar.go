@@ -9,8 +9,11 @@ import (
 
 // GeneratedMessages is how many frontend messages Generate makes of any input: a fuzz run of N
 // inputs sends N × GeneratedMessages messages to each server (plus the table it starts with
-// and the closing Sync).
-const GeneratedMessages = 20
+// and the closing Sync; Transcript.Sent counts them). It is long because what a run costs is
+// mostly its start (a schema, a connection, a login): 200 messages take about twice as long
+// as 20. An input read to its end wraps around, so the script of a short input repeats it with
+// the state the first pass left.
+const GeneratedMessages = 200
 
 // fuzzQueries are the statements generated messages carry: reads, writes, errors of every
 // kind, transaction control, settings, SQL prepared statements, DDL that makes a prepared

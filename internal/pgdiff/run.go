@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -24,6 +25,18 @@ const ReadTimeout = 20 * time.Second
 // Transcript is what one server answered to a script, one line per backend message, with a
 // "> step" line before the answers each step drew.
 type Transcript []string
+
+// Sent returns how many frontend messages the script's run sent: the lines that begin a step,
+// but for the admin steps that run on a connection of their own.
+func (t Transcript) Sent() int {
+	n := 0
+	for _, l := range t {
+		if strings.HasPrefix(l, "> ") && !strings.HasPrefix(l, "> admin") {
+			n++
+		}
+	}
+	return n
+}
 
 // Target is a server to play scripts on.
 type Target struct {
@@ -201,11 +214,13 @@ func (r *run) closeAdmin() {
 }
 
 // createSchema makes a schema for one run and returns its name and a function dropping it.
+// The direct connection it does that on is kept for the next run (adminConns): a fuzz run plays
+// thousands of scripts, and a connection per run was most of a short script's time.
 func createSchema(ctx context.Context, direct string) (string, func(), error) {
 	var b [6]byte
 	rand.Read(b[:])
 	name := "pgdiff_" + hex.EncodeToString(b[:])
-	conn, err := pgconn.Connect(ctx, direct)
+	conn, err := adminConns.get(ctx, direct)
 	if err != nil {
 		return "", nil, fmt.Errorf("pgdiff: connecting to create a schema: %w", err)
 	}
@@ -216,7 +231,51 @@ func createSchema(ctx context.Context, direct string) (string, func(), error) {
 	return name, func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		conn.Exec(dctx, "DROP SCHEMA "+name+" CASCADE").ReadAll()
-		conn.Close(dctx)
+		if _, err := conn.Exec(dctx, "DROP SCHEMA "+name+" CASCADE").ReadAll(); err != nil {
+			conn.Close(dctx)
+			return
+		}
+		adminConns.put(direct, conn)
 	}, nil
+}
+
+// adminConns keeps the direct connections that made and dropped runs' schemas, idle, by
+// connection string, for the runs after.
+var adminConns = &connCache{idle: map[string][]*pgconn.PgConn{}}
+
+// maxIdleAdmin bounds the idle connections kept per connection string: as many as runs at once.
+const maxIdleAdmin = 8
+
+type connCache struct {
+	mu   sync.Mutex
+	idle map[string][]*pgconn.PgConn
+}
+
+// get returns an idle connection to url, or a new one.
+func (c *connCache) get(ctx context.Context, url string) (*pgconn.PgConn, error) {
+	c.mu.Lock()
+	for n := len(c.idle[url]); n > 0; n = len(c.idle[url]) {
+		conn := c.idle[url][n-1]
+		c.idle[url] = c.idle[url][:n-1]
+		if !conn.IsClosed() && conn.TxStatus() == 'I' {
+			c.mu.Unlock()
+			return conn, nil
+		}
+		conn.Close(ctx)
+	}
+	c.mu.Unlock()
+	return pgconn.Connect(ctx, url)
+}
+
+// put keeps conn, idle and out of any transaction, for the next get of url.
+func (c *connCache) put(url string, conn *pgconn.PgConn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if conn.IsClosed() || len(c.idle[url]) >= maxIdleAdmin {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		conn.Close(ctx)
+		return
+	}
+	c.idle[url] = append(c.idle[url], conn)
 }

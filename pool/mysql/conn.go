@@ -185,9 +185,10 @@ type originConn struct {
 	prepared map[string]*originStmt
 	lastUse  uint64
 	sweptGen uint64 // stmtRefs generation of the last sweep
-	// lastSession ran the connection's last command: its diagnostics (SHOW WARNINGS) are
-	// that session's.
-	lastSession *Session
+	// diagSession ran the last command that left diagnostics on the connection (an error or
+	// warnings, for SHOW WARNINGS); a later statement that uses no table leaves them in place,
+	// whoever runs it. Nil: none are known to be there.
+	diagSession *Session
 }
 
 // originStmt is a statement prepared on one origin connection.

@@ -2,10 +2,8 @@ package mysqlpool
 
 import (
 	"bytes"
-	"fmt"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/slipstream-proxy/slipstream/pool"
 )
 
 // showsDiagnostics says whether query is SHOW WARNINGS, SHOW ERRORS or SHOW COUNT(*) of
@@ -24,12 +22,12 @@ func showsDiagnostics(query []byte) bool {
 // nothing, as on a fresh direct connection, rather than about another session's statement.
 func (c *originConn) clearDiagnostics(buf []byte) (originErr, error) {
 	if err := c.write(appendCommand(nil, mysql.COM_QUERY, []byte("DO (SELECT 0 FROM information_schema.ENGINES LIMIT 0)"))); err != nil {
-		return nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+		return nil, originLost(err)
 	}
 	var p parser
 	pl, err := c.readResponse(&p, rQuery, buf)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+		return nil, originLost(err)
 	}
 	if p.failed {
 		return append(originErr(nil), pl...), nil

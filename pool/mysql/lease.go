@@ -3,7 +3,6 @@ package mysqlpool
 import (
 	"context"
 	"encoding/hex"
-	"fmt"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -66,7 +65,7 @@ func (s *Session) ready(ctx context.Context) (*originConn, originErr, error) {
 // pool for a close by the origin: Dead.)
 func (s *Session) sync(c *originConn, fresh bool) (originErr, error) {
 	if err := c.drain(s.pbuf[:0]); err != nil {
-		return nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+		return nil, originLost(err)
 	}
 	s.mu.Lock()
 	db, key, stmts := s.db, s.state.key, s.state.stmts
@@ -97,7 +96,7 @@ func (s *Session) sync(c *originConn, fresh bool) (originErr, error) {
 		return nil, nil
 	}
 	if err := c.write(b); err != nil {
-		return nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+		return nil, originLost(err)
 	}
 	var failure originErr
 	var p parser
@@ -109,7 +108,7 @@ func (s *Session) sync(c *originConn, fresh bool) (originErr, error) {
 		}
 		pl, err := c.readResponse(&p, kind, s.pbuf[:0])
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+			return nil, originLost(err)
 		}
 		switch {
 		case p.failed && failure == nil:
@@ -148,7 +147,7 @@ func (s *Session) prepared(c *originConn, st *stmt) (*originStmt, originErr, err
 		b = appendCommand(b, mysql.COM_INIT_DB, []byte(c.db))
 	}
 	if err := c.write(b); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+		return nil, nil, originLost(err)
 	}
 	kinds := []respKind{rPrepare}
 	if elsewhere {
@@ -160,7 +159,7 @@ func (s *Session) prepared(c *originConn, st *stmt) (*originStmt, originErr, err
 	for _, kind := range kinds {
 		pl, err := c.readResponse(&p, kind, s.pbuf[:0])
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+			return nil, nil, originLost(err)
 		}
 		switch {
 		case p.failed && failure == nil:

@@ -3,7 +3,6 @@ package mysqlpool
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -105,7 +104,7 @@ func (s *Session) readFailed(c *originConn, err error) error {
 	} else {
 		s.log.Warn("origin connection lost", "err", err)
 	}
-	return fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+	return originLost(err)
 }
 
 // finishCommand applies what the command that just ended did to the session. s.mu is held.
@@ -113,6 +112,9 @@ func (s *Session) finishCommand(c *originConn) {
 	s.busy = false
 	s.routeEnded()
 	p := &s.parse
+	if p.failed || p.warnings > 0 {
+		c.diagSession = s
+	}
 	if p.hasStatus {
 		s.status, c.status = p.status, p.status
 	}
@@ -271,7 +273,7 @@ func (s *Session) sendInfile(frames []byte) error {
 		b = b[4+n:]
 	}
 	if err := c.write(frames); err != nil {
-		return fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+		return originLost(err)
 	}
 	if end {
 		s.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/pool"
+	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
 )
 
 // flushAt is how much Recv gathers before returning even if the origin has more buffered.
@@ -295,12 +296,11 @@ func le32At(b []byte) uint32 {
 func le32(v uint32) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)} }
 
 // ownStatus are the status flags of an answer the pool makes up itself: those that describe
-// the session (transaction, autocommit, backslash escapes), not the ones the last statement's
+// the session (transaction, autocommit, backslash escapes, ANSI quotes), not the ones the last statement's
 // answer carried about itself (index use, cursor, more results...), as the origin's next
 // answer would not repeat them. s.mu is held or not needed.
 func (s *Session) ownStatus() uint16 {
-	return s.status & (mysql.SERVER_STATUS_IN_TRANS | mysql.SERVER_STATUS_AUTOCOMMIT |
-		mysql.SERVER_STATUS_NO_BACKSLASH_ESCAPED | mysql.SERVER_STATUS_IN_TRANS_READONLY)
+	return s.status & mysqlwire.SessionStatus
 }
 
 // answer makes up the answer to the command in flight. s.mu is not held.
@@ -450,11 +450,13 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 
 	c, failure, err := s.ready(ctx)
 	if err == nil && failure == nil {
-		if cmd.code == mysql.COM_QUERY && c.lastSession != s && showsDiagnostics(cmd.body) {
-			// The connection's diagnostics are about another session's last statement.
-			failure, err = c.clearDiagnostics(s.pbuf[:0])
+		if cmd.code == mysql.COM_QUERY && c.diagSession != nil && c.diagSession != s && showsDiagnostics(cmd.body) {
+			// The connection's diagnostics may be another session's: its statements since
+			// then may all have used no table, which leaves them in place.
+			if failure, err = c.clearDiagnostics(s.pbuf[:0]); err == nil && failure == nil {
+				c.diagSession = nil
+			}
 		}
-		c.lastSession = s
 	}
 	if err != nil {
 		if errors.Is(err, pool.ErrQueueTimeout) {
@@ -486,7 +488,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 	// needs room.
 	if b := s.p.stmts.sweep(c, nil); len(b) > 0 {
 		if err := c.write(b); err != nil {
-			return fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+			return originLost(err)
 		}
 	}
 	s.wbuf = s.wbuf[:0]
@@ -527,7 +529,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		s.mu.Lock()
 		s.busy = false
 		s.mu.Unlock()
-		return fmt.Errorf("%w: %w", pool.ErrOriginLost, err)
+		return originLost(err)
 	}
 	if cap(s.wbuf) > 1<<20 {
 		s.wbuf = nil

@@ -143,4 +143,20 @@ func TestShowWarningsFirstAnswersAboutNothing(t *testing.T) {
 	if rows := b.rows("SHOW WARNINGS"); len(rows) != 0 {
 		t.Errorf("SHOW WARNINGS of a new session: %q, want nothing", rows)
 	}
+	b.s.Close()
+	// A statement that uses no table leaves the diagnostics in place: after one, they are
+	// still the other session's (found by FuzzMySQLAnswersAsMariaDB).
+	a = open(t, p, clientCaps)
+	a.mustRT(cmdPacket(mysql.COM_QUERY, []byte("SELEC 1")))
+	a.s.Close()
+	c := open(t, p, clientCaps)
+	c.rows("SELECT @fz")
+	if rows := c.rows("SHOW WARNINGS"); len(rows) != 0 {
+		t.Errorf("SHOW WARNINGS after SELECT @fz: %q, want nothing", rows)
+	}
+	// The session's own warnings stay its own.
+	c.rows("SELECT CAST('1x' AS SIGNED)")
+	if rows := c.rows("SHOW WARNINGS"); len(rows) != 1 {
+		t.Errorf("SHOW WARNINGS after the session's own warning: %q, want it", rows)
+	}
 }

@@ -24,6 +24,17 @@ func LenencLen(p []byte) int {
 	return 1
 }
 
+// ServerStatusAnsiQuotes is MariaDB's SERVER_STATUS_ANSI_QUOTES (go-mysql lacks it): the
+// session's sql_mode has ANSI_QUOTES. MariaDB sets it in every OK and EOF it sends.
+const ServerStatusAnsiQuotes uint16 = 0x8000
+
+// SessionStatus are the status flags that describe the session rather than one answer: those
+// an answer the proxy makes up itself (COM_PING's OK, say) repeats from the session's last
+// answer, as the origin would. The rest (index use, cursor, more results...) were about the
+// statement that drew them.
+const SessionStatus = mysql.SERVER_STATUS_IN_TRANS | mysql.SERVER_STATUS_AUTOCOMMIT |
+	mysql.SERVER_STATUS_NO_BACKSLASH_ESCAPED | mysql.SERVER_STATUS_IN_TRANS_READONLY | ServerStatusAnsiQuotes
+
 // notReplayable are the status flags of a result set's closing packet that tie it to the
 // session that got it.
 const notReplayable = mysql.SERVER_STATUS_IN_TRANS | mysql.SERVER_MORE_RESULTS_EXISTS | mysql.SERVER_STATUS_CURSOR_EXISTS |
