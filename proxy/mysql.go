@@ -120,7 +120,10 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 		return
 	}
 	db := sess.db
-	sess.user, sess.nc, sess.r, sess.conn = conn.Response.User, conn.Net, conn.Reader, conn
+	sess.mu.Lock()
+	sess.user = conn.Response.User
+	sess.mu.Unlock()
+	sess.nc, sess.r, sess.conn = conn.Net, conn.Reader, conn
 	log = log.With("db", db.Name, "user", sess.user)
 	sess.log = log
 
@@ -168,7 +171,9 @@ func (s *Server) acceptMySQL(hctx context.Context, nc net.Conn, sess *mysqlSessi
 		if e != nil {
 			return mysqlwire.Account{}, e
 		}
+		sess.mu.Lock() // identity reads it from other goroutines (drain, KILL)
 		sess.db = db
+		sess.mu.Unlock()
 		return mysqlAccount(db), nil
 	}})
 	return conn, console, err
@@ -198,7 +203,9 @@ func (s *Server) openMySQL(ctx, hctx context.Context, sess *mysqlSession, conn *
 		sess.log.Warn("opening the session on the pool side failed", "err", err)
 		return nil, err
 	}
+	sess.mu.Lock()
 	sess.stream = stream
+	sess.mu.Unlock()
 	sess.mc = s.newMySQLCache(db, sess.user, sess.caps, sess.ext, conn.Response.Collation, stream.Caps())
 	return stream, nil
 }
