@@ -8,7 +8,7 @@
 // pool it knows for those figures and sends each database's sessions to the pool with the
 // lowest one, unless the configuration pins the database to a region.
 //
-// Start reading at Router (router.go), a tunnel.Transport over several pools' transports.
+// Start reading at Router (router.go), a link.Transport over several pools' transports.
 //
 //	edge                       Router                         pools (regions)
 //	 │ Open(db, params) ───────>│ best(db): pinned region, or

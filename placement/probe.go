@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/link"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // Probe measures the round trip to a database server at addr n times, one after another, and
@@ -172,7 +171,7 @@ func (p *Prober) Latency(db string) (time.Duration, error) {
 
 // Measured wraps a pool's origin so that its Profile reports the prober's latency to db's
 // origin: how a pool tells edges how near it is.
-func Measured(o tunnel.Origin, p *Prober, db string) tunnel.Origin {
+func Measured(o link.Origin, p *Prober, db string) link.Origin {
 	if ro, ok := o.(link.RoleOrigin); ok { // any_role: edges look roles up too
 		return measuredRoleOrigin{measuredOrigin{Origin: o, p: p, db: db}, ro}
 	}
@@ -180,12 +179,12 @@ func Measured(o tunnel.Origin, p *Prober, db string) tunnel.Origin {
 }
 
 type measuredOrigin struct {
-	tunnel.Origin
+	link.Origin
 	p  *Prober
 	db string
 }
 
-func (m measuredOrigin) Profile(ctx context.Context) (tunnel.Profile, error) {
+func (m measuredOrigin) Profile(ctx context.Context) (link.Profile, error) {
 	prof, err := m.Origin.Profile(ctx)
 	if err != nil {
 		return prof, err

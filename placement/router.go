@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slipstream-proxy/slipstream/tunnel"
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // Candidate is one pool an edge can reach.
@@ -18,7 +18,7 @@ type Candidate struct {
 	// Region names the pool; pins refer to it.
 	Region string
 	// Transport opens sessions on the pool.
-	Transport tunnel.Transport
+	Transport link.Transport
 	// Latency asks the pool for its latency to db's origin.
 	Latency func(ctx context.Context, db string) (time.Duration, error)
 	// Ping checks that the pool is reachable; nil means Latency of the first database decides.
@@ -41,7 +41,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Router is a tunnel.Transport that sends each database's sessions to the pool nearest its
+// Router is a link.Transport that sends each database's sessions to the pool nearest its
 // origin, and moves them to the next best pool when that one is down.
 type Router struct {
 	cfg Config
@@ -222,8 +222,8 @@ func (r *Router) markDown(ctx context.Context, m *member) {
 	r.mu.Unlock()
 }
 
-// Profile implements tunnel.Transport with the best pool that answers.
-func (r *Router) Profile(ctx context.Context, db string) (tunnel.Profile, error) {
+// Profile implements link.Transport with the best pool that answers.
+func (r *Router) Profile(ctx context.Context, db string) (link.Profile, error) {
 	var errs []error
 	for _, m := range r.order(db) {
 		p, err := m.c.Transport.Profile(ctx, db)
@@ -236,12 +236,12 @@ func (r *Router) Profile(ctx context.Context, db string) (tunnel.Profile, error)
 		}
 		r.markDown(ctx, m)
 	}
-	return tunnel.Profile{}, r.failed(db, errs)
+	return link.Profile{}, r.failed(db, errs)
 }
 
-// Open implements tunnel.Transport with the best pool that answers. Opening a session runs
+// Open implements link.Transport with the best pool that answers. Opening a session runs
 // nothing on the origin, so trying the next pool is always safe.
-func (r *Router) Open(ctx context.Context, db string, params map[string]string) (tunnel.Stream, error) {
+func (r *Router) Open(ctx context.Context, db string, params map[string]string) (link.Stream, error) {
 	var errs []error
 	for _, m := range r.order(db) {
 		s, err := m.c.Transport.Open(ctx, db, params)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipstream-proxy/slipstream/tunnel"
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // region is a test pool: a transport that records what it opened, an origin latency per
@@ -20,14 +20,14 @@ type region struct {
 	opened atomic.Int32
 }
 
-func (g *region) Profile(ctx context.Context, db string) (tunnel.Profile, error) {
+func (g *region) Profile(ctx context.Context, db string) (link.Profile, error) {
 	if g.down.Load() {
-		return tunnel.Profile{}, errors.New("connection refused")
+		return link.Profile{}, errors.New("connection refused")
 	}
-	return tunnel.Profile{Parameters: map[string]string{"region": g.name}}, nil
+	return link.Profile{Parameters: map[string]string{"region": g.name}}, nil
 }
 
-func (g *region) Open(ctx context.Context, db string, params map[string]string) (tunnel.Stream, error) {
+func (g *region) Open(ctx context.Context, db string, params map[string]string) (link.Stream, error) {
 	if g.down.Load() {
 		return nil, errors.New("connection refused")
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 )
 
@@ -49,7 +51,7 @@ const volatilitySQL = "select proname, max(provolatile) from pg_catalog.pg_proc 
 // catalog is what the cache needs of the origin's catalog.
 type catalog struct {
 	volatility map[string]byte // function name -> its most volatile pg_proc.provolatile
-	related    Related
+	related    link.Related
 }
 
 // dial opens an origin connection with pgconn (TLS and authentication as the URL says) and

@@ -9,24 +9,6 @@ import (
 	"github.com/slipstream-proxy/slipstream/link"
 )
 
-// An origin that could not be connected to is described as the edge-pool contract says
-// (package link).
-type (
-	Refusal     = link.Refusal
-	OriginError = link.OriginError
-)
-
-const (
-	OriginUnreachable  = link.OriginUnreachable
-	OriginLoginRefused = link.OriginLoginRefused
-	OriginNoDatabase   = link.OriginNoDatabase
-)
-
-// NewOriginError returns an OriginError; err, which may be nil, is what it unwraps to.
-func NewOriginError(r Refusal, detail, code string, err error) *OriginError {
-	return link.NewOriginError(r, detail, code, err)
-}
-
 // NetworkDetail describes a failure to reach an address, such as "cannot connect to
 // 127.0.0.1:5432: connection refused", when err holds a *net.OpError.
 func NetworkDetail(err error) (string, bool) {
@@ -46,8 +28,8 @@ func NetworkDetail(err error) (string, bool) {
 }
 
 // classifyConnect turns pgconn's connect error into an OriginError by the origin's SQLSTATE.
-func classifyConnect(err error) *OriginError {
-	if oe := (*OriginError)(nil); errors.As(err, &oe) { // classified already (a role's login, roles.go)
+func classifyConnect(err error) *link.OriginError {
+	if oe := (*link.OriginError)(nil); errors.As(err, &oe) { // classified already (a role's login, roles.go)
 		return oe
 	}
 	var pe *pgconn.PgError
@@ -55,14 +37,14 @@ func classifyConnect(err error) *OriginError {
 		code := "SQLSTATE " + pe.Code
 		switch pe.Code {
 		case "28P01", "28000": // invalid_password, invalid_authorization_specification
-			return NewOriginError(OriginLoginRefused, pe.Message, code, err)
+			return link.NewOriginError(link.OriginLoginRefused, pe.Message, code, err)
 		case "3D000": // invalid_catalog_name
-			return NewOriginError(OriginNoDatabase, pe.Message, code, err)
+			return link.NewOriginError(link.OriginNoDatabase, pe.Message, code, err)
 		}
-		return NewOriginError(OriginUnreachable, pe.Message, code, err)
+		return link.NewOriginError(link.OriginUnreachable, pe.Message, code, err)
 	}
 	if detail, ok := NetworkDetail(err); ok {
-		return NewOriginError(OriginUnreachable, detail, "", err)
+		return link.NewOriginError(link.OriginUnreachable, detail, "", err)
 	}
-	return NewOriginError(OriginUnreachable, originError(err), "", err)
+	return link.NewOriginError(link.OriginUnreachable, originError(err), "", err)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 func TestARefusedLeaseTellsTheClientTheOriginsMeaning(t *testing.T) {
@@ -13,9 +15,9 @@ func TestARefusedLeaseTellsTheClientTheOriginsMeaning(t *testing.T) {
 		err  error
 		want string // the SQLSTATE field of the ErrorResponse
 	}{
-		{"a refused login", NewOriginError(OriginLoginRefused, `password authentication failed for user "app"`, "SQLSTATE 28P01", nil), "C28P01"},
-		{"no such database", NewOriginError(OriginNoDatabase, `database "x" does not exist`, "SQLSTATE 3D000", nil), "C3D000"},
-		{"an unreachable origin", NewOriginError(OriginUnreachable, "cannot connect to 127.0.0.1:1: connection refused", "", nil), "C08006"},
+		{"a refused login", link.NewOriginError(link.OriginLoginRefused, `password authentication failed for user "app"`, "SQLSTATE 28P01", nil), "C28P01"},
+		{"no such database", link.NewOriginError(link.OriginNoDatabase, `database "x" does not exist`, "SQLSTATE 3D000", nil), "C3D000"},
+		{"an unreachable origin", link.NewOriginError(link.OriginUnreachable, "cannot connect to 127.0.0.1:1: connection refused", "", nil), "C08006"},
 		{"any other failure", errors.New("boom"), "C08006"},
 	}
 	for _, tt := range tests {
@@ -24,7 +26,7 @@ func TestARefusedLeaseTellsTheClientTheOriginsMeaning(t *testing.T) {
 			if len(entries) < 2 || !bytes.Contains(entries[0].reply, []byte(tt.want+"\x00")) {
 				t.Fatalf("refuse answered %d entries, the first %q: want %s", len(entries), entries[0].reply, tt.want)
 			}
-			var oe *OriginError
+			var oe *link.OriginError
 			if errors.As(tt.err, &oe) && !bytes.Contains(entries[0].reply, []byte(oe.Detail)) {
 				t.Errorf("refuse answered %q: want the origin's message %q in it", entries[0].reply, oe.Detail)
 			}

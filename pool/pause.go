@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // pauseGate holds new leases while the admin console has the pool paused (PAUSE), remembers
@@ -33,7 +35,7 @@ func (s *Slots[C, K]) holdLease(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.done:
-		return ErrClosed
+		return link.ErrClosed
 	}
 }
 
@@ -67,7 +69,7 @@ func (s *Slots[C, K]) Pause(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.done:
-			return ErrClosed
+			return link.ErrClosed
 		}
 	}
 	s.closeIdle()

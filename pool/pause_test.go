@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // slot is a connection Slots can count: the smallest Slotted, for tests of Slots alone.
@@ -111,7 +113,7 @@ func TestWaitedAddsUpTheQueuesWaits(t *testing.T) {
 	ctx := context.Background()
 	a, _ := take(ctx, s)
 	defer s.Release(a)
-	if _, err := take(ctx, s); !errors.Is(err, ErrQueueTimeout) {
+	if _, err := take(ctx, s); !errors.Is(err, link.ErrQueueTimeout) {
 		t.Fatalf("a second lease of one connection: %v, want the queue timeout", err)
 	}
 	if w := s.Waited(); w < timeout {

@@ -144,7 +144,7 @@ func AwaitProfile(ctx context.Context, known func() map[string]string, lease fun
 		if prof := known(); prof != nil {
 			return prof, nil
 		}
-		if err := lease(ctx); err != nil && (!errors.Is(err, ErrQueueTimeout) || ctx.Err() != nil) {
+		if err := lease(ctx); err != nil && (!errors.Is(err, link.ErrQueueTimeout) || ctx.Err() != nil) {
 			return nil, err
 		}
 	}
@@ -209,11 +209,11 @@ func (p *Pool) Volatility() map[string]byte {
 
 // Related returns the relations whose rows change together, as the origin's catalog says,
 // read when the pool first connected; zero before that.
-func (p *Pool) Related() Related {
+func (p *Pool) Related() link.Related {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cat == nil {
-		return Related{}
+		return link.Related{}
 	}
 	return p.cat.related
 }
@@ -257,7 +257,7 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 		p.slots.DialFailed()
 		p.log.Warn("origin connection failed", "err", originError(err))
 		if errors.Is(err, ErrNoCredential) { // its message was made to be shown, whole
-			return nil, fmt.Errorf("pool: connect to origin: %w", NewOriginError(OriginUnreachable, err.Error(), "", err))
+			return nil, fmt.Errorf("pool: connect to origin: %w", link.NewOriginError(link.OriginUnreachable, err.Error(), "", err))
 		}
 		return nil, fmt.Errorf("pool: connect to origin: %w", classifyConnect(err))
 	}

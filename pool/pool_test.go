@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 var srv *pgtest.Server
@@ -68,7 +69,7 @@ func TestPoolQueueTimesOutWhenEveryConnectionStaysBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if _, err := p.Acquire(ctx); !errors.Is(err, ErrQueueTimeout) {
+	if _, err := p.Acquire(ctx); !errors.Is(err, link.ErrQueueTimeout) {
 		t.Fatalf("second Acquire: %v, want ErrQueueTimeout", err)
 	}
 	if d := time.Since(start); d < 100*time.Millisecond {

@@ -69,7 +69,7 @@ func (s *Session) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 			return dst, nil // what was due was all swallowed (a settings query)
 		}
 		if s.closed {
-			return dst, ErrClosed
+			return dst, link.ErrClosed
 		}
 		// Read the origin only while an answer is due, or while pinned (notifications).
 		if c == nil || (s.queued() == 0 && s.pinned == "") {
@@ -152,7 +152,7 @@ func (s *Session) readFailed(c *Conn, err error) error {
 		if ours {
 			s.finish(c, errors.Is(err, os.ErrDeadlineExceeded))
 		}
-		return ErrClosed
+		return link.ErrClosed
 	}
 	if ours {
 		c.broken = true
@@ -164,10 +164,10 @@ func (s *Session) readFailed(c *Conn, err error) error {
 	if s.saidFatal {
 		// The client has the origin's own FATAL, as a direct connection would have had it.
 		s.log.Info("the origin ended the session's connection", "err", err)
-		return fmt.Errorf("%w: %w", ErrOriginEnded, err)
+		return fmt.Errorf("%w: %w", link.ErrOriginEnded, err)
 	}
 	s.log.Warn("origin connection lost", "err", err)
-	return fmt.Errorf("%w: %w", ErrOriginLost, err)
+	return fmt.Errorf("%w: %w", link.ErrOriginLost, err)
 }
 
 // handle passes one origin message on to the client, or not, and matches it against the queue.
@@ -402,7 +402,7 @@ func (s *Session) finish(c *Conn, clean bool) {
 // ErrSettingsRefused means the origin refused a session's startup settings (an unknown
 // parameter, a bad value): the client has had the origin's error, as the FATAL PostgreSQL
 // sends at startup, and the session is over.
-var ErrSettingsRefused = fmt.Errorf("%w: the origin refused the session's settings", ErrTerminated)
+var ErrSettingsRefused = fmt.Errorf("%w: the origin refused the session's settings", link.ErrTerminated)
 
 // handleSetup swallows the answers to the session's settings query. When it failed, the client
 // gets the origin's first error as a FATAL, as PostgreSQL refuses such settings at startup,

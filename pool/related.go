@@ -54,10 +54,6 @@ select c.relname, '*'
   from pg_catalog.pg_rewrite r join pg_catalog.pg_class c on c.oid = r.ev_class
   where r.rulename <> '_RETURN'`
 
-// Related is what the origin's catalog says about relations whose rows change together: the
-// edge-pool contract's (package link), which the pool reads (relatedSQL, the writers map).
-type Related = link.Related
-
 // CatalogHook is the part of a pool that tells whoever asked (the tunnel's pool end) that it
 // read its origin's catalog again and found it changed, so that edges fetch the new profile.
 // The pools of both protocols embed it.
@@ -118,7 +114,7 @@ func WatchCatalog(ctx context.Context, interval time.Duration, log *slog.Logger,
 
 // readRelated reads relatedSQL on pc. It returns the zero Related when the origin has no such
 // catalog (D1, KV).
-func readRelated(ctx context.Context, pc *pgconn.PgConn) Related {
+func readRelated(ctx context.Context, pc *pgconn.PgConn) link.Related {
 	rr := pc.ExecParams(ctx, relatedSQL, nil, nil, nil, nil)
 	var pairs [][2]string
 	for rr.NextRow() {
@@ -127,7 +123,7 @@ func readRelated(ctx context.Context, pc *pgconn.PgConn) Related {
 		}
 	}
 	if _, err := rr.Close(); err != nil {
-		return Related{}
+		return link.Related{}
 	}
 	rel := GroupRelated(pairs)
 	rel.Writers = readWriters(ctx, pc)
@@ -137,7 +133,7 @@ func readRelated(ctx context.Context, pc *pgconn.PgConn) Related {
 // GroupRelated joins pairs of relations whose rows change together into connected groups; a
 // pair with "*" lists its table under AnyTable instead. Origins of other protocols build their
 // Related with it (pool/mysql).
-func GroupRelated(pairs [][2]string) Related {
+func GroupRelated(pairs [][2]string) link.Related {
 	parent := map[string]string{}
 	var find func(string) string
 	find = func(x string) string {
@@ -150,7 +146,7 @@ func GroupRelated(pairs [][2]string) Related {
 		parent[x] = r
 		return r
 	}
-	var rel Related
+	var rel link.Related
 	for _, p := range pairs {
 		if p[1] == "*" {
 			rel.AnyTable = append(rel.AnyTable, p[0])

@@ -3,6 +3,8 @@ package pool
 import (
 	"reflect"
 	"testing"
+
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 func TestRelatedGroupsJoinPairsTransitively(t *testing.T) {
@@ -12,7 +14,7 @@ func TestRelatedGroupsJoinPairsTransitively(t *testing.T) {
 		{"parent", "child"}, {"child", "grandchild"}, // cascades
 		{"audited", "*"}, {"audited", "*"}, {"ruled", "*"}, // a trigger twice, a rule
 	})
-	want := Related{
+	want := link.Related{
 		Groups: [][]string{
 			{"child", "grandchild", "parent"},
 			{"p1", "p2", "parted"},

@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 )
 
@@ -143,7 +145,7 @@ func TestASessionInsideATransactionGetsTheOriginsFatalWhenItsConnectionEnds(t *t
 	s.mu.Unlock()
 	terminate(t, pid)
 	got, err := exchange(t, s, query("select 2"))
-	if !errors.Is(err, ErrOriginEnded) {
+	if !errors.Is(err, link.ErrOriginEnded) {
 		t.Errorf("error %v, want ErrOriginEnded", err)
 	}
 	if a := answer(got); a != "E(57P01)" {
@@ -421,7 +423,7 @@ func TestAUnitThatCannotBeSentAgainGetsTheFatalThatEndedItsSettingsQuery(t *test
 	d.refuse = true
 	d.mu.Unlock()
 	got, err := exchange(t, s, query("select 1"))
-	if !errors.Is(err, ErrOriginEnded) {
+	if !errors.Is(err, link.ErrOriginEnded) {
 		t.Errorf("error %v, want ErrOriginEnded", err)
 	}
 	if a := answer(got); a != "E(57P01)" {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 )
@@ -264,7 +265,7 @@ func (ro *Role) dial(ctx context.Context, cc *pgconn.Config) (*Conn, map[string]
 	if v.Kind == pgwire.VerifierSCRAM && !v.ValidClientKey(key) {
 		// The verifier changed since the client proved itself, or no client has yet.
 		ro.roles.forget(ro.Name)
-		return nil, nil, NewOriginError(OriginLoginRefused, `no login of role "`+ro.Name+`" fits its current password; log in again`, "", nil)
+		return nil, nil, link.NewOriginError(link.OriginLoginRefused, `no login of role "`+ro.Name+`" fits its current password; log in again`, "", nil)
 	}
 	release, err := ro.roles.takeConn(ctx, ro)
 	if err != nil {
@@ -320,7 +321,7 @@ func (r *Roles) takeConn(ctx context.Context, self *Role) (func(), error) {
 			return release(), nil
 		case <-retry.C: // a connection of another role may have gone idle since
 		case <-timeout.C:
-			return nil, fmt.Errorf("%w: the database's max_db_connections are all in use", ErrQueueTimeout)
+			return nil, fmt.Errorf("%w: the database's max_db_connections are all in use", link.ErrQueueTimeout)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

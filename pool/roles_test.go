@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // newRoles returns the pools of app for any role, looked up by the superuser, and creates
@@ -90,8 +91,8 @@ func TestRolesLogInAsTheRoleWithTheClientKeyOnly(t *testing.T) {
 	if _, err := r.Pool(ctx, role, wrong); err != nil {
 		t.Fatal(err)
 	}
-	var oe *OriginError
-	if _, err := p.Acquire(ctx); !errors.As(err, &oe) || oe.Refusal != OriginLoginRefused {
+	var oe *link.OriginError
+	if _, err := p.Acquire(ctx); !errors.As(err, &oe) || oe.Refusal != link.OriginLoginRefused {
 		t.Fatalf("with a wrong ClientKey: %v, want the login refused", err)
 	}
 
@@ -142,7 +143,7 @@ func TestRolesShareMaxDBConnsAndTakeIdleConnectionsFromOtherRoles(t *testing.T) 
 		}
 		held = append(held, c)
 	}
-	if _, err := pb.Acquire(ctx); !errors.Is(err, ErrQueueTimeout) {
+	if _, err := pb.Acquire(ctx); !errors.Is(err, link.ErrQueueTimeout) {
 		t.Fatalf("role b while role a holds the database's 2: %v, want ErrQueueTimeout", err)
 	}
 	for _, c := range held {

@@ -12,15 +12,6 @@ import (
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 )
 
-// The errors a session reports are the edge-pool contract's (package link).
-var (
-	ErrTerminated   = link.ErrTerminated
-	ErrOriginLost   = link.ErrOriginLost
-	ErrOriginEnded  = link.ErrOriginEnded
-	ErrQueueTimeout = link.ErrQueueTimeout
-	ErrClosed       = link.ErrClosed
-)
-
 // flushAt is how much Recv gathers before returning even if the origin has more buffered.
 const flushAt = 64 << 10
 
@@ -143,7 +134,7 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return ErrClosed
+		return link.ErrClosed
 	}
 	s.sending = true
 	c := s.conn
@@ -241,7 +232,7 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 	var werr error
 	if len(s.wbuf) > 0 {
 		if _, err := c.nc.Write(s.wbuf); err != nil {
-			werr = fmt.Errorf("%w: %w", ErrOriginLost, err)
+			werr = fmt.Errorf("%w: %w", link.ErrOriginLost, err)
 		}
 	}
 	if cap(s.wbuf) > 1<<20 {
@@ -263,7 +254,7 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 		return werr
 	}
 	if terminated {
-		return ErrTerminated
+		return link.ErrTerminated
 	}
 	return nil
 }
@@ -301,7 +292,7 @@ func (s *Session) lease(ctx context.Context) (*Conn, error) {
 	if s.closed {
 		s.mu.Unlock()
 		s.p.Release(c)
-		return nil, ErrClosed
+		return nil, link.ErrClosed
 	}
 	s.conn = c
 	s.wake.Broadcast()
@@ -314,21 +305,21 @@ func (s *Session) lease(ctx context.Context) (*Conn, error) {
 func (s *Session) refuse(entries []pending, typ byte, err error) []pending {
 	e := pgwire.Fatal(pgwire.ConnectionFailure, "could not connect to the origin database")
 	e.Severity = "ERROR"
-	var oe *OriginError
+	var oe *link.OriginError
 	switch {
 	case errors.As(err, &oe):
 		// The origin's own meaning (origin.go): a changed password is not a network fault.
 		e.Message += ": " + oe.Error()
 		switch oe.Refusal {
-		case OriginLoginRefused:
+		case link.OriginLoginRefused:
 			e.Code = pgwire.InvalidPassword
-		case OriginNoDatabase:
+		case link.OriginNoDatabase:
 			e.Code = pgwire.InvalidCatalogName
 		}
-	case errors.Is(err, ErrQueueTimeout):
+	case errors.Is(err, link.ErrQueueTimeout):
 		e = &pgwire.Error{Severity: "ERROR", Code: pgwire.TooManyConnections,
 			Message: "no origin connection became free within the queue timeout"}
-	case errors.Is(err, ErrClosed), errors.Is(err, context.Canceled):
+	case errors.Is(err, link.ErrClosed), errors.Is(err, context.Canceled):
 		e = &pgwire.Error{Severity: "FATAL", Code: pgwire.AdminShutdown, Message: "slipstream is shutting down"}
 	case errors.Is(err, ErrNoCredential):
 		e.Message = "database " + s.p.cfg.Name + ": " + ErrNoCredential.Error()

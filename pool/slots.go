@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // Slotted is an origin connection as Slots sees it. Slots calls these methods, except Close, with
@@ -126,7 +128,7 @@ func (s *Slots[C, K]) Take(ctx context.Context, k K) (c C, dial bool, err error)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return c, false, ErrClosed
+		return c, false, link.ErrClosed
 	}
 	if c, ok := s.popIdle(k); ok {
 		s.mu.Unlock()
@@ -157,11 +159,11 @@ func (s *Slots[C, K]) Take(ctx context.Context, k K) (c C, dial bool, err error)
 		s.gate.waited.Add(int64(time.Since(start)))
 		return h.c, h.dial, nil
 	case <-timer.C:
-		err = ErrQueueTimeout
+		err = link.ErrQueueTimeout
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-s.done:
-		err = ErrClosed
+		err = link.ErrClosed
 	}
 	s.m.observeWait(time.Since(start))
 	s.gate.waited.Add(int64(time.Since(start)))
@@ -170,7 +172,7 @@ func (s *Slots[C, K]) Take(ctx context.Context, k K) (c C, dial bool, err error)
 		if x == w {
 			s.waiters = append(s.waiters[:i], s.waiters[i+1:]...)
 			s.mu.Unlock()
-			if err == ErrQueueTimeout {
+			if err == link.ErrQueueTimeout {
 				s.m.queueTimeouts.Inc()
 			}
 			return c, false, err

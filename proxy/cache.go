@@ -15,7 +15,6 @@ import (
 	"github.com/slipstream-proxy/slipstream/classify"
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // Caching is a database's result-cache policy.
@@ -360,7 +359,7 @@ func (sess *session) admit(p *unitPlan) bool {
 // of them invalidates it: the tables, every relation whose rows change together with one of
 // them (a view's tables, partitions, cascading foreign keys), and the tables whose writes may
 // change any (triggers, rules). Names compare by their last part, as the cache's do.
-func withRelated(tables []string, rel tunnel.Related) []string {
+func withRelated(tables []string, rel link.Related) []string {
 	if len(rel.Groups) == 0 && len(rel.AnyTable) == 0 {
 		return tables
 	}

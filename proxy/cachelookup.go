@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/cache"
-	"github.com/slipstream-proxy/slipstream/tunnel"
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // cacheLookup is what the cache says about a cacheable unit before it is sent; the same for
@@ -26,7 +26,7 @@ type cacheLookup struct {
 // returns the tables it reads); the pool side is then told it may keep the answer too
 // (admitted). While stream's lease on the cache has lapsed, nothing stored is served: the edge
 // may have missed a write.
-func lookupCache(c *cache.Cache, stream tunnel.Stream, db string, key []byte, done <-chan struct{}, admit func() ([]string, bool)) cacheLookup {
+func lookupCache(c *cache.Cache, stream link.Stream, db string, key []byte, done <-chan struct{}, admit func() ([]string, bool)) cacheLookup {
 	resp, st := c.Get(db, key, time.Now())
 	if l := stream.Caps().Lease; l != nil && st != cache.Miss && !l.CacheCurrent() {
 		st = cache.Miss

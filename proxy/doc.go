@@ -1,6 +1,6 @@
 // Package proxy is the edge: it accepts client connections, runs their startup and
 // authentication itself, and then pumps each client's messages to the pool side through a
-// tunnel.Stream and the answers back.
+// link.Stream and the answers back.
 //
 // Start reading at Server.Serve, then serveConn (session.go), which is one client's whole
 // life: handshake deadline, startup (startup.go), authentication, the session's run loop, and
@@ -10,7 +10,7 @@
 // the query pipeline, exchange (exchange.go: lookup, prepareSend, forward, sink, settle, keep;
 // docs/architecture.md follows one query through it).
 //
-//	client                         edge (serveConn, run)            tunnel.Stream
+//	client                         edge (serveConn, run)            link.Stream
 //	 │ SSLRequest ───────────────────>│
 //	 │<────────────────────────── 'S' │ TLS handshake, new reader
 //	 │ StartupMessage ───────────────>│ database known? else 3D000

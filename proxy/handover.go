@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // Handing sessions over to a new process, the upgrade that drops no client (SIGUSR2, see
@@ -206,7 +206,7 @@ func (sess *session) restore(ctx context.Context, h *HandedSession) bool {
 // restoreOn tells a new pool side a session's state, as it follows it: its settings (SET) and
 // its prepared statements, as after cache hits (Skip), which the pool side prepares where
 // needed. It reports false when the settings were refused.
-func restoreOn(ctx context.Context, stream tunnel.Stream, cs *cacheState) bool {
+func restoreOn(ctx context.Context, stream link.Stream, cs *cacheState) bool {
 	if !applySettings(ctx, stream, cs.settingsQuery()) {
 		return false
 	}

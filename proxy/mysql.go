@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
@@ -22,7 +23,7 @@ import (
 // ServeMySQL accepts MySQL clients on ln until ctx ends, then stops accepting, ends every
 // session and waits for them. It serves the databases whose Protocol is ProtocolMySQL.
 //
-//	client                         edge (serveMySQLConn)              tunnel.Stream
+//	client                         edge (serveMySQLConn)              link.Stream
 //	 │<──────── Handshake v10 ────────│ from the origin profile
 //	 │ [SSLRequest, TLS] Response ───>│ mysqlwire.Accept: database known? else 1049
 //	 │<── [AuthSwitch, AuthMoreData]  │ password checked here: 1045
@@ -62,7 +63,7 @@ type mysqlSession struct {
 	user   string
 	nc     net.Conn
 	r      *mysqlwire.Reader
-	stream tunnel.Stream
+	stream link.Stream
 	params map[string]string // the stream's startup parameters, to open it again on another pool
 	caps   uint32            // negotiated with the client
 	ext    uint32            // MariaDB extended capabilities negotiated with the client
@@ -184,7 +185,7 @@ func (s *Server) acceptMySQL(hctx context.Context, nc net.Conn, sess *mysqlSessi
 // greeting's had (the pool side answers in the client's format). The stream lives in the
 // server's context, as for PostgreSQL sessions: a transport may tie the stream's life to it,
 // and the handshake's (hctx) ends with the handshake.
-func (s *Server) openMySQL(ctx, hctx context.Context, sess *mysqlSession, conn *mysqlwire.Conn) (tunnel.Stream, error) {
+func (s *Server) openMySQL(ctx, hctx context.Context, sess *mysqlSession, conn *mysqlwire.Conn) (link.Stream, error) {
 	db := sess.db
 	profile, err := s.cfg.Transport.Profile(hctx, db.origin())
 	if err != nil {
@@ -253,7 +254,7 @@ func (s *Server) mysqlGreeting(ctx context.Context) mysqlGreeting {
 	return g
 }
 
-// mysqlOrigin is a MySQL origin profile (tunnel.Profile.Parameters, see the contract in
+// mysqlOrigin is a MySQL origin profile (link.Profile.Parameters, see the contract in
 // pool/mysql) as the edge uses it.
 type mysqlOrigin struct {
 	version   string
@@ -263,7 +264,7 @@ type mysqlOrigin struct {
 	status    uint16
 }
 
-func mysqlProfile(profile tunnel.Profile, localInfile bool) mysqlOrigin {
+func mysqlProfile(profile link.Profile, localInfile bool) mysqlOrigin {
 	pp := profile.Parameters
 	o := mysqlOrigin{version: pp["server_version"], status: mysql.SERVER_STATUS_AUTOCOMMIT}
 	if o.version == "" {

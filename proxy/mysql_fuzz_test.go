@@ -15,7 +15,6 @@ import (
 
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // okStream answers every command with one OK packet, and a query mentioning INFILE with a
@@ -28,7 +27,7 @@ type okStream struct {
 
 func (s *okStream) Send(ctx context.Context, frames []byte) error {
 	if s.closed.Load() {
-		return tunnel.ErrOriginLost
+		return link.ErrOriginLost
 	}
 	s.seq = mysqlwire.LastSeq(frames) + 1
 	if s.infile {
@@ -38,7 +37,7 @@ func (s *okStream) Send(ctx context.Context, frames []byte) error {
 	}
 	switch frames[mysqlwire.HeaderLen] {
 	case mysql.COM_QUIT:
-		return tunnel.ErrTerminated
+		return link.ErrTerminated
 	case mysql.COM_STMT_CLOSE, mysql.COM_STMT_SEND_LONG_DATA:
 		return nil
 	}
@@ -118,10 +117,10 @@ func FuzzMySQLSession(f *testing.F) {
 // failingTransport refuses everything: a COM_CHANGE_USER that gets through to Open fails.
 type failingTransport struct{}
 
-func (failingTransport) Profile(context.Context, string) (tunnel.Profile, error) {
-	return tunnel.Profile{}, errors.New("no origin")
+func (failingTransport) Profile(context.Context, string) (link.Profile, error) {
+	return link.Profile{}, errors.New("no origin")
 }
 
-func (failingTransport) Open(context.Context, string, map[string]string) (tunnel.Stream, error) {
+func (failingTransport) Open(context.Context, string, map[string]string) (link.Stream, error) {
 	return nil, errors.New("no origin")
 }

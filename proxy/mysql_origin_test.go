@@ -14,7 +14,6 @@ import (
 	"github.com/slipstream-proxy/slipstream/internal/mytest"
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // rawOrigin is a stand-in for the MySQL pool side (pool/mysql) in the edge's tests: each
@@ -31,14 +30,14 @@ type rawOrigin struct {
 	profiles int // how often the origin was asked for its profile
 }
 
-func (o *rawOrigin) Profile(ctx context.Context) (tunnel.Profile, error) {
+func (o *rawOrigin) Profile(ctx context.Context) (link.Profile, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.profile == nil {
 		o.profiles++
 		nc, r, hs, err := o.greeting(ctx)
 		if err != nil {
-			return tunnel.Profile{}, err
+			return link.Profile{}, err
 		}
 		_ = r
 		nc.Close()
@@ -46,10 +45,10 @@ func (o *rawOrigin) Profile(ctx context.Context) (tunnel.Profile, error) {
 			"capabilities": strconv.FormatUint(uint64(hs.Capabilities), 10),
 			"collation":    strconv.Itoa(int(hs.Collation)), "status": strconv.Itoa(int(hs.Status))}
 	}
-	return tunnel.Profile{Parameters: o.profile}, nil
+	return link.Profile{Parameters: o.profile}, nil
 }
 
-func (o *rawOrigin) Open(ctx context.Context, params map[string]string) (tunnel.Stream, error) {
+func (o *rawOrigin) Open(ctx context.Context, params map[string]string) (link.Stream, error) {
 	caps, err := strconv.ParseUint(params["capabilities"], 10, 32)
 	if err != nil {
 		return nil, err
@@ -163,24 +162,24 @@ type rawStream struct {
 func (s *rawStream) Send(ctx context.Context, frames []byte) error {
 	if s.queueTimeouts > 0 {
 		s.queueTimeouts--
-		return tunnel.ErrQueueTimeout
+		return link.ErrQueueTimeout
 	}
 	cmd := frames[mysqlwire.HeaderLen]
 	if !s.infile && cmd == mysql.COM_QUIT {
 		s.Close()
-		return tunnel.ErrTerminated
+		return link.ErrTerminated
 	}
 	if s.nc == nil {
 		nc, r, id, err := s.o.login(ctx, s.caps, s.db)
 		if err != nil {
-			return fmt.Errorf("%w: %v", tunnel.ErrOriginLost, err)
+			return fmt.Errorf("%w: %v", link.ErrOriginLost, err)
 		}
 		s.mu.Lock()
 		s.nc, s.r, s.id = nc, r, id
 		s.mu.Unlock()
 	}
 	if _, err := s.nc.Write(frames); err != nil {
-		return fmt.Errorf("%w: %v", tunnel.ErrOriginLost, err)
+		return fmt.Errorf("%w: %v", link.ErrOriginLost, err)
 	}
 	if s.infile {
 		s.pending = len(frames) == mysqlwire.HeaderLen
@@ -196,7 +195,7 @@ func (s *rawStream) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 	dst, err := s.readAnswer(dst)
 	s.pending = false
 	if err != nil {
-		return dst, fmt.Errorf("%w: %v", tunnel.ErrOriginLost, err)
+		return dst, fmt.Errorf("%w: %v", link.ErrOriginLost, err)
 	}
 	return dst, nil
 }
@@ -336,15 +335,15 @@ func (s *rawStream) Close() error {
 // rawTransport routes every database to its rawOrigin.
 type rawTransport map[string]*rawOrigin
 
-func (t rawTransport) Profile(ctx context.Context, db string) (tunnel.Profile, error) {
+func (t rawTransport) Profile(ctx context.Context, db string) (link.Profile, error) {
 	o, ok := t[db]
 	if !ok {
-		return tunnel.Profile{}, fmt.Errorf("no database %q", db)
+		return link.Profile{}, fmt.Errorf("no database %q", db)
 	}
 	return o.Profile(ctx)
 }
 
-func (t rawTransport) Open(ctx context.Context, db string, params map[string]string) (tunnel.Stream, error) {
+func (t rawTransport) Open(ctx context.Context, db string, params map[string]string) (link.Stream, error) {
 	o, ok := t[db]
 	if !ok {
 		return nil, fmt.Errorf("no database %q", db)

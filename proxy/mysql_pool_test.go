@@ -16,6 +16,7 @@ import (
 	driver "github.com/go-sql-driver/mysql"
 
 	"github.com/slipstream-proxy/slipstream/internal/mytest"
+	"github.com/slipstream-proxy/slipstream/link"
 	mysqlpool "github.com/slipstream-proxy/slipstream/pool/mysql"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
 	"github.com/slipstream-proxy/slipstream/tunnel"
@@ -32,7 +33,7 @@ func startPooledEdge(t testing.TB, pcfg mysqlpool.Config, dbs ...Database) strin
 func startPooledEdgeWith(t testing.TB, cfg Config, pcfg mysqlpool.Config, dbs ...Database) string {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	origins := map[string]tunnel.Origin{}
+	origins := map[string]link.Origin{}
 	for i := range dbs {
 		c := pcfg
 		c.Name, c.Origin, c.Logger = dbs[i].Name, mysrv.URL(mytest.AppUser, mytest.AppPassword, mytest.AppDB), logger

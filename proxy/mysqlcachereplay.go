@@ -7,8 +7,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // replayHit runs the last command, which the cache answered, on the origin again (its answer
@@ -83,7 +83,7 @@ func (sess *mysqlSession) replayClosed(ctx context.Context, st *myStmt) bool {
 func (sess *mysqlSession) roundTrip(ctx context.Context, frames []byte) ([]byte, error) {
 	sess.cr.watch()
 	if err := sess.stream.Send(ctx, frames); err != nil {
-		if errors.Is(err, tunnel.ErrQueueTimeout) {
+		if errors.Is(err, link.ErrQueueTimeout) {
 			return nil, nil // nothing ran; the client's own command will get the error
 		}
 		sess.sendFailed(err)

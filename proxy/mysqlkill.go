@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // mysqlConns hands out the edge's MySQL connection ids (the handshake's thread id, what a
@@ -66,7 +66,7 @@ func (c *mysqlConns) live(id uint32) *mysqlSession {
 // database; others look like unknown ids, so nobody learns about other tenants' sessions.
 func (sess *mysqlSession) kill(ctx context.Context, id uint32, query bool) bool {
 	target := sess.s.myConns.live(id)
-	var stream tunnel.Stream
+	var stream link.Stream
 	if target != nil {
 		var db, user string
 		db, user, stream = target.identity()

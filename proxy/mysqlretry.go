@@ -8,6 +8,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/slipstream-proxy/slipstream/classify"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
@@ -71,7 +72,7 @@ const mysqlMaxResends = 3
 // may have reached the client. A read sent again is harmless whether or not the origin ran it
 // (DESIGN.md invariant 2 is about writes, which are never retryable).
 func (sess *mysqlSession) mysqlRetryElsewhere(ctx context.Context, err error, frames []byte) bool {
-	if !errors.Is(err, tunnel.ErrPoolLost) && !errors.Is(err, tunnel.ErrOriginEnded) || ctx.Err() != nil {
+	if !errors.Is(err, tunnel.ErrPoolLost) && !errors.Is(err, link.ErrOriginEnded) || ctx.Err() != nil {
 		return false
 	}
 	sess.log.Info("the tunnel or the origin connection failed under a read; sending it again", "err", err)
@@ -121,7 +122,7 @@ func restorable(names string) bool {
 // USE and SET NAMES on the one it replaces, its session variables (the statements that set
 // them, in order), and its prepared statements (mysqlwire.ComRegisterStmt, under the ids the
 // client knows them by); it reports whether the origin said OK to all but the last.
-func restoreMySQL(ctx context.Context, stream tunnel.Stream, mc *mysqlCache) bool {
+func restoreMySQL(ctx context.Context, stream link.Stream, mc *mysqlCache) bool {
 	var cmds [][]byte
 	if mc.curDB != "" {
 		cmds = append(cmds, mysqlwire.AppendPacket(nil, 0, append([]byte{mysql.COM_INIT_DB}, mc.curDB...)))

@@ -9,8 +9,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // fatalSlot holds why a MySQL session ends, set by whoever ends it (the server shutting down,
@@ -106,7 +106,7 @@ func (sess *mysqlSession) command(ctx context.Context, raw, buf []byte) ([]byte,
 	switch cmd := p[0]; {
 	case cmd == mysql.COM_QUIT:
 		err := sess.stream.Send(ctx, raw)
-		if err != nil && !errors.Is(err, tunnel.ErrTerminated) {
+		if err != nil && !errors.Is(err, link.ErrTerminated) {
 			sess.log.Debug("COM_QUIT", "err", err)
 		}
 		return buf, false
@@ -165,7 +165,7 @@ func (sess *mysqlSession) answerOr(ctx context.Context, buf, resend []byte) ([]b
 			sess.noteAnswer(buf)
 		}
 		if err != nil {
-			if errors.Is(err, tunnel.ErrQueueTimeout) && !wrote {
+			if errors.Is(err, link.ErrQueueTimeout) && !wrote {
 				return buf, sess.queueTimeout()
 			}
 			if !wrote && resend != nil && sess.mysqlRetryElsewhere(ctx, err, resend) {
@@ -218,9 +218,9 @@ func (sess *mysqlSession) noteAnswer(b []byte) {
 // sendFailed handles a failed Send and reports whether the session goes on.
 func (sess *mysqlSession) sendFailed(err error) bool {
 	switch {
-	case errors.Is(err, tunnel.ErrTerminated):
+	case errors.Is(err, link.ErrTerminated):
 		return false
-	case errors.Is(err, tunnel.ErrQueueTimeout):
+	case errors.Is(err, link.ErrQueueTimeout):
 		return sess.queueTimeout()
 	}
 	sess.failed(err)
@@ -235,7 +235,7 @@ func (sess *mysqlSession) queueTimeout() bool {
 
 // failed records a pool-side failure as the reason the session ends.
 func (sess *mysqlSession) failed(err error) {
-	if errors.Is(err, tunnel.ErrOriginEnded) {
+	if errors.Is(err, link.ErrOriginEnded) {
 		// The origin closed the connection under the session (KILL, a shutdown, wait_timeout).
 		// MariaDB sends such a client nothing, not even during a command: its connection just
 		// closes, and its driver reports that (go-sql-driver's invalid connection, the CLI's
@@ -244,7 +244,7 @@ func (sess *mysqlSession) failed(err error) {
 		sess.end(nil, true)
 		return
 	}
-	if errors.Is(err, tunnel.ErrOriginLost) {
+	if errors.Is(err, link.ErrOriginLost) {
 		sess.log.Warn("origin connection lost", "err", err)
 		sess.end(mysqlwire.NewError(mysqlwire.ErNetReadError, "Lost the connection to the origin database"), false)
 		return
@@ -276,13 +276,13 @@ func (sess *mysqlSession) end(e *mysqlwire.Error, killed bool) {
 }
 
 // identity returns the session's database, user and stream, for other goroutines.
-func (sess *mysqlSession) identity() (db, user string, stream tunnel.Stream) {
+func (sess *mysqlSession) identity() (db, user string, stream link.Stream) {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	return sess.db.Name, sess.user, sess.stream
 }
 
-func (sess *mysqlSession) current() tunnel.Stream {
+func (sess *mysqlSession) current() link.Stream {
 	_, _, stream := sess.identity()
 	return stream
 }

@@ -3,7 +3,7 @@ package proxy
 import (
 	"errors"
 
-	"github.com/slipstream-proxy/slipstream/pool"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 )
@@ -11,7 +11,7 @@ import (
 // A session that cannot start on the pool side tells its client why, with the origin's own
 // meaning: when the origin refused Slipstream's login (the origin URL's password), the client
 // must not think its own password was wrong, so the message says whose login failed. The
-// origin's detail (pool.OriginError) carries no secret.
+// origin's detail (link.OriginError) carries no secret.
 
 const (
 	originLoginMessage = "the origin database refused Slipstream's login, not yours: "
@@ -25,14 +25,14 @@ const (
 // pgOriginError is what a PostgreSQL client is told when its session could not start because
 // of err, from Transport.Profile or Open.
 func pgOriginError(err error) *pgwire.Error {
-	var oe *pool.OriginError
+	var oe *link.OriginError
 	if !errors.As(err, &oe) {
 		return pgwire.Fatal(pgwire.CannotConnectNow, originDownMessage)
 	}
 	switch oe.Refusal {
-	case pool.OriginLoginRefused:
+	case link.OriginLoginRefused:
 		return &pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgwire.InvalidPassword, Message: originLoginMessage + oe.Detail, Hint: originLoginHint}
-	case pool.OriginNoDatabase:
+	case link.OriginNoDatabase:
 		return &pgwire.Error{Severity: pgwire.SeverityFatal, Code: pgwire.InvalidCatalogName, Message: originNoDBMessage + oe.Detail, Hint: originNoDBHint}
 	}
 	msg := originDownMessage + ": " + oe.Detail
@@ -44,7 +44,7 @@ func pgOriginError(err error) *pgwire.Error {
 
 // mysqlOriginError is pgOriginError for a MySQL client: errors 1045, 1049 and 1105.
 func mysqlOriginError(err error) *mysqlwire.Error {
-	var oe *pool.OriginError
+	var oe *link.OriginError
 	if !errors.As(err, &oe) {
 		return mysqlwire.NewError(mysqlwire.ErUnknown, originDownMessage)
 	}
@@ -55,9 +55,9 @@ func mysqlOriginError(err error) *mysqlwire.Error {
 		detail += " (origin's " + oe.Code + ")"
 	}
 	switch oe.Refusal {
-	case pool.OriginLoginRefused:
+	case link.OriginLoginRefused:
 		return mysqlwire.NewError(mysqlwire.ErAccessDenied, originLoginMessage+detail+". "+originLoginHint)
-	case pool.OriginNoDatabase:
+	case link.OriginNoDatabase:
 		return mysqlwire.NewError(mysqlwire.ErBadDB, originNoDBMessage+detail+". "+originNoDBHint)
 	}
 	return mysqlwire.NewError(mysqlwire.ErUnknown, originDownMessage+": "+detail+". "+originDownHint)

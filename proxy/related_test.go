@@ -4,11 +4,11 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/slipstream-proxy/slipstream/tunnel"
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 func TestAReadIsKeptUnderEveryTableWhoseWritesMayChangeIt(t *testing.T) {
-	rel := tunnel.Related{
+	rel := link.Related{
 		Groups:   [][]string{{"base", "v", "v2"}, {"child", "parent"}},
 		AnyTable: []string{"audited"},
 	}
@@ -25,7 +25,7 @@ func TestAReadIsKeptUnderEveryTableWhoseWritesMayChangeIt(t *testing.T) {
 		}
 	}
 	// With no catalog (D1, KV) the reads are kept as they are.
-	if got := withRelated([]string{"t"}, tunnel.Related{}); !slices.Equal(got, []string{"t"}) {
+	if got := withRelated([]string{"t"}, link.Related{}); !slices.Equal(got, []string{"t"}) {
 		t.Errorf("no related relations: %q", got)
 	}
 }

@@ -7,12 +7,11 @@ import (
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // reportingStream records what the session reports to the pool end.
 type reportingStream struct {
-	tunnel.Stream
+	link.Stream
 	reports []string
 }
 

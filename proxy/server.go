@@ -12,8 +12,8 @@ import (
 
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/insight"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // Database is one database clients can connect to, with the credentials the edge checks.
@@ -69,7 +69,7 @@ type Config struct {
 	// TLS answers SSLRequest; nil refuses TLS ('N').
 	TLS *tls.Config
 	// Transport opens sessions on the pool side.
-	Transport tunnel.Transport
+	Transport link.Transport
 	// Logger receives session events; nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics, when set, counts sessions and errors.

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
@@ -22,7 +23,7 @@ type session struct {
 	log    *slog.Logger
 	nc     net.Conn
 	r      *pgwire.Reader
-	stream tunnel.Stream
+	stream link.Stream
 	key    pgwire.CancelKey // the BackendKeyData the client holds
 	plain  bool             // nc is plaintext TCP: the session can be handed over (handover.go)
 
@@ -35,7 +36,7 @@ type session struct {
 	cache   *cacheState
 	caching Caching
 	vol     map[string]byte // the origin's pg_proc volatilities, as of volAt
-	rel     tunnel.Related  // the origin's related relations, as of volAt
+	rel     link.Related    // the origin's related relations, as of volAt
 	volAt   time.Time
 	ctx     context.Context // the session's, for asking the pool side
 	capture []byte          // a copy of the answer being cached
@@ -126,7 +127,7 @@ func (s *Server) serveStarted(ctx context.Context, log *slog.Logger, st *startup
 // settingsAccepted checks unusual startup settings on the pool side (one origin round trip,
 // the exception to a setup without one) and reports whether the origin accepted them; when it
 // did not, the client has been refused as PostgreSQL refuses it.
-func (s *Server) settingsAccepted(ctx context.Context, log *slog.Logger, st *startup, stream tunnel.Stream) bool {
+func (s *Server) settingsAccepted(ctx context.Context, log *slog.Logger, st *startup, stream link.Stream) bool {
 	refusal, err := checkSettings(ctx, stream)
 	switch {
 	case err != nil:
@@ -145,7 +146,7 @@ func (s *Server) settingsAccepted(ctx context.Context, log *slog.Logger, st *sta
 // newSession returns the session of a client whose startup succeeded, on stream; followed: its
 // state is followed even when nothing else asks for it (a session handed over, to be handed
 // over again).
-func (s *Server) newSession(ctx context.Context, log *slog.Logger, st *startup, stream tunnel.Stream, profile tunnel.Profile, followed bool) *session {
+func (s *Server) newSession(ctx context.Context, log *slog.Logger, st *startup, stream link.Stream, profile link.Profile, followed bool) *session {
 	db := st.db.Name
 	sess := &session{s: s, log: log, nc: st.nc, stream: stream, db: db, params: st.params,
 		vol: profile.Volatility, rel: profile.Related, volAt: time.Now(), ctx: ctx, begin: beginHold{tx: 'I'}}
@@ -314,7 +315,7 @@ func (sess *session) retryElsewhere(ctx context.Context, err error) bool {
 
 // applySettings says a session's settings (cacheState.settingsQuery) to a new pool side, and
 // reports whether they were answered without an error.
-func applySettings(ctx context.Context, stream tunnel.Stream, q string) bool {
+func applySettings(ctx context.Context, stream link.Stream, q string) bool {
 	if q == "" {
 		return true
 	}
@@ -328,7 +329,7 @@ func applySettings(ctx context.Context, stream tunnel.Stream, q string) bool {
 
 // exchangeWhole sends frames on a stream of the edge's own (not the client's) and returns the
 // whole answer.
-func exchangeWhole(ctx context.Context, stream tunnel.Stream, frames []byte) ([]byte, error) {
+func exchangeWhole(ctx context.Context, stream link.Stream, frames []byte) ([]byte, error) {
 	if err := stream.Send(ctx, frames); err != nil {
 		return nil, err
 	}
@@ -343,7 +344,7 @@ func exchangeWhole(ctx context.Context, stream tunnel.Stream, frames []byte) ([]
 }
 
 // current returns the session's stream, for other goroutines: retryElsewhere may replace it.
-func (sess *session) current() tunnel.Stream {
+func (sess *session) current() link.Stream {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	return sess.stream
@@ -351,21 +352,21 @@ func (sess *session) current() tunnel.Stream {
 
 // sendFailed ends the session after Send failed.
 func (sess *session) sendFailed(err error) {
-	if !errors.Is(err, tunnel.ErrTerminated) {
+	if !errors.Is(err, link.ErrTerminated) {
 		sess.failed(err)
 	}
 }
 
 // failed records a pool-side failure as the reason the session ends.
 func (sess *session) failed(err error) {
-	if errors.Is(err, tunnel.ErrOriginEnded) {
+	if errors.Is(err, link.ErrOriginEnded) {
 		// The client has the origin's FATAL (57P01 after pg_terminate_backend or a restart):
 		// its connection ends after it, as it would direct, and its driver reconnects.
 		sess.log.Info("the origin ended the connection under the session", "err", err)
 		sess.end(nil)
 		return
 	}
-	if errors.Is(err, tunnel.ErrOriginLost) {
+	if errors.Is(err, link.ErrOriginLost) {
 		sess.log.Warn("origin connection lost", "err", err)
 		sess.end(pgwire.Fatal(pgwire.ConnectionFailure, "the connection to the origin database was lost"))
 		return

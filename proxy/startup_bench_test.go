@@ -15,19 +15,18 @@ import (
 
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // idleTransport answers every session's startup from a fixed profile and opens streams that
 // never carry a unit: what the edge does for a new client up to ReadyForQuery, without a pool.
 type idleTransport struct{}
 
-func (idleTransport) Profile(context.Context, string) (tunnel.Profile, error) {
-	return tunnel.Profile{Parameters: map[string]string{"server_version": "15.0", "client_encoding": "UTF8",
+func (idleTransport) Profile(context.Context, string) (link.Profile, error) {
+	return link.Profile{Parameters: map[string]string{"server_version": "15.0", "client_encoding": "UTF8",
 		"DateStyle": "ISO, MDY", "TimeZone": "UTC", "integer_datetimes": "on", "standard_conforming_strings": "on"}}, nil
 }
 
-func (idleTransport) Open(context.Context, string, map[string]string) (tunnel.Stream, error) {
+func (idleTransport) Open(context.Context, string, map[string]string) (link.Stream, error) {
 	return idleStream{}, nil
 }
 
@@ -35,7 +34,7 @@ type idleStream struct{}
 
 func (idleStream) Send(_ context.Context, frames []byte) error {
 	if len(frames) > 0 && frames[0] == 'X' {
-		return tunnel.ErrTerminated
+		return link.ErrTerminated
 	}
 	return errors.New("idle stream: no units")
 }

@@ -3,8 +3,8 @@ package proxy
 import (
 	"context"
 
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // Startup settings the edge cannot judge. PostgreSQL refuses an unknown startup parameter
@@ -36,7 +36,7 @@ func needsCheck(params map[string]string) bool {
 
 // checkSettings has the pool side apply the session's settings with a trivial query and
 // returns the origin's refusal, an ErrorResponse frame, if it refused them.
-func checkSettings(ctx context.Context, stream tunnel.Stream) ([]byte, error) {
+func checkSettings(ctx context.Context, stream link.Stream) ([]byte, error) {
 	if err := stream.Send(ctx, pgwire.AppendFrame(nil, 'Q', []byte("SELECT 1\x00"))); err != nil {
 		return nil, err
 	}

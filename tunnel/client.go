@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // ClientConfig describes the edge end of the tunnel.
@@ -66,7 +68,7 @@ type Client struct {
 }
 
 type profileEntry struct {
-	p          Profile
+	p          link.Profile
 	at         time.Time // when the fetch of p started
 	ok         bool      // p was fetched at least once
 	refreshing bool
@@ -238,11 +240,11 @@ func (c *Client) connection(ctx context.Context) (*quic.Conn, error) {
 		select {
 		case <-changed:
 		case <-timeout:
-			return nil, fmt.Errorf("%w: tunnel: no connection to the pool", ErrOriginLost)
+			return nil, fmt.Errorf("%w: tunnel: no connection to the pool", link.ErrOriginLost)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-c.ctx.Done():
-			return nil, fmt.Errorf("%w: tunnel: the edge is shutting down", ErrOriginLost)
+			return nil, fmt.Errorf("%w: tunnel: the edge is shutting down", link.ErrOriginLost)
 		}
 	}
 }
@@ -291,7 +293,7 @@ func (c *Client) refreshLocked(db string, e *profileEntry) {
 
 // Profile implements Transport: the cached profile of db, refreshed in the background once it
 // is older than ProfileMaxAge; only the first request for a database waits for the pool.
-func (c *Client) Profile(ctx context.Context, db string) (Profile, error) {
+func (c *Client) Profile(ctx context.Context, db string) (link.Profile, error) {
 	c.pmu.Lock()
 	if e := c.profiles[db]; e != nil && e.ok {
 		if time.Since(e.at) > c.cfg.ProfileMaxAge {
@@ -304,7 +306,7 @@ func (c *Client) Profile(ctx context.Context, db string) (Profile, error) {
 	c.pmu.Unlock()
 	p, err := c.fetchProfile(ctx, db)
 	if err != nil {
-		return Profile{}, err
+		return link.Profile{}, err
 	}
 	c.pmu.Lock()
 	e := c.profiles[db]
@@ -342,24 +344,24 @@ func (c *Client) profileNow(db string) error {
 }
 
 // fetchProfile asks the pool for db's profile on a stream of its own.
-func (c *Client) fetchProfile(ctx context.Context, db string) (Profile, error) {
+func (c *Client) fetchProfile(ctx context.Context, db string) (link.Profile, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectWait+10*time.Second)
 	defer cancel()
 	typ, b, err := c.request(ctx, nil, kindProfile, frameOpen, []byte(db))
 	if err != nil {
-		return Profile{}, err
+		return link.Profile{}, err
 	}
 	switch typ {
 	case frameProfile:
 		p, err := parseProfile(b)
 		if err != nil {
-			return Profile{}, fmt.Errorf("tunnel: profile of %s: %w", db, err)
+			return link.Profile{}, fmt.Errorf("tunnel: profile of %s: %w", db, err)
 		}
 		return p, nil
 	case frameError:
-		return Profile{}, decodeError(b)
+		return link.Profile{}, decodeError(b)
 	}
-	return Profile{}, fmt.Errorf("%w: unexpected answer %q to a profile request", errBadFrame, typ)
+	return link.Profile{}, fmt.Errorf("%w: unexpected answer %q to a profile request", errBadFrame, typ)
 }
 
 // request sends one frame on a new stream of the given kind (on conn, or on the current
@@ -373,7 +375,7 @@ func (c *Client) request(ctx context.Context, conn *quic.Conn, kind, typ byte, p
 	}
 	str, err := conn.OpenStreamSync(ctx)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%w: tunnel: %w", ErrOriginLost, err)
+		return 0, nil, fmt.Errorf("%w: tunnel: %w", link.ErrOriginLost, err)
 	}
 	stop := context.AfterFunc(ctx, func() {
 		str.CancelRead(codeStreamClosed)
@@ -381,7 +383,7 @@ func (c *Client) request(ctx context.Context, conn *quic.Conn, kind, typ byte, p
 	})
 	defer stop()
 	if _, err := str.Write(appendFrame([]byte{version, kind}, typ, payload)); err != nil {
-		return 0, nil, fmt.Errorf("%w: tunnel: %w", ErrOriginLost, err)
+		return 0, nil, fmt.Errorf("%w: tunnel: %w", link.ErrOriginLost, err)
 	}
 	str.Close()
 	typ, b, err := readFrame(str, nil)
@@ -390,21 +392,21 @@ func (c *Client) request(ctx context.Context, conn *quic.Conn, kind, typ byte, p
 		if ctx.Err() != nil {
 			return 0, nil, ctx.Err()
 		}
-		return 0, nil, fmt.Errorf("%w: tunnel: %w", ErrOriginLost, err)
+		return 0, nil, fmt.Errorf("%w: tunnel: %w", link.ErrOriginLost, err)
 	}
 	return typ, b, nil
 }
 
 // Open implements Transport. It costs no round trip: the session's stream is opened and its
 // first frame queued, and a failure on the pool side arrives as the answer to the first unit.
-func (c *Client) Open(ctx context.Context, db string, params map[string]string) (Stream, error) {
+func (c *Client) Open(ctx context.Context, db string, params map[string]string) (link.Stream, error) {
 	conn, err := c.connection(ctx)
 	if err != nil {
 		return nil, err
 	}
 	str, err := conn.OpenStreamSync(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: tunnel: %w", ErrOriginLost, err)
+		return nil, fmt.Errorf("%w: tunnel: %w", link.ErrOriginLost, err)
 	}
 	s := &clientStream{c: c, conn: conn, str: str, mysql: params[ProtocolParam] == "mysql"}
 	s.wbuf = appendHeader(append(s.wbuf, version, kindSession), frameOpen, 0)
@@ -413,7 +415,7 @@ func (c *Client) Open(ctx context.Context, db string, params map[string]string) 
 	if _, err := str.Write(s.wbuf); err != nil {
 		str.CancelWrite(codeStreamClosed)
 		str.CancelRead(codeStreamClosed)
-		return nil, fmt.Errorf("%w: tunnel: %w", ErrOriginLost, err)
+		return nil, fmt.Errorf("%w: tunnel: %w", link.ErrOriginLost, err)
 	}
 	return s, nil
 }

@@ -191,13 +191,13 @@ const ProtocolParam = "protocol"
 // errorCode is the code an error frame carries for err.
 func errorCode(err error) byte {
 	switch {
-	case errors.Is(err, ErrOriginEnded):
+	case errors.Is(err, link.ErrOriginEnded):
 		return codeOriginEnded
-	case errors.Is(err, ErrOriginLost):
+	case errors.Is(err, link.ErrOriginLost):
 		return codeOriginLost
-	case errors.Is(err, ErrQueueTimeout):
+	case errors.Is(err, link.ErrQueueTimeout):
 		return codeQueueTimeout
-	case errors.Is(err, ErrTerminated):
+	case errors.Is(err, link.ErrTerminated):
 		return codeTerminated
 	case errors.Is(err, errNoDatabase):
 		return codeNoDatabase
@@ -232,28 +232,28 @@ func truncate(s string, n int) string {
 // it is reported as ErrOriginLost, so that the client is told so.
 func decodeError(payload []byte) error {
 	if len(payload) == 0 {
-		return fmt.Errorf("%w: %w: empty error frame", ErrOriginLost, errBadFrame)
+		return fmt.Errorf("%w: %w: empty error frame", link.ErrOriginLost, errBadFrame)
 	}
 	msg := string(payload[1:])
 	switch payload[0] {
 	case codeOriginLost:
-		return fmt.Errorf("%w (pool: %s)", ErrOriginLost, msg)
+		return fmt.Errorf("%w (pool: %s)", link.ErrOriginLost, msg)
 	case codeOriginEnded:
-		return fmt.Errorf("%w (pool: %s)", ErrOriginEnded, msg)
+		return fmt.Errorf("%w (pool: %s)", link.ErrOriginEnded, msg)
 	case codeQueueTimeout:
-		return fmt.Errorf("%w (pool: %s)", ErrQueueTimeout, msg)
+		return fmt.Errorf("%w (pool: %s)", link.ErrQueueTimeout, msg)
 	case codeTerminated:
-		return ErrTerminated
+		return link.ErrTerminated
 	case codeNoDatabase:
-		return fmt.Errorf("%w: %w", ErrOriginLost, errNoDatabase)
+		return fmt.Errorf("%w: %w", link.ErrOriginLost, errNoDatabase)
 	case codeOrigin:
 		if len(payload) < 2 {
-			return fmt.Errorf("%w: %w: short origin error frame", ErrOriginLost, errBadFrame)
+			return fmt.Errorf("%w: %w: short origin error frame", link.ErrOriginLost, errBadFrame)
 		}
 		detail, code, _ := strings.Cut(string(payload[2:]), "\x00")
-		return fmt.Errorf("%w: %w", ErrOriginLost, link.NewOriginError(link.Refusal(payload[1]), detail, code, nil))
+		return fmt.Errorf("%w: %w", link.ErrOriginLost, link.NewOriginError(link.Refusal(payload[1]), detail, code, nil))
 	}
-	return fmt.Errorf("%w (pool: %s)", ErrOriginLost, msg)
+	return fmt.Errorf("%w (pool: %s)", link.ErrOriginLost, msg)
 }
 
 // appendStrings appends NUL-terminated strings.
@@ -307,7 +307,7 @@ func parseOpen(b []byte) (string, map[string]string, error) {
 // latency in nanoseconds as a uint64, then the related relations: a uint32 count of groups,
 // each a uint32 count of names NUL, and the tables whose writes may change any, the same way;
 // then a uint32 count of functions that write, each as name NUL and its relations as a group.
-func appendProfile(dst []byte, p Profile) []byte {
+func appendProfile(dst []byte, p link.Profile) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(p.Parameters)))
 	for k, v := range p.Parameters {
 		dst = appendStrings(dst, k, v)
@@ -368,8 +368,8 @@ func cutNames(b []byte) ([]string, []byte, bool) {
 }
 
 // parseProfile decodes appendProfile's encoding; every count is checked against the bytes left.
-func parseProfile(b []byte) (Profile, error) {
-	var p Profile
+func parseProfile(b []byte) (link.Profile, error) {
+	var p link.Profile
 	n, b, ok := cutCount(b, 2)
 	if !ok {
 		return p, errBadFrame

@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipstream-proxy/slipstream/pool"
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 func TestErrorFramesKeepTheSentinels(t *testing.T) {
-	for _, sentinel := range []error{ErrOriginLost, ErrQueueTimeout, ErrTerminated} {
+	for _, sentinel := range []error{link.ErrOriginLost, link.ErrQueueTimeout, link.ErrTerminated} {
 		frame := appendError(nil, fmt.Errorf("pool: %w", sentinel))
 		typ, payload, err := readFrame(bytes.NewReader(frame), nil)
 		if err != nil || typ != frameError {
@@ -25,24 +25,24 @@ func TestErrorFramesKeepTheSentinels(t *testing.T) {
 		}
 	}
 	// What the edge has no sentinel for still ends the session as a lost origin.
-	if got := decodeError(appendError(nil, errors.New("disk full"))[headerLen:]); !errors.Is(got, ErrOriginLost) {
+	if got := decodeError(appendError(nil, errors.New("disk full"))[headerLen:]); !errors.Is(got, link.ErrOriginLost) {
 		t.Errorf("an unknown error came out as %v, want ErrOriginLost", got)
 	}
 }
 
 func TestAnOriginsRefusalCrossesTheTunnelAsItself(t *testing.T) {
-	for _, r := range []pool.Refusal{pool.OriginLoginRefused, pool.OriginNoDatabase, pool.OriginUnreachable} {
-		sent := fmt.Errorf("pool: connect to origin: %w", pool.NewOriginError(r, `password authentication failed for user "app"`, "SQLSTATE 28P01", nil))
+	for _, r := range []link.Refusal{link.OriginLoginRefused, link.OriginNoDatabase, link.OriginUnreachable} {
+		sent := fmt.Errorf("pool: connect to origin: %w", link.NewOriginError(r, `password authentication failed for user "app"`, "SQLSTATE 28P01", nil))
 		got := decodeError(appendError(nil, sent)[headerLen:])
-		var oe *pool.OriginError
+		var oe *link.OriginError
 		if !errors.As(got, &oe) || oe.Refusal != r || oe.Detail != `password authentication failed for user "app"` || oe.Code != "SQLSTATE 28P01" {
 			t.Errorf("refusal %d came out as %v", r, got)
 		}
-		if !errors.Is(got, ErrOriginLost) {
+		if !errors.Is(got, link.ErrOriginLost) {
 			t.Errorf("refusal %d came out as %v: want it to be an ErrOriginLost too, as before", r, got)
 		}
 	}
-	if got := decodeError([]byte{codeOrigin}); !errors.Is(got, ErrOriginLost) {
+	if got := decodeError([]byte{codeOrigin}); !errors.Is(got, link.ErrOriginLost) {
 		t.Errorf("a short origin error frame came out as %v, want ErrOriginLost", got)
 	}
 }
@@ -60,9 +60,9 @@ func TestAFrameOverItsLimitIsRefusedBeforeItsPayloadIsRead(t *testing.T) {
 }
 
 func TestProfilesAndOpensRoundTrip(t *testing.T) {
-	p := Profile{Parameters: map[string]string{"server_version": "15.4", "TimeZone": "UTC"}, Volatility: map[string]byte{"now": 's', "random": 'v'},
+	p := link.Profile{Parameters: map[string]string{"server_version": "15.4", "TimeZone": "UTC"}, Volatility: map[string]byte{"now": 's', "random": 'v'},
 		OriginLatency: 3 * time.Millisecond,
-		Related: Related{Groups: [][]string{{"t", "v"}, {"p", "p1", "p2"}}, AnyTable: []string{"audited"},
+		Related: link.Related{Groups: [][]string{{"t", "v"}, {"p", "p1", "p2"}}, AnyTable: []string{"audited"},
 			Writers: map[string][]string{"bump": {"t", "t_id_seq"}, "anything": {"*"}}}}
 	b := appendProfile(nil, p)
 	got, err := parseProfile(b)
@@ -84,7 +84,7 @@ func TestProfilesAndOpensRoundTrip(t *testing.T) {
 
 func FuzzReadFrame(f *testing.F) {
 	f.Add(appendFrame(nil, frameData, []byte{flagPending, 'Z', 0, 0, 0, 5, 'I'}))
-	f.Add(appendError(nil, ErrOriginLost))
+	f.Add(appendError(nil, link.ErrOriginLost))
 	f.Add(appendHeader(nil, frameBatch, 1<<30))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		typ, payload, err := readFrame(bytes.NewReader(b), nil)
@@ -95,8 +95,8 @@ func FuzzReadFrame(f *testing.F) {
 }
 
 func FuzzParseProfile(f *testing.F) {
-	f.Add(appendProfile(nil, Profile{Parameters: map[string]string{"a": "b"}, Volatility: map[string]byte{"f": 'i'},
-		Related: Related{Groups: [][]string{{"t", "v"}}, AnyTable: []string{"x"}, Writers: map[string][]string{"f": {"t"}}}}))
+	f.Add(appendProfile(nil, link.Profile{Parameters: map[string]string{"a": "b"}, Volatility: map[string]byte{"f": 'i'},
+		Related: link.Related{Groups: [][]string{{"t", "v"}}, AnyTable: []string{"x"}, Writers: map[string][]string{"f": {"t"}}}}))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		parseProfile(b)

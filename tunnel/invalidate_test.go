@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/pool"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
@@ -61,7 +62,7 @@ func edgeWithCache(t *testing.T, addr string, tlsConf *tls.Config, r *recorder) 
 
 // write sends a unit through s as one that writes table (unless table is empty), and returns
 // how long its answer took. A stream's Recv is given one context for its whole life.
-func write(t *testing.T, s tunnel.Stream, table string) time.Duration {
+func write(t *testing.T, s link.Stream, table string) time.Duration {
 	t.Helper()
 	if table != "" {
 		s.(interface{ ReportWrites([]string, bool) }).ReportWrites([]string{table}, false)

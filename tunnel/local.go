@@ -5,22 +5,24 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // Local is the in-process transport of `slipstream serve`: the pool side runs in the edge's
 // process and a Stream is the pool's own session, called directly.
 type Local struct {
 	mu      sync.RWMutex
-	origins map[string]Origin
+	origins map[string]link.Origin
 }
 
 // NewLocal returns a transport to the given origins, keyed by database name. It keeps a copy
 // of the map: change it through Set and Delete.
-func NewLocal(origins map[string]Origin) *Local { return &Local{origins: maps.Clone(origins)} }
+func NewLocal(origins map[string]link.Origin) *Local { return &Local{origins: maps.Clone(origins)} }
 
 // Set adds the origin of database db, or replaces it for sessions opened from now on, as a
 // configuration reload does.
-func (l *Local) Set(db string, o Origin) {
+func (l *Local) Set(db string, o link.Origin) {
 	l.mu.Lock()
 	l.origins[db] = o
 	l.mu.Unlock()
@@ -28,7 +30,7 @@ func (l *Local) Set(db string, o Origin) {
 
 // Add makes o the origin of database db, for a database created while the process runs (the
 // D1 and KV REST APIs); it fails when db has an origin already.
-func (l *Local) Add(db string, o Origin) error {
+func (l *Local) Add(db string, o link.Origin) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, taken := l.origins[db]; taken {
@@ -48,7 +50,7 @@ func (l *Local) Delete(db string) {
 	l.mu.Unlock()
 }
 
-func (l *Local) origin(db string) (Origin, error) {
+func (l *Local) origin(db string) (link.Origin, error) {
 	l.mu.RLock()
 	o := l.origins[db]
 	l.mu.RUnlock()
@@ -59,16 +61,16 @@ func (l *Local) origin(db string) (Origin, error) {
 }
 
 // Profile implements Transport.
-func (l *Local) Profile(ctx context.Context, db string) (Profile, error) {
+func (l *Local) Profile(ctx context.Context, db string) (link.Profile, error) {
 	o, err := l.origin(db)
 	if err != nil {
-		return Profile{}, err
+		return link.Profile{}, err
 	}
 	return o.Profile(ctx)
 }
 
 // Open implements Transport.
-func (l *Local) Open(ctx context.Context, db string, params map[string]string) (Stream, error) {
+func (l *Local) Open(ctx context.Context, db string, params map[string]string) (link.Stream, error) {
 	o, err := l.origin(db)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipstream-proxy/slipstream/cache"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/pool"
 	"github.com/slipstream-proxy/slipstream/poolend"
 	"github.com/slipstream-proxy/slipstream/tunnel"
@@ -29,7 +30,7 @@ type poolCacheRig struct {
 	reg   *prometheus.Registry
 }
 
-func startPoolWithCache(t *testing.T) (*poolCacheRig, func(*recorder) tunnel.Stream) {
+func startPoolWithCache(t *testing.T) (*poolCacheRig, func(*recorder) link.Stream) {
 	t.Helper()
 	edgeTLS, poolTLS := certs(t)
 	c, err := cache.New(16 << 20)
@@ -41,7 +42,7 @@ func startPoolWithCache(t *testing.T) (*poolCacheRig, func(*recorder) tunnel.Str
 	addr, _ := startPoolEnd(t, poolTLS, pool.Config{Metrics: pool.NewMetrics(reg)},
 		tunnel.ServerConfig{}, poolend.Config{Cache: c, Metrics: poolend.NewMetrics(reg)})
 	rig := &poolCacheRig{addr: addr, cache: c, reg: reg}
-	return rig, func(r *recorder) tunnel.Stream { return openStream(t, edgeWithCache(t, addr, edgeTLS, r)) }
+	return rig, func(r *recorder) link.Stream { return openStream(t, edgeWithCache(t, addr, edgeTLS, r)) }
 }
 
 // metric returns the sum of the samples of the counter named, whose labels include want.
@@ -81,7 +82,7 @@ func (r *poolCacheRig) originQueries(t *testing.T) float64 {
 // read sends sql as a unit hinted as cacheable under key, reading table, and returns its
 // answer and whether it came from the pool end's cache. The pool end's cache has applied
 // what it stored once it returns.
-func (r *poolCacheRig) read(t *testing.T, s tunnel.Stream, key, table, sql string) ([]byte, bool) {
+func (r *poolCacheRig) read(t *testing.T, s link.Stream, key, table, sql string) ([]byte, bool) {
 	t.Helper()
 	s.(hinter).HintCacheable([]byte(key), []string{table}, time.Minute, 0)
 	if err := s.Send(context.Background(), query(sql)); err != nil {
@@ -98,7 +99,7 @@ func (r *poolCacheRig) read(t *testing.T, s tunnel.Stream, key, table, sql strin
 
 // recvUnit receives while s is pending. A stream's Recv is given one context for its whole
 // life: its end ends the stream.
-func recvUnit(t *testing.T, s tunnel.Stream) []byte {
+func recvUnit(t *testing.T, s link.Stream) []byte {
 	t.Helper()
 	var out []byte
 	for s.Pending() {
@@ -111,7 +112,7 @@ func recvUnit(t *testing.T, s tunnel.Stream) []byte {
 }
 
 // exec runs sql on s, reporting that it writes table when table is not empty.
-func exec(t *testing.T, s tunnel.Stream, sql, table string) []byte {
+func exec(t *testing.T, s link.Stream, sql, table string) []byte {
 	t.Helper()
 	if table != "" {
 		s.(interface{ ReportWrites([]string, bool) }).ReportWrites([]string{table}, false)
@@ -181,7 +182,7 @@ func TestThePoolCacheNeverStoresAnError(t *testing.T) {
 	a, b := open(&ra), open(&rb)
 	const key = "k-error"
 	before := rig.originQueries(t)
-	for i, s := range []tunnel.Stream{a, b, a} {
+	for i, s := range []link.Stream{a, b, a} {
 		out, cached := rig.read(t, s, key, "nothing", "SELECT 1/0")
 		if cached || !bytes.Contains(out, []byte("22012")) {
 			t.Fatalf("read %d: cached=%v, answer %q; want the origin's division by zero", i, cached, out)
@@ -261,7 +262,7 @@ func TestIdenticalMissesFromTwoEdgesSendOneQueryToTheOrigin(t *testing.T) {
 		cached bool
 	}
 	results := make(chan result, 2)
-	for _, s := range []tunnel.Stream{a, b} {
+	for _, s := range []link.Stream{a, b} {
 		go func() {
 			s.(hinter).HintCacheable([]byte(key), []string{"poolcache_co"}, time.Minute, 0)
 			if err := s.Send(context.Background(), query(sel)); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/pool"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 	"github.com/slipstream-proxy/slipstream/proxy"
@@ -40,7 +41,7 @@ func startReverse(t *testing.T, cfg pool.Config) *tunnel.Client {
 		t.Fatal(err)
 	}
 	server := tunnel.NewServer(tunnel.ServerConfig{
-		Origins: map[string]tunnel.Origin{pgtest.AppDB: p.Origin()},
+		Origins: map[string]link.Origin{pgtest.AppDB: p.Origin()},
 		TLS:     poolTLS,
 		Logger:  quiet,
 	})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+
 	"github.com/slipstream-proxy/slipstream/link"
 )
 
@@ -14,7 +15,7 @@ import (
 // (Local.Verifier).
 
 // roleOrigin returns db's origin if it lets any role in.
-func roleOrigin(o Origin, db string) (link.RoleOrigin, error) {
+func roleOrigin(o link.Origin, db string) (link.RoleOrigin, error) {
 	ro, ok := o.(link.RoleOrigin)
 	if !ok {
 		return nil, fmt.Errorf("tunnel: database %q does not let any role in (any_role)", db)

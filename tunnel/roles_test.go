@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 func TestRoleRequestsRoundTripAndMalformedOnesAreRefused(t *testing.T) {
@@ -25,8 +27,8 @@ func TestRoleRequestsRoundTripAndMalformedOnesAreRefused(t *testing.T) {
 
 func TestLocalRefusesRoleLookupsOfADatabaseWithoutAnyRole(t *testing.T) {
 	// An origin that serves sessions but cannot look roles up (never called here).
-	type plainOrigin struct{ Origin }
-	l := NewLocal(map[string]Origin{"app": plainOrigin{}})
+	type plainOrigin struct{ link.Origin }
+	l := NewLocal(map[string]link.Origin{"app": plainOrigin{}})
 	if _, err := l.Verifier(context.Background(), "app", "reader", false); err == nil {
 		t.Error("a database without any_role answered a role lookup")
 	}

@@ -51,7 +51,7 @@ const codeNoAck quic.ApplicationErrorCode = 3
 // ServerConfig describes the pool end of the tunnel.
 type ServerConfig struct {
 	// Origins are the databases served, by name.
-	Origins map[string]Origin
+	Origins map[string]link.Origin
 	// TLS is the node's mutual TLS configuration (LoadTLS).
 	TLS *tls.Config
 	// Logger receives connection events; nil means slog.Default().
@@ -81,8 +81,8 @@ type Server struct {
 	mu    sync.Mutex
 	conns map[*serverConn]struct{} // every edge connected now, to tell them about writes
 
-	origins atomic.Pointer[map[string]Origin] // cfg.Origins, replaced whole by Set and Delete
-	setMu   sync.Mutex                        // held while a new map is made from the current one
+	origins atomic.Pointer[map[string]link.Origin] // cfg.Origins, replaced whole by Set and Delete
+	setMu   sync.Mutex                             // held while a new map is made from the current one
 }
 
 // NewServer returns the pool end for cfg.
@@ -96,7 +96,7 @@ func NewServer(cfg ServerConfig) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, conns: map[*serverConn]struct{}{}}
 	origins := maps.Clone(cfg.Origins)
 	if origins == nil {
-		origins = map[string]Origin{}
+		origins = map[string]link.Origin{}
 	}
 	s.origins.Store(&origins)
 	return s
@@ -104,7 +104,7 @@ func NewServer(cfg ServerConfig) *Server {
 
 // Set adds the origin of database db, or replaces it for sessions opened from now on, as a
 // configuration reload does (Local.Set, for the pool end).
-func (s *Server) Set(db string, o Origin) {
+func (s *Server) Set(db string, o link.Origin) {
 	s.setMu.Lock()
 	defer s.setMu.Unlock()
 	next := maps.Clone(*s.origins.Load())
@@ -123,7 +123,7 @@ func (s *Server) Delete(db string) {
 }
 
 // origin returns database db's origin, or nil.
-func (s *Server) origin(db string) Origin { return (*s.origins.Load())[db] }
+func (s *Server) origin(db string) link.Origin { return (*s.origins.Load())[db] }
 
 // Serve accepts edges' connections on pc until ctx ends, then closes them and waits for their
 // sessions to end.
@@ -347,7 +347,7 @@ func (c *serverConn) serveCancel(ctx context.Context, str *quic.Stream) {
 type serverSession struct {
 	c   *serverConn
 	str *quic.Stream
-	ps  Stream
+	ps  link.Stream
 
 	wmu sync.Mutex // writes to str: the reader's drains, the pinned pump's pushes, fail
 }
@@ -536,7 +536,7 @@ func (ss *serverSession) serveFrames(ctx context.Context, mysql bool, pump *sync
 		}
 		hinted = false
 		if err := ps.Send(ctx, b); err != nil {
-			if !errors.Is(err, ErrTerminated) {
+			if !errors.Is(err, link.ErrTerminated) {
 				ss.fail(err)
 			}
 			return

@@ -86,7 +86,7 @@ func (s *clientStream) Send(ctx context.Context, frames []byte) error {
 		}
 		if quit {
 			s.terminated.Store(true)
-			return ErrTerminated
+			return link.ErrTerminated
 		}
 		return nil
 	}
@@ -120,7 +120,7 @@ func (s *clientStream) Send(ctx context.Context, frames []byte) error {
 	}
 	if terminated {
 		s.terminated.Store(true)
-		return ErrTerminated
+		return link.ErrTerminated
 	}
 	return nil
 }
@@ -154,7 +154,7 @@ func (s *clientStream) lost(err error) error {
 		return errStreamClosed
 	}
 	if se := (*quic.StreamError)(nil); errors.As(err, &se) && se.Remote && se.ErrorCode != codeShutdown {
-		return fmt.Errorf("%w: the pool end ended the session: %w", ErrOriginLost, err)
+		return fmt.Errorf("%w: the pool end ended the session: %w", link.ErrOriginLost, err)
 	}
 	return fmt.Errorf("%w: tunnel: %w", ErrPoolLost, err)
 }

@@ -24,6 +24,7 @@ import (
 
 	tlscerts "github.com/slipstream-proxy/slipstream/certs"
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/pool"
 	"github.com/slipstream-proxy/slipstream/poolend"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
@@ -116,7 +117,7 @@ func startPoolEnd(t testing.TB, tlsConf *tls.Config, cfg pool.Config, scfg tunne
 	if len(ecfg) > 0 {
 		end = ecfg[0]
 	}
-	scfg.Origins = map[string]tunnel.Origin{pgtest.AppDB: poolend.New(end).Origin(pgtest.AppDB, p.Origin())}
+	scfg.Origins = map[string]link.Origin{pgtest.AppDB: poolend.New(end).Origin(pgtest.AppDB, p.Origin())}
 	scfg.TLS, scfg.Logger = tlsConf, quiet
 	s := tunnel.NewServer(scfg)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -142,7 +143,7 @@ func dialPool(t testing.TB, addr string, tlsConf *tls.Config) *tunnel.Client {
 }
 
 // startEdge runs the proxy over transport and returns the URL of the app database through it.
-func startEdge(t testing.TB, transport tunnel.Transport) string {
+func startEdge(t testing.TB, transport link.Transport) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -315,7 +316,7 @@ func query(sql string) []byte {
 }
 
 // recvAll receives while the stream is pending.
-func recvAll(t *testing.T, s tunnel.Stream) ([]byte, error) {
+func recvAll(t *testing.T, s link.Stream) ([]byte, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -329,7 +330,7 @@ func recvAll(t *testing.T, s tunnel.Stream) ([]byte, error) {
 	return out, nil
 }
 
-func openStream(t *testing.T, c *tunnel.Client) tunnel.Stream {
+func openStream(t *testing.T, c *tunnel.Client) link.Stream {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -349,7 +350,7 @@ func TestALostOriginConnectionReachesTheEdgeAsErrOriginLost(t *testing.T) {
 	if err := s.Send(ctx, query("SELECT pg_terminate_backend(pg_backend_pid())")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := recvAll(t, s); !errors.Is(err, tunnel.ErrOriginLost) {
+	if _, err := recvAll(t, s); !errors.Is(err, link.ErrOriginLost) {
 		t.Fatalf("Recv after the origin connection died: %v, want ErrOriginLost", err)
 	}
 	if s.Pending() {
@@ -373,7 +374,7 @@ func TestAnUnknownDatabaseFailsTheFirstUnitAsErrOriginLost(t *testing.T) {
 	if err == nil {
 		_, err = recvAll(t, s)
 	}
-	if !errors.Is(err, tunnel.ErrOriginLost) {
+	if !errors.Is(err, link.ErrOriginLost) {
 		t.Fatalf("Send or Recv: %v, want ErrOriginLost", err)
 	}
 }
@@ -444,7 +445,7 @@ func TestTheEdgeRedialsALostPoolAndItsSessionsFailAsErrOriginLost(t *testing.T) 
 		t.Fatal(err)
 	}
 	defer p.Close()
-	origins := map[string]tunnel.Origin{pgtest.AppDB: p.Origin()}
+	origins := map[string]link.Origin{pgtest.AppDB: p.Origin()}
 	// serve runs a pool end on addr until the returned stop is called.
 	serve := func(addr string) (string, func()) {
 		pc, err := net.ListenPacket("udp", addr)
@@ -491,7 +492,7 @@ func TestTheEdgeRedialsALostPoolAndItsSessionsFailAsErrOriginLost(t *testing.T) 
 	if err == nil {
 		_, err = recvAll(t, s)
 	}
-	if !errors.Is(err, tunnel.ErrOriginLost) {
+	if !errors.Is(err, link.ErrOriginLost) {
 		t.Fatalf("a session of the lost connection: %v, want ErrOriginLost", err)
 	}
 

@@ -20,6 +20,7 @@ import (
 	"github.com/slipstream-proxy/slipstream/config"
 	"github.com/slipstream-proxy/slipstream/dashboard"
 	"github.com/slipstream-proxy/slipstream/insight"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/placement"
 	"github.com/slipstream-proxy/slipstream/pool"
 	"github.com/slipstream-proxy/slipstream/proxy"
@@ -376,7 +377,7 @@ func poolConsole(cfg config.Config, adm *adminParts, log *slog.Logger, stdout io
 	if err != nil {
 		return nil, fmt.Errorf("listen for admin console clients: %w", err)
 	}
-	srv := proxy.New(proxy.Config{TLS: certs.tlsConfig(), Transport: tunnel.NewLocal(map[string]tunnel.Origin{}), Logger: log,
+	srv := proxy.New(proxy.Config{TLS: certs.tlsConfig(), Transport: tunnel.NewLocal(map[string]link.Origin{}), Logger: log,
 		Console: adm.console})
 	fmt.Fprintf(stdout, "console: postgres://%s/slipstream\n", ln.Addr())
 	return []func(context.Context) error{func(ctx context.Context) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/slipstream-proxy/slipstream/cache"
 	tlscerts "github.com/slipstream-proxy/slipstream/certs"
 	"github.com/slipstream-proxy/slipstream/config"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/placement"
 	"github.com/slipstream-proxy/slipstream/proxy"
 	"github.com/slipstream-proxy/slipstream/tunnel"
@@ -120,7 +121,7 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 	for i, d := range cfg.Databases {
 		names[i] = cfg.TunnelName(d)
 	}
-	var transport tunnel.Transport
+	var transport link.Transport
 	var router *placement.Router
 	var tunnels []edgeTunnel // for the console's SHOW TUNNELS
 	var background []func(context.Context) error

@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/slipstream-proxy/slipstream/config"
-	"github.com/slipstream-proxy/slipstream/pool"
-	"github.com/slipstream-proxy/slipstream/tunnel"
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // originCheckTimeout bounds the check of one origin at start: an origin that has not answered
@@ -25,12 +24,12 @@ const originCheckTimeout = 10 * time.Second
 //	origin app: ok (server 15.10)
 //	origin app: the origin refused Slipstream's login: password authentication failed for user "app" (SQLSTATE 28P01)
 //
-// A line never holds a password: an origin's refusal is its own message (pool.OriginError),
+// A line never holds a password: an origin's refusal is its own message (link.OriginError),
 // anything else the error's text, which names no connection string. Failures are logged too;
 // the database is served all the same, and its clients get the origin's error until it is
 // fixed. The lines start with "origin", never "database": scripts read those for connection
 // strings.
-func checkOrigins(ctx context.Context, stdout io.Writer, log *slog.Logger, cfg config.Config, t tunnel.Transport) {
+func checkOrigins(ctx context.Context, stdout io.Writer, log *slog.Logger, cfg config.Config, t link.Transport) {
 	lines := make([]string, len(cfg.Databases))
 	var wg sync.WaitGroup
 	for i, d := range cfg.Databases {
@@ -57,7 +56,7 @@ func checkOrigins(ctx context.Context, stdout io.Writer, log *slog.Logger, cfg c
 
 // originProblem says why an origin check failed.
 func originProblem(err error) string {
-	var oe *pool.OriginError
+	var oe *link.OriginError
 	switch {
 	case errors.As(err, &oe):
 		return oe.Error()

@@ -13,6 +13,7 @@ import (
 	"github.com/slipstream-proxy/slipstream/cache"
 	tlscerts "github.com/slipstream-proxy/slipstream/certs"
 	"github.com/slipstream-proxy/slipstream/config"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/placement"
 	"github.com/slipstream-proxy/slipstream/poolend"
 	"github.com/slipstream-proxy/slipstream/tunnel"
@@ -138,7 +139,7 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 		ecfg.Cache = results
 	}
 	end := poolend.New(ecfg)
-	origins := map[string]tunnel.Origin{}
+	origins := map[string]link.Origin{}
 	for name, o := range og.byName {
 		origins[name] = end.Origin(name, placement.Measured(o, prober, name))
 	}
@@ -188,7 +189,7 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	log.Info("slipstream pool serving", "tunnel", cfg.TunnelListen, "dial_edge", cfg.DialEdges, "databases", len(cfg.Databases))
 	lc := newLifecycle(ctx, cfg, log)
 	reloader := &serveReloader{cfg: cfg, og: og, local: server, log: log,
-		opened: func(name string, o tunnel.Origin) tunnel.Origin {
+		opened: func(name string, o link.Origin) link.Origin {
 			onCatalogChange(og, server, name)
 			return end.Origin(name, placement.Measured(o, prober, name))
 		}}

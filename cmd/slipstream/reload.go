@@ -11,9 +11,9 @@ import (
 
 	tlscerts "github.com/slipstream-proxy/slipstream/certs"
 	"github.com/slipstream-proxy/slipstream/config"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 	"github.com/slipstream-proxy/slipstream/proxy"
-	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
 // certHolder is the client listeners' TLS certificate, which a reload replaces: handshakes
@@ -86,13 +86,13 @@ type serveReloader struct {
 	log   *slog.Logger
 	// opened, when set, is told of each pool a reload opens, by tunnel name, and returns the
 	// origin to route to it (the pool's, measured by its prober).
-	opened func(name string, o tunnel.Origin) tunnel.Origin
+	opened func(name string, o link.Origin) link.Origin
 }
 
 // originRoutes is where a reload sets the databases' origins: the in-process tunnel
 // (tunnel.Local, serve) or the pool end of the QUIC tunnel (tunnel.Server, pool).
 type originRoutes interface {
-	Set(db string, o tunnel.Origin)
+	Set(db string, o link.Origin)
 	Delete(db string)
 }
 

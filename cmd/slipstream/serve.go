@@ -22,6 +22,7 @@ import (
 	"github.com/slipstream-proxy/slipstream/backend/kv"
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/config"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/pool"
 	mysqlpool "github.com/slipstream-proxy/slipstream/pool/mysql"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
@@ -187,7 +188,7 @@ func newRegistry() *prometheus.Registry {
 // origins are the pool side of one process: a pool per configured database, and the embedded
 // databases (D1, KV) behind them.
 type origins struct {
-	byName  map[string]tunnel.Origin
+	byName  map[string]link.Origin
 	pools   []*pool.Pool
 	mypools map[string]*mysqlpool.Pool // by the tunnel's name of the database
 	d1s     map[string]*d1.DB
@@ -214,7 +215,7 @@ type origins struct {
 // credentials gives the CredentialSource of a database whose credentials rotate (PlanetScale),
 // nil for the others.
 func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer, credentials func(name string) pool.CredentialSource) (og *origins, err error) {
-	og = &origins{byName: map[string]tunnel.Origin{}, mypools: map[string]*mysqlpool.Pool{}, d1s: map[string]*d1.DB{}, kvs: map[string]*kv.Namespace{},
+	og = &origins{byName: map[string]link.Origin{}, mypools: map[string]*mysqlpool.Pool{}, d1s: map[string]*d1.DB{}, kvs: map[string]*kv.Namespace{},
 		resizers: map[string][]func(int){}, reg: reg, poolMetrics: pool.NewMetrics(reg), credentials: credentials, tunnelName: cfg.TunnelName, log: log}
 	defer func() {
 		if err != nil {

@@ -17,6 +17,8 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/charset"
+
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/pool"
 )
 
@@ -226,7 +228,7 @@ type dialConfig struct {
 // dial opens an origin connection with go-mysql's client (TLS and authentication) and takes
 // over its socket for raw packets. With rel set it first reads the relations whose rows change
 // together into it (readRelated).
-func dial(ctx context.Context, dc *dialConfig, key connKey, rel *pool.Related) (*originConn, handshake, error) {
+func dial(ctx context.Context, dc *dialConfig, key connKey, rel *link.Related) (*originConn, handshake, error) {
 	if dc.creds == nil {
 		return dialAs(ctx, dc, dc.user, dc.password, key, rel)
 	}
@@ -244,7 +246,7 @@ func dial(ctx context.Context, dc *dialConfig, key connKey, rel *pool.Related) (
 }
 
 // dialAs is dial as user with password.
-func dialAs(ctx context.Context, dc *dialConfig, user, password string, key connKey, rel *pool.Related) (*originConn, handshake, error) {
+func dialAs(ctx context.Context, dc *dialConfig, user, password string, key connKey, rel *link.Related) (*originConn, handshake, error) {
 	var rec *recorder
 	dialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		nc, err := dc.dial(ctx, network, addr)

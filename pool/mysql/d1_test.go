@@ -7,8 +7,9 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/slipstream-proxy/slipstream/backend/d1"
-	"github.com/slipstream-proxy/slipstream/pool"
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // The embedded D1 database speaks MySQL over an in-memory pipe (Config.Dial).
@@ -30,7 +31,7 @@ func TestAnEmbeddedD1OriginThroughDial(t *testing.T) {
 		}
 		a.exec("BEGIN")
 		a.exec("INSERT INTO kv VALUES ('b', 2)")
-		if _, err := b.roundTrip(cmdPacket(mysql.COM_QUERY, []byte("SELECT 1"))); !errors.Is(err, pool.ErrQueueTimeout) {
+		if _, err := b.roundTrip(cmdPacket(mysql.COM_QUERY, []byte("SELECT 1"))); !errors.Is(err, link.ErrQueueTimeout) {
 			t.Errorf("b during a's transaction: %v, want ErrQueueTimeout", err)
 		}
 		a.exec("ROLLBACK")

@@ -7,7 +7,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/charset"
-	"github.com/slipstream-proxy/slipstream/pool"
+
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // originErr is an ERR packet's payload from the origin, kept to pass on to the client.
@@ -39,7 +40,7 @@ func (s *Session) ready(ctx context.Context) (*originConn, originErr, error) {
 			if s.closed {
 				s.mu.Unlock()
 				s.p.release(c)
-				return nil, nil, pool.ErrClosed
+				return nil, nil, link.ErrClosed
 			}
 			s.conn = c
 			s.leases++

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/pool"
 )
@@ -70,7 +71,7 @@ type Pool struct {
 	// related are the relations whose rows change together, as the origin's information_schema
 	// says: read with the first connection, again after a statement that changes them; nil
 	// before.
-	related   *pool.Related
+	related   *link.Related
 	refreshMu sync.Mutex
 	noReset   atomic.Bool // the origin refuses COM_RESET_CONNECTION
 	creds     pool.CredentialWatch
@@ -209,9 +210,9 @@ func (p *Pool) dial(ctx context.Context, k connKey) (*originConn, error) {
 		k &^= connKey(mysql.CLIENT_LOCAL_FILES)
 	}
 	p.mu.Lock()
-	var rel *pool.Related
+	var rel *link.Related
 	if p.related == nil {
-		rel = new(pool.Related)
+		rel = new(link.Related)
 	}
 	p.mu.Unlock()
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -221,7 +222,7 @@ func (p *Pool) dial(ctx context.Context, k connKey) (*originConn, error) {
 		p.slots.DialFailed()
 		p.log.Warn("origin connection failed", "err", safeError(err))
 		if errors.Is(err, pool.ErrNoCredential) { // its message was made to be shown, whole
-			return nil, fmt.Errorf("mysqlpool: connect to origin: %w", pool.NewOriginError(pool.OriginUnreachable, err.Error(), "", err))
+			return nil, fmt.Errorf("mysqlpool: connect to origin: %w", link.NewOriginError(link.OriginUnreachable, err.Error(), "", err))
 		}
 		return nil, fmt.Errorf("mysqlpool: connect to origin: %w", classifyConnect(err))
 	}
@@ -257,11 +258,11 @@ func (p *Pool) dial(ctx context.Context, k connKey) (*originConn, error) {
 
 // Related returns the relations whose rows change together, as the origin's information_schema
 // says for its database; zero before the pool first connected.
-func (p *Pool) Related() pool.Related {
+func (p *Pool) Related() link.Related {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.related == nil {
-		return pool.Related{}
+		return link.Related{}
 	}
 	return *p.related
 }
@@ -291,7 +292,7 @@ func (p *Pool) refreshRelated() (changed bool) {
 	defer p.refreshMu.Unlock()
 	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 	defer cancel()
-	rel := new(pool.Related)
+	rel := new(link.Related)
 	c, _, err := dial(ctx, &p.dc, defaultKey, rel)
 	if err != nil {
 		if p.ctx.Err() == nil {

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/slipstream-proxy/slipstream/link"
-	"github.com/slipstream-proxy/slipstream/pool"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
 )
 
@@ -33,7 +33,7 @@ func (s *Session) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 				c.retire = true
 				s.p.release(c)
 			}
-			return dst, pool.ErrClosed
+			return dst, link.ErrClosed
 		}
 		c := s.conn
 		if !s.busy || s.infile || c == nil {
@@ -94,7 +94,7 @@ func (s *Session) readFailed(c *originConn, err error) error {
 		s.conn = nil
 		c.retire = true
 		s.p.release(c)
-		return pool.ErrClosed
+		return link.ErrClosed
 	}
 	c.broken = true
 	s.conn = nil
@@ -259,7 +259,7 @@ func (s *Session) sendInfile(frames []byte) error {
 	c := s.conn
 	s.mu.Unlock()
 	if c == nil {
-		return pool.ErrClosed
+		return link.ErrClosed
 	}
 	end := false
 	for b := frames; len(b) >= 4; {

@@ -6,7 +6,9 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/slipstream-proxy/slipstream/classify"
+	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/pool"
 )
 
@@ -28,13 +30,13 @@ select EVENT_OBJECT_TABLE, '*', 't' from information_schema.TRIGGERS
 // readRelated reads relatedSQL on cc, before the pool takes its socket over. An origin that
 // refuses it (D1's and KV's MySQL face, a user who may not read information_schema) gives the
 // zero Related; the error is cc's own failure, after which cc is unusable.
-func readRelated(cc *client.Conn) (pool.Related, error) {
+func readRelated(cc *client.Conn) (link.Related, error) {
 	r, err := cc.Execute(relatedSQL)
 	if me := (*mysql.MyError)(nil); errors.As(err, &me) {
-		return pool.Related{}, nil
+		return link.Related{}, nil
 	}
 	if err != nil {
-		return pool.Related{}, err
+		return link.Related{}, err
 	}
 	defer r.Close()
 	var pairs [][2]string

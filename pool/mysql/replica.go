@@ -8,7 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/slipstream-proxy/slipstream/pool"
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // Replica reads. A pool whose origin has read replicas (a PlanetScale branch with
@@ -144,7 +144,7 @@ func (s *Session) acquireRouted(ctx context.Context) (*originConn, error) {
 		r.Metrics.count(s.p.cfg.Name, "replica")
 		return c, nil
 	}
-	if ctx.Err() != nil || errors.Is(err, pool.ErrClosed) {
+	if ctx.Err() != nil || errors.Is(err, link.ErrClosed) {
 		return nil, err
 	}
 	s.log.Warn("a replica read goes to the primary: no replica connection", "err", safeError(err))

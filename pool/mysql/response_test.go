@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/slipstream-proxy/slipstream/pool"
+
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // resp builds a response from payloads, numbering packets from 1.
@@ -155,7 +156,7 @@ func FuzzMalformedOriginEndsOnlyTheSession(f *testing.F) {
 		var buf []byte
 		for s.Pending() {
 			if buf, err = s.Recv(ctx, buf); err != nil {
-				if !errors.Is(err, pool.ErrOriginLost) {
+				if !errors.Is(err, link.ErrOriginLost) {
 					t.Fatalf("Recv: %v, want ErrOriginLost", err)
 				}
 				return

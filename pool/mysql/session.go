@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/pool"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
@@ -170,13 +171,13 @@ func nextCommand(frames []byte) (command, []byte, error) {
 // Send forwards the packets of one client command (and any COM_STMT_SEND_LONG_DATA or
 // COM_STMT_CLOSE before it). It leases an origin connection when the session has none and
 // makes it the session's own (state, statements) before writing. It returns ErrTerminated after
-// COM_QUIT, an error wrapping pool.ErrQueueTimeout when no connection became free in time (the
+// COM_QUIT, an error wrapping link.ErrQueueTimeout when no connection became free in time (the
 // session goes on), and any other error ends the session.
 func (s *Session) Send(ctx context.Context, frames []byte) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return pool.ErrClosed
+		return link.ErrClosed
 	}
 	if s.infile {
 		s.mu.Unlock()
@@ -215,7 +216,7 @@ func (s *Session) send(ctx context.Context, frames []byte) error {
 		frames = rest
 		switch cmd.code {
 		case mysql.COM_QUIT:
-			return pool.ErrTerminated
+			return link.ErrTerminated
 		case mysql.COM_STMT_SEND_LONG_DATA:
 			s.mu.Lock()
 			if st := s.stmtOf(cmd); st != nil {
@@ -459,14 +460,14 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		}
 	}
 	if err != nil {
-		if errors.Is(err, pool.ErrQueueTimeout) {
+		if errors.Is(err, link.ErrQueueTimeout) {
 			return err
 		}
-		if errors.Is(err, pool.ErrClosed) && !s.isClosed() {
+		if errors.Is(err, link.ErrClosed) && !s.isClosed() {
 			s.answerErr(cmd, errShutdown) // the pool is closing
 			return nil
 		}
-		if errors.Is(err, pool.ErrOriginLost) || errors.Is(err, pool.ErrClosed) || ctx.Err() != nil {
+		if errors.Is(err, link.ErrOriginLost) || errors.Is(err, link.ErrClosed) || ctx.Err() != nil {
 			return err
 		}
 		if errors.Is(err, pool.ErrNoCredential) {

@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/slipstream-proxy/slipstream/pool"
+
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 func TestProfileComesFromTheOriginHandshake(t *testing.T) {
@@ -65,7 +66,7 @@ func TestOutsideTransactionsSessionsShareOneConnection(t *testing.T) {
 		t.Errorf("two sessions on a one-connection pool ran on %s and %s", idA, idB)
 	}
 	a.exec("BEGIN")
-	if _, err := b.roundTrip(cmdPacket(mysql.COM_QUERY, []byte("SELECT 1"))); !errors.Is(err, pool.ErrQueueTimeout) {
+	if _, err := b.roundTrip(cmdPacket(mysql.COM_QUERY, []byte("SELECT 1"))); !errors.Is(err, link.ErrQueueTimeout) {
 		t.Fatalf("inside a's transaction b got %v, want ErrQueueTimeout", err)
 	}
 	a.exec("COMMIT")
@@ -74,7 +75,7 @@ func TestOutsideTransactionsSessionsShareOneConnection(t *testing.T) {
 	}
 	// autocommit off holds the connection too.
 	a.exec("SET autocommit = 0")
-	if _, err := b.roundTrip(cmdPacket(mysql.COM_QUERY, []byte("SELECT 1"))); !errors.Is(err, pool.ErrQueueTimeout) {
+	if _, err := b.roundTrip(cmdPacket(mysql.COM_QUERY, []byte("SELECT 1"))); !errors.Is(err, link.ErrQueueTimeout) {
 		t.Fatalf("with a's autocommit off b got %v, want ErrQueueTimeout", err)
 	}
 	a.exec("SET autocommit = 1")
@@ -112,7 +113,7 @@ func TestPinnedSessionKeepsItsConnectionAndItIsResetAfter(t *testing.T) {
 	a := open(t, p, clientCaps)
 	a.exec("CREATE TEMPORARY TABLE tmp_pin (i int)")
 	b := open(t, p, clientCaps)
-	if _, err := b.roundTrip(cmdPacket(mysql.COM_QUERY, []byte("SELECT 1"))); !errors.Is(err, pool.ErrQueueTimeout) {
+	if _, err := b.roundTrip(cmdPacket(mysql.COM_QUERY, []byte("SELECT 1"))); !errors.Is(err, link.ErrQueueTimeout) {
 		t.Fatalf("b got %v while a is pinned, want ErrQueueTimeout", err)
 	}
 	a.exec("INSERT INTO tmp_pin VALUES (1)")
@@ -202,7 +203,7 @@ func TestCursorFetchKeepsTheLeaseUntilExhausted(t *testing.T) {
 		if pk[0][0] == hdrERR {
 			t.Fatal(errText(pk[0]))
 		}
-		if _, err := b.roundTrip(cmdPacket(mysql.COM_QUERY, []byte("SELECT 1"))); !errors.Is(err, pool.ErrQueueTimeout) {
+		if _, err := b.roundTrip(cmdPacket(mysql.COM_QUERY, []byte("SELECT 1"))); !errors.Is(err, link.ErrQueueTimeout) {
 			t.Fatalf("b got %v while a's cursor is open, want ErrQueueTimeout", err)
 		}
 		rows := 0
@@ -239,7 +240,7 @@ func TestOriginKilledMidCommandEndsOnlyThatSession(t *testing.T) {
 	for err == nil && a.s.Pending() {
 		_, err = a.s.Recv(ctx, nil)
 	}
-	if !errors.Is(err, pool.ErrOriginLost) {
+	if !errors.Is(err, link.ErrOriginLost) {
 		t.Fatalf("Recv: %v, want ErrOriginLost", err)
 	}
 	if got := killer.value("SELECT 2"); got != "2" {
@@ -279,7 +280,7 @@ func TestCancelKillsTheRunningQuery(t *testing.T) {
 func TestQuitTerminates(t *testing.T) {
 	p := newPool(t, Config{})
 	a := open(t, p, clientCaps)
-	if err := a.s.Send(context.Background(), cmdPacket(mysql.COM_QUIT, nil)); !errors.Is(err, pool.ErrTerminated) {
+	if err := a.s.Send(context.Background(), cmdPacket(mysql.COM_QUIT, nil)); !errors.Is(err, link.ErrTerminated) {
 		t.Errorf("COM_QUIT: %v", err)
 	}
 }
@@ -360,9 +361,9 @@ func TestARefusedLeaseTellsTheClientTheOriginsMeaning(t *testing.T) {
 		err  error
 		code uint16
 	}{
-		{pool.NewOriginError(pool.OriginLoginRefused, "Access denied for user 'app'", "error 1045", nil), 1045},
-		{pool.NewOriginError(pool.OriginNoDatabase, "Unknown database 'x'", "error 1049", nil), 1049},
-		{pool.NewOriginError(pool.OriginUnreachable, "cannot connect to 127.0.0.1:1: connection refused", "", nil), 1105},
+		{link.NewOriginError(link.OriginLoginRefused, "Access denied for user 'app'", "error 1045", nil), 1045},
+		{link.NewOriginError(link.OriginNoDatabase, "Unknown database 'x'", "error 1049", nil), 1049},
+		{link.NewOriginError(link.OriginUnreachable, "cannot connect to 127.0.0.1:1: connection refused", "", nil), 1105},
 		{errors.New("boom"), 1105},
 	} {
 		if e := originDownError(fmt.Errorf("mysqlpool: connect to origin: %w", tt.err)); e.Code != tt.code {

@@ -6,7 +6,8 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/slipstream-proxy/slipstream/pool"
+
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 func TestXATransactionKeepsItsConnection(t *testing.T) {
@@ -77,7 +78,7 @@ func TestTransactionCharacteristicsFollowTheSession(t *testing.T) {
 
 	// SET TRANSACTION shapes the next transaction only, which must run where it was said.
 	a.exec("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
-	if _, err := b.roundTrip(cmdPacket(mysql.COM_QUERY, []byte("SELECT 1"))); !errors.Is(err, pool.ErrQueueTimeout) {
+	if _, err := b.roundTrip(cmdPacket(mysql.COM_QUERY, []byte("SELECT 1"))); !errors.Is(err, link.ErrQueueTimeout) {
 		t.Fatalf("b got %v while a's next transaction is pending, want ErrQueueTimeout", err)
 	}
 	a.exec("START TRANSACTION")

@@ -3,7 +3,7 @@ package mysqlwire
 import "encoding/binary"
 
 // ComRegisterStmt is no MySQL command: an edge sends it to a new pool side, among the commands
-// it answered itself (tunnel.Stream.Skip), for each statement its client prepared on the pool
+// it answered itself (link.Stream.Skip), for each statement its client prepared on the pool
 // side the session moved from, so that the client's statement ids go on meaning the same
 // statements. The pool side prepares them on the origin when they are next executed.
 const ComRegisterStmt byte = 0xf0
