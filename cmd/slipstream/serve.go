@@ -263,46 +263,21 @@ func (og *origins) open(d config.Database, log *slog.Logger) (names []string, er
 		og.byName[name] = p.Origin()
 		og.resizers[name] = []func(int){p.SetMaxConns}
 		return []string{name}, nil
-	case config.KindD1:
-		db, err := d1.Open(d.Path)
+	case config.KindD1, config.KindKV:
+		store, err := og.openEmbeddedStore(d)
 		if err != nil {
 			return nil, fmt.Errorf("database %s: %w", d.Name, err)
 		}
-		og.closes = append(og.closes, db.Close)
-		og.d1s[d.Name] = db
-		origin, dial = "postgres://slipstream@d1/"+url.PathEscape(d.Name)+"?sslmode=disable", db.Dial
-		catalogRefresh = -1 // SQLite has none of the catalog the cache reads
-		if err := og.addEmbeddedMySQL(d, "d1", db.DialMySQL, log, &og.myMetrics, og.reg); err != nil {
-			return nil, err
-		}
-		names = append(names, mysqlOrigin(d.Name))
-	case config.KindKV:
-		ns, err := kv.Open(d.Path)
-		if err != nil {
-			return nil, fmt.Errorf("database %s: %w", d.Name, err)
-		}
-		og.closes = append(og.closes, ns.Close)
-		og.kvs[d.Name] = ns
-		origin, dial = "postgres://slipstream@kv/"+url.PathEscape(d.Name)+"?sslmode=disable", ns.Dial
-		catalogRefresh = -1
-		if err := og.addEmbeddedMySQL(d, "kv", ns.DialMySQL, log, &og.myMetrics, og.reg); err != nil {
+		og.closes = append(og.closes, store.Close)
+		origin, dial = "postgres://slipstream@"+d.Kind+"/"+url.PathEscape(d.Name)+"?sslmode=disable", store.Dial
+		catalogRefresh = -1 // SQLite has none of the catalog the cache reads, nor has KV
+		if err := og.addEmbeddedMySQL(d, d.Kind, store.DialMySQL, log, &og.myMetrics, og.reg); err != nil {
 			return nil, err
 		}
 		names = append(names, mysqlOrigin(d.Name))
 	}
-	pcfg := pool.Config{
-		Name:           d.Name,
-		Origin:         origin,
-		Dial:           dial,
-		MaxConns:       d.MaxConnections,
-		QueueTimeout:   d.QueueTimeout.Duration,
-		IdleTimeout:    d.IdleTimeout.Duration,
-		MaxLifetime:    d.MaxLifetime.Duration,
-		CatalogRefresh: catalogRefresh,
-		Logger:         log,
-		Metrics:        og.poolMetrics,
-		Credentials:    og.credentials(d.Name),
-	}
+	pcfg := og.poolConfig(d, origin, dial, catalogRefresh, og.credentials(d.Name))
+	pcfg.Logger = log
 	if d.AnyRole {
 		return og.openRoles(d, pcfg)
 	}
@@ -361,7 +336,14 @@ func newEmbeddedMySQLPool(d config.Database, host string, dial func(context.Cont
 // the REST APIs (embedded.go); credentials is nil but for a database whose credentials rotate.
 func (og *origins) newPool(d config.Database, origin string, dial func(context.Context, string, string) (net.Conn, error),
 	catalogRefresh time.Duration, credentials pool.CredentialSource) (*pool.Pool, error) {
-	return pool.New(pool.Config{
+	return pool.New(og.poolConfig(d, origin, dial, catalogRefresh, credentials))
+}
+
+// poolConfig is the configuration of the pool of database d, whose origin is reached at origin
+// (through dial, when set).
+func (og *origins) poolConfig(d config.Database, origin string, dial func(context.Context, string, string) (net.Conn, error),
+	catalogRefresh time.Duration, credentials pool.CredentialSource) pool.Config {
+	return pool.Config{
 		Name:           d.Name,
 		Origin:         origin,
 		Dial:           dial,
@@ -373,7 +355,30 @@ func (og *origins) newPool(d config.Database, origin string, dial func(context.C
 		Logger:         og.log,
 		Metrics:        og.poolMetrics,
 		Credentials:    credentials,
-	})
+	}
+}
+
+// embeddedStore is an embedded database (d1.DB, kv.Namespace) as serve uses it.
+type embeddedStore interface {
+	Close() error
+	Dial(ctx context.Context, network, addr string) (net.Conn, error)
+	DialMySQL(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// openEmbeddedStore opens the embedded database d (kind d1 or kv) at its path, and notes it in og.
+func (og *origins) openEmbeddedStore(d config.Database) (embeddedStore, error) {
+	if d.Kind == config.KindD1 {
+		db, err := d1.Open(d.Path)
+		if err == nil {
+			og.d1s[d.Name] = db
+		}
+		return db, err
+	}
+	ns, err := kv.Open(d.Path)
+	if err == nil {
+		og.kvs[d.Name] = ns
+	}
+	return ns, err
 }
 
 // close closes the pools, then the embedded databases behind them.
