@@ -46,14 +46,21 @@ func changeStreams(cfg config.Config, sink changes.Sink, results *cache.Cache, l
 }
 
 // registerReadsBehind exports results' count of db's answers served while its change stream
-// was behind by more than max_lag (cache.DBStats.ReadsBehind), which must stay 0.
+// was behind by more than max_lag (cache.DBStats.ReadsBehind), which must stay 0. Once per name:
+// a PostgreSQL and a MySQL database may share one, and the cache counts by name.
 func registerReadsBehind(reg prometheus.Registerer, results *cache.Cache, db string) {
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+	if reg == nil {
+		return
+	}
+	err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "slipstream_change_stream_reads_behind_total",
 		Help: "Cached answers served while the database's change stream was behind by more than max_lag " +
 			"(a probe of the origin's position not applied within max_lag, not yet suspended): must stay 0.",
 		ConstLabels: prometheus.Labels{"db": db},
 	}, func() float64 { return float64(results.DBStats()[db].ReadsBehind) }))
+	if are := (prometheus.AlreadyRegisteredError{}); err != nil && !errors.As(err, &are) {
+		panic(err) // a metric of another shape under this name: a programming error
+	}
 }
 
 // poolSink invalidates what a pool's change streams report in the pool's shared cache and on
