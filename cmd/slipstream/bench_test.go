@@ -286,7 +286,9 @@ func TestBenchThroughputRunsEveryTargetWithPeers(t *testing.T) {
 	var names []string
 	for _, r := range doc.Results {
 		names = append(names, r.Target)
-		if r.Ops == 0 || r.Errors != 0 || r.OpsPerSec <= 0 || r.VsDirect <= 0 {
+		// VsDirect is rounded to two decimals: a peer slowed to a crawl (pgpool-II forking its
+		// children on a loaded machine) may show 0.00 with ops made.
+		if r.Ops == 0 || r.Errors != 0 || r.OpsPerSec <= 0 || r.VsDirect < 0 {
 			t.Errorf("%s: %d ops, %d errors, %v ops/s, %vx direct; want ops and no errors", r.Target, r.Ops, r.Errors, r.OpsPerSec, r.VsDirect)
 		}
 		// The peers are processes of their own: their costs are measured. Slipstream runs
