@@ -76,9 +76,6 @@ func (s *session) HintCacheable(key []byte, tables []string, maxAge, swr time.Du
 // much longer it is fresh.
 func (s *session) FromPoolCache() (time.Duration, bool) { return s.fresh, s.fromPool }
 
-// CacheCurrent: the pool end's cache is its own; no lease.
-func (s *session) CacheCurrent() bool { return true }
-
 // Send sends a batch to the origin, unless the pool's cache (or another session's identical
 // unit in flight) answers it.
 func (s *session) Send(ctx context.Context, frames []byte) error {
