@@ -531,8 +531,9 @@ func (ss *serverSession) serveFrames(ctx context.Context, mysql bool, pump *sync
 			return
 		}
 		// A hint counts for a batch in one frame only, the first of a unit, that draws answers.
-		if hinted && typ == frameBatch && !draws && !pinned {
-			ss.hint(&h, b, mysql)
+		bDraws, bQuit := batchDraws(b, mysql)
+		if hinted && typ == frameBatch && !draws && !pinned && bDraws && !bQuit {
+			ss.hint(&h)
 		}
 		hinted = false
 		if err := ps.Send(ctx, b); err != nil {
@@ -541,7 +542,7 @@ func (ss *serverSession) serveFrames(ctx context.Context, mysql bool, pump *sync
 			}
 			return
 		}
-		draws = draws || batchDraws(b, mysql)
+		draws = draws || bDraws
 		if cap(buf) > batchChunk {
 			buf = nil // don't keep a large COPY buffer for an idle session
 		}
@@ -578,30 +579,20 @@ func (ss *serverSession) reportWrites(b []byte) error {
 	return nil
 }
 
-// hint passes the edge's cache hint on to the session's pool side, for batch b, when its pool
-// side keeps a cache and b is a whole unit that draws answers.
-func (ss *serverSession) hint(h *hint, b []byte, mysql bool) {
-	pc := ss.ps.Caps().PoolCache
-	if pc == nil {
-		return
+// hint passes the edge's cache hint on to the session's pool side, when it keeps a cache.
+func (ss *serverSession) hint(h *hint) {
+	if pc := ss.ps.Caps().PoolCache; pc != nil {
+		pc.HintCacheable(h.key, h.tables, h.maxAge, h.swr)
 	}
-	if mysql {
-		if draws, quit := mysqlwire.DrawsAnswers(b); !draws || quit {
-			return
-		}
-	} else if !pgwire.DrawsAnswers(b) {
-		return
-	}
-	pc.HintCacheable(h.key, h.tables, h.maxAge, h.swr)
 }
 
-// batchDraws reports whether batch b draws answers, in its protocol.
-func batchDraws(b []byte, mysql bool) bool {
+// batchDraws reports whether batch b draws answers, in its protocol, and whether it ends the
+// session (MySQL's COM_QUIT).
+func batchDraws(b []byte, mysql bool) (draws, quit bool) {
 	if mysql {
-		d, _ := mysqlwire.DrawsAnswers(b)
-		return d
+		return mysqlwire.DrawsAnswers(b)
 	}
-	return pgwire.DrawsAnswers(b)
+	return pgwire.DrawsAnswers(b), false
 }
 
 // dataHead is the room a receive buffer keeps in front for its data frame's header and flags,
