@@ -203,19 +203,7 @@ func (c *conn) runOne(dst []byte, sql string, off int, params []any, wrote *bool
 func appendObjectRows(dst []byte, st *stmt, names []string) ([]byte, int64, error) {
 	keep := lastOfEachName(names)
 	dst = append(dst, `{"results":[`...)
-	var rows int64
-	for {
-		row, err := st.step()
-		if err != nil {
-			return dst, rows, err
-		}
-		if !row {
-			break
-		}
-		if rows > 0 {
-			dst = append(dst, ',')
-		}
-		rows++
+	dst, rows, err := appendEachRow(dst, st, func(dst []byte) []byte {
 		dst = append(dst, '{')
 		first := true
 		for i := range names {
@@ -230,10 +218,10 @@ func appendObjectRows(dst []byte, st *stmt, names []string) ([]byte, int64, erro
 			dst = append(dst, ':')
 			dst = appendColumnJSON(dst, st, i)
 		}
-		dst = append(dst, '}')
-		if len(dst) > maxBatchOutput {
-			return dst, rows, errBatchTooLarge
-		}
+		return append(dst, '}')
+	})
+	if err != nil {
+		return dst, rows, err
 	}
 	return append(dst, ']'), rows, nil
 }
@@ -249,19 +237,7 @@ func appendRawRows(dst []byte, st *stmt, names []string) ([]byte, int64, error) 
 		dst = appendJSONString(dst, n)
 	}
 	dst = append(dst, `],"rows":[`...)
-	var rows int64
-	for {
-		row, err := st.step()
-		if err != nil {
-			return dst, rows, err
-		}
-		if !row {
-			break
-		}
-		if rows > 0 {
-			dst = append(dst, ',')
-		}
-		rows++
+	dst, rows, err := appendEachRow(dst, st, func(dst []byte) []byte {
 		dst = append(dst, '[')
 		for i := range names {
 			if i > 0 {
@@ -269,12 +245,35 @@ func appendRawRows(dst []byte, st *stmt, names []string) ([]byte, int64, error) 
 			}
 			dst = appendColumnJSON(dst, st, i)
 		}
-		dst = append(dst, ']')
-		if len(dst) > maxBatchOutput {
+		return append(dst, ']')
+	})
+	if err != nil {
+		return dst, rows, err
+	}
+	return append(dst, "]}"...), rows, nil
+}
+
+// appendEachRow steps st through its rows and appends each with appendRow, comma-separated,
+// stopping with errBatchTooLarge once the output passes maxBatchOutput. It returns the rows
+// appended.
+func appendEachRow(dst []byte, st *stmt, appendRow func([]byte) []byte) ([]byte, int64, error) {
+	var rows int64
+	for {
+		row, err := st.step()
+		if err != nil {
+			return dst, rows, err
+		}
+		if !row {
+			return dst, rows, nil
+		}
+		if rows > 0 {
+			dst = append(dst, ',')
+		}
+		rows++
+		if dst = appendRow(dst); len(dst) > maxBatchOutput {
 			return dst, rows, errBatchTooLarge
 		}
 	}
-	return append(dst, "]}"...), rows, nil
 }
 
 // appendMeta appends a statement's D1 meta object. rows_read counts the rows the statement
