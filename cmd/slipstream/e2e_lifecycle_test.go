@@ -689,6 +689,9 @@ func TestSIGTERMDrainsMySQLSessionsAtTheirNextCommandBoundary(t *testing.T) {
 	}
 	c.signal(t, syscall.SIGTERM)
 	c.notes.wait(t, "STOPPING=1")
+	// STOPPING=1 comes first; the sessions are told to drain after shutdown_min_delay: a
+	// command sent before that is an ordinary one.
+	c.logSays(t, context.Background(), "draining: no new clients")
 	for _, q := range []string{"insert into " + table + " values (2)", "commit"} {
 		if _, err := inTx.Execute(q); err != nil {
 			t.Fatalf("%s while draining: %v", q, err)

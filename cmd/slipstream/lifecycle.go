@@ -324,8 +324,8 @@ loop:
 			if lc.drain == nil || len(clients) == 0 {
 				break loop
 			}
-			lc.log.Info("draining: no new clients; sessions end at their next request boundary")
 			lc.drain()
+			lc.log.Info("draining: no new clients; sessions end at their next request boundary")
 			drained = clientsDone
 		case <-drained:
 			lc.log.Info("drained: every session has ended")
