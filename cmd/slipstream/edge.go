@@ -50,20 +50,10 @@ func parseEdge(args []string, stderr io.Writer) (config.Config, error) {
 			fs.String("certs", def.CertsDir, "read the deployment CA and this edge's certificate (edge.crt, edge.key) from `DIR`")
 			fs.String("tunnel-listen", "", "without --pool: accept a pool that dials in (slipstream pool --dial-edge) on UDP `ADDR` (host:port)")
 		},
-		set: func(f *flag.Flag, cfg *config.Config) *string {
-			switch f.Name {
-			case "pg-listen":
-				return &cfg.PGListen
-			case "mysql-listen":
-				return &cfg.MySQLListen
-			case "certs":
-				return &cfg.CertsDir
-			case "tunnel-listen":
-				return &cfg.TunnelListen
-			case "pool":
+		set: func(f *flag.Flag, cfg *config.Config) {
+			if f.Name == "pool" {
 				cfg.Pools = pools
 			}
-			return nil
 		},
 		validate: config.Config.ValidateEdge,
 	}, args, stderr)

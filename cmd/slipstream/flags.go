@@ -58,9 +58,9 @@ type command struct {
 	head string // the usage before the flags
 	// flags defines the command's own flags; def holds the defaults to show.
 	flags func(fs *flag.FlagSet, def config.Config)
-	// set applies one of the command's own flags, given on the command line, to cfg; it returns
-	// the string field the flag sets, or nil when it applied the flag itself.
-	set func(f *flag.Flag, cfg *config.Config) *string
+	// set applies one of the command's own flags that is not a plain string setting (those
+	// are in stringFlags), given on the command line, to cfg.
+	set func(f *flag.Flag, cfg *config.Config)
 	// embeddedDefault serves the embedded D1 database when no database is configured.
 	embeddedDefault bool
 	// defaults, when set, fills settings the file and the flags left empty, before
@@ -81,16 +81,10 @@ func parseServe(args []string, stderr io.Writer) (config.Config, error) {
 			fs.String("mysql-listen", def.MySQLListen, "accept MySQL clients on `ADDR` (host:port), for mysql:// databases and the embedded ones")
 			fs.String("api-token", "", "bearer `TOKEN` of the D1 and KV HTTP APIs on --http-listen (default $SLIPSTREAM_API_TOKEN; empty: those APIs answer 403)")
 		},
-		set: func(f *flag.Flag, cfg *config.Config) *string {
-			switch f.Name {
-			case "pg-listen":
-				return &cfg.PGListen
-			case "mysql-listen":
-				return &cfg.MySQLListen
-			case "api-token":
+		set: func(f *flag.Flag, cfg *config.Config) {
+			if f.Name == "api-token" {
 				cfg.APIToken = f.Value.String()
 			}
-			return nil
 		},
 		embeddedDefault: true,
 	}, args, stderr)
@@ -145,19 +139,14 @@ func parseCommand(cmd command, args []string, stderr io.Writer) (config.Config, 
 	// Only the flags given override the file: a flag left at its default must not hide
 	// the file's setting.
 	var problems []error
+	fields := stringFlags(&cfg)
 	fs.Visit(func(f *flag.Flag) {
-		var field *string
-		switch f.Name {
-		case "http-listen":
-			field = &cfg.HTTPListen
-		case "data-dir":
-			field = &cfg.DataDir
-		case "config", "origin":
-			return
-		default:
-			if field = cmd.set(f, &cfg); field == nil {
-				return
+		field, ok := fields[f.Name]
+		if !ok {
+			if cmd.set != nil && f.Name != "config" && f.Name != "origin" {
+				cmd.set(f, &cfg)
 			}
+			return
 		}
 		// An empty value would quietly become the default; it is more likely an unset
 		// shell variable.
@@ -193,6 +182,20 @@ func parseCommand(cmd command, args []string, stderr io.Writer) (config.Config, 
 		return config.Config{}, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return cfg, nil
+}
+
+// stringFlags are the flags that each set one string of cfg, by name, whichever commands
+// define them.
+func stringFlags(cfg *config.Config) map[string]*string {
+	return map[string]*string{
+		"http-listen":   &cfg.HTTPListen,
+		"data-dir":      &cfg.DataDir,
+		"pg-listen":     &cfg.PGListen,
+		"mysql-listen":  &cfg.MySQLListen,
+		"certs":         &cfg.CertsDir,
+		"tunnel-listen": &cfg.TunnelListen,
+		"region":        &cfg.Region,
+	}
 }
 
 // printUsage writes the help of a command, with flags spelled as --name.

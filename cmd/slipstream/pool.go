@@ -60,16 +60,8 @@ func parsePool(args []string, stderr io.Writer) (config.Config, error) {
 			fs.Bool("no-cache", false, "keep no result cache for the edges to share (by default the pool keeps one of\n"+
 				"[cache] max_bytes, which answers a read that one edge caches for the others, without the origin)")
 		},
-		set: func(f *flag.Flag, cfg *config.Config) *string {
+		set: func(f *flag.Flag, cfg *config.Config) {
 			switch f.Name {
-			case "region":
-				return &cfg.Region
-			case "pg-listen":
-				return &cfg.PGListen
-			case "tunnel-listen":
-				return &cfg.TunnelListen
-			case "certs":
-				return &cfg.CertsDir
 			case "dial-edge":
 				cfg.DialEdges = edges
 			case "drop-slot":
@@ -77,7 +69,6 @@ func parsePool(args []string, stderr io.Writer) (config.Config, error) {
 			case "no-cache":
 				cfg.Cache.Disabled = f.Value.String() == "true"
 			}
-			return nil
 		},
 		defaults: func(cfg *config.Config) {
 			if cfg.HTTPListen == "" {
