@@ -3,12 +3,14 @@ package insight
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipstream-proxy/slipstream/cache"
+	"github.com/slipstream-proxy/slipstream/classify"
 )
 
 // Unit is one unit of work as a client saw it: from its first message to the ReadyForQuery
@@ -132,27 +134,42 @@ func (r *Recorder) Observe(u Unit) {
 	}
 	r.latency.WithLabelValues(u.DB).Observe(u.Duration.Seconds())
 	if u.Query == "" {
-		r.observe(u, fpText{}, false)
+		r.observe(u, "", fpText{}, false)
 		return
 	}
+	key := fpKey(u.Protocol, u.Query)
 	r.mu.Lock()
-	ft, ok := r.fps[u.Query]
+	ft, ok := r.fps[key]
 	r.mu.Unlock()
 	if !ok {
 		ft.fp, ft.text = fingerprint(u.Protocol, u.Query) // outside the lock: a parse
 	}
-	r.observe(u, ft, !ok)
+	r.observe(u, key, ft, !ok)
 }
 
-func (r *Recorder) observe(u Unit, ft fpText, remember bool) {
+// fpKey is what the fingerprints are remembered by: for PostgreSQL the text with its
+// constants replaced (classify.ShapeKey), so that a query with literals written into it is
+// parsed once per shape; a text that does not parse is not remembered under a shape (its name
+// is a hash of its own text).
+func fpKey(protocol, query string) string {
+	if protocol != Postgres {
+		return query
+	}
+	if k, ok := classify.ShapeKey(query, classify.Constants); ok {
+		return k
+	}
+	return query
+}
+
+func (r *Recorder) observe(u Unit, key string, ft fpText, remember bool) {
 	end := u.Start.Add(u.Duration)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if remember {
+	if remember && !(key != u.Query && strings.HasPrefix(ft.fp, "unparsed-")) {
 		if len(r.fps) >= maxFingerprints {
 			clear(r.fps)
 		}
-		r.fps[u.Query] = ft
+		r.fps[key] = ft
 	}
 	dk := dbKey{u.Protocol, u.DB}
 	t := r.dbs[dk]

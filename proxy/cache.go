@@ -514,9 +514,13 @@ const maxClassifications = 10000
 
 // classify returns the classification of q, parsing it only the first time it is seen.
 func (s *Server) classify(q string) classify.Statement {
+	key, shaped := classify.ShapeKey(q, classify.Numbers) // one parse per shape, not per text
+	if !shaped {
+		key = q
+	}
 	c := &s.classified
 	c.mu.Lock()
-	st, ok := c.m[q]
+	st, ok := c.m[key]
 	c.mu.Unlock()
 	if ok {
 		return st
@@ -526,7 +530,7 @@ func (s *Server) classify(q string) classify.Statement {
 	if c.m == nil || len(c.m) >= maxClassifications {
 		c.m = make(map[string]classify.Statement) // start over rather than track recency
 	}
-	c.m[q] = st
+	c.m[key] = st
 	c.mu.Unlock()
 	return st
 }
