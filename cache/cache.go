@@ -54,7 +54,7 @@ type Cache struct {
 	rc *ristretto.Cache[string, *Entry]
 
 	mu        sync.Mutex
-	gens      map[string]uint64    // db + "\x00" + table -> generation
+	gens      map[tableID]uint64   // generation of each table, by database and last name part
 	dbGens    map[string]uint64    // db -> generation
 	suspended map[string]bool      // databases whose change stream is down or behind: nothing served or kept
 	until     map[string]time.Time // databases whose change stream vouches for their answers only until then
@@ -68,7 +68,7 @@ type Cache struct {
 
 // New returns a cache holding at most maxBytes of answers.
 func New(maxBytes int64) (*Cache, error) {
-	c := &Cache{gens: make(map[string]uint64), dbGens: make(map[string]uint64), suspended: make(map[string]bool),
+	c := &Cache{gens: make(map[tableID]uint64), dbGens: make(map[string]uint64), suspended: make(map[string]bool),
 		until: make(map[string]time.Time), flights: make(map[string]*Flight), refreshing: make(map[string]bool)}
 	rc, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
 		NumCounters: max(maxBytes/1000, 1000), // about ten counters per entry of ~10 KB
@@ -89,12 +89,15 @@ func (c *Cache) Close() { c.rc.Close() }
 // tableKey names a table for invalidation by its last name part only: "public.users" and
 // "users" are one table here, so a write through either name reaches reads through both (at
 // worst a few more misses across schemas).
-func tableKey(db, table string) string {
+func tableKey(db, table string) tableID {
 	if i := strings.LastIndexByte(table, '.'); i >= 0 {
 		table = table[i+1:]
 	}
-	return db + "\x00" + strings.Trim(table, `"`)
+	return tableID{db, strings.Trim(table, `"`)} // substrings: looking one up allocates nothing
 }
+
+// tableID is a table's key in the generations map (tableKey).
+type tableID struct{ db, table string }
 
 // Snapshot records the generations of tables in db, before the query that reads them is sent.
 func (c *Cache) Snapshot(db string, tables []string) Snapshot {
@@ -234,7 +237,11 @@ func (c *Cache) Invalidate(db string, tables []string, all bool) {
 		return
 	}
 	for _, t := range tables {
-		c.gens[tableKey(db, t)]++
+		k := tableKey(db, t)
+		if _, ok := c.gens[k]; !ok {
+			k = tableID{strings.Clone(k.db), strings.Clone(k.table)} // kept: not a view into a query's text
+		}
+		c.gens[k]++
 	}
 }
 

@@ -138,6 +138,9 @@ const profileWait = 15 * time.Second
 // and, should every slot be taken past the queue timeout by first connections still dialling
 // (and reading the catalog), it waits on for them, up to profileWait.
 func AwaitProfile(ctx context.Context, known func() map[string]string, lease func(context.Context) error) (map[string]string, error) {
+	if prof := known(); prof != nil {
+		return prof, nil // the usual case: no timer
+	}
 	ctx, cancel := context.WithTimeout(ctx, profileWait)
 	defer cancel()
 	for {

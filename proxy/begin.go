@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"strings"
+	"unicode"
 
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 )
@@ -159,6 +160,9 @@ func (b *beginHold) noteStatus(last []byte) {
 // PostgreSQL accepts at transaction status 'I': transaction modes spelled out, no comments, no
 // second statement.
 func isPlainBegin(q string) bool {
+	if t := strings.TrimLeftFunc(q, unicode.IsSpace); !startsWithFold(t, "begin") && !startsWithFold(t, "start") {
+		return false // most queries: no allocation
+	}
 	q = strings.TrimSpace(q)
 	q = strings.TrimSpace(strings.TrimSuffix(q, ";"))
 	words := strings.Fields(strings.ToLower(strings.ReplaceAll(q, ",", " , ")))
@@ -241,4 +245,9 @@ func (sess *session) sendBeginAlone(ctx context.Context) bool {
 		return false
 	}
 	return true
+}
+
+// startsWithFold reports whether s starts with prefix, ignoring ASCII case.
+func startsWithFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
