@@ -84,6 +84,15 @@ func (rw *replicaWorld) edgeAndPool(t *testing.T) {
 		if got := s.read(cacheableRead, 99); got != replicaOnly {
 			t.Fatalf("before the reload a cacheable read got %q, want the replica's %q", got, replicaOnly)
 		}
+		primaries := func() (n int) { // primary credentials ever minted
+			for _, c := range rw.fake.Creds() {
+				if c.DB == "inventory" && !c.Replica {
+					n++
+				}
+			}
+			return n
+		}
+		before := primaries()
 		reloads := 0
 		reload := func(lines ...string) {
 			t.Helper()
@@ -130,6 +139,13 @@ func (rw *replicaWorld) edgeAndPool(t *testing.T) {
 		}
 		if strings.Contains(pool.stderr.String(), "reload failed") {
 			t.Errorf("a reload failed:\n%s", pool.stderr)
+		}
+		// The primary's pool and credential stay: only the replica settings changed.
+		if strings.Contains(pool.stderr.String(), "reload: database opened") {
+			t.Errorf("a reload of replica settings replaced the database's pool:\n%s", pool.stderr)
+		}
+		if n := primaries(); n != before {
+			t.Errorf("the reloads minted %d primary credentials, want none", n-before)
 		}
 	})
 
