@@ -30,8 +30,8 @@ type PlanetScale struct {
 	// ReplicaReads mints a second, replica credential (MySQL) and sends the reads the edge
 	// would cache (outside a transaction, read-only) to the replicas, everything else to the
 	// primary; false: every statement goes to the primary. It needs caching on: the edge's
-	// classification of reads is the cache's. `slipstream serve` routes them; `slipstream
-	// pool` sends every read to the primary.
+	// classification of reads is the cache's. The pool holds the replicas (`slipstream serve`,
+	// or `slipstream pool`, to which the edges send their routing); a reload applies a change.
 	ReplicaReads bool `toml:"replica_reads"`
 	// ReadYourWrites is how long after a session wrote its reads go to the primary, with
 	// replica_reads; 0: 2s.

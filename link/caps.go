@@ -18,7 +18,9 @@ type Caps struct {
 	// a lease on it.
 	Lease Lease
 	// Replica is set when the pool end may send reads to a replica of the origin (a PlanetScale
-	// MySQL database with replica_reads, under `slipstream serve`).
+	// MySQL database with replica_reads): the pool's session itself under `slipstream serve`;
+	// across the QUIC tunnel, every MySQL stream, whose route frames the pool end hands to its
+	// session's own Replica, if it has one.
 	Replica ReplicaRouter
 }
 

@@ -31,6 +31,11 @@
 // and only then does the answer go on. A session that fails or ends tells them too: a write cut
 // off may still have been made. A pinned session's writes are told at every last answer.
 //
+// # Replica reads
+//
+// The session's Caps pass on the origin session's link.ReplicaRouter (a MySQL pool with
+// replicas): the transport tells it, before each command, what the edge said of it.
+//
 // Concurrency: as link.Stream. A pinned session's Recv runs on the transport's pump goroutine
 // while Send runs on its reader; the writes to tell are guarded by a mutex of their own.
 package poolend

@@ -43,9 +43,10 @@ func newSession(e *End, db string, params map[string]string, inner link.Stream, 
 		inner: inner, edges: edges}
 }
 
-// Caps: the pool end takes the edge's writes, and offers its cache if it has one.
+// Caps: the pool end takes the edge's writes, and offers its cache if it has one; the
+// origin's session routes reads to replicas if its pool has them.
 func (s *session) Caps() link.Caps {
-	c := link.Caps{Writes: s}
+	c := link.Caps{Writes: s, Replica: s.inner.Caps().Replica}
 	if s.e.cfg.Cache != nil {
 		c.PoolCache = s
 	}

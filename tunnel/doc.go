@@ -28,7 +28,7 @@
 //
 //	edge (Client)                              pool end (Server)
 //	 │ Open: new stream, [v S] Open(db, params) ─>│ origin.Open   (no round trip waited for)
-//	 │ Send: [Writes(tables)] [Hint(key, tables, max age)] Batch(frames) ─> Session.Send
+//	 │ Send: [Writes(tables)] [Hint(key, tables, max age)] [Route(read, write)] Batch(frames) ─> Session.Send
 //	 │   (a batch over 1 MiB: More(part)..., Batch(last part), answered as one)
 //	 │   a batch that draws answers (Q S H F c f) sets pending on the edge
 //	 │<──────────────────── Data(flags, answers) ─│ Recv while Pending, one frame per Recv,
@@ -85,6 +85,14 @@
 // So a query costs one WAN round trip and a new client session none: the edge knows Pending
 // from the flags, without asking, and caches each database's profile, refreshing it in the
 // background.
+//
+// # Replica reads
+//
+// A MySQL session's edge says, in a Route frame in front of a command, that it is a read the edge
+// would cache that missed its cache, or that it writes (link.ReplicaRouter); the pool end hands
+// that to the session's link.ReplicaRouter, which sends such reads to a replica pool unless the
+// session wrote within read_your_writes (route.go). A command without a Route frame goes to the
+// primary.
 //
 // A database that lets any role in (link.RoleOrigin) answers role lookups on kindRole streams
 // of their own (roles.go): the edge asks for a role's verifier at its first login.

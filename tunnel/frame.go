@@ -22,9 +22,9 @@ const (
 	// Version 2 added the write reports and invalidations (frameWrites, kindInvalidate);
 	// version 3 the cache hints and the pool end's cache (frameHint, flagCached), and the
 	// edge's lease on its cache (kindLease); version 4 the functions that write in the profile
-	// (Related.Writers).
-	version byte = 4
-	alpn         = "slipstream-tunnel/4"
+	// (Related.Writers); version 5 the replica routing of MySQL commands (frameRoute, route.go).
+	version byte = 5
+	alpn         = "slipstream-tunnel/5"
 
 	// Stream kinds, the second header byte.
 	kindSession byte = 'S' // one client session, for its whole life

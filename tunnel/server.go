@@ -502,6 +502,7 @@ func (ss *serverSession) serveFrames(ctx context.Context, mysql bool, pump *sync
 	var buf, rbuf []byte
 	var h hint
 	hinted := false // h hints the batch that comes next
+	var routed byte // the route frame's flags for the batch that comes next (route.go)
 	for {
 		typ, b, err := readFrame(ss.str, buf)
 		buf = b
@@ -525,6 +526,12 @@ func (ss *serverSession) serveFrames(ctx context.Context, mysql bool, pump *sync
 			}
 			hinted = true
 			continue
+		case frameRoute:
+			if routed, err = parseRoute(b); err != nil {
+				ss.fail(err)
+				return
+			}
+			continue
 		case frameBatch, frameMore:
 		default:
 			ss.fail(fmt.Errorf("%w: unexpected frame type %q", errBadFrame, typ))
@@ -536,6 +543,10 @@ func (ss *serverSession) serveFrames(ctx context.Context, mysql bool, pump *sync
 			ss.hint(&h)
 		}
 		hinted = false
+		if mysql && typ == frameBatch && !draws && !pinned {
+			ss.route(routed)
+		}
+		routed = 0
 		if err := ps.Send(ctx, b); err != nil {
 			if !errors.Is(err, link.ErrTerminated) {
 				ss.fail(err)

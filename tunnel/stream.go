@@ -40,6 +40,7 @@ type clientStream struct {
 	writes []byte // a writes frame's payload for the next batch, or nil
 	hint   []byte // a hint frame's payload for the next batch, if hinted; reused
 	hinted bool
+	route  byte // a route frame's flags for the next batch (route.go); 0: none
 
 	// Recv's. A session passes the same context to every Recv: it is watched once, not per
 	// call, and its end ends the stream.
@@ -78,6 +79,9 @@ func (s *clientStream) Send(ctx context.Context, frames []byte) error {
 	if s.mysql {
 		// One MySQL command, as the contract of pool/mysql wants it: whole, in one frame.
 		draws, quit := mysqlwire.DrawsAnswers(frames)
+		if err := s.sendRoute(); err != nil {
+			return err
+		}
 		if err := s.write(frameBatch, frames); err != nil {
 			return err
 		}
@@ -291,7 +295,12 @@ func (s *clientStream) Close() error {
 func (s *clientStream) CacheCurrent() bool { return s.c.CacheCurrent() }
 
 // Caps: the pool end across the tunnel tells the pool's other edges about writes, may keep a
-// cache of its own, and leases this edge's cache.
+// cache of its own, and leases this edge's cache; a MySQL session's may send reads to a
+// replica (route.go).
 func (s *clientStream) Caps() link.Caps {
-	return link.Caps{Writes: s, PoolCache: s, Lease: s}
+	c := link.Caps{Writes: s, PoolCache: s, Lease: s}
+	if s.mysql {
+		c.Replica = s
+	}
+	return c
 }

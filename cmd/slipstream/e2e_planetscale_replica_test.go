@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -113,9 +114,18 @@ func replicaStatus(repRoot *sql.DB) string {
 	return b.String() + "server_id=" + id
 }
 
-// replicaReads is the replica_reads test: a row only the replica holds is read through
-// slipstream, rows written on the primary reach the replica by replication, and a session
-// that wrote reads from the primary for read_your_writes, then from the replica again.
+// replicaWorld is the replica tests' setting: database inventory on the test's MariaDB and on
+// a second one replicating it, known to the fake API with the replica's host for replica
+// credentials; row 1 is on both, row 99 on the replica only, so that a read of row 99 says
+// which server answered.
+type replicaWorld struct {
+	*psWorld
+	rep     *mytest.Server
+	repRoot *sql.DB
+}
+
+// replicaReads runs the replica_reads tests on one replica: under serve, under edge + pool, and
+// across reloads.
 func (w *psWorld) replicaReads(t *testing.T) {
 	rep, repRoot := w.startReplica(t)
 	ctx := testContext(t, 2*time.Minute)
@@ -138,59 +148,97 @@ func (w *psWorld) replicaReads(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("replication: %v; the replica says: %s", err, replicaStatus(repRoot))
 	}
+	rw := &replicaWorld{psWorld: w, rep: rep, repRoot: repRoot}
 
-	child, dsn := w.serve(t, fmt.Sprintf("[[database]]\norigin = \"planetscale://acme/inventory/main\"\nreplica_reads = true\nread_your_writes = %q\ncatalog_refresh = \"1h\"\n", replicaRYW))
+	t.Run("serve", func(t *testing.T) {
+		child, dsn := w.serve(t, fmt.Sprintf("[[database]]\norigin = \"planetscale://acme/inventory/main\"\nreplica_reads = true\nread_your_writes = %q\ncatalog_refresh = \"1h\"\n", replicaRYW))
+		rw.checkRouting(t, dsn, child, psMetricsURL(t, child))
+		w.checkShutdown(t, child, "inventory")
+		rw.checkReplicaUsersGone(t)
+	})
+	t.Run("edge and pool", rw.edgeAndPool)
+}
+
+// replicaSession is one client session of the replica tests, reading row id's name with a
+// query text of its own each time (no cache hit, at the edge or the pool).
+type replicaSession struct {
+	t    *testing.T
+	ctx  context.Context
+	conn *sql.Conn
+}
+
+// replicaQueries numbers the replica tests' reads, so that no two have the same text.
+var replicaQueries atomic.Int64
+
+const (
+	// cacheableRead reads a row's name; %d are the row and the query's number, twice.
+	cacheableRead = "SELECT name FROM items WHERE id = %d AND %d = %d"
+	replicaOnly   = "on the replica only"
+)
+
+// read reads row id's name: "" when there is none, that is on the primary for row 99.
+func (s replicaSession) read(sqlFormat string, id int) string {
+	s.t.Helper()
+	n := replicaQueries.Add(1)
+	var name string
+	err := s.conn.QueryRowContext(s.ctx, fmt.Sprintf(sqlFormat, id, n, n)).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ""
+	}
+	if err != nil {
+		s.t.Fatalf("reading row %d: %v", id, err)
+	}
+	return name
+}
+
+// session opens one client session on the slipstream at dsn.
+func (rw *replicaWorld) session(t *testing.T, ctx context.Context, dsn string) replicaSession {
+	t.Helper()
 	db, _ := psMySQL(t, dsn, "inventory")
-	conn, err := db.Conn(ctx) // one client session throughout
+	conn, err := db.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
+	return replicaSession{t: t, ctx: ctx, conn: conn}
+}
 
-	// read reads row id's name with a query text of its own (no cache hit): "" when there is
-	// none, that is on the primary for row 99.
-	n := 0
-	read := func(sqlFormat string, id int) string {
-		t.Helper()
-		n++
-		var name string
-		err := conn.QueryRowContext(ctx, fmt.Sprintf(sqlFormat, id, n, n)).Scan(&name)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ""
-		}
-		if err != nil {
-			t.Fatalf("reading row %d: %v", id, err)
-		}
-		return name
-	}
-	const cacheable = "SELECT name FROM items WHERE id = %d AND %d = %d"
-	const replicaOnly = "on the replica only"
-	if got := read(cacheable, 99); got != replicaOnly {
-		body, _ := httpGet(t, psMetricsURL(t, child))
+// checkRouting checks replica_reads through the slipstream at dsn (whose pool's metrics are at
+// metricsURL; logs, for failures, in child): a row only the replica holds is read, reads the
+// cache would not keep and reads in a transaction go to the primary, a session that wrote
+// reads from the primary for read_your_writes, then from the replica again, and the write
+// reaches the replica by replication.
+func (rw *replicaWorld) checkRouting(t *testing.T, dsn string, child *psChild, metricsURL string) {
+	ctx := testContext(t, 2*time.Minute)
+	s := rw.session(t, ctx, dsn) // one client session throughout
+	if got := s.read(cacheableRead, 99); got != replicaOnly {
+		body, _ := httpGet(t, metricsURL)
 		t.Fatalf("a cacheable read of row 99 got %q, want %q from the replica\n%s\n%s", got, replicaOnly, child.stderr, grepLines(body, "replica"))
 	}
-	if got := read("SELECT concat(name, ' ', rand() >= 0) FROM items WHERE id = %d AND %d = %d", 99); got != "" {
+	if got := s.read("SELECT concat(name, ' ', rand() >= 0) FROM items WHERE id = %d AND %d = %d", 99); got != "" {
 		t.Errorf("a read the cache would not keep (rand) got %q, want no row: it goes to the primary", got)
 	}
-	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+	if _, err := s.conn.ExecContext(ctx, "BEGIN"); err != nil {
 		t.Fatal(err)
 	}
-	if got := read(cacheable, 99); got != "" {
+	if got := s.read(cacheableRead, 99); got != "" {
 		t.Errorf("a read inside a transaction got %q, want no row: it goes to the primary", got)
 	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+	if _, err := s.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		t.Fatal(err)
 	}
 
 	// A write, then reads: from the primary while within read_your_writes of the write (a read
 	// that ended later than that proves nothing, and the write is tried again).
 	proved := false
+	written := ""
 	for try := 0; try < 5 && !proved; try++ {
 		start := time.Now()
-		if _, err := conn.ExecContext(ctx, "UPDATE items SET name = 'written "+strconv.Itoa(try)+"' WHERE id = 1"); err != nil {
+		written = "written " + strconv.FormatInt(replicaQueries.Add(1), 10)
+		if _, err := s.conn.ExecContext(ctx, "UPDATE items SET name = '"+written+"' WHERE id = 1"); err != nil {
 			t.Fatal(err)
 		}
-		got := read(cacheable, 99)
+		got := s.read(cacheableRead, 99)
 		if time.Since(start) >= replicaRYW {
 			t.Logf("write and read took %v, longer than read_your_writes: trying again", time.Since(start))
 			continue
@@ -198,8 +246,8 @@ func (w *psWorld) replicaReads(t *testing.T) {
 		if got != "" {
 			t.Fatalf("right after its write the session read %q from the replica, want the primary's (no row)", got)
 		}
-		if got := read(cacheable, 1); got != "written "+strconv.Itoa(try) {
-			t.Errorf("right after its write the session read %q, want its own write", got)
+		if got := s.read(cacheableRead, 1); got != written {
+			t.Errorf("right after its write the session read %q, want its own write %q", got, written)
 		}
 		proved = true
 	}
@@ -207,7 +255,7 @@ func (w *psWorld) replicaReads(t *testing.T) {
 		t.Fatalf("no write and read within read_your_writes (%v) in 5 tries", replicaRYW)
 	}
 	if err := eventually(ctx, func() error {
-		if got := read(cacheable, 99); got != replicaOnly {
+		if got := s.read(cacheableRead, 99); got != replicaOnly {
 			return fmt.Errorf("read %q", got)
 		}
 		return nil
@@ -216,7 +264,7 @@ func (w *psWorld) replicaReads(t *testing.T) {
 	}
 	// The write reached the replica by replication.
 	if err := eventually(ctx, func() error {
-		if got := read(cacheable, 1); !strings.HasPrefix(got, "written") {
+		if got := s.read(cacheableRead, 1); got != written {
 			return fmt.Errorf("read %q from the replica", got)
 		}
 		return nil
@@ -224,17 +272,17 @@ func (w *psWorld) replicaReads(t *testing.T) {
 		t.Errorf("the write never reached the replica: %v", err)
 	}
 
-	body, _ := httpGet(t, psMetricsURL(t, child))
+	body, _ := httpGet(t, metricsURL)
 	for _, to := range []string{"replica", "primary"} {
 		if !regexp.MustCompile(`(?m)^slipstream_replica_reads_total\{db="inventory",to="` + to + `"\} [1-9]`).MatchString(body) {
 			t.Errorf("the metrics count no read of inventory sent to the %s", to)
 		}
 	}
 	replicas := 0
-	for _, c := range w.fake.Creds() {
+	for _, c := range rw.fake.Creds() {
 		if c.DB == "inventory" && c.Replica {
 			replicas++
-			if c.Host != rep.Addr() || c.Role != "reader" {
+			if c.Host != rw.rep.Addr() || c.Role != "reader" {
 				t.Errorf("replica credential %s: host %s role %s, want the replica's host and reader", c.ID, c.Host, c.Role)
 			}
 		}
@@ -242,11 +290,14 @@ func (w *psWorld) replicaReads(t *testing.T) {
 	if replicas == 0 {
 		t.Error("no replica credential was minted")
 	}
-	conn.Close()
-	db.Close()
-	w.checkShutdown(t, child, "inventory")
+	s.conn.Close()
+}
+
+// checkReplicaUsersGone checks that no minted user is left on the replica.
+func (rw *replicaWorld) checkReplicaUsersGone(t *testing.T) {
+	t.Helper()
 	var users int
-	repRoot.QueryRowContext(context.Background(), "SELECT count(*) FROM mysql.user WHERE user LIKE 'ps%'").Scan(&users)
+	rw.repRoot.QueryRowContext(context.Background(), "SELECT count(*) FROM mysql.user WHERE user LIKE 'ps%'").Scan(&users)
 	if users != 0 {
 		t.Errorf("after shutdown %d minted users remain on the replica", users)
 	}

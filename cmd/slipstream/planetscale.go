@@ -68,16 +68,20 @@ func psClient(tokenFile string) (*planetscale.Client, error) {
 // planetScales are the rotators of the PlanetScale databases of one process.
 type planetScales struct {
 	rotators map[string]*planetscale.Rotator // by database name
-	replicas map[string]*planetscale.Rotator // replica credentials, by database name (psreplica.go)
+	reps     psReplicas                      // replica reads (psreplica.go)
 	apis     map[string]psAPI                // by database name
 	metrics  *planetscale.Metrics
 	log      *slog.Logger
+	replaced []*planetscale.Rotator // of databases whose origin a reload changed: deleted at shutdown
 }
 
 // psAPI is how a database's credentials are minted: the client of its token and its branch.
 type psAPI struct {
 	client *planetscale.Client
 	target planetscale.Target
+	// raw is the database as configured (its planetscale:// origin), resolved as start made it:
+	// a reload that configures raw again gets resolved (psreload.go).
+	raw, resolved config.Database
 }
 
 // credentials returns the credential source of database name, nil for a database that is not
@@ -94,56 +98,68 @@ func (ps *planetScales) credentials(name string) pool.CredentialSource {
 // rewrites its origin to the branch's host with TLS verified against the system roots and no
 // password: the pool takes the credentials from the rotator. Errors are startupErrors.
 func startPlanetScale(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (ps *planetScales, err error) {
-	ps = &planetScales{rotators: map[string]*planetscale.Rotator{}, replicas: map[string]*planetscale.Rotator{}, apis: map[string]psAPI{}, log: log}
+	ps = &planetScales{rotators: map[string]*planetscale.Rotator{}, apis: map[string]psAPI{}, log: log,
+		reps: psReplicas{attached: map[string]*psReplica{}, detached: map[*psReplica]bool{}, done: make(chan struct{})}}
+	started := ps // the returns below set ps to nil
 	defer func() {
 		if err != nil {
-			ps.close()
+			started.close() // the credentials minted before the failure
 		}
 	}()
-	var metrics *planetscale.Metrics
 	for i := range cfg.Databases {
-		d := &cfg.Databases[i]
-		if !d.IsPlanetScale() {
-			continue
-		}
-		if metrics == nil {
-			metrics = planetscale.NewMetrics(reg)
-			ps.metrics = metrics
-		}
-		o, err := config.ParsePlanetScaleOrigin(d.Origin)
-		if err != nil {
-			return nil, startupError{fmt.Errorf("database %s: %w", d.Name, err)}
-		}
-		c, err := psClient(d.ServiceTokenFile)
-		if err != nil {
-			return nil, startupError{fmt.Errorf("database %s: %w", d.Name, err)}
-		}
-		rctx, cancel := context.WithTimeout(ctx, time.Minute)
-		target, err := c.Resolve(rctx, planetscale.Target{Org: o.Org, Database: o.Database, Branch: o.Branch})
-		if err == nil {
-			var r *planetscale.Rotator
-			r, err = planetscale.StartRotator(rctx, planetscale.RotatorConfig{Client: c, Target: target, DB: d.Name, Role: o.Role,
-				TTL: d.CredentialTTL.Duration, Logger: log, Metrics: metrics})
-			if err == nil {
-				ps.rotators[d.Name] = r
-				ps.apis[d.Name] = psAPI{client: c, target: target}
-				d.SetPlanetScaleKind(target.Kind)
-				d.Origin = psOriginURL(target.Kind, r.Current())
-				// Minted credentials read no change stream (Vitess has no binlog for them, and the
-				// credential rotates): PlanetScale databases are invalidated by max_age (issue 16).
-				d.Invalidation = config.InvalidationTTL
+		if cfg.Databases[i].IsPlanetScale() {
+			if err := ps.start(ctx, &cfg.Databases[i], reg); err != nil {
+				return nil, startupError{err}
 			}
 		}
-		cancel()
-		if err != nil {
-			return nil, startupError{fmt.Errorf("database %s (%s): %w", d.Name, o, err)}
-		}
-		log.Info("planetscale branch resolved", "db", d.Name, "branch", target.String(), "kind", target.Kind, "host", ps.rotators[d.Name].Current().Host)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, startupError{fmt.Errorf("invalid configuration:\n%w", err)}
 	}
 	return ps, nil
+}
+
+// start resolves the planetscale:// database d through the API (the organization, database and
+// branch exist; the kind), mints its first credential, and rewrites d's origin to the branch's
+// host with TLS verified against the system roots and no password: the pool takes the
+// credentials from the rotator. A database started before under the same name (a reload that
+// changed its origin) keeps its rotator for the pool still using it, until shutdown.
+func (ps *planetScales) start(ctx context.Context, d *config.Database, reg prometheus.Registerer) error {
+	if ps.metrics == nil {
+		ps.metrics = planetscale.NewMetrics(reg)
+	}
+	o, err := config.ParsePlanetScaleOrigin(d.Origin)
+	if err != nil {
+		return fmt.Errorf("database %s: %w", d.Name, err)
+	}
+	c, err := psClient(d.ServiceTokenFile)
+	if err != nil {
+		return fmt.Errorf("database %s: %w", d.Name, err)
+	}
+	raw := *d
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	target, err := c.Resolve(rctx, planetscale.Target{Org: o.Org, Database: o.Database, Branch: o.Branch})
+	if err != nil {
+		return fmt.Errorf("database %s (%s): %w", d.Name, o, err)
+	}
+	r, err := planetscale.StartRotator(rctx, planetscale.RotatorConfig{Client: c, Target: target, DB: d.Name, Role: o.Role,
+		TTL: d.CredentialTTL.Duration, Logger: ps.log, Metrics: ps.metrics})
+	if err != nil {
+		return fmt.Errorf("database %s (%s): %w", d.Name, o, err)
+	}
+	if old := ps.rotators[d.Name]; old != nil {
+		ps.replaced = append(ps.replaced, old)
+	}
+	ps.rotators[d.Name] = r
+	d.SetPlanetScaleKind(target.Kind)
+	d.Origin = psOriginURL(target.Kind, r.Current())
+	// Minted credentials read no change stream (Vitess has no binlog for them, and the
+	// credential rotates): PlanetScale databases are invalidated by max_age (issue 16).
+	d.Invalidation = config.InvalidationTTL
+	ps.apis[d.Name] = psAPI{client: c, target: target, raw: raw, resolved: *d}
+	ps.log.Info("planetscale branch resolved", "db", d.Name, "branch", target.String(), "kind", target.Kind, "host", r.Current().Host)
+	return nil
 }
 
 // psOriginURL is the origin URL of a PlanetScale branch for the pool: its host, database and
@@ -165,9 +181,10 @@ func (ps *planetScales) close() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for name, r := range ps.replicas {
+	ps.closeReplicas(ctx)
+	for _, r := range ps.replaced {
 		if err := r.Close(ctx); err != nil {
-			ps.log.Warn("planetscale: deleting minted replica credentials failed; they expire by themselves", "db", name, "err", err)
+			ps.log.Warn("planetscale: deleting minted credentials failed; they expire by themselves", "err", err)
 		}
 	}
 	for name, r := range ps.rotators {

@@ -102,12 +102,14 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 		return err
 	}
 	defer ps.close() // after the pools have closed: no connection uses the credentials any more
-	ps.warnNoReplicas(cfg)
 	og, err := openOrigins(cfg, log, reg, ps.credentials)
 	if err != nil {
 		return err
 	}
 	defer og.close()
+	if err := ps.attachReplicas(ctx, cfg, og); err != nil { // the edges route reads over the tunnel
+		return err
+	}
 	// Measure the latency to every origin before serving, so that the first profile an edge
 	// fetches already tells it how near this pool is; then keep measuring.
 	addrs := map[string]placement.Target{}
@@ -179,7 +181,7 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", httpln.Addr())
 	log.Info("slipstream pool serving", "tunnel", cfg.TunnelListen, "dial_edge", cfg.DialEdges, "databases", len(cfg.Databases))
 	lc := newLifecycle(ctx, cfg, log)
-	reloader := &serveReloader{cfg: cfg, og: og, local: server, log: log,
+	reloader := &serveReloader{cfg: cfg, og: og, local: server, log: log, ps: ps,
 		opened: func(name string, o link.Origin) link.Origin {
 			onCatalogChange(og, server, name)
 			return end.Origin(name, placement.Measured(o, prober, name))

@@ -84,6 +84,7 @@ type serveReloader struct {
 	edge  *proxy.Server // nil: a pool, which has no clients of its own and no certificate
 	certs *certHolder
 	log   *slog.Logger
+	ps    *planetScales // the PlanetScale databases' credentials and replicas (psreload.go)
 	// opened, when set, is told of each pool a reload opens, by tunnel name, and returns the
 	// origin to route to it (the pool's, measured by its prober).
 	opened func(name string, o link.Origin) link.Origin
@@ -103,6 +104,8 @@ func originChanged(cur, next config.Database) bool {
 	cur.Caching, next.Caching = config.Caching{}, config.Caching{}
 	cur.User, next.User, cur.Password, next.Password, cur.AuthMethod, next.AuthMethod = "", "", "", "", "", ""
 	cur.PasswordFile, next.PasswordFile, cur.PoolRegion, next.PoolRegion = "", "", "", ""
+	cur.ReplicaReads, next.ReplicaReads = false, false // PlanetScale's replicas: reattachReplicas
+	cur.ReadYourWrites, next.ReadYourWrites = config.Duration{}, config.Duration{}
 	return cur != next
 }
 
@@ -122,6 +125,9 @@ func originChanged(cur, next config.Database) bool {
 func (r *serveReloader) apply(next config.Config) error {
 	if changed := restartOnly(r.cfg, next); len(changed) > 0 {
 		r.log.Warn("reload: these settings take effect at the next start only", "settings", changed)
+	}
+	if err := r.ps.reloading(&next, r.og.reg); err != nil {
+		return err
 	}
 	certs := &certHolder{}
 	var dbs []proxy.Database
@@ -203,6 +209,7 @@ func (r *serveReloader) apply(next config.Config) error {
 		r.log.Info("reload: database removed; its sessions end at their next request boundary", "db", d.Name)
 	}
 	r.cfg = next
+	r.ps.reloaded(next, r.og)
 	return nil
 }
 

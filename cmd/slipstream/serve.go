@@ -84,7 +84,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		Console:   adm.console,
 	})
 	adm.console.Attach(edge)
-	reloader := &serveReloader{cfg: cfg, og: og, local: local, edge: edge, certs: certs, log: log}
+	reloader := &serveReloader{cfg: cfg, og: og, local: local, edge: edge, certs: certs, log: log, ps: ps}
 	apis, err := og.embeddedAPIs(cfg, edge, local, results)
 	if err != nil {
 		return err

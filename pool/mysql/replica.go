@@ -2,13 +2,10 @@ package mysqlpool
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // Replica reads. A pool whose origin has read replicas (a PlanetScale branch with
@@ -69,14 +66,24 @@ func (m *ReplicaMetrics) count(db, to string) {
 type replicaOf struct{ atomic.Pointer[Replica] }
 
 // SetReplica gives p its replicas: reads the edge routes (Session.Route) lease connections of
-// r.Pool from then on. The replica pool shares p's statement counts. Call it before p serves;
-// Close does not close r.Pool.
+// r.Pool from then on. The replica pool shares p's statement counts: give it a pool that has
+// served nothing yet. It may be called while p serves (a reload): each session's next lease
+// sees it. Close does not close r.Pool.
 func (p *Pool) SetReplica(r Replica) {
 	if r.ReadYourWrites <= 0 {
 		r.ReadYourWrites = DefaultReadYourWrites
 	}
 	r.Pool.stmts = p.stmts
 	p.replica.Store(&r)
+}
+
+// ClearReplica takes the replica pool rp away from p, if it is p's: every lease from then on is
+// the primary's, and a session holding a connection of rp hands it back before its next
+// command (leaveReplica). The caller closes rp.
+func (p *Pool) ClearReplica(rp *Pool) {
+	if r := p.replica.Load(); r != nil && r.Pool == rp {
+		p.replica.CompareAndSwap(r, nil)
+	}
 }
 
 // routing is a session's part in replica reads, guarded by the session's mutex.
@@ -144,9 +151,10 @@ func (s *Session) acquireRouted(ctx context.Context) (*originConn, error) {
 		r.Metrics.count(s.p.cfg.Name, "replica")
 		return c, nil
 	}
-	if ctx.Err() != nil || errors.Is(err, link.ErrClosed) {
+	if ctx.Err() != nil {
 		return nil, err
 	}
+	// Closed too: a reload took the replicas away (ClearReplica) while the read was routed.
 	s.log.Warn("a replica read goes to the primary: no replica connection", "err", safeError(err))
 	r.Metrics.count(s.p.cfg.Name, "primary")
 	return s.p.acquire(ctx, s.key)
@@ -160,8 +168,11 @@ func (s *Session) leaveReplica() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.conn
-	if c == nil || c.home == nil || c.home == s.p || s.route.read || s.cursors > 0 || s.pinned != "" || s.xa {
+	if c == nil || c.home == nil || c.home == s.p || s.cursors > 0 || s.pinned != "" || s.xa {
 		return
+	}
+	if r := s.p.replica.Load(); s.route.read && r != nil && r.Pool == c.home {
+		return // a routed read, on a replica the pool still reads from (not one a reload took away)
 	}
 	if c.status&statusInTrans != 0 || c.status&statusAutocommit == 0 {
 		return
