@@ -93,31 +93,6 @@ func rssKiB(pid int) (int64, error) {
 	return total, nil
 }
 
-// rwCalls returns the read- and write-family system calls (syscr + syscw of /proc/PID/io:
-// read, recvfrom, readv..., write, sendto, writev...; not epoll, futex or nanosleep) that
-// pid and its children have made so far. The kernel counts them as they happen, so reading
-// them costs the process nothing, unlike strace, and works during a timed run.
-func rwCalls(pid int) (int64, error) {
-	var total int64
-	for i, p := range processTree(pid) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", p))
-		if err != nil {
-			if i == 0 {
-				return 0, err
-			}
-			continue
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			name, v, ok := strings.Cut(l, ":")
-			if ok && (name == "syscr" || name == "syscw") {
-				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-				total += n
-			}
-		}
-	}
-	return total, nil
-}
-
 // listenerPID returns the process listening on TCP addr (host:port) on this machine, found
 // through /proc/net/tcp{,6} and the processes' descriptors (which needs the right to read
 // them: the same user or root).

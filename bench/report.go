@@ -106,15 +106,15 @@ func WriteTable(w io.Writer, results []Result) error {
 // WriteThroughputTable prints throughput results as an aligned table for a terminal.
 func WriteThroughputTable(w io.Writer, results []ThroughputResult) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tclients\tops/s\tp50 ms\tp95 ms\tp99 ms\terrors\tvs direct\tCPU us/op\tsyscalls/op\trw calls/op\tKiB/idle client\t")
+	fmt.Fprintln(tw, "target\tclients\tops/s\tp50 ms\tp95 ms\tp99 ms\terrors\tvs direct\tCPU us/op\tsyscalls/op\tKiB/idle client\t")
 	for _, r := range results {
 		vs := "-"
 		if r.VsDirect > 0 {
 			vs = fmt.Sprintf("%.2fx", r.VsDirect)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", r.Target, r.Clients, r.OpsPerSec,
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", r.Target, r.Clients, r.OpsPerSec,
 			fmtMs(r.P50Ms), fmtMs(r.P95Ms), fmtMs(r.P99Ms), r.Errors, vs,
-			fmtOpt(r.CPUUsPerOp, "%.1f"), fmtOpt(r.SyscallsPerOp, "%.2f"), fmtOpt(r.RWSyscallsPerOp, "%.2f"), fmtOpt(r.IdleKiBPerClient, "%.1f"))
+			fmtOpt(r.CPUUsPerOp, "%.1f"), fmtOpt(r.SyscallsPerOp, "%.2f"), fmtOpt(r.IdleKiBPerClient, "%.1f"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -71,12 +71,10 @@ type ThroughputResult struct {
 	VsDirect float64 `json:"vs_direct"`
 	// The proxy's costs, null when not measured (Notes says why): user + system CPU time
 	// of its process tree per operation over the timed run, in microseconds; its system
-	// calls per operation in the strace run, and the commonest of them; its read- and
-	// write-family calls per operation over the timed run (syscr + syscw of /proc/PID/io,
-	// no strace); the growth of its resident memory (VmRSS) per idle client, in KiB.
+	// calls per operation in the strace run, and the commonest of them; the growth of its
+	// resident memory (VmRSS) per idle client, in KiB.
 	CPUUsPerOp       *float64      `json:"cpu_us_per_op"`
 	SyscallsPerOp    *float64      `json:"syscalls_per_op"`
-	RWSyscallsPerOp  *float64      `json:"rw_syscalls_per_op"`
 	TopSyscalls      []SyscallRate `json:"top_syscalls,omitempty"`
 	IdleClients      int           `json:"idle_clients,omitempty"`
 	IdleKiBPerClient *float64      `json:"idle_kib_per_client"`
@@ -186,11 +184,9 @@ func runLoad(ctx context.Context, c connector, cfg ThroughputConfig, progress fu
 	var ops, errs atomic.Int64
 	lat := make([][]time.Duration, cfg.Clients)
 	var cpu0 time.Duration
-	var rw0 int64
-	cpuErr, rwErr := errors.New("no process"), errors.New("no process")
+	cpuErr := errors.New("no process")
 	if pid > 0 {
 		cpu0, cpuErr = cpuTime(pid)
-		rw0, rwErr = rwCalls(pid)
 	}
 	start := time.Now()
 	deadline := start.Add(cfg.Duration)
@@ -252,19 +248,6 @@ func runLoad(ctx context.Context, c connector, cfg ThroughputConfig, progress fu
 	} else if pid > 0 {
 		notes = append(notes, cpuErr.Error())
 	}
-	var rwPerOp *float64
-	if rwErr == nil {
-		rw1, err := rwCalls(pid)
-		switch {
-		case err != nil:
-			notes = append(notes, "read/write calls n/a: "+err.Error())
-		case ops.Load() > 0:
-			v := round2(float64(rw1-rw0) / float64(ops.Load()))
-			rwPerOp = &v
-		}
-	} else if pid > 0 {
-		notes = append(notes, "read/write calls n/a: "+rwErr.Error())
-	}
 	if err := ctx.Err(); err != nil {
 		return ThroughputResult{}, err
 	}
@@ -278,7 +261,7 @@ func runLoad(ctx context.Context, c connector, cfg ThroughputConfig, progress fu
 		ReadRatio: cfg.ReadRatio, HotSet: cfg.HotSet, Ops: ops.Load(), Errors: errs.Load(),
 		OpsPerSec: round2(float64(ops.Load()) / elapsed.Seconds()),
 		P50Ms:     s.P50Ms, P95Ms: s.P95Ms, P99Ms: s.P99Ms,
-		CPUUsPerOp: cpuPerOp, RWSyscallsPerOp: rwPerOp, Notes: notes,
+		CPUUsPerOp: cpuPerOp, Notes: notes,
 	}, nil
 }
 

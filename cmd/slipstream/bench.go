@@ -283,10 +283,8 @@ For every proxy on this machine (found by the port of its URL, or started by --c
 also reports, from /proc, its CPU microseconds per operation over the timed run (user +
 system time of its process tree); its system calls per operation, counted by strace -c -f
 in a second, untimed run of --syscall-duration (n/a without strace: it slows the proxy, so
-it never runs during the timed run); its read- and write-family system calls per operation
-over the timed run (syscr + syscw of /proc/PID/io: no epoll, futex or nanosleep, but no
-strace either); and the growth of its resident memory per idle client with --idle-clients
-extra sessions open. A proxy running inside the bench process itself
+it never runs during the timed run); and the growth of its resident memory per idle client
+with --idle-clients extra sessions open. A proxy running inside the bench process itself
 reports n/a.
 
   slipstream bench throughput --direct postgres://app:secret@127.0.0.1:5432/app?sslmode=disable \
