@@ -104,8 +104,14 @@ if [[ " $MODES " == *" many "* ]] && [ "$(ulimit -n)" != unlimited ] && [ "$(uli
 fi
 
 # as_server runs a server binary as postgres when we are root: PostgreSQL and PgBouncer refuse root.
+# runuser's PAM session sets the soft open-file limit back (to 1024 here), so it is raised again
+# to the hard one: PgBouncer holding 10,000 clients needs it.
 as_server() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- sh -c 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"' sh "$@"
+  else
+    "$@"
+  fi
 }
 
 tmp=$(mktemp -d /tmp/slipstream-bench.XXXXXX)
@@ -314,11 +320,14 @@ many_run() {
   "$PG_BIN/pgbench" -n -f "$tmp/many-idle.sql" -c "$MANY_IDLE" -j "$THREADS" -t 1 -p "${port[$target]}" -d "$db" \
     >"$out-idle.out" 2>&1 &
   idle_bench=$!
-  # Wait until the proxy holds every idle session (the active run's are not there yet).
+  # Wait until the proxy holds every idle session (the active run's are not there yet); give up
+  # when none has logged in for 60 s (a proxy out of descriptors stops accepting).
+  local last=0 since=0
   for i in $(seq $((MANY_LOGIN_TIMEOUT * 2))); do
     held=$(established_on "${port[$target]}")
     [ "$held" -lt "$MANY_IDLE" ] || break
     kill -0 "$idle_bench" 2>/dev/null || { rc=1; break; }
+    if [ "$held" -gt "$last" ]; then last=$held since=$i; elif [ $((i - since)) -gt 120 ]; then rc=1; break; fi
     sleep 0.5
   done
   if [ "$rc" = 1 ] || [ "$held" -lt "$MANY_IDLE" ]; then
