@@ -15,7 +15,7 @@
 #                     memory per idle session (VmRSS, sampled after IDLE_HOLD/2 seconds; the first
 #                     round's, as later ones reuse what it grew). Not in the default MODES.
 #   many              issue 17's 10,000 clients: MANY_IDLE sessions log in and stay idle, then,
-#                     while they are held, pgbench -S -c MANY_ACTIVE runs for MANY_DURATION through
+#                     while they are held, pgbench -S -c MANY_ACTIVE -t MANY_TXNS runs through
 #                     MANY_POOL origin connections (PgBouncer: a database with pool_size
 #                     MANY_POOL; Slipstream: its default 20), against PgBouncer and Slipstream;
 #                     reports tps, p50/p99 latency (pgbench's per-transaction log), failed
@@ -44,7 +44,7 @@
 #   MODES="simple prepared extended hotset"   (add idle for the memory of idle sessions)
 #   SYSCALLS=1  SYSCALL_DURATION=5
 #   IDLE_CLIENTS=1000  IDLE_HOLD=20
-#   MANY_IDLE=10000  MANY_ACTIVE=1000  MANY_POOL=20  MANY_DURATION=20  MANY_LOGIN_TIMEOUT=600
+#   MANY_IDLE=10000  MANY_ACTIVE=1000  MANY_POOL=20  MANY_TXNS=20  MANY_LOGIN_TIMEOUT=600
 #   SKIP_HAPROXY=1     leave HAProxy out even when installed
 #   PROFILE_DURATION=10  seconds of an untimed pgbench -S -M simple run through Slipstream while
 #                      its /debug/pprof/profile is taken; the report prints `go tool pprof -top`
@@ -82,7 +82,7 @@ IDLE_HOLD=${IDLE_HOLD:-20}
 MANY_IDLE=${MANY_IDLE:-10000}
 MANY_ACTIVE=${MANY_ACTIVE:-1000}
 MANY_POOL=${MANY_POOL:-20}
-MANY_DURATION=${MANY_DURATION:-20}
+MANY_TXNS=${MANY_TXNS:-20}
 MANY_LOGIN_TIMEOUT=${MANY_LOGIN_TIMEOUT:-600}
 PROFILE_DURATION=${PROFILE_DURATION:-10}
 [ -z "${PROFILE_OUT:-}" ] || PROFILE_OUT=$(realpath -m -- "$PROFILE_OUT")
@@ -310,14 +310,14 @@ established_on() {
 }
 
 # many_run holds MANY_IDLE idle sessions through target $1 (process $2, database $3) and runs
-# pgbench -S with MANY_ACTIVE clients for MANY_DURATION while they are held. It prints one
+# pgbench -S with MANY_ACTIVE clients -t MANY_TXNS while they are held. It prints one
 # line: tps p50_ms p99_ms failed cpu_us_per_txn kib_per_idle_session (fields "n/a" when not
 # measured), and returns 1 when the idle sessions could not all log in or pgbench failed.
 many_run() {
   local target=$1 pid=$2 db=$3 out=$tmp/many-$1 before after held t0 txns rc=0 i
   before=$(rss_kib "$pid")
-  printf '\\sleep %d s\n' "$((MANY_LOGIN_TIMEOUT + MANY_DURATION + 120))" >"$tmp/many-idle.sql"
-  "$PG_BIN/pgbench" -n -f "$tmp/many-idle.sql" -c "$MANY_IDLE" -j "$THREADS" -t 1 -p "${port[$target]}" -d "$db" \
+  printf '\\sleep %d s\n' "$((MANY_LOGIN_TIMEOUT * 2 + 600))" >"$tmp/many-idle.sql"
+  "$PG_BIN/pgbench" -n -f "$tmp/many-idle.sql" -c "$MANY_IDLE" -j "$THREADS" -t 1 -p "${port[$target]}" "$db" \
     >"$out-idle.out" 2>&1 &
   idle_bench=$!
   # Wait until the proxy holds every idle session (the active run's are not there yet); give up
@@ -340,14 +340,16 @@ many_run() {
   after=$(rss_kib "$pid")
   t0=$(cpu_ticks_tree "$pid")
   rm -f "$out".log*
-  "$PG_BIN/pgbench" -n -S -c "$MANY_ACTIVE" -j "$THREADS" -T "$MANY_DURATION" -l --log-prefix="$out.log" \
-    -p "${port[$target]}" -d "$db" >"$out-active.out" 2>&1 || rc=1
+  # -t, not -T: pgbench's -T clock runs while its clients log in, which on a loaded machine can
+  # take all of it (1,000 SCRAM logins).
+  "$PG_BIN/pgbench" -n -S -c "$MANY_ACTIVE" -j "$THREADS" -t "$MANY_TXNS" -l --log-prefix="$out.log" \
+    -p "${port[$target]}" "$db" >"$out-active.out" 2>&1 || rc=1
   txns=$(awk '/^number of transactions actually processed:/ { print $NF; exit }' "$out-active.out")
   local us
   us=$(awk -v a="$t0" -v b="$(cpu_ticks_tree "$pid")" -v n="${txns:-0}" -v hz="$hz" \
     'BEGIN { if (n > 0) printf "%.1f", (b - a) * 1e6 / hz / n; else print "n/a" }')
   kill "$idle_bench" 2>/dev/null; wait "$idle_bench" 2>/dev/null; idle_bench=
-  if [ "$rc" = 1 ] || [ -z "$txns" ]; then
+  if [ "$rc" = 1 ] || [ "${txns:-0}" = 0 ]; then
     echo "many: pgbench -c $MANY_ACTIVE through $target failed:" >&2
     tail -n 5 "$out-active.out" >&2
     return 1
@@ -537,7 +539,7 @@ if [[ " $MODES " == *" idle "* ]]; then
 fi
 if [[ " $MODES " == *" many "* ]]; then
   echo
-  echo "many: $MANY_IDLE idle sessions held while pgbench -S -c $MANY_ACTIVE -j $THREADS -T $MANY_DURATION runs through $MANY_POOL origin connections"
+  echo "many: $MANY_IDLE idle sessions held while pgbench -S -c $MANY_ACTIVE -j $THREADS -t $MANY_TXNS runs through $MANY_POOL origin connections"
   printf '%-11s %7s %8s %8s %7s %11s %16s\n' target tps "p50 ms" "p99 ms" failed "CPU us/txn" "KiB/idle session"
   for target in pgbouncer slipstream; do
     [ -n "${many[$target]:-}" ] || { printf '%-11s %7s\n' "$target" failed; continue; }
