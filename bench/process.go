@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -22,8 +23,22 @@ type process struct {
 	err    error         // Wait's, valid after exited
 }
 
-// startProcess runs path with args in dir, as cred's user when not nil.
+// passFileLimit raises this process's open-file limit to its hard one, once, by setting it
+// itself: Go raises the soft limit of its own process at start but gives the processes it
+// starts the soft limit it started with (often 1024), unless the program has set the limit
+// itself. The servers the harness starts (PgBouncer with 10,000 idle clients) need it.
+var passFileLimit = sync.OnceFunc(func() {
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
+		lim.Cur = lim.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim) // on failure the children get what Go gives them
+	}
+})
+
+// startProcess runs path with args in dir, as cred's user when not nil, with this process's
+// open-file limit.
 func startProcess(dir, name string, cred *syscall.Credential, path string, args ...string) (*process, error) {
+	passFileLimit()
 	logPath := filepath.Join(dir, name+".log")
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {

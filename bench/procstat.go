@@ -72,6 +72,10 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / userHZ, nil
 }
 
+// ProcessCPU returns the user + system CPU time process pid and its children have used so
+// far (/proc/PID/stat), for tests elsewhere that measure a server they started.
+func ProcessCPU(pid int) (time.Duration, error) { return cpuTime(pid) }
+
 // rssKiB returns the resident memory (VmRSS) of pid and its children, in KiB.
 func rssKiB(pid int) (int64, error) {
 	var total int64

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/slipstream-proxy/slipstream/bench"
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
 )
 
@@ -39,7 +41,9 @@ const manyClientsEnv = "SLIPSTREAM_TEST_MANY_CLIENTS"
 // pgproto3, from a pool of 32 goroutines: sockets, not drivers), then, while they stay
 // connected, runs pgbench with the active clients through the same serve, and finally runs a
 // query on every idle client: nothing may fail. It logs serve's resident memory per idle
-// client and pgbench's latency.
+// client, pgbench's tps and p50/p99 latency (from its per-transaction log) and serve's CPU
+// time per transaction: figures to read, not asserted (scripts/bench-pgbench.sh's mode many
+// compares them with PgBouncer's).
 //
 // The database uses auth_method md5 so that logging 10,000 clients in costs one hash each,
 // not 4096 SCRAM rounds each on the client and the proxy: the test is about holding the
@@ -111,7 +115,8 @@ func TestManyIdleAndActiveClients(t *testing.T) {
 		idle, loggedIn.Round(time.Millisecond), rss0, rss1, float64(rss1-rss0)/float64(idle))
 
 	// The active clients, while the idle ones stay connected.
-	script := filepath.Join(t.TempDir(), "select.sql")
+	dir := t.TempDir()
+	script := filepath.Join(dir, "select.sql")
 	if err := os.WriteFile(script, []byte(fmt.Sprintf("\\set id random(1, 10000)\nSELECT v FROM %s WHERE id = :id;\n", table)), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -120,15 +125,23 @@ func TestManyIdleAndActiveClients(t *testing.T) {
 	// pgbench holds a socket per client: run it with the raised limit (Go gives a child the
 	// soft limit the process started with).
 	cmd := exec.CommandContext(ctx, "sh", "-c", `ulimit -n "$1" && shift && exec "$@"`, "sh", strconv.FormatUint(lim, 10), pgbench, "-n", "-f", script, "-c", strconv.Itoa(active), "-j", "2", "-t", strconv.Itoa(perClient),
-		"-h", host, "-p", port, "-U", pgtest.AppUser, pgtest.AppDB)
+		"-l", "--log-prefix="+filepath.Join(dir, "tx"), "-h", host, "-p", port, "-U", pgtest.AppUser, pgtest.AppDB)
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+pgtest.AppPassword, "PGSSLMODE=disable")
+	cpu0, _ := bench.ProcessCPU(child.cmd.Process.Pid)
 	out, err := cmd.CombinedOutput()
+	cpu1, cpuErr := bench.ProcessCPU(child.cmd.Process.Pid)
 	want := fmt.Sprintf("number of transactions actually processed: %d/%d", active*perClient, active*perClient)
 	if err != nil || !strings.Contains(string(out), want) || !strings.Contains(string(out), "number of failed transactions: 0 ") {
 		t.Fatalf("pgbench -c %d through serve with %d idle clients held: %v\n%s\nserve's log:\n%.3000s", active, idle, err, out, child.stderr)
 	}
 	if m := regexp.MustCompile(`(?m)^(latency average = .*|tps = .*)$`).FindAllString(string(out), -1); m != nil {
 		t.Logf("pgbench -c %d -t %d through %d origin connections: %s", active, perClient, origin, strings.Join(m, "; "))
+	}
+	if lat := pgbenchLatencies(t, filepath.Join(dir, "tx.*")); len(lat) > 0 && cpuErr == nil {
+		// The CPU time includes the active clients' logins.
+		t.Logf("latency of %d transactions: p50 %v, p99 %v; serve's CPU %.0f us per transaction (logins included)",
+			len(lat), lat[len(lat)/2].Round(time.Microsecond), lat[(len(lat)*99+99)/100-1].Round(time.Microsecond),
+			float64((cpu1-cpu0).Microseconds())/float64(active*perClient))
 	}
 
 	// Every idle client is still there and answers.
@@ -292,6 +305,29 @@ func pgSimpleQuery(c net.Conn, sql string) error {
 			return qerr
 		}
 	}
+}
+
+// pgbenchLatencies returns the latencies of pgbench's per-transaction logs (pgbench -l,
+// field 3 in microseconds) in the files glob matches, sorted.
+func pgbenchLatencies(t *testing.T, glob string) []time.Duration {
+	t.Helper()
+	files, _ := filepath.Glob(glob)
+	var lat []time.Duration
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if fs := strings.Fields(l); len(fs) >= 3 {
+				if us, err := strconv.ParseInt(fs[2], 10, 64); err == nil {
+					lat = append(lat, time.Duration(us)*time.Microsecond)
+				}
+			}
+		}
+	}
+	slices.Sort(lat)
+	return lat
 }
 
 // vmRSS returns process pid's resident memory in KiB.
