@@ -208,6 +208,13 @@ func (r *Roles) Pool(ctx context.Context, role string, clientKey []byte) (*Pool,
 	return p, nil
 }
 
+// RolePools returns the pool of each role that has logged in, by role name.
+func (r *Roles) RolePools() map[string]*Pool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.pools)
+}
+
 // SetMaxConns resizes the base pool and every role's, and the pools of roles to come.
 func (r *Roles) SetMaxConns(n int) {
 	r.mu.Lock()
