@@ -192,6 +192,7 @@ type origins struct {
 	byName  map[string]link.Origin
 	pools   []*pool.Pool
 	mypools map[string]*mysqlpool.Pool // by the tunnel's name of the database
+	retired []*mysqlpool.Pool          // pools a reload replaced in mypools, closed with the others
 	d1s     map[string]*d1.DB
 	kvs     map[string]*kv.Namespace
 	closes  []func() error
@@ -272,6 +273,7 @@ func (og *origins) open(d config.Database, log *slog.Logger) (names []string, er
 			return nil, fmt.Errorf("database %s: %w", d.Name, err)
 		}
 		name := og.tunnelName(d)
+		og.retire(og.mypools[name])
 		og.mypools[name] = p
 		og.byName[name] = p.Origin()
 		og.resizers[name] = []func(int){p.SetMaxConns}
@@ -321,6 +323,7 @@ func (og *origins) addEmbeddedMySQL(d config.Database, host string, dial func(co
 	if err != nil {
 		return nil, err
 	}
+	og.retire(og.mypools[mysqlOrigin(d.Name)])
 	og.mypools[mysqlOrigin(d.Name)] = p
 	og.byName[mysqlOrigin(d.Name)] = p.Origin()
 	og.resizers[d.Name] = append(og.resizers[d.Name], p.SetMaxConns)
@@ -397,9 +400,20 @@ func (og *origins) openEmbeddedStore(d config.Database) (embeddedStore, error) {
 	return ns, err
 }
 
+// retire keeps p, a MySQL pool a reload replaced (nil: none), for close: the sessions open on
+// it go on until they end. og.mu is held.
+func (og *origins) retire(p *mysqlpool.Pool) {
+	if p != nil {
+		og.retired = append(og.retired, p)
+	}
+}
+
 // close closes the pools, then the embedded databases behind them.
 func (og *origins) close() {
 	for _, p := range og.pools {
+		p.Close()
+	}
+	for _, p := range og.retired {
 		p.Close()
 	}
 	for _, p := range og.mypools {
