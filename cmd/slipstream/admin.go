@@ -33,8 +33,8 @@ type adminParts struct {
 	console    *admin.Console
 	insight    *insight.Recorder // nil where no client connects (pool)
 	controller *serveController
-	level      *slog.LevelVar // the command's log level (SET log_level)
-	resizers   map[string][]func(int)
+	level      *slog.LevelVar                // the command's log level (SET log_level)
+	resizers   func() map[string][]func(int) // adminRole's
 
 	// mu orders SET with reloads: a reload changes the configuration and the pools SET resizes.
 	mu  sync.Mutex
@@ -52,9 +52,9 @@ type adminRole struct {
 	clients   bool
 	tunnels   func() []admin.Tunnel
 	placement func() []admin.Placement
-	// resizers set the max_connections of each database's pools, by tunnel name (SET
-	// default_pool_size); nil: no pool here.
-	resizers map[string][]func(int)
+	// resizers returns, as of now, what sets the max_connections of each database's pools,
+	// by tunnel name (SET default_pool_size); nil: no pool here.
+	resizers func() map[string][]func(int)
 }
 
 // newAdmin builds the console of a command in role. level is the command's log level; stop
@@ -111,7 +111,7 @@ func placeAll(cfg config.Config, pool, region string) func() []admin.Placement {
 
 // serveRole is the console of `slipstream serve`: its pools, its cache, one in-process tunnel.
 func serveRole(cfg config.Config, og *origins, results *cache.Cache) adminRole {
-	return adminRole{pools: servePools(og), cache: results, clients: true, resizers: og.resizers,
+	return adminRole{pools: servePools(og), cache: results, clients: true, resizers: og.allResizers,
 		tunnels: func() []admin.Tunnel {
 			return []admin.Tunnel{{Pool: "local", Transport: "in-process", Up: true}}
 		},
@@ -123,8 +123,12 @@ func serveRole(cfg config.Config, og *origins, results *cache.Cache) adminRole {
 // database's max_connections again, and the log level is info. a.mu is held.
 func (a *adminParts) reloaded(next config.Config) {
 	a.cur.Store(&next)
+	var resizers map[string][]func(int)
+	if a.resizers != nil {
+		resizers = a.resizers()
+	}
 	for _, d := range next.Databases {
-		for _, set := range a.resizers[next.TunnelName(d)] {
+		for _, set := range resizers[next.TunnelName(d)] {
 			set(d.MaxConnections)
 		}
 	}
@@ -168,7 +172,7 @@ func (a *adminParts) setPoolSize(v string) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, sets := range a.resizers {
+	for _, sets := range a.resizers() {
 		for _, set := range sets {
 			set(n)
 		}
@@ -338,7 +342,7 @@ func originInfo(d config.Database) pool.OriginInfo {
 // poolRole is the console of `slipstream pool`: its pools and their origin connections, the
 // cache it shares with the edges, and the edges connected, each with its sessions.
 func poolRole(cfg config.Config, og *origins, shared *cache.Cache, server *tunnel.Server, prober *placement.Prober) adminRole {
-	return adminRole{pools: servePools(og), cache: shared, resizers: og.resizers,
+	return adminRole{pools: servePools(og), cache: shared, resizers: og.allResizers,
 		tunnels: func() []admin.Tunnel {
 			var out []admin.Tunnel
 			for _, e := range server.Edges() {

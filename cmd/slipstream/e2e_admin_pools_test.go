@@ -71,7 +71,8 @@ func reloadWith(t *testing.T, ctx context.Context, c *pgx.Conn, path, toml strin
 // D1 database; two roles log in, the REST API creates a D1 database, a RELOAD adds a
 // PostgreSQL database and then replaces its pool. Each pool is listed where an operator looks:
 // SHOW POOLS (a row per role), SHOW DATABASES and SHOW STATS (a row per database), the
-// dashboard's /api/overview and /metrics; a deleted or removed database leaves them.
+// dashboard's /api/overview and /metrics; SET default_pool_size resizes them; a deleted or
+// removed database leaves them.
 func TestTheConsoleListsEveryPool(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 90*time.Second)
@@ -133,6 +134,15 @@ func TestTheConsoleListsEveryPool(t *testing.T) {
 			if countOf(rows, key, name) != 1 {
 				t.Errorf("%s: %d rows of %s, want 1: %v", cmd, countOf(rows, key, name), name, rows)
 			}
+		}
+	}
+	// SET default_pool_size reaches them all.
+	if _, err := console.Exec(ctx, "SET default_pool_size = 3"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{made, made + "#mysql", added, pgtest.AppDB} {
+		if row := rowOf(showRows(t, ctx, console, "SHOW DATABASES"), "name", name); row["pool_size"] != "3" {
+			t.Errorf("SHOW DATABASES after SET default_pool_size = 3: %v", row)
 		}
 	}
 	seen := map[string]bool{}

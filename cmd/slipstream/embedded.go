@@ -150,6 +150,7 @@ func (at *attacher) attach(kind, name string, dial, dialMySQL dialFunc) error {
 	at.og.mu.Lock()
 	at.og.pools = append(at.og.pools, p)
 	at.og.mypools[mysqlOrigin(name)] = myp
+	at.og.resizers[name] = []func(int){p.SetMaxConns, myp.SetMaxConns}
 	at.og.serveAs(servedPool{tunnel: name, entry: admin.PoolEntry{Name: name, Database: name, Protocol: proxy.ProtocolPostgres, Pool: p}})
 	at.og.serveAs(servedPool{tunnel: mysqlOrigin(name), entry: admin.PoolEntry{Name: mysqlOrigin(name), Database: name,
 		Protocol: proxy.ProtocolMySQL, Pool: myp}})
@@ -175,6 +176,7 @@ func (at *attacher) detach(name string) {
 		gone = append(gone, p)
 		delete(at.og.mypools, mysqlOrigin(name))
 	}
+	delete(at.og.resizers, name)
 	at.og.mu.Unlock()
 	at.og.unserve(name, mysqlOrigin(name))
 	for _, p := range gone {

@@ -77,6 +77,19 @@ func (og *origins) origin(name string) link.Origin {
 	return og.byName[name]
 }
 
+// allResizers returns the SetMaxConns of every database's pools, by tunnel name (SET
+// default_pool_size): the configured databases', those a reload opened and those the REST
+// APIs created.
+func (og *origins) allResizers() map[string][]func(int) {
+	og.mu.Lock()
+	defer og.mu.Unlock()
+	out := make(map[string][]func(int), len(og.resizers))
+	for name, sets := range og.resizers {
+		out[name] = slices.Clone(sets)
+	}
+	return out
+}
+
 // resizersOf returns the SetMaxConns of the pools of the database served under tunnel name.
 func (og *origins) resizersOf(name string) []func(int) {
 	og.mu.Lock()
