@@ -181,20 +181,24 @@ func (s *consoleSession) shutdown(arg string) error {
 }
 
 // eachPool runs f on the pools of database db (every pool when db is ""), then completes with
-// tag.
+// tag. A pool listed while f ran (a role's first login: any_role) gets f too, in a second
+// pass, so that PAUSE and RESUME leave no pool of db behind.
 func (s *consoleSession) eachPool(db, tag string, f func(PoolEntry) error) error {
-	found := false
-	for _, p := range s.c.entries() {
-		if db != "" && p.Database != db && p.Name != db {
-			continue
+	done := map[[3]string]bool{} // by name, user and protocol
+	for pass := range 2 {
+		for _, p := range s.c.entries() {
+			key := [3]string{p.Name, p.User, p.Protocol}
+			if db != "" && p.Database != db && p.Name != db || done[key] {
+				continue
+			}
+			done[key] = true
+			if err := f(p); err != nil {
+				return consoleError(tag + " " + p.Name + ": " + err.Error())
+			}
 		}
-		found = true
-		if err := f(p); err != nil {
-			return consoleError(tag + " " + p.Name + ": " + err.Error())
+		if pass == 0 && db != "" && len(done) == 0 {
+			return consoleError("no such database: " + db)
 		}
-	}
-	if db != "" && !found {
-		return consoleError("no such database: " + db)
 	}
 	s.complete(tag)
 	return nil
