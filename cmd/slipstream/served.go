@@ -7,6 +7,7 @@ import (
 	"github.com/slipstream-proxy/slipstream/admin"
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/pool"
+	mysqlpool "github.com/slipstream-proxy/slipstream/pool/mysql"
 )
 
 // The pools an origins serves as the admin console lists them (SHOW POOLS, SHOW DATABASES,
@@ -88,6 +89,20 @@ func (og *origins) allResizers() map[string][]func(int) {
 		out[name] = slices.Clone(sets)
 	}
 	return out
+}
+
+// mysqlPool returns the MySQL pool served under tunnel name, or nil.
+func (og *origins) mysqlPool(name string) *mysqlpool.Pool {
+	og.mu.Lock()
+	defer og.mu.Unlock()
+	return og.mypools[name]
+}
+
+// mysqlMetrics returns the MySQL pools' metrics, nil before a MySQL pool was opened.
+func (og *origins) mysqlMetrics() *mysqlpool.Metrics {
+	og.mu.Lock()
+	defer og.mu.Unlock()
+	return og.myMetrics
 }
 
 // resizersOf returns the SetMaxConns of the pools of the database served under tunnel name.
