@@ -41,7 +41,19 @@ type PoolEntry struct {
 	Name string
 	// Database is the name clients connect to; Protocol proxy.ProtocolPostgres or ProtocolMySQL.
 	Database, Protocol string
-	Pool               Pool
+	// User is the role whose pool this is, for a database that lets any role in (any_role):
+	// SHOW POOLS has a row per database and user, as PgBouncer's. "": the pool of the origin
+	// URL's user (Pool.OriginInfo().User), the database's own.
+	User string
+	Pool Pool
+}
+
+// user is the user SHOW POOLS and SHOW SERVERS name for p.
+func (p PoolEntry) user() string {
+	if p.User != "" {
+		return p.User
+	}
+	return p.Pool.OriginInfo().User
 }
 
 // ShutdownMode is how SHUTDOWN stops the process.
@@ -95,8 +107,11 @@ type Config struct {
 	Password string
 	// Trust lets AdminUsers and StatsUsers in without a password when Password is "".
 	Trust bool
-	// Pools are the pools of every database, in configuration order.
-	Pools []PoolEntry
+	// Pools returns the pools of every database as of now, in the order they were opened: the
+	// configured ones, those a reload opened, those created through the REST APIs, and each
+	// role's pool after its database's (any_role). It is called for every command and page,
+	// so it must be cheap and safe for concurrent use. nil: no pools.
+	Pools func() []PoolEntry
 	// Cache is the edge's result cache; nil: nothing is cached.
 	Cache *cache.Cache
 	// Insight holds the query shapes and per-database totals; nil: none are kept.
@@ -147,6 +162,14 @@ func (c *Console) Credentials(user string) (password string, trust, ok bool) {
 		return "", c.cfg.Trust, c.cfg.Trust
 	}
 	return c.cfg.Password, false, true
+}
+
+// entries returns the pools as of now (Config.Pools).
+func (c *Console) entries() []PoolEntry {
+	if c.cfg.Pools == nil {
+		return nil
+	}
+	return c.cfg.Pools()
 }
 
 func (c *Console) admin(user string) bool { return slices.Contains(c.cfg.AdminUsers, user) }

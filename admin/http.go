@@ -15,6 +15,7 @@ import (
 // PoolView is one pool in /api/overview.
 type PoolView struct {
 	Name     string `json:"name"`
+	User     string `json:"user"`
 	Protocol string `json:"protocol"`
 	Clients  int    `json:"clients"`
 	InUse    int    `json:"in_use"`
@@ -87,13 +88,14 @@ func (c *Console) Overview(now time.Time) Overview {
 		}
 		o.Top = r.Shapes(10)
 	}
-	clients := c.clientsOf()
-	for _, n := range clients {
+	pools := c.entries()
+	clients := c.clientsOf(pools)
+	for _, n := range clients.byPool {
 		o.Clients += n
 	}
-	for _, p := range c.cfg.Pools {
+	for _, p := range pools {
 		st := p.Pool.Stats()
-		o.Pools = append(o.Pools, PoolView{Name: p.Name, Protocol: p.Protocol, Clients: clients[p.Name], InUse: st.InUse,
+		o.Pools = append(o.Pools, PoolView{Name: p.Name, User: p.user(), Protocol: p.Protocol, Clients: clients.of(p, pools), InUse: st.InUse,
 			Idle: st.Idle, Waiting: st.Waiting, Max: p.Pool.MaxConns(), Paused: p.Pool.Paused(),
 			Disabled: c.edge != nil && c.edge.Disabled(p.Database)})
 	}

@@ -113,8 +113,9 @@ func (c *Console) state() (paused, suspended bool) {
 	c.mu.Lock()
 	suspended = c.suspended
 	c.mu.Unlock()
-	paused = len(c.cfg.Pools) > 0
-	for _, p := range c.cfg.Pools {
+	pools := c.entries()
+	paused = len(pools) > 0
+	for _, p := range pools {
 		paused = paused && p.Pool.Paused()
 	}
 	return paused, suspended
@@ -163,24 +164,46 @@ func statusNames(sts []cache.Status) []string {
 	return out
 }
 
-// clientsOf counts the edge's client sessions by database.
-func (c *Console) clientsOf() map[string]int {
-	n := map[string]int{}
+// clientCounts are the edge's client sessions, counted by pool name and by pool name and user.
+type clientCounts struct {
+	byPool map[string]int
+	byUser map[[2]string]int
+}
+
+// clientsOf counts the edge's client sessions.
+func (c *Console) clientsOf(pools []PoolEntry) clientCounts {
+	n := clientCounts{byPool: map[string]int{}, byUser: map[[2]string]int{}}
 	if c.edge != nil {
 		for _, ci := range c.edge.Clients() {
 			key := ci.Database
 			if ci.Protocol == proxy.ProtocolMySQL {
-				key = c.poolNameOf(ci.Database, ci.Protocol)
+				key = poolNameOf(pools, ci.Database, ci.Protocol)
 			}
-			n[key]++
+			n.byPool[key]++
+			n.byUser[[2]string{key, ci.User}]++
 		}
 	}
 	return n
 }
 
+// of returns the clients of pool p: a role's pool has its role's; a database's own pool the
+// others of the database.
+func (n clientCounts) of(p PoolEntry, pools []PoolEntry) int {
+	if p.User != "" {
+		return n.byUser[[2]string{p.Name, p.User}]
+	}
+	total := n.byPool[p.Name]
+	for _, r := range pools {
+		if r.Name == p.Name && r.User != "" {
+			total -= n.byUser[[2]string{r.Name, r.User}]
+		}
+	}
+	return max(total, 0)
+}
+
 // poolNameOf returns the pool name of database db served over protocol.
-func (c *Console) poolNameOf(db, protocol string) string {
-	for _, p := range c.cfg.Pools {
+func poolNameOf(pools []PoolEntry, db, protocol string) string {
+	for _, p := range pools {
 		if p.Database == db && p.Protocol == protocol {
 			return p.Name
 		}
@@ -188,24 +211,35 @@ func (c *Console) poolNameOf(db, protocol string) string {
 	return db
 }
 
+// pools are SHOW POOLS' rows: one per pool, so one per database and user.
 func (c *Console) pools() [][]any {
-	clients := c.clientsOf()
+	pools := c.entries()
+	clients := c.clientsOf(pools)
 	var rows [][]any
-	for _, p := range c.cfg.Pools {
+	for _, p := range pools {
 		st := p.Pool.Stats()
-		oi := p.Pool.OriginInfo()
-		active := max(clients[p.Name]-st.Waiting, 0)
-		rows = append(rows, []any{p.Name, oi.User, active, st.Waiting, 0, 0, st.InUse, 0, 0, st.Idle, 0, 0, 0,
+		active := max(clients.of(p, pools)-st.Waiting, 0)
+		rows = append(rows, []any{p.Name, p.user(), active, st.Waiting, 0, 0, st.InUse, 0, 0, st.Idle, 0, 0, 0,
 			0, 0, "transaction", null{}})
 	}
 	return rows
 }
 
+// databases are SHOW DATABASES' rows: one per database's own pool, whose connections count
+// its roles' pools' too (any_role).
 func (c *Console) databases() [][]any {
-	clients := c.clientsOf()
-	var rows [][]any
-	for _, p := range c.cfg.Pools {
+	pools := c.entries()
+	clients := c.clientsOf(pools)
+	conns := map[string]int{}
+	for _, p := range pools {
 		st := p.Pool.Stats()
+		conns[p.Name] += st.InUse + st.Idle
+	}
+	var rows [][]any
+	for _, p := range pools {
+		if p.User != "" {
+			continue
+		}
 		oi := p.Pool.OriginInfo()
 		host := any(oi.Host)
 		if oi.Host == "" {
@@ -213,7 +247,7 @@ func (c *Console) databases() [][]any {
 		}
 		disabled := c.edge != nil && c.edge.Disabled(p.Database)
 		rows = append(rows, []any{p.Name, host, oi.Port, oi.Database, oi.User, p.Pool.MaxConns(), 0, 0, 0,
-			"transaction", null{}, p.Pool.MaxConns(), st.InUse + st.Idle, 0, clients[p.Name], p.Pool.Paused(), disabled})
+			"transaction", null{}, p.Pool.MaxConns(), conns[p.Name], 0, clients.byPool[p.Name], p.Pool.Paused(), disabled})
 	}
 	return rows
 }
@@ -225,6 +259,7 @@ func (c *Console) clients() [][]any {
 		return rows
 	}
 	now := time.Now()
+	pools := c.entries()
 	for _, ci := range c.edge.Clients() {
 		addr, port := hostPort(ci.Addr)
 		laddr, lport := hostPort(ci.LocalAddr)
@@ -238,7 +273,7 @@ func (c *Console) clients() [][]any {
 		}
 		db := ci.Database
 		if ci.Protocol == proxy.ProtocolMySQL {
-			db = c.poolNameOf(ci.Database, ci.Protocol)
+			db = poolNameOf(pools, ci.Database, ci.Protocol)
 		}
 		rows = append(rows, []any{"C", ci.User, db, "none", "active", addr, port, laddr, lport, ci.ConnectTime,
 			ci.RequestTime, int(wait / time.Second), int(wait % time.Second / time.Microsecond), 0,
@@ -251,7 +286,7 @@ func (c *Console) clients() [][]any {
 func (c *Console) servers() [][]any {
 	var rows [][]any
 	id := int64(0)
-	for _, p := range c.cfg.Pools {
+	for _, p := range c.entries() {
 		oi := p.Pool.OriginInfo()
 		for _, sc := range p.Pool.Servers() {
 			id++
@@ -259,7 +294,7 @@ func (c *Console) servers() [][]any {
 			if sc.Idle {
 				state = "idle"
 			}
-			rows = append(rows, []any{"S", oi.User, p.Name, "none", state, oi.Host, oi.Port, "", 0, sc.Created,
+			rows = append(rows, []any{"S", p.user(), p.Name, "none", state, oi.Host, oi.Port, "", 0, sc.Created,
 				sc.IdleSince, 0, 0, 0, fmt.Sprintf("0x%x", id), "", 0, "", "slipstream", 0, id})
 		}
 	}
@@ -274,8 +309,8 @@ func (c *Console) users() [][]any {
 			names = append(names, u)
 		}
 	}
-	for _, p := range c.cfg.Pools {
-		u := p.Pool.OriginInfo().User
+	for _, p := range c.entries() {
+		u := p.user()
 		add(u)
 		st := p.Pool.Stats()
 		conns[u] += st.InUse + st.Idle
@@ -298,16 +333,20 @@ func (c *Console) users() [][]any {
 }
 
 func (c *Console) lists() [][]any {
-	servers := 0
-	for _, p := range c.cfg.Pools {
+	servers, databases := 0, 0
+	pools := c.entries()
+	for _, p := range pools {
 		st := p.Pool.Stats()
 		servers += st.InUse + st.Idle
+		if p.User == "" {
+			databases++
+		}
 	}
 	clients := 0
 	if c.edge != nil {
 		clients = len(c.edge.Clients())
 	}
-	return [][]any{{"databases", len(c.cfg.Pools)}, {"users", len(c.users())}, {"peers", 0}, {"pools", len(c.cfg.Pools)},
+	return [][]any{{"databases", databases}, {"users", len(c.users())}, {"peers", 0}, {"pools", len(pools)},
 		{"peer_pools", 0}, {"free_clients", 0}, {"used_clients", clients}, {"login_clients", 0}, {"free_servers", 0},
 		{"used_servers", servers}, {"dns_names", 0}, {"dns_zones", 0}, {"dns_queries", 0}, {"dns_pending", 0}}
 }

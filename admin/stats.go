@@ -66,17 +66,26 @@ func averages(now, prev statsPoint) figures {
 	return out
 }
 
-// statsDBs are the names SHOW STATS has rows for: each pool's, totals kept under the name
-// clients use (its database).
+// stats are SHOW STATS' rows (and its _TOTALS' and _AVERAGES'): one per database's own pool,
+// with the totals kept under the name clients use (its database) and the time clients waited
+// for its pools (its roles' too: any_role).
 func (c *Console) stats(kind statsKind) [][]any {
 	now := time.Now()
+	pools := c.entries()
+	waited := map[string]time.Duration{}
+	for _, p := range pools {
+		waited[p.Name] += p.Pool.Waited()
+	}
 	var rows [][]any
-	for _, p := range c.cfg.Pools {
+	for _, p := range pools {
+		if p.User != "" {
+			continue // a role's pool: its figures are its database's row's
+		}
 		var t insight.Totals
 		if c.cfg.Insight != nil {
 			t, _, _ = c.cfg.Insight.DBTotals(p.Protocol, p.Database)
 		}
-		cur := statsPoint{at: now, t: t, wait: p.Pool.Waited()}
+		cur := statsPoint{at: now, t: t, wait: waited[p.Name]}
 		c.mu.Lock()
 		prev, ok := c.prev[p.Name]
 		if !ok {
@@ -145,7 +154,7 @@ func (c *Console) cacheRows() [][]any {
 	}
 	var rows [][]any
 	seen := map[string]bool{}
-	for _, p := range c.cfg.Pools {
+	for _, p := range c.entries() {
 		if seen[p.Database] {
 			continue
 		}

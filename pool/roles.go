@@ -195,17 +195,32 @@ func (r *Roles) Pool(ctx context.Context, role string, clientKey []byte) (*Pool,
 		}
 		r.mu.Lock()
 		if p = r.pools[role]; p == nil {
+			// A role's first session while the database is paused (the admin console's
+			// PAUSE) waits for RESUME like the others: its pool starts paused (it has no
+			// lease to wait for). The console's RESUME resumes it with the others.
+			if r.base.Paused() {
+				np.Pause(ctx)
+			}
 			p, r.pools[role] = np, np
 		}
 		r.mu.Unlock()
 		if p != np {
 			np.Close()
+		} else if p.Paused() && !r.base.Paused() {
+			p.Resume() // RESUME came between the look at the base and the listing of p
 		}
 	}
 	if len(clientKey) > 0 {
 		p.cfg.Role.setKey(clientKey)
 	}
 	return p, nil
+}
+
+// RolePools returns the pool of each role that has logged in, by role name.
+func (r *Roles) RolePools() map[string]*Pool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.pools)
 }
 
 // SetMaxConns resizes the base pool and every role's, and the pools of roles to come.

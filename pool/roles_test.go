@@ -161,3 +161,34 @@ func TestRolesShareMaxDBConnsAndTakeIdleConnectionsFromOtherRoles(t *testing.T) 
 		t.Errorf("role a still has %+v, want its idle connections closed for role b", st)
 	}
 }
+
+// TestARolesPoolMadeWhileTheDatabaseIsPausedStartsPaused: PAUSE holds every role's sessions,
+// those of a role whose first session comes during the pause too, until RESUME.
+func TestARolesPoolMadeWhileTheDatabaseIsPausedStartsPaused(t *testing.T) {
+	r := newRoles(t, RolesConfig{}, Config{MaxConns: 2}, nil)
+	ctx := context.Background()
+	before, err := r.Pool(ctx, roleName(t, "before"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Base().Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	during, err := r.Pool(ctx, roleName(t, "during"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Paused() || !during.Paused() {
+		t.Errorf("paused: the role's pool made before the pause %v (the console pauses it), made during it %v; want false, true",
+			before.Paused(), during.Paused())
+	}
+	r.Base().Resume()
+	during.Resume() // as the console's RESUME does for every pool of the database
+	after, err := r.Pool(ctx, roleName(t, "after"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if during.Paused() || after.Paused() {
+		t.Errorf("after RESUME: paused %v, %v", during.Paused(), after.Paused())
+	}
+}

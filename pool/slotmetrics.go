@@ -66,11 +66,26 @@ func (m *SlotMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
 	slots := append([]dbStats(nil), m.slots...)
 	m.mu.Unlock()
+	// A database may have more than one pool: a reload opens a new one when its origin
+	// changed, and the old one serves its sessions until they end. Their figures add up,
+	// one series per database (two would fail the scrape).
+	var dbs []string
+	sums := map[string]*Stats{}
 	for _, d := range slots {
 		s := d.s.Stats()
-		ch <- prometheus.MustNewConstMetric(m.conns, prometheus.GaugeValue, float64(s.InUse), d.db, "in_use")
-		ch <- prometheus.MustNewConstMetric(m.conns, prometheus.GaugeValue, float64(s.Idle), d.db, "idle")
-		ch <- prometheus.MustNewConstMetric(m.conns, prometheus.GaugeValue, float64(s.Waiting), d.db, "waiting")
+		sum := sums[d.db]
+		if sum == nil {
+			sum = &Stats{}
+			sums[d.db] = sum
+			dbs = append(dbs, d.db)
+		}
+		sum.InUse, sum.Idle, sum.Waiting = sum.InUse+s.InUse, sum.Idle+s.Idle, sum.Waiting+s.Waiting
+	}
+	for _, db := range dbs {
+		s := sums[db]
+		ch <- prometheus.MustNewConstMetric(m.conns, prometheus.GaugeValue, float64(s.InUse), db, "in_use")
+		ch <- prometheus.MustNewConstMetric(m.conns, prometheus.GaugeValue, float64(s.Idle), db, "idle")
+		ch <- prometheus.MustNewConstMetric(m.conns, prometheus.GaugeValue, float64(s.Waiting), db, "waiting")
 	}
 }
 

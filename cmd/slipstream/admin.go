@@ -33,8 +33,8 @@ type adminParts struct {
 	console    *admin.Console
 	insight    *insight.Recorder // nil where no client connects (pool)
 	controller *serveController
-	level      *slog.LevelVar // the command's log level (SET log_level)
-	resizers   map[string][]func(int)
+	level      *slog.LevelVar                // the command's log level (SET log_level)
+	resizers   func() map[string][]func(int) // adminRole's
 
 	// mu orders SET with reloads: a reload changes the configuration and the pools SET resizes.
 	mu  sync.Mutex
@@ -45,15 +45,16 @@ type adminParts struct {
 // its cache and its tunnels to the pools (no origin connection: admin.RemotePool); a pool its
 // origin connections, its shared cache and the edges connected.
 type adminRole struct {
-	pools []admin.PoolEntry
+	// pools returns the pools as of now, given the configuration in force.
+	pools func(cfg config.Config) []admin.PoolEntry
 	cache *cache.Cache
 	// clients: clients connect to this process; their units are kept for the query insights.
 	clients   bool
 	tunnels   func() []admin.Tunnel
 	placement func() []admin.Placement
-	// resizers set the max_connections of each database's pools, by tunnel name (SET
-	// default_pool_size); nil: no pool here.
-	resizers map[string][]func(int)
+	// resizers returns, as of now, what sets the max_connections of each database's pools,
+	// by tunnel name (SET default_pool_size); nil: no pool here.
+	resizers func() map[string][]func(int)
 }
 
 // newAdmin builds the console of a command in role. level is the command's log level; stop
@@ -74,7 +75,7 @@ func newAdmin(cfg config.Config, role adminRole, reg prometheus.Registerer, log 
 		StatsUsers: cfg.StatsUsers,
 		Password:   password,
 		Trust:      password == "" && loopback(cfg.PGListen),
-		Pools:      role.pools,
+		Pools:      func() []admin.PoolEntry { return role.pools(*a.cur.Load()) },
 		Cache:      role.cache,
 		Insight:    a.insight,
 		Controller: a.controller,
@@ -84,28 +85,17 @@ func newAdmin(cfg config.Config, role adminRole, reg prometheus.Registerer, log 
 		Version:    buildVersion(),
 		Logger:     log,
 	})
+	if reg != nil {
+		if err := reg.Register(a.console.Collector()); err != nil {
+			return nil, fmt.Errorf("admin console metrics: %w", err)
+		}
+	}
 	return a, nil
 }
 
-// servePools are the console's rows of the pools in og, in configuration order: each
-// database's, and the MySQL side of an embedded one as NAME#mysql.
-func servePools(cfg config.Config, og *origins) []admin.PoolEntry {
-	var pools []admin.PoolEntry
-	for _, d := range cfg.Databases {
-		if p, ok := og.mypools[cfg.TunnelName(d)]; ok && d.Kind == config.KindMySQL {
-			pools = append(pools, admin.PoolEntry{Name: d.Name, Database: d.Name, Protocol: proxy.ProtocolMySQL, Pool: p})
-			continue
-		}
-		for _, p := range og.pools {
-			if p.Name() == d.Name {
-				pools = append(pools, admin.PoolEntry{Name: d.Name, Database: d.Name, Protocol: proxy.ProtocolPostgres, Pool: p})
-			}
-		}
-		if p, ok := og.mypools[mysqlOrigin(d.Name)]; ok {
-			pools = append(pools, admin.PoolEntry{Name: mysqlOrigin(d.Name), Database: d.Name, Protocol: proxy.ProtocolMySQL, Pool: p})
-		}
-	}
-	return pools
+// servePools are the console's rows of the pools in og, as they are now (served.go).
+func servePools(og *origins) func(config.Config) []admin.PoolEntry {
+	return func(config.Config) []admin.PoolEntry { return og.consolePools() }
 }
 
 // placeAll places every database of cfg at one pool.
@@ -121,7 +111,7 @@ func placeAll(cfg config.Config, pool, region string) func() []admin.Placement {
 
 // serveRole is the console of `slipstream serve`: its pools, its cache, one in-process tunnel.
 func serveRole(cfg config.Config, og *origins, results *cache.Cache) adminRole {
-	return adminRole{pools: servePools(cfg, og), cache: results, clients: true, resizers: og.resizers,
+	return adminRole{pools: servePools(og), cache: results, clients: true, resizers: og.allResizers,
 		tunnels: func() []admin.Tunnel {
 			return []admin.Tunnel{{Pool: "local", Transport: "in-process", Up: true}}
 		},
@@ -133,8 +123,12 @@ func serveRole(cfg config.Config, og *origins, results *cache.Cache) adminRole {
 // database's max_connections again, and the log level is info. a.mu is held.
 func (a *adminParts) reloaded(next config.Config) {
 	a.cur.Store(&next)
+	var resizers map[string][]func(int)
+	if a.resizers != nil {
+		resizers = a.resizers()
+	}
 	for _, d := range next.Databases {
-		for _, set := range a.resizers[next.TunnelName(d)] {
+		for _, set := range resizers[next.TunnelName(d)] {
 			set(d.MaxConnections)
 		}
 	}
@@ -178,7 +172,7 @@ func (a *adminParts) setPoolSize(v string) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, sets := range a.resizers {
+	for _, sets := range a.resizers() {
 		for _, set := range sets {
 			set(n)
 		}
@@ -279,18 +273,6 @@ type edgeTunnel struct {
 // the origin its pool connects to (admin.RemotePool), its tunnels, and the pool the router
 // chose for each database (router nil: the pools dial in).
 func edgeRole(cfg config.Config, results *cache.Cache, tunnels []edgeTunnel, router *placement.Router) adminRole {
-	var pools []admin.PoolEntry
-	for _, d := range cfg.Databases {
-		remote := admin.RemotePool(originInfo(d))
-		if d.Kind == config.KindMySQL {
-			pools = append(pools, admin.PoolEntry{Name: d.Name, Database: d.Name, Protocol: proxy.ProtocolMySQL, Pool: remote})
-			continue
-		}
-		pools = append(pools, admin.PoolEntry{Name: d.Name, Database: d.Name, Protocol: proxy.ProtocolPostgres, Pool: remote})
-		if d.Embedded() {
-			pools = append(pools, admin.PoolEntry{Name: mysqlOrigin(d.Name), Database: d.Name, Protocol: proxy.ProtocolMySQL, Pool: remote})
-		}
-	}
 	peer := func(name string) tunnel.Peer {
 		for _, t := range tunnels {
 			if t.name == name {
@@ -299,7 +281,7 @@ func edgeRole(cfg config.Config, results *cache.Cache, tunnels []edgeTunnel, rou
 		}
 		return tunnel.Peer{}
 	}
-	return adminRole{pools: pools, cache: results, clients: true,
+	return adminRole{pools: remotePools, cache: results, clients: true,
 		tunnels: func() []admin.Tunnel {
 			var out []admin.Tunnel
 			for _, t := range tunnels {
@@ -326,6 +308,24 @@ func edgeRole(cfg config.Config, results *cache.Cache, tunnels []edgeTunnel, rou
 	}
 }
 
+// remotePools are an edge's console rows of the databases of cfg (the configuration in force,
+// which a reload changes): each with the origin its pool connects to (admin.RemotePool).
+func remotePools(cfg config.Config) []admin.PoolEntry {
+	var pools []admin.PoolEntry
+	for _, d := range cfg.Databases {
+		remote := admin.RemotePool(originInfo(d))
+		if d.Kind == config.KindMySQL {
+			pools = append(pools, admin.PoolEntry{Name: d.Name, Database: d.Name, Protocol: proxy.ProtocolMySQL, Pool: remote})
+			continue
+		}
+		pools = append(pools, admin.PoolEntry{Name: d.Name, Database: d.Name, Protocol: proxy.ProtocolPostgres, Pool: remote})
+		if d.Embedded() {
+			pools = append(pools, admin.PoolEntry{Name: mysqlOrigin(d.Name), Database: d.Name, Protocol: proxy.ProtocolMySQL, Pool: remote})
+		}
+	}
+	return pools
+}
+
 // originInfo is where d's origin is, from its URL: nothing for an embedded database, which is
 // in the pool's process.
 func originInfo(d config.Database) pool.OriginInfo {
@@ -342,7 +342,7 @@ func originInfo(d config.Database) pool.OriginInfo {
 // poolRole is the console of `slipstream pool`: its pools and their origin connections, the
 // cache it shares with the edges, and the edges connected, each with its sessions.
 func poolRole(cfg config.Config, og *origins, shared *cache.Cache, server *tunnel.Server, prober *placement.Prober) adminRole {
-	return adminRole{pools: servePools(cfg, og), cache: shared, resizers: og.resizers,
+	return adminRole{pools: servePools(og), cache: shared, resizers: og.allResizers,
 		tunnels: func() []admin.Tunnel {
 			var out []admin.Tunnel
 			for _, e := range server.Edges() {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/slipstream-proxy/slipstream/admin"
 	"github.com/slipstream-proxy/slipstream/backend/d1"
 	"github.com/slipstream-proxy/slipstream/backend/kv"
 	"github.com/slipstream-proxy/slipstream/cache"
@@ -149,6 +150,10 @@ func (at *attacher) attach(kind, name string, dial, dialMySQL dialFunc) error {
 	at.og.mu.Lock()
 	at.og.pools = append(at.og.pools, p)
 	at.og.mypools[mysqlOrigin(name)] = myp
+	at.og.resizers[name] = []func(int){p.SetMaxConns, myp.SetMaxConns}
+	at.og.serveAs(servedPool{tunnel: name, entry: admin.PoolEntry{Name: name, Database: name, Protocol: proxy.ProtocolPostgres, Pool: p}})
+	at.og.serveAs(servedPool{tunnel: mysqlOrigin(name), entry: admin.PoolEntry{Name: mysqlOrigin(name), Database: name,
+		Protocol: proxy.ProtocolMySQL, Pool: myp}})
 	at.og.mu.Unlock()
 	return nil
 }
@@ -171,7 +176,9 @@ func (at *attacher) detach(name string) {
 		gone = append(gone, p)
 		delete(at.og.mypools, mysqlOrigin(name))
 	}
+	delete(at.og.resizers, name)
 	at.og.mu.Unlock()
+	at.og.unserve(name, mysqlOrigin(name))
 	for _, p := range gone {
 		p.Close()
 	}

@@ -53,7 +53,7 @@ func (ps *planetScales) attachReplicas(ctx context.Context, cfg config.Config, o
 func (ps *planetScales) attachReplica(ctx context.Context, d config.Database, og *origins) error {
 	// startPlanetScale has rewritten the origins of PlanetScale databases: apis knows them.
 	api, ok := ps.apis[d.Name]
-	p := og.mypools[og.tunnelName(d)]
+	p := og.mysqlPool(og.tunnelName(d))
 	if !ok || !d.ReplicaReads || p == nil {
 		return nil // Validate refused replica_reads for a Postgres branch
 	}
@@ -73,7 +73,7 @@ func (ps *planetScales) attachReplica(ctx context.Context, d config.Database, og
 		MaxLifetime:    d.MaxLifetime.Duration,
 		CatalogRefresh: -1, // the primary's catalog is the one edges learn
 		Logger:         ps.log.With("replica", true),
-		Metrics:        og.myMetrics,
+		Metrics:        og.mysqlMetrics(),
 		Credentials:    r.Source,
 	})
 	if err != nil {
@@ -111,7 +111,7 @@ func replicaSettings(d config.Database) config.Database {
 func (ps *planetScales) reattachReplicas(ctx context.Context, next config.Config, og *origins) {
 	want := map[string]config.Database{}
 	for _, d := range next.Databases {
-		if _, ok := ps.apis[d.Name]; ok && d.ReplicaReads && og.mypools[og.tunnelName(d)] != nil {
+		if _, ok := ps.apis[d.Name]; ok && d.ReplicaReads && og.mysqlPool(og.tunnelName(d)) != nil {
 			want[d.Name] = d
 		}
 	}
@@ -119,7 +119,7 @@ func (ps *planetScales) reattachReplicas(ctx context.Context, next config.Config
 	var drop []*psReplica
 	for name, r := range ps.reps.attached {
 		d, ok := want[name]
-		if ok && replicaSettings(d) == replicaSettings(r.d) && og.mypools[og.tunnelName(d)] == r.primary {
+		if ok && replicaSettings(d) == replicaSettings(r.d) && og.mysqlPool(og.tunnelName(d)) == r.primary {
 			delete(want, name) // unchanged
 			continue
 		}

@@ -176,7 +176,7 @@ func (r *serveReloader) apply(next config.Config) error {
 	}
 	for _, o := range opens {
 		for _, name := range o.names {
-			origin := r.og.byName[name]
+			origin := r.og.origin(name)
 			if r.opened != nil {
 				origin = r.opened(name, origin)
 			}
@@ -185,7 +185,7 @@ func (r *serveReloader) apply(next config.Config) error {
 		r.log.Info("reload: database opened", "db", o.d.Name, "origin", config.RedactURL(o.d.Origin))
 	}
 	for _, d := range resize {
-		for _, set := range r.og.resizers[next.TunnelName(d)] {
+		for _, set := range r.og.resizersOf(next.TunnelName(d)) {
 			set(d.MaxConnections)
 		}
 		r.log.Info("reload: pool resized", "db", d.Name, "max_connections", d.MaxConnections)
@@ -198,8 +198,10 @@ func (r *serveReloader) apply(next config.Config) error {
 			continue
 		}
 		r.local.Delete(name)
+		r.og.unserve(name)
 		if d.Embedded() {
 			r.local.Delete(mysqlOrigin(d.Name))
+			r.og.unserve(mysqlOrigin(d.Name))
 		}
 		if r.edge == nil {
 			r.log.Info("reload: database removed; sessions open on it go on, new ones are refused", "db", d.Name)

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"github.com/slipstream-proxy/slipstream/admin"
 	"github.com/slipstream-proxy/slipstream/config"
 	"github.com/slipstream-proxy/slipstream/pool"
+	"github.com/slipstream-proxy/slipstream/proxy"
 )
 
 // openRoles opens the pools of a PostgreSQL database that lets any role log in (any_role): the
 // base pool of the origin URL's user, which og lists with the other pools (the admin console,
-// reloads, resizing), and a pool per role, made as roles log in.
+// reloads, resizing), and a pool per role, made as roles log in, which the console lists after
+// it (served.go). og.mu is held.
 func (og *origins) openRoles(d config.Database, pcfg pool.Config) ([]string, error) {
 	r, err := pool.NewRoles(pcfg, pool.RolesConfig{AuthQuery: d.AuthQuery, CacheTTL: d.AuthCacheTTL.Duration,
 		MaxDBConns: d.MaxDBConnections})
@@ -18,5 +21,7 @@ func (og *origins) openRoles(d config.Database, pcfg pool.Config) ([]string, err
 	og.closes = append(og.closes, func() error { r.Close(); return nil })
 	og.byName[d.Name] = r.Origin()
 	og.resizers[d.Name] = append(og.resizers[d.Name], r.SetMaxConns)
+	og.serveAs(servedPool{tunnel: d.Name, roles: r,
+		entry: admin.PoolEntry{Name: d.Name, Database: d.Name, Protocol: proxy.ProtocolPostgres, Pool: r.Base()}})
 	return []string{d.Name}, nil
 }

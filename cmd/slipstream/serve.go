@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/slipstream-proxy/slipstream/admin"
 	"github.com/slipstream-proxy/slipstream/backend/d1"
 	"github.com/slipstream-proxy/slipstream/backend/kv"
 	"github.com/slipstream-proxy/slipstream/cache"
@@ -191,6 +192,7 @@ type origins struct {
 	byName  map[string]link.Origin
 	pools   []*pool.Pool
 	mypools map[string]*mysqlpool.Pool // by the tunnel's name of the database
+	retired []*mysqlpool.Pool          // pools a reload replaced in mypools, closed with the others
 	d1s     map[string]*d1.DB
 	kvs     map[string]*kv.Namespace
 	closes  []func() error
@@ -204,10 +206,13 @@ type origins struct {
 	credentials func(name string) pool.CredentialSource
 	tunnelName  func(config.Database) string // config.Config.TunnelName of the configuration
 
-	// What databases created through the REST APIs need (embedded.go): mu guards pools,
-	// mypools and closes once the process serves.
-	mu  sync.Mutex
-	log *slog.Logger
+	// mu guards the maps and slices above and served once the process serves: a reload
+	// (open), the REST APIs (embedded.go's attach, detach) and the admin console (served.go)
+	// use them from goroutines of their own.
+	mu sync.Mutex
+	// served are the pools the admin console lists (served.go).
+	served []servedPool
+	log    *slog.Logger
 }
 
 // openOrigins opens the embedded databases of cfg and a pool for every database. Nothing
@@ -233,10 +238,19 @@ func openOrigins(cfg config.Config, log *slog.Logger, reg prometheus.Registerer,
 // open opens the pool of database d (and its embedded database), adds it to og and returns
 // the tunnel names it serves d under: og.tunnelName(d), and for an embedded database
 // mysqlOrigin(name) too. A reload opens added databases, and databases whose origin changed,
-// the same way.
+// the same way. It holds og.mu: nothing it opens dials yet.
 func (og *origins) open(d config.Database, log *slog.Logger) (names []string, err error) {
+	og.mu.Lock()
+	defer og.mu.Unlock()
 	origin, dial := d.OriginURL(), (func(context.Context, string, string) (net.Conn, error))(nil)
 	catalogRefresh := d.CatalogRefresh.Duration
+	var myp *mysqlpool.Pool // an embedded database's MySQL side
+	defer func() {
+		if err == nil && myp != nil { // listed after its PostgreSQL side's pool
+			og.serveAs(servedPool{tunnel: mysqlOrigin(d.Name), entry: admin.PoolEntry{Name: mysqlOrigin(d.Name), Database: d.Name,
+				Protocol: proxy.ProtocolMySQL, Pool: myp}})
+		}
+	}()
 	switch d.Kind {
 	case config.KindMySQL:
 		if og.myMetrics == nil {
@@ -259,9 +273,11 @@ func (og *origins) open(d config.Database, log *slog.Logger) (names []string, er
 			return nil, fmt.Errorf("database %s: %w", d.Name, err)
 		}
 		name := og.tunnelName(d)
+		og.retire(og.mypools[name])
 		og.mypools[name] = p
 		og.byName[name] = p.Origin()
 		og.resizers[name] = []func(int){p.SetMaxConns}
+		og.serveAs(servedPool{tunnel: name, entry: admin.PoolEntry{Name: d.Name, Database: d.Name, Protocol: proxy.ProtocolMySQL, Pool: p}})
 		return []string{name}, nil
 	case config.KindD1, config.KindKV:
 		store, err := og.openEmbeddedStore(d)
@@ -271,7 +287,7 @@ func (og *origins) open(d config.Database, log *slog.Logger) (names []string, er
 		og.closes = append(og.closes, store.Close)
 		origin, dial = "postgres://slipstream@"+d.Kind+"/"+url.PathEscape(d.Name)+"?sslmode=disable", store.Dial
 		catalogRefresh = -1 // SQLite has none of the catalog the cache reads, nor has KV
-		if err := og.addEmbeddedMySQL(d, d.Kind, store.DialMySQL, log, &og.myMetrics, og.reg); err != nil {
+		if myp, err = og.addEmbeddedMySQL(d, d.Kind, store.DialMySQL, log, &og.myMetrics, og.reg); err != nil {
 			return nil, err
 		}
 		names = append(names, mysqlOrigin(d.Name))
@@ -288,6 +304,7 @@ func (og *origins) open(d config.Database, log *slog.Logger) (names []string, er
 	og.pools = append(og.pools, p)
 	og.byName[d.Name] = p.Origin()
 	og.resizers[d.Name] = append(og.resizers[d.Name], p.SetMaxConns)
+	og.serveAs(servedPool{tunnel: d.Name, entry: admin.PoolEntry{Name: d.Name, Database: d.Name, Protocol: proxy.ProtocolPostgres, Pool: p}})
 	return append(names, d.Name), nil
 }
 
@@ -296,19 +313,21 @@ func (og *origins) open(d config.Database, log *slog.Logger) (names []string, er
 func mysqlOrigin(name string) string { return name + "#mysql" }
 
 // addEmbeddedMySQL adds a MySQL pool for embedded database d, whose sessions dial in-process.
+// og.mu is held.
 func (og *origins) addEmbeddedMySQL(d config.Database, host string, dial func(context.Context, string, string) (net.Conn, error),
-	log *slog.Logger, metrics **mysqlpool.Metrics, reg prometheus.Registerer) error {
+	log *slog.Logger, metrics **mysqlpool.Metrics, reg prometheus.Registerer) (*mysqlpool.Pool, error) {
 	if *metrics == nil {
 		*metrics = mysqlpool.NewMetrics(reg)
 	}
 	p, err := newEmbeddedMySQLPool(d, host, dial, log, *metrics)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	og.retire(og.mypools[mysqlOrigin(d.Name)])
 	og.mypools[mysqlOrigin(d.Name)] = p
 	og.byName[mysqlOrigin(d.Name)] = p.Origin()
 	og.resizers[d.Name] = append(og.resizers[d.Name], p.SetMaxConns)
-	return nil
+	return p, nil
 }
 
 // newEmbeddedMySQLPool returns the MySQL pool of embedded database d.
@@ -381,9 +400,20 @@ func (og *origins) openEmbeddedStore(d config.Database) (embeddedStore, error) {
 	return ns, err
 }
 
+// retire keeps p, a MySQL pool a reload replaced (nil: none), for close: the sessions open on
+// it go on until they end. og.mu is held.
+func (og *origins) retire(p *mysqlpool.Pool) {
+	if p != nil {
+		og.retired = append(og.retired, p)
+	}
+}
+
 // close closes the pools, then the embedded databases behind them.
 func (og *origins) close() {
 	for _, p := range og.pools {
+		p.Close()
+	}
+	for _, p := range og.retired {
 		p.Close()
 	}
 	for _, p := range og.mypools {
