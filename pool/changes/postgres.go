@@ -31,6 +31,9 @@ type postgres struct {
 	// probePC and probeConn are the probe's ordinary connection (no replication).
 	probePC   *pgconn.Config
 	probeConn *pgconn.PgConn
+	// sent and received are the XLogData message being decoded's: when the walsender sent it,
+	// and when the stream read it.
+	sent, received time.Time
 }
 
 // statusEvery is how often the stream confirms its position and asks the walsender for a
@@ -244,6 +247,7 @@ func (p *postgres) stream(ctx context.Context, h *health) error {
 			return err
 		}
 		lastHeard = time.Now()
+		p.received = lastHeard
 		if err := p.handle(msg, relations, &tx, h); err != nil {
 			return err
 		}
@@ -276,6 +280,7 @@ func (p *postgres) handle(msg pgproto3.BackendMessage, relations map[uint32]stri
 			if err != nil {
 				return err
 			}
+			p.sent = xld.ServerTime
 			// The position advances at each commit, once invalidated (decode), and with the
 			// keepalives between transactions: a message's own start says nothing exact of
 			// the WAL processed up to its end.
@@ -317,7 +322,7 @@ func (p *postgres) decode(data []byte, relations map[uint32]string, tx *txTables
 		}
 	case *pglogrepl.CommitMessage:
 		tx.open = false
-		if err := h.commit(tx.tables, tx.all, m.CommitTime); err != nil {
+		if err := h.commitTimed(tx.tables, tx.all, txTimes{committed: m.CommitTime, sent: p.sent, received: p.received}); err != nil {
 			return err
 		}
 		h.reached(func() { p.advance(m.TransactionEndLSN) })
