@@ -708,3 +708,56 @@ func TestAnEdgeServesNothingWhileItsPoolsChangeStreamIsDown(t *testing.T) {
 		t.Errorf("the edge's slipstream_change_stream_reads_behind_total = %v (exported %v), want 0", v, ok)
 	}
 }
+
+// TestWritesStraightAtPostgreSQLReachCachedReadsOfRelatedRelationsThroughTheStream: the
+// stream names the relation a row changed in (a table under a view, a partition, a table a
+// foreign key cascades to); a cached read of another relation that shows those rows (the
+// view, the partitioned parent, the referencing table) is seen stale all the same, through
+// the related relations the cache keeps reads under (issue 16).
+func TestWritesStraightAtPostgreSQLReachCachedReadsOfRelatedRelationsThroughTheStream(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 120*time.Second)
+	sfx := suffix()
+	base, view, parent, part, child, slot := "csb_"+sfx, "csv_"+sfx, "csp_"+sfx, "csp1_"+sfx, "csc_"+sfx, "slipstream_test_"+sfx
+	origin, admin := streamDatabase(t, ctx)
+	for _, ddl := range []string{
+		fmt.Sprintf("create table %s (id int primary key, v int)", base),
+		fmt.Sprintf("insert into %s values (1, 0)", base),
+		fmt.Sprintf("create view %s as select id, v from %s", view, base),
+		fmt.Sprintf("create table %s (id int primary key, v int) partition by range (id)", parent),
+		fmt.Sprintf("create table %s partition of %s for values from (0) to (100)", part, parent),
+		fmt.Sprintf("insert into %s values (1, 0)", parent),
+		fmt.Sprintf("create table %s (id int primary key, b int references %s (id) on delete cascade)", child, base),
+		fmt.Sprintf("insert into %s values (1, 1)", child),
+	} {
+		if _, err := admin.Exec(ctx, ddl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inst := runServe(t, []string{"--config", writeTOML(t, fmt.Sprintf("[[database]]\nname = \"app\"\norigin = %q\n[database.caching]\nmax_age = \"1h\"\n[database.stream]\nslot = %q\n", origin, slot))})
+	t.Cleanup(func() {
+		inst.Stop()
+		changesDropSlot(t, origin, slot)
+	})
+	waitStreamUp(t, ctx, inst, "app")
+	c := connect(t, ctx, inst.plainURL())
+	for _, tc := range []struct{ read, write string }{
+		{fmt.Sprintf("select v::text from %s where id = 1", view), fmt.Sprintf("update %s set v = v + 1", base)},
+		{fmt.Sprintf("select v::text from %s where id = 1", parent), fmt.Sprintf("update %s set v = v + 1", part)},
+		{fmt.Sprintf("select count(*)::text from %s", child), fmt.Sprintf("delete from %s", base)},
+	} {
+		before := readUntilCached(t, ctx, inst, c, tc.read)
+		if _, err := admin.Exec(ctx, tc.write); err != nil {
+			t.Fatal(err)
+		}
+		if err := eventually(ctx, func() error {
+			var v string
+			if err := c.QueryRow(ctx, tc.read).Scan(&v); err != nil || v == before {
+				return fmt.Errorf("%s still answers %s (%v) after %s at the origin", tc.read, v, err, tc.write)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -135,9 +135,9 @@ func backoff(attempt int) time.Duration {
 }
 
 // health is whether cfg's cache may serve: suspended while the stream is down, catching up, or
-// behind by more than MaxLag. While suspended it invalidates all of the database every tick,
-// so that caches the Sink reaches only by invalidations (edges behind a tunnel) keep nothing
-// either.
+// behind by more than MaxLag. While suspended it also invalidates all of the database every
+// tick, so that a cache the Sink reaches only by invalidations keeps nothing for long either
+// (a pool's Sink suspends its edges' caches too: tunnel.Server.SuspendStream).
 type health struct {
 	cfg Config
 
