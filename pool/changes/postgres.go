@@ -37,12 +37,22 @@ type postgres struct {
 }
 
 // statusEvery is how often the stream confirms its position and asks the walsender for a
-// keepalive; silenceLimit is how long it waits for anything before it counts the connection
-// as lost.
+// keepalive; silenceLimit is the least time it waits for anything before it counts the
+// connection as lost (see silenceOf).
 const (
 	statusEvery  = time.Second
 	silenceLimit = 3 * time.Second
 )
+
+// silenceOf is how long cfg's stream waits for anything from the origin before it counts the
+// connection as lost: longer than a probe has to be reached, so that the probes, not the
+// silence, decide when the database is behind (health.watch suspends it then, whatever the
+// connection does). A walsender or binlog dump starved of CPU for a few seconds on a loaded
+// origin, with nothing to send, was counted lost at 3 s before: the database was suspended,
+// and uncached while the stream reconnected and caught up, with nothing missed.
+func silenceOf(cfg Config) time.Duration {
+	return max(silenceLimit, max(cfg.MaxLag, minProbeLag)+statusEvery)
+}
 
 var slotUnsafe = regexp.MustCompile(`[^a-z0-9_]`)
 
@@ -239,8 +249,8 @@ func (p *postgres) stream(ctx context.Context, h *health) error {
 		case ctx.Err() != nil:
 			return nil
 		case pgconn.Timeout(err):
-			if time.Since(lastHeard) > silenceLimit {
-				return fmt.Errorf("the walsender sent nothing for %v", silenceLimit)
+			if silence := silenceOf(p.cfg); time.Since(lastHeard) > silence {
+				return fmt.Errorf("the walsender sent nothing for %v", silence)
 			}
 			continue
 		case err != nil:
