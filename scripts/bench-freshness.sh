@@ -174,3 +174,7 @@ for t in serve-stream serve-ttl; do
   h=$(( $(metric "$http" hit) - ${!bh} )); m=$(( $(metric "$http" miss) - ${!bm} )); st=$(( $(metric "$http" stale) - ${!bs} ))
   printf '%-14s %10d %10d %10d %8s\n' "$t" "$h" "$st" "$m" "$(awk -v h="$h" -v s="$st" -v m="$m" 'BEGIN { printf "%.3f", 100 * h / (h + s + m) }')"
 done
+# A stream that was lost or fell behind during the hot set shows here (its reads went to the origin).
+http=$(sed -n 's|^metrics: http://\(.*\)/metrics$|\1|p' "$tmp/serve-stream.out")
+curl -s "http://$http/metrics" | awk '/^slipstream_change_stream_(disconnects_total|up)\{/ { printf "%-14s %s\n", "serve-stream", $0 }'
+grep -h 'change stream' "$tmp/serve-stream.err" | tail -5 || true
