@@ -26,13 +26,19 @@ type FreshnessConfig struct {
 // commit (the direct client's answer) until the end of the last read through Via that started
 // after it and still answered the value from before it: until no client could read the old value.
 type FreshnessResult struct {
-	Writes      int           `json:"writes"`
-	Reads       int64         `json:"reads"`
-	StaleReads  int64         `json:"stale_reads"`      // reads that started after a write's commit and answered an older value
-	OverBound   int64         `json:"reads_over_bound"` // of those, reads that ended more than Bound after the commit
-	LagP50      time.Duration `json:"lag_p50_ns"`
-	LagP99      time.Duration `json:"lag_p99_ns"`
-	LagMax      time.Duration `json:"lag_max_ns"`
+	Writes     int           `json:"writes"`
+	Reads      int64         `json:"reads"`
+	StaleReads int64         `json:"stale_reads"`      // reads that started after a write's commit and answered an older value
+	OverBound  int64         `json:"reads_over_bound"` // of those, reads that ended more than Bound after the commit
+	LagP50     time.Duration `json:"lag_p50_ns"`
+	LagP99     time.Duration `json:"lag_p99_ns"`
+	LagMax     time.Duration `json:"lag_max_ns"`
+	// StartLagP99 and StartLagMax time each write to the start of its last stale read instead
+	// of its end: the cache answered that read between the two, so the true time until no
+	// client could read the old value lies between StartLag and Lag. What separates them is
+	// the read's own time (on a loaded machine, mostly the reader waiting for a CPU).
+	StartLagP99 time.Duration `json:"start_lag_p99_ns"`
+	StartLagMax time.Duration `json:"start_lag_max_ns"`
 	Bound       time.Duration `json:"bound_ns"`
 	ZeroLagPart float64       `json:"zero_lag_fraction"` // writes no read ever contradicted
 }
@@ -47,6 +53,7 @@ type freshWrite struct {
 	value     int64
 	committed time.Time
 	lastStale time.Time // the end of the last stale read, zero: none
+	lastStart time.Time // the start of the latest-starting stale read
 }
 
 // freshTable is the table a freshness run writes and reads.
@@ -185,6 +192,9 @@ func readLoop(ctx context.Context, cfg FreshnessConfig, client int, rows []*rowW
 			if end.After(w.lastStale) {
 				w.lastStale = end
 			}
+			if start.After(w.lastStart) {
+				w.lastStart = start
+			}
 			break // older writes are contradicted by it as well, and by less
 		}
 		row.mu.Unlock()
@@ -206,23 +216,25 @@ func (t *tally) add(reads, stale, over int64) {
 
 // summarizeFreshness turns the writes' last stale reads into lags.
 func summarizeFreshness(res *FreshnessResult, rows []*rowWrites) {
-	var lags []time.Duration
+	var lags, startLags []time.Duration
 	zero := 0
 	for _, row := range rows {
 		for _, w := range row.writes[1:] {
-			lag := time.Duration(0)
+			lag, startLag := time.Duration(0), time.Duration(0)
 			if !w.lastStale.IsZero() {
-				lag = w.lastStale.Sub(w.committed)
+				lag, startLag = w.lastStale.Sub(w.committed), w.lastStart.Sub(w.committed)
 			} else {
 				zero++
 			}
-			lags = append(lags, lag)
+			lags, startLags = append(lags, lag), append(startLags, startLag)
 		}
 	}
 	if len(lags) == 0 {
 		return
 	}
 	slices.Sort(lags)
+	slices.Sort(startLags)
 	res.LagP50, res.LagP99, res.LagMax = lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1]
+	res.StartLagP99, res.StartLagMax = startLags[len(startLags)*99/100], startLags[len(startLags)-1]
 	res.ZeroLagPart = float64(zero) / float64(len(lags))
 }

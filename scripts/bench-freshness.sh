@@ -112,7 +112,27 @@ echo "freshness: $WRITES writes at the origin, $CLIENTS readers through each tar
 stream_metrics() { # target (its .out file)
   local http
   http=$(sed -n 's|^metrics: http://\(.*\)/metrics$|\1|p' "$tmp/$1.out")
-  curl -s "http://$http/metrics" | awk -v n="$1" '/^slipstream_change_stream_(reads_behind_total|lag_bytes|lag_seconds|disconnects_total)\{/ { printf "%-14s %s\n", n, $0 }'
+  curl -s "http://$http/metrics" | awk -v n="$1" '
+    /^slipstream_change_stream_(reads_behind_total|lag_bytes|lag_seconds|disconnects_total)\{/ { printf "%-14s %s\n", n, $0 }
+    # Where the time goes: from each commit at the origin until the caches dropped what it
+    # wrote (slipstream_invalidation_lag_seconds), and its stages (origin: until the walsender
+    # sent it; receive: until the stream read it; apply: until every cache dropped it), as the
+    # share of transactions within each bucket.
+    /^slipstream_(invalidation_lag_seconds|change_stream_delay_seconds)_(bucket|count)\{/ {
+      h = "all"; if (match($0, /stage="[^"]*"/)) h = substr($0, RSTART + 7, RLENGTH - 8)
+      if ($0 ~ /_count\{/) { total[h] = $2; next }
+      match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
+      if (le == "+Inf") next
+      if (!(h in k)) order[++nh] = h
+      les[h, ++k[h]] = le; cum[h, le] = $2
+    }
+    END {
+      for (j = 1; j <= nh; j++) {
+        h = order[j]; if (total[h] == 0) continue
+        line = ""; for (i = 1; i <= k[h]; i++) line = line sprintf(" %s:%.1f%%", les[h, i], 100 * cum[h, les[h, i]] / total[h])
+        printf "%-14s %-8s %5d tx, share within (s):%s\n", n, h, total[h], line
+      }
+    }'
 }
 stream_metrics serve-stream
 stream_metrics pool
@@ -154,3 +174,7 @@ for t in serve-stream serve-ttl; do
   h=$(( $(metric "$http" hit) - ${!bh} )); m=$(( $(metric "$http" miss) - ${!bm} )); st=$(( $(metric "$http" stale) - ${!bs} ))
   printf '%-14s %10d %10d %10d %8s\n' "$t" "$h" "$st" "$m" "$(awk -v h="$h" -v s="$st" -v m="$m" 'BEGIN { printf "%.3f", 100 * h / (h + s + m) }')"
 done
+# A stream that was lost or fell behind during the hot set shows here (its reads went to the origin).
+http=$(sed -n 's|^metrics: http://\(.*\)/metrics$|\1|p' "$tmp/serve-stream.out")
+curl -s "http://$http/metrics" | awk '/^slipstream_change_stream_(disconnects_total|up)\{/ { printf "%-14s %s\n", "serve-stream", $0 }'
+grep -h 'change stream' "$tmp/serve-stream.err" | tail -5 || true

@@ -65,6 +65,9 @@ type Client struct {
 	// (monotonic), the edge may serve cached answers of the pool's databases; 0: not now.
 	epoch      time.Time
 	leaseUntil atomic.Int64
+
+	smu       sync.Mutex
+	stateSeqs map[string]uint64 // the number of the last change-stream state applied, by database (streamstate.go)
 }
 
 type profileEntry struct {
@@ -511,7 +514,7 @@ func (c *Client) servePoolStream(conn *quic.Conn, str *quic.Stream) {
 	}
 	switch head[1] {
 	case kindInvalidate:
-		c.invalidation(str)
+		c.invalidation(conn, str)
 	case kindLease:
 		str.CancelWrite(codeStreamClosed) // the edge sends nothing on it
 		c.followLease(conn, str)
@@ -522,6 +525,7 @@ func (c *Client) servePoolStream(conn *quic.Conn, str *quic.Stream) {
 
 // followLease takes the lease renewals of conn's lease stream until it ends.
 func (c *Client) followLease(conn *quic.Conn, str *quic.Stream) {
+	c.forgetStreamStates()
 	var buf []byte
 	for {
 		str.SetReadDeadline(time.Time{})
@@ -530,6 +534,13 @@ func (c *Client) followLease(conn *quic.Conn, str *quic.Stream) {
 			return
 		}
 		buf = b
+		if typ == frameStreamState {
+			if err := c.applyStreamState(conn, b); err != nil {
+				c.log.Warn("malformed change-stream state from the pool; the cache is not served until the next good lease", "err", err)
+				c.leaseUntil.Store(0)
+			}
+			continue
+		}
 		if typ != frameLease || len(b) != 4 {
 			c.log.Warn("malformed lease renewal from the pool; the cache is not served until the next good one", "type", typ)
 			c.leaseUntil.Store(0)
@@ -539,12 +550,22 @@ func (c *Client) followLease(conn *quic.Conn, str *quic.Stream) {
 	}
 }
 
-// invalidation applies and acknowledges one invalidation, or one notice of a changed catalog.
-func (c *Client) invalidation(str *quic.Stream) {
+// invalidation applies and acknowledges one invalidation, one notice of a changed catalog, or
+// one change-stream state (streamstate.go).
+func (c *Client) invalidation(conn *quic.Conn, str *quic.Stream) {
 	typ, b, err := readFrame(str, nil)
 	if err == nil && typ == frameCatalog {
 		if err := c.profileNow(string(b)); err != nil {
 			c.log.Warn("fetching a changed origin profile failed", "db", string(b), "err", err)
+			str.CancelWrite(codeStreamClosed)
+			return
+		}
+		str.Write(appendFrame(nil, frameOK, nil))
+		str.Close()
+		return
+	}
+	if err == nil && typ == frameStreamState {
+		if err := c.applyStreamState(conn, b); err != nil {
 			str.CancelWrite(codeStreamClosed)
 			return
 		}

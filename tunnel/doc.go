@@ -42,7 +42,10 @@
 //	 │ Profile: new stream, [v P] Open(db) ──────>│ origin.Profile ─> Profile
 //	 │<── new stream, [v I] Invalidate(db, tables)│ another edge's write, before its last Data
 //	 │ cache.Invalidate, then Ok ────────────────>│   (no Ok within AckTimeout: connection closed)
-//	 │<────── new stream, [v L] Lease(ms), Lease..│ every AckTimeout/4, for the connection's life
+//	 │<────── new stream, [v L] Lease(ms), Lease..│ every AckTimeout/4, for the connection's life,
+//	 │                                            │   each after the change streams' StreamStates
+//	 │<── new stream, [v I] StreamState(db, seq) ─│ the pool's change stream of db suspended or
+//	 │ cache.Suspend / Resume, then Ok ──────────>│   resumed (streamstate.go)
 //	 │<────────── new stream, [v I] Catalog(db) ──│ the origin's catalog changed (a statement's
 //	 │ Profile request, then Ok ─────────────────>│   DDL), before that statement's last Data
 //	 │ Close: reset the stream ──────────────────>│ Session.Close
@@ -69,6 +72,11 @@
 // AckTimeout/2 more than half the smoothed RTT to arrive and be read; a lapse costs cache hits,
 // never a stale answer. An edge more than AckTimeout (1 s) away from its pool gets no lease: it
 // could not acknowledge invalidations in time either.
+//
+// A pool that invalidates a database from its change stream (pool/changes) passes the stream's
+// state on (streamstate.go): while the stream is down or behind, every edge serves and keeps
+// nothing of the database; while it is current, each edge knows until when the stream vouches
+// for the database's answers and counts what it serves after that.
 //
 // # The pool's cache
 //

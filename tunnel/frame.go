@@ -22,9 +22,10 @@ const (
 	// Version 2 added the write reports and invalidations (frameWrites, kindInvalidate);
 	// version 3 the cache hints and the pool end's cache (frameHint, flagCached), and the
 	// edge's lease on its cache (kindLease); version 4 the functions that write in the profile
-	// (Related.Writers); version 5 the replica routing of MySQL commands (frameRoute, route.go).
-	version byte = 5
-	alpn         = "slipstream-tunnel/5"
+	// (Related.Writers); version 5 the replica routing of MySQL commands (frameRoute, route.go);
+	// version 6 the change streams' states (frameStreamState, streamstate.go).
+	version byte = 6
+	alpn         = "slipstream-tunnel/6"
 
 	// Stream kinds, the second header byte.
 	kindSession byte = 'S' // one client session, for its whole life
@@ -68,6 +69,9 @@ const (
 	frameLease byte = 'T'
 	// frameVerifier, pool→edge: a role's stored password as the origin has it, empty for none.
 	frameVerifier byte = 'Y'
+	// frameStreamState, pool→edge on an invalidation stream (acknowledged) or before a lease
+	// renewal: a database's change-stream state (see appendStreamState, streamstate.go).
+	frameStreamState byte = 'Z'
 
 	// Flags of a data frame.
 	flagPending byte = 1 // more answers are due without a further client message

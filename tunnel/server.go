@@ -83,6 +83,10 @@ type Server struct {
 
 	origins atomic.Pointer[map[string]link.Origin] // cfg.Origins, replaced whole by Set and Delete
 	setMu   sync.Mutex                             // held while a new map is made from the current one
+
+	smu    sync.Mutex             // states, seq
+	states map[string]streamState // the databases' change-stream states (streamstate.go)
+	seq    uint64                 // the last state's number
 }
 
 // NewServer returns the pool end for cfg.
@@ -245,16 +249,19 @@ func (c *serverConn) keepLease() {
 	defer str.CancelWrite(codeStreamClosed)
 	lease, every := leaseOf(c.s.cfg.AckTimeout)
 	renewal := appendFrame(nil, frameLease, binary.BigEndian.AppendUint32(nil, uint32(lease.Milliseconds())))
-	msg := append([]byte{version, kindLease}, renewal...)
+	msg := []byte{version, kindLease}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
+		// The change streams' states first (streamstate.go): a new edge has them before it may
+		// serve its cache.
+		msg = append(c.s.streamStateFrames(msg), renewal...)
 		str.SetWriteDeadline(time.Now().Add(every))
 		if _, err := str.Write(msg); err != nil {
 			c.log.Debug("renewing the edge's cache lease failed", "err", err)
 			return
 		}
-		msg = renewal
+		msg = msg[:0]
 		select {
 		case <-tick.C:
 		case <-ctx.Done():

@@ -18,7 +18,9 @@ Freshness makes --writes updates straight at the origin (--direct, not through S
 while --clients clients read the written rows through each --via in a loop (each read
 cacheable), and reports, for each write, the time from its commit until no client could read
 the value from before it (p50, p99, max), and the reads that answered a value older than
---bound. Give two --via targets to compare them in one run, for example a Slipstream whose
+--bound. The lag runs to the end of a write's last stale read; "start" columns run to
+its start instead (the cache answered it in between; the difference is the read's own time).
+Give two --via targets to compare them in one run, for example a Slipstream whose
 database is invalidated from the change stream and one invalidated by max_age only:
 
   slipstream bench freshness --direct postgres://app:secret@127.0.0.1:5432/app \
@@ -49,7 +51,8 @@ func benchFreshness(ctx context.Context, args []string, stdout, stderr io.Writer
 		bench.FreshnessResult
 	}
 	var out []row
-	fmt.Fprintf(stdout, "%-10s %8s %10s %10s %10s %10s %12s %10s\n", "target", "writes", "lag p50", "lag p99", "lag max", "reads", "stale reads", "> bound")
+	fmt.Fprintf(stdout, "%-12s %7s %9s %9s %9s %10s %10s %9s %11s %8s\n", "target", "writes", "lag p50", "lag p99", "lag max",
+		"start p99", "start max", "reads", "stale reads", "> bound")
 	for i, v := range vias {
 		name, u, ok := strings.Cut(v, "=")
 		if !ok || strings.Contains(name, "://") {
@@ -60,8 +63,8 @@ func benchFreshness(ctx context.Context, args []string, stdout, stderr io.Writer
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		out = append(out, row{name, res})
-		fmt.Fprintf(stdout, "%-10s %8d %10v %10v %10v %10d %12d %10d\n", name, res.Writes, res.LagP50.Round(1e5), res.LagP99.Round(1e5),
-			res.LagMax.Round(1e5), res.Reads, res.StaleReads, res.OverBound)
+		fmt.Fprintf(stdout, "%-12s %7d %9v %9v %9v %10v %10v %9d %11d %8d\n", name, res.Writes, res.LagP50.Round(1e5), res.LagP99.Round(1e5),
+			res.LagMax.Round(1e5), res.StartLagP99.Round(1e5), res.StartLagMax.Round(1e5), res.Reads, res.StaleReads, res.OverBound)
 	}
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(out, "", "  ")

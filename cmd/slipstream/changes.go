@@ -79,27 +79,30 @@ func (s poolSink) Invalidate(db string, tables []string, all bool) {
 	s.server.Invalidate(db, tables, all)
 }
 
-// Suspend stops the pool's cache and drops the edges' cached reads of db; the change stream
-// drops them again every 100 ms while suspended, so that edges keep nothing of db either.
+// Suspend stops the pool's cache and every edge's (tunnel.Server.SuspendStream): none serves
+// or keeps an answer of db until Resume. The change stream also drops db on every edge every
+// 100 ms while suspended.
 func (s poolSink) Suspend(db string) {
 	if s.cache != nil {
 		s.cache.Suspend(db)
 	}
-	s.server.Invalidate(db, nil, true)
+	s.server.SuspendStream(db)
 }
 
 func (s poolSink) Resume(db string) {
 	if s.cache != nil {
 		s.cache.Resume(db)
 	}
+	s.server.ResumeStream(db)
 }
 
-// CurrentUntil reaches the pool's cache only: an edge behind the tunnel is dropped whole
-// every 100 ms once the stream is suspended, which the stream does before then.
+// CurrentUntil reaches the pool's cache, and the edges with the next lease renewal: each
+// counts the answers it serves after then (slipstream_change_stream_reads_behind_total).
 func (s poolSink) CurrentUntil(db string, t time.Time) {
 	if s.cache != nil {
 		s.cache.CurrentUntil(db, t)
 	}
+	s.server.StreamCurrentUntil(db, t)
 }
 
 // dropSlots drops the replication slot of every PostgreSQL database of cfg whose reads are

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/slipstream-proxy/slipstream/internal/mytest"
 	"github.com/slipstream-proxy/slipstream/internal/pgtest"
@@ -582,4 +584,180 @@ func TestCuttingPostgreSQLsChangeStreamUnderLoadServesNoStaleRead(t *testing.T) 
 			}
 		},
 	})
+}
+
+// holdSlot takes the replication slot from the stream that holds it (its walsender
+// terminated, until the slot is free to start), so that the stream can't reconnect until the
+// returned function releases it.
+func holdSlot(t *testing.T, ctx context.Context, origin, slot string) func() {
+	t.Helper()
+	root := connect(t, ctx, srv.AdminURL())
+	pc, err := pgconn.ParseConfig(origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.RuntimeParams["replication"] = "database"
+	var held *pgconn.PgConn
+	if err := eventually(ctx, func() error {
+		if _, err := root.Exec(ctx, "select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name = $1 and active_pid is not null", slot); err != nil {
+			return err
+		}
+		c, err := pgconn.ConnectConfig(ctx, pc)
+		if err != nil {
+			return err
+		}
+		if err := pglogrepl.StartReplication(ctx, c, slot, 0, pglogrepl.StartReplicationOptions{
+			PluginArgs: []string{"proto_version '1'", "publication_names 'slipstream'"}}); err != nil {
+			c.Close(ctx)
+			return err
+		}
+		held = c
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return func() { held.Close(context.Background()) }
+}
+
+// TestAnEdgeServesNothingWhileItsPoolsChangeStreamIsDown: a pool reads the change stream and
+// an edge 0 ms away caches the reads; while the pool's stream can't reconnect (the test holds
+// its slot), the edge serves and keeps no answer of the database (not only emptied every
+// 100 ms: a write straight at the origin is seen by the very next read), and once the stream is
+// back the edge caches again by itself; the edge exports the reads it served while the stream
+// was behind, 0 (issue 16).
+func TestAnEdgeServesNothingWhileItsPoolsChangeStreamIsDown(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 120*time.Second)
+	sfx := suffix()
+	table, slot := "cse_"+sfx, "slipstream_test_"+sfx
+	origin, admin := streamDatabase(t, ctx)
+	if _, err := admin.Exec(ctx, fmt.Sprintf("create table %s (id int primary key, v int); insert into %[1]s values (1, 0)", table)); err != nil {
+		t.Fatal(err)
+	}
+	dir := makeCerts(t)
+	toml := writeTOML(t, fmt.Sprintf("[[database]]\nname = \"app\"\norigin = %q\n[database.caching]\nmax_age = \"1h\"\n[database.stream]\nslot = %q\n", origin, slot))
+	pool := startNode(t, "pool", "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+		"--certs", dir, "--data-dir", t.TempDir(), "--config", toml)
+	t.Cleanup(func() {
+		pool.stop()
+		changesDropSlot(t, origin, slot)
+	})
+	up := func(want float64) error {
+		if v := pool.metric(t, "slipstream_change_stream_up", `db="app"`); v != want {
+			return fmt.Errorf("the pool's change stream up = %v, want %v", v, want)
+		}
+		return nil
+	}
+	if err := eventually(ctx, func() error { return up(1) }); err != nil {
+		t.Fatal(err)
+	}
+	edge := startNode(t, "edge", "--pool", "main="+pool.tunnelAddr(t), "--pg-listen", "127.0.0.1:0",
+		"--http-listen", "127.0.0.1:0", "--certs", dir, "--data-dir", t.TempDir(), "--config", toml)
+	reader := connect(t, ctx, edge.appURL(t))
+	read := func() int {
+		var v int
+		if err := reader.QueryRow(ctx, fmt.Sprintf("select v from %s where id = 1", table)).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	cachedAgain := func(what string) {
+		hits := edge.hits(t)
+		if err := eventually(ctx, func() error {
+			read()
+			if edge.hits(t) == hits {
+				return fmt.Errorf("%s, the edge serves no read from its cache", what)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cachedAgain("with the stream current")
+
+	release := holdSlot(t, ctx, origin, slot)
+	if err := eventually(ctx, func() error { return up(0) }); err != nil {
+		t.Fatal(err)
+	}
+	hits := edge.hits(t)
+	for i := 1; i <= 5; i++ {
+		before := read()
+		read() // a hit, had the edge kept the first read's answer
+		if _, err := admin.Exec(ctx, fmt.Sprintf("update %s set v = v + 1", table)); err != nil {
+			t.Fatal(err)
+		}
+		if v := read(); v != before+1 {
+			t.Fatalf("with the stream down, a write at the origin answered %d, then the edge answered %d", before+1, v)
+		}
+	}
+	if h := edge.hits(t); h != hits {
+		t.Errorf("with the pool's stream down, the edge served %v reads from its cache", h-hits)
+	}
+
+	release()
+	if err := eventually(ctx, func() error { return up(1) }); err != nil {
+		t.Fatal(err)
+	}
+	cachedAgain("once the stream is back")
+	m := metricsLine.FindStringSubmatch(edge.stdout)
+	if m == nil {
+		t.Fatalf("no metrics address in:\n%s", edge.stdout)
+	}
+	body, _ := httpGet(t, "http://"+m[1]+"/metrics")
+	if v, ok := metricValue(body, "slipstream_change_stream_reads_behind_total", `db="app"`); !ok || v != 0 {
+		t.Errorf("the edge's slipstream_change_stream_reads_behind_total = %v (exported %v), want 0", v, ok)
+	}
+}
+
+// TestWritesStraightAtPostgreSQLReachCachedReadsOfRelatedRelationsThroughTheStream: the
+// stream names the relation a row changed in (a table under a view, a partition, a table a
+// foreign key cascades to); a cached read of another relation that shows those rows (the
+// view, the partitioned parent, the referencing table) is seen stale all the same, through
+// the related relations the cache keeps reads under (issue 16).
+func TestWritesStraightAtPostgreSQLReachCachedReadsOfRelatedRelationsThroughTheStream(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 120*time.Second)
+	sfx := suffix()
+	base, view, parent, part, child, slot := "csb_"+sfx, "csv_"+sfx, "csp_"+sfx, "csp1_"+sfx, "csc_"+sfx, "slipstream_test_"+sfx
+	origin, admin := streamDatabase(t, ctx)
+	for _, ddl := range []string{
+		fmt.Sprintf("create table %s (id int primary key, v int)", base),
+		fmt.Sprintf("insert into %s values (1, 0)", base),
+		fmt.Sprintf("create view %s as select id, v from %s", view, base),
+		fmt.Sprintf("create table %s (id int primary key, v int) partition by range (id)", parent),
+		fmt.Sprintf("create table %s partition of %s for values from (0) to (100)", part, parent),
+		fmt.Sprintf("insert into %s values (1, 0)", parent),
+		fmt.Sprintf("create table %s (id int primary key, b int references %s (id) on delete cascade)", child, base),
+		fmt.Sprintf("insert into %s values (1, 1)", child),
+	} {
+		if _, err := admin.Exec(ctx, ddl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inst := runServe(t, []string{"--config", writeTOML(t, fmt.Sprintf("[[database]]\nname = \"app\"\norigin = %q\n[database.caching]\nmax_age = \"1h\"\n[database.stream]\nslot = %q\n", origin, slot))})
+	t.Cleanup(func() {
+		inst.Stop()
+		changesDropSlot(t, origin, slot)
+	})
+	waitStreamUp(t, ctx, inst, "app")
+	c := connect(t, ctx, inst.plainURL())
+	for _, tc := range []struct{ read, write string }{
+		{fmt.Sprintf("select v::text from %s where id = 1", view), fmt.Sprintf("update %s set v = v + 1", base)},
+		{fmt.Sprintf("select v::text from %s where id = 1", parent), fmt.Sprintf("update %s set v = v + 1", part)},
+		{fmt.Sprintf("select count(*)::text from %s", child), fmt.Sprintf("delete from %s", base)},
+	} {
+		before := readUntilCached(t, ctx, inst, c, tc.read)
+		if _, err := admin.Exec(ctx, tc.write); err != nil {
+			t.Fatal(err)
+		}
+		if err := eventually(ctx, func() error {
+			var v string
+			if err := c.QueryRow(ctx, tc.read).Scan(&v); err != nil || v == before {
+				return fmt.Errorf("%s still answers %s (%v) after %s at the origin", tc.read, v, err, tc.write)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

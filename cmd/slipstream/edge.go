@@ -104,6 +104,11 @@ func edge(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer results.Close()
+	for _, d := range cfg.Databases {
+		if d.Streamed() { // its pool passes its change stream's state to this cache (tunnel.StreamStates)
+			registerReadsBehind(reg, results, d.Name)
+		}
+	}
 	// The pools invalidate the cache after other edges' writes, and it is dropped whenever a
 	// pool's connection is lost or made.
 	tcfg := tunnel.ClientConfig{TLS: tlsConf, Logger: log, Cache: results}

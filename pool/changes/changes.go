@@ -135,9 +135,9 @@ func backoff(attempt int) time.Duration {
 }
 
 // health is whether cfg's cache may serve: suspended while the stream is down, catching up, or
-// behind by more than MaxLag. While suspended it invalidates all of the database every tick,
-// so that caches the Sink reaches only by invalidations (edges behind a tunnel) keep nothing
-// either.
+// behind by more than MaxLag. While suspended it also invalidates all of the database every
+// tick, so that a cache the Sink reaches only by invalidations keeps nothing for long either
+// (a pool's Sink suspends its edges' caches too: tunnel.Server.SuspendStream).
 type health struct {
 	cfg Config
 
@@ -251,13 +251,27 @@ func (h *health) resume() bool {
 // stream was current, is errBehind: the caller ends the stream, which reconnects and catches
 // up with caching off.
 func (h *health) commit(tables []string, all bool, committed time.Time) error {
+	return h.commitTimed(tables, all, txTimes{committed: committed, received: time.Now()})
+}
+
+// txTimes are the points a transaction passed on its way to the caches: its commit at the
+// origin, when the origin sent it (PostgreSQL's XLogData time; zero when the stream does not
+// say) and when the stream read it. With the time its invalidation returned they are
+// slipstream_change_stream_delay_seconds' stages.
+type txTimes struct {
+	committed, sent, received time.Time
+}
+
+// commitTimed is commit with the transaction's times along the way.
+func (h *health) commitTimed(tables []string, all bool, at txTimes) error {
+	committed := at.committed
 	lag := time.Since(committed)
 	h.cfg.Metrics.lag(h.cfg.DB, lag)
 	h.mu.Lock()
 	catchingUp := h.suspended
 	h.mu.Unlock()
 	if (len(tables) > 0 || all) && !catchingUp {
-		h.queue.push(invalidation{tables: slices.Clone(tables), all: all, drop: true, committed: committed})
+		h.queue.push(invalidation{tables: slices.Clone(tables), all: all, drop: true, at: at})
 	}
 	// Catching up (after a connection, with caching off), old commits are what is expected; once
 	// current, one that arrives more than MaxLag after its commit means the stream fell behind.

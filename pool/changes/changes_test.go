@@ -140,3 +140,21 @@ func TestTransactionsCommittedDuringAnInvalidationGoOutAsOne(t *testing.T) {
 		t.Errorf("positions passed %q, want %q", passed, want)
 	}
 }
+
+// TestTheStreamWaitsOutASilenceLongerThanAProbeHas: the probes decide when a stream is behind
+// (it is suspended then, whatever its connection does); a quiet connection is counted lost only
+// after a probe would have been, so a starved walsender with nothing to send costs no
+// suspension (issue 16).
+func TestTheStreamWaitsOutASilenceLongerThanAProbeHas(t *testing.T) {
+	for _, tc := range []struct{ maxLag, want time.Duration }{
+		{DefaultMaxLag, 6 * time.Second},
+		{time.Second, 3 * time.Second},
+		{30 * time.Second, 31 * time.Second},
+	} {
+		cfg := Config{MaxLag: tc.maxLag}
+		h := &health{cfg: cfg}
+		if got := silenceOf(cfg); got != tc.want || got <= h.probeLag() {
+			t.Errorf("max_lag %v: silence %v, want %v (a probe has %v)", tc.maxLag, got, tc.want, h.probeLag())
+		}
+	}
+}

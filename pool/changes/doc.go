@@ -40,5 +40,9 @@
 // Run returns ErrUnavailable: the database keeps its TTL caching. Anything else (the origin
 // restarted, the replication connection killed) suspends caching and retries.
 //
+// Each transaction's times along the way (its commit, when the origin sent it, when the stream
+// read it, when every cache had dropped it) are exported as slipstream_change_stream_delay_seconds,
+// so that a lag can be told apart: the origin's, the network's and scheduling's, the Sink's.
+//
 // It keeps no state but the stream's position; it never logs a password.
 package changes

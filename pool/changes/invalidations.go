@@ -11,7 +11,7 @@ import (
 type invalidation struct {
 	tables    []string
 	all, drop bool // drop: tables (or all of the database) to invalidate
-	committed time.Time
+	at        txTimes
 	reached   func() // then, the stream's position has passed it; may be nil
 }
 
@@ -114,7 +114,7 @@ func (h *health) apply(batch []invalidation) {
 	}
 	for _, inv := range batch {
 		if inv.drop {
-			h.cfg.Metrics.invalidated(h.cfg.DB, time.Since(inv.committed))
+			h.cfg.Metrics.invalidated(h.cfg.DB, inv.at, time.Now())
 		}
 		if inv.reached != nil {
 			inv.reached()

@@ -12,6 +12,7 @@ type Metrics struct {
 	lagSeconds  *prometheus.GaugeVec
 	lagBytesG   *prometheus.GaugeVec
 	invalidate  *prometheus.HistogramVec
+	stages      *prometheus.HistogramVec
 	disconnects *prometheus.CounterVec
 }
 
@@ -27,10 +28,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		invalidate: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "slipstream_invalidation_lag_seconds",
 			Help:    "From a transaction's commit at the origin to every cache having dropped the reads it made stale (edges behind a tunnel included).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"db"}),
+		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "slipstream_change_stream_delay_seconds",
+			Help: "Where a transaction's invalidation lag goes, by stage: origin, from its commit until the origin sent it (PostgreSQL's walsender; " +
+				"not measured for MySQL, whose binlog has whole seconds); receive, from then until the stream read it; apply, from then until every cache dropped its reads.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"db", "stage"}),
 		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "slipstream_change_stream_disconnects_total",
 			Help: "Times a change stream was lost or fell more than max_lag behind (caching of the database stopped until it caught up)."}, []string{"db"}),
 	}
-	reg.MustRegister(m.up, m.lagSeconds, m.lagBytesG, m.invalidate, m.disconnects)
+	reg.MustRegister(m.up, m.lagSeconds, m.lagBytesG, m.invalidate, m.stages, m.disconnects)
 	return m
 }
 
@@ -51,10 +56,17 @@ func (m *Metrics) lag(db string, d time.Duration) {
 	}
 }
 
-func (m *Metrics) invalidated(db string, d time.Duration) {
-	if m != nil {
-		m.invalidate.WithLabelValues(db).Observe(max(d, 0).Seconds())
+// invalidated records a transaction's invalidation, done at done: its whole lag, and each stage.
+func (m *Metrics) invalidated(db string, at txTimes, done time.Time) {
+	if m == nil {
+		return
 	}
+	m.invalidate.WithLabelValues(db).Observe(max(done.Sub(at.committed), 0).Seconds())
+	if !at.sent.IsZero() {
+		m.stages.WithLabelValues(db, "origin").Observe(max(at.sent.Sub(at.committed), 0).Seconds())
+		m.stages.WithLabelValues(db, "receive").Observe(max(at.received.Sub(at.sent), 0).Seconds())
+	}
+	m.stages.WithLabelValues(db, "apply").Observe(max(done.Sub(at.received), 0).Seconds())
 }
 
 func (m *Metrics) disconnect(db string) {

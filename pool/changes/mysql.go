@@ -92,7 +92,7 @@ func (m *mysqlStream) connect(ctx context.Context) error {
 	}
 	m.syncer = replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
 		ServerID: m.cfg.ServerID, Flavor: m.flavor, Host: m.host, Port: m.port, User: m.user, Password: m.password,
-		TLSConfig: m.tls, HeartbeatPeriod: time.Second, ReadTimeout: silenceLimit, DisableRetrySync: true,
+		TLSConfig: m.tls, HeartbeatPeriod: time.Second, ReadTimeout: silenceOf(m.cfg), DisableRetrySync: true,
 		MaxReconnectAttempts: 1, Logger: discardLogger(),
 	})
 	if m.gset != nil {
@@ -253,14 +253,14 @@ func (m *mysqlStream) stream(ctx context.Context, h *health) error {
 		if h.fellBehind() {
 			return errBehind
 		}
-		ectx, cancel := context.WithTimeout(ctx, silenceLimit)
+		ectx, cancel := context.WithTimeout(ctx, silenceOf(m.cfg))
 		ev, err := m.streamer.GetEvent(ectx)
 		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case errors.Is(err, context.DeadlineExceeded):
-			return fmt.Errorf("the binlog dump sent nothing for %v", silenceLimit)
+			return fmt.Errorf("the binlog dump sent nothing for %v", silenceOf(m.cfg))
 		case err != nil:
 			var me *gomysql.MyError
 			if !received && errors.As(err, &me) && (me.Code == 1227 || me.Code == 1045) {

@@ -31,15 +31,28 @@ type postgres struct {
 	// probePC and probeConn are the probe's ordinary connection (no replication).
 	probePC   *pgconn.Config
 	probeConn *pgconn.PgConn
+	// sent and received are the XLogData message being decoded's: when the walsender sent it,
+	// and when the stream read it.
+	sent, received time.Time
 }
 
 // statusEvery is how often the stream confirms its position and asks the walsender for a
-// keepalive; silenceLimit is how long it waits for anything before it counts the connection
-// as lost.
+// keepalive; silenceLimit is the least time it waits for anything before it counts the
+// connection as lost (see silenceOf).
 const (
 	statusEvery  = time.Second
 	silenceLimit = 3 * time.Second
 )
+
+// silenceOf is how long cfg's stream waits for anything from the origin before it counts the
+// connection as lost: longer than a probe has to be reached, so that the probes, not the
+// silence, decide when the database is behind (health.watch suspends it then, whatever the
+// connection does). A walsender or binlog dump starved of CPU for a few seconds on a loaded
+// origin, with nothing to send, was counted lost at 3 s before: the database was suspended,
+// and uncached while the stream reconnected and caught up, with nothing missed.
+func silenceOf(cfg Config) time.Duration {
+	return max(silenceLimit, max(cfg.MaxLag, minProbeLag)+statusEvery)
+}
 
 var slotUnsafe = regexp.MustCompile(`[^a-z0-9_]`)
 
@@ -236,14 +249,15 @@ func (p *postgres) stream(ctx context.Context, h *health) error {
 		case ctx.Err() != nil:
 			return nil
 		case pgconn.Timeout(err):
-			if time.Since(lastHeard) > silenceLimit {
-				return fmt.Errorf("the walsender sent nothing for %v", silenceLimit)
+			if silence := silenceOf(p.cfg); time.Since(lastHeard) > silence {
+				return fmt.Errorf("the walsender sent nothing for %v", silence)
 			}
 			continue
 		case err != nil:
 			return err
 		}
 		lastHeard = time.Now()
+		p.received = lastHeard
 		if err := p.handle(msg, relations, &tx, h); err != nil {
 			return err
 		}
@@ -276,6 +290,7 @@ func (p *postgres) handle(msg pgproto3.BackendMessage, relations map[uint32]stri
 			if err != nil {
 				return err
 			}
+			p.sent = xld.ServerTime
 			// The position advances at each commit, once invalidated (decode), and with the
 			// keepalives between transactions: a message's own start says nothing exact of
 			// the WAL processed up to its end.
@@ -317,7 +332,7 @@ func (p *postgres) decode(data []byte, relations map[uint32]string, tx *txTables
 		}
 	case *pglogrepl.CommitMessage:
 		tx.open = false
-		if err := h.commit(tx.tables, tx.all, m.CommitTime); err != nil {
+		if err := h.commitTimed(tx.tables, tx.all, txTimes{committed: m.CommitTime, sent: p.sent, received: p.received}); err != nil {
 			return err
 		}
 		h.reached(func() { p.advance(m.TransactionEndLSN) })
