@@ -43,7 +43,7 @@ func TestSettingsFollowSetAndReset(t *testing.T) {
 	st := startupSettings(map[string]string{"application_name": "web"}, nil)
 	apply := func(q string) {
 		for _, s := range classify.Session(q).Settings {
-			st.apply(s)
+			st.Apply(s)
 		}
 		st.rekey()
 	}
