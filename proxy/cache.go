@@ -282,8 +282,7 @@ func (sess *session) noteWrites(p *unitPlan, q string) {
 		// outside a transaction block: what such a batch changed is known from its answer alone.
 		p.settings = append(p.settings, e.Settings...)
 		p.drops = p.drops || e.DropsPrepared
-		alone := e.Statements == len(e.Settings) || e.DropsPrepared && e.Statements == 1
-		if sess.state.Tx != 'I' || sess.begin.held != nil || e.Pin != "" || e.CatalogChange || !alone {
+		if sess.begin.held != nil || !sess.state.Followable(e) {
 			p.badSettings = true
 		} else {
 			p.settingSQLs++

@@ -69,6 +69,15 @@ func (s *PG) Close(name string) {
 // Pending reports whether a batch's settings wait for its answer.
 func (s *PG) Pending() bool { return s.Settings.Staged() || s.stagedDrops }
 
+// Followable reports whether a statement text with effect e changes the session's settings
+// in a way the session can follow from its answer alone: it holds nothing but SETs and RESETs
+// (or is one DISCARD ALL or DEALLOCATE ALL), pins nothing, changes no catalog, and runs outside
+// a transaction block. A batch of nothing but followable texts is staged (StageBatch).
+func (s *PG) Followable(e classify.Effect) bool {
+	alone := e.Statements == len(e.Settings) || e.DropsPrepared && e.Statements == 1
+	return s.Tx == 'I' && e.Pin == "" && !e.CatalogChange && alone
+}
+
 // StageBatch takes the settings a batch makes and whether it deallocates every prepared
 // statement (DISCARD ALL, DEALLOCATE ALL). followable: the batch is one whole unit of nothing
 // but such statements, outside a transaction block; they are staged for Answered. Any other

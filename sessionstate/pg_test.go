@@ -115,3 +115,24 @@ func TestAppendParsesNamesEveryStatement(t *testing.T) {
 		t.Errorf("parses %q, want %q", got, want)
 	}
 }
+
+func TestPGFollowsOnlyTextsOfNothingButSettingsOutsideATransaction(t *testing.T) {
+	for _, tc := range []struct {
+		sql  string
+		tx   byte
+		want bool
+	}{
+		{"SET search_path TO a; SET work_mem = '1MB'", 'I', true},
+		{"DISCARD ALL", 'I', true},
+		{"SET search_path TO a", 'T', false},
+		{"SET search_path TO a; SELECT 1", 'I', false},
+		{"DISCARD ALL; SET search_path TO a", 'I', true},
+		{"SET SESSION AUTHORIZATION bob", 'I', false},
+	} {
+		s := NewPG()
+		s.Tx = tc.tx
+		if got := s.Followable(classify.Session(tc.sql)); got != tc.want {
+			t.Errorf("%q at %c: followable %v, want %v", tc.sql, tc.tx, got, tc.want)
+		}
+	}
+}
