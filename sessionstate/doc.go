@@ -11,8 +11,12 @@
 // and whether it changed state nobody can follow (Dirty). The pool side uses Settings alone:
 // its prepared statements are a map onto origin connections of its own (pool/prepared.go).
 //
-// MySQL (mysql.go): MySQL is a session's current database (USE, COM_INIT_DB), its SET NAMES,
-// and the statements that set session variables, in the order the origin said OK to them.
+// MySQL (mysql.go, mysqlsettings.go): MySQL is a session's current database (USE,
+// COM_INIT_DB), its SET NAMES, the statements that set session variables in the order the
+// origin said OK to them, and its prepared statements, as the edge follows them; the pool side
+// replays the same variables as assignments by name (MySQLSettings, from
+// classify.AppendMySQLEffects), since it must carry them on every connection it leases and
+// keep the last of each.
 //
 // One package for both protocols, not one each: the two models are small, share the idea of a
 // change staged until its answer says it happened, and every user imports both ends' types
