@@ -19,5 +19,10 @@
 // ClassifyMySQL (mysql.go) is the same view of MySQL text, from the TiDB parser that go-mysql
 // brings, with MySQLVolatility as its oracle for built-in functions.
 //
+// AppendMySQLEffects (mysqleffect.go) is the pool side's view of MySQL text: what each
+// statement does to its session (USE, SET assignments as source text to replay, user variables,
+// pins, XA), on a byte lexer of its own (mysqllexer.go) rather than the TiDB parser, for the
+// reasons mysqleffect.go gives; MySQLLastInsertIDQuery recognises SELECT LAST_INSERT_ID().
+//
 // It does no I/O and keeps no state: every function is safe for concurrent use.
 package classify

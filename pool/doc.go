@@ -30,6 +30,10 @@
 // for a Parse it did not need to send, drops the answer to a Parse it added, knows when the unit
 // is over, and knows that after an error the origin skips everything up to the next Sync.
 //
+// Settings (state.go, recv.go): a session's settings are a sessionstate.Settings, the type the
+// edge keeps too: its startup values, the SETs in force, and a transaction's SETs staged until
+// COMMIT (dropped at ROLLBACK); their Replay names what a connection holds (Conn.state).
+//
 // Faults (health.go, retry.go, fault.go): Slots never hands out an idle connection the origin
 // closed (Dead: a non-blocking peek at its socket), and its reaper drops such connections each
 // second. A unit that went out on a connection the origin closed before answering any statement

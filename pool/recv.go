@@ -245,7 +245,7 @@ func (s *Session) commandComplete(c *Conn, head *pending, tag []byte) {
 	case "COMMIT\x00":
 		s.commitSettings(c)
 	case "ROLLBACK\x00":
-		s.txSettings = s.txSettings[:0]
+		s.settings.Drop()
 	}
 	if head.kind == pExecute && !head.effect.None() {
 		s.stage(c, head.effect)
@@ -312,28 +312,18 @@ func (s *Session) stage(c *Conn, e classify.Effect) {
 		c.unnamedBy = nil
 		clear(s.stmts)
 	}
-	s.txSettings = append(s.txSettings, e.Settings...)
+	s.settings.Stage(e.Settings...)
 }
 
 // commitSettings makes the transaction's setting changes part of the session. The connection
 // ran them, so it holds the new state. s.mu is held.
 func (s *Session) commitSettings(c *Conn) {
-	if len(s.txSettings) == 0 {
+	if !s.settings.Staged() {
 		return
 	}
-	for _, set := range s.txSettings {
-		s.settings.apply(set)
-		if set.All && len(s.settings.base) > 0 {
-			// RESET ALL went back to the connection's startup values, not the client's.
-			s.settings.rekey()
-			c.state = ""
-			s.txSettings = s.txSettings[:0]
-			return
-		}
-	}
+	resetAll := s.settings.Commit()
 	s.settings.rekey()
-	c.state = s.settings.key
-	s.txSettings = s.txSettings[:0]
+	c.state = s.settings.heldAfterCommit(resetAll)
 }
 
 // maybeRelease gives the connection back to the pool when the session holds it for nothing:
@@ -455,7 +445,7 @@ func (s *Session) resetTo(head *pending, body []byte) (string, bool) {
 	if !bytes.HasPrefix(body, []byte("application_name\x00")) {
 		return "", false
 	}
-	v, ok := s.settings.base["application_name"]
+	v, ok := s.settings.Base["application_name"]
 	if !ok {
 		return "", false
 	}

@@ -40,9 +40,9 @@ type Session struct {
 	// saidFatal: the origin's FATAL went to the client, which needs no error of ours after it.
 	saidFatal bool
 
+	// settings are the session's (sessionstate.Settings, state.go): a transaction's changes are
+	// staged in them, kept at COMMIT, dropped at ROLLBACK.
 	settings settings
-	// txSettings are changes made inside the open transaction: kept at COMMIT, dropped at ROLLBACK.
-	txSettings []classify.Setting
 
 	stmts map[string]*stmt // the client's named statements; written under mu
 	raw   bool             // statement names go to the origin as the client wrote them (statements.go)

@@ -1,11 +1,10 @@
 package pool
 
 import (
-	"sort"
 	"strings"
 
-	"github.com/slipstream-proxy/slipstream/classify"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
+	"github.com/slipstream-proxy/slipstream/sessionstate"
 )
 
 // Session settings follow a client from one origin connection to the next. A session's settings
@@ -16,9 +15,8 @@ import (
 // a key, so the common case costs nothing.
 
 type settings struct {
-	base map[string]string // startup parameter -> value, applied with set_config
-	sets []classify.Setting
-	key  string
+	sessionstate.Settings
+	key string // Replay(), kept at each change: names what a connection holding them holds
 }
 
 // startupSettings returns the settings a client's startup parameters ask for, leaving out the
@@ -34,10 +32,10 @@ func startupSettings(params, profile map[string]string) settings {
 		if pv, ok := profileValue(profile, k); ok && pv == v || !ok && v == "" && k == "application_name" {
 			continue
 		}
-		if st.base == nil {
-			st.base = make(map[string]string)
+		if st.Base == nil {
+			st.Base = make(map[string]string)
 		}
-		st.base[k] = v
+		st.Base[k] = v
 	}
 	st.rekey()
 	return st
@@ -55,67 +53,24 @@ func profileValue(profile map[string]string, k string) (string, bool) {
 	return "", false
 }
 
-// apply changes the settings by one committed SET or RESET.
-func (st *settings) apply(set classify.Setting) {
-	if set.All {
-		st.sets = nil
-		return
-	}
-	kept := st.sets[:0]
-	for _, x := range st.sets {
-		if x.Name != set.Name {
-			kept = append(kept, x)
-		}
-	}
-	st.sets = kept
-	if !set.Reset {
-		st.sets = append(st.sets, set)
-	}
-	// A RESET goes back to the startup value, which the base replays.
-}
-
 // rekey recomputes the key after a change.
 func (st *settings) rekey() {
-	st.key = st.setupSQL()
+	st.key = st.Replay()
 }
 
-// setupSQL is the query that puts a connection into these settings; "" means the connection's
-// own defaults.
-func (st *settings) setupSQL() string {
-	if len(st.base) == 0 && len(st.sets) == 0 {
+// heldAfterCommit is the key of what a connection holds once it ran the committed changes:
+// the session's key, but for a RESET ALL among them when the session has startup values of its
+// own, which took the connection back to the connection's startup values: "" when nothing was
+// set after it, else a state no session has, so that any session sets the connection up again.
+func (st *settings) heldAfterCommit(resetAll bool) string {
+	switch {
+	case !resetAll || len(st.Base) == 0:
+		return st.key
+	case st.Len() == 0:
 		return ""
 	}
-	var b strings.Builder
-	b.WriteString("RESET ALL;")
-	if len(st.base) > 0 {
-		names := make([]string, 0, len(st.base))
-		for k := range st.base {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		b.WriteString("SELECT ")
-		for i, k := range names {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString("pg_catalog.set_config(")
-			quoteLiteral(&b, k)
-			b.WriteByte(',')
-			quoteLiteral(&b, st.base[k])
-			b.WriteString(",false)")
-		}
-		b.WriteByte(';')
-	}
-	for _, set := range st.sets {
-		b.WriteString(set.Stmt)
-		b.WriteString("\n;") // the statement may end in a -- comment
-	}
-	return b.String()
+	return unknownState
 }
 
-// quoteLiteral writes s as a standard-conforming SQL string literal.
-func quoteLiteral(b *strings.Builder, s string) {
-	b.WriteByte('\'')
-	b.WriteString(strings.ReplaceAll(s, "'", "''"))
-	b.WriteByte('\'')
-}
+// unknownState is a connection's key when what it holds is known to differ from every session's.
+const unknownState = "\x00unknown"

@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"encoding/binary"
-	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"github.com/slipstream-proxy/slipstream/classify"
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
+	"github.com/slipstream-proxy/slipstream/sessionstate"
 )
 
 // Caching is a database's result-cache policy.
@@ -30,18 +30,12 @@ type Caching struct {
 	MaxResultBytes int
 }
 
-// edgeStmt is what the edge knows of a client's prepared statement: enough to key its results.
-type edgeStmt struct {
-	query string
-	types []byte // parameter type OIDs, as in the Parse message
-}
-
 // unitPlan is what the edge decided about one batch of client messages.
 type unitPlan struct {
 	status   cache.Status
 	key      []byte
-	query    string   // the statement whose answer the key names
-	stmt     edgeStmt // ...and its parameter types, to prepare it again for a refresh
+	query    string                 // the statement whose answer the key names
+	stmt     sessionstate.Statement // ...and its parameter types, to prepare it again for a refresh
 	stmtName string
 	// selfContained: the batch prepares what it binds, so it can run as it is on a new session.
 	selfContained bool
@@ -63,24 +57,16 @@ type unitPlan struct {
 	drops       bool // the batch deallocates every prepared statement (DISCARD ALL, DEALLOCATE ALL)
 }
 
-// cacheState is a session's part of caching. It lives with the session's reader goroutine.
+// cacheState is a session's part of caching: the keys' base and the writes to invalidate. It
+// lives with the session's reader goroutine. The session's state the keys cover (settings,
+// prepared statements, transaction status) is the session's sessionstate.PG (session.state).
 type cacheState struct {
 	baseKey []byte // database, user and startup settings
 	keyBase []byte // baseKey and the settings the session made since
-	// settings are the session-level SETs in force, by parameter, as their statements: part of
-	// every key, and said again to a new pool side (retryElsewhere). staged are a batch's,
-	// applied once it is answered without an error outside a transaction block.
-	settings     map[string]string
-	staged       []classify.Setting
-	stagedDrops  bool // the staged batch deallocates every prepared statement
-	stagedFailed bool
-	stmts        map[string]edgeStmt
-	unnamed      edgeStmt
-	tx           byte // the client's transaction status, from the ReadyForQuery messages it got
-	dirty        bool // the session changed state it can't follow: its results are its own
-	midUnit      bool // the last batch ended without Sync or Query: the next one continues its unit
-	written      []string
-	writeAll     bool
+	// Writes of the transaction not yet over: invalidated before each answer goes to the
+	// client, forgotten when the session is out of a transaction.
+	written  []string
+	writeAll bool
 }
 
 func newCacheState(db string, params map[string]string) *cacheState {
@@ -95,87 +81,22 @@ func newCacheState(db string, params map[string]string) *cacheState {
 	for _, k := range names {
 		kb = append(append(append(append(kb, k...), '='), params[k]...), 0)
 	}
-	return &cacheState{baseKey: kb, keyBase: kb, settings: map[string]string{}, stmts: make(map[string]edgeStmt), tx: 'I'}
-}
-
-// settingsAnswered applies or drops the staged settings once their batch is answered
-// (status: the last ReadyForQuery's; failed: an error came before it). A failed batch, or one
-// that left a transaction open, may have made some of them: the session can no longer tell
-// its settings, and becomes dirty.
-func (cs *cacheState) settingsAnswered(status byte, failed bool) {
-	if len(cs.staged) == 0 && !cs.stagedDrops {
-		return
-	}
-	if cs.stagedFailed = cs.stagedFailed || failed; status == 0 {
-		return
-	}
-	if cs.stagedFailed || status != 'I' {
-		cs.dirty = true
-	} else {
-		if cs.stagedDrops {
-			clear(cs.stmts)
-			cs.unnamed = edgeStmt{}
-		}
-		for _, st := range cs.staged {
-			switch {
-			case st.All:
-				// DISCARD ALL or RESET ALL: with the settings goes whatever made the session
-				// dirty (a SET in a transaction block); a pinned session stays uncached anyway.
-				clear(cs.settings)
-				cs.dirty = cs.dirty && !cs.stagedDrops
-			case st.Reset:
-				delete(cs.settings, st.Name)
-			default:
-				cs.settings[st.Name] = st.Stmt
-			}
-		}
-		cs.rekey()
-	}
-	cs.staged, cs.stagedDrops, cs.stagedFailed = cs.staged[:0], false, false
+	return &cacheState{baseKey: kb, keyBase: kb}
 }
 
 // rekey makes the keys' base from the startup settings and the settings in force.
-func (cs *cacheState) rekey() {
+func (cs *cacheState) rekey(st *sessionstate.Settings) {
 	kb := slices.Clip(cs.baseKey)
-	for _, n := range slices.Sorted(maps.Keys(cs.settings)) {
-		kb = append(append(append(append(append(kb, 1), n...), 1), cs.settings[n]...), 0)
+	for _, set := range st.Sorted() {
+		kb = append(append(append(append(append(kb, 1), set.Name...), 1), set.Stmt...), 0)
 	}
 	cs.keyBase = kb
-}
-
-// settingsQuery returns the session's settings as one query, "" when it has none.
-func (cs *cacheState) settingsQuery() string {
-	var b strings.Builder
-	for _, n := range slices.Sorted(maps.Keys(cs.settings)) {
-		b.WriteString(cs.settings[n])
-		b.WriteString("\n;\n") // a statement may end in a -- comment
-	}
-	return b.String()
-}
-
-// appendParses appends a Parse message for each statement the session has prepared, as the
-// client sent it: what a new pool side must be told of (Stream.Skip) to serve the session.
-func (cs *cacheState) appendParses(dst []byte) []byte {
-	add := func(name string, st edgeStmt) {
-		var at int
-		dst, at = pgwire.BeginFrame(dst, 'P')
-		dst = append(append(dst, name...), 0)
-		dst = append(append(dst, st.query...), 0)
-		dst = pgwire.FinishFrame(append(dst, st.types...), at)
-	}
-	for name, st := range cs.stmts {
-		add(name, st)
-	}
-	if cs.unnamed.query != "" {
-		add("", cs.unnamed)
-	}
-	return dst
 }
 
 // plan reads a batch of client messages: what it writes, and whether it is one cacheable
 // unit, with its key.
 func (sess *session) plan(frames []byte, pinned bool) unitPlan {
-	cs := sess.cache
+	cs, st := sess.cache, sess.state
 	p := unitPlan{status: cache.NotAQuery}
 	sc := sess.scanUnit(frames, &p)
 	for _, q := range sc.sqls {
@@ -186,15 +107,16 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 	if len(sc.shape) > 0 {
 		last = sc.shape[len(sc.shape)-1]
 	}
-	continued := cs.midUnit
-	cs.midUnit = last != 'S' && last != 'Q'
-	p.whole = !continued && !cs.midUnit && sc.units == 1
-	sess.stageSettings(&p, len(sc.sqls))
-	if st, ok := sess.keyable(&sc, continued, pinned); !ok {
-		p.status = st
+	continued := st.MidUnit
+	st.MidUnit = last != 'S' && last != 'Q'
+	p.whole = !continued && !st.MidUnit && sc.units == 1
+	// Settings are followed only for a whole unit of nothing but them (sessionstate.PG).
+	st.StageBatch(p.settings, p.drops, p.whole && !p.badSettings && p.settingSQLs == len(sc.sqls))
+	if why, ok := sess.keyable(&sc, continued, pinned); !ok {
+		p.status = why
 		return p
 	}
-	q := sc.stmt.query
+	q := sc.stmt.Query
 	maxAge, off := commentControl(q, sess.caching.MaxAge)
 	if off {
 		p.status = cache.Disabled
@@ -208,7 +130,7 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 	// passed Cacheable (see admit).
 	key := append(bytes.Clone(cs.keyBase), sc.shape...)
 	key = append(append(key, 0), q...)
-	key = append(append(key, 0), sc.stmt.types...)
+	key = append(append(key, 0), sc.stmt.Types...)
 	key = append(append(key, 0), sc.bind...)
 	p.status, p.key, p.query, p.maxAge = cache.Miss, key, q, maxAge
 	p.stmt, p.stmtName, p.selfContained = sc.stmt, sc.stmtName, sc.simple || parsedHere
@@ -217,21 +139,21 @@ func (sess *session) plan(frames []byte, pinned bool) unitPlan {
 
 // unitScan is what one pass over a batch's messages finds (scanUnit).
 type unitScan struct {
-	shape    []byte   // the message types, in order: part of the key
-	sqls     []string // the statements the batch runs (Query, or the statement a Bind binds)
-	bind     []byte   // the last Bind's parameters and formats
-	stmt     edgeStmt // the statement run last
-	executes int      // Executes (a row limit counts more: portal state the cache can't replay)
-	units    int      // units the batch holds or touches (Sync, Query; more for COPY, Flush...)
-	simple   bool     // the batch is a simple Query
-	parsed   []string // statements this batch prepares
-	stmtName string   // the statement the batch binds
+	shape    []byte                 // the message types, in order: part of the key
+	sqls     []string               // the statements the batch runs (Query, or the statement a Bind binds)
+	bind     []byte                 // the last Bind's parameters and formats
+	stmt     sessionstate.Statement // the statement run last
+	executes int                    // Executes (a row limit counts more: portal state the cache can't replay)
+	units    int                    // units the batch holds or touches (Sync, Query; more for COPY, Flush...)
+	simple   bool                   // the batch is a simple Query
+	parsed   []string               // statements this batch prepares
+	stmtName string                 // the statement the batch binds
 }
 
 // scanUnit reads the batch's messages: it follows the statements the client prepares and
-// closes (cacheState) and notes that the pool side must be told of them on a hit (p.skip).
+// closes (sessionstate.PG) and notes that the pool side must be told of them on a hit (p.skip).
 func (sess *session) scanUnit(frames []byte, p *unitPlan) unitScan {
-	cs := sess.cache
+	ss := sess.state
 	var sc unitScan
 	for rest := frames; len(rest) > 0; {
 		f, next, ok := pgwire.NextFrame(rest)
@@ -244,21 +166,21 @@ func (sess *session) scanUnit(frames []byte, p *unitPlan) unitScan {
 		case 'Q':
 			q, _, _ := cutCString(f.Body)
 			sc.sqls = append(sc.sqls, q)
-			sc.stmt, sc.simple = edgeStmt{query: q}, true
+			sc.stmt, sc.simple = sessionstate.Statement{Query: q}, true
 			sc.units++
 		case 'P':
-			sc.parsed = append(sc.parsed, cs.parse(f.Body))
+			sc.parsed = append(sc.parsed, parse(ss, f.Body))
 			p.skip = true
 		case 'B':
 			_, body, _ := cutCString(f.Body)
 			name, tail, _ := cutCString(body)
 			sc.stmtName = name
-			if st, ok := cs.stmt(name); ok {
-				sc.sqls = append(sc.sqls, st.query)
+			if st, ok := ss.Statement(name); ok {
+				sc.sqls = append(sc.sqls, st.Query)
 				sc.stmt, sc.bind = st, tail
 			}
 		case 'C':
-			cs.close(f.Body)
+			closeStmt(ss, f.Body)
 			p.skip = true
 		case 'E':
 			sc.executes++
@@ -276,47 +198,18 @@ func (sess *session) scanUnit(frames []byte, p *unitPlan) unitScan {
 }
 
 // parse follows a Parse message's statement and returns its name.
-func (cs *cacheState) parse(body []byte) string {
+func parse(ss *sessionstate.PG, body []byte) string {
 	name, rest, _ := cutCString(body)
 	q, tail, _ := cutCString(rest)
-	st := edgeStmt{query: q, types: bytes.Clone(tail)} // tail is in the reader's buffer
-	if name == "" {
-		cs.unnamed = st
-	} else {
-		cs.stmts[name] = st
-	}
+	ss.Prepare(name, sessionstate.Statement{Query: q, Types: bytes.Clone(tail)}) // tail is in the reader's buffer
 	return name
 }
 
-// stmt returns the statement of that name (the unnamed one for ""), if the session has it.
-func (cs *cacheState) stmt(name string) (edgeStmt, bool) {
-	if name == "" {
-		return cs.unnamed, true
-	}
-	st, ok := cs.stmts[name]
-	return st, ok
-}
-
-// close follows a Close message: a statement closed is forgotten.
-func (cs *cacheState) close(body []byte) {
+// closeStmt follows a Close message: a statement closed is forgotten.
+func closeStmt(ss *sessionstate.PG, body []byte) {
 	if len(body) > 0 && body[0] == 'S' {
-		if name, _, _ := cutCString(body[1:]); name != "" {
-			delete(cs.stmts, name)
-		}
-	}
-}
-
-// stageSettings stages the settings a whole unit of nothing but settings makes, to be applied
-// when it succeeds; any other change of the session's settings makes the session dirty: not
-// cached from then on.
-func (sess *session) stageSettings(p *unitPlan, stmts int) {
-	cs := sess.cache
-	switch {
-	case len(p.settings) == 0 && !p.drops:
-	case p.whole && !p.badSettings && p.settingSQLs == stmts && len(cs.staged) == 0 && !cs.stagedDrops:
-		cs.staged, cs.stagedDrops = append(cs.staged, p.settings...), p.drops
-	default:
-		cs.dirty = true
+		name, _, _ := cutCString(body[1:])
+		ss.Close(name)
 	}
 }
 
@@ -324,15 +217,15 @@ func (sess *session) stageSettings(p *unitPlan, stmts int) {
 // running one statement once, outside a transaction, in a session whose state the key covers;
 // else the cache status that says why not (NotAQuery for a batch that is no single query).
 func (sess *session) keyable(sc *unitScan, continued, pinned bool) (cache.Status, bool) {
-	cs := sess.cache
+	st := sess.state
 	switch {
 	case sess.caching.Disabled:
 		return cache.Disabled, false
-	case continued || sc.units != 1 || cs.midUnit || (!sc.simple && sc.executes != 1) || len(sc.sqls) != 1:
+	case continued || sc.units != 1 || st.MidUnit || (!sc.simple && sc.executes != 1) || len(sc.sqls) != 1:
 		return cache.NotAQuery, false
-	case cs.tx != 'I':
+	case st.Tx != 'I':
 		return cache.Transaction, false
-	case cs.dirty || pinned:
+	case st.Dirty || pinned:
 		return cache.Uncacheable, false
 	}
 	return cache.Miss, true
@@ -389,8 +282,7 @@ func (sess *session) noteWrites(p *unitPlan, q string) {
 		// outside a transaction block: what such a batch changed is known from its answer alone.
 		p.settings = append(p.settings, e.Settings...)
 		p.drops = p.drops || e.DropsPrepared
-		alone := e.Statements == len(e.Settings) || e.DropsPrepared && e.Statements == 1
-		if sess.cache.tx != 'I' || sess.begin.held != nil || e.Pin != "" || e.CatalogChange || !alone {
+		if sess.begin.held != nil || !sess.state.Followable(e) {
 			p.badSettings = true
 		} else {
 			p.settingSQLs++
@@ -619,14 +511,15 @@ func scanAnswers(frames []byte) (status byte, failed bool) {
 func (sess *session) beforeAnswer(chunk []byte) (status byte, failed bool) {
 	cs := sess.cache
 	status, failed = scanAnswers(chunk)
-	cs.settingsAnswered(status, failed)
+	if sess.state.Answered(status, failed) {
+		cs.rekey(&sess.state.Settings)
+	}
 	if status == 0 {
 		return 0, failed
 	}
 	if c := sess.s.cfg.Cache; c != nil && (len(cs.written) > 0 || cs.writeAll) {
 		c.Invalidate(sess.db, cs.written, cs.writeAll)
 	}
-	cs.tx = status
 	if status == 'I' {
 		cs.written, cs.writeAll = cs.written[:0], false
 	}
@@ -639,7 +532,7 @@ func (sess *session) beforeAnswer(chunk []byte) (status byte, failed bool) {
 // the batch's last answer leaves it, as beforeAnswer does on this edge.
 func (sess *session) reportWrites(p *unitPlan) {
 	cs := sess.cache
-	if len(cs.written) == 0 && !cs.writeAll || cs.tx != 'I' && !p.endsTx {
+	if len(cs.written) == 0 && !cs.writeAll || sess.state.Tx != 'I' && !p.endsTx {
 		return
 	}
 	if r := sess.stream.Caps().Writes; r != nil {

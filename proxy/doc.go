@@ -42,6 +42,13 @@
 // trip, and writes invalidate before their answer is written (mysqlcache.go), with the same
 // lookup as PostgreSQL units (cachelookup.go).
 //
+// A session's state (settings, prepared statements, transaction status, current database,
+// variables) is a sessionstate.PG (session.state) or sessionstate.MySQL (mysqlSession.state),
+// followed while the session's writes or cache need it; the cache's own fields (cacheState,
+// mysqlCache) hold only the keys' base, the writes to invalidate and the answer in flight. The
+// keys read the state (plan, keyPrefix), and so do a read sent again over another pool
+// (retryElsewhere, restoreMySQL), a refresh and a handover.
+//
 // Over the QUIC tunnel the pool side keeps a second cache, shared by its edges (poolend): the
 // edge hints each unit it misses whose answer may be kept (key, tables, max age), so that the
 // pool side answers it from another edge's read when it can, and the session reports its

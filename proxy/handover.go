@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"os"
 	"runtime/debug"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
+	"github.com/slipstream-proxy/slipstream/sessionstate"
 )
 
 // Handing sessions over to a new process, the upgrade that drops no client (SIGUSR2, see
@@ -121,9 +121,7 @@ func (l *acceptLoops) join(wg *sync.WaitGroup) bool {
 // session is never idle there: its writer pump runs). It is asked at every boundary, for a
 // handover that may start while the session waits, so it only reads fields.
 func (sess *session) movable() bool {
-	cs := sess.cache
-	return sess.plain && cs != nil && cs.tx == 'I' && !cs.dirty && !cs.midUnit && len(cs.staged) == 0 &&
-		!cs.stagedDrops && sess.begin.held == nil
+	return sess.plain && sess.state != nil && sess.state.Quiet() && sess.begin.held == nil
 }
 
 // tcpConn returns the session's plaintext TCP connection, if it has one.
@@ -160,13 +158,13 @@ func (sess *session) handOver() bool {
 
 // handed is the session's state for the new process.
 func (sess *session) handed() HandedSession {
-	cs := sess.cache
-	h := HandedSession{DB: sess.db, Params: sess.params, Key: sess.key, Settings: cs.settings}
-	for name, st := range cs.stmts {
-		h.Statements = append(h.Statements, HandedStatement{Name: name, Query: st.query, Types: st.types})
+	ss := sess.state
+	h := HandedSession{DB: sess.db, Params: sess.params, Key: sess.key, Settings: ss.Settings.ByName()}
+	for name, st := range ss.Statements {
+		h.Statements = append(h.Statements, HandedStatement{Name: name, Query: st.Query, Types: st.Types})
 	}
-	if cs.unnamed.query != "" {
-		h.Statements = append(h.Statements, HandedStatement{Query: cs.unnamed.query, Types: cs.unnamed.types})
+	if ss.Unnamed.Query != "" {
+		h.Statements = append(h.Statements, HandedStatement{Query: ss.Unnamed.Query, Types: ss.Unnamed.Types})
 	}
 	return h
 }
@@ -190,27 +188,23 @@ func (s *Server) adopted(ctx context.Context, sess *session, h *HandedSession) b
 // restore takes a handed-over session's state and sets it up on the session's pool side; it
 // reports false when the pool side refused the settings.
 func (sess *session) restore(ctx context.Context, h *HandedSession) bool {
-	cs := sess.cache
-	maps.Copy(cs.settings, h.Settings)
-	cs.rekey()
+	ss := sess.state
+	ss.Settings.Restore(h.Settings)
+	sess.cache.rekey(&ss.Settings)
 	for _, st := range h.Statements {
-		if st.Name == "" {
-			cs.unnamed = edgeStmt{query: st.Query, types: st.Types}
-		} else {
-			cs.stmts[st.Name] = edgeStmt{query: st.Query, types: st.Types}
-		}
+		ss.Prepare(st.Name, sessionstate.Statement{Query: st.Query, Types: st.Types})
 	}
-	return restoreOn(ctx, sess.stream, cs)
+	return restoreOn(ctx, sess.stream, ss)
 }
 
 // restoreOn tells a new pool side a session's state, as it follows it: its settings (SET) and
 // its prepared statements, as after cache hits (Skip), which the pool side prepares where
 // needed. It reports false when the settings were refused.
-func restoreOn(ctx context.Context, stream link.Stream, cs *cacheState) bool {
-	if !applySettings(ctx, stream, cs.settingsQuery()) {
+func restoreOn(ctx context.Context, stream link.Stream, ss *sessionstate.PG) bool {
+	if !applySettings(ctx, stream, ss.Settings.Script()) {
 		return false
 	}
-	if parses := cs.appendParses(nil); len(parses) > 0 {
+	if parses := ss.AppendParses(nil); len(parses) > 0 {
 		stream.Skip(parses)
 	}
 	return true

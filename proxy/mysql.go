@@ -17,6 +17,7 @@ import (
 
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
+	"github.com/slipstream-proxy/slipstream/sessionstate"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
@@ -77,10 +78,11 @@ type mysqlSession struct {
 	infile bool   // the origin asked for a LOAD DATA LOCAL file: the client's packets are data
 
 	conn     *mysqlwire.Conn
-	cr       *clientReader   // reads the client once the session runs
-	observed observedCommand // the command in flight, for the query insights (mysqlobserve.go)
-	mc       *mysqlCache     // nil when the database is not cached
-	busy     atomic.Bool     // a command is in flight: the client waits for its answer
+	cr       *clientReader       // reads the client once the session runs
+	observed observedCommand     // the command in flight, for the query insights (mysqlobserve.go)
+	mc       *mysqlCache         // nil when the database is not cached
+	state    *sessionstate.MySQL // the session's state, followed when mc is not nil
+	busy     atomic.Bool         // a command is in flight: the client waits for its answer
 	// drain: the server asks the session to end at its next command boundary (drain.go).
 	drain drainState
 
@@ -207,7 +209,7 @@ func (s *Server) openMySQL(ctx, hctx context.Context, sess *mysqlSession, conn *
 	sess.mu.Lock()
 	sess.stream = stream
 	sess.mu.Unlock()
-	sess.mc = s.newMySQLCache(db, sess.user, sess.caps, sess.ext, conn.Response.Collation, stream.Caps())
+	sess.mc, sess.state = s.newMySQLCache(db, sess.user, sess.caps, sess.ext, conn.Response.Collation, stream.Caps())
 	return stream, nil
 }
 

@@ -11,9 +11,12 @@ import (
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
+	"github.com/slipstream-proxy/slipstream/sessionstate"
 )
 
 // mysqlCache is a MySQL session's part of caching. It lives with the session's goroutine.
+// The session's state its keys cover (current database, SET NAMES, session variables, prepared
+// statements) is the session's sessionstate.MySQL (mysqlSession.state).
 //
 // A cacheable command is a COM_QUERY, or a COM_STMT_EXECUTE of a statement the client
 // prepared, that reads with immutable functions only (classify.ClassifyMySQL), outside a
@@ -26,26 +29,16 @@ import (
 // it reads and those the origin's information_schema relates to them (withRelated).
 type mysqlCache struct {
 	caching Caching
-	label   string // the database, for metrics
-	ns      string // the cache's name for the database: its origin, shared by every edge database on it
-	keyBase []byte // database, user, answer-shaping capabilities and collation
-	curDB   string // selected by USE or COM_INIT_DB; "" the session's first
-	names   string // SET NAMES in force, from classify.MySQLSession
-	// vars are the statements that set session system variables (classify.MySQLSession.Vars),
-	// in the order the origin said OK to them: part of every key, and run again on a new pool
-	// side (restoreMySQL).
-	vars []string
-	// dirty: the session changed state that keys do not cover (variables, temporary tables,
-	// ...); it is never served from the cache nor stores in it again.
-	dirty bool
-	stmts map[uint32]*myStmt
-	hits  prometheus.Counter // this database's hits, looked up once
-	key   []byte             // the current command's key; reused
+	label   string             // the database, for metrics
+	ns      string             // the cache's name for the database: its origin, shared by every edge database on it
+	keyBase []byte             // database, user, answer-shaping capabilities and collation
+	hits    prometheus.Counter // this database's hits, looked up once
+	key     []byte             // the current command's key; reused
 
 	// The last command when it was answered from the cache, for replaying on the origin
 	// before a command that reads what the previous statement left (see readsDiagnostics).
 	replay        []byte
-	replayStmt    *myStmt
+	replayStmt    *sessionstate.MySQLStatement
 	replayTypesAt int
 
 	// Writes of the transaction (or statement) not yet over: invalidated before each answer
@@ -62,28 +55,17 @@ type mysqlCache struct {
 	hc        hintCount // hinted to the pool's cache: counted at its first answer
 }
 
-// myStmt is what the edge knows of one of the client's prepared statements.
-type myStmt struct {
-	sql       string
-	db        string // the database it was prepared in; "" the session's first
-	params    int
-	types     []byte // the parameter types the client last sent
-	poolTypes []byte // the types the pool side last got with an execute
-	longData  bool   // COM_STMT_SEND_LONG_DATA since the last execute
-	cursor    bool   // an execute opened a cursor: its executes go to the origin from then on
-}
-
 // mysqlAnswerCaps are the negotiated flags that change the bytes of an answer.
 const mysqlAnswerCaps = mysqlwire.ForwardedCapabilities | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_TRANSACTIONS
 
-// newMySQLCache returns the caching state of a session of db, or nil when db is not cached.
-// Over a stream whose pool end has other edges to tell about writes (sc.Writes), a database not
-// cached here gets one too, disabled, to report the session's writes: the pool's cache and the
-// other edges' hold reads of them.
-func (s *Server) newMySQLCache(db Database, user string, caps, ext uint32, collation byte, sc link.Caps) *mysqlCache {
+// newMySQLCache returns the caching state of a session of db and the session's state it
+// follows, or nils when db is not cached. Over a stream whose pool end has other edges to tell
+// about writes (sc.Writes), a database not cached here gets one too, disabled, to report the
+// session's writes: the pool's cache and the other edges' hold reads of them.
+func (s *Server) newMySQLCache(db Database, user string, caps, ext uint32, collation byte, sc link.Caps) (*mysqlCache, *sessionstate.MySQL) {
 	if s.cfg.Cache == nil || db.Caching.Disabled {
 		if sc.Writes == nil {
-			return nil
+			return nil, nil
 		}
 		db.Caching = Caching{Disabled: true}
 	}
@@ -94,8 +76,8 @@ func (s *Server) newMySQLCache(db Database, user string, caps, ext uint32, colla
 	kb = binary.LittleEndian.AppendUint32(kb, caps&mysqlAnswerCaps)
 	kb = append(kb, collation)
 	kb = binary.LittleEndian.AppendUint32(kb, ext) // extended metadata changes column definitions
-	return &mysqlCache{caching: db.Caching, label: db.Name, ns: ns, keyBase: kb, stmts: make(map[uint32]*myStmt),
-		hits: s.m.cacheQ.WithLabelValues(db.Name, string(cache.Hit))}
+	return &mysqlCache{caching: db.Caching, label: db.Name, ns: ns, keyBase: kb,
+		hits: s.m.cacheQ.WithLabelValues(db.Name, string(cache.Hit))}, sessionstate.NewMySQL()
 }
 
 // myPlan is what the edge decided about one command.
@@ -109,7 +91,7 @@ type myPlan struct {
 	sql      string
 	classed  bool
 	frames   []byte // what to send
-	stmt     *myStmt
+	stmt     *sessionstate.MySQLStatement
 	typesAt  int    // > 0: the execute relies on types the pool side has not seen; they go in here
 	longData bool   // the execute relies on COM_STMT_SEND_LONG_DATA sent before it
 	prepare  string // a COM_STMT_PREPARE's text
@@ -152,18 +134,18 @@ func (sess *mysqlSession) planMySQL(raw []byte) myPlan {
 		sess.planExecute(&p, raw, single, eligible)
 	case mysql.COM_STMT_CLOSE:
 		if len(body) >= 4 {
-			delete(mc.stmts, binary.LittleEndian.Uint32(body))
+			delete(sess.state.Statements, binary.LittleEndian.Uint32(body))
 		}
 	case mysql.COM_STMT_SEND_LONG_DATA:
 		if len(body) >= 4 {
-			if st := mc.stmts[binary.LittleEndian.Uint32(body)]; st != nil {
-				st.longData = true
+			if st := sess.state.Statements[binary.LittleEndian.Uint32(body)]; st != nil {
+				st.LongData = true
 			}
 		}
 	case mysql.COM_STMT_RESET:
 		if len(body) >= 4 {
-			if st := mc.stmts[binary.LittleEndian.Uint32(body)]; st != nil {
-				st.longData = false
+			if st := sess.state.Statements[binary.LittleEndian.Uint32(body)]; st != nil {
+				st.LongData = false
 			}
 		}
 	case mysql.COM_INIT_DB:
@@ -182,7 +164,7 @@ func (sess *mysqlSession) eligible(p *myPlan) bool {
 		p.status = cache.Disabled
 	case sess.status&mysql.SERVER_STATUS_IN_TRANS != 0 || sess.status&mysql.SERVER_STATUS_AUTOCOMMIT == 0:
 		p.status = cache.Transaction
-	case mc.dirty:
+	case sess.state.Dirty:
 		p.status = cache.Uncacheable
 	default:
 		return true
@@ -193,22 +175,18 @@ func (sess *mysqlSession) eligible(p *myPlan) bool {
 // keyPrefix starts the key of a command of kind 'Q' or 'E' for sql, in a buffer the next
 // command reuses: the cache copies what it keeps.
 func (sess *mysqlSession) keyPrefix(kind byte, sql string) []byte {
-	mc := sess.mc
+	mc, ms := sess.mc, sess.state
 	if cap(mc.key) > 64<<10 {
 		mc.key = nil
 	}
 	key := append(append(mc.key[:0], mc.keyBase...), kind)
-	key = append(append(key, mc.curDB...), 0)
-	key = append(append(key, mc.names...), 0)
-	for _, v := range mc.vars {
+	key = append(append(key, ms.DB...), 0)
+	key = append(append(key, ms.Names...), 0)
+	for _, v := range ms.Vars {
 		key = append(append(append(key, 1), v...), 0)
 	}
 	return append(append(key, sql...), 0)
 }
-
-// maxVars bounds the statements setting session variables a session's keys carry; a session
-// that sets more is dirty from then on.
-const maxVars = 32
 
 // planExecute reads a COM_STMT_EXECUTE:
 //
@@ -224,21 +202,21 @@ func (sess *mysqlSession) planExecute(p *myPlan, raw []byte, single, eligible bo
 	if len(body) < 9 {
 		return
 	}
-	st := mc.stmts[binary.LittleEndian.Uint32(body)]
+	st := sess.state.Statements[binary.LittleEndian.Uint32(body)]
 	if st == nil {
 		p.cls = mysqlClass{writeAll: true, reason: cache.Uncacheable} // a statement the edge lost track of
 		p.classed = true
 		return
 	}
-	p.sql, p.stmt = st.sql, st
+	p.sql, p.stmt = st.SQL, st
 	flags := body[4]
-	longData := st.longData
-	st.longData = false
+	longData := st.LongData
+	st.LongData = false
 	if flags != 0 {
-		st.cursor = true
+		st.Cursor = true
 	}
 	p.longData = longData
-	n := st.params
+	n := st.Params
 	nb := (n + 7) / 8
 	var types, values []byte
 	if n > 0 {
@@ -251,10 +229,10 @@ func (sess *mysqlSession) planExecute(p *myPlan, raw []byte, single, eligible bo
 				return
 			}
 			types, values = values[:2*n], values[2*n:]
-			st.types = append(st.types[:0], types...)
+			st.Types = append(st.Types[:0], types...)
 		} else {
-			types = st.types
-			if len(types) == 2*n && !bytes.Equal(st.types, st.poolTypes) {
+			types = st.Types
+			if len(types) == 2*n && !bytes.Equal(st.Types, st.PoolTypes) {
 				p.typesAt = mysqlwire.HeaderLen + 1 + 9 + nb
 			}
 		}
@@ -262,16 +240,16 @@ func (sess *mysqlSession) planExecute(p *myPlan, raw []byte, single, eligible bo
 	switch {
 	case !eligible:
 		return
-	case !single || flags != 0 || st.cursor || longData || len(types) != 2*n:
+	case !single || flags != 0 || st.Cursor || longData || len(types) != 2*n:
 		p.status = cache.Uncacheable
 		return
 	}
-	maxAge, off := commentControl(st.sql, mc.caching.MaxAge)
+	maxAge, off := commentControl(st.SQL, mc.caching.MaxAge)
 	if off {
 		p.status = cache.Disabled
 		return
 	}
-	key := sess.keyPrefix('E', st.sql)
+	key := sess.keyPrefix('E', st.SQL)
 	key = append(append(key, types...), body[9:9+nb]...)
 	p.key, p.maxAge, p.status = append(key, values...), maxAge, cache.Miss
 	mc.key = p.key
@@ -280,14 +258,14 @@ func (sess *mysqlSession) planExecute(p *myPlan, raw []byte, single, eligible bo
 // withTypes returns the execute frames of st ready for the pool side: with st's parameter
 // types put in at typesAt when the client relies on types the pool side has not seen (they
 // came with an execute the cache answered).
-func withTypes(frames []byte, st *myStmt, typesAt int) []byte {
-	if st == nil || st.params == 0 || len(st.types) != 2*st.params {
+func withTypes(frames []byte, st *sessionstate.MySQLStatement, typesAt int) []byte {
+	if st == nil || st.Params == 0 || len(st.Types) != 2*st.Params {
 		return frames
 	}
-	if typesAt > 0 && !bytes.Equal(st.types, st.poolTypes) {
-		frames = appendExecuteWithTypes(nil, frames, typesAt, st.types)
+	if typesAt > 0 && !bytes.Equal(st.Types, st.PoolTypes) {
+		frames = appendExecuteWithTypes(nil, frames, typesAt, st.Types)
 	}
-	st.poolTypes = append(st.poolTypes[:0], st.types...) // the pool side gets them now
+	st.PoolTypes = append(st.PoolTypes[:0], st.Types...) // the pool side gets them now
 	return frames
 }
 
@@ -346,29 +324,20 @@ func (sess *mysqlSession) mysqlInvalidate() {
 	}
 }
 
-// afterMySQL notes what an answered command changed in the session.
+// afterMySQL notes what an answered command changed in the session (sessionstate.MySQL).
 func (sess *mysqlSession) afterMySQL(p *myPlan) {
-	mc := sess.mc
+	mc, ms := sess.mc, sess.state
 	ok := mc.answered && mc.first == 0 // an OK packet (or PREPARE_OK)
 	switch {
 	case p.prepare != "" && ok && len(mc.prepared) == 9:
 		b := mc.prepared[1:]
-		mc.stmts[binary.LittleEndian.Uint32(b)] = &myStmt{sql: p.prepare, db: mc.curDB, params: int(binary.LittleEndian.Uint16(b[6:]))}
+		ms.Prepared(binary.LittleEndian.Uint32(b), p.prepare, int(binary.LittleEndian.Uint16(b[6:])))
 	case p.initDB != "" && ok:
-		mc.curDB = p.initDB
+		ms.InitDB(p.initDB)
 	case p.resetAll && ok:
-		clear(mc.stmts)
-		mc.names, mc.vars = "", mc.vars[:0]
+		ms.ResetConnection()
 	case p.classed && ok:
-		if p.cls.eff.Use != "" {
-			mc.curDB = p.cls.eff.Use
-		}
-		if p.cls.eff.Names != "" {
-			mc.names = p.cls.eff.Names
-		}
-		if p.vars != "" {
-			mc.vars = append(mc.vars, p.vars)
-		}
+		ms.Ran(p.cls.eff, p.vars)
 	}
 	if sess.status&mysql.SERVER_STATUS_IN_TRANS == 0 && !sess.infile {
 		mc.written, mc.writeAll = mc.written[:0], false

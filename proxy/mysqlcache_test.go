@@ -13,6 +13,7 @@ import (
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
+	"github.com/slipstream-proxy/slipstream/sessionstate"
 )
 
 // A hit costs the cache's string copy of the key and its table-generation lookup, and for
@@ -25,9 +26,9 @@ func TestMySQLCacheHitAllocations(t *testing.T) {
 	defer c.Close()
 	s := New(Config{Cache: c})
 	sess := &mysqlSession{s: s, log: s.log, nc: &discardConn{}, stream: &okStream{}, status: mysql.SERVER_STATUS_AUTOCOMMIT}
-	sess.mc = s.newMySQLCache(Database{Name: "app", Caching: Caching{MaxAge: time.Minute, MaxResultBytes: 1 << 20}}, "u", 0, 0, 45, link.Caps{})
+	sess.mc, sess.state = s.newMySQLCache(Database{Name: "app", Caching: Caching{MaxAge: time.Minute, MaxResultBytes: 1 << 20}}, "u", 0, 0, 45, link.Caps{})
 	query := mysqlwire.AppendPacket(nil, 0, append([]byte{mysql.COM_QUERY}, "SELECT c FROM sbtest1 WHERE id = 42"...))
-	sess.mc.stmts[1] = &myStmt{sql: "SELECT c FROM sbtest1 WHERE id = ?", params: 1, types: []byte{mysql.MYSQL_TYPE_LONG, 0}}
+	sess.state.Statements[1] = &sessionstate.MySQLStatement{SQL: "SELECT c FROM sbtest1 WHERE id = ?", Params: 1, Types: []byte{mysql.MYSQL_TYPE_LONG, 0}}
 	execute := mysqlwire.AppendPacket(nil, 0, []byte{mysql.COM_STMT_EXECUTE, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 42, 0, 0, 0})
 	resp := mysqlwire.AppendPacket(nil, 1, []byte{1})
 	resp = mysqlwire.AppendPacket(resp, 2, []byte("\x03def\x00\x00\x00\x01c\x00\x0c\x08\x00\x78\x00\x00\x00\xfe\x00\x00\x00\x00\x00"))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
+	"github.com/slipstream-proxy/slipstream/sessionstate"
 )
 
 // replayHit runs the last command, which the cache answered, on the origin again (its answer
@@ -29,7 +30,7 @@ func (sess *mysqlSession) replayHit(ctx context.Context, p *myPlan) bool {
 		st := mc.replayStmt
 		switch {
 		case st == nil:
-		case mc.stmts[binary.LittleEndian.Uint32(frames[mysqlwire.HeaderLen+1:])] == st:
+		case sess.state.Statements[binary.LittleEndian.Uint32(frames[mysqlwire.HeaderLen+1:])] == st:
 			frames = withTypes(frames, st, mc.replayTypesAt)
 		default:
 			// Closed since (go-sql-driver closes each statement after its query): prepare it
@@ -53,12 +54,12 @@ func (sess *mysqlSession) forgetHit(runs bool) bool {
 
 // replayClosed replays the last hit, an execute of st, which the client has closed since:
 // prepare st's text, execute it with the hit's parameters (types included) and close it.
-func (sess *mysqlSession) replayClosed(ctx context.Context, st *myStmt) bool {
+func (sess *mysqlSession) replayClosed(ctx context.Context, st *sessionstate.MySQLStatement) bool {
 	mc := sess.mc
-	if len(st.sql)+1 >= mysqlwire.MaxPayload || len(st.types) != 2*st.params {
+	if len(st.SQL)+1 >= mysqlwire.MaxPayload || len(st.Types) != 2*st.Params {
 		return true
 	}
-	resp, err := sess.roundTrip(ctx, mysqlwire.AppendPacket(nil, 0, append([]byte{mysql.COM_STMT_PREPARE}, st.sql...)))
+	resp, err := sess.roundTrip(ctx, mysqlwire.AppendPacket(nil, 0, append([]byte{mysql.COM_STMT_PREPARE}, st.SQL...)))
 	if err != nil {
 		return false
 	}
@@ -69,7 +70,7 @@ func (sess *mysqlSession) replayClosed(ctx context.Context, st *myStmt) bool {
 	exec := append([]byte(nil), mc.replay...)
 	copy(exec[mysqlwire.HeaderLen+1:], id)
 	if mc.replayTypesAt > 0 {
-		exec = appendExecuteWithTypes(nil, exec, mc.replayTypesAt, st.types)
+		exec = appendExecuteWithTypes(nil, exec, mc.replayTypesAt, st.Types)
 	}
 	if _, err := sess.roundTrip(ctx, exec); err != nil {
 		return false

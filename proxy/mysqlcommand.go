@@ -81,7 +81,7 @@ func (sess *mysqlSession) myLookup(ctx context.Context, u *mysqlUnit) (answered,
 	mc, p := sess.mc, &u.p
 	u.l = lookupCache(sess.s.cfg.Cache, sess.stream, mc.ns, p.key, ctx.Done(), func() ([]string, bool) {
 		cls := sess.classOf(p)
-		if !cls.cacheable || systemSchema(cls.st.Reads, mc.curDB) {
+		if !cls.cacheable || systemSchema(cls.st.Reads, sess.state.DB) {
 			return nil, false
 		}
 		// Asked at every admit, which only misses reach, so that a read of a view made a
@@ -120,13 +120,8 @@ func (sess *mysqlSession) noteCommand(u *mysqlUnit) {
 		cls := sess.classOf(p)
 		mc.written = append(mc.written, cls.writes...)
 		mc.writeAll = mc.writeAll || cls.writeAll
-		mc.dirty = mc.dirty || cls.eff.Other
-		if cls.eff.Vars && !cls.eff.Other {
-			if followableVars(cls.st) && len(mc.vars) < maxVars {
-				p.vars = p.sql
-			} else {
-				mc.dirty = true
-			}
+		if sess.state.Note(cls.eff, cls.eff.Vars && followableVars(cls.st)) {
+			p.vars = p.sql
 		}
 		if p.status == cache.Miss && !cls.cacheable {
 			p.status = cls.reason

@@ -51,8 +51,8 @@ func (u *observedCommand) begin(sess *mysqlSession, raw []byte, now time.Time) {
 	case mysql.COM_STMT_EXECUTE:
 		u.binds = 1
 		if b := raw[mysqlwire.HeaderLen+1:]; sess.mc != nil && len(b) >= 4 {
-			if st := sess.mc.stmts[binary.LittleEndian.Uint32(b)]; st != nil {
-				u.query = st.sql
+			if st := sess.state.Statements[binary.LittleEndian.Uint32(b)]; st != nil {
+				u.query = st.SQL
 			}
 		}
 	case mysql.COM_STMT_PREPARE:

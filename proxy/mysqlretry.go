@@ -10,6 +10,7 @@ import (
 	"github.com/slipstream-proxy/slipstream/classify"
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
+	"github.com/slipstream-proxy/slipstream/sessionstate"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
@@ -21,14 +22,14 @@ import (
 // SET NAMES, session variables and prepared statements, no other session change, nothing
 // pinned, no LOAD DATA in progress, no cache hit waiting to be replayed.
 func (sess *mysqlSession) mysqlRetryable(p *myPlan) bool {
-	mc, raw := sess.mc, p.frames
-	if mc == nil || sess.infile || sess.status&mysql.SERVER_STATUS_IN_TRANS != 0 || mc.dirty ||
-		!restorable(mc.names) || len(mc.replay) > 0 || sess.stream.Pinned() ||
+	mc, ms, raw := sess.mc, sess.state, p.frames
+	if mc == nil || sess.infile || sess.status&mysql.SERVER_STATUS_IN_TRANS != 0 || ms.Dirty ||
+		!restorable(ms.Names) || len(mc.replay) > 0 || sess.stream.Pinned() ||
 		len(raw) <= mysqlwire.HeaderLen || mysqlwire.LastSeq(raw) != 0 {
 		return false
 	}
-	for _, st := range mc.stmts {
-		if st.cursor || st.longData || len(st.sql) > mysqlwire.MaxRegisteredSQL || len(st.db) > 0xffff {
+	for _, st := range ms.Statements {
+		if st.Cursor || st.LongData || len(st.SQL) > mysqlwire.MaxRegisteredSQL || len(st.DB) > 0xffff {
 			return false
 		}
 	}
@@ -94,7 +95,7 @@ func (sess *mysqlSession) mysqlRetryElsewhere(ctx context.Context, err error, fr
 	if ended {
 		return false // run closes the new stream on its way out
 	}
-	if !restoreMySQL(ctx, stream, sess.mc) {
+	if !restoreMySQL(ctx, stream, sess.state) {
 		stream.Close()
 		sess.s.m.retries.WithLabelValues(label, "failed").Inc()
 		sess.log.Warn("the next pool refused the session's database or character set; the read is not sent again")
@@ -122,12 +123,12 @@ func restorable(names string) bool {
 // USE and SET NAMES on the one it replaces, its session variables (the statements that set
 // them, in order), and its prepared statements (mysqlwire.ComRegisterStmt, under the ids the
 // client knows them by); it reports whether the origin said OK to all but the last.
-func restoreMySQL(ctx context.Context, stream link.Stream, mc *mysqlCache) bool {
+func restoreMySQL(ctx context.Context, stream link.Stream, ms *sessionstate.MySQL) bool {
 	var cmds [][]byte
-	if mc.curDB != "" {
-		cmds = append(cmds, mysqlwire.AppendPacket(nil, 0, append([]byte{mysql.COM_INIT_DB}, mc.curDB...)))
+	if ms.DB != "" {
+		cmds = append(cmds, mysqlwire.AppendPacket(nil, 0, append([]byte{mysql.COM_INIT_DB}, ms.DB...)))
 	}
-	if f := strings.Fields(mc.names); len(f) >= 2 {
+	if f := strings.Fields(ms.Names); len(f) >= 2 {
 		q := "SET CHARACTER SET '" + f[1] + "'"
 		if f[0] == "setnames" {
 			q = "SET NAMES '" + f[1] + "'"
@@ -137,7 +138,7 @@ func restoreMySQL(ctx context.Context, stream link.Stream, mc *mysqlCache) bool 
 		}
 		cmds = append(cmds, mysqlwire.AppendPacket(nil, 0, append([]byte{mysql.COM_QUERY}, q...)))
 	}
-	for _, v := range mc.vars {
+	for _, v := range ms.Vars {
 		cmds = append(cmds, mysqlwire.AppendPacket(nil, 0, append([]byte{mysql.COM_QUERY}, v...)))
 	}
 	for _, cmd := range cmds {
@@ -146,10 +147,10 @@ func restoreMySQL(ctx context.Context, stream link.Stream, mc *mysqlCache) bool 
 			return false
 		}
 	}
-	if len(mc.stmts) > 0 {
+	if len(ms.Statements) > 0 {
 		var reg []byte
-		for id, st := range mc.stmts {
-			reg = mysqlwire.AppendStmtRegistration(reg, id, st.params, st.poolTypes, st.db, st.sql)
+		for id, st := range ms.Statements {
+			reg = mysqlwire.AppendStmtRegistration(reg, id, st.Params, st.PoolTypes, st.DB, st.SQL)
 		}
 		stream.Skip(reg)
 	}

@@ -335,7 +335,7 @@ func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
 	sess.mu.Unlock()
 	old.Close()
 	sess.status, sess.infile = status, false
-	sess.mc = sess.s.newMySQLCache(db, resp.User, sess.caps, sess.ext, resp.Collation, stream.Caps())
+	sess.mc, sess.state = sess.s.newMySQLCache(db, resp.User, sess.caps, sess.ext, resp.Collation, stream.Caps())
 	sess.log = sess.s.log.With("client", sess.nc.RemoteAddr().String(), "protocol", "mysql", "db", db.Name, "user", resp.User)
 	return sess.conn.Finish(sess.status) == nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/slipstream-proxy/slipstream/cache"
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
+	"github.com/slipstream-proxy/slipstream/sessionstate"
 )
 
 // reportingStream records what the session reports to the pool end.
@@ -28,7 +29,7 @@ func TestWritesAreReportedWithTheBatchThatMayMakeThemVisible(t *testing.T) {
 	}
 	defer c.Close()
 	stream := &reportingStream{}
-	sess := &session{s: &Server{cfg: Config{Cache: c}}, db: "app", stream: stream, cache: newCacheState("app", nil)}
+	sess := &session{s: &Server{cfg: Config{Cache: c}}, db: "app", stream: stream, cache: newCacheState("app", nil), state: sessionstate.NewPG()}
 	for _, step := range []struct {
 		query  string
 		status byte // the ReadyForQuery that answers it

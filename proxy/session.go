@@ -14,6 +14,7 @@ import (
 
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
+	"github.com/slipstream-proxy/slipstream/sessionstate"
 	"github.com/slipstream-proxy/slipstream/tunnel"
 )
 
@@ -30,10 +31,12 @@ type session struct {
 	mu    sync.Mutex
 	fatal *pgwire.Error // why the session ends, sent by whoever writes to the client last
 
-	// Caching; cache is nil when the database's results are not cached.
+	// Caching; cache is nil when the database's results are not cached and the session's
+	// writes go to nobody; state is the session's state, followed when cache is not nil.
 	db      string
 	params  map[string]string // startup parameters, for refresh sessions
 	cache   *cacheState
+	state   *sessionstate.PG
 	caching Caching
 	vol     map[string]byte // the origin's pg_proc volatilities, as of volAt
 	rel     link.Related    // the origin's related relations, as of volAt
@@ -151,11 +154,11 @@ func (s *Server) newSession(ctx context.Context, log *slog.Logger, st *startup, 
 	sess := &session{s: s, log: log, nc: st.nc, stream: stream, db: db, params: st.params,
 		vol: profile.Volatility, rel: profile.Related, volAt: time.Now(), ctx: ctx, begin: beginHold{tx: 'I'}}
 	if s.cfg.Cache != nil && !st.db.Caching.Disabled {
-		sess.cache, sess.caching = newCacheState(db, st.params), st.db.Caching
+		sess.cache, sess.state, sess.caching = newCacheState(db, st.params), sessionstate.NewPG(), st.db.Caching
 	} else if stream.Caps().Writes != nil || followed {
 		// Not cached here, but the session's writes are reported all the same: the pool's
 		// cache and the other edges' hold reads of them.
-		sess.cache, sess.caching = newCacheState(db, st.params), Caching{Disabled: true}
+		sess.cache, sess.state, sess.caching = newCacheState(db, st.params), sessionstate.NewPG(), Caching{Disabled: true}
 	}
 	_, sess.plain = sess.tcpConn()
 	sess.initDrain()
@@ -274,8 +277,8 @@ func (sess *session) run(ctx context.Context) {
 // transaction block, on a session whose state the edge can set up again on a new pool side
 // (its prepared statements, from what it has seen; no changed settings, nothing pinned).
 func (sess *session) retryable(p *unitPlan) bool {
-	cs := sess.cache
-	return cs != nil && cs.tx == 'I' && sess.begin.held == nil && !cs.dirty && !sess.stream.Pinned() &&
+	st := sess.state
+	return st != nil && st.Tx == 'I' && sess.begin.held == nil && !st.Dirty && !sess.stream.Pinned() &&
 		p.whole && p.stmts > 0 && p.reads == p.stmts && len(p.writes) == 0 && !p.writeAll && !p.endsTx
 }
 
@@ -295,7 +298,7 @@ func (sess *session) retryElsewhere(ctx context.Context, err error) bool {
 		sess.log.Warn("no pool to send the read to again", "err", oerr)
 		return false
 	}
-	if !restoreOn(ctx, stream, sess.cache) {
+	if !restoreOn(ctx, stream, sess.state) {
 		stream.Close()
 		sess.s.m.retries.WithLabelValues(sess.db, "failed").Inc()
 		sess.log.Warn("the next pool refused the session's settings; the read is not sent again")
@@ -313,7 +316,7 @@ func (sess *session) retryElsewhere(ctx context.Context, err error) bool {
 	return true
 }
 
-// applySettings says a session's settings (cacheState.settingsQuery) to a new pool side, and
+// applySettings says a session's settings (sessionstate.Settings.Script) to a new pool side, and
 // reports whether they were answered without an error.
 func applySettings(ctx context.Context, stream link.Stream, q string) bool {
 	if q == "" {
@@ -444,13 +447,13 @@ func (sess *session) refresh(ctx context.Context, frames []byte, p unitPlan) {
 	if !p.selfContained {
 		pre, h := pgwire.BeginFrame(nil, 'P')
 		pre = append(append(pre, p.stmtName...), 0)
-		pre = append(append(pre, p.stmt.query...), 0)
-		pre = append(pre, p.stmt.types...)
+		pre = append(append(pre, p.stmt.Query...), 0)
+		pre = append(pre, p.stmt.Types...)
 		unit = append(pgwire.FinishFrame(pre, h), unit...)
 		prefix = 5 // ParseComplete
 	}
 	params, db, maxAge, swr := sess.params, sess.db, p.maxAge, sess.caching.StaleWhileRevalidate
-	settings := sess.cache.settingsQuery() // the key's: the new pool side must have them too
+	settings := sess.state.Settings.Script() // the key's: the new pool side must have them too
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

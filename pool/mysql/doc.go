@@ -54,6 +54,9 @@
 // read back when the connection is released and replayed as constants (past 64 KiB they pin).
 // LOCK TABLES, GET_LOCK, CREATE TEMPORARY TABLE, SQL-level PREPARE and HANDLER pin the session to
 // its connection until it ends; the connection is then reset before reuse.
+// What each statement does to its session is read by classify (AppendMySQLEffects, on every
+// COM_QUERY, allocation-free for the common statement); the session's assignments and their
+// fingerprint are a sessionstate.MySQLSettings (Session.state).
 //
 // Origins that refuse COM_RESET_CONNECTION (probed on the first connection) pin every session
 // that changes its state, and close its connection after.

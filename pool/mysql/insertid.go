@@ -1,58 +1,12 @@
 package mysqlpool
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strconv"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
-
-// lastInsertIDQuery reports whether q is SELECT LAST_INSERT_ID() (or @@IDENTITY,
-// @@LAST_INSERT_ID) and nothing else, and the column name the answer has.
-func lastInsertIDQuery(q []byte) (string, bool) {
-	if len(q) > 100 || !containsFold(q, "INSERT_ID") && !containsFold(q, "IDENTITY") {
-		return "", false
-	}
-	l := lexer{s: string(q)}
-	var toks []token
-	for {
-		t, ok := l.next()
-		if !ok {
-			break
-		}
-		toks = append(toks, t)
-	}
-	if n := len(toks); n > 0 && toks[n-1].text == ";" {
-		toks = toks[:n-1]
-	}
-	if len(toks) < 2 || !isWord(toks[0], "SELECT") {
-		return "", false
-	}
-	var name string
-	rest := toks[1:]
-	switch {
-	case len(rest) >= 3 && isWord(rest[0], "LAST_INSERT_ID") && rest[1].text == "(" && rest[2].text == ")":
-		name, rest = l.s[rest[0].start:rest[2].end], rest[3:]
-	case rest[0].kind == tSysVar && (rest[0].text == "identity" || rest[0].text == "last_insert_id"):
-		name, rest = l.s[rest[0].start:rest[0].end], rest[1:]
-	default:
-		return "", false
-	}
-	if len(rest) > 0 && isWord(rest[0], "AS") {
-		rest = rest[1:]
-	}
-	switch {
-	case len(rest) == 0:
-		return name, true
-	case len(rest) == 1 && rest[0].kind == tQuoted:
-		return rest[0].text, true
-	case len(rest) == 1 && rest[0].kind == tWord:
-		return l.s[rest[0].start:rest[0].end], true
-	case len(rest) == 1 && rest[0].kind == tString:
-		return unquote(l.s[rest[0].start:rest[0].end]), true
-	}
-	return "", false
-}
 
 // appendLastInsertIDBinary is appendLastInsertID in the binary protocol (COM_STMT_EXECUTE).
 func appendLastInsertIDBinary(dst []byte, seq byte, name string, id uint64, status uint16, deprecateEOF, extMeta bool) []byte {
@@ -117,8 +71,9 @@ func appendIDResult(dst []byte, seq byte, name string, status uint16, deprecateE
 
 // containsFold reports whether b holds upper, ignoring ASCII case.
 func containsFold(b []byte, upper string) bool {
-	for i := 0; i+len(upper) <= len(b); i++ {
-		if asciiEqualFold(b[i:i+len(upper)], upper) {
+	u := []byte(upper)
+	for i := 0; i+len(u) <= len(b); i++ {
+		if bytes.EqualFold(b[i:i+len(u)], u) {
 			return true
 		}
 	}

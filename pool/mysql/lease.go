@@ -8,6 +8,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/charset"
 
+	"github.com/slipstream-proxy/slipstream/classify"
 	"github.com/slipstream-proxy/slipstream/link"
 )
 
@@ -69,7 +70,7 @@ func (s *Session) sync(c *originConn, fresh bool) (originErr, error) {
 		return nil, originLost(err)
 	}
 	s.mu.Lock()
-	db, key, stmts := s.db, s.state.key, s.state.stmts
+	db, key, stmts := s.db, s.state.Key(), s.state.Statements()
 	s.mu.Unlock()
 
 	var b []byte
@@ -249,7 +250,7 @@ func (s *Session) readBack(c *originConn) {
 		if i > 0 {
 			q.WriteString(", ")
 		}
-		q.WriteString(quoteUserVar(v))
+		q.WriteString(classify.QuoteMySQLUserVar(v))
 	}
 	if err := c.write(appendCommand(nil, mysql.COM_QUERY, []byte(q.String()))); err != nil {
 		return
@@ -291,7 +292,7 @@ func (s *Session) readBack(c *originConn) {
 		c.dirty = true
 		return
 	}
-	sets := make([]setting, 0, len(vars))
+	sets := make([]classify.MySQLAssignment, 0, len(vars))
 	for i, v := range vars {
 		val, n := lenencString(row)
 		if n == 0 {
@@ -299,19 +300,19 @@ func (s *Session) readBack(c *originConn) {
 			return
 		}
 		row = row[n:]
-		sets = append(sets, setting{key: "@" + v, text: quoteUserVar(v) + " = " + literal(val, n == 1 && val == nil, cols[i].typ, cols[i].charset)})
+		sets = append(sets, classify.MySQLUserVar(v, literal(val, n == 1 && val == nil, cols[i].typ, cols[i].charset)))
 	}
 	size := 0
 	for _, st := range sets {
-		size += len(st.text)
+		size += len(st.Text)
 	}
 	if size > maxReplay {
 		// Too large to replay on every lease: the values stay where they are.
 		s.pin("user_variables")
 		return
 	}
-	s.state.apply(sets)
-	c.state = s.state.key
+	s.state.Apply(sets)
+	c.state = s.state.Key()
 }
 
 // maxReplay bounds the user variables read back for replay; larger ones pin the session.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/slipstream-proxy/slipstream/classify"
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
 )
@@ -131,8 +132,8 @@ func (s *Session) finishCommand(c *originConn) {
 		if !p.failed {
 			s.last = s.next
 			st := &stmt{id: s.next, sql: s.prepSQL, db: c.db, key: c.db + "\x00" + s.prepSQL,
-				params: p.prepParams, effects: analyze(s.prepSQL)}
-			st.lastIDName, _ = lastInsertIDQuery([]byte(st.sql))
+				params: p.prepParams, effects: classify.AppendMySQLEffects(nil, []byte(s.prepSQL))}
+			st.lastIDName, _ = classify.MySQLLastInsertIDQuery([]byte(st.sql))
 			s.stmts[st.id] = st
 			s.p.stmts.add(st.key)
 			if old := c.prepared[st.key]; old != nil && old.id != p.prepID {
@@ -170,9 +171,9 @@ func (s *Session) finishCommand(c *originConn) {
 	s.holdNext, s.holdTx = p.warnings > 0, false
 	catalog := false
 	for _, e := range s.effects[:n] {
-		s.holdNext = s.holdNext || e.hold
-		s.holdTx = s.holdTx || e.holdTx
-		catalog = catalog || e.catalog
+		s.holdNext = s.holdNext || e.Hold
+		s.holdTx = s.holdTx || e.HoldTx
+		catalog = catalog || e.Catalog
 		s.apply(c, e)
 	}
 	if catalog {
@@ -208,18 +209,18 @@ func (s *Session) endHold() {
 }
 
 // apply records one statement's effect on the session and on c. s.mu is held.
-func (s *Session) apply(c *originConn, e effect) {
-	if e.zero() {
+func (s *Session) apply(c *originConn, e classify.MySQLEffect) {
+	if e.Zero() {
 		return
 	}
-	if e.use != "" {
-		s.db, c.db = e.use, e.use
+	if e.Use != "" {
+		s.db, c.db = e.Use, e.Use
 	}
-	if len(e.sets) > 0 {
-		s.state.apply(e.sets)
-		c.state = s.state.key
+	if len(e.Sets) > 0 {
+		s.state.Apply(e.Sets)
+		c.state = s.state.Key()
 	}
-	for _, v := range e.vars {
+	for _, v := range e.Vars {
 		found := false
 		for _, x := range s.vars {
 			found = found || x == v
@@ -228,17 +229,17 @@ func (s *Session) apply(c *originConn, e effect) {
 			s.vars = append(s.vars, v)
 		}
 	}
-	if s.p.noReset.Load() && e.pin == "" && (e.use != "" || len(e.sets) > 0 || len(e.vars) > 0 || e.dirty) {
-		e.pin = "no_reset"
+	if s.p.noReset.Load() && e.Pin == "" && (e.Use != "" || len(e.Sets) > 0 || len(e.Vars) > 0 || e.Dirty) {
+		e.Pin = "no_reset"
 	}
-	if e.pin != "" {
-		s.pin(e.pin)
+	if e.Pin != "" {
+		s.pin(e.Pin)
 	}
-	if e.dirty {
+	if e.Dirty {
 		c.dirty = true
 	}
-	if e.xa != 0 {
-		s.xa = e.xa > 0
+	if e.XA != 0 {
+		s.xa = e.XA > 0
 	}
 }
 
@@ -332,8 +333,8 @@ func (s *Session) registerStmt(body []byte) {
 	if db == "" {
 		db = s.firstDB
 	}
-	st := &stmt{id: id, sql: sql, db: db, key: db + "\x00" + sql, params: uint16(params), effects: analyze(sql)}
-	st.lastIDName, _ = lastInsertIDQuery([]byte(sql))
+	st := &stmt{id: id, sql: sql, db: db, key: db + "\x00" + sql, params: uint16(params), effects: classify.AppendMySQLEffects(nil, []byte(sql))}
+	st.lastIDName, _ = classify.MySQLLastInsertIDQuery([]byte(sql))
 	if len(types) > 0 {
 		st.setTypes(types)
 	}

@@ -12,9 +12,11 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/slipstream-proxy/slipstream/classify"
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/pool"
 	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
+	"github.com/slipstream-proxy/slipstream/sessionstate"
 )
 
 // flushAt is how much Recv gathers before returning even if the origin has more buffered.
@@ -45,10 +47,10 @@ type Session struct {
 	reply   []byte // the answer the pool made up itself, due to the client
 	cmd     byte
 	parse   parser
-	shift   byte     // added to the sequence ids of the answer's packets: translation adds or drops some
-	effects []effect // of its statements, applied as they succeed
-	st      *stmt    // the statement it prepares, executes or fetches from
-	prepSQL string   // COM_STMT_PREPARE: the statement text
+	shift   byte                   // added to the sequence ids of the answer's packets: translation adds or drops some
+	effects []classify.MySQLEffect // of its statements, applied as they succeed
+	st      *stmt                  // the statement it prepares, executes or fetches from
+	prepSQL string                 // COM_STMT_PREPARE: the statement text
 
 	status uint16 // server status after the last answer
 	// lastInsertID is the id the session's last INSERT generated, as its OK packet said: what
@@ -62,10 +64,10 @@ type Session struct {
 	holdTx       bool   // the next command starts a transaction SET TRANSACTION shaped
 	holdTimer    *time.Timer
 
-	db      string       // current database
-	firstDB string       // the database the session started in
-	state   sessionState // settings to carry
-	vars    []string     // user variables assigned values the pool has not read yet
+	db      string                     // current database
+	firstDB string                     // the database the session started in
+	state   sessionstate.MySQLSettings // settings to carry
+	vars    []string                   // user variables assigned values the pool has not read yet
 	stmts   map[uint32]*stmt
 	next    uint32 // last statement id handed out
 	// last is the statement id 0xffffffff names: the one just prepared, 0 after a prepare
@@ -90,7 +92,7 @@ type stmt struct {
 	lastIDName string
 	key        string // db and sql: its name in originConn.prepared
 	params     uint16
-	effects    []effect
+	effects    []classify.MySQLEffect
 	longData   [][]byte // COM_STMT_SEND_LONG_DATA packets to replay before the next execute
 	types      []byte   // parameter types the client last sent
 	typesGen   uint64   // bumped when types change: an origin statement bound at another holds others
@@ -319,7 +321,7 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 	s.st, s.prepSQL, s.effects = nil, "", s.effects[:0]
 	switch cmd.code {
 	case mysql.COM_QUERY:
-		if name, ok := lastInsertIDQuery(cmd.body); ok {
+		if name, ok := classify.MySQLLastInsertIDQuery(cmd.body); ok {
 			s.mu.Lock()
 			if s.conn == nil || s.idLease != s.leases {
 				// The connection the answer would come from may hold another session's
@@ -331,10 +333,10 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 			s.mu.Unlock()
 		}
 		kind = rQuery
-		s.effects = appendEffects(s.effects, cmd.body)
+		s.effects = classify.AppendMySQLEffects(s.effects, cmd.body)
 	case mysql.COM_INIT_DB:
 		kind = rOne
-		s.effects = append(s.effects, effect{use: string(cmd.body)})
+		s.effects = append(s.effects, classify.MySQLEffect{Use: string(cmd.body)})
 	case mysql.COM_PING:
 		if s.leased() == nil {
 			s.answer(appendOK(nil, cmd.seq+1, s.ownStatus()))
@@ -661,7 +663,7 @@ func (s *Session) setCursor(st *stmt, open bool) {
 func (s *Session) resetState() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.state.clear()
+	s.state.Clear()
 	s.vars = nil
 	s.dropStmts()
 	s.cursors = 0
