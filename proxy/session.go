@@ -201,8 +201,9 @@ func (sess *session) run(ctx context.Context) {
 	buf := make([]byte, 0, answerBuffer)
 	for {
 		idle := pumpDone == nil && sess.begin.tx == 'I' && sess.r.Buffered() == 0
-		if pumpDone == nil && sess.drain.boundary(idle, idle && sess.movable()) {
-			if sess.handOver() {
+		movable := idle && sess.movable()
+		if pumpDone == nil && sess.drain.boundary(idle, movable) {
+			if movable && sess.handOver() {
 				sess.stream.Close()
 				return // the connection is the new process's now: nothing is sent on it
 			}
