@@ -140,3 +140,59 @@ func TestUpgradeWithHandoverKeepsPersistentClients(t *testing.T) {
 		t.Errorf("%d processes said they drained, want 3:\n%s", n, c.stderr.String())
 	}
 }
+
+// TestUpgradeEdgeWithHandoverKeepsPersistentClients: the split shape, `slipstream edge` in
+// front of `slipstream pool` over the QUIC tunnel, with persistent pgbench clients and a pgx
+// session holding a setting and a prepared statement through the edge, while the edge is
+// upgraded with SIGUSR2. Each idle session moves to the new edge process, which opens it
+// anew over its own tunnel to the same pool: no transaction fails, no client is dropped, and
+// the pgx session's state is there after. The pool is not restarted: it reloads (SIGHUP,
+// TestSIGHUPReloadsThePool) and is upgraded with SO_REUSEPORT next to its edges (see
+// docs/deploy.md).
+func TestUpgradeEdgeWithHandoverKeepsPersistentClients(t *testing.T) {
+	t.Parallel()
+	clients, seconds := upgradeLoad("10")
+	ctx := testContext(t, 180*time.Second)
+	dir := makeCerts(t)
+	pool := startNode(t, "pool", "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+		"--certs", dir, "--data-dir", t.TempDir(), "--region", "test", "--origin", directURL())
+	edge := startChild(t, pgtest.AppDB, "edge", "--pool", "test="+pool.tunnelAddr(t), "--pg-listen", "127.0.0.1:0",
+		"--http-listen", "127.0.0.1:0", "--certs", dir, "--data-dir", t.TempDir(), "--origin", directURL())
+	table := "edge_handover_" + suffix()
+	script := lifecycleScript(t, ctx, table)
+	plain := withQuery(edge.PGURL, "sslmode", "disable")
+	persistent := startPgbench(t, ctx, plain, script, "-c", clients, "-j", "4", "-T", seconds)
+
+	held := connectMode(t, ctx, plain, pgx.QueryExecModeCacheStatement)
+	if _, err := held.Exec(ctx, "set statement_timeout = '4321ms'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := held.Prepare(ctx, "held_stmt", "select $1::int + 1"); err != nil {
+		t.Fatal(err)
+	}
+	waitForLoad(t, ctx, table, 20)
+	edge.handOver(t, ctx)
+	var timeout string
+	if err := held.QueryRow(ctx, "show statement_timeout").Scan(&timeout); err != nil || timeout != "4321ms" {
+		t.Errorf("after the edge's handover: statement_timeout %q (%v), want the session's 4321ms", timeout, err)
+	}
+	var n int
+	if err := held.QueryRow(ctx, "held_stmt", 41).Scan(&n); err != nil || n != 42 {
+		t.Errorf("after the edge's handover: the prepared statement: %d (%v), want 42", n, err)
+	}
+	t.Logf("%s", persistent.wait(t, "pgbench -c "+clients+" -T "+seconds+" (persistent) through a handover of the edge", true))
+	if out := string(persistent.out); strings.Contains(out, "aborted") {
+		t.Errorf("persistent clients were dropped:\n%s", out)
+	}
+	if m := handedOver.FindString(edge.stderr.String()); m == "" || m == "sessions_handed_over=0" {
+		t.Errorf("the edge handed over no session (%q):\n%s", m, edge.stderr.String())
+	} else {
+		t.Logf("the old edge: %s", m)
+	}
+	syscall.Kill(edge.successors()[0], syscall.SIGTERM)
+	select {
+	case <-edge.outputDone:
+	case <-ctx.Done():
+		t.Fatalf("the new edge did not exit after SIGTERM:\n%s", edge.stderr.String())
+	}
+}
