@@ -19,7 +19,7 @@ import (
 // then `serve` in front of a real PostgreSQL 15, psql through it, and `podman stop` (its
 // STOPSIGNAL, SIGTERM) ending it with exit 0. Skipped where podman is not installed.
 //
-// The Dockerfile's build stage starts from golang:1.26-bookworm, from a registry. Where no
+// The Dockerfile's build stage starts from docker.io/library/golang:1.26-bookworm, from a registry. Where no
 // registry is reachable (a machine whose only network is package mirrors), the binary is
 // built on this host as that stage builds it (the same go build, cgo linked statically), and
 // the final stage, the Dockerfile's own text from `FROM scratch` on, is built around it:
