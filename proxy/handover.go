@@ -104,6 +104,18 @@ func (s *Server) Adopt(ctx context.Context, conn net.Conn, h HandedSession) erro
 	return nil
 }
 
+// countOpen counts a client session of database db as open, until the function it returns is
+// called.
+func (s *Server) countOpen(db string) (closed func()) {
+	clients := s.m.clients.WithLabelValues(db)
+	clients.Inc()
+	s.active.Add(1)
+	return func() {
+		clients.Dec()
+		s.active.Add(-1)
+	}
+}
+
 // recovered ends a session that panicked (deferred), so that one client can't take the
 // process down.
 func (s *Server) recovered(log *slog.Logger) {

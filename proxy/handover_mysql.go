@@ -235,13 +235,7 @@ func (s *Server) serveAdoptedMySQL(ctx context.Context, log *slog.Logger, conn n
 		return
 	}
 	sess.ready.Store(true)
-	clients := s.m.clients.WithLabelValues(db.Name)
-	clients.Inc()
-	s.active.Add(1)
-	defer func() {
-		clients.Dec()
-		s.active.Add(-1)
-	}()
+	defer s.countOpen(db.Name)()
 	log.Debug("session started", "handed_over", true)
 	sess.run(ctx)
 }

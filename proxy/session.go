@@ -111,13 +111,7 @@ func (s *Server) serveStarted(ctx context.Context, log *slog.Logger, st *startup
 		s.m.setupTime.Observe(time.Since(start).Seconds())
 		s.m.sessions.WithLabelValues(db).Inc()
 	}
-	clients := s.m.clients.WithLabelValues(db)
-	clients.Inc()
-	s.active.Add(1)
-	defer func() {
-		clients.Dec()
-		s.active.Add(-1)
-	}()
+	defer s.countOpen(db)()
 	log.Debug("session started", "handed_over", handed != nil)
 
 	// The startup reader's buffer is empty: a client waits for ReadyForQuery before it sends.

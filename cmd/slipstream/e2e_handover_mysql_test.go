@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -90,10 +89,5 @@ func TestUpgradeWithHandoverKeepsMySQLSessions(t *testing.T) {
 	if n := strings.Count(c.stderr.String(), "sessions_handed_over=0"); n > 0 {
 		t.Errorf("a handover moved no session:\n%s", c.stderr.String())
 	}
-	syscall.Kill(c.successors()[1], syscall.SIGTERM)
-	select {
-	case <-c.outputDone:
-	case <-ctx.Done():
-		t.Fatalf("the last process did not exit after SIGTERM:\n%s", c.stderr.String())
-	}
+	c.stopLast(t, ctx)
 }

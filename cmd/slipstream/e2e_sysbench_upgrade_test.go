@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -126,13 +125,7 @@ func TestUpgradeUnderSysbench(t *testing.T) {
 	if err := direct.QueryRowContext(ctx, "select count(*) from sbtest1").Scan(&n); err != nil || n == 0 {
 		t.Errorf("through the process left after both upgrades: %d rows (%v)", n, err)
 	}
-	last := c.successors()[1]
-	syscall.Kill(last, syscall.SIGTERM)
-	select {
-	case <-c.outputDone:
-	case <-ctx.Done():
-		t.Fatalf("the last process did not exit after SIGTERM:\n%s", c.stderr.String())
-	}
+	c.stopLast(t, ctx)
 }
 
 // handedOver picks each old process's count of sessions handed over out of its log.
