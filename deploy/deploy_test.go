@@ -420,27 +420,3 @@ func TestDockerfile(t *testing.T) {
 		}
 	}
 }
-
-// TestImageBuildsAndServes builds the image and runs it, when a builder is installed:
-// podman (or buildah to build it). The build needs the Go image from a registry.
-func TestImageBuildsAndServes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: the image build takes minutes")
-	}
-	podman, err := exec.LookPath("podman")
-	if err != nil {
-		t.Skip("podman is not installed: the image is not built (deploy/README.md says how)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*60e9)
-	defer cancel()
-	tag := "localhost/slipstream-test:latest"
-	build := exec.CommandContext(ctx, podman, "build", "-f", "deploy/container/Dockerfile", "-t", tag, ".")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("podman build: %v\n%s", err, out)
-	}
-	out, err := exec.CommandContext(ctx, podman, "run", "--rm", "--read-only", tag, "version").CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "slipstream ") {
-		t.Fatalf("podman run %s version: %v\n%s", tag, err, out)
-	}
-}

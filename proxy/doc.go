@@ -63,9 +63,10 @@
 // remains the immediate stop.
 //
 // Upgrading (handover.go): HandOver is Drain for a new process that takes over the listening
-// sockets; a plaintext PostgreSQL session whose state the edge follows moves to it at its
-// next boundary (its connection and a HandedSession, through the caller's Handoff), and the
-// new process's Adopt serves it from there. The others drain.
+// sockets; a plaintext session whose state the edge follows, PostgreSQL or MySQL
+// (handover_mysql.go), moves to it at its next boundary (its connection and a HandedSession,
+// through the caller's Handoff), and the new process's Adopt serves it from there. The others
+// drain.
 //
 // The edge never talks to a database directly: all of that is behind the tunnel.
 package proxy

@@ -260,6 +260,9 @@ func (s *Server) drainSessions(match func(db string) bool, handing bool) {
 	s.myConns.mu.Lock()
 	for _, sess := range s.myConns.m {
 		if db, _, _ := sess.identity(); match(db) {
+			if handing {
+				sess.drain.handing.Store(true)
+			}
 			sess.drain.drain()
 		}
 	}
@@ -287,8 +290,10 @@ func (sess *session) initDrain() {
 // initDrain prepares a MySQL session for drain.
 func (sess *mysqlSession) initDrain() {
 	sess.drain.end = func() { sess.end(mysqlwire.Errorf(mysqlwire.ErServerShutdown), false) }
+	sess.drain.wake = func() { sess.nc.SetReadDeadline(time.Now()) }
 	if sess.s.draining.Load() {
 		sess.drain.draining.Store(true)
+		sess.drain.handing.Store(sess.s.handoff.Load() != nil)
 	}
 }
 

@@ -35,7 +35,8 @@ import (
 // origin connection serves the session), its cancel key. It must be plaintext: a TLS
 // session's keys live in this process's memory (it drains). A pinned session (LISTEN, an
 // advisory lock, a temporary table...) holds state on its origin connection and drains too,
-// and so does one that changed state the edge cannot follow (dirty). MySQL sessions drain.
+// and so does one that changed state the edge cannot follow (dirty). MySQL sessions move
+// the same way, with their own state (handover_mysql.go).
 
 // HandedSession is a PostgreSQL client session's state, as an old process hands it to a new
 // one with its connection.
@@ -49,6 +50,9 @@ type HandedSession struct {
 	Settings map[string]string `json:"settings,omitempty"`
 	// Statements are the statements the client prepared; "" names the unnamed one.
 	Statements []HandedStatement `json:"statements,omitempty"`
+	// MySQL is set for a MySQL session (handover_mysql.go), whose Params are its pool side's
+	// startup parameters; Key, Settings and Statements are PostgreSQL's.
+	MySQL *HandedMySQL `json:"mysql,omitempty"`
 }
 
 // HandedStatement is a prepared statement of a HandedSession.
@@ -73,9 +77,12 @@ func (s *Server) HandOver(send Handoff) {
 
 // Adopt serves a client session that an old process handed over: conn is its client
 // connection, h its state. The session is served as if its client had logged in here, without
-// a word to the client. It returns an error, after telling the client (57P01), when this
-// server no longer serves the database or has stopped.
+// a word to the client. It returns an error, after telling the client (57P01; MySQL: 1053),
+// when this server no longer serves the database or has stopped.
 func (s *Server) Adopt(ctx context.Context, conn net.Conn, h HandedSession) error {
+	if h.MySQL != nil {
+		return s.adoptMySQL(ctx, conn, h)
+	}
 	db, ok := s.dbs.Load().pg[h.DB]
 	if !ok || !s.loops.join(&s.wg) {
 		conn.Write(pgwire.AppendError(nil, pgShutdown()))
@@ -95,6 +102,18 @@ func (s *Server) Adopt(ctx context.Context, conn net.Conn, h HandedSession) erro
 		s.serveStarted(ctx, log, st, &h, time.Now())
 	}()
 	return nil
+}
+
+// countOpen counts a client session of database db as open, until the function it returns is
+// called.
+func (s *Server) countOpen(db string) (closed func()) {
+	clients := s.m.clients.WithLabelValues(db)
+	clients.Inc()
+	s.active.Add(1)
+	return func() {
+		clients.Dec()
+		s.active.Add(-1)
+	}
 }
 
 // recovered ends a session that panicked (deferred), so that one client can't take the
@@ -137,22 +156,28 @@ func (sess *session) tcpConn() (*net.TCPConn, bool) {
 // handOver gives the session to the new process; it reports false, the session still here,
 // when that failed.
 func (sess *session) handOver() bool {
-	send := sess.s.handoff.Load()
 	tc, ok := sess.tcpConn()
-	if send == nil || !ok {
+	return ok && sess.s.handOff(sess.log, tc, sess.handed())
+}
+
+// handOff gives a session's client connection and state to the new process (HandOver's
+// Handoff); it reports false, the connection still this process's, when that failed.
+func (s *Server) handOff(log *slog.Logger, tc *net.TCPConn, h HandedSession) bool {
+	send := s.handoff.Load()
+	if send == nil {
 		return false
 	}
 	f, err := tc.File()
 	if err != nil {
-		sess.log.Warn("handing the session over failed; it drains", "err", err)
+		log.Warn("handing the session over failed; it drains", "err", err)
 		return false
 	}
 	defer f.Close()
-	if err := (*send)(f, sess.handed()); err != nil {
-		sess.log.Warn("handing the session over failed; it drains", "err", err)
+	if err := (*send)(f, h); err != nil {
+		log.Warn("handing the session over failed; it drains", "err", err)
 		return false
 	}
-	sess.log.Debug("session handed over to the new process")
+	log.Debug("session handed over to the new process")
 	return true
 }
 

@@ -148,13 +148,7 @@ func (s *Server) serveMySQLConn(ctx context.Context, nc net.Conn) {
 
 	s.m.setupTime.Observe(time.Since(start).Seconds())
 	s.m.sessions.WithLabelValues(db.Name).Inc()
-	clients := s.m.clients.WithLabelValues(db.Name)
-	clients.Inc()
-	s.active.Add(1)
-	defer func() {
-		clients.Dec()
-		s.active.Add(-1)
-	}()
+	defer s.countOpen(db.Name)()
 	log.Debug("session started")
 	sess.run(ctx)
 	log.Debug("session ended", "duration", time.Since(start))

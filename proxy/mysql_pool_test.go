@@ -32,6 +32,21 @@ func startPooledEdge(t testing.TB, pcfg mysqlpool.Config, dbs ...Database) strin
 // startPooledEdgeWith is startPooledEdge with the edge's cache and metrics from cfg.
 func startPooledEdgeWith(t testing.TB, cfg Config, pcfg mysqlpool.Config, dbs ...Database) string {
 	t.Helper()
+	_, addr := servePooledEdge(t, cfg, pcfg, dbs...)
+	return addr
+}
+
+// servePooledEdge is startPooledEdgeWith, returning the edge too.
+func servePooledEdge(t testing.TB, cfg Config, pcfg mysqlpool.Config, dbs ...Database) (*Server, string) {
+	t.Helper()
+	srv := newPooledEdge(t, cfg, pcfg, dbs...)
+	return srv, serveMySQLOn(t, srv)
+}
+
+// newPooledEdge is a MySQL edge of dbs in front of pools of its own (pool/mysql) on the
+// test's MariaDB, not serving yet.
+func newPooledEdge(t testing.TB, cfg Config, pcfg mysqlpool.Config, dbs ...Database) *Server {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	origins := map[string]link.Origin{}
 	for i := range dbs {
@@ -46,7 +61,13 @@ func startPooledEdgeWith(t testing.TB, cfg Config, pcfg mysqlpool.Config, dbs ..
 		dbs[i].Protocol = ProtocolMySQL
 	}
 	cfg.Databases, cfg.Transport, cfg.Logger, cfg.TLS = dbs, tunnel.NewLocal(origins), logger, testTLS(t)
-	srv := New(cfg)
+	return New(cfg)
+}
+
+// serveMySQLOn serves srv's MySQL clients on a free loopback port until the test ends, and
+// returns the address.
+func serveMySQLOn(t testing.TB, srv *Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

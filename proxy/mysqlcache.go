@@ -188,6 +188,9 @@ func (sess *mysqlSession) keyPrefix(kind byte, sql string) []byte {
 	return append(append(key, sql...), 0)
 }
 
+// mysqlCursorTypes are the flags of a COM_STMT_EXECUTE that open a cursor.
+const mysqlCursorTypes = mysql.CURSOR_TYPE_READ_ONLY | mysql.CURSOR_TYPE_FOR_UPDATE | mysql.CURSOR_TYPE_SCROLLABLE
+
 // planExecute reads a COM_STMT_EXECUTE:
 //
 //	id(4) flags(1) iterations(4) [null bitmap((n+7)/8) new-params-bound(1) [types(2n)] values]
@@ -212,7 +215,7 @@ func (sess *mysqlSession) planExecute(p *myPlan, raw []byte, single, eligible bo
 	flags := body[4]
 	longData := st.LongData
 	st.LongData = false
-	if flags != 0 {
+	if flags&mysqlCursorTypes != 0 { // not PARAMETER_COUNT_AVAILABLE (0x08), which opens none
 		st.Cursor = true
 	}
 	p.longData = longData

@@ -27,13 +27,7 @@ type mysqlConns struct {
 func (c *mysqlConns) add(sess *mysqlSession) uint32 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[uint32]*mysqlSession)
-		// Far from the small numbers origins hand out, so that a KILL of an origin's
-		// CONNECTION_ID() finds no session rather than another client's; below 1<<31 for
-		// clients that keep the id in a signed 32-bit integer.
-		c.next = 1<<30 + rand.Uint32N(1<<29)
-	}
+	c.start()
 	for {
 		c.next++
 		if c.next >= 1<<31 {
@@ -43,6 +37,17 @@ func (c *mysqlConns) add(sess *mysqlSession) uint32 {
 			c.m[c.next] = sess
 			return c.next
 		}
+	}
+}
+
+// start makes the map and picks the first id, once; c.mu is held.
+func (c *mysqlConns) start() {
+	if c.m == nil {
+		c.m = make(map[uint32]*mysqlSession)
+		// Far from the small numbers origins hand out, so that a KILL of an origin's
+		// CONNECTION_ID() finds no session rather than another client's; below 1<<31 for
+		// clients that keep the id in a signed 32-bit integer.
+		c.next = 1<<30 + rand.Uint32N(1<<29)
 	}
 }
 

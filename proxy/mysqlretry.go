@@ -22,16 +22,9 @@ import (
 // SET NAMES, session variables and prepared statements, no other session change, nothing
 // pinned, no LOAD DATA in progress, no cache hit waiting to be replayed.
 func (sess *mysqlSession) mysqlRetryable(p *myPlan) bool {
-	mc, ms, raw := sess.mc, sess.state, p.frames
-	if mc == nil || sess.infile || sess.status&mysql.SERVER_STATUS_IN_TRANS != 0 || ms.Dirty ||
-		!restorable(ms.Names) || len(mc.replay) > 0 || sess.stream.Pinned() ||
-		len(raw) <= mysqlwire.HeaderLen || mysqlwire.LastSeq(raw) != 0 {
+	mc, raw := sess.mc, p.frames
+	if !sess.stateRestorable() || len(mc.replay) > 0 || len(raw) <= mysqlwire.HeaderLen || mysqlwire.LastSeq(raw) != 0 {
 		return false
-	}
-	for _, st := range ms.Statements {
-		if st.Cursor || st.LongData || len(st.SQL) > mysqlwire.MaxRegisteredSQL || len(st.DB) > 0xffff {
-			return false
-		}
 	}
 	switch raw[mysqlwire.HeaderLen] {
 	case mysql.COM_QUERY:
@@ -54,6 +47,26 @@ func (sess *mysqlSession) mysqlRetryable(p *myPlan) bool {
 	}
 	for _, f := range st.Functions {
 		if v, known := classify.MySQLVolatility(f); !known || v == classify.Volatile {
+			return false
+		}
+	}
+	return true
+}
+
+// stateRestorable reports whether all of the session's state is what restoreMySQL gives a new
+// pool side: it is outside a transaction and LOAD DATA, its state is followed (not dirty, a
+// SET NAMES said again plainly, prepared statements without a cursor or long data, that
+// register), and nothing of it is pinned to its origin connection. A read is sent again on
+// such a session (mysqlRetryable), and such a session is handed over at an upgrade
+// (handover_mysql.go).
+func (sess *mysqlSession) stateRestorable() bool {
+	ms := sess.state
+	if sess.mc == nil || ms == nil || sess.infile || sess.status&mysql.SERVER_STATUS_IN_TRANS != 0 || ms.Dirty ||
+		!restorable(ms.Names) || sess.stream.Pinned() {
+		return false
+	}
+	for _, st := range ms.Statements {
+		if st.Cursor || st.LongData || len(st.SQL) > mysqlwire.MaxRegisteredSQL || len(st.DB) > 0xffff {
 			return false
 		}
 	}

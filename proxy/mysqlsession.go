@@ -38,17 +38,31 @@ func (sess *mysqlSession) run(ctx context.Context) {
 	defer sess.drain.busy() // an ended session is not idle: drain leaves it alone
 	defer func() { sess.current().Close() }()
 
-	cr := sess.startReader(ctx)
-	defer sess.stopReader(cr)
-	sess.cr = cr
+	sess.cr = sess.startReader(ctx)
+	defer func() { sess.stopReader(sess.cr) }() // a handover may start another (afterWake)
 	buf := make([]byte, 0, answerBuffer)
 	for {
-		if sess.drain.boundary(sess.atBoundary(), false) {
-			sess.drain.end()
-			break
+		idle := sess.atBoundary()
+		movable := idle && sess.movable()
+		waking := false
+		if sess.drain.boundary(idle, movable) {
+			// Handing over (handover_mysql.go): a session that can move does, once its client
+			// reader stops reading ahead; the others end.
+			if waking = movable && sess.wakeToMove(); !waking {
+				if movable && sess.handOver() {
+					return // the connection is the new process's now: nothing is sent on it
+				}
+				sess.drain.end()
+				break
+			}
 		}
+		armed := sess.cr.armed
 		p := sess.next()
-		sess.drain.busy()
+		// A wake-up may also reach a read ahead the reader started after handing over a packet
+		// the client sent meanwhile: any read error may be one.
+		if woken := sess.drain.busy(); (woken || waking || p.err != nil) && sess.afterWake(ctx, p, armed) {
+			continue
+		}
 		raw, err := p.raw, p.err
 		if err != nil {
 			sess.seq = p.seq + 1
@@ -66,7 +80,7 @@ func (sess *mysqlSession) run(ctx context.Context) {
 		buf, ok = sess.command(ctx, raw, buf)
 		sess.observed.finish(sess, time.Now())
 		sess.busy.Store(false)
-		cr.settle()
+		sess.cr.settle()
 		if !ok {
 			break
 		}

@@ -111,13 +111,7 @@ func (s *Server) serveStarted(ctx context.Context, log *slog.Logger, st *startup
 		s.m.setupTime.Observe(time.Since(start).Seconds())
 		s.m.sessions.WithLabelValues(db).Inc()
 	}
-	clients := s.m.clients.WithLabelValues(db)
-	clients.Inc()
-	s.active.Add(1)
-	defer func() {
-		clients.Dec()
-		s.active.Add(-1)
-	}()
+	defer s.countOpen(db)()
 	log.Debug("session started", "handed_over", handed != nil)
 
 	// The startup reader's buffer is empty: a client waits for ReadyForQuery before it sends.
@@ -201,8 +195,9 @@ func (sess *session) run(ctx context.Context) {
 	buf := make([]byte, 0, answerBuffer)
 	for {
 		idle := pumpDone == nil && sess.begin.tx == 'I' && sess.r.Buffered() == 0
-		if pumpDone == nil && sess.drain.boundary(idle, idle && sess.movable()) {
-			if sess.handOver() {
+		movable := idle && sess.movable()
+		if pumpDone == nil && sess.drain.boundary(idle, movable) {
+			if movable && sess.handOver() {
 				sess.stream.Close()
 				return // the connection is the new process's now: nothing is sent on it
 			}

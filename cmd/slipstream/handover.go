@@ -34,13 +34,13 @@ import (
 //	 │ serving HTTP (the new process accepts on the same sockets);
 //	 │ each movable session at its boundary:
 //	 │ {"kind":"session"} + its connection ──────────>│ proxy.Server.Adopt: served on
-//	 │ the others drain (57P01 at their boundary)      │
+//	 │ the others drain (57P01, 1053 at their boundary)│
 //	 │ exits 0 when none is left (or shutdown_timeout)
 //
-// Which sessions move is proxy's decision (proxy/handover.go): plaintext PostgreSQL sessions
-// idle between transactions, with no state on their origin connection. The new process that
-// fails to start, or does not say ready within handoverTimeout, is killed and the old one goes
-// on serving as before. Each message is one SOCK_SEQPACKET datagram, so its descriptors arrive
+// Which sessions move is proxy's decision (proxy/handover.go, handover_mysql.go): plaintext
+// PostgreSQL and MySQL sessions idle between transactions, with no state on their origin
+// connection. The new process that fails to start, or does not say ready within
+// handoverTimeout, is killed and the old one goes on serving as before. Each message is one SOCK_SEQPACKET datagram, so its descriptors arrive
 // with it; a session whose state is larger than a datagram (handoverMaxMessage) drains.
 
 // handoverEnv names the descriptor on which a process started by a handover reads it.
@@ -372,7 +372,7 @@ func (p *predecessor) adopt(ctx context.Context, lc *Lifecycle) error {
 			continue
 		}
 		if err := lc.adopt(ctx, nc, *m.Session); err != nil {
-			lc.log.Warn("handover: a session could not be taken over; its client was told (57P01)", "err", err)
+			lc.log.Warn("handover: a session could not be taken over; its client was told (57P01 / 1053)", "err", err)
 			continue
 		}
 		adopted++

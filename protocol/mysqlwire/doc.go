@@ -6,7 +6,8 @@
 // password; the caller, having opened what the session needs, ends it with Conn.Finish (OK)
 // or Conn.Fail (ERR), then reads whole commands with Reader.ReadPacket and passes them on
 // byte for byte. COM_CHANGE_USER is the connection phase again in the middle of the command
-// phase: ParseChangeUser, then Conn.ChangeUser.
+// phase: ParseChangeUser, then Conn.ChangeUser. A connection handed to another process in its
+// command phase goes on there with Resume (resume.go), from a packet boundary (Reader.Torn).
 //
 //	client                              edge (Accept)
 //	 │<──────────────── Handshake v10   │ server version, capabilities, collation from the

@@ -27,6 +27,9 @@ type Reader struct {
 	max int
 	buf []byte
 	seq byte // of the last packet header read
+	// torn: the last ReadPacketTo failed after taking bytes of its packet off the
+	// connection (Torn).
+	torn bool
 }
 
 // NewReader returns a Reader of r that refuses logical packets whose payloads add up to more
@@ -55,12 +58,14 @@ func (r *Reader) ReadPacket() ([]byte, error) {
 func (r *Reader) ReadPacketTo(dst []byte) ([]byte, error) {
 	total := 0
 	var seq byte
+	r.torn = true // until the first header's read says otherwise
 	for first := true; ; first = false {
 		var h [HeaderLen]byte
-		if _, err := io.ReadFull(r.r, h[:]); err != nil {
+		if n, err := io.ReadFull(r.r, h[:]); err != nil {
 			if !first && errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
+			r.torn = !first || n > 0
 			return nil, err
 		}
 		n := int(h[0]) | int(h[1])<<8 | int(h[2])<<16
@@ -82,6 +87,7 @@ func (r *Reader) ReadPacketTo(dst []byte) ([]byte, error) {
 			return nil, err
 		}
 		if n < MaxPayload {
+			r.torn = false
 			return dst, nil
 		}
 	}
@@ -96,6 +102,12 @@ func grow(b []byte, n int) []byte {
 	}
 	return b[:len(b)+n]
 }
+
+// Torn reports whether the last ReadPacketTo (or ReadPacket) failed partway through a packet,
+// having taken some of its bytes off the connection: the connection is then no longer at a
+// packet boundary. A read that failed before any byte came (a deadline that woke it, EOF
+// between packets) is not torn.
+func (r *Reader) Torn() bool { return r.torn }
 
 // LastSeq returns the sequence id of the last packet header read, also when ReadPacket
 // failed after it: the answer to a refused packet takes the next one.
