@@ -45,22 +45,14 @@ type RolesConfig struct {
 // Nothing a role logs in with is ever written down: verifiers and ClientKeys are held in
 // memory only, and never logged. Safe for concurrent use.
 type Roles struct {
-	base *Pool
-	cfg  Config
-	rc   RolesConfig
-	gate chan struct{} // one token per open role connection; nil: no MaxDBConns
+	base      *Pool
+	rc        RolesConfig
+	gate      *RoleGate
+	verifiers *VerifierCache
 
-	mu        sync.Mutex
-	pools     map[string]*Pool
-	verifiers map[string]*verifierEntry
-}
-
-// verifierEntry is a role's verifier as the origin last said, or a lookup under way (done open).
-type verifierEntry struct {
-	done chan struct{}
-	text string // "" : no such role, or no password
-	err  error
-	at   time.Time
+	mu    sync.Mutex
+	cfg   Config
+	pools map[string]*Pool
 }
 
 // NewRoles returns the pools of database cfg.Name for any role. It dials nothing yet.
@@ -68,17 +60,12 @@ func NewRoles(cfg Config, rc RolesConfig) (*Roles, error) {
 	if rc.AuthQuery == "" {
 		rc.AuthQuery = DefaultAuthQuery
 	}
-	if rc.CacheTTL <= 0 {
-		rc.CacheTTL = DefaultAuthCacheTTL
-	}
 	base, err := New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	r := &Roles{base: base, cfg: cfg, rc: rc, pools: make(map[string]*Pool), verifiers: make(map[string]*verifierEntry)}
-	if rc.MaxDBConns > 0 {
-		r.gate = make(chan struct{}, rc.MaxDBConns)
-	}
+	r := &Roles{base: base, cfg: cfg, rc: rc, pools: make(map[string]*Pool), gate: NewRoleGate(rc.MaxDBConns, cfg.QueueTimeout)}
+	r.verifiers = NewVerifierCache(base.ctx, rc.CacheTTL, r.lookup)
 	return r, nil
 }
 
@@ -89,86 +76,32 @@ func (r *Roles) Base() *Pool { return r.base }
 // exist or has none), from memory when it was looked up less than CacheTTL ago and fresh is
 // false. Concurrent calls for one role share one lookup.
 func (r *Roles) Verifier(ctx context.Context, role string, fresh bool) (string, error) {
-	r.mu.Lock()
-	e := r.verifiers[role]
-	if e != nil {
-		select {
-		case <-e.done:
-			if fresh || e.err != nil || time.Since(e.at) > r.rc.CacheTTL {
-				e = nil
-			}
-		default: // a lookup under way: share it
-		}
-	}
-	if e == nil {
-		if len(r.verifiers) >= maxVerifiers {
-			r.dropLookedUp() // role names a client made up are remembered too: keep the map bounded
-		}
-		e = &verifierEntry{done: make(chan struct{})}
-		r.verifiers[role] = e
-		go r.lookup(role, e)
-	}
-	r.mu.Unlock()
-	select {
-	case <-e.done:
-		return e.text, e.err
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-}
-
-// maxVerifiers bounds the verifiers Roles keeps; past it, those looked up are forgotten.
-const maxVerifiers = 4096
-
-// dropLookedUp forgets every verifier whose lookup has ended; r.mu is held.
-func (r *Roles) dropLookedUp() {
-	for role, e := range r.verifiers {
-		select {
-		case <-e.done:
-			delete(r.verifiers, role)
-		default:
-		}
-	}
+	return r.verifiers.Get(ctx, role, fresh)
 }
 
 // lookup runs the auth query for role on a connection of its own, as the origin URL's user.
-func (r *Roles) lookup(role string, e *verifierEntry) {
-	defer close(e.done)
-	ctx, cancel := context.WithTimeout(r.base.ctx, 15*time.Second)
-	defer cancel()
-	e.at = time.Now()
+func (r *Roles) lookup(ctx context.Context, role string) (string, error) {
 	pc, err := pgconn.ConnectConfig(ctx, r.base.connCfg)
 	if err != nil {
 		r.base.log.Warn("looking a role's password up failed: cannot connect", "err", originError(err))
-		e.err = fmt.Errorf("pool: look the role up: %w", classifyConnect(err))
-		return
+		return "", fmt.Errorf("pool: look the role up: %w", classifyConnect(err))
 	}
 	defer pc.Close(context.Background())
 	res := pc.ExecParams(ctx, r.rc.AuthQuery, [][]byte{[]byte(role)}, nil, nil, nil).Read()
 	if res.Err != nil {
 		// The query's own error (a missing function, no privilege) names no secret.
 		r.base.log.Warn("the auth_query failed", "err", originError(res.Err))
-		e.err = fmt.Errorf("pool: auth_query: %s", originError(res.Err))
-		return
+		return "", fmt.Errorf("pool: auth_query: %s", originError(res.Err))
 	}
 	if len(res.Rows) > 0 && len(res.Rows[0]) >= 2 {
-		e.text = string(res.Rows[0][1])
+		return string(res.Rows[0][1]), nil
 	}
+	return "", nil
 }
 
 // forget drops role's verifier, so that the next login looks it up again (the origin refused
 // a login with it: the password changed).
-func (r *Roles) forget(role string) {
-	r.mu.Lock()
-	if e := r.verifiers[role]; e != nil {
-		select {
-		case <-e.done:
-			delete(r.verifiers, role)
-		default:
-		}
-	}
-	r.mu.Unlock()
-}
+func (r *Roles) forget(role string) { r.verifiers.Forget(role) }
 
 // Pool returns role's pool, created on first use. clientKey, when the edge sends one, is the
 // ClientKey it recovered from the role's client's SCRAM proof: the role's connections log in
@@ -303,27 +236,7 @@ func (ro *Role) dial(ctx context.Context, cc *pgconn.Config) (*Conn, map[string]
 // uncounts it. When the database is at its bound it has the other roles close their idle
 // connections, and waits for a token up to the queue timeout.
 func (r *Roles) takeConn(ctx context.Context, self *Role) (func(), error) {
-	if r.gate == nil {
-		return func() {}, nil
-	}
-	release := func() func() {
-		var once sync.Once
-		return func() { once.Do(func() { <-r.gate }) }
-	}
-	select {
-	case r.gate <- struct{}{}:
-		return release(), nil
-	default:
-	}
-	wait := r.cfg.QueueTimeout
-	if wait <= 0 {
-		wait = 30 * time.Second
-	}
-	timeout := time.NewTimer(wait)
-	defer timeout.Stop()
-	retry := time.NewTicker(50 * time.Millisecond)
-	defer retry.Stop()
-	for {
+	return r.gate.Take(ctx, func() {
 		r.mu.Lock()
 		for _, p := range r.pools {
 			if p.cfg.Role != self {
@@ -331,16 +244,7 @@ func (r *Roles) takeConn(ctx context.Context, self *Role) (func(), error) {
 			}
 		}
 		r.mu.Unlock()
-		select {
-		case r.gate <- struct{}{}:
-			return release(), nil
-		case <-retry.C: // a connection of another role may have gone idle since
-		case <-timeout.C:
-			return nil, fmt.Errorf("%w: the database's max_db_connections are all in use", link.ErrQueueTimeout)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
+	})
 }
 
 // Origin returns the pool side of the database: sessions go to the pool of their role
