@@ -1,0 +1,217 @@
+package main
+
+// any_role for MySQL (issue 21): users created at the MariaDB origin, none named in
+// Slipstream's configuration, log in through Slipstream with their own passwords, through
+// serve and through edge + pool, with go-sql-driver/mysql and the mariadb CLI. The
+// configuration and the logs never hold a password of theirs, nor SHA1(password) (what the
+// pool logs in with), nor the verifier.
+
+import (
+	"context"
+	"crypto/sha1"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/slipstream-proxy/slipstream/internal/mytest"
+)
+
+// myRole is a user the test creates at the origin, with a table only it may read.
+type myRole struct {
+	name, password, table string
+}
+
+// myRoleFixture is three users and the auth query that looks them up through a view made by
+// root (SQL SECURITY DEFINER), which the app user (the origin URL's, who may not read
+// mysql.user) may read: docs/roles.md's recipe.
+type myRoleFixture struct {
+	roles []myRole
+	query string
+}
+
+// makeMySQLRoles creates the fixture at the package's MariaDB, dropped when the test ends.
+func makeMySQLRoles(t *testing.T, ctx context.Context) *myRoleFixture {
+	t.Helper()
+	root, err := sql.Open("mysql", mariaDB(t).RootDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	sfx := suffix()
+	view := mytest.AppDB + ".slipstream_users_" + sfx
+	f := &myRoleFixture{query: "SELECT User, authentication_string FROM " + view + " WHERE User = ?"}
+	stmts := []string{
+		"CREATE SQL SECURITY DEFINER VIEW " + view + " AS SELECT User, authentication_string FROM mysql.user",
+	}
+	for _, who := range []string{"reader", "writer", "tenant"} {
+		r := myRole{name: who + "_" + sfx, password: "pw-" + who + "-" + suffix() + suffix(), table: mytest.AppDB + ".own_" + who + "_" + sfx}
+		f.roles = append(f.roles, r)
+		stmts = append(stmts,
+			"CREATE USER '"+r.name+"'@'%' IDENTIFIED BY '"+r.password+"'",
+			"CREATE TABLE "+r.table+" (id int PRIMARY KEY, body text)",
+			"INSERT INTO "+r.table+" VALUES (1, 'row of "+r.name+"')",
+			"GRANT SELECT ON "+r.table+" TO '"+r.name+"'@'%'")
+	}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		drops := []string{"DROP VIEW IF EXISTS " + view}
+		for _, r := range f.roles {
+			drops = append(drops, "DROP USER IF EXISTS '"+r.name+"'@'%'", "DROP TABLE IF EXISTS "+r.table)
+		}
+		for _, s := range drops {
+			if _, err := root.ExecContext(cctx, s); err != nil {
+				t.Errorf("%s: %v", s, err)
+			}
+		}
+	})
+	for _, s := range stmts {
+		if _, err := root.ExecContext(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	return f
+}
+
+// lines are the [[database]] settings of app with any_role, beyond name, kind and origin.
+func (f *myRoleFixture) lines(extra ...string) []string {
+	return append([]string{"any_role = true", fmt.Sprintf("auth_query = %q", f.query)}, extra...)
+}
+
+// checkNoSecrets fails the test when any user's password, SHA1(password) or verifier
+// SHA1(SHA1(password)) is in text.
+func (f *myRoleFixture) checkNoSecrets(t *testing.T, what, text string) {
+	t.Helper()
+	lower := strings.ToLower(text)
+	for _, r := range f.roles {
+		stage1 := sha1.Sum([]byte(r.password))
+		stage2 := sha1.Sum(stage1[:])
+		if strings.Contains(text, r.password) {
+			t.Errorf("%s holds the password of user %s", what, r.name)
+		}
+		if strings.Contains(lower, hex.EncodeToString(stage1[:])) || strings.Contains(lower, hex.EncodeToString(stage2[:])) {
+			t.Errorf("%s holds SHA1(password) or the verifier of user %s", what, r.name)
+		}
+	}
+}
+
+// checkMySQLRoles logs each user in at addr (go-sql-driver/mysql, then the mariadb CLI): it
+// is CURRENT_USER(), reads its own table (twice: a miss, then maybe the cache), may not read
+// another's, and a wrong password or an unknown user gets MariaDB's own 1045, word for word.
+func (f *myRoleFixture) checkMySQLRoles(t *testing.T, ctx context.Context, cfg *mysql.Config) {
+	t.Helper()
+	for i, r := range f.roles {
+		c := cfg.Clone()
+		c.User, c.Passwd = r.name, r.password
+		db := openMySQL(t, c)
+		var who string
+		if err := db.QueryRowContext(ctx, "SELECT CURRENT_USER()").Scan(&who); err != nil || who != r.name+"@%" {
+			t.Errorf("user %s: CURRENT_USER() = %q (%v)", r.name, who, err)
+		}
+		for range 2 {
+			var body string
+			if err := db.QueryRowContext(ctx, "SELECT body FROM "+r.table+" WHERE id = 1").Scan(&body); err != nil || body != "row of "+r.name {
+				t.Errorf("user %s: its own table: %q (%v)", r.name, body, err)
+			}
+		}
+		other := f.roles[(i+1)%len(f.roles)]
+		_, err := db.ExecContext(ctx, "SELECT body FROM "+other.table)
+		if mysqlErrno(err) != 1142 { // ER_TABLEACCESS_DENIED_ERROR
+			t.Errorf("user %s reading %s's table: %v, want 1142", r.name, other.name, err)
+		}
+		f.checkCLI(t, ctx, c, r)
+	}
+	for _, w := range []struct{ name, user, password string }{
+		{"a wrong password", f.roles[0].name, "not-" + f.roles[0].password},
+		{"an unknown user", "nobody_" + suffix(), "whatever"},
+	} {
+		login := func(base *mysql.Config) error {
+			c := base.Clone()
+			c.User, c.Passwd = w.user, w.password
+			return openMySQL(t, c).PingContext(ctx)
+		}
+		direct, through := login(directMySQLConfig(t)), login(cfg)
+		var dme, tme *mysql.MySQLError
+		if !errors.As(direct, &dme) || !errors.As(through, &tme) {
+			t.Errorf("%s: direct %v, through Slipstream %v: want a MySQL error from both", w.name, direct, through)
+			continue
+		}
+		if tme.Number != 1045 || tme.Number != dme.Number || tme.SQLState != dme.SQLState || tme.Message != dme.Message {
+			t.Errorf("%s: through Slipstream %d %s %q, directly %d %s %q", w.name, tme.Number, tme.SQLState, tme.Message,
+				dme.Number, dme.SQLState, dme.Message)
+		}
+	}
+}
+
+// checkCLI runs the mariadb CLI as r at c's address: CURRENT_USER() and its own table.
+func (f *myRoleFixture) checkCLI(t *testing.T, ctx context.Context, c *mysql.Config, r myRole) {
+	t.Helper()
+	cli, err := exec.LookPath("mariadb")
+	if err != nil {
+		t.Fatalf("mariadb CLI: %v (./scripts/test.sh installs mariadb-client)", err)
+	}
+	host, port, _ := strings.Cut(c.Addr, ":")
+	cmd := exec.CommandContext(ctx, cli, "--no-defaults", "-h", host, "-P", port, "-u", r.name, "-D", c.DBName, "-N", "-B",
+		"-e", "SELECT CURRENT_USER(); SELECT body FROM "+r.table)
+	cmd.Env = append(os.Environ(), "MYSQL_PWD="+r.password)
+	out, err := cmd.CombinedOutput()
+	if want := r.name + "@%\nrow of " + r.name + "\n"; err != nil || string(out) != want {
+		t.Errorf("mariadb CLI as %s: %q (%v), want %q", r.name, out, err, want)
+	}
+}
+
+func TestMySQLAnyRoleLogsEveryUserInAsItselfThroughServe(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 90*time.Second)
+	f := makeMySQLRoles(t, ctx)
+	inst := startMySQLServeTOML(t, f.lines()...)
+	f.checkMySQLRoles(t, ctx, inst.mysqlConfig(t))
+
+	if refused, _ := metricValue(inst.metrics(t), "slipstream_auth_failures_total"); refused < 2 {
+		t.Errorf("slipstream_auth_failures_total = %v, want 2 (a wrong password, an unknown user)", refused)
+	}
+	inst.Stop()
+	f.checkNoSecrets(t, "serve's log", inst.stderr.String()+inst.stdout.String())
+	f.checkNoSecrets(t, "the configuration", strings.Join(f.lines(), "\n"))
+}
+
+func TestMySQLAnyRoleLogsEveryUserInAsItselfThroughEdgeAndPool(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 90*time.Second)
+	f := makeMySQLRoles(t, ctx)
+	certs := makeCerts(t)
+	db := fmt.Sprintf("[[database]]\nname = %q\nkind = \"mysql\"\norigin = %q\n%s\n", mytest.AppDB,
+		mariaDB(t).URL(mytest.AppUser, mytest.AppPassword, mytest.AppDB), strings.Join(f.lines(), "\n"))
+	poolCfg := writeTOML(t, db)
+	pool := startNode(t, "pool", "--config", poolCfg, "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+		"--certs", certs, "--data-dir", t.TempDir(), "--region", "test")
+	edgeCfg := filepath.Join(t.TempDir(), "edge.toml")
+	edgeTOML := fmt.Sprintf("certs_dir = %q\n[[pool]]\nname = \"test\"\naddress = %q\n", certs, pool.tunnelAddr(t)) + db
+	if err := os.WriteFile(edgeCfg, []byte(edgeTOML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	edge := startNode(t, "edge", "--config", edgeCfg, "--pg-listen", "127.0.0.1:0", "--mysql-listen", "127.0.0.1:0",
+		"--http-listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	f.checkMySQLRoles(t, ctx, edge.mysqlConfigOf(t))
+
+	for _, p := range []string{poolCfg, edgeCfg} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.checkNoSecrets(t, "the configuration "+filepath.Base(p), string(b))
+	}
+	edge.stop()
+	pool.stop()
+	f.checkNoSecrets(t, "the edge's log", edge.stderr.String()+edge.out.String())
+	f.checkNoSecrets(t, "the pool's log", pool.stderr.String()+pool.out.String())
+}
