@@ -12,8 +12,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
-	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/internal/mytest"
+	"github.com/slipstream-proxy/slipstream/link"
 )
 
 // rolesFixture makes n users at the origin (none known to the pool) and a view of their
