@@ -8,8 +8,8 @@ import "context"
 // the client's SCRAM proof revealed (ClientKeyParam), so that the pool side logs in to the
 // origin as the role. Neither is ever logged.
 
-// ClientKeyParam is the Open parameter that carries a role's ClientKey, hex, from the edge to
-// the pool side, which takes it out of the parameters before anything else sees them. Its name
+// ClientKeyParam is the Open parameter that carries a role's ClientKey (for MySQL, the
+// SHA1(password) its client's scramble revealed), hex, from the edge to the pool side, which takes it out of the parameters before anything else sees them. Its name
 // is a protocol option's (_pq_.*): the edge drops every such parameter a client sends at
 // startup, so a client cannot set it, and none is a setting.
 const ClientKeyParam = "_pq_.slipstream.client_key"
