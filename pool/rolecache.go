@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -161,4 +162,100 @@ func (g *RoleGate) Take(ctx context.Context, closeOthersIdle func()) (func(), er
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// RolePool is what RolePools needs of a role's pool (package pool's and pool/mysql's Pool).
+type RolePool interface {
+	comparable
+	SetMaxConns(n int)
+	CloseIdle()
+	Close()
+}
+
+// RolePools are the pools of the roles of one database that lets any role in: one per role,
+// made on the role's first session by newPool with the current max_connections. Safe for
+// concurrent use.
+type RolePools[P RolePool] struct {
+	newPool func(role string, maxConns int) (P, error)
+
+	mu       sync.Mutex
+	maxConns int
+	pools    map[string]P
+}
+
+// NewRolePools returns no pools yet; newPool makes one with the given bound.
+func NewRolePools[P RolePool](maxConns int, newPool func(role string, maxConns int) (P, error)) *RolePools[P] {
+	return &RolePools[P]{newPool: newPool, maxConns: maxConns, pools: make(map[string]P)}
+}
+
+// Get returns role's pool, made on first use; of two made at once, one is kept.
+func (rp *RolePools[P]) Get(role string) (P, error) {
+	var zero P
+	rp.mu.Lock()
+	p, ok := rp.pools[role]
+	n := rp.maxConns
+	rp.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	np, err := rp.newPool(role, n)
+	if err != nil {
+		return zero, err
+	}
+	rp.mu.Lock()
+	if p, ok = rp.pools[role]; !ok {
+		p, rp.pools[role] = np, np
+	}
+	rp.mu.Unlock()
+	if p != np {
+		np.Close()
+	}
+	return p, nil
+}
+
+// SetMaxConns resizes every role's pool, and the pools of roles to come.
+func (rp *RolePools[P]) SetMaxConns(n int) {
+	for _, p := range rp.all(func() { rp.maxConns = n }) {
+		p.SetMaxConns(n)
+	}
+}
+
+// CloseIdleBut closes the idle connections of every role's pool but role's, to make room under
+// max_db_connections.
+func (rp *RolePools[P]) CloseIdleBut(role string) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	for r, p := range rp.pools {
+		if r != role {
+			p.CloseIdle()
+		}
+	}
+}
+
+// ByRole returns the pool of each role that has logged in, by role name.
+func (rp *RolePools[P]) ByRole() map[string]P {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	return maps.Clone(rp.pools)
+}
+
+// Close closes every role's pool.
+func (rp *RolePools[P]) Close() {
+	for _, p := range rp.all(nil) {
+		p.Close()
+	}
+}
+
+// all returns the pools, after running change (when set) under the lock.
+func (rp *RolePools[P]) all(change func()) []P {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if change != nil {
+		change()
+	}
+	out := make([]P, 0, len(rp.pools))
+	for _, p := range rp.pools {
+		out = append(out, p)
+	}
+	return out
 }

@@ -49,10 +49,7 @@ type Roles struct {
 	rc        RolesConfig
 	gate      *RoleGate
 	verifiers *VerifierCache
-
-	mu    sync.Mutex
-	cfg   Config
-	pools map[string]*Pool
+	pools     *RolePools[*Pool]
 }
 
 // NewRoles returns the pools of database cfg.Name for any role. It dials nothing yet.
@@ -64,8 +61,25 @@ func NewRoles(cfg Config, rc RolesConfig) (*Roles, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Roles{base: base, cfg: cfg, rc: rc, pools: make(map[string]*Pool), gate: NewRoleGate(rc.MaxDBConns, cfg.QueueTimeout)}
+	r := &Roles{base: base, rc: rc, gate: NewRoleGate(rc.MaxDBConns, cfg.QueueTimeout)}
 	r.verifiers = NewVerifierCache(base.ctx, rc.CacheTTL, r.lookup)
+	r.pools = NewRolePools(cfg.MaxConns, func(role string, maxConns int) (*Pool, error) {
+		cfg := cfg
+		cfg.MaxConns = maxConns
+		cfg.Metrics = nil // the base pool's figures are the database's; a role's would collide
+		cfg.CatalogRefresh = -1
+		cfg.Credentials = nil
+		cfg.Logger = base.cfg.Logger.With("role", role)
+		cfg.Role = &Role{Name: role, roles: r}
+		np, err := New(cfg)
+		if err == nil && base.Paused() {
+			// A role's first session while the database is paused (the admin console's
+			// PAUSE) waits for RESUME like the others: its pool starts paused (it has no
+			// lease to wait for). The console's RESUME resumes it with the others.
+			np.Pause(context.Background())
+		}
+		return np, err
+	})
 	return r, nil
 }
 
@@ -110,38 +124,12 @@ func (r *Roles) Pool(ctx context.Context, role string, clientKey []byte) (*Pool,
 	if role == "" {
 		return nil, errors.New("pool: a session without a role")
 	}
-	r.mu.Lock()
-	p := r.pools[role]
-	r.mu.Unlock()
-	if p == nil {
-		r.mu.Lock()
-		cfg := r.cfg
-		r.mu.Unlock()
-		cfg.Metrics = nil // the base pool's figures are the database's; a role's would collide
-		cfg.CatalogRefresh = -1
-		cfg.Credentials = nil
-		cfg.Logger = r.base.cfg.Logger.With("role", role)
-		cfg.Role = &Role{Name: role, roles: r}
-		np, err := New(cfg)
-		if err != nil {
-			return nil, err
-		}
-		r.mu.Lock()
-		if p = r.pools[role]; p == nil {
-			// A role's first session while the database is paused (the admin console's
-			// PAUSE) waits for RESUME like the others: its pool starts paused (it has no
-			// lease to wait for). The console's RESUME resumes it with the others.
-			if r.base.Paused() {
-				np.Pause(ctx)
-			}
-			p, r.pools[role] = np, np
-		}
-		r.mu.Unlock()
-		if p != np {
-			np.Close()
-		} else if p.Paused() && !r.base.Paused() {
-			p.Resume() // RESUME came between the look at the base and the listing of p
-		}
+	p, err := r.pools.Get(role)
+	if err != nil {
+		return nil, err
+	}
+	if p.Paused() && !r.base.Paused() {
+		p.Resume() // RESUME came between the look at the base and the listing of p
 	}
 	if len(clientKey) > 0 {
 		p.cfg.Role.setKey(clientKey)
@@ -151,38 +139,19 @@ func (r *Roles) Pool(ctx context.Context, role string, clientKey []byte) (*Pool,
 
 // RolePools returns the pool of each role that has logged in, by role name.
 func (r *Roles) RolePools() map[string]*Pool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return maps.Clone(r.pools)
+	return r.pools.ByRole()
 }
 
 // SetMaxConns resizes the base pool and every role's, and the pools of roles to come.
 func (r *Roles) SetMaxConns(n int) {
-	r.mu.Lock()
-	r.cfg.MaxConns = n
-	pools := make([]*Pool, 0, len(r.pools)+1)
-	pools = append(pools, r.base)
-	for _, p := range r.pools {
-		pools = append(pools, p)
-	}
-	r.mu.Unlock()
-	for _, p := range pools {
-		p.SetMaxConns(n)
-	}
+	r.base.SetMaxConns(n)
+	r.pools.SetMaxConns(n)
 }
 
 // Close closes the base pool and every role's.
 func (r *Roles) Close() {
 	r.base.Close()
-	r.mu.Lock()
-	pools := make([]*Pool, 0, len(r.pools))
-	for _, p := range r.pools {
-		pools = append(pools, p)
-	}
-	r.mu.Unlock()
-	for _, p := range pools {
-		p.Close()
-	}
+	r.pools.Close()
 }
 
 // Role is the login of one role's pool (Config.Role).
@@ -236,15 +205,7 @@ func (ro *Role) dial(ctx context.Context, cc *pgconn.Config) (*Conn, map[string]
 // uncounts it. When the database is at its bound it has the other roles close their idle
 // connections, and waits for a token up to the queue timeout.
 func (r *Roles) takeConn(ctx context.Context, self *Role) (func(), error) {
-	return r.gate.Take(ctx, func() {
-		r.mu.Lock()
-		for _, p := range r.pools {
-			if p.cfg.Role != self {
-				p.slots.CloseIdle()
-			}
-		}
-		r.mu.Unlock()
-	})
+	return r.gate.Take(ctx, func() { r.pools.CloseIdleBut(self.Name) })
 }
 
 // Origin returns the pool side of the database: sessions go to the pool of their role

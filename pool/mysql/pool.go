@@ -357,3 +357,6 @@ func (p *Pool) Close() {
 // SetMaxConns changes the pool's bound on origin connections, as a configuration reload does;
 // see pool.Slots.SetMaxConns.
 func (p *Pool) SetMaxConns(n int) { p.slots.SetMaxConns(n) }
+
+// CloseIdle closes the pool's idle connections (another user of the database needs room).
+func (p *Pool) CloseIdle() { p.slots.CloseIdle() }

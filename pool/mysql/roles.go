@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -25,18 +23,9 @@ import (
 // at several hosts), the first whose string is a native verifier is used.
 const DefaultAuthQuery = "SELECT User, authentication_string FROM mysql.user WHERE User = ?"
 
-// RolesConfig is what a MySQL database that lets any role in (any_role) adds to its Config.
-type RolesConfig struct {
-	// AuthQuery returns a role's name and authentication_string, with "?" standing for the
-	// role's name; "" means DefaultAuthQuery. Run by the origin URL's user.
-	AuthQuery string
-	// CacheTTL is how long a verifier is kept in memory; 0 means pool.DefaultAuthCacheTTL. A
-	// failed login looks it up again at once.
-	CacheTTL time.Duration
-	// MaxDBConns bounds the origin connections of every role together; 0: only each role's
-	// Config.MaxConns.
-	MaxDBConns int
-}
+// RolesConfig is package pool's: AuthQuery has "?" for the user's name here ("":
+// DefaultAuthQuery), CacheTTL and MaxDBConns are as for PostgreSQL.
+type RolesConfig = pool.RolesConfig
 
 // Roles are the pools of one MySQL database that lets any user of the origin log in, as
 // package pool's Roles are for PostgreSQL, sharing its VerifierCache and RoleGate: one Pool
@@ -50,10 +39,7 @@ type Roles struct {
 	rc        RolesConfig
 	gate      *pool.RoleGate
 	verifiers *pool.VerifierCache
-
-	mu    sync.Mutex
-	cfg   Config
-	pools map[string]*Pool
+	pools     *pool.RolePools[*Pool]
 }
 
 // NewRoles returns the pools of database cfg.Name for any role. It dials nothing yet.
@@ -65,8 +51,21 @@ func NewRoles(cfg Config, rc RolesConfig) (*Roles, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Roles{base: base, cfg: cfg, rc: rc, pools: make(map[string]*Pool), gate: pool.NewRoleGate(rc.MaxDBConns, cfg.QueueTimeout)}
+	r := &Roles{base: base, rc: rc, gate: pool.NewRoleGate(rc.MaxDBConns, cfg.QueueTimeout)}
 	r.verifiers = pool.NewVerifierCache(base.ctx, rc.CacheTTL, r.lookup)
+	r.pools = pool.NewRolePools(cfg.MaxConns, func(name string, maxConns int) (*Pool, error) {
+		cfg := cfg
+		cfg.MaxConns = maxConns
+		cfg.Metrics = nil // the base pool's figures are the database's; a role's would collide
+		cfg.CatalogRefresh = -1
+		cfg.Credentials = nil
+		cfg.Logger = base.cfg.Logger.With("role", name)
+		p, err := New(cfg)
+		if err == nil {
+			p.dc.role = &role{name: name, roles: r}
+		}
+		return p, err
+	})
 	return r, nil
 }
 
@@ -117,28 +116,9 @@ func (r *Roles) Pool(name string, hash []byte) (*Pool, error) {
 	if name == "" {
 		return nil, errors.New("mysqlpool: a session without a user")
 	}
-	r.mu.Lock()
-	p := r.pools[name]
-	cfg := r.cfg
-	r.mu.Unlock()
-	if p == nil {
-		cfg.Metrics = nil // the base pool's figures are the database's; a role's would collide
-		cfg.CatalogRefresh = -1
-		cfg.Credentials = nil
-		cfg.Logger = r.base.cfg.Logger.With("role", name)
-		np, err := New(cfg)
-		if err != nil {
-			return nil, err
-		}
-		np.dc.role = &role{name: name, roles: r, self: np}
-		r.mu.Lock()
-		if p = r.pools[name]; p == nil {
-			p, r.pools[name] = np, np
-		}
-		r.mu.Unlock()
-		if p != np {
-			np.Close()
-		}
+	p, err := r.pools.Get(name)
+	if err != nil {
+		return nil, err
 	}
 	if len(hash) == mysqlwire.NativeHashLen {
 		p.dc.role.setHash(hash)
@@ -146,45 +126,22 @@ func (r *Roles) Pool(name string, hash []byte) (*Pool, error) {
 	return p, nil
 }
 
-// closeIdleBut closes the idle connections of every role's pool but self's, to make room
-// under MaxDBConns.
-func (r *Roles) closeIdleBut(self *Pool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, p := range r.pools {
-		if p != self {
-			p.slots.CloseIdle()
-		}
-	}
-}
-
 // SetMaxConns resizes the base pool and every role's, and the pools of roles to come.
 func (r *Roles) SetMaxConns(n int) {
-	r.mu.Lock()
-	r.cfg.MaxConns = n
-	pools := append([]*Pool{r.base}, slices.Collect(maps.Values(r.pools))...)
-	r.mu.Unlock()
-	for _, p := range pools {
-		p.SetMaxConns(n)
-	}
+	r.base.SetMaxConns(n)
+	r.pools.SetMaxConns(n)
 }
 
 // Close closes the base pool and every role's.
 func (r *Roles) Close() {
 	r.base.Close()
-	r.mu.Lock()
-	pools := slices.Collect(maps.Values(r.pools))
-	r.mu.Unlock()
-	for _, p := range pools {
-		p.Close()
-	}
+	r.pools.Close()
 }
 
 // role is the login of one role's pool (dialConfig.role).
 type role struct {
 	name  string
 	roles *Roles
-	self  *Pool
 
 	mu   sync.Mutex
 	hash []byte // SHA1(password) the role's latest client proved; nil before one came
@@ -212,7 +169,7 @@ func (ro *role) dial(ctx context.Context, dc *dialConfig, key connKey, rel *link
 		return nil, mysqlwire.Handshake{}, &mysql.MyError{Code: mysql.ER_ACCESS_DENIED_ERROR, State: "28000",
 			Message: "no login of user '" + ro.name + "' fits its current password; log in again"}
 	}
-	release, err := ro.roles.gate.Take(ctx, func() { ro.roles.closeIdleBut(ro.self) })
+	release, err := ro.roles.gate.Take(ctx, func() { ro.roles.pools.CloseIdleBut(ro.name) })
 	if err != nil {
 		return nil, mysqlwire.Handshake{}, err
 	}
