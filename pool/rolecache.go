@@ -164,7 +164,7 @@ func (g *RoleGate) Take(ctx context.Context, closeOthersIdle func()) (func(), er
 	}
 }
 
-// RolePool is what RolePools needs of a role's pool (package pool's and pool/mysql's Pool).
+// RolePool is what RoleSet needs of a role's pool (package pool's and pool/mysql's Pool).
 type RolePool interface {
 	comparable
 	SetMaxConns(n int)
@@ -172,10 +172,11 @@ type RolePool interface {
 	Close()
 }
 
-// RolePools are the pools of the roles of one database that lets any role in: one per role,
-// made on the role's first session by newPool with the current max_connections. Safe for
-// concurrent use.
-type RolePools[P RolePool] struct {
+// RoleSet is the pools of one database that lets any role in: the base pool, of the origin
+// URL's user, and one per role, made on the role's first session by newPool with the current
+// max_connections. Safe for concurrent use.
+type RoleSet[P RolePool] struct {
+	base    P
 	newPool func(role string, maxConns int) (P, error)
 
 	mu       sync.Mutex
@@ -183,13 +184,16 @@ type RolePools[P RolePool] struct {
 	pools    map[string]P
 }
 
-// NewRolePools returns no pools yet; newPool makes one with the given bound.
-func NewRolePools[P RolePool](maxConns int, newPool func(role string, maxConns int) (P, error)) *RolePools[P] {
-	return &RolePools[P]{newPool: newPool, maxConns: maxConns, pools: make(map[string]P)}
+// NewRoleSet returns base and no role's pool yet; newPool makes one with the given bound.
+func NewRoleSet[P RolePool](base P, maxConns int, newPool func(role string, maxConns int) (P, error)) *RoleSet[P] {
+	return &RoleSet[P]{base: base, newPool: newPool, maxConns: maxConns, pools: make(map[string]P)}
 }
 
+// Base returns the pool of the origin URL's user.
+func (rp *RoleSet[P]) Base() P { return rp.base }
+
 // Get returns role's pool, made on first use; of two made at once, one is kept.
-func (rp *RolePools[P]) Get(role string) (P, error) {
+func (rp *RoleSet[P]) Get(role string) (P, error) {
 	var zero P
 	rp.mu.Lock()
 	p, ok := rp.pools[role]
@@ -213,8 +217,9 @@ func (rp *RolePools[P]) Get(role string) (P, error) {
 	return p, nil
 }
 
-// SetMaxConns resizes every role's pool, and the pools of roles to come.
-func (rp *RolePools[P]) SetMaxConns(n int) {
+// SetMaxConns resizes the base pool and every role's, and the pools of roles to come.
+func (rp *RoleSet[P]) SetMaxConns(n int) {
+	rp.base.SetMaxConns(n)
 	for _, p := range rp.all(func() { rp.maxConns = n }) {
 		p.SetMaxConns(n)
 	}
@@ -222,7 +227,7 @@ func (rp *RolePools[P]) SetMaxConns(n int) {
 
 // CloseIdleBut closes the idle connections of every role's pool but role's, to make room under
 // max_db_connections.
-func (rp *RolePools[P]) CloseIdleBut(role string) {
+func (rp *RoleSet[P]) CloseIdleBut(role string) {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	for r, p := range rp.pools {
@@ -233,21 +238,22 @@ func (rp *RolePools[P]) CloseIdleBut(role string) {
 }
 
 // ByRole returns the pool of each role that has logged in, by role name.
-func (rp *RolePools[P]) ByRole() map[string]P {
+func (rp *RoleSet[P]) ByRole() map[string]P {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	return maps.Clone(rp.pools)
 }
 
-// Close closes every role's pool.
-func (rp *RolePools[P]) Close() {
+// Close closes the base pool and every role's.
+func (rp *RoleSet[P]) Close() {
+	rp.base.Close()
 	for _, p := range rp.all(nil) {
 		p.Close()
 	}
 }
 
 // all returns the pools, after running change (when set) under the lock.
-func (rp *RolePools[P]) all(change func()) []P {
+func (rp *RoleSet[P]) all(change func()) []P {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	if change != nil {

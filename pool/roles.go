@@ -45,11 +45,10 @@ type RolesConfig struct {
 // Nothing a role logs in with is ever written down: verifiers and ClientKeys are held in
 // memory only, and never logged. Safe for concurrent use.
 type Roles struct {
-	base      *Pool
-	rc        RolesConfig
-	gate      *RoleGate
-	verifiers *VerifierCache
-	pools     *RolePools[*Pool]
+	rc              RolesConfig
+	gate            *RoleGate
+	verifiers       *VerifierCache
+	*RoleSet[*Pool] // the base pool and each role's
 }
 
 // NewRoles returns the pools of database cfg.Name for any role. It dials nothing yet.
@@ -61,9 +60,9 @@ func NewRoles(cfg Config, rc RolesConfig) (*Roles, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Roles{base: base, rc: rc, gate: NewRoleGate(rc.MaxDBConns, cfg.QueueTimeout)}
+	r := &Roles{rc: rc, gate: NewRoleGate(rc.MaxDBConns, cfg.QueueTimeout)}
 	r.verifiers = NewVerifierCache(base.ctx, rc.CacheTTL, r.lookup)
-	r.pools = NewRolePools(cfg.MaxConns, func(role string, maxConns int) (*Pool, error) {
+	r.RoleSet = NewRoleSet(base, cfg.MaxConns, func(role string, maxConns int) (*Pool, error) {
 		cfg := cfg
 		cfg.MaxConns = maxConns
 		cfg.Metrics = nil // the base pool's figures are the database's; a role's would collide
@@ -83,9 +82,6 @@ func NewRoles(cfg Config, rc RolesConfig) (*Roles, error) {
 	return r, nil
 }
 
-// Base returns the pool of the origin URL's user.
-func (r *Roles) Base() *Pool { return r.base }
-
 // Verifier returns role's stored password as the origin has it ("" when the role does not
 // exist or has none), from memory when it was looked up less than CacheTTL ago and fresh is
 // false. Concurrent calls for one role share one lookup.
@@ -95,16 +91,16 @@ func (r *Roles) Verifier(ctx context.Context, role string, fresh bool) (string, 
 
 // lookup runs the auth query for role on a connection of its own, as the origin URL's user.
 func (r *Roles) lookup(ctx context.Context, role string) (string, error) {
-	pc, err := pgconn.ConnectConfig(ctx, r.base.connCfg)
+	pc, err := pgconn.ConnectConfig(ctx, r.Base().connCfg)
 	if err != nil {
-		r.base.log.Warn("looking a role's password up failed: cannot connect", "err", originError(err))
+		r.Base().log.Warn("looking a role's password up failed: cannot connect", "err", originError(err))
 		return "", fmt.Errorf("pool: look the role up: %w", classifyConnect(err))
 	}
 	defer pc.Close(context.Background())
 	res := pc.ExecParams(ctx, r.rc.AuthQuery, [][]byte{[]byte(role)}, nil, nil, nil).Read()
 	if res.Err != nil {
 		// The query's own error (a missing function, no privilege) names no secret.
-		r.base.log.Warn("the auth_query failed", "err", originError(res.Err))
+		r.Base().log.Warn("the auth_query failed", "err", originError(res.Err))
 		return "", fmt.Errorf("pool: auth_query: %s", originError(res.Err))
 	}
 	if len(res.Rows) > 0 && len(res.Rows[0]) >= 2 {
@@ -124,11 +120,11 @@ func (r *Roles) Pool(ctx context.Context, role string, clientKey []byte) (*Pool,
 	if role == "" {
 		return nil, errors.New("pool: a session without a role")
 	}
-	p, err := r.pools.Get(role)
+	p, err := r.Get(role)
 	if err != nil {
 		return nil, err
 	}
-	if p.Paused() && !r.base.Paused() {
+	if p.Paused() && !r.Base().Paused() {
 		p.Resume() // RESUME came between the look at the base and the listing of p
 	}
 	if len(clientKey) > 0 {
@@ -138,21 +134,7 @@ func (r *Roles) Pool(ctx context.Context, role string, clientKey []byte) (*Pool,
 }
 
 // RolePools returns the pool of each role that has logged in, by role name.
-func (r *Roles) RolePools() map[string]*Pool {
-	return r.pools.ByRole()
-}
-
-// SetMaxConns resizes the base pool and every role's, and the pools of roles to come.
-func (r *Roles) SetMaxConns(n int) {
-	r.base.SetMaxConns(n)
-	r.pools.SetMaxConns(n)
-}
-
-// Close closes the base pool and every role's.
-func (r *Roles) Close() {
-	r.base.Close()
-	r.pools.Close()
-}
+func (r *Roles) RolePools() map[string]*Pool { return r.ByRole() }
 
 // Role is the login of one role's pool (Config.Role).
 type Role struct {
@@ -205,7 +187,7 @@ func (ro *Role) dial(ctx context.Context, cc *pgconn.Config) (*Conn, map[string]
 // uncounts it. When the database is at its bound it has the other roles close their idle
 // connections, and waits for a token up to the queue timeout.
 func (r *Roles) takeConn(ctx context.Context, self *Role) (func(), error) {
-	return r.gate.Take(ctx, func() { r.pools.CloseIdleBut(self.Name) })
+	return r.gate.Take(ctx, func() { r.CloseIdleBut(self.Name) })
 }
 
 // Origin returns the pool side of the database: sessions go to the pool of their role
@@ -216,7 +198,7 @@ func (r *Roles) Origin() link.RoleOrigin { return rolesOrigin{r} }
 type rolesOrigin struct{ r *Roles }
 
 func (o rolesOrigin) Profile(ctx context.Context) (link.Profile, error) {
-	return o.r.base.Origin().Profile(ctx)
+	return o.r.Base().Origin().Profile(ctx)
 }
 
 func (o rolesOrigin) Open(ctx context.Context, params map[string]string) (link.Stream, error) {

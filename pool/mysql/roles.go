@@ -35,11 +35,10 @@ type RolesConfig = pool.RolesConfig
 // latest client's scramble revealed at the edge (mysqlwire.RecoverNativeHash); nothing a role
 // logs in with is written down or logged.
 type Roles struct {
-	base      *Pool
-	rc        RolesConfig
-	gate      *pool.RoleGate
-	verifiers *pool.VerifierCache
-	pools     *pool.RolePools[*Pool]
+	rc                   RolesConfig
+	gate                 *pool.RoleGate
+	verifiers            *pool.VerifierCache
+	*pool.RoleSet[*Pool] // the base pool and each role's
 }
 
 // NewRoles returns the pools of database cfg.Name for any role. It dials nothing yet.
@@ -51,9 +50,9 @@ func NewRoles(cfg Config, rc RolesConfig) (*Roles, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Roles{base: base, rc: rc, gate: pool.NewRoleGate(rc.MaxDBConns, cfg.QueueTimeout)}
+	r := &Roles{rc: rc, gate: pool.NewRoleGate(rc.MaxDBConns, cfg.QueueTimeout)}
 	r.verifiers = pool.NewVerifierCache(base.ctx, rc.CacheTTL, r.lookup)
-	r.pools = pool.NewRolePools(cfg.MaxConns, func(name string, maxConns int) (*Pool, error) {
+	r.RoleSet = pool.NewRoleSet(base, cfg.MaxConns, func(name string, maxConns int) (*Pool, error) {
 		cfg := cfg
 		cfg.MaxConns = maxConns
 		cfg.Metrics = nil // the base pool's figures are the database's; a role's would collide
@@ -69,9 +68,6 @@ func NewRoles(cfg Config, rc RolesConfig) (*Roles, error) {
 	return r, nil
 }
 
-// Base returns the pool of the origin URL's user.
-func (r *Roles) Base() *Pool { return r.base }
-
 // Verifier returns role's authentication_string as the origin has it ("" when there is no
 // such user or it has no native password), from memory unless fresh or older than CacheTTL.
 func (r *Roles) Verifier(ctx context.Context, role string, fresh bool) (string, error) {
@@ -80,9 +76,9 @@ func (r *Roles) Verifier(ctx context.Context, role string, fresh bool) (string, 
 
 // lookup runs the auth query for role on a connection of its own, as the origin URL's user.
 func (r *Roles) lookup(ctx context.Context, role string) (string, error) {
-	c, _, err := dial(ctx, &r.base.dc, defaultKey, nil)
+	c, _, err := dial(ctx, &r.Base().dc, defaultKey, nil)
 	if err != nil {
-		r.base.log.Warn("looking a user's password up failed: cannot connect", "err", safeError(err))
+		r.Base().log.Warn("looking a user's password up failed: cannot connect", "err", safeError(err))
 		return "", fmt.Errorf("mysqlpool: look the user up: %w", classifyConnect(err))
 	}
 	defer c.Close()
@@ -92,7 +88,7 @@ func (r *Roles) lookup(ctx context.Context, role string) (string, error) {
 	rows, err := c.queryRows(authQuery(r.rc.AuthQuery, role))
 	if err != nil {
 		// The query's own error (no privilege, no such table) names no secret.
-		r.base.log.Warn("the auth_query failed", "err", safeError(err))
+		r.Base().log.Warn("the auth_query failed", "err", safeError(err))
 		return "", fmt.Errorf("mysqlpool: auth_query: %s", safeError(err))
 	}
 	for _, row := range rows {
@@ -116,7 +112,7 @@ func (r *Roles) Pool(name string, hash []byte) (*Pool, error) {
 	if name == "" {
 		return nil, errors.New("mysqlpool: a session without a user")
 	}
-	p, err := r.pools.Get(name)
+	p, err := r.Get(name)
 	if err != nil {
 		return nil, err
 	}
@@ -124,18 +120,6 @@ func (r *Roles) Pool(name string, hash []byte) (*Pool, error) {
 		p.dc.role.setHash(hash)
 	}
 	return p, nil
-}
-
-// SetMaxConns resizes the base pool and every role's, and the pools of roles to come.
-func (r *Roles) SetMaxConns(n int) {
-	r.base.SetMaxConns(n)
-	r.pools.SetMaxConns(n)
-}
-
-// Close closes the base pool and every role's.
-func (r *Roles) Close() {
-	r.base.Close()
-	r.pools.Close()
 }
 
 // role is the login of one role's pool (dialConfig.role).
@@ -169,7 +153,7 @@ func (ro *role) dial(ctx context.Context, dc *dialConfig, key connKey, rel *link
 		return nil, mysqlwire.Handshake{}, &mysql.MyError{Code: mysql.ER_ACCESS_DENIED_ERROR, State: "28000",
 			Message: "no login of user '" + ro.name + "' fits its current password; log in again"}
 	}
-	release, err := ro.roles.gate.Take(ctx, func() { ro.roles.pools.CloseIdleBut(ro.name) })
+	release, err := ro.roles.gate.Take(ctx, func() { ro.roles.CloseIdleBut(ro.name) })
 	if err != nil {
 		return nil, mysqlwire.Handshake{}, err
 	}
@@ -194,7 +178,7 @@ func (r *Roles) Origin() link.RoleOrigin { return rolesOrigin{r} }
 type rolesOrigin struct{ r *Roles }
 
 func (o rolesOrigin) Profile(ctx context.Context) (link.Profile, error) {
-	return o.r.base.Origin().Profile(ctx)
+	return o.r.Base().Origin().Profile(ctx)
 }
 
 func (o rolesOrigin) Open(ctx context.Context, params map[string]string) (link.Stream, error) {

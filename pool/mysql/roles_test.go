@@ -119,7 +119,7 @@ func TestMaxDBConnsIsSharedByTheRoles(t *testing.T) {
 	if got := openAs(t, r, names[1], passwords[1]).value("SELECT CURRENT_USER()"); got != names[1]+"@%" {
 		t.Errorf("CURRENT_USER() = %q once the first role's connection is idle", got)
 	}
-	first, _ := r.pools.Get(names[0])
+	first, _ := r.Get(names[0])
 	if st := first.Stats(); st.Idle+st.InUse != 0 {
 		t.Errorf("the first role still holds %d connections", st.Idle+st.InUse)
 	}
