@@ -2,10 +2,8 @@ package pool
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
 	"time"
 
@@ -202,11 +200,7 @@ func (o rolesOrigin) Profile(ctx context.Context) (link.Profile, error) {
 }
 
 func (o rolesOrigin) Open(ctx context.Context, params map[string]string) (link.Stream, error) {
-	key, _ := hex.DecodeString(params[link.ClientKeyParam])
-	if _, ok := params[link.ClientKeyParam]; ok {
-		params = maps.Clone(params) // the in-process transport hands over the edge's own map
-		delete(params, link.ClientKeyParam)
-	}
+	params, key := link.TakeClientKey(params)
 	p, err := o.r.Pool(ctx, params["user"], key)
 	if err != nil {
 		return nil, err

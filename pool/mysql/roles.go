@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
 	"sync"
 
@@ -182,11 +181,7 @@ func (o rolesOrigin) Profile(ctx context.Context) (link.Profile, error) {
 }
 
 func (o rolesOrigin) Open(ctx context.Context, params map[string]string) (link.Stream, error) {
-	hash, _ := hex.DecodeString(params[link.ClientKeyParam])
-	if _, ok := params[link.ClientKeyParam]; ok {
-		params = maps.Clone(params) // the in-process transport hands over the edge's own map
-		delete(params, link.ClientKeyParam)
-	}
+	params, hash := link.TakeClientKey(params)
 	p, err := o.r.Pool(params["user"], hash)
 	if err != nil {
 		return nil, err
