@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,11 +42,7 @@ type myRoleFixture struct {
 // makeMySQLRoles creates the fixture at the package's MariaDB, dropped when the test ends.
 func makeMySQLRoles(t *testing.T, ctx context.Context) *myRoleFixture {
 	t.Helper()
-	root, err := sql.Open("mysql", mariaDB(t).RootDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
+	root := rootMySQL(t)
 	sfx := suffix()
 	view := mytest.AppDB + ".slipstream_users_" + sfx
 	f := &myRoleFixture{query: "SELECT User, authentication_string FROM " + view + " WHERE User = ?"}
@@ -59,7 +56,7 @@ func makeMySQLRoles(t *testing.T, ctx context.Context) *myRoleFixture {
 			"CREATE USER '"+r.name+"'@'%' IDENTIFIED BY '"+r.password+"'",
 			"CREATE TABLE "+r.table+" (id int PRIMARY KEY, body text)",
 			"INSERT INTO "+r.table+" VALUES (1, 'row of "+r.name+"')",
-			"GRANT SELECT ON "+r.table+" TO '"+r.name+"'@'%'")
+			"GRANT SELECT, UPDATE ON "+r.table+" TO '"+r.name+"'@'%'")
 	}
 	t.Cleanup(func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -80,6 +77,16 @@ func makeMySQLRoles(t *testing.T, ctx context.Context) *myRoleFixture {
 		}
 	}
 	return f
+}
+
+// rootMySQL is a database/sql pool of MariaDB's root (over its unix socket).
+func rootMySQL(t *testing.T) *sql.DB {
+	t.Helper()
+	c, err := mysql.ParseDSN(mariaDB(t).RootDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return openMySQL(t, c)
 }
 
 // lines are the [[database]] settings of app with any_role, beyond name, kind and origin.
@@ -214,4 +221,92 @@ func TestMySQLAnyRoleLogsEveryUserInAsItselfThroughEdgeAndPool(t *testing.T) {
 	pool.stop()
 	f.checkNoSecrets(t, "the edge's log", edge.stderr.String()+edge.out.String())
 	f.checkNoSecrets(t, "the pool's log", pool.stderr.String()+pool.out.String())
+}
+
+// TestMySQLTwoUsersAtOnceStayWithinEachUsersLimit runs transactions as two users at once through
+// serve (4 clients each, max_connections = 2 per user) and counts each user's origin
+// connections in MariaDB's process list all along: never over 2, while both run.
+func TestMySQLTwoUsersAtOnceStayWithinEachUsersLimit(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 120*time.Second)
+	f := makeMySQLRoles(t, ctx)
+	inst := startMySQLServeTOML(t, f.lines("max_connections = 2", "max_db_connections = 4", `queue_timeout = "20s"`)...)
+	root := rootMySQL(t)
+	users := f.roles[:2]
+	const clients, txs = 4, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, len(users)*clients)
+	for _, r := range users {
+		c := inst.mysqlConfig(t).Clone()
+		c.User, c.Passwd = r.name, r.password
+		db := openMySQL(t, c)
+		db.SetMaxOpenConns(clients)
+		for range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range txs {
+					if err := userTx(ctx, db, r.table); err != nil {
+						errs <- fmt.Errorf("%s: %w", r.name, err)
+						return
+					}
+				}
+			}()
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	peak, samples := map[string]int{}, 0
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for running := true; running; {
+		rows, err := root.QueryContext(ctx, "SELECT USER, COUNT(*) FROM information_schema.PROCESSLIST WHERE USER IN (?, ?) GROUP BY USER",
+			users[0].name, users[1].name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var who string
+			var n int
+			if err := rows.Scan(&who, &n); err != nil {
+				t.Fatal(err)
+			}
+			peak[who] = max(peak[who], n)
+		}
+		rows.Close()
+		samples++
+		select {
+		case <-done:
+			running = false
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatal("the transactions did not finish")
+		}
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, r := range users {
+		if peak[r.name] > 2 || peak[r.name] == 0 {
+			t.Errorf("user %s: at most %d origin connections in the process list, want 1 or 2 (its max_connections)", r.name, peak[r.name])
+		}
+		t.Logf("user %s: %d transactions, peak origin connections %d (%d samples of the process list)", r.name, clients*txs, peak[r.name], samples)
+	}
+}
+
+// userTx is one transaction of a user on its own table: it holds its origin connection.
+func userTx(ctx context.Context, db *sql.DB, table string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "UPDATE "+table+" SET body = body WHERE id = 1"); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "DO SLEEP(0.002)"); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
