@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -195,27 +194,13 @@ func TestMySQLAnyRoleLogsEveryUserInAsItselfThroughEdgeAndPool(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 90*time.Second)
 	f := makeMySQLRoles(t, ctx)
-	certs := makeCerts(t)
 	db := fmt.Sprintf("[[database]]\nname = %q\nkind = \"mysql\"\norigin = %q\n%s\n", mytest.AppDB,
 		mariaDB(t).URL(mytest.AppUser, mytest.AppPassword, mytest.AppDB), strings.Join(f.lines(), "\n"))
-	poolCfg := writeTOML(t, db)
-	pool := startNode(t, "pool", "--config", poolCfg, "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-		"--certs", certs, "--data-dir", t.TempDir(), "--region", "test")
-	edgeCfg := filepath.Join(t.TempDir(), "edge.toml")
-	edgeTOML := fmt.Sprintf("certs_dir = %q\n[[pool]]\nname = \"test\"\naddress = %q\n", certs, pool.tunnelAddr(t)) + db
-	if err := os.WriteFile(edgeCfg, []byte(edgeTOML), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	edge := startNode(t, "edge", "--config", edgeCfg, "--pg-listen", "127.0.0.1:0", "--mysql-listen", "127.0.0.1:0",
-		"--http-listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	edge, pool, configs := startEdgeAndPool(t, db)
 	f.checkMySQLRoles(t, ctx, edge.mysqlConfigOf(t))
 
-	for _, p := range []string{poolCfg, edgeCfg} {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.checkNoSecrets(t, "the configuration "+filepath.Base(p), string(b))
+	for name, text := range configs {
+		f.checkNoSecrets(t, "the configuration "+name, text)
 	}
 	edge.stop()
 	pool.stop()

@@ -226,30 +226,34 @@ func TestAnyRoleLogsEveryRoleInAsItselfThroughEdgeAndPool(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 60*time.Second)
 	f := makeRoles(t, ctx)
-	certs := makeCerts(t)
-	poolCfg := writeTOML(t, f.toml())
-	pool := startNode(t, "pool", "--config", poolCfg, "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-		"--certs", certs, "--data-dir", t.TempDir(), "--region", "test")
-	edgeCfg := filepath.Join(t.TempDir(), "edge.toml")
-	edgeTOML := fmt.Sprintf("certs_dir = %q\n[[pool]]\nname = \"test\"\naddress = %q\n", certs, pool.tunnelAddr(t)) + f.toml()
-	if err := os.WriteFile(edgeCfg, []byte(edgeTOML), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	edge := startNode(t, "edge", "--config", edgeCfg, "--pg-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-		"--data-dir", t.TempDir())
+	edge, pool, configs := startEdgeAndPool(t, f.toml())
 	f.checkRoles(t, ctx, edge.appURL(t))
 
-	for _, p := range []string{poolCfg, edgeCfg} {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.checkNoSecrets(t, "the configuration "+filepath.Base(p), string(b))
+	for name, text := range configs {
+		f.checkNoSecrets(t, "the configuration "+name, text)
 	}
 	edge.stop()
 	pool.stop()
 	f.checkNoSecrets(t, "the edge's log", edge.stderr.String()+edge.out.String())
 	f.checkNoSecrets(t, "the pool's log", pool.stderr.String()+pool.out.String())
+}
+
+// startEdgeAndPool runs a pool with the [[database]] tables db, and an edge (PostgreSQL and
+// MySQL listeners) with the same tables and a [[pool]] table for it; configs are the two files'
+// texts by name, for a search for secrets.
+func startEdgeAndPool(t *testing.T, db string) (edge, pool *node, configs map[string]string) {
+	t.Helper()
+	certs := makeCerts(t)
+	pool = startNode(t, "pool", "--config", writeTOML(t, db), "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+		"--certs", certs, "--data-dir", t.TempDir(), "--region", "test")
+	edgeCfg := filepath.Join(t.TempDir(), "edge.toml")
+	edgeTOML := fmt.Sprintf("certs_dir = %q\n[[pool]]\nname = \"test\"\naddress = %q\n", certs, pool.tunnelAddr(t)) + db
+	if err := os.WriteFile(edgeCfg, []byte(edgeTOML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	edge = startNode(t, "edge", "--config", edgeCfg, "--pg-listen", "127.0.0.1:0", "--mysql-listen", "127.0.0.1:0",
+		"--http-listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	return edge, pool, map[string]string{"pool.toml": db, "edge.toml": edgeTOML}
 }
 
 // TestPgbenchAsTwoRolesStaysWithinEachRolesLimit runs pgbench as two roles at once through
