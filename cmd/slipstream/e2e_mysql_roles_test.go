@@ -241,33 +241,23 @@ func TestMySQLTwoUsersAtOnceStayWithinEachUsersLimit(t *testing.T) {
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	peak, samples := map[string]int{}, 0
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for running := true; running; {
+	peak, samples := peakConnections(t, ctx, done, func(count func(who string, n int)) error {
 		rows, err := root.QueryContext(ctx, "SELECT USER, COUNT(*) FROM information_schema.PROCESSLIST WHERE USER IN (?, ?) GROUP BY USER",
 			users[0].name, users[1].name)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
+		defer rows.Close()
 		for rows.Next() {
 			var who string
 			var n int
 			if err := rows.Scan(&who, &n); err != nil {
-				t.Fatal(err)
+				return err
 			}
-			peak[who] = max(peak[who], n)
+			count(who, n)
 		}
-		rows.Close()
-		samples++
-		select {
-		case <-done:
-			running = false
-		case <-tick.C:
-		case <-ctx.Done():
-			t.Fatal("the transactions did not finish")
-		}
-	}
+		return rows.Err()
+	})
 	close(errs)
 	for err := range errs {
 		t.Error(err)
