@@ -337,6 +337,9 @@ func (d *Database) normalize() {
 		d.AuthMethod = defaultAuthMethod
 		if d.Kind == KindMySQL {
 			d.AuthMethod = defaultMySQLAuth
+			if d.AnyRole {
+				d.AuthMethod = "mysql_native_password" // the only check a role's stored verifier allows
+			}
 		}
 	}
 	if d.MaxConnections == 0 {

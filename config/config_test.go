@@ -61,6 +61,22 @@ func TestNormalize(t *testing.T) {
 			},
 		},
 		{
+			name: "any_role on a mysql origin asks for mysql_native_password",
+			in: config.Config{Databases: []config.Database{{Origin: "mysql://lookup:" + secret + "@db.example.com/appdb",
+				Roles: config.Roles{AnyRole: true}}}},
+			want: config.Config{
+				PGListen: "127.0.0.1:6432", MySQLListen: "127.0.0.1:3307", HTTPListen: "127.0.0.1:9432", DataDir: "./slipstream-data", Cache: config.Cache{MaxBytes: 256 << 20},
+				CertsDir: "./slipstream-certs", Region: "default",
+				Databases: []config.Database{{
+					Name: "appdb", Kind: "mysql", Origin: "mysql://lookup:" + secret + "@db.example.com/appdb",
+					User: "lookup", Password: secret, AuthMethod: "mysql_native_password", MaxConnections: 20,
+					QueueTimeout: dur(30 * time.Second), IdleTimeout: dur(10 * time.Minute), MaxLifetime: dur(time.Hour),
+					Caching: config.Caching{MaxAge: dur(time.Minute), StaleWhileRevalidate: dur(15 * time.Second), MaxResultBytes: 50 << 20},
+					Roles:   config.Roles{AnyRole: true},
+				}},
+			},
+		},
+		{
 			name: "settings that are given are kept",
 			in: config.Config{PGListen: "0.0.0.0:5432", Databases: []config.Database{{
 				Name: "front", Origin: "postgres://app:" + secret + "@db.example.com/appdb", User: "client", Password: "client-pw",
@@ -409,6 +425,15 @@ func TestValidate(t *testing.T) {
 			want: []string{`database "app": auth_query is set, but any_role is false`,
 				"any_role needs a password check: auth_method trust lets every role in without one",
 				"max_db_connections is -1: want 0 (no bound) or more"},
+		},
+		{
+			name: "any_role on kind mysql with caching_sha2_password is reported",
+			change: func(c *config.Config) {
+				c.Databases[1].Kind, c.Databases[1].Origin = "mysql", "mysql://reports:"+secret+"@db.example.com/reports"
+				c.Databases[1].Roles = config.Roles{AnyRole: true}
+				c.Databases[1].AuthMethod = "caching_sha2_password"
+			},
+			want: []string{"any_role on kind mysql checks mysql_native_password"},
 		},
 		{
 			name:   "an unknown kind lists the supported ones",

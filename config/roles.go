@@ -7,12 +7,15 @@ package config
 // clients log in with (the origin URL's user still runs auth_query), and max_connections
 // bounds each role's origin connections.
 type Roles struct {
-	// AnyRole lets any role the origin accepts log in with its own password (kind postgres).
-	// false: only user, with password.
+	// AnyRole lets any role the origin accepts log in with its own password (kind postgres or
+	// mysql; for mysql, users whose password mysql_native_password stores, checked with
+	// auth_method mysql_native_password, its default then). false: only user, with password.
 	AnyRole bool `toml:"any_role"`
 	// AuthQuery returns a role's name and stored password given the name as $1; empty:
 	// PgBouncer's "SELECT usename, passwd FROM pg_shadow WHERE usename = $1" (superuser only;
 	// docs/roles.md has a SECURITY DEFINER function for a lookup role without superuser).
+	// Kind mysql: the name is "?", and empty means
+	// "SELECT User, authentication_string FROM mysql.user WHERE User = ?".
 	AuthQuery string `toml:"auth_query"`
 	// AuthCacheTTL is how long a role's verifier is used before it is looked up again (a failed
 	// login looks it up again at once); 0: 1m.
@@ -33,8 +36,11 @@ func (d Database) validateRoles(add func(string, ...any)) {
 		}
 		return
 	}
-	if d.Kind != defaultKind {
-		add("any_role is for kind postgres, not %q", d.Kind)
+	switch {
+	case d.Kind != defaultKind && d.Kind != KindMySQL:
+		add("any_role is for kind postgres or mysql, not %q", d.Kind)
+	case d.Kind == KindMySQL && d.AuthMethod == "caching_sha2_password":
+		add("any_role on kind mysql checks mysql_native_password: a role's stored verifier cannot check caching_sha2_password (set auth_method = \"mysql_native_password\")")
 	}
 	if d.AuthMethod == "trust" {
 		add("any_role needs a password check: auth_method trust lets every role in without one")

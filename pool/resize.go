@@ -27,3 +27,6 @@ func (s *Slots[C, K]) SetMaxConns(n int) {
 
 // SetMaxConns changes the pool's bound on origin connections; see Slots.SetMaxConns.
 func (p *Pool) SetMaxConns(n int) { p.slots.SetMaxConns(n) }
+
+// CloseIdle closes the pool's idle connections (another role of the database needs room).
+func (p *Pool) CloseIdle() { p.slots.CloseIdle() }

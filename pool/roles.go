@@ -2,10 +2,8 @@ package pool
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
 	"time"
 
@@ -45,22 +43,10 @@ type RolesConfig struct {
 // Nothing a role logs in with is ever written down: verifiers and ClientKeys are held in
 // memory only, and never logged. Safe for concurrent use.
 type Roles struct {
-	base *Pool
-	cfg  Config
-	rc   RolesConfig
-	gate chan struct{} // one token per open role connection; nil: no MaxDBConns
-
-	mu        sync.Mutex
-	pools     map[string]*Pool
-	verifiers map[string]*verifierEntry
-}
-
-// verifierEntry is a role's verifier as the origin last said, or a lookup under way (done open).
-type verifierEntry struct {
-	done chan struct{}
-	text string // "" : no such role, or no password
-	err  error
-	at   time.Time
+	rc              RolesConfig
+	gate            *RoleGate
+	verifiers       *VerifierCache
+	*RoleSet[*Pool] // the base pool and each role's
 }
 
 // NewRoles returns the pools of database cfg.Name for any role. It dials nothing yet.
@@ -68,107 +54,62 @@ func NewRoles(cfg Config, rc RolesConfig) (*Roles, error) {
 	if rc.AuthQuery == "" {
 		rc.AuthQuery = DefaultAuthQuery
 	}
-	if rc.CacheTTL <= 0 {
-		rc.CacheTTL = DefaultAuthCacheTTL
-	}
 	base, err := New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	r := &Roles{base: base, cfg: cfg, rc: rc, pools: make(map[string]*Pool), verifiers: make(map[string]*verifierEntry)}
-	if rc.MaxDBConns > 0 {
-		r.gate = make(chan struct{}, rc.MaxDBConns)
-	}
+	r := &Roles{rc: rc, gate: NewRoleGate(rc.MaxDBConns, cfg.QueueTimeout)}
+	r.verifiers = NewVerifierCache(base.ctx, rc.CacheTTL, r.lookup)
+	r.RoleSet = NewRoleSet(base, cfg.MaxConns, func(role string, maxConns int) (*Pool, error) {
+		cfg := cfg
+		cfg.MaxConns = maxConns
+		cfg.Metrics = nil // the base pool's figures are the database's; a role's would collide
+		cfg.CatalogRefresh = -1
+		cfg.Credentials = nil
+		cfg.Logger = base.cfg.Logger.With("role", role)
+		cfg.Role = &Role{Name: role, roles: r}
+		np, err := New(cfg)
+		if err == nil && base.Paused() {
+			// A role's first session while the database is paused (the admin console's
+			// PAUSE) waits for RESUME like the others: its pool starts paused (it has no
+			// lease to wait for). The console's RESUME resumes it with the others.
+			np.Pause(context.Background())
+		}
+		return np, err
+	})
 	return r, nil
 }
-
-// Base returns the pool of the origin URL's user.
-func (r *Roles) Base() *Pool { return r.base }
 
 // Verifier returns role's stored password as the origin has it ("" when the role does not
 // exist or has none), from memory when it was looked up less than CacheTTL ago and fresh is
 // false. Concurrent calls for one role share one lookup.
 func (r *Roles) Verifier(ctx context.Context, role string, fresh bool) (string, error) {
-	r.mu.Lock()
-	e := r.verifiers[role]
-	if e != nil {
-		select {
-		case <-e.done:
-			if fresh || e.err != nil || time.Since(e.at) > r.rc.CacheTTL {
-				e = nil
-			}
-		default: // a lookup under way: share it
-		}
-	}
-	if e == nil {
-		if len(r.verifiers) >= maxVerifiers {
-			r.dropLookedUp() // role names a client made up are remembered too: keep the map bounded
-		}
-		e = &verifierEntry{done: make(chan struct{})}
-		r.verifiers[role] = e
-		go r.lookup(role, e)
-	}
-	r.mu.Unlock()
-	select {
-	case <-e.done:
-		return e.text, e.err
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-}
-
-// maxVerifiers bounds the verifiers Roles keeps; past it, those looked up are forgotten.
-const maxVerifiers = 4096
-
-// dropLookedUp forgets every verifier whose lookup has ended; r.mu is held.
-func (r *Roles) dropLookedUp() {
-	for role, e := range r.verifiers {
-		select {
-		case <-e.done:
-			delete(r.verifiers, role)
-		default:
-		}
-	}
+	return r.verifiers.Get(ctx, role, fresh)
 }
 
 // lookup runs the auth query for role on a connection of its own, as the origin URL's user.
-func (r *Roles) lookup(role string, e *verifierEntry) {
-	defer close(e.done)
-	ctx, cancel := context.WithTimeout(r.base.ctx, 15*time.Second)
-	defer cancel()
-	e.at = time.Now()
-	pc, err := pgconn.ConnectConfig(ctx, r.base.connCfg)
+func (r *Roles) lookup(ctx context.Context, role string) (string, error) {
+	pc, err := pgconn.ConnectConfig(ctx, r.Base().connCfg)
 	if err != nil {
-		r.base.log.Warn("looking a role's password up failed: cannot connect", "err", originError(err))
-		e.err = fmt.Errorf("pool: look the role up: %w", classifyConnect(err))
-		return
+		r.Base().log.Warn("looking a role's password up failed: cannot connect", "err", originError(err))
+		return "", fmt.Errorf("pool: look the role up: %w", classifyConnect(err))
 	}
 	defer pc.Close(context.Background())
 	res := pc.ExecParams(ctx, r.rc.AuthQuery, [][]byte{[]byte(role)}, nil, nil, nil).Read()
 	if res.Err != nil {
 		// The query's own error (a missing function, no privilege) names no secret.
-		r.base.log.Warn("the auth_query failed", "err", originError(res.Err))
-		e.err = fmt.Errorf("pool: auth_query: %s", originError(res.Err))
-		return
+		r.Base().log.Warn("the auth_query failed", "err", originError(res.Err))
+		return "", fmt.Errorf("pool: auth_query: %s", originError(res.Err))
 	}
 	if len(res.Rows) > 0 && len(res.Rows[0]) >= 2 {
-		e.text = string(res.Rows[0][1])
+		return string(res.Rows[0][1]), nil
 	}
+	return "", nil
 }
 
 // forget drops role's verifier, so that the next login looks it up again (the origin refused
 // a login with it: the password changed).
-func (r *Roles) forget(role string) {
-	r.mu.Lock()
-	if e := r.verifiers[role]; e != nil {
-		select {
-		case <-e.done:
-			delete(r.verifiers, role)
-		default:
-		}
-	}
-	r.mu.Unlock()
-}
+func (r *Roles) forget(role string) { r.verifiers.Forget(role) }
 
 // Pool returns role's pool, created on first use. clientKey, when the edge sends one, is the
 // ClientKey it recovered from the role's client's SCRAM proof: the role's connections log in
@@ -177,38 +118,12 @@ func (r *Roles) Pool(ctx context.Context, role string, clientKey []byte) (*Pool,
 	if role == "" {
 		return nil, errors.New("pool: a session without a role")
 	}
-	r.mu.Lock()
-	p := r.pools[role]
-	r.mu.Unlock()
-	if p == nil {
-		r.mu.Lock()
-		cfg := r.cfg
-		r.mu.Unlock()
-		cfg.Metrics = nil // the base pool's figures are the database's; a role's would collide
-		cfg.CatalogRefresh = -1
-		cfg.Credentials = nil
-		cfg.Logger = r.base.cfg.Logger.With("role", role)
-		cfg.Role = &Role{Name: role, roles: r}
-		np, err := New(cfg)
-		if err != nil {
-			return nil, err
-		}
-		r.mu.Lock()
-		if p = r.pools[role]; p == nil {
-			// A role's first session while the database is paused (the admin console's
-			// PAUSE) waits for RESUME like the others: its pool starts paused (it has no
-			// lease to wait for). The console's RESUME resumes it with the others.
-			if r.base.Paused() {
-				np.Pause(ctx)
-			}
-			p, r.pools[role] = np, np
-		}
-		r.mu.Unlock()
-		if p != np {
-			np.Close()
-		} else if p.Paused() && !r.base.Paused() {
-			p.Resume() // RESUME came between the look at the base and the listing of p
-		}
+	p, err := r.Get(role)
+	if err != nil {
+		return nil, err
+	}
+	if p.Paused() && !r.Base().Paused() {
+		p.Resume() // RESUME came between the look at the base and the listing of p
 	}
 	if len(clientKey) > 0 {
 		p.cfg.Role.setKey(clientKey)
@@ -217,40 +132,7 @@ func (r *Roles) Pool(ctx context.Context, role string, clientKey []byte) (*Pool,
 }
 
 // RolePools returns the pool of each role that has logged in, by role name.
-func (r *Roles) RolePools() map[string]*Pool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return maps.Clone(r.pools)
-}
-
-// SetMaxConns resizes the base pool and every role's, and the pools of roles to come.
-func (r *Roles) SetMaxConns(n int) {
-	r.mu.Lock()
-	r.cfg.MaxConns = n
-	pools := make([]*Pool, 0, len(r.pools)+1)
-	pools = append(pools, r.base)
-	for _, p := range r.pools {
-		pools = append(pools, p)
-	}
-	r.mu.Unlock()
-	for _, p := range pools {
-		p.SetMaxConns(n)
-	}
-}
-
-// Close closes the base pool and every role's.
-func (r *Roles) Close() {
-	r.base.Close()
-	r.mu.Lock()
-	pools := make([]*Pool, 0, len(r.pools))
-	for _, p := range r.pools {
-		pools = append(pools, p)
-	}
-	r.mu.Unlock()
-	for _, p := range pools {
-		p.Close()
-	}
-}
+func (r *Roles) RolePools() map[string]*Pool { return r.ByRole() }
 
 // Role is the login of one role's pool (Config.Role).
 type Role struct {
@@ -303,44 +185,7 @@ func (ro *Role) dial(ctx context.Context, cc *pgconn.Config) (*Conn, map[string]
 // uncounts it. When the database is at its bound it has the other roles close their idle
 // connections, and waits for a token up to the queue timeout.
 func (r *Roles) takeConn(ctx context.Context, self *Role) (func(), error) {
-	if r.gate == nil {
-		return func() {}, nil
-	}
-	release := func() func() {
-		var once sync.Once
-		return func() { once.Do(func() { <-r.gate }) }
-	}
-	select {
-	case r.gate <- struct{}{}:
-		return release(), nil
-	default:
-	}
-	wait := r.cfg.QueueTimeout
-	if wait <= 0 {
-		wait = 30 * time.Second
-	}
-	timeout := time.NewTimer(wait)
-	defer timeout.Stop()
-	retry := time.NewTicker(50 * time.Millisecond)
-	defer retry.Stop()
-	for {
-		r.mu.Lock()
-		for _, p := range r.pools {
-			if p.cfg.Role != self {
-				p.slots.CloseIdle()
-			}
-		}
-		r.mu.Unlock()
-		select {
-		case r.gate <- struct{}{}:
-			return release(), nil
-		case <-retry.C: // a connection of another role may have gone idle since
-		case <-timeout.C:
-			return nil, fmt.Errorf("%w: the database's max_db_connections are all in use", link.ErrQueueTimeout)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
+	return r.gate.Take(ctx, func() { r.CloseIdleBut(self.Name) })
 }
 
 // Origin returns the pool side of the database: sessions go to the pool of their role
@@ -351,15 +196,11 @@ func (r *Roles) Origin() link.RoleOrigin { return rolesOrigin{r} }
 type rolesOrigin struct{ r *Roles }
 
 func (o rolesOrigin) Profile(ctx context.Context) (link.Profile, error) {
-	return o.r.base.Origin().Profile(ctx)
+	return o.r.Base().Origin().Profile(ctx)
 }
 
 func (o rolesOrigin) Open(ctx context.Context, params map[string]string) (link.Stream, error) {
-	key, _ := hex.DecodeString(params[link.ClientKeyParam])
-	if _, ok := params[link.ClientKeyParam]; ok {
-		params = maps.Clone(params) // the in-process transport hands over the edge's own map
-		delete(params, link.ClientKeyParam)
-	}
+	params, key := link.TakeClientKey(params)
 	p, err := o.r.Pool(ctx, params["user"], key)
 	if err != nil {
 		return nil, err

@@ -10,10 +10,11 @@ import (
 	"github.com/slipstream-proxy/slipstream/protocol/pgwire"
 )
 
-// A brute-force guard: failed logins (28P01: a wrong password or an unknown user) are counted
-// per client address, and from the guardFree-th failure within guardWindow on, the refusal
-// waits before it is sent, twice as long at each further failure, up to guardMaxDelay. The
-// refusal itself is exactly PostgreSQL's; only its timing changes. Counted in
+// A brute-force guard: failed logins (28P01, or MySQL's 1045: a wrong password or an unknown
+// user) are counted per client address, and from the guardFree-th failure within guardWindow
+// on, the refusal waits before it is sent, twice as long at each further failure, up to
+// guardMaxDelay. The refusal itself is exactly PostgreSQL's or MariaDB's; only its timing
+// changes. Counted in
 // slipstream_auth_failures_total{outcome="refused|delayed"}.
 const (
 	guardFree     = 3 // failures answered at once
@@ -77,17 +78,23 @@ func guardDelay(n int) time.Duration {
 // slows its answer down after repeated failures; it returns err.
 func (s *Server) loginFailed(ctx context.Context, st *startup, err error) error {
 	var pe *pgwire.Error
-	if !errors.As(err, &pe) || pe.Code != pgwire.InvalidPassword {
-		return err
+	if errors.As(err, &pe) && pe.Code == pgwire.InvalidPassword {
+		s.slowRefusal(ctx, st.nc.RemoteAddr())
 	}
-	addr := st.nc.RemoteAddr().String()
+	return err
+}
+
+// slowRefusal counts a refused login from addr and waits, after repeated failures, before
+// the refusal is sent.
+func (s *Server) slowRefusal(ctx context.Context, remote net.Addr) {
+	addr := remote.String()
 	if host, _, splitErr := net.SplitHostPort(addr); splitErr == nil {
 		addr = host
 	}
 	d := s.guard.fail(addr, time.Now())
 	if d == 0 {
 		s.m.logins.WithLabelValues("refused").Inc()
-		return err
+		return
 	}
 	s.m.logins.WithLabelValues("delayed").Inc()
 	t := time.NewTimer(d)
@@ -96,5 +103,4 @@ func (s *Server) loginFailed(ctx context.Context, st *startup, err error) error 
 	case <-t.C:
 	case <-ctx.Done():
 	}
-	return err
 }

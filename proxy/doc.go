@@ -22,8 +22,8 @@
 //	 │ Terminate ────────────────────>│ Close ──────────────────────────>│
 //
 // A database with AnyRole checks each role against the verifier the pool side looked up, kept
-// in memory for AuthCacheTTL (roles.go); failed logins are slowed per client address
-// (authguard.go).
+// in memory for AuthCacheTTL (roles.go; MySQL's mysql_native_password in mysqlroles.go); failed
+// logins are slowed per client address (authguard.go).
 //
 // Concurrency: a session works in turns on one goroutine, as PostgreSQL itself does: it reads a
 // batch, sends it, and writes the answers due before it reads the client again. A session

@@ -171,8 +171,12 @@ func (s *Server) acceptMySQL(hctx context.Context, nc net.Conn, sess *mysqlSessi
 		sess.mu.Lock() // identity reads it from other goroutines (drain, KILL)
 		sess.db = db
 		sess.mu.Unlock()
-		return mysqlAccount(db), nil
-	}})
+		return s.mysqlLogin(hctx, db, r.User)
+	}, Refusing: s.mysqlRefusing(hctx, nc.RemoteAddr(), func() Database {
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		return sess.db
+	})})
 	return conn, console, err
 }
 
@@ -194,7 +198,7 @@ func (s *Server) openMySQL(ctx, hctx context.Context, sess *mysqlSession, conn *
 		sess.caps &^= mysql.CLIENT_LOCAL_FILES
 	}
 	sess.status = p.status
-	sess.params = mysqlParams(&conn.Response, sess.caps, sess.ext)
+	sess.params = withPasswordHash(mysqlParams(&conn.Response, sess.caps, sess.ext), conn.PasswordHash)
 	stream, err := s.cfg.Transport.Open(ctx, db.origin(), sess.params)
 	if err != nil {
 		sess.log.Warn("opening the session on the pool side failed", "err", err)

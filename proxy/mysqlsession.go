@@ -325,7 +325,12 @@ func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
 		p := sess.next()
 		return p.raw, p.err
 	}
-	if err := sess.conn.ChangeUser(&resp, mysqlAccount(db), read); err != nil {
+	acc, err := sess.s.mysqlLogin(ctx, db, resp.User)
+	if err != nil {
+		sess.writeError(mysqlOriginError(err))
+		return false
+	}
+	if err := sess.conn.ChangeUser(&resp, acc, read); err != nil {
 		sess.s.refuseMySQL(sess.log, err)
 		return false
 	}
@@ -336,7 +341,7 @@ func (sess *mysqlSession) changeUser(ctx context.Context, raw []byte) bool {
 	if profile, err := sess.s.cfg.Transport.Profile(ctx, db.origin()); err == nil {
 		status = mysqlProfile(profile, db.AllowLocalInfile).status
 	}
-	params := mysqlParams(&resp, sess.caps, sess.ext)
+	params := withPasswordHash(mysqlParams(&resp, sess.caps, sess.ext), sess.conn.PasswordHash)
 	stream, err := sess.s.cfg.Transport.Open(ctx, db.origin(), params)
 	if err != nil {
 		sess.log.Warn("opening the session on the pool side failed", "err", err)

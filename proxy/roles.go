@@ -35,7 +35,7 @@ type roleVerifiers struct {
 type roleName struct{ db, role string }
 
 type roleVerifier struct {
-	v     pgwire.Verifier
+	text  string // as the origin stores it; each protocol parses its own
 	at    time.Time
 	stale bool // a login with it failed: ask the origin, not the pool's memory
 }
@@ -44,8 +44,10 @@ type roleVerifier struct {
 // are remembered too (as having none), and past the bound the oldest half is forgotten.
 const maxRoleVerifiers = 4096
 
-// verifier returns the verifier of role in db, from memory when it is fresh enough.
-func (s *Server) roleVerifier(ctx context.Context, db Database, role string) (pgwire.Verifier, error) {
+// roleVerifier returns the verifier of role in db (its stored password, as the origin has
+// it: a PostgreSQL verifier, a MySQL authentication_string), from memory when it is fresh
+// enough.
+func (s *Server) roleVerifier(ctx context.Context, db Database, role string) (string, error) {
 	name := roleName{db.origin(), role}
 	ttl := db.AuthCacheTTL
 	if ttl <= 0 {
@@ -55,17 +57,16 @@ func (s *Server) roleVerifier(ctx context.Context, db Database, role string) (pg
 	e, ok := s.roles.m[name]
 	s.roles.mu.Unlock()
 	if ok && !e.stale && time.Since(e.at) < ttl {
-		return e.v, nil
+		return e.text, nil
 	}
 	rl, isRL := s.cfg.Transport.(roleLookup)
 	if !isRL {
-		return pgwire.Verifier{}, errors.New("proxy: the transport cannot look roles up")
+		return "", errors.New("proxy: the transport cannot look roles up")
 	}
 	text, err := rl.Verifier(ctx, db.origin(), role, ok && e.stale)
 	if err != nil {
-		return pgwire.Verifier{}, err
+		return "", err
 	}
-	v := pgwire.ParseVerifier(text)
 	s.roles.mu.Lock()
 	if s.roles.m == nil {
 		s.roles.m = make(map[roleName]roleVerifier)
@@ -73,9 +74,9 @@ func (s *Server) roleVerifier(ctx context.Context, db Database, role string) (pg
 	if len(s.roles.m) >= maxRoleVerifiers {
 		s.roles.evictOldest()
 	}
-	s.roles.m[name] = roleVerifier{v: v, at: time.Now()}
+	s.roles.m[name] = roleVerifier{text: text, at: time.Now()}
 	s.roles.mu.Unlock()
-	return v, nil
+	return text, nil
 }
 
 // evictOldest forgets the older half of the verifiers; r.mu is held.
@@ -114,12 +115,12 @@ func (r *roleVerifiers) markStale(db, role string) {
 // keeps the ClientKey its proof revealed in the session's parameters for the pool side.
 func (s *Server) authenticateRole(ctx context.Context, st *startup) error {
 	user := st.params["user"]
-	v, err := s.roleVerifier(ctx, st.db, user)
+	text, err := s.roleVerifier(ctx, st.db, user)
 	if err != nil {
 		s.log.Warn("looking a role up failed", "db", st.db.Name, "err", err)
 		return pgOriginError(err)
 	}
-	key, err := pgwire.AuthenticateRole(st.nc, st.r, user, v, st.db.Auth, st.tls)
+	key, err := pgwire.AuthenticateRole(st.nc, st.r, user, pgwire.ParseVerifier(text), st.db.Auth, st.tls)
 	var pe *pgwire.Error
 	if errors.As(err, &pe) && pe.Code == pgwire.InvalidPassword {
 		s.roles.markStale(st.db.origin(), user)

@@ -226,30 +226,57 @@ func TestAnyRoleLogsEveryRoleInAsItselfThroughEdgeAndPool(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 60*time.Second)
 	f := makeRoles(t, ctx)
-	certs := makeCerts(t)
-	poolCfg := writeTOML(t, f.toml())
-	pool := startNode(t, "pool", "--config", poolCfg, "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-		"--certs", certs, "--data-dir", t.TempDir(), "--region", "test")
-	edgeCfg := filepath.Join(t.TempDir(), "edge.toml")
-	edgeTOML := fmt.Sprintf("certs_dir = %q\n[[pool]]\nname = \"test\"\naddress = %q\n", certs, pool.tunnelAddr(t)) + f.toml()
-	if err := os.WriteFile(edgeCfg, []byte(edgeTOML), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	edge := startNode(t, "edge", "--config", edgeCfg, "--pg-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-		"--data-dir", t.TempDir())
+	edge, pool, configs := startEdgeAndPool(t, f.toml())
 	f.checkRoles(t, ctx, edge.appURL(t))
 
-	for _, p := range []string{poolCfg, edgeCfg} {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.checkNoSecrets(t, "the configuration "+filepath.Base(p), string(b))
+	for name, text := range configs {
+		f.checkNoSecrets(t, "the configuration "+name, text)
 	}
 	edge.stop()
 	pool.stop()
 	f.checkNoSecrets(t, "the edge's log", edge.stderr.String()+edge.out.String())
 	f.checkNoSecrets(t, "the pool's log", pool.stderr.String()+pool.out.String())
+}
+
+// peakConnections runs sample every 5 ms until done is closed, and returns the most
+// connections it counted of each user, and how many samples it took. sample calls count with
+// each user's connections at that moment.
+func peakConnections(t *testing.T, ctx context.Context, done <-chan struct{}, sample func(count func(who string, n int)) error) (map[string]int, int) {
+	t.Helper()
+	peak, samples := map[string]int{}, 0
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := sample(func(who string, n int) { peak[who] = max(peak[who], n) }); err != nil {
+			t.Fatal(err)
+		}
+		samples++
+		select {
+		case <-done:
+			return peak, samples
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatal("the load did not finish")
+		}
+	}
+}
+
+// startEdgeAndPool runs a pool with the [[database]] tables db, and an edge (PostgreSQL and
+// MySQL listeners) with the same tables and a [[pool]] table for it; configs are the two files'
+// texts by name, for a search for secrets.
+func startEdgeAndPool(t *testing.T, db string) (edge, pool *node, configs map[string]string) {
+	t.Helper()
+	certs := makeCerts(t)
+	pool = startNode(t, "pool", "--config", writeTOML(t, db), "--tunnel-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+		"--certs", certs, "--data-dir", t.TempDir(), "--region", "test")
+	edgeCfg := filepath.Join(t.TempDir(), "edge.toml")
+	edgeTOML := fmt.Sprintf("certs_dir = %q\n[[pool]]\nname = \"test\"\naddress = %q\n", certs, pool.tunnelAddr(t)) + db
+	if err := os.WriteFile(edgeCfg, []byte(edgeTOML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	edge = startNode(t, "edge", "--config", edgeCfg, "--pg-listen", "127.0.0.1:0", "--mysql-listen", "127.0.0.1:0",
+		"--http-listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	return edge, pool, map[string]string{"pool.toml": db, "edge.toml": edgeTOML}
 }
 
 // TestPgbenchAsTwoRolesStaysWithinEachRolesLimit runs pgbench as two roles at once through
@@ -294,36 +321,23 @@ func TestPgbenchAsTwoRolesStaysWithinEachRolesLimit(t *testing.T) {
 	}
 	go func() { wg.Wait(); close(done) }()
 
-	peak := map[string]int{}
-	samples := 0
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for running := true; running; {
+	peak, samples := peakConnections(t, ctx, done, func(count func(who string, n int)) error {
 		rows, err := admin.Query(ctx, "SELECT usename::text, count(*)::int FROM pg_stat_activity WHERE usename = ANY($1) GROUP BY 1",
 			[]string{bench[0].name, bench[1].name})
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
+		defer rows.Close()
 		for rows.Next() {
 			var who string
 			var n int
 			if err := rows.Scan(&who, &n); err != nil {
-				t.Fatal(err)
+				return err
 			}
-			peak[who] = max(peak[who], n)
+			count(who, n)
 		}
-		if rows.Err() != nil {
-			t.Fatal(rows.Err())
-		}
-		samples++
-		select {
-		case <-done:
-			running = false
-		case <-tick.C:
-		case <-ctx.Done():
-			t.Fatal("pgbench did not finish")
-		}
-	}
+		return rows.Err()
+	})
 	for i, r := range bench {
 		if errs[i] != nil || !strings.Contains(outs[i], "number of transactions actually processed: 400/400") {
 			t.Errorf("pgbench as %s: %v\n%s", r.name, errs[i], outs[i])

@@ -256,7 +256,7 @@ func (og *origins) open(d config.Database, log *slog.Logger) (names []string, er
 		if og.myMetrics == nil {
 			og.myMetrics = mysqlpool.NewMetrics(og.reg)
 		}
-		p, err := mysqlpool.New(mysqlpool.Config{
+		mcfg := mysqlpool.Config{
 			Name:           d.Name,
 			Origin:         origin,
 			MaxConns:       d.MaxConnections,
@@ -268,7 +268,11 @@ func (og *origins) open(d config.Database, log *slog.Logger) (names []string, er
 			Logger:         log,
 			Metrics:        og.myMetrics,
 			Credentials:    og.credentials(d.Name),
-		})
+		}
+		if d.AnyRole {
+			return og.openMySQLRoles(d, mcfg)
+		}
+		p, err := mysqlpool.New(mcfg)
 		if err != nil {
 			return nil, fmt.Errorf("database %s: %w", d.Name, err)
 		}
@@ -433,7 +437,8 @@ func edgeDatabases(cfg config.Config) ([]proxy.Database, error) {
 			StaleWhileRevalidate: d.Caching.StaleWhileRevalidate.Duration, MaxResultBytes: int(d.Caching.MaxResultBytes)}
 		if d.Kind == config.KindMySQL {
 			db := proxy.Database{Name: d.Name, User: d.User, Password: d.Password, Protocol: proxy.ProtocolMySQL,
-				MySQLAuth: d.AuthMethod, AllowLocalInfile: d.AllowLocalInfile, Caching: caching}
+				MySQLAuth: d.AuthMethod, AllowLocalInfile: d.AllowLocalInfile, Caching: caching,
+				AnyRole: d.AnyRole, AuthCacheTTL: d.AuthCacheTTL.Duration}
 			if tn := cfg.TunnelName(d); tn != d.Name {
 				db.Origin = tn // a PostgreSQL database has its name
 			}

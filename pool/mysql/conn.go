@@ -4,22 +4,19 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/pingcap/tidb/pkg/parser/charset"
 
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/pool"
+	"github.com/slipstream-proxy/slipstream/protocol/mysqlwire"
 )
 
 // connKey is what an origin connection was opened with that shapes its answers: the
@@ -51,109 +48,6 @@ func (k connKey) extMetadata() bool { return k&keyExtMetadata != 0 }
 
 // extMetadata is MARIADB_CLIENT_EXTENDED_METADATA in MariaDB's second capability word.
 const extMetadata uint32 = 1 << 3
-
-// handshake is what the origin said in its initial handshake packet.
-type handshake struct {
-	version   string
-	caps      uint32
-	ext       uint32 // MariaDB's extended capabilities
-	collation uint8
-	status    uint16
-}
-
-// parseHandshake reads a protocol 10 initial handshake payload.
-func parseHandshake(p []byte) (handshake, bool) {
-	var h handshake
-	if len(p) < 1 || p[0] != 10 {
-		return h, false
-	}
-	end := slices.Index(p[1:], 0)
-	if end < 0 {
-		return h, false
-	}
-	h.version = string(p[1 : 1+end])
-	pos := 1 + end + 1 + 4 + 8 + 1 // version NUL, connection id, scramble, filler
-	if len(p) < pos+2 {
-		return h, false
-	}
-	h.caps = uint32(binary.LittleEndian.Uint16(p[pos:]))
-	pos += 2
-	if len(p) >= pos+5 {
-		h.collation = p[pos]
-		h.status = binary.LittleEndian.Uint16(p[pos+1:])
-		h.caps |= uint32(binary.LittleEndian.Uint16(p[pos+3:])) << 16
-	}
-	// Auth data length, 6 reserved bytes, then MariaDB's extended capabilities when the
-	// server leaves CLIENT_MYSQL (CLIENT_LONG_PASSWORD) off.
-	if len(p) >= pos+16 && h.caps&mysql.CLIENT_LONG_PASSWORD == 0 {
-		h.ext = binary.LittleEndian.Uint32(p[pos+12:])
-	}
-	return h, true
-}
-
-// recorder keeps a copy of the first packet read from a connection: the origin's handshake,
-// which go-mysql does not expose whole. With ext set it also asks for those MariaDB extended
-// capabilities the origin offers, which go-mysql cannot: in the handshake response (the
-// first packet written, sequence id 1, sent whole in one Write) it clears CLIENT_MYSQL and
-// sets them in the reserved bytes. Over TLS that packet is the SSLRequest and the real
-// response goes out encrypted, unchanged: the pool advertises extended capabilities only
-// for a plain origin (profile).
-type recorder struct {
-	net.Conn
-	mu      sync.Mutex
-	first   []byte
-	full    bool
-	ext     uint32
-	written bool
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	r.mu.Lock()
-	if !r.written {
-		r.written = true
-		if h, ok := r.greeting(); ok && r.ext&h.ext != 0 && len(b) >= 4+32 && b[3] == 1 {
-			b = append([]byte(nil), b...)
-			b[4] &^= byte(mysql.CLIENT_LONG_PASSWORD)
-			ext := binary.LittleEndian.Uint32(b[4+28:]) | r.ext&h.ext
-			binary.LittleEndian.PutUint32(b[4+28:], ext)
-		}
-	}
-	r.mu.Unlock()
-	return r.Conn.Write(b)
-}
-
-func (r *recorder) Read(b []byte) (int, error) {
-	n, err := r.Conn.Read(b)
-	r.mu.Lock()
-	if !r.full && n > 0 {
-		r.first = append(r.first, b[:n]...)
-		if len(r.first) >= 4 {
-			want := 4 + int(r.first[0]) | int(r.first[1])<<8 | int(r.first[2])<<16
-			if len(r.first) >= want {
-				r.first, r.full = r.first[:want], true
-			}
-		}
-	}
-	r.mu.Unlock()
-	return n, err
-}
-
-// NetConn returns the socket beneath, for pool.NewPeer under TLS.
-func (r *recorder) NetConn() net.Conn { return r.Conn }
-
-func (r *recorder) handshake() (handshake, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.greeting()
-}
-
-// greeting parses the recorded handshake. r.mu is held.
-func (r *recorder) greeting() (handshake, bool) {
-	if !r.full {
-		return handshake{}, false
-	}
-	return parseHandshake(r.first[4:])
-}
 
 // originConn is one connection to the origin, owned by the pool while idle and by one session
 // while leased. After the handshake the pool speaks raw packets on it.
@@ -221,128 +115,67 @@ const (
 type dialConfig struct {
 	addr, user, password, db string
 	tls                      tlsMode
-	dial                     client.Dialer
+	dial                     func(ctx context.Context, network, addr string) (net.Conn, error)
 	creds                    pool.CredentialSource // when set, the user and password instead of the URL's
+	role                     *role                 // when set, the pool's connections log in as this role (roles.go)
 }
 
-// dial opens an origin connection with go-mysql's client (TLS and authentication) and takes
-// over its socket for raw packets. With rel set it first reads the relations whose rows change
-// together into it (readRelated).
-func dial(ctx context.Context, dc *dialConfig, key connKey, rel *link.Related) (*originConn, handshake, error) {
+// dial opens an origin connection, logs in (login.go) as the URL's user, a credential's or
+// the pool's role, and keeps the socket for raw packets. With rel set it first reads the
+// relations whose rows change together into it (readRelated).
+func dial(ctx context.Context, dc *dialConfig, key connKey, rel *link.Related) (*originConn, mysqlwire.Handshake, error) {
+	if dc.role != nil {
+		return dc.role.dial(ctx, dc, key, rel)
+	}
 	if dc.creds == nil {
-		return dialAs(ctx, dc, dc.user, dc.password, key, rel)
+		return dialAs(ctx, dc, account{user: dc.user, password: dc.password}, key, rel)
 	}
 	cred, release, err := dc.creds.Take(ctx)
 	if err != nil {
-		return nil, handshake{}, err
+		return nil, mysqlwire.Handshake{}, err
 	}
-	c, h, err := dialAs(ctx, dc, cred.User, cred.Password, key, rel)
+	c, h, err := dialAs(ctx, dc, account{user: cred.User, password: cred.Password}, key, rel)
 	if err != nil {
 		release()
-		return nil, handshake{}, err
+		return nil, mysqlwire.Handshake{}, err
 	}
 	c.cred, c.uncount = cred, release
 	return c, h, nil
 }
 
-// dialAs is dial as user with password.
-func dialAs(ctx context.Context, dc *dialConfig, user, password string, key connKey, rel *link.Related) (*originConn, handshake, error) {
-	var rec *recorder
-	dialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		nc, err := dc.dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		rec = &recorder{Conn: nc}
-		if key.extMetadata() && dc.tls == tlsOff {
-			rec.ext = extMetadata
-		}
-		return rec, nil
-	}
-	opts := []client.Option{func(c *client.Conn) error {
-		caps := key.caps()
-		for _, f := range optionalCaps {
-			if caps&f != 0 {
-				if err := c.SetCapability(f); err != nil {
-					return err
-				}
-			} else {
-				c.UnsetCapability(f)
-			}
-		}
-		for _, f := range []uint32{mysql.CLIENT_DEPRECATE_EOF, mysql.CLIENT_QUERY_ATTRIBUTES} {
-			if caps&f == 0 {
-				c.UnsetCapability(f)
-			}
-		}
-		c.UnsetCapability(mysql.CLIENT_CONNECT_ATTRS)
-		if id := key.collation(); id != 0 {
-			if col, err := charset.GetCollationByID(int(id)); err == nil {
-				if err := c.SetCollation(col.Name); err != nil {
-					return err
-				}
-			}
-		}
-		host, _, _ := net.SplitHostPort(dc.addr)
-		switch dc.tls {
-		case tlsVerify:
-			c.SetTLSConfig(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12})
-		case tlsSkipVerify, tlsPreferred:
-			c.SetTLSConfig(&tls.Config{InsecureSkipVerify: true})
-		}
-		return nil
-	}}
-	if dl, ok := ctx.Deadline(); ok {
-		opts = append(opts, func(c *client.Conn) error {
-			c.ReadTimeout, c.WriteTimeout = time.Until(dl), time.Until(dl)
-			return nil
-		})
-	}
-	network := "tcp"
-	cc, err := client.ConnectWithDialer(ctx, network, dc.addr, user, password, dc.db, dialer, opts...)
-	if err != nil && dc.tls == tlsPreferred && rec != nil {
-		if h, ok := rec.handshake(); ok && h.caps&mysql.CLIENT_SSL == 0 {
-			plain := *dc
-			plain.tls = tlsOff
-			return dialAs(ctx, &plain, user, password, key, rel)
-		}
-	}
+// dialAs is dial as acc.
+func dialAs(ctx context.Context, dc *dialConfig, acc account, key connKey, rel *link.Related) (*originConn, mysqlwire.Handshake, error) {
+	nc, err := dc.dial(ctx, "tcp", dc.addr)
 	if err != nil {
-		return nil, handshake{}, err
+		return nil, mysqlwire.Handshake{}, err
 	}
-	h, ok := rec.handshake()
-	if !ok {
-		cc.Close()
-		return nil, handshake{}, errors.New("mysqlpool: origin handshake not understood")
+	lc, h, err := login(ctx, nc, dc, acc, key)
+	if err != nil {
+		nc.Close()
+		return nil, h, err
 	}
-	if rel != nil {
-		if *rel, err = readRelated(cc); err != nil {
-			cc.Close()
-			return nil, handshake{}, err
-		}
-	}
-	nc := cc.Conn.Conn
-	_, isTLS := nc.(*tls.Conn)
-	if nc == net.Conn(rec) {
-		nc = rec.Conn // plain TCP: no need to keep recording
-	}
-	nc.SetDeadline(time.Time{})
-	status := h.status
 	now := time.Now()
+	_, isTLS := lc.(*tls.Conn)
 	c := &originConn{
-		nc:           nc,
-		peer:         pool.NewPeer(nc),
-		r:            bufio.NewReaderSize(nc, 32<<10),
-		id:           cc.GetConnectionID(),
+		nc:           lc,
+		peer:         pool.NewPeer(lc),
+		r:            bufio.NewReaderSize(lc, 32<<10),
+		id:           h.ConnID,
 		tls:          isTLS,
-		deprecateEOF: key.caps()&h.caps&mysql.CLIENT_DEPRECATE_EOF != 0,
+		deprecateEOF: key.caps()&h.Capabilities&mysql.CLIENT_DEPRECATE_EOF != 0,
 		key:          key,
 		created:      now,
 		idleSince:    now,
-		status:       status | statusAutocommit,
 		db:           dc.db,
 		prepared:     make(map[string]*originStmt),
 	}
+	if rel != nil {
+		if *rel, err = readRelated(c); err != nil {
+			lc.Close()
+			return nil, h, err
+		}
+	}
+	c.status = h.Status | statusAutocommit
 	return c, h, nil
 }
 

@@ -7,9 +7,11 @@
 // Start reading at Session: Send takes one client command, Recv hands back its response. Pool
 // (pool.go) dials the connections and package pool's Slots keeps them, keyed by the client flags
 // and collation each was opened with: a bounded number per database, handed out in FIFO order,
-// recycled when idle or old, dropped when broken. go-mysql's client does the handshake and
-// authentication with the origin (conn.go); after that the pool reads and writes packets itself
-// and parses responses only as far as it must to know where they end (response.go).
+// recycled when idle or old, dropped when broken. The pool runs the connection phase itself, on
+// mysqlwire's codec (login.go: greeting, TLS, handshake response, authentication with a
+// password, or with SHA1(password) for a role of a database that lets any user in, roles.go);
+// after that it reads and writes packets itself and parses responses only as far as it must to
+// know where they end (response.go).
 //
 //	edge                            Session                         origin connection
 //	 │ Send(COM_STMT_EXECUTE id=1)    │ lease (queue if all busy)       │
@@ -31,10 +33,9 @@
 // Format. Origin connections are kept per set of the client flags that shape answers
 // (CLIENT_DEPRECATE_EOF, FOUND_ROWS, MULTI_STATEMENTS, MULTI_RESULTS, PS_MULTI_RESULTS,
 // SESSION_TRACK, LOCAL_FILES, QUERY_ATTRIBUTES, IGNORE_SPACE, and MariaDB's
-// MARIADB_CLIENT_EXTENDED_METADATA, which go-mysql cannot ask for: the pool sets it in the
-// handshake response itself, over plain TCP, and the profile's ext_capabilities offers it to
-// the edge only then) and handshake collation, so the origin answers each client in its own
-// format. An origin that does not take
+// MARIADB_CLIENT_EXTENDED_METADATA, which the pool asks for in its handshake response over
+// plain TCP only, and the profile's ext_capabilities offers it to the edge only then) and
+// handshake collation, so the origin answers each client in its own format. An origin that does not take
 // CLIENT_DEPRECATE_EOF (go-mysql's server, behind d1 and kv) is translated for clients that
 // asked for it, and the other way round (translate.go): EOF packets after definitions dropped
 // or added, final EOF and OK converted, sequence ids renumbered.

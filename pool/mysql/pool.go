@@ -232,14 +232,14 @@ func (p *Pool) dial(ctx context.Context, k connKey) (*originConn, error) {
 	if first {
 		p.profile = map[string]string{
 			"protocol":       "mysql",
-			"server_version": h.version,
-			"capabilities":   strconv.FormatUint(uint64(h.caps), 10),
-			"collation":      strconv.Itoa(int(h.collation)),
-			"status":         strconv.Itoa(int(h.status)),
+			"server_version": h.ServerVersion,
+			"capabilities":   strconv.FormatUint(uint64(h.Capabilities), 10),
+			"collation":      strconv.Itoa(int(h.Collation)),
+			"status":         strconv.Itoa(int(h.Status)),
 		}
 		if p.dc.tls == tlsOff {
-			// Only over plain TCP can the pool ask for them (recorder).
-			p.profile["ext_capabilities"] = strconv.FormatUint(uint64(h.ext&extMetadata), 10)
+			// The pool asks for them only over plain TCP (login.go's response).
+			p.profile["ext_capabilities"] = strconv.FormatUint(uint64(h.ExtCapabilities&extMetadata), 10)
 		}
 	}
 	if p.related == nil && rel != nil {
@@ -357,3 +357,6 @@ func (p *Pool) Close() {
 // SetMaxConns changes the pool's bound on origin connections, as a configuration reload does;
 // see pool.Slots.SetMaxConns.
 func (p *Pool) SetMaxConns(n int) { p.slots.SetMaxConns(n) }
+
+// CloseIdle closes the pool's idle connections (another user of the database needs room).
+func (p *Pool) CloseIdle() { p.slots.CloseIdle() }

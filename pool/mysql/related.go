@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/slipstream-proxy/slipstream/classify"
@@ -27,23 +26,23 @@ union all
 select EVENT_OBJECT_TABLE, '*', 't' from information_schema.TRIGGERS
   where TRIGGER_SCHEMA = database()`
 
-// readRelated reads relatedSQL on cc, before the pool takes its socket over. An origin that
-// refuses it (D1's and KV's MySQL face, a user who may not read information_schema) gives the
-// zero Related; the error is cc's own failure, after which cc is unusable.
-func readRelated(cc *client.Conn) (link.Related, error) {
-	r, err := cc.Execute(relatedSQL)
+// readRelated reads relatedSQL on c, a connection just opened. An origin that refuses it
+// (D1's and KV's MySQL face, a user who may not read information_schema) gives the zero
+// Related; the error is c's own failure, after which c is unusable.
+func readRelated(c *originConn) (link.Related, error) {
+	rows, err := c.queryRows(relatedSQL)
 	if me := (*mysql.MyError)(nil); errors.As(err, &me) {
 		return link.Related{}, nil
 	}
 	if err != nil {
 		return link.Related{}, err
 	}
-	defer r.Close()
 	var pairs [][2]string
-	for i := range r.RowNumber() {
-		a, _ := r.GetString(i, 0)
-		b, _ := r.GetString(i, 1)
-		kind, _ := r.GetString(i, 2)
+	for _, row := range rows {
+		if len(row) < 3 {
+			continue // not information_schema's answer (an origin that answers anything)
+		}
+		a, b, kind := row[0], row[1], row[2]
 		a = strings.ToLower(a) // as classify.ClassifyMySQL names tables
 		if kind != "v" {
 			pairs = append(pairs, [2]string{a, strings.ToLower(b)})

@@ -105,85 +105,100 @@ func (p *parser) feed(pl []byte) error {
 	case sFirst:
 		return p.first(pl)
 	case sColumns, sParams, sPrepCols:
-		if pl[0] == hdrERR && p.st == sColumns && p.kind == rFieldList {
-			p.failed, p.st = true, sDone
-			return nil
-		}
-		p.n--
-		if p.n > 0 {
-			return nil
-		}
-		switch {
-		case p.st == sColumns && p.deprecateEOF:
-			p.st, p.afterDefs = sRows, true
-		case p.st == sColumns:
-			p.st = sColumnEOF
-		case p.deprecateEOF:
-			p.afterParams()
-		case p.st == sParams:
-			p.st = sParamEOF
-		default:
-			p.st = sPrepColEOF
-		}
+		p.definition(pl)
 		return nil
 	case sColumnEOF, sParamEOF, sPrepColEOF:
-		if !p.isEnd(pl, len(pl)) {
-			if pl[0] == hdrERR {
-				p.failed, p.st = true, sDone
-				return nil
-			}
-			return errMalformed
-		}
-		st, ok := okStatus(pl)
-		if !ok {
-			return errMalformed
-		}
-		switch p.st {
-		case sParamEOF:
-			p.afterParams()
-			return nil
-		case sPrepColEOF:
-			p.st = sDone
-			return nil
-		}
-		p.setStatus(st, pl)
-		if p.kind == rExecute && st&statusCursor != 0 {
-			p.cursor, p.st = true, sDone
-			p.results++
-			return nil
-		}
-		p.st, p.afterDefs = sRows, true
-		return nil
+		return p.definitionsEnd(pl)
 	case sRows:
-		after := p.afterDefs
-		p.afterDefs = false
-		if pl[0] == hdrERR && !p.cont {
+		return p.row(pl)
+	}
+	return errMalformed
+}
+
+// definition takes one column or parameter definition (or COM_FIELD_LIST's ERR).
+func (p *parser) definition(pl []byte) {
+	if pl[0] == hdrERR && p.st == sColumns && p.kind == rFieldList {
+		p.failed, p.st = true, sDone
+		return
+	}
+	p.n--
+	if p.n > 0 {
+		return
+	}
+	switch {
+	case p.st == sColumns && p.deprecateEOF:
+		p.st, p.afterDefs = sRows, true
+	case p.st == sColumns:
+		p.st = sColumnEOF
+	case p.deprecateEOF:
+		p.afterParams()
+	case p.st == sParams:
+		p.st = sParamEOF
+	default:
+		p.st = sPrepColEOF
+	}
+}
+
+// definitionsEnd takes the EOF after a block of definitions (without CLIENT_DEPRECATE_EOF).
+func (p *parser) definitionsEnd(pl []byte) error {
+	if !p.isEnd(pl, len(pl)) {
+		if pl[0] == hdrERR {
 			p.failed, p.st = true, sDone
 			return nil
 		}
-		if !p.isEnd(pl, len(pl)) {
-			return nil // a row, or a column definition for COM_FIELD_LIST
-		}
-		st, ok := okStatus(pl)
-		if !ok {
-			return errMalformed
-		}
-		p.setStatus(st, pl)
-		p.results++
-		switch {
-		case p.kind == rExecute && after && st&statusCursor != 0:
-			p.cursor, p.st = true, sDone
-		case p.kind == rFetch:
-			p.lastRow = st&statusLastRowSent != 0
-			p.st = sDone
-		case st&statusMoreResults != 0 && p.kind != rFieldList:
-			p.st = sFirst
-		default:
-			p.st = sDone
-		}
+		return errMalformed
+	}
+	st, ok := okStatus(pl)
+	if !ok {
+		return errMalformed
+	}
+	switch p.st {
+	case sParamEOF:
+		p.afterParams()
+		return nil
+	case sPrepColEOF:
+		p.st = sDone
 		return nil
 	}
-	return errMalformed
+	p.setStatus(st, pl)
+	if p.kind == rExecute && st&statusCursor != 0 {
+		p.cursor, p.st = true, sDone
+		p.results++
+		return nil
+	}
+	p.st, p.afterDefs = sRows, true
+	return nil
+}
+
+// row takes a row (or COM_FIELD_LIST's column definition), or the packet that ends the rows.
+func (p *parser) row(pl []byte) error {
+	after := p.afterDefs
+	p.afterDefs = false
+	if pl[0] == hdrERR && !p.cont {
+		p.failed, p.st = true, sDone
+		return nil
+	}
+	if !p.isEnd(pl, len(pl)) {
+		return nil // a row, or a column definition for COM_FIELD_LIST
+	}
+	st, ok := okStatus(pl)
+	if !ok {
+		return errMalformed
+	}
+	p.setStatus(st, pl)
+	p.results++
+	switch {
+	case p.kind == rExecute && after && st&statusCursor != 0:
+		p.cursor, p.st = true, sDone
+	case p.kind == rFetch:
+		p.lastRow = st&statusLastRowSent != 0
+		p.st = sDone
+	case st&statusMoreResults != 0 && p.kind != rFieldList:
+		p.st = sFirst
+	default:
+		p.st = sDone
+	}
+	return nil
 }
 
 // first handles the first packet of a result.

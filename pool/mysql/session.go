@@ -315,10 +315,26 @@ func (s *Session) answer(b []byte) {
 
 func (s *Session) answerErr(cmd command, e *sqlError) { s.answer(appendERR(nil, cmd.seq+1, e)) }
 
-// sendCommand handles one command that draws an answer.
+// sendCommand handles one command that draws an answer: what kind of answer it draws (plan),
+// a connection carrying the session's state (lease), then the command on it (write). Each
+// step may answer the command itself instead (answered).
 func (s *Session) sendCommand(ctx context.Context, cmd command) error {
-	var kind respKind
 	s.st, s.prepSQL, s.effects = nil, "", s.effects[:0]
+	kind, cmd, answered := s.plan(cmd)
+	if answered {
+		return nil
+	}
+	c, answered, err := s.lease(ctx, cmd)
+	if err != nil || answered {
+		return err
+	}
+	return s.writeCommand(c, cmd, kind)
+}
+
+// plan says what kind of answer cmd draws, and notes what it will change of the session. It
+// answers what the session can answer alone (answered); the command it returns is the one to
+// send (COM_CHANGE_USER goes out as COM_RESET_CONNECTION).
+func (s *Session) plan(cmd command) (kind respKind, _ command, answered bool) {
 	switch cmd.code {
 	case mysql.COM_QUERY:
 		if name, ok := classify.MySQLLastInsertIDQuery(cmd.body); ok {
@@ -328,129 +344,145 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 				// LAST_INSERT_ID(): the session's own is known.
 				s.reply = appendLastInsertID(s.reply[:0], cmd.seq+1, name, s.lastInsertID, s.ownStatus(), s.deprecateEOF, s.key.extMetadata())
 				s.mu.Unlock()
-				return nil
+				return 0, cmd, true
 			}
 			s.mu.Unlock()
 		}
-		kind = rQuery
 		s.effects = classify.AppendMySQLEffects(s.effects, cmd.body)
+		return rQuery, cmd, false
 	case mysql.COM_INIT_DB:
-		kind = rOne
 		s.effects = append(s.effects, classify.MySQLEffect{Use: string(cmd.body)})
+		return rOne, cmd, false
 	case mysql.COM_PING:
-		if s.leased() == nil {
-			s.answer(appendOK(nil, cmd.seq+1, s.ownStatus()))
-			return nil
-		}
-		kind = rOne
+		return rOne, cmd, s.okWithoutLease(cmd)
 	case mysql.COM_STATISTICS, mysql.COM_DEBUG, mysql.COM_PROCESS_KILL:
-		kind = rOne
+		return rOne, cmd, false
 	case mysql.COM_PROCESS_INFO:
-		kind = rQuery
+		return rQuery, cmd, false
 	case mysql.COM_FIELD_LIST:
-		kind = rFieldList
+		return rFieldList, cmd, false
 	case mysql.COM_RESET_CONNECTION:
 		s.resetState()
-		if s.leased() == nil {
-			s.answer(appendOK(nil, cmd.seq+1, s.ownStatus()))
-			return nil
-		}
-		kind = rOne
+		return rOne, cmd, s.okWithoutLease(cmd)
 	case mysql.COM_STMT_PREPARE:
-		kind = rPrepare
 		s.prepSQL = string(cmd.body)
+		return rPrepare, cmd, false
 	case mysql.COM_STMT_EXECUTE, mysql.COM_STMT_FETCH, mysql.COM_STMT_RESET:
-		s.mu.Lock()
-		st := s.stmtOf(cmd)
-		s.mu.Unlock()
-		if st == nil {
-			s.answerErr(cmd, unknownStmt(le32At(cmd.body), cmd.code))
-			return nil
-		}
-		s.st = st
-		switch cmd.code {
-		case mysql.COM_STMT_EXECUTE:
-			kind = rExecute
-			if st.lastIDName != "" && len(cmd.body) > 4 && cmd.body[4] == 0 {
-				s.mu.Lock()
-				if s.conn == nil || s.idLease != s.leases {
-					// As for the query: the session's own LAST_INSERT_ID().
-					s.reply = appendLastInsertIDBinary(s.reply[:0], cmd.seq+1, st.lastIDName, s.lastInsertID, s.ownStatus(), s.deprecateEOF, s.key.extMetadata())
-					s.mu.Unlock()
-					return nil
-				}
-				s.mu.Unlock()
-			}
-		case mysql.COM_STMT_FETCH:
-			if !st.cursor || s.leased() == nil {
-				s.answerErr(cmd, &sqlError{Code: 1421, State: "HY000",
-					Message: fmt.Sprintf("The statement (%d) has no open cursor", st.id)})
-				return nil
-			}
-			kind = rFetch
-		default:
-			st.dropLongData()
-			c := s.leased()
-			if c == nil || c.prepared[st.key] == nil {
-				s.mu.Lock()
-				s.setCursor(st, false)
-				s.mu.Unlock()
-				s.answer(appendOK(nil, cmd.seq+1, s.ownStatus()))
-				return nil
-			}
-			kind = rOne
-		}
+		kind, answered := s.planStmt(cmd)
+		return kind, cmd, answered
 	case mysql.COM_CHANGE_USER:
-		db, coll, ok := parseChangeUser(cmd.body, s.caps)
-		if !ok {
-			s.answerErr(cmd, errChangeUser)
-			return nil
-		}
-		// The edge authenticated the user; here it is a fresh session: state reset, the
-		// database it names (the origin's when none), its character set.
-		s.resetState()
-		s.mu.Lock()
-		s.db = s.p.dc.db
-		if db != "" {
-			s.db = db
-		}
-		if coll != 0 {
-			s.key = makeKey(s.key.caps(), coll) | s.key&keyExtMetadata
-		}
-		c := s.conn
-		s.mu.Unlock()
-		if c == nil {
-			s.answer(appendOK(nil, cmd.seq+1, s.ownStatus()))
-			return nil
-		}
-		// The leased connection is reset (a transaction rolls back) and released after.
-		cmd = command{raw: appendCommand(nil, mysql.COM_RESET_CONNECTION, nil), code: mysql.COM_RESET_CONNECTION, seq: cmd.seq}
-		kind = rOne
+		return s.planChangeUser(cmd)
 	case mysql.COM_SET_OPTION:
-		// Multi-statements on or off: the session's connections are the ones opened (or
-		// switched) that way from now on.
-		if len(cmd.body) != 2 || cmd.body[0] > 1 || cmd.body[1] != 0 {
-			s.answerErr(cmd, errSetOption)
-			return nil
-		}
-		s.mu.Lock()
-		caps := s.key.caps() | mysql.CLIENT_MULTI_STATEMENTS
-		if cmd.body[0] == 1 {
-			caps &^= mysql.CLIENT_MULTI_STATEMENTS
-		}
-		s.key = makeKey(caps, s.key.collation()) | s.key&keyExtMetadata
-		c := s.conn
-		s.mu.Unlock()
-		if c == nil {
-			s.answer(appendEnd(nil, cmd.seq+1, s.ownStatus(), s.deprecateEOF))
-			return nil
-		}
-		kind = rOne // the held connection switches too
-	default:
-		s.answerErr(cmd, errUnknownCmd)
-		return nil
+		return rOne, cmd, s.planSetOption(cmd)
 	}
+	s.answerErr(cmd, errUnknownCmd)
+	return 0, cmd, true
+}
 
+// okWithoutLease answers OK for the session when it holds no connection.
+func (s *Session) okWithoutLease(cmd command) bool {
+	if s.leased() != nil {
+		return false
+	}
+	s.answer(appendOK(nil, cmd.seq+1, s.ownStatus()))
+	return true
+}
+
+// planStmt plans COM_STMT_EXECUTE, _FETCH and _RESET of a statement of the session's.
+func (s *Session) planStmt(cmd command) (respKind, bool) {
+	s.mu.Lock()
+	st := s.stmtOf(cmd)
+	s.mu.Unlock()
+	if st == nil {
+		s.answerErr(cmd, unknownStmt(le32At(cmd.body), cmd.code))
+		return 0, true
+	}
+	s.st = st
+	switch cmd.code {
+	case mysql.COM_STMT_EXECUTE:
+		if st.lastIDName != "" && len(cmd.body) > 4 && cmd.body[4] == 0 {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.conn == nil || s.idLease != s.leases {
+				// As for the query: the session's own LAST_INSERT_ID().
+				s.reply = appendLastInsertIDBinary(s.reply[:0], cmd.seq+1, st.lastIDName, s.lastInsertID, s.ownStatus(), s.deprecateEOF, s.key.extMetadata())
+				return 0, true
+			}
+		}
+		return rExecute, false
+	case mysql.COM_STMT_FETCH:
+		if !st.cursor || s.leased() == nil {
+			s.answerErr(cmd, &sqlError{Code: 1421, State: "HY000",
+				Message: fmt.Sprintf("The statement (%d) has no open cursor", st.id)})
+			return 0, true
+		}
+		return rFetch, false
+	}
+	st.dropLongData()
+	c := s.leased()
+	if c == nil || c.prepared[st.key] == nil {
+		s.mu.Lock()
+		s.setCursor(st, false)
+		s.mu.Unlock()
+		s.answer(appendOK(nil, cmd.seq+1, s.ownStatus()))
+		return 0, true
+	}
+	return rOne, false
+}
+
+// planChangeUser plans COM_CHANGE_USER. The edge authenticated the user; here it is a fresh
+// session: state reset, the database it names (the origin's when none), its character set.
+// A leased connection is reset (a transaction rolls back) and released after.
+func (s *Session) planChangeUser(cmd command) (respKind, command, bool) {
+	db, coll, ok := parseChangeUser(cmd.body, s.caps)
+	if !ok {
+		s.answerErr(cmd, errChangeUser)
+		return 0, cmd, true
+	}
+	s.resetState()
+	s.mu.Lock()
+	s.db = s.p.dc.db
+	if db != "" {
+		s.db = db
+	}
+	if coll != 0 {
+		s.key = makeKey(s.key.caps(), coll) | s.key&keyExtMetadata
+	}
+	c := s.conn
+	s.mu.Unlock()
+	if c == nil {
+		s.answer(appendOK(nil, cmd.seq+1, s.ownStatus()))
+		return 0, cmd, true
+	}
+	return rOne, command{raw: appendCommand(nil, mysql.COM_RESET_CONNECTION, nil), code: mysql.COM_RESET_CONNECTION, seq: cmd.seq}, false
+}
+
+// planSetOption plans COM_SET_OPTION: multi-statements on or off, the session's connections
+// are the ones opened (or switched) that way from now on; a held connection switches too.
+func (s *Session) planSetOption(cmd command) (answered bool) {
+	if len(cmd.body) != 2 || cmd.body[0] > 1 || cmd.body[1] != 0 {
+		s.answerErr(cmd, errSetOption)
+		return true
+	}
+	s.mu.Lock()
+	caps := s.key.caps() | mysql.CLIENT_MULTI_STATEMENTS
+	if cmd.body[0] == 1 {
+		caps &^= mysql.CLIENT_MULTI_STATEMENTS
+	}
+	s.key = makeKey(caps, s.key.collation()) | s.key&keyExtMetadata
+	c := s.conn
+	s.mu.Unlock()
+	if c == nil {
+		s.answer(appendEnd(nil, cmd.seq+1, s.ownStatus(), s.deprecateEOF))
+		return true
+	}
+	return false
+}
+
+// lease makes a connection the session's for cmd (ready), clearing another session's
+// diagnostics from it before a statement that shows them. A failure the client should hear of
+// is answered (answered); an error ends the session's command.
+func (s *Session) lease(ctx context.Context, cmd command) (*originConn, bool, error) {
 	c, failure, err := s.ready(ctx)
 	if err == nil && failure == nil {
 		if cmd.code == mysql.COM_QUERY && c.diagSession != nil && c.diagSession != s && showsDiagnostics(cmd.body) {
@@ -462,33 +494,43 @@ func (s *Session) sendCommand(ctx context.Context, cmd command) error {
 		}
 	}
 	if err != nil {
-		if errors.Is(err, link.ErrQueueTimeout) {
-			return err
+		if s.leaseFailed(ctx, cmd, err) {
+			return nil, true, nil
 		}
-		if errors.Is(err, link.ErrClosed) && !s.isClosed() {
-			s.answerErr(cmd, errShutdown) // the pool is closing
-			return nil
-		}
-		if errors.Is(err, link.ErrOriginLost) || errors.Is(err, link.ErrClosed) || ctx.Err() != nil {
-			return err
-		}
-		if errors.Is(err, pool.ErrNoCredential) {
-			s.answerErr(cmd, &sqlError{Code: errOriginDown.Code, State: errOriginDown.State,
-				Message: "database " + s.p.cfg.Name + ": " + pool.ErrNoCredential.Error()})
-			return nil
-		}
-		s.answerErr(cmd, originDownError(err))
-		return nil
+		return nil, false, err
 	}
 	if failure != nil {
 		// Making the connection the session's failed (its database is gone, say): the
 		// client gets the origin's error.
 		s.answer(failure.withSeq(cmd.seq + 1))
-		return nil
+		return nil, true, nil
 	}
+	return c, false, nil
+}
 
-	// Statements no client uses any more are closed first (no answer comes back); a prepare
-	// needs room.
+// leaseFailed answers the client when no connection could be had for cmd and it should hear
+// why; false: the error ends the command (a queue timeout, the origin lost, the session done).
+func (s *Session) leaseFailed(ctx context.Context, cmd command, err error) (answered bool) {
+	switch {
+	case errors.Is(err, link.ErrQueueTimeout):
+		return false
+	case errors.Is(err, link.ErrClosed) && !s.isClosed():
+		s.answerErr(cmd, errShutdown) // the pool is closing
+	case errors.Is(err, link.ErrOriginLost) || errors.Is(err, link.ErrClosed) || ctx.Err() != nil:
+		return false
+	case errors.Is(err, pool.ErrNoCredential):
+		s.answerErr(cmd, &sqlError{Code: errOriginDown.Code, State: errOriginDown.State,
+			Message: "database " + s.p.cfg.Name + ": " + pool.ErrNoCredential.Error()})
+	default:
+		s.answerErr(cmd, originDownError(err))
+	}
+	return true
+}
+
+// writeCommand sends cmd on c, after closing the statements no client uses any more (no answer
+// comes back) and, for a prepare, making room; a statement command goes out with the
+// connection's statement id.
+func (s *Session) writeCommand(c *originConn, cmd command, kind respKind) error {
 	if b := s.p.stmts.sweep(c, nil); len(b) > 0 {
 		if err := c.write(b); err != nil {
 			return originLost(err)

@@ -21,6 +21,13 @@ type Account struct {
 	// Trust lets anyone in, with any user name and password, as PostgreSQL's trust does (the
 	// embedded database on loopback).
 	Trust bool
+	// Verifier, when set, is checked instead of Password: SHA1(SHA1(password)), the role's
+	// mysql_native_password verifier as the origin stores it (any_role). The client is
+	// switched to mysql_native_password, and Conn.PasswordHash holds the SHA1(password) its
+	// scramble revealed (native.go). AnyRole with a nil Verifier refuses every password.
+	Verifier []byte
+	// AnyRole says the account is a role of the origin, checked against Verifier.
+	AnyRole bool
 }
 
 // Config is what Accept needs for one client.
@@ -33,6 +40,10 @@ type Config struct {
 	// Lookup finds the account a client's response asks for. An *Error it returns (ERR 1049
 	// for an unknown database) is sent to the client.
 	Lookup func(*Response) (Account, error)
+	// Refusing, when set, is called before an ERR is sent for e, in Accept and in
+	// Conn.ChangeUser, with the user the client named ("" before it named one): a brute-force
+	// guard slows refusals down in it.
+	Refusing func(e *Error, user string)
 }
 
 // Conn is a client connection after a successful connection phase.
@@ -47,9 +58,13 @@ type Conn struct {
 	// ExtCapabilities are the MariaDB extended capabilities negotiated.
 	ExtCapabilities uint32
 	TLS             bool
+	// PasswordHash is SHA1(password) of an AnyRole account, recovered from the client's
+	// scramble; the pool logs in to the origin with it. Never logged.
+	PasswordHash []byte
 
-	seq  byte // of the packet that ends the connection phase
-	salt [SaltLen]byte
+	seq      byte // of the packet that ends the connection phase
+	salt     [SaltLen]byte
+	refusing func(*Error, string)
 }
 
 // Accept runs the connection phase on nc up to a successful authentication: handshake,
@@ -61,7 +76,13 @@ func Accept(ctx context.Context, nc net.Conn, cfg Config) (*Conn, error) {
 	c, err := a.run(ctx, cfg.Lookup)
 	var e *Error
 	if errors.As(err, &e) {
+		if cfg.Refusing != nil {
+			cfg.Refusing(e, a.user)
+		}
 		a.nc.Write(AppendError(nil, a.seq, e))
+	}
+	if c != nil {
+		c.refusing = cfg.Refusing
 	}
 	return c, err
 }
@@ -81,8 +102,14 @@ func (c *Conn) ChangeUser(resp *Response, acc Account, read func() ([]byte, erro
 	a := &acceptor{nc: c.Net, r: c.Reader, hs: Handshake{Salt: c.salt}, tls: c.TLS, seq: 1, next: read}
 	err := a.authenticate(acc, resp, c.Capabilities)
 	c.seq = a.seq
+	if err == nil {
+		c.PasswordHash = a.hash
+	}
 	var e *Error
 	if errors.As(err, &e) {
+		if c.refusing != nil {
+			c.refusing(e, resp.User)
+		}
 		c.Net.Write(AppendError(nil, c.seq, e))
 	}
 	return err
@@ -103,6 +130,8 @@ type acceptor struct {
 	seq       byte // the sequence id of the next packet written
 	buf       []byte
 	next      func() ([]byte, error) // reads the client's next packet; nil: r.ReadPacket
+	hash      []byte                 // SHA1(password) of an AnyRole account, once proved
+	user      string                 // the user the client's response named
 }
 
 func (a *acceptor) run(ctx context.Context, lookup func(*Response) (Account, error)) (*Conn, error) {
@@ -146,6 +175,7 @@ func (a *acceptor) run(ctx context.Context, lookup func(*Response) (Account, err
 		}
 	}
 	caps := resp.Capabilities & a.hs.Capabilities
+	a.user = resp.User
 	acc, err := lookup(&resp)
 	if err != nil {
 		return nil, err
@@ -155,7 +185,7 @@ func (a *acceptor) run(ctx context.Context, lookup func(*Response) (Account, err
 	}
 	resp.AuthData = nil
 	return &Conn{Net: a.nc, Reader: a.r, Response: resp, Capabilities: caps, ExtCapabilities: resp.ExtCapabilities & a.hs.ExtCapabilities,
-		TLS: a.tls, seq: a.seq, salt: a.hs.Salt}, nil
+		TLS: a.tls, seq: a.seq, salt: a.hs.Salt, PasswordHash: a.hash}, nil
 }
 
 // read reads the client's next packet and sets the sequence id of the answer.

@@ -38,7 +38,7 @@ func (a *acceptor) authenticate(acc Account, resp *Response, caps uint32) error 
 		password = hex.EncodeToString(b[:])
 	}
 	plugin := acc.Plugin
-	if plugin == "" {
+	if plugin == "" || acc.AnyRole {
 		plugin = NativePassword
 	}
 	data := resp.AuthData
@@ -61,6 +61,9 @@ func (a *acceptor) authenticate(acc Account, resp *Response, caps uint32) error 
 	denied := Errorf(ErAccessDenied, resp.User, clientHost(a.nc), usingPassword(data))
 	switch plugin {
 	case NativePassword:
+		if acc.AnyRole {
+			return a.checkVerifier(acc, resp, data, denied)
+		}
 		if !equal(data, mysql.CalcNativePassword(a.hs.Salt[:], []byte(password))) {
 			return denied
 		}
@@ -75,6 +78,22 @@ func (a *acceptor) authenticate(acc Account, resp *Response, caps uint32) error 
 		return a.fullAuth(password, denied)
 	}
 	return Errorf(ErNotSupportedAuthMode)
+}
+
+// checkVerifier checks a native scramble against an AnyRole account's verifier and keeps the
+// SHA1(password) it reveals.
+func (a *acceptor) checkVerifier(acc Account, resp *Response, data []byte, denied *Error) error {
+	v := acc.Verifier
+	if resp.User != acc.User || len(v) != NativeHashLen {
+		v = make([]byte, NativeHashLen) // nobody's: an unknown role is refused as a wrong password
+		rand.Read(v)
+	}
+	hash, ok := RecoverNativeHash(a.hs.Salt[:], data, v)
+	if !ok {
+		return denied
+	}
+	a.hash = hash
+	return nil
 }
 
 // fullAuth runs caching_sha2_password's full exchange: the client sends its password in
