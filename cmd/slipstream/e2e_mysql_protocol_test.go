@@ -60,6 +60,12 @@ func TestMySQLLoginErrorsCarryMySQLCodes(t *testing.T) {
 				c.change(target.cfg)
 				err := openMySQL(t, target.cfg).PingContext(ctx)
 				var me *mysql.MySQLError
+				if errors.As(err, &me) && target.name == "directly" && c.name == "unknown user" && me.Number == 1698 {
+					// MariaDB answers an unknown name as one of its accounts, picked by a hash of
+					// the name (so as not to say which users exist): 1698 when the account it
+					// picks logs in by unix_socket, as root does; other tests add accounts.
+					continue
+				}
 				if !errors.As(err, &me) || me.Number != c.errno || string(me.SQLState[:]) != c.sqlstate {
 					t.Errorf("%s: %v; want error %d (%s)", target.name, err, c.errno, c.sqlstate)
 				}
