@@ -60,6 +60,7 @@ func (s *Session) forward(c *Conn, f pgwire.Frame, entries []pending) []pending 
 		s.notePin(e)
 		entries = s.useRawNames(c, e, entries)
 		c.lostUnnamed(&s.mu)
+		s.unnamed = s.unnamed[:0] // a simple Query drops the unnamed statement in PostgreSQL
 		s.wbuf = append(s.wbuf, f.Raw...)
 		return append(entries, pending{kind: pQuery, effect: e})
 	case 'P':
@@ -127,6 +128,7 @@ func (s *Session) forward(c *Conn, f pgwire.Frame, entries []pending) []pending 
 var (
 	parseComplete = []byte{'1', 0, 0, 0, 4}
 	closeComplete = []byte{'3', 0, 0, 0, 4}
+	closeUnnamed  = []byte{'S', 0} // the body of a Close of the unnamed statement
 )
 
 // parse handles a Parse message: the unnamed statement goes through as it is (and is
@@ -150,7 +152,7 @@ func (s *Session) parse(c *Conn, f pgwire.Frame, entries []pending) []pending {
 		s.mu.Unlock()
 		s.wbuf = append(s.wbuf, f.Raw...)
 		s.unnamedEffect = e
-		return append(entries, pending{kind: pParse})
+		return append(entries, pending{kind: pParse, unnamed: true})
 	}
 	if old := s.stmt(name); old != nil {
 		return s.parseTaken(c, name, old, f, rest, entries)
@@ -197,9 +199,17 @@ func (s *Session) ensurePrepared(c *Conn, name string, entries []pending) []pend
 		ours := c.unnamedBy == s && c.unnamedGen == s.unnamedGen
 		c.unnamedBy, c.unnamedGen = s, s.unnamedGen
 		s.mu.Unlock()
-		if !ours && len(s.unnamed) > 0 {
+		switch {
+		case ours:
+		case len(s.unnamed) > 0:
 			s.wbuf = pgwire.AppendFrame(s.wbuf, 'P', s.unnamed)
-			entries = append(entries, pending{kind: pParse, swallow: true})
+			entries = append(entries, pending{kind: pParse, swallow: true, unnamed: true})
+		default:
+			// The session has no unnamed statement, but c may hold another session's (or
+			// one its dial left): close it, so that the origin answers 26000 as it would
+			// the client directly, instead of binding someone else's statement.
+			s.wbuf = pgwire.AppendFrame(s.wbuf, 'C', closeUnnamed)
+			entries = append(entries, pending{kind: pClose, swallow: true, unnamed: true})
 		}
 		return entries
 	}

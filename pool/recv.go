@@ -260,6 +260,9 @@ func (s *Session) errorResponse(c *Conn) {
 		s.head().failed = true
 		return
 	}
+	if h := s.head(); h.kind == pParse && h.unnamed {
+		s.unnamed = s.unnamed[:0] // a failed Parse of the unnamed statement leaves none
+	}
 	for s.queued() > 0 && s.head().kind != pSync {
 		s.skipped(c, s.head())
 		s.pop()
@@ -272,6 +275,11 @@ func (s *Session) errorResponse(c *Conn) {
 func (s *Session) skipped(c *Conn, p *pending) {
 	if p.prepared != "" {
 		delete(c.prepared, p.prepared) // its Parse failed or never ran
+	}
+	if p.unnamed && p.swallow && c.unnamedBy == s {
+		// The session's own Parse or Close of the unnamed statement, added for c's sake,
+		// did not run: whatever c holds as its unnamed statement is not the session's.
+		c.unnamedBy = nil
 	}
 	s.forgetFailed(p)
 }

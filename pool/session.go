@@ -90,7 +90,11 @@ type pending struct {
 	lead bool
 	// prepared names the server-side statement a Parse creates, so a failure can forget it.
 	prepared string
-	effect   classify.Effect // what a Query or Execute does to the session when it succeeds
+	// unnamed marks a Parse or Close of the unnamed statement (the client's, or one the
+	// session adds): what the connection then holds as its unnamed statement depends on
+	// whether it ran (errorResponse, skipped).
+	unnamed bool
+	effect  classify.Effect // what a Query or Execute does to the session when it succeeds
 	// stmt is the client's statement a Parse creates, under the name client: forgotten if the
 	// Parse fails or is skipped. server and client also name the statement of a Bind or
 	// Describe, to put the client's name back into an error.
