@@ -40,6 +40,12 @@ func TestAStatementThePoolParsedItselfOutlivesALaterErrorInItsPipeline(t *testin
 			parseMsg("s1", "SELECT * FROM generate_series(1, 2)"), sync), "1 E(26000) Z"},
 		{"s1 still exists, as in PostgreSQL", cat(parseMsg("", "SELECT 1"), parseMsg("s1", "SELECT 1"), sync), "1 E(42P05) Z"},
 		{"and runs", cat(bindMsg("", "s1"), execute, sync), "2 D(1) C Z"},
+		// SQL EXECUTE switches the session to raw names, preparing s1 on the connection
+		// under its own name: after the error, the origin skips that prepare too (found by
+		// FuzzPipelines: the next Parse s1 succeeded).
+		{"a pipeline that turns to raw names fails", cat(parseMsg("s1", "SELECT 1"), parseMsg("s1", "EXECUTE q"), sync), "E(42P05) Z"},
+		{"s1 is still taken", cat(parseMsg("s1", "SELECT 1"), sync), "E(42P05) Z"},
+		{"and still runs", cat(bindMsg("", "s1"), execute, sync), "2 D(1) C Z"},
 	}
 	for _, st := range steps {
 		got, err := exchange(t, s, st.frames)

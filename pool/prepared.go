@@ -178,11 +178,12 @@ func (s *Session) parse(c *Conn, f pgwire.Frame, entries []pending) []pending {
 // 42P05 at this very message: under the existing statement's server name, which the origin
 // holds (prepared first if need be). The name in the error is put back to the client's.
 func (s *Session) parseTaken(c *Conn, name string, old *stmt, f pgwire.Frame, rest []byte, entries []pending) []pending {
+	// c may lack it: its prepare under the client's name was skipped after an error (useRawNames).
+	entries = s.ensurePrepared(c, name, entries)
 	if s.raw {
 		s.wbuf = append(s.wbuf, f.Raw...)
 		return append(entries, pending{kind: pParse})
 	}
-	entries = s.ensurePrepared(c, name, entries)
 	var h int
 	s.wbuf, h = pgwire.BeginFrame(s.wbuf, 'P')
 	s.wbuf = append(append(s.wbuf, old.server...), 0)
