@@ -99,3 +99,20 @@ func TestABindOfTheUnnamedStatementNeverFindsAnotherSessions(t *testing.T) {
 		}
 	}
 }
+
+// TestASimpleQueryTheEdgeAnsweredDropsTheUnnamedStatement: the edge answers a simple Query from
+// its cache and tells the pool (Skip); PostgreSQL would have dropped the unnamed statement.
+func TestASimpleQueryTheEdgeAnsweredDropsTheUnnamedStatement(t *testing.T) {
+	p := newPool(t, Config{MaxConns: 1})
+	s := p.NewSession(context.Background(), map[string]string{})
+	defer s.Close()
+	sync := pgwire.AppendFrame(nil, 'S', nil)
+	if got, err := exchange(t, s, append(parseMsg("", "SELECT 1"), sync...)); err != nil || answer(got) != "1 Z" {
+		t.Fatalf("Parse: %s, %v", answer(got), err)
+	}
+	s.Skip(query("SELECT 2"))
+	frames := append(append(bindMsg("", ""), pgwire.AppendFrame(nil, 'E', []byte{0, 0, 0, 0, 0})...), sync...)
+	if got, err := exchange(t, s, frames); err != nil || answer(got) != "E(26000) Z" {
+		t.Errorf("Bind of the unnamed statement after the Query: %s, %v; want E(26000) Z", answer(got), err)
+	}
+}

@@ -308,6 +308,9 @@ func (s *Session) Skip(frames []byte) {
 		}
 		rest = next
 		switch f.Type {
+		case 'Q':
+			s.unnamed = s.unnamed[:0] // a simple Query drops the unnamed statement
+			s.unnamedGen++            // and no connection holds the session's
 		case 'P':
 			name, rest, ok := cstring(f.Body)
 			if !ok {
