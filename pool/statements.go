@@ -22,6 +22,10 @@ import (
 //     statement gone stale (0A000 cached plan must not change result type, XX000 cache lookup
 //     failed). A client's statement prepared before keeps its old server statement, and so its
 //     fate, as on a direct connection; one prepared after is planned afresh.
+//   - The unnamed statement is the session's own: a connection that holds another's (or the
+//     one its dial left) gets a Close of it before the session binds or describes it without
+//     having one, so that the origin answers 26000; a failed Parse of it, or a simple Query,
+//     leaves the session none.
 //   - SQL PREPARE, EXECUTE and DEALLOCATE name statements on the origin connection itself. The
 //     first of them pins the session and switches it to raw names: every statement the client
 //     has is prepared on the connection under the client's own name, and from then on names go
