@@ -54,7 +54,7 @@ func playSteps(t *testing.T, steps []unitStep) {
 }
 
 func TestAStatementThePoolParsedItselfOutlivesALaterErrorInItsPipeline(t *testing.T) {
-	p := newPool(t, Config{MaxConns: 1})
+	p := newPool(t, Config{MaxConns: 2}) // s is pinned (SQL EXECUTE) before r starts
 	s := p.NewSession(context.Background(), map[string]string{})
 	defer s.Close()
 	playSteps(t, []unitStep{
@@ -69,6 +69,16 @@ func TestAStatementThePoolParsedItselfOutlivesALaterErrorInItsPipeline(t *testin
 		{"a pipeline that turns to raw names fails", s, unit(parseMsg("s1", "SELECT 1"), parseMsg("s1", "EXECUTE q"), syncMsg), "E(42P05) Z"},
 		{"s1 is still taken", s, unit(parseMsg("s1", "SELECT 1"), syncMsg), "E(42P05) Z"},
 		{"and still runs", s, unit(bindMsg("", "s1"), executeMsg, syncMsg), "2 D(1) C Z"},
+	})
+	// A statement parsed after the error is skipped, and forgotten, even when SQL DEALLOCATE
+	// later in the pipeline turns the session to raw names (found by FuzzPipelines).
+	r := p.NewSession(context.Background(), map[string]string{})
+	defer r.Close()
+	playSteps(t, []unitStep{
+		{"s2 taken, then s1 and DEALLOCATE skipped", r, unit(parseMsg("s2", "SELECT 1"), parseMsg("s2", "SELECT 2"),
+			parseMsg("s1", "SELECT 3"), parseMsg("s3", "DEALLOCATE q"), syncMsg), "1 E(42P05) Z"},
+		{"s1 does not exist", r, unit(bindMsg("", "s1"), executeMsg, syncMsg), "E(26000) Z"},
+		{"s2 does", r, unit(bindMsg("", "s2"), executeMsg, syncMsg), "2 D(1) C Z"},
 	})
 }
 

@@ -91,12 +91,14 @@ func (s *Session) useRawNames(c *Conn, e classify.Effect, entries []pending) []p
 	stmts := maps.Clone(s.stmts)
 	s.mu.Unlock()
 	for name, st := range stmts {
-		body := st.parse[len(st.server)+1:]
-		raw := &stmt{server: name, effect: st.effect}
-		raw.parse = append(append([]byte(name), 0), body...)
-		s.setStmt(name, raw)
+		// The record changes in place: a Parse of it still in flight that fails or is
+		// skipped forgets it (forgetFailed knows it by its pointer).
+		parse := append(append([]byte(name), 0), st.parse[len(st.server)+1:]...)
+		s.mu.Lock()
+		st.server, st.parse = name, parse
+		s.mu.Unlock()
 		c.markPrepared(&s.mu, name)
-		s.wbuf = pgwire.AppendFrame(s.wbuf, 'P', raw.parse)
+		s.wbuf = pgwire.AppendFrame(s.wbuf, 'P', parse)
 		entries = append(entries, pending{kind: pParse, swallow: true, prepared: name})
 	}
 	return entries
