@@ -97,6 +97,15 @@ func TestABindOfTheUnnamedStatementNeverFindsAnotherSessions(t *testing.T) {
 		{"a parses it again", a, unit(parseMsg("", "SELECT 2"), syncMsg), "1 Z"},
 		{"a simple Query drops it", a, query("SELECT 3"), "T D(3) C Z"},
 		{"as in PostgreSQL", a, unit(bindMsg("", ""), executeMsg, syncMsg), "E(26000) Z"},
+		// A Parse of it that the origin skips after an error leaves what was there: nothing
+		// here (found by FuzzPipelines: a Describe of it described another's)...
+		{"b binds the connection's unnamed statement", b, unit(parseMsg("", "SELECT $1::int + 1"), syncMsg), "1 Z"},
+		{"a's Parse of it is skipped", a, unit(bindMsg("", "nosuch"), parseMsg("", "SELECT 4"), syncMsg), "E(26000) Z"},
+		{"so a has none", a, unit(pgwire.AppendFrame(nil, 'D', []byte{'S', 0}), syncMsg), "E(26000) Z"},
+		// ...and the statement before it, when there was one.
+		{"a parses one", a, unit(parseMsg("", "SELECT 5"), syncMsg), "1 Z"},
+		{"a's next Parse of it is skipped", a, unit(bindMsg("", "nosuch"), parseMsg("", "SELECT 6"), syncMsg), "E(26000) Z"},
+		{"a still has the one before", a, unit(bindMsg("", ""), executeMsg, syncMsg), "2 D(5) C Z"},
 	})
 }
 

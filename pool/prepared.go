@@ -145,14 +145,15 @@ func (s *Session) parse(c *Conn, f pgwire.Frame, entries []pending) []pending {
 	s.notePin(e)
 	entries = s.useRawNames(c, e, entries)
 	if name == "" {
-		s.unnamed = append(s.unnamed[:0], f.Body...)
-		s.unnamedGen++
 		s.mu.Lock()
+		held := c.unnamedBy == s && c.unnamedGen == s.unnamedGen && len(s.unnamed) > 0
+		s.unnamedGen++
 		c.unnamedBy, c.unnamedGen = s, s.unnamedGen
 		s.mu.Unlock()
+		s.unnamed = append(s.unnamed[:0], f.Body...)
 		s.wbuf = append(s.wbuf, f.Raw...)
 		s.unnamedEffect = e
-		return append(entries, pending{kind: pParse, unnamed: true})
+		return append(entries, pending{kind: pParse, unnamed: true, held: held})
 	}
 	if old := s.stmt(name); old != nil {
 		return s.parseTaken(c, name, old, f, rest, entries)

@@ -94,7 +94,10 @@ type pending struct {
 	// session adds): what the connection then holds as its unnamed statement depends on
 	// whether it ran (errorResponse, skipped).
 	unnamed bool
-	effect  classify.Effect // what a Query or Execute does to the session when it succeeds
+	// held: before the client's Parse of the unnamed statement, the connection held the
+	// session's own; should the origin skip the Parse, it still does (skipped).
+	held   bool
+	effect classify.Effect // what a Query or Execute does to the session when it succeeds
 	// stmt is the client's statement a Parse creates, under the name client: forgotten if the
 	// Parse fails or is skipped. server and client also name the statement of a Bind or
 	// Describe, to put the client's name back into an error.
