@@ -277,15 +277,19 @@ func (s *Session) skipped(c *Conn, p *pending) {
 		delete(c.prepared, p.prepared) // its Parse failed or never ran
 	}
 	switch {
-	case !p.unnamed || c.unnamedBy != s:
+	case !p.unnamed:
 	case p.swallow:
 		// The session's own Parse or Close of the unnamed statement, added for c's sake,
 		// did not run: whatever c holds as its unnamed statement is not the session's.
-		c.unnamedBy = nil
+		if c.unnamedBy == s {
+			c.unnamedBy = nil
+		}
 	case !p.held:
 		// The client's Parse did not run, and c held no unnamed statement of the session's
 		// before it: as far as the session knows, there is none (a Bind of it gets 26000).
-		c.unnamedBy = nil
+		if c.unnamedBy == s {
+			c.unnamedBy = nil
+		}
 		s.unnamed = s.unnamed[:0]
 	}
 	s.forgetFailed(p)
