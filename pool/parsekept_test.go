@@ -79,6 +79,12 @@ func TestAStatementThePoolParsedItselfOutlivesALaterErrorInItsPipeline(t *testin
 			parseMsg("s1", "SELECT 3"), parseMsg("s3", "DEALLOCATE q"), syncMsg), "1 E(42P05) Z"},
 		{"s1 does not exist", r, unit(bindMsg("", "s1"), executeMsg, syncMsg), "E(26000) Z"},
 		{"s2 does", r, unit(bindMsg("", "s2"), executeMsg, syncMsg), "2 D(1) C Z"},
+		// A Close the origin skips after an error leaves the statement, also when SQL later
+		// in the pipeline turns the session to raw names (found by FuzzPipelines).
+		{"a Close of s2 skipped", r, unit(parseMsg("s2", "SELECT 9"), pgwire.AppendFrame(nil, 'C', []byte("Ss2\x00")),
+			parseMsg("s4", "DEALLOCATE q"), syncMsg), "E(42P05) Z"},
+		{"s2 is still taken", r, unit(parseMsg("s2", "SELECT 9"), syncMsg), "E(42P05) Z"},
+		{"and runs", r, unit(bindMsg("", "s2"), executeMsg, syncMsg), "2 D(1) C Z"},
 	})
 }
 

@@ -80,21 +80,25 @@ func (s *Session) forward(c *Conn, f pgwire.Frame, entries []pending) []pending 
 		return append(entries, pending{kind: pDescribePortal})
 	case 'C':
 		s.unitOpen = true
+		closed := pending{kind: pClose}
 		if len(f.Body) > 0 && f.Body[0] == 'S' {
-			if name, _, _ := cstring(f.Body[1:]); name != "" && !s.raw {
-				// Closing never fails in PostgreSQL, known name or not. The server statement
-				// stays: other sessions may share it.
+			if name, _, _ := cstring(f.Body[1:]); name != "" {
+				// Should the origin skip the Close after an error, the statement stays (skipped).
+				closed.stmt, closed.client = s.stmt(name), name
 				s.dropStmt(name)
-				return append(entries, pending{kind: pClose, reply: closeComplete})
-			} else if name != "" {
-				s.dropStmt(name)
+				if !s.raw {
+					// Closing never fails in PostgreSQL, known name or not. The server
+					// statement stays: other sessions may share it.
+					closed.reply = closeComplete
+					return append(entries, closed)
+				}
 				s.mu.Lock()
 				delete(c.prepared, name)
 				s.mu.Unlock()
 			}
 		}
 		s.wbuf = append(s.wbuf, f.Raw...)
-		return append(entries, pending{kind: pClose})
+		return append(entries, closed)
 	case 'E':
 		s.unitOpen = true
 		s.p.m.queries.Inc()

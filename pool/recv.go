@@ -273,6 +273,10 @@ func (s *Session) errorResponse(c *Conn) {
 
 // skipped undoes what a message the origin failed or skipped would have done. s.mu is held.
 func (s *Session) skipped(c *Conn, p *pending) {
+	if p.kind == pClose {
+		s.keepClosed(c, p)
+		return
+	}
 	if p.prepared != "" {
 		delete(c.prepared, p.prepared) // its Parse failed or never ran
 	}

@@ -93,15 +93,37 @@ func (s *Session) useRawNames(c *Conn, e classify.Effect, entries []pending) []p
 	for name, st := range stmts {
 		// The record changes in place: a Parse of it still in flight that fails or is
 		// skipped forgets it (forgetFailed knows it by its pointer).
-		parse := append(append([]byte(name), 0), st.parse[len(st.server)+1:]...)
 		s.mu.Lock()
-		st.server, st.parse = name, parse
+		st.rename(name)
 		s.mu.Unlock()
 		c.markPrepared(&s.mu, name)
-		s.wbuf = pgwire.AppendFrame(s.wbuf, 'P', parse)
+		s.wbuf = pgwire.AppendFrame(s.wbuf, 'P', st.parse)
 		entries = append(entries, pending{kind: pParse, swallow: true, prepared: name})
 	}
 	return entries
+}
+
+// rename makes the statement's server name name (raw names: the client's).
+func (st *stmt) rename(name string) {
+	st.parse = append(append([]byte(name), 0), st.parse[len(st.server)+1:]...)
+	st.server = name
+}
+
+// keepClosed undoes a Close of a named statement that the origin skipped after an error: the
+// statement stays, as in PostgreSQL. A statement closed before the session turned to raw
+// names takes its raw name, to be prepared under it before its next use. s.mu is held.
+func (s *Session) keepClosed(c *Conn, p *pending) {
+	if p.stmt == nil || s.stmts[p.client] != nil {
+		return
+	}
+	s.stmts[p.client] = p.stmt
+	switch {
+	case !s.raw:
+	case p.stmt.server != p.client:
+		p.stmt.rename(p.client)
+	default:
+		c.prepared[p.client] = struct{}{} // the origin still holds it
+	}
 }
 
 // stmt returns the client's named statement, or nil.
