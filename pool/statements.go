@@ -15,7 +15,8 @@ import (
 //     aborts the implicit transaction and skips to Sync, as PostgreSQL does); the server name
 //     in its message is put back to the client's (renameError).
 //   - A Parse that fails, or that the origin skipped after an earlier error, creates no name:
-//     the session forgets it when the error comes (forgetFailed).
+//     the session forgets it when the error comes (forgetFailed); a Close the origin
+//     skipped removes none (keepClosed).
 //   - Shared server statements never outlive the catalog they were planned with: the pool's
 //     statement generation goes into every server name, and moves on when a unit's
 //     CommandComplete says it altered or dropped something, or when the origin reports a
