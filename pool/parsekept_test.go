@@ -54,7 +54,7 @@ func playSteps(t *testing.T, steps []unitStep) {
 }
 
 func TestAStatementThePoolParsedItselfOutlivesALaterErrorInItsPipeline(t *testing.T) {
-	p := newPool(t, Config{MaxConns: 2}) // s is pinned (SQL EXECUTE) before r starts
+	p := newPool(t, Config{MaxConns: 3}) // s and r are pinned (SQL EXECUTE, DEALLOCATE)
 	s := p.NewSession(context.Background(), map[string]string{})
 	defer s.Close()
 	playSteps(t, []unitStep{
@@ -79,12 +79,17 @@ func TestAStatementThePoolParsedItselfOutlivesALaterErrorInItsPipeline(t *testin
 			parseMsg("s1", "SELECT 3"), parseMsg("s3", "DEALLOCATE q"), syncMsg), "1 E(42P05) Z"},
 		{"s1 does not exist", r, unit(bindMsg("", "s1"), executeMsg, syncMsg), "E(26000) Z"},
 		{"s2 does", r, unit(bindMsg("", "s2"), executeMsg, syncMsg), "2 D(1) C Z"},
-		// A Close the origin skips after an error leaves the statement, also when SQL later
-		// in the pipeline turns the session to raw names (found by FuzzPipelines).
-		{"a Close of s2 skipped", r, unit(parseMsg("s2", "SELECT 9"), pgwire.AppendFrame(nil, 'C', []byte("Ss2\x00")),
-			parseMsg("s4", "DEALLOCATE q"), syncMsg), "E(42P05) Z"},
-		{"s2 is still taken", r, unit(parseMsg("s2", "SELECT 9"), syncMsg), "E(42P05) Z"},
-		{"and runs", r, unit(bindMsg("", "s2"), executeMsg, syncMsg), "2 D(1) C Z"},
+	})
+	// A Close the origin skips after an error leaves the statement, also when SQL later in the
+	// pipeline turns the session to raw names (found by FuzzPipelines).
+	q := p.NewSession(context.Background(), map[string]string{})
+	defer q.Close()
+	playSteps(t, []unitStep{
+		{"q parses s2", q, unit(parseMsg("s2", "SELECT 1"), syncMsg), "1 Z"},
+		{"a Close of s2 skipped", q, unit(parseMsg("s2", "SELECT 9"), pgwire.AppendFrame(nil, 'C', []byte("Ss2\x00")),
+			parseMsg("s2", "DEALLOCATE q"), syncMsg), "E(42P05) Z"},
+		{"s2 is still taken", q, unit(parseMsg("s2", "SELECT 9"), syncMsg), "E(42P05) Z"},
+		{"and runs", q, unit(bindMsg("", "s2"), executeMsg, syncMsg), "2 D(1) C Z"},
 	})
 }
 

@@ -111,10 +111,11 @@ func (st *stmt) rename(name string) {
 }
 
 // keepClosed undoes a Close of a named statement that the origin skipped after an error: the
-// statement stays, as in PostgreSQL. A statement closed before the session turned to raw
-// names takes its raw name, to be prepared under it before its next use. s.mu is held.
+// statement stays, as in PostgreSQL, in place of any Parse of the name after it (skipped too).
+// A statement closed before the session turned to raw names takes its raw name, to be
+// prepared under it before its next use. s.mu is held.
 func (s *Session) keepClosed(c *Conn, p *pending) {
-	if p.stmt == nil || s.stmts[p.client] != nil {
+	if p.stmt == nil {
 		return
 	}
 	s.stmts[p.client] = p.stmt
