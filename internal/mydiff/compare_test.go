@@ -33,7 +33,9 @@ func TestStatementIDsInWarningsAreComparedByOrderOfAppearance(t *testing.T) {
 			{Step: Step{Line: 2, Text: "query SHOW WARNINGS"}, Packets: []Packet{row}},
 		}}
 	}
-	msg := func(id string) string { return "Unknown prepared statement handler (" + id + ") given to mysqld_stmt_execute" }
+	msg := func(id string) string {
+		return "Unknown prepared statement handler (" + id + ") given to mysqld_stmt_execute"
+	}
 	tests := []struct {
 		name      string
 		want, got *Transcript
