@@ -60,6 +60,7 @@ func (s *Session) forward(c *Conn, f pgwire.Frame, entries []pending) []pending 
 		s.notePin(e)
 		entries = s.useRawNames(c, e, entries)
 		c.lostUnnamed(&s.mu)
+		s.unnamed = s.unnamed[:0] // a simple Query drops the unnamed statement in PostgreSQL
 		s.wbuf = append(s.wbuf, f.Raw...)
 		return append(entries, pending{kind: pQuery, effect: e})
 	case 'P':
@@ -79,21 +80,25 @@ func (s *Session) forward(c *Conn, f pgwire.Frame, entries []pending) []pending 
 		return append(entries, pending{kind: pDescribePortal})
 	case 'C':
 		s.unitOpen = true
+		closed := pending{kind: pClose}
 		if len(f.Body) > 0 && f.Body[0] == 'S' {
-			if name, _, _ := cstring(f.Body[1:]); name != "" && !s.raw {
-				// Closing never fails in PostgreSQL, known name or not. The server statement
-				// stays: other sessions may share it.
+			if name, _, _ := cstring(f.Body[1:]); name != "" {
+				// Should the origin skip the Close after an error, the statement stays (skipped).
+				closed.stmt, closed.client = s.stmt(name), name
 				s.dropStmt(name)
-				return append(entries, pending{kind: pClose, reply: closeComplete})
-			} else if name != "" {
-				s.dropStmt(name)
+				if !s.raw {
+					// Closing never fails in PostgreSQL, known name or not. The server
+					// statement stays: other sessions may share it.
+					closed.reply = closeComplete
+					return append(entries, closed)
+				}
 				s.mu.Lock()
 				delete(c.prepared, name)
 				s.mu.Unlock()
 			}
 		}
 		s.wbuf = append(s.wbuf, f.Raw...)
-		return append(entries, pending{kind: pClose})
+		return append(entries, closed)
 	case 'E':
 		s.unitOpen = true
 		s.p.m.queries.Inc()
@@ -127,6 +132,7 @@ func (s *Session) forward(c *Conn, f pgwire.Frame, entries []pending) []pending 
 var (
 	parseComplete = []byte{'1', 0, 0, 0, 4}
 	closeComplete = []byte{'3', 0, 0, 0, 4}
+	closeUnnamed  = []byte{'S', 0} // the body of a Close of the unnamed statement
 )
 
 // parse handles a Parse message: the unnamed statement goes through as it is (and is
@@ -143,14 +149,15 @@ func (s *Session) parse(c *Conn, f pgwire.Frame, entries []pending) []pending {
 	s.notePin(e)
 	entries = s.useRawNames(c, e, entries)
 	if name == "" {
-		s.unnamed = append(s.unnamed[:0], f.Body...)
-		s.unnamedGen++
 		s.mu.Lock()
+		held := c.unnamedBy == s && c.unnamedGen == s.unnamedGen && len(s.unnamed) > 0
+		s.unnamedGen++
 		c.unnamedBy, c.unnamedGen = s, s.unnamedGen
 		s.mu.Unlock()
+		s.unnamed = append(s.unnamed[:0], f.Body...)
 		s.wbuf = append(s.wbuf, f.Raw...)
 		s.unnamedEffect = e
-		return append(entries, pending{kind: pParse})
+		return append(entries, pending{kind: pParse, unnamed: true, held: held})
 	}
 	if old := s.stmt(name); old != nil {
 		return s.parseTaken(c, name, old, f, rest, entries)
@@ -176,11 +183,12 @@ func (s *Session) parse(c *Conn, f pgwire.Frame, entries []pending) []pending {
 // 42P05 at this very message: under the existing statement's server name, which the origin
 // holds (prepared first if need be). The name in the error is put back to the client's.
 func (s *Session) parseTaken(c *Conn, name string, old *stmt, f pgwire.Frame, rest []byte, entries []pending) []pending {
+	// c may lack it: its prepare under the client's name was skipped after an error (useRawNames).
+	entries = s.ensurePrepared(c, name, entries)
 	if s.raw {
 		s.wbuf = append(s.wbuf, f.Raw...)
 		return append(entries, pending{kind: pParse})
 	}
-	entries = s.ensurePrepared(c, name, entries)
 	var h int
 	s.wbuf, h = pgwire.BeginFrame(s.wbuf, 'P')
 	s.wbuf = append(append(s.wbuf, old.server...), 0)
@@ -197,9 +205,17 @@ func (s *Session) ensurePrepared(c *Conn, name string, entries []pending) []pend
 		ours := c.unnamedBy == s && c.unnamedGen == s.unnamedGen
 		c.unnamedBy, c.unnamedGen = s, s.unnamedGen
 		s.mu.Unlock()
-		if !ours && len(s.unnamed) > 0 {
+		switch {
+		case ours:
+		case len(s.unnamed) > 0:
 			s.wbuf = pgwire.AppendFrame(s.wbuf, 'P', s.unnamed)
-			entries = append(entries, pending{kind: pParse, swallow: true})
+			entries = append(entries, pending{kind: pParse, swallow: true, unnamed: true})
+		default:
+			// The session has no unnamed statement, but c may hold another session's (or
+			// one its dial left): close it, so that the origin answers 26000 as it would
+			// the client directly, instead of binding someone else's statement.
+			s.wbuf = pgwire.AppendFrame(s.wbuf, 'C', closeUnnamed)
+			entries = append(entries, pending{kind: pClose, swallow: true, unnamed: true})
 		}
 		return entries
 	}
@@ -297,6 +313,9 @@ func (s *Session) Skip(frames []byte) {
 		}
 		rest = next
 		switch f.Type {
+		case 'Q':
+			s.unnamed = s.unnamed[:0] // a simple Query drops the unnamed statement
+			s.unnamedGen++            // and no connection holds the session's
 		case 'P':
 			name, rest, ok := cstring(f.Body)
 			if !ok {

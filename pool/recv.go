@@ -260,6 +260,9 @@ func (s *Session) errorResponse(c *Conn) {
 		s.head().failed = true
 		return
 	}
+	if h := s.head(); h.kind == pParse && h.unnamed {
+		s.unnamed = s.unnamed[:0] // a failed Parse of the unnamed statement leaves none
+	}
 	for s.queued() > 0 && s.head().kind != pSync {
 		s.skipped(c, s.head())
 		s.pop()
@@ -270,8 +273,28 @@ func (s *Session) errorResponse(c *Conn) {
 
 // skipped undoes what a message the origin failed or skipped would have done. s.mu is held.
 func (s *Session) skipped(c *Conn, p *pending) {
+	if p.kind == pClose {
+		s.keepClosed(c, p)
+		return
+	}
 	if p.prepared != "" {
 		delete(c.prepared, p.prepared) // its Parse failed or never ran
+	}
+	switch {
+	case !p.unnamed:
+	case p.swallow:
+		// The session's own Parse or Close of the unnamed statement, added for c's sake,
+		// did not run: whatever c holds as its unnamed statement is not the session's.
+		if c.unnamedBy == s {
+			c.unnamedBy = nil
+		}
+	case !p.held:
+		// The client's Parse did not run, and c held no unnamed statement of the session's
+		// before it: as far as the session knows, there is none (a Bind of it gets 26000).
+		if c.unnamedBy == s {
+			c.unnamedBy = nil
+		}
+		s.unnamed = s.unnamed[:0]
 	}
 	s.forgetFailed(p)
 }

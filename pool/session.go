@@ -90,7 +90,14 @@ type pending struct {
 	lead bool
 	// prepared names the server-side statement a Parse creates, so a failure can forget it.
 	prepared string
-	effect   classify.Effect // what a Query or Execute does to the session when it succeeds
+	// unnamed marks a Parse or Close of the unnamed statement (the client's, or one the
+	// session adds): what the connection then holds as its unnamed statement depends on
+	// whether it ran (errorResponse, skipped).
+	unnamed bool
+	// held: before the client's Parse of the unnamed statement, the connection held the
+	// session's own; should the origin skip the Parse, it still does (skipped).
+	held   bool
+	effect classify.Effect // what a Query or Execute does to the session when it succeeds
 	// stmt is the client's statement a Parse creates, under the name client: forgotten if the
 	// Parse fails or is skipped. server and client also name the statement of a Bind or
 	// Describe, to put the client's name back into an error.
@@ -131,25 +138,52 @@ func (p *Pool) NewSession(ctx context.Context, params map[string]string) *Sessio
 // session has none, prepares on it what the messages need, and writes them. An error other
 // than ErrTerminated ends the session.
 func (s *Session) Send(ctx context.Context, frames []byte) error {
+	c, skip, mayResend, err := s.startSend()
+	if err != nil {
+		return err
+	}
+	s.wbuf = s.wbuf[:0]
+	b := s.build(ctx, c, frames, skip)
+	s.enqueue(&b, mayResend)
+	if err := s.write(b.c); err != nil {
+		return err
+	}
+	if b.terminated {
+		return link.ErrTerminated
+	}
+	return nil
+}
+
+// batch is what Send makes of one run of client messages.
+type batch struct {
+	c          *Conn     // the origin connection it goes to (leased by build if need be)
+	entries    []pending // the answers it draws
+	flushed    int       // entries up to here are due: the client waits for their answers
+	terminated bool      // the client sent Terminate
+	copyDone   bool      // the batch ends a COPY FROM STDIN
+	markQueued bool      // ...of a statement sent in an earlier batch
+	synced     bool      // the batch holds a Sync
+	copyData   bool      // the batch holds COPY data: it cannot be sent again
+}
+
+// startSend marks the session as sending and returns its connection, whether the origin skips
+// messages up to the next Sync, and whether the unit may be sent again should the connection
+// turn out closed by the origin (retry.go).
+func (s *Session) startSend() (c *Conn, skip, mayResend bool, err error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
-		s.mu.Unlock()
-		return link.ErrClosed
+		return nil, false, false, link.ErrClosed
 	}
 	s.sending = true
-	c := s.conn
-	skip := s.originSkip
-	// The unit may be sent again should c turn out closed by the origin (retry.go).
-	mayResend := c == nil && s.pinned == "" && s.queued() == 0 && !skip
-	s.mu.Unlock()
+	c, skip = s.conn, s.originSkip
+	return c, skip, c == nil && s.pinned == "" && s.queued() == 0 && !skip, nil
+}
 
-	entries := s.scratch[:0]
-	s.wbuf = s.wbuf[:0]
-	terminated := false
-	flushed := -1       // entries up to here are due: the client waits for their answers
-	copyDone := false   // the batch ends a COPY FROM STDIN
-	markQueued := false // ...of a statement sent in an earlier batch
-	synced := false     // the batch holds a Sync
+// build appends the origin's version of frames to s.wbuf and returns the batch: the answers
+// it draws, and what the client waits for. It leases a connection when c is nil.
+func (s *Session) build(ctx context.Context, c *Conn, frames []byte, skip bool) batch {
+	b := batch{c: c, entries: s.scratch[:0], flushed: -1}
 	for rest := frames; len(rest) > 0; {
 		f, next, ok := pgwire.NextFrame(rest)
 		if !ok {
@@ -157,78 +191,87 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 		}
 		rest = next
 		if f.Type == 'X' {
-			terminated = true
+			b.terminated = true
 			break
 		}
 		if skip && f.Type != 'S' {
 			continue // the origin ignores it after an error, up to the Sync: so do we
 		}
 		if f.Type == 'S' {
-			skip, synced = false, true
+			skip, b.synced = false, true
 		}
 		if s.failed {
 			if f.Type == 'S' {
 				s.failed, s.unitOpen = false, false
-				entries = append(entries, pending{kind: pSync, reply: pgwire.AppendReadyForQuery(nil, 'I')})
-				flushed = len(entries)
+				b.entries = append(b.entries, pending{kind: pSync, reply: pgwire.AppendReadyForQuery(nil, 'I')})
+				b.flushed = len(b.entries)
 			}
 			continue
 		}
-		if c == nil {
+		if b.c == nil {
 			var err error
-			if c, err = s.lease(ctx); err != nil {
-				entries = s.refuse(entries, f.Type, err)
+			if b.c, err = s.lease(ctx); err != nil {
+				b.entries = s.refuse(b.entries, f.Type, err)
 				if !s.failed {
-					flushed = len(entries)
+					b.flushed = len(b.entries)
 				}
 				continue
 			}
 		}
 		if !s.unitOpen && startsUnit(f.Type) {
-			entries = s.syncSettings(c, entries)
+			b.entries = s.syncSettings(b.c, b.entries)
 		}
-		entries = s.forward(c, f, entries)
+		b.entries = s.forward(b.c, f, b.entries)
 		switch f.Type {
 		case 'S', 'H', 'Q', 'F':
-			flushed = len(entries)
+			b.flushed = len(b.entries)
 		case 'c', 'f':
-			flushed, copyDone = len(entries), true
-			markQueued = !markCopyDone(entries) || markQueued
+			b.flushed, b.copyDone = len(b.entries), true
+			b.markQueued = !markCopyDone(b.entries) || b.markQueued
 		case 'd':
-			mayResend = false
+			b.copyData = true
 		}
 	}
 	if s.failed {
-		flushed = len(entries) // made-up answers are due at once
+		b.flushed = len(b.entries) // made-up answers are due at once
 	}
+	return b
+}
 
+// enqueue adds a batch's answers to the queue and says which of them are due; the unit is
+// armed to be sent again when mayResend and the batch allow it.
+func (s *Session) enqueue(b *batch, mayResend bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.originSkip {
 		// An error came while this batch was built: the origin skips it up to its Sync.
 		var dropped int
-		entries, dropped = s.dropSkipped(c, entries, synced)
-		flushed = max(flushed-dropped, min(flushed, 0))
+		b.entries, dropped = s.dropSkipped(b.c, b.entries, b.synced)
+		b.flushed = max(b.flushed-dropped, min(b.flushed, 0))
 	}
-	if synced {
+	if b.synced {
 		s.originSkip = false
 	}
-	if flushed >= 0 {
-		s.due = s.popped + uint64(s.queued()+flushed)
+	if b.flushed >= 0 {
+		s.due = s.popped + uint64(s.queued()+b.flushed)
 	}
-	if copyDone {
+	if b.copyDone {
 		s.copyIn = false
 	}
-	if markQueued {
+	if b.markQueued {
 		markCopyDone(s.queue[s.qhead:])
 	}
-	s.queue = append(s.queue, entries...)
-	clear(entries)
-	s.scratch = entries[:0]
+	s.queue = append(s.queue, b.entries...)
+	clear(b.entries)
+	s.scratch = b.entries[:0]
 	s.open = s.unitOpen
-	s.armResend(mayResend && c != nil && !copyDone && !terminated, s.wbuf)
+	s.armResend(mayResend && !b.copyData && b.c != nil && !b.copyDone && !b.terminated, s.wbuf)
 	s.wake.Broadcast()
-	s.mu.Unlock()
+}
 
+// write sends s.wbuf to c and ends the Send. An error means the origin connection is lost,
+// unless the unit is armed to be sent again: Recv then finds the connection closed.
+func (s *Session) write(c *Conn) error {
 	var werr error
 	if len(s.wbuf) > 0 {
 		if _, err := c.nc.Write(s.wbuf); err != nil {
@@ -239,6 +282,7 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 		s.wbuf = nil // don't keep a large COPY buffer for an idle session
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.sending = false
 	s.wake.Broadcast() // a resend may wait for this write (retry.go)
 	if werr != nil {
@@ -249,14 +293,7 @@ func (s *Session) Send(ctx context.Context, frames []byte) error {
 	} else {
 		s.maybeRelease()
 	}
-	s.mu.Unlock()
-	if werr != nil {
-		return werr
-	}
-	if terminated {
-		return link.ErrTerminated
-	}
-	return nil
+	return werr
 }
 
 // markCopyDone marks the last Query or Execute in entries as having had its COPY data sent, so

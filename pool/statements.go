@@ -15,13 +15,18 @@ import (
 //     aborts the implicit transaction and skips to Sync, as PostgreSQL does); the server name
 //     in its message is put back to the client's (renameError).
 //   - A Parse that fails, or that the origin skipped after an earlier error, creates no name:
-//     the session forgets it when the error comes (forgetFailed).
+//     the session forgets it when the error comes (forgetFailed); a Close the origin
+//     skipped removes none (keepClosed).
 //   - Shared server statements never outlive the catalog they were planned with: the pool's
 //     statement generation goes into every server name, and moves on when a unit's
 //     CommandComplete says it altered or dropped something, or when the origin reports a
 //     statement gone stale (0A000 cached plan must not change result type, XX000 cache lookup
 //     failed). A client's statement prepared before keeps its old server statement, and so its
 //     fate, as on a direct connection; one prepared after is planned afresh.
+//   - The unnamed statement is the session's own: a connection that holds another's (or the
+//     one its dial left) gets a Close of it before the session binds or describes it without
+//     having one, so that the origin answers 26000; a failed Parse of it, or a simple Query,
+//     leaves the session none.
 //   - SQL PREPARE, EXECUTE and DEALLOCATE name statements on the origin connection itself. The
 //     first of them pins the session and switches it to raw names: every statement the client
 //     has is prepared on the connection under the client's own name, and from then on names go
@@ -87,15 +92,40 @@ func (s *Session) useRawNames(c *Conn, e classify.Effect, entries []pending) []p
 	stmts := maps.Clone(s.stmts)
 	s.mu.Unlock()
 	for name, st := range stmts {
-		body := st.parse[len(st.server)+1:]
-		raw := &stmt{server: name, effect: st.effect}
-		raw.parse = append(append([]byte(name), 0), body...)
-		s.setStmt(name, raw)
+		// The record changes in place: a Parse of it still in flight that fails or is
+		// skipped forgets it (forgetFailed knows it by its pointer).
+		s.mu.Lock()
+		st.rename(name)
+		s.mu.Unlock()
 		c.markPrepared(&s.mu, name)
-		s.wbuf = pgwire.AppendFrame(s.wbuf, 'P', raw.parse)
+		s.wbuf = pgwire.AppendFrame(s.wbuf, 'P', st.parse)
 		entries = append(entries, pending{kind: pParse, swallow: true, prepared: name})
 	}
 	return entries
+}
+
+// rename makes the statement's server name name (raw names: the client's).
+func (st *stmt) rename(name string) {
+	st.parse = append(append([]byte(name), 0), st.parse[len(st.server)+1:]...)
+	st.server = name
+}
+
+// keepClosed undoes a Close of a named statement that the origin skipped after an error: the
+// statement stays, as in PostgreSQL, in place of any Parse of the name after it (skipped too).
+// A statement closed before the session turned to raw names takes its raw name, to be
+// prepared under it before its next use. s.mu is held.
+func (s *Session) keepClosed(c *Conn, p *pending) {
+	if p.stmt == nil {
+		return
+	}
+	s.stmts[p.client] = p.stmt
+	switch {
+	case !s.raw:
+	case p.stmt.server != p.client:
+		p.stmt.rename(p.client)
+	default:
+		c.prepared[p.client] = struct{}{} // the origin still holds it
+	}
 }
 
 // stmt returns the client's named statement, or nil.

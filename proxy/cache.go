@@ -168,6 +168,10 @@ func (sess *session) scanUnit(frames []byte, p *unitPlan) unitScan {
 			sc.sqls = append(sc.sqls, q)
 			sc.stmt, sc.simple = sessionstate.Statement{Query: q}, true
 			sc.units++
+			if len(ss.Unnamed.Types) > 0 { // the parameter count at least: one was parsed
+				// A simple Query drops the unnamed statement, answered from the cache or not.
+				ss.Unnamed, p.skip = sessionstate.Statement{}, true
+			}
 		case 'P':
 			sc.parsed = append(sc.parsed, parse(ss, f.Body))
 			p.skip = true

@@ -98,6 +98,9 @@ type myPlan struct {
 	vars     string // a COM_QUERY that sets session system variables the session can follow
 	initDB   string // a COM_INIT_DB's database
 	resetAll bool   // COM_RESET_CONNECTION
+	// unknown: a COM_STMT_RESET or COM_STMT_FETCH of a statement the session lacks, whose
+	// error (1243) is what SHOW WARNINGS lists next, not the last cached hit's (replayHit)
+	unknown bool
 }
 
 // planMySQL reads one command: whether it is a candidate for the cache, with its key.
@@ -142,11 +145,13 @@ func (sess *mysqlSession) planMySQL(raw []byte) myPlan {
 				st.LongData = true
 			}
 		}
-	case mysql.COM_STMT_RESET:
+	case mysql.COM_STMT_RESET, mysql.COM_STMT_FETCH:
 		if len(body) >= 4 {
-			if st := sess.state.Statements[binary.LittleEndian.Uint32(body)]; st != nil {
+			st := sess.state.Statements[binary.LittleEndian.Uint32(body)]
+			if st != nil && cmd == mysql.COM_STMT_RESET {
 				st.LongData = false
 			}
+			p.unknown = st == nil
 		}
 	case mysql.COM_INIT_DB:
 		p.initDB = string(body)

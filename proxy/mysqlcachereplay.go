@@ -22,6 +22,9 @@ func (sess *mysqlSession) replayHit(ctx context.Context, p *myPlan) bool {
 	if p.prepare != "" {
 		text = p.prepare
 	}
+	if p.unknown {
+		return sess.forgetHit(true) // its error is the origin's diagnostics now
+	}
 	if text == "" && !runs {
 		return true // COM_STMT_CLOSE, COM_STMT_RESET, ...: the origin's diagnostics stay
 	}

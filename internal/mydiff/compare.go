@@ -125,6 +125,8 @@ func renumber(t *Transcript) *Transcript {
 				p.Payload = append(np, p.Payload[5:]...)
 			case RoleERR:
 				p.Payload = renumberERR(p.Payload, ids)
+			case RoleRow:
+				p.Payload = renumberWarning(p.Payload, ids)
 			}
 			ex.Packets[j] = p
 		}
@@ -145,13 +147,39 @@ func renumberERR(p []byte, ids map[uint32]uint32) []byte {
 	if code != 1243 && code != 1421 {
 		return p
 	}
-	return stmtIDInMessage.ReplaceAllFunc(p, func(m []byte) []byte {
+	return renumberIDs(p, ids)
+}
+
+// renumberIDs replaces each "(id)" in b by the statement's order of appearance.
+func renumberIDs(b []byte, ids map[uint32]uint32) []byte {
+	return stmtIDInMessage.ReplaceAllFunc(b, func(m []byte) []byte {
 		n, err := strconv.ParseUint(string(m[1:len(m)-1]), 10, 32)
 		if id, ok := ids[uint32(n)]; err == nil && ok {
 			return []byte(fmt.Sprintf("(stmt#%d)", id))
 		}
 		return m
 	})
+}
+
+// renumberWarning rewrites the statement id in a SHOW WARNINGS or SHOW ERRORS row (Level,
+// Code, Message as text) of error 1243 or 1421, as renumberERR does in their ERR packets.
+// Other rows, binary ones included, come back unchanged.
+func renumberWarning(p []byte, ids map[uint32]uint32) []byte {
+	var cols [][]byte
+	for rest := p; len(rest) > 0; {
+		v, isNull, n, err := mysql.LengthEncodedString(rest)
+		if err != nil || isNull || len(cols) == 3 {
+			return p
+		}
+		cols, rest = append(cols, v), rest[n:]
+	}
+	if len(cols) != 3 || string(cols[1]) != "1243" && string(cols[1]) != "1421" {
+		return p
+	}
+	msg := renumberIDs(cols[2], ids)
+	out := mysql.PutLengthEncodedString(cols[0])
+	out = append(out, mysql.PutLengthEncodedString(cols[1])...)
+	return append(out, mysql.PutLengthEncodedString(msg)...)
 }
 
 // normalize masks what IgnoredStatus covers.

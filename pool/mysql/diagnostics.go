@@ -2,6 +2,8 @@ package mysqlpool
 
 import (
 	"bytes"
+	"strconv"
+	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
@@ -33,4 +35,20 @@ func (c *originConn) clearDiagnostics(buf []byte) (originErr, error) {
 		return append(originErr(nil), pl...), nil
 	}
 	return nil, nil
+}
+
+// raiseDiagnostics leaves e, an error the pool answered a session with in MariaDB's place, in
+// the connection's diagnostics area, where MariaDB would have left it: SIGNAL raises it with its
+// code, SQLSTATE and message, and its ERR is read and dropped.
+func (c *originConn) raiseDiagnostics(buf []byte, e *sqlError) error {
+	q := "SIGNAL SQLSTATE '" + e.State + "' SET MYSQL_ERRNO = " + strconv.Itoa(int(e.Code)) +
+		", MESSAGE_TEXT = '" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(e.Message) + "'"
+	if err := c.write(appendCommand(nil, mysql.COM_QUERY, []byte(q))); err != nil {
+		return originLost(err)
+	}
+	var p parser
+	if _, err := c.readResponse(&p, rQuery, buf); err != nil {
+		return originLost(err)
+	}
+	return nil
 }

@@ -51,6 +51,10 @@ type Session struct {
 	effects []classify.MySQLEffect // of its statements, applied as they succeed
 	st      *stmt                  // the statement it prepares, executes or fetches from
 	prepSQL string                 // COM_STMT_PREPARE: the statement text
+	// ownDiag is an error the pool answered in MariaDB's place (an unknown statement id or
+	// command): the origin raises it before the session's next command, so that SHOW WARNINGS
+	// lists it as MariaDB's own diagnostics would (diagnostics.go).
+	ownDiag *sqlError
 
 	status uint16 // server status after the last answer
 	// lastInsertID is the id the session's last INSERT generated, as its OK packet said: what
@@ -375,6 +379,7 @@ func (s *Session) plan(cmd command) (kind respKind, _ command, answered bool) {
 	case mysql.COM_SET_OPTION:
 		return rOne, cmd, s.planSetOption(cmd)
 	}
+	s.ownDiag = errUnknownCmd
 	s.answerErr(cmd, errUnknownCmd)
 	return 0, cmd, true
 }
@@ -394,7 +399,8 @@ func (s *Session) planStmt(cmd command) (respKind, bool) {
 	st := s.stmtOf(cmd)
 	s.mu.Unlock()
 	if st == nil {
-		s.answerErr(cmd, unknownStmt(le32At(cmd.body), cmd.code))
+		s.ownDiag = unknownStmt(le32At(cmd.body), cmd.code)
+		s.answerErr(cmd, s.ownDiag)
 		return 0, true
 	}
 	s.st = st
@@ -484,6 +490,11 @@ func (s *Session) planSetOption(cmd command) (answered bool) {
 // is answered (answered); an error ends the session's command.
 func (s *Session) lease(ctx context.Context, cmd command) (*originConn, bool, error) {
 	c, failure, err := s.ready(ctx)
+	if err == nil && failure == nil && s.ownDiag != nil {
+		if err = c.raiseDiagnostics(s.pbuf[:0], s.ownDiag); err == nil {
+			c.diagSession, s.ownDiag = s, nil
+		}
+	}
 	if err == nil && failure == nil {
 		if cmd.code == mysql.COM_QUERY && c.diagSession != nil && c.diagSession != s && showsDiagnostics(cmd.body) {
 			// The connection's diagnostics may be another session's: its statements since
@@ -711,6 +722,7 @@ func (s *Session) resetState() {
 	s.cursors = 0
 	s.lastInsertID, s.idLease = 0, 0
 	s.xa = false
+	s.ownDiag = nil
 }
 
 // Session is the pool side of a tunnel stream.
