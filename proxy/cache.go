@@ -154,6 +154,7 @@ type unitScan struct {
 // closes (sessionstate.PG) and notes that the pool side must be told of them on a hit (p.skip).
 func (sess *session) scanUnit(frames []byte, p *unitPlan) unitScan {
 	ss := sess.state
+	ss.BeginBatch()
 	var sc unitScan
 	for rest := frames; len(rest) > 0; {
 		f, next, ok := pgwire.NextFrame(rest)
@@ -179,7 +180,7 @@ func (sess *session) scanUnit(frames []byte, p *unitPlan) unitScan {
 			_, body, _ := cutCString(f.Body)
 			name, tail, _ := cutCString(body)
 			sc.stmtName = name
-			if st, ok := ss.Statement(name); ok {
+			if st, ok := ss.Statement(name); ok && !st.Unsure {
 				sc.sqls = append(sc.sqls, st.Query)
 				sc.stmt, sc.bind = st, tail
 			}

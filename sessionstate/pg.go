@@ -9,6 +9,11 @@ import (
 type Statement struct {
 	Query string
 	Types []byte // parameter type OIDs, as in the Parse message
+	// Unsure: the origin may hold another statement under this name, or none: a Parse of it
+	// came in a batch that failed (a Parse after the error is skipped; one of a name in use is
+	// refused with 42P05), or gave a name in use another text. A Bind of it is never keyed by
+	// Query (the cache must not answer for a statement the origin does not hold).
+	Unsure bool
 }
 
 // PG is a PostgreSQL session's state as the edge follows it from the messages it forwards and
@@ -32,8 +37,9 @@ type PG struct {
 	// MidUnit: the last batch ended without Sync or Query: the next one continues its unit.
 	MidUnit bool
 
-	stagedDrops  bool // the staged batch deallocates every prepared statement
-	stagedFailed bool // an error came before the staged batch's ReadyForQuery
+	stagedDrops  bool     // the staged batch deallocates every prepared statement
+	stagedFailed bool     // an error came before the staged batch's ReadyForQuery
+	parsed       []string // the names the batch being answered parses ("" for the unnamed)
 }
 
 // NewPG returns the state of a session that has just started: idle, nothing set or prepared.
@@ -41,12 +47,44 @@ func NewPG() *PG {
 	return &PG{Statements: make(map[string]Statement), Tx: 'I'}
 }
 
-// Prepare follows a Parse: name ("" for the unnamed statement) is now st.
+// BeginBatch starts following a batch of the client's messages: the one before it has had
+// its whole answer, unless it ended mid-unit.
+func (s *PG) BeginBatch() {
+	if !s.MidUnit {
+		s.parsed = s.parsed[:0]
+	}
+}
+
+// Prepare follows a Parse: name ("" for the unnamed statement) is now st, unless the name is
+// in use: PostgreSQL then refuses the Parse (42P05) and keeps the statement it has; if the
+// texts differ, the session may have deallocated it by SQL, which is not followed, so the
+// statement is Unsure.
 func (s *PG) Prepare(name string, st Statement) {
+	s.parsed = append(s.parsed, name)
 	if name == "" {
 		s.Unnamed = st
-	} else {
-		s.Statements[name] = st
+		return
+	}
+	if old, ok := s.Statements[name]; ok {
+		if old.Query != st.Query || string(old.Types) != string(st.Types) {
+			old.Unsure = true
+			s.Statements[name] = old
+		}
+		return
+	}
+	s.Statements[name] = st
+}
+
+// failedParses marks what the batch parsed Unsure: an error came in its answer, and a Parse
+// after it (up to the Sync) created nothing.
+func (s *PG) failedParses() {
+	for _, name := range s.parsed {
+		if name == "" {
+			s.Unnamed.Unsure = true
+		} else if st, ok := s.Statements[name]; ok {
+			st.Unsure = true
+			s.Statements[name] = st
+		}
 	}
 }
 
@@ -99,6 +137,9 @@ func (s *PG) StageBatch(sets []classify.Setting, drops, followable bool) {
 // have made some of them, so the session can no longer tell them, and becomes dirty. It
 // reports whether the settings in force changed.
 func (s *PG) Answered(status byte, failed bool) (changed bool) {
+	if failed {
+		s.failedParses()
+	}
 	if status != 0 {
 		defer func() { s.Tx = status }()
 	}

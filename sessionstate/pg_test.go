@@ -136,3 +136,40 @@ func TestPGFollowsOnlyTextsOfNothingButSettingsOutsideATransaction(t *testing.T)
 		}
 	}
 }
+
+// TestPGKnowsWhichStatementsTheOriginMayNotHold: a Parse of a name in use keeps the statement
+// the origin keeps (42P05), with another text it makes it Unsure; every Parse of a batch whose
+// answer has an error is Unsure (one after the error is skipped, up to the Sync).
+func TestPGKnowsWhichStatementsTheOriginMayNotHold(t *testing.T) {
+	s := NewPG()
+	s.BeginBatch()
+	s.Prepare("s1", Statement{Query: "select 1"})
+	s.Answered('I', false)
+	s.BeginBatch()
+	s.Prepare("s1", Statement{Query: "select 1"})
+	if st, _ := s.Statement("s1"); st.Query != "select 1" || st.Unsure {
+		t.Errorf("the same text again: %+v", st)
+	}
+	s.Prepare("s1", Statement{Query: "select v from t"})
+	s.Answered('I', false)
+	if st, _ := s.Statement("s1"); st.Query != "select 1" || !st.Unsure {
+		t.Errorf("another text under a name in use: %+v, want the first, unsure", st)
+	}
+	s.BeginBatch()
+	s.Prepare("s2", Statement{Query: "select 2"})
+	s.Prepare("", Statement{Query: "select 3"})
+	s.Answered(0, true)
+	s.Answered('I', false)
+	if st, _ := s.Statement("s2"); !st.Unsure {
+		t.Errorf("a statement parsed in a failed batch: %+v, want unsure", st)
+	}
+	if st, _ := s.Statement(""); !st.Unsure {
+		t.Errorf("the unnamed statement parsed in a failed batch: %+v, want unsure", st)
+	}
+	s.BeginBatch()
+	s.Prepare("s3", Statement{Query: "select 4"})
+	s.Answered('I', false)
+	if st, _ := s.Statement("s3"); st.Unsure {
+		t.Errorf("a statement of a batch answered without an error: %+v", st)
+	}
+}
