@@ -366,7 +366,13 @@ func (s *Session) Cancel(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.conn
-	if c == nil || (s.queued() == 0 && !s.sending) {
+	if s.sending {
+		// Send has not written its unit yet (it may wait for a connection): a cancel now would
+		// find the origin idle and be lost; Send sends it once it has written.
+		s.cancelPending = true
+		return nil
+	}
+	if c == nil || s.queued() == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/slipstream-proxy/slipstream/classify"
 	"github.com/slipstream-proxy/slipstream/link"
@@ -22,21 +23,25 @@ type Session struct {
 	log *slog.Logger
 	ctx context.Context // ends with the session; bounds leases and cancels
 
-	mu       sync.Mutex
-	wake     *sync.Cond // the lease, the queue or closed changed
-	conn     *Conn      // leased origin connection, or nil
-	queue    []pending  // answers still to come, oldest first, from qhead on
-	qhead    int
-	popped   uint64 // answers taken off the queue so far
-	due      uint64 // answers the client has asked for (up to its last Sync, Flush or Query)
-	copyIn   bool   // the origin waits for the client's COPY data
-	open     bool   // extended-protocol messages sent since the last Sync (copy of unitOpen)
-	sending  bool   // Send is between taking the lease and writing: keep the lease
-	reading  bool   // Recv is blocked reading conn
-	closed   bool
-	txStatus byte
-	pinned   string // the feature that pins the session to conn, or ""
-	rs       resendState
+	mu      sync.Mutex
+	wake    *sync.Cond // the lease, the queue or closed changed
+	conn    *Conn      // leased origin connection, or nil
+	queue   []pending  // answers still to come, oldest first, from qhead on
+	qhead   int
+	popped  uint64 // answers taken off the queue so far
+	due     uint64 // answers the client has asked for (up to its last Sync, Flush or Query)
+	copyIn  bool   // the origin waits for the client's COPY data
+	open    bool   // extended-protocol messages sent since the last Sync (copy of unitOpen)
+	sending bool   // Send is between taking the lease and writing: keep the lease
+	// cancelPending: a CancelRequest came while Send had not written its unit yet (waiting for
+	// an origin connection, say); it is sent once the unit is written, as PostgreSQL would have
+	// cancelled the query.
+	cancelPending bool
+	reading       bool // Recv is blocked reading conn
+	closed        bool
+	txStatus      byte
+	pinned        string // the feature that pins the session to conn, or ""
+	rs            resendState
 	// saidFatal: the origin's FATAL went to the client, which needs no error of ours after it.
 	saidFatal bool
 
@@ -175,7 +180,7 @@ func (s *Session) startSend() (c *Conn, skip, mayResend bool, err error) {
 	if s.closed {
 		return nil, false, false, link.ErrClosed
 	}
-	s.sending = true
+	s.sending, s.cancelPending = true, false // a cancel of an earlier unit is not this one's
 	c, skip = s.conn, s.originSkip
 	return c, skip, c == nil && s.pinned == "" && s.queued() == 0 && !skip, nil
 }
@@ -282,9 +287,10 @@ func (s *Session) write(c *Conn) error {
 		s.wbuf = nil // don't keep a large COPY buffer for an idle session
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.sending = false
 	s.wake.Broadcast() // a resend may wait for this write (retry.go)
+	cancelNow := werr == nil && s.cancelPending
+	s.cancelPending = false
 	if werr != nil {
 		c.broken = true
 		if s.rs.armed {
@@ -292,6 +298,14 @@ func (s *Session) write(c *Conn) error {
 		}
 	} else {
 		s.maybeRelease()
+	}
+	s.mu.Unlock()
+	if cancelNow {
+		// Before Send returns, so before its answers are read: c is still this session's, and
+		// the cancel can reach no other session's query.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c.cancel(ctx)
+		cancel()
 	}
 	return werr
 }

@@ -998,3 +998,54 @@ func TestUnnamedStatementOutlivesOtherClientsQueries(t *testing.T) {
 		})
 	}
 }
+
+// TestACancelOfAQueryWaitingForAnOriginConnectionCancelsIt: with the only origin connection
+// held by another client's transaction, a query waits in the pool's queue; its client cancels
+// it (a CancelRequest, as pgx sends on a context's end). PostgreSQL would cancel the query;
+// Slipstream sends the cancel once the query is on a connection, so the query ends with 57014
+// as soon as it gets one, not after running its 30 s.
+func TestACancelOfAQueryWaitingForAnOriginConnectionCancelsIt(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	inst := startServeTOML(t, "", "max_connections = 1", `queue_timeout = "20s"`)
+	holder := connect(t, ctx, inst.plainURL())
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "select 1"); err != nil {
+		t.Fatal(err)
+	}
+	a := connectConfig(t, ctx, cancelConfig(t, inst.plainURL()))
+	qctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Exec(qctx, "select pg_sleep(30)")
+		done <- err
+	}()
+	// The cancel reaches Slipstream while the query waits for the connection.
+	if err := eventually(ctx, func() error {
+		if v, _ := metricValue(inst.metrics(t), "slipstream_cancel_requests_total", `outcome="sent"`); v < 1 {
+			return errors.New("no CancelRequest handled yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	released := time.Now()
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = <-done
+	if sqlstate(err) != "57014" {
+		t.Errorf("the query cancelled while it waited: %v, want SQLSTATE 57014", err)
+	}
+	if took := time.Since(released); took > 5*time.Second {
+		t.Errorf("it ended %v after it got the connection", took)
+	}
+	var n int
+	if err := a.QueryRow(ctx, "select 5").Scan(&n); err != nil || n != 5 {
+		t.Errorf("the cancelled client's next query: %d, %v", n, err)
+	}
+}
