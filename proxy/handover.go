@@ -16,7 +16,7 @@ import (
 )
 
 // Handing sessions over to a new process, the upgrade that drops no client (SIGUSR2, see
-// cmd/slipstream/handover.go, which carries connections between the processes):
+// cmd/slipstream/cli/handover.go, which carries connections between the processes):
 //
 //	old process (HandOver)                          new process (Adopt)
 //	 │ listeners closed here: the new process
