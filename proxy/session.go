@@ -226,16 +226,7 @@ func (sess *session) run(ctx context.Context) {
 			break
 		}
 		if pumpDone != nil {
-			if sess.cache != nil {
-				if p := sess.plan(frames, true); len(p.writes) > 0 || p.writeAll {
-					sess.pinnedWrites.Store(true) // the writer pump invalidates at each ReadyForQuery
-					if r := sess.stream.Caps().Writes; r != nil {
-						r.ReportWrites(nil, true) // and so does the pool end, for the other edges
-					}
-				}
-			}
-			if err := sess.stream.Send(ctx, frames); err != nil {
-				sess.sendFailed(err)
+			if !sess.sendPinned(ctx, frames) {
 				break
 			}
 			continue
@@ -265,6 +256,24 @@ func (sess *session) run(ctx context.Context) {
 		return
 	}
 	sess.sendFatal()
+}
+
+// sendPinned sends a batch of a pinned session, whose answers the writer pump passes on; it
+// reports false when the session is over.
+func (sess *session) sendPinned(ctx context.Context, frames []byte) bool {
+	if sess.cache != nil {
+		if p := sess.plan(frames, true); len(p.writes) > 0 || p.writeAll {
+			sess.pinnedWrites.Store(true) // the writer pump invalidates at each ReadyForQuery
+			if r := sess.stream.Caps().Writes; r != nil {
+				r.ReportWrites(nil, true) // and so does the pool end, for the other edges
+			}
+		}
+	}
+	if err := sess.stream.Send(ctx, frames); err != nil {
+		sess.sendFailed(err)
+		return false
+	}
+	return true
 }
 
 // retryable reports whether unit p may be sent again over another pool should the tunnel fail

@@ -507,53 +507,28 @@ func (ss *serverSession) serveFrames(ctx context.Context, mysql bool, pump *sync
 	pinned := false
 	draws := false // the client's batch, of which parts have been sent, draws answers
 	var buf, rbuf []byte
-	var h hint
-	hinted := false // h hints the batch that comes next
-	var routed byte // the route frame's flags for the batch that comes next (route.go)
+	var next nextBatch
 	for {
 		typ, b, err := readFrame(ss.str, buf)
 		buf = b
 		if err != nil {
 			return
 		}
-		switch typ {
-		case frameSkip:
-			ps.Skip(b)
-			continue
-		case frameWrites:
-			if err := ss.reportWrites(b); err != nil {
-				ss.fail(err)
-				return
-			}
-			continue
-		case frameHint:
-			if err := parseHint(b, &h); err != nil {
-				ss.fail(err)
-				return
-			}
-			hinted = true
-			continue
-		case frameRoute:
-			if routed, err = parseRoute(b); err != nil {
-				ss.fail(err)
-				return
-			}
-			continue
-		case frameBatch, frameMore:
-		default:
-			ss.fail(fmt.Errorf("%w: unexpected frame type %q", errBadFrame, typ))
+		if control, ok := ss.control(typ, b, &next); !ok {
 			return
+		} else if control {
+			continue
 		}
 		// A hint counts for a batch in one frame only, the first of a unit, that draws answers.
 		bDraws, bQuit := batchDraws(b, mysql)
-		if hinted && typ == frameBatch && !draws && !pinned && bDraws && !bQuit {
-			ss.hint(&h)
+		if next.hinted && typ == frameBatch && !draws && !pinned && bDraws && !bQuit {
+			ss.hint(&next.h)
 		}
-		hinted = false
+		next.hinted = false
 		if mysql && typ == frameBatch && !draws && !pinned {
-			ss.route(routed)
+			ss.route(next.routed)
 		}
-		routed = 0
+		next.routed = 0
 		if err := ps.Send(ctx, b); err != nil {
 			if !errors.Is(err, link.ErrTerminated) {
 				ss.fail(err)
@@ -583,6 +558,39 @@ func (ss *serverSession) serveFrames(ctx context.Context, mysql bool, pump *sync
 			}()
 		}
 	}
+}
+
+// nextBatch is what control frames said of the batch that comes next.
+type nextBatch struct {
+	h      hint
+	hinted bool // h hints it
+	routed byte // the route frame's flags (route.go)
+}
+
+// control handles a frame that carries no client messages (skip, writes, hint, route): control
+// reports whether typ is one; ok false means the session failed and ends.
+func (ss *serverSession) control(typ byte, b []byte, next *nextBatch) (control, ok bool) {
+	var err error
+	switch typ {
+	case frameSkip:
+		ss.ps.Skip(b)
+	case frameWrites:
+		err = ss.reportWrites(b)
+	case frameHint:
+		err = parseHint(b, &next.h)
+		next.hinted = err == nil
+	case frameRoute:
+		next.routed, err = parseRoute(b)
+	case frameBatch, frameMore:
+		return false, true
+	default:
+		err = fmt.Errorf("%w: unexpected frame type %q", errBadFrame, typ)
+	}
+	if err != nil {
+		ss.fail(err)
+		return true, false
+	}
+	return true, true
 }
 
 // reportWrites passes a writes frame from the edge on to the session's pool side.

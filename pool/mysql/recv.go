@@ -130,18 +130,7 @@ func (s *Session) finishCommand(c *originConn) {
 	case mysql.COM_STMT_PREPARE:
 		s.last = 0
 		if !p.failed {
-			s.last = s.next
-			st := &stmt{id: s.next, sql: s.prepSQL, db: c.db, key: c.db + "\x00" + s.prepSQL,
-				params: p.prepParams, effects: classify.AppendMySQLEffects(nil, []byte(s.prepSQL))}
-			st.lastIDName, _ = classify.MySQLLastInsertIDQuery([]byte(st.sql))
-			s.stmts[st.id] = st
-			s.p.stmts.add(st.key)
-			if old := c.prepared[st.key]; old != nil && old.id != p.prepID {
-				c.write(appendCommand(nil, mysql.COM_STMT_CLOSE, le32(old.id)))
-				delete(c.prepared, st.key)
-			}
-			c.lastUse++
-			c.prepared[st.key] = &originStmt{id: p.prepID, lastUse: c.lastUse}
+			s.notePrepared(c, p)
 		}
 	case mysql.COM_STMT_EXECUTE:
 		s.setCursor(s.st, p.cursor)
@@ -192,6 +181,24 @@ func (s *Session) finishCommand(c *originConn) {
 		}
 	}
 	s.maybeRelease()
+}
+
+// notePrepared follows a COM_STMT_PREPARE the origin answered: the session's statement, under
+// the id the client now holds, and the origin connection's (closing one it held for the same
+// text under another id).
+func (s *Session) notePrepared(c *originConn, p *parser) {
+	s.last = s.next
+	st := &stmt{id: s.next, sql: s.prepSQL, db: c.db, key: c.db + "\x00" + s.prepSQL,
+		params: p.prepParams, effects: classify.AppendMySQLEffects(nil, []byte(s.prepSQL))}
+	st.lastIDName, _ = classify.MySQLLastInsertIDQuery([]byte(st.sql))
+	s.stmts[st.id] = st
+	s.p.stmts.add(st.key)
+	if old := c.prepared[st.key]; old != nil && old.id != p.prepID {
+		c.write(appendCommand(nil, mysql.COM_STMT_CLOSE, le32(old.id)))
+		delete(c.prepared, st.key)
+	}
+	c.lastUse++
+	c.prepared[st.key] = &originStmt{id: p.prepID, lastUse: c.lastUse}
 }
 
 // holdFor is how long a session keeps its connection for a question about its last statement.
