@@ -97,19 +97,11 @@ func poolNode(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 		return err
 	}
 	reg := newRegistry()
-	ps, err := startPlanetScale(ctx, &cfg, log, reg)
+	ps, og, closeServed, err := openServed(ctx, &cfg, log, reg) // the edges route replica reads over the tunnel
 	if err != nil {
 		return err
 	}
-	defer ps.close() // after the pools have closed: no connection uses the credentials any more
-	og, err := openOrigins(cfg, log, reg, ps.credentials)
-	if err != nil {
-		return err
-	}
-	defer og.close()
-	if err := ps.attachReplicas(ctx, cfg, og); err != nil { // the edges route reads over the tunnel
-		return err
-	}
+	defer closeServed()
 	// Measure the latency to every origin before serving, so that the first profile an edge
 	// fetches already tells it how near this pool is; then keep measuring.
 	addrs := map[string]placement.Target{}

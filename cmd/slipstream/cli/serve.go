@@ -40,19 +40,11 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		return errors.New("no database to serve: pass --origin postgres://USER:PASSWORD@HOST:PORT/DB (or mysql://...) or a --config file with [[database]] tables")
 	}
 	reg := newRegistry()
-	ps, err := startPlanetScale(ctx, &cfg, log, reg)
+	ps, og, closeServed, err := openServed(ctx, &cfg, log, reg)
 	if err != nil {
 		return err
 	}
-	defer ps.close() // after the pools have closed: no connection uses the credentials any more
-	og, err := openOrigins(cfg, log, reg, ps.credentials)
-	if err != nil {
-		return err
-	}
-	defer og.close()
-	if err := ps.attachReplicas(ctx, cfg, og); err != nil {
-		return err
-	}
+	defer closeServed()
 	dbs, err := edgeDatabases(cfg)
 	if err != nil {
 		return err

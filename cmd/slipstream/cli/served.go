@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"context"
+	"log/slog"
 	"slices"
 	"sort"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slipstream-proxy/slipstream/admin"
+	"github.com/slipstream-proxy/slipstream/config"
 	"github.com/slipstream-proxy/slipstream/link"
 	"github.com/slipstream-proxy/slipstream/pool"
 	mysqlpool "github.com/slipstream-proxy/slipstream/pool/mysql"
@@ -110,4 +114,27 @@ func (og *origins) resizersOf(name string) []func(int) {
 	og.mu.Lock()
 	defer og.mu.Unlock()
 	return slices.Clone(og.resizers[name])
+}
+
+// openServed opens what serve and pool both serve: PlanetScale's credentials (which may
+// rewrite cfg's planetscale:// origins), every database's pools, and PlanetScale's replica
+// pools. closeAll closes the pools, then deletes the credentials, which no connection uses
+// any more.
+func openServed(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (ps *planetScales, og *origins, closeAll func(), err error) {
+	if ps, err = startPlanetScale(ctx, cfg, log, reg); err != nil {
+		return nil, nil, nil, err
+	}
+	if og, err = openOrigins(*cfg, log, reg, ps.credentials); err != nil {
+		ps.close()
+		return nil, nil, nil, err
+	}
+	closeAll = func() {
+		og.close()
+		ps.close()
+	}
+	if err := ps.attachReplicas(ctx, *cfg, og); err != nil {
+		closeAll()
+		return nil, nil, nil, err
+	}
+	return ps, og, closeAll, nil
 }
